@@ -1,0 +1,410 @@
+"""Connection commands: PING ECHO HELLO AUTH RESET CLIENT READONLY..."""
+
+from __future__ import annotations
+
+from frtrio.commands.table import command, container
+from frtrio.commands.util import NOT_INT, err, parse_int, syntax_error
+from frtrio.config import VERSION
+from frtrio.protocol.parser import string2ll
+from frtrio.protocol.reply import OK, PONG, Map, Push, Status, Verbatim
+from frtrio.store.glob import compile_pattern
+
+WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
+
+
+@command("ping")
+def cmd_ping(c, argv):
+    if len(argv) > 2:
+        raise err("ERR wrong number of arguments for 'ping' command")
+    if c.resp == 2 and c.in_pubsub:
+        return [b"pong", argv[1] if len(argv) == 2 else b""]
+    if len(argv) == 2:
+        return argv[1]
+    return PONG
+
+
+@command("echo")
+def cmd_echo(c, argv):
+    return argv[1]
+
+
+def _check_password(c, user: bytes, password: bytes) -> bool:
+    srv = c.server
+    req = srv.config.get("requirepass")
+    if user != b"default":
+        return False
+    if not req:
+        return True
+    return password == req.encode("latin-1")
+
+
+@command("auth")
+def cmd_auth(c, argv):
+    if len(argv) > 3:
+        raise syntax_error()
+    if len(argv) == 2:
+        if not c.server.config.get("requirepass"):
+            raise err(
+                "ERR AUTH <password> called without any password configured for the "
+                "default user. Are you sure your configuration is correct?"
+            )
+        user, pw = b"default", argv[1]
+    else:
+        user, pw = argv[1], argv[2]
+    if _check_password(c, user, pw):
+        c.authenticated = True
+        c.user = user
+        return OK
+    raise err(WRONGPASS)
+
+
+def hello_reply(c):
+    srv = c.server
+    mode = b"cluster" if srv.cluster is not None else b"standalone"
+    role = srv.role_name() if hasattr(srv, "role_name") else b"master"
+    return Map(
+        [
+            (b"server", b"redis"),
+            (b"version", VERSION.encode()),
+            (b"proto", c.resp),
+            (b"id", c.id),
+            (b"mode", mode),
+            (b"role", role),
+            (b"modules", []),
+        ]
+    )
+
+
+@command("hello")
+def cmd_hello(c, argv):
+    ver = None
+    if len(argv) >= 2:
+        v = string2ll(argv[1])
+        if v is None or not -(2**63) <= v < 2**63:
+            raise err("ERR Protocol version is not an integer or out of range")
+        ver = v
+        if ver < 2 or ver > 3:
+            raise err("NOPROTO unsupported protocol version")
+    i = 2
+    setname = None
+    auth = None
+    while i < len(argv):
+        a = argv[i].lower()
+        more = len(argv) - i - 1
+        if a == b"auth" and more >= 2:
+            auth = (argv[i + 1], argv[i + 2])
+            i += 3
+        elif a == b"setname" and more >= 1:
+            setname = argv[i + 1]
+            i += 2
+        else:
+            raise err("ERR Syntax error in HELLO option '%s'" % argv[i].decode("latin-1"))
+    if auth is not None:
+        if not _check_password(c, auth[0], auth[1]):
+            raise err(WRONGPASS)
+        c.authenticated = True
+        c.user = auth[0]
+    if not c.authenticated:
+        raise err("NOAUTH HELLO must be called with the client already authenticated, "
+                  "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                  "authenticate the client and select the RESP protocol version at the "
+                  "same time")
+    if setname is not None:
+        _validate_name(setname)
+        c.name = setname
+    if ver is not None:
+        c.resp = ver
+    return hello_reply(c)
+
+
+@command("reset")
+def cmd_reset(c, argv):
+    srv = c.server
+    c.multi = None
+    c.multi_dirty = False
+    srv.unwatch_all(c)
+    c.select(0)
+    c.resp = 2
+    c.name = b""
+    c.readonly = False
+    c.asking = False
+    c.reply_mode = 0
+    c.no_evict = False
+    if srv.pubsub is not None:
+        srv.pubsub.unsubscribe_all(c, notify=False)
+    c.authenticated = not srv.requires_auth()
+    c.user = b"default"
+    return Status("RESET")
+
+
+@command("readonly")
+def cmd_readonly(c, argv):
+    if c.server.cluster is None:
+        raise err("ERR This instance has cluster support disabled")
+    c.readonly = True
+    return OK
+
+
+@command("readwrite")
+def cmd_readwrite(c, argv):
+    if c.server.cluster is None:
+        raise err("ERR This instance has cluster support disabled")
+    c.readonly = False
+    return OK
+
+
+@command("asking")
+def cmd_asking(c, argv):
+    if c.server.cluster is None:
+        raise err("ERR This instance has cluster support disabled")
+    c.asking = True
+    return OK
+
+
+# --- CLIENT -------------------------------------------------------------------
+
+container("client")
+
+
+def _validate_name(name: bytes) -> None:
+    for b in name:
+        if b < 33 or b > 126:
+            raise err(
+                "ERR Client names cannot contain spaces, newlines or special characters."
+            )
+
+
+def client_type(c) -> str:
+    if c.is_master_link:
+        return "master"
+    if getattr(c, "flags_extra", "") and "S" in c.flags_extra:
+        return "replica"
+    if c.in_pubsub:
+        return "pubsub"
+    return "normal"
+
+
+def client_flags(c) -> str:
+    f = ""
+    if c.flags_extra:
+        f += c.flags_extra
+    if c.blocked is not None:
+        f += "b"
+    if c.multi is not None:
+        f += "x"
+    if c.watch_dirty:
+        f += "d"
+    if c.close_after_reply:
+        f += "c"
+    if c.in_pubsub:
+        f += "P"
+    if c.readonly:
+        f += "r"
+    if c.asking:
+        f += "A"
+    if c.no_evict:
+        f += "e"
+    return f or "N"
+
+
+def client_info_line(c) -> str:
+    now = c.server.now_ms
+    return (
+        "id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d sub=%d "
+        "psub=%d ssub=%d multi=%d qbuf=%d qbuf-free=%d argv-mem=%d multi-mem=%d rbs=%d "
+        "rbp=%d obl=%d oll=%d omem=%d tot-mem=%d events=r cmd=%s user=%s redir=%d resp=%d"
+        % (
+            c.id,
+            c.addr,
+            c.laddr,
+            c.fd,
+            c.name.decode("latin-1"),
+            (now - c.ctime_ms) // 1000,
+            (now - c.last_interaction_ms) // 1000,
+            client_flags(c),
+            c.dbid,
+            len(c.subscriptions),
+            len(c.psubscriptions),
+            len(c.ssubscriptions),
+            len(c.multi) if c.multi is not None else -1,
+            c.qbuf,
+            max(0, 20474 - c.qbuf),
+            0,
+            0,
+            16384,
+            16384,
+            0,
+            0,
+            c.out_bytes,
+            37000 + c.out_bytes,
+            c.last_cmd.decode("latin-1"),
+            c.user.decode("latin-1"),
+            -1,
+            c.resp,
+        )
+    )
+
+
+@command("client|id")
+def client_id(c, argv):
+    return c.id
+
+
+@command("client|setname")
+def client_setname(c, argv):
+    _validate_name(argv[2])
+    c.name = argv[2]
+    return OK
+
+
+@command("client|getname")
+def client_getname(c, argv):
+    return c.name if c.name else None
+
+
+@command("client|info")
+def client_info(c, argv):
+    return Verbatim((client_info_line(c) + "\n").encode())
+
+
+@command("client|list")
+def client_list(c, argv):
+    srv = c.server
+    clients = list(srv.clients.values())
+    i = 2
+    while i < len(argv):
+        a = argv[i].lower()
+        if a == b"type" and i + 1 < len(argv):
+            t = argv[i + 1].lower().decode("latin-1")
+            if t == "slave":
+                t = "replica"
+            if t not in ("normal", "master", "replica", "pubsub"):
+                raise err("ERR Unknown client type '%s'" % argv[i + 1].decode("latin-1"))
+            clients = [x for x in clients if client_type(x) == t]
+            i += 2
+        elif a == b"id" and i + 1 < len(argv):
+            ids = []
+            for b in argv[i + 1 :]:
+                n = string2ll(b)
+                if n is None or n <= 0:
+                    raise err("ERR Invalid client ID")
+                ids.append(n)
+            clients = [srv.clients[n] for n in dict.fromkeys(ids) if n in srv.clients]
+            break
+        else:
+            raise syntax_error()
+    return Verbatim("".join(client_info_line(x) + "\n" for x in clients).encode())
+
+
+@command("client|kill")
+def client_kill(c, argv):
+    srv = c.server
+    if len(argv) == 3:
+        addr = argv[2].decode("latin-1")
+        for x in list(srv.clients.values()):
+            if x.addr == addr:
+                _kill(c, x)
+                return OK
+        raise err("ERR No such client")
+    if len(argv) % 2 != 0:
+        raise syntax_error()
+    fid = ftype = faddr = fladdr = fuser = None
+    skipme = True
+    for i in range(2, len(argv), 2):
+        a = argv[i].lower()
+        v = argv[i + 1]
+        if a == b"id":
+            n = string2ll(v)
+            if n is None or n <= 0:
+                raise err("ERR client-id should be greater than 0")
+            fid = n
+        elif a == b"type":
+            t = v.lower().decode("latin-1")
+            if t == "slave":
+                t = "replica"
+            if t not in ("normal", "master", "replica", "pubsub"):
+                raise err("ERR Unknown client type '%s'" % v.decode("latin-1"))
+            ftype = t
+        elif a == b"addr":
+            faddr = v.decode("latin-1")
+        elif a == b"laddr":
+            fladdr = v.decode("latin-1")
+        elif a == b"user":
+            fuser = v
+        elif a == b"skipme":
+            lv = v.lower()
+            if lv == b"yes":
+                skipme = True
+            elif lv == b"no":
+                skipme = False
+            else:
+                raise syntax_error()
+        else:
+            raise syntax_error()
+    n = 0
+    for x in list(srv.clients.values()):
+        if fid is not None and x.id != fid:
+            continue
+        if ftype is not None and client_type(x) != ftype:
+            continue
+        if faddr is not None and x.addr != faddr:
+            continue
+        if fladdr is not None and x.laddr != fladdr:
+            continue
+        if fuser is not None and x.user != fuser:
+            continue
+        if x is c and skipme:
+            continue
+        _kill(c, x)
+        n += 1
+    return n
+
+
+def _kill(me, x) -> None:
+    if x is me:
+        me.close_after_reply = True
+    else:
+        x.server.kill_client(x)
+
+
+@command("client|reply")
+def client_reply(c, argv):
+    a = argv[2].lower()
+    if a == b"on":
+        c.reply_mode = 0
+        return OK
+    if a == b"off":
+        c.reply_mode = 1
+        return _NO
+    if a == b"skip":
+        c.reply_mode = 2
+        return _NO
+    raise syntax_error()
+
+
+@command("client|no-evict")
+def client_no_evict(c, argv):
+    a = argv[2].lower()
+    if a == b"on":
+        c.no_evict = True
+    elif a == b"off":
+        c.no_evict = False
+    else:
+        raise syntax_error()
+    return OK
+
+
+@command("client|getredir")
+def client_getredir(c, argv):
+    return -1
+
+
+def _no_reply():
+    from frtrio.engine import NO_REPLY
+
+    return NO_REPLY
+
+
+_NO = _no_reply()
+
+_unused = (NOT_INT, parse_int, Push, compile_pattern)

@@ -1,0 +1,498 @@
+"""Generic key commands (Redis 7.0 semantics)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+from frtrio.cluster.slots import CLUSTER_SLOTS
+from frtrio.commands.strings import modified
+from frtrio.commands.table import command
+from frtrio.commands.util import LLONG_MAX, LLONG_MIN, NOT_INT, err, parse_int, syntax_error
+from frtrio.protocol.parser import string2ll
+from frtrio.protocol.reply import OK, ErrorReply, Status
+from frtrio.store.db import type_name
+from frtrio.store.glob import compile_pattern
+
+
+def _count_existing(c, keys) -> int:
+    db = c.db
+    now = c.server.now_ms
+    return sum(1 for k in keys if db.lookup(k, now) is not None)
+
+
+def _del(c, argv):
+    db = c.db
+    now = c.server.now_ms
+    n = 0
+    for k in argv[1:]:
+        if db.lookup(k, now) is not None:
+            db.delete(k)
+            modified(c, k)
+            n += 1
+    return n
+
+
+@command("del")
+def cmd_del(c, argv):
+    return _del(c, argv)
+
+
+@command("unlink")
+def cmd_unlink(c, argv):
+    return _del(c, argv)
+
+
+@command("exists")
+def cmd_exists(c, argv):
+    return _count_existing(c, argv[1:])
+
+
+@command("touch")
+def cmd_touch(c, argv):
+    return _count_existing(c, argv[1:])
+
+
+@command("type")
+def cmd_type(c, argv):
+    v = c.db.lookup(argv[1], c.server.now_ms)
+    if v is None:
+        return Status("none")
+    return Status(type_name(v).decode())
+
+
+# --- expiry -------------------------------------------------------------------
+
+
+def _expire_generic(c, argv, base_ms: int, unit: int, name: str):
+    key = argv[1]
+    n = string2ll(argv[2])
+    if n is None:
+        raise err(NOT_INT)
+    nx = xx = gt = lt = False
+    for a in argv[3:]:
+        o = a.lower()
+        if o == b"nx":
+            nx = True
+        elif o == b"xx":
+            xx = True
+        elif o == b"gt":
+            gt = True
+        elif o == b"lt":
+            lt = True
+        else:
+            raise err("ERR Unsupported option " + a.decode("latin-1"))
+    if nx and (xx or gt or lt):
+        raise err("ERR NX and XX, GT or LT options at the same time are not compatible")
+    if gt and lt:
+        raise err("ERR GT and LT options at the same time are not compatible")
+    if unit == 1000:
+        if n > LLONG_MAX // 1000 or n < LLONG_MIN // 1000:
+            raise err("ERR invalid expire time in '%s' command" % name)
+        n *= 1000
+    if (n > 0 and base_ms > LLONG_MAX - n) or (n < 0 and base_ms < LLONG_MIN - n):
+        raise err("ERR invalid expire time in '%s' command" % name)
+    when = n + base_ms
+    db = c.db
+    if db.lookup(key, c.server.now_ms) is None:
+        return 0
+    cur = db.get_expire(key)
+    if nx and cur is not None:
+        return 0
+    if xx and cur is None:
+        return 0
+    if gt and (cur is None or when <= cur):
+        return 0
+    if lt and cur is not None and when >= cur:
+        return 0
+    if when <= c.server.now_ms and not c.server.loading:
+        db.delete(key)
+        modified(c, key)
+        c.server.propagate(c.dbid, [b"DEL", key])
+        return 1
+    db.set_expire(key, when)
+    modified(c, key)
+    c.server.propagate(c.dbid, [b"PEXPIREAT", key, b"%d" % when])
+    return 1
+
+
+@command("expire")
+def cmd_expire(c, argv):
+    return _expire_generic(c, argv, c.server.now_ms, 1000, "expire")
+
+
+@command("pexpire")
+def cmd_pexpire(c, argv):
+    return _expire_generic(c, argv, c.server.now_ms, 1, "pexpire")
+
+
+@command("expireat")
+def cmd_expireat(c, argv):
+    return _expire_generic(c, argv, 0, 1000, "expireat")
+
+
+@command("pexpireat")
+def cmd_pexpireat(c, argv):
+    return _expire_generic(c, argv, 0, 1, "pexpireat")
+
+
+def _ttl(c, key: bytes, ms: bool, absolute: bool):
+    db = c.db
+    if db.lookup(key, c.server.now_ms) is None:
+        return -2
+    when = db.get_expire(key)
+    if when is None:
+        return -1
+    if absolute:
+        return when if ms else (when + 500) // 1000
+    t = when - c.server.now_ms
+    if t < 0:
+        t = 0
+    return t if ms else (t + 500) // 1000
+
+
+@command("ttl")
+def cmd_ttl(c, argv):
+    return _ttl(c, argv[1], False, False)
+
+
+@command("pttl")
+def cmd_pttl(c, argv):
+    return _ttl(c, argv[1], True, False)
+
+
+@command("expiretime")
+def cmd_expiretime(c, argv):
+    return _ttl(c, argv[1], False, True)
+
+
+@command("pexpiretime")
+def cmd_pexpiretime(c, argv):
+    return _ttl(c, argv[1], True, True)
+
+
+@command("persist")
+def cmd_persist(c, argv):
+    db = c.db
+    if db.lookup(argv[1], c.server.now_ms) is None:
+        return 0
+    if db.persist(argv[1]):
+        modified(c, argv[1])
+        return 1
+    return 0
+
+
+# --- rename / copy / move -----------------------------------------------------
+
+
+def _rename(c, argv, nx: bool):
+    src, dst = argv[1], argv[2]
+    db = c.db
+    now = c.server.now_ms
+    v = db.lookup(src, now)
+    if v is None:
+        raise err("ERR no such key")
+    if src == dst:
+        return 0 if nx else OK
+    exp = db.get_expire(src)
+    if db.lookup(dst, now) is not None:
+        if nx:
+            return 0
+        db.delete(dst)
+    db.data_pop = None
+    db.delete(src)
+    db.set(dst, v)
+    if exp is not None:
+        db.set_expire(dst, exp)
+    modified(c, src)
+    modified(c, dst, 0)
+    c.server.signal_key_ready(db, dst)
+    return 1 if nx else OK
+
+
+@command("rename")
+def cmd_rename(c, argv):
+    return _rename(c, argv, False)
+
+
+@command("renamenx")
+def cmd_renamenx(c, argv):
+    return _rename(c, argv, True)
+
+
+def _parse_db_index(c, b: bytes) -> int:
+    n = string2ll(b)
+    if n is None or n < -(2**31) or n > 2**31 - 1:
+        raise err(NOT_INT)
+    if n < 0 or n >= len(c.server.dbs):
+        raise err("ERR DB index is out of range")
+    return n
+
+
+def copy_value(v):
+    if type(v) is bytes:
+        return v
+    return copy.deepcopy(v) if not hasattr(v, "copy_value") else v.copy_value()
+
+
+@command("copy")
+def cmd_copy(c, argv):
+    src, dst = argv[1], argv[2]
+    dstdb = c.db
+    replace = False
+    i = 3
+    while i < len(argv):
+        a = argv[i].lower()
+        if a == b"replace":
+            replace = True
+        elif a == b"db" and i + 1 < len(argv):
+            if c.server.cluster is not None:
+                raise err("ERR Copying to another database is not allowed in cluster mode")
+            n = string2ll(argv[i + 1])
+            if n is None or n < -(2**31) or n > 2**31 - 1:
+                raise err(NOT_INT)
+            if n < 0 or n >= len(c.server.dbs):
+                raise err("ERR DB index is out of range")
+            dstdb = c.server.dbs[n]
+            i += 1
+        else:
+            raise syntax_error()
+        i += 1
+    if src == dst and dstdb is c.db:
+        raise err("ERR source and destination objects are the same")
+    now = c.server.now_ms
+    v = c.db.lookup(src, now)
+    if v is None:
+        return 0
+    if dstdb.lookup(dst, now) is not None:
+        if not replace:
+            return 0
+        dstdb.delete(dst)
+    dstdb.set(dst, copy_value(v))
+    exp = c.db.get_expire(src)
+    if exp is not None:
+        dstdb.set_expire(dst, exp)
+    c.server.dirty += 1
+    c.server.touch_key(dstdb, dst)
+    c.server.signal_key_ready(dstdb, dst)
+    return 1
+
+
+@command("move")
+def cmd_move(c, argv):
+    if c.server.cluster is not None:
+        raise err("ERR MOVE is not allowed in cluster mode")
+    n = string2ll(argv[2])
+    if n is None or n < -(2**31) or n > 2**31 - 1:
+        raise err(NOT_INT)
+    if n < 0 or n >= len(c.server.dbs):
+        raise err("ERR DB index is out of range")
+    dst = c.server.dbs[n]
+    if dst is c.db:
+        raise err("ERR source and destination objects are the same")
+    now = c.server.now_ms
+    key = argv[1]
+    v = c.db.lookup(key, now)
+    if v is None or dst.lookup(key, now) is not None:
+        return 0
+    exp = c.db.get_expire(key)
+    c.db.delete(key)
+    dst.set(key, v)
+    if exp is not None:
+        dst.set_expire(key, exp)
+    modified(c, key)
+    c.server.touch_key(dst, key)
+    c.server.signal_key_ready(dst, key)
+    return 1
+
+
+# --- iteration ----------------------------------------------------------------
+
+
+@command("keys")
+def cmd_keys(c, argv):
+    db = c.db
+    now = c.server.now_ms
+    pat = argv[1]
+    out = []
+    exp = db.expires
+    if pat == b"*":
+        for k in list(db.data):
+            if exp and k in exp and exp[k] <= now:
+                continue
+            out.append(k)
+        return out
+    m = compile_pattern(pat).match
+    for k in list(db.data):
+        if m(k) is not None and not (exp and k in exp and exp[k] <= now):
+            out.append(k)
+    return out
+
+
+def parse_scan_cursor(b: bytes) -> int:
+    """A SCAN cursor: an unsigned 64-bit decimal, as Redis's strtoull."""
+    if not b.isdigit():
+        raise err("ERR invalid cursor")
+    n = int(b)
+    if n > 2**64 - 1:
+        raise err("ERR invalid cursor")
+    return n
+
+
+def parse_scan_options(argv, start: int, allow_type: bool):
+    count = 10
+    pattern = None
+    typ = None
+    i = start
+    n = len(argv)
+    while i < n:
+        a = argv[i].lower()
+        if a == b"count" and i + 1 < n:
+            count = parse_int(argv[i + 1])
+            if count < 1:
+                raise syntax_error()
+            i += 2
+        elif a == b"match" and i + 1 < n:
+            pattern = argv[i + 1]
+            i += 2
+        elif a == b"type" and allow_type and i + 1 < n:
+            typ = argv[i + 1].lower()
+            i += 2
+        else:
+            raise syntax_error()
+    return count, pattern, typ
+
+
+@command("scan")
+def cmd_scan(c, argv):
+    """Walk the per-slot key index in slot order; the cursor is the next slot.
+
+    Keys that stay in the keyspace for the whole iteration are returned (keys
+    never change slot); a slot's keys come in one reply, like a Redis bucket.
+    """
+    cursor = parse_scan_cursor(argv[1])
+    count, pattern, typ = parse_scan_options(argv, 2, True)
+    db = c.db
+    now = c.server.now_ms
+    keys: list[bytes] = []
+    slot = cursor
+    si = db.slot_keys
+    visits = count * 10
+    while slot < CLUSTER_SLOTS:
+        d = si.get(slot)
+        slot += 1
+        if d:
+            keys.extend(d)
+            if len(keys) >= count:
+                break
+        visits -= 1
+        if visits <= 0:
+            break
+    nxt = 0 if slot >= CLUSTER_SLOTS else slot
+    m = compile_pattern(pattern).match if pattern is not None and pattern != b"*" else None
+    out = []
+    for k in keys:
+        if m is not None and m(k) is None:
+            continue
+        v = db.lookup(k, now)
+        if v is None:
+            continue
+        if typ is not None and type_name(v) != typ:
+            continue
+        out.append(k)
+    return [b"%d" % nxt, out]
+
+
+@command("randomkey")
+def cmd_randomkey(c, argv):
+    db = c.db
+    now = c.server.now_ms
+    rng = c.server.rng
+    for _ in range(100):
+        n = len(db.data)
+        if n == 0:
+            return None
+        i = rng.randrange(n)
+        k = next(itertools.islice(db.data, i, None))
+        if db.lookup(k, now) is not None:
+            return k
+    return None
+
+
+@command("dbsize")
+def cmd_dbsize(c, argv):
+    return len(c.db.data)
+
+
+def _flush_option(argv):
+    if len(argv) > 2:
+        raise syntax_error()
+    if len(argv) == 2 and argv[1].lower() not in (b"async", b"sync"):
+        raise syntax_error()
+
+
+@command("flushdb")
+def cmd_flushdb(c, argv):
+    _flush_option(argv)
+    srv = c.server
+    srv.touch_all(c.dbid)
+    n = c.db.clear()
+    srv.dirty += n + 1
+    srv.propagate(c.dbid, [b"FLUSHDB"])
+    return OK
+
+
+@command("flushall")
+def cmd_flushall(c, argv):
+    _flush_option(argv)
+    srv = c.server
+    srv.touch_all(None)
+    n = 0
+    for db in srv.dbs:
+        n += db.clear()
+    srv.dirty += n + 1
+    srv.propagate(c.dbid, [b"FLUSHALL"])
+    return OK
+
+
+@command("select")
+def cmd_select(c, argv):
+    n = string2ll(argv[1])
+    if n is None or n < -(2**31) or n > 2**31 - 1:
+        raise err(NOT_INT)
+    if c.server.cluster is not None and n != 0:
+        raise err("ERR SELECT is not allowed in cluster mode")
+    if n < 0 or n >= len(c.server.dbs):
+        raise err("ERR DB index is out of range")
+    c.select(n)
+    return OK
+
+
+@command("swapdb")
+def cmd_swapdb(c, argv):
+    srv = c.server
+    if srv.cluster is not None:
+        raise err("ERR SWAPDB is not allowed in cluster mode")
+    a = string2ll(argv[1])
+    if a is None or not -(2**31) <= a <= 2**31 - 1:
+        raise err("ERR invalid first DB index")
+    b = string2ll(argv[2])
+    if b is None or not -(2**31) <= b <= 2**31 - 1:
+        raise err("ERR invalid second DB index")
+    if a < 0 or a >= len(srv.dbs) or b < 0 or b >= len(srv.dbs):
+        raise err("ERR DB index is out of range")
+    if a != b:
+        da, dbb = srv.dbs[a], srv.dbs[b]
+        for attr in ("data", "expires", "slot_keys", "_scan", "_scan_pos"):
+            x, y = getattr(da, attr), getattr(dbb, attr)
+            setattr(da, attr, y)
+            setattr(dbb, attr, x)
+        srv.touch_all(a)
+        srv.touch_all(b)
+        if srv.blocking is not None:
+            srv.blocking.db_swapped(a, b)
+    srv.dirty += 1
+    return OK
+
+
+_unused = (ErrorReply,)

@@ -1,0 +1,184 @@
+"""The command table (pure).
+
+Each command has a handler written in this package and metadata (arity,
+flags, key positions, ACL categories, tips, key specs, subcommands) taken from
+``facts.json``: the metadata redis-server 7.0.15 reports through COMMAND,
+recorded by ``scripts/gen_command_facts.py``. Clients read it (redis-py's
+cluster client learns key positions from COMMAND) and the cluster router uses
+it to find a command's keys, so it must be the same as Redis's.
+
+A handler is ``handler(ctx, argv) -> reply``: synchronous, it runs the whole
+command atomically. ``ctx`` is the calling client (``engine.Client``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable
+
+from frtrio.protocol.reply import Map, SetReply, Status
+
+_FACTS_PATH = os.path.join(os.path.dirname(__file__), "facts.json")
+
+
+def _to_reply(v):
+    """Turn the JSON form of a recorded reply back into reply values."""
+    if isinstance(v, dict):
+        if "map" in v:
+            return Map((_to_reply(k), _to_reply(x)) for k, x in v["map"])
+        if "set" in v:
+            return SetReply(_to_reply(x) for x in v["set"])
+        if "s" in v:
+            return Status(v["s"])
+    if isinstance(v, list):
+        return [_to_reply(x) for x in v]
+    if isinstance(v, str):
+        return v.encode()
+    return v
+
+
+def _load_facts() -> dict[str, list]:
+    with open(_FACTS_PATH) as f:
+        data = json.load(f)
+    out = {}
+    for entry in data:
+        out[entry[0]] = entry
+        for sub in entry[9]["set"] if isinstance(entry[9], dict) else entry[9]:
+            out[sub[0]] = sub
+    return out
+
+
+_FACTS = _load_facts()
+
+
+class Command:
+    __slots__ = (
+        "name",
+        "fullname",
+        "arity",
+        "flags",
+        "first",
+        "last",
+        "step",
+        "keys_fn",
+        "handler",
+        "subcommands",
+        "parent",
+        "fact",
+        "is_write",
+        "is_readonly",
+        "denyoom",
+        "noscript",
+        "no_auth",
+        "blocking",
+        "movable",
+        "no_multi",
+        "stale",
+        "loading",
+        "admin",
+        "pubsub",
+        "may_replicate",
+        "asking",
+    )
+
+    def __init__(self, fullname: str, handler: Callable | None, keys_fn=None):
+        fact = _FACTS.get(fullname)
+        if fact is None:
+            raise KeyError(f"no recorded metadata for command {fullname!r}")
+        self.fullname = fullname
+        self.name = fullname.split("|")[-1]
+        self.fact = fact
+        self.arity = fact[1]
+        self.flags = frozenset(x["s"] for x in fact[2]["set"])
+        self.first, self.last, self.step = fact[3], fact[4], fact[5]
+        self.keys_fn = keys_fn
+        self.handler = handler
+        self.subcommands: dict[bytes, Command] = {}
+        self.parent: Command | None = None
+        f = self.flags
+        self.is_write = "write" in f
+        self.is_readonly = "readonly" in f
+        self.denyoom = "denyoom" in f
+        self.noscript = "noscript" in f
+        self.no_auth = "no_auth" in f
+        self.blocking = "blocking" in f
+        self.movable = "movablekeys" in f
+        self.no_multi = "no_multi" in f
+        self.stale = "stale" in f
+        self.loading = "loading" in f
+        self.admin = "admin" in f
+        self.pubsub = "pubsub" in f
+        self.may_replicate = "may_replicate" in f
+        self.asking = "asking" in f
+
+    def arity_ok(self, argc: int) -> bool:
+        a = self.arity
+        return argc == a if a >= 0 else argc >= -a
+
+    def get_keys(self, argv: list[bytes]) -> list[int]:
+        """Positions of the keys in argv (as Redis's getKeysFromCommand)."""
+        if self.keys_fn is not None:
+            return self.keys_fn(argv)
+        first = self.first
+        if first == 0:
+            return []
+        last = self.last
+        argc = len(argv)
+        if last < 0:
+            last = argc + last
+        if last >= argc:
+            last = argc - 1
+        return list(range(first, last + 1, self.step or 1))
+
+    def info_reply(self):
+        """This command's COMMAND INFO entry."""
+        f = self.fact
+        subs = [c.info_reply() for c in self.subcommands.values()]
+        return [f[0].encode(), f[1], _to_reply(f[2]), f[3], f[4], f[5],
+                _to_reply(f[6]), _to_reply(f[7]), _to_reply(f[8]), subs]
+
+
+# name (lowercase bytes) -> Command
+TABLE: dict[bytes, Command] = {}
+
+
+def command(name: str, keys=None):
+    """Decorator registering a handler for a command or ``parent|sub``."""
+
+    def deco(fn):
+        cmd = Command(name, fn, keys)
+        if "|" in name:
+            parent_name, sub = name.split("|", 1)
+            parent = TABLE.get(parent_name.encode())
+            if parent is None:
+                parent = Command(parent_name, None)
+                TABLE[parent_name.encode()] = parent
+            cmd.parent = parent
+            parent.subcommands[sub.encode()] = cmd
+        else:
+            existing = TABLE.get(name.encode())
+            if existing is not None and existing.handler is None:
+                # a container created by an earlier subcommand registration
+                cmd.subcommands = existing.subcommands
+                for s in cmd.subcommands.values():
+                    s.parent = cmd
+            TABLE[name.encode()] = cmd
+        return fn
+
+    return deco
+
+
+def container(name: str) -> Command:
+    """A command that only dispatches to subcommands (CONFIG, CLIENT...)."""
+    cmd = TABLE.get(name.encode())
+    if cmd is None:
+        cmd = Command(name, None)
+        TABLE[name.encode()] = cmd
+    return cmd
+
+
+def lookup(argv: list[bytes]) -> Command | None:
+    """Find the command (or subcommand) named by argv; None if unknown."""
+    cmd = TABLE.get(argv[0].lower())
+    return cmd

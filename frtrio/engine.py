@@ -1,0 +1,479 @@
+"""The command engine (pure): server state, client state, the dispatch gate.
+
+``Server`` holds everything a command can touch (databases, configuration,
+clients, statistics) and ``Server.execute(client, argv)`` is the gate every
+request passes: command lookup, arity, authentication, transaction queueing,
+the cluster router, then the command itself, synchronously. Nothing here
+awaits, sleeps, reads the wall clock or draws OS randomness: the runtime shell
+sets ``Server.now_ms`` before each batch and passes an RNG in.
+
+Side effects that the shell must carry out are left on the server or client
+objects for it to pick up:
+
+* ``Server.propagated``: write commands (argv lists, with their db) in
+  execution order, for the AOF (and later replicas);
+* ``Client.out``: encoded reply bytes, waiting to be sent;
+* ``Client.notify``: called when bytes were added to ``out`` outside the
+  client's own request (pub/sub messages, unblocked commands);
+* ``Client.close_after_reply`` / ``Client.kill``: the connection must close.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from frtrio.commands import table as _table
+from frtrio.protocol.reply import (
+    OK,
+    QUEUED,
+    ErrorReply,
+    NullArray,
+    Raw,
+    encode,
+    encode_error,
+)
+from frtrio.store.db import Db
+
+
+class BlockOn:
+    """Returned by a blocking command that has to wait for keys.
+
+    The shell parks the client until ``Server.serve_ready_keys`` (run after
+    every command) finds ``retry(client)`` able to answer, or until the
+    deadline passes and ``on_timeout`` is answered.
+    """
+
+    __slots__ = ("keys", "db", "deadline_ms", "retry", "on_timeout", "argv")
+
+    def __init__(self, keys, db, deadline_ms, retry, on_timeout=NullArray, argv=None):
+        self.keys = keys
+        self.db = db
+        self.deadline_ms = deadline_ms  # absolute unix ms, or None = forever
+        self.retry = retry
+        self.on_timeout = on_timeout
+        self.argv = argv
+
+
+class Client:
+    """State of one client connection (what CLIENT LIST shows, and more)."""
+
+    __slots__ = (
+        "server",
+        "id",
+        "name",
+        "db",
+        "dbid",
+        "resp",
+        "authenticated",
+        "user",
+        "addr",
+        "laddr",
+        "fd",
+        "ctime_ms",
+        "last_interaction_ms",
+        "last_cmd",
+        "out",
+        "out_bytes",
+        "notify",
+        "close_after_reply",
+        "killed",
+        "reply_mode",
+        "multi",
+        "multi_dirty",
+        "watched",
+        "watch_dirty",
+        "readonly",
+        "asking",
+        "in_exec",
+        "blocked",
+        "subscriptions",
+        "psubscriptions",
+        "ssubscriptions",
+        "flags_extra",
+        "is_master_link",
+        "no_evict",
+        "qbuf",
+        "argv_count",
+        "tot_net_in",
+        "tot_net_out",
+        "tot_cmds",
+        "lib_name",
+        "lib_ver",
+    )
+
+    def __init__(self, server: "Server", id: int, addr: str = "", laddr: str = ""):
+        self.server = server
+        self.id = id
+        self.name = b""
+        self.dbid = 0
+        self.db: Db = server.dbs[0]
+        self.resp = 2
+        self.authenticated = not server.requires_auth()
+        self.user = b"default"
+        self.addr = addr
+        self.laddr = laddr
+        self.fd = 0
+        self.ctime_ms = server.now_ms
+        self.last_interaction_ms = server.now_ms
+        self.last_cmd = b"NULL"
+        self.out: list[bytes] = []
+        self.out_bytes = 0
+        self.notify: Callable[[], None] | None = None
+        self.close_after_reply = False
+        self.killed = False
+        self.reply_mode = 0  # 0 on, 1 off, 2 skip next
+        self.multi: list | None = None
+        self.multi_dirty = False
+        self.watched: list | None = None
+        self.watch_dirty = False
+        self.readonly = False
+        self.asking = False
+        self.in_exec = False
+        self.blocked: BlockOn | None = None
+        self.subscriptions: dict = {}
+        self.psubscriptions: dict = {}
+        self.ssubscriptions: dict = {}
+        self.flags_extra = ""
+        self.is_master_link = False
+        self.no_evict = False
+        self.qbuf = 0
+        self.argv_count = 0
+        self.tot_net_in = 0
+        self.tot_net_out = 0
+        self.tot_cmds = 0
+        self.lib_name = b""
+        self.lib_ver = b""
+
+    # --- output -------------------------------------------------------------
+
+    def reply(self, value) -> None:
+        """Encode a reply into the output buffer (honours CLIENT REPLY)."""
+        if self.reply_mode:
+            if self.reply_mode == 2:
+                self.reply_mode = 0
+            return
+        out = self.out
+        n = len(out)
+        encode(value, self.resp == 3, out)
+        for i in range(n, len(out)):
+            self.out_bytes += len(out[i])
+
+    def reply_error(self, msg: str) -> None:
+        if self.reply_mode:
+            if self.reply_mode == 2:
+                self.reply_mode = 0
+            return
+        b = encode_error(msg)
+        self.out.append(b)
+        self.out_bytes += len(b)
+
+    def push(self, value) -> None:
+        """Deliver an out-of-band reply (pub/sub message, unblock) and wake
+        the connection's writer."""
+        encode(value, self.resp == 3, self.out)
+        self.out_bytes = sum(len(b) for b in self.out)
+        if self.notify is not None:
+            self.notify()
+
+    def take_output(self) -> bytes:
+        out = self.out
+        if not out:
+            return b""
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        self.out_bytes = 0
+        return data
+
+    def select(self, dbid: int) -> None:
+        self.dbid = dbid
+        self.db = self.server.dbs[dbid]
+
+    @property
+    def in_pubsub(self) -> bool:
+        return bool(self.subscriptions or self.psubscriptions or self.ssubscriptions)
+
+    def subscription_count(self) -> int:
+        return len(self.subscriptions) + len(self.psubscriptions)
+
+
+def _unknown_command_error(argv: list[bytes]) -> str:
+    args = ""
+    i = 1
+    while i < len(argv) and len(args) < 128:
+        a = argv[i].decode("latin-1")[: 128 - len(args)]
+        args += "'%s' " % a
+        i += 1
+    name = argv[0].decode("latin-1")[:128]
+    return "ERR unknown command '%s', with args beginning with: %s" % (name, args)
+
+
+PUBSUB_ALLOWED = frozenset(
+    [b"subscribe", b"ssubscribe", b"unsubscribe", b"sunsubscribe", b"psubscribe",
+     b"punsubscribe", b"ping", b"quit", b"reset"]
+)
+
+_TX_CONTROL = frozenset([b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"])
+
+
+class HostInfo:
+    """Facts about the host process for INFO; the runtime sets real ones."""
+
+    os = "Linux"
+    pid = 0
+    executable = ""
+
+    def rss(self) -> int:
+        return 0
+
+    def used_memory(self) -> int:
+        return 0
+
+    def total_memory(self) -> int:
+        return 0
+
+    def cpu(self) -> tuple[float, float]:
+        return (0.0, 0.0)
+
+
+class Server:
+    """All server-wide state; one per node."""
+
+    def __init__(self, config, rng, ndb: int | None = None):
+        from frtrio.config import Config
+
+        self.config: Config = config
+        self.rng = rng
+        self.now_ms = 0
+        self.start_ms = 0
+        n = ndb if ndb is not None else int(config.get("databases"))
+        self.cluster = None  # set by cluster mode
+        self.dbs = [Db(i) for i in range(n)]
+        for db in self.dbs:
+            db.on_delete = self._key_deleted
+        self.clients: dict[int, Client] = {}
+        self.next_client_id = 1
+        self.dirty = 0
+        self.propagated: list = []  # (dbid, argv) of executed writes
+        self.propagate_hooks: list[Callable] = []
+        self.watched_keys: dict = {}  # (dbid, key) -> {client_id: client}
+        self.stats = {
+            "total_connections_received": 0,
+            "total_commands_processed": 0,
+            "rejected_connections": 0,
+            "expired_keys": 0,
+            "evicted_keys": 0,
+            "keyspace_hits": 0,
+            "keyspace_misses": 0,
+            "total_net_input_bytes": 0,
+            "total_net_output_bytes": 0,
+            "total_error_replies": 0,
+            "unexpected_error_replies": 0,
+            "pubsub_channels": 0,
+            "expired_stale_perc": 0,
+        }
+        self.cmdstats: dict[str, list] = {}  # fullname -> [calls, usec, rejected, failed]
+        self.errorstats: dict[str, int] = {}
+        self.lastsave_ms = 0
+        self.shutdown_requested: str | None = None  # "save" | "nosave" | "default"
+        self.active_expire_enabled = True
+        from frtrio.blocking import BlockingRegistry
+
+        self.blocking = BlockingRegistry(self)
+        self.host = HostInfo()
+        self.unix_us = lambda: self.now_ms * 1000
+        self.rewrite_config = None  # callable set by the shell
+        self.pubsub = None
+        self.events = None
+        self.run_id = "".join("%x" % rng.randrange(16) for _ in range(40))
+        self.listening = []  # (host, port) the shell listens on
+        self.sleep_request_ms = 0  # DEBUG SLEEP: the shell pauses the node
+        self.ready_keys: dict = {}  # (dbid, key) -> None, for blocked clients
+        self.loading = False
+        self.aof = None  # the AOF writer, when appendonly is on
+
+    # --- configuration shortcuts --------------------------------------------
+
+    def requires_auth(self) -> bool:
+        return bool(self.config.get("requirepass"))
+
+    # --- clients ------------------------------------------------------------
+
+    def new_client(self, addr: str = "", laddr: str = "") -> Client:
+        cid = self.next_client_id
+        self.next_client_id += 1
+        c = Client(self, cid, addr, laddr)
+        self.clients[cid] = c
+        self.stats["total_connections_received"] += 1
+        return c
+
+    def free_client(self, c: Client) -> None:
+        """Forget everything the client left behind (watches, blocks, subs)."""
+        if c.id not in self.clients:
+            return
+        del self.clients[c.id]
+        self.unwatch_all(c)
+        if c.blocked is not None and self.blocking is not None:
+            self.blocking.unblock(c, None)
+        if self.pubsub is not None:
+            self.pubsub.client_gone(c)
+        c.killed = True
+
+    def kill_client(self, c: Client) -> None:
+        """Close another client's connection (CLIENT KILL)."""
+        c.killed = True
+        if c.notify is not None:
+            c.notify()
+
+    # --- keyspace signals -----------------------------------------------------
+
+    def _key_deleted(self, db: Db, key: bytes) -> None:
+        pass
+
+    def touch_key(self, db: Db, key: bytes) -> None:
+        """A key was modified: invalidate WATCHes (Redis's signalModifiedKey)."""
+        wk = self.watched_keys
+        if wk:
+            watchers = wk.get((db.id, key))
+            if watchers:
+                for c in watchers.values():
+                    c.watch_dirty = True
+
+    def touch_all(self, dbid: int | None = None) -> None:
+        """FLUSHDB/FLUSHALL/SWAPDB: every watched key of the db(s) that exists
+        (or for swapdb any) is invalidated, as Redis's touchAllWatchedKeysInDb."""
+        for (wdb, key), watchers in self.watched_keys.items():
+            if dbid is None or wdb == dbid:
+                for c in watchers.values():
+                    c.watch_dirty = True
+
+    def signal_key_ready(self, db: Db, key: bytes) -> None:
+        """A list/zset key got elements: blocked clients may be served."""
+        if self.blocking is not None and self.blocking.has_waiters(db.id, key):
+            self.ready_keys[(db.id, key)] = None
+
+    def watch(self, c: Client, key: bytes) -> None:
+        if c.watched is None:
+            c.watched = []
+        k = (c.dbid, key)
+        if k in c.watched:
+            return
+        c.watched.append(k)
+        self.watched_keys.setdefault(k, {})[c.id] = c
+
+    def unwatch_all(self, c: Client) -> None:
+        if not c.watched:
+            c.watched = None
+            c.watch_dirty = False
+            return
+        for k in c.watched:
+            w = self.watched_keys.get(k)
+            if w is not None:
+                w.pop(c.id, None)
+                if not w:
+                    del self.watched_keys[k]
+        c.watched = None
+        c.watch_dirty = False
+
+    # --- propagation --------------------------------------------------------
+
+    def propagate(self, dbid: int, argv: list[bytes]) -> None:
+        self.propagated.append((dbid, argv))
+
+    # --- the gate -----------------------------------------------------------
+
+    def execute(self, c: Client, argv: list[bytes]) -> None:
+        """Run one request from client ``c`` and put its reply in ``c.out``."""
+        self.stats["total_commands_processed"] += 1
+        c.tot_cmds += 1
+        c.last_interaction_ms = self.now_ms
+        name = argv[0].lower()
+        cmd = _table.TABLE.get(name)
+        if name == b"quit":
+            c.reply(OK)
+            c.close_after_reply = True
+            return
+        if cmd is None:
+            return self._reject(c, _unknown_command_error(argv))
+        if cmd.subcommands and len(argv) >= 2:
+            sub = cmd.subcommands.get(argv[1].lower())
+            if sub is None:
+                return self._reject(
+                    c,
+                    "ERR unknown subcommand '%s'. Try %s HELP."
+                    % (argv[1].decode("latin-1")[:128], cmd.fullname.upper()),
+                )
+            cmd = sub
+        if not cmd.arity_ok(len(argv)):
+            return self._reject(
+                c, "ERR wrong number of arguments for '%s' command" % cmd.fullname
+            )
+        c.last_cmd = cmd.fullname.encode()
+        if not c.authenticated and not cmd.no_auth:
+            return self._reject(c, "NOAUTH Authentication required.")
+        if c.multi is not None and cmd.no_multi:
+            return self._reject(c, "ERR Command not allowed inside a transaction")
+        cluster = self.cluster
+        if cluster is not None:
+            err = cluster.route(c, cmd, argv)
+            if err is not None:
+                return self._reject(c, err, redirect=True)
+        if c.resp == 2 and c.in_pubsub and name not in PUBSUB_ALLOWED:
+            return self._reject(
+                c,
+                "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
+                "PING / QUIT / RESET are allowed in this context" % cmd.fullname,
+            )
+        if c.multi is not None and name not in _TX_CONTROL:
+            c.multi.append((cmd, argv))
+            c.reply(QUEUED)
+            return
+        self.call(c, cmd, argv)
+        if self.ready_keys and self.blocking is not None:
+            self.blocking.serve_ready_keys()
+
+    def _reject(self, c: Client, msg: str, redirect: bool = False) -> None:
+        if c.multi is not None:
+            c.multi_dirty = True
+        self.count_error(msg)
+        c.reply_error(msg)
+
+    def count_error(self, msg: str) -> None:
+        code = msg.split(" ", 1)[0]
+        self.stats["total_error_replies"] += 1
+        self.errorstats[code] = self.errorstats.get(code, 0) + 1
+
+    def call(self, c: Client, cmd, argv: list[bytes]) -> None:
+        """Run a command (Redis's call()): the handler, reply, propagation."""
+        dirty = self.dirty
+        np = len(self.propagated)
+        dbid = c.dbid
+        try:
+            r = cmd.handler(c, argv)
+        except ErrorReply as e:
+            self.count_error(e.message)
+            st = self.cmdstats.get(cmd.fullname)
+            if st is None:
+                st = self.cmdstats[cmd.fullname] = [0, 0, 0, 0]
+            st[0] += 1
+            st[3] += 1
+            c.reply_error(e.message)
+            r = _NO_REPLY
+        else:
+            st = self.cmdstats.get(cmd.fullname)
+            if st is None:
+                st = self.cmdstats[cmd.fullname] = [0, 0, 0, 0]
+            st[0] += 1
+        if r is not _NO_REPLY:
+            if type(r) is BlockOn:
+                if self.blocking is None:
+                    raise RuntimeError("blocking command without a registry")
+                self.blocking.block(c, r)
+            else:
+                c.reply(r)
+        if self.dirty != dirty and cmd.is_write and len(self.propagated) == np:
+            # the command changed data and did not propagate something else
+            self.propagated.append((dbid, argv))
+
+
+_NO_REPLY = Raw(b"")
+NO_REPLY = _NO_REPLY

@@ -1,0 +1,190 @@
+"""The Env: the only door from node code to the outside world.
+
+Node code takes time, randomness, the network and the disk from an Env and
+from nowhere else, so the same code runs on real TCP (``RealEnv``) and inside
+the simulator (``sim.SimEnv``, which implements the same interface on a
+virtual clock and an in-memory network).
+
+Interface:
+
+* ``now()``: monotonic seconds (trio's clock; virtual under MockClock).
+* ``unix_ms()`` / ``unix_us()``: wall-clock time for EXPIRE, TIME, epochs.
+* ``rng(purpose)``: a ``random.Random`` for one purpose; seeded from the
+  Env's seed when it has one, so a seed names a run.
+* ``random_hex(n)``: n random hex digits (node ids, run ids).
+* ``serve(host, port, handler, task_status)``: accept connections and run
+  ``handler(stream, peer_addr, local_addr)`` in a task per connection.
+* ``connect(host, port)``: an outbound byte stream.
+* ``fs``: files (``read``, ``write_atomic``, ``open_append``...).
+"""
+
+from __future__ import annotations
+
+import os
+import os as _os
+import random
+import socket
+import sys
+import time
+
+import trio
+
+
+class RealFS:
+    """Files on the real disk."""
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def read(self, path: str) -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    def write_atomic(self, path: str, data: bytes, fsync: bool = True) -> None:
+        tmp = "%s.tmp-%d" % (path, os.getpid())
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            if fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+        if fsync:
+            _fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+    def open_append(self, path: str):
+        return open(path, "ab", buffering=0)
+
+    def fsync(self, fh) -> None:
+        os.fsync(fh.fileno())
+
+    def makedirs(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+
+    def remove(self, path: str) -> None:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+
+    def listdir(self, path: str) -> list[str]:
+        return sorted(os.listdir(path))
+
+    def size(self, path: str) -> int:
+        return os.path.getsize(path)
+
+    def truncate(self, path: str, size: int) -> None:
+        with open(path, "r+b") as f:
+            f.truncate(size)
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class RealEnv:
+    """Real time, OS randomness (or a logged seed), real TCP and files."""
+
+    def __init__(self, seed: int | None = None):
+        self.seed = seed
+        self._sys = random.SystemRandom() if seed is None else None
+        self.fs = RealFS()
+
+    def now(self) -> float:
+        return trio.current_time()
+
+    def unix_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+    def unix_us(self) -> int:
+        return time.time_ns() // 1000
+
+    def rng(self, purpose: str) -> random.Random:
+        if self.seed is None:
+            return random.Random(self._sys.getrandbits(64))
+        return random.Random(f"{self.seed}:{purpose}")
+
+    def random_hex(self, n: int, purpose: str = "id") -> str:
+        r = self.rng(purpose)
+        return "".join("0123456789abcdef"[r.randrange(16)] for _ in range(n))
+
+    async def serve(self, host: str, port: int, handler, *, task_status=trio.TASK_STATUS_IGNORED):
+        """Listen on host:port; ``handler(stream, peer, local)`` per connection."""
+        listeners = await trio.open_tcp_listeners(port, host=host or None, backlog=511)
+        for ln in listeners:
+            sock = ln.socket
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+
+        async def wrapped(stream):
+            try:
+                stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except (OSError, AttributeError):
+                pass
+            peer = _fmt_addr(stream.socket.getpeername())
+            local = _fmt_addr(stream.socket.getsockname())
+            await handler(stream, peer, local)
+
+        await trio.serve_listeners(wrapped, listeners, task_status=task_status)
+
+    async def connect(self, host: str, port: int):
+        stream = await trio.open_tcp_stream(host, port)
+        try:
+            stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        return stream
+
+    def freeze(self, seconds: float) -> None:
+        """Stop the whole process for a while (DEBUG SLEEP), as Redis does."""
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def host_info(self):
+        return RealHostInfo()
+
+
+def _fmt_addr(a) -> str:
+    host, port = a[0], a[1]
+    if ":" in host:
+        return "[%s]:%d" % (host, port) if False else "%s:%d" % (host, port)
+    return "%s:%d" % (host, port)
+
+
+class RealHostInfo:
+    os = "%s %s %s" % (_os.uname().sysname, _os.uname().release, _os.uname().machine)
+    executable = _os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+
+    @property
+    def pid(self) -> int:
+        return _os.getpid()
+
+    def rss(self) -> int:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * _os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            return 0
+
+    def used_memory(self) -> int:
+        return self.rss()
+
+    def total_memory(self) -> int:
+        try:
+            return _os.sysconf("SC_PAGE_SIZE") * _os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError):
+            return 0
+
+    def cpu(self) -> tuple[float, float]:
+        t = _os.times()
+        return (t.user, t.system)

@@ -1,0 +1,385 @@
+"""One server node: the Trio shell around the pure ``engine.Server``.
+
+Nursery tree::
+
+    Node.run                         (root nursery; cancelled on SHUTDOWN)
+      listener (Env.serve)           -> one task per connection:
+        ClientConn.run               (client nursery)
+          reader loop                 parse, execute, flush (this task)
+          writer                      sends out-of-band output (pub/sub,
+                                      unblocked replies), closes killed clients
+      cron ticker                    active expire, client timeouts, AOF fsync
+
+Everything about *what* happens lives in the engine; this module only moves
+bytes, keeps time and carries out the effects the engine leaves behind.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+import frtrio.commands  # noqa: F401  (registers all commands)
+from frtrio.config import Config
+from frtrio.engine import Client, Server
+from frtrio.protocol.parser import RequestParser
+from frtrio.protocol.reply import encode_error
+
+log = logging.getLogger("frtrio")
+
+RECV_SIZE = 65536
+
+
+class Node:
+    def __init__(self, config: Config, env, name: str = ""):
+        self.config = config
+        self.env = env
+        self.name = name or config.get("port")
+        self.server = Server(config, env.rng("server"))
+        srv = self.server
+        srv.now_ms = env.unix_ms()
+        srv.start_ms = srv.now_ms
+        srv.lastsave_ms = srv.now_ms
+        srv.unix_us = env.unix_us
+        if hasattr(env, "host_info"):
+            srv.host = env.host_info()
+        self.nursery: trio.Nursery | None = None
+        self.cancel_scope: trio.CancelScope | None = None
+        self.ready = trio.Event()
+        self.stopped = trio.Event()
+        self.aof = None
+        self.listen_addrs: list[tuple[str, int]] = []
+        self.exit_code = 0
+        self.on_shutdown = []  # callables run at shutdown (pidfile removal...)
+
+    # --- lifecycle ------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load persisted data (AOF) before accepting clients."""
+        from frtrio.persist.aof import AOF
+
+        if self.config.get("appendonly") == "yes":
+            self.aof = AOF(self.env.fs, self.config, self.server)
+            self.aof.load()
+            self.aof.open_for_append()
+            self.server.aof = self.aof
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        self.load()
+        try:
+            async with trio.open_nursery() as n:
+                self.nursery = n
+                self.cancel_scope = n.cancel_scope
+                binds = self._bind_addresses()
+                port = int(self.config.get("port"))
+                for host in binds:
+                    await n.start(self.env.serve, host, port, self._handle_conn)
+                    self.listen_addrs.append((host, port))
+                n.start_soon(self._cron)
+                self.ready.set()
+                task_status.started(self)
+        finally:
+            self._final_flush()
+            self.stopped.set()
+
+    def _bind_addresses(self) -> list[str]:
+        words = self.config.get("bind").split()
+        out = []
+        for w in words:
+            optional = w.startswith("-")
+            w = w.lstrip("-")
+            if w == "*":
+                w = "0.0.0.0"
+            if optional and w in ("::*", "::"):
+                continue  # IPv6 is optional in Redis; loopback tests use IPv4
+            if w == "::*":
+                w = "::"
+            out.append(w)
+        return out or ["0.0.0.0"]
+
+    def shutdown(self) -> None:
+        if self.cancel_scope is not None:
+            self.cancel_scope.cancel()
+
+    def request_shutdown(self, mode: str) -> None:
+        """SHUTDOWN [SAVE|NOSAVE] or a signal: stop serving, flush, exit."""
+        self.shutdown()
+
+    def _final_flush(self) -> None:
+        if self.aof is not None:
+            try:
+                self.flush_effects()
+                self.aof.fsync()
+                self.aof.close()
+            except OSError as e:  # pragma: no cover - disk trouble at exit
+                log.warning("AOF flush at shutdown failed: %s", e)
+        for fn in self.on_shutdown:
+            fn()
+
+    # --- effects ----------------------------------------------------------------
+
+    def flush_effects(self) -> None:
+        """Carry out what the engine left behind: propagate writes to the AOF."""
+        srv = self.server
+        if srv.propagated:
+            if self.aof is not None:
+                self.aof.feed(srv.propagated)
+                self.aof.write()
+            srv.propagated.clear()
+
+    # --- cron -------------------------------------------------------------------
+
+    async def _cron(self) -> None:
+        srv = self.server
+        env = self.env
+        last_fsync = env.now()
+        while True:
+            hz = max(1, min(500, int(self.config.get("hz") or 10)))
+            await trio.sleep(1.0 / hz)
+            srv.now_ms = env.unix_ms()
+            if srv.active_expire_enabled:
+                for db in srv.dbs:
+                    if db.expires:
+                        n = db.active_expire(srv.now_ms)
+                        if n:
+                            srv.stats["expired_keys"] += n
+            self._client_timeouts()
+            self.flush_effects()
+            if self.aof is not None and env.now() - last_fsync >= 1.0:
+                last_fsync = env.now()
+                self.aof.everysec()
+
+    def _client_timeouts(self) -> None:
+        srv = self.server
+        t = int(self.config.get("timeout") or 0)
+        if not t:
+            return
+        limit = srv.now_ms - t * 1000
+        for c in list(srv.clients.values()):
+            if (
+                c.last_interaction_ms < limit
+                and c.blocked is None
+                and not c.in_pubsub
+                and not c.is_master_link
+            ):
+                srv.kill_client(c)
+
+    # --- connections ------------------------------------------------------------
+
+    async def _handle_conn(self, stream, peer: str, local: str) -> None:
+        srv = self.server
+        srv.now_ms = self.env.unix_ms()
+        if len(srv.clients) >= int(self.config.get("maxclients")):
+            srv.stats["rejected_connections"] += 1
+            await _send_and_close(stream, b"-ERR max number of clients reached\r\n")
+            return
+        if self._protected_denied(peer):
+            srv.stats["rejected_connections"] += 1
+            await _send_and_close(stream, _DENIED)
+            return
+        c = srv.new_client(peer, local)
+        conn = ClientConn(self, c, stream)
+        try:
+            await conn.run()
+        finally:
+            srv.free_client(c)
+            with trio.CancelScope(shield=True):
+                try:
+                    await stream.aclose()
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    pass
+
+    def _protected_denied(self, peer: str) -> bool:
+        cfg = self.config
+        if cfg.get("protected-mode") != "yes" or cfg.get("requirepass"):
+            return False
+        if cfg.get("bind") != "* -::*":
+            return False
+        host = peer.rsplit(":", 1)[0]
+        return not (host.startswith("127.") or host in ("::1", "[::1]", "localhost"))
+
+
+_DENIED = (
+    b"-DENIED Redis is running in protected mode because protected mode is enabled and "
+    b"no password is set for the default user. In this mode connections are only accepted "
+    b"from the loopback interface. If you want to connect from external computers to Redis "
+    b"you may adopt one of the following solutions: 1) Just disable protected mode sending "
+    b"the command 'CONFIG SET protected-mode no' from the loopback interface by connecting "
+    b"to Redis from the same host the server is running, however MAKE SURE Redis is not "
+    b"publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change "
+    b"permanent. 2) Alternatively you can just disable the protected mode by editing the "
+    b"Redis configuration file, and setting the protected mode option to 'no', and then "
+    b"restarting the server. 3) If you started the server manually just for testing, restart "
+    b"it with the '--protected-mode no' option. 4) Set up an authentication password for the "
+    b"default user. NOTE: You only need to do one of the above things in order for the server "
+    b"to start accepting connections from the outside.\r\n"
+)
+
+
+async def _send_and_close(stream, data: bytes) -> None:
+    try:
+        await stream.send_all(data)
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        pass
+    with trio.CancelScope(shield=True):
+        try:
+            await stream.aclose()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+
+
+class _Disconnected(Exception):
+    pass
+
+
+class ClientConn:
+    """The shell of one client connection."""
+
+    __slots__ = ("node", "c", "stream", "parser", "send_lock", "wake", "scope")
+
+    def __init__(self, node: Node, c: Client, stream):
+        self.node = node
+        self.c = c
+        self.stream = stream
+        self.parser = RequestParser(node.config.get_int("proto-max-bulk-len"))
+        self.send_lock = trio.Lock()
+        self.wake = trio.Event()
+        self.scope: trio.CancelScope | None = None
+        c.notify = self._notify
+
+    def _notify(self) -> None:
+        self.wake.set()
+
+    async def run(self) -> None:
+        try:
+            async with trio.open_nursery() as n:
+                self.scope = n.cancel_scope
+                n.start_soon(self._writer)
+                await self._reader()
+                n.cancel_scope.cancel()
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, _Disconnected, OSError):
+            pass
+
+    async def _flush(self) -> None:
+        c = self.c
+        self.node.flush_effects()
+        if not c.out:
+            return
+        async with self.send_lock:
+            data = c.take_output()
+            if data:
+                c.tot_net_out += len(data)
+                self.node.server.stats["total_net_output_bytes"] += len(data)
+                await self.stream.send_all(data)
+
+    async def _writer(self) -> None:
+        c = self.c
+        while True:
+            await self.wake.wait()
+            self.wake = trio.Event()
+            if c.killed:
+                await self._flush_quiet()
+                self.scope.cancel()
+                return
+            if c.blocked is None and c.out:
+                await self._flush()
+            elif c.out and c.in_pubsub:
+                await self._flush()
+
+    async def _flush_quiet(self) -> None:
+        try:
+            await self._flush()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+
+    async def _reader(self) -> None:
+        node = self.node
+        srv = node.server
+        env = node.env
+        c = self.c
+        parser = self.parser
+        stream = self.stream
+        qlimit = node.config.get_int("client-query-buffer-limit")
+        cmds: list = []
+        while True:
+            perr = parser.parse(cmds)
+            was_blocked = False
+            if cmds:
+                srv.now_ms = env.unix_ms()
+                execute = srv.execute
+                for argv in cmds:
+                    execute(c, argv)
+                    if c.blocked is not None:
+                        was_blocked = True
+                        await self._flush()
+                        await self._wait_unblocked()
+                        srv.now_ms = env.unix_ms()
+                    if srv.sleep_request_ms:
+                        ms = srv.sleep_request_ms
+                        srv.sleep_request_ms = 0
+                        env.freeze(ms / 1000.0)
+                        srv.now_ms = env.unix_ms()
+                    if c.close_after_reply or c.killed:
+                        break
+                cmds.clear()
+            if perr is not None and not (c.close_after_reply or c.killed):
+                msg = "ERR " + perr.reply_text
+                srv.count_error(msg)
+                c.out.append(encode_error(msg))
+                c.close_after_reply = True
+            await self._flush()
+            if srv.shutdown_requested is not None:
+                node.request_shutdown(srv.shutdown_requested)
+                return
+            if c.close_after_reply or c.killed:
+                return
+            if was_blocked and perr is None:
+                continue  # data read while blocked may hold more commands
+            data = await stream.receive_some(RECV_SIZE)
+            if not data:
+                return
+            c.tot_net_in += len(data)
+            srv.stats["total_net_input_bytes"] += len(data)
+            parser.feed(data)
+            c.qbuf = parser.pending()
+            if c.qbuf > qlimit:
+                return  # Redis closes a client whose query buffer is too big
+
+    async def _wait_unblocked(self) -> None:
+        """Park until the engine unblocks us, the deadline passes or the
+        client disconnects (then the registry forgets us)."""
+        c = self.c
+        srv = self.node.server
+        env = self.node.env
+        b = c.blocked
+        if b is None:
+            return
+        deadline = trio.inf
+        if b.deadline_ms is not None:
+            deadline = env.now() + max(0, b.deadline_ms - env.unix_ms()) / 1000.0
+        gone = False
+        with trio.move_on_at(deadline):
+            async with trio.open_nursery() as n:
+
+                async def watch():
+                    nonlocal gone
+                    while True:
+                        data = await self.stream.receive_some(RECV_SIZE)
+                        if not data:
+                            gone = True
+                            n.cancel_scope.cancel()
+                            return
+                        self.parser.feed(data)
+
+                n.start_soon(watch)
+                while c.blocked is not None and not c.killed:
+                    await self.wake.wait()
+                    self.wake = trio.Event()
+                n.cancel_scope.cancel()
+        if gone:
+            srv.blocking.unblock(c, None)
+            raise _Disconnected()
+        if c.blocked is not None:
+            srv.now_ms = env.unix_ms()
+            srv.blocking.timeout(c)

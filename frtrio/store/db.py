@@ -1,0 +1,204 @@
+"""The keyspace: databases, values, expiry (pure; time is passed in).
+
+Keys are ``bytes``. Values are Python objects whose type names the Redis type:
+
+* ``bytes``              -> string
+* ``ListValue`` (deque)  -> list
+* ``HashValue`` (dict)   -> hash
+* ``SetValue`` (dict of member -> None, insertion-ordered so that iteration
+  never depends on PYTHONHASHSEED) -> set
+* ``ZSetValue``          -> zset (defined in ``store.zset``)
+
+Expiry times are absolute unix milliseconds in ``Db.expires``. Expired keys
+are removed lazily on access (``lookup``) and by the active expire cycle
+(``active_expire``), both driven by the ``now_ms`` the caller passes in.
+
+The Db maintains a per-slot key index, so that ``CLUSTER COUNTKEYSINSLOT`` /
+``GETKEYSINSLOT`` never scan the keyspace; SCAN walks it too, which gives SCAN
+Redis's guarantee (a key present for the whole iteration is returned).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Callable
+
+from frtrio.cluster.slots import key_slot
+
+
+class ListValue(deque):
+    __slots__ = ()
+    type_name = b"list"
+
+
+class HashValue(dict):
+    __slots__ = ()
+    type_name = b"hash"
+
+
+class SetValue(dict):
+    """A set: members are the dict's keys (values are None)."""
+
+    __slots__ = ()
+    type_name = b"set"
+
+
+def type_name(v) -> bytes:
+    if type(v) is bytes:
+        return b"string"
+    return v.type_name
+
+
+class Db:
+    __slots__ = (
+        "id",
+        "data",
+        "expires",
+        "slot_keys",
+        "on_delete",
+        "_scan",
+        "_scan_pos",
+    )
+
+    def __init__(self, id: int):
+        self.id = id
+        self.data: dict[bytes, object] = {}
+        self.expires: dict[bytes, int] = {}
+        # slot -> {key: None}: COUNTKEYSINSLOT/GETKEYSINSLOT and SCAN walk it
+        self.slot_keys: dict[int, dict[bytes, None]] = {}
+        # called with (db, key) whenever a key disappears for any reason
+        self.on_delete: Callable | None = None
+        self._scan: list | None = None
+        self._scan_pos = 0
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    # --- basic access -------------------------------------------------------
+
+    def is_expired(self, key: bytes, now_ms: int) -> bool:
+        t = self.expires.get(key)
+        return t is not None and t <= now_ms
+
+    def lookup(self, key: bytes, now_ms: int):
+        """The value of ``key`` or None; removes the key if it has expired."""
+        v = self.data.get(key)
+        if v is None:
+            return None
+        if self.expires and key in self.expires and self.expires[key] <= now_ms:
+            self.delete(key)
+            return None
+        return v
+
+    def exists(self, key: bytes, now_ms: int) -> bool:
+        return self.lookup(key, now_ms) is not None
+
+    def set(self, key: bytes, value, keep_ttl: bool = False) -> None:
+        """Set key to value; clears the TTL unless keep_ttl."""
+        data = self.data
+        if key not in data:
+            s = key_slot(key)
+            d = self.slot_keys.get(s)
+            if d is None:
+                self.slot_keys[s] = {key: None}
+            else:
+                d[key] = None
+        data[key] = value
+        if not keep_ttl and self.expires:
+            self.expires.pop(key, None)
+
+    def add(self, key: bytes, value) -> None:
+        """Add a key known to be absent (no TTL)."""
+        self.set(key, value)
+
+    def replace_value(self, key: bytes, value) -> None:
+        """Replace the value of an existing key, keeping its TTL."""
+        self.data[key] = value
+
+    def delete(self, key: bytes) -> bool:
+        data = self.data
+        if key not in data:
+            return False
+        del data[key]
+        if self.expires:
+            self.expires.pop(key, None)
+        si = self.slot_keys
+        s = key_slot(key)
+        d = si.get(s)
+        if d is not None:
+            d.pop(key, None)
+            if not d:
+                del si[s]
+        if self.on_delete is not None:
+            self.on_delete(self, key)
+        return True
+
+    def set_expire(self, key: bytes, when_ms: int) -> None:
+        self.expires[key] = when_ms
+
+    def get_expire(self, key: bytes) -> int | None:
+        return self.expires.get(key)
+
+    def persist(self, key: bytes) -> bool:
+        return self.expires.pop(key, None) is not None
+
+    def clear(self) -> int:
+        n = len(self.data)
+        keys = list(self.data) if self.on_delete is not None else ()
+        self.data.clear()
+        self.expires.clear()
+        self.slot_keys.clear()
+        if self.on_delete is not None:
+            for k in keys:
+                self.on_delete(self, k)
+        return n
+
+    # --- slot index ---------------------------------------------------------
+
+    def count_keys_in_slot(self, slot: int) -> int:
+        d = self.slot_keys.get(slot)
+        return len(d) if d else 0
+
+    def keys_in_slot(self, slot: int, count: int) -> list[bytes]:
+        d = self.slot_keys.get(slot)
+        if not d:
+            return []
+        out = []
+        for k in d:
+            if len(out) >= count:
+                break
+            out.append(k)
+        return out
+
+    # --- expiry -------------------------------------------------------------
+
+    def active_expire(self, now_ms: int, budget: int = 20, rounds: int = 16) -> int:
+        """One run of the active expire cycle: check keys with a TTL in
+        batches of ``budget`` and delete the expired ones; go on while more
+        than 25% of a batch had expired. Keys are visited in passes over a
+        snapshot of the TTL table, so every key is checked once per pass and
+        the order never depends on hashing. Returns the number removed.
+        """
+        removed = 0
+        exp = self.expires
+        for _ in range(rounds):
+            if not exp:
+                self._scan = None
+                break
+            scan = self._scan
+            if not scan or self._scan_pos >= len(scan):
+                scan = self._scan = list(exp)
+                self._scan_pos = 0
+            i = self._scan_pos
+            batch = scan[i : i + budget]
+            self._scan_pos = i + len(batch)
+            expired = 0
+            for k in batch:
+                t = exp.get(k)
+                if t is not None and t <= now_ms:
+                    self.delete(k)
+                    expired += 1
+            removed += expired
+            if expired * 4 <= len(batch):
+                break
+        return removed
