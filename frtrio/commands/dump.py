@@ -1,0 +1,1 @@
+"""dump commands (filled in by the data-types work)."""

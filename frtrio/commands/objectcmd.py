@@ -1,0 +1,1 @@
+"""objectcmd commands (filled in by the data-types work)."""

@@ -1,0 +1,1 @@
+"""pubsub commands (filled in by the data-types work)."""

@@ -1,0 +1,1 @@
+"""sets commands (filled in by the data-types work)."""

@@ -1,0 +1,1 @@
+"""transactions commands (filled in by the data-types work)."""

@@ -1,0 +1,240 @@
+"""Test support: start real frtrio-server / redis-server processes on loopback,
+talk raw RESP to them, and compare replies byte for byte.
+
+Every process started here is stopped by its pid when the test (or fixture)
+ends; ports come from the kernel (bind to port 0), so parallel runs do not
+collide.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+REDIS_SERVER = shutil.which("redis-server")
+REDIS_CLI = shutil.which("redis-cli")
+HAVE_REDIS = REDIS_SERVER is not None
+
+
+def free_port() -> int:
+    """A TCP port free now on 127.0.0.1 whose +10000 bus port is free too."""
+    for _ in range(200):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port + 10000 > 65535:
+            continue
+        t = socket.socket()
+        try:
+            t.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        finally:
+            t.close()
+        return port
+    raise RuntimeError("no free port")
+
+
+class ServerProc:
+    """A frtrio-server or redis-server process."""
+
+    def __init__(self, kind: str, args: list[str] | None = None, port: int | None = None,
+                 workdir: str | None = None, config_text: str | None = None):
+        self.kind = kind
+        self.port = port or free_port()
+        self.own_dir = workdir is None
+        self.dir = workdir or tempfile.mkdtemp(prefix=f"{kind}-")
+        self.args = list(args or [])
+        self.config_text = config_text
+        self.proc: subprocess.Popen | None = None
+        self.log_path = os.path.join(self.dir, "server.log")
+
+    def command(self) -> list[str]:
+        base = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+                "--save", "", "--enable-debug-command", "yes",
+                "--logfile", self.log_path]
+        pre = []
+        if self.config_text is not None:
+            path = os.path.join(self.dir, "server.conf")
+            with open(path, "w") as f:
+                f.write(self.config_text)
+            pre = [path]
+        if self.kind == "redis":
+            return [REDIS_SERVER] + pre + base + self.args
+        return [sys.executable, "-m", "frtrio.cli"] + pre + base + self.args
+
+    def start(self, wait: bool = True, timeout: float = 15.0) -> "ServerProc":
+        self.proc = subprocess.Popen(
+            self.command(), cwd=self.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                out, err = self.proc.communicate()
+                raise RuntimeError(
+                    f"{self.kind} exited with {self.proc.returncode}: {out!r} {err!r}"
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(100).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.kind} did not start on port {self.port}")
+
+    def conn(self, timeout: float = 10.0) -> "RawConn":
+        return RawConn(self.port, timeout)
+
+    def client(self, **kw):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, **kw)
+
+    def kill9(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def terminate(self, timeout: float = 15.0) -> int:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode if self.proc else 0
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:  # pragma: no cover
+                    pass
+            for f in (self.proc.stdout, self.proc.stderr):
+                if f:
+                    f.close()
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self.own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+
+def reply_end(buf: bytes, pos: int = 0) -> int:
+    """Offset just past one complete RESP reply starting at pos, or -1."""
+    if pos >= len(buf):
+        return -1
+    nl = buf.find(b"\r\n", pos)
+    if nl < 0:
+        return -1
+    t = buf[pos : pos + 1]
+    line = buf[pos + 1 : nl]
+    end = nl + 2
+    if t in (b"+", b"-", b":", b"_", b",", b"#", b"("):
+        return end
+    if t in (b"$", b"=", b"!"):
+        n = int(line)
+        if n < 0:
+            return end
+        return end + n + 2 if len(buf) >= end + n + 2 else -1
+    if t in (b"*", b"~", b">", b"%", b"|"):
+        n = int(line)
+        if n < 0:
+            return end
+        if t in (b"%", b"|"):
+            n *= 2
+        p = end
+        for _ in range(n):
+            p = reply_end(buf, p)
+            if p < 0:
+                return -1
+        return p
+    raise ValueError(f"not RESP: {buf[pos:pos+40]!r}")
+
+
+class RawConn:
+    """A raw socket speaking RESP; replies are compared as bytes."""
+
+    def __init__(self, port: int, timeout: float = 10.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def cmd(self, *args) -> bytes:
+        """Send one command (multibulk) and return the raw bytes of its reply."""
+        self.send(encode_request(args))
+        return self.read_reply()
+
+    def read_reply(self) -> bytes:
+        while True:
+            end = reply_end(self.buf) if self.buf else -1
+            if end >= 0:
+                r, self.buf = self.buf[:end], self.buf[end:]
+                return r
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError(f"closed; buffered {self.buf!r}")
+            self.buf += data
+
+    def read_until_close(self, timeout: float = 5.0) -> tuple[bytes, bool]:
+        """Everything the server sends until it closes the connection."""
+        self.sock.settimeout(timeout)
+        data = self.buf
+        self.buf = b""
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return data, True
+                data += chunk
+        except (socket.timeout, TimeoutError):
+            return data, False
+        except ConnectionResetError:
+            return data, True
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def encode_request(args) -> bytes:
+    parts = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        elif isinstance(a, int):
+            a = b"%d" % a
+        parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(parts)
