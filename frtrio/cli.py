@@ -211,7 +211,11 @@ def server_main(argv: list[str] | None = None) -> int:
 def run_server(cfg: Config) -> int:
     import trio
 
+    from frtrio.cluster.core import StartupError
     from frtrio.persist.aof import AOFLoadError
+    from frtrio.runtime.cluster_files import ClusterConfigError
+
+    fatal_types = (AOFLoadError, StartupError, ClusterConfigError)
     from frtrio.runtime.env import RealEnv
     from frtrio.runtime.node import Node
 
@@ -244,7 +248,7 @@ def run_server(cfg: Config) -> int:
     log.info("frtrio %s (Redis %s compatible) starting, pid=%d", _version(), VERSION, os.getpid())
     try:
         trio.run(main)
-    except AOFLoadError as e:
+    except fatal_types as e:
         log.warning("%s", e)
         sys.stderr.write("%s\n" % e)
         return 1
@@ -254,7 +258,7 @@ def run_server(cfg: Config) -> int:
         sys.stderr.write(msg + "\n")
         return 1
     except BaseExceptionGroup as eg:  # noqa: F821
-        load = eg.subgroup(lambda e: isinstance(e, (AOFLoadError, OSError)))
+        load = eg.subgroup(lambda e: isinstance(e, fatal_types + (OSError,)))
         if load is not None:
             first = load.exceptions[0]
             while isinstance(first, BaseExceptionGroup):  # noqa: F821

@@ -383,6 +383,16 @@ class Server:
 
     def execute(self, c: Client, argv: list[bytes]) -> None:
         """Run one request from client ``c`` and put its reply in ``c.out``."""
+        if self.cluster is None:
+            self._execute(c, argv)
+            return
+        self._execute(c, argv)
+        # ASKING is one-shot: cleared after any other command, unless in MULTI
+        if c.asking and c.multi is None and argv[0].lower() != b"asking":
+            c.asking = False
+        self.cluster.after_command()
+
+    def _execute(self, c: Client, argv: list[bytes]) -> None:
         self.stats["total_commands_processed"] += 1
         c.tot_cmds += 1
         c.last_interaction_ms = self.now_ms

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import math
+from fractions import Fraction
 
 from frtrio.commands.table import command
 from frtrio.commands.util import (
     LLONG_MAX,
     LLONG_MIN,
-    NOT_FLOAT,
     NOT_INT,
     OVERFLOW,
     err,
-    parse_float,
+    format_long_double_human,
+    ld_add,
+    ld_is_finite,
     parse_int,
+    parse_long_double,
     syntax_error,
     wrongtype,
 )
 from frtrio.protocol.parser import string2ll
-from frtrio.protocol.reply import OK, ErrorReply, format_long_double
+from frtrio.protocol.reply import OK
 
 MAX_STRING = 512 * 1024 * 1024
 
@@ -49,61 +51,82 @@ def cmd_get(c, argv):
     return v
 
 
+def _cstr_lower(a: bytes) -> bytes:
+    """An option word as Redis compares it: a C string (it ends at the first
+    NUL byte), case-insensitively."""
+    nul = a.find(b"\0")
+    if nul >= 0:
+        a = a[:nul]
+    return a.lower()
+
+
+_EXPIRE_OPTS = (b"ex", b"px", b"exat", b"pxat")
+
+
+def parse_string_options(argv, start: int, is_set: bool):
+    """Redis's parseExtendedStringArgumentsOrReply for SET (``is_set``) and
+    GETEX. Returns (flags, expire option, expire argument); flags is a set of
+    the words nx xx get keepttl persist."""
+    flags = set()
+    exp_opt = None
+    exp_val = None
+    n = len(argv)
+    j = start
+    while j < n:
+        a = _cstr_lower(argv[j])
+        has_next = j < n - 1
+        if a == b"nx" and is_set and b"xx" not in flags:
+            flags.add(b"nx")
+        elif a == b"xx" and is_set and b"nx" not in flags:
+            flags.add(b"xx")
+        elif a == b"get" and is_set:
+            flags.add(b"get")
+        elif a == b"keepttl" and is_set and exp_opt is None and b"persist" not in flags:
+            flags.add(b"keepttl")
+        elif (a == b"persist" and not is_set and exp_opt is None
+              and b"keepttl" not in flags):
+            flags.add(b"persist")
+        elif (a in _EXPIRE_OPTS and has_next and b"keepttl" not in flags
+              and b"persist" not in flags and exp_opt in (None, a)):
+            exp_opt = a
+            exp_val = argv[j + 1]
+            j += 1
+        else:
+            raise syntax_error()
+        j += 1
+    return flags, exp_opt, exp_val
+
+
 def parse_expire_option(c, opt: bytes, val: bytes, cmdname: str) -> int:
-    """The absolute unix ms of an EX/PX/EXAT/PXAT option."""
+    """The absolute unix ms of an EX/PX/EXAT/PXAT option (Redis's
+    getExpireMillisecondsOrReply)."""
     n = string2ll(val)
     if n is None:
         raise err(NOT_INT)
-    if n <= 0:
+    if n <= 0 or (opt in (b"ex", b"exat") and n > LLONG_MAX // 1000):
         raise err("ERR invalid expire time in '%s' command" % cmdname)
-    unit_ms = opt in (b"ex", b"exat")
-    if unit_ms:
-        if n > LLONG_MAX // 1000:
-            raise err("ERR invalid expire time in '%s' command" % cmdname)
+    if opt in (b"ex", b"exat"):
         n *= 1000
     if opt in (b"ex", b"px"):
-        if n > LLONG_MAX - c.server.now_ms:
-            raise err("ERR invalid expire time in '%s' command" % cmdname)
         n += c.server.now_ms
+        if n > LLONG_MAX:  # wraps negative in C
+            raise err("ERR invalid expire time in '%s' command" % cmdname)
     return n
 
 
-@command("set")
-def cmd_set(c, argv):
-    key, val = argv[1], argv[2]
-    nx = xx = get = keepttl = False
-    exp_opt = None
-    exp_val = None
-    i = 3
-    n = len(argv)
-    while i < n:
-        a = argv[i].lower()
-        nxt = argv[i + 1] if i + 1 < n else None
-        if a == b"nx" and not xx:
-            nx = True
-        elif a == b"xx" and not nx:
-            xx = True
-        elif a == b"get":
-            get = True
-        elif a == b"keepttl" and exp_opt is None:
-            keepttl = True
-        elif a in (b"ex", b"px", b"exat", b"pxat") and exp_opt is None and not keepttl and nxt is not None:
-            exp_opt = a
-            exp_val = nxt
-            i += 1
-        else:
-            raise syntax_error()
-        i += 1
+def _set_generic(c, key, val, flags, exp_opt, exp_val, cmdname, argv,
+                 ok_reply=OK, abort_reply=None):
     when = None
     if exp_opt is not None:
-        when = parse_expire_option(c, exp_opt, exp_val, "set")
+        when = parse_expire_option(c, exp_opt, exp_val, cmdname)
     db = c.db
+    get = b"get" in flags
     old = db.lookup(key, c.server.now_ms)
     if get and old is not None and type(old) is not bytes:
         raise wrongtype()
-    if (nx and old is not None) or (xx and old is None):
-        return old if get else None
-    db.set(key, val, keep_ttl=keepttl)
+    if (b"nx" in flags and old is not None) or (b"xx" in flags and old is None):
+        return old if get else abort_reply
+    db.set(key, val, keep_ttl=b"keepttl" in flags)
     if when is not None:
         db.set_expire(key, when)
     modified(c, key)
@@ -111,41 +134,29 @@ def cmd_set(c, argv):
         c.server.propagate(c.dbid, [b"SET", key, val, b"PXAT", b"%d" % when])
     elif get:
         # GET does not change what is written; propagate without it
-        c.server.propagate(c.dbid, [a for a in argv if a.lower() != b"get"])
-    return old if get else OK
+        c.server.propagate(c.dbid, [a for a in argv if _cstr_lower(a) != b"get"])
+    return old if get else ok_reply
+
+
+@command("set")
+def cmd_set(c, argv):
+    flags, exp_opt, exp_val = parse_string_options(argv, 3, True)
+    return _set_generic(c, argv[1], argv[2], flags, exp_opt, exp_val, "set", argv)
 
 
 @command("setnx")
 def cmd_setnx(c, argv):
-    if c.db.lookup(argv[1], c.server.now_ms) is not None:
-        return 0
-    c.db.set(argv[1], argv[2])
-    modified(c, argv[1])
-    return 1
-
-
-def _setex(c, argv, unit: int, name: str):
-    n = string2ll(argv[2])
-    if n is None:
-        raise err(NOT_INT)
-    if n <= 0 or n > LLONG_MAX // unit or n * unit > LLONG_MAX - c.server.now_ms:
-        raise err("ERR invalid expire time in '%s' command" % name)
-    when = c.server.now_ms + n * unit
-    c.db.set(argv[1], argv[3])
-    c.db.set_expire(argv[1], when)
-    modified(c, argv[1])
-    c.server.propagate(c.dbid, [b"SET", argv[1], argv[3], b"PXAT", b"%d" % when])
-    return OK
+    return _set_generic(c, argv[1], argv[2], {b"nx"}, None, None, "setnx", argv, 1, 0)
 
 
 @command("setex")
 def cmd_setex(c, argv):
-    return _setex(c, argv, 1000, "setex")
+    return _set_generic(c, argv[1], argv[3], (), b"ex", argv[2], "setex", argv)
 
 
 @command("psetex")
 def cmd_psetex(c, argv):
-    return _setex(c, argv, 1, "psetex")
+    return _set_generic(c, argv[1], argv[3], (), b"px", argv[2], "psetex", argv)
 
 
 @command("mget")
@@ -207,32 +218,16 @@ def cmd_getdel(c, argv):
 @command("getex")
 def cmd_getex(c, argv):
     key = argv[1]
-    exp_opt = None
-    exp_val = None
-    persist = False
-    i = 2
-    n = len(argv)
-    while i < n:
-        a = argv[i].lower()
-        nxt = argv[i + 1] if i + 1 < n else None
-        if a == b"persist" and exp_opt is None and not persist:
-            persist = True
-        elif a in (b"ex", b"px", b"exat", b"pxat") and exp_opt is None and not persist and nxt is not None:
-            exp_opt = a
-            exp_val = nxt
-            i += 1
-        else:
-            raise syntax_error()
-        i += 1
-    when = None
-    if exp_opt is not None:
-        when = parse_expire_option(c, exp_opt, exp_val, "getex")
+    flags, exp_opt, exp_val = parse_string_options(argv, 2, False)
     v = get_string(c, key)
     if v is None:
         return None
+    when = None
+    if exp_opt is not None:
+        when = parse_expire_option(c, exp_opt, exp_val, "getex")
     db = c.db
     if when is not None:
-        if when <= c.server.now_ms:
+        if exp_opt in (b"exat", b"pxat") and when <= c.server.now_ms:
             db.delete(key)
             modified(c, key)
             c.server.propagate(c.dbid, [b"DEL", key])
@@ -240,7 +235,7 @@ def cmd_getex(c, argv):
             db.set_expire(key, when)
             modified(c, key)
             c.server.propagate(c.dbid, [b"PEXPIREAT", key, b"%d" % when])
-    elif persist:
+    elif b"persist" in flags:
         if db.persist(key):
             modified(c, key)
             c.server.propagate(c.dbid, [b"PERSIST", key])
@@ -318,12 +313,12 @@ def cmd_decrby(c, argv):
 def cmd_incrbyfloat(c, argv):
     key = argv[1]
     v = get_string(c, key)
-    cur = 0.0 if v is None else parse_float(v)
-    inc = parse_float(argv[2])
-    new = cur + inc
-    if math.isnan(new) or math.isinf(new):
+    cur = Fraction(0) if v is None else parse_long_double(v)
+    inc = parse_long_double(argv[2])
+    new = ld_add(cur, inc)
+    if not ld_is_finite(new):
         raise err("ERR increment would produce NaN or Infinity")
-    b = format_long_double(new)
+    b = format_long_double_human(new)
     if v is None:
         c.db.set(key, b)
     else:
@@ -398,5 +393,3 @@ def cmd_setrange(c, argv):
     modified(c, key)
     return len(nv)
 
-
-_unused = (ErrorReply, NOT_FLOAT)

@@ -80,6 +80,7 @@ class Command:
         "pubsub",
         "may_replicate",
         "asking",
+        "has_key_specs",
     )
 
     def __init__(self, fullname: str, handler: Callable | None, keys_fn=None):
@@ -111,6 +112,8 @@ class Command:
         self.pubsub = "pubsub" in f
         self.may_replicate = "may_replicate" in f
         self.asking = "asking" in f
+        ks = fact[8]
+        self.has_key_specs = bool(ks["set"] if isinstance(ks, dict) else ks)
 
     def arity_ok(self, argc: int) -> bool:
         a = self.arity

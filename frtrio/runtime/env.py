@@ -57,6 +57,26 @@ class RealFS:
     def fsync(self, fh) -> None:
         os.fsync(fh.fileno())
 
+    def lock_exclusive(self, path: str):
+        """Open (creating) ``path`` and take a non-blocking exclusive flock.
+        Returns a handle to keep (and ``unlock`` later); raises
+        BlockingIOError if another process holds the lock."""
+        import fcntl
+
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
+
+    def unlock(self, handle) -> None:
+        try:
+            os.close(handle)
+        except OSError:
+            pass
+
     def makedirs(self, path: str) -> None:
         os.makedirs(path, exist_ok=True)
 

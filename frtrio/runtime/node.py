@@ -59,11 +59,70 @@ class Node:
         """Load persisted data (AOF) before accepting clients."""
         from frtrio.persist.aof import AOF
 
+        if self.config.get("cluster-enabled") == "yes":
+            self._load_cluster_config()
         if self.config.get("appendonly") == "yes":
             self.aof = AOF(self.env.fs, self.config, self.server)
             self.aof.load()
             self.aof.open_for_append()
             self.server.aof = self.aof
+        if self.server.cluster is not None:
+            for line in self.server.cluster.verify_config_with_data():
+                log.info("%s", line)
+            self.server.cluster.flush_todo()
+
+    def _load_cluster_config(self) -> None:
+        """Cluster mode: nodes.conf (locked), the cluster core on the server."""
+        import os
+
+        from frtrio.cluster.core import ClusterCore
+        from frtrio.runtime.cluster_files import ClusterFile
+
+        cfg = self.config
+        path = cfg.get("cluster-config-file")
+        if not os.path.isabs(path):
+            path = os.path.join(cfg.get("dir") or ".", path)
+        self.cluster_file = ClusterFile(self.env, path)
+        new_id = self.env.random_hex(40, "node-id")
+        state, fresh = self.cluster_file.load(self.server.now_ms, new_id)
+        core = ClusterCore(self.server, state)
+        core.saver = self.cluster_file.save
+        self.server.cluster = core
+        self.refresh_myself_address()
+        cfg.listeners.append(self._config_changed)
+        if fresh:
+            log.info("No cluster configuration found, I'm %s", state.myself.id)
+            core.save_config_now(fsync=True)
+        else:
+            log.info("Node configuration loaded, I'm %s", state.myself.id)
+        self.on_shutdown.append(self.cluster_file.close)
+
+    def refresh_myself_address(self) -> None:
+        cfg = self.config
+        core = self.server.cluster
+        me = core.state.myself
+        port = int(cfg.get("cluster-announce-port") or 0) or int(cfg.get("port"))
+        bus = int(cfg.get("cluster-announce-bus-port") or 0) or int(cfg.get("cluster-port") or 0) \
+            or int(cfg.get("port")) + 10000
+        me.port, me.cport = port, bus
+        if cfg.get("cluster-announce-ip"):
+            me.ip = cfg.get("cluster-announce-ip")
+        me.hostname = cfg.get("cluster-announce-hostname")
+        if cfg.get("cluster-replica-no-failover") == "yes":
+            me.set_flag("nofailover")
+        else:
+            me.clear_flag("nofailover")
+        core.state.bump()
+
+    def _config_changed(self, name: str, value: str) -> None:
+        core = self.server.cluster
+        if core is None:
+            return
+        if name.startswith("cluster-announce") or name in ("cluster-replica-no-failover", "port"):
+            self.refresh_myself_address()
+            core.state.todo_save = True
+            core.state.todo_update_state = True
+        core.refresh_options()
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         self.load()
@@ -127,6 +186,16 @@ class Node:
                 self.aof.feed(srv.propagated)
                 self.aof.write()
             srv.propagated.clear()
+        core = srv.cluster
+        if core is not None:
+            st = core.state
+            if st.todo_save or st.todo_update_state:
+                try:
+                    core.flush_todo()
+                except OSError as e:
+                    log.warning("Fatal: can't update cluster config file: %s", e)
+                    self.exit_code = 1
+                    self.shutdown()
 
     # --- cron -------------------------------------------------------------------
 
@@ -145,6 +214,8 @@ class Node:
                         if n:
                             srv.stats["expired_keys"] += n
             self._client_timeouts()
+            if srv.cluster is not None:
+                srv.cluster.cron()
             self.flush_effects()
             if self.aof is not None and env.now() - last_fsync >= 1.0:
                 last_fsync = env.now()

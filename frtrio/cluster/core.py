@@ -1,0 +1,309 @@
+"""The cluster side of one node (pure): routing gate, slot-change effects,
+startup reconciliation and the todo flags for the shell.
+
+``ClusterCore`` is installed as ``Server.cluster``. The engine calls
+``route(client, cmd, argv)`` for every command; CLUSTER subcommands
+(``commands/cluster.py``) change ``state`` through it. Effects for the shell:
+
+* ``state.todo_save`` / ``state.todo_fsync``: write nodes.conf before replies
+  go out (Redis's clusterBeforeSleep SAVE_CONFIG / FSYNC_CONFIG);
+* blocked clients whose slot is no longer served here are released at once
+  (``release_blocked_clients``), with the reply Redis gives (contract C05).
+"""
+
+from __future__ import annotations
+
+from frtrio.cluster import routing
+from frtrio.cluster.slots import CLUSTER_SLOTS, key_slot
+from frtrio.cluster.state import ClusterNode, ClusterState
+from frtrio.protocol.reply import ErrorReply
+
+
+class StartupError(Exception):
+    """The node cannot start in cluster mode (bad data or config)."""
+
+
+class ClusterCore:
+    def __init__(self, server, state: ClusterState):
+        self.server = server
+        self.state = state
+        self.router = routing.Router(state)
+        self.opts = routing.RoutingOptions()
+        self.refresh_options()
+        self._released_version = -1
+        self.events = []  # (reason_code, fields) for the event log
+        self.bus = None  # set by the bus shell when it exists
+        self.saver = None  # callable(text, fsync) set by the shell
+        self.manual_failover = None
+
+    # --- configuration ------------------------------------------------------
+
+    def refresh_options(self) -> None:
+        cfg = self.server.config
+        self.opts.allow_reads_when_down = cfg.get("cluster-allow-reads-when-down") == "yes"
+        self.opts.allow_pubsubshard_when_down = cfg.get("cluster-allow-pubsubshard-when-down") == "yes"
+        self.opts.endpoint_type = cfg.get("cluster-preferred-endpoint-type")
+
+    def node_timeout(self) -> int:
+        return self.server.config.get_int("cluster-node-timeout")
+
+    def emit(self, reason_code: str, **fields) -> None:
+        ev = self.server.events
+        if ev is not None:
+            ev.emit(reason_code, **fields)
+
+    # --- routing gate ---------------------------------------------------------
+
+    def route(self, c, cmd, argv) -> str | None:
+        """None to serve locally, else the error text of the redirect."""
+        if c.is_master_link:
+            return None
+        is_exec = cmd.fullname == "exec"
+        if not is_exec and not cmd.movable and not cmd.has_key_specs:
+            return None
+        srv = self.server
+        r = self.router.decide(
+            self.opts, cmd, argv,
+            asking=c.asking, readonly=c.readonly,
+            queued=c.multi if is_exec else None,
+            db=srv.dbs[0], now_ms=srv.now_ms,
+        )
+        if r.kind == routing.LOCAL:
+            return None
+        err = routing.error_text(r, self.opts.endpoint_type)
+        if is_exec and c.multi is not None:
+            # EXEC redirected: the transaction is discarded (Redis's
+            # discardTransaction), not just flagged.
+            c.multi = None
+            c.multi_dirty = False
+            srv.unwatch_all(c)
+        st = srv.cmdstats.get(cmd.fullname)
+        if st is None:
+            st = srv.cmdstats[cmd.fullname] = [0, 0, 0, 0]
+        st[2] += 1
+        self.emit("cluster.redirect", outcome=err.split(" ", 1)[0], slot=r.slot,
+                  command=cmd.fullname)
+        return err
+
+    # --- serving --------------------------------------------------------------
+
+    def serves_slot(self, slot: int, c=None) -> bool:
+        st = self.state
+        owner = st.slots[slot]
+        me = st.myself
+        if owner is me:
+            return True
+        if slot in st.importing_from:
+            return True
+        if c is not None and c.readonly and owner is not None and me.is_replica and me.master_id == owner.id:
+            last_write = c.blocked is not None and c.blocked.argv is not None and _is_write(c.blocked.argv)
+            return not last_write
+        return False
+
+    def release_blocked_clients(self) -> int:
+        """Release every client blocked on a key of a slot no longer served
+        here, or on anything while the cluster is down. Returns how many."""
+        srv = self.server
+        reg = srv.blocking
+        st = self.state
+        n = 0
+        for c in list(srv.clients.values()):
+            b = c.blocked
+            if b is None or not b.keys:
+                continue
+            if not st.state_ok:
+                reg.unblock(c, ErrorReply(routing.ERR_DOWN))
+                self.emit("cluster.blocked_client_redirected", outcome="CLUSTERDOWN", client=c.id)
+                n += 1
+                continue
+            slot = key_slot(b.keys[0])
+            if self.serves_slot(slot, c):
+                continue
+            owner = st.slots[slot]
+            if owner is None:
+                reply = ErrorReply(routing.ERR_UNBOUND)
+            else:
+                reply = ErrorReply(routing.error_text(routing.Route(routing.MOVED, slot, owner),
+                                                      self.opts.endpoint_type))
+            reg.unblock(c, reply)
+            self.emit("cluster.blocked_client_redirected", outcome=reply.message.split(" ")[0],
+                      slot=slot, client=c.id)
+            n += 1
+        return n
+
+    def after_command(self) -> None:
+        """Run after every command: react to state changes."""
+        st = self.state
+        if st.version != self._released_version:
+            self._released_version = st.version
+            self.update_state()
+            if self.server.blocking.waiters:
+                self.release_blocked_clients()
+            if self.server.pubsub is not None and hasattr(self.server.pubsub, "drop_unserved_shard_channels"):
+                self.server.pubsub.drop_unserved_shard_channels(self)
+
+    def update_state(self) -> None:
+        srv = self.server
+        cfg = srv.config
+        changed = self.state.update_state(
+            srv.now_ms, self.node_timeout(), cfg.get("cluster-require-full-coverage") == "yes")
+        if changed is not None:
+            self.emit("cluster.state_changed", outcome=changed)
+            self._released_version = self.state.version
+
+    # --- startup reconciliation (C08) ------------------------------------------
+
+    def verify_config_with_data(self) -> list[str]:
+        """Redis 7.0's verifyClusterConfigWithData. Returns log lines; raises
+        StartupError for keys outside db 0."""
+        srv = self.server
+        for db in srv.dbs[1:]:
+            if db.data:
+                raise StartupError(
+                    "You can't have keys in a DB different than DB 0 when in Cluster mode. Exiting.")
+        st = self.state
+        me = st.myself
+        if me.is_replica:
+            return []
+        logs = []
+        db0 = srv.dbs[0]
+        for slot in sorted(db0.slot_keys):
+            if not db0.slot_keys[slot]:
+                continue
+            owner = st.slots[slot]
+            if owner is me or slot in st.importing_from:
+                continue
+            if owner is None:
+                st.assign_slot(slot, me)
+                logs.append("I have keys for unassigned slot %d. Taking responsibility for it." % slot)
+                self.emit("cluster.verify_config_with_data", outcome="claimed", slot=slot)
+            else:
+                st.importing_from[slot] = owner
+                st.bump()
+                logs.append("I have keys for slot %d, but the slot is assigned to another node. "
+                            "Setting it to importing state." % slot)
+                self.emit("cluster.verify_config_with_data", outcome="importing", slot=slot)
+        if logs:
+            st.todo_save = True
+            st.todo_fsync = True
+        return logs
+
+    # --- node-local parts of multi-node operations ------------------------------
+
+    def random_id(self) -> str:
+        rng = self.server.rng
+        return "".join("0123456789abcdef"[rng.randrange(16)] for _ in range(40))
+
+    def start_handshake(self, ip: str, port: int, cport: int) -> bool:
+        """CLUSTER MEET: add a node in handshake state (the bus contacts it).
+        Returns False if a handshake to that address is already pending."""
+        st = self.state
+        for n in st.nodes.values():
+            if n.has("handshake") and n.ip == ip and n.port == port and n.cport == cport:
+                return False
+        n = ClusterNode(self.random_id(), ("handshake", "meet"), ctime=self.server.now_ms)
+        n.ip, n.port, n.cport = ip, port, cport
+        # "meet" is an internal flag Redis does not print
+        st.add_node(n)
+        self.emit("cluster.membership_changed", outcome="handshake", ip=ip, port=port)
+        if self.bus is not None:
+            self.bus.node_added(n)
+        return True
+
+    def request_manual_failover(self, mode: str) -> None:
+        """CLUSTER FAILOVER accepted: the failover machinery takes it from here."""
+        self.manual_failover = (mode, self.server.now_ms + 5000)
+        if self.bus is not None:
+            self.bus.manual_failover(mode)
+
+    def reset(self, hard: bool) -> None:
+        """CLUSTER RESET [HARD|SOFT] (the caller checked the preconditions)."""
+        srv = self.server
+        st = self.state
+        me = st.myself
+        if me.is_replica:
+            st.set_master(me, None)
+            for db in srv.dbs:
+                db.clear()
+            srv.dirty += 1
+        st.migrating_to.clear()
+        st.importing_from.clear()
+        for s in range(CLUSTER_SLOTS):
+            st.unassign_slot(s)
+        for n in list(st.nodes.values()):
+            if n is not me:
+                st.delete_node(n)
+                if self.bus is not None:
+                    self.bus.node_deleted(n.id)
+        if hard:
+            st.current_epoch = 0
+            st.last_vote_epoch = 0
+            me.config_epoch = 0
+            st.rename_node(me, self.random_id())
+        st.bump()
+        st.todo_save = True
+        st.todo_fsync = True
+        st.todo_update_state = True
+        self.emit("cluster.reset", outcome="hard" if hard else "soft")
+
+    def save_config_now(self, fsync: bool = True) -> None:
+        """Write nodes.conf now (raises OSError on failure)."""
+        if self.saver is not None:
+            self.saver(self.state.config_text(), fsync)
+        self.state.todo_save = False
+        self.state.todo_fsync = False
+
+    def flush_todo(self) -> None:
+        """The before-sleep duties in Redis's order: state update, then save
+        config (with fsync when asked)."""
+        st = self.state
+        if st.todo_update_state:
+            st.todo_update_state = False
+            self.update_state()
+        if st.todo_save:
+            self.save_config_now(st.todo_fsync)
+
+    def my_repl_offset(self) -> int:
+        srv = self.server
+        return srv.master_repl_offset() if hasattr(srv, "master_repl_offset") else 0
+
+    def cron(self) -> None:
+        """Node-local part of clusterCron: expire handshakes and blacklist
+        entries, refresh the state, release blocked clients."""
+        srv = self.server
+        st = self.state
+        now = srv.now_ms
+        ttl = max(self.node_timeout(), 1000)
+        for n in list(st.nodes.values()):
+            if n.has("handshake") and now - n.ctime > ttl:
+                st.delete_node(n)
+                if self.bus is not None:
+                    self.bus.node_deleted(n.id)
+                self.emit("cluster.membership_changed", outcome="handshake_timeout", node=n.id)
+        secs = now // 1000
+        for nid in [k for k, t in st.blacklist.items() if t < secs]:
+            del st.blacklist[nid]
+        self.update_state()
+        if srv.blocking.waiters:
+            self.release_blocked_clients()
+
+    # --- helpers for the CLUSTER command ------------------------------------------
+
+    def myself(self) -> ClusterNode:
+        return self.state.myself
+
+    def keys_in_slot(self, slot: int) -> int:
+        return self.server.dbs[0].count_keys_in_slot(slot)
+
+    def link_count(self) -> int:
+        return 0 if self.bus is None else self.bus.link_count()
+
+
+def _is_write(argv) -> bool:
+    from frtrio.commands import table
+
+    cmd = table.TABLE.get(argv[0].lower())
+    return cmd is not None and cmd.is_write
+
+
+__all__ = ["ClusterCore", "StartupError", "CLUSTER_SLOTS"]
