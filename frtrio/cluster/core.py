@@ -35,6 +35,10 @@ class ClusterCore:
         self.bus = None  # set by the bus shell when it exists
         self.saver = None  # callable(text, fsync) set by the shell
         self.manual_failover = None
+        self.mf_slave = None  # master side of a manual failover: the replica
+        self.mf_end = 0
+        self.bus_effects_later: list = []  # effects found deep inside packet handling
+        self.save_now_requested = False
 
     # --- configuration ------------------------------------------------------
 
@@ -65,7 +69,7 @@ class ClusterCore:
         r = self.router.decide(
             self.opts, cmd, argv,
             asking=c.asking, readonly=c.readonly,
-            queued=c.multi if is_exec else None,
+            queued=c.multi if is_exec else None, multi=c.multi,
             db=srv.dbs[0], now_ms=srv.now_ms,
         )
         if r.kind == routing.LOCAL:
@@ -263,6 +267,40 @@ class ClusterCore:
         if st.todo_save:
             self.save_config_now(st.todo_fsync)
 
+    # --- hooks used by the bus core (gossip.py) ----------------------------------
+
+    def manual_failover_paused(self) -> bool:
+        return self.mf_end != 0 and self.server.now_ms < self.mf_end
+
+    def mf_slave_is(self, n) -> bool:
+        return self.mf_slave is n and self.manual_failover_paused()
+
+    def manual_failover_requested_by(self, replica, now: int) -> None:
+        """MFSTART from one of my replicas (master side of CLUSTER FAILOVER):
+        without replication there is no stream to pause, so this records the
+        request and pings the replica (the election is the replica's job)."""
+        self.mf_slave = replica
+        self.mf_end = now + 5000
+        self.emit("cluster.manual_failover", outcome="mfstart_received", node=replica.id)
+
+    def auth_ack_received(self, sender, msg) -> None:
+        self.emit("cluster.failover_vote", outcome="ack_received", node=sender.id)
+
+    def became_replica(self, master) -> None:
+        srv = self.server
+        if hasattr(srv, "start_replication"):
+            srv.start_replication(master)
+
+    def delete_keys_in_slot(self, slot: int) -> int:
+        """Drop every key of a slot this node lost to a newer config."""
+        db = self.server.dbs[0]
+        keys = list(db.slot_keys.get(slot, ()))
+        for k in keys:
+            db.delete(k)
+            self.server.propagate(0, [b"DEL", k])
+        self.emit("cluster.dirty_slot_keys_deleted", slot=slot, count=len(keys))
+        return len(keys)
+
     def my_repl_offset(self) -> int:
         srv = self.server
         return srv.master_repl_offset() if hasattr(srv, "master_repl_offset") else 0
@@ -274,7 +312,7 @@ class ClusterCore:
         st = self.state
         now = srv.now_ms
         ttl = max(self.node_timeout(), 1000)
-        for n in list(st.nodes.values()):
+        for n in list(st.nodes.values()) if self.bus is None else ():
             if n.has("handshake") and now - n.ctime > ttl:
                 st.delete_node(n)
                 if self.bus is not None:

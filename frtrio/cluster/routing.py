@@ -107,22 +107,35 @@ def command_keys(cmd, argv, queued):
 
 
 def decide(st, opts: RoutingOptions, cmd, argv, *, asking: bool, readonly: bool,
-           queued=None, db=None, now_ms: int = 0, owner_of=None) -> Route:
+           queued=None, multi=None, db=None, now_ms: int = 0, owner_of=None) -> Route:
     """Where this command must be served (Redis's getNodeByQuery).
 
-    ``queued`` is the client's MULTI queue (for EXEC); ``db`` is db 0, used to
-    tell existing from missing keys in open slots; ``owner_of(slot)`` returns
-    (owner, migrating_to, importing_from) and defaults to a direct lookup.
+    ``multi`` is the client's MULTI queue when the client is in MULTI (else
+    None); ``queued`` is the same queue, the keys of EXEC (either may be given
+    for EXEC). ``db`` is db 0, used to tell existing from missing keys in open
+    slots; ``owner_of(slot)`` returns (owner, migrating_to, importing_from)
+    and defaults to a direct lookup.
+
+    Two write flags, as in Redis: the cluster-down check looks at the
+    command's own WRITE flag (EXEC has none), the replica-read check looks at
+    the MULTI state's flags when the client is in MULTI (the commands queued
+    so far, not the one being queued) and at the command's otherwise.
     """
     if owner_of is None:
         owner_of = lambda s: direct_owner(st, s)  # noqa: E731
     is_exec = cmd.fullname == "exec"
     is_shard = cmd.fullname in _SHARD_PUBSUB
+    if queued is None and is_exec:
+        queued = multi
+    if multi is None and is_exec:
+        multi = queued
+    if is_exec and queued is None:
+        return _LOCAL  # EXEC without MULTI: EXEC itself errors
     is_write = cmd.is_write
-    if is_exec:
-        if queued is None:
-            return _LOCAL
-        is_write = any(qc.is_write for qc, _ in queued)
+    if multi is not None:
+        is_write_for_replica = any(qc.is_write for qc, _ in multi)
+    else:
+        is_write_for_replica = is_write
     slot = -1
     first_key = None
     owner = None
@@ -173,7 +186,7 @@ def decide(st, opts: RoutingOptions, cmd, argv, *, asking: bool, readonly: bool,
             return Route(TRYAGAIN, slot)
         return _LOCAL
     me = st.myself
-    if (readonly or is_shard) and not is_write and me.is_replica and me.master_id == owner.id:
+    if (readonly or is_shard) and not is_write_for_replica and me.is_replica and me.master_id == owner.id:
         return _LOCAL
     if owner is not me:
         return Route(MOVED, slot, owner)

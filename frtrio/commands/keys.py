@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import itertools
+from bisect import bisect_left
 
 from frtrio.cluster.slots import CLUSTER_SLOTS
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
-from frtrio.commands.util import LLONG_MAX, LLONG_MIN, NOT_INT, err, parse_int, syntax_error
+from frtrio.commands.util import LLONG_MAX, NOT_INT, err, parse_int, parse_int32, syntax_error
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import OK, ErrorReply, Status
 from frtrio.store.db import type_name
@@ -64,14 +65,18 @@ def cmd_type(c, argv):
 # --- expiry -------------------------------------------------------------------
 
 
+def _cstr(a: bytes) -> bytes:
+    """An argument as C code sees it: up to the first NUL byte."""
+    nul = a.find(b"\0")
+    return a if nul < 0 else a[:nul]
+
+
 def _expire_generic(c, argv, base_ms: int, unit: int, name: str):
+    """Redis's expireGenericCommand: options first, then the number."""
     key = argv[1]
-    n = string2ll(argv[2])
-    if n is None:
-        raise err(NOT_INT)
     nx = xx = gt = lt = False
     for a in argv[3:]:
-        o = a.lower()
+        o = _cstr(a).lower()
         if o == b"nx":
             nx = True
         elif o == b"xx":
@@ -81,16 +86,19 @@ def _expire_generic(c, argv, base_ms: int, unit: int, name: str):
         elif o == b"lt":
             lt = True
         else:
-            raise err("ERR Unsupported option " + a.decode("latin-1"))
+            raise err("ERR Unsupported option " + _cstr(a).decode("latin-1"))
     if nx and (xx or gt or lt):
         raise err("ERR NX and XX, GT or LT options at the same time are not compatible")
     if gt and lt:
         raise err("ERR GT and LT options at the same time are not compatible")
+    n = string2ll(argv[2])
+    if n is None:
+        raise err(NOT_INT)
     if unit == 1000:
-        if n > LLONG_MAX // 1000 or n < LLONG_MIN // 1000:
+        if n > LLONG_MAX // 1000 or n < -(LLONG_MAX // 1000):
             raise err("ERR invalid expire time in '%s' command" % name)
         n *= 1000
-    if (n > 0 and base_ms > LLONG_MAX - n) or (n < 0 and base_ms < LLONG_MIN - n):
+    if n > LLONG_MAX - base_ms:
         raise err("ERR invalid expire time in '%s' command" % name)
     when = n + base_ms
     db = c.db
@@ -199,7 +207,6 @@ def _rename(c, argv, nx: bool):
         if nx:
             return 0
         db.delete(dst)
-    db.data_pop = None
     db.delete(src)
     db.set(dst, v)
     if exp is not None:
@@ -221,9 +228,7 @@ def cmd_renamenx(c, argv):
 
 
 def _parse_db_index(c, b: bytes) -> int:
-    n = string2ll(b)
-    if n is None or n < -(2**31) or n > 2**31 - 1:
-        raise err(NOT_INT)
+    n = parse_int32(b)
     if n < 0 or n >= len(c.server.dbs):
         raise err("ERR DB index is out of range")
     return n
@@ -238,29 +243,26 @@ def copy_value(v):
 @command("copy")
 def cmd_copy(c, argv):
     src, dst = argv[1], argv[2]
-    dstdb = c.db
+    srv = c.server
+    dstid = c.dbid
     replace = False
     i = 3
     while i < len(argv):
-        a = argv[i].lower()
+        a = _cstr(argv[i]).lower()
         if a == b"replace":
             replace = True
         elif a == b"db" and i + 1 < len(argv):
-            if c.server.cluster is not None:
-                raise err("ERR Copying to another database is not allowed in cluster mode")
-            n = string2ll(argv[i + 1])
-            if n is None or n < -(2**31) or n > 2**31 - 1:
-                raise err(NOT_INT)
-            if n < 0 or n >= len(c.server.dbs):
-                raise err("ERR DB index is out of range")
-            dstdb = c.server.dbs[n]
+            dstid = _parse_db_index(c, argv[i + 1])
             i += 1
         else:
             raise syntax_error()
         i += 1
+    if srv.cluster is not None and (c.dbid != 0 or dstid != 0):
+        raise err("ERR Copying to another database is not allowed in cluster mode")
+    dstdb = srv.dbs[dstid]
     if src == dst and dstdb is c.db:
         raise err("ERR source and destination objects are the same")
-    now = c.server.now_ms
+    now = srv.now_ms
     v = c.db.lookup(src, now)
     if v is None:
         return 0
@@ -272,9 +274,9 @@ def cmd_copy(c, argv):
     exp = c.db.get_expire(src)
     if exp is not None:
         dstdb.set_expire(dst, exp)
-    c.server.dirty += 1
-    c.server.touch_key(dstdb, dst)
-    c.server.signal_key_ready(dstdb, dst)
+    srv.dirty += 1
+    srv.touch_key(dstdb, dst)
+    srv.signal_key_ready(dstdb, dst)
     return 1
 
 
@@ -282,12 +284,7 @@ def cmd_copy(c, argv):
 def cmd_move(c, argv):
     if c.server.cluster is not None:
         raise err("ERR MOVE is not allowed in cluster mode")
-    n = string2ll(argv[2])
-    if n is None or n < -(2**31) or n > 2**31 - 1:
-        raise err(NOT_INT)
-    if n < 0 or n >= len(c.server.dbs):
-        raise err("ERR DB index is out of range")
-    dst = c.server.dbs[n]
+    dst = c.server.dbs[_parse_db_index(c, argv[2])]
     if dst is c.db:
         raise err("ERR source and destination objects are the same")
     now = c.server.now_ms
@@ -329,14 +326,24 @@ def cmd_keys(c, argv):
     return out
 
 
+_ULONG_MAX = 2**64 - 1
+
+
 def parse_scan_cursor(b: bytes) -> int:
-    """A SCAN cursor: an unsigned 64-bit decimal, as Redis's strtoull."""
-    if not b.isdigit():
+    """A SCAN cursor as Redis's strtoul(..., 10) check: the C string (up to a
+    NUL byte) must be all one number, optionally signed (a minus wraps, as
+    strtoul does), no leading space, no overflow. An empty string is 0."""
+    s = _cstr(b)
+    if not s:
+        return 0
+    neg = s[0] == 45  # '-'
+    d = s[1:] if s[0] in (43, 45) else s  # '+' / '-'
+    if not d.isdigit():
         raise err("ERR invalid cursor")
-    n = int(b)
-    if n > 2**64 - 1:
+    n = int(d)
+    if n > _ULONG_MAX:
         raise err("ERR invalid cursor")
-    return n
+    return (-n) & _ULONG_MAX if neg else n
 
 
 def parse_scan_options(argv, start: int, allow_type: bool):
@@ -346,7 +353,7 @@ def parse_scan_options(argv, start: int, allow_type: bool):
     i = start
     n = len(argv)
     while i < n:
-        a = argv[i].lower()
+        a = _cstr(argv[i]).lower()
         if a == b"count" and i + 1 < n:
             count = parse_int(argv[i + 1])
             if count < 1:
@@ -356,7 +363,7 @@ def parse_scan_options(argv, start: int, allow_type: bool):
             pattern = argv[i + 1]
             i += 2
         elif a == b"type" and allow_type and i + 1 < n:
-            typ = argv[i + 1].lower()
+            typ = _cstr(argv[i + 1]).lower()
             i += 2
         else:
             raise syntax_error()
@@ -369,26 +376,27 @@ def cmd_scan(c, argv):
 
     Keys that stay in the keyspace for the whole iteration are returned (keys
     never change slot); a slot's keys come in one reply, like a Redis bucket.
+    Empty slots are skipped, and the cursor is 0 as soon as no slot with keys
+    is left, so a small keyspace comes back in one call, as in Redis.
     """
     cursor = parse_scan_cursor(argv[1])
     count, pattern, typ = parse_scan_options(argv, 2, True)
     db = c.db
     now = c.server.now_ms
     keys: list[bytes] = []
-    slot = cursor
     si = db.slot_keys
-    visits = count * 10
-    while slot < CLUSTER_SLOTS:
-        d = si.get(slot)
-        slot += 1
-        if d:
-            keys.extend(d)
+    nxt = 0
+    if cursor < CLUSTER_SLOTS and si:
+        slots = sorted(si)
+        i = bisect_left(slots, cursor)
+        n = len(slots)
+        while i < n:
+            keys.extend(si[slots[i]])
+            i += 1
             if len(keys) >= count:
                 break
-        visits -= 1
-        if visits <= 0:
-            break
-    nxt = 0 if slot >= CLUSTER_SLOTS else slot
+        if i < n:
+            nxt = slots[i]
     m = compile_pattern(pattern).match if pattern is not None and pattern != b"*" else None
     out = []
     for k in keys:
@@ -457,9 +465,7 @@ def cmd_flushall(c, argv):
 
 @command("select")
 def cmd_select(c, argv):
-    n = string2ll(argv[1])
-    if n is None or n < -(2**31) or n > 2**31 - 1:
-        raise err(NOT_INT)
+    n = parse_int32(argv[1])
     if c.server.cluster is not None and n != 0:
         raise err("ERR SELECT is not allowed in cluster mode")
     if n < 0 or n >= len(c.server.dbs):
@@ -473,12 +479,8 @@ def cmd_swapdb(c, argv):
     srv = c.server
     if srv.cluster is not None:
         raise err("ERR SWAPDB is not allowed in cluster mode")
-    a = string2ll(argv[1])
-    if a is None or not -(2**31) <= a <= 2**31 - 1:
-        raise err("ERR invalid first DB index")
-    b = string2ll(argv[2])
-    if b is None or not -(2**31) <= b <= 2**31 - 1:
-        raise err("ERR invalid second DB index")
+    a = parse_int32(argv[1], "ERR invalid first DB index")
+    b = parse_int32(argv[2], "ERR invalid second DB index")
     if a < 0 or a >= len(srv.dbs) or b < 0 or b >= len(srv.dbs):
         raise err("ERR DB index is out of range")
     if a != b:

@@ -48,6 +48,28 @@ def parse_int_range(b: bytes, lo: int, hi: int, msg: str) -> int:
     return v
 
 
+INT_MIN = -(2**31)
+INT_MAX = 2**31 - 1
+
+
+def parse_range(b: bytes, lo: int, hi: int, msg: str | None = None) -> int:
+    """Redis's getRangeLongFromObjectOrReply: ``msg`` (a whole error text)
+    replaces both errors when given."""
+    v = string2ll(b)
+    if v is None:
+        raise ErrorReply(msg or NOT_INT)
+    if not lo <= v <= hi:
+        raise ErrorReply(
+            msg or "ERR value is out of range, value must between %d and %d" % (lo, hi)
+        )
+    return v
+
+
+def parse_int32(b: bytes, msg: str | None = None) -> int:
+    """Redis's getIntFromObjectOrReply."""
+    return parse_range(b, INT_MIN, INT_MAX, msg)
+
+
 def parse_positive(b: bytes, name: str = "") -> int:
     v = parse_int(b)
     if v < 0:

@@ -170,6 +170,9 @@ class RealEnv:
         if seconds > 0:
             time.sleep(seconds)
 
+    def local_address(self, stream) -> str:
+        return _fmt_addr(stream.socket.getsockname())
+
     def host_info(self):
         return RealHostInfo()
 

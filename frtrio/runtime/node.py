@@ -17,6 +17,7 @@ bytes, keeps time and carries out the effects the engine leaves behind.
 from __future__ import annotations
 
 import logging
+import math
 
 import trio
 
@@ -52,6 +53,7 @@ class Node:
         self.listen_addrs: list[tuple[str, int]] = []
         self.exit_code = 0
         self.on_shutdown = []  # callables run at shutdown (pidfile removal...)
+        self.bus = None
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -136,11 +138,40 @@ class Node:
                     await n.start(self.env.serve, host, port, self._handle_conn)
                     self.listen_addrs.append((host, port))
                 n.start_soon(self._cron)
+                if self.server.cluster is not None:
+                    await self._start_bus(n, binds)
                 self.ready.set()
                 task_status.started(self)
         finally:
             self._final_flush()
             self.stopped.set()
+
+    async def _start_bus(self, nursery, binds) -> None:
+        from frtrio.runtime.bus import BusShell
+
+        self.bus = BusShell(self)
+        me = self.server.cluster.state.myself
+        cport = int(self.config.get("cluster-port") or 0) or int(self.config.get("port")) + 10000
+        for host in binds:
+            await nursery.start(self.bus.run, host, cport)
+        del me
+        nursery.start_soon(self._cluster_cron)
+
+    async def _cluster_cron(self) -> None:
+        """clusterCron: every 100 ms, whatever hz is."""
+        srv = self.server
+        while True:
+            await trio.sleep(0.1)
+            srv.now_ms = self.env.unix_ms()
+            srv.cluster.cron()
+            self.bus.tick()
+
+    def after_cluster_event(self) -> None:
+        """After bus packets or cron changed the cluster state: release
+        blocked clients, then carry out the before-sleep duties."""
+        core = self.server.cluster
+        core.after_command()
+        self.flush_effects()
 
     def _bind_addresses(self) -> list[str]:
         words = self.config.get("bind").split()
@@ -214,8 +245,6 @@ class Node:
                         if n:
                             srv.stats["expired_keys"] += n
             self._client_timeouts()
-            if srv.cluster is not None:
-                srv.cluster.cron()
             self.flush_effects()
             if self.aof is not None and env.now() - last_fsync >= 1.0:
                 last_fsync = env.now()
@@ -426,7 +455,7 @@ class ClientConn:
         b = c.blocked
         if b is None:
             return
-        deadline = trio.inf
+        deadline = math.inf
         if b.deadline_ms is not None:
             deadline = env.now() + max(0, b.deadline_ms - env.unix_ms()) / 1000.0
         gone = False

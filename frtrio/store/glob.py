@@ -2,9 +2,16 @@
 regular expression once per pattern.
 
 ``*`` any run of bytes, ``?`` one byte, ``[abc]`` / ``[^abc]`` / ``[a-z]``
-classes (a reversed range is taken as written the other way round), ``\\``
-escapes the next byte. An unterminated ``[`` class ends at the end of the
-pattern, and a trailing ``\\`` matches a backslash, as in Redis.
+classes, ``\\`` escapes the next byte. Redis's quirks are kept:
+
+* a reversed range is taken the other way round, and range ends compare as
+  C ``char`` (signed), so ``[a-\\xff]`` is the range ``\\xff``..``a``;
+* ``[a-]`` is the range ``]``..``a`` (the ``]`` is taken as the range end)
+  and an unterminated class ends at the end of the pattern;
+* a trailing ``\\`` matches a backslash;
+* the empty string matches only the empty pattern (not even ``*``: callers
+  special-case the pattern ``*`` the way Redis does);
+* ``nocase`` folds ASCII letters only (``tolower`` in the C locale).
 """
 
 from __future__ import annotations
@@ -12,13 +19,36 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-
-def _esc(b: int) -> bytes:
-    return re.escape(bytes([b]))
+_ALL = range(256)
 
 
-@lru_cache(maxsize=256)
-def compile_pattern(pattern: bytes, nocase: bool = False):
+def _signed(b: int) -> int:
+    return b - 256 if b >= 128 else b
+
+
+def _lower(v: int) -> int:
+    """C tolower on an int (a signed char value)."""
+    return v + 32 if 65 <= v <= 90 else v
+
+
+def _class(members) -> bytes:
+    """A regex class matching exactly the given byte values."""
+    ms = sorted(set(members))
+    if not ms:
+        return b"(?!)"
+    if len(ms) == 256:
+        return b"[\\x00-\\xff]"
+    return b"[" + b"".join(b"\\x%02x" % m for m in ms) + b"]"
+
+
+def _literal(ch: int, nocase: bool) -> bytes:
+    if nocase and (65 <= ch <= 90 or 97 <= ch <= 122):
+        return _class((ch & ~32, ch | 32))
+    return b"\\x%02x" % ch
+
+
+@lru_cache(maxsize=512)
+def _regex(pattern: bytes, nocase: bool):
     out = bytearray()
     i = 0
     n = len(pattern)
@@ -35,37 +65,64 @@ def compile_pattern(pattern: bytes, nocase: bool = False):
             neg = i < n and pattern[i] == 94
             if neg:
                 i += 1
-            items = bytearray()
+            members: set[int] = set()
             while i < n and pattern[i] != 93:
                 ch = pattern[i]
-                if ch == 92 and i + 1 < n:
+                if ch == 92 and i + 1 < n:  # escaped byte (compared as is)
                     i += 1
-                    items += _esc(pattern[i])
+                    members.add(pattern[i])
                 elif i + 2 < n and pattern[i + 1] == 45:  # a-z
-                    lo, hi = ch, pattern[i + 2]
+                    lo, hi = _signed(ch), _signed(pattern[i + 2])
                     if lo > hi:
                         lo, hi = hi, lo
-                    items += _esc(lo) + b"-" + _esc(hi)
+                    if nocase:
+                        lo, hi = _lower(lo), _lower(hi)
+                        members.update(b for b in _ALL if lo <= _lower(_signed(b)) <= hi)
+                    else:
+                        members.update(b for b in _ALL if lo <= _signed(b) <= hi)
                     i += 2
+                elif nocase:
+                    members.update(b for b in _ALL if _lower(b) == _lower(ch))
                 else:
-                    items += _esc(ch)
+                    members.add(ch)
                 i += 1
-            if not items:
-                out += b"[^\\x00-\\xff]" if not neg else b"[\\x00-\\xff]"
-            else:
-                out += b"[" + (b"^" if neg else b"") + bytes(items) + b"]"
+            if neg:
+                members = set(_ALL) - members
+            out += _class(members)
         elif c == 92:  # backslash
             if i + 1 < n:
                 i += 1
-            out += _esc(pattern[i])
+            out += _literal(pattern[i], nocase)
         else:
-            out += _esc(c)
+            out += _literal(c, nocase)
         i += 1
-    flags = re.DOTALL | (re.IGNORECASE if nocase else 0)
-    return re.compile(bytes(out) + b"\\Z", flags)
+    return re.compile(bytes(out) + b"\\Z", re.DOTALL)
+
+
+class Pattern:
+    """A compiled pattern. ``match(s)`` returns True, or None for no match
+    (so ``m.match(s) is not None`` reads like a regex match)."""
+
+    __slots__ = ("pattern", "_m")
+
+    def __init__(self, pattern: bytes, nocase: bool = False):
+        self.pattern = pattern
+        self._m = _regex(pattern, nocase).match
+
+    def match(self, s: bytes):
+        if not s:
+            return True if not self.pattern else None
+        return True if self._m(s) is not None else None
+
+    def __call__(self, s: bytes) -> bool:
+        return self.match(s) is not None
+
+
+@lru_cache(maxsize=512)
+def compile_pattern(pattern: bytes, nocase: bool = False) -> Pattern:
+    return Pattern(pattern, nocase)
 
 
 def match(pattern: bytes, s: bytes, nocase: bool = False) -> bool:
-    if pattern == b"*":
-        return True
+    """stringmatchlen(pattern, s, nocase)."""
     return compile_pattern(pattern, nocase).match(s) is not None

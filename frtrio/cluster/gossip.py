@@ -1,0 +1,693 @@
+"""The cluster bus logic (pure): what a node does with each received packet,
+what it sends, and the clusterCron duties.
+
+``BusCore`` works on the ``ClusterState`` of a ``ClusterCore``. Its inputs
+are decoded packets (with the link they came on), cron ticks and link
+events; its outputs are effects for the shell, as tuples:
+
+* ``("send", link, Message)``: send on that very link (PONG replies);
+* ``("send_node", node_id, Message)``: send on the node's outbound link;
+* ``("broadcast", Message)``: every known node but myself and handshake
+  nodes, through their outbound links;
+* ``("free_link", link)``: close that link (outbound links are re-created by
+  the next cron tick);
+* ``("connect", node_id)``: open an outbound link to the node;
+* ``("deliver", channel, message, shard)``: a PUBLISH for local subscribers.
+
+Links are opaque to this module except for the attributes ``node``
+(ClusterNode or None), ``inbound`` (bool), ``ctime`` (ms), ``local_ip`` and
+``peer_ip``. Time is the ``now`` argument (unix ms); randomness is the
+server's seeded RNG. Facts: ``spec/cluster-bus.md`` §7-§10 and
+``spec/cluster-semantics.md`` §7.
+"""
+
+from __future__ import annotations
+
+from frtrio.cluster import bus_codec as bc
+from frtrio.cluster.bus_types import (
+    FAIL,
+    FAILOVER_AUTH_ACK,
+    FAILOVER_AUTH_REQUEST,
+    MEET,
+    MFSTART,
+    PING,
+    PONG,
+    PUBLISH,
+    PUBLISHSHARD,
+    UPDATE,
+)
+from frtrio.cluster.slots import CLUSTER_SLOTS
+from frtrio.cluster.state import ClusterNode
+
+_FLAG_BITS = {name: bit for bit, name in bc.FLAG_NAMES}
+
+
+def node_flag_bits(n: ClusterNode) -> int:
+    v = 0
+    for f in n.flags:
+        b = _FLAG_BITS.get(f)
+        if b:
+            v |= b
+    if n.migrate_to:
+        v |= bc.F_MIGRATE_TO
+    return v
+
+
+def _bitmap_test(bm: bytes, j: int) -> bool:
+    return bool(bm[j >> 3] & (1 << (j & 7)))
+
+
+def _flags_from_bits(bits: int) -> list[str]:
+    out = []
+    for bit, name in bc.FLAG_NAMES:
+        if bits & bit and name not in ("migrate_to", "myself"):
+            out.append(name)
+    return out
+
+
+class BusCore:
+    def __init__(self, core):
+        self.core = core
+        self.state = core.state
+        self.server = core.server
+        self.drop_filter = -1
+        self.cron_iteration = 0
+        self.pfail_nodes = 0
+        self.not_claiming = bytearray(CLUSTER_SLOTS // 8)  # owner_not_claiming_slot
+        self.stats_pfail_gossip = 0
+
+    # --- helpers --------------------------------------------------------------
+
+    @property
+    def st(self):
+        return self.core.state
+
+    def node_timeout(self) -> int:
+        return self.core.node_timeout()
+
+    def emit(self, code, **kw):
+        self.core.emit(code, **kw)
+
+    def _save(self, fsync=False, update=False):
+        st = self.st
+        st.todo_save = True
+        if fsync:
+            st.todo_fsync = True
+        if update:
+            st.todo_update_state = True
+        st.bump()
+
+    def slot_unclaimed(self, j: int) -> bool:
+        return self.st.slots[j] is None or _bitmap_test(self.not_claiming, j)
+
+    def _set_not_claiming(self, j: int, on: bool) -> None:
+        if on:
+            self.not_claiming[j >> 3] |= 1 << (j & 7)
+        else:
+            self.not_claiming[j >> 3] &= ~(1 << (j & 7)) & 0xFF
+
+    # --- building packets -----------------------------------------------------------
+
+    def header(self, type: int) -> bc.Message:
+        st = self.st
+        cfg = self.server.config
+        me = st.myself
+        master = st.nodes.get(me.master_id) if (me.is_replica and me.master_id) else None
+        src = master if master is not None else me
+        m = bc.Message(type)
+        m.sender = me.id
+        m.port = me.port
+        m.cport = me.cport
+        m.myip = cfg.get("cluster-announce-ip") or ""
+        m.myslots = bytes(src.slots)
+        m.config_epoch = src.config_epoch
+        m.slaveof = me.master_id if me.is_replica else None
+        m.flags = node_flag_bits(me) | bc.F_MYSELF
+        m.state = 0 if st.state_ok else 1
+        m.current_epoch = st.current_epoch
+        m.offset = self.core.my_repl_offset()
+        if me.is_master and self.core.manual_failover_paused():
+            m.mflags |= bc.MF_PAUSED
+        return m
+
+    def gossip_entry(self, n: ClusterNode) -> bc.Gossip:
+        return bc.Gossip(n.id, n.ping_sent // 1000, n.pong_received // 1000, n.ip, n.port,
+                         n.cport, node_flag_bits(n), 0, 0)
+
+    def ping_message(self, type: int) -> bc.Message:
+        """PING/PONG/MEET with gossip: max(3, N/10) random healthy nodes, then
+        every PFAIL node; plus the hostname extension when configured."""
+        st = self.st
+        rng = self.server.rng
+        m = self.header(type)
+        nodes = list(st.nodes.values())
+        freshnodes = len(nodes) - 2
+        wanted = max(3, len(nodes) // 10)
+        if wanted > freshnodes:
+            wanted = freshnodes
+        added: dict[str, None] = {}
+        maxiter = wanted * 3
+        while freshnodes > 0 and len(added) < wanted and maxiter > 0:
+            maxiter -= 1
+            n = nodes[rng.randrange(len(nodes))]
+            if n is st.myself:
+                continue
+            if n.has("fail?"):
+                continue
+            if n.has("handshake") or n.has("noaddr") or (n.link is None and n.numslots == 0):
+                freshnodes -= 1
+                continue
+            if n.id in added:
+                continue
+            added[n.id] = None
+            m.gossip.append(self.gossip_entry(n))
+        for n in nodes:
+            if n.has("fail?") and not n.has("handshake") and not n.has("noaddr") and n.id not in added:
+                m.gossip.append(self.gossip_entry(n))
+        host = self.server.config.get("cluster-announce-hostname")
+        if host:
+            m.extensions.append(bc.hostname_extension(host))
+        return m
+
+    def send_ping(self, n: ClusterNode, type: int, now: int, link=None):
+        """A PING/MEET on the node's outbound link (records ping_sent)."""
+        if type == PING:
+            n.ping_sent = now
+        msg = self.ping_message(type)
+        if link is not None:
+            return ("send", link, msg)
+        return ("send_node", n.id, msg)
+
+    def fail_message(self, node_id: str) -> bc.Message:
+        m = self.header(FAIL)
+        m.fail_node = node_id
+        return m
+
+    def update_message(self, n: ClusterNode) -> bc.Message:
+        m = self.header(UPDATE)
+        m.update_epoch = n.config_epoch
+        m.update_node = n.id
+        bm = bytearray(n.slots)
+        for i in range(len(bm)):
+            bm[i] &= ~self.not_claiming[i] & 0xFF
+        m.update_slots = bytes(bm)
+        return m
+
+    def publish_message(self, channel: bytes, message: bytes, shard: bool) -> bc.Message:
+        m = self.header(PUBLISHSHARD if shard else PUBLISH)
+        m.channel = channel
+        m.message = message
+        return m
+
+    # --- links --------------------------------------------------------------------
+
+    def link_established(self, link, now: int) -> list:
+        """An outbound link to ``link.node`` connected: MEET or PING it."""
+        n = link.node
+        if n is None or n.id not in self.st.nodes:
+            return [("free_link", link)]
+        meet = n.has("meet")
+        old = n.ping_sent
+        eff = self.send_ping(n, MEET if meet else PING, now, link)
+        if old:
+            n.ping_sent = old
+        n.clear_flag("meet")
+        return [eff]
+
+    def link_failed(self, node: ClusterNode, now: int) -> None:
+        """An outbound connect failed: keep failure detection running."""
+        if node.ping_sent == 0:
+            node.ping_sent = now
+
+    # --- receiving ----------------------------------------------------------------
+
+    def handle(self, link, m: bc.Message, now: int) -> list:
+        st = self.st
+        eff: list = []
+        t = m.type
+        if t == self.drop_filter:
+            return eff
+        me = st.myself
+        if link.node is not None and not link.node.has("handshake"):
+            sender = link.node
+        else:
+            sender = st.nodes.get(m.sender)
+            if sender is not None and sender.has("handshake"):
+                sender = None
+            if sender is not None and link.inbound and link.node is None:
+                if sender.inbound_link is not None and sender.inbound_link is not link:
+                    eff.append(("free_link", sender.inbound_link))
+                sender.inbound_link = link
+                link.node = sender
+        if sender is not None:
+            sender.data_received = now
+        if sender is not None and not sender.has("handshake"):
+            if m.current_epoch > st.current_epoch:
+                st.current_epoch = m.current_epoch
+                self._save()
+            if m.config_epoch > sender.config_epoch:
+                sender.config_epoch = m.config_epoch
+                self._save(fsync=True)
+                self.emit("cluster.epoch_changed", outcome="learned", node=sender.id,
+                          config_epoch=m.config_epoch)
+            sender.repl_offset = m.offset
+        if t in (PING, MEET):
+            cfg = self.server.config
+            if (t == MEET or not me.ip) and not cfg.get("cluster-announce-ip"):
+                ip = link.local_ip
+                if ip and ip != me.ip:
+                    me.ip = ip
+                    self._save()
+                    self.emit("cluster.membership_changed", outcome="my_ip", ip=ip)
+            if sender is None and t == MEET:
+                n = ClusterNode(self.core.random_id(), ("handshake",), ctime=now)
+                n.ip = m.myip or link.peer_ip
+                n.port, n.cport = m.port, m.cport
+                st.add_node(n)
+                self._save()
+                self.emit("cluster.membership_changed", outcome="handshake_from_meet", ip=n.ip,
+                          port=n.port)
+            eff.append(("send", link, self.ping_message(PONG)))
+        if t in (PING, PONG, MEET):
+            return eff + self._handle_ping_pong(link, m, sender, now)
+        if t == FAIL:
+            if sender is None:
+                return eff
+            failing = st.nodes.get(m.fail_node)
+            if failing is not None and failing is not me and not failing.has("fail"):
+                failing.set_flag("fail")
+                failing.fail_time = now
+                failing.clear_flag("fail?")
+                self._save(update=True)
+                self.emit("cluster.node_fail", outcome="fail_received", node=failing.id,
+                          reporter=sender.id)
+            return eff
+        if t in (PUBLISH, PUBLISHSHARD):
+            if sender is None:
+                return eff
+            eff.append(("deliver", m.channel, m.message, t == PUBLISHSHARD))
+            return eff
+        if t == FAILOVER_AUTH_REQUEST:
+            if sender is None:
+                return eff
+            return eff + self._handle_auth_request(sender, m, now)
+        if t == FAILOVER_AUTH_ACK:
+            if sender is None:
+                return eff
+            self.core.auth_ack_received(sender, m)
+            return eff
+        if t == UPDATE:
+            if sender is None:
+                return eff
+            n = st.nodes.get(m.update_node)
+            if n is None or m.update_epoch <= n.config_epoch:
+                return eff
+            if n.is_replica:
+                self.set_node_as_master(n)
+            n.config_epoch = m.update_epoch
+            self._save(fsync=True)
+            self.emit("cluster.update_received", node=n.id, config_epoch=m.update_epoch)
+            return eff + self.update_slots_config_with(n, m.update_epoch, m.update_slots, now)
+        if t == MFSTART:
+            if sender is None or sender.master_id != me.id:
+                return eff
+            self.core.manual_failover_requested_by(sender, now)
+            eff.append(("send", link, self.ping_message(PING)))
+            return eff
+        return eff
+
+    def _handle_ping_pong(self, link, m, sender, now) -> list:
+        st = self.st
+        eff: list = []
+        t = m.type
+        me = st.myself
+        if not link.inbound and link.node is not None:
+            ln = link.node
+            if ln.has("handshake"):
+                known = st.nodes.get(m.sender)
+                if known is not None and not known.has("handshake"):
+                    self.update_address(known, link, m)
+                    eff.append(("free_link", link))
+                    st.delete_node(ln)
+                    self._save()
+                    self.emit("cluster.membership_changed", outcome="handshake_duplicate",
+                              node=known.id)
+                    return eff
+                if not bc.valid_node_id(m.sender.encode("latin-1")):
+                    return eff
+                st.rename_node(ln, m.sender)
+                ln.clear_flag("handshake")
+                if m.flags & bc.F_MASTER:
+                    ln.set_flag("master")
+                if m.flags & bc.F_SLAVE:
+                    ln.set_flag("slave")
+                self._save()
+                self.emit("cluster.membership_changed", outcome="handshake_completed", node=ln.id)
+            elif ln.id != m.sender:
+                ln.set_flag("noaddr")
+                ln.ip = ""
+                ln.port = ln.cport = 0
+                eff.append(("free_link", link))
+                self._save()
+                self.emit("cluster.membership_changed", outcome="noaddr", node=ln.id)
+                return eff
+        if sender is not None:
+            if m.flags & bc.F_NOFAILOVER:
+                sender.set_flag("nofailover")
+            else:
+                sender.clear_flag("nofailover")
+        if sender is not None and t == PING and not sender.has("handshake"):
+            if self.update_address(sender, link, m):
+                self._save(update=True)
+        if not link.inbound and t == PONG and link.node is not None:
+            ln = link.node
+            ln.pong_received = now
+            ln.ping_sent = 0
+            if ln.has("fail?"):
+                ln.clear_flag("fail?")
+                self._save(update=True)
+                self.emit("cluster.node_pfail_cleared", node=ln.id)
+            elif ln.has("fail"):
+                self.clear_failure_if_needed(ln, now)
+        if sender is not None:
+            if m.slaveof is None:
+                self.set_node_as_master(sender)
+            else:
+                master = st.nodes.get(m.slaveof)
+                if sender.is_master:
+                    for s in range(CLUSTER_SLOTS):
+                        if st.slots[s] is sender:
+                            st.unassign_slot(s)
+                    sender.clear_flag("master")
+                    sender.migrate_to = False
+                    sender.set_flag("slave")
+                    self._save(update=True)
+                    self.emit("cluster.role_changed", node=sender.id, outcome="replica")
+                if master is not None and sender.master_id != master.id:
+                    st.set_master(sender, master)
+                    if len(master.replicas) == 1:
+                        master.migrate_to = True
+                    self._save()
+        sender_master = None
+        dirty = False
+        if sender is not None:
+            sender_master = sender if sender.is_master else st.nodes.get(sender.master_id or "")
+            if sender_master is not None:
+                dirty = bytes(sender_master.slots) != m.myslots
+        if sender is not None and sender.is_master and dirty:
+            eff += self.update_slots_config_with(sender, m.config_epoch, m.myslots, now)
+        if sender is not None and dirty:
+            for j in range(CLUSTER_SLOTS):
+                if _bitmap_test(m.myslots, j):
+                    owner = st.slots[j]
+                    if owner is sender or self.slot_unclaimed(j):
+                        continue
+                    if owner.config_epoch > m.config_epoch:
+                        if sender.link is not None:
+                            eff.append(("send_node", sender.id, self.update_message(owner)))
+                        self.emit("cluster.update_sent", node=sender.id, owner=owner.id, slot=j)
+                        break
+        if (sender is not None and me.is_master and sender.is_master
+                and m.config_epoch == me.config_epoch):
+            self.handle_epoch_collision(sender)
+        if sender is not None:
+            eff += self.process_gossip(m, sender, now)
+            host = m.hostname()
+            if (host or "") != sender.hostname:
+                sender.hostname = host or ""
+                self._save()
+        return eff
+
+    def update_address(self, n: ClusterNode, link, m) -> bool:
+        """Redis's nodeUpdateAddressIfNeeded. True if the address changed."""
+        if link is n.link:
+            return False
+        ip = m.myip or link.peer_ip
+        if n.ip == ip and n.port == m.port and n.cport == m.cport:
+            return False
+        n.ip, n.port, n.cport = ip, m.port, m.cport
+        n.clear_flag("noaddr")
+        if n.link is not None:
+            self.core.bus_effects_later.append(("free_link", n.link))
+        self.emit("cluster.membership_changed", outcome="address_updated", node=n.id, ip=ip,
+                  port=m.port)
+        return True
+
+    def set_node_as_master(self, n: ClusterNode) -> None:
+        if n.is_master:
+            return
+        st = self.st
+        if n.master_id:
+            old = st.nodes.get(n.master_id)
+            st.set_master(n, None)
+            if old is not None and not old.replicas:
+                old.migrate_to = False
+            if n is not st.myself:
+                n.migrate_to = True
+        else:
+            n.clear_flag("slave")
+            n.set_flag("master")
+        self._save(update=True)
+
+    def process_gossip(self, m, sender: ClusterNode, now: int) -> list:
+        st = self.st
+        me = st.myself
+        for g in m.gossip:
+            gflags = g.flags
+            node = st.nodes.get(g.node_id)
+            if node is not None and not node.has("handshake"):
+                if sender.is_master and node is not me:
+                    if gflags & (bc.F_FAIL | bc.F_PFAIL):
+                        if sender.id not in node.fail_reports:
+                            self.emit("cluster.failure_report", node=node.id, reporter=sender.id)
+                        node.fail_reports[sender.id] = now
+                        self.mark_failing_if_needed(node, now)
+                    else:
+                        node.fail_reports.pop(sender.id, None)
+                if (not gflags & (bc.F_FAIL | bc.F_PFAIL) and node.ping_sent == 0
+                        and self.failure_reports_count(node, now) == 0):
+                    pongtime = g.pong_received * 1000
+                    if pongtime <= now + 500 and pongtime > node.pong_received:
+                        node.pong_received = pongtime
+                if ((node.has("fail") or node.has("fail?"))
+                        and not gflags & bc.F_NOADDR
+                        and not gflags & (bc.F_FAIL | bc.F_PFAIL)
+                        and (node.ip.lower() != g.ip.lower() or node.port != g.port
+                             or node.cport != g.cport)):
+                    if node.link is not None:
+                        self.core.bus_effects_later.append(("free_link", node.link))
+                    node.ip, node.port, node.cport = g.ip, g.port, g.cport
+                    node.clear_flag("noaddr")
+            elif node is None:
+                if (not gflags & bc.F_NOADDR and g.node_id not in st.blacklist
+                        and bc.valid_node_id(g.node_id.encode("latin-1"))):
+                    n = ClusterNode(g.node_id, _flags_from_bits(gflags), ctime=now)
+                    n.migrate_to = bool(gflags & bc.F_MIGRATE_TO)
+                    n.ip, n.port, n.cport = g.ip, g.port, g.cport
+                    st.add_node(n)
+                    self._save()
+                    self.emit("cluster.membership_changed", outcome="discovered", node=n.id,
+                              via=sender.id)
+        eff = self.core.bus_effects_later[:]
+        self.core.bus_effects_later.clear()
+        return eff
+
+    # --- failure detection ------------------------------------------------------------
+
+    def failure_reports_count(self, n: ClusterNode, now: int) -> int:
+        limit = now - 2 * self.node_timeout()
+        for rid in [r for r, t in n.fail_reports.items() if t < limit]:
+            del n.fail_reports[rid]
+        return len(n.fail_reports)
+
+    def mark_failing_if_needed(self, n: ClusterNode, now: int) -> None:
+        st = self.st
+        needed = st.size // 2 + 1
+        if not n.has("fail?"):
+            return
+        if n.has("fail"):
+            return
+        failures = self.failure_reports_count(n, now)
+        if st.myself.is_master:
+            failures += 1
+        if failures < needed:
+            return
+        n.clear_flag("fail?")
+        n.set_flag("fail")
+        n.fail_time = now
+        self.core.bus_effects_later.append(("broadcast", self.fail_message(n.id)))
+        self._save(update=True)
+        self.emit("cluster.node_fail", outcome="quorum", node=n.id, reports=failures)
+
+    def clear_failure_if_needed(self, n: ClusterNode, now: int) -> None:
+        if n.is_replica or n.numslots == 0:
+            n.clear_flag("fail")
+            self._save(update=True)
+            self.emit("cluster.node_fail_cleared", node=n.id, outcome="reachable")
+        elif n.is_master and n.numslots > 0 and now - n.fail_time > 2 * self.node_timeout():
+            n.clear_flag("fail")
+            self._save(update=True)
+            self.emit("cluster.node_fail_cleared", node=n.id, outcome="timeout_elapsed")
+
+    # --- epochs -------------------------------------------------------------------
+
+    def handle_epoch_collision(self, sender: ClusterNode) -> None:
+        st = self.st
+        me = st.myself
+        if sender.config_epoch != me.config_epoch or not sender.is_master or not me.is_master:
+            return
+        if sender.id <= me.id:
+            return
+        st.current_epoch += 1
+        me.config_epoch = st.current_epoch
+        self._save(fsync=True)
+        self.core.save_now_requested = True
+        self.emit("cluster.config_epoch_collision", outcome="bumped", node=sender.id,
+                  config_epoch=me.config_epoch)
+
+    # --- slot config ------------------------------------------------------------------
+
+    def update_slots_config_with(self, sender: ClusterNode, epoch: int, slots: bytes, now: int) -> list:
+        st = self.st
+        me = st.myself
+        if sender is me:
+            return []
+        curmaster = me if me.is_master else st.nodes.get(me.master_id or "")
+        newmaster = None
+        dirty_slots = []
+        migrated = 0
+        sender_slots = 0
+        db0 = self.server.dbs[0]
+        changed = False
+        for j in range(CLUSTER_SLOTS):
+            if _bitmap_test(slots, j):
+                sender_slots += 1
+                owner = st.slots[j]
+                if owner is sender:
+                    self._set_not_claiming(j, False)
+                    continue
+                if j in st.importing_from:
+                    continue
+                if self.slot_unclaimed(j) or owner.config_epoch < epoch:
+                    if owner is me and db0.count_keys_in_slot(j) and sender is not me:
+                        dirty_slots.append(j)
+                    if owner is not None and owner is curmaster:
+                        newmaster = sender
+                        migrated += 1
+                    st.assign_slot(j, sender)
+                    self._set_not_claiming(j, False)
+                    changed = True
+            elif st.slots[j] is sender:
+                self._set_not_claiming(j, True)
+        if changed:
+            self._save(fsync=True, update=True)
+            self.emit("cluster.slot_owner_state_update", outcome="gossip", node=sender.id,
+                      config_epoch=epoch)
+        cfg = self.server.config
+        if (newmaster is not None and curmaster is not None and curmaster.numslots == 0
+                and (cfg.get("cluster-allow-replica-migration") == "yes" or sender_slots == migrated)):
+            st.set_master(me, sender)
+            self._save(fsync=True, update=True)
+            self.emit("cluster.role_changed", outcome="replica", master=sender.id)
+            self.core.became_replica(sender)
+        elif dirty_slots:
+            for j in dirty_slots:
+                self.core.delete_keys_in_slot(j)
+        return []
+
+    # --- votes ---------------------------------------------------------------------------
+
+    def _handle_auth_request(self, sender, m, now) -> list:
+        """Grant or deny a failover vote (Redis's clusterSendFailoverAuthIfNeeded)."""
+        st = self.st
+        me = st.myself
+        master = st.nodes.get(sender.master_id or "")
+        if me.is_replica or me.numslots == 0:
+            return []
+        if m.current_epoch < st.current_epoch:
+            return []
+        if st.last_vote_epoch == st.current_epoch:
+            return []
+        force = bool(m.mflags & bc.MF_FORCEACK)
+        if not sender.is_replica or master is None or (not master.has("fail") and not force):
+            return []
+        if now - master.voted_time < 2 * self.node_timeout():
+            return []
+        for j in range(CLUSTER_SLOTS):
+            if not _bitmap_test(m.myslots, j):
+                continue
+            owner = st.slots[j]
+            if owner is None or self.slot_unclaimed(j):
+                continue
+            if owner.config_epoch <= m.config_epoch:
+                continue
+            return []
+        st.last_vote_epoch = st.current_epoch
+        master.voted_time = now
+        self._save(fsync=True)
+        self.emit("cluster.failover_vote", outcome="granted", node=sender.id,
+                  epoch=st.current_epoch)
+        return [("send_node", sender.id, self.header(FAILOVER_AUTH_ACK))]
+
+    # --- cron ------------------------------------------------------------------------------
+
+    def cron(self, now: int) -> list:
+        """One clusterCron tick (every 100 ms)."""
+        st = self.st
+        nt = self.node_timeout()
+        eff: list = []
+        self.cron_iteration += 1
+        update = False
+        handshake_ttl = max(nt, 1000)
+        pfail = 0
+        me = st.myself
+        for n in list(st.nodes.values()):
+            if n is me or n.has("noaddr"):
+                continue
+            if n.has("fail?"):
+                pfail += 1
+            if n.has("handshake") and now - n.ctime > handshake_ttl:
+                if n.link is not None:
+                    eff.append(("free_link", n.link))
+                st.delete_node(n)
+                self.emit("cluster.membership_changed", outcome="handshake_timeout", node=n.id)
+                continue
+            if n.link is None:
+                eff.append(("connect", n.id))
+        self.pfail_nodes = pfail
+        if self.cron_iteration % 10 == 0:
+            rng = self.server.rng
+            nodes = list(st.nodes.values())
+            best = None
+            for _ in range(5):
+                n = nodes[rng.randrange(len(nodes))]
+                if n.link is None or n.ping_sent != 0 or n is me or n.has("handshake"):
+                    continue
+                if best is None or n.pong_received < best.pong_received:
+                    best = n
+            if best is not None:
+                eff.append(self.send_ping(best, PING, now))
+        for n in list(st.nodes.values()):
+            if n is me or n.has("noaddr") or n.has("handshake"):
+                continue
+            link = n.link
+            if (link is not None and now - link.ctime > nt and n.ping_sent
+                    and now - n.ping_sent > nt / 2 and now - n.data_received > nt / 2):
+                eff.append(("free_link", link))
+                self.emit("cluster.link_state", outcome="recycled", node=n.id)
+            if link is not None and n.ping_sent == 0 and now - n.pong_received > nt / 2:
+                eff.append(self.send_ping(n, PING, now))
+                continue
+            if self.core.mf_slave_is(n):
+                eff.append(self.send_ping(n, PING, now))
+                continue
+            if n.ping_sent == 0:
+                continue
+            delay = min(now - n.ping_sent, now - n.data_received)
+            if delay > nt and not n.has("fail?") and not n.has("fail"):
+                n.set_flag("fail?")
+                update = True
+                self.emit("cluster.node_pfail", node=n.id, delay_ms=delay)
+        if update or not st.state_ok:
+            st.todo_update_state = True
+        return eff

@@ -1,0 +1,330 @@
+"""The cluster bus shell: listener, links, framing, carrying out effects.
+
+Nursery tree (under the node's nursery)::
+
+    BusShell.run
+      bus listener (Env.serve on the bus port) -> one task per inbound link
+      one task per outbound link (connect, then reader + writer)
+
+All decisions are made by the pure ``cluster.gossip.BusCore``; this module
+only moves bytes, frames packets and executes the effects it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from frtrio.cluster import bus_codec as bc
+from frtrio.cluster.bus_types import PONG, TYPE_NAMES
+from frtrio.cluster.gossip import BusCore
+from frtrio.protocol.reply import Map
+
+log = logging.getLogger("frtrio.cluster")
+
+
+class Link:
+    __slots__ = ("node", "inbound", "ctime", "local_ip", "peer_ip", "out", "out_bytes",
+                 "wake", "scope", "closed", "stream")
+
+    def __init__(self, inbound: bool, node=None, ctime: int = 0):
+        self.node = node
+        self.inbound = inbound
+        self.ctime = ctime
+        self.local_ip = ""
+        self.peer_ip = ""
+        self.out: list[bytes] = []
+        self.out_bytes = 0
+        self.wake = trio.Event()
+        self.scope: trio.CancelScope | None = None
+        self.closed = False
+        self.stream = None
+
+    def send(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.out.append(data)
+        self.out_bytes += len(data)
+        self.wake.set()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+def _host(addr: str) -> str:
+    return addr.rsplit(":", 1)[0].strip("[]")
+
+
+class BusShell:
+    def __init__(self, node):
+        self.node = node
+        self.env = node.env
+        self.srv = node.server
+        self.core = self.srv.cluster
+        self.bus = BusCore(self.core)
+        self.core.bus = self
+        self.core.bus_core = self.bus
+        self.connecting: dict[str, None] = {}
+        self.outbound: list[Link] = []
+        self.inbound: list[Link] = []
+        self.nursery: trio.Nursery | None = None
+
+    # --- facade used by ClusterCore / CLUSTER commands ------------------------------
+
+    def link_count(self) -> int:
+        return sum(1 for ln in self.outbound if not ln.closed) + sum(
+            1 for ln in self.inbound if not ln.closed)
+
+    def node_added(self, n) -> None:
+        pass  # the next cron tick connects to it
+
+    def node_deleted(self, node_id: str) -> None:
+        self._sweep()
+
+    def broadcast_pong(self) -> None:
+        self._execute([("broadcast", self.bus.ping_message(PONG))])
+
+    def manual_failover(self, mode: str) -> None:
+        self.core.emit("cluster.manual_failover", outcome="requested_" + mode)
+
+    def publish(self, channel: bytes, message: bytes, shard: bool) -> None:
+        """PUBLISH goes to every node; SPUBLISH to my shard's nodes."""
+        msg = self.bus.publish_message(channel, message, shard)
+        if not shard:
+            self._execute([("broadcast", msg)])
+            return
+        st = self.core.state
+        me = st.myself
+        master = me if me.is_master else st.nodes.get(me.master_id or "")
+        if master is None:
+            return
+        targets = [master.id] + list(master.replicas)
+        self._execute([("send_node", nid, msg) for nid in targets if nid != me.id])
+
+    def links_reply(self):
+        out = []
+        st = self.core.state
+        for n in st.nodes.values():
+            for ln in (n.link, n.inbound_link):
+                if ln is None or ln.closed:
+                    continue
+                out.append(Map([
+                    (b"direction", b"from" if ln.inbound else b"to"),
+                    (b"node", n.id.encode()),
+                    (b"create-time", ln.ctime),
+                    (b"events", b"r" if not ln.out else b"rw"),
+                    (b"send-buffer-allocated", max(ln.out_bytes, 0)),
+                    (b"send-buffer-used", ln.out_bytes),
+                ]))
+        return out
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def run(self, host: str, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as n:
+            self.nursery = n
+            await n.start(self.env.serve, host, port, self._handle_inbound)
+            task_status.started()
+
+    def tick(self) -> None:
+        """The bus part of clusterCron (every 100 ms)."""
+        if self.nursery is None:
+            return
+        self._sweep()
+        self._execute(self.bus.cron(self.srv.now_ms))
+        self.node.after_cluster_event()
+
+    def _sweep(self) -> None:
+        st = self.core.state
+        for ln in list(self.outbound):
+            n = ln.node
+            if ln.closed:
+                continue
+            if n is None or st.nodes.get(n.id) is not n:
+                ln.close()
+
+    # --- effects --------------------------------------------------------------------------
+
+    def _count_sent(self, t: int) -> None:
+        d = self.core.state.stats_sent
+        d[t] = d.get(t, 0) + 1
+
+    def _execute(self, effects) -> None:
+        st = self.core.state
+        me = st.myself
+        for e in effects:
+            kind = e[0]
+            if kind == "send":
+                link, msg = e[1], e[2]
+                if not link.closed:
+                    link.send(bc.encode(msg))
+                    self._count_sent(msg.type)
+            elif kind == "send_node":
+                n = st.nodes.get(e[1])
+                if n is not None and n.link is not None and not n.link.closed:
+                    n.link.send(bc.encode(e[2]))
+                    self._count_sent(e[2].type)
+            elif kind == "broadcast":
+                data = bc.encode(e[1])
+                for n in st.nodes.values():
+                    if n is me or n.has("handshake") or n.link is None or n.link.closed:
+                        continue
+                    n.link.send(data)
+                    self._count_sent(e[1].type)
+            elif kind == "free_link":
+                self._free(e[1])
+            elif kind == "connect":
+                nid = e[1]
+                if nid not in self.connecting and self.nursery is not None:
+                    n = st.nodes.get(nid)
+                    if n is not None and n.link is None:
+                        self.connecting[nid] = None
+                        self.nursery.start_soon(self._connect, n)
+            elif kind == "deliver":
+                ps = self.srv.pubsub
+                if ps is not None and hasattr(ps, "deliver_from_bus"):
+                    ps.deliver_from_bus(e[1], e[2], e[3])
+
+    def _free(self, link: Link) -> None:
+        link.close()
+        n = link.node
+        if n is not None:
+            if n.link is link:
+                n.link = None
+            if n.inbound_link is link:
+                n.inbound_link = None
+
+    # --- links ----------------------------------------------------------------------------
+
+    async def _connect(self, n) -> None:
+        core = self.core
+        try:
+            try:
+                with trio.fail_after(max(core.node_timeout(), 1000) / 1000.0):
+                    stream = await self.env.connect(n.ip, n.cport)
+            except (OSError, trio.TooSlowError):
+                self.srv.now_ms = self.env.unix_ms()
+                self.bus.link_failed(n, self.srv.now_ms)
+                return
+        finally:
+            self.connecting.pop(n.id, None)
+        st = core.state
+        if st.nodes.get(n.id) is not n or n.link is not None:
+            await _aclose(stream)
+            return
+        self.srv.now_ms = self.env.unix_ms()
+        link = Link(inbound=False, node=n, ctime=self.srv.now_ms)
+        link.stream = stream
+        try:
+            link.local_ip = _host(self.env.local_address(stream)) if hasattr(self.env, "local_address") else ""
+        except OSError:
+            link.local_ip = ""
+        link.peer_ip = n.ip
+        n.link = link
+        self.outbound.append(link)
+        core.emit("cluster.link_state", outcome="connected", node=n.id, direction="to")
+        try:
+            self._execute(self.bus.link_established(link, self.srv.now_ms))
+            await self._run_link(link)
+        finally:
+            if n.link is link:
+                n.link = None
+            if link in self.outbound:
+                self.outbound.remove(link)
+            core.emit("cluster.link_state", outcome="disconnected", node=n.id, direction="to")
+            with trio.CancelScope(shield=True):
+                await _aclose(stream)
+
+    async def _handle_inbound(self, stream, peer: str, local: str) -> None:
+        if self.srv.loading and self.core.state.myself.is_master:
+            return
+        link = Link(inbound=True, ctime=self.env.unix_ms())
+        link.stream = stream
+        link.peer_ip = _host(peer)
+        link.local_ip = _host(local)
+        self.inbound.append(link)
+        try:
+            await self._run_link(link)
+        finally:
+            self.inbound.remove(link)
+            n = link.node
+            if n is not None and n.inbound_link is link:
+                n.inbound_link = None
+
+    async def _run_link(self, link: Link) -> None:
+        try:
+            async with trio.open_nursery() as ln:
+                link.scope = ln.cancel_scope
+                if link.closed:
+                    ln.cancel_scope.cancel()
+                ln.start_soon(self._writer, link)
+                await self._reader(link)
+                ln.cancel_scope.cancel()
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        finally:
+            link.closed = True
+
+    async def _writer(self, link: Link) -> None:
+        stream = link.stream
+        while True:
+            if not link.out:
+                await link.wake.wait()
+                link.wake = trio.Event()
+                continue
+            data = b"".join(link.out)
+            link.out.clear()
+            link.out_bytes = 0
+            await stream.send_all(data)
+
+    async def _reader(self, link: Link) -> None:
+        stream = link.stream
+        buf = bytearray()
+        core = self.core
+        st = core.state
+        while True:
+            data = await stream.receive_some(65536)
+            if not data:
+                return
+            buf += data
+            handled = False
+            while len(buf) >= 8:
+                try:
+                    totlen = bc.frame_length(bytes(buf[:8]))
+                except bc.PacketRejected as e:
+                    core.emit("cluster.packet_rejected", outcome="link_closed", reason=e.reason)
+                    log.warning("%s", e.reason)
+                    return
+                if len(buf) < totlen:
+                    break
+                raw = bytes(buf[:totlen])
+                del buf[:totlen]
+                t = int.from_bytes(raw[12:14], "big")
+                if t < len(TYPE_NAMES):
+                    st.stats_received[t] = st.stats_received.get(t, 0) + 1
+                try:
+                    msg = bc.decode(raw)
+                except bc.PacketRejected as e:
+                    core.emit("cluster.packet_rejected", outcome="ignored", reason=e.reason,
+                              type=e.type)
+                    log.debug("%s", e.reason)
+                    if e.close_link:
+                        return
+                    continue
+                self.srv.now_ms = self.env.unix_ms()
+                self._execute(self.bus.handle(link, msg, self.srv.now_ms))
+                handled = True
+                if link.closed:
+                    return
+            if handled:
+                self.node.after_cluster_event()
+
+
+async def _aclose(stream) -> None:
+    try:
+        await stream.aclose()
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        pass

@@ -1,0 +1,131 @@
+"""SimEnv: the Env interface of ``frtrio.runtime.env.RealEnv`` on the
+simulator's virtual clock, seeded randomness, network and disks.
+
+One ``SimEnv`` per node incarnation; they all share one ``SimWorld``.
+"""
+
+from __future__ import annotations
+
+import random
+
+import trio
+
+from frtrio.sim.fs import SimFS
+
+_LOCAL_BINDS = ("", "*", "0.0.0.0", "::", "::*", "127.0.0.1", "::1", "localhost")
+
+
+class SimHostInfo:
+    """Host facts for INFO that do not depend on the real machine."""
+
+    os = "Linux 6.1.0-sim x86_64"
+    executable = "/usr/local/bin/frtrio-server"
+
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def rss(self) -> int:
+        return 0
+
+    def used_memory(self) -> int:
+        return 0
+
+    def total_memory(self) -> int:
+        return 0
+
+    def cpu(self) -> tuple[float, float]:
+        return (0.0, 0.0)
+
+
+class SimEnv:
+    """Clock, RNG, network and disk of one simulated node process."""
+
+    def __init__(self, world, node: str, host: str, incarnation: int = 1):
+        self.world = world
+        self.node = node
+        self.host = host
+        self.incarnation = incarnation
+        self.seed = world.seed
+        self.fs = SimFS(world.disk(node))
+        self._rngs: dict[str, random.Random] = {}
+
+    # --- time -------------------------------------------------------------------
+
+    def now(self) -> float:
+        return trio.current_time()
+
+    def unix_ms(self) -> int:
+        return self.world.unix_us(self.node) // 1000
+
+    def unix_us(self) -> int:
+        return self.world.unix_us(self.node)
+
+    # --- randomness ---------------------------------------------------------------
+
+    def rng(self, purpose: str) -> random.Random:
+        """The seeded stream for ``purpose``: ``Random(f"{seed}:{node}:{purpose}")``
+        (a str seed is hashed with sha512, independent of PYTHONHASHSEED).
+        Later incarnations of a node (restarts) get their own streams, and a
+        purpose asked twice continues the same stream."""
+        r = self._rngs.get(purpose)
+        if r is None:
+            who = self.node if self.incarnation == 1 else "%s#%d" % (self.node, self.incarnation)
+            r = self._rngs[purpose] = random.Random("%s:%s:%s" % (self.seed, who, purpose))
+        return r
+
+    def random_hex(self, n: int, purpose: str = "id") -> str:
+        r = self.rng(purpose)
+        return "".join("0123456789abcdef"[r.randrange(16)] for _ in range(n))
+
+    # --- network ------------------------------------------------------------------
+
+    async def serve(self, host: str, port: int, handler, *, task_status=trio.TASK_STATUS_IGNORED):
+        """Accept connections to this node's host on ``port``; run
+        ``handler(stream, peer, local)`` in a task per connection."""
+        net = self.world.net
+        bind = self.host if host in _LOCAL_BINDS or host == self.host else host
+        lst = net.listen(bind, port, self.node)
+        try:
+            async with trio.open_nursery() as n:
+                task_status.started([(bind, port)])
+                while True:
+                    conn = await lst.accept(net)
+                    n.start_soon(handler, conn.server, conn.client_addr, conn.server_addr)
+        finally:
+            net.unlisten(lst)
+
+    async def connect(self, host: str, port: int):
+        dst = self.world.resolve(host, self.host)
+        return await self.world.net.connect(self.host, dst, port, tag=self.node)
+
+    # --- process ------------------------------------------------------------------
+
+    async def pause(self, seconds: float) -> None:
+        """DEBUG SLEEP: the whole node stops for ``seconds`` of virtual time.
+
+        Its streams and listener neither read nor write until then (its peers
+        keep sending into the buffers); the rest of the world runs on."""
+        if seconds <= 0:
+            await trio.lowlevel.checkpoint()
+            return
+        until = trio.current_time() + seconds
+        self.world.net.pause(self.host, until)
+        await trio.sleep_until(until)
+
+    def freeze(self, seconds: float) -> None:
+        """Synchronous freeze (the RealEnv interface): the simulator cannot
+        stop one node synchronously, so it moves the whole world's clock, as
+        if every process had been stopped. Node code should ``await
+        env.pause()`` instead."""
+        if seconds > 0:
+            self.world.log.emit("sim.freeze_fallback", self.node, seconds=seconds)
+            self.world.clock.jump(seconds)
+
+    def host_info(self):
+        return SimHostInfo(self.world.pid_of(self.node, self.incarnation))
+
+    # --- observability --------------------------------------------------------------
+
+    def node_event_log(self, mode: str):
+        """The world's event log, bound to this node (``events.open_node_event_log``)."""
+        return self.world.log.for_node(self.node, mode=mode)

@@ -1,0 +1,418 @@
+"""The simulated network: ordered byte streams between hosts, with faults.
+
+Every connection is two one-way pipes. A pipe is a queue of chunks, each
+stamped with the virtual time it may be delivered (now + the link's latency,
+never earlier than the chunk before it, so bytes stay in order as TCP keeps
+them). End of stream (FIN) is a chunk too, so it is delayed and held like
+data.
+
+Faults, all driven by the simulator (never by node code):
+
+* ``reset(conn)``: both ends see ``BrokenResourceError`` on their next
+  operation and data in flight is gone. TCP never drops bytes silently, so a
+  lost packet is modelled as a reset.
+* latency per directed host pair (``set_latency``), a delay fault;
+* ``cut(src, dst)``: a one-way partition; chunks from src to dst are held (as
+  TCP retransmits them) and delivered after ``heal``. ``partition(groups)``
+  cuts both ways between groups. New connections across a cut time out.
+* ``pause(host, until)``: the host's process is stopped (SIGSTOP, DEBUG
+  SLEEP): its ends neither read nor write nor accept until then; peers keep
+  sending into the buffers.
+* ``kill_host(host)``: every connection of the host is reset and its
+  listeners disappear.
+
+Streams return ``bytes`` (never ``bytearray``), as ``SocketStream`` does.
+Everything is keyed by host names and connection ids (ints in creation
+order), never by ``id()``, so iteration order is deterministic.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections import deque
+
+import trio
+
+FIN = b""
+
+
+class _Pipe:
+    __slots__ = ("src", "dst", "chunks", "ev", "broken", "reader_closed", "last_at")
+
+    def __init__(self, src: str, dst: str):
+        self.src = src
+        self.dst = dst
+        self.chunks: deque = deque()  # [deliver_at, bytes]; b"" = FIN
+        self.ev: trio.Event | None = None
+        self.broken = False
+        self.reader_closed = False
+        self.last_at = 0.0
+
+    def kick(self) -> None:
+        ev = self.ev
+        if ev is not None:
+            self.ev = None
+            ev.set()
+
+    async def wait(self) -> None:
+        ev = self.ev
+        if ev is None:
+            ev = self.ev = trio.Event()
+        await ev.wait()
+
+
+class SimConnection:
+    __slots__ = ("id", "client", "server", "a2b", "b2a", "client_addr", "server_addr",
+                 "a_host", "b_host", "open_ends", "tag")
+
+    def __init__(self, cid, a_host, a_port, b_host, b_port, net, tag=""):
+        self.id = cid
+        self.a_host = a_host
+        self.b_host = b_host
+        self.client_addr = "%s:%d" % (a_host, a_port)
+        self.server_addr = "%s:%d" % (b_host, b_port)
+        self.a2b = _Pipe(a_host, b_host)
+        self.b2a = _Pipe(b_host, a_host)
+        self.client = SimStream(net, self, a_host, self.b2a, self.a2b)
+        self.server = SimStream(net, self, b_host, self.a2b, self.b2a)
+        self.open_ends = 2
+        self.tag = tag
+
+
+class SimStream(trio.abc.HalfCloseableStream):
+    """One end of a simulated TCP connection."""
+
+    __slots__ = ("net", "conn", "host", "inp", "out", "closed", "eof_sent",
+                 "_recv_busy", "_send_busy")
+
+    def __init__(self, net: "SimNet", conn: SimConnection, host: str, inp: _Pipe, out: _Pipe):
+        self.net = net
+        self.conn = conn
+        self.host = host
+        self.inp = inp
+        self.out = out
+        self.closed = False
+        self.eof_sent = False
+        self._recv_busy = False
+        self._send_busy = False
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self.closed:
+            await trio.lowlevel.checkpoint()
+            raise trio.ClosedResourceError("this stream was closed")
+        if self._recv_busy:
+            raise trio.BusyResourceError("another task is receiving on this stream")
+        self._recv_busy = True
+        try:
+            p = self.inp
+            net = self.net
+            waited = False
+            while True:
+                if self.closed:
+                    raise trio.ClosedResourceError("this stream was closed")
+                if p.broken:
+                    if not waited:
+                        await trio.lowlevel.checkpoint()
+                    raise trio.BrokenResourceError("connection reset by peer")
+                now = trio.current_time()
+                pu = net.paused_until.get(self.host)
+                if pu is not None and pu > now:
+                    await trio.sleep_until(pu)
+                    waited = True
+                    continue
+                chunks = p.chunks
+                if chunks and (not net.cuts or (p.src, p.dst) not in net.cuts):
+                    at = chunks[0][0]
+                    if at > now:
+                        with trio.move_on_at(at):
+                            await p.wait()
+                        waited = True
+                        continue
+                    if not waited:
+                        await trio.lowlevel.checkpoint()
+                        waited = True
+                        continue  # state may have changed during the checkpoint
+                    return _take(chunks, now, max_bytes)
+                await p.wait()
+                waited = True
+        finally:
+            self._recv_busy = False
+
+    async def send_all(self, data) -> None:
+        if self.closed:
+            await trio.lowlevel.checkpoint()
+            raise trio.ClosedResourceError("this stream was closed")
+        if self._send_busy:
+            raise trio.BusyResourceError("another task is sending on this stream")
+        self._send_busy = True
+        try:
+            net = self.net
+            pu = net.paused_until.get(self.host)
+            if pu is not None and pu > trio.current_time():
+                while pu is not None and pu > trio.current_time():
+                    await trio.sleep_until(pu)
+                    pu = net.paused_until.get(self.host)
+            else:
+                await trio.lowlevel.checkpoint()
+            if self.closed:
+                raise trio.ClosedResourceError("this stream was closed")
+            if self.eof_sent:
+                raise trio.ClosedResourceError("can't send data after sending EOF")
+            p = self.out
+            if p.broken or p.reader_closed:
+                raise trio.BrokenResourceError("connection reset by peer")
+            if data:
+                net._push(p, bytes(data))
+        finally:
+            self._send_busy = False
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def send_eof(self) -> None:
+        if self.closed:
+            await trio.lowlevel.checkpoint()
+            raise trio.ClosedResourceError("this stream was closed")
+        if not self.eof_sent:
+            self.eof_sent = True
+            if not self.out.broken:
+                self.net._push(self.out, FIN)
+        await trio.lowlevel.checkpoint()
+
+    async def aclose(self) -> None:
+        self.close_now()
+        await trio.lowlevel.checkpoint()
+
+    def close_now(self) -> None:
+        """Close without a checkpoint (what a dying process's kernel does)."""
+        if self.closed:
+            return
+        self.closed = True
+        if not self.eof_sent and not self.out.broken:
+            self.eof_sent = True
+            self.net._push(self.out, FIN)
+        inp = self.inp
+        inp.reader_closed = True
+        inp.chunks.clear()
+        inp.kick()
+        self.conn.open_ends -= 1
+        if self.conn.open_ends <= 0:
+            self.net.conns.pop(self.conn.id, None)
+
+
+def _take(chunks: deque, now: float, max_bytes: int | None) -> bytes:
+    first = chunks[0]
+    data = first[1]
+    if data is FIN or not data:
+        return b""  # EOF: stays queued, so every later read sees EOF too
+    if max_bytes is not None and len(data) > max_bytes:
+        first[1] = data[max_bytes:]
+        return data[:max_bytes]
+    chunks.popleft()
+    if not chunks or chunks[0][0] > now or not chunks[0][1]:
+        return data
+    parts = [data]
+    n = len(data)
+    while chunks:
+        at, d = chunks[0]
+        if at > now or not d:
+            break
+        if max_bytes is not None and n + len(d) > max_bytes:
+            room = max_bytes - n
+            if room > 0:
+                parts.append(d[:room])
+                chunks[0][1] = d[room:]
+            break
+        parts.append(d)
+        n += len(d)
+        chunks.popleft()
+    return b"".join(parts)
+
+
+class _Listener:
+    __slots__ = ("host", "port", "owner", "pending", "ev", "closed")
+
+    def __init__(self, host, port, owner):
+        self.host = host
+        self.port = port
+        self.owner = owner
+        self.pending: deque = deque()
+        self.ev: trio.Event | None = None
+        self.closed = False
+
+    def kick(self):
+        ev = self.ev
+        if ev is not None:
+            self.ev = None
+            ev.set()
+
+    async def accept(self, net) -> SimConnection:
+        while True:
+            now = trio.current_time()
+            pu = net.paused_until.get(self.host)
+            if pu is not None and pu > now:
+                await trio.sleep_until(pu)
+                continue
+            if self.pending:
+                await trio.lowlevel.checkpoint()
+                if self.pending and not (
+                    net.paused_until.get(self.host, 0) > trio.current_time()
+                ):
+                    return self.pending.popleft()
+                continue
+            if self.ev is None:
+                self.ev = trio.Event()
+            await self.ev.wait()
+
+
+class SimNet:
+    def __init__(self, rng, *, latency: tuple[float, float] = (0.0, 0.0),
+                 connect_timeout: float = 3.0):
+        self.rng = rng  # draws latencies; seeded by the world
+        self.default_latency = latency
+        self.latency: dict[tuple[str, str], tuple[float, float]] = {}
+        self.cuts: dict[tuple[str, str], None] = {}
+        self.paused_until: dict[str, float] = {}
+        self.listeners: dict[tuple[str, int], _Listener] = {}
+        self.conns: dict[int, SimConnection] = {}
+        self.next_conn = 0
+        self.next_port: dict[str, int] = {}
+        self.connect_timeout = connect_timeout
+        self.changed: trio.Event | None = None
+        self.bytes_sent = 0
+        self.chunks_sent = 0
+
+    # --- delivery -------------------------------------------------------------
+
+    def _delay(self, src: str, dst: str) -> float:
+        lo, hi = self.latency.get((src, dst), self.default_latency)
+        if hi <= 0:
+            return 0.0
+        if hi <= lo:
+            return lo
+        return lo + (hi - lo) * self.rng.random()
+
+    def _push(self, p: _Pipe, data: bytes) -> None:
+        now = trio.current_time()
+        at = now + self._delay(p.src, p.dst)
+        if at < p.last_at:
+            at = p.last_at
+        p.last_at = at
+        p.chunks.append([at, data])
+        self.bytes_sent += len(data)
+        self.chunks_sent += 1
+        p.kick()
+
+    def _notify_change(self) -> None:
+        ev = self.changed
+        if ev is not None:
+            self.changed = None
+            ev.set()
+        for conn in list(self.conns.values()):
+            conn.a2b.kick()
+            conn.b2a.kick()
+
+    async def _wait_change(self) -> None:
+        if self.changed is None:
+            self.changed = trio.Event()
+        await self.changed.wait()
+
+    # --- listen / connect -------------------------------------------------------
+
+    def listen(self, host: str, port: int, owner: str) -> _Listener:
+        key = (host, port)
+        if key in self.listeners:
+            raise OSError(errno.EADDRINUSE, "Address already in use")
+        lst = _Listener(host, port, owner)
+        self.listeners[key] = lst
+        return lst
+
+    def unlisten(self, lst: _Listener) -> None:
+        if self.listeners.get((lst.host, lst.port)) is lst:
+            del self.listeners[(lst.host, lst.port)]
+        lst.closed = True
+        while lst.pending:
+            self.reset(lst.pending.popleft())
+
+    def _ephemeral(self, host: str) -> int:
+        p = self.next_port.get(host, 40000)
+        self.next_port[host] = p + 1 if p < 60999 else 40000
+        return p
+
+    async def connect(self, src: str, dst: str, port: int, tag: str = "") -> SimStream:
+        """Open a connection from host src to dst:port (raises OSError)."""
+        deadline = trio.current_time() + self.connect_timeout
+        while (src, dst) in self.cuts or (dst, src) in self.cuts:
+            with trio.move_on_at(deadline):
+                await self._wait_change()
+                continue
+            raise OSError(errno.ETIMEDOUT, "Connection timed out")
+        rtt = self._delay(src, dst) + self._delay(dst, src)
+        if rtt > 0:
+            await trio.sleep(rtt)
+        else:
+            await trio.lowlevel.checkpoint()
+        lst = self.listeners.get((dst, port))
+        if lst is None or lst.closed:
+            raise OSError(errno.ECONNREFUSED, "Connection refused")
+        self.next_conn += 1
+        conn = SimConnection(self.next_conn, src, self._ephemeral(src), dst, port, self, tag)
+        self.conns[conn.id] = conn
+        lst.pending.append(conn)
+        lst.kick()
+        return conn.client
+
+    # --- faults -----------------------------------------------------------------
+
+    def reset(self, conn: SimConnection) -> None:
+        for p in (conn.a2b, conn.b2a):
+            p.broken = True
+            p.chunks.clear()
+            p.kick()
+        self.conns.pop(conn.id, None)
+
+    def conns_of(self, host: str) -> list[SimConnection]:
+        return [c for c in self.conns.values() if c.a_host == host or c.b_host == host]
+
+    def kill_host(self, host: str) -> int:
+        n = 0
+        for conn in self.conns_of(host):
+            self.reset(conn)
+            n += 1
+        for key in [k for k in self.listeners if k[0] == host]:
+            self.unlisten(self.listeners[key])
+        self.paused_until.pop(host, None)
+        return n
+
+    def cut(self, src: str, dst: str) -> None:
+        self.cuts[(src, dst)] = None
+        self._notify_change()
+
+    def partition(self, groups: list[list[str]]) -> None:
+        """Cut both ways between every pair of groups."""
+        for i, g in enumerate(groups):
+            for h in groups[i + 1 :]:
+                for a in g:
+                    for b in h:
+                        self.cuts[(a, b)] = None
+                        self.cuts[(b, a)] = None
+        self._notify_change()
+
+    def heal(self) -> None:
+        self.cuts.clear()
+        self._notify_change()
+
+    def set_latency(self, a: str, b: str, lo: float, hi: float) -> None:
+        self.latency[(a, b)] = (lo, hi)
+        self.latency[(b, a)] = (lo, hi)
+
+    def clear_latency(self) -> None:
+        self.latency.clear()
+
+    def pause(self, host: str, until: float) -> None:
+        if self.paused_until.get(host, 0.0) < until:
+            self.paused_until[host] = until
+
+    def unpause_all(self) -> None:
+        self.paused_until.clear()
+        self._notify_change()

@@ -1,0 +1,1082 @@
+"""RDB object serialization (pure): the DUMP / RESTORE payload format.
+
+A DUMP payload is one RDB-serialized value followed by a 10-byte footer::
+
+    <type byte> <object> <RDB version: 2 bytes LE> <CRC64-Jones: 8 bytes LE>
+
+where the CRC covers everything before it. Redis 7.0 writes RDB version 10
+and refuses payloads whose version is higher. This module reads every object
+encoding a Redis of RDB version <= 10 writes (plain strings, int-encoded and
+LZF-compressed strings; linked/ziplist/quicklist/quicklist-of-listpack
+lists; plain and intset sets; plain, zipmap, ziplist and listpack hashes;
+plain (string or binary scores), ziplist and listpack sorted sets), and
+writes what Redis 7.0 writes for the same data, so that payloads move both
+ways between frtrio and redis-server:
+
+* strings: integer encoding for short canonical integers, LZF when
+  ``rdbcompression`` is on and it pays, raw otherwise;
+* lists: a quicklist of listpacks (type 18), nodes split as Redis 7.0 fills
+  them when the list is built by appends (``list-max-listpack-size``);
+* sets: intset (type 11) when every member is an integer and there are at
+  most ``set-max-intset-entries``, else the plain encoding (type 2);
+* hashes and sorted sets: a listpack (types 16, 17) under the
+  ``*-max-listpack-entries`` / ``*-max-listpack-value`` limits, else the plain
+  encodings (type 4; type 5 with binary scores, greatest first, as Redis).
+
+Redis picks an encoding from a value's history (a hash that once grew big
+stays a hashtable); frtrio picks it from the current content. Either choice
+loads correctly on both sides.
+
+Format facts come from the RDB, listpack, ziplist, intset and LZF format
+descriptions (Redis documentation and source, read for the formats only).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from array import array
+
+from frtrio.protocol.parser import string2ll
+from frtrio.store.db import HashValue, ListValue, SetValue
+
+RDB_VERSION = 10
+
+# object types
+T_STRING = 0
+T_LIST = 1
+T_SET = 2
+T_ZSET = 3
+T_HASH = 4
+T_ZSET_2 = 5
+T_MODULE = 6
+T_MODULE_2 = 7
+T_HASH_ZIPMAP = 9
+T_LIST_ZIPLIST = 10
+T_SET_INTSET = 11
+T_ZSET_ZIPLIST = 12
+T_HASH_ZIPLIST = 13
+T_LIST_QUICKLIST = 14
+T_STREAM_LISTPACKS = 15
+T_HASH_LISTPACK = 16
+T_ZSET_LISTPACK = 17
+T_LIST_QUICKLIST_2 = 18
+T_STREAM_LISTPACKS_2 = 19
+
+# length-prefix special encodings (the low 6 bits after the 11 prefix)
+ENC_INT8 = 0
+ENC_INT16 = 1
+ENC_INT32 = 2
+ENC_LZF = 3
+
+QUICKLIST_NODE_PLAIN = 1
+QUICKLIST_NODE_PACKED = 2
+
+
+class RdbError(Exception):
+    """The payload is not a valid serialized object ("Bad data format")."""
+
+
+# --- CRC64 (Jones polynomial, reflected, init 0, no final xor) -------------------
+
+_CRC_POLY = 0x95AC9329AC4BC9B5  # 0xad93d23594c935a9 bit-reversed
+_T8: list[int] = []
+_T16: list[int] | None = None
+
+
+def _init_t8() -> None:
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ _CRC_POLY if c & 1 else c >> 1
+        _T8.append(c)
+
+
+_init_t8()
+
+
+def _t16() -> list[int]:
+    """A 65536-entry table that advances the CRC by two bytes at a time."""
+    global _T16
+    if _T16 is None:
+        t8 = _T8
+        t = [0] * 65536
+        for v in range(65536):
+            a = t8[v & 0xFF]
+            t[v] = t8[(a ^ (v >> 8)) & 0xFF] ^ (a >> 8)
+        _T16 = t
+    return _T16
+
+
+def crc64(data: bytes, crc: int = 0) -> int:
+    """Redis's crc64 (the one DUMP payloads and RDB files carry)."""
+    n = len(data)
+    if n < 64:
+        t8 = _T8
+        for b in data:
+            crc = t8[(crc ^ b) & 0xFF] ^ (crc >> 8)
+        return crc
+    t16 = _t16()
+    even = n & ~1
+    words = array("H")
+    words.frombytes(data[:even] if even != n else data)
+    if words.itemsize != 2:  # pragma: no cover - exotic platforms
+        raise RuntimeError("array('H') is not 16-bit")
+    import sys
+
+    if sys.byteorder == "big":  # pragma: no cover
+        words.byteswap()
+    for w in words:
+        crc = t16[(crc ^ w) & 0xFFFF] ^ (crc >> 16)
+    if even != n:
+        crc = _T8[(crc ^ data[-1]) & 0xFF] ^ (crc >> 8)
+    return crc
+
+
+# --- LZF ----------------------------------------------------------------------
+
+_HLOG = 16
+_HSIZE = 1 << _HLOG
+_MAX_LIT = 1 << 5
+_MAX_OFF = 1 << 13
+_MAX_REF = (1 << 8) + (1 << 3)
+
+
+def lzf_compress(data: bytes, out_limit: int) -> bytes | None:
+    """LZF-compress ``data``; None if the result would exceed ``out_limit``
+    bytes. Same greedy parse as liblzf's default build (16-bit hash table,
+    "very fast" mode), so the output normally equals Redis's byte for byte.
+    """
+    in_len = len(data)
+    if not in_len or out_limit <= 0:
+        return None
+    ip_ = data
+    htab = [-1] * _HSIZE
+    out = bytearray()
+    # the literal run under construction: out[run_start] is its length byte
+    out.append(0)
+    lit = 0
+    ip = 0
+    end2 = in_len - 2
+    hval = (ip_[0] << 8) | ip_[1] if in_len >= 2 else 0
+    while ip < end2:
+        hval = ((hval << 8) | ip_[ip + 2]) & 0xFFFFFFFF
+        slot = (((hval >> 8) - hval * 5) & 0xFFFF)
+        ref = htab[slot]
+        htab[slot] = ip
+        off = ip - ref - 1
+        if (
+            ref > 0
+            and off < _MAX_OFF
+            and ip_[ref + 2] == ip_[ip + 2]
+            and ip_[ref] == ip_[ip]
+            and ip_[ref + 1] == ip_[ip + 1]
+        ):
+            ln = 2
+            maxlen = in_len - ip - ln
+            if maxlen > _MAX_REF:
+                maxlen = _MAX_REF
+            if len(out) + 3 + 1 >= out_limit:
+                if len(out) - (0 if lit else 1) + 3 + 1 >= out_limit:
+                    return None
+            out[len(out) - lit - 1] = lit - 1 if lit else 0
+            if not lit:
+                del out[-1]  # undo the empty run
+            done = False
+            if maxlen > 16:
+                for _ in range(16):
+                    ln += 1
+                    if ip_[ref + ln] != ip_[ip + ln]:
+                        done = True
+                        break
+            if not done:
+                while True:
+                    ln += 1
+                    if not (ln < maxlen and ip_[ref + ln] == ip_[ip + ln]):
+                        break
+            ln -= 2  # a back reference copies ln + 2 bytes
+            ip += 1
+            if ln < 7:
+                out.append((off >> 8) + (ln << 5))
+            else:
+                out.append((off >> 8) + (7 << 5))
+                out.append(ln - 7)
+            out.append(off & 0xFF)
+            out.append(0)  # start a new run
+            lit = 0
+            ip += ln + 1
+            if ip >= end2:
+                break
+            ip -= 2
+            hval = (ip_[ip] << 8) | ip_[ip + 1]
+            hval = ((hval << 8) | ip_[ip + 2]) & 0xFFFFFFFF
+            htab[((hval >> 8) - hval * 5) & 0xFFFF] = ip
+            ip += 1
+            hval = ((hval << 8) | ip_[ip + 2]) & 0xFFFFFFFF
+            htab[((hval >> 8) - hval * 5) & 0xFFFF] = ip
+            ip += 1
+        else:
+            if len(out) >= out_limit:
+                return None
+            lit += 1
+            out.append(ip_[ip])
+            ip += 1
+            if lit == _MAX_LIT:
+                out[len(out) - lit - 1] = lit - 1
+                lit = 0
+                out.append(0)
+    if len(out) + 3 > out_limit:
+        return None
+    while ip < in_len:
+        lit += 1
+        out.append(ip_[ip])
+        ip += 1
+        if lit == _MAX_LIT:
+            out[len(out) - lit - 1] = lit - 1
+            lit = 0
+            out.append(0)
+    if lit:
+        out[len(out) - lit - 1] = lit - 1
+    else:
+        del out[-1]
+    if len(out) > out_limit:
+        return None
+    return bytes(out)
+
+
+def lzf_decompress(src: bytes, out_len: int) -> bytes:
+    """Inflate LZF data that must expand to exactly ``out_len`` bytes."""
+    out = bytearray()
+    i = 0
+    n = len(src)
+    while i < n:
+        ctrl = src[i]
+        i += 1
+        if ctrl < 32:
+            ln = ctrl + 1
+            if i + ln > n or len(out) + ln > out_len:
+                raise RdbError("Invalid LZF compressed string")
+            out += src[i : i + ln]
+            i += ln
+        else:
+            ln = ctrl >> 5
+            if ln == 7:
+                if i >= n:
+                    raise RdbError("Invalid LZF compressed string")
+                ln += src[i]
+                i += 1
+            ln += 2
+            if i >= n:
+                raise RdbError("Invalid LZF compressed string")
+            dist = ((ctrl & 0x1F) << 8) + src[i] + 1
+            i += 1
+            ref = len(out) - dist
+            if ref < 0 or len(out) + ln > out_len:
+                raise RdbError("Invalid LZF compressed string")
+            if dist >= ln:
+                out += out[ref : ref + ln]
+            else:
+                pat = bytes(out[ref:])
+                out += (pat * (ln // dist + 1))[:ln]
+    if len(out) != out_len:
+        raise RdbError("Invalid LZF compressed string")
+    return bytes(out)
+
+
+# --- writing primitives ---------------------------------------------------------
+
+
+def enc_len(n: int) -> bytes:
+    if n < 64:
+        return bytes((n,))
+    if n < 16384:
+        return bytes((((n >> 8) & 0x3F) | 0x40, n & 0xFF))
+    if n <= 0xFFFFFFFF:
+        return b"\x80" + n.to_bytes(4, "big")
+    return b"\x81" + n.to_bytes(8, "big")
+
+
+def _enc_int(v: int) -> bytes | None:
+    if -128 <= v <= 127:
+        return bytes((0xC0, v & 0xFF))
+    if -32768 <= v <= 32767:
+        return b"\xc1" + (v & 0xFFFF).to_bytes(2, "little")
+    if -(2**31) <= v <= 2**31 - 1:
+        return b"\xc2" + (v & 0xFFFFFFFF).to_bytes(4, "little")
+    return None
+
+
+def enc_string(s: bytes, compress: bool = True) -> bytes:
+    """Redis's rdbSaveRawString: int encoding, LZF, or length + bytes."""
+    n = len(s)
+    if n <= 11:
+        v = string2ll(s)
+        if v is not None:
+            e = _enc_int(v)
+            if e is not None:
+                return e
+    if compress and n > 20:
+        c = lzf_compress(s, n - 4)
+        if c is not None:
+            return b"\xc3" + enc_len(len(c)) + enc_len(n) + c
+    return enc_len(n) + s
+
+
+def enc_binary_double(x: float) -> bytes:
+    return struct.pack("<d", x)
+
+
+def d2string(x: float) -> bytes:
+    """Redis 7.0's d2string (how listpack zsets store scores)."""
+    if math.isnan(x):
+        return b"nan"
+    if math.isinf(x):
+        return b"-inf" if x < 0 else b"inf"
+    if x == 0:
+        return b"-0" if math.copysign(1.0, x) < 0 else b"0"
+    if -4503599627370495.0 < x < 4503599627370496.0 and x == float(int(x)):
+        return b"%d" % int(x)
+    return (b"%.17g" % x)
+
+
+# --- listpack -----------------------------------------------------------------
+
+
+def _lp_backlen(ln: int) -> bytes:
+    if ln <= 127:
+        return bytes((ln,))
+    if ln < 16383:
+        return bytes((ln >> 7, (ln & 127) | 128))
+    if ln < 2097151:
+        return bytes((ln >> 14, ((ln >> 7) & 127) | 128, (ln & 127) | 128))
+    if ln < 268435455:
+        return bytes((ln >> 21, ((ln >> 14) & 127) | 128, ((ln >> 7) & 127) | 128,
+                      (ln & 127) | 128))
+    return bytes((ln >> 28, ((ln >> 21) & 127) | 128, ((ln >> 14) & 127) | 128,
+                  ((ln >> 7) & 127) | 128, (ln & 127) | 128))
+
+
+def lp_entry(e: bytes) -> bytes:
+    """One listpack entry (encoding, data, back length) for string ``e``."""
+    v = string2ll(e) if len(e) <= 20 else None
+    if v is not None:
+        if 0 <= v <= 127:
+            body = bytes((v,))
+        elif -4096 <= v <= 4095:
+            u = v & 0x1FFF
+            body = bytes((0xC0 | (u >> 8), u & 0xFF))
+        elif -32768 <= v <= 32767:
+            body = b"\xf1" + (v & 0xFFFF).to_bytes(2, "little")
+        elif -8388608 <= v <= 8388607:
+            body = b"\xf2" + (v & 0xFFFFFF).to_bytes(3, "little")
+        elif -(2**31) <= v <= 2**31 - 1:
+            body = b"\xf3" + (v & 0xFFFFFFFF).to_bytes(4, "little")
+        else:
+            body = b"\xf4" + (v & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little")
+    else:
+        n = len(e)
+        if n < 64:
+            body = bytes((0x80 | n,)) + e
+        elif n < 4096:
+            body = bytes((0xE0 | (n >> 8), n & 0xFF)) + e
+        else:
+            body = b"\xf0" + n.to_bytes(4, "little") + e
+    return body + _lp_backlen(len(body))
+
+
+def lp_build(entries) -> bytes:
+    parts = [lp_entry(e) for e in entries]
+    count = len(parts)
+    body = b"".join(parts)
+    total = 6 + len(body) + 1
+    return (total.to_bytes(4, "little") + min(count, 65535).to_bytes(2, "little")
+            + body + b"\xff")
+
+
+def lp_entries(lp: bytes) -> list[bytes]:
+    """The entries of a listpack, as strings (integers in decimal)."""
+    n = len(lp)
+    if n < 7 or int.from_bytes(lp[0:4], "little") != n or lp[-1] != 0xFF:
+        raise RdbError("Listpack integrity check failed")
+    declared = int.from_bytes(lp[4:6], "little")
+    out: list[bytes] = []
+    p = 6
+    end = n - 1
+    while p < end:
+        b = lp[p]
+        if b < 0x80:
+            out.append(b"%d" % b)
+            blen = 1
+        elif b < 0xC0:
+            ln = b & 0x3F
+            blen = 1 + ln
+            if p + blen > end:
+                raise RdbError("Listpack integrity check failed")
+            out.append(lp[p + 1 : p + blen])
+        elif b < 0xE0:
+            if p + 2 > end:
+                raise RdbError("Listpack integrity check failed")
+            u = ((b & 0x1F) << 8) | lp[p + 1]
+            if u >= 4096:
+                u -= 8192
+            out.append(b"%d" % u)
+            blen = 2
+        elif b < 0xF0:
+            if p + 2 > end:
+                raise RdbError("Listpack integrity check failed")
+            ln = ((b & 0x0F) << 8) | lp[p + 1]
+            blen = 2 + ln
+            if p + blen > end:
+                raise RdbError("Listpack integrity check failed")
+            out.append(lp[p + 2 : p + blen])
+        elif b == 0xF0:
+            if p + 5 > end:
+                raise RdbError("Listpack integrity check failed")
+            ln = int.from_bytes(lp[p + 1 : p + 5], "little")
+            blen = 5 + ln
+            if p + blen > end:
+                raise RdbError("Listpack integrity check failed")
+            out.append(lp[p + 5 : p + blen])
+        elif 0xF1 <= b <= 0xF4:
+            w = (2, 3, 4, 8)[b - 0xF1]
+            if p + 1 + w > end:
+                raise RdbError("Listpack integrity check failed")
+            u = int.from_bytes(lp[p + 1 : p + 1 + w], "little")
+            if u >= 1 << (8 * w - 1):
+                u -= 1 << (8 * w)
+            out.append(b"%d" % u)
+            blen = 1 + w
+        else:
+            raise RdbError("Listpack integrity check failed")
+        p += blen
+        # skip the back length: 1..5 bytes, value must match blen
+        bl = 1 if blen <= 127 else 2 if blen < 16383 else 3 if blen < 2097151 else (
+            4 if blen < 268435455 else 5)
+        p += bl
+        if p > end:
+            raise RdbError("Listpack integrity check failed")
+    if p != end:
+        raise RdbError("Listpack integrity check failed")
+    if declared != 65535 and declared != len(out):
+        raise RdbError("Listpack integrity check failed")
+    return out
+
+
+# --- ziplist (RDB version <= 9 payloads) ------------------------------------------
+
+
+def zl_entries(zl: bytes) -> list[bytes]:
+    n = len(zl)
+    if n < 11 or int.from_bytes(zl[0:4], "little") != n or zl[-1] != 0xFF:
+        raise RdbError("Ziplist integrity check failed")
+    tail = int.from_bytes(zl[4:8], "little")
+    if tail >= n:
+        raise RdbError("Ziplist integrity check failed")
+    declared = int.from_bytes(zl[8:10], "little")
+    out: list[bytes] = []
+    p = 10
+    end = n - 1
+    while p < end:
+        # previous entry length
+        if zl[p] < 254:
+            p += 1
+        elif zl[p] == 254:
+            p += 5
+        else:
+            raise RdbError("Ziplist integrity check failed")
+        if p >= end:
+            raise RdbError("Ziplist integrity check failed")
+        b = zl[p]
+        kind = b >> 6
+        if kind == 0:
+            ln = b & 0x3F
+            s = p + 1
+        elif kind == 1:
+            if p + 2 > end:
+                raise RdbError("Ziplist integrity check failed")
+            ln = ((b & 0x3F) << 8) | zl[p + 1]
+            s = p + 2
+        elif kind == 2:
+            if p + 5 > end:
+                raise RdbError("Ziplist integrity check failed")
+            ln = int.from_bytes(zl[p + 1 : p + 5], "big")
+            s = p + 5
+        else:
+            s = p + 1
+            if b == 0xC0:
+                w = 2
+            elif b == 0xD0:
+                w = 4
+            elif b == 0xE0:
+                w = 8
+            elif b == 0xF0:
+                w = 3
+            elif b == 0xFE:
+                w = 1
+            elif 0xF1 <= b <= 0xFD:
+                out.append(b"%d" % ((b & 0x0F) - 1))
+                p = s
+                continue
+            else:
+                raise RdbError("Ziplist integrity check failed")
+            if s + w > end:
+                raise RdbError("Ziplist integrity check failed")
+            out.append(b"%d" % int.from_bytes(zl[s : s + w], "little", signed=True))
+            p = s + w
+            continue
+        if s + ln > end:
+            raise RdbError("Ziplist integrity check failed")
+        out.append(zl[s : s + ln])
+        p = s + ln
+    if p != end:
+        raise RdbError("Ziplist integrity check failed")
+    if declared != 65535 and declared != len(out):
+        raise RdbError("Ziplist integrity check failed")
+    return out
+
+
+def zl_build(entries) -> bytes:
+    """A ziplist (the pre-7.0 compact encoding); used to make old payloads."""
+    body = bytearray()
+    prevlen = 0
+    last_off = 10
+    for e in entries:
+        last_off = 10 + len(body)
+        pl = bytes((prevlen,)) if prevlen < 254 else b"\xfe" + prevlen.to_bytes(4, "little")
+        v = string2ll(e) if len(e) <= 20 else None
+        if v is not None:
+            if 0 <= v <= 12:
+                enc = bytes((0xF1 + v,))
+            elif -128 <= v <= 127:
+                enc = b"\xfe" + v.to_bytes(1, "little", signed=True)
+            elif -32768 <= v <= 32767:
+                enc = b"\xc0" + v.to_bytes(2, "little", signed=True)
+            elif -8388608 <= v <= 8388607:
+                enc = b"\xf0" + v.to_bytes(3, "little", signed=True)
+            elif -(2**31) <= v <= 2**31 - 1:
+                enc = b"\xd0" + v.to_bytes(4, "little", signed=True)
+            else:
+                enc = b"\xe0" + v.to_bytes(8, "little", signed=True)
+        else:
+            n = len(e)
+            if n < 64:
+                enc = bytes((n,)) + e
+            elif n < 16384:
+                enc = bytes((0x40 | (n >> 8), n & 0xFF)) + e
+            else:
+                enc = b"\x80" + n.to_bytes(4, "big") + e
+        entry = pl + enc
+        body += entry
+        prevlen = len(entry)
+    total = 10 + len(body) + 1
+    return (total.to_bytes(4, "little") + last_off.to_bytes(4, "little")
+            + min(len(entries), 65535).to_bytes(2, "little") + bytes(body) + b"\xff")
+
+
+def zipmap_entries(zm: bytes) -> list[bytes]:
+    """Field/value strings of a zipmap (the pre-2.6 small hash encoding)."""
+    out: list[bytes] = []
+    n = len(zm)
+    if n < 2 or zm[-1] != 0xFF:
+        raise RdbError("Zipmap integrity check failed")
+    p = 1
+    end = n - 1
+
+    def length(p):
+        if p >= end:
+            raise RdbError("Zipmap integrity check failed")
+        b = zm[p]
+        if b < 254:
+            return b, p + 1
+        if b == 254:
+            if p + 5 > end:
+                raise RdbError("Zipmap integrity check failed")
+            return int.from_bytes(zm[p + 1 : p + 5], "little"), p + 5
+        raise RdbError("Zipmap integrity check failed")
+
+    while p < end:
+        ln, p = length(p)
+        if p + ln > end:
+            raise RdbError("Zipmap integrity check failed")
+        out.append(zm[p : p + ln])
+        p += ln
+        ln, p = length(p)
+        if p >= end:
+            raise RdbError("Zipmap integrity check failed")
+        free = zm[p]
+        p += 1
+        if p + ln + free > end:
+            raise RdbError("Zipmap integrity check failed")
+        out.append(zm[p : p + ln])
+        p += ln + free
+    if p != end:
+        raise RdbError("Zipmap integrity check failed")
+    return out
+
+
+def zipmap_build(pairs) -> bytes:
+    out = bytearray((min(len(pairs), 254),))
+    for f, v in pairs:
+        for s in (f, v):
+            out += bytes((len(s),)) if len(s) < 254 else b"\xfe" + len(s).to_bytes(4, "little")
+            if s is v:
+                out.append(0)  # free bytes
+            out += s
+    out.append(0xFF)
+    return bytes(out)
+
+
+# --- intset -------------------------------------------------------------------
+
+
+def intset_members(blob: bytes) -> list[bytes]:
+    if len(blob) < 8:
+        raise RdbError("Intset integrity check failed")
+    enc = int.from_bytes(blob[0:4], "little")
+    n = int.from_bytes(blob[4:8], "little")
+    if enc not in (2, 4, 8) or len(blob) != 8 + n * enc:
+        raise RdbError("Intset integrity check failed")
+    fmt = {2: "h", 4: "i", 8: "q"}[enc]
+    vals = struct.unpack("<%d%s" % (n, fmt), blob[8:])
+    prev = None
+    for v in vals:
+        if prev is not None and v <= prev:
+            raise RdbError("Intset integrity check failed")
+        prev = v
+    return [b"%d" % v for v in vals]
+
+
+def intset_build(values: list[int]) -> bytes:
+    values = sorted(values)
+    lo = values[0] if values else 0
+    hi = values[-1] if values else 0
+    if -32768 <= lo and hi <= 32767:
+        enc, fmt = 2, "h"
+    elif -(2**31) <= lo and hi <= 2**31 - 1:
+        enc, fmt = 4, "i"
+    else:
+        enc, fmt = 8, "q"
+    return (enc.to_bytes(4, "little") + len(values).to_bytes(4, "little")
+            + struct.pack("<%d%s" % (len(values), fmt), *values))
+
+
+# --- the zset type (store/zset.py) ------------------------------------------------
+
+
+def _make_zset(pairs: list[tuple[bytes, float]]):
+    """A sorted-set value from (member, score) pairs (members are unique)."""
+    from frtrio.store import zset as _zs  # written alongside; imported late
+
+    return _zs.from_pairs(pairs)
+
+
+def _zset_pairs(z) -> list[tuple[bytes, float]]:
+    """(member, score) pairs in ascending (score, member) order."""
+    items = list(z.items())
+    ok = True
+    for i in range(1, len(items)):
+        a, b = items[i - 1], items[i]
+        if a[1] > b[1] or (a[1] == b[1] and a[0] > b[0]):
+            ok = False
+            break
+    if not ok:
+        items.sort(key=lambda p: (p[1], p[0]))
+    return items
+
+
+# --- encoding limits --------------------------------------------------------------
+
+
+class Limits:
+    """The configuration that decides which encoding a value is saved in."""
+
+    __slots__ = ("compress", "list_fill", "hash_entries", "hash_value", "zset_entries",
+                 "zset_value", "intset_entries")
+
+    def __init__(self, compress=True, list_fill=-2, hash_entries=512, hash_value=64,
+                 zset_entries=128, zset_value=64, intset_entries=512):
+        self.compress = compress
+        self.list_fill = list_fill
+        self.hash_entries = hash_entries
+        self.hash_value = hash_value
+        self.zset_entries = zset_entries
+        self.zset_value = zset_value
+        self.intset_entries = intset_entries
+
+    @classmethod
+    def from_config(cls, cfg) -> "Limits":
+        g = cfg.get_int
+        return cls(
+            compress=cfg.get("rdbcompression") == "yes",
+            list_fill=g("list-max-listpack-size"),
+            hash_entries=g("hash-max-listpack-entries"),
+            hash_value=g("hash-max-listpack-value"),
+            zset_entries=g("zset-max-listpack-entries"),
+            zset_value=g("zset-max-listpack-value"),
+            intset_entries=g("set-max-intset-entries"),
+        )
+
+
+DEFAULT_LIMITS = Limits()
+
+# quicklist: size limits for negative list-max-listpack-size values
+_QL_SIZE_LEVELS = (4096, 8192, 16384, 32768, 65536)
+_QL_SAFETY_LIMIT = 8192
+_QL_PACKED_THRESHOLD = 1 << 30
+
+
+def _quicklist_nodes(items, fill: int) -> list[tuple[int, list[bytes]]]:
+    """Split list elements into quicklist nodes the way Redis 7.0 fills them
+    when the list is built by RPUSH: (container, elements) per node."""
+    nodes: list[tuple[int, list[bytes]]] = []
+    cur: list[bytes] = []
+    cur_sz = 0
+    if fill < 0:
+        lvl = -fill - 1
+        size_limit = _QL_SIZE_LEVELS[lvl] if lvl < len(_QL_SIZE_LEVELS) else _QL_SIZE_LEVELS[-1]
+    else:
+        size_limit = None
+    for e in items:
+        sz = len(e)
+        if sz >= _QL_PACKED_THRESHOLD:
+            if cur:
+                nodes.append((QUICKLIST_NODE_PACKED, cur))
+                cur, cur_sz = [], 0
+            nodes.append((QUICKLIST_NODE_PLAIN, [e]))
+            continue
+        allow = False
+        if cur:
+            overhead = (1 if sz < 254 else 5) + (1 if sz < 64 else 2 if sz < 16384 else 5)
+            new_sz = cur_sz + sz + overhead
+            if size_limit is not None:
+                allow = new_sz <= size_limit
+            elif new_sz <= _QL_SAFETY_LIMIT:
+                allow = len(cur) < fill
+        if not allow and cur:
+            nodes.append((QUICKLIST_NODE_PACKED, cur))
+            cur = []
+        if not cur:
+            cur_sz = 7  # empty listpack: header + terminator
+        cur.append(e)
+        cur_sz += len(lp_entry(e))
+    if cur:
+        nodes.append((QUICKLIST_NODE_PACKED, cur))
+    return nodes
+
+
+# --- object serialization -------------------------------------------------------------
+
+
+def _is_zset(v) -> bool:
+    return getattr(v, "type_name", None) == b"zset"
+
+
+def encode_object(v, lim: Limits = DEFAULT_LIMITS) -> bytes:
+    """``<type byte><object>`` for a value, as Redis 7.0's rdbSaveObject."""
+    comp = lim.compress
+    if type(v) is bytes:
+        return bytes((T_STRING,)) + enc_string(v, comp)
+    tn = v.type_name
+    if tn == b"list":
+        nodes = _quicklist_nodes(v, lim.list_fill)
+        parts = [bytes((T_LIST_QUICKLIST_2,)), enc_len(len(nodes))]
+        for container, elems in nodes:
+            parts.append(enc_len(container))
+            if container == QUICKLIST_NODE_PLAIN:
+                parts.append(enc_string(elems[0], comp))
+            else:
+                parts.append(enc_string(lp_build(elems), comp))
+        return b"".join(parts)
+    if tn == b"set":
+        n = len(v)
+        if 0 < n <= lim.intset_entries:
+            ints = []
+            for m in v:
+                x = string2ll(m)
+                if x is None:
+                    ints = None
+                    break
+                ints.append(x)
+            if ints is not None:
+                return bytes((T_SET_INTSET,)) + enc_string(intset_build(ints), comp)
+        parts = [bytes((T_SET,)), enc_len(n)]
+        for m in v:
+            parts.append(enc_string(m, comp))
+        return b"".join(parts)
+    if tn == b"hash":
+        n = len(v)
+        hv = lim.hash_value
+        if n <= lim.hash_entries and all(len(f) <= hv and len(x) <= hv for f, x in v.items()):
+            flat = []
+            for f, x in v.items():
+                flat.append(f)
+                flat.append(x)
+            return bytes((T_HASH_LISTPACK,)) + enc_string(lp_build(flat), comp)
+        parts = [bytes((T_HASH,)), enc_len(n)]
+        for f, x in v.items():
+            parts.append(enc_string(f, comp))
+            parts.append(enc_string(x, comp))
+        return b"".join(parts)
+    if tn == b"zset":
+        pairs = _zset_pairs(v)
+        n = len(pairs)
+        zv = lim.zset_value
+        if n <= lim.zset_entries and all(len(m) <= zv for m, _ in pairs):
+            flat = []
+            for m, s in pairs:
+                flat.append(m)
+                flat.append(d2string(s))
+            return bytes((T_ZSET_LISTPACK,)) + enc_string(lp_build(flat), comp)
+        parts = [bytes((T_ZSET_2,)), enc_len(n)]
+        for m, s in reversed(pairs):
+            parts.append(enc_string(m, comp))
+            parts.append(enc_binary_double(s))
+        return b"".join(parts)
+    raise RdbError("cannot serialize a %r value" % tn)
+
+
+def dump_payload(v, lim: Limits = DEFAULT_LIMITS) -> bytes:
+    """The DUMP payload of a value."""
+    body = encode_object(v, lim) + RDB_VERSION.to_bytes(2, "little")
+    return body + crc64(body).to_bytes(8, "little")
+
+
+def verify_payload(p: bytes, check_crc: bool = True) -> bool:
+    """Redis's verifyDumpPayload: footer present, version <= ours, CRC ok."""
+    if len(p) < 10:
+        return False
+    ver = p[-10] | (p[-9] << 8)
+    if ver > RDB_VERSION:
+        return False
+    if not check_crc:
+        return True
+    return crc64(p[:-8]) == int.from_bytes(p[-8:], "little")
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+class Reader:
+    __slots__ = ("buf", "pos", "end")
+
+    def __init__(self, buf: bytes, end: int | None = None):
+        self.buf = buf
+        self.pos = 0
+        self.end = len(buf) if end is None else end
+
+    def take(self, n: int) -> bytes:
+        p = self.pos
+        if n < 0 or p + n > self.end:
+            raise RdbError("short read")
+        self.pos = p + n
+        return self.buf[p : p + n]
+
+    def byte(self) -> int:
+        p = self.pos
+        if p >= self.end:
+            raise RdbError("short read")
+        self.pos = p + 1
+        return self.buf[p]
+
+    def length(self) -> tuple[int, bool]:
+        """(length, is_encoded): rdbLoadLenByRef."""
+        b = self.byte()
+        t = b >> 6
+        if t == 0:
+            return b & 0x3F, False
+        if t == 1:
+            return ((b & 0x3F) << 8) | self.byte(), False
+        if t == 3:
+            return b & 0x3F, True
+        if b == 0x80:
+            return int.from_bytes(self.take(4), "big"), False
+        if b == 0x81:
+            return int.from_bytes(self.take(8), "big"), False
+        raise RdbError("Unknown length encoding %d" % b)
+
+    def plain_length(self) -> int:
+        n, enc = self.length()
+        if enc:
+            raise RdbError("unexpected encoded length")
+        return n
+
+    def string(self) -> bytes:
+        n, enc = self.length()
+        if enc:
+            if n == ENC_INT8:
+                return b"%d" % int.from_bytes(self.take(1), "little", signed=True)
+            if n == ENC_INT16:
+                return b"%d" % int.from_bytes(self.take(2), "little", signed=True)
+            if n == ENC_INT32:
+                return b"%d" % int.from_bytes(self.take(4), "little", signed=True)
+            if n == ENC_LZF:
+                clen = self.plain_length()
+                ulen = self.plain_length()
+                return lzf_decompress(self.take(clen), ulen)
+            raise RdbError("Unknown RDB string encoding type %d" % n)
+        return self.take(n)
+
+    def binary_double(self) -> float:
+        return struct.unpack("<d", self.take(8))[0]
+
+    def string_double(self) -> float:
+        n = self.byte()
+        if n == 255:
+            return -math.inf
+        if n == 254:
+            return math.inf
+        if n == 253:
+            return math.nan
+        s = self.take(n)
+        return _strtod(s)
+
+
+def _strtod(s: bytes) -> float:
+    try:
+        return float(s.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise RdbError("bad double value") from None
+
+
+def _score(s: bytes) -> float:
+    """A score stored as a string in a ziplist/listpack zset."""
+    x = _strtod(s)
+    if math.isnan(x):
+        raise RdbError("Zset with NAN score detected")
+    return x
+
+
+def _unique_dict(cls, items, what: str):
+    d = cls()
+    for k in items:
+        if k in d:
+            raise RdbError("Duplicate %s detected" % what)
+        d[k] = None
+    return d
+
+
+def _hash_from_flat(flat: list[bytes]) -> HashValue:
+    if len(flat) % 2:
+        raise RdbError("Hash with odd number of entries")
+    h = HashValue()
+    for i in range(0, len(flat), 2):
+        f = flat[i]
+        if f in h:
+            raise RdbError("Duplicate hash fields detected")
+        h[f] = flat[i + 1]
+    if not h:
+        raise RdbError("Empty keys")
+    return h
+
+
+def _zset_from_flat(flat: list[bytes]):
+    if len(flat) % 2:
+        raise RdbError("Zset with odd number of entries")
+    pairs = []
+    seen: dict = {}
+    for i in range(0, len(flat), 2):
+        m = flat[i]
+        if m in seen:
+            raise RdbError("Duplicate zset fields detected")
+        seen[m] = None
+        pairs.append((m, _score(flat[i + 1])))
+    if not pairs:
+        raise RdbError("Empty keys")
+    return _make_zset(pairs)
+
+
+def decode_object(r: Reader, t: int):
+    """Read one object of type ``t`` (rdbLoadObject)."""
+    if t == T_STRING:
+        return r.string()
+    if t == T_LIST:
+        n = r.plain_length()
+        if n == 0:
+            raise RdbError("Empty keys")
+        return ListValue(r.string() for _ in range(n))
+    if t == T_SET:
+        n = r.plain_length()
+        if n == 0:
+            raise RdbError("Empty keys")
+        s = SetValue()
+        for _ in range(n):
+            m = r.string()
+            if m in s:
+                raise RdbError("Duplicate set members detected")
+            s[m] = None
+        return s
+    if t in (T_ZSET, T_ZSET_2):
+        n = r.plain_length()
+        if n == 0:
+            raise RdbError("Empty keys")
+        pairs = []
+        seen: dict = {}
+        for _ in range(n):
+            m = r.string()
+            sc = r.binary_double() if t == T_ZSET_2 else r.string_double()
+            if math.isnan(sc):
+                raise RdbError("Zset with NAN score detected")
+            if m in seen:
+                raise RdbError("Duplicate zset fields detected")
+            seen[m] = None
+            pairs.append((m, sc))
+        return _make_zset(pairs)
+    if t == T_HASH:
+        n = r.plain_length()
+        if n == 0:
+            raise RdbError("Empty keys")
+        h = HashValue()
+        for _ in range(n):
+            f = r.string()
+            v = r.string()
+            if f in h:
+                raise RdbError("Duplicate hash fields detected")
+            h[f] = v
+        return h
+    if t == T_LIST_QUICKLIST or t == T_LIST_QUICKLIST_2:
+        n = r.plain_length()
+        lst = ListValue()
+        for _ in range(n):
+            container = QUICKLIST_NODE_PACKED
+            if t == T_LIST_QUICKLIST_2:
+                container = r.plain_length()
+                if container not in (QUICKLIST_NODE_PLAIN, QUICKLIST_NODE_PACKED):
+                    raise RdbError("Quicklist integrity check failed")
+            blob = r.string()
+            if container == QUICKLIST_NODE_PLAIN:
+                lst.append(blob)
+            elif t == T_LIST_QUICKLIST:
+                lst.extend(zl_entries(blob))
+            else:
+                lst.extend(lp_entries(blob))
+        if not lst:
+            raise RdbError("Empty keys")
+        return lst
+    if t == T_LIST_ZIPLIST:
+        items = zl_entries(r.string())
+        if not items:
+            raise RdbError("Empty keys")
+        return ListValue(items)
+    if t == T_SET_INTSET:
+        members = intset_members(r.string())
+        if not members:
+            raise RdbError("Empty keys")
+        return _unique_dict(SetValue, members, "set members")
+    if t == T_HASH_ZIPMAP:
+        return _hash_from_flat(zipmap_entries(r.string()))
+    if t == T_HASH_ZIPLIST:
+        return _hash_from_flat(zl_entries(r.string()))
+    if t == T_HASH_LISTPACK:
+        return _hash_from_flat(lp_entries(r.string()))
+    if t == T_ZSET_ZIPLIST:
+        return _zset_from_flat(zl_entries(r.string()))
+    if t == T_ZSET_LISTPACK:
+        return _zset_from_flat(lp_entries(r.string()))
+    raise RdbError("Unknown RDB encoding type %d" % t)
+
+
+def load_payload(p: bytes):
+    """The value inside a DUMP payload (footer already verified)."""
+    r = Reader(p, len(p) - 10)
+    t = r.byte()
+    return decode_object(r, t)
