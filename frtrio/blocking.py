@@ -11,11 +11,49 @@ for that (or for the deadline, then calls ``timeout``).
 
 The cluster layer releases clients whose slot moved with ``unblock(client,
 ErrorReply(...))``; ``clients_on_slot`` finds them.
+
+Helpers for blocking commands: ``parse_timeout`` (Redis's seconds timeout,
+with its exact long double rounding and error strings) and ``may_block``
+(a client inside EXEC gets the timeout answer at once instead of blocking).
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from frtrio.cluster.slots import key_slot
+from frtrio.protocol.reply import ErrorReply
+
+_THOUSAND = Fraction(1000)
+
+
+def parse_timeout(c, b: bytes):
+    """A blocking command's timeout in seconds -> absolute deadline in unix
+    ms, or None for "forever" (``0``, or anything that rounds up to 0 ms).
+
+    As Redis 7.0: the argument is read as a long double, multiplied by 1000
+    and rounded up to whole milliseconds; out of range values become
+    LLONG_MIN, so ``inf`` and ``1e400`` are "negative".
+    """
+    from frtrio.commands import ldouble  # (frtrio.commands imports us)
+
+    v = ldouble.strtold(b)
+    if v is None:
+        raise ErrorReply("ERR timeout is not a float or out of range")
+    ms = ldouble.to_llong_ceil(ldouble.mul(v, _THOUSAND))
+    if ms < 0:
+        raise ErrorReply("ERR timeout is negative")
+    if ms == 0:
+        return None
+    deadline = c.server.now_ms + ms
+    if deadline > ldouble.LLONG_MAX:
+        return None  # Redis overflows here and in effect never times out
+    return deadline
+
+
+def may_block(c) -> bool:
+    """False where Redis sets CLIENT_DENY_BLOCKING (inside MULTI/EXEC)."""
+    return not c.in_exec
 
 
 class BlockingRegistry:
@@ -58,6 +96,8 @@ class BlockingRegistry:
             return
         self._forget(c)
         if reply is not None:
+            if isinstance(reply, ErrorReply):
+                self.server.count_error(reply.message)
             c.reply(reply)
         if c.notify is not None:
             c.notify()
@@ -81,6 +121,8 @@ class BlockingRegistry:
                     continue
                 r = b.retry(c, key) if _takes_key(b.retry) else b.retry(c)
                 if r is None:
+                    if key not in srv.dbs[dbid].data:
+                        break  # nothing left to serve anyone on this key
                     continue
                 self.unblock(c, r)
             guard += 1

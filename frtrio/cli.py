@@ -1,232 +1,416 @@
 """Command lines.
 
-``frtrio-server [config-file] [--option value ...]`` takes redis-server's
-command line and redis.conf files. ``frtrio`` is the tool for the rest
+``frtrio-server [config-file] [--option value ...] [-]`` takes redis-server
+7.0's command line and redis.conf files: the options are turned into config
+lines appended after the file (and after stdin when ``-`` is given), exactly
+as redis-server does, so a bad option is reported with the same FATAL CONFIG
+FILE ERROR block, line number and reason. ``frtrio`` is the tool for the rest
 (``frtrio cluster ...``, ``frtrio sim ...`` as those land).
+
+Process duties live here too: logging in Redis's format (``logfile``,
+``loglevel``), ``daemonize yes`` (fork, setsid, stdio to /dev/null),
+``pidfile`` (written once listening, removed at exit), SIGTERM/SIGINT
+(flush the AOF and exit 0) and CONFIG REWRITE (``rewrite_config``).
 """
 
 from __future__ import annotations
 
+import glob as _glob
 import logging
 import os
 import signal
 import sys
+import time
 
 from frtrio.config import (
-    DEFAULTS,
-    SPECIAL,
     VERSION,
     Config,
     ConfigError,
-    canonical,
-    parse_config_text,
+    FatalConfig,
+    Host,
+    LoadAbort,
+    load_config_text,
+    repr_bytes,
+    rewrite_config_text,
+    to_bytes,
 )
-from frtrio.protocol.parser import split_args
 
 USAGE = """Usage: ./frtrio-server [/path/to/redis.conf] [options] [-]
        ./frtrio-server - (read config from stdin)
        ./frtrio-server -v or --version
        ./frtrio-server -h or --help
+       ./frtrio-server --test-memory <megabytes>
+       ./frtrio-server --check-system
 
 Examples:
-       ./frtrio-server (run the server with default config)
+       ./frtrio-server (run the server with default conf)
+       echo 'maxmemory 128mb' | ./frtrio-server -
        ./frtrio-server /etc/redis/6379.conf
        ./frtrio-server --port 7777
        ./frtrio-server --port 7777 --replicaof 127.0.0.1 8888
        ./frtrio-server /etc/myredis.conf --loglevel verbose -
        ./frtrio-server /etc/myredis.conf --loglevel verbose
+
+Sentinel mode:
+       ./frtrio-server /etc/sentinel.conf --sentinel
 """
 
-# directives frtrio accepts in a config file but that are not parameters
-_IGNORED_DIRECTIVES = frozenset(["include", "rename-command", "user", "loadmodule", "sentinel"])
+log = logging.getLogger("frtrio")
+
+# Redis's four log levels; notice is Python's INFO
+VERBOSE = 15
+logging.addLevelName(VERBOSE, "VERBOSE")
+_LEVELS = {"debug": logging.DEBUG, "verbose": VERBOSE, "notice": logging.INFO,
+           "warning": logging.WARNING}
 
 
-class FatalConfig(Exception):
-    def __init__(self, lineno: int, line: str, reason: str):
-        super().__init__(reason)
-        self.lineno = lineno
-        self.line = line
-        self.reason = reason
-
-    def render(self) -> str:
-        return (
-            "\n*** FATAL CONFIG FILE ERROR (Redis %s) ***\n"
-            "Reading the configuration file, at line %d\n"
-            ">>> '%s'\n%s\n" % (VERSION, self.lineno, self.line, self.reason)
-        )
+class UsageExit(Exception):
+    def __init__(self, code: int, out: str = "", err: str = ""):
+        super().__init__(code)
+        self.code = code
+        self.out = out
+        self.err = err
 
 
-def _repr_arg(a: str) -> str:
-    out = ['"']
-    for ch in a:
-        o = ord(ch)
-        if ch in '\\"':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif o < 32 or o > 126:
-            out.append("\\x%02x" % o)
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+# --- logging in Redis's format ------------------------------------------------------
 
 
-def build_config_text(argv: list[str]) -> tuple[str | None, str]:
-    """(config file path, config text) from redis-server style arguments."""
-    path = None
-    text = ""
-    i = 0
-    if argv and not argv[0].startswith("--") and argv[0] != "-":
-        path = argv[0]
-        i = 1
-    options = ""
-    read_stdin = False
-    while i < len(argv):
-        a = argv[i]
-        if a == "-":
-            read_stdin = True
-            i += 1
-            continue
-        if a.startswith("--"):
-            name = a[2:]
-            options += "\n" + name
-            i += 1
-            first = True
-            while i < len(argv) and not argv[i].startswith("--"):
-                if argv[i] == "-" and i == len(argv) - 1:
-                    break
-                options += " " + _repr_arg(argv[i])
-                first = False
-                i += 1
-            if first and name in ("save",):
-                options += ' ""'
-        else:
-            options += " " + _repr_arg(a)
-            i += 1
-    if path is not None:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read()
-    if read_stdin:
-        text += "\n" + sys.stdin.read()
-    return path, text + options
+class RedisFormatter(logging.Formatter):
+    """``pid:role dd Mon yyyy hh:mm:ss.mmm <level> message``."""
+
+    role = "C"
+
+    def format(self, record: logging.LogRecord) -> str:
+        t = record.created
+        ms = int((t - int(t)) * 1000)
+        stamp = time.strftime("%d %b %Y %H:%M:%S", time.localtime(t))
+        lv = record.levelno
+        ch = "." if lv < VERBOSE else "-" if lv < logging.INFO else "*" if lv < logging.WARNING else "#"
+        msg = record.getMessage()
+        if record.exc_info:
+            msg += "\n" + self.formatException(record.exc_info)
+        return "%d:%s %s.%03d %s %s" % (os.getpid(), self.role, stamp, ms, ch, msg)
 
 
-def apply_config_text(cfg: Config, text: str) -> None:
-    """Apply redis.conf text to cfg; FatalConfig on the first bad line."""
-    lines = text.split("\n")
-    for lineno, raw in enumerate(lines, 1):
-        s = raw.strip()
-        if not s or s.startswith("#"):
-            continue
-        words = split_args(s.encode("utf-8", "surrogateescape"))
-        if words is None:
-            raise FatalConfig(lineno, s, "Unbalanced quotes in configuration line")
-        if not words:
-            continue
-        name = words[0].decode().lower()
-        args = [w.decode("utf-8", "surrogateescape") for w in words[1:]]
-        if name in _IGNORED_DIRECTIVES:
-            continue
-        if name not in DEFAULTS:
-            raise FatalConfig(lineno, s, "Bad directive or wrong number of arguments")
-        if name == "save" and len(args) == 1 and args[0] == "":
-            cfg.values["save"] = ""
-            continue
-        if name not in SPECIAL and len(args) != 1:
-            raise FatalConfig(lineno, s, "Bad directive or wrong number of arguments")
+_formatter = RedisFormatter()
+
+
+def _setup_logging(cfg: Config | None) -> None:
+    if cfg is not None and cfg.get("logfile"):
+        handler: logging.Handler = logging.FileHandler(cfg.get("logfile"))
+    else:
+        handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_formatter)
+    root = logging.getLogger("frtrio")
+    root.handlers[:] = [handler]
+    root.setLevel(_LEVELS[cfg.get("loglevel")] if cfg is not None else logging.INFO)
+    root.propagate = False
+
+
+# --- the config host: real files, cwd, command table ----------------------------------
+
+
+class RealHost(Host):
+    def read_config_file(self, path: str) -> bytes:
         try:
-            if name == "save" and cfg._save_from_file is False:
-                cfg._save_from_file = True
-                cfg.values["save"] = ""
-            v = cfg.validate(name, args)
-            if name == "save" and cfg.values["save"]:
-                v = cfg.values["save"] + " " + v
-            cfg.values[canonical(name)] = v
-        except ConfigError as e:
-            raise FatalConfig(lineno, s, e.message) from None
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise LoadAbort(
+                "Fatal error, can't open config file '%s': %s" % (path, self.strerror(e))
+            ) from None
+
+    def glob(self, pattern: str) -> list[str]:
+        return sorted(_glob.glob(pattern))
+
+    def chdir(self, path: str) -> None:
+        os.chdir(path)
+
+    def getcwd(self) -> str:
+        return os.getcwd()
+
+    def check_logfile(self, path: str) -> None:
+        with open(path, "a"):
+            pass
+
+    def command_exists(self, name: str) -> bool:
+        from frtrio.commands import table
+
+        import frtrio.commands  # noqa: F401  (registers every command)
+
+        return name.encode("latin-1", "replace") in table.TABLE
 
 
-def load_config(argv: list[str]) -> Config:
-    path, text = build_config_text(argv)
+# --- command line -> config text ------------------------------------------------------
+
+
+def build_options(argv: list[bytes]) -> tuple[bytes | None, bool, bytes]:
+    """(config file argument, read stdin?, options text) from redis-server's
+    arguments (without argv[0]), following redis-server's main()."""
+    config_file = None
+    j = 0
+    argc = len(argv) + 1  # as C counts, with the program name
+    if argv and argv[0][:1] != b"-":
+        config_file = argv[0]
+        j = 1
+    options = b""
+    from_stdin = False
+    handled_last = True
+    while j < len(argv):
+        a = argv[j]
+        cj = j + 1  # C index
+        if a == b"-" and (cj == 1 or cj == argc - 1):
+            from_stdin = True
+        elif handled_last and a[:2] == b"--":
+            if options:
+                options += b"\n"
+            options += a[2:] + b" "
+            from frtrio.protocol.parser import split_args
+
+            words = split_args(a)
+            if words is not None and len(words) == 1:
+                handled_last = False
+                nxt = argv[j + 1] if cj != argc - 1 else None
+                if nxt is not None and nxt[:2] == b"--" and a.lower() == b"--save":
+                    options += b'""'
+                    handled_last = True
+                elif nxt is None and a.lower() == b"--save":
+                    options += b'""'
+            else:
+                handled_last = True
+        else:
+            options += repr_bytes(a).encode("latin-1") + b" "
+            handled_last = True
+        j += 1
+    return config_file, from_stdin, options
+
+
+def configure(argv: list[str], host: Host, stdin=None) -> Config:
+    """The Config redis-server would run with for these arguments.
+
+    Raises UsageExit (-v, -h...), FatalConfig (a bad line: the FATAL CONFIG
+    FILE ERROR block) or LoadAbort (a file that cannot be read)."""
+    bargv = [os.fsencode(a) for a in argv]
     cfg = Config()
-    cfg._save_from_file = False
-    apply_config_text(cfg, text)
-    if path is not None:
-        cfg.config_file = os.path.abspath(path)
+    if bargv:
+        first = bargv[0]
+        if first in (b"-v", b"--version"):
+            raise UsageExit(0, out="Redis server v=%s sha=00000000:0 malloc=libc bits=64 "
+                                   "build=frtrio\n" % VERSION)
+        if first in (b"--help", b"-h"):
+            raise UsageExit(1, err=USAGE)
+        if first == b"--test-memory":
+            raise UsageExit(1, err="frtrio-server: --test-memory is not supported\n")
+        if first == b"--check-system":
+            raise UsageExit(1, err="frtrio-server: --check-system is not supported\n")
+    if any(a == b"--sentinel" for a in bargv):
+        raise UsageExit(1, err="frtrio-server: Sentinel mode is not supported\n")
+    if not bargv:
+        return cfg
+    config_file, from_stdin, options = build_options(bargv)
+    text = b""
+    if config_file is not None:
+        path = os.path.abspath(os.fsdecode(config_file))
+        cfg.config_file = path
+        if any(ch in path for ch in "*?["):
+            for f in host.glob(path):
+                text += host.read_config_file(f)
+        else:
+            text += host.read_config_file(path)
+    if from_stdin:
+        log.warning("Reading config from stdin")
+        src = stdin if stdin is not None else sys.stdin.buffer
+        text += src.read()
+    text += b"\n" + options
+    load_config_text(cfg, text, host)
+    _check_unsupported(cfg)
     return cfg
 
 
-def _setup_logging(cfg: Config) -> None:
-    level = {"debug": logging.DEBUG, "verbose": logging.INFO, "notice": logging.INFO,
-             "warning": logging.WARNING}[cfg.get("loglevel")]
-    pid = os.getpid()
-    fmt = "%d:M %%(asctime)s.%%(msecs)03d * %%(message)s" % pid
-    handler: logging.Handler
-    if cfg.get("logfile"):
-        handler = logging.FileHandler(cfg.get("logfile"))
-    else:
-        handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter(fmt, datefmt="%d %b %Y %H:%M:%S"))
-    root = logging.getLogger("frtrio")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+def _check_unsupported(cfg: Config) -> None:
+    """Directives frtrio cannot honour refuse the start rather than being
+    silently ignored (a module, an ACL user with its own password)."""
+    import hashlib
+
+    pw = cfg.get("requirepass")
+    pw_hash = hashlib.sha256(to_bytes(pw)).hexdigest() if pw else None
+    benign = {"on", "nopass", "~*", "allkeys", "&*", "allchannels", "+@all", "allcommands",
+              "resetchannels", "sanitize-payload", "skip-sanitize-payload", "resetkeys",
+              "reset", "%rw~*", "%r~*", "%w~*"}
+    for args in cfg.users:
+        name = args[0]
+        if name != "default":
+            raise FatalConfig(
+                "Error in user declaration '%s': frtrio supports only the default user "
+                "(use requirepass)" % name
+            )
+        for rule in args[1:]:
+            r = rule.lower()
+            if r in benign:
+                continue
+            if rule.startswith(">") and pw is not None and rule[1:] == pw:
+                continue
+            if rule.startswith("#") and pw_hash is not None and r[1:] == pw_hash:
+                continue
+            raise FatalConfig(
+                "Error in user declaration 'default': frtrio does not support the ACL rule "
+                "'%s' (use requirepass)" % rule
+            )
+    if cfg.module_configs and not cfg.modules:
+        raise LoadAbort("Module Configuration detected without loadmodule directive or no "
+                        "ApplyConfig call: aborting")
+    for args in cfg.modules:
+        raise LoadAbort("Module %s failed to load: frtrio does not support modules\n"
+                        "Can't load module from %s: server aborting" % (args[0], args[0]))
+
+
+# --- CONFIG REWRITE ------------------------------------------------------------------
+
+
+def rewrite_config(cfg: Config) -> bool:
+    """Rewrite cfg.config_file the way CONFIG REWRITE does; raises ErrorReply
+    with the OS error, as Redis answers."""
+    from frtrio.protocol.reply import ErrorReply
+
+    path = cfg.config_file
+    try:
+        try:
+            with open(path, "rb") as f:
+                old = f.read()
+        except FileNotFoundError:
+            old = b""
+        content = rewrite_config_text(cfg, old, os.getcwd())
+        tmp = "%s.%06d" % (path, os.getpid() % 1000000)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, to_bytes(content))
+            os.fsync(fd)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o644 & ~umask)
+        finally:
+            os.close(fd)
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            os.unlink(tmp)
+            raise
+    except OSError as e:
+        msg = os.strerror(e.errno) if e.errno else str(e)
+        log.warning("CONFIG REWRITE failed: %s", msg)
+        raise ErrorReply("ERR Rewriting config file: %s" % msg) from None
+    log.warning("CONFIG REWRITE executed with success.")
+    return True
+
+
+# --- the process ----------------------------------------------------------------------
 
 
 def server_main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("-v", "--version"):
-        print("Redis server v=%s sha=00000000:0 malloc=libc bits=64 build=frtrio" % VERSION)
-        return 0
-    if argv and argv[0] in ("-h", "--help"):
-        sys.stderr.write(USAGE)
-        return 1
+    _setup_logging(None)
     try:
-        cfg = load_config(argv)
+        cfg = configure(argv, RealHost())
+    except UsageExit as e:
+        sys.stdout.write(e.out)
+        sys.stderr.write(e.err)
+        return e.code
     except FatalConfig as e:
         sys.stderr.write(e.render())
+        sys.stderr.flush()
         return 1
-    except OSError as e:
-        sys.stderr.write("Fatal error, can't open config file '%s': %s\n" % (argv[0], e.strerror))
+    except LoadAbort as e:
+        for line in str(e).split("\n"):
+            log.warning("%s", line)
         return 1
     if cfg.get("daemonize") == "yes":
-        sys.stderr.write("frtrio-server: daemonize yes is not supported; run it under a supervisor\n")
-        return 1
+        _daemonize()
     _setup_logging(cfg)
-    if cfg.get("dir"):
-        try:
-            os.chdir(cfg.get("dir"))
-        except OSError as e:
-            sys.stderr.write("Can't chdir to '%s': %s\n" % (cfg.get("dir"), e.strerror))
-            return 1
-    cfg.values["dir"] = os.getcwd()
+    log.warning("oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo")
+    log.warning("Redis version=%s, bits=64, commit=00000000, modified=0, pid=%d, just started "
+                "(frtrio %s)", VERSION, os.getpid(), _version())
+    if not argv:
+        log.warning("Warning: no config file specified, using the default config. In order to "
+                    "specify a config file use %s /path/to/redis.conf", sys.argv[0])
+    else:
+        log.warning("Configuration loaded")
+    if cfg.hz_clamped:
+        pass
+    _formatter.role = "M"
     return run_server(cfg)
+
+
+def _daemonize() -> None:
+    """As redis-server: fork, the parent exits 0, the child leads a new
+    session with stdio on /dev/null."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork() != 0:
+        os._exit(0)
+    os.setsid()
+    fd = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(fd, target)
+    if fd > 2:
+        os.close(fd)
+
+
+def apply_renames(cfg: Config) -> None:
+    """rename-command: move commands in the (process-wide) command table."""
+    if not cfg.renames:
+        return
+    from frtrio.commands import table
+
+    for old, new in cfg.renames:
+        cmd = table.TABLE.pop(old.lower().encode("latin-1", "replace"), None)
+        if cmd is not None and new:
+            table.TABLE[new.lower().encode("latin-1", "replace")] = cmd
+
+
+def _config_listener(node):
+    """React to CONFIG SET: dir (chdir), loglevel, appendonly on/off."""
+
+    def on_change(name: str, value: str) -> None:
+        cfg = node.config
+        if name == "dir":
+            try:
+                os.chdir(value)
+            except OSError as e:
+                raise ConfigError(os.strerror(e.errno) if e.errno else str(e), name) from None
+            cfg.values["dir"] = os.getcwd()
+        elif name == "loglevel":
+            logging.getLogger("frtrio").setLevel(_LEVELS[value])
+        elif name == "appendonly":
+            from frtrio.persist.aof import set_appendonly
+
+            set_appendonly(node, value == "yes")
+
+    return on_change
 
 
 def run_server(cfg: Config) -> int:
     import trio
 
-    from frtrio.cluster.core import StartupError
     from frtrio.persist.aof import AOFLoadError
-    from frtrio.runtime.cluster_files import ClusterConfigError
-
-    fatal_types = (AOFLoadError, StartupError, ClusterConfigError)
     from frtrio.runtime.env import RealEnv
     from frtrio.runtime.node import Node
 
-    log = logging.getLogger("frtrio")
+    apply_renames(cfg)
     env = RealEnv()
     node = Node(cfg, env)
+    node.server.rewrite_config = lambda: rewrite_config(cfg)
+    cfg.listeners.append(_config_listener(node))
     pidfile = cfg.get("pidfile")
-    if pidfile:
-        with open(pidfile, "w") as f:
-            f.write("%d\n" % os.getpid())
-        node.on_shutdown.append(lambda: _remove(pidfile))
+    if not pidfile and cfg.get("daemonize") == "yes":
+        pidfile = "/var/run/redis.pid"
+    pid_written = []
+
+    def remove_pidfile():
+        if pid_written:
+            _remove(pidfile)
+            pid_written.clear()
+
+    node.on_shutdown.append(remove_pidfile)
 
     async def main():
         async with trio.open_nursery() as n:
@@ -234,40 +418,65 @@ def run_server(cfg: Config) -> int:
             async def signals():
                 with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as it:
                     async for sig in it:
-                        log.info("Received %s scheduling shutdown...",
-                                 "SIGTERM" if sig == signal.SIGTERM else "SIGINT")
+                        name = "SIGTERM" if sig == signal.SIGTERM else "SIGINT"
+                        log.warning("Received %s scheduling shutdown...", name)
+                        log.warning("User requested shutdown...")
                         node.request_shutdown("default")
                         return
 
+            async def when_ready():
+                await node.ready.wait()
+                if pidfile:
+                    try:
+                        with open(pidfile, "w") as f:
+                            f.write("%d\n" % os.getpid())
+                        pid_written.append(pidfile)
+                    except OSError as e:
+                        log.warning("Failed to write PID file: %s", e.strerror)
+                if cfg.get("appendonly") == "yes" and node.aof is not None:
+                    log.info("DB loaded from append only file: %d commands",
+                             node.aof.loaded_commands)
+                log.info("Ready to accept connections")
+
             n.start_soon(signals)
+            n.start_soon(when_ready)
             try:
                 await node.run()
             finally:
                 n.cancel_scope.cancel()
 
-    log.info("frtrio %s (Redis %s compatible) starting, pid=%d", _version(), VERSION, os.getpid())
     try:
         trio.run(main)
-    except fatal_types as e:
-        log.warning("%s", e)
-        sys.stderr.write("%s\n" % e)
+    except KeyboardInterrupt:  # pragma: no cover - a second ^C
         return 1
-    except OSError as e:
-        msg = "Failed listening on port %s (tcp), aborting: %s" % (cfg.get("port"), e.strerror or e)
-        log.warning("%s", msg)
-        sys.stderr.write(msg + "\n")
-        return 1
-    except BaseExceptionGroup as eg:  # noqa: F821
-        load = eg.subgroup(lambda e: isinstance(e, fatal_types + (OSError,)))
-        if load is not None:
-            first = load.exceptions[0]
-            while isinstance(first, BaseExceptionGroup):  # noqa: F821
-                first = first.exceptions[0]
+    except BaseException as e:  # noqa: BLE001
+        first = _first_error(e, (AOFLoadError, OSError))
+        if first is None:
+            raise
+        remove_pidfile()
+        if isinstance(first, AOFLoadError):
+            for line in str(first).split("\n"):
+                log.warning("%s", line)
             sys.stderr.write("%s\n" % first)
-            return 1
-        raise
-    log.info("frtrio is now ready to exit, bye bye...")
+        else:
+            msg = "Failed listening on port %s (tcp), aborting: %s" % (
+                cfg.get("port"), first.strerror or first)
+            log.warning("%s", msg)
+            sys.stderr.write(msg + "\n")
+        return 1
+    log.warning("Redis is now ready to exit, bye bye...")
     return node.exit_code
+
+
+def _first_error(e: BaseException, types) -> BaseException | None:
+    if isinstance(e, types):
+        return e
+    if isinstance(e, BaseExceptionGroup):  # noqa: F821
+        for sub in e.exceptions:
+            f = _first_error(sub, types)
+            if f is not None:
+                return f
+    return None
 
 
 def _remove(path: str) -> None:

@@ -124,7 +124,7 @@ class Client:
         self.reply_mode = 0  # 0 on, 1 off, 2 skip next
         self.multi: list | None = None
         self.multi_dirty = False
-        self.watched: list | None = None
+        self.watched: dict | None = None  # (dbid, key) -> WATCHed while expired
         self.watch_dirty = False
         self.readonly = False
         self.asking = False
@@ -170,8 +170,11 @@ class Client:
     def push(self, value) -> None:
         """Deliver an out-of-band reply (pub/sub message, unblock) and wake
         the connection's writer."""
-        encode(value, self.resp == 3, self.out)
-        self.out_bytes = sum(len(b) for b in self.out)
+        out = self.out
+        n = len(out)
+        encode(value, self.resp == 3, out)
+        for i in range(n, len(out)):
+            self.out_bytes += len(out[i])
         if self.notify is not None:
             self.notify()
 
@@ -282,7 +285,9 @@ class Server:
         self.host = HostInfo()
         self.unix_us = lambda: self.now_ms * 1000
         self.rewrite_config = None  # callable set by the shell
-        self.pubsub = None
+        from frtrio.pubsub import PubSub
+
+        self.pubsub = PubSub(self)
         self.events = None
         self.run_id = "".join("%x" % rng.randrange(16) for _ in range(40))
         self.listening = []  # (host, port) the shell listens on
@@ -290,6 +295,7 @@ class Server:
         self.ready_keys: dict = {}  # (dbid, key) -> None, for blocked clients
         self.loading = False
         self.aof = None  # the AOF writer, when appendonly is on
+        self.migrate_jobs: dict = {}  # client id -> MIGRATE network job (runtime/migrate.py)
 
     # --- configuration shortcuts --------------------------------------------
 
@@ -327,24 +333,65 @@ class Server:
     # --- keyspace signals -----------------------------------------------------
 
     def _key_deleted(self, db: Db, key: bytes) -> None:
-        pass
+        if self.watched_keys:
+            # any removal (expiry included, as Redis 7.0) invalidates WATCH
+            self.touch_key(db, key)
 
     def touch_key(self, db: Db, key: bytes) -> None:
-        """A key was modified: invalidate WATCHes (Redis's signalModifiedKey)."""
+        """A key was modified: invalidate WATCHes (Redis's signalModifiedKey).
+
+        ``c.watched`` maps (dbid, key) to Redis's ``wk->expired``: the key was
+        already logically expired when WATCHed; its removal then changes
+        nothing (the flag is cleared), any other change does."""
         wk = self.watched_keys
         if wk:
-            watchers = wk.get((db.id, key))
+            k = (db.id, key)
+            watchers = wk.get(k)
             if watchers:
                 for c in watchers.values():
+                    w = c.watched
+                    if w and w.get(k) and key not in db.data:
+                        w[k] = False
+                        continue
                     c.watch_dirty = True
 
-    def touch_all(self, dbid: int | None = None) -> None:
-        """FLUSHDB/FLUSHALL/SWAPDB: every watched key of the db(s) that exists
-        (or for swapdb any) is invalidated, as Redis's touchAllWatchedKeysInDb."""
-        for (wdb, key), watchers in self.watched_keys.items():
-            if dbid is None or wdb == dbid:
+    def touch_all(self, dbid: int | None = None, swapped_with: int | None = None) -> None:
+        """Redis's touchAllWatchedKeysInDb. FLUSHDB/FLUSHALL call it before
+        emptying ``dbid`` (None: all dbs): watchers of keys that exist are
+        invalidated (keys WATCHed while already expired are left to the
+        removal itself, see touch_key). SWAPDB calls it after the swap for
+        each db with ``swapped_with`` = the other one."""
+        now = self.now_ms
+        for k, watchers in list(self.watched_keys.items()):
+            wdb, key = k
+            if dbid is not None and wdb != dbid:
+                continue
+            if swapped_with is None:
+                if key not in self.dbs[wdb].data:
+                    continue
                 for c in watchers.values():
-                    c.watch_dirty = True
+                    if not (c.watched and c.watched.get(k)):
+                        c.watch_dirty = True
+                continue
+            old = self.dbs[swapped_with]  # what this db held before the swap
+            new = self.dbs[wdb]
+            in_old = key in old.data
+            in_new = key in new.data
+            if not (in_old or in_new):
+                continue
+            for c in watchers.values():
+                w = c.watched
+                if w and w.get(k):
+                    if not in_new:
+                        w[k] = False
+                        continue
+                    if new.is_expired(key, now):
+                        continue
+                elif not in_old and new.is_expired(key, now):
+                    if w is not None:
+                        w[k] = True
+                    continue
+                c.watch_dirty = True
 
     def signal_key_ready(self, db: Db, key: bytes) -> None:
         """A list/zset key got elements: blocked clients may be served."""
@@ -353,11 +400,11 @@ class Server:
 
     def watch(self, c: Client, key: bytes) -> None:
         if c.watched is None:
-            c.watched = []
+            c.watched = {}
         k = (c.dbid, key)
         if k in c.watched:
             return
-        c.watched.append(k)
+        c.watched[k] = c.db.is_expired(key, self.now_ms)
         self.watched_keys.setdefault(k, {})[c.id] = c
 
     def unwatch_all(self, c: Client) -> None:

@@ -221,6 +221,26 @@ class BusCore:
 
     # --- receiving ----------------------------------------------------------------
 
+    def receive_raw(self, link, raw: bytes, now: int):
+        """One framed packet from a link: count it, validate it, handle it.
+
+        Returns (effects, close_link). A packet that fails validation
+        changes nothing but the per-type received counter (as in Redis) and
+        produces no effects (contract C10).
+        """
+        st = self.st
+        if len(raw) >= 14:
+            t = int.from_bytes(raw[12:14], "big")
+            if t < 11:
+                st.stats_received[t] = st.stats_received.get(t, 0) + 1
+        try:
+            msg = bc.decode(raw)
+        except bc.PacketRejected as e:
+            self.emit("cluster.packet_rejected", outcome="link_closed" if e.close_link else "ignored",
+                      reason=e.reason)
+            return [], e.close_link
+        return self.handle(link, msg, now), False
+
     def handle(self, link, m: bc.Message, now: int) -> list:
         st = self.st
         eff: list = []

@@ -8,6 +8,7 @@ from frtrio.commands import (  # noqa: F401
     keys,
     lists,
     objectcmd,
+    persistence,
     pubsub,
     server,
     sets,

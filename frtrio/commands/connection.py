@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from frtrio.commands.table import command, container
-from frtrio.commands.util import NOT_INT, err, parse_int, syntax_error
+from frtrio.commands.util import LLONG_MAX, err, parse_int, parse_range, syntax_error
 from frtrio.config import VERSION
 from frtrio.protocol.parser import string2ll
-from frtrio.protocol.reply import OK, PONG, Map, Push, Status, Verbatim
-from frtrio.store.glob import compile_pattern
+from frtrio.protocol.reply import OK, PONG, ErrorReply, Map, SetReply, Status, Verbatim
 
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 
@@ -128,8 +127,7 @@ def cmd_reset(c, argv):
     c.name = b""
     c.readonly = False
     c.asking = False
-    c.reply_mode = 0
-    c.no_evict = False
+    c.reply_mode = 0  # (CLIENT NO-EVICT survives RESET, as in Redis 7.0)
     if srv.pubsub is not None:
         srv.pubsub.unsubscribe_all(c, notify=False)
     c.authenticated = not srv.requires_auth()
@@ -267,97 +265,113 @@ def client_info(c, argv):
     return Verbatim((client_info_line(c) + "\n").encode())
 
 
+def _client_type_by_name(name: bytes):
+    """Redis's getClientTypeByName; None for an unknown name."""
+    t = _cstr(name).lower()
+    if t in (b"normal", b"pubsub", b"master"):
+        return t.decode()
+    if t in (b"replica", b"slave"):
+        return "replica"
+    return None
+
+
+def _cstr(a: bytes) -> bytes:
+    nul = a.find(b"\0")
+    return a if nul < 0 else a[:nul]
+
+
 @command("client|list")
 def client_list(c, argv):
     srv = c.server
-    clients = list(srv.clients.values())
-    i = 2
-    while i < len(argv):
-        a = argv[i].lower()
-        if a == b"type" and i + 1 < len(argv):
-            t = argv[i + 1].lower().decode("latin-1")
-            if t == "slave":
-                t = "replica"
-            if t not in ("normal", "master", "replica", "pubsub"):
-                raise err("ERR Unknown client type '%s'" % argv[i + 1].decode("latin-1"))
-            clients = [x for x in clients if client_type(x) == t]
-            i += 2
-        elif a == b"id" and i + 1 < len(argv):
-            ids = []
-            for b in argv[i + 1 :]:
-                n = string2ll(b)
-                if n is None or n <= 0:
-                    raise err("ERR Invalid client ID")
-                ids.append(n)
-            clients = [srv.clients[n] for n in dict.fromkeys(ids) if n in srv.clients]
-            break
-        else:
-            raise syntax_error()
+    if len(argv) == 4 and _cstr(argv[2]).lower() == b"type":
+        t = _client_type_by_name(argv[3])
+        if t is None:
+            raise err("ERR Unknown client type '%s'" % _cstr(argv[3]).decode("latin-1"))
+        clients = [x for x in srv.clients.values() if client_type(x) == t]
+    elif len(argv) > 3 and _cstr(argv[2]).lower() == b"id":
+        clients = []
+        for b in argv[3:]:
+            n = string2ll(b)
+            if n is None:
+                raise err("ERR Invalid client ID")
+            x = srv.clients.get(n)
+            if x is not None:
+                clients.append(x)
+    elif len(argv) != 2:
+        raise syntax_error()
+    else:
+        clients = list(srv.clients.values())
     return Verbatim("".join(client_info_line(x) + "\n" for x in clients).encode())
+
+
+def _user_exists(srv, name: bytes) -> bool:
+    acl = getattr(srv, "acl", None)
+    if acl is not None and hasattr(acl, "get_user"):
+        return acl.get_user(name) is not None
+    return name == b"default"
 
 
 @command("client|kill")
 def client_kill(c, argv):
     srv = c.server
-    if len(argv) == 3:
-        addr = argv[2].decode("latin-1")
-        for x in list(srv.clients.values()):
-            if x.addr == addr:
-                _kill(c, x)
-                return OK
-        raise err("ERR No such client")
-    if len(argv) % 2 != 0:
-        raise syntax_error()
     fid = ftype = faddr = fladdr = fuser = None
-    skipme = True
-    for i in range(2, len(argv), 2):
-        a = argv[i].lower()
-        v = argv[i + 1]
-        if a == b"id":
-            n = string2ll(v)
-            if n is None or n <= 0:
-                raise err("ERR client-id should be greater than 0")
-            fid = n
-        elif a == b"type":
-            t = v.lower().decode("latin-1")
-            if t == "slave":
-                t = "replica"
-            if t not in ("normal", "master", "replica", "pubsub"):
-                raise err("ERR Unknown client type '%s'" % v.decode("latin-1"))
-            ftype = t
-        elif a == b"addr":
-            faddr = v.decode("latin-1")
-        elif a == b"laddr":
-            fladdr = v.decode("latin-1")
-        elif a == b"user":
-            fuser = v
-        elif a == b"skipme":
-            lv = v.lower()
-            if lv == b"yes":
-                skipme = True
-            elif lv == b"no":
-                skipme = False
+    if len(argv) == 3:
+        faddr = _cstr(argv[2]).decode("latin-1")
+        skipme = False  # with the old form you can kill yourself
+    else:
+        skipme = True
+        i = 2
+        n = len(argv)
+        while i < n:
+            a = _cstr(argv[i]).lower()
+            more = i + 1 < n
+            v = argv[i + 1] if more else b""
+            if a == b"id" and more:
+                fid = parse_range(v, 1, LLONG_MAX, "ERR client-id should be greater than 0")
+            elif a == b"type" and more:
+                ftype = _client_type_by_name(v)
+                if ftype is None:
+                    raise err("ERR Unknown client type '%s'" % _cstr(v).decode("latin-1"))
+            elif a == b"addr" and more:
+                faddr = _cstr(v).decode("latin-1")
+            elif a == b"laddr" and more:
+                fladdr = _cstr(v).decode("latin-1")
+            elif a == b"user" and more:
+                if not _user_exists(srv, v):
+                    raise err("ERR No such user '%s'" % _cstr(v).decode("latin-1"))
+                fuser = v
+            elif a == b"skipme" and more:
+                lv = _cstr(v).lower()
+                if lv == b"yes":
+                    skipme = True
+                elif lv == b"no":
+                    skipme = False
+                else:
+                    raise syntax_error()
             else:
                 raise syntax_error()
-        else:
-            raise syntax_error()
-    n = 0
+            i += 2
+    killed = 0
     for x in list(srv.clients.values()):
-        if fid is not None and x.id != fid:
-            continue
-        if ftype is not None and client_type(x) != ftype:
-            continue
         if faddr is not None and x.addr != faddr:
             continue
         if fladdr is not None and x.laddr != fladdr:
+            continue
+        if ftype is not None and client_type(x) != ftype:
+            continue
+        if fid is not None and x.id != fid:
             continue
         if fuser is not None and x.user != fuser:
             continue
         if x is c and skipme:
             continue
         _kill(c, x)
-        n += 1
-    return n
+        killed += 1
+    if len(argv) == 3:
+        if not killed:
+            raise err("ERR No such client")
+        return OK
+    return killed
 
 
 def _kill(me, x) -> None:
@@ -369,7 +383,7 @@ def _kill(me, x) -> None:
 
 @command("client|reply")
 def client_reply(c, argv):
-    a = argv[2].lower()
+    a = _cstr(argv[2]).lower()
     if a == b"on":
         c.reply_mode = 0
         return OK
@@ -377,14 +391,15 @@ def client_reply(c, argv):
         c.reply_mode = 1
         return _NO
     if a == b"skip":
-        c.reply_mode = 2
+        if c.reply_mode != 1:  # SKIP does nothing while replies are OFF
+            c.reply_mode = 2
         return _NO
     raise syntax_error()
 
 
 @command("client|no-evict")
 def client_no_evict(c, argv):
-    a = argv[2].lower()
+    a = _cstr(argv[2]).lower()
     if a == b"on":
         c.no_evict = True
     elif a == b"off":
@@ -399,6 +414,100 @@ def client_getredir(c, argv):
     return -1
 
 
+@command("client|trackinginfo")
+def client_trackinginfo(c, argv):
+    # client-side caching (CLIENT TRACKING) is not implemented: always off
+    return Map([(b"flags", SetReply([b"off"])), (b"redirect", -1), (b"prefixes", [])])
+
+
+@command("client|caching")
+def client_caching(c, argv):
+    raise err(
+        "ERR CLIENT CACHING can be called only when the client is in tracking mode "
+        "with OPTIN or OPTOUT mode enabled"
+    )
+
+
+@command("client|unblock")
+def client_unblock(c, argv):
+    as_error = False
+    if len(argv) == 4:
+        a = _cstr(argv[3]).lower()
+        if a == b"timeout":
+            as_error = False
+        elif a == b"error":
+            as_error = True
+        else:
+            raise err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+    cid = parse_int(argv[2])
+    srv = c.server
+    target = srv.clients.get(cid)
+    if target is None or target.blocked is None or srv.blocking is None:
+        return 0
+    if as_error:
+        srv.blocking.unblock(target, ErrorReply("UNBLOCKED client unblocked via CLIENT UNBLOCK"))
+    else:
+        srv.blocking.timeout(target)
+    return 1
+
+
+CLIENT_HELP = [
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "HELP",
+    "    Prints this help.",
+]
+
+
+@command("client|help")
+def client_help(c, argv):
+    return [Status(x) for x in CLIENT_HELP]
+
+
 def _no_reply():
     from frtrio.engine import NO_REPLY
 
@@ -406,5 +515,3 @@ def _no_reply():
 
 
 _NO = _no_reply()
-
-_unused = (NOT_INT, parse_int, Push, compile_pattern)

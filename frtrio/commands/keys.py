@@ -489,8 +489,8 @@ def cmd_swapdb(c, argv):
             x, y = getattr(da, attr), getattr(dbb, attr)
             setattr(da, attr, y)
             setattr(dbb, attr, x)
-        srv.touch_all(a)
-        srv.touch_all(b)
+        srv.touch_all(a, swapped_with=b)
+        srv.touch_all(b, swapped_with=a)
         if srv.blocking is not None:
             srv.blocking.db_swapped(a, b)
     srv.dirty += 1

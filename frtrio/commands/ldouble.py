@@ -70,14 +70,38 @@ def round_ext(q):
     return -v if neg else v
 
 
-def _scaled(mant: int, base: int, exp: int, neg: bool):
+_CHUNK = 4000  # below Python's int <-> str digit limit
+
+
+def _dec_to_int(s: bytes) -> int:
+    if len(s) <= _CHUNK:
+        return int(s)
+    n = 0
+    for i in range(0, len(s), _CHUNK):
+        part = s[i : i + _CHUNK]
+        n = n * 10 ** len(part) + int(part)
+    return n
+
+
+def _int_to_dec(n: int) -> str:
+    if n < 10**_CHUNK:
+        return str(n)
+    parts = []
+    while n >= 10**_CHUNK:
+        n, r = divmod(n, 10**_CHUNK)
+        parts.append(str(r).rjust(_CHUNK, "0"))
+    parts.append(str(n))
+    return "".join(reversed(parts))
+
+
+def _scaled(mant: int, base: int, exp: int, neg: bool, ndigits: int = 0):
     """mant * base**exp rounded to extended; None when strtold reports ERANGE
     with a zero or infinite result (Redis refuses those)."""
     if mant == 0:
         return Fraction(0)
     # bail out early on absurd exponents (the exact power would be huge)
     if base == 10:
-        mag = len(str(mant)) + exp  # value < 10**mag
+        mag = ndigits + exp  # value < 10**mag
         if mag > 4940:
             return None
         if mag < -4960:
@@ -125,7 +149,7 @@ def strtold(b: bytes):
             ip, fp = b"", fo
         digits = (ip + (fp or b"")).lstrip(b"0") or b"0"
         exp = int(m.group(5) or b"0") - len(fp or b"")
-        return _scaled(int(digits), 10, exp, sign == b"-")
+        return _scaled(_dec_to_int(digits), 10, exp, sign == b"-", len(digits))
     if _INF.fullmatch(b):
         return -INF if b[:1] == b"-" else INF
     return None  # NaN or not a number
@@ -164,7 +188,7 @@ def format_human(v) -> bytes:
     r2 = 2 * r
     if r2 > scaled.denominator or (r2 == scaled.denominator and q & 1):
         q += 1
-    s = str(q).rjust(18, "0")
+    s = _int_to_dec(q).rjust(18, "0")
     s = s[:-17] + "." + s[-17:]
     s = s.rstrip("0")
     if s.endswith("."):

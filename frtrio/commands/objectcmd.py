@@ -1,1 +1,166 @@
-"""objectcmd commands (filled in by the data-types work)."""
+"""OBJECT ENCODING / REFCOUNT / IDLETIME / FREQ / HELP (Redis 7.0 semantics).
+
+frtrio keeps one representation per type, so ENCODING answers the name Redis
+7.0 would use for the same content under the current configuration:
+
+* strings: ``int`` (a canonical 64-bit integer of at most 20 characters),
+  ``embstr`` (at most 44 bytes), else ``raw``;
+* lists: ``quicklist`` (7.0 has no other list encoding);
+* sets: ``intset`` (all members integers, at most set-max-intset-entries),
+  else ``hashtable``;
+* hashes: ``listpack`` (at most hash-max-listpack-entries fields, fields and
+  values at most hash-max-listpack-value bytes), else ``hashtable``;
+* sorted sets: ``listpack`` (zset-max-listpack-entries / -value), else
+  ``skiplist``.
+
+Redis decides from history instead (a hash that once grew past the limits
+stays ``hashtable`` after shrinking, APPEND makes short strings ``raw``);
+those cases differ.
+
+REFCOUNT is 2147483647 for the integers 0..9999 Redis shares (unless an LRU or
+LFU maxmemory policy with a maxmemory limit forbids sharing), else 1.
+
+frtrio does not track per-key access times or LFU counters: IDLETIME answers
+0 and FREQ (under an LFU policy) answers the initial counter, 5; the errors
+for the wrong policy are Redis's.
+"""
+
+from __future__ import annotations
+
+from frtrio.commands.table import command
+from frtrio.commands.util import err
+from frtrio.protocol.parser import string2ll
+from frtrio.protocol.reply import Status
+
+SHARED_REFCOUNT = 2147483647
+SHARED_INTEGERS = 10000
+EMBSTR_LIMIT = 44
+LFU_INIT_VAL = 5
+
+_HELP = [
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+    "HELP",
+    "    Prints this help.",
+]
+
+_LFU_NOT_SELECTED = (
+    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
+    "Please note that when switching between policies at runtime LRU and LFU data "
+    "will take some time to adjust."
+)
+_LFU_SELECTED = (
+    "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note "
+    "that when switching between policies at runtime LRU and LFU data will take "
+    "some time to adjust."
+)
+
+
+def _int_string(v: bytes) -> int | None:
+    return string2ll(v) if len(v) <= 20 else None
+
+
+def encoding_name(v, cfg) -> str:
+    """The OBJECT ENCODING Redis 7.0 reports for this content."""
+    if type(v) is bytes:
+        if _int_string(v) is not None:
+            return "int"
+        return "embstr" if len(v) <= EMBSTR_LIMIT else "raw"
+    tn = v.type_name
+    if tn == b"list":
+        return "quicklist"
+    if tn == b"set":
+        if len(v) <= cfg.get_int("set-max-intset-entries"):
+            for m in v:
+                if string2ll(m) is None:
+                    return "hashtable"
+            return "intset"
+        return "hashtable"
+    if tn == b"hash":
+        if len(v) > cfg.get_int("hash-max-listpack-entries"):
+            return "hashtable"
+        lim = cfg.get_int("hash-max-listpack-value")
+        for f, x in v.items():
+            if len(f) > lim or len(x) > lim:
+                return "hashtable"
+        return "listpack"
+    if tn == b"zset":
+        if len(v) > cfg.get_int("zset-max-listpack-entries"):
+            return "skiplist"
+        lim = cfg.get_int("zset-max-listpack-value")
+        for m, _ in v.items():
+            if len(m) > lim:
+                return "skiplist"
+        return "listpack"
+    return "unknown"
+
+
+def _lfu_policy(cfg) -> bool:
+    return "lfu" in cfg.get("maxmemory-policy")
+
+
+def _shares_integers(cfg) -> bool:
+    if cfg.get_int("maxmemory") == 0:
+        return True
+    p = cfg.get("maxmemory-policy")
+    return not ("lru" in p or "lfu" in p)
+
+
+def _lookup(c, key: bytes):
+    return c.db.lookup(key, c.server.now_ms)
+
+
+@command("object|encoding")
+def object_encoding(c, argv):
+    v = _lookup(c, argv[2])
+    if v is None:
+        return None
+    return encoding_name(v, c.server.config).encode()
+
+
+@command("object|refcount")
+def object_refcount(c, argv):
+    v = _lookup(c, argv[2])
+    if v is None:
+        return None
+    if type(v) is bytes and _shares_integers(c.server.config):
+        n = _int_string(v)
+        if n is not None and 0 <= n < SHARED_INTEGERS:
+            return SHARED_REFCOUNT
+    return 1
+
+
+@command("object|idletime")
+def object_idletime(c, argv):
+    v = _lookup(c, argv[2])
+    if v is None:
+        return None
+    if _lfu_policy(c.server.config):
+        raise err(_LFU_SELECTED)
+    return 0
+
+
+@command("object|freq")
+def object_freq(c, argv):
+    v = _lookup(c, argv[2])
+    if v is None:
+        return None
+    if not _lfu_policy(c.server.config):
+        raise err(_LFU_NOT_SELECTED)
+    return LFU_INIT_VAL
+
+
+@command("object|help")
+def object_help(c, argv):
+    return [Status(line) for line in _HELP]

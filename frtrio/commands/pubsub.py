@@ -1,1 +1,184 @@
-"""pubsub commands (filled in by the data-types work)."""
+"""Pub/Sub commands (Redis 7.0 semantics; the registry is ``frtrio.pubsub``).
+
+(UN)SUBSCRIBE and friends answer one push message per channel, so a single
+command can produce several replies: they are encoded here, for the caller's
+protocol, and returned as one ``Raw`` value (inside MULTI/EXEC this gives the
+same oddly counted EXEC array Redis sends). The counts in these messages are
+Redis's: channels + patterns for (P)(UN)SUBSCRIBE, shard channels only for
+S(UN)SUBSCRIBE.
+
+Standalone behaviour: SPUBLISH / SSUBSCRIBE work on this node's shard
+channels; cluster routing is the router's business.
+"""
+
+from __future__ import annotations
+
+from frtrio.commands.table import command
+from frtrio.commands.util import err
+from frtrio.protocol.reply import Push, Raw, Status, encode
+
+
+def _ps(c):
+    ps = c.server.pubsub
+    if ps is None:  # a server built without the registry (unit tests)
+        from frtrio.pubsub import PubSub
+
+        ps = c.server.pubsub = PubSub(c.server)
+    return ps
+
+
+def _out(c, msgs: list) -> Raw:
+    out: list = []
+    resp3 = c.resp == 3
+    for m in msgs:
+        encode(Push(m), resp3, out)
+    return Raw(b"".join(out))
+
+
+@command("subscribe")
+def cmd_subscribe(c, argv):
+    ps = _ps(c)
+    msgs = []
+    for ch in argv[1:]:
+        ps.subscribe(c, ch)
+        msgs.append([b"subscribe", ch, c.subscription_count()])
+    return _out(c, msgs)
+
+
+@command("psubscribe")
+def cmd_psubscribe(c, argv):
+    ps = _ps(c)
+    msgs = []
+    for pat in argv[1:]:
+        ps.psubscribe(c, pat)
+        msgs.append([b"psubscribe", pat, c.subscription_count()])
+    return _out(c, msgs)
+
+
+@command("ssubscribe")
+def cmd_ssubscribe(c, argv):
+    if c.in_exec:
+        raise err("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
+    ps = _ps(c)
+    msgs = []
+    for ch in argv[1:]:
+        ps.ssubscribe(c, ch)
+        msgs.append([b"ssubscribe", ch, len(c.ssubscriptions)])
+    return _out(c, msgs)
+
+
+@command("unsubscribe")
+def cmd_unsubscribe(c, argv):
+    ps = _ps(c)
+    msgs = []
+    names = argv[1:] if len(argv) > 1 else list(c.subscriptions)
+    for ch in names:
+        ps.unsubscribe(c, ch)
+        msgs.append([b"unsubscribe", ch, c.subscription_count()])
+    if not msgs:
+        msgs.append([b"unsubscribe", None, c.subscription_count()])
+    return _out(c, msgs)
+
+
+@command("punsubscribe")
+def cmd_punsubscribe(c, argv):
+    ps = _ps(c)
+    msgs = []
+    names = argv[1:] if len(argv) > 1 else list(c.psubscriptions)
+    for pat in names:
+        ps.punsubscribe(c, pat)
+        msgs.append([b"punsubscribe", pat, c.subscription_count()])
+    if not msgs:
+        msgs.append([b"punsubscribe", None, c.subscription_count()])
+    return _out(c, msgs)
+
+
+@command("sunsubscribe")
+def cmd_sunsubscribe(c, argv):
+    ps = _ps(c)
+    msgs = []
+    names = argv[1:] if len(argv) > 1 else list(c.ssubscriptions)
+    for ch in names:
+        ps.sunsubscribe(c, ch)
+        msgs.append([b"sunsubscribe", ch, len(c.ssubscriptions)])
+    if not msgs:
+        msgs.append([b"sunsubscribe", None, len(c.ssubscriptions)])
+    return _out(c, msgs)
+
+
+@command("publish")
+def cmd_publish(c, argv):
+    return _ps(c).publish(argv[1], argv[2])
+
+
+@command("spublish")
+def cmd_spublish(c, argv):
+    return _ps(c).spublish(argv[1], argv[2])
+
+
+def _sub_syntax(name: str):
+    return err(
+        "ERR unknown subcommand or wrong number of arguments for '%s'. Try PUBSUB HELP." % name
+    )
+
+
+@command("pubsub|channels")
+def cmd_pubsub_channels(c, argv):
+    if len(argv) > 3:
+        raise _sub_syntax(argv[1].decode("latin-1"))
+    return _ps(c).channel_names(argv[2] if len(argv) == 3 else None)
+
+
+@command("pubsub|shardchannels")
+def cmd_pubsub_shardchannels(c, argv):
+    if len(argv) > 3:
+        raise _sub_syntax(argv[1].decode("latin-1"))
+    return _ps(c).channel_names(argv[2] if len(argv) == 3 else None, shard=True)
+
+
+@command("pubsub|numsub")
+def cmd_pubsub_numsub(c, argv):
+    ps = _ps(c)
+    out = []
+    for ch in argv[2:]:
+        out.append(ch)
+        out.append(ps.numsub(ch))
+    return out
+
+
+@command("pubsub|shardnumsub")
+def cmd_pubsub_shardnumsub(c, argv):
+    ps = _ps(c)
+    out = []
+    for ch in argv[2:]:
+        out.append(ch)
+        out.append(ps.shard_numsub(ch))
+    return out
+
+
+@command("pubsub|numpat")
+def cmd_pubsub_numpat(c, argv):
+    return _ps(c).pattern_count()
+
+
+PUBSUB_HELP = [
+    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CHANNELS [<pattern>]",
+    "    Return the currently active channels matching a <pattern> (default: '*').",
+    "NUMPAT",
+    "    Return number of subscriptions to patterns.",
+    "NUMSUB [<channel> ...]",
+    "    Return the number of subscribers for the specified channels, excluding",
+    "    pattern subscriptions(default: no channels).",
+    "SHARDCHANNELS [<pattern>]",
+    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+    "SHARDNUMSUB [<shardchannel> ...]",
+    "    Return the number of subscribers for the specified shard level channel(s)",
+    "HELP",
+    "    Prints this help.",
+]
+
+
+@command("pubsub|help")
+def cmd_pubsub_help(c, argv):
+    return [Status(line) for line in PUBSUB_HELP]

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from frtrio.commands import ldouble
 from frtrio.commands.table import command
 from frtrio.commands.util import (
     LLONG_MAX,
     LLONG_MIN,
+    NOT_FLOAT,
     NOT_INT,
     OVERFLOW,
     err,
-    format_long_double_human,
-    ld_add,
-    ld_is_finite,
     parse_int,
-    parse_long_double,
     syntax_error,
     wrongtype,
 )
@@ -311,14 +309,19 @@ def cmd_decrby(c, argv):
 
 @command("incrbyfloat")
 def cmd_incrbyfloat(c, argv):
+    """In C long double, as Redis (see ``ldouble``): 1.1 + 2.2 is 3.3."""
     key = argv[1]
     v = get_string(c, key)
-    cur = Fraction(0) if v is None else parse_long_double(v)
-    inc = parse_long_double(argv[2])
-    new = ld_add(cur, inc)
-    if not ld_is_finite(new):
+    cur = Fraction(0) if v is None else ldouble.strtold(v)
+    if cur is None:
+        raise err(NOT_FLOAT)
+    inc = ldouble.strtold(argv[2])
+    if inc is None:
+        raise err(NOT_FLOAT)
+    new = ldouble.add(cur, inc)
+    if new is None or ldouble.is_inf(new):
         raise err("ERR increment would produce NaN or Infinity")
-    b = format_long_double_human(new)
+    b = ldouble.format_human(new)
     if v is None:
         c.db.set(key, b)
     else:

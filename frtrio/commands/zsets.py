@@ -1,1 +1,1046 @@
-"""zsets commands (filled in by the data-types work)."""
+"""Sorted set commands (Redis 7.0 semantics).
+
+The value type is ``store.zset.ZSetValue``. Things worth knowing when
+changing this file:
+
+* Three double parsers, as in Redis: ``parse_score`` (getDoubleFromObject:
+  the whole argument must be a strtod number, no leading space, no overflow
+  or underflow to zero, no NaN), ``parse_range_score`` (zslParseRange: bare
+  strtod, so leading spaces, ``""`` and ``"("`` mean 0, overflow gives inf)
+  and ``parse_timeout`` (a long double in seconds, truncated to ms).
+* Listpack/skiplist encoding is tracked because it shows: a listpack cannot
+  hold ``-0`` and ZSCAN returns a listpack whole. Conversion rules are
+  Redis's: ZADD creates a listpack unless the first member is too long,
+  growth converts, store commands (Z*STORE) convert back when small.
+* Replies that hold scores use ``Double`` (RESP2 bulk ``%.17g``, RESP3
+  double); WITHSCORES replies are flat in RESP2 and [member, score] pairs in
+  RESP3.
+* ZMPOP and the blocking pops propagate as ZPOPMIN/ZPOPMAX (with the count
+  actually popped for blocked clients), as Redis does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from frtrio.commands.strings import modified
+from frtrio.commands.table import command
+from frtrio.commands.util import (
+    LLONG_MAX,
+    NOT_FLOAT,
+    NOT_INT,
+    err,
+    parse_int,
+    syntax_error,
+    wrongtype,
+)
+from frtrio.protocol.parser import string2ll
+from frtrio.protocol.reply import Double, NullArray, format_double
+from frtrio.store.glob import compile_pattern
+from frtrio.store.zset import MINUS, PLUS, LexBound, ZSetValue
+
+# --- number parsing -------------------------------------------------------------
+
+_SPACE = b" \t\n\v\f\r"
+_DEC_RE = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_HEX_RE = re.compile(
+    rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?"
+)
+_INF_RE = re.compile(rb"[+-]?(?:inf|infinity)", re.IGNORECASE)
+_NONZERO_DEC = re.compile(rb"[1-9]")
+_NONZERO_HEX = re.compile(rb"[1-9a-fA-F]")
+
+
+def _strtod(s: bytes):
+    """``s`` read whole by C's strtod: (value, erange) or None when strtod
+    would stop early (or read a NaN, which every caller refuses)."""
+    if _DEC_RE.fullmatch(s):
+        v = float(s)
+        if math.isinf(v):
+            return v, True
+        if v == 0.0 and _NONZERO_DEC.search(re.split(rb"[eE]", s, maxsplit=1)[0]):
+            return v, True
+        return v, False
+    if _HEX_RE.fullmatch(s):
+        try:
+            v = float.fromhex(s.decode("ascii"))
+        except OverflowError:
+            return (-math.inf if s[:1] == b"-" else math.inf), True
+        mant = re.split(rb"[pP]", s[s.lower().index(b"x") + 1 :], maxsplit=1)[0]
+        if v == 0.0 and _NONZERO_HEX.search(mant):
+            return v, True
+        return v, False
+    if _INF_RE.fullmatch(s):
+        return (-math.inf if s[:1] == b"-" else math.inf), False
+    return None
+
+
+def parse_score(b: bytes, msg: str = NOT_FLOAT) -> float:
+    """Redis's getDoubleFromObject (ZADD scores, ZINCRBY, WEIGHTS)."""
+    if not b or b[0] in _SPACE:
+        raise err(msg)
+    r = _strtod(b)
+    if r is None:
+        raise err(msg)
+    v, erange = r
+    if erange and (math.isinf(v) or v == 0.0):
+        raise err(msg)
+    return v
+
+
+_RANGE_ERR = "ERR min or max is not a float"
+_LEX_ERR = "ERR min or max not valid string range item"
+
+
+def _range_item(b: bytes) -> tuple[float, bool]:
+    ex = b[:1] == b"("
+    s = b[1:] if ex else b
+    nul = s.find(b"\0")
+    if nul >= 0:
+        s = s[:nul]  # strtod stops at the C string's end
+    if not s:
+        return 0.0, ex
+    t = s.lstrip(_SPACE)
+    if not t:
+        raise err(_RANGE_ERR)
+    r = _strtod(t)
+    if r is None:
+        raise err(_RANGE_ERR)
+    return r[0], ex
+
+
+def parse_range_score(lo: bytes, hi: bytes):
+    """zslParseRange: (min, minex, max, maxex)."""
+    a, aex = _range_item(lo)
+    b, bex = _range_item(hi)
+    return a, aex, b, bex
+
+
+def _lex_item(b: bytes) -> LexBound:
+    if not b:
+        raise err(_LEX_ERR)
+    c0 = b[0]
+    if c0 == 43:  # +
+        if len(b) > 1 and b[1] != 0:
+            raise err(_LEX_ERR)
+        return PLUS
+    if c0 == 45:  # -
+        if len(b) > 1 and b[1] != 0:
+            raise err(_LEX_ERR)
+        return MINUS
+    if c0 == 40:  # (
+        return LexBound(b[1:], True)
+    if c0 == 91:  # [
+        return LexBound(b[1:], False)
+    raise err(_LEX_ERR)
+
+
+def parse_lex_range(lo: bytes, hi: bytes) -> tuple[LexBound, LexBound]:
+    return _lex_item(lo), _lex_item(hi)
+
+
+def parse_timeout(c, b: bytes):
+    """getTimeoutFromObjectOrReply in seconds: the absolute deadline in unix
+    ms, or None for "block forever"."""
+    msg = "ERR timeout is not a float or out of range"
+    if not b or b[0] in _SPACE:
+        raise err(msg)
+    r = _strtod(b)
+    if r is None:
+        raise err(msg)
+    v = r[0]  # a long double: neither 1e400 nor 1e-400 is out of its range
+    ms = v * 1000.0
+    if not math.isfinite(ms) or not -(2.0**63) <= ms < 2.0**63:
+        tval = -(2**63)  # the C cast of an out-of-range value
+    else:
+        tval = int(ms)
+    if tval < 0:
+        raise err("ERR timeout is negative")
+    if tval == 0:
+        return None
+    return c.server.now_ms + tval
+
+
+def _parse_long_range(b: bytes, lo: int, hi: int, msg: str | None = None) -> int:
+    v = string2ll(b)
+    if v is None:
+        raise err(msg or NOT_INT)
+    if not lo <= v <= hi:
+        raise err(msg or "ERR value is out of range, value must between %d and %d" % (lo, hi))
+    return v
+
+
+def _parse_positive(b: bytes, msg: str | None = None) -> int:
+    v = string2ll(b)
+    if v is None:
+        raise err(msg or NOT_INT)
+    if v < 0:
+        raise err(msg or "ERR value is out of range, must be positive")
+    return v
+
+
+# --- helpers ----------------------------------------------------------------------
+
+
+def _lookup(c, key: bytes, db=None):
+    v = (db or c.db).lookup(key, c.server.now_ms)
+    if v is None or type(v) is ZSetValue:
+        return v
+    raise wrongtype()
+
+
+def _limits(c) -> tuple[int, int]:
+    cfg = c.server.config
+    return cfg.get_int("zset-max-listpack-entries"), cfg.get_int("zset-max-listpack-value")
+
+
+def _grow(z: ZSetValue, member: bytes, limits) -> None:
+    """zsetAdd's check before inserting a new member into a listpack."""
+    if z.listpack and (len(z) + 1 > limits[0] or len(member) > limits[1]):
+        z.listpack = False
+
+
+def _emit(pairs, withscores: bool, resp3: bool) -> list:
+    """(score, member) pairs as a range reply."""
+    if not withscores:
+        return [m for _s, m in pairs]
+    if resp3:
+        return [[m, Double(s)] for s, m in pairs]
+    out = []
+    for s, m in pairs:
+        out.append(m)
+        out.append(Double(s))
+    return out
+
+
+def _store_result(c, dst: bytes, z: ZSetValue) -> int:
+    """Set dst to z (or delete dst if z is empty); the reply."""
+    db = c.db
+    if len(z):
+        db.set(dst, z)
+        modified(c, dst)
+        c.server.signal_key_ready(db, dst)
+        return len(z)
+    if db.lookup(dst, c.server.now_ms) is not None:
+        db.delete(dst)
+        modified(c, dst)
+    return 0
+
+
+def _is_set(v) -> bool:
+    return getattr(v, "type_name", None) == b"set"
+
+
+# --- ZADD / ZINCRBY ----------------------------------------------------------------
+
+
+def _zadd_generic(c, argv, incr: bool):
+    nx = xx = gt = lt = ch = False
+    i = 2
+    n = len(argv)
+    while i < n:
+        o = argv[i].lower()
+        if o == b"nx":
+            nx = True
+        elif o == b"xx":
+            xx = True
+        elif o == b"ch":
+            ch = True
+        elif o == b"incr":
+            incr = True
+        elif o == b"gt":
+            gt = True
+        elif o == b"lt":
+            lt = True
+        else:
+            break
+        i += 1
+    elements = n - i
+    if elements % 2 or not elements:
+        raise syntax_error()
+    elements //= 2
+    if nx and xx:
+        raise err("ERR XX and NX options at the same time are not compatible")
+    if (gt and nx) or (lt and nx) or (gt and lt):
+        raise err("ERR GT, LT, and/or NX options at the same time are not compatible")
+    if incr and elements > 1:
+        raise err("ERR INCR option supports a single increment-element pair")
+    scores = [parse_score(argv[i + 2 * j]) for j in range(elements)]
+    key = argv[1]
+    z = _lookup(c, key)
+    if z is None:
+        if xx:
+            return None if incr else 0
+        limits = _limits(c)
+        z = ZSetValue(listpack=not (limits[0] == 0 or limits[1] < len(argv[i + 1])))
+        c.db.set(key, z)
+    else:
+        limits = _limits(c) if z.listpack else None
+    added = updated = processed = 0
+    newscore = None
+    try:
+        for j in range(elements):
+            score = scores[j]
+            m = argv[i + 2 * j + 1]
+            cur = z.scores.get(m)
+            if cur is not None:
+                if nx:
+                    continue
+                if incr:
+                    score += cur
+                    if math.isnan(score):
+                        raise err("ERR resulting score is not a number (NaN)")
+                if (lt and score >= cur) or (gt and score <= cur):
+                    continue
+                newscore = score
+                if score != cur:
+                    z.set(m, score)
+                    updated += 1
+                processed += 1
+            elif not xx:
+                if z.listpack:
+                    _grow(z, m, limits or _limits(c))
+                z.set(m, score)
+                newscore = score
+                added += 1
+                processed += 1
+    finally:
+        if added or updated:
+            modified(c, key, added + updated)
+        if added:
+            c.server.signal_key_ready(c.db, key)
+    if incr:
+        return Double(newscore) if processed else None
+    return added + updated if ch else added
+
+
+@command("zadd")
+def cmd_zadd(c, argv):
+    return _zadd_generic(c, argv, False)
+
+
+@command("zincrby")
+def cmd_zincrby(c, argv):
+    return _zadd_generic(c, argv, True)
+
+
+# --- simple reads and ZREM ------------------------------------------------------------
+
+
+@command("zrem")
+def cmd_zrem(c, argv):
+    key = argv[1]
+    z = _lookup(c, key)
+    if z is None:
+        return 0
+    deleted = 0
+    for m in argv[2:]:
+        if z.remove(m):
+            deleted += 1
+            if not len(z):
+                c.db.delete(key)
+                break
+    if deleted:
+        modified(c, key, deleted)
+    return deleted
+
+
+@command("zcard")
+def cmd_zcard(c, argv):
+    z = _lookup(c, argv[1])
+    return 0 if z is None else len(z)
+
+
+@command("zscore")
+def cmd_zscore(c, argv):
+    z = _lookup(c, argv[1])
+    if z is None:
+        return None
+    s = z.scores.get(argv[2])
+    return None if s is None else Double(s)
+
+
+@command("zmscore")
+def cmd_zmscore(c, argv):
+    z = _lookup(c, argv[1])
+    out = []
+    for m in argv[2:]:
+        s = None if z is None else z.scores.get(m)
+        out.append(None if s is None else Double(s))
+    return out
+
+
+def _zrank(c, argv, rev: bool):
+    z = _lookup(c, argv[1])
+    if z is None:
+        return None
+    r = z.rank(argv[2])
+    if r is None:
+        return None
+    return len(z) - 1 - r if rev else r
+
+
+@command("zrank")
+def cmd_zrank(c, argv):
+    return _zrank(c, argv, False)
+
+
+@command("zrevrank")
+def cmd_zrevrank(c, argv):
+    return _zrank(c, argv, True)
+
+
+@command("zcount")
+def cmd_zcount(c, argv):
+    rng = parse_range_score(argv[2], argv[3])
+    z = _lookup(c, argv[1])
+    if z is None:
+        return 0
+    a, b = z.score_span(*rng)
+    return b - a
+
+
+@command("zlexcount")
+def cmd_zlexcount(c, argv):
+    lo, hi = parse_lex_range(argv[2], argv[3])
+    z = _lookup(c, argv[1])
+    if z is None:
+        return 0
+    a, b = z.lex_span(lo, hi)
+    return b - a
+
+
+# --- ZRANGE family ------------------------------------------------------------------
+
+RANK, SCORE, LEX = 1, 2, 3
+
+
+def _rank_span(llen: int, start: int, end: int):
+    if start < 0:
+        start += llen
+    if end < 0:
+        end += llen
+    if start < 0:
+        start = 0
+    if start > end or start >= llen:
+        return None
+    if end >= llen:
+        end = llen - 1
+    return start, end
+
+
+def _select(z: ZSetValue, rangetype, rng, rev: bool, offset: int, limit: int):
+    """The (score, member) pairs of a range, in reply order."""
+    llen = len(z)
+    if rangetype == RANK:
+        span = _rank_span(llen, rng[0], rng[1])
+        if span is None:
+            return []
+        start, end = span
+        if rev:
+            return list(z.islice(llen - 1 - end, llen - start, reverse=True))
+        return list(z.islice(start, end + 1))
+    if offset > 0 and offset >= llen:
+        return []
+    if rangetype == SCORE:
+        a, b = z.score_span(*rng)
+    elif rev:
+        a, b = z.lex_span_rev(*rng)
+    else:
+        a, b = z.lex_span(*rng)
+    if offset < 0:
+        return []
+    n = b - a - offset
+    if n <= 0:
+        return []
+    if 0 <= limit < n:
+        n = limit
+    if rev:
+        return list(z.islice(b - offset - n, b - offset, reverse=True))
+    return list(z.islice(a + offset, a + offset + n))
+
+
+def _zrange_generic(c, argv, argc_start: int, store: bool, rangetype=None, direction=None):
+    key = argv[argc_start]
+    minidx, maxidx = argc_start + 1, argc_start + 2
+    withscores = False
+    offset = 0
+    limit = -1
+    n = len(argv)
+    j = argc_start + 3
+    while j < n:
+        left = n - j - 1
+        a = argv[j].lower()
+        if not store and a == b"withscores":
+            withscores = True
+        elif a == b"limit" and left >= 2:
+            offset = parse_int(argv[j + 1])
+            limit = parse_int(argv[j + 2])
+            j += 2
+        elif direction is None and a == b"rev":
+            direction = True
+        elif rangetype is None and a == b"bylex":
+            rangetype = LEX
+        elif rangetype is None and a == b"byscore":
+            rangetype = SCORE
+        else:
+            raise syntax_error()
+        j += 1
+    rev = bool(direction)
+    if rangetype is None:
+        rangetype = RANK
+    if limit != -1 and rangetype == RANK:
+        raise err(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+        )
+    if withscores and rangetype == LEX:
+        raise err("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
+    if rev and rangetype != RANK:
+        minidx, maxidx = maxidx, minidx
+    if rangetype == RANK:
+        rng = (parse_int(argv[minidx]), parse_int(argv[maxidx]))
+    elif rangetype == SCORE:
+        rng = parse_range_score(argv[minidx], argv[maxidx])
+    else:
+        rng = parse_lex_range(argv[minidx], argv[maxidx])
+    z = _lookup(c, key)
+    if z is None:
+        pairs = []
+    else:
+        pairs = _select(z, rangetype, rng, rev, offset, limit)
+    if store:
+        limits = _limits(c)
+        listpack = not (rangetype == RANK and len(pairs) > limits[0])
+        out = ZSetValue(listpack=listpack)
+        for s, m in pairs:
+            if out.listpack:
+                _grow(out, m, limits)
+            out.set(m, s)
+        return _store_result(c, argv[1], out)
+    return _emit(pairs, withscores, c.resp == 3)
+
+
+@command("zrange")
+def cmd_zrange(c, argv):
+    return _zrange_generic(c, argv, 1, False)
+
+
+@command("zrangestore")
+def cmd_zrangestore(c, argv):
+    return _zrange_generic(c, argv, 2, True)
+
+
+@command("zrevrange")
+def cmd_zrevrange(c, argv):
+    return _zrange_generic(c, argv, 1, False, RANK, True)
+
+
+@command("zrangebyscore")
+def cmd_zrangebyscore(c, argv):
+    return _zrange_generic(c, argv, 1, False, SCORE, False)
+
+
+@command("zrevrangebyscore")
+def cmd_zrevrangebyscore(c, argv):
+    return _zrange_generic(c, argv, 1, False, SCORE, True)
+
+
+@command("zrangebylex")
+def cmd_zrangebylex(c, argv):
+    return _zrange_generic(c, argv, 1, False, LEX, False)
+
+
+@command("zrevrangebylex")
+def cmd_zrevrangebylex(c, argv):
+    return _zrange_generic(c, argv, 1, False, LEX, True)
+
+
+# --- ZREMRANGEBY* ------------------------------------------------------------------------
+
+
+def _zremrange(c, argv, rangetype):
+    if rangetype == RANK:
+        rng = (parse_int(argv[2]), parse_int(argv[3]))
+    elif rangetype == SCORE:
+        rng = parse_range_score(argv[2], argv[3])
+    else:
+        rng = parse_lex_range(argv[2], argv[3])
+    key = argv[1]
+    z = _lookup(c, key)
+    if z is None:
+        return 0
+    if rangetype == RANK:
+        span = _rank_span(len(z), rng[0], rng[1])
+        if span is None:
+            return 0
+        a, b = span[0], span[1] + 1
+    elif rangetype == SCORE:
+        a, b = z.score_span(*rng)
+    else:
+        a, b = z.lex_span(*rng)
+    deleted = z.delete_span(a, b)
+    if deleted:
+        if not len(z):
+            c.db.delete(key)
+        modified(c, key, deleted)
+    return deleted
+
+
+@command("zremrangebyrank")
+def cmd_zremrangebyrank(c, argv):
+    return _zremrange(c, argv, RANK)
+
+
+@command("zremrangebyscore")
+def cmd_zremrangebyscore(c, argv):
+    return _zremrange(c, argv, SCORE)
+
+
+@command("zremrangebylex")
+def cmd_zremrangebylex(c, argv):
+    return _zremrange(c, argv, LEX)
+
+
+# --- pops --------------------------------------------------------------------------------
+
+
+def _zpop(c, db, keys, where_max: bool, emitkey: bool, count: int, nested: bool,
+          nil_when_empty: bool):
+    """genericZpopCommand: (reply, key popped from or None)."""
+    z = None
+    key = None
+    for k in keys:
+        z = _lookup(c, k, db)
+        if z is not None:
+            key = k
+            break
+    if z is None:
+        return (NullArray if nil_when_empty else []), None
+    if count == 0:
+        return [], None
+    if count == -1:
+        count = 1
+    n = min(count, len(z))
+    pairs = []
+    for _ in range(n):
+        s, m = z.pop_at(-1 if where_max else 0)
+        pairs.append((s, m))
+    if not len(z):
+        db.delete(key)
+    modified(c, key, n)
+    if nested:
+        body = [[m, Double(s)] for s, m in pairs]
+        return ([key, body] if emitkey else body), key
+    out = [key] if emitkey else []
+    for s, m in pairs:
+        out.append(m)
+        out.append(Double(s))
+    return out, key
+
+
+def _zpop_cmd(c, argv, where_max: bool):
+    if len(argv) > 3:
+        raise syntax_error()
+    count = -1
+    if len(argv) == 3:
+        count = _parse_positive(argv[2])
+    nested = c.resp > 2 and count != -1
+    return _zpop(c, c.db, [argv[1]], where_max, False, count, nested, False)[0]
+
+
+@command("zpopmin")
+def cmd_zpopmin(c, argv):
+    return _zpop_cmd(c, argv, False)
+
+
+@command("zpopmax")
+def cmd_zpopmax(c, argv):
+    return _zpop_cmd(c, argv, True)
+
+
+def _pop_name(where_max: bool) -> bytes:
+    return b"ZPOPMAX" if where_max else b"ZPOPMIN"
+
+
+def _blocking_zpop(c, keys, where_max: bool, timeout_arg: bytes, count: int, nested: bool):
+    """blockingGenericZpopCommand."""
+    deadline = parse_timeout(c, timeout_arg)
+    db = c.db
+    for key in keys:
+        z = _lookup(c, key)
+        if z is None or not len(z):
+            continue
+        llen = len(z)
+        reply, _k = _zpop(c, db, [key], where_max, True, count, nested, False)
+        argv = [_pop_name(where_max), key]
+        if count != -1:
+            argv.append(b"%d" % min(count, llen))
+        c.server.propagate(c.dbid, argv)
+        return reply
+    if c.in_exec:
+        return NullArray  # a client that may not block times out at once
+    from frtrio.engine import BlockOn
+
+    def retry(cl, key):
+        v = db.lookup(key, cl.server.now_ms)
+        if type(v) is not ZSetValue or not len(v):
+            return None
+        llen = len(v)
+        reply, _k = _zpop(cl, db, [key], where_max, True, count, nested, False)
+        argv = [_pop_name(where_max), key]
+        if count != -1:
+            argv.append(b"%d" % min(count, llen))
+        cl.server.propagate(db.id, argv)
+        return reply
+
+    return BlockOn(list(dict.fromkeys(keys)), db, deadline, retry, NullArray)
+
+
+@command("bzpopmin")
+def cmd_bzpopmin(c, argv):
+    return _blocking_zpop(c, argv[1:-1], False, argv[-1], -1, False)
+
+
+@command("bzpopmax")
+def cmd_bzpopmax(c, argv):
+    return _blocking_zpop(c, argv[1:-1], True, argv[-1], -1, False)
+
+
+def _zmpop_generic(c, argv, numkeys_idx: int, block: bool):
+    numkeys = _parse_long_range(argv[numkeys_idx], 1, LLONG_MAX,
+                                "ERR numkeys should be greater than 0")
+    where_idx = numkeys_idx + numkeys + 1
+    n = len(argv)
+    if where_idx >= n:
+        raise syntax_error()
+    w = argv[where_idx].lower()
+    if w == b"min":
+        where_max = False
+    elif w == b"max":
+        where_max = True
+    else:
+        raise syntax_error()
+    count = -1
+    j = where_idx + 1
+    while j < n:
+        more = n - 1 - j
+        if count == -1 and argv[j].lower() == b"count" and more:
+            j += 1
+            count = _parse_long_range(argv[j], 1, LLONG_MAX, "ERR count should be greater than 0")
+        else:
+            raise syntax_error()
+        j += 1
+    if count == -1:
+        count = 1
+    keys = argv[numkeys_idx + 1 : where_idx]
+    if block:
+        return _blocking_zpop(c, keys, where_max, argv[1], count, True)
+    reply, key = _zpop(c, c.db, keys, where_max, True, count, True, True)
+    if key is not None:
+        c.server.propagate(c.dbid, [_pop_name(where_max), key, b"%d" % count])
+    return reply
+
+
+def _atoi(b: bytes) -> int:
+    m = re.match(rb"[ \t\n\v\f\r]*([+-]?[0-9]+)", b)
+    if not m:
+        return 0
+    v = int(m.group(1))
+    return v if -(2**31) <= v < 2**31 else -1
+
+
+def _keynum_keys(argv, numidx: int, first: int, extra_front=()):
+    """Key positions of a numkeys command: from the key specs when numkeys
+    is a valid count, else Redis's getkeys callback (atoi)."""
+    argc = len(argv)
+    if numidx >= argc:
+        return []
+    num = string2ll(argv[numidx])
+    if num is not None and 1 <= num <= argc - first:
+        return list(extra_front) + list(range(first, first + num))
+    num = _atoi(argv[numidx])
+    if num < 1 or num > argc - first:
+        return []
+    return list(range(first, first + num)) + list(extra_front)
+
+
+@command("zmpop", keys=lambda argv: _keynum_keys(argv, 1, 2))
+def cmd_zmpop(c, argv):
+    return _zmpop_generic(c, argv, 1, False)
+
+
+@command("bzmpop", keys=lambda argv: _keynum_keys(argv, 2, 3))
+def cmd_bzmpop(c, argv):
+    return _zmpop_generic(c, argv, 2, True)
+
+
+# --- ZRANDMEMBER -----------------------------------------------------------------------------
+
+
+@command("zrandmember")
+def cmd_zrandmember(c, argv):
+    rng = c.server.rng
+    if len(argv) >= 3:
+        count = _parse_long_range(argv[2], -LLONG_MAX, LLONG_MAX)
+        withscores = False
+        if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b"withscores"):
+            raise syntax_error()
+        if len(argv) == 4:
+            withscores = True
+            if count < -LLONG_MAX // 2 or count > LLONG_MAX // 2:
+                raise err("ERR value is out of range")
+        z = _lookup(c, argv[1])
+        if z is None or count == 0:
+            return []
+        size = len(z)
+        resp3 = c.resp == 3
+        if count < 0 or count == 1:
+            count = abs(count)
+            pairs = [z.at(rng.randrange(size)) for _ in range(count)]
+        elif count >= size:
+            # the whole zset, walked as Redis's zset iterator does: backwards
+            pairs = list(z.islice(0, size, reverse=True))
+        else:
+            idx = sorted(rng.sample(range(size), count))
+            pairs = [z.at(i) for i in idx]
+        return _emit(pairs, withscores, resp3)
+    z = _lookup(c, argv[1])
+    if z is None:
+        return None
+    return z.at(rng.randrange(len(z)))[1]
+
+
+# --- ZSCAN ------------------------------------------------------------------------------------
+
+
+def _scan_cursor(b: bytes) -> int:
+    """parseScanCursorOrReply: C strtoul over the whole (C) string."""
+    nul = b.find(b"\0")
+    if nul >= 0:
+        b = b[:nul]
+    if not b:
+        return 0
+    m = re.fullmatch(rb"([+-]?)([0-9]+)", b)
+    if m is None:
+        raise err("ERR invalid cursor")
+    v = int(m.group(2))
+    if v > 2**64 - 1:
+        raise err("ERR invalid cursor")
+    return (2**64 - v) % 2**64 if m.group(1) == b"-" else v
+
+
+@command("zscan")
+def cmd_zscan(c, argv):
+    cursor = _scan_cursor(argv[2])
+    z = _lookup(c, argv[1])
+    if z is None:
+        return [b"0", []]
+    count = 10
+    pattern = None
+    i = 3
+    n = len(argv)
+    while i < n:
+        a = argv[i].lower()
+        if a == b"count" and n - i >= 2:
+            count = parse_int(argv[i + 1])
+            if count < 1:
+                raise syntax_error()
+            i += 2
+        elif a == b"match" and n - i >= 2:
+            pattern = argv[i + 1]
+            if pattern == b"*":
+                pattern = None
+            i += 2
+        else:
+            raise syntax_error()
+    if z.listpack:
+        nxt, items = 0, list(z.items())
+    else:
+        nxt, items = z.scan(cursor, count)
+    match = compile_pattern(pattern).match if pattern is not None else None
+    out = []
+    for m, s in items:
+        if match is not None and match(m) is None:
+            continue
+        out.append(m)
+        out.append(format_double(s))
+    return [b"%d" % nxt, out]
+
+
+# --- ZUNION / ZINTER / ZDIFF --------------------------------------------------------------------
+
+UNION, INTER, DIFF = 1, 2, 3
+
+
+def _src_items(v):
+    """(member, score) of a zset or set source."""
+    if type(v) is ZSetValue:
+        return v.items()
+    return ((m, 1.0) for m in v)
+
+
+def _src_find(v, m):
+    if type(v) is ZSetValue:
+        return v.scores.get(m)
+    return 1.0 if m in v else None
+
+
+def _agg(target: float, val: float, how: int) -> float:
+    if how == 0:
+        r = target + val
+        return 0.0 if math.isnan(r) else r
+    if how == 1:
+        return val if val < target else target
+    return val if val > target else target
+
+
+def _setop(c, argv, name: str, dstkey, numidx: int, op: int, card_only: bool = False):
+    setnum = parse_int(argv[numidx])
+    if setnum < 1:
+        raise err("ERR at least 1 input key is needed for '%s' command" % name)
+    n = len(argv)
+    if setnum > n - (numidx + 1):
+        raise syntax_error()
+    now = c.server.now_ms
+    db = c.db
+    srcs = []
+    j = numidx + 1
+    for _ in range(setnum):
+        v = db.lookup(argv[j], now)
+        if v is not None and type(v) is not ZSetValue and not _is_set(v):
+            raise wrongtype()
+        srcs.append([v, 1.0])
+        j += 1
+    aggregate = 0
+    withscores = False
+    limit = 0
+    while j < n:
+        remaining = n - j
+        a = argv[j].lower()
+        if op != DIFF and not card_only and remaining >= setnum + 1 and a == b"weights":
+            j += 1
+            for s in srcs:
+                s[1] = parse_score(argv[j], "ERR weight value is not a float")
+                j += 1
+        elif op != DIFF and not card_only and remaining >= 2 and a == b"aggregate":
+            how = argv[j + 1].lower()
+            if how == b"sum":
+                aggregate = 0
+            elif how == b"min":
+                aggregate = 1
+            elif how == b"max":
+                aggregate = 2
+            else:
+                raise syntax_error()
+            j += 2
+        elif remaining >= 1 and dstkey is None and not card_only and a == b"withscores":
+            withscores = True
+            j += 1
+        elif card_only and remaining >= 2 and a == b"limit":
+            limit = _parse_positive(argv[j + 1], "ERR LIMIT can't be negative")
+            j += 2
+        else:
+            raise syntax_error()
+    if op != DIFF:
+        srcs.sort(key=lambda s: len(s[0]) if s[0] is not None else 0)
+    result: dict[bytes, float] = {}
+    if op == INTER:
+        first, w0 = srcs[0]
+        card = 0
+        if first:
+            for m, s in _src_items(first):
+                score = w0 * s
+                if math.isnan(score):
+                    score = 0.0
+                ok = True
+                for v, w in srcs[1:]:
+                    if v is first:
+                        value = s * w
+                    else:
+                        value = _src_find(v, m)
+                        if value is None:
+                            ok = False
+                            break
+                        value *= w
+                    score = _agg(score, value, aggregate)
+                if not ok:
+                    continue
+                if card_only:
+                    card += 1
+                    if limit and card >= limit:
+                        break
+                else:
+                    result[m] = score
+        if card_only:
+            return card
+    elif op == UNION:
+        for v, w in srcs:
+            if not v:
+                continue
+            for m, s in _src_items(v):
+                score = w * s
+                if math.isnan(score):
+                    score = 0.0
+                old = result.get(m)
+                result[m] = score if old is None else _agg(old, score, aggregate)
+    else:
+        first = srcs[0][0]
+        if first:
+            others = [v for v, _w in srcs[1:] if v]
+            for m, s in _src_items(first):
+                if not any(_src_find(v, m) is not None for v in others):
+                    result[m] = s
+    z = ZSetValue(listpack=False)
+    for m, s in result.items():
+        z.set(m, s)
+    if dstkey is not None:
+        if len(z):
+            entries, maxval = _limits(c)
+            if len(z) <= entries and max(len(m) for m in result) <= maxval:
+                z.to_listpack()
+        return _store_result(c, dstkey, z)
+    return _emit(z.islice(0, len(z)), withscores, c.resp == 3)
+
+
+def _store_keys(argv):
+    return _keynum_keys(argv, 2, 3, extra_front=(1,))
+
+
+def _read_keys(argv):
+    return _keynum_keys(argv, 1, 2)
+
+
+@command("zunionstore", keys=_store_keys)
+def cmd_zunionstore(c, argv):
+    return _setop(c, argv, "zunionstore", argv[1], 2, UNION)
+
+
+@command("zinterstore", keys=_store_keys)
+def cmd_zinterstore(c, argv):
+    return _setop(c, argv, "zinterstore", argv[1], 2, INTER)
+
+
+@command("zdiffstore", keys=_store_keys)
+def cmd_zdiffstore(c, argv):
+    return _setop(c, argv, "zdiffstore", argv[1], 2, DIFF)
+
+
+@command("zunion", keys=_read_keys)
+def cmd_zunion(c, argv):
+    return _setop(c, argv, "zunion", None, 1, UNION)
+
+
+@command("zinter", keys=_read_keys)
+def cmd_zinter(c, argv):
+    return _setop(c, argv, "zinter", None, 1, INTER)
+
+
+@command("zdiff", keys=_read_keys)
+def cmd_zdiff(c, argv):
+    return _setop(c, argv, "zdiff", None, 1, DIFF)
+
+
+@command("zintercard", keys=_read_keys)
+def cmd_zintercard(c, argv):
+    return _setop(c, argv, "zintercard", None, 1, INTER, card_only=True)

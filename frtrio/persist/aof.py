@@ -1,17 +1,34 @@
 """Append-only file, in Redis 7.0's multi-part layout.
 
 ``<dir>/<appenddirname>/`` holds a manifest naming one base file and the
-incremental files after it::
+incremental files after it (and, with ``aof-disable-auto-gc yes``, history
+files waiting to be deleted)::
 
     file appendonly.aof.1.base.aof seq 1 type b
     file appendonly.aof.1.incr.aof seq 1 type i
 
-Every file holds commands as RESP multibulk requests (frtrio writes its base
-as commands, the ``aof-use-rdb-preamble no`` form, which redis-server 7.0
-loads too). At start the base and the incremental files are replayed in
-order; a legacy single ``<dir>/<appendfilename>`` is loaded when there is no
-manifest. A tail cut short by a crash is handled as ``aof-load-truncated``
-says: cut off (with a warning) or refused.
+Every file holds commands as RESP multibulk requests. frtrio writes its base
+as commands (the ``aof-use-rdb-preamble no`` form), which redis-server 7.0
+loads; it loads the same from redis-server, but not an RDB base (it refuses
+to start and says so). At start the base and the incremental files are
+replayed in order; a legacy single ``<dir>/<appendfilename>`` without a
+manifest is loaded and then moved into the directory as the base, as Redis's
+upgrade does.
+
+Loading follows ``loadSingleAppendOnlyFile``: ``#`` annotation lines are
+skipped; a command cut short at the end of the *last* file is a truncated
+tail, cut off with a warning when ``aof-load-truncated yes`` and refused
+(exit 1) when ``no``; a MULTI without its EXEC at the end is reverted the same
+way; anything else malformed, a truncated file that is not the last one, or
+an unknown command refuses the start.
+
+Writing: ``Node.flush_effects`` feeds the commands the engine propagated
+(``SELECT`` when the db changes), writes them before any reply leaves, and
+with ``appendfsync always`` fsyncs before that too; ``everysec`` fsyncs from
+the cron once a second; ``no`` leaves it to the OS. BGREWRITEAOF is done
+synchronously (the engine is single threaded and the dataset is in this
+process): new base from the dataset, new empty incr file, the manifest
+switched atomically, old files deleted.
 
 All file access goes through the Env's ``fs`` so the simulator can run it on
 an in-memory disk.
@@ -22,13 +39,11 @@ from __future__ import annotations
 import logging
 import os
 
-from frtrio.protocol.parser import string2ll
-
 log = logging.getLogger("frtrio.aof")
 
 
 class AOFLoadError(Exception):
-    """The AOF cannot be loaded; the server must not start."""
+    """The AOF cannot be loaded; the server must not start (exit code 1)."""
 
 
 def encode_command(argv: list[bytes]) -> bytes:
@@ -38,45 +53,157 @@ def encode_command(argv: list[bytes]) -> bytes:
     return b"".join(parts)
 
 
+# --- reading ----------------------------------------------------------------------------
+
+
 class _Truncated(Exception):
-    def __init__(self, valid_upto: int):
-        self.valid_upto = valid_upto
+    """Unexpected end of file (Redis's ``uxeof``)."""
 
 
-def parse_aof(data: bytes):
-    """Yield (argv, end_offset) for each command; raises _Truncated at a
-    short tail and AOFLoadError on a format error."""
-    pos = 0
+class _BadFormat(Exception):
+    """Redis's ``fmterr``."""
+
+
+def _atol(b: bytes) -> int:
+    """C atoi/strtol: leading spaces, a sign, digits; anything after is ignored."""
+    s = b.lstrip(b" \t\n\v\f\r")
+    i = 0
+    if s[:1] in (b"+", b"-"):
+        i = 1
+    j = i
+    while j < len(s) and 48 <= s[j] <= 57:
+        j += 1
+    if j == i:
+        return 0
+    return int(s[:j])
+
+
+def parse_aof(data: bytes, start: int = 0):
+    """Yield (argv, end_offset) for each command from ``start``, reading the
+    way Redis's loader does. Raises _Truncated at a short tail and _BadFormat
+    on a format error."""
+    pos = start
     n = len(data)
     while pos < n:
-        start = pos
-        if data[pos] != 42:  # '*'
-            raise AOFLoadError("Bad file format reading the append only file")
-        nl = data.find(b"\r\n", pos)
+        nl = data.find(b"\n", pos)
+        line = data[pos:] if nl < 0 else data[pos : nl + 1]
+        if line[:1] == b"#":
+            if nl < 0:
+                return  # an annotation at EOF: nothing more
+            pos = nl + 1
+            continue
+        if line[:1] != b"*":
+            raise _BadFormat()
+        if len(line) < 2 or line[1:2] in (b"",):
+            raise _Truncated()
+        argc = _atol(line[1:])
+        if argc < 1:
+            raise _BadFormat()
         if nl < 0:
-            raise _Truncated(start)
-        argc = string2ll(data[pos + 1 : nl])
-        if argc is None or argc < 1:
-            raise AOFLoadError("Bad file format reading the append only file")
-        pos = nl + 2
+            raise _Truncated()
+        pos = nl + 1
         argv = []
         for _ in range(argc):
             if pos >= n:
-                raise _Truncated(start)
-            if data[pos] != 36:  # '$'
-                raise AOFLoadError("Bad file format reading the append only file")
-            nl = data.find(b"\r\n", pos)
+                raise _Truncated()
+            nl = data.find(b"\n", pos)
+            if data[pos : pos + 1] != b"$":
+                raise _BadFormat()
             if nl < 0:
-                raise _Truncated(start)
-            ln = string2ll(data[pos + 1 : nl])
-            if ln is None or ln < 0:
-                raise AOFLoadError("Bad file format reading the append only file")
-            pos = nl + 2
+                raise _Truncated()
+            ln = _atol(data[pos + 1 : nl])
+            if ln < 0:
+                raise _BadFormat()
+            pos = nl + 1
             if pos + ln + 2 > n:
-                raise _Truncated(start)
+                raise _Truncated()
             argv.append(data[pos : pos + ln])
             pos += ln + 2
         yield argv, pos
+
+
+class Manifest:
+    """The manifest: base, incr and history files, in order."""
+
+    def __init__(self):
+        self.base: tuple[str, int] | None = None
+        self.incrs: list[tuple[str, int]] = []
+        self.history: list[str] = []
+
+    @property
+    def next_incr_seq(self) -> int:
+        return (self.incrs[-1][1] if self.incrs else 0) + 1
+
+    @property
+    def next_base_seq(self) -> int:
+        return (self.base[1] if self.base else 0) + 1
+
+    def files(self) -> list[str]:
+        out = [self.base[0]] if self.base else []
+        return out + [f for f, _ in self.incrs]
+
+    def render(self) -> bytes:
+        from frtrio.config import repr_bytes
+
+        def name(f: str) -> str:
+            b = f.encode("utf-8", "surrogateescape")
+            if any(c <= 32 or c >= 127 or c in b"\"'\\" for c in b):
+                return repr_bytes(b)
+            return f
+
+        lines = []
+        if self.base:
+            lines.append("file %s seq %d type b\n" % (name(self.base[0]), self.base[1]))
+        for f in self.history:
+            lines.append("file %s seq 0 type h\n" % name(f))
+        for f, seq in self.incrs:
+            lines.append("file %s seq %d type i\n" % (name(f), seq))
+        return "".join(lines).encode("utf-8", "surrogateescape")
+
+    @classmethod
+    def parse(cls, data: bytes, path: str) -> "Manifest":
+        from frtrio.protocol.parser import split_args
+
+        m = cls()
+        bad = "Invalid AOF manifest file format (%s)" % path
+        last_incr = 0
+        for raw in data.split(b"\n"):
+            line = raw.strip(b" \t\r\n")
+            if not line or line[:1] == b"#":
+                continue
+            words = split_args(line)
+            if not words or len(words) % 2:
+                raise AOFLoadError(bad)
+            kv = {}
+            for k, v in zip(words[0::2], words[1::2]):
+                kv[k.decode("latin-1")] = v
+            if "file" not in kv or "seq" not in kv or "type" not in kv:
+                raise AOFLoadError(bad)
+            fname = kv["file"].decode("utf-8", "surrogateescape")
+            if "/" in fname:
+                raise AOFLoadError(bad)
+            try:
+                seq = int(kv["seq"])
+            except ValueError:
+                raise AOFLoadError(bad) from None
+            typ = kv["type"]
+            if typ == b"b":
+                if m.base is not None:
+                    raise AOFLoadError("Found duplicate base file information (%s)" % path)
+                m.base = (fname, seq)
+            elif typ == b"h":
+                m.history.append(fname)
+            elif typ == b"i":
+                if seq <= last_incr:
+                    raise AOFLoadError("Found a non-monotonic sequence number (%s)" % path)
+                last_incr = seq
+                m.incrs.append((fname, seq))
+            else:
+                raise AOFLoadError("Unknown AOF file type (%s)" % path)
+        return m
+
+
+# --- the AOF ------------------------------------------------------------------------------
 
 
 class AOF:
@@ -89,201 +216,322 @@ class AOF:
         self.filename = config.get("appendfilename")
         self.legacy_path = os.path.join(base_dir, self.filename)
         self.manifest_path = os.path.join(self.dirpath, self.filename + ".manifest")
-        self.files: list[tuple[str, int, str]] = []  # (name, seq, type)
+        self.manifest = Manifest()
         self.buf: list[bytes] = []
+        self.buf_len = 0
         self.cur_db = -1
         self.fh = None
+        self.incr_path: str | None = None
         self.dirty_since_fsync = False
         self.write_ok = True
         self.rewrites = 0
+        self.rewrite_ok = True
+        self.last_rewrite_time_sec = -1
         self.loaded_commands = 0
+        self.current_size = 0  # bytes in base + incr files
+        self.base_size = 0  # current_size at the last rewrite / start
+        self.last_ts = 0
+        self.enabled = False
+        # entries of server.propagated already in the dataset a rewrite just
+        # wrote: the next feed skips them
+        self.skip = 0
 
     # --- manifest -------------------------------------------------------------
 
-    def _read_manifest(self) -> bool:
+    def read_manifest(self) -> bool:
         if not self.fs.exists(self.manifest_path):
             return False
-        text = self.fs.read(self.manifest_path).decode("utf-8", "replace")
-        files = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            words = line.split()
-            kv = dict(zip(words[0::2], words[1::2]))
-            if len(words) % 2 or "file" not in kv or "seq" not in kv or "type" not in kv:
-                raise AOFLoadError(
-                    "Invalid AOF manifest file format (line %d of %s)" % (lineno, self.manifest_path)
-                )
-            files.append((kv["file"], int(kv["seq"]), kv["type"]))
-        self.files = files
+        self.manifest = Manifest.parse(self.fs.read(self.manifest_path), self.manifest_path)
         return True
 
     def _write_manifest(self) -> None:
-        lines = "".join("file %s seq %d type %s\n" % f for f in self.files)
-        self.fs.write_atomic(self.manifest_path, lines.encode())
+        self.fs.write_atomic(self.manifest_path, self.manifest.render())
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.dirpath, name)
+
+    def _size(self, name: str) -> int:
+        p = self._path(name)
+        try:
+            return self.fs.size(p) if self.fs.exists(p) else 0
+        except OSError:
+            return 0
 
     # --- load -----------------------------------------------------------------
 
     def load(self) -> None:
         """Replay the AOF into the server. Raises AOFLoadError on bad data."""
         srv = self.server
+        saved = (dict(srv.stats), {k: list(v) for k, v in srv.cmdstats.items()},
+                 dict(srv.errorstats))
         srv.loading = True
         try:
-            if self._read_manifest():
-                to_load = [f for f in self.files if f[2] == "b"] + [f for f in self.files if f[2] == "i"]
-                for idx, (name, _seq, typ) in enumerate(to_load):
-                    path = os.path.join(self.dirpath, name)
+            if self.read_manifest():
+                names = self.manifest.files()
+                if not names:
+                    log.info("The AOF manifest lists no files: starting empty")
+                for idx, name in enumerate(names):
+                    last = idx == len(names) - 1
+                    path = self._path(name)
                     if not self.fs.exists(path):
-                        if typ == "b":
-                            raise AOFLoadError("The AOF file %s doesn't exist" % name)
+                        log.warning("The append log file %s doesn't exist: No such file or "
+                                    "directory", name)
                         continue
-                    if name.endswith(".rdb"):
-                        raise AOFLoadError(
-                            "The AOF base file %s is an RDB file; frtrio loads AOF-format bases only "
-                            "(set aof-use-rdb-preamble no in redis-server to write one)" % name
-                        )
-                    self._load_file(path, last=(idx == len(to_load) - 1))
+                    self._load_file(path, name, last)
+                    if idx == 0 and self.manifest.base and name == self.manifest.base[0]:
+                        log.info("DB loaded from base file %s", name)
+                    else:
+                        log.info("DB loaded from incr file %s", name)
             elif self.fs.exists(self.legacy_path):
-                self._load_file(self.legacy_path, last=True)
-                self.files = []
+                self._load_file(self.legacy_path, self.filename, True)
+                self._upgrade_legacy()
+            else:
+                return
+            log.info("DB loaded from append only file: %d commands", self.loaded_commands)
         finally:
             srv.loading = False
             srv.propagated.clear()
             srv.dirty = 0
+            for cur, old in zip((srv.stats, srv.cmdstats, srv.errorstats), saved):
+                cur.clear()
+                cur.update(old)
 
-    def _load_file(self, path: str, last: bool) -> None:
+    def _upgrade_legacy(self) -> None:
+        """A pre-7.0 single AOF becomes the base of a new manifest."""
+        self.fs.makedirs(self.dirpath)
+        data = self.fs.read(self.legacy_path)
+        self.fs.write_atomic(self._path(self.filename), data)
+        self.manifest = Manifest()
+        self.manifest.base = (self.filename, 1)
+        self._write_manifest()
+        self.fs.remove(self.legacy_path)
+        log.info("Successfully migrated an old-style AOF into the AOF directory")
+
+    def _load_file(self, path: str, name: str, last: bool) -> None:
         from frtrio.commands import table as _table
 
         srv = self.server
         data = self.fs.read(path)
-        if data.startswith(b"REDIS"):
-            raise AOFLoadError("RDB preamble in %s is not supported by frtrio" % path)
+        if data.startswith(b"REDIS") or name.endswith(".rdb"):
+            raise AOFLoadError(
+                "Can't load the AOF file %s: it holds RDB data (an RDB base or preamble), which "
+                "frtrio does not read. Rewrite it with redis-server configured with "
+                "'aof-use-rdb-preamble no' (then BGREWRITEAOF)." % name
+            )
         c = srv.new_client("aof-loader", "")
+        srv.stats["total_connections_received"] -= 1
         c.authenticated = True
+        valid_up_to = 0
+        valid_before_multi = 0
+        multi: list | None = None
         try:
-            multi: list | None = None
-            valid = 0
             try:
                 for argv, end in parse_aof(data):
-                    name = argv[0].lower()
-                    if name == b"multi":
+                    lname = argv[0].lower()
+                    if lname == b"multi":
+                        valid_before_multi = valid_up_to
                         multi = []
+                        valid_up_to = end
                         continue
-                    if name == b"exec":
-                        for a in multi or []:
-                            self._apply(c, _table, a)
+                    if lname == b"exec" and multi is not None:
+                        for a in multi:
+                            self._apply(c, _table, a, name)
                         multi = None
-                        valid = end
+                        valid_up_to = end
                         continue
                     if multi is not None:
+                        self._check_known(_table, argv, name)
                         multi.append(argv)
+                        valid_up_to = end
                         continue
-                    self._apply(c, _table, argv)
-                    valid = end
+                    self._apply(c, _table, argv, name)
+                    valid_up_to = end
                 if multi is not None:
-                    raise _Truncated(valid)
-            except _Truncated as t:
-                upto = min(t.valid_upto, valid) if multi is not None else t.valid_upto
-                if not last or self.config.get("aof-load-truncated") != "yes":
+                    log.warning("Revert incomplete MULTI/EXEC transaction in AOF file %s", name)
+                    valid_up_to = valid_before_multi
+                    raise _Truncated()
+            except _BadFormat:
+                raise AOFLoadError(
+                    "Bad file format reading the append only file %s: make a backup of your AOF "
+                    "file, then use ./redis-check-aof --fix <filename.manifest>" % name
+                ) from None
+            except _Truncated:
+                if self.config.get("aof-load-truncated") != "yes":
                     raise AOFLoadError(
                         "Unexpected end of file reading the append only file %s. You can: "
                         "1) Make a backup of your AOF file, then use ./redis-check-aof --fix "
                         "<filename.manifest>. 2) Alternatively you can set the "
                         "'aof-load-truncated' configuration option to yes and restart the server."
-                        % os.path.basename(path)
+                        % name
                     ) from None
-                log.warning(
-                    "!!! Warning: short read while loading the AOF file %s!!! AOF loaded anyway "
-                    "because aof-load-truncated is enabled; truncating it to %d bytes",
-                    path,
-                    upto,
-                )
-                self.fs.truncate(path, upto)
+                if not last:
+                    raise AOFLoadError(
+                        "Fatal error: the truncated file is not the last file (%s)" % name
+                    ) from None
+                log.warning("!!! Warning: short read while loading the AOF file %s!!!", name)
+                log.warning("!!! Truncating the AOF %s at offset %d !!!", name, valid_up_to)
+                self.fs.truncate(path, valid_up_to)
+                log.warning("AOF %s loaded anyway because aof-load-truncated is enabled", name)
         finally:
             srv.free_client(c)
 
-    def _apply(self, c, _table, argv) -> None:
-        srv = self.server
+    @staticmethod
+    def _lookup(_table, argv):
         cmd = _table.TABLE.get(argv[0].lower())
         if cmd is not None and cmd.subcommands and len(argv) > 1:
             cmd = cmd.subcommands.get(argv[1].lower(), cmd)
+        return cmd
+
+    def _check_known(self, _table, argv, name):
+        cmd = self._lookup(_table, argv)
         if cmd is None or cmd.handler is None:
             raise AOFLoadError(
-                "Unknown command '%s' reading the append only file" % argv[0].decode("latin-1")
+                "Unknown command '%s' reading the append only file %s"
+                % (argv[0].decode("latin-1"), name)
             )
-        srv.call(c, cmd, argv)
+        return cmd
+
+    def _apply(self, c, _table, argv, name) -> None:
+        cmd = self._check_known(_table, argv, name)
+        self.server.call(c, cmd, argv)
         c.out.clear()
         c.out_bytes = 0
+        c.reply_mode = 0
         self.loaded_commands += 1
 
     # --- append -----------------------------------------------------------------
 
     def open_for_append(self) -> None:
-        """Make sure the directory, manifest and an incr file exist."""
+        """At start: make sure the directory, the manifest, a base and an incr
+        file exist, and open the last incr file for appending."""
         self.fs.makedirs(self.dirpath)
-        if not self.files:
-            # first start with AOF on (or a legacy file): the base is the
-            # current dataset, written as commands
-            self._new_base_and_incr(seq=1)
-        incr = [f for f in self.files if f[2] == "i"]
-        if not incr:
-            seq = max((f[1] for f in self.files), default=0) + 1
-            self.files.append(("%s.%d.incr.aof" % (self.filename, seq), seq, "i"))
+        m = self.manifest
+        if m.base is None and not m.incrs:
+            # first start with AOF on: the base is the dataset (usually empty)
+            base = "%s.%d.base.aof" % (self.filename, 1)
+            self.fs.write_atomic(self._path(base), self._dataset_commands())
+            m.base = (base, 1)
+            log.info("Creating AOF base file %s on server start", base)
+        if not m.incrs:
+            seq = m.next_incr_seq
+            incr = "%s.%d.incr.aof" % (self.filename, seq)
+            self.fs.write_atomic(self._path(incr), b"")
+            m.incrs.append((incr, seq))
             self._write_manifest()
-            incr = self.files[-1:]
-        self.fh = self.fs.open_append(os.path.join(self.dirpath, incr[-1][0]))
+            log.info("Creating AOF incr file %s on server start", incr)
+        self._gc_history()
+        self.incr_path = self._path(m.incrs[-1][0])
+        self.fh = self.fs.open_append(self.incr_path)
         self.cur_db = -1
+        self.current_size = sum(self._size(f) for f in m.files())
+        self.base_size = self.current_size
+        self.enabled = True
 
     def _dataset_commands(self) -> bytes:
-        """The current dataset as commands (an AOF rewrite's base)."""
         from frtrio.persist.rewrite import dataset_as_commands
 
         return dataset_as_commands(self.server)
 
-    def _new_base_and_incr(self, seq: int) -> None:
-        base = "%s.%d.base.aof" % (self.filename, seq)
-        incr = "%s.%d.incr.aof" % (self.filename, seq)
-        self.fs.write_atomic(os.path.join(self.dirpath, base), self._dataset_commands())
-        self.fs.write_atomic(os.path.join(self.dirpath, incr), b"")
-        old = self.files
-        self.files = [(base, seq, "b"), (incr, seq, "i")]
+    def _gc_history(self) -> None:
+        m = self.manifest
+        if not m.history or self.config.get("aof-disable-auto-gc") == "yes":
+            return
+        for name in m.history:
+            log.info("Removing the history file %s in the background", name)
+            self.fs.remove(self._path(name))
+        m.history = []
         self._write_manifest()
-        for name, _s, _t in old:
-            if name not in (base, incr):
-                self.fs.remove(os.path.join(self.dirpath, name))
 
     def rewrite(self) -> None:
-        """BGREWRITEAOF, done synchronously: new base from the dataset, new
-        empty incr file, manifest switched atomically, old files removed."""
-        self.write()
-        if self.fh is not None:
-            self.fh.close()
-        seq = max((f[1] for f in self.files), default=0) + 1
-        self._new_base_and_incr(seq)
-        self.fh = self.fs.open_append(os.path.join(self.dirpath, self.files[-1][0]))
-        self.cur_db = -1
-        self.rewrites += 1
+        """BGREWRITEAOF, done synchronously: a new base from the dataset, a
+        new empty incr file (when AOF is on), the manifest switched
+        atomically, the old files become history and are deleted."""
+        srv = self.server
+        t0 = srv.now_ms
+        try:
+            if self.enabled:
+                self.write()
+                self.fsync()
+            self.fs.makedirs(self.dirpath)
+            if not self.enabled and not self.manifest.base and not self.manifest.incrs:
+                self.read_manifest()
+            m = self.manifest
+            old = m.files()
+            base = "%s.%d.base.aof" % (self.filename, m.next_base_seq)
+            data = self._dataset_commands()
+            self.fs.write_atomic(self._path(base), data)
+            new_incrs = []
+            if self.enabled:
+                seq = m.next_incr_seq
+                incr = "%s.%d.incr.aof" % (self.filename, seq)
+                self.fs.write_atomic(self._path(incr), b"")
+                new_incrs = [(incr, seq)]
+                log.info("Creating AOF incr file %s on background rewrite", incr)
+            new_seq = m.next_base_seq
+            m.base = (base, new_seq)
+            m.history += [f for f in old if f not in (base,)]
+            m.incrs = new_incrs
+            self._write_manifest()
+            if self.fh is not None:
+                self.fh.close()
+                self.fh = None
+            if self.enabled:
+                self.incr_path = self._path(new_incrs[0][0])
+                self.fh = self.fs.open_append(self.incr_path)
+            self.cur_db = -1
+            self._gc_history()
+            self.skip = len(srv.propagated)
+            self.current_size = len(data)
+            self.base_size = len(data)
+            self.rewrites += 1
+            self.rewrite_ok = True
+            self.last_rewrite_time_sec = max(0, (srv.now_ms - t0) // 1000)
+            log.info("Background AOF rewrite finished successfully")
+        except OSError as e:
+            self.rewrite_ok = False
+            log.warning("Background AOF rewrite failed: %s", e)
+            raise
 
     def feed(self, propagated) -> None:
         buf = self.buf
+        if self.skip:
+            propagated = propagated[self.skip :]
+            self.skip = 0
+        if self.config.get("aof-timestamp-enabled") == "yes":
+            ts = self.server.now_ms // 1000
+            if ts > self.last_ts:
+                b = b"#TS:%d\r\n" % ts
+                buf.append(b)
+                self.buf_len += len(b)
+                self.last_ts = ts
         for dbid, argv in propagated:
             if dbid != self.cur_db:
-                buf.append(encode_command([b"SELECT", b"%d" % dbid]))
+                b = encode_command([b"SELECT", b"%d" % dbid])
+                buf.append(b)
+                self.buf_len += len(b)
                 self.cur_db = dbid
-            buf.append(encode_command(argv))
+            b = encode_command(argv)
+            buf.append(b)
+            self.buf_len += len(b)
 
     def write(self) -> None:
         if not self.buf or self.fh is None:
             return
         data = b"".join(self.buf)
-        self.buf.clear()
         try:
             self.fh.write(data)
-            self.write_ok = True
-        except OSError:
+        except OSError as e:
             self.write_ok = False
-            raise
+            log.warning("Error writing to the AOF file: %s", e.strerror or e)
+            if self.config.get("appendfsync") == "always":
+                log.warning("Can't recover from AOF write error when the AOF fsync policy is "
+                            "'always'. Exiting...")
+                raise SystemExit(1) from None
+            return  # keep the buffer; retried on the next write
+        self.buf.clear()
+        self.buf_len = 0
+        self.write_ok = True
+        self.current_size += len(data)
         self.dirty_since_fsync = True
         if self.config.get("appendfsync") == "always":
             self.fsync()
@@ -294,10 +542,165 @@ class AOF:
             self.dirty_since_fsync = False
 
     def everysec(self) -> None:
+        """The once-a-second cron duty: fsync for ``everysec``, and the
+        automatic rewrite (auto-aof-rewrite-percentage / -min-size)."""
         if self.config.get("appendfsync") == "everysec":
             self.fsync()
+        self.maybe_auto_rewrite()
+
+    def maybe_auto_rewrite(self) -> bool:
+        cfg = self.config
+        perc = cfg.get_int("auto-aof-rewrite-percentage")
+        if not self.enabled or not perc:
+            return False
+        if self.current_size < cfg.get_int("auto-aof-rewrite-min-size"):
+            return False
+        base = self.base_size or 1
+        growth = (self.current_size * 100 // base) - 100
+        if growth < perc:
+            return False
+        log.info("Starting automatic rewriting of AOF on %d%% growth", growth)
+        try:
+            self.rewrite()
+        except OSError:
+            return False
+        return True
 
     def close(self) -> None:
         if self.fh is not None:
             self.fh.close()
             self.fh = None
+        self.enabled = False
+
+    # --- INFO ---------------------------------------------------------------------
+
+    def info_fields(self) -> list[str]:
+        return [
+            "aof_current_size:%d" % self.current_size,
+            "aof_base_size:%d" % self.base_size,
+            "aof_pending_rewrite:0",
+            "aof_buffer_length:%d" % self.buf_len,
+            "aof_pending_bio_fsync:0",
+            "aof_delayed_fsync:0",
+        ]
+
+
+def info_persistence(srv) -> list[str]:
+    """INFO persistence, as Redis 7.0 lays it out."""
+    aof = srv.aof
+    on = aof is not None and aof.enabled
+    rewrites = getattr(srv, "aof_rewrites_total", 0) + (aof.rewrites if aof is not None else 0)
+    last_rw = aof.last_rewrite_time_sec if aof is not None else getattr(srv, "aof_last_rewrite_sec", -1)
+    rw_ok = aof.rewrite_ok if aof is not None else True
+    lines = [
+        "loading:%d" % (1 if srv.loading else 0),
+        "async_loading:0",
+        "current_cow_peak:0",
+        "current_cow_size:0",
+        "current_cow_size_age:0",
+        "current_fork_perc:0.00",
+        "current_save_keys_processed:0",
+        "current_save_keys_total:0",
+        "rdb_changes_since_last_save:%d" % srv.dirty,
+        "rdb_bgsave_in_progress:0",
+        "rdb_last_save_time:%d" % (srv.lastsave_ms // 1000),
+        "rdb_last_bgsave_status:ok",
+        "rdb_last_bgsave_time_sec:-1",
+        "rdb_current_bgsave_time_sec:-1",
+        "rdb_saves:%d" % getattr(srv, "rdb_saves", 0),
+        "rdb_last_cow_size:0",
+        "rdb_last_load_keys_expired:0",
+        "rdb_last_load_keys_loaded:0",
+        "aof_enabled:%d" % (1 if on else 0),
+        "aof_rewrite_in_progress:0",
+        "aof_rewrite_scheduled:0",
+        "aof_last_rewrite_time_sec:%d" % last_rw,
+        "aof_current_rewrite_time_sec:-1",
+        "aof_last_bgrewrite_status:%s" % ("ok" if rw_ok else "err"),
+        "aof_rewrites:%d" % rewrites,
+        "aof_rewrites_consecutive_failures:0",
+        "aof_last_write_status:%s" % ("ok" if aof is None or aof.write_ok else "err"),
+        "aof_last_cow_size:0",
+        "module_fork_in_progress:0",
+        "module_fork_last_cow_size:0",
+    ]
+    if on:
+        lines += aof.info_fields()
+    return lines
+
+
+# --- switching AOF on and off at run time (CONFIG SET appendonly) -----------------
+
+
+def set_appendonly(node, on: bool) -> None:
+    """CONFIG SET appendonly yes|no. Turning it on writes a base from the
+    current dataset (Redis's startAppendOnly rewrite) and starts appending;
+    turning it off flushes, fsyncs and closes the file."""
+    from frtrio.config import ConfigError
+
+    srv = node.server
+    if on:
+        if node.aof is not None and node.aof.enabled:
+            return
+        aof = AOF(node.env.fs, node.config, srv)
+        try:
+            aof.read_manifest()
+            aof.enabled = True
+            aof.rewrite()
+        except (OSError, AOFLoadError) as e:
+            log.warning("Unable to turn on AOF: %s", e)
+            raise ConfigError("Unable to turn on AOF. Check server logs.", "appendonly") from None
+        node.aof = aof
+        srv.aof = aof
+        log.info("AOF enabled")
+    else:
+        aof = node.aof
+        if aof is None:
+            return
+        node.flush_effects()
+        try:
+            aof.write()
+            aof.fsync()
+        except OSError:
+            pass
+        aof.close()
+        srv.aof_rewrites_total = getattr(srv, "aof_rewrites_total", 0) + aof.rewrites
+        node.aof = None
+        srv.aof = None
+        log.info("AOF disabled")
+
+
+# --- wiring into a node ---------------------------------------------------------------
+
+
+def attach(node) -> None:
+    """Load the AOF (when appendonly is on) before the node accepts clients,
+    and give the engine its persistence hooks: BGREWRITEAOF/SAVE
+    (``server.aof_rewrite``) and CONFIG SET appendonly."""
+    srv = node.server
+    cfg = node.config
+    if cfg.get("appendonly") == "yes":
+        aof = AOF(node.env.fs, cfg, srv)
+        aof.load()
+        aof.open_for_append()
+        node.aof = aof
+        srv.aof = aof
+
+    def aof_rewrite() -> None:
+        aof = node.aof
+        if aof is None:
+            aof = AOF(node.env.fs, cfg, srv)  # AOF off: write a base (Redis does too)
+            aof.read_manifest()
+            aof.rewrite()
+            srv.aof_rewrites_total = getattr(srv, "aof_rewrites_total", 0) + 1
+            srv.aof_last_rewrite_sec = aof.last_rewrite_time_sec
+        else:
+            aof.rewrite()
+
+    srv.aof_rewrite = aof_rewrite
+
+    def on_change(name: str, value: str) -> None:
+        if name == "appendonly":
+            set_appendonly(node, value == "yes")
+
+    cfg.listeners.append(on_change)

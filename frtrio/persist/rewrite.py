@@ -1,8 +1,11 @@
 """The dataset as a stream of commands (AOF base files, BGREWRITEAOF).
 
 Each value type knows its Redis type name (``store.db.type_name``); the
-commands that rebuild it are chosen here. A zset value provides ``items()``
-yielding (member, score) pairs.
+commands that rebuild it are chosen here, 64 elements a command as Redis's
+rewrite does (AOF_REWRITE_ITEMS_PER_CMD). A zset value provides ``items()``
+yielding (member, score) pairs. A value type not known here can provide
+``aof_commands(key) -> [argv, ...]`` itself. Expiry times are written as
+PEXPIREAT (absolute unix ms), so they survive any restart delay.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ def _batched(cmd: bytes, key: bytes, items: list[bytes], step: int):
 
 
 def value_commands(key: bytes, v) -> list[list[bytes]]:
+    own = getattr(v, "aof_commands", None)
+    if own is not None:
+        return own(key)
     t = type_name(v)
     if t == b"string":
         return [[b"SET", key, v]]

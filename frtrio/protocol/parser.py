@@ -3,27 +3,73 @@
 It follows what redis-server 7.0 accepts from a client, byte for byte:
 
 * a request starting with ``*`` is a multibulk request; anything else is an
-  inline request (a line of space separated, optionally quoted words);
-* lengths are parsed the way Redis's ``string2ll`` does (no sign on bulk
-  lengths, no leading zeros, no spaces, no ``+``);
+  inline request (a line of space separated, optionally quoted words, split
+  as ``sdssplitargs`` does);
+* lengths are parsed the way Redis's ``string2ll`` does (no ``+``, no leading
+  zeros, no spaces; no sign on bulk lengths);
 * the two bytes after a length line's ``\\r`` and after a bulk payload are
   skipped without being checked, as Redis does;
-* limits: multibulk count up to 1024*1024, bulk length up to
-  ``proto-max-bulk-len``, a line without its terminator up to 64 KiB.
+* Redis looks for line ends with ``strchr`` on a NUL-terminated buffer, so a
+  NUL byte before the ``\\r`` of a length line (or the ``\\n`` of an inline
+  line) hides the line end: the request then waits for ever (until the 64 KiB
+  line limit closes it);
+* limits: multibulk count up to INT_MAX, bulk length up to
+  ``proto-max-bulk-len``, a line without its terminator up to 64 KiB, and for
+  a client that still has to authenticate a count up to 10 and bulk lengths
+  up to 16384.
+
+The 64 KiB line limit is checked, like Redis does, each time a read is
+processed. Redis reads at most 16 KiB at a time from a fresh connection, so
+the buffer ends it sees are modelled as the end of every ``feed()`` and every
+16 KiB inside a fed chunk ("marks"): a line whose terminator arrives after a
+mark more than 64 KiB past its start is refused, one whose terminator comes
+sooner is accepted. (Redis's own read sizes grow with its buffer allocation;
+the model matches it for a request written in one go on a new connection.)
 
 After a protocol error the parser keeps the commands it completed before the
 error; the connection answers them, then answers the error and closes (Redis's
 ``CLIENT_CLOSE_AFTER_REPLY``).
+
+Fast path: when hiredis is installed, runs of multibulk requests are parsed by
+``hiredis.Reader`` and accepted only when they are provably what Redis would
+parse: every request a list of bulk strings, no RESP type byte other than
+``*``/``$`` possible in them (or, failing that cheap test, the bytes equal the
+canonical encoding of the parsed requests), and within the limits. Anything
+else (inline requests, a request cut at the end of the buffer, errors,
+non-canonical input) goes through the pure parser, which gives the exact
+error. Both give the same commands for every input (tests/test_protocol.py).
 """
 
 from __future__ import annotations
 
+from itertools import chain, repeat
+
+try:  # pragma: no cover - hiredis is a dependency, but keep working without it
+    import hiredis as _hiredis
+
+    _HiredisError = _hiredis.HiredisError
+except ImportError:  # pragma: no cover
+    _hiredis = None
+    _HiredisError = Exception
+
 PROTO_INLINE_MAX_SIZE = 64 * 1024
-PROTO_MBULK_MAX = 1024 * 1024
+PROTO_IOBUF_LEN = 16 * 1024
 INT_MAX = 2**31 - 1
 LLONG_MAX = 2**63 - 1
+PROTO_MBULK_MAX = INT_MAX  # Redis 7.0 refuses a multibulk count above INT_MAX
+AUTH_MBULK_MAX = 10  # limits while the client has not authenticated yet
+AUTH_BULK_MAX = 16384
 
-_WS = b" \t\n\r\v\f"
+_ISSPACE = frozenset(b" \t\n\v\f\r")  # C isspace() in the C locale
+_UNQUOTED_END = frozenset(b" \n\r\t\0")  # sdssplitargs: end of an unquoted word
+_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+_BULK_HDR = b"$%d\r\n".__mod__
+_MBULK_HDR = b"*%d\r\n".__mod__
+_CRLF = b"\r\n"
+_LIST_ONLY = frozenset([list])
+_BYTES_ONLY = frozenset([bytes])
 
 
 class ProtocolError(Exception):
@@ -36,6 +82,15 @@ class ProtocolError(Exception):
     @property
     def reply_text(self) -> str:
         return "Protocol error: " + self.detail
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ProtocolError) and other.detail == self.detail
+
+    def __hash__(self) -> int:
+        return hash(self.detail)
+
+    def __repr__(self) -> str:
+        return "ProtocolError(%r)" % self.detail
 
 
 def string2ll(s: bytes) -> int | None:
@@ -57,107 +112,183 @@ def string2ll(s: bytes) -> int | None:
 
 
 def split_args(line: bytes) -> list[bytes] | None:
-    """Split an inline request line as Redis's sdssplitargs does.
+    """Split a line as Redis's ``sdssplitargs`` does (inline requests, config
+    files, nodes.conf).
 
-    Returns None for unbalanced quotes (and a closing quote not followed by
-    a space), which Redis reports as a protocol error.
+    Returns None for unbalanced quotes, and for a closing quote followed by
+    something other than a space, which Redis refuses too. Like the C code,
+    the line ends at its first NUL byte. Blanks before a word are the C
+    ``isspace`` set; an unquoted word ends only at space, tab, CR, LF (so a
+    ``\\v`` or ``\\f`` inside a word belongs to it).
     """
+    z = line.find(b"\0")
+    if z >= 0:
+        line = line[:z]
+    if (
+        b'"' not in line
+        and b"'" not in line
+        and b"\v" not in line
+        and b"\f" not in line
+    ):
+        return line.split()  # bytes.split() splits on exactly " \t\n\r\v\f"
     args: list[bytes] = []
-    i = 0
     n = len(line)
+    p = 0
     while True:
-        while i < n and line[i] in _WS:
-            i += 1
-        if i >= n:
+        while p < n and line[p] in _ISSPACE:
+            p += 1
+        if p >= n:
             return args
         cur = bytearray()
         inq = False  # inside "double quotes"
         insq = False  # inside 'single quotes'
-        done = False
-        while not done:
+        while True:
+            c = line[p] if p < n else 0
             if inq:
-                if i >= n:
-                    return None
-                c = line[i]
                 if (
                     c == 92  # backslash
-                    and i + 3 < n
-                    and line[i + 1] == 120  # 'x'
-                    and _ishex(line[i + 2])
-                    and _ishex(line[i + 3])
+                    and p + 3 < n
+                    and line[p + 1] == 120  # 'x'
+                    and line[p + 2] in _HEX
+                    and line[p + 3] in _HEX
                 ):
-                    cur.append(int(line[i + 2 : i + 4], 16))
-                    i += 3
-                elif c == 92 and i + 1 < n:
-                    i += 1
-                    e = line[i]
+                    cur.append(int(line[p + 2 : p + 4], 16))
+                    p += 3
+                elif c == 92 and p + 1 < n:
+                    p += 1
+                    e = line[p]
                     cur.append(_ESCAPES.get(e, e))
                 elif c == 34:  # closing "
-                    if i + 1 < n and line[i + 1] not in _WS:
+                    if p + 1 < n and line[p + 1] not in _ISSPACE:
                         return None
-                    done = True
+                    p += 1
+                    break
+                elif c == 0:
+                    return None  # unterminated quotes
                 else:
                     cur.append(c)
             elif insq:
-                if i >= n:
-                    return None
-                c = line[i]
-                if c == 92 and i + 1 < n and line[i + 1] == 39:
-                    i += 1
+                if c == 92 and p + 1 < n and line[p + 1] == 39:
+                    p += 1
                     cur.append(39)
-                elif c == 39:
-                    if i + 1 < n and line[i + 1] not in _WS:
+                elif c == 39:  # closing '
+                    if p + 1 < n and line[p + 1] not in _ISSPACE:
                         return None
-                    done = True
-                else:
-                    cur.append(c)
-            else:
-                if i >= n:
-                    done = True
+                    p += 1
                     break
-                c = line[i]
-                if c in _WS:
-                    done = True
-                elif c == 34:
-                    inq = True
-                elif c == 39:
-                    insq = True
+                elif c == 0:
+                    return None
                 else:
                     cur.append(c)
-            if i < n:
-                i += 1
+            elif c in _UNQUOTED_END:
+                if c:
+                    p += 1
+                break
+            elif c == 34:
+                inq = True
+            elif c == 39:
+                insq = True
+            else:
+                cur.append(c)
+            p += 1
         args.append(bytes(cur))
 
 
-_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+def encode_requests(reqs) -> bytes:
+    """The canonical multibulk encoding of a list of requests."""
+    flat = list(chain.from_iterable(reqs))
+    return _canonical(reqs, flat)
 
 
-def _ishex(c: int) -> bool:
-    return 48 <= c <= 57 or 65 <= c <= 70 or 97 <= c <= 102
+def _canonical(reqs, flat) -> bytes:
+    hdrs = list(map(_BULK_HDR, map(len, flat)))
+    i = 0
+    for r in reqs:  # every request is non-empty here
+        hdrs[i] = _MBULK_HDR(len(r)) + hdrs[i]
+        i += len(r)
+    return b"".join(chain.from_iterable(zip(hdrs, flat, repeat(_CRLF))))
 
 
 class RequestParser:
-    """Feed bytes, take complete commands (each a list of bytes)."""
+    """Feed bytes, take complete commands (each a list of bytes).
 
-    __slots__ = ("buf", "pos", "max_bulk_len", "_argc", "_args", "_bulklen")
+    ``auth_required``: set by the connection while the client still has to
+    authenticate (Redis's ``authRequired``). Then the smaller limits apply and
+    ``parse()`` stops after each command (``paused`` is True while more
+    buffered input waits), so that a command that authenticates changes the
+    limits for the requests after it, as in Redis.
+    """
 
-    def __init__(self, max_bulk_len: int = 512 * 1024 * 1024):
+    __slots__ = (
+        "buf",
+        "pos",
+        "max_bulk_len",
+        "auth_required",
+        "paused",
+        "fast",
+        "_argc",
+        "_args",
+        "_bulklen",
+        "_marks",
+        "_reader",
+    )
+
+    def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, fast: bool = True):
         self.buf = bytearray()
         self.pos = 0
         self.max_bulk_len = max_bulk_len
+        self.auth_required = False
+        self.paused = False
+        self.fast = fast and _hiredis is not None
         self._argc = 0  # args still to read of the current multibulk request
         self._args: list[bytes] = []
         self._bulklen = -1  # length of the bulk being read, -1 = read header
+        self._marks: list[int] = []  # modelled read boundaries (see module doc)
+        self._reader = None  # the hiredis reader, when empty and reusable
 
-    def feed(self, data: bytes) -> None:
-        if self.pos and self.pos == len(self.buf):
-            self.buf = bytearray(data)
-            self.pos = 0
+    def feed(self, data) -> None:
+        buf = self.buf
+        pos = self.pos
+        if pos == len(buf):
+            self.buf = buf = bytearray(data)
+            self.pos = pos = 0
+            if self._marks:
+                self._marks.clear()
         else:
-            if self.pos > 65536:
-                del self.buf[: self.pos]
-                self.pos = 0
-            self.buf += data
+            if pos > 65536:
+                del buf[:pos]
+                if self._marks:
+                    self._marks = [m - pos for m in self._marks if m > pos]
+                self.pos = pos = 0
+            buf += data
+        n = len(buf)
+        if n - pos > PROTO_INLINE_MAX_SIZE:
+            self._mark(n - len(data), n)
+
+    def _mark(self, start: int, n: int) -> None:
+        # Only marks a line starting at or after self.pos could cross matter.
+        lo = self.pos + PROTO_INLINE_MAX_SIZE
+        if self._bulklen >= 0:
+            lo += self._bulklen + 2
+        marks = self._marks
+        b = start + PROTO_IOBUF_LEN
+        if b <= lo:
+            b += (lo - b) // PROTO_IOBUF_LEN * PROTO_IOBUF_LEN
+        while b < n:
+            if b > lo:
+                marks.append(b)
+            b += PROTO_IOBUF_LEN
+        if n > lo:
+            marks.append(n)
+
+    def _too_big(self, pos: int, t: int) -> bool:
+        """A line starting at pos ends at t: did some read boundary show more
+        than 64 KiB of it without its end?"""
+        lim = pos + PROTO_INLINE_MAX_SIZE
+        for m in self._marks:
+            if lim < m <= t:
+                return True
+        return False
 
     def pending(self) -> int:
         """Bytes buffered but not yet consumed (Redis's qbuf minus qb_pos)."""
@@ -166,6 +297,8 @@ class RequestParser:
     def in_request(self) -> bool:
         """True while a request is partly read."""
         return self._argc > 0 or self.pos < len(self.buf)
+
+    # --- parsing -----------------------------------------------------------------
 
     def parse(self, out: list) -> ProtocolError | None:
         """Append every complete command to ``out``.
@@ -176,33 +309,69 @@ class RequestParser:
         buf = self.buf
         n = len(buf)
         pos = self.pos
+        self.paused = False
+        if pos >= n:
+            return None
+        one = self.auth_required
+        fast = self.fast and not one
+        find = buf.find
         try:
             while pos < n:
                 if self._argc == 0:
-                    if buf[pos] != 42:  # inline
-                        nl = buf.find(b"\n", pos)
+                    c0 = buf[pos]
+                    if c0 != 42:  # inline
+                        nl = find(b"\n", pos)
+                        if nl >= 0 and find(b"\0", pos, nl) >= 0:
+                            nl = -1  # strchr stops at the NUL
                         if nl < 0:
                             if n - pos > PROTO_INLINE_MAX_SIZE:
                                 return ProtocolError("too big inline request")
                             break
+                        if nl - pos > PROTO_INLINE_MAX_SIZE and self._too_big(pos, nl):
+                            return ProtocolError("too big inline request")
                         end = nl
                         if end > pos and buf[end - 1] == 13:
                             end -= 1
                         args = split_args(bytes(buf[pos:end]))
-                        pos = nl + 1
                         if args is None:
                             return ProtocolError("unbalanced quotes in request")
+                        pos = nl + 1
                         if args:
                             out.append(args)
+                            if one:
+                                self.paused = pos < n
+                                break
                         continue
-                    cr = buf.find(b"\r", pos)
-                    if cr < 0 or cr > n - 2:
-                        if n - pos > PROTO_INLINE_MAX_SIZE:
+                    if fast:
+                        fast = False  # one attempt per call keeps it linear
+                        pos = self._fast(buf, pos, n, out)
+                        continue
+                    cr = find(b"\r", pos)
+                    if 1 < cr - pos <= 21 and cr <= n - 2:
+                        s = buf[pos + 1 : cr]
+                        if not s.isdigit() or (s[0] == 48 and len(s) > 1):
+                            s = None
+                    else:
+                        s = None
+                    if s is not None:
+                        count = int(s)
+                    else:
+                        cr = self._term(buf, pos, cr)
+                        if cr < 0:
+                            if n - pos > PROTO_INLINE_MAX_SIZE:
+                                return ProtocolError("too big mbulk count string")
+                            break
+                        if cr - pos > PROTO_INLINE_MAX_SIZE and self._too_big(pos, cr):
                             return ProtocolError("too big mbulk count string")
-                        break
-                    count = string2ll(bytes(buf[pos + 1 : cr]))
-                    if count is None or count > PROTO_MBULK_MAX:
+                        if cr > n - 2:
+                            break
+                        count = string2ll(bytes(buf[pos + 1 : cr]))
+                        if count is None:
+                            return ProtocolError("invalid multibulk length")
+                    if count > INT_MAX:
                         return ProtocolError("invalid multibulk length")
+                    if one and count > AUTH_MBULK_MAX:
+                        return ProtocolError("unauthenticated multibulk length")
                     pos = cr + 2
                     if count <= 0:
                         continue
@@ -211,33 +380,135 @@ class RequestParser:
                     self._bulklen = -1
                 # reading the args of a multibulk request
                 args = self._args
-                while self._argc:
-                    bl = self._bulklen
+                argc = self._argc
+                bl = self._bulklen
+                maxbulk = self.max_bulk_len
+                while argc:
                     if bl < 0:
-                        cr = buf.find(b"\r", pos)
-                        if cr < 0 or cr > n - 2:
-                            if n - pos > PROTO_INLINE_MAX_SIZE:
+                        cr = find(b"\r", pos)
+                        if 1 < cr - pos <= 21 and cr <= n - 2 and buf[pos] == 36:
+                            s = buf[pos + 1 : cr]
+                            if not s.isdigit() or (s[0] == 48 and len(s) > 1):
+                                s = None
+                        else:
+                            s = None
+                        if s is not None:
+                            bl = int(s)
+                            if bl > maxbulk:
+                                self._argc = argc
+                                return ProtocolError("invalid bulk length")
+                        else:
+                            cr = self._term(buf, pos, cr)
+                            if cr < 0:
+                                if n - pos > PROTO_INLINE_MAX_SIZE:
+                                    self._argc = argc
+                                    return ProtocolError("too big bulk count string")
+                                break
+                            if cr - pos > PROTO_INLINE_MAX_SIZE and self._too_big(pos, cr):
+                                self._argc = argc
                                 return ProtocolError("too big bulk count string")
-                            self.pos = pos
-                            return None
-                        if buf[pos] != 36:  # '$'
-                            return ProtocolError(
-                                "expected '$', got '%s'" % chr(buf[pos])
-                            )
-                        bl = string2ll(bytes(buf[pos + 1 : cr]))
-                        if bl is None or bl < 0 or bl > self.max_bulk_len:
-                            return ProtocolError("invalid bulk length")
+                            if cr > n - 2:
+                                break
+                            if buf[pos] != 36:  # '$'
+                                self._argc = argc
+                                return ProtocolError(
+                                    "expected '$', got '%s'" % chr(buf[pos])
+                                )
+                            bl = string2ll(bytes(buf[pos + 1 : cr]))
+                            if bl is None or bl < 0 or bl > maxbulk:
+                                self._argc = argc
+                                return ProtocolError("invalid bulk length")
+                        if one and bl > AUTH_BULK_MAX:
+                            self._argc = argc
+                            return ProtocolError("unauthenticated bulk length")
                         pos = cr + 2
-                        self._bulklen = bl
                     if n - pos < bl + 2:
-                        self.pos = pos
-                        return None
+                        break
                     args.append(bytes(buf[pos : pos + bl]))
                     pos += bl + 2
-                    self._bulklen = -1
-                    self._argc -= 1
+                    bl = -1
+                    argc -= 1
+                self._argc = argc
+                self._bulklen = bl
+                if argc:
+                    break  # incomplete
                 out.append(args)
                 self._args = []
+                if one:
+                    self.paused = pos < n
+                    break
             return None
         finally:
             self.pos = pos
+            marks = self._marks
+            if marks and marks[0] <= pos + PROTO_INLINE_MAX_SIZE:
+                lim = pos + PROTO_INLINE_MAX_SIZE
+                self._marks = [m for m in marks if m > lim]
+
+    @staticmethod
+    def _term(buf, pos: int, cr: int) -> int:
+        """Where Redis's ``strchr(p, '\\r')`` finds the line end: -1 when there
+        is none or a NUL comes first."""
+        if cr >= 0 and buf.find(b"\0", pos, cr) >= 0:
+            return -1
+        return cr
+
+    def _fast(self, buf, pos: int, n: int, out: list) -> int:
+        """Parse complete multibulk requests from pos with hiredis; return
+        the position after the ones accepted (pos itself if none)."""
+        r = self._reader
+        if r is None:
+            r = self._reader = _hiredis.Reader()
+        r.feed(buf, pos, n - pos)
+        reqs: list = []
+        get = r.gets
+        try:
+            x = get()
+            while x is not False:
+                reqs.append(x)
+                x = get()
+            clean = not r.has_data()
+        except _HiredisError:
+            clean = False
+        if not clean:
+            self._reader = None  # holds a partial request or an error
+        if not reqs:
+            return pos
+        if not _LIST_ONLY.issuperset(map(type, reqs)) or not all(reqs):
+            return pos
+        flat = list(chain.from_iterable(reqs))
+        if not _BYTES_ONLY.issuperset(map(type, flat)):
+            return pos
+        if clean:
+            end = n
+        else:
+            lens = list(map(len, flat))
+            end = (
+                pos
+                + sum(lens)
+                + 5 * len(lens)
+                + sum(map(len, map(str, lens)))
+                + 3 * len(reqs)
+                + sum(map(len, map(str, map(len, reqs))))
+            )
+            if end > n:
+                return pos
+        f = buf.find
+        if (
+            f(b"+", pos, end) >= 0
+            or f(b"=", pos, end) >= 0
+            or f(b"(", pos, end) >= 0
+            or f(b"|", pos, end) >= 0
+            or f(b"~", pos, end) >= 0
+            or f(b">", pos, end) >= 0
+        ):
+            # A type byte hiredis would accept in place of '*' or '$' may be
+            # there (or it is just payload): compare with the canonical form.
+            canon = _canonical(reqs, flat)
+            if not buf.startswith(canon, pos):
+                return pos
+            end = pos + len(canon)
+        if end - pos > self.max_bulk_len and max(map(len, flat)) > self.max_bulk_len:
+            return pos
+        out += reqs
+        return end

@@ -101,9 +101,9 @@ def format_double(x: float) -> bytes:
         return b"inf" if x > 0 else b"-inf"
     if math.isnan(x):
         return b"nan"
-    if x == int(x) and abs(x) < 1e17:
+    if x == int(x) and abs(x) < 1e17 and (x or math.copysign(1.0, x) > 0):
         return b"%d" % int(x)
-    return (b"%.17g" % x)
+    return (b"%.17g" % x)  # (-0.0 comes here: Redis writes "-0")
 
 
 def format_long_double(x: float) -> bytes:

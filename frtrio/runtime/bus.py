@@ -284,7 +284,6 @@ class BusShell:
         stream = link.stream
         buf = bytearray()
         core = self.core
-        st = core.state
         while True:
             data = await stream.receive_some(65536)
             if not data:
@@ -302,20 +301,11 @@ class BusShell:
                     break
                 raw = bytes(buf[:totlen])
                 del buf[:totlen]
-                t = int.from_bytes(raw[12:14], "big")
-                if t < len(TYPE_NAMES):
-                    st.stats_received[t] = st.stats_received.get(t, 0) + 1
-                try:
-                    msg = bc.decode(raw)
-                except bc.PacketRejected as e:
-                    core.emit("cluster.packet_rejected", outcome="ignored", reason=e.reason,
-                              type=e.type)
-                    log.debug("%s", e.reason)
-                    if e.close_link:
-                        return
-                    continue
                 self.srv.now_ms = self.env.unix_ms()
-                self._execute(self.bus.handle(link, msg, self.srv.now_ms))
+                effects, close = self.bus.receive_raw(link, raw, self.srv.now_ms)
+                if close:
+                    return
+                self._execute(effects)
                 handled = True
                 if link.closed:
                     return

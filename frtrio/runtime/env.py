@@ -170,6 +170,12 @@ class RealEnv:
         if seconds > 0:
             time.sleep(seconds)
 
+    async def pause(self, seconds: float) -> None:
+        """DEBUG SLEEP: block the whole process, as Redis does (no checkpoint:
+        nothing else runs meanwhile). The simulator's Env pauses one node on
+        virtual time instead."""
+        self.freeze(seconds)
+
     def local_address(self, stream) -> str:
         return _fmt_addr(stream.socket.getsockname())
 

@@ -24,6 +24,8 @@ import trio
 import frtrio.commands  # noqa: F401  (registers all commands)
 from frtrio.config import Config
 from frtrio.engine import Client, Server
+from frtrio.events import open_node_event_log
+from frtrio.policy import RESOURCE_CLAMP, Policy
 from frtrio.protocol.parser import RequestParser
 from frtrio.protocol.reply import encode_error
 
@@ -54,20 +56,21 @@ class Node:
         self.exit_code = 0
         self.on_shutdown = []  # callables run at shutdown (pidfile removal...)
         self.bus = None
+        # structured event log (None when off: each emission site is one test)
+        self.events = open_node_event_log(config, env, str(self.name))
+        self.policy = Policy.from_config(config, self.events)  # strict / hardened
+        srv.events = self.events
+        srv.policy = self.policy
 
     # --- lifecycle ------------------------------------------------------------
 
     def load(self) -> None:
         """Load persisted data (AOF) before accepting clients."""
-        from frtrio.persist.aof import AOF
-
         if self.config.get("cluster-enabled") == "yes":
             self._load_cluster_config()
-        if self.config.get("appendonly") == "yes":
-            self.aof = AOF(self.env.fs, self.config, self.server)
-            self.aof.load()
-            self.aof.open_for_append()
-            self.server.aof = self.aof
+        from frtrio.persist.aof import attach
+
+        attach(self)  # loads the AOF when appendonly is on; persistence hooks
         if self.server.cluster is not None:
             for line in self.server.cluster.verify_config_with_data():
                 log.info("%s", line)
@@ -141,9 +144,15 @@ class Node:
                 if self.server.cluster is not None:
                     await self._start_bus(n, binds)
                 self.ready.set()
+                if self.events is not None:
+                    self.events.emit("node.ready", outcome="ok", run_id=self.server.run_id,
+                                     listen=["%s:%d" % a for a in self.listen_addrs])
                 task_status.started(self)
         finally:
             self._final_flush()
+            if self.events is not None:
+                self.events.emit("node.stopped", outcome="info")
+                self.events.close()
             self.stopped.set()
 
     async def _start_bus(self, nursery, binds) -> None:
@@ -350,6 +359,11 @@ class ClientConn:
 
     def _notify(self) -> None:
         self.wake.set()
+        if self.c.killed and not self.c.out and self.scope is not None:
+            # killed with nothing left to send (e.g. pub/sub output buffer
+            # limit): close now, even if a send to a peer that does not read
+            # is in progress
+            self.scope.cancel()
 
     async def run(self) -> None:
         try:
@@ -408,8 +422,23 @@ class ClientConn:
             if cmds:
                 srv.now_ms = env.unix_ms()
                 execute = srv.execute
+                clamp = node.policy.batch_clamp()
                 for argv in cmds:
                     execute(c, argv)
+                    if srv.migrate_jobs and c.id in srv.migrate_jobs:
+                        # MIGRATE: its network part (runtime/migrate.py); this
+                        # client waits for the reply, the others go on.
+                        from frtrio.runtime import migrate as _migrate
+
+                        await _migrate.carry_out(node, c, srv.migrate_jobs.pop(c.id))
+                    if clamp:  # hardened ResourceClamp: long pipelines yield
+                        clamp -= 1
+                        if not clamp:
+                            if node.policy.allow(RESOURCE_CLAMP, what="reader-batch"):
+                                await self._flush()
+                                await trio.lowlevel.checkpoint()
+                                srv.now_ms = env.unix_ms()
+                            clamp = node.policy.batch_clamp()
                     if c.blocked is not None:
                         was_blocked = True
                         await self._flush()
@@ -418,13 +447,15 @@ class ClientConn:
                     if srv.sleep_request_ms:
                         ms = srv.sleep_request_ms
                         srv.sleep_request_ms = 0
-                        env.freeze(ms / 1000.0)
+                        await env.pause(ms / 1000.0)
                         srv.now_ms = env.unix_ms()
                     if c.close_after_reply or c.killed:
                         break
                 cmds.clear()
             if perr is not None and not (c.close_after_reply or c.killed):
                 msg = "ERR " + perr.reply_text
+                if node.events is not None:
+                    node.policy.note_protocol_error(c.addr, msg, parser.buf, parser.pos)
                 srv.count_error(msg)
                 c.out.append(encode_error(msg))
                 c.close_after_reply = True

@@ -98,6 +98,9 @@ class SimEnv:
         dst = self.world.resolve(host, self.host)
         return await self.world.net.connect(self.host, dst, port, tag=self.node)
 
+    def local_address(self, stream) -> str:
+        return stream.local_address
+
     # --- process ------------------------------------------------------------------
 
     async def pause(self, seconds: float) -> None:

@@ -96,6 +96,16 @@ class SimStream(trio.abc.HalfCloseableStream):
         self._recv_busy = False
         self._send_busy = False
 
+    @property
+    def local_address(self) -> str:
+        c = self.conn
+        return c.client_addr if self is c.client else c.server_addr
+
+    @property
+    def peer_address(self) -> str:
+        c = self.conn
+        return c.server_addr if self is c.client else c.client_addr
+
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         if self.closed:
             await trio.lowlevel.checkpoint()

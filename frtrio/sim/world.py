@@ -143,6 +143,7 @@ class SimWorld:
         self.disconnects = 0
         self.faults = 0
         self.log_ops = log_ops
+        self.end_time = 0.0
         self._hasher = hashlib.sha256()
         self._file = log_file
         self.lines: list[str] | None = [] if keep_lines else None

@@ -306,6 +306,9 @@ def _enc_int(v: int) -> bytes | None:
     return None
 
 
+_LZF_PROBE = 32 * 1024
+
+
 def enc_string(s: bytes, compress: bool = True) -> bytes:
     """Redis's rdbSaveRawString: int encoding, LZF, or length + bytes."""
     n = len(s)
@@ -316,6 +319,11 @@ def enc_string(s: bytes, compress: bool = True) -> bytes:
             if e is not None:
                 return e
     if compress and n > 20:
+        if n > _LZF_PROBE and lzf_compress(s[:_LZF_PROBE], _LZF_PROBE - 4) is None:
+            # Pure-Python LZF costs about 1 s per incompressible MB; a long
+            # string whose head does not compress is stored raw (Redis would
+            # try the whole string; both payloads load the same).
+            return enc_len(n) + s
         c = lzf_compress(s, n - 4)
         if c is not None:
             return b"\xc3" + enc_len(len(c)) + enc_len(n) + c

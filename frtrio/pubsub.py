@@ -1,0 +1,188 @@
+"""The pub/sub registry (pure): who listens to which channel, pattern or
+shard channel, and message delivery.
+
+Server side, like Redis: channel -> subscribers, pattern -> subscribers,
+shard channel -> subscribers, each an insertion-ordered dict of client id ->
+client (so delivery order is subscription order and never depends on
+hashing). Client side: ``Client.subscriptions`` / ``psubscriptions`` /
+``ssubscriptions`` (dicts used as ordered sets).
+
+Messages go out through ``Client.push`` (which wakes the connection's
+writer). After each delivery the subscriber's output buffer is checked
+against ``client-output-buffer-limit pubsub <hard> <soft> <seconds>`` as
+Redis's checkClientOutputBufferLimits does: over the hard limit, or over the
+soft limit continuously for more than <seconds>, the client is disconnected
+(its pending output dropped, as Redis's freeClientAsync does).
+"""
+
+from __future__ import annotations
+
+from frtrio.protocol.reply import Push
+from frtrio.store.glob import compile_pattern
+
+
+class PubSub:
+    def __init__(self, server):
+        self.server = server
+        self.channels: dict[bytes, dict] = {}
+        self.patterns: dict[bytes, dict] = {}
+        self.shard_channels: dict[bytes, dict] = {}
+        self._soft_since: dict[int, int] = {}  # client id -> unix s soft limit first seen
+        self.obuf_disconnections = 0
+        self._obl_src = None
+        self._obl = (0, 0, 0)
+
+    # --- counts (INFO, PUBSUB) ----------------------------------------------------
+
+    def channel_count(self) -> int:
+        return len(self.channels)
+
+    def pattern_count(self) -> int:
+        return len(self.patterns)
+
+    def shard_channel_count(self) -> int:
+        return len(self.shard_channels)
+
+    def numsub(self, ch: bytes) -> int:
+        return len(self.channels.get(ch, ()))
+
+    def shard_numsub(self, ch: bytes) -> int:
+        return len(self.shard_channels.get(ch, ()))
+
+    def channel_names(self, pattern: bytes | None = None, shard: bool = False) -> list:
+        d = self.shard_channels if shard else self.channels
+        if pattern is None:
+            return list(d)
+        m = compile_pattern(pattern).match
+        return [ch for ch in d if m(ch) is not None]
+
+    # --- subscribe / unsubscribe ----------------------------------------------------
+
+    @staticmethod
+    def _add(table: dict, own: dict, c, name: bytes) -> bool:
+        if name in own:
+            return False
+        own[name] = None
+        subs = table.get(name)
+        if subs is None:
+            subs = table[name] = {}
+        subs[c.id] = c
+        return True
+
+    @staticmethod
+    def _remove(table: dict, own: dict, c, name: bytes) -> bool:
+        if name not in own:
+            return False
+        del own[name]
+        subs = table.get(name)
+        if subs is not None:
+            subs.pop(c.id, None)
+            if not subs:
+                del table[name]
+        return True
+
+    def subscribe(self, c, ch: bytes) -> bool:
+        return self._add(self.channels, c.subscriptions, c, ch)
+
+    def unsubscribe(self, c, ch: bytes) -> bool:
+        return self._remove(self.channels, c.subscriptions, c, ch)
+
+    def psubscribe(self, c, pat: bytes) -> bool:
+        return self._add(self.patterns, c.psubscriptions, c, pat)
+
+    def punsubscribe(self, c, pat: bytes) -> bool:
+        return self._remove(self.patterns, c.psubscriptions, c, pat)
+
+    def ssubscribe(self, c, ch: bytes) -> bool:
+        return self._add(self.shard_channels, c.ssubscriptions, c, ch)
+
+    def sunsubscribe(self, c, ch: bytes) -> bool:
+        return self._remove(self.shard_channels, c.ssubscriptions, c, ch)
+
+    def unsubscribe_all(self, c, notify: bool = True) -> None:
+        """Drop every subscription of ``c`` (RESET, disconnect). With
+        ``notify`` the client is sent the unsubscribe messages."""
+        for ch in list(c.subscriptions):
+            self.unsubscribe(c, ch)
+            if notify:
+                c.push(Push([b"unsubscribe", ch, c.subscription_count()]))
+        for ch in list(c.ssubscriptions):
+            self.sunsubscribe(c, ch)
+            if notify:
+                c.push(Push([b"sunsubscribe", ch, len(c.ssubscriptions)]))
+        for pat in list(c.psubscriptions):
+            self.punsubscribe(c, pat)
+            if notify:
+                c.push(Push([b"punsubscribe", pat, c.subscription_count()]))
+
+    def client_gone(self, c) -> None:
+        self.unsubscribe_all(c, notify=False)
+        self._soft_since.pop(c.id, None)
+
+    # --- delivery ---------------------------------------------------------------------
+
+    def publish(self, ch: bytes, msg: bytes) -> int:
+        """PUBLISH: channel subscribers, then pattern subscribers; the number
+        of deliveries."""
+        n = 0
+        subs = self.channels.get(ch)
+        if subs:
+            for c in list(subs.values()):
+                c.push(Push([b"message", ch, msg]))
+                self._check_limits(c)
+                n += 1
+        if self.patterns:
+            for pat, subs in list(self.patterns.items()):
+                if compile_pattern(pat).match(ch) is None:
+                    continue
+                for c in list(subs.values()):
+                    c.push(Push([b"pmessage", pat, ch, msg]))
+                    self._check_limits(c)
+                    n += 1
+        return n
+
+    def spublish(self, ch: bytes, msg: bytes) -> int:
+        n = 0
+        subs = self.shard_channels.get(ch)
+        if subs:
+            for c in list(subs.values()):
+                c.push(Push([b"smessage", ch, msg]))
+                self._check_limits(c)
+                n += 1
+        return n
+
+    # --- output buffer limits -----------------------------------------------------------
+
+    def _check_limits(self, c) -> None:
+        if c.killed:
+            return
+        srv = self.server
+        src = srv.config.get("client-output-buffer-limit")
+        if src != self._obl_src:
+            self._obl = srv.config.output_buffer_limits()["pubsub"]
+            self._obl_src = src
+        hard, soft, secs = self._obl
+        used = c.out_bytes
+        over_hard = bool(hard) and used >= hard
+        over_soft = bool(soft) and used >= soft
+        if over_soft:
+            now_s = srv.now_ms // 1000
+            since = self._soft_since.get(c.id)
+            if since is None:
+                self._soft_since[c.id] = now_s
+                over_soft = False
+            elif now_s - since <= secs:
+                over_soft = False
+        else:
+            self._soft_since.pop(c.id, None)
+        if over_hard or over_soft:
+            self.disconnect_for_limits(c)
+
+    def disconnect_for_limits(self, c) -> None:
+        """Close a subscriber that overran its output buffer: forget its
+        subscriptions now, drop what it has not read, close it."""
+        self.obuf_disconnections += 1
+        self.client_gone(c)
+        c.out.clear()
+        c.out_bytes = 0
+        self.server.kill_client(c)

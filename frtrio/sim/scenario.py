@@ -1,0 +1,349 @@
+"""Scenarios: nodes, topology, client workload, faults and checks, by name.
+
+A scenario is registered with a name, a description and typed default
+parameters; its factory turns (possibly overridden) parameters into a
+``Scenario``::
+
+    @scenario("aof-kill-always", "AOF recovery after kill, appendfsync always",
+              clients=4, duration=5.0)
+    def _(p):
+        return Scenario(
+            nodes=1,
+            node_config={"appendonly": "yes", "appendfsync": "always"},
+            clients_per_node=p["clients"],
+            workload=AppendLog(),
+            faults=RandomFaults({"kill": 3, "drop": 2}),
+            duration=p["duration"],
+        )
+
+``run_scenario(name, seed, params)`` runs it inside one ``trio.run`` on the
+seeded schedule and returns a ``RunResult``. A run:
+
+1. logs ``sim.start`` (seed, parameters, Trio and Python versions);
+2. starts the nodes, then the clients (``clients_per_node`` per node, each
+   running ``workload.step`` in a loop), the nemesis and the workload's
+   monitor (checks *during* the run);
+3. after ``duration`` stops the clients and the nemesis, heals every fault
+   and restarts killed nodes;
+4. waits up to ``settle`` for the clients' last calls: a call still in flight
+   then is a client blocked forever (``sim.client_blocked_forever``);
+5. runs the workload's final check and the generic checks (blocked-client
+   registry empty, no task leaked past its node's nursery);
+6. stops the nodes and logs ``sim.end`` with the fingerprint inputs.
+
+The event log of a run is a function of (scenario, parameters, seed, code,
+Trio and Python versions) only: two runs give byte-identical logs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+
+import trio
+
+from frtrio.sim import sched
+from frtrio.sim.client import Disconnected, SimClient
+from frtrio.sim.world import SimWorld
+
+
+class Workload:
+    """What the clients do, and how their results are checked."""
+
+    def setup(self, world, scenario: "Scenario") -> None:
+        pass
+
+    async def step(self, world, client: SimClient, rng) -> None:
+        """One unit of work; raise Disconnected freely (the runner backs off)."""
+        raise NotImplementedError
+
+    async def monitor(self, world) -> None:
+        """Checks while the run goes on (optional; return when stopping)."""
+        return None
+
+    async def check(self, world) -> None:
+        """Final checks, after faults are healed; report with world.violation."""
+        return None
+
+    def summary(self) -> dict:
+        return {}
+
+
+@dataclass
+class Scenario:
+    workload: Workload
+    nodes: int = 1
+    node_config: dict = field(default_factory=dict)
+    clients_per_node: int = 2
+    faults: object = None
+    duration: float = 5.0
+    settle: float = 10.0
+    latency: tuple = (0.0002, 0.001)
+    mode: str = "strict"
+    log_ops: bool = True
+    node_configs: dict = field(default_factory=dict)  # per node name overrides
+    backoff: tuple = (0.05, 0.3)
+
+
+@dataclass
+class ScenarioDef:
+    name: str
+    description: str
+    defaults: dict
+    factory: object
+    tags: tuple = ()
+
+
+SCENARIOS: dict[str, ScenarioDef] = {}
+
+
+def scenario(name: str, description: str, tags=(), **defaults):
+    def deco(fn):
+        SCENARIOS[name] = ScenarioDef(name, description, defaults, fn, tuple(tags))
+        return fn
+
+    return deco
+
+
+def _load_library() -> None:
+    import frtrio.sim.scenarios  # noqa: F401  (registers the library)
+
+
+def get(name: str) -> ScenarioDef:
+    _load_library()
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise KeyError("unknown scenario %r (frtrio sim list shows them)" % name) from None
+
+
+def all_scenarios() -> list[ScenarioDef]:
+    _load_library()
+    return [SCENARIOS[k] for k in sorted(SCENARIOS)]
+
+
+def resolve_params(sdef: ScenarioDef, overrides: dict | None) -> dict:
+    """Defaults with overrides applied; string values converted to the
+    default's type. Unknown names raise KeyError."""
+    out = dict(sdef.defaults)
+    for k, v in (overrides or {}).items():
+        if k not in sdef.defaults:
+            raise KeyError("scenario %s has no parameter %r (it has: %s)"
+                           % (sdef.name, k, ", ".join(sorted(sdef.defaults)) or "none"))
+        d = sdef.defaults[k]
+        if isinstance(v, str) and not isinstance(d, str):
+            if isinstance(d, bool):
+                v = v.lower() in ("1", "yes", "true", "on")
+            elif isinstance(d, int):
+                v = int(v)
+            elif isinstance(d, float):
+                v = float(v)
+        out[k] = v
+    return out
+
+
+def load_node_class(spec: str | None):
+    """``module:Class`` -> the class (None -> the real Node)."""
+    if not spec:
+        from frtrio.runtime.node import Node
+
+        return Node
+    mod, _, cls = spec.partition(":")
+    if not cls:
+        raise ValueError("--node-class wants module:Class, got %r" % spec)
+    return getattr(importlib.import_module(mod), cls)
+
+
+def replay_command(name: str, seed: int, params: dict | None = None,
+                   node_class: str | None = None) -> str:
+    cmd = "frtrio sim run --scenario %s --seed %d" % (name, seed)
+    for k in sorted(params or {}):
+        cmd += " --param %s=%s" % (k, params[k])
+    if node_class:
+        cmd += " --node-class %s" % node_class
+    return cmd
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    seed: int
+    params: dict
+    violations: list
+    fingerprint: str
+    events: int
+    virtual_s: float
+    wall_s: float
+    ops: int
+    op_errors: int
+    disconnects: int
+    faults: int
+    replay_cmd: str
+    lines: list | None = None
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def run_scenario(name: str, seed: int, params: dict | None = None, *,
+                 node_class: str | None = None, log_file=None, keep_lines: bool = False,
+                 log_ops: bool | None = None) -> RunResult:
+    """Run one scenario on one seed. ``params``: overrides (strings or
+    typed values); ``node_class``: ``module:Class`` replacing the Node."""
+    sched.check_available()
+    sdef = get(name)
+    explicit = {k: v for k, v in (params or {}).items()}
+    resolved = resolve_params(sdef, explicit)
+    sc: Scenario = sdef.factory(resolved)
+    cls = load_node_class(node_class)
+    replay = replay_command(name, seed, explicit, node_class)
+    world = SimWorld(
+        seed=seed, scenario_id=name, mode=sc.mode, replay_cmd=replay, latency=sc.latency,
+        log_file=log_file, keep_lines=keep_lines,
+        log_ops=sc.log_ops if log_ops is None else log_ops,
+    )
+    for i in range(sc.nodes):
+        nname = "n%d" % (i + 1)
+        cfg = dict(sc.node_config)
+        cfg.setdefault("frtrio-mode", sc.mode)
+        cfg.update(sc.node_configs.get(nname, {}))
+        world.add_node(nname, cfg, cls)
+    t0 = time.perf_counter()
+    world.run(_main, world, sc, sdef, resolved, explicit, node_class)
+    wall = time.perf_counter() - t0
+    return RunResult(
+        scenario=name, seed=seed, params=resolved, violations=world.violations,
+        fingerprint=world.fingerprint(), events=world.log.count,
+        virtual_s=world.end_time, wall_s=wall, ops=world.ops, op_errors=world.op_errors,
+        disconnects=world.disconnects, faults=world.faults, replay_cmd=replay,
+        lines=world.lines, summary=sc.workload.summary(),
+    )
+
+
+async def _client_loop(world, sc: Scenario, client: SimClient, rng, done) -> None:
+    try:
+        while not world.stopping:
+            try:
+                await sc.workload.step(world, client, rng)
+            except Disconnected:
+                await world.sleep(rng.uniform(*sc.backoff))
+    finally:
+        client._drop()
+        done()
+
+
+async def _main(world: SimWorld, sc: Scenario, sdef: ScenarioDef, resolved: dict,
+                explicit: dict, node_class: str | None) -> None:
+    log = world.log
+    log.emit(
+        "sim.start", "", outcome="info", scenario=sdef.name, seed=world.seed,
+        args=explicit, params=resolved, node_class=node_class or "",
+        nodes=list(world.nodes), **sched.versions(),
+    )
+    async with trio.open_nursery() as root:
+        world.nursery = root
+        for nname in list(world.nodes):
+            ok = await world.start_node(nname)
+            log.emit("node.start", nname, outcome="ok" if ok else "error",
+                     host=world.nodes[nname].host, port=world.nodes[nname].port)
+        sc.workload.setup(world, sc)
+        clients = []
+        for nname in list(world.nodes):
+            for i in range(sc.clients_per_node):
+                clients.append(SimClient(world, "%s.c%d" % (nname, i + 1), nname))
+        remaining = [len(clients)]
+        all_done = trio.Event()
+
+        def one_done():
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                all_done.set()
+
+        if not clients:
+            all_done.set()
+        async with trio.open_nursery() as wl:
+            for c in clients:
+                wl.start_soon(_client_loop, world, sc, c, world.rng("client:" + c.name), one_done)
+            nemesis_done = trio.Event()
+
+            async def nemesis():
+                try:
+                    if sc.faults is not None:
+                        await sc.faults.run(world, world.rng("nemesis"))
+                finally:
+                    nemesis_done.set()
+
+            wl.start_soon(nemesis)
+            wl.start_soon(sc.workload.monitor, world)
+            await trio.sleep(sc.duration)
+            log.emit("sim.stop_requested", "", outcome="info", ops=world.ops)
+            world.begin_stop()
+            # the nemesis reverts its current fault and returns; then end them all
+            await nemesis_done.wait()
+            await world.quiesce()
+            with trio.move_on_after(sc.settle):
+                await all_done.wait()
+            stuck = [c for c in clients if c.pending is not None]
+            for c in stuck:
+                argv, since = c.pending
+                world.violation(
+                    "sim.client_blocked_forever",
+                    "client %s still waiting for a reply %.3fs after faults were healed"
+                    % (c.name, sc.settle), c.target, client=c.name,
+                    cmd=[a.decode("latin-1") for a in argv[:4]],
+                    waiting_s=round(trio.current_time() - since, 6),
+                )
+            wl.cancel_scope.cancel()
+        await world.quiesce()
+        log.emit("sim.checks", "", outcome="info")
+        await sc.workload.check(world)
+        check_blocked_registry(world)
+        for leak in world.tasks.system_leaks:
+            world.violation("sim.task_leaked", "system task spawned by node code: %s" % leak)
+        await world.stop_all_nodes()
+        root.cancel_scope.cancel()
+    world.end_time = trio.current_time()
+    log.emit(
+        "sim.end", "", outcome="violation" if world.violations else "ok",
+        reason_code=world.violations[0]["reason_code"] if world.violations else "",
+        violations=len(world.violations), ops=world.ops, op_errors=world.op_errors,
+        disconnects=world.disconnects, faults=world.faults,
+        virtual_s=round(world.end_time, 6), summary=sc.workload.summary(),
+    )
+
+
+def check_blocked_registry(world) -> None:
+    """After the clients are gone no node may hold a blocked client, a
+    waiter entry or a pending ready key (I05's standalone part: nobody stays
+    blocked, and the registry forgets clients that left)."""
+    for slot in world.live_nodes():
+        srv = slot.node.server
+        reg = srv.blocking
+        if reg is None:
+            continue
+        blocked = [c.id for c in srv.clients.values() if c.blocked is not None]
+        stale = [
+            (dbid, key.decode("latin-1"), cid)
+            for (dbid, key), w in reg.waiters.items()
+            for cid in w
+            if cid not in srv.clients
+        ]
+        if blocked or reg.waiters or reg.keyless or stale:
+            world.violation(
+                "sim.blocked_registry_leak",
+                "node keeps blocked state after every client left",
+                slot.name, blocked_clients=blocked, waiter_keys=len(reg.waiters),
+                keyless=len(reg.keyless), stale=stale[:10],
+            )
+        if srv.ready_keys:
+            world.violation("sim.blocked_registry_leak", "ready keys never served", slot.name,
+                            ready=len(srv.ready_keys))
+
+
+async def reader_for(world, node: str, name: str = "checker") -> SimClient:
+    """A client for checks (not part of the workload)."""
+    c = SimClient(world, "%s@%s" % (name, node), node)
+    return c

@@ -1,0 +1,547 @@
+"""The scenario library (standalone nodes; cluster scenarios come with the bus).
+
+Each workload keeps a model of what its clients were told (acknowledged)
+and what they sent without hearing back (unknown outcome), and checks the
+nodes' data against it during and after the run.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from frtrio.sim.client import Disconnected, ReplyError, SimClient
+from frtrio.sim.faults import RandomFaults
+from frtrio.sim.scenario import Scenario, Workload, scenario
+
+
+def _has(cmd: bytes) -> bool:
+    import frtrio.commands  # noqa: F401
+    from frtrio.commands import table
+
+    c = table.TABLE.get(cmd)
+    return c is not None and c.handler is not None
+
+
+def _durable(world, node: str) -> bool:
+    """Is every acknowledged write promised to survive a crash on ``node``?"""
+    cfg = world.nodes[node].config
+    return cfg.get("appendonly") == "yes" and cfg.get("appendfsync") == "always"
+
+
+async def _checker(world, node: str, label: str = "checker") -> SimClient:
+    return SimClient(world, "%s@%s" % (label, node), node)
+
+
+async def _call_retry(world, client: SimClient, *args, tries: int = 20):
+    """A check's read: retried across disconnects (faults may be active
+    during monitor checks)."""
+    for _ in range(tries):
+        try:
+            return await client.call(*args)
+        except Disconnected:
+            await trio.sleep(0.05)
+    raise Disconnected("checker gave up after %d tries" % tries)
+
+
+# --- smoke ----------------------------------------------------------------------------
+
+
+class SetGet(Workload):
+    def __init__(self, keys: int = 100, think: tuple = (0.0, 0.01), value_size: int = 16):
+        self.keys = keys
+        self.think = think
+        self.value_size = value_size
+
+    async def step(self, world, client, rng):
+        k = "key:%d" % rng.randrange(self.keys)
+        if rng.random() < 0.5:
+            await client.call("SET", k, "v" * self.value_size)
+        else:
+            await client.call("GET", k)
+        if self.think[1] > 0:
+            await world.sleep(rng.uniform(*self.think))
+
+
+@scenario("smoke", "one node, two clients doing SET/GET, no faults", clients=2, duration=1.0)
+def _smoke(p):
+    return Scenario(workload=SetGet(), clients_per_node=p["clients"], duration=p["duration"],
+                    settle=2.0)
+
+
+@scenario(
+    "standalone-load",
+    "N standalone nodes, M clients each, SET/GET with think time, no faults (the speed benchmark)",
+    tags=("bench",),
+    nodes=6, clients=100, duration=10.0, think=1.0, keys=1000, log_ops=False,
+)
+def _load(p):
+    t = p["think"]
+    return Scenario(
+        workload=SetGet(keys=p["keys"], think=(t / 2, t * 1.5)),
+        nodes=p["nodes"], clients_per_node=p["clients"], duration=p["duration"], settle=2.0,
+        log_ops=p["log_ops"],
+    )
+
+
+# --- AOF durability --------------------------------------------------------------------
+
+
+class AppendLog(Workload):
+    """Each client appends increasing sequence numbers to its own list and
+    bumps its own counter.
+
+    Checks (when the node promises durability: appendonly yes, appendfsync
+    always): every acknowledged append is in the list after any crash and
+    restart, the list is strictly increasing and holds nothing that was
+    never sent, and the counter lies between the acknowledged and the sent
+    increments. Checked after every restart (during the run) and at the end.
+    """
+
+    def __init__(self, think: tuple = (0.0, 0.02), incr_ratio: float = 0.3):
+        self.think = think
+        self.incr_ratio = incr_ratio
+        self.sent: dict[str, list[int]] = {}
+        self.acked: dict[str, list[int]] = {}
+        self.incr_sent: dict[str, int] = {}
+        self.incr_acked: dict[str, int] = {}
+        self.node_of: dict[str, str] = {}
+        self.lost_allowed = 0
+        self.use_list = True
+
+    def setup(self, world, sc):
+        self.use_list = _has(b"rpush") and _has(b"lrange")
+        world.after_restart.append(self._after_restart)
+
+    async def step(self, world, client, rng):
+        cid = client.name
+        if cid not in self.sent:
+            self.sent[cid], self.acked[cid] = [], []
+            self.incr_sent[cid] = self.incr_acked[cid] = 0
+            self.node_of[cid] = client.target
+        if rng.random() < self.incr_ratio:
+            self.incr_sent[cid] += 1
+            r = await client.call("INCR", "ctr:" + cid)
+            if isinstance(r, int):
+                self.incr_acked[cid] += 1
+        else:
+            seq = len(self.sent[cid]) + 1
+            self.sent[cid].append(seq)
+            if self.use_list:
+                r = await client.call("RPUSH", "log:" + cid, seq)
+            else:
+                r = await client.call("APPEND", "log:" + cid, "%d," % seq)
+            if isinstance(r, int):
+                self.acked[cid].append(seq)
+        if self.think[1] > 0:
+            await world.sleep(rng.uniform(*self.think))
+
+    async def _read_log(self, world, reader, cid):
+        if self.use_list:
+            r = await _call_retry(world, reader, "LRANGE", "log:" + cid, 0, -1)
+            if isinstance(r, ReplyError):
+                return None
+            return [int(x) for x in r]
+        r = await _call_retry(world, reader, "GET", "log:" + cid)
+        if r is None:
+            return []
+        return [int(x) for x in r.split(b",") if x]
+
+    async def _verify(self, world, node: str, snapshot: dict, when: str) -> None:
+        reader = await _checker(world, node, "verify")
+        try:
+            for cid, (n_acked, n_incr) in snapshot.items():
+                vals = await self._read_log(world, reader, cid)
+                if vals is None:
+                    world.violation("sim.acknowledged_write_lost", "log key has the wrong type",
+                                    node, client=cid, when=when)
+                    continue
+                sent = set(self.sent[cid])
+                if any(b <= a for a, b in zip(vals, vals[1:])) or not sent.issuperset(vals):
+                    world.violation("sim.acknowledged_write_lost",
+                                    "log of %s is not an increasing list of sent numbers" % cid,
+                                    node, client=cid, when=when, values=vals[:20])
+                present = set(vals)
+                missing = [s for s in self.acked[cid][:n_acked] if s not in present]
+                if missing and _durable(world, node):
+                    world.violation(
+                        "sim.acknowledged_write_lost",
+                        "%d acknowledged append(s) of %s lost" % (len(missing), cid), node,
+                        client=cid, when=when, missing=missing[:20],
+                    )
+                elif missing:
+                    self.lost_allowed += len(missing)
+                r = await _call_retry(world, reader, "GET", "ctr:" + cid)
+                ctr = int(r) if isinstance(r, bytes) else 0
+                if ctr > self.incr_sent[cid] or (_durable(world, node) and ctr < n_incr):
+                    world.violation(
+                        "sim.acknowledged_write_lost",
+                        "counter of %s is %d; acknowledged %d, sent %d"
+                        % (cid, ctr, n_incr, self.incr_sent[cid]), node, client=cid, when=when,
+                    )
+        finally:
+            reader._drop()
+
+    def _snapshot(self, node: str) -> dict:
+        return {
+            cid: (len(self.acked[cid]), self.incr_acked[cid])
+            for cid in self.sent
+            if self.node_of[cid] == node
+        }
+
+    async def _after_restart(self, world, node: str) -> None:
+        await self._verify(world, node, self._snapshot(node), "after-restart")
+
+    async def check(self, world):
+        for node in world.nodes:
+            if world.nodes[node].up:
+                await self._verify(world, node, self._snapshot(node), "final")
+
+    def summary(self):
+        return {
+            "appends_acked": sum(len(v) for v in self.acked.values()),
+            "appends_sent": sum(len(v) for v in self.sent.values()),
+            "lost_without_durability": self.lost_allowed,
+        }
+
+
+@scenario(
+    "aof-kill-always",
+    "AOF recovery: a node is killed (unsynced tail lost, torn or kept) and restarted; "
+    "appendfsync always must keep every acknowledged write",
+    tags=("faults",),
+    clients=3, duration=3.0, appendfsync="always", nodes=1, drops=1.0,
+)
+def _aof_kill(p):
+    return Scenario(
+        workload=AppendLog(),
+        nodes=p["nodes"],
+        node_config={"appendonly": "yes", "appendfsync": p["appendfsync"]},
+        clients_per_node=p["clients"],
+        faults=RandomFaults({"kill": 3.0, "drop": p["drops"]}, every=(0.1, 0.6),
+                            duration=(0.01, 0.3)),
+        duration=p["duration"], settle=5.0,
+    )
+
+
+@scenario(
+    "mixed-faults",
+    "AppendLog on two standalone nodes under every fault kind: kill, drop, partition "
+    "(two-way and one-way), delay, pause, clock jumps",
+    tags=("faults",),
+    clients=3, duration=4.0, nodes=2,
+)
+def _mixed(p):
+    return Scenario(
+        workload=AppendLog(),
+        nodes=p["nodes"],
+        node_config={"appendonly": "yes", "appendfsync": "always"},
+        clients_per_node=p["clients"],
+        faults=RandomFaults(
+            {"kill": 2, "drop": 2, "drop_node": 1, "partition": 1, "oneway": 1, "delay": 1,
+             "pause": 1, "clock": 1},
+            every=(0.1, 0.5), duration=(0.02, 0.4),
+        ),
+        duration=p["duration"], settle=6.0,
+    )
+
+
+# --- blocked clients --------------------------------------------------------------------
+
+
+class BlockedClients(Workload):
+    """Producers LPUSH unique items on a few queues; consumers BLPOP them
+    with short timeouts (WAIT when BLPOP is not there). Connections of
+    blocked clients get dropped, nodes paused and killed.
+
+    Checks: nobody stays blocked (the runner's blocked-forever check and the
+    registry check); a BLPOP answered nil did wait its timeout; no item is
+    delivered twice or invented; acknowledged pushes are in a queue or were
+    popped, except at most one per pop whose reply was lost; during the run,
+    no queue with items has a BLPOP waiter (a missed wake-up)."""
+
+    def __init__(self, queues: int = 3):
+        self.queues = queues
+        self.pushed: dict[str, str] = {}  # item -> node (acknowledged)
+        self.push_unknown: dict[str, str] = {}
+        self.popped: dict[str, str] = {}  # item -> consumer
+        self.pop_unknown = 0
+        self.dup = []
+        self.use_blpop = True
+        self.counter = 0
+        self.early_nil = 0
+
+    def setup(self, world, sc):
+        self.use_blpop = _has(b"blpop") and _has(b"lpush")
+
+    async def step(self, world, client, rng):
+        producer = client.name.rsplit("c", 1)[1]
+        producer = int(producer) % 2 == 1
+        if not self.use_blpop:
+            t = rng.choice((50, 200, 500))
+            t0 = trio.current_time()
+            r = await client.call("WAIT", 1, t)
+            if isinstance(r, int) and trio.current_time() - t0 < t / 1000.0 - 1e-6:
+                self.early_nil += 1
+                world.violation("sim.blocking_timeout_violation", "WAIT returned early",
+                                client.target, client=client.name)
+            return
+        q = "q:%d" % rng.randrange(self.queues)
+        if producer:
+            self.counter += 1
+            item = "%s-%d" % (client.name, self.counter)
+            try:
+                r = await client.call("LPUSH", q, item)
+            except Disconnected:
+                self.push_unknown[item] = client.target
+                raise
+            if isinstance(r, int):
+                self.pushed[item] = client.target
+            await world.sleep(rng.uniform(0.0, 0.05))
+            return
+        keys = [q]
+        if rng.random() < 0.3:
+            keys.append("q:%d" % rng.randrange(self.queues))
+            if keys[1] == keys[0]:
+                keys.pop()
+        timeout = rng.choice((0.05, 0.2, 0.5, 1))
+        t0 = trio.current_time()
+        try:
+            r = await client.call("BLPOP", *keys, timeout)
+        except Disconnected:
+            self.pop_unknown += 1
+            raise
+        if r is None:
+            if trio.current_time() - t0 < timeout - 0.0015:
+                self.early_nil += 1
+                world.violation("sim.blocking_timeout_violation",
+                                "BLPOP answered nil after %.4fs, timeout %s"
+                                % (trio.current_time() - t0, timeout), client.target,
+                                client=client.name)
+        elif isinstance(r, list):
+            item = r[1].decode()
+            if item in self.popped:
+                self.dup.append(item)
+                world.violation("sim.duplicate_delivery", "item %s popped twice" % item,
+                                client.target, item=item)
+            self.popped[item] = client.name
+
+    async def monitor(self, world):
+        """Missed wake-ups: a list key with elements and a BLPOP waiter."""
+        while await world.sleep(0.1):
+            for slot in world.live_nodes():
+                srv = slot.node.server
+                reg = srv.blocking
+                if reg is None:
+                    continue
+                for (dbid, key), w in list(reg.waiters.items()):
+                    v = srv.dbs[dbid].data.get(key)
+                    if v is not None and w and not isinstance(v, bytes) and len(v) > 0:
+                        world.violation("sim.missed_wakeup",
+                                        "key %s has %d element(s) and %d blocked client(s)"
+                                        % (key.decode("latin-1"), len(v), len(w)), slot.name)
+
+    async def check(self, world):
+        if not self.use_blpop:
+            return
+        remaining: dict[str, str] = {}
+        for node in world.nodes:
+            if not world.nodes[node].up:
+                continue
+            reader = await _checker(world, node)
+            try:
+                for i in range(self.queues):
+                    r = await _call_retry(world, reader, "LRANGE", "q:%d" % i, 0, -1)
+                    for it in r if isinstance(r, list) else []:
+                        item = it.decode()
+                        if item in remaining or item in self.popped:
+                            world.violation("sim.duplicate_delivery",
+                                            "item %s both queued and popped" % item, node)
+                        remaining[item] = node
+            finally:
+                reader._drop()
+        invented = [i for i in list(remaining) + list(self.popped)
+                    if i not in self.pushed and i not in self.push_unknown]
+        if invented:
+            world.violation("sim.invented_item", "%d item(s) never pushed" % len(invented),
+                            items=invented[:10])
+        missing = [i for i, node in self.pushed.items()
+                   if i not in remaining and i not in self.popped and _durable(world, node)]
+        if len(missing) > self.pop_unknown:
+            world.violation("sim.acknowledged_write_lost",
+                            "%d acknowledged push(es) neither queued nor popped; only %d pop "
+                            "reply(s) were lost" % (len(missing), self.pop_unknown),
+                            items=missing[:10])
+
+    def summary(self):
+        return {"pushed": len(self.pushed), "popped": len(self.popped),
+                "pop_unknown": self.pop_unknown, "blpop": self.use_blpop}
+
+
+@scenario(
+    "blocked-clients",
+    "BLPOP consumers and LPUSH producers while blocked clients' connections drop and "
+    "nodes pause and crash (WAIT when BLPOP is missing)",
+    tags=("faults",),
+    clients=4, duration=3.0, nodes=1,
+)
+def _blocked(p):
+    return Scenario(
+        workload=BlockedClients(),
+        nodes=p["nodes"],
+        node_config={"appendonly": "yes", "appendfsync": "always"},
+        clients_per_node=p["clients"],
+        faults=RandomFaults({"drop": 4, "drop_node": 1, "pause": 1, "kill": 1},
+                            every=(0.05, 0.4), duration=(0.02, 0.3)),
+        duration=p["duration"], settle=5.0,
+    )
+
+
+# --- transactions ------------------------------------------------------------------------
+
+
+class MultiPairs(Workload):
+    """Each client raises two counters together in MULTI/EXEC, one command
+    per round trip so that drops land inside transactions (MSET of both
+    when MULTI is missing). Checks: the two counters are always equal (read
+    with MGET during the run and at the end), and lie between acknowledged
+    and sent transactions."""
+
+    def __init__(self):
+        self.acked: dict[str, int] = {}
+        self.sent: dict[str, int] = {}
+        self.node_of: dict[str, str] = {}
+        self.use_multi = True
+        self.aborted = 0
+
+    def setup(self, world, sc):
+        self.use_multi = _has(b"multi") and _has(b"exec")
+
+    async def step(self, world, client, rng):
+        cid = client.name
+        if cid not in self.sent:
+            self.sent[cid] = self.acked[cid] = 0
+            self.node_of[cid] = client.target
+        a, b = "a:" + cid, "b:" + cid
+        if not self.use_multi:
+            n = self.sent[cid] + 1
+            self.sent[cid] = n
+            r = await client.call("MSET", a, n, b, n)
+            if r == b"OK":
+                self.acked[cid] = n
+            await world.sleep(rng.uniform(0.0, 0.02))
+            return
+        try:
+            await client.call("MULTI")
+            await world.sleep(rng.uniform(0.0, 0.01))
+            await client.call("INCR", a)
+            await world.sleep(rng.uniform(0.0, 0.01))
+            await client.call("INCR", b)
+            await world.sleep(rng.uniform(0.0, 0.01))
+        except Disconnected:
+            self.aborted += 1
+            raise
+        self.sent[cid] += 1
+        r = await client.call("EXEC")
+        if isinstance(r, list):
+            self.acked[cid] += 1
+        await world.sleep(rng.uniform(0.0, 0.02))
+
+    async def _verify(self, world, node, when):
+        cids = [c for c in self.sent if self.node_of[c] == node]
+        if not cids:
+            return
+        reader = await _checker(world, node, "mget")
+        try:
+            for cid in cids:
+                acked, sent = self.acked[cid], self.sent[cid]
+                r = await _call_retry(world, reader, "MGET", "a:" + cid, "b:" + cid)
+                if not isinstance(r, list):
+                    continue
+                va = int(r[0]) if r[0] is not None else 0
+                vb = int(r[1]) if r[1] is not None else 0
+                if va != vb:
+                    world.violation("sim.transaction_atomicity_violation",
+                                    "%s: a=%d b=%d" % (cid, va, vb), node, client=cid, when=when)
+                elif va > self.sent[cid] or (_durable(world, node) and va < acked):
+                    world.violation("sim.acknowledged_write_lost",
+                                    "%s: counters %d, acknowledged %d, sent %d"
+                                    % (cid, va, acked, sent), node, client=cid, when=when)
+        finally:
+            reader._drop()
+
+    async def monitor(self, world):
+        while await world.sleep(0.25):
+            for slot in world.live_nodes():
+                with trio.move_on_after(1.0):
+                    await self._verify(world, slot.name, "during")
+
+    async def check(self, world):
+        for node in world.nodes:
+            if world.nodes[node].up:
+                await self._verify(world, node, "final")
+
+    def summary(self):
+        return {"tx_acked": sum(self.acked.values()), "tx_sent": sum(self.sent.values()),
+                "tx_aborted": self.aborted, "multi": self.use_multi}
+
+
+@scenario(
+    "multi-disconnect",
+    "MULTI/EXEC pairs of INCRs while connections drop mid-transaction and the node crashes "
+    "(MSET when MULTI is missing)",
+    tags=("faults",),
+    clients=3, duration=3.0, nodes=1,
+)
+def _multi(p):
+    return Scenario(
+        workload=MultiPairs(),
+        nodes=p["nodes"],
+        node_config={"appendonly": "yes", "appendfsync": "always"},
+        clients_per_node=p["clients"],
+        faults=RandomFaults({"drop": 4, "kill": 1}, every=(0.05, 0.3), duration=(0.02, 0.2)),
+        duration=p["duration"], settle=5.0,
+    )
+
+
+# --- DEBUG SLEEP ------------------------------------------------------------------------
+
+
+class DebugSleep(Workload):
+    """One client per node sends DEBUG SLEEP; the others PING. Check: no
+    PING reply leaves a node while it sleeps (the pause is the whole node,
+    on virtual time)."""
+
+    def __init__(self):
+        self.windows: dict[str, list] = {}  # node -> [(start, end)]
+        self.replies: dict[str, list] = {}  # node -> [reply time]
+
+    async def step(self, world, client, rng):
+        node = client.target
+        if client.name.endswith(".c1"):
+            secs = rng.choice((0.05, 0.1, 0.3))
+            await world.sleep(rng.uniform(0.05, 0.2))
+            t0 = trio.current_time()
+            await client.call("DEBUG", "SLEEP", secs)
+            self.windows.setdefault(node, []).append((t0, t0 + secs))
+            return
+        await client.call("PING")
+        self.replies.setdefault(node, []).append(trio.current_time())
+        await world.sleep(rng.uniform(0.0, 0.02))
+
+    async def check(self, world):
+        lat = 0.01  # replies already in flight when the sleep began
+        for node, wins in self.windows.items():
+            for t in self.replies.get(node, []):
+                for a, b in wins:
+                    if a + lat < t < b - 1e-9:
+                        world.violation("sim.pause_not_honoured",
+                                        "PING answered at %.4f during DEBUG SLEEP %.4f-%.4f"
+                                        % (t, a, b), node)
+                        return
+
+
+@scenario("debug-sleep", "DEBUG SLEEP pauses the whole node on virtual time",
+          clients=3, duration=2.0)
+def _debug_sleep(p):
+    return Scenario(workload=DebugSleep(), clients_per_node=p["clients"],
+                    duration=p["duration"], settle=3.0, latency=(0.0002, 0.0005))
