@@ -368,7 +368,8 @@ def apply_renames(cfg: Config) -> None:
 
 
 def _config_listener(node):
-    """React to CONFIG SET: dir (chdir), loglevel, appendonly on/off."""
+    """React to CONFIG SET of process-wide parameters: dir (chdir), loglevel.
+    (appendonly is handled by ``persist.aof.attach``.)"""
 
     def on_change(name: str, value: str) -> None:
         cfg = node.config
@@ -380,10 +381,6 @@ def _config_listener(node):
             cfg.values["dir"] = os.getcwd()
         elif name == "loglevel":
             logging.getLogger("frtrio").setLevel(_LEVELS[value])
-        elif name == "appendonly":
-            from frtrio.persist.aof import set_appendonly
-
-            set_appendonly(node, value == "yes")
 
     return on_change
 
@@ -433,9 +430,6 @@ def run_server(cfg: Config) -> int:
                         pid_written.append(pidfile)
                     except OSError as e:
                         log.warning("Failed to write PID file: %s", e.strerror)
-                if cfg.get("appendonly") == "yes" and node.aof is not None:
-                    log.info("DB loaded from append only file: %d commands",
-                             node.aof.loaded_commands)
                 log.info("Ready to accept connections")
 
             n.start_soon(signals)

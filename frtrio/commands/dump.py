@@ -95,7 +95,7 @@ def _restore(c, argv):
     if not rdb.verify_payload(payload):
         raise err("ERR DUMP payload version or checksum are wrong")
     try:
-        value = rdb.load_payload(payload)
+        value = rdb.load_payload(payload, limits(srv))
     except (rdb.RdbError, ValueError, OverflowError, ImportError, AttributeError):
         raise err("ERR Bad data format") from None
     deleted = False

@@ -96,6 +96,9 @@ def encoding_name(v, cfg) -> str:
                 return "hashtable"
         return "listpack"
     if tn == b"zset":
+        lp = getattr(v, "listpack", None)  # store/zset.py tracks Redis's choice
+        if lp is not None:
+            return "listpack" if lp else "skiplist"
         if len(v) > cfg.get_int("zset-max-listpack-entries"):
             return "skiplist"
         lim = cfg.get_int("zset-max-listpack-value")

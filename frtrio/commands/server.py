@@ -119,25 +119,9 @@ def _info_memory(srv):
 
 
 def _info_persistence(srv):
-    aof = srv.aof
-    return [
-        "loading:%d" % (1 if srv.loading else 0),
-        "async_loading:0",
-        "rdb_changes_since_last_save:%d" % srv.dirty,
-        "rdb_bgsave_in_progress:0",
-        "rdb_last_save_time:%d" % (srv.lastsave_ms // 1000),
-        "rdb_last_bgsave_status:ok",
-        "rdb_last_bgsave_time_sec:-1",
-        "rdb_current_bgsave_time_sec:-1",
-        "aof_enabled:%d" % (1 if aof is not None else 0),
-        "aof_rewrite_in_progress:0",
-        "aof_rewrite_scheduled:0",
-        "aof_last_rewrite_time_sec:-1",
-        "aof_current_rewrite_time_sec:-1",
-        "aof_last_bgrewrite_status:ok",
-        "aof_rewrites:%d" % (aof.rewrites if aof is not None else 0),
-        "aof_last_write_status:%s" % ("ok" if aof is None or aof.write_ok else "err"),
-    ]
+    from frtrio.persist.aof import info_persistence  # Redis 7.0's full field list
+
+    return info_persistence(srv)
 
 
 def _info_stats(srv):

@@ -334,17 +334,22 @@ def enc_binary_double(x: float) -> bytes:
     return struct.pack("<d", x)
 
 
-def d2string(x: float) -> bytes:
-    """Redis 7.0's d2string (how listpack zsets store scores)."""
-    if math.isnan(x):
-        return b"nan"
+_LL_HALF = float(2**62)  # (double)(LLONG_MAX / 2)
+
+
+def lp_score(x: float) -> bytes:
+    """How Redis 7.0 stores a score in a listpack zset: as an integer entry
+    when the double is integral within +-LLONG_MAX/2 (so -0 becomes 0),
+    else as its ``%.17g`` text ("inf", "-inf")."""
     if math.isinf(x):
         return b"-inf" if x < 0 else b"inf"
-    if x == 0:
-        return b"-0" if math.copysign(1.0, x) < 0 else b"0"
-    if -4503599627370495.0 < x < 4503599627370496.0 and x == float(int(x)):
-        return b"%d" % int(x)
-    return (b"%.17g" % x)
+    if math.isnan(x):
+        return b"nan"
+    if -_LL_HALF <= x <= _LL_HALF:
+        i = int(x)
+        if i == x:
+            return b"%d" % i
+    return b"%.17g" % x
 
 
 # --- listpack -----------------------------------------------------------------
@@ -671,11 +676,11 @@ def intset_build(values: list[int]) -> bytes:
 # --- the zset type (store/zset.py) ------------------------------------------------
 
 
-def _make_zset(pairs: list[tuple[bytes, float]]):
+def _make_zset(pairs: list[tuple[bytes, float]], listpack: bool):
     """A sorted-set value from (member, score) pairs (members are unique)."""
-    from frtrio.store import zset as _zs  # written alongside; imported late
+    from frtrio.store.zset import ZSetValue
 
-    return _zs.from_pairs(pairs)
+    return ZSetValue.from_items(pairs, listpack=listpack)
 
 
 def _zset_pairs(z) -> list[tuple[bytes, float]]:
@@ -829,11 +834,14 @@ def encode_object(v, lim: Limits = DEFAULT_LIMITS) -> bytes:
         pairs = _zset_pairs(v)
         n = len(pairs)
         zv = lim.zset_value
-        if n <= lim.zset_entries and all(len(m) <= zv for m, _ in pairs):
+        lp = getattr(v, "listpack", None)  # the encoding Redis would have
+        if lp is None:
+            lp = n <= lim.zset_entries and all(len(m) <= zv for m, _ in pairs)
+        if lp:
             flat = []
             for m, s in pairs:
                 flat.append(m)
-                flat.append(d2string(s))
+                flat.append(lp_score(s))
             return bytes((T_ZSET_LISTPACK,)) + enc_string(lp_build(flat), comp)
         parts = [bytes((T_ZSET_2,)), enc_len(n)]
         for m, s in reversed(pairs):
@@ -977,7 +985,7 @@ def _hash_from_flat(flat: list[bytes]) -> HashValue:
     return h
 
 
-def _zset_from_flat(flat: list[bytes]):
+def _zset_from_flat(flat: list[bytes], lim: Limits):
     if len(flat) % 2:
         raise RdbError("Zset with odd number of entries")
     pairs = []
@@ -990,11 +998,12 @@ def _zset_from_flat(flat: list[bytes]):
         pairs.append((m, _score(flat[i + 1])))
     if not pairs:
         raise RdbError("Empty keys")
-    return _make_zset(pairs)
+    return _make_zset(pairs, len(pairs) <= lim.zset_entries)
 
 
-def decode_object(r: Reader, t: int):
-    """Read one object of type ``t`` (rdbLoadObject)."""
+def decode_object(r: Reader, t: int, lim: Limits = DEFAULT_LIMITS):
+    """Read one object of type ``t`` (rdbLoadObject). ``lim`` decides the
+    encoding a loaded sorted set gets, as Redis converts after loading."""
     if t == T_STRING:
         return r.string()
     if t == T_LIST:
@@ -1028,7 +1037,8 @@ def decode_object(r: Reader, t: int):
                 raise RdbError("Duplicate zset fields detected")
             seen[m] = None
             pairs.append((m, sc))
-        return _make_zset(pairs)
+        lp = n <= lim.zset_entries and max(len(m) for m, _ in pairs) <= lim.zset_value
+        return _make_zset(pairs, lp)
     if t == T_HASH:
         n = r.plain_length()
         if n == 0:
@@ -1077,14 +1087,14 @@ def decode_object(r: Reader, t: int):
     if t == T_HASH_LISTPACK:
         return _hash_from_flat(lp_entries(r.string()))
     if t == T_ZSET_ZIPLIST:
-        return _zset_from_flat(zl_entries(r.string()))
+        return _zset_from_flat(zl_entries(r.string()), lim)
     if t == T_ZSET_LISTPACK:
-        return _zset_from_flat(lp_entries(r.string()))
+        return _zset_from_flat(lp_entries(r.string()), lim)
     raise RdbError("Unknown RDB encoding type %d" % t)
 
 
-def load_payload(p: bytes):
+def load_payload(p: bytes, lim: Limits = DEFAULT_LIMITS):
     """The value inside a DUMP payload (footer already verified)."""
     r = Reader(p, len(p) - 10)
     t = r.byte()
-    return decode_object(r, t)
+    return decode_object(r, t, lim)
