@@ -18,11 +18,15 @@ _ID_RE = re.compile(r"[a-z0-9]{40}\Z")
 
 
 class NodesConfError(Exception):
-    """A corrupt cluster config file; the node must not start."""
+    """A corrupt cluster config file; the node must not start.
+
+    ``lineno`` is 1-based, or 0 when the problem is the file as a whole (no
+    ``myself`` line)."""
 
     def __init__(self, lineno: int, line: str, reason: str):
-        super().__init__("Unrecoverable error: corrupted cluster config file (line %d: %s): %r"
-                         % (lineno, reason, line))
+        where = ("line %d: %s" % (lineno, reason)) if lineno else reason
+        super().__init__("Unrecoverable error: corrupted cluster config file (%s): %r"
+                         % (where, line))
         self.lineno = lineno
         self.line = line
         self.reason = reason
@@ -60,16 +64,17 @@ def parse(text: str, now_ms: int) -> ClusterState:
         words = [w.decode("utf-8", "surrogateescape") for w in words_b]
         if not words:
             continue
-        if words[0] == "vars":
+        if words[0].lower() == "vars":
             if len(words) % 2 != 1:
                 raise NodesConfError(lineno, line, "vars needs key/value pairs")
             for k, v in zip(words[1::2], words[2::2]):
                 n = _int(v)
-                if k == "currentEpoch":
+                k = k.lower()
+                if k == "currentepoch":
                     if n is None:
                         raise NodesConfError(lineno, line, "bad currentEpoch")
                     current_epoch = n
-                elif k == "lastVoteEpoch":
+                elif k == "lastvoteepoch":
                     if n is None:
                         raise NodesConfError(lineno, line, "bad lastVoteEpoch")
                     last_vote_epoch = n
@@ -103,7 +108,7 @@ def parse(text: str, now_ms: int) -> ClusterState:
         n.hostname = hostname
         # flags
         n.flags.clear()
-        for f in words[2].split(","):
+        for f in words[2].lower().split(","):
             if f not in KNOWN_FLAGS:
                 raise NodesConfError(lineno, line, "unknown flag %r" % f)
             if f == "noflags":
@@ -145,7 +150,7 @@ def parse(text: str, now_ms: int) -> ClusterState:
             for s in range(sa, sb + 1):
                 slot_claims.append((s, n))
     if myself is None:
-        raise NodesConfError(0, "", "no myself line")
+        raise NodesConfError(0, "", "no line with the myself flag")
     st = ClusterState(myself)
     st.nodes = {}
     # myself first keeps views stable; then file order
@@ -168,9 +173,11 @@ def parse(text: str, now_ms: int) -> ClusterState:
 
 
 def _placeholder(st: ClusterState, nid: str, now_ms: int) -> ClusterNode:
+    """A node named only as someone's master or as an open slot's peer: Redis
+    creates it with no flags (``noflags``) and no address; gossip fills it in."""
     n = st.nodes.get(nid)
     if n is None:
-        n = ClusterNode(nid, ("master",), ctime=now_ms)
+        n = ClusterNode(nid, (), ctime=now_ms)
         st.nodes[nid] = n
     return n
 

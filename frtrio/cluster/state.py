@@ -154,6 +154,8 @@ class ClusterState:
             n.fail_reports.pop(node.id, None)
             if node.id in n.replicas:
                 n.replicas.remove(node.id)
+            if n.master_id == node.id:
+                n.master_id = None  # freeClusterNode: its replicas' slaveof = NULL
         if node.master_id:
             m = self.nodes.get(node.master_id)
             if m is not None and node.id in m.replicas:
@@ -309,10 +311,12 @@ class ClusterState:
         for a, b in n.slot_ranges():
             parts.append(str(a) if a == b else "%d-%d" % (a, b))
         if n is self.myself:
-            for s in sorted(self.migrating_to):
-                parts.append("[%d->-%s]" % (s, self.migrating_to[s].id))
-            for s in sorted(self.importing_from):
-                parts.append("[%d-<-%s]" % (s, self.importing_from[s].id))
+            # by slot; a slot both migrating and importing shows migrating
+            for s in sorted(set(self.migrating_to) | set(self.importing_from)):
+                if s in self.migrating_to:
+                    parts.append("[%d->-%s]" % (s, self.migrating_to[s].id))
+                else:
+                    parts.append("[%d-<-%s]" % (s, self.importing_from[s].id))
         return " ".join(parts)
 
     def nodes_text(self, for_config: bool = False) -> str:

@@ -173,34 +173,43 @@ def cluster_getkeysinslot(c, argv):
     return out
 
 
-def _parse_slots(argv, ranges: bool) -> list[int]:
+def _check_slots(st, seen: dict, delete: bool, a: int, b: int) -> None:
+    """Redis's checkSlotAssignmentsOrReply for slots a..b."""
+    for s in range(a, b + 1):
+        if delete and st.slots[s] is None:
+            raise err("ERR Slot %d is already unassigned" % s)
+        if not delete and st.slots[s] is not None:
+            raise err("ERR Slot %d is already busy" % s)
+        if s in seen:
+            raise err("ERR Slot %d specified multiple times" % s)
+        seen[s] = None
+
+
+def _slot_args(st, argv, ranges: bool, delete: bool) -> list[int]:
+    """The slots named by ADDSLOTS/DELSLOTS[RANGE], checked in Redis's order:
+    single slots are all parsed before any is checked; ranges are parsed and
+    checked pair by pair. Nothing changes unless every check passes."""
     args = argv[2:]
-    slots: list[int] = []
+    seen: dict[int, None] = {}
     if ranges:
         if len(args) % 2:
             raise err("ERR wrong number of arguments for '%s' command"
                       % ("cluster|" + argv[1].decode("latin-1").lower()))
-        parsed = [(_slot(args[i]), _slot(args[i + 1])) for i in range(0, len(args), 2)]
-        for a, b in parsed:
+        for i in range(0, len(args), 2):
+            a, b = _slot(args[i]), _slot(args[i + 1])
             if a > b:
                 raise err("ERR start slot number %d is greater than end slot number %d" % (a, b))
-            slots.extend(range(a, b + 1))
+            _check_slots(st, seen, delete, a, b)
     else:
-        slots = [_slot(a) for a in args]
-    return slots
+        for s in [_slot(a) for a in args]:
+            _check_slots(st, seen, delete, s, s)
+    return list(seen)
 
 
 def _addslots(c, argv, ranges: bool):
     core = _core(c)
     st = core.state
-    slots = _parse_slots(argv, ranges)
-    seen: dict[int, None] = {}
-    for s in slots:
-        if st.slots[s] is not None:
-            raise err("ERR Slot %d is already busy" % s)
-        if s in seen:
-            raise err("ERR Slot %d specified multiple times" % s)
-        seen[s] = None
+    slots = _slot_args(st, argv, ranges, False)
     for s in slots:
         st.importing_from.pop(s, None)
         st.assign_slot(s, st.myself)
@@ -212,15 +221,10 @@ def _addslots(c, argv, ranges: bool):
 def _delslots(c, argv, ranges: bool):
     core = _core(c)
     st = core.state
-    slots = _parse_slots(argv, ranges)
-    seen: dict[int, None] = {}
+    slots = _slot_args(st, argv, ranges, True)
     for s in slots:
-        if st.slots[s] is None:
-            raise err("ERR Slot %d is already unassigned" % s)
-        if s in seen:
-            raise err("ERR Slot %d specified multiple times" % s)
-        seen[s] = None
-    for s in slots:
+        # Redis's clusterUpdateSlots clears an importing mark on DELSLOTS too
+        st.importing_from.pop(s, None)
         st.unassign_slot(s)
     _changed(core)
     core.emit("cluster.slot_owner_state_update", outcome="delslots", count=len(slots))
@@ -308,7 +312,12 @@ def cluster_setslot(c, argv):
         st.assign_slot(slot, target)
         if (was_mine and target is not me and me.numslots == 0
                 and c.server.config.get("cluster-allow-replica-migration") == "yes"):
+            # Redis's clusterSetMaster: close all open slots, replicate
+            st.migrating_to.clear()
+            st.importing_from.clear()
             st.set_master(me, target)
+            if hasattr(c.server, "start_replication"):
+                c.server.start_replication(target)
             core.emit("cluster.role_changed", outcome="replica", master=target.id)
         if target is me and slot in st.importing_from:
             if st.bump_epoch_without_consensus():
@@ -369,12 +378,18 @@ def cluster_count_failure_reports(c, argv):
     return len(n.fail_reports)
 
 
-def _valid_ip(ip: str) -> bool:
+def _normalized_ip(ip: str) -> str | None:
+    """The address as inet_pton/inet_ntop would normalise it, or None when
+    inet_pton rejects it (Redis's clusterStartHandshake)."""
+    if "%" in ip:
+        return None  # a scope id: Python accepts it, inet_pton does not
     try:
-        ipaddress.ip_address(ip)
-        return True
+        a = ipaddress.ip_address(ip)
     except ValueError:
-        return False
+        return None
+    if a.version == 6 and a.ipv4_mapped is not None:
+        return "::ffff:" + str(a.ipv4_mapped)
+    return str(a)
 
 
 @command("cluster|meet")
@@ -392,9 +407,10 @@ def cluster_meet(c, argv):
             raise err("ERR Invalid TCP bus port specified: %s" % argv[4].decode("latin-1"))
     else:
         cport = port + 10000
-    if not _valid_ip(ip) or not (0 < port <= 65535) or not (0 < cport <= 65535):
+    norm = _normalized_ip(ip)
+    if norm is None or not (0 < port <= 65535) or not (0 < cport <= 65535):
         raise err("ERR Invalid node address specified: %s:%d" % (ip, port))
-    core.start_handshake(ip, port, cport)
+    core.start_handshake(norm, port, cport)
     return OK
 
 
@@ -565,11 +581,13 @@ def cluster_slots(c, argv):
 def _shard_node(core, n: ClusterNode):
     st = core.state
     et = core.opts.endpoint_type
-    fields = [(b"id", n.id.encode()), (b"port", n.port), (b"ip", n.ip.encode()),
-              (b"endpoint", endpoint(n, et).encode())]
+    fields = [(b"id", n.id.encode())]
+    if n.port:
+        fields.append((b"port", n.port))
+    fields += [(b"ip", n.ip.encode()), (b"endpoint", endpoint(n, et).encode())]
     if n.hostname:
         fields.append((b"hostname", n.hostname.encode()))
-    fields.append((b"role", b"master" if n.is_master else b"replica"))
+    fields.append((b"role", b"replica" if n.is_replica else b"master"))
     off = core.my_repl_offset() if n is st.myself else n.repl_offset
     fields.append((b"replication-offset", off))
     if n.has("fail"):

@@ -5,26 +5,30 @@ from __future__ import annotations
 from frtrio.commands import table as _table
 from frtrio.commands.table import command, container
 from frtrio.commands.util import NOT_INT, err, syntax_error
-from frtrio.config import IMMUTABLE, VERSION, ConfigError, canonical
+from frtrio.config import IMM, MULTI, PROT, VERSION, ConfigError
 from frtrio.engine import NO_REPLY, BlockOn
 from frtrio.protocol.parser import string2ll
-from frtrio.protocol.reply import OK, Map, Verbatim
-
-PROTECTED = frozenset(["dir", "dbfilename"])
+from frtrio.protocol.reply import OK, Map, SetReply, Status, Verbatim
+from frtrio.store.glob import compile_pattern
 
 
 # --- INFO ---------------------------------------------------------------------
 
+# Redis's section order; "module_list" is the "# Modules" section
 DEFAULT_SECTIONS = ("server", "clients", "memory", "persistence", "stats",
-                    "replication", "cpu", "modules", "errorstats", "cluster", "keyspace")
-ALL_SECTIONS = DEFAULT_SECTIONS[:7] + ("commandstats", "latencystats") + DEFAULT_SECTIONS[7:]
+                    "replication", "cpu", "module_list", "errorstats", "cluster", "keyspace")
+ALL_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "replication",
+                "cpu", "module_list", "commandstats", "errorstats", "latencystats",
+                "cluster", "keyspace")
 
 
 def _human(n: int) -> str:
+    """Redis's bytesToHuman."""
     if n < 1024:
         return "%dB" % n
-    for unit, div in (("K", 1024), ("M", 1024**2), ("G", 1024**3), ("T", 1024**4)):
-        if n < div * 1024 or unit == "T":
+    for unit, div in (("K", 1024), ("M", 1024**2), ("G", 1024**3), ("T", 1024**4),
+                      ("P", 1024**5)):
+        if n < div * 1024:
             return "%.2f%s" % (n / div, unit)
     return "%dB" % n
 
@@ -36,7 +40,7 @@ def info_text(srv, sections) -> str:
         if fn is None:
             continue
         lines = fn(srv)
-        parts.append("# %s\r\n%s" % (_TITLES[sec], "".join(l + "\r\n" for l in lines)))
+        parts.append("# %s\r\n%s" % (_TITLES[sec], "".join(x + "\r\n" for x in lines)))
     return "\r\n".join(parts)
 
 
@@ -44,6 +48,7 @@ def _info_server(srv):
     h = srv.host
     up = max(0, (srv.now_ms - srv.start_ms) // 1000)
     port = srv.config.get("port")
+    hz = srv.config.get("hz")
     return [
         "redis_version:" + VERSION,
         "redis_git_sha1:00000000",
@@ -63,8 +68,8 @@ def _info_server(srv):
         "server_time_usec:%d" % srv.unix_us(),
         "uptime_in_seconds:%d" % up,
         "uptime_in_days:%d" % (up // 86400),
-        "hz:" + srv.config.get("hz"),
-        "configured_hz:" + srv.config.get("hz"),
+        "hz:" + hz,
+        "configured_hz:" + hz,
         "lru_clock:%d" % ((srv.now_ms // 1000) & ((1 << 24) - 1)),
         "executable:" + h.executable,
         "config_file:" + (srv.config.config_file or ""),
@@ -75,24 +80,30 @@ def _info_server(srv):
 
 def _info_clients(srv):
     blocked = sum(1 for c in srv.clients.values() if c.blocked is not None)
+    cl = srv.cluster
+    links = cl.link_count() if cl is not None and hasattr(cl, "link_count") else 0
     return [
         "connected_clients:%d" % len(srv.clients),
-        "cluster_connections:%d" % (srv.cluster.link_count() if srv.cluster is not None and hasattr(srv.cluster, "link_count") else 0),
+        "cluster_connections:%d" % links,
         "maxclients:" + srv.config.get("maxclients"),
         "client_recent_max_input_buffer:0",
         "client_recent_max_output_buffer:0",
         "blocked_clients:%d" % blocked,
         "tracking_clients:0",
         "clients_in_timeout_table:%d" % sum(
-            1 for c in srv.clients.values() if c.blocked is not None and c.blocked.deadline_ms is not None
+            1 for c in srv.clients.values()
+            if c.blocked is not None and c.blocked.deadline_ms is not None
         ),
     ]
 
 
 def _info_memory(srv):
-    rss = srv.host.rss()
-    used = srv.host.used_memory()
+    h = srv.host
+    rss = h.rss()
+    used = h.used_memory()
+    total = h.total_memory()
     maxmem = srv.config.get_int("maxmemory")
+    ratio = (rss / used) if used else 0.0
     return [
         "used_memory:%d" % used,
         "used_memory_human:" + _human(used),
@@ -105,43 +116,143 @@ def _info_memory(srv):
         "used_memory_startup:0",
         "used_memory_dataset:%d" % used,
         "used_memory_dataset_perc:100.00%",
-        "total_system_memory:%d" % srv.host.total_memory(),
-        "total_system_memory_human:" + _human(srv.host.total_memory()),
+        "allocator_allocated:%d" % used,
+        "allocator_active:%d" % used,
+        "allocator_resident:%d" % rss,
+        "total_system_memory:%d" % total,
+        "total_system_memory_human:" + _human(total),
         "used_memory_lua:0",
+        "used_memory_vm_eval:0",
+        "used_memory_lua_human:0B",
+        "used_memory_scripts_eval:0",
+        "number_of_cached_scripts:0",
+        "number_of_functions:0",
+        "number_of_libraries:0",
+        "used_memory_vm_functions:0",
+        "used_memory_vm_total:0",
+        "used_memory_vm_total_human:0B",
+        "used_memory_functions:0",
         "used_memory_scripts:0",
+        "used_memory_scripts_human:0B",
         "maxmemory:%d" % maxmem,
         "maxmemory_human:" + _human(maxmem),
         "maxmemory_policy:" + srv.config.get("maxmemory-policy"),
-        "mem_fragmentation_ratio:1.00",
+        "allocator_frag_ratio:1.00",
+        "allocator_frag_bytes:0",
+        "allocator_rss_ratio:1.00",
+        "allocator_rss_bytes:0",
+        "rss_overhead_ratio:1.00",
+        "rss_overhead_bytes:0",
+        "mem_fragmentation_ratio:%.2f" % ratio,
+        "mem_fragmentation_bytes:%d" % (rss - used),
+        "mem_not_counted_for_evict:0",
+        "mem_replication_backlog:0",
+        "mem_total_replication_buffers:0",
+        "mem_clients_slaves:0",
+        "mem_clients_normal:0",
+        "mem_cluster_links:0",
+        "mem_aof_buffer:0",
         "mem_allocator:libc",
+        "active_defrag_running:0",
         "lazyfree_pending_objects:0",
+        "lazyfreed_objects:0",
     ]
 
 
 def _info_persistence(srv):
-    from frtrio.persist.aof import info_persistence  # Redis 7.0's full field list
-
-    return info_persistence(srv)
+    aof = srv.aof
+    return [
+        "loading:%d" % (1 if srv.loading else 0),
+        "async_loading:0",
+        "current_cow_peak:0",
+        "current_cow_size:0",
+        "current_cow_size_age:0",
+        "current_fork_perc:0.00",
+        "current_save_keys_processed:0",
+        "current_save_keys_total:0",
+        "rdb_changes_since_last_save:%d" % srv.dirty,
+        "rdb_bgsave_in_progress:0",
+        "rdb_last_save_time:%d" % (srv.lastsave_ms // 1000),
+        "rdb_last_bgsave_status:ok",
+        "rdb_last_bgsave_time_sec:-1",
+        "rdb_current_bgsave_time_sec:-1",
+        "rdb_saves:0",
+        "rdb_last_cow_size:0",
+        "rdb_last_load_keys_expired:0",
+        "rdb_last_load_keys_loaded:0",
+        "aof_enabled:%d" % (1 if aof is not None else 0),
+        "aof_rewrite_in_progress:0",
+        "aof_rewrite_scheduled:0",
+        "aof_last_rewrite_time_sec:-1",
+        "aof_current_rewrite_time_sec:-1",
+        "aof_last_bgrewrite_status:ok",
+        "aof_rewrites:%d" % (getattr(aof, "rewrites", 0) if aof is not None else 0),
+        "aof_rewrites_consecutive_failures:0",
+        "aof_last_write_status:%s" % ("ok" if aof is None or getattr(aof, "write_ok", True) else "err"),
+        "aof_last_cow_size:0",
+        "module_fork_in_progress:0",
+        "module_fork_last_cow_size:0",
+    ]
 
 
 def _info_stats(srv):
     s = srv.stats
+    ps = srv.pubsub
+
+    def g(name):
+        return s.get(name, 0)
+
     return [
-        "total_connections_received:%d" % s["total_connections_received"],
-        "total_commands_processed:%d" % s["total_commands_processed"],
+        "total_connections_received:%d" % g("total_connections_received"),
+        "total_commands_processed:%d" % g("total_commands_processed"),
         "instantaneous_ops_per_sec:0",
-        "total_net_input_bytes:%d" % s["total_net_input_bytes"],
-        "total_net_output_bytes:%d" % s["total_net_output_bytes"],
-        "rejected_connections:%d" % s["rejected_connections"],
-        "expired_keys:%d" % s["expired_keys"],
-        "evicted_keys:%d" % s["evicted_keys"],
-        "keyspace_hits:%d" % s["keyspace_hits"],
-        "keyspace_misses:%d" % s["keyspace_misses"],
-        "pubsub_channels:%d" % (srv.pubsub.channel_count() if srv.pubsub is not None else 0),
-        "pubsub_patterns:%d" % (srv.pubsub.pattern_count() if srv.pubsub is not None else 0),
-        "pubsubshard_channels:%d" % (srv.pubsub.shard_channel_count() if srv.pubsub is not None else 0),
-        "unexpected_error_replies:%d" % s["unexpected_error_replies"],
-        "total_error_replies:%d" % s["total_error_replies"],
+        "total_net_input_bytes:%d" % g("total_net_input_bytes"),
+        "total_net_output_bytes:%d" % g("total_net_output_bytes"),
+        "total_net_repl_input_bytes:0",
+        "total_net_repl_output_bytes:0",
+        "instantaneous_input_kbps:0.00",
+        "instantaneous_output_kbps:0.00",
+        "instantaneous_input_repl_kbps:0.00",
+        "instantaneous_output_repl_kbps:0.00",
+        "rejected_connections:%d" % g("rejected_connections"),
+        "sync_full:0",
+        "sync_partial_ok:0",
+        "sync_partial_err:0",
+        "expired_keys:%d" % g("expired_keys"),
+        "expired_stale_perc:0.00",
+        "expired_time_cap_reached_count:0",
+        "expire_cycle_cpu_milliseconds:0",
+        "evicted_keys:%d" % g("evicted_keys"),
+        "evicted_clients:0",
+        "total_eviction_exceeded_time:0",
+        "current_eviction_exceeded_time:0",
+        "keyspace_hits:%d" % g("keyspace_hits"),
+        "keyspace_misses:%d" % g("keyspace_misses"),
+        "pubsub_channels:%d" % (ps.channel_count() if ps is not None else 0),
+        "pubsub_patterns:%d" % (ps.pattern_count() if ps is not None else 0),
+        "pubsubshard_channels:%d" % (ps.shard_channel_count() if ps is not None else 0),
+        "latest_fork_usec:0",
+        "total_forks:0",
+        "migrate_cached_sockets:0",
+        "slave_expires_tracked_keys:0",
+        "active_defrag_hits:0",
+        "active_defrag_misses:0",
+        "active_defrag_key_hits:0",
+        "active_defrag_key_misses:0",
+        "total_active_defrag_time:0",
+        "current_active_defrag_time:0",
+        "tracking_total_keys:0",
+        "tracking_total_items:0",
+        "tracking_total_prefixes:0",
+        "unexpected_error_replies:%d" % g("unexpected_error_replies"),
+        "total_error_replies:%d" % g("total_error_replies"),
+        "dump_payload_sanitizations:0",
+        "total_reads_processed:%d" % g("total_reads_processed"),
+        "total_writes_processed:%d" % g("total_writes_processed"),
+        "io_threaded_reads_processed:0",
+        "io_threaded_writes_processed:0",
+        "reply_buffer_shrinks:0",
+        "reply_buffer_expands:0",
     ]
 
 
@@ -170,6 +281,8 @@ def _info_cpu(srv):
         "used_cpu_user:%.6f" % u,
         "used_cpu_sys_children:0.000000",
         "used_cpu_user_children:0.000000",
+        "used_cpu_sys_main_thread:%.6f" % s,
+        "used_cpu_user_main_thread:%.6f" % u,
     ]
 
 
@@ -177,6 +290,8 @@ def _info_commandstats(srv):
     out = []
     for name in sorted(srv.cmdstats):
         calls, usec, rej, failed = srv.cmdstats[name]
+        if not (calls or rej or failed):
+            continue
         out.append(
             "cmdstat_%s:calls=%d,usec=%d,usec_per_call=%.2f,rejected_calls=%d,failed_calls=%d"
             % (name, calls, usec, usec / calls if calls else 0.0, rej, failed)
@@ -208,88 +323,162 @@ _INFO_SECTIONS = {
     "stats": _info_stats,
     "replication": _info_replication,
     "cpu": _info_cpu,
-    "modules": lambda srv: [],
+    "module_list": lambda srv: [],
     "commandstats": _info_commandstats,
     "errorstats": _info_errorstats,
-    "latencystats": lambda srv: [],
+    "latencystats": lambda srv: [],  # frtrio measures no command latencies
     "cluster": _info_cluster,
     "keyspace": _info_keyspace,
 }
 _TITLES = {k: k.capitalize() for k in _INFO_SECTIONS}
-_TITLES["commandstats"] = "Commandstats"
-_TITLES["errorstats"] = "Errorstats"
-_TITLES["latencystats"] = "Latencystats"
+_TITLES["cpu"] = "CPU"
+_TITLES["module_list"] = "Modules"
+
+
+def info_sections(args: list[bytes]) -> list[str]:
+    """Redis's genInfoSectionDict: the sections INFO ``args`` asks for, in
+    output order."""
+    if not args:
+        return list(DEFAULT_SECTIONS)
+    want = set()
+    all_ = False
+    for a in args:
+        n = _cstr(a).decode("latin-1").lower()
+        if n == "default":
+            want.update(DEFAULT_SECTIONS)
+        elif n in ("all", "everything"):
+            all_ = True
+        else:
+            want.add(n)
+    if all_:
+        return list(ALL_SECTIONS)
+    if "modules" in want:
+        want.add("module_list")
+    return [s for s in ALL_SECTIONS if s in want]
 
 
 @command("info")
 def cmd_info(c, argv):
-    names = [a.decode("latin-1").lower() for a in argv[1:]]
-    if not names:
-        secs = list(DEFAULT_SECTIONS)
-    else:
-        want = []
-        for n in names:
-            if n == "default":
-                want.extend(DEFAULT_SECTIONS)
-            elif n in ("all", "everything"):
-                want.extend(ALL_SECTIONS)
-            else:
-                want.append(n)
-        secs = [s for s in ALL_SECTIONS if s in want]
-    return Verbatim(info_text(c.server, secs).encode())
+    return Verbatim(info_text(c.server, info_sections(argv[1:])).encode())
+
+
+def _cstr(a: bytes) -> bytes:
+    nul = a.find(b"\0")
+    return a if nul < 0 else a[:nul]
 
 
 # --- CONFIG -------------------------------------------------------------------
 
 container("config")
 
+CONFIG_HELP = [
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+    "HELP",
+    "    Prints this help.",
+]
+
+
+@command("config|help")
+def config_help(c, argv):
+    return [Status(x) for x in CONFIG_HELP]
+
 
 @command("config|get")
 def config_get(c, argv):
+    """Every parameter an argument names or matches, each once (the first
+    argument naming it decides how its name is shown). Redis answers in hash
+    order, which is random per process; frtrio answers in argument order."""
     cfg = c.server.config
-    seen = {}
+    seen: dict[str, tuple[str, str]] = {}
     for pat in argv[2:]:
         for k, v in cfg.matching(pat.decode("latin-1")):
-            seen[k] = v
-    return Map((k.encode(), v.encode()) for k, v in seen.items())
+            lk = k.lower()
+            if lk not in seen:
+                seen[lk] = (k, v)
+    return Map((k.encode("latin-1"), v.encode("latin-1")) for k, v in seen.values())
+
+
+def _protected_allowed(c) -> bool:
+    v = c.server.config.get("enable-protected-configs")
+    if v == "yes":
+        return True
+    if v == "local":
+        return _is_local(c)
+    return False
+
+
+def _is_local(c) -> bool:
+    a = c.addr
+    return (a.startswith("127.") or a.startswith("::1") or a.startswith("[::1]")
+            or a.startswith("/") or a == "")
 
 
 @command("config|set")
 def config_set(c, argv):
-    if len(argv) % 2 != 0:
-        raise err("ERR wrong number of arguments for 'config|set' command")
+    """Redis 7.0's configSetCommand: all pairs or none. Unknown names win over
+    other errors; then immutable / protected / duplicate, in argument order;
+    then each value is validated and set in order, undoing on failure."""
+    if len(argv) % 2:
+        raise syntax_error()
     cfg = c.server.config
-    pairs = []
+    unknown = None
+    errstr = None
+    errname = None
+    todo = []
     seen = set()
     for i in range(2, len(argv), 2):
-        name = argv[i].decode("latin-1").lower()
-        if not cfg.known(name):
-            raise err("ERR Unknown option or number of arguments for CONFIG SET - '%s'" % argv[i].decode("latin-1"))
-        if canonical(name) in seen:
-            raise err("ERR CONFIG SET failed (possibly related to argument '%s') - duplicate parameter" % name)
-        seen.add(canonical(name))
-        pairs.append((name, argv[i + 1].decode("latin-1")))
-    values = []
-    for name, raw in pairs:
-        if canonical(name) in IMMUTABLE:
-            raise err("ERR CONFIG SET failed (possibly related to argument '%s') - can't set immutable config" % name)
-        if canonical(name) in PROTECTED and cfg.get("enable-protected-configs") == "no":
-            raise err("ERR CONFIG SET failed (possibly related to argument '%s') - can't set protected config" % name)
+        raw = argv[i].decode("latin-1")
+        p = cfg.param(raw)
+        if p is None:
+            if unknown is None:
+                unknown = raw
+            continue
+        if errstr is not None:
+            continue
+        if p.flags & IMM:
+            errstr, errname = "can't set immutable config", raw
+            continue
+        if p.flags & PROT and not _protected_allowed(c):
+            errstr, errname = "can't set protected config", raw
+            continue
+        entry = raw.lower()  # the name or the alias: two separate entries in Redis
+        if entry in seen:
+            errstr, errname = "duplicate parameter", raw
+            continue
+        seen.add(entry)
+        todo.append((entry, p, argv[i + 1].decode("latin-1")))
+    if unknown is not None:
+        raise err("ERR Unknown option or number of arguments for CONFIG SET - '%s'" % unknown)
+    if errstr is not None:
+        raise err("ERR CONFIG SET failed (possibly related to argument '%s') - %s"
+                  % (errname, errstr))
+    done = []
+    for entry, p, raw in todo:
+        if p.flags & MULTI:
+            args = raw.split(" ") if raw else []
+        else:
+            args = [raw]
         try:
-            args = raw.split() if name in ("save", "client-output-buffer-limit", "bind", "oom-score-adj-values", "latency-tracking-info-percentiles", "replicaof", "slaveof") else [raw]
-            if name == "save" and raw.strip() == "":
-                args = []
-            values.append((name, cfg.validate(name, args) if args else ""))
+            v = cfg.validate(entry, args)
+            old = cfg.get(entry)
+            done.append((entry, old))
+            cfg.set(entry, v)
         except ConfigError as e:
-            raise err("ERR CONFIG SET failed (possibly related to argument '%s') - %s" % (name, e.message))
-    old = {name: cfg.get(name) for name, _ in values}
-    try:
-        for name, v in values:
-            cfg.set(name, v)
-    except ConfigError as e:
-        for name, v in old.items():
-            cfg.values[canonical(name)] = v
-        raise err("ERR CONFIG SET failed (possibly related to argument '%s') - %s" % (e.name, e.message))
+            for name, old in reversed(done):
+                try:
+                    cfg.set(name, old)
+                except ConfigError:  # pragma: no cover - restoring a valid value
+                    pass
+            raise err("ERR CONFIG SET failed (possibly related to argument '%s') - %s"
+                      % (entry, e.message)) from None
     return OK
 
 
@@ -315,14 +504,45 @@ def config_rewrite(c, argv):
 
 # --- COMMAND ------------------------------------------------------------------
 
+COMMAND_HELP = [
+    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "(no subcommand)",
+    "    Return details about all Redis commands.",
+    "COUNT",
+    "    Return the total number of commands in this Redis server.",
+    "LIST",
+    "    Return a list of all commands in this Redis server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full Redis command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full Redis command.",
+    "HELP",
+    "    Prints this help.",
+]
+
 
 def _implemented():
+    """The commands frtrio serves (Redis lists its commands in hash order,
+    random per process; frtrio in name order)."""
     return [cmd for name, cmd in sorted(_table.TABLE.items())]
 
 
 @command("command")
 def cmd_command(c, argv):
     return [cmd.info_reply() for cmd in _implemented()]
+
+
+@command("command|help")
+def command_help(c, argv):
+    return [Status(x) for x in COMMAND_HELP]
 
 
 @command("command|count")
@@ -342,43 +562,323 @@ def command_info(c, argv):
 
 
 def _find(name: bytes):
-    n = name.lower()
-    if b"|" in n:
-        parent, sub = n.split(b"|", 1)
-        p = _table.TABLE.get(parent)
-        return p.subcommands.get(sub) if p is not None else None
-    return _table.TABLE.get(n)
+    """Redis's lookupCommandBySds: ``name`` or ``container|sub``."""
+    parts = name.lower().split(b"|")
+    if len(parts) > 2:
+        return None
+    cmd = _table.TABLE.get(parts[0])
+    if cmd is None or len(parts) == 1:
+        return cmd
+    return cmd.subcommands.get(parts[1])
+
+
+def _categories(cmd) -> list[str]:
+    cats = cmd.fact[6]
+    cats = cats["set"] if isinstance(cats, dict) else cats
+    return [x["s"].lstrip("@") if isinstance(x, dict) else x.lstrip("@") for x in cats]
+
+
+def _list_filter(ftype: bytes, arg: bytes):
+    """COMMAND LIST FILTERBY: a predicate on commands (None: no filter)."""
+    if ftype == b"module":
+        return lambda cmd: False  # frtrio loads no modules
+    if ftype == b"aclcat":
+        cat = arg.decode("latin-1").lower()
+        return lambda cmd: cat in _categories(cmd)
+    if ftype == b"pattern":
+        m = compile_pattern(arg, True)
+        return lambda cmd: m.match(cmd.fullname.encode()) is not None
+    return None
 
 
 @command("command|list")
 def command_list(c, argv):
+    pred = None
+    i = 2
+    n = len(argv)
+    while i < n:
+        if _cstr(argv[i]).lower() == b"filterby" and n - 1 - i == 2:
+            pred = _list_filter(_cstr(argv[i + 1]).lower(), argv[i + 2])
+            if pred is None:
+                raise syntax_error()
+            i += 3
+        else:
+            raise syntax_error()
     names = []
     for cmd in _implemented():
-        names.append(cmd.fullname.encode())
-        for s in cmd.subcommands.values():
-            names.append(s.fullname.encode())
+        if pred is None or pred(cmd):
+            names.append(cmd.fullname.encode())
+        for sub in cmd.subcommands.values():
+            if pred is None or pred(sub):
+                names.append(sub.fullname.encode())
     return names
 
 
 @command("command|docs")
 def command_docs(c, argv):
+    # command documentation is free text frtrio does not carry
     return Map([])
 
 
-@command("command|getkeys")
-def command_getkeys(c, argv):
+# --- key extraction (COMMAND GETKEYS) --------------------------------------------
+#
+# Redis 7.0 finds a command's keys from its key specs (recorded in facts.json)
+# when they are complete and their flags fixed, and otherwise from a per
+# command "getkeys" function; the ones below behave as Redis's do.
+
+_FLAG_ORDER = ("RO", "RW", "OW", "RM", "access", "update", "insert", "delete",
+               "not_key", "incomplete", "variable_flags")
+
+
+def _unwrap(v):
+    if isinstance(v, dict):
+        if "set" in v:
+            return [_unwrap(x) for x in v["set"]]
+        if "map" in v:
+            return {k: _unwrap(x) for k, x in v["map"]}
+        if "s" in v:
+            return v["s"]
+    if isinstance(v, list):
+        return [_unwrap(x) for x in v]
+    return v
+
+
+_SPECS_CACHE: dict = {}
+
+
+def _key_specs(cmd) -> list[dict]:
+    specs = _SPECS_CACHE.get(cmd.fullname)
+    if specs is None:
+        specs = _SPECS_CACHE[cmd.fullname] = _unwrap(cmd.fact[8])
+    return specs
+
+
+def _atoi(b: bytes) -> int:
+    """C atoi: optional spaces and sign, then digits; 0 if none."""
+    s = _cstr(b).lstrip(b" \t\n\r\v\f")
+    neg = s[:1] == b"-"
+    if s[:1] in (b"+", b"-"):
+        s = s[1:]
+    n = 0
+    for ch in s:
+        if not 48 <= ch <= 57:
+            break
+        n = n * 10 + ch - 48
+    n = -n if neg else n
+    return ((n + 2**31) % 2**32) - 2**31  # int overflow wraps on x86-64
+
+
+def _keys_from_specs(cmd, argv):
+    """getKeysUsingKeySpecs: [(pos, flags)], or None for an invalid spec."""
+    argc = len(argv)
+    out = []
+    for spec in _key_specs(cmd):
+        flags = spec["flags"]
+        if "not_key" in flags:
+            continue
+        bs = spec["begin_search"]
+        fk = spec["find_keys"]
+        if bs["type"] == "index":
+            first = bs["spec"]["index"]
+        elif bs["type"] == "keyword":
+            kw = bs["spec"]["keyword"].encode().lower()
+            sf = bs["spec"]["startfrom"]
+            start = sf if sf > 0 else argc + sf
+            end = argc - 1 if sf > 0 else 1
+            first = 0
+            i = start
+            while i != end:
+                if i >= argc or i < 1:
+                    break
+                if _cstr(argv[i]).lower() == kw:
+                    first = i + 1
+                    break
+                i = i + 1 if start <= end else i - 1
+            if not first:
+                continue
+        else:
+            return None
+        if fk["type"] == "range":
+            step = fk["spec"]["keystep"]
+            lastkey = fk["spec"]["lastkey"]
+            limit = fk["spec"]["limit"]
+            if lastkey >= 0:
+                last = first + lastkey
+            elif not limit:
+                last = argc + lastkey
+            else:
+                last = first + ((argc - first) // limit + lastkey)
+        elif fk["type"] == "keynum":
+            step = fk["spec"]["keystep"]
+            idx = fk["spec"]["keynumidx"]
+            if idx >= argc or first + idx >= argc:
+                return None
+            numkeys = string2ll(argv[first + idx])
+            if numkeys is None or numkeys < 0:
+                return None
+            first += fk["spec"]["firstkey"]
+            last = first + numkeys - 1
+        else:
+            return None
+        if last >= argc or last < first or first >= argc:
+            return None
+        i = first
+        while i <= last:
+            out.append((i, tuple(flags)))
+            i += step
+        if "incomplete" in flags:
+            return None
+    return out
+
+
+def _generic_keys(store_ofs, count_ofs, first_ofs, argv):
+    num = _atoi(argv[count_ofs])
+    if num < 1 or num > len(argv) - first_ofs:
+        return []
+    out = [(first_ofs + i, ()) for i in range(num)]
+    if store_ofs:
+        out.append((store_ofs, ()))
+    return out
+
+
+def _sort_keys(argv):
+    out = [(1, ("RO", "access"))]
+    store = None
+    skip = {b"limit": 2, b"get": 1, b"by": 1}
+    i = 2
+    n = len(argv)
+    while i < n:
+        a = _cstr(argv[i]).lower()
+        if a in skip:
+            i += skip[a]
+        elif a == b"store" and i + 1 < n:
+            store = i + 1
+        i += 1
+    if store is not None:
+        out.append((store, ("OW", "update")))
+    return out
+
+
+def _migrate_keys(argv):
+    first, num = 3, 1
+    n = len(argv)
+    if n > 6:
+        skip = {b"copy": 0, b"replace": 0, b"auth": 1, b"auth2": 2}
+        i = 6
+        while i < n:
+            a = _cstr(argv[i]).lower()
+            if a == b"keys":
+                if argv[3]:
+                    return []
+                first = i + 1
+                num = n - first
+                break
+            i += skip.get(a, 0) + 1
+    return [(first + i, ("RW", "access", "delete")) for i in range(num)]
+
+
+def _set_keys(argv):
+    for a in argv[3:]:
+        if _cstr(a).lower() == b"get":
+            return [(1, ("RW", "access", "update"))]
+    return [(1, ("OW", "update"))]
+
+
+def _bitfield_keys(argv):
+    readonly = True
+    i = 2
+    n = len(argv)
+    while i < n:
+        rem = n - i - 1
+        a = _cstr(argv[i]).lower()
+        if a == b"get" and rem >= 2:
+            i += 2
+        elif a in (b"set", b"incrby") and rem >= 3:
+            readonly = False
+            break
+        elif a == b"overflow" and rem >= 1:
+            i += 1
+        else:
+            readonly = False
+            break
+        i += 1
+    return [(1, ("RO", "access") if readonly else ("RW", "access", "update"))]
+
+
+_GETKEYS_PROCS = {
+    "set": _set_keys,
+    "bitfield": _bitfield_keys,
+    "sort": _sort_keys,
+    "sort_ro": lambda argv: [(1, ("RO", "access"))],
+    "migrate": _migrate_keys,
+    "xread": lambda argv: [],
+    "xreadgroup": lambda argv: [],
+    "georadius": lambda argv: [],
+    "georadiusbymember": lambda argv: [],
+}
+for _name, _ofs in (
+    ("zunion", (0, 1, 2)), ("zinter", (0, 1, 2)), ("zdiff", (0, 1, 2)),
+    ("zunionstore", (1, 2, 3)), ("zinterstore", (1, 2, 3)), ("zdiffstore", (1, 2, 3)),
+    ("eval", (0, 2, 3)), ("evalsha", (0, 2, 3)), ("eval_ro", (0, 2, 3)),
+    ("evalsha_ro", (0, 2, 3)), ("fcall", (0, 2, 3)), ("fcall_ro", (0, 2, 3)),
+    ("lmpop", (0, 1, 2)), ("blmpop", (0, 2, 3)), ("zmpop", (0, 1, 2)),
+    ("bzmpop", (0, 2, 3)), ("sintercard", (0, 1, 2)), ("zintercard", (0, 1, 2)),
+):
+    _GETKEYS_PROCS[_name] = (lambda o: lambda argv: _generic_keys(o[0], o[1], o[2], argv))(_ofs)
+
+
+def command_has_keys(cmd) -> bool:
+    """Redis's doesCommandHaveKeys."""
+    if cmd.fullname in _GETKEYS_PROCS:
+        return True
+    return any("not_key" not in s["flags"] for s in _key_specs(cmd))
+
+
+def command_keys(cmd, argv):
+    """Redis's getKeysFromCommandWithSpecs: [(position, flags)]."""
+    specs = _key_specs(cmd)
+    has_keyspec = any("not_key" not in s["flags"] for s in specs)
+    has_varflags = any("variable_flags" in s["flags"] for s in specs)
+    if has_keyspec and not has_varflags:
+        r = _keys_from_specs(cmd, argv)
+        if r is not None:
+            return r
+    proc = _GETKEYS_PROCS.get(cmd.fullname)
+    if proc is not None:
+        return proc(argv)
+    return []
+
+
+def _getkeys(c, argv, with_flags: bool):
     sub = argv[2:]
     cmd = _table.TABLE.get(sub[0].lower())
     if cmd is not None and cmd.subcommands and len(sub) >= 2:
         cmd = cmd.subcommands.get(sub[1].lower())
     if cmd is None:
         raise err("ERR Invalid command specified")
+    if not command_has_keys(cmd):
+        raise err("ERR The command has no key arguments")
     if not cmd.arity_ok(len(sub)):
         raise err("ERR Invalid number of arguments specified for command")
-    pos = cmd.get_keys(sub)
-    if not pos:
-        raise err("ERR The command has no key arguments")
-    return [sub[i] for i in pos]
+    keys = command_keys(cmd, sub)
+    if not keys:
+        if "no_mandatory_keys" in cmd.flags:
+            return []
+        raise err("ERR Invalid arguments specified for command")
+    if not with_flags:
+        return [sub[pos] for pos, _ in keys]
+    return [[sub[pos], SetReply(Status(f) for f in _FLAG_ORDER if f in flags)]
+            for pos, flags in keys]
+
+
+@command("command|getkeys")
+def command_getkeys(c, argv):
+    return _getkeys(c, argv, False)
+
+
+@command("command|getkeysandflags")
+def command_getkeysandflags(c, argv):
+    return _getkeys(c, argv, True)
 
 
 # --- misc ---------------------------------------------------------------------

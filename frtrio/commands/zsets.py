@@ -171,12 +171,11 @@ def _parse_long_range(b: bytes, lo: int, hi: int, msg: str | None = None) -> int
     return v
 
 
-def _parse_positive(b: bytes, msg: str | None = None) -> int:
+def _parse_positive(b: bytes, msg: str = "ERR value is out of range, must be positive") -> int:
+    """getPositiveLongFromObjectOrReply: one message for both errors."""
     v = string2ll(b)
-    if v is None:
-        raise err(msg or NOT_INT)
-    if v < 0:
-        raise err(msg or "ERR value is out of range, must be positive")
+    if v is None or v < 0:
+        raise err(msg)
     return v
 
 
@@ -856,16 +855,29 @@ def cmd_zscan(c, argv):
             raise syntax_error()
     if z.listpack:
         nxt, items = 0, list(z.items())
+        fmt = _listpack_score
     else:
         nxt, items = z.scan(cursor, count)
+        fmt = format_double
     match = compile_pattern(pattern).match if pattern is not None else None
     out = []
     for m, s in items:
         if match is not None and match(m) is None:
             continue
         out.append(m)
-        out.append(format_double(s))
+        out.append(fmt(s))
     return [b"%d" % nxt, out]
+
+
+_LP_INT_LIMIT = float(LLONG_MAX // 2)
+
+
+def _listpack_score(s: float) -> bytes:
+    """A score as a listpack stores it (d2string): integral values in
+    Redis's double2ll range as integers, the rest as %.17g."""
+    if -_LP_INT_LIMIT <= s <= _LP_INT_LIMIT and s == int(s):
+        return b"%d" % int(s)
+    return format_double(s)
 
 
 # --- ZUNION / ZINTER / ZDIFF --------------------------------------------------------------------
