@@ -103,8 +103,15 @@ class BlockingRegistry:
             c.notify()
 
     def timeout(self, c) -> None:
-        if c.blocked is not None:
-            self.unblock(c, c.blocked.on_timeout)
+        """The deadline passed (or CLIENT UNBLOCK TIMEOUT): answer the
+        command's timeout reply (which may be a null bulk, i.e. None)."""
+        b = c.blocked
+        if b is None:
+            return
+        self._forget(c)
+        c.reply(b.on_timeout)
+        if c.notify is not None:
+            c.notify()
 
     def serve_ready_keys(self) -> None:
         srv = self.server

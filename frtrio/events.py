@@ -60,10 +60,21 @@ OUTCOMES = ("ok", "error", "rejected", "violation", "info", "fault", "timeout")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
+# keyword arguments of ``emit`` that fill schema fields (the rest is detail)
+_SCHEMA_KW = ("input", "output", "input_digest", "output_digest", "duration_ms", "outcome",
+              "reason_code", "artifact_refs", "mode")
+
+
+_ts_second = [None, ""]  # (unix second, its "YYYY-MM-DDTHH:MM:SS" text): strftime is slow
+
 
 def ts_utc(unix_us: int) -> str:
     """ISO-8601 UTC with microseconds for a unix time in microseconds."""
-    return (_EPOCH + timedelta(microseconds=unix_us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    sec, frac = divmod(unix_us, 1_000_000)
+    if _ts_second[0] != sec:
+        _ts_second[1] = (_EPOCH + timedelta(seconds=sec)).strftime("%Y-%m-%dT%H:%M:%S")
+        _ts_second[0] = sec
+    return "%s.%06dZ" % (_ts_second[1], frac)
 
 
 def parse_ts_utc(s: str) -> int:
@@ -165,6 +176,16 @@ class EventLog:
         self.count += 1
         return rec
 
+    def emit_fields(self, node: str, event: str, fields: dict) -> dict:
+        """``emit`` for callers whose detail may use any key (even ``node``):
+        schema keywords are taken out of ``fields``, the rest is the detail."""
+        kw = {k: fields.pop(k) for k in _SCHEMA_KW if k in fields}
+        rec = self.record(event, node, **kw)
+        rec["detail"] = fields
+        self._write(_dumps(rec) + "\n")
+        self.count += 1
+        return rec
+
     def for_node(self, node: str, mode: str | None = None) -> "NodeEventLog":
         return NodeEventLog(self, node, mode)
 
@@ -187,7 +208,7 @@ class NodeEventLog:
     def emit(self, event: str, **kw) -> dict:
         if "mode" not in kw and self.mode is not None:
             kw["mode"] = self.mode
-        return self.log.emit(event, self.node, **kw)
+        return self.log.emit_fields(self.node, event, kw)
 
     def close(self) -> None:
         self.log.close()

@@ -245,7 +245,6 @@ FILE_CASES = [
     ('requirepass "a\\x41b" extra\n', []),
     ("include inc.conf\nport x\n", []),
     ("dir sub\nlogfile nodir/log\n", []),
-    ("user bob\n", []),
     ("loadmodule\n", []),
     ("rename-command\n", []),
     ("include\n", []),

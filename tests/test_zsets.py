@@ -96,6 +96,82 @@ def test_score_parsing_errors(zd):
     zd("ZRANGE", "z", "0", "-1", "WITHSCORES")
 
 
+def test_object_encoding(zd):
+    with limits(zd, entries=3, value=5):
+        run(zd, """
+        ZADD a 1 x
+        OBJECT ENCODING a
+        ZADD a 2 y 3 z
+        OBJECT ENCODING a
+        ZADD a 4 w
+        OBJECT ENCODING a
+        ZREM a x y z
+        OBJECT ENCODING a
+        ZUNIONSTORE u 1 a
+        OBJECT ENCODING u
+        ZADD b 1 longmember
+        OBJECT ENCODING b
+        ZADD c 1 ok
+        ZADD c 1 toolong
+        OBJECT ENCODING c
+        ZINTERSTORE d 1 c
+        OBJECT ENCODING d
+        ZREM c toolong
+        ZDIFFSTORE e 1 c
+        OBJECT ENCODING e
+        ZADD big 1 a 2 b 3 c 4 d 5 e
+        ZRANGESTORE r1 big 0 2
+        OBJECT ENCODING r1
+        ZRANGESTORE r2 big 0 3
+        OBJECT ENCODING r2
+        ZRANGESTORE r3 big -inf +inf BYSCORE LIMIT 0 3
+        OBJECT ENCODING r3
+        ZRANGESTORE r4 big -inf +inf BYSCORE
+        OBJECT ENCODING r4
+        ZPOPMIN big 4
+        OBJECT ENCODING big
+        """)
+    with limits(zd, entries=0):
+        run(zd, """
+        ZADD zero 1 a
+        OBJECT ENCODING zero
+        ZRANGESTORE zr zero 0 -1
+        OBJECT ENCODING zr
+        """)
+
+
+def test_expired_and_watched_keys(diff, frtrio_proc, redis_proc):
+    run(diff, """
+    ZADD z 1 a
+    PEXPIRE z 1
+    """)
+    time.sleep(0.02)
+    run(diff, """
+    ZCARD z
+    ZADD z XX 1 a
+    EXISTS z
+    ZADD z 2 b
+    TTL z
+    ZRANGE z 0 -1 WITHSCORES
+    """)
+    for proc in (frtrio_proc, redis_proc):
+        a, b = proc.conn(), proc.conn()
+        a.cmd("DEL", "w")
+        a.cmd("ZADD", "w", "1", "x")
+        for cmd, expect in ((["ZADD", "w", "NX", "1", "x"], b"*1\r\n$1\r\n1\r\n"),
+                            (["ZADD", "w", "2", "x"], b"*-1\r\n"),
+                            (["ZREM", "w", "nope"], b"*1\r\n$1\r\n1\r\n"),
+                            (["ZPOPMIN", "w"], b"*-1\r\n")):
+            a.cmd("WATCH", "w")
+            b.cmd(*cmd)
+            a.cmd("MULTI")
+            a.cmd("ZSCORE", "w", "x")
+            assert a.cmd("EXEC") == expect, (proc.kind, cmd)
+            b.cmd("ZADD", "w", "1", "x")
+        a.close()
+        b.close()
+
+
 def test_negative_zero_and_encodings(zd):
     run(zd, """
     ZADD lp -0 a
@@ -118,11 +194,13 @@ def test_negative_zero_and_encodings(zd):
         ZINCRBY sk -0 a
         ZADD sk 0 a
         ZSCORE sk a
-        ZSCAN sk 0
         ZUNIONSTORE dst3 1 sk
         ZRANGE dst3 0 -1 WITHSCORES
         ZPOPMIN sk
+        ZADD sk -0 c 1 d
         """)
+        f, r = zd.both("ZSCAN", "sk", "0")  # order follows Redis's hash table
+        assert sorted(f.split(b"\r\n")) == sorted(r.split(b"\r\n"))
     with limits(zd, value=3):
         run(zd, """
         ZADD long -0 abcdef
@@ -574,7 +652,7 @@ def _full_zscan(conn, key, count=10, match=None):
         raw = conn.cmd(*args)
         parts = raw.split(b"\r\n")
         cursor = parts[2]
-        vals = parts[4:-1:2]
+        vals = parts[5:-1:2]
         for i in range(0, len(vals), 2):
             seen[vals[i]] = vals[i + 1]
         rounds += 1
@@ -610,7 +688,7 @@ def test_zscan_guarantee_under_changes(frtrio_proc):
     while True:
         parts = c.cmd("ZSCAN", "churn", cursor, "COUNT", "7").split(b"\r\n")
         cursor = parts[2]
-        seen.update(parts[4:-1:4])
+        seen.update(parts[5:-1:4])
         c.cmd("ZADD", "churn", "2", "tmp%d" % i)
         c.cmd("ZREM", "churn", "tmp%d" % (i - 3))
         i += 1
@@ -830,6 +908,24 @@ def test_bzpop_blocks_and_wakes(pair):
     pair.result()
 
 
+def test_bzpop_woken_by_every_kind_of_write(pair):
+    pair.write("ZADD", "src", "1", "a", "2", "b")
+    for write in (["ZINCRBY", "d", "5", "m"], ["ZADD", "d", "INCR", "1", "m"],
+                  ["ZUNIONSTORE", "d", "1", "src"], ["ZINTERSTORE", "d", "2", "src", "src"],
+                  ["ZDIFFSTORE", "d", "1", "src"], ["ZRANGESTORE", "d", "src", "0", "0"]):
+        pair.block("BZPOPMAX", "d", "0")
+        pair.write(*write)
+        pair.result()
+        pair.write("DEL", "d")
+    # writes that leave the key empty do not
+    pair.block("BZPOPMIN", "d", "0.3")
+    pair.write("ZUNIONSTORE", "d", "1", "nokey")
+    pair.write("ZADD", "d", "XX", "1", "a")
+    pair.write("ZRANGESTORE", "d", "src", "5", "6")
+    time.sleep(0.35)
+    pair.result()
+
+
 def test_bzpop_timeout(pair):
     pair.block("BZPOPMIN", "k", "0.05")
     time.sleep(0.1)
@@ -883,7 +979,8 @@ def test_propagation():
     _ex(srv, c, "ZADD", "z", 2, "b")
     _ex(srv, c, "BZPOPMIN", "z", 0)
     _ex(srv, c, "BZMPOP", 0, 1, "z", "MIN", "COUNT", 10)
-    assert srv.propagated == [(0, [b"ZADD", b"z", b"2", b"b"]), (0, [b"ZPOPMIN", b"z"])]
+    assert srv.propagated == [(0, [b"ZADD", b"z", b"2", b"b"]), (0, [b"ZPOPMIN", b"z"]),
+                              (0, [b"ZPOPMIN", b"z", b"1"])]
     srv.propagated.clear()
     # a blocked client served later propagates the pop it did
     d = srv.new_client()
@@ -959,3 +1056,96 @@ def test_not_hanging_slow_reader(frtrio_proc):
     r = c.cmd("ZRANGE", "big", "0", "-1", "WITHSCORES")
     assert r.startswith(b"*10000\r\n")
     c.close()
+
+
+# --- randomized differential run ----------------------------------------------------------
+
+
+def _random_command(rnd: random.Random) -> list[str]:
+    keys = ["r1", "r2", "r3", "lexk"]
+    members = ["m%d" % i for i in range(25)] + ["", "a", "b", "ab", "\xff"]
+    scores = ["0", "-0", "1", "-1", "2.5", "0.1", "1e10", "inf", "-inf", "3", "-7.25", "1e-5"]
+
+    def bound():
+        s = rnd.choice(scores + ["+inf", "-inf"])
+        return ("(" + s) if rnd.random() < 0.3 else s
+
+    def lexb():
+        r = rnd.random()
+        if r < 0.15:
+            return "-"
+        if r < 0.3:
+            return "+"
+        return rnd.choice("[(") + rnd.choice(members)
+
+    k = rnd.choice(keys[:3])
+    op = rnd.randrange(22)
+    if op <= 4:
+        args = ["ZADD", k] + rnd.sample(["NX", "XX", "GT", "LT", "CH", "INCR"], rnd.randrange(3))
+        n = 1 if "INCR" in args else rnd.randrange(1, 8)
+        for _ in range(n):
+            args += [rnd.choice(scores), rnd.choice(members)]
+        return args
+    if op == 5:
+        return ["ZADD", "lexk"] + sum((["0", rnd.choice(members)] for _ in range(5)), [])
+    if op == 6:
+        return ["ZINCRBY", k, rnd.choice(scores), rnd.choice(members)]
+    if op == 7:
+        return ["ZREM", k] + rnd.sample(members, 3)
+    if op == 8:
+        a = ["ZRANGE", k, str(rnd.randrange(-12, 12)), str(rnd.randrange(-12, 12))]
+        return a + rnd.sample(["REV", "WITHSCORES"], rnd.randrange(3))
+    if op == 9:
+        a = ["ZRANGE", k, bound(), bound(), "BYSCORE"] + rnd.sample(["REV", "WITHSCORES"], rnd.randrange(3))
+        if rnd.random() < 0.5:
+            a += ["LIMIT", str(rnd.randrange(-1, 6)), str(rnd.randrange(-1, 6))]
+        return a
+    if op == 10:
+        a = ["ZRANGE", "lexk", lexb(), lexb(), "BYLEX"] + (["REV"] if rnd.random() < 0.5 else [])
+        if rnd.random() < 0.5:
+            a += ["LIMIT", str(rnd.randrange(-1, 6)), str(rnd.randrange(-1, 6))]
+        return a
+    if op == 11:
+        return [rnd.choice(["ZCOUNT", "ZREMRANGEBYSCORE"]), k, bound(), bound()]
+    if op == 12:
+        return [rnd.choice(["ZLEXCOUNT", "ZREMRANGEBYLEX"]), "lexk", lexb(), lexb()]
+    if op == 13:
+        return ["ZREMRANGEBYRANK", k, str(rnd.randrange(-5, 5)), str(rnd.randrange(-5, 5))]
+    if op == 14:
+        return [rnd.choice(["ZPOPMIN", "ZPOPMAX"]), k] + ([str(rnd.randrange(0, 4))] if rnd.random() < 0.5 else [])
+    if op == 15:
+        ks = rnd.sample(keys, rnd.randrange(1, 4))
+        cmd = rnd.choice(["ZUNION", "ZINTER", "ZDIFF"])
+        a = [cmd, str(len(ks))] + ks
+        if cmd != "ZDIFF" and rnd.random() < 0.5:
+            a += ["WEIGHTS"] + [rnd.choice(["1", "2", "-1", "0", "0.5", "inf"]) for _ in ks]
+        if cmd != "ZDIFF" and rnd.random() < 0.5:
+            a += ["AGGREGATE", rnd.choice(["SUM", "MIN", "MAX"])]
+        return a + (["WITHSCORES"] if rnd.random() < 0.7 else [])
+    if op == 16:
+        ks = rnd.sample(keys, rnd.randrange(1, 4))
+        cmd = rnd.choice(["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"])
+        return [cmd, rnd.choice(keys[:3]), str(len(ks))] + ks
+    if op == 17:
+        return [rnd.choice(["ZRANK", "ZREVRANK", "ZSCORE"]), k, rnd.choice(members)]
+    if op == 18:
+        return ["ZMSCORE", k] + rnd.sample(members, 3)
+    if op == 19:
+        return ["ZRANGESTORE", rnd.choice(keys[:3]), k, bound(), bound(), "BYSCORE"]
+    if op == 20:
+        ks = rnd.sample(keys, 2)
+        return ["ZMPOP", "2"] + ks + [rnd.choice(["MIN", "MAX"]), "COUNT", str(rnd.randrange(1, 4))]
+    return ["ZINTERCARD", "2"] + rnd.sample(keys, 2) + ["LIMIT", str(rnd.randrange(0, 3))]
+
+
+SEEDS = [1, 2]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_commands(zd, seed):
+    rnd = random.Random(seed)
+    with limits(zd, entries=rnd.choice([4, 128])):
+        for _ in range(700):
+            zd(*_random_command(rnd))
+        for k in ("r1", "r2", "r3", "lexk"):
+            zd("ZRANGE", k, "0", "-1", "WITHSCORES")

@@ -19,6 +19,10 @@ from frtrio.cluster.state import ClusterNode, ClusterState
 from frtrio.protocol.reply import ErrorReply
 
 
+_REJECTING = frozenset(["cluster.packet_rejected", "cluster.redirect",
+                        "cluster.blocked_client_redirected"])
+
+
 class StartupError(Exception):
     """The node cannot start in cluster mode (bad data or config)."""
 
@@ -52,9 +56,16 @@ class ClusterCore:
         return self.server.config.get_int("cluster-node-timeout")
 
     def emit(self, reason_code: str, **fields) -> None:
+        """One structured event (DESIGN.md §7) for a cluster decision.
+
+        ``reason_code`` names the decision (``cluster.*``); ``outcome`` in
+        ``fields`` is what happened, kept in the event's detail as ``what``.
+        """
         ev = self.server.events
         if ev is not None:
-            ev.emit(reason_code, **fields)
+            what = fields.pop("outcome", "")
+            outcome = "rejected" if reason_code in _REJECTING else "info"
+            ev.emit(reason_code, reason_code=reason_code, outcome=outcome, what=what, **fields)
 
     # --- routing gate ---------------------------------------------------------
 

@@ -88,7 +88,7 @@ def cmd_hello(c, argv):
     setname = None
     auth = None
     while i < len(argv):
-        a = argv[i].lower()
+        a = _cstr(argv[i]).lower()
         more = len(argv) - i - 1
         if a == b"auth" and more >= 2:
             auth = (argv[i + 1], argv[i + 2])
@@ -97,7 +97,7 @@ def cmd_hello(c, argv):
             setname = argv[i + 1]
             i += 2
         else:
-            raise err("ERR Syntax error in HELLO option '%s'" % argv[i].decode("latin-1"))
+            raise err("ERR Syntax error in HELLO option '%s'" % _cstr(argv[i]).decode("latin-1"))
     if auth is not None:
         if not _check_password(c, auth[0], auth[1]):
             raise err(WRONGPASS)
@@ -105,7 +105,7 @@ def cmd_hello(c, argv):
         c.user = auth[0]
     if not c.authenticated:
         raise err("NOAUTH HELLO must be called with the client already authenticated, "
-                  "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                  "otherwise the HELLO AUTH <user> <pass> option can be used to "
                   "authenticate the client and select the RESP protocol version at the "
                   "same time")
     if setname is not None:

@@ -5,17 +5,20 @@ frtrio and redis-server.
 
 MIGRATE is a network operation, but commands run synchronously. The handler
 does everything that needs the keyspace at command time (argument checks,
-key lookup, the RESTORE commands with their payloads) and leaves a
-``MigrateJob`` in ``server.migrate_jobs``; the client shell
-(``runtime/migrate.py``) carries out the I/O (connect, send, read one reply
-line per command, with Redis's timeouts and single retry) and then calls
-``MigrateJob.finish`` here, which removes the migrated keys, propagates them
-as DEL and answers exactly as Redis would. While a MIGRATE is in flight its
-client waits; other clients go on (Redis blocks the whole server instead).
-A key that another client changes or removes while its copy is in flight is
-kept on the source (the change would otherwise be lost): each key ends up on
-the source, on the target, or - when the copy and a change race - on both,
-never on neither.
+key lookup, the AUTH and RESTORE commands with their payloads and TTLs) and
+leaves a ``MigrateJob`` in ``server.migrate_jobs``; the client shell
+(``runtime/migrate.py``) carries out the I/O (cached connections, SELECT
+when the connection's db differs, one reply line per command, Redis's
+timeouts and single retry) and then calls ``MigrateJob.finish`` here, which
+removes the acknowledged keys, propagates them as one DEL and answers as
+Redis does. While a MIGRATE is in flight its client waits; other clients go
+on (Redis blocks the whole server instead). A key that another client changes
+or removes while its copy is in flight is kept on the source (the change
+would otherwise be lost): each key ends up on the source, on the target, or -
+when the copy and a change race - on both, never on neither.
+
+Inside MULTI/EXEC MIGRATE cannot wait for the network and answers an error
+(frtrio-specific; Redis runs it synchronously there).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from frtrio.commands.strings import modified
 from frtrio.commands.table import command
 from frtrio.commands.util import NOT_INT, err, parse_int, syntax_error
 from frtrio.protocol.parser import string2ll
-from frtrio.protocol.reply import OK, ErrorReply, Raw, Status
+from frtrio.protocol.reply import OK, Status
 from frtrio.store import rdb
 
 BUSYKEY = "BUSYKEY Target key name already exists."
@@ -182,39 +185,62 @@ class _KeyGuard:
 class MigrateOutcome:
     """What the shell saw on the wire (filled in by runtime/migrate.py)."""
 
-    __slots__ = ("connected", "write_error", "auth_line", "select_line", "lines",
-                 "socket_error", "timed_out")
+    __slots__ = ("connect_failed", "io_error", "auth_line", "select_line", "lines")
 
     def __init__(self):
-        self.connected = False
-        self.write_error = False
+        self.connect_failed = False
+        self.io_error: str | None = None  # "writing" / "reading": IOERR ... to target
         self.auth_line: bytes | None = None
         self.select_line: bytes | None = None
-        self.lines: list[bytes] = []  # one per RESTORE sent, as read
-        self.socket_error = False
-        self.timed_out = False
+        self.lines: list[bytes] = []  # the RESTORE replies read, in order
+
+
+def error_from_target(job, out: MigrateOutcome) -> bool:
+    """Whether Redis would see a target error (it looks while reading the
+    RESTORE replies, so only when at least one was read)."""
+    if not out.lines:
+        return False
+    if job.auth and (out.auth_line or b"")[:1] == b"-":
+        return True
+    if job.select and (out.select_line or b"")[:1] == b"-":
+        return True
+    return any(ln[:1] == b"-" for ln in out.lines)
 
 
 class MigrateJob:
-    """A MIGRATE waiting for its network part."""
+    """A MIGRATE waiting for its network part.
 
-    __slots__ = ("client_id", "host", "port", "timeout_ms", "dbid", "keys", "request",
-                 "auth", "select", "copy", "db", "guards", "done")
+    ``auth_cmd`` and ``restore_cmds`` are the serialized requests; whether a
+    SELECT goes between them depends on the cached connection the shell uses
+    (Redis sends it when the connection's db differs), so the shell sets
+    ``select`` and calls ``select_cmd()``."""
 
-    def __init__(self, c, host, port, timeout_ms, dbid, keys, request, auth, select, copy):
+    __slots__ = ("client_id", "host", "port", "port_arg", "timeout_ms", "dbid", "keys",
+                 "auth_cmd", "restore_cmds", "auth", "select", "copy", "db", "guards")
+
+    def __init__(self, c, host, port, port_arg, timeout_ms, dbid, keys, auth_cmd,
+                 restore_cmds, copy):
         self.client_id = c.id
         self.host = host
-        self.port = port
+        self.port = port  # as connected to; -1 when the resolver would refuse it
+        self.port_arg = port_arg  # as given: part of the cached connection's name
         self.timeout_ms = timeout_ms
         self.dbid = dbid
         self.keys = keys
-        self.request = request
-        self.auth = auth
-        self.select = select
+        self.auth_cmd = auth_cmd
+        self.restore_cmds = restore_cmds
+        self.auth = bool(auth_cmd)
+        self.select = False
         self.copy = copy
         self.db = c.db
         self.guards = [] if copy else [_KeyGuard(c.server, c.db.id, k) for k in keys]
-        self.done = False
+
+    @property
+    def cache_name(self) -> str:
+        return "%s:%s" % (self.host, self.port_arg)
+
+    def select_cmd(self) -> bytes:
+        return _bulk([b"SELECT", b"%d" % self.dbid])
 
     def release(self, srv) -> None:
         for g in self.guards:
@@ -224,32 +250,25 @@ class MigrateJob:
     def finish(self, c, out: MigrateOutcome) -> None:
         """Apply the outcome: remove migrated keys, propagate, reply (pure)."""
         srv = c.server
-        self.done = True
         guards = self.guards
         try:
-            if not out.connected:
+            if out.connect_failed:
                 _reply_error(c, "IOERR error or timeout connecting to the client")
                 return
-            if out.write_error:
-                _reply_error(c, "IOERR error or timeout writing to target instance")
-                return
-            if (self.auth and out.auth_line is None) or (self.select and out.select_line is None):
-                _reply_error(c, "IOERR error or timeout reading to target instance")
-                return
-            error_from_target = False
+            target_error = False
             deleted: list[bytes] = []
             db = self.db
             for j, line in enumerate(out.lines):
                 errline = None
-                if self.auth and out.auth_line[:1] == b"-":
+                if self.auth and (out.auth_line or b"")[:1] == b"-":
                     errline = out.auth_line
-                elif self.select and out.select_line[:1] == b"-":
+                elif self.select and (out.select_line or b"")[:1] == b"-":
                     errline = out.select_line
                 elif line[:1] == b"-":
                     errline = line
                 if errline is not None:
-                    if not error_from_target:
-                        error_from_target = True
+                    if not target_error:
+                        target_error = True
                         _reply_error(c, "ERR Target instance replied with error: "
                                      + errline[1:].decode("latin-1"))
                     continue
@@ -261,15 +280,15 @@ class MigrateJob:
                 if key in db.data:
                     db.delete(key)
                     srv.dirty += 1
-                    if srv.watched_keys:
-                        srv.touch_key(db, key)
+                    srv.touch_key(db, key)
                     deleted.append(key)
             if deleted:
                 srv.propagate(db.id, [b"DEL"] + deleted)
-            if error_from_target:
+            if target_error:
                 return
-            if out.socket_error or len(out.lines) < len(self.keys):
-                _reply_error(c, "IOERR error or timeout reading to target instance")
+            if out.io_error is not None or len(out.lines) < len(self.keys):
+                _reply_error(c, "IOERR error or timeout %s to target instance"
+                             % (out.io_error or "reading"))
                 return
             c.reply(OK)
         finally:
@@ -279,6 +298,26 @@ class MigrateJob:
 def _reply_error(c, msg: str) -> None:
     c.server.count_error(msg)
     c.reply_error(msg)
+
+
+def _port(b: bytes) -> int:
+    """The port as Redis gets it: C's atoi, printed with %d, given to the
+    resolver (which refuses a negative one: -1 here; keeps 16 bits)."""
+    s = b.lstrip(b" \t\n\v\f\r")
+    sign = 1
+    if s[:1] in (b"+", b"-"):
+        sign = -1 if s[:1] == b"-" else 1
+        s = s[1:]
+    digits = 0
+    for ch in s:
+        if 48 <= ch <= 57:
+            digits += 1
+        else:
+            break
+    v = sign * int(s[:digits]) if digits else 0
+    v = max(-(2**63), min(2**63 - 1, v))  # strtol saturates
+    v = ((v + 2**31) % 2**32) - 2**31  # then (int)
+    return -1 if v < 0 else v & 0xFFFF
 
 
 def _parse_long(b: bytes) -> int:
@@ -346,13 +385,11 @@ def cmd_migrate(c, argv):
         # script) the transaction cannot wait for it.
         raise err("ERR MIGRATE is not supported inside MULTI/EXEC by frtrio")
     lim = limits(srv)
-    parts = []
+    auth_cmd = b""
     if password is not None:
-        parts.append(_bulk([b"AUTH", username, password] if username is not None
-                           else [b"AUTH", password]))
-    select = dbid != -1  # a fresh connection has no db selected (last_dbid = -1)
-    if select:
-        parts.append(_bulk([b"SELECT", b"%d" % dbid]))
+        auth_cmd = _bulk([b"AUTH", username, password] if username is not None
+                         else [b"AUTH", password])
+    parts = []
     name = b"RESTORE-ASKING" if srv.cluster is not None else b"RESTORE"
     keys = []
     for k, v in found:
@@ -369,11 +406,9 @@ def cmd_migrate(c, argv):
         if replace:
             args.append(b"REPLACE")
         parts.append(_bulk(args))
-    port = string2ll(argv[2])
-    job = MigrateJob(c, argv[1].decode("latin-1"), port if port is not None else -1,
-                     timeout, dbid, keys, b"".join(parts), password is not None, select, copy)
+    job = MigrateJob(c, argv[1].decode("latin-1"), _port(argv[2]),
+                     argv[2].decode("latin-1"), timeout, dbid, keys, auth_cmd,
+                     b"".join(parts), copy)
     srv.migrate_jobs[c.id] = job
     return NO_REPLY
 
-
-_unused = (ErrorReply, Raw)

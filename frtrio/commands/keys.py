@@ -435,7 +435,7 @@ def cmd_dbsize(c, argv):
 def _flush_option(argv):
     if len(argv) > 2:
         raise syntax_error()
-    if len(argv) == 2 and argv[1].lower() not in (b"async", b"sync"):
+    if len(argv) == 2 and _cstr(argv[1]).lower() not in (b"async", b"sync"):
         raise syntax_error()
 
 

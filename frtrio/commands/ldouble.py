@@ -127,13 +127,10 @@ def strtold(b: bytes):
     Redis would refuse it (empty, spaces, trailing garbage, NaN, ERANGE)."""
     if not b or len(b) >= MAX_LONG_DOUBLE_CHARS or b[0] in _SPACE:
         return None
-    z = b.find(b"\0")
-    if z >= 0:  # C sees the string up to the first NUL
-        b = b[:z]
-        if not b:
-            return Fraction(0)
-        if b[0] in _SPACE:
-            return None
+    if b"\0" in b:
+        # strtold stops at the NUL and Redis 7.0 checks that it consumed all
+        # slen bytes: refused (checked against redis-server 7.0.15)
+        return None
     m = _HEX.fullmatch(b)
     if m is not None:
         sign, ip, fp, fo = m.group(1), m.group(2), m.group(3), m.group(4)

@@ -303,11 +303,11 @@ def cmd_lrange(c, argv):
 
 @command("lset")
 def cmd_lset(c, argv):
-    i = _parse_long(argv[2])
     key = argv[1]
     v = get_list(c, key)
     if v is None:
         raise err("ERR no such key")
+    i = _parse_long(argv[2])
     n = len(v)
     if i < 0:
         i += n
@@ -609,7 +609,7 @@ def _blmove_generic(c, argv, wfrom: int, wto: int, deadline, brpoplpush: bool):
     if sv:
         return _lmove_generic(c, argv, wfrom, wto, rewrite)
     if not may_block(c):
-        return None
+        return None  # (a null bulk here, but a null array on timeout)
     db = c.db
 
     def retry(client, key):
@@ -624,7 +624,7 @@ def _blmove_generic(c, argv, wfrom: int, wto: int, deadline, brpoplpush: bool):
         client.server.propagate(db.id, list(rewrite))
         return x
 
-    return _block(c, [src], deadline, retry, None, argv)
+    return _block(c, [src], deadline, retry, NullArray, argv)
 
 
 @command("blmove")

@@ -10,12 +10,13 @@ frtrio keeps one representation per type, so ENCODING answers the name Redis
   else ``hashtable``;
 * hashes: ``listpack`` (at most hash-max-listpack-entries fields, fields and
   values at most hash-max-listpack-value bytes), else ``hashtable``;
-* sorted sets: ``listpack`` (zset-max-listpack-entries / -value), else
-  ``skiplist``.
+* sorted sets: what ``store/zset.py`` tracks (it applies Redis's conversion
+  rules), ``listpack`` or ``skiplist``.
 
-Redis decides from history instead (a hash that once grew past the limits
-stays ``hashtable`` after shrinking, APPEND makes short strings ``raw``);
-those cases differ.
+For the other types Redis decides from history (a hash that once grew past
+the limits stays ``hashtable`` after shrinking, APPEND makes short strings
+``raw``, RESTORE keeps a small hash with long values a listpack); those
+cases differ.
 
 REFCOUNT is 2147483647 for the integers 0..9999 Redis shares (unless an LRU or
 LFU maxmemory policy with a maxmemory limit forbids sharing), else 1.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from frtrio.commands import table as _table
 from frtrio.commands.table import command, container
-from frtrio.commands.util import NOT_INT, err, syntax_error
+from frtrio.commands.util import LLONG_MAX, err, parse_int, syntax_error
 from frtrio.config import IMM, MULTI, PROT, VERSION, ConfigError
 from frtrio.engine import NO_REPLY, BlockOn
 from frtrio.protocol.parser import string2ll
@@ -421,45 +423,36 @@ def _is_local(c) -> bool:
             or a.startswith("/") or a == "")
 
 
+def _set_failed(name: str, why: str) -> str:
+    return "ERR CONFIG SET failed (possibly related to argument '%s') - %s" % (name, why)
+
+
 @command("config|set")
 def config_set(c, argv):
-    """Redis 7.0's configSetCommand: all pairs or none. Unknown names win over
-    other errors; then immutable / protected / duplicate, in argument order;
+    """Redis 7.0's configSetCommand: all pairs or none. The first unknown,
+    immutable, protected or repeated name (in argument order) is refused;
     then each value is validated and set in order, undoing on failure."""
     if len(argv) % 2:
         raise syntax_error()
     cfg = c.server.config
-    unknown = None
-    errstr = None
-    errname = None
+    problem = None  # the first one, in argument order, is answered
     todo = []
     seen = set()
     for i in range(2, len(argv), 2):
-        raw = argv[i].decode("latin-1")
+        raw = _cstr(argv[i]).decode("latin-1")
         p = cfg.param(raw)
         if p is None:
-            if unknown is None:
-                unknown = raw
-            continue
-        if errstr is not None:
-            continue
-        if p.flags & IMM:
-            errstr, errname = "can't set immutable config", raw
-            continue
-        if p.flags & PROT and not _protected_allowed(c):
-            errstr, errname = "can't set protected config", raw
-            continue
-        entry = raw.lower()  # the name or the alias: two separate entries in Redis
-        if entry in seen:
-            errstr, errname = "duplicate parameter", raw
-            continue
-        seen.add(entry)
-        todo.append((entry, p, argv[i + 1].decode("latin-1")))
-    if unknown is not None:
-        raise err("ERR Unknown option or number of arguments for CONFIG SET - '%s'" % unknown)
-    if errstr is not None:
-        raise err("ERR CONFIG SET failed (possibly related to argument '%s') - %s"
-                  % (errname, errstr))
+            problem = "ERR Unknown option or number of arguments for CONFIG SET - '%s'" % raw
+        elif p.flags & IMM:
+            problem = _set_failed(raw, "can't set immutable config")
+        elif p.flags & PROT and not _protected_allowed(c):
+            problem = _set_failed(raw, "can't set protected config")
+        elif raw.lower() in seen:  # name and alias are two entries in Redis
+            problem = _set_failed(raw, "duplicate parameter")
+        if problem is not None:
+            raise err(problem)
+        seen.add(raw.lower())
+        todo.append((raw.lower(), p, argv[i + 1].decode("latin-1")))
     done = []
     for entry, p, raw in todo:
         if p.flags & MULTI:
@@ -477,8 +470,7 @@ def config_set(c, argv):
                     cfg.set(name, old)
                 except ConfigError:  # pragma: no cover - restoring a valid value
                     pass
-            raise err("ERR CONFIG SET failed (possibly related to argument '%s') - %s"
-                      % (entry, e.message)) from None
+            raise err(_set_failed(entry, e.message)) from None
     return OK
 
 
@@ -849,11 +841,40 @@ def command_keys(cmd, argv):
     return []
 
 
+_FACT_CMDS: dict = {}
+
+
+def _lookup_for_keys(sub: list[bytes]):
+    """Redis's lookupCommand over every command Redis 7.0 has: key positions
+    are metadata, so GETKEYS answers even for commands frtrio does not serve."""
+    try:
+        name = sub[0].lower().decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if "|" in name or name not in _table._FACTS:
+        return None
+    full = name
+    if len(sub) >= 2:
+        prefix = name + "|"
+        if any(k.startswith(prefix) for k in _table._FACTS):
+            try:
+                full = prefix + sub[1].lower().decode("ascii")
+            except UnicodeDecodeError:
+                return None
+            if full not in _table._FACTS:
+                return None
+    cmd = _find(full.encode())
+    if cmd is not None:
+        return cmd
+    cmd = _FACT_CMDS.get(full)
+    if cmd is None:
+        cmd = _FACT_CMDS[full] = _table.Command(full, None)
+    return cmd
+
+
 def _getkeys(c, argv, with_flags: bool):
     sub = argv[2:]
-    cmd = _table.TABLE.get(sub[0].lower())
-    if cmd is not None and cmd.subcommands and len(sub) >= 2:
-        cmd = cmd.subcommands.get(sub[1].lower())
+    cmd = _lookup_for_keys(sub)
     if cmd is None:
         raise err("ERR Invalid command specified")
     if not command_has_keys(cmd):
@@ -924,6 +945,136 @@ def _debug_allowed(c) -> bool:
     return False
 
 
+DEBUG_HELP = [
+    "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "AOF-FLUSH-SLEEP <microsec>",
+    "    Server will sleep before flushing the AOF, this is used for testing.",
+    "ASSERT",
+    "    Crash by assertion failed.",
+    "CHANGE-REPL-ID",
+    "    Change the replication IDs of the instance.",
+    "    Dangerous: should be used only for testing the replication subsystem.",
+    "CONFIG-REWRITE-FORCE-ALL",
+    "    Like CONFIG REWRITE but writes all configuration options, including",
+    "    keywords not listed in original configuration file or default values.",
+    "CRASH-AND-RECOVER [<milliseconds>]",
+    "    Hard crash and restart after a <milliseconds> delay (default 0).",
+    "DIGEST",
+    "    Output a hex signature representing the current DB content.",
+    "DIGEST-VALUE <key> [<key> ...]",
+    "    Output a hex signature of the values of all the specified keys.",
+    "ERROR <string>",
+    "    Return a Redis protocol error with <string> as message. Useful for clients",
+    "    unit tests to simulate Redis errors.",
+    "LEAK <string>",
+    "    Create a memory leak of the input string.",
+    "LOG <message>",
+    "    Write <message> to the server log.",
+    "HTSTATS <dbid>",
+    "    Return hash table statistics of the specified Redis database.",
+    "HTSTATS-KEY <key>",
+    "    Like HTSTATS but for the hash table stored at <key>'s value.",
+    "LOADAOF",
+    "    Flush the AOF buffers on disk and reload the AOF in memory.",
+    "REPLICATE <string>",
+    "    Replicates the provided string to replicas, allowing data divergence.",
+    "MALLCTL <key> [<val>]",
+    "    Get or set a malloc tuning integer.",
+    "MALLCTL-STR <key> [<val>]",
+    "    Get or set a malloc tuning string.",
+    "OBJECT <key>",
+    "    Show low level info about `key` and associated value.",
+    "DROP-CLUSTER-PACKET-FILTER <packet-type>",
+    "    Drop all packets that match the filtered type. Set to -1 allow all packets.",
+    "OOM",
+    "    Crash the server simulating an out-of-memory error.",
+    "PANIC",
+    "    Crash the server simulating a panic.",
+    "POPULATE <count> [<prefix>] [<size>]",
+    "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+    "    it is used instead of the 'key' prefix. These are not propagated to",
+    "    replicas. Cluster slots are not respected so keys not belonging to the",
+    "    current node can be created in cluster mode.",
+    "PROTOCOL <type>",
+    "    Reply with a test value of the specified type. <type> can be: string,",
+    "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+    "    true, false.",
+    "RELOAD [option ...]",
+    "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+    "    * MERGE: conflicting keys will be loaded from RDB.",
+    "    * NOFLUSH: the existing database will not be removed before load, but",
+    "      conflicting keys will generate an exception and kill the server.",
+    "    * NOSAVE: the database will be loaded from an existing RDB file.",
+    "    Examples:",
+    "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+    "      the database.",
+    "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+    "      existing RDB file.",
+    "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+    "      file to the database.",
+    "RESTART [<milliseconds>]",
+    "    Graceful restart: save config, db, restart after a <milliseconds> delay (default 0).",
+    "SDSLEN <key>",
+    "    Show low level SDS string info representing `key` and value.",
+    "SEGFAULT",
+    "    Crash the server with sigsegv.",
+    "SET-ACTIVE-EXPIRE <0|1>",
+    "    Setting it to 0 disables expiring keys in background when they are not",
+    "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+    "    default.",
+    "QUICKLIST-PACKED-THRESHOLD <size>",
+    "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+    "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
+    "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+    "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
+    "SLEEP <seconds>",
+    "    Stop the server for <seconds>. Decimals allowed.",
+    "STRINGMATCH-TEST",
+    "    Run a fuzz tester against the stringmatchlen() function.",
+    "STRUCTSIZE",
+    "    Return the size of different Redis core C structures.",
+    "LISTPACK <key>",
+    "    Show low level info about the listpack encoding of <key>.",
+    "QUICKLIST <key> [<0|1>]",
+    "    Show low level info about the quicklist encoding of <key>.",
+    "    The optional argument (0 by default) sets the level of detail",
+    "CLIENT-EVICTION",
+    "    Show low level client eviction pools info (maxmemory-clients).",
+    "PAUSE-CRON <0|1>",
+    "    Stop periodic cron job processing.",
+    "REPLYBUFFER PEAK-RESET-TIME <NEVER||RESET|time>",
+    "    Sets the time (in milliseconds) to wait between client reply buffer peak resets.",
+    "    In case NEVER is provided the last observed peak will never be reset",
+    "    In case RESET is provided the peak reset time will be restored to the default value",
+    "REPLYBUFFER RESIZING <0|1>",
+    "    Enable or disable the reply buffer resize cron job",
+    "CLUSTERLINK KILL <to|from|all> <node-id>",
+    "    Kills the link based on the direction to/from (both) with the provided node.",
+    "HELP",
+    "    Prints this help.",
+]
+
+_STRTOD_PREFIX = re.compile(
+    rb"[ \t\n\r\v\f]*([+-]?(?:inf(?:inity)?|nan|0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)"
+    rb"(?:p[+-]?[0-9]+)?|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?))",
+    re.IGNORECASE,
+)
+
+
+def _strtod_prefix(b: bytes) -> float:
+    """C ``strtod(s, NULL)``: the longest number at the start, 0 if none."""
+    m = _STRTOD_PREFIX.match(_cstr(b))
+    if m is None:
+        return 0.0
+    t = m.group(1).decode("ascii")
+    try:
+        if "x" in t.lower() and "inf" not in t.lower():
+            return float.fromhex(t)
+        return float(t)
+    except (ValueError, OverflowError):
+        return 0.0
+
+
 @command("debug")
 def cmd_debug(c, argv):
     if not _debug_allowed(c):
@@ -932,39 +1083,45 @@ def cmd_debug(c, argv):
             "\"local\", you can run it from a local connection, otherwise you need to set "
             "this option in the configuration file, and then restart the server."
         )
-    sub = argv[1].lower()
+    sub = _cstr(argv[1]).lower()
+    if sub == b"help" and len(argv) == 2:
+        return [Status(x) for x in DEBUG_HELP]
     if sub == b"sleep" and len(argv) == 3:
-        try:
-            secs = float(argv[2])
-        except ValueError:
-            secs = 0.0
-        c.server.sleep_request_ms += int(secs * 1000)
+        secs = _strtod_prefix(argv[2])
+        us = secs * 1000000
+        if us != us or us in (float("inf"), float("-inf")):
+            us = 0
+        ms = int(us) // 1000 if us > 0 else 0
+        c.server.sleep_request_ms += ms
         return OK
     if sub == b"set-active-expire" and len(argv) == 3:
-        c.server.active_expire_enabled = argv[2] != b"0"
+        c.server.active_expire_enabled = _atoi(argv[2]) != 0
         return OK
-    if sub == b"help":
-        return [b"DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                b"SLEEP <seconds>", b"SET-ACTIVE-EXPIRE <0|1>"]
     raise err(
         "ERR unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP."
-        % argv[1].decode("latin-1")
+        % _cstr(argv[1]).decode("latin-1")[:128]
     )
 
 
 @command("wait")
 def cmd_wait(c, argv):
-    n = string2ll(argv[1])
-    if n is None:
-        raise err(NOT_INT)
+    srv = c.server
+    if getattr(srv, "masterhost", None):
+        raise err(
+            "ERR WAIT cannot be used with replica instances. Please also note that since "
+            "Redis 4.0 if a replica is configured to be writable (which is not the default) "
+            "writes to replicas are just local and are not propagated."
+        )
+    n = parse_int(argv[1])
     t = string2ll(argv[2])
     if t is None:
         raise err("ERR timeout is not an integer or out of range")
     if t < 0:
         raise err("ERR timeout is negative")
-    srv = c.server
     acked = srv.replicas_acked(c) if hasattr(srv, "replicas_acked") else 0
     if c.multi is not None or c.in_exec or acked >= n:
         return acked
     deadline = srv.now_ms + t if t > 0 else None
+    if deadline is not None and deadline > LLONG_MAX:
+        deadline = None  # wraps negative in Redis 7.0.15, which then never times out
     return BlockOn([], c.db, deadline, lambda cl: None, on_timeout=acked, argv=argv)

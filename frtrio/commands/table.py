@@ -137,7 +137,8 @@ class Command:
     def info_reply(self):
         """This command's COMMAND INFO entry."""
         f = self.fact
-        subs = [c.info_reply() for c in self.subcommands.values()]
+        # Redis: no subcommands -> an empty *set* (RESP3 ~0), else an array
+        subs = [c.info_reply() for c in self.subcommands.values()] or SetReply()
         return [f[0].encode(), f[1], _to_reply(f[2]), f[3], f[4], f[5],
                 _to_reply(f[6]), _to_reply(f[7]), _to_reply(f[8]), subs]
 

@@ -787,7 +787,7 @@ def cmd_zrandmember(c, argv):
             raise syntax_error()
         if len(argv) == 4:
             withscores = True
-            if count < -LLONG_MAX // 2 or count > LLONG_MAX // 2:
+            if count < -(LLONG_MAX // 2) or count > LLONG_MAX // 2:
                 raise err("ERR value is out of range")
         z = _lookup(c, argv[1])
         if z is None or count == 0:

@@ -19,12 +19,13 @@ It follows what redis-server 7.0 accepts from a client, byte for byte:
   up to 16384.
 
 The 64 KiB line limit is checked, like Redis does, each time a read is
-processed. Redis reads at most 16 KiB at a time from a fresh connection, so
-the buffer ends it sees are modelled as the end of every ``feed()`` and every
-16 KiB inside a fed chunk ("marks"): a line whose terminator arrives after a
-mark more than 64 KiB past its start is refused, one whose terminator comes
-sooner is accepted. (Redis's own read sizes grow with its buffer allocation;
-the model matches it for a request written in one go on a new connection.)
+processed, so whether a long line is refused depends on where the reads ended.
+Redis reads 16 KiB from a fresh connection, then as much as its buffer holds;
+the model here puts a read boundary ("mark") at every 16 KiB of the stream and
+at the end of every ``feed()``: a line whose terminator comes after a mark
+more than 64 KiB past the line's start is refused, one whose terminator comes
+sooner is accepted. For a request written in one go on a new connection that
+is where Redis draws the line (a 79000 byte inline line passes, 82000 fails).
 
 After a protocol error the parser keeps the commands it completed before the
 error; the connection answers them, then answers the error and closes (Redis's
@@ -69,7 +70,9 @@ _BULK_HDR = b"$%d\r\n".__mod__
 _MBULK_HDR = b"*%d\r\n".__mod__
 _CRLF = b"\r\n"
 _LIST_ONLY = frozenset([list])
-_BYTES_ONLY = frozenset([bytes])
+# Bytes that hiredis reads as a type where Redis wants '*' (requests) or '$'
+# (arguments): '+' '=' '(' give bytes, '~' '>' '|' lists, '%' a dict.
+_SPECIAL = b"+=(|~>%"
 
 
 class ProtocolError(Exception):
@@ -230,6 +233,7 @@ class RequestParser:
         "_args",
         "_bulklen",
         "_marks",
+        "_off",
         "_reader",
     )
 
@@ -244,21 +248,20 @@ class RequestParser:
         self._args: list[bytes] = []
         self._bulklen = -1  # length of the bulk being read, -1 = read header
         self._marks: list[int] = []  # modelled read boundaries (see module doc)
+        self._off = 0  # stream offset of buf[0]
         self._reader = None  # the hiredis reader, when empty and reusable
 
     def feed(self, data) -> None:
         buf = self.buf
         pos = self.pos
         if pos == len(buf):
+            self._off += pos
             self.buf = buf = bytearray(data)
             self.pos = pos = 0
-            if self._marks:
-                self._marks.clear()
         else:
             if pos > 65536:
                 del buf[:pos]
-                if self._marks:
-                    self._marks = [m - pos for m in self._marks if m > pos]
+                self._off += pos
                 self.pos = pos = 0
             buf += data
         n = len(buf)
@@ -266,25 +269,27 @@ class RequestParser:
             self._mark(n - len(data), n)
 
     def _mark(self, start: int, n: int) -> None:
-        # Only marks a line starting at or after self.pos could cross matter.
-        lo = self.pos + PROTO_INLINE_MAX_SIZE
+        """Record the read boundaries of a chunk fed at buf[start:n]: every
+        16 KiB of the stream and the chunk's end, as stream offsets. Only
+        those a line starting at or after ``pos`` could cross matter."""
+        off = self._off
+        lo = off + self.pos + PROTO_INLINE_MAX_SIZE
         if self._bulklen >= 0:
-            lo += self._bulklen + 2
+            lo += self._bulklen + 2  # the next line starts after the payload
+        end = off + n
+        b = max(off + start, lo) // PROTO_IOBUF_LEN * PROTO_IOBUF_LEN + PROTO_IOBUF_LEN
         marks = self._marks
-        b = start + PROTO_IOBUF_LEN
-        if b <= lo:
-            b += (lo - b) // PROTO_IOBUF_LEN * PROTO_IOBUF_LEN
-        while b < n:
-            if b > lo:
-                marks.append(b)
+        while b < end:
+            marks.append(b)
             b += PROTO_IOBUF_LEN
-        if n > lo:
-            marks.append(n)
+        if end > lo:
+            marks.append(end)
 
     def _too_big(self, pos: int, t: int) -> bool:
-        """A line starting at pos ends at t: did some read boundary show more
-        than 64 KiB of it without its end?"""
-        lim = pos + PROTO_INLINE_MAX_SIZE
+        """A line starts at pos and its end is at t: did some read boundary
+        show more than 64 KiB of it without its end?"""
+        lim = self._off + pos + PROTO_INLINE_MAX_SIZE
+        t += self._off
         for m in self._marks:
             if lim < m <= t:
                 return True
@@ -441,9 +446,10 @@ class RequestParser:
         finally:
             self.pos = pos
             marks = self._marks
-            if marks and marks[0] <= pos + PROTO_INLINE_MAX_SIZE:
-                lim = pos + PROTO_INLINE_MAX_SIZE
-                self._marks = [m for m in marks if m > lim]
+            if marks:
+                lim = self._off + pos + PROTO_INLINE_MAX_SIZE
+                if marks[0] <= lim:
+                    self._marks = [m for m in marks if m > lim]
 
     @staticmethod
     def _term(buf, pos: int, cr: int) -> int:
@@ -460,6 +466,11 @@ class RequestParser:
         if r is None:
             r = self._reader = _hiredis.Reader()
         r.feed(buf, pos, n - pos)
+        # A sentinel empty request tells whether hiredis stopped exactly at
+        # the end (it then comes back as the last reply); cut into a partial
+        # request it can only make that request look complete, so the last
+        # reply is dropped then.
+        r.feed(b"*0\r\n")
         reqs: list = []
         get = r.gets
         try:
@@ -467,22 +478,26 @@ class RequestParser:
             while x is not False:
                 reqs.append(x)
                 x = get()
-            clean = not r.has_data()
+            last = reqs.pop() if reqs else None
+            clean = type(last) is list and not last
         except _HiredisError:
+            if reqs:
+                reqs.pop()
             clean = False
         if not clean:
             self._reader = None  # holds a partial request or an error
-        if not reqs:
+        if not reqs or not all(reqs):  # none, or *0 / *-1 / null
             return pos
-        if not _LIST_ONLY.issuperset(map(type, reqs)) or not all(reqs):
-            return pos
-        flat = list(chain.from_iterable(reqs))
-        if not _BYTES_ONLY.issuperset(map(type, flat)):
+        try:
+            # every request iterable, every element bytes (a top-level bulk
+            # string iterates ints and fails too); dicts come from '%'
+            b"".join(chain.from_iterable(reqs))
+        except TypeError:
             return pos
         if clean:
             end = n
         else:
-            lens = list(map(len, flat))
+            lens = list(map(len, chain.from_iterable(reqs)))
             end = (
                 pos
                 + sum(lens)
@@ -493,22 +508,32 @@ class RequestParser:
             )
             if end > n:
                 return pos
-        f = buf.find
-        if (
-            f(b"+", pos, end) >= 0
-            or f(b"=", pos, end) >= 0
-            or f(b"(", pos, end) >= 0
-            or f(b"|", pos, end) >= 0
-            or f(b"~", pos, end) >= 0
-            or f(b">", pos, end) >= 0
-        ):
+        size = end - pos
+        if size <= 4096:
+            seg = buf if size == len(buf) else buf[pos:end]
+            special = len(seg.translate(None, _SPECIAL)) != size
+        else:
+            f = buf.find
+            special = (
+                f(b"+", pos, end) >= 0
+                or f(b"=", pos, end) >= 0
+                or f(b"(", pos, end) >= 0
+                or f(b"|", pos, end) >= 0
+                or f(b"~", pos, end) >= 0
+                or f(b">", pos, end) >= 0
+                or f(b"%", pos, end) >= 0
+            )
+        if special:
             # A type byte hiredis would accept in place of '*' or '$' may be
             # there (or it is just payload): compare with the canonical form.
-            canon = _canonical(reqs, flat)
+            if not _LIST_ONLY.issuperset(map(type, reqs)):
+                return pos
+            canon = _canonical(reqs, list(chain.from_iterable(reqs)))
             if not buf.startswith(canon, pos):
                 return pos
             end = pos + len(canon)
-        if end - pos > self.max_bulk_len and max(map(len, flat)) > self.max_bulk_len:
+            size = len(canon)
+        if size > self.max_bulk_len and max(map(len, chain.from_iterable(reqs))) > self.max_bulk_len:
             return pos
         out += reqs
         return end

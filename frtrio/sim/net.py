@@ -107,8 +107,11 @@ class SimStream(trio.abc.HalfCloseableStream):
         return c.server_addr if self is c.client else c.client_addr
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        # Same yield pattern as trio's SocketStream: a cancel point first; if
+        # data is there, take it and make a shielded schedule point; else
+        # wait and return as soon as data arrives.
+        await trio.lowlevel.checkpoint_if_cancelled()
         if self.closed:
-            await trio.lowlevel.checkpoint()
             raise trio.ClosedResourceError("this stream was closed")
         if self._recv_busy:
             raise trio.BusyResourceError("another task is receiving on this stream")
@@ -116,41 +119,37 @@ class SimStream(trio.abc.HalfCloseableStream):
         try:
             p = self.inp
             net = self.net
-            waited = False
+            first = True
             while True:
                 if self.closed:
                     raise trio.ClosedResourceError("this stream was closed")
                 if p.broken:
-                    if not waited:
-                        await trio.lowlevel.checkpoint()
                     raise trio.BrokenResourceError("connection reset by peer")
                 now = trio.current_time()
                 pu = net.paused_until.get(self.host)
                 if pu is not None and pu > now:
                     await trio.sleep_until(pu)
-                    waited = True
+                    first = False
                     continue
                 chunks = p.chunks
                 if chunks and (not net.cuts or (p.src, p.dst) not in net.cuts):
                     at = chunks[0][0]
-                    if at > now:
-                        with trio.move_on_at(at):
-                            await p.wait()
-                        waited = True
-                        continue
-                    if not waited:
-                        await trio.lowlevel.checkpoint()
-                        waited = True
-                        continue  # state may have changed during the checkpoint
-                    return _take(chunks, now, max_bytes)
-                await p.wait()
-                waited = True
+                    if at <= now:
+                        data = _take(chunks, now, max_bytes)
+                        if first:
+                            await trio.lowlevel.cancel_shielded_checkpoint()
+                        return data
+                    with trio.move_on_at(at):
+                        await p.wait()
+                else:
+                    await p.wait()
+                first = False
         finally:
             self._recv_busy = False
 
     async def send_all(self, data) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
         if self.closed:
-            await trio.lowlevel.checkpoint()
             raise trio.ClosedResourceError("this stream was closed")
         if self._send_busy:
             raise trio.BusyResourceError("another task is sending on this stream")
@@ -158,12 +157,9 @@ class SimStream(trio.abc.HalfCloseableStream):
         try:
             net = self.net
             pu = net.paused_until.get(self.host)
-            if pu is not None and pu > trio.current_time():
-                while pu is not None and pu > trio.current_time():
-                    await trio.sleep_until(pu)
-                    pu = net.paused_until.get(self.host)
-            else:
-                await trio.lowlevel.checkpoint()
+            while pu is not None and pu > trio.current_time():
+                await trio.sleep_until(pu)  # a stopped process sends nothing
+                pu = net.paused_until.get(self.host)
             if self.closed:
                 raise trio.ClosedResourceError("this stream was closed")
             if self.eof_sent:
@@ -173,6 +169,7 @@ class SimStream(trio.abc.HalfCloseableStream):
                 raise trio.BrokenResourceError("connection reset by peer")
             if data:
                 net._push(p, bytes(data))
+            await trio.lowlevel.cancel_shielded_checkpoint()
         finally:
             self._send_busy = False
 

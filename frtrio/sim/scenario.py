@@ -54,6 +54,11 @@ class Workload:
     def setup(self, world, scenario: "Scenario") -> None:
         pass
 
+    async def prepare(self, world) -> None:
+        """Runs once the nodes serve, before the clients and faults start
+        (cluster formation, preloading data)."""
+        return None
+
     async def step(self, world, client: SimClient, rng) -> None:
         """One unit of work; raise Disconnected freely (the runner backs off)."""
         raise NotImplementedError
@@ -250,6 +255,8 @@ async def _main(world: SimWorld, sc: Scenario, sdef: ScenarioDef, resolved: dict
             log.emit("node.start", nname, outcome="ok" if ok else "error",
                      host=world.nodes[nname].host, port=world.nodes[nname].port)
         sc.workload.setup(world, sc)
+        await sc.workload.prepare(world)
+        log.emit("sim.prepared", "", outcome="info")
         clients = []
         for nname in list(world.nodes):
             for i in range(sc.clients_per_node):

@@ -126,7 +126,9 @@ class SimWorld:
         self.scenario_id = scenario_id
         self.mode = mode
         self.epoch_us = epoch_us
-        self.clock = trio.testing.MockClock(autojump_threshold=0)
+        from frtrio.sim.sched import SimClock
+
+        self.clock = SimClock()
         self._rngs: dict[str, random.Random] = {}
         self.net = SimNet(self.rng("net"), latency=latency)
         self.disks: dict[str, SimDisk] = {}

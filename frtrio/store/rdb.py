@@ -736,11 +736,14 @@ DEFAULT_LIMITS = Limits()
 _QL_SIZE_LEVELS = (4096, 8192, 16384, 32768, 65536)
 _QL_SAFETY_LIMIT = 8192
 _QL_PACKED_THRESHOLD = 1 << 30
+_QL_SIZE_ESTIMATE_OVERHEAD = 8
 
 
 def _quicklist_nodes(items, fill: int) -> list[tuple[int, list[bytes]]]:
-    """Split list elements into quicklist nodes the way Redis 7.0 fills them
-    when the list is built by RPUSH: (container, elements) per node."""
+    """Split list elements into quicklist nodes the way Redis 7.0.15 fills
+    them when the list is built by RPUSH (an element joins the tail node if
+    node size + element length + 8 stays within the limit): (container,
+    elements) per node."""
     nodes: list[tuple[int, list[bytes]]] = []
     cur: list[bytes] = []
     cur_sz = 0
@@ -759,12 +762,11 @@ def _quicklist_nodes(items, fill: int) -> list[tuple[int, list[bytes]]]:
             continue
         allow = False
         if cur:
-            overhead = (1 if sz < 254 else 5) + (1 if sz < 64 else 2 if sz < 16384 else 5)
-            new_sz = cur_sz + sz + overhead
+            new_sz = cur_sz + sz + _QL_SIZE_ESTIMATE_OVERHEAD
             if size_limit is not None:
                 allow = new_sz <= size_limit
             elif new_sz <= _QL_SAFETY_LIMIT:
-                allow = len(cur) < fill
+                allow = len(cur) < max(fill, 1)
         if not allow and cur:
             nodes.append((QUICKLIST_NODE_PACKED, cur))
             cur = []
@@ -1095,6 +1097,6 @@ def decode_object(r: Reader, t: int, lim: Limits = DEFAULT_LIMITS):
 
 def load_payload(p: bytes, lim: Limits = DEFAULT_LIMITS):
     """The value inside a DUMP payload (footer already verified)."""
-    r = Reader(p, len(p) - 10)
+    r = Reader(p)  # Redis reads through the footer too: a string may run into it
     t = r.byte()
     return decode_object(r, t, lim)

@@ -1,0 +1,478 @@
+"""Differential tests: connection commands (PING ECHO HELLO AUTH QUIT RESET
+CLIENT ...), frtrio vs redis-server 7.0.15.
+
+Client ids, addresses, ages and memory figures legitimately differ between
+the two servers: HELLO replies are compared with the id masked, CLIENT LIST /
+INFO by their field names and the fields that do not depend on the process.
+"""
+
+import re
+import time
+
+import pytest
+
+from support import ServerProc, encode_request
+
+_ID = re.compile(rb"\$2\r\nid\r\n:\d+\r\n")
+
+
+def masked(reply: bytes) -> bytes:
+    return _ID.sub(b"$2\r\nid\r\n:<id>\r\n", reply)
+
+
+def same_masked(diff, *args):
+    a, b = diff.both(*args)
+    assert masked(a) == masked(b), f"{args!r}: frtrio {a!r} != redis {b!r}"
+    return a
+
+
+def client_fields(reply: bytes) -> list[list[tuple[str, str]]]:
+    """CLIENT LIST / INFO bulk -> one [(field, value)] per client line."""
+    text = reply.split(b"\r\n", 1)[1]
+    if text.startswith(b"txt:"):
+        text = text[4:]
+    out = []
+    for line in text.decode("latin-1").split("\n"):
+        line = line.rstrip("\r")
+        if not line:
+            continue
+        out.append([tuple(kv.split("=", 1)) for kv in line.split(" ")])
+    return out
+
+
+# fields whose values depend on the process, the socket or memory layout
+_VOLATILE = {"id", "addr", "laddr", "fd", "age", "idle", "qbuf", "qbuf-free", "argv-mem",
+             "multi-mem", "rbs", "rbp", "obl", "oll", "omem", "tot-mem"}
+
+
+def same_client_info(a: bytes, b: bytes):
+    fa, fb = client_fields(a), client_fields(b)
+    assert len(fa) == len(fb)
+    for la, lb in zip(fa, fb):
+        assert [k for k, _ in la] == [k for k, _ in lb]
+        assert [kv for kv in la if kv[0] not in _VOLATILE] == \
+            [kv for kv in lb if kv[0] not in _VOLATILE]
+
+
+def pipeline(conn, cmds, nreplies):
+    """Send several commands in one write; read ``nreplies`` replies."""
+    conn.send(b"".join(encode_request(c) for c in cmds))
+    return [conn.read_reply() for _ in range(nreplies)]
+
+
+def _int(reply: bytes) -> int:
+    assert reply.startswith(b":"), reply
+    return int(reply[1:-2])
+
+
+# --- PING / ECHO ------------------------------------------------------------------
+
+
+def test_ping_echo(diff):
+    diff("PING")
+    diff("PING", "hello")
+    diff("PING", "")
+    diff("PING", b"\x00\xff")
+    diff("PING", "a", "b")
+    diff("ping")
+    diff("ECHO", "hi")
+    diff("ECHO", "")
+    diff("ECHO", b"\r\n\x00")
+    diff("ECHO")
+    diff("ECHO", "a", "b")
+    same_masked(diff, "HELLO", "3")
+    diff("PING")
+    diff("PING", "x")
+    diff("ECHO", "x")
+    same_masked(diff, "HELLO", "2")
+
+
+def test_ping_in_subscribed_context(diff):
+    for proto in ("2", "3"):
+        same_masked(diff, "HELLO", proto)
+        diff("SUBSCRIBE", "ch")
+        diff("PING")
+        diff("PING", "msg")
+        diff("ECHO", "x")
+        diff("UNSUBSCRIBE", "ch")
+        diff("PING")
+    same_masked(diff, "HELLO", "2")
+
+
+# --- HELLO ---------------------------------------------------------------------------
+
+
+def test_hello(diff):
+    same_masked(diff, "HELLO")
+    same_masked(diff, "HELLO", "2")
+    same_masked(diff, "HELLO", "3")
+    diff("GET", "missing")  # RESP3 null
+    same_masked(diff, "HELLO")  # shows the current protocol
+    same_masked(diff, "HELLO", "2")
+    diff("GET", "missing")
+    for bad in ("1", "4", "0", "-1", "abc", "2.0", "", "9223372036854775808"):
+        diff("HELLO", bad)
+    diff("HELLO", "3", "foo")
+    diff("HELLO", "3", "AUTH")
+    diff("HELLO", "3", "AUTH", "default")
+    diff("HELLO", "3", "SETNAME")
+    diff("HELLO", "3", "setname", "a b")
+    diff("HELLO", "3", b"fo\x00o")
+    diff("GET", "missing")  # still RESP2 after the errors
+    same_masked(diff, "HELLO", "2", "SETNAME", "myname")
+    diff("CLIENT", "GETNAME")
+    same_masked(diff, "HELLO", "2", "AUTH", "default", "anything")  # nopass user
+    diff("HELLO", "2", "AUTH", "nosuchuser", "pw")
+    same_masked(diff, "HELLO", "2", "AUTH", "default", "x", "SETNAME", "other")
+    diff("CLIENT", "GETNAME")
+    diff("HELLO", "2", "SETNAME", "bad name", "AUTH", "default", "x")
+    diff("CLIENT", "GETNAME")
+    same_masked(diff, "HELLO", "3", "SETNAME", "")
+    diff("CLIENT", "GETNAME")
+    same_masked(diff, "HELLO", "2")
+
+
+def test_hello_id_is_client_id(frtrio_proc):
+    c = frtrio_proc.conn()
+    try:
+        cid = _int(c.cmd("CLIENT", "ID"))
+        assert b"$2\r\nid\r\n:%d\r\n" % cid in c.cmd("HELLO")
+    finally:
+        c.close()
+
+
+# --- AUTH -------------------------------------------------------------------------------
+
+
+def test_auth_without_password(diff):
+    diff("AUTH")
+    diff("AUTH", "x")
+    diff("AUTH", "default", "x")  # the default user has nopass
+    diff("AUTH", "someone", "x")
+    diff("AUTH", "a", "b", "c")
+    diff("PING")
+
+
+@pytest.fixture(scope="module")
+def auth_pair():
+    f = ServerProc("frtrio", args=["--requirepass", "s3cret"]).start(wait=False)
+    r = ServerProc("redis", args=["--requirepass", "s3cret"]).start(wait=False)
+    for p in (f, r):
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                c = p.conn(timeout=1)
+                c.close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    yield f, r
+    f.cleanup()
+    r.cleanup()
+
+
+class _Pair:
+    def __init__(self, f, r):
+        self.f, self.r = f.conn(), r.conn()
+
+    def __call__(self, *args):
+        a, b = self.f.cmd(*args), self.r.cmd(*args)
+        assert masked(a) == masked(b), f"{args!r}: frtrio {a!r} != redis {b!r}"
+        return a
+
+    def close(self):
+        self.f.close()
+        self.r.close()
+
+
+def test_requirepass(auth_pair):
+    d = _Pair(*auth_pair)
+    try:
+        d("PING")
+        d("GET", "k")
+        d("HELLO", "3")
+        d("HELLO")
+        d("ECHO", "x")
+        d("AUTH", "wrong")
+        d("AUTH", "default", "wrong")
+        d("AUTH", "nobody", "s3cret")
+        d("HELLO", "2", "AUTH", "default", "wrong")
+        d("PING")
+        d("AUTH", "s3cret")
+        d("PING")
+        d("SET", "k", "v")
+        d("GET", "k")
+        d("RESET")  # forgets the authentication
+        d("GET", "k")
+        d("AUTH", "default", "s3cret")
+        d("GET", "k")
+        d("RESET")
+        d("HELLO", "3", "AUTH", "default", "s3cret")
+        d("GET", "k")
+        d("GET", "missing")
+        d("HELLO", "2")
+        d("AUTH", "wrong")  # a failed AUTH does not log out
+        d("GET", "k")
+        d("DEL", "k")
+    finally:
+        d.close()
+
+
+def test_requirepass_quit_and_unknown(auth_pair):
+    d = _Pair(*auth_pair)
+    try:
+        d("NOSUCHCOMMAND", "x")
+        d("GET")  # arity is checked before authentication
+        d("QUIT")
+    finally:
+        d.close()
+
+
+# --- QUIT -------------------------------------------------------------------------------
+
+
+def test_quit_closes(frtrio_proc, redis_proc):
+    for args in (("QUIT",), ("QUIT", "extra", "args"), ("quit",)):
+        outs = []
+        for p in (frtrio_proc, redis_proc):
+            c = p.conn()
+            c.send(encode_request(args) + encode_request(("PING",)))
+            data, closed = c.read_until_close(5)
+            assert closed
+            outs.append(data)
+            c.close()
+        assert outs[0] == outs[1] == b"+OK\r\n"
+
+
+# --- RESET ----------------------------------------------------------------------------------
+
+
+def test_reset(diff):
+    same_masked(diff, "HELLO", "3", "SETNAME", "n1")
+    diff("SELECT", "5")
+    diff("SET", "in5", "v")
+    diff("CLIENT", "NO-EVICT", "on")
+    diff("WATCH", "in5")
+    diff("MULTI")
+    diff("SET", "x", "1")
+    diff("RESET")
+    diff("EXEC")  # the transaction was discarded
+    diff("GET", "in5")  # back to db 0
+    diff("GET", "missing")  # back to RESP2
+    diff("CLIENT", "GETNAME")
+    a, b = diff.both("CLIENT", "INFO")
+    same_client_info(a, b)  # NO-EVICT survives RESET, as in Redis 7.0
+    diff("SUBSCRIBE", "ch")
+    diff("RESET")
+    diff("PING")
+    for who in (diff.f, diff.r):  # RESET turns replies back on
+        assert pipeline(who, [("CLIENT", "REPLY", "OFF"), ("PING",), ("RESET",), ("PING",)],
+                        2) == [b"+RESET\r\n", b"+PONG\r\n"]
+    diff("RESET", "x")
+    diff("SELECT", "5")
+    diff("FLUSHDB")
+    diff("SELECT", "0")
+
+
+# --- CLIENT ---------------------------------------------------------------------------------
+
+
+def test_client_help_and_unknown(diff):
+    diff("CLIENT", "HELP")
+    diff("CLIENT", "help")
+    diff("CLIENT", "HELP", "x")
+    diff("CLIENT")
+    diff("CLIENT", "NOSUCH")
+    diff("CLIENT", "NOSUCH", "a", "b")
+    diff("CLIENT", "GETREDIR")
+    diff("CLIENT", "TRACKINGINFO")
+    diff("CLIENT", "CACHING", "yes")
+    diff("CLIENT", "CACHING", "no")
+    diff("CLIENT", "CACHING")
+    same_masked(diff, "HELLO", "3")
+    diff("CLIENT", "TRACKINGINFO")
+    diff("CLIENT", "GETNAME")
+    same_masked(diff, "HELLO", "2")
+
+
+def test_client_id(frtrio_proc):
+    a, b = frtrio_proc.conn(), frtrio_proc.conn()
+    try:
+        ia, ib = _int(a.cmd("CLIENT", "ID")), _int(b.cmd("CLIENT", "ID"))
+        assert 0 < ia < ib
+        assert _int(a.cmd("CLIENT", "ID")) == ia
+        assert b"id=%d " % ia in a.cmd("CLIENT", "INFO")
+        assert a.cmd("CLIENT", "ID", "x").startswith(b"-ERR wrong number of arguments")
+    finally:
+        a.close()
+        b.close()
+
+
+def test_client_setname_getname(diff):
+    diff("CLIENT", "GETNAME")
+    diff("CLIENT", "SETNAME", "conn-1")
+    diff("CLIENT", "GETNAME")
+    for bad in ("a b", "a\nb", "tab\there", b"\x7f", b"\x80", b"\xff", b"\x00", " "):
+        diff("CLIENT", "SETNAME", bad)
+    diff("CLIENT", "GETNAME")
+    diff("CLIENT", "SETNAME", "!~")
+    diff("CLIENT", "GETNAME")
+    diff("CLIENT", "SETNAME", "")  # removes the name
+    diff("CLIENT", "GETNAME")
+    diff("CLIENT", "SETNAME")
+    diff("CLIENT", "SETNAME", "a", "b")
+    diff("CLIENT", "GETNAME", "x")
+    same_masked(diff, "HELLO", "3")
+    diff("CLIENT", "GETNAME")
+    same_masked(diff, "HELLO", "2")
+
+
+def test_client_info_and_list_shape(diff):
+    diff("CLIENT", "SETNAME", "me")
+    diff("SELECT", "3")
+    a, b = diff.both("CLIENT", "INFO")
+    same_client_info(a, b)
+    same_masked(diff, "HELLO", "3")
+    a, b = diff.both("CLIENT", "INFO")
+    assert a.startswith(b"=") and b.startswith(b"=")  # a verbatim string
+    same_client_info(a, b)
+    same_masked(diff, "HELLO", "2")
+    diff("SELECT", "0")
+    # only this test's connections are guaranteed to exist: compare our line
+    for who in (diff.f, diff.r):
+        me = _int(who.cmd("CLIENT", "ID"))
+        lines = client_fields(who.cmd("CLIENT", "LIST", "ID", str(me)))
+        assert len(lines) == 1 and ("name", "me") in lines[0]
+    diff("CLIENT", "INFO", "x")
+
+
+def test_client_list_filters(diff):
+    diff("CLIENT", "LIST", "TYPE", "foo")
+    diff("CLIENT", "LIST", "TYPE")
+    diff("CLIENT", "LIST", "foo")
+    diff("CLIENT", "LIST", "TYPE", "normal", "x")
+    diff("CLIENT", "LIST", "ID")
+    diff("CLIENT", "LIST", "ID", "abc")
+    diff("CLIENT", "LIST", "ID", "1", "abc")
+    diff("CLIENT", "LIST", "ID", "0")
+    diff("CLIENT", "LIST", "ID", "-5")
+    diff("CLIENT", "LIST", "ID", "99999999")
+    diff("CLIENT", "LIST", "TYPE", "master")
+    diff("CLIENT", "LIST", "TYPE", "replica")
+    diff("CLIENT", "LIST", "TYPE", "SLAVE")
+    for who in (diff.f, diff.r):
+        me = _int(who.cmd("CLIENT", "ID"))
+        two = client_fields(who.cmd("CLIENT", "LIST", "ID", str(me), str(me), "99999999"))
+        assert len(two) == 2  # an id asked twice is listed twice
+        normal = client_fields(who.cmd("CLIENT", "LIST", "TYPE", "normal"))
+        assert ("id", str(me)) in [kv for line in normal for kv in line]
+
+
+def test_client_list_pubsub_type(frtrio_proc, redis_proc):
+    for p in (frtrio_proc, redis_proc):
+        sub, me = p.conn(), p.conn()
+        try:
+            sub_id = _int(sub.cmd("CLIENT", "ID"))
+            sub.cmd("SUBSCRIBE", "chan")
+            lines = client_fields(me.cmd("CLIENT", "LIST", "TYPE", "pubsub"))
+            assert [dict(x)["id"] for x in lines] == [str(sub_id)]
+            assert dict(lines[0])["sub"] == "1" and dict(lines[0])["flags"] == "P"
+            assert dict(lines[0])["cmd"] == "subscribe"
+        finally:
+            sub.close()
+            me.close()
+
+
+def test_client_reply(diff):
+    for who in (diff.f, diff.r):
+        replies = pipeline(who, [("CLIENT", "REPLY", "OFF"), ("SET", "a", "1"), ("PING",),
+                                 ("NOSUCH",), ("CLIENT", "REPLY", "SKIP"), ("PING", "x"),
+                                 ("CLIENT", "REPLY", "ON"), ("GET", "a")], 2)
+        assert replies == [b"+OK\r\n", b"$1\r\n1\r\n"]
+        replies = pipeline(who, [("CLIENT", "REPLY", "SKIP"), ("PING", "a"), ("PING", "b")], 1)
+        assert replies == [b"$1\r\nb\r\n"]
+        replies = pipeline(who, [("CLIENT", "REPLY", "SKIP"), ("CLIENT", "REPLY", "SKIP"),
+                                 ("PING", "a"), ("PING", "b")], 1)
+        assert replies == [b"$1\r\nb\r\n"]
+        replies = pipeline(who, [("CLIENT", "REPLY", "SKIP"), ("NOSUCH",), ("PING", "c")], 1)
+        assert replies == [b"$1\r\nc\r\n"]
+    diff("CLIENT", "REPLY", "ON")
+    diff("CLIENT", "REPLY")
+    diff("CLIENT", "REPLY", "maybe")
+    diff("CLIENT", "REPLY", "on", "x")
+
+
+def test_client_no_evict(diff):
+    diff("CLIENT", "NO-EVICT", "on")
+    a, b = diff.both("CLIENT", "INFO")
+    same_client_info(a, b)
+    assert b" flags=e " in a
+    diff("CLIENT", "NO-EVICT", "OFF")
+    a, b = diff.both("CLIENT", "INFO")
+    same_client_info(a, b)
+    diff("CLIENT", "NO-EVICT", "maybe")
+    diff("CLIENT", "NO-EVICT")
+    diff("CLIENT", "NO-EVICT", "on", "x")
+
+
+def test_client_kill_errors(diff):
+    for args in (("KILL",), ("KILL", "1.2.3.4:5"), ("KILL", "ID"), ("KILL", "ID", "0"),
+                 ("KILL", "ID", "-1"), ("KILL", "ID", "abc"), ("KILL", "ID", "99999999"),
+                 ("KILL", "TYPE", "foo"), ("KILL", "TYPE", "normal", "x"),
+                 ("KILL", "TYPE", "foo", "x"), ("KILL", "SKIPME", "maybe"), ("KILL", "foo", "bar"),
+                 ("KILL", "ADDR", "1.2.3.4:5"), ("KILL", "LADDR", "1.2.3.4:5"),
+                 ("KILL", "USER", "nobody"), ("KILL", "USER", "default", "SKIPME", "yes",
+                                            "ADDR", "9.9.9.9:1"),
+                 ("KILL", "MAXAGE", "100"), ("KILL", "ID", "1", "ID")):
+        diff("CLIENT", *args)
+
+
+def test_client_kill_closes_connections(frtrio_proc, redis_proc):
+    for p in (frtrio_proc, redis_proc):
+        me, v1, v2 = p.conn(), p.conn(), p.conn()
+        try:
+            id1 = _int(v1.cmd("CLIENT", "ID"))
+            assert me.cmd("CLIENT", "KILL", "ID", str(id1)) == b":1\r\n"
+            assert v1.read_until_close(5) == (b"", True)
+            info = client_fields(v2.cmd("CLIENT", "INFO"))[0]
+            addr = dict(info)["addr"]
+            assert me.cmd("CLIENT", "KILL", addr) == b"+OK\r\n"  # the old form
+            assert v2.read_until_close(5) == (b"", True)
+            assert me.cmd("CLIENT", "KILL", addr) == b"-ERR No such client\r\n"
+            myid = _int(me.cmd("CLIENT", "ID"))
+            assert me.cmd("CLIENT", "KILL", "ID", str(myid)) == b":0\r\n"  # SKIPME yes
+            assert me.cmd("PING") == b"+PONG\r\n"
+            assert me.cmd("CLIENT", "KILL", "ID", str(myid), "SKIPME", "no") == b":1\r\n"
+            assert me.read_until_close(5) == (b"", True)
+        finally:
+            for c in (me, v1, v2):
+                c.close()
+
+
+def test_client_unblock(frtrio_proc, redis_proc):
+    outs = []
+    for p in (frtrio_proc, redis_proc):
+        me, blocked = p.conn(), p.conn()
+        try:
+            bid = _int(blocked.cmd("CLIENT", "ID"))
+            got = [me.cmd("CLIENT", "UNBLOCK", str(bid)),
+                   me.cmd("CLIENT", "UNBLOCK", str(bid), "foo"),
+                   me.cmd("CLIENT", "UNBLOCK", "abc"),
+                   me.cmd("CLIENT", "UNBLOCK", "abc", "ERROR"),
+                   me.cmd("CLIENT", "UNBLOCK", "99999999", "TIMEOUT")]
+            for how in ("TIMEOUT", "ERROR"):
+                blocked.send(encode_request(("BLPOP", "nolist%s" % how, "0")))
+                for _ in range(100):
+                    if b"blpop" in me.cmd("CLIENT", "LIST", "ID", str(bid)):
+                        break
+                    time.sleep(0.01)
+                got.append(me.cmd("CLIENT", "UNBLOCK", str(bid), how))
+                got.append(blocked.read_reply())
+            got.append(me.cmd("CLIENT", "UNBLOCK", str(bid)))
+            got.append(blocked.cmd("PING"))
+            outs.append(got)
+        finally:
+            me.close()
+            blocked.close()
+    assert outs[0] == outs[1]

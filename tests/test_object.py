@@ -1,0 +1,175 @@
+"""OBJECT ENCODING / REFCOUNT / IDLETIME / FREQ / HELP, differential against
+redis-server 7.0 (values built by the same commands on both servers, under
+default and changed encoding thresholds).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from conftest import requires_redis
+
+pytestmark = requires_redis
+
+
+def _set_both(diff, name, value):
+    diff("CONFIG", "SET", name, value)
+
+
+@pytest.fixture
+def restore_config(diff):
+    names = ["hash-max-listpack-entries", "hash-max-listpack-value",
+             "zset-max-listpack-entries", "zset-max-listpack-value",
+             "set-max-intset-entries", "maxmemory-policy", "maxmemory"]
+    saved = {}
+    for n in names:
+        reply = diff.r.cmd("CONFIG", "GET", n)
+        saved[n] = reply.split(b"\r\n")[-2].decode()
+    yield
+    for n, v in saved.items():
+        diff.both("CONFIG", "SET", n, v)
+
+
+def test_object_help_and_errors(diff):
+    diff("OBJECT", "HELP")
+    diff("OBJECT", "help")
+    diff("OBJECT")
+    diff("OBJECT", "HELP", "extra")
+    diff("OBJECT", "NOSUCH", "k")
+    diff("OBJECT", "ENCODING")
+    diff("OBJECT", "ENCODING", "a", "b")
+    for sub in ("ENCODING", "REFCOUNT", "IDLETIME", "FREQ"):
+        diff("OBJECT", sub, "missing")
+    diff.both("HELLO", "3")
+    diff("OBJECT", "ENCODING", "missing")
+    diff.both("HELLO", "2")
+
+
+def test_string_encodings(diff):
+    values = ["", "a", "0", "1", "-1", "9999", "10000", "-0", "007", "+5", " 5",
+              "12345678901234567890", "9223372036854775807", "-9223372036854775808",
+              "9223372036854775808", "1.5", "x" * 44, "x" * 45, "y" * 1000, "1e5"]
+    for i, v in enumerate(values):
+        diff("SET", "s%d" % i, v)
+        diff("OBJECT", "ENCODING", "s%d" % i)
+        diff("OBJECT", "REFCOUNT", "s%d" % i)
+        diff("OBJECT", "IDLETIME", "s%d" % i)
+    diff("SET", "n", "5")
+    diff("INCR", "n")
+    diff("OBJECT", "ENCODING", "n")
+    diff("OBJECT", "REFCOUNT", "n")
+    diff("INCRBY", "n", "100000")
+    diff("OBJECT", "REFCOUNT", "n")
+    diff("INCRBYFLOAT", "n", "0.5")
+    diff("OBJECT", "ENCODING", "n")
+
+
+def test_collection_encodings(diff):
+    diff("RPUSH", "l", "a")
+    diff("OBJECT", "ENCODING", "l")
+    diff("RPUSH", "l", *["x" * 100] * 200)
+    diff("OBJECT", "ENCODING", "l")
+    diff("OBJECT", "REFCOUNT", "l")
+    diff("SADD", "si", "1", "2", "-3")
+    diff("OBJECT", "ENCODING", "si")
+    diff("SADD", "ss", "a")
+    diff("OBJECT", "ENCODING", "ss")
+    diff("SADD", "sb", *[str(i) for i in range(513)])
+    diff("OBJECT", "ENCODING", "sb")
+    diff("SADD", "sb2", *[str(i) for i in range(512)])
+    diff("OBJECT", "ENCODING", "sb2")
+    diff("SADD", "sb2", "9223372036854775807")
+    diff("OBJECT", "ENCODING", "sb2")
+    diff("HSET", "h", "f", "v")
+    diff("OBJECT", "ENCODING", "h")
+    diff("HSET", "h", "f2", "v" * 64)
+    diff("OBJECT", "ENCODING", "h")
+    diff("HSET", "h2", "f" * 65, "v")
+    diff("OBJECT", "ENCODING", "h2")
+    diff("HSET", "h3", *[x for i in range(513) for x in ("f%d" % i, "v")])
+    diff("OBJECT", "ENCODING", "h3")
+    diff("ZADD", "z", "1", "a")
+    diff("OBJECT", "ENCODING", "z")
+    diff("ZADD", "z", *[x for i in range(128) for x in (str(i), "m%d" % i)])
+    diff("OBJECT", "ENCODING", "z")
+    diff("ZADD", "z2", "1", "m" * 65)
+    diff("OBJECT", "ENCODING", "z2")
+    diff("ZADD", "z3", *[x for i in range(128) for x in (str(i), "m%d" % i)])
+    diff("OBJECT", "ENCODING", "z3")
+
+
+def test_thresholds_from_config(diff, restore_config):
+    _set_both(diff, "hash-max-listpack-entries", "2")
+    _set_both(diff, "hash-max-listpack-value", "4")
+    _set_both(diff, "zset-max-listpack-entries", "2")
+    _set_both(diff, "zset-max-listpack-value", "3")
+    _set_both(diff, "set-max-intset-entries", "3")
+    diff("HSET", "h", "a", "1", "b", "2")
+    diff("OBJECT", "ENCODING", "h")
+    diff("HSET", "h2", "a", "12345")
+    diff("OBJECT", "ENCODING", "h2")
+    diff("HSET", "h3", "a", "1", "b", "2", "c", "3")
+    diff("OBJECT", "ENCODING", "h3")
+    diff("ZADD", "z", "1", "a", "2", "b")
+    diff("OBJECT", "ENCODING", "z")
+    diff("ZADD", "z", "3", "c")
+    diff("OBJECT", "ENCODING", "z")
+    diff("ZADD", "z2", "1", "abcd")
+    diff("OBJECT", "ENCODING", "z2")
+    diff("SADD", "s", "1", "2", "3")
+    diff("OBJECT", "ENCODING", "s")
+    diff("SADD", "s", "4")
+    diff("OBJECT", "ENCODING", "s")
+
+
+def test_lfu_lru_policies(diff, restore_config):
+    diff("SET", "k", "v")
+    diff("SET", "n", "42")
+    diff("OBJECT", "FREQ", "k")
+    diff("OBJECT", "IDLETIME", "k")
+    _set_both(diff, "maxmemory-policy", "allkeys-lfu")
+    diff("OBJECT", "IDLETIME", "k")
+    diff("SET", "k2", "v")
+    diff("OBJECT", "FREQ", "k2")
+    diff("OBJECT", "FREQ", "missing")
+    _set_both(diff, "maxmemory-policy", "volatile-lfu")
+    diff("OBJECT", "IDLETIME", "k")
+    _set_both(diff, "maxmemory-policy", "allkeys-lru")
+    diff("OBJECT", "FREQ", "k")
+    diff("OBJECT", "IDLETIME", "k")
+    # shared integers are not used under an LRU policy with a memory limit
+    _set_both(diff, "maxmemory", "1000000000")
+    diff("SET", "n2", "42")
+    diff("OBJECT", "REFCOUNT", "n2")
+    _set_both(diff, "maxmemory-policy", "noeviction")
+    diff("SET", "n3", "42")
+    diff("OBJECT", "REFCOUNT", "n3")
+
+
+def test_random_values_encodings(diff):
+    rnd = random.Random(3)
+    for i in range(150):
+        key = "r%d" % i
+        kind = rnd.choice(["set", "hash", "zset", "string", "list"])
+        n = rnd.choice([1, 5, 127, 128, 129, 511, 512, 513])
+        def elem():
+            r = rnd.random()
+            if r < 0.4:
+                return str(rnd.randrange(-10**12, 10**12))
+            if r < 0.8:
+                return "e%d" % rnd.randrange(10**6)
+            return "x" * rnd.choice([63, 64, 65])
+        if kind == "set":
+            diff("SADD", key, *[elem() for _ in range(n)])
+        elif kind == "hash":
+            diff("HSET", key, *[x for _ in range(n) for x in (elem(), elem())])
+        elif kind == "zset":
+            diff("ZADD", key, *[x for _ in range(n) for x in (str(rnd.random()), elem())])
+        elif kind == "string":
+            diff("SET", key, elem())
+        else:
+            diff("RPUSH", key, *[elem() for _ in range(n)])
+        diff("OBJECT", "ENCODING", key)
+        diff("OBJECT", "REFCOUNT", key)

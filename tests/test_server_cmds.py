@@ -1,0 +1,643 @@
+"""Differential tests: server commands (INFO CONFIG TIME LASTSAVE DBSIZE DEBUG
+WAIT COMMAND), frtrio vs redis-server 7.0.15.
+
+INFO values about the process (pids, memory, timings) differ by nature: the
+section layout and field names are compared, and the values clients act on
+(version, mode, role, keyspace, error counts...) exactly. Redis answers
+CONFIG GET and COMMAND in hash-table order (random per process), so those are
+compared as sets. frtrio's recorded command facts leave out the free-text
+``notes`` of key specs; COMMAND INFO is compared with them removed.
+"""
+
+import re
+import subprocess
+import time
+
+import pytest
+
+from support import REDIS_CLI
+
+# --- helpers ------------------------------------------------------------------------
+
+
+def parse(buf: bytes, pos: int = 0):
+    """RESP2/3 -> Python: maps become ("map", [(k, v)...]), sets ("set", [...]),
+    verbatim strings their text, statuses ("+", text)."""
+    nl = buf.index(b"\r\n", pos)
+    t, line, p = buf[pos:pos + 1], buf[pos + 1:nl], nl + 2
+    if t == b"+":
+        return ("+", line), p
+    if t == b"-":
+        return ("-", line), p
+    if t == b":":
+        return int(line), p
+    if t in (b"$", b"="):
+        n = int(line)
+        if n < 0:
+            return None, p
+        s = buf[p:p + n]
+        return (s[4:] if t == b"=" else s), p + n + 2
+    if t == b"_":
+        return None, p
+    if t in (b"*", b"~", b"%"):
+        n = int(line)
+        if n < 0:
+            return None, p
+        items = []
+        for _ in range(n * 2 if t == b"%" else n):
+            v, p = parse(buf, p)
+            items.append(v)
+        if t == b"%":
+            return ("map", list(zip(items[::2], items[1::2]))), p
+        if t == b"~":
+            return ("set", items), p
+        return items, p
+    raise ValueError(buf[pos:pos + 30])
+
+
+def value(reply: bytes):
+    v, end = parse(reply)
+    assert end == len(reply)
+    return v
+
+
+def normalize_info(entry):
+    """A COMMAND INFO entry without notes, subcommands as a name -> entry map
+    (Redis lists them in hash order)."""
+    if entry is None:
+        return None
+    e = strip_notes(entry)
+    if isinstance(e[9], tuple):  # RESP3: no subcommands is an empty set
+        return e[:9] + [e[9]]
+    return e[:9] + [{s[0]: s for s in e[9]}]
+
+
+def same_info(fa, rb):
+    """frtrio's entry equals Redis's; a container may list fewer (the
+    implemented) subcommands, each equal to Redis's."""
+    if fa is None or rb is None:
+        assert fa is rb
+        return
+    a, b = normalize_info(fa), normalize_info(rb)
+    assert a[:9] == b[:9], a[0]
+    if isinstance(b[9], tuple):
+        assert a[9] == b[9], a[0]
+        return
+    assert set(a[9]) <= set(b[9]), a[0]
+    for name, sub in a[9].items():
+        assert sub == b[9][name], name
+
+
+def strip_notes(v):
+    """Remove key-spec ``notes`` (RESP2: flat [k, v, ...] lists; RESP3: maps)."""
+    if isinstance(v, tuple) and v[0] == "map":
+        return ("map", [(k, strip_notes(x)) for k, x in v[1] if k != b"notes"])
+    if isinstance(v, tuple) and v[0] == "set":
+        return ("set", [strip_notes(x) for x in v[1]])
+    if isinstance(v, list):
+        if len(v) >= 2 and v[0] == b"notes" and len(v) % 2 == 0 and all(
+                isinstance(k, bytes) for k in v[::2]):
+            v = v[2:]
+        return [strip_notes(x) for x in v]
+    return v
+
+
+def info_sections(text: bytes) -> dict:
+    """INFO text -> {section title: [(field, value)]} (keeping order)."""
+    out = {}
+    cur = None
+    for line in text.decode().split("\r\n"):
+        if line.startswith("# "):
+            cur = out.setdefault(line[2:], [])
+        elif line:
+            k, _, v = line.partition(":")
+            cur.append((k, v))
+    return out
+
+
+def _hello(diff, proto):
+    a, b = diff.both("HELLO", str(proto))
+    mask = re.compile(rb"\$2\r\nid\r\n:\d+\r\n")
+    assert mask.sub(b"", a) == mask.sub(b"", b)
+
+
+def config_map(reply: bytes) -> dict:
+    v = value(reply)
+    if isinstance(v, tuple):
+        return dict(v[1])
+    return dict(zip(v[::2], v[1::2]))
+
+
+_PER_PROCESS = {b"port", b"dir", b"logfile", b"pidfile"}
+
+
+def same_config(diff, *args):
+    a, b = diff.both("CONFIG", "GET", *args)
+    assert a[:1] == b[:1]
+    ma, mb = config_map(a), config_map(b)
+    assert {k: v for k, v in ma.items() if k not in _PER_PROCESS} == \
+        {k: v for k, v in mb.items() if k not in _PER_PROCESS}, args
+    assert set(ma) == set(mb)
+    return ma
+
+
+# --- INFO ---------------------------------------------------------------------------
+
+
+_EXTRA_FIELDS = {("Server", "frtrio_mode")}  # what frtrio adds
+
+
+@pytest.mark.parametrize("args", [(), ("default",), ("all",), ("everything",), ("server",),
+                                  ("SERVER",), ("clients",), ("memory",), ("persistence",),
+                                  ("stats",), ("replication",), ("cpu",), ("modules",),
+                                  ("commandstats",), ("errorstats",), ("latencystats",),
+                                  ("cluster",), ("keyspace",), ("nosuchsection",),
+                                  ("server", "clients"), ("keyspace", "server"),
+                                  ("default", "commandstats"), ("all", "nosuch"),
+                                  ("server", "server"), ("module_list",)])
+def test_info_layout(diff, args):
+    diff("SET", "k", "v")
+    diff("SET", "e", "v", "EX", "100")
+    diff("NOSUCHCOMMAND")
+    diff("GET", "k")
+    a, b = diff.both("INFO", *args)
+    sa, sb = info_sections(value(a)), info_sections(value(b))
+    assert list(sa) == list(sb)
+    for title in sa:
+        fa = [k for k, _ in sa[title] if (title, k) not in _EXTRA_FIELDS]
+        fb = [k for k, _ in sb[title]]
+        if title == "Latencystats":  # frtrio measures no latencies
+            assert fa == []
+            continue
+        if title == "Commandstats":  # other tests' connections ran other commands
+            assert set(fa) >= {"cmdstat_set", "cmdstat_get"}
+            continue
+        assert fa == fb, title
+    if not args:
+        assert value(a).endswith(b"\r\n")
+
+
+def test_info_empty_and_errors(diff):
+    diff("INFO", "nosuchsection")
+    diff("INFO", "")
+    _hello(diff, 3)
+    diff("INFO", "nosuchsection")
+    a, b = diff.both("INFO", "cluster")
+    assert a == b and a.startswith(b"=")  # a verbatim string in RESP3
+    _hello(diff, 2)
+    diff("INFO", "cluster")
+
+
+def test_info_values_clients_read(diff, frtrio_proc, redis_proc):
+    a, b = diff.both("INFO")
+    sa, sb = info_sections(value(a)), info_sections(value(b))
+    fa = {k: v for sec in sa.values() for k, v in sec}
+    fb = {k: v for sec in sb.values() for k, v in sec}
+    for k in ("redis_version", "redis_mode", "arch_bits", "role", "connected_slaves",
+              "master_failover_state", "cluster_enabled", "loading", "aof_enabled",
+              "rdb_bgsave_in_progress", "aof_rewrite_in_progress", "maxmemory",
+              "maxmemory_policy", "maxclients", "hz", "configured_hz", "process_supervised",
+              "master_replid2", "second_repl_offset", "repl_backlog_active"):
+        assert fa[k] == fb[k], k
+    assert fa["tcp_port"] == str(frtrio_proc.port)
+    assert fb["tcp_port"] == str(redis_proc.port)
+    for k in ("connected_clients", "used_memory", "used_memory_rss", "process_id",
+              "uptime_in_seconds", "total_connections_received", "total_commands_processed",
+              "server_time_usec", "total_system_memory"):
+        assert int(fa[k]) >= 0, k
+    assert int(fa["connected_clients"]) >= 1
+    assert re.fullmatch(r"[0-9a-f]{40}", fa["run_id"])
+    assert re.fullmatch(r"[0-9a-f]{40}", fa["master_replid"])
+    assert abs(int(fa["server_time_usec"]) // 10**6 - time.time()) < 5
+
+
+def test_info_keyspace(diff):
+    diff("SET", "a", "1")
+    diff("SET", "b", "1", "EX", "1000")
+    diff("SELECT", "3")
+    diff("MSET", "x", "1", "y", "2", "z", "3")
+    diff("SELECT", "0")
+    a, b = diff.both("INFO", "keyspace")
+    ka, kb = info_sections(value(a))["Keyspace"], info_sections(value(b))["Keyspace"]
+
+    def strip_avg(lines):  # avg_ttl is a running estimate in Redis
+        return [(k, re.sub(r",avg_ttl=\d+", "", v)) for k, v in lines]
+
+    assert strip_avg(ka) == strip_avg(kb) == [("db0", "keys=2,expires=1"),
+                                              ("db3", "keys=3,expires=0")]
+    diff("SELECT", "3")
+    diff("FLUSHDB")
+    diff("SELECT", "0")
+
+
+def test_info_errorstats_and_resetstat(diff):
+    diff("CONFIG", "RESETSTAT")
+    diff("INFO", "errorstats")
+    diff("NOSUCHCOMMAND")
+    diff("GET")
+    diff("SET", "k", "v", "EX", "0")
+    diff("RPUSH", "l", "x")
+    diff("GET", "l")
+    diff("AUTH", "nobody", "pw")
+    diff("INFO", "errorstats")
+    a, b = diff.both("INFO", "stats")
+    fa, fb = dict(info_sections(value(a))["Stats"]), dict(info_sections(value(b))["Stats"])
+    assert fa["total_error_replies"] == fb["total_error_replies"] == "5"
+    diff("CONFIG", "RESETSTAT")
+    diff("INFO", "errorstats")
+    a, b = diff.both("INFO", "stats")
+    fa, fb = dict(info_sections(value(a))["Stats"]), dict(info_sections(value(b))["Stats"])
+    for k in ("total_error_replies", "keyspace_hits", "keyspace_misses", "expired_keys",
+              "rejected_connections", "unexpected_error_replies"):
+        assert fa[k] == fb[k] == "0", k
+    diff("CONFIG", "RESETSTAT", "x")
+
+
+def test_info_commandstats_counts(diff):
+    diff("CONFIG", "RESETSTAT")
+    diff("SET", "k", "v")
+    diff("SET", "k", "v", "EX", "0")  # fails: a failed call
+    diff("GET", "k")
+    diff("GET", "k")
+    a, b = diff.both("INFO", "commandstats")
+
+    def counts(reply):
+        out = {}
+        for k, v in info_sections(value(reply))["Commandstats"]:
+            d = dict(x.split("=") for x in v.split(","))
+            out[k] = (d["calls"], d["failed_calls"])
+        return out
+
+    ca, cb = counts(a), counts(b)
+    for k in ("cmdstat_set", "cmdstat_get", "cmdstat_config|resetstat"):
+        assert ca[k] == cb[k], k
+    assert ca["cmdstat_set"] == ("2", "1")
+
+
+def test_redis_py_parses_info(frtrio_proc):
+    r = frtrio_proc.client()
+    try:
+        r.flushall()
+        r.set("a", "1")
+        info = r.info()
+        assert info["redis_version"] == "7.0.15"
+        assert info["redis_mode"] == "standalone"
+        assert info["role"] == "master"
+        assert info["db0"]["keys"] == 1
+        assert isinstance(info["used_memory"], int)
+        assert r.info("server")["tcp_port"] == frtrio_proc.port
+        assert "cluster_enabled" in r.info("cluster")
+    finally:
+        r.close()
+
+
+@pytest.mark.skipif(REDIS_CLI is None, reason="redis-cli not installed")
+def test_redis_cli_info(frtrio_proc):
+    out = subprocess.run([REDIS_CLI, "-p", str(frtrio_proc.port), "INFO", "server"],
+                         capture_output=True, timeout=10, check=True).stdout
+    assert b"redis_version:7.0.15" in out
+
+
+# --- CONFIG ----------------------------------------------------------------------------
+
+
+def test_config_get(diff):
+    for args in (("maxmemory",), ("MAXMEMORY",), ("maxmemory", "hz"), ("maxmemory", "maxmemory"),
+                 ("maxmemory", "MAXMEMORY"), ("MAXMEMORY", "max*"), ("nonexistent",), ("",),
+                 ("*max-*-entries*",), ("slave*",), ("*pass*",), ("list-max-*",), ("save",),
+                 ("client-output-buffer-limit",), ("slaveof",), ("replicaof",),
+                 ("*",), ("?z",), ("[h]z",), ("HZ",), ("h?",), ("*MEMORY*",), ("appendfsync",),
+                 ("notify-keyspace-events",), ("bind",), ("dir",), ("databases",)):
+        same_config(diff, *args)
+    diff("CONFIG", "GET")
+    diff("CONFIG")
+    diff("CONFIG", "NOSUCH")
+    diff("CONFIG", "HELP")
+    diff("CONFIG", "help", "x")
+    _hello(diff, 3)
+    same_config(diff, "maxmemory")
+    same_config(diff, "nonexistent")
+    _hello(diff, 2)
+
+
+def test_config_get_exact_name_echo(diff):
+    # an exact name answers under the name as written
+    a, b = diff.both("CONFIG", "GET", "MaxMemory")
+    assert a == b == b"*2\r\n$9\r\nMaxMemory\r\n$1\r\n0\r\n"
+
+
+@pytest.fixture
+def restore_config(diff):
+    """Put back every parameter a test changed (on both servers)."""
+    names = ["hz", "maxmemory", "maxmemory-policy", "lazyfree-lazy-eviction", "save",
+             "notify-keyspace-events", "slowlog-log-slower-than", "list-max-listpack-size",
+             "client-output-buffer-limit", "loglevel", "timeout", "replica-priority",
+             "maxmemory-samples", "appendfsync", "latency-tracking-info-percentiles"]
+    saved = {}
+    for n in names:
+        saved[n] = config_map(diff.f.cmd("CONFIG", "GET", n))[n.encode()]
+    yield
+    for n, v in saved.items():
+        for who in (diff.f, diff.r):
+            assert who.cmd("CONFIG", "SET", n, v) == b"+OK\r\n", n
+
+
+def test_config_set(diff, restore_config):
+    diff("CONFIG", "SET", "hz", "20")
+    same_config(diff, "hz")
+    diff("CONFIG", "SET", "hz", "1000")  # clamped
+    same_config(diff, "hz")
+    diff("CONFIG", "SET", "HZ", "10")
+    diff("CONFIG", "SET", "maxmemory", "1gb")
+    same_config(diff, "maxmemory")
+    diff("CONFIG", "SET", "maxmemory", "1GB")
+    same_config(diff, "maxmemory")
+    diff("CONFIG", "SET", "maxmemory", "0")
+    diff("CONFIG", "SET", "maxmemory-policy", "ALLKEYS-LRU")
+    same_config(diff, "maxmemory-policy")
+    diff("CONFIG", "SET", "lazyfree-lazy-eviction", "YES")
+    same_config(diff, "lazyfree-lazy-eviction")
+    diff("CONFIG", "SET", "save", "100 10 20 30")
+    same_config(diff, "save")
+    diff("CONFIG", "SET", "save", "")
+    same_config(diff, "save")
+    diff("CONFIG", "SET", "notify-keyspace-events", "KEA")
+    same_config(diff, "notify-keyspace-events")
+    diff("CONFIG", "SET", "notify-keyspace-events", "")
+    diff("CONFIG", "SET", "slowlog-log-slower-than", "-1")
+    same_config(diff, "slowlog-log-slower-than")
+    diff("CONFIG", "SET", "list-max-ziplist-size", "5")  # an alias
+    same_config(diff, "list-max-*")
+    diff("CONFIG", "SET", "client-output-buffer-limit", "normal 1 2 3")
+    same_config(diff, "client-output-buffer-limit")
+    diff("CONFIG", "SET", "slave-priority", "5", "replica-priority", "6")  # two entries
+    same_config(diff, "replica-priority")
+    diff("CONFIG", "SET", "hz", "15", "timeout", "7")  # several at once
+    same_config(diff, "hz", "timeout")
+    diff("CONFIG", "SET", "loglevel", "WARNING")
+    same_config(diff, "loglevel")
+
+
+def test_config_set_errors(diff, restore_config):
+    diff("CONFIG", "SET")
+    diff("CONFIG", "SET", "hz")
+    diff("CONFIG", "SET", "hz", "10", "foo")  # odd: a syntax error
+    diff("CONFIG", "SET", "foo", "bar")
+    diff("CONFIG", "SET", "FOO", "bar")
+    diff("CONFIG", "SET", "hz", "10", "foo", "bar")
+    diff("CONFIG", "SET", "hz", "10", "HZ", "20")
+    diff("CONFIG", "SET", "daemonize", "yes")
+    diff("CONFIG", "SET", "DATABASES", "5")
+    diff("CONFIG", "SET", "dir", "/tmp")  # protected
+    diff("CONFIG", "SET", "daemonize", "yes", "foo", "bar")  # the unknown name wins
+    diff("CONFIG", "SET", "hz", "1", "hz", "2", "foo", "x")
+    diff("CONFIG", "SET", "databases", "5", "hz", "5", "hz", "6")
+    diff("CONFIG", "SET", "hz", "abc")
+    diff("CONFIG", "SET", "hz", "-1")
+    diff("CONFIG", "SET", "maxmemory", "abc")
+    diff("CONFIG", "SET", "maxmemory", "-1")
+    diff("CONFIG", "SET", "maxmemory-policy", "foo")
+    diff("CONFIG", "SET", "appendfsync", "maybe")
+    diff("CONFIG", "SET", "lazyfree-lazy-eviction", "maybe")
+    diff("CONFIG", "SET", "save", "100")
+    diff("CONFIG", "SET", "save", "a b")
+    diff("CONFIG", "SET", "notify-keyspace-events", "foo")
+    diff("CONFIG", "SET", "client-output-buffer-limit", "normal 0 0")
+    diff("CONFIG", "SET", "client-output-buffer-limit", "foo 0 0 0")
+    diff("CONFIG", "SET", "maxmemory-samples", "0")
+    diff("CONFIG", "SET", "timeout", "-1")
+    # all or nothing: a bad value leaves the good ones unset
+    diff("CONFIG", "SET", "hz", "33", "maxmemory", "abc")
+    same_config(diff, "hz")
+    diff("CONFIG", "SET", "hz", "34", "maxmemory", "2mb", "appendfsync", "bad")
+    same_config(diff, "hz", "maxmemory")
+
+
+def test_config_resetstat_and_help(diff):
+    diff("CONFIG", "RESETSTAT")
+    diff("CONFIG", "HELP")
+    diff("CONFIG", "REWRITE", "x")
+
+
+# --- TIME / LASTSAVE / DBSIZE ----------------------------------------------------------------
+
+
+def test_time_lastsave_dbsize(diff):
+    a, b = diff.both("TIME")
+    ta, tb = value(a), value(b)
+    assert len(ta) == 2 and all(x.isdigit() for x in ta)
+    assert abs(int(ta[0]) - int(tb[0])) <= 2
+    assert 0 <= int(ta[1]) < 10**6
+    diff("TIME", "x")
+    la = value(diff.f.cmd("LASTSAVE"))
+    assert isinstance(la, int) and la <= time.time() + 1
+    diff("LASTSAVE", "x")
+    diff("DBSIZE")
+    diff("SET", "a", "1")
+    diff("DBSIZE")
+    diff("DBSIZE", "x")
+    _hello(diff, 3)
+    a, b = diff.both("TIME")
+    assert a.startswith(b"*2\r\n") and b.startswith(b"*2\r\n")
+    diff("DBSIZE")
+    _hello(diff, 2)
+
+
+# --- DEBUG -----------------------------------------------------------------------------------
+
+
+def test_debug_commands(diff):
+    diff("DEBUG")
+    diff("DEBUG", "HELP")
+    diff("DEBUG", "nosuch")
+    diff("DEBUG", "SLEEP")
+    diff("DEBUG", "SLEEP", "0")
+    diff("DEBUG", "SLEEP", "abc")
+    diff("DEBUG", "SLEEP", "0", "1")
+    diff("DEBUG", "SET-ACTIVE-EXPIRE")
+    diff("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+    diff("DEBUG", "set-active-expire", "1", "x")
+    t = time.monotonic()
+    diff("DEBUG", "SLEEP", "0.05")
+    assert time.monotonic() - t >= 0.1  # both slept
+
+
+def test_debug_set_active_expire(diff):
+    try:
+        diff("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+        diff("SET", "k", "v", "PX", "20")
+        time.sleep(0.3)
+        diff("DBSIZE")  # not removed in the background
+        diff("EXISTS", "k")  # but gone on access
+        diff("DBSIZE")
+        diff("DEBUG", "SET-ACTIVE-EXPIRE", "abc")  # atoi: 0
+        diff("SET", "k", "v", "PX", "20")
+        time.sleep(0.3)
+        diff("DBSIZE")
+        diff("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+        deadline = time.monotonic() + 3
+        while value(diff.f.cmd("DBSIZE")) or value(diff.r.cmd("DBSIZE")):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        diff.both("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+
+
+# --- WAIT ------------------------------------------------------------------------------------
+
+
+def test_wait(diff):
+    diff("WAIT", "0", "0")
+    diff("WAIT", "1", "1")  # no replicas: times out with 0
+    diff("WAIT", "-1", "0")
+    diff("WAIT", "0", "100")
+    for n, t in (("abc", "0"), ("0", "abc"), ("0", "-1"), ("1.5", "0"), ("0", "1.5"),
+                 ("9223372036854775808", "0"), ("0", "9223372036854775807"), ("0", "")):
+        diff("WAIT", n, t)
+    diff("WAIT")
+    diff("WAIT", "0")
+    diff("MULTI")
+    diff("WAIT", "5", "0")  # never blocks inside a transaction
+    diff("EXEC")
+
+
+# --- COMMAND ---------------------------------------------------------------------------------
+
+
+def _frtrio_commands(diff):
+    return [x for x in value(diff.f.cmd("COMMAND", "LIST"))]
+
+
+def test_command_info_matches(diff):
+    names = _frtrio_commands(diff)
+    assert len(names) > 50
+    for i in range(0, len(names), 40):
+        chunk = names[i:i + 40]
+        a, b = diff.both("COMMAND", "INFO", *chunk)
+        for x, y in zip(value(a), value(b)):
+            same_info(x, y)
+    _hello(diff, 3)
+    for i in range(0, len(names), 40):
+        chunk = names[i:i + 40]
+        a, b = diff.both("COMMAND", "INFO", *chunk)
+        for x, y in zip(value(a), value(b)):
+            same_info(x, y)
+    _hello(diff, 2)
+
+
+def test_command_info_lookup(diff):
+    diff("COMMAND", "INFO", "get")
+    diff("COMMAND", "INFO", "GET", "nonexistent", "get")
+    diff("COMMAND", "INFO", "nonexistent")
+    diff("COMMAND", "INFO", "config|get")
+    diff("COMMAND", "INFO", "CONFIG|GET")
+    diff("COMMAND", "INFO", "config|nosuch")
+    diff("COMMAND", "INFO", "config|get|x")
+    diff("COMMAND", "INFO", "get|x")
+    diff("COMMAND", "INFO", "|")
+    for name in ("config", "client", "command"):
+        a, b = diff.both("COMMAND", "INFO", name)
+        same_info(value(a)[0], value(b)[0])
+
+
+def test_command_all_and_count(diff):
+    a, b = diff.both("COMMAND")
+    fa = {e[0]: e for e in value(a)}
+    fb = {e[0]: e for e in value(b)}
+    assert set(fa) <= set(fb)
+    for name, e in fa.items():
+        same_info(e, fb[name])
+    n = value(diff.f.cmd("COMMAND", "COUNT"))
+    assert n == len(fa) == len(value(diff.f.cmd("COMMAND", "INFO")))
+    top = [x for x in _frtrio_commands(diff) if b"|" not in x]
+    assert n == len(top)
+    diff("COMMAND", "COUNT", "x")
+    diff("COMMAND", "HELP")
+    diff("COMMAND", "NOSUCH")
+    diff("COMMAND", "HELP", "x")
+
+
+def test_command_list(diff):
+    def both_sets(*args):
+        a, b = diff.both("COMMAND", "LIST", *args)
+        return set(value(a)), set(value(b))
+
+    fa, ra = both_sets()
+    assert fa <= ra
+    assert b"config|get" in fa
+    for args in (("FILTERBY", "ACLCAT", "string"), ("FILTERBY", "aclcat", "keyspace"),
+                 ("FILTERBY", "ACLCAT", "nosuchcat"), ("FILTERBY", "PATTERN", "c*"),
+                 ("FILTERBY", "pattern", "CONFIG|*"), ("FILTERBY", "PATTERN", "*get*"),
+                 ("FILTERBY", "MODULE", "x")):
+        f, r = both_sets(*args)
+        assert f == r & fa, args
+    for args in (("FILTERBY",), ("FILTERBY", "foo", "bar"), ("x",), ("FILTERBY", "ACLCAT"),
+                 ("FILTERBY", "ACLCAT", "a", "b"), ("FILTERBY", "ACLCAT", "a", "FILTERBY")):
+        diff("COMMAND", "LIST", *args)
+
+
+_GETKEYS_CASES = [
+    ("get", "k"), ("set", "k", "v"), ("set", "k", "v", "GET"), ("mset", "a", "1", "b", "2"),
+    ("mget", "a", "b", "c"), ("del", "a", "b"), ("rename", "a", "b"), ("copy", "a", "b"),
+    ("ping",), ("config", "get", "x"), ("client", "getname"), ("config", "nosuch"), ("config",),
+    ("nonexistent", "a"), ("get",), ("get", "a", "b"), ("mset", "a", "1", "b"),
+    ("object", "encoding", "k"), ("eval", "x", "2", "a", "b", "c"), ("eval", "x", "0"),
+    ("eval", "x", "-1"), ("eval", "x", "3", "a"), ("eval", "x", "02", "a", "b"),
+    ("eval", "x", "2x", "a", "b"), ("eval", "x", "+1", "a", "b"), ("evalsha", "s", "1", "k"),
+    ("fcall", "f", "1", "k"), ("zunionstore", "d", "2", "a", "b"),
+    ("zunionstore", "d", "2x", "a", "b"), ("zunionstore", "d", "0", "a"),
+    ("zinterstore", "d", "1", "a"), ("zdiff", "02", "a", "b"), ("zunion", "2", "a", "b"),
+    ("sort", "k"), ("sort", "k", "STORE", "d"), ("sort", "k", "LIMIT", "0", "1", "STORE", "d",
+                                                  "BY", "x", "STORE", "e"),
+    ("sort", "k", "GET", "store", "STORE"), ("sort_ro", "k", "BY", "x"),
+    ("xread", "STREAMS", "a", "b", "0", "0"), ("xread", "COUNT", "1", "STREAMS", "a"),
+    ("xread", "COUNT", "1", "STREAMS", "a", "b", "c"),
+    ("xreadgroup", "GROUP", "g", "c", "STREAMS", "a", "0"),
+    ("migrate", "h", "p", "k", "0", "0"), ("migrate", "h", "p", "", "0", "0", "KEYS", "a", "b"),
+    ("migrate", "h", "p", "k", "0", "0", "KEYS", "a", "b"),
+    ("migrate", "h", "p", "", "0", "0", "AUTH", "keys", "KEYS", "a"),
+    ("lmpop", "2", "a", "b", "LEFT"), ("lmpop", "02", "a", "b", "LEFT"),
+    ("blmpop", "0", "2", "a", "b", "LEFT"), ("zmpop", "1", "a", "MIN"),
+    ("bzmpop", "0", "1", "a", "MIN"), ("sintercard", "2", "a", "b"),
+    ("zintercard", "1", "a"), ("georadius", "k", "0", "0", "1", "km", "STORE", "d"),
+    ("georadius", "k", "0", "0", "1", "km", "STORE", "d", "STOREDIST", "e"),
+    ("georadius", "k", "0", "0", "1", "km", "STORE"),
+    ("georadiusbymember", "k", "m", "1", "km", "STOREDIST", "d"),
+    ("bitfield", "k", "GET", "u8", "0"), ("bitfield", "k", "SET", "u8", "0", "1"),
+    ("bitfield", "k", "OVERFLOW", "WRAP", "GET", "u8", "0"), ("bitfield", "k", "bad"),
+    ("bitfield_ro", "k", "GET", "u8", "0"), ("spublish", "ch", "msg"), ("publish", "ch", "m"),
+    ("ssubscribe", "a", "b"), ("lmove", "a", "b", "LEFT", "RIGHT"),
+    ("blpop", "a", "b", "0"), ("xadd", "s", "*", "f", "v"), ("restore", "k", "0", "x"),
+    ("memory", "usage", "k"), ("pfmerge", "d", "a", "b"), ("smove", "a", "b", "m"),
+    ("watch", "a", "b"), ("exists", "a", "a"), ("georadius_ro", "k", "0", "0", "1", "km"),
+    ("xinfo", "stream", "s"), ("xgroup", "create", "s", "g", "$"), ("lcs", "a", "b"),
+    ("zrangestore", "d", "s", "0", "-1"), ("debug", "object", "k"),
+]
+
+
+def test_command_getkeys(diff):
+    for case in _GETKEYS_CASES:
+        diff("COMMAND", "GETKEYS", *case)
+        diff("COMMAND", "GETKEYSANDFLAGS", *case)
+    diff("COMMAND", "GETKEYS")
+    diff("COMMAND", "GETKEYSANDFLAGS")
+    _hello(diff, 3)
+    for case in _GETKEYS_CASES[:20]:
+        diff("COMMAND", "GETKEYSANDFLAGS", *case)
+    _hello(diff, 2)
+
+
+def test_command_getkeys_every_fixed_command(diff):
+    """For every command with plain key positions, GETKEYS on a made-up
+    call with the minimum number of arguments answers as Redis does."""
+    names = value(diff.r.cmd("COMMAND", "LIST"))
+    for name in sorted(names):
+        parts = name.split(b"|")
+        info = value(diff.r.cmd("COMMAND", "INFO", name))[0]
+        arity = info[1]
+        n = arity if arity > 0 else -arity
+        args = parts + [b"a%d" % i for i in range(n - len(parts))]
+        diff("COMMAND", "GETKEYS", *args)
+        diff("COMMAND", "GETKEYSANDFLAGS", *args)
+        args2 = args + [b"x", b"y", b"z"]
+        diff("COMMAND", "GETKEYS", *args2)
