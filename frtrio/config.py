@@ -525,9 +525,9 @@ def keyspace_events_normalize(v: str) -> str | None:
         else:
             return None
     if all(c in flags for c in _KS_CLASSES):
-        out = "A"
+        out = "A"  # (Redis then drops 'n', which 'A' does not cover)
     else:
-        out = "".join(c for c in _KS_CLASSES if c in flags)
+        out = "".join(c for c in _KS_CLASSES + "n" if c in flags)
     for c in "KEm":
         if c in flags:
             out += c

@@ -203,10 +203,10 @@ def _unknown_command_error(argv: list[bytes]) -> str:
     args = ""
     i = 1
     while i < len(argv) and len(args) < 128:
-        a = argv[i].decode("latin-1")[: 128 - len(args)]
+        a = argv[i].split(b"\0", 1)[0].decode("latin-1")[: 128 - len(args)]  # %.*s
         args += "'%s' " % a
         i += 1
-    name = argv[0].decode("latin-1")[:128]
+    name = argv[0].split(b"\0", 1)[0].decode("latin-1")[:128]
     return "ERR unknown command '%s', with args beginning with: %s" % (name, args)
 
 
@@ -457,7 +457,7 @@ class Server:
                 return self._reject(
                     c,
                     "ERR unknown subcommand '%s'. Try %s HELP."
-                    % (argv[1].decode("latin-1")[:128], cmd.fullname.upper()),
+                    % (argv[1].split(b"\0", 1)[0].decode("latin-1")[:128], cmd.fullname.upper()),
                 )
             cmd = sub
         if not cmd.arity_ok(len(argv)):

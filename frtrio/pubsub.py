@@ -119,6 +119,34 @@ class PubSub:
         self.unsubscribe_all(c, notify=False)
         self._soft_since.pop(c.id, None)
 
+    def drop_unserved_shard_channels(self, core) -> int:
+        """Cluster mode, after a slot-table change (called by ClusterCore):
+        shard channels of slots this node no longer serves (neither owner nor
+        a replica of the owner, nor importing) are dropped, each subscriber
+        getting ``sunsubscribe <channel> <remaining>``. Redis's
+        removeChannelsInSlot: channels of a slot in byte order, subscribers
+        in subscription order. Returns the number of channels dropped."""
+        if not self.shard_channels:
+            return 0
+        from frtrio.cluster.slots import key_slot
+
+        st = core.state
+        me = st.myself
+        gone = []
+        for ch in self.shard_channels:
+            slot = key_slot(ch)
+            owner = st.slots[slot]
+            if owner is not None and (owner is me or (me.is_replica and me.master_id == owner.id)):
+                continue
+            if slot in st.importing_from:
+                continue
+            gone.append((slot, ch))
+        for _, ch in sorted(gone):
+            for c in list(self.shard_channels.get(ch, {}).values()):
+                if self.sunsubscribe(c, ch):
+                    c.push(Push([b"sunsubscribe", ch, len(c.ssubscriptions)]))
+        return len(gone)
+
     # --- delivery ---------------------------------------------------------------------
 
     def publish(self, ch: bytes, msg: bytes) -> int:

@@ -615,7 +615,7 @@ def options(draw):
                           draw(hs.sampled_from(["ip", "hostname", "unknown-endpoint"])))
 
 
-_SETTINGS = settings(max_examples=300, deadline=None,
+_SETTINGS = settings(max_examples=200, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])
 
 

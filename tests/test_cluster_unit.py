@@ -574,6 +574,7 @@ def test_c05_blocked_client_moved_when_slot_reassigned():
     h.run("CLUSTER", "SETSLOT", SLOT_A, "NODE", ID_B)
     assert c.blocked is None
     assert c.take_output() == err("MOVED %d 127.0.0.2:7001" % SLOT_A)
+    assert h.srv.errorstats.get("MOVED") == 1  # counted like any error reply
 
 
 def test_c05_blocked_client_clusterdown_when_slot_unbound():
@@ -1232,3 +1233,22 @@ def test_c08_cluster_file_on_the_simulated_disk():
         ClusterFile(env, "/n1/nodes.conf").load(T0, ID_B)
     cf.close()
     assert ClusterFile(env, "/n1/nodes.conf").load(T0, ID_B)[0].myself.id == ID_A
+
+
+def test_c05_shard_channels_follow_the_slot():
+    """Shard subscriptions survive while the slot is served here (owner, the
+    owner's replica, importing) and are dropped with ``sunsubscribe`` once
+    it is not."""
+    h = H(me_replica=True)  # R serves B's slots for shard pub/sub
+    sub = h.client()
+    assert h.run("SSUBSCRIBE", KB, c=sub).startswith(b"*3\r\n$10\r\nssubscribe")
+    h.run("CLUSTER", "SETSLOT", SLOT_B, "IMPORTING", ID_C, c=h.client())  # refused: replica
+    h.st.importing_from[SLOT_B] = h.node(ID_C)
+    h.st.assign_slot(SLOT_B, h.node(ID_C))
+    h.run("PING")
+    assert KB in sub.ssubscriptions  # importing: still served
+    del h.st.importing_from[SLOT_B]
+    h.st.bump()
+    h.run("PING")
+    assert sub.ssubscriptions == {}
+    assert sub.take_output() == b"*3\r\n$12\r\nsunsubscribe\r\n$%d\r\n%s\r\n:0\r\n" % (len(KB), KB)

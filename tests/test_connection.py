@@ -476,3 +476,30 @@ def test_client_unblock(frtrio_proc, redis_proc):
             me.close()
             blocked.close()
     assert outs[0] == outs[1]
+
+
+def test_client_flags(frtrio_proc, redis_proc):
+    outs = []
+    for p in (frtrio_proc, redis_proc):
+        c, other = p.conn(), p.conn()
+        try:
+            cid = str(_int(c.cmd("CLIENT", "ID")))
+
+            def flags():
+                return dict(client_fields(other.cmd("CLIENT", "LIST", "ID", cid))[0])["flags"]
+
+            seen = [flags()]
+            c.cmd("CLIENT", "NO-EVICT", "on")
+            c.cmd("WATCH", "wk")
+            other.cmd("SET", "wk", "1")
+            seen.append(flags())
+            c.cmd("MULTI")
+            seen.append(flags())
+            c.cmd("DISCARD")
+            c.cmd("SUBSCRIBE", "ch")
+            seen.append(flags())
+            outs.append(seen)
+        finally:
+            c.close()
+            other.close()
+    assert outs[0] == outs[1]

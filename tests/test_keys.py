@@ -576,6 +576,29 @@ def test_scan_keeps_its_guarantee_under_writes(frtrio_proc):
         c.close()
 
 
+def test_resp3_key_replies(diff):
+    _hello(diff, 3)
+    diff("SCAN", "0")
+    diff("SET", "a", "1")
+    diff("SCAN", "0", "TYPE", "string")
+    diff("KEYS", "a*")
+    diff("KEYS", "nomatch*")
+    for cmd in ("TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"):
+        diff(cmd, "a")
+        diff(cmd, "missing")
+    diff("EXPIRE", "a", "100", "NX")
+    diff("COPY", "a", "b")
+    diff("MOVE", "b", "1")
+    diff("RENAME", "missing", "x")
+    diff("RENAMENX", "a", "c")
+    diff("TYPE", "a")
+    diff("DBSIZE")
+    diff("SELECT", "1")
+    diff("FLUSHDB")
+    diff("SELECT", "0")
+    _hello(diff, 2)
+
+
 # --- RANDOMKEY ---------------------------------------------------------------------------
 
 

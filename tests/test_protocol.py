@@ -17,6 +17,7 @@ Properties checked, for the pure parser and for the hiredis fast path:
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -163,7 +164,7 @@ class RedisModel:
         the chunk's end (the same model the parser uses)."""
         i = 0
         while i < len(data) and self.error is None:
-            at = self.stream_off + len(self.qb) + i
+            at = self.stream_off + len(self.qb)  # offset of data[i]
             room = IOBUF - at % IOBUF
             piece = data[i : i + room]
             i += len(piece)
@@ -401,7 +402,7 @@ def stream(draw):
 
 cut_points = st.lists(st.integers(0, 10_000), max_size=6)
 
-FUZZ = settings(max_examples=400, deadline=None,
+FUZZ = settings(max_examples=int(os.environ.get("FRTRIO_FUZZ_EXAMPLES", "300")), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 

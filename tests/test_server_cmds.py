@@ -641,3 +641,20 @@ def test_command_getkeys_every_fixed_command(diff):
         diff("COMMAND", "GETKEYSANDFLAGS", *args)
         args2 = args + [b"x", b"y", b"z"]
         diff("COMMAND", "GETKEYS", *args2)
+
+
+def test_info_keyspace_hits_misses(diff):
+    diff("SET", "a", "1")
+    diff("RPUSH", "l", "x")
+    diff("CONFIG", "RESETSTAT")
+    for args in (("GET", "a"), ("GET", "nope"), ("MGET", "a", "nope", "l"), ("STRLEN", "a"),
+                 ("GETRANGE", "nope", "0", "1"), ("EXISTS", "a", "nope"), ("TYPE", "l"),
+                 ("TTL", "nope"), ("PTTL", "a"), ("TOUCH", "a"), ("SET", "b", "2", "GET"),
+                 ("GETSET", "b", "3"), ("GETDEL", "b"), ("GETEX", "a"), ("COPY", "a", "c"),
+                 ("INCR", "n"), ("APPEND", "a", "x"), ("SET", "z", "1"), ("DEL", "z"),
+                 ("SETRANGE", "a", "0", "y"), ("EXPIRE", "a", "100"), ("PERSIST", "a")):
+        diff(*args)
+    a, b = diff.both("INFO", "stats")
+    fa, fb = dict(info_sections(value(a))["Stats"]), dict(info_sections(value(b))["Stats"])
+    assert (fa["keyspace_hits"], fa["keyspace_misses"]) == \
+        (fb["keyspace_hits"], fb["keyspace_misses"])

@@ -183,23 +183,22 @@ def client_type(c) -> str:
 
 
 def client_flags(c) -> str:
-    f = ""
-    if c.flags_extra:
-        f += c.flags_extra
-    if c.blocked is not None:
-        f += "b"
+    """CLIENT LIST's flags, in Redis's order (S/O/M come from flags_extra)."""
+    f = c.flags_extra or ""
+    if c.in_pubsub:
+        f += "P"
     if c.multi is not None:
         f += "x"
+    if c.blocked is not None:
+        f += "b"
     if c.watch_dirty:
         f += "d"
     if c.close_after_reply:
         f += "c"
-    if c.in_pubsub:
-        f += "P"
+    if c.killed:
+        f += "A"  # close ASAP
     if c.readonly:
         f += "r"
-    if c.asking:
-        f += "A"
     if c.no_evict:
         f += "e"
     return f or "N"

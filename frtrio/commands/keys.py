@@ -9,17 +9,23 @@ from bisect import bisect_left
 from frtrio.cluster.slots import CLUSTER_SLOTS
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
-from frtrio.commands.util import LLONG_MAX, NOT_INT, err, parse_int, parse_int32, syntax_error
+from frtrio.commands.util import (
+    LLONG_MAX,
+    NOT_INT,
+    err,
+    lookup_read,
+    parse_int,
+    parse_int32,
+    syntax_error,
+)
 from frtrio.protocol.parser import string2ll
-from frtrio.protocol.reply import OK, ErrorReply, Status
+from frtrio.protocol.reply import OK, Status
 from frtrio.store.db import type_name
 from frtrio.store.glob import compile_pattern
 
 
 def _count_existing(c, keys) -> int:
-    db = c.db
-    now = c.server.now_ms
-    return sum(1 for k in keys if db.lookup(k, now) is not None)
+    return sum(1 for k in keys if lookup_read(c, k) is not None)
 
 
 def _del(c, argv):
@@ -56,7 +62,7 @@ def cmd_touch(c, argv):
 
 @command("type")
 def cmd_type(c, argv):
-    v = c.db.lookup(argv[1], c.server.now_ms)
+    v = lookup_read(c, argv[1])
     if v is None:
         return Status("none")
     return Status(type_name(v).decode())
@@ -146,7 +152,7 @@ def cmd_pexpireat(c, argv):
 
 def _ttl(c, key: bytes, ms: bool, absolute: bool):
     db = c.db
-    if db.lookup(key, c.server.now_ms) is None:
+    if lookup_read(c, key) is None:
         return -2
     when = db.get_expire(key)
     if when is None:
@@ -263,7 +269,7 @@ def cmd_copy(c, argv):
     if src == dst and dstdb is c.db:
         raise err("ERR source and destination objects are the same")
     now = srv.now_ms
-    v = c.db.lookup(src, now)
+    v = lookup_read(c, src)
     if v is None:
         return 0
     if dstdb.lookup(dst, now) is not None:
@@ -413,14 +419,13 @@ def cmd_scan(c, argv):
 
 @command("randomkey")
 def cmd_randomkey(c, argv):
+    """A random key; expired keys met on the way are removed (so the loop
+    ends), as Redis's dbRandomKey does."""
     db = c.db
     now = c.server.now_ms
     rng = c.server.rng
-    for _ in range(100):
-        n = len(db.data)
-        if n == 0:
-            return None
-        i = rng.randrange(n)
+    while db.data:
+        i = rng.randrange(len(db.data))
         k = next(itertools.islice(db.data, i, None))
         if db.lookup(k, now) is not None:
             return k
@@ -496,5 +501,3 @@ def cmd_swapdb(c, argv):
     srv.dirty += 1
     return OK
 
-
-_unused = (ErrorReply,)

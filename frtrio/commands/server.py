@@ -185,16 +185,19 @@ def _info_persistence(srv):
         "aof_enabled:%d" % (1 if aof is not None else 0),
         "aof_rewrite_in_progress:0",
         "aof_rewrite_scheduled:0",
-        "aof_last_rewrite_time_sec:-1",
+        "aof_last_rewrite_time_sec:%d" % getattr(aof, "last_rewrite_time_sec", -1),
         "aof_current_rewrite_time_sec:-1",
-        "aof_last_bgrewrite_status:ok",
-        "aof_rewrites:%d" % (getattr(aof, "rewrites", 0) if aof is not None else 0),
+        "aof_last_bgrewrite_status:"
+        + ("ok" if aof is None or getattr(aof, "rewrite_ok", True) else "err"),
+        "aof_rewrites:%d" % (getattr(srv, "aof_rewrites_total", 0)
+                             + (getattr(aof, "rewrites", 0) if aof is not None else 0)),
         "aof_rewrites_consecutive_failures:0",
-        "aof_last_write_status:%s" % ("ok" if aof is None or getattr(aof, "write_ok", True) else "err"),
+        "aof_last_write_status:"
+        + ("ok" if aof is None or getattr(aof, "write_ok", True) else "err"),
         "aof_last_cow_size:0",
         "module_fork_in_progress:0",
         "module_fork_last_cow_size:0",
-    ]
+    ] + (aof.info_fields() if aof is not None and hasattr(aof, "info_fields") else [])
 
 
 def _info_stats(srv):

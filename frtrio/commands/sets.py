@@ -273,9 +273,7 @@ def cmd_spop(c, argv):
     key = argv[1]
     srv = c.server
     if len(argv) == 3:
-        count = parse_int(argv[2])
-        if count < 0:
-            raise err("ERR value is out of range, must be positive")
+        count = _parse_positive(argv[2], "ERR value is out of range, must be positive")
         s = get_set(c, key)
         if s is None or count == 0:
             return SetReply()

@@ -13,6 +13,7 @@ from frtrio.commands.util import (
     NOT_INT,
     OVERFLOW,
     err,
+    lookup_read,
     parse_int,
     syntax_error,
     wrongtype,
@@ -23,9 +24,10 @@ from frtrio.protocol.reply import OK
 MAX_STRING = 512 * 1024 * 1024
 
 
-def get_string(c, key: bytes):
-    """The string at key, None if absent; WRONGTYPE if another type."""
-    v = c.db.lookup(key, c.server.now_ms)
+def get_string(c, key: bytes, read: bool = False):
+    """The string at key, None if absent; WRONGTYPE if another type.
+    ``read``: a read lookup (counted in keyspace_hits / misses)."""
+    v = lookup_read(c, key) if read else c.db.lookup(key, c.server.now_ms)
     if v is None or type(v) is bytes:
         return v
     raise wrongtype()
@@ -40,13 +42,7 @@ def modified(c, key: bytes, n: int = 1) -> None:
 
 @command("get")
 def cmd_get(c, argv):
-    v = c.db.data.get(argv[1])
-    if v is not None and not (c.db.expires and argv[1] in c.db.expires):
-        if type(v) is bytes:
-            return v
-        raise wrongtype()
-    v = get_string(c, argv[1])
-    return v
+    return get_string(c, argv[1], True)
 
 
 def _cstr_lower(a: bytes) -> bytes:
@@ -119,7 +115,7 @@ def _set_generic(c, key, val, flags, exp_opt, exp_val, cmdname, argv,
         when = parse_expire_option(c, exp_opt, exp_val, cmdname)
     db = c.db
     get = b"get" in flags
-    old = db.lookup(key, c.server.now_ms)
+    old = lookup_read(c, key) if get else db.lookup(key, c.server.now_ms)
     if get and old is not None and type(old) is not bytes:
         raise wrongtype()
     if (b"nx" in flags and old is not None) or (b"xx" in flags and old is None):
@@ -132,7 +128,7 @@ def _set_generic(c, key, val, flags, exp_opt, exp_val, cmdname, argv,
         c.server.propagate(c.dbid, [b"SET", key, val, b"PXAT", b"%d" % when])
     elif get:
         # GET does not change what is written; propagate without it
-        c.server.propagate(c.dbid, [a for a in argv if _cstr_lower(a) != b"get"])
+        c.server.propagate(c.dbid, argv[:3] + [a for a in argv[3:] if _cstr_lower(a) != b"get"])
     return old if get else ok_reply
 
 
@@ -159,11 +155,9 @@ def cmd_psetex(c, argv):
 
 @command("mget")
 def cmd_mget(c, argv):
-    db = c.db
-    now = c.server.now_ms
     out = []
     for k in argv[1:]:
-        v = db.lookup(k, now)
+        v = lookup_read(c, k)
         out.append(v if type(v) is bytes else None)
     return out
 
@@ -196,7 +190,7 @@ def cmd_msetnx(c, argv):
 
 @command("getset")
 def cmd_getset(c, argv):
-    old = get_string(c, argv[1])
+    old = get_string(c, argv[1], True)
     c.db.set(argv[1], argv[2])
     modified(c, argv[1])
     c.server.propagate(c.dbid, [b"SET", argv[1], argv[2]])
@@ -205,7 +199,7 @@ def cmd_getset(c, argv):
 
 @command("getdel")
 def cmd_getdel(c, argv):
-    old = get_string(c, argv[1])
+    old = get_string(c, argv[1], True)
     if old is not None:
         c.db.delete(argv[1])
         modified(c, argv[1])
@@ -217,7 +211,7 @@ def cmd_getdel(c, argv):
 def cmd_getex(c, argv):
     key = argv[1]
     flags, exp_opt, exp_val = parse_string_options(argv, 2, False)
-    v = get_string(c, key)
+    v = get_string(c, key, True)
     if v is None:
         return None
     when = None
@@ -258,7 +252,7 @@ def cmd_append(c, argv):
 
 @command("strlen")
 def cmd_strlen(c, argv):
-    v = get_string(c, argv[1])
+    v = get_string(c, argv[1], True)
     return 0 if v is None else len(v)
 
 
@@ -353,7 +347,7 @@ def _range_indexes(start: int, end: int, n: int):
 def cmd_getrange(c, argv):
     start = parse_int(argv[2])
     end = parse_int(argv[3])
-    v = get_string(c, argv[1])
+    v = get_string(c, argv[1], True)
     if v is None:
         return b""
     r = _range_indexes(start, end, len(v))

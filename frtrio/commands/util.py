@@ -121,6 +121,18 @@ def parse_float(b: bytes, msg: str = NOT_FLOAT) -> float:
     return v
 
 
+def lookup_read(c, key: bytes):
+    """Redis's lookupKeyRead: the value or None, counted in INFO's
+    keyspace_hits / keyspace_misses (write lookups are not counted)."""
+    v = c.db.lookup(key, c.server.now_ms)
+    st = c.server.stats
+    if v is None:
+        st["keyspace_misses"] = st.get("keyspace_misses", 0) + 1
+    else:
+        st["keyspace_hits"] = st.get("keyspace_hits", 0) + 1
+    return v
+
+
 def arg_eq(a: bytes, word: bytes) -> bool:
     """Case-insensitive option match."""
     return len(a) == len(word) and a.lower() == word

@@ -662,8 +662,10 @@ def _pop_name(where_max: bool) -> bytes:
     return b"ZPOPMAX" if where_max else b"ZPOPMIN"
 
 
-def _blocking_zpop(c, keys, where_max: bool, timeout_arg: bytes, count: int, nested: bool):
-    """blockingGenericZpopCommand."""
+def _blocking_zpop(c, keys, where_max: bool, timeout_arg: bytes, count: int, nested: bool,
+                   argv: list):
+    """blockingGenericZpopCommand (``argv``: the command, for the blocked
+    client's record)."""
     deadline = parse_timeout(c, timeout_arg)
     db = c.db
     for key in keys:
@@ -672,10 +674,10 @@ def _blocking_zpop(c, keys, where_max: bool, timeout_arg: bytes, count: int, nes
             continue
         llen = len(z)
         reply, _k = _zpop(c, db, [key], where_max, True, count, nested, False)
-        argv = [_pop_name(where_max), key]
+        prop = [_pop_name(where_max), key]
         if count != -1:
-            argv.append(b"%d" % min(count, llen))
-        c.server.propagate(c.dbid, argv)
+            prop.append(b"%d" % min(count, llen))
+        c.server.propagate(c.dbid, prop)
         return reply
     if c.in_exec:
         return NullArray  # a client that may not block times out at once
@@ -687,23 +689,23 @@ def _blocking_zpop(c, keys, where_max: bool, timeout_arg: bytes, count: int, nes
             return None
         llen = len(v)
         reply, _k = _zpop(cl, db, [key], where_max, True, count, nested, False)
-        argv = [_pop_name(where_max), key]
+        prop = [_pop_name(where_max), key]
         if count != -1:
-            argv.append(b"%d" % min(count, llen))
-        cl.server.propagate(db.id, argv)
+            prop.append(b"%d" % min(count, llen))
+        cl.server.propagate(db.id, prop)
         return reply
 
-    return BlockOn(list(dict.fromkeys(keys)), db, deadline, retry, NullArray)
+    return BlockOn(list(dict.fromkeys(keys)), db, deadline, retry, NullArray, argv)
 
 
 @command("bzpopmin")
 def cmd_bzpopmin(c, argv):
-    return _blocking_zpop(c, argv[1:-1], False, argv[-1], -1, False)
+    return _blocking_zpop(c, argv[1:-1], False, argv[-1], -1, False, argv)
 
 
 @command("bzpopmax")
 def cmd_bzpopmax(c, argv):
-    return _blocking_zpop(c, argv[1:-1], True, argv[-1], -1, False)
+    return _blocking_zpop(c, argv[1:-1], True, argv[-1], -1, False, argv)
 
 
 def _zmpop_generic(c, argv, numkeys_idx: int, block: bool):
@@ -734,7 +736,7 @@ def _zmpop_generic(c, argv, numkeys_idx: int, block: bool):
         count = 1
     keys = argv[numkeys_idx + 1 : where_idx]
     if block:
-        return _blocking_zpop(c, keys, where_max, argv[1], count, True)
+        return _blocking_zpop(c, keys, where_max, argv[1], count, True, argv)
     reply, key = _zpop(c, c.db, keys, where_max, True, count, True, True)
     if key is not None:
         c.server.propagate(c.dbid, [_pop_name(where_max), key, b"%d" % count])

@@ -597,50 +597,6 @@ class AOF:
         ]
 
 
-def info_persistence(srv) -> list[str]:
-    """INFO persistence, as Redis 7.0 lays it out."""
-    aof = srv.aof
-    on = aof is not None and aof.enabled
-    rewrites = getattr(srv, "aof_rewrites_total", 0) + (aof.rewrites if aof is not None else 0)
-    last_rw = aof.last_rewrite_time_sec if aof is not None else getattr(srv, "aof_last_rewrite_sec", -1)
-    rw_ok = aof.rewrite_ok if aof is not None else True
-    lines = [
-        "loading:%d" % (1 if srv.loading else 0),
-        "async_loading:0",
-        "current_cow_peak:0",
-        "current_cow_size:0",
-        "current_cow_size_age:0",
-        "current_fork_perc:0.00",
-        "current_save_keys_processed:0",
-        "current_save_keys_total:0",
-        "rdb_changes_since_last_save:%d" % srv.dirty,
-        "rdb_bgsave_in_progress:0",
-        "rdb_last_save_time:%d" % (srv.lastsave_ms // 1000),
-        "rdb_last_bgsave_status:ok",
-        "rdb_last_bgsave_time_sec:-1",
-        "rdb_current_bgsave_time_sec:-1",
-        "rdb_saves:%d" % getattr(srv, "rdb_saves", 0),
-        "rdb_last_cow_size:0",
-        "rdb_last_load_keys_expired:0",
-        "rdb_last_load_keys_loaded:0",
-        "aof_enabled:%d" % (1 if on else 0),
-        "aof_rewrite_in_progress:0",
-        "aof_rewrite_scheduled:0",
-        "aof_last_rewrite_time_sec:%d" % last_rw,
-        "aof_current_rewrite_time_sec:-1",
-        "aof_last_bgrewrite_status:%s" % ("ok" if rw_ok else "err"),
-        "aof_rewrites:%d" % rewrites,
-        "aof_rewrites_consecutive_failures:0",
-        "aof_last_write_status:%s" % ("ok" if aof is None or aof.write_ok else "err"),
-        "aof_last_cow_size:0",
-        "module_fork_in_progress:0",
-        "module_fork_last_cow_size:0",
-    ]
-    if on:
-        lines += aof.info_fields()
-    return lines
-
-
 # --- switching AOF on and off at run time (CONFIG SET appendonly) -----------------
 
 

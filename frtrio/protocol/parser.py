@@ -70,9 +70,17 @@ _BULK_HDR = b"$%d\r\n".__mod__
 _MBULK_HDR = b"*%d\r\n".__mod__
 _CRLF = b"\r\n"
 _LIST_ONLY = frozenset([list])
-# Bytes that hiredis reads as a type where Redis wants '*' (requests) or '$'
-# (arguments): '+' '=' '(' give bytes, '~' '>' '|' lists, '%' a dict.
-_SPECIAL = b"+=(|~>%"
+# Classes of bytes for the fast path's pre-scan: hiredis reads '+' '=' '('
+# as strings where Redis wants '$' ("!"), and '%' '~' '>' '|' as aggregates
+# where Redis wants '*' ("#"); digits become "0" to spot big counts.
+_CLASSIFY = bytes(
+    ord("0") if chr(i).isdigit() and i < 128
+    else ord("!") if chr(i) in "+=("
+    else ord("#") if chr(i) in "%~>|"
+    else ord("*") if chr(i) == "*"
+    else ord(".")
+    for i in range(256)
+)
 
 
 class ProtocolError(Exception):
@@ -462,15 +470,17 @@ class RequestParser:
     def _fast(self, buf, pos: int, n: int, out: list) -> int:
         """Parse complete multibulk requests from pos with hiredis; return
         the position after the ones accepted (pos itself if none)."""
+        seg = buf if pos == 0 else buf[pos:n]
+        cls = seg.translate(_CLASSIFY)
+        if cls.find(b"*0000000") >= 0 or cls.find(b"#0000000") >= 0:
+            # hiredis allocates a list of the announced size up front: a
+            # count of a million or more goes the pure (Redis-like) way
+            return pos
+        special = cls.find(b"!") >= 0 or cls.find(b"#") >= 0
         r = self._reader
         if r is None:
             r = self._reader = _hiredis.Reader()
-        r.feed(buf, pos, n - pos)
-        # A sentinel empty request tells whether hiredis stopped exactly at
-        # the end (it then comes back as the last reply); cut into a partial
-        # request it can only make that request look complete, so the last
-        # reply is dropped then.
-        r.feed(b"*0\r\n")
+        r.feed(seg)
         reqs: list = []
         get = r.gets
         try:
@@ -478,11 +488,14 @@ class RequestParser:
             while x is not False:
                 reqs.append(x)
                 x = get()
-            last = reqs.pop() if reqs else None
-            clean = type(last) is list and not last
+            # Did hiredis stop exactly at the end? Then an empty request fed
+            # now comes back as the next reply. Inside a partial request it
+            # can never come back as exactly [] (it becomes part of that
+            # request, or an error).
+            r.feed(b"*0\r\n")
+            x = get()
+            clean = type(x) is list and not x
         except _HiredisError:
-            if reqs:
-                reqs.pop()
             clean = False
         if not clean:
             self._reader = None  # holds a partial request or an error
@@ -490,11 +503,21 @@ class RequestParser:
             return pos
         try:
             # every request iterable, every element bytes (a top-level bulk
-            # string iterates ints and fails too); dicts come from '%'
+            # string iterates ints and fails too; dicts come from '%', which
+            # makes the input special)
             b"".join(chain.from_iterable(reqs))
         except TypeError:
             return pos
-        if clean:
+        if special:
+            # A type byte hiredis reads in place of '*' or '$' may be there
+            # (or it is just payload): accept only the canonical encoding.
+            if not _LIST_ONLY.issuperset(map(type, reqs)):
+                return pos
+            canon = _canonical(reqs, list(chain.from_iterable(reqs)))
+            if not buf.startswith(canon, pos):
+                return pos
+            end = pos + len(canon)
+        elif clean:
             end = n
         else:
             lens = list(map(len, chain.from_iterable(reqs)))
@@ -506,34 +529,11 @@ class RequestParser:
                 + 3 * len(reqs)
                 + sum(map(len, map(str, map(len, reqs))))
             )
-            if end > n:
+            if end > n:  # pragma: no cover - hiredis and Redis disagree
                 return pos
-        size = end - pos
-        if size <= 4096:
-            seg = buf if size == len(buf) else buf[pos:end]
-            special = len(seg.translate(None, _SPECIAL)) != size
-        else:
-            f = buf.find
-            special = (
-                f(b"+", pos, end) >= 0
-                or f(b"=", pos, end) >= 0
-                or f(b"(", pos, end) >= 0
-                or f(b"|", pos, end) >= 0
-                or f(b"~", pos, end) >= 0
-                or f(b">", pos, end) >= 0
-                or f(b"%", pos, end) >= 0
-            )
-        if special:
-            # A type byte hiredis would accept in place of '*' or '$' may be
-            # there (or it is just payload): compare with the canonical form.
-            if not _LIST_ONLY.issuperset(map(type, reqs)):
-                return pos
-            canon = _canonical(reqs, list(chain.from_iterable(reqs)))
-            if not buf.startswith(canon, pos):
-                return pos
-            end = pos + len(canon)
-            size = len(canon)
-        if size > self.max_bulk_len and max(map(len, chain.from_iterable(reqs))) > self.max_bulk_len:
+        if end - pos > self.max_bulk_len and max(
+            map(len, chain.from_iterable(reqs))
+        ) > self.max_bulk_len:
             return pos
         out += reqs
         return end

@@ -303,8 +303,7 @@ class Node:
         cfg = self.config
         if cfg.get("protected-mode") != "yes" or cfg.get("requirepass"):
             return False
-        if cfg.get("bind") != "* -::*":
-            return False
+        # (Redis 7.0 applies it whatever `bind` says: --bind 0.0.0.0 is denied too)
         host = peer.rsplit(":", 1)[0]
         return not (host.startswith("127.") or host in ("::1", "[::1]", "localhost"))
 
@@ -320,7 +319,7 @@ _DENIED = (
     b"permanent. 2) Alternatively you can just disable the protected mode by editing the "
     b"Redis configuration file, and setting the protected mode option to 'no', and then "
     b"restarting the server. 3) If you started the server manually just for testing, restart "
-    b"it with the '--protected-mode no' option. 4) Set up an authentication password for the "
+    b"it with the '--protected-mode no' option. 4) Setup a an authentication password for the "
     b"default user. NOTE: You only need to do one of the above things in order for the server "
     b"to start accepting connections from the outside.\r\n"
 )
@@ -417,6 +416,7 @@ class ClientConn:
         qlimit = node.config.get_int("client-query-buffer-limit")
         cmds: list = []
         while True:
+            parser.auth_required = not c.authenticated  # Redis's authRequired()
             perr = parser.parse(cmds)
             was_blocked = False
             if cmds:
@@ -465,8 +465,10 @@ class ClientConn:
                 return
             if c.close_after_reply or c.killed:
                 return
-            if was_blocked and perr is None:
-                continue  # data read while blocked may hold more commands
+            if (was_blocked or parser.paused) and perr is None:
+                # data read while blocked may hold more commands; an
+                # unauthenticated client's are parsed one at a time
+                continue
             data = await stream.receive_some(RECV_SIZE)
             if not data:
                 return

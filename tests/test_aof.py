@@ -1,0 +1,534 @@
+"""AOF persistence, end to end with real processes.
+
+* ``appendfsync always``: every acknowledged write survives ``kill -9``.
+* Expiry times survive restarts (written as absolute PEXPIREAT / PXAT).
+* Truncated tails and corrupt files: frtrio and redis-server 7.0 get the same
+  damaged directory and must agree on starting or refusing (exit 1).
+* Cross-compatibility: an appendonlydir written by frtrio loads in
+  redis-server 7.0 with the same data, and one written by redis-server
+  (``aof-use-rdb-preamble no``) loads in frtrio.
+* SHUTDOWN and SIGTERM flush and exit 0; BGREWRITEAOF, CONFIG SET
+  appendonly, SAVE/BGSAVE, INFO persistence.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+from conftest import requires_redis
+from support import REDIS_SERVER, ServerProc, free_port
+
+pytestmark = requires_redis
+
+AOF_DIR = "appendonlydir"
+
+
+@pytest.fixture
+def work():
+    d = tempfile.mkdtemp(prefix="aof-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def start(kind, d, *args):
+    p = ServerProc(kind, args=["--appendonly", "yes"] + list(args), workdir=d)
+    p.start(timeout=20)
+    return p
+
+
+def run_to_exit(kind, d, *args, timeout=20):
+    """Start a server expected to refuse: (exit code, stdout+log, stderr),
+    or (None, ...) if it started (it is then stopped)."""
+    port = free_port()
+    base = ["--port", str(port), "--bind", "127.0.0.1", "--dir", d, "--save", "",
+            "--appendonly", "yes"] + list(args)
+    cmd = ([REDIS_SERVER] if kind == "redis" else [sys.executable, "-m", "frtrio.cli"]) + base
+    p = subprocess.Popen(cmd, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    import socket
+
+    while time.monotonic() < deadline:
+        if p.poll() is not None:
+            out, err = p.communicate()
+            return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(10).startswith(b"+PONG"):
+                    break
+        except OSError:
+            time.sleep(0.05)
+    p.kill()
+    out, err = p.communicate()
+    return None, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def manifest(d):
+    with open(os.path.join(d, AOF_DIR, "appendonly.aof.manifest")) as f:
+        return f.read()
+
+
+def aof_files(d):
+    return sorted(os.listdir(os.path.join(d, AOF_DIR)))
+
+
+def last_incr(d):
+    lines = [ln.split() for ln in manifest(d).splitlines() if ln.strip()]
+    incr = [w[1] for w in lines if w[-1] == "i"]
+    return os.path.join(d, AOF_DIR, incr[-1])
+
+
+def write_dataset(r):
+    """Writes of every type, in two dbs, with expiries; returns nothing."""
+    r.set("s", b"bin\x00\xff\r\nary")
+    r.set("n", 10)
+    r.incrby("n", 5)
+    r.set("ex", "v", ex=1000)
+    r.rpush("l", *[b"e%d" % i for i in range(150)])
+    r.lpush("l", "first")
+    r.hset("h", mapping={"f%d" % i: "v%d" % i for i in range(100)})
+    r.sadd("set", *["m%d" % i for i in range(70)])
+    r.zadd("z", {"a": 1.5, "b": -2.25, "c": 1e20, "d": 0.1, "inf": float("inf")})
+    r.expire("h", 2000)
+    r.pexpireat("set", int(time.time() * 1000) + 3_000_000)
+    r.delete("gone")
+    r.set("gone", 1)
+    r.delete("gone")
+    r.execute_command("SELECT", 5)
+    r.set("db5", "five")
+    r.execute_command("SELECT", 0)
+
+
+def read_dataset(r):
+    out = {}
+    for db in (0, 5):
+        r.execute_command("SELECT", db)
+        for k in sorted(r.keys("*")):
+            t = r.type(k)
+            if t == b"string":
+                v = r.get(k)
+            elif t == b"list":
+                v = r.lrange(k, 0, -1)
+            elif t == b"hash":
+                v = sorted(r.hgetall(k).items())
+            elif t == b"set":
+                v = sorted(r.smembers(k))
+            elif t == b"zset":
+                v = r.zrange(k, 0, -1, withscores=True)
+            else:
+                v = t
+            ttl = r.pttl(k)
+            out[(db, k)] = (t, v, -1 if ttl < 0 else round(ttl / 100000))
+    r.execute_command("SELECT", 0)
+    return out
+
+
+# --- durability ----------------------------------------------------------------------
+
+
+def test_acknowledged_writes_survive_kill9(work):
+    p = start("frtrio", work, "--appendfsync", "always")
+    try:
+        r = p.client()
+        n = 300
+        for i in range(n):
+            assert r.set("key:%d" % i, "value:%d" % i)
+        r.incr("counter")
+        p.kill9()
+    finally:
+        p.stop()
+    p = start("frtrio", work, "--appendfsync", "always")
+    try:
+        r = p.client()
+        assert r.dbsize() == n + 1
+        assert r.mget(["key:%d" % i for i in range(n)]) == [b"value:%d" % i for i in range(n)]
+        assert r.get("counter") == b"1"
+    finally:
+        p.cleanup()
+
+
+def test_expiry_survives_restart(work):
+    p = start("frtrio", work)
+    try:
+        r = p.client()
+        r.set("a", 1, ex=100)
+        r.set("b", 1)
+        r.expire("b", 200)
+        r.set("c", 1, px=300)
+        r.set("d", 1)
+        r.pexpireat("d", int(time.time() * 1000) + 50_000)
+        r.set("e", "x", ex=1000)
+        r.getex("e", persist=True)
+        assert p.terminate() == 0
+    finally:
+        p.stop()
+    time.sleep(0.5)
+    p = start("frtrio", work)
+    try:
+        r = p.client()
+        assert 90 <= r.ttl("a") <= 100
+        assert 190 <= r.ttl("b") <= 200
+        assert r.exists("c") == 0
+        assert 40 <= r.ttl("d") <= 50
+        assert r.ttl("e") == -1
+    finally:
+        p.cleanup()
+
+
+def _shutdown(p, *args):
+    """SHUTDOWN over a raw connection (redis-py retries a lost connection)."""
+    with p.conn() as c:
+        c.send(b"*%d\r\n$8\r\nSHUTDOWN\r\n" % (1 + len(args)) +
+               b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+        data, closed = c.read_until_close(10)
+    assert closed and data == b""
+    return p.proc.wait(15)
+
+
+def test_shutdown_and_sigterm_flush_and_exit_0(work):
+    p = start("frtrio", work, "--appendfsync", "no")
+    try:
+        p.client().set("x", "1")
+        assert _shutdown(p) == 0
+    finally:
+        p.stop()
+    p = start("frtrio", work, "--appendfsync", "no")
+    try:
+        r = p.client()
+        assert r.get("x") == b"1"
+        r.set("y", "2")
+        os.kill(p.proc.pid, signal.SIGTERM)
+        assert p.proc.wait(15) == 0
+    finally:
+        p.stop()
+    p = start("frtrio", work)
+    try:
+        assert p.client().mget("x", "y") == [b"1", b"2"]
+    finally:
+        p.cleanup()
+
+
+# --- damaged files: frtrio and redis-server must agree ------------------------------
+
+
+def _cmd(*args) -> bytes:
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def _make_aof(work, name="src"):
+    """An appendonlydir as redis-server 7.0 lays it out (AOF base + incr),
+    written directly: base sets k0..k2, incr sets k3..k4."""
+    d = os.path.join(work, name)
+    os.makedirs(os.path.join(d, AOF_DIR))
+    base = _cmd("SELECT", 0) + b"".join(_cmd("SET", "k%d" % i, "v%d" % i) for i in range(3))
+    incr = _cmd("SELECT", 0) + b"".join(_cmd("set", "k%d" % i, "v%d" % i) for i in range(3, 5))
+    files = {"appendonly.aof.1.base.aof": base, "appendonly.aof.1.incr.aof": incr,
+             "appendonly.aof.manifest": b"file appendonly.aof.1.base.aof seq 1 type b\n"
+                                        b"file appendonly.aof.1.incr.aof seq 1 type i\n"}
+    for f, data in files.items():
+        with open(os.path.join(d, AOF_DIR, f), "wb") as fh:
+            fh.write(data)
+    return d
+
+
+def _both_on(work, damage, *args):
+    """Apply damage(d) to a fresh copy of the same AOF for each server; return
+    {kind: (rc or None, out, err, dir)}."""
+    n = len(os.listdir(work))
+    src = _make_aof(work, "src%d" % n)
+    res = {}
+    for kind in ("redis", "frtrio"):
+        d = os.path.join(work, "%s%d" % (kind, n))
+        shutil.copytree(src, d)
+        damage(d)
+        rc, out, err = run_to_exit(kind, d, "--aof-use-rdb-preamble", "no", *args)
+        res[kind] = (rc, out, err, d)
+    return res
+
+
+def _append(d, data):
+    with open(last_incr(d), "ab") as f:
+        f.write(data)
+
+
+def test_truncated_tail_loaded_with_warning(work):
+    res = _both_on(work, lambda d: _append(d, b"*3\r\n$3\r\nSET\r\n$2\r\nk9\r\n$2\r\nv"))
+    for kind, (rc, out, err, d) in res.items():
+        assert rc is None, (kind, out, err)
+    size = {k: os.path.getsize(last_incr(v[3])) for k, v in res.items()}
+    assert size["frtrio"] == size["redis"]
+    assert "short read while loading the AOF file" in res["frtrio"][1]
+
+
+def test_truncated_tail_refused_when_not_allowed(work):
+    res = _both_on(work, lambda d: _append(d, b"*3\r\n$3\r\nSET\r\n$2\r\nk9\r\n$2"),
+                   "--aof-load-truncated", "no")
+    assert res["redis"][0] == 1
+    assert res["frtrio"][0] == 1
+    assert "Unexpected end of file reading the append only file" in res["frtrio"][2]
+
+
+def test_incomplete_multi_reverted(work):
+    tail = b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$2\r\nk9\r\n$2\r\nv9\r\n"
+    res = _both_on(work, lambda d: _append(d, tail))
+    sizes = set()
+    for kind, (rc, out, err, d) in res.items():
+        assert rc is None, (kind, out, err)
+        sizes.add(os.path.getsize(last_incr(d)))
+    assert len(sizes) == 1
+    res = _both_on(work, lambda d: _append(d, tail), "--aof-load-truncated", "no")
+    assert res["redis"][0] == res["frtrio"][0] == 1
+
+
+def _corrupt_middle(d):
+    p = last_incr(d)
+    data = open(p, "rb").read()
+    i = data.index(b"*3", 20)
+    open(p, "wb").write(data[:i] + b"X" + data[i + 1:])
+
+
+def test_corrupt_middle_refused(work):
+    res = _both_on(work, _corrupt_middle)
+    assert res["redis"][0] == 1
+    assert res["frtrio"][0] == 1
+    assert "Bad file format reading the append only file" in res["frtrio"][2]
+
+
+def test_unknown_command_refused(work):
+    res = _both_on(work, lambda d: _append(d, b"*2\r\n$7\r\nNOSUCHX\r\n$1\r\na\r\n"))
+    assert res["redis"][0] == res["frtrio"][0] == 1
+    assert "Unknown command 'NOSUCHX'" in res["frtrio"][2]
+
+
+def test_truncated_file_not_last_refused(work):
+    def damage(d):
+        # the base gets a cut-off command and an incr file follows it
+        m = [ln.split() for ln in manifest(d).splitlines() if ln.strip()]
+        base = [w[1] for w in m if w[-1] == "b"][0]
+        with open(os.path.join(d, AOF_DIR, base), "ab") as f:
+            f.write(b"*2\r\n$3\r\nGET\r\n$1")
+
+    res = _both_on(work, damage)
+    assert res["redis"][0] == res["frtrio"][0] == 1
+
+
+def test_rdb_base_refused_clearly(work):
+    p = start("redis", work)  # default aof-use-rdb-preamble yes: an .rdb base
+    try:
+        p.client().set("a", 1)
+        assert _shutdown(p, b"NOSAVE") == 0
+    finally:
+        p.stop()
+    rc, out, err = run_to_exit("frtrio", work)
+    assert rc == 1
+    assert "RDB" in err and "aof-use-rdb-preamble no" in err
+
+
+# --- cross-compatibility with redis-server --------------------------------------------
+
+
+def test_frtrio_aof_loads_in_redis(work):
+    p = start("frtrio", work)
+    try:
+        r = p.client()
+        write_dataset(r)
+        r.bgrewriteaof()
+        r.rpush("l", "after-rewrite")
+        r.hset("h", "late", "1")
+        r.zincrby("z", 3, "a")
+        expected = read_dataset(r)
+        assert p.terminate() == 0
+    finally:
+        p.stop()
+    assert len(aof_files(work)) == 3  # base, incr, manifest
+    p = start("redis", work)
+    try:
+        assert read_dataset(p.client()) == expected
+    finally:
+        p.stop()
+
+
+def test_redis_aof_loads_in_frtrio(work):
+    p = start("redis", work, "--aof-use-rdb-preamble", "no")
+    try:
+        r = p.client()
+        write_dataset(r)
+        r.bgrewriteaof()
+        time.sleep(0.5)  # the rewrite runs in a child
+        r.rpush("l", "after-rewrite")
+        r.hset("h", "late", "1")
+        r.zincrby("z", 3, "a")
+        expected = read_dataset(r)
+        assert _shutdown(p, b"NOSAVE") == 0
+    finally:
+        p.stop()
+    assert any(f.endswith(".base.aof") for f in aof_files(work))
+    p = start("frtrio", work)
+    try:
+        assert read_dataset(p.client()) == expected
+    finally:
+        p.cleanup()
+
+
+def test_timestamp_annotations_load_in_both(work):
+    p = start("frtrio", work, "--aof-timestamp-enabled", "yes")
+    try:
+        r = p.client()
+        r.set("a", 1)
+        time.sleep(1.1)
+        r.set("b", 2)
+        assert p.terminate() == 0
+    finally:
+        p.stop()
+    assert b"#TS:" in open(last_incr(work), "rb").read()
+    for kind in ("frtrio", "redis"):
+        p = start(kind, work)
+        try:
+            assert p.client().mget("a", "b") == [b"1", b"2"]
+        finally:
+            p.stop()
+
+
+def test_legacy_single_file_upgraded(work):
+    with open(os.path.join(work, "appendonly.aof"), "wb") as f:
+        f.write(b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n")
+    other = os.path.join(work, "r")
+    os.mkdir(other)
+    shutil.copy(os.path.join(work, "appendonly.aof"), other)
+    for kind, d in (("frtrio", work), ("redis", other)):
+        p = start(kind, d)
+        try:
+            assert p.client().get("a") == b"1"
+        finally:
+            p.stop()
+    assert manifest(work) == manifest(other)
+    assert aof_files(work) == aof_files(other)
+    assert not os.path.exists(os.path.join(work, "appendonly.aof"))
+
+
+# --- commands and INFO ------------------------------------------------------------------
+
+
+def _info_persistence(r):
+    return r.info("persistence")
+
+
+def test_bgrewriteaof_and_info(work):
+    p = start("frtrio", work)
+    try:
+        r = p.client()
+        info = _info_persistence(r)
+        assert info["aof_enabled"] == 1 and info["aof_rewrites"] == 0
+        for i in range(50):
+            r.set("k%d" % i, "x" * 100)
+        assert manifest(work) == ("file appendonly.aof.1.base.aof seq 1 type b\n"
+                                  "file appendonly.aof.1.incr.aof seq 1 type i\n")
+        assert r.bgrewriteaof() is True
+        assert manifest(work) == ("file appendonly.aof.2.base.aof seq 2 type b\n"
+                                  "file appendonly.aof.2.incr.aof seq 2 type i\n")
+        assert aof_files(work) == ["appendonly.aof.2.base.aof", "appendonly.aof.2.incr.aof",
+                                   "appendonly.aof.manifest"]
+        info = _info_persistence(r)
+        assert info["aof_rewrites"] == 1
+        assert info["aof_base_size"] > 5000
+        assert info["aof_last_bgrewrite_status"] == "ok"
+        r.set("after", 1)
+        assert p.terminate() == 0
+    finally:
+        p.stop()
+    p = start("frtrio", work)
+    try:
+        r = p.client()
+        assert r.dbsize() == 51
+    finally:
+        p.cleanup()
+
+
+def test_info_persistence_fields_match_redis(work):
+    fields = {}
+    for kind in ("frtrio", "redis"):
+        for on in ("yes", "no"):
+            d = os.path.join(work, kind + on)
+            os.mkdir(d)
+            p = ServerProc(kind, args=["--appendonly", on], workdir=d).start(timeout=20)
+            try:
+                fields[kind, on] = list(_info_persistence(p.client()))
+            finally:
+                p.stop()
+    assert fields["frtrio", "yes"] == fields["redis", "yes"]
+    assert fields["frtrio", "no"] == fields["redis", "no"]
+
+
+def test_config_set_appendonly_at_runtime(work):
+    p = ServerProc("frtrio", workdir=work).start(timeout=20)
+    try:
+        r = p.client()
+        r.set("before", 1)
+        assert _info_persistence(r)["aof_enabled"] == 0
+        r.config_set("appendonly", "yes")
+        assert _info_persistence(r)["aof_enabled"] == 1
+        r.set("after", 2)
+        r.config_set("appendonly", "no")
+        r.set("not-logged", 3)
+        r.config_set("appendonly", "yes")
+        r.set("again", 4)
+        assert p.terminate() == 0
+    finally:
+        p.stop()
+    p = start("frtrio", work)
+    try:
+        assert p.client().mget("before", "after", "not-logged", "again") == [
+            b"1", b"2", b"3", b"4"]
+    finally:
+        p.cleanup()
+
+
+def test_save_and_bgsave(work):
+    p = ServerProc("frtrio", workdir=work).start(timeout=20)
+    try:
+        r = p.client()
+        for cmd in ("SAVE", "BGSAVE"):
+            with pytest.raises(Exception, match="does not write RDB"):
+                r.execute_command(cmd)
+        r.config_set("appendonly", "yes")
+        before = r.lastsave()
+        time.sleep(1.05)
+        r.set("a", 1)
+        assert r.execute_command("SAVE") in (b"OK", True)
+        assert r.lastsave() > before
+        assert r.execute_command("BGSAVE") in (True, b"Background saving started")
+        with pytest.raises(Exception, match="syntax error"):
+            r.execute_command("BGSAVE", "nope")
+        assert r.execute_command("BGSAVE", "SCHEDULE") in (True, b"Background saving started")
+    finally:
+        p.cleanup()
+
+
+def test_bgrewriteaof_with_aof_off_writes_base(work):
+    other = os.path.join(work, "r")
+    os.mkdir(other)
+    for kind, d in (("frtrio", work), ("redis", other)):
+        p = ServerProc(kind, workdir=d).start(timeout=20)
+        try:
+            r = p.client()
+            r.set("a", 1)
+            assert r.bgrewriteaof() is True
+            time.sleep(0.3 if kind == "redis" else 0)
+        finally:
+            p.stop()
+    # redis writes an RDB base (preamble yes); the layout is the same
+    assert manifest(work).replace("base.aof", "base.rdb") == manifest(other)
+    assert [f.replace(".aof.1.base.aof", ".aof.1.base.rdb") for f in aof_files(work)] == \
+        aof_files(other)
