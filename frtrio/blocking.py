@@ -22,6 +22,26 @@ from __future__ import annotations
 from fractions import Fraction
 
 from frtrio.cluster.slots import key_slot
+from frtrio.protocol.reply import NullArray
+
+
+class BlockOn:
+    """Returned by a blocking command that has to wait for keys.
+
+    The shell parks the client until ``Server.serve_ready_keys`` (run after
+    every command) finds ``retry(client)`` able to answer, or until the
+    deadline passes and ``on_timeout`` is answered.
+    """
+
+    __slots__ = ("keys", "db", "deadline_ms", "retry", "on_timeout", "argv")
+
+    def __init__(self, keys, db, deadline_ms, retry, on_timeout=NullArray, argv=None):
+        self.keys = keys
+        self.db = db
+        self.deadline_ms = deadline_ms  # absolute unix ms, or None = forever
+        self.retry = retry
+        self.on_timeout = on_timeout
+        self.argv = argv
 from frtrio.protocol.reply import ErrorReply
 
 _THOUSAND = Fraction(1000)
@@ -52,8 +72,9 @@ def parse_timeout(c, b: bytes):
 
 
 def may_block(c) -> bool:
-    """False where Redis sets CLIENT_DENY_BLOCKING (inside MULTI/EXEC)."""
-    return not c.in_exec
+    """False where Redis sets CLIENT_DENY_BLOCKING: inside MULTI/EXEC, and
+    for the client that replays the AOF while loading."""
+    return not c.in_exec and not c.server.loading
 
 
 class BlockingRegistry:

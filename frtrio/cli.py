@@ -34,6 +34,7 @@ from frtrio.config import (
     rewrite_config_text,
     to_bytes,
 )
+from frtrio.protocol.parser import split_args
 
 USAGE = """Usage: ./frtrio-server [/path/to/redis.conf] [options] [-]
        ./frtrio-server - (read config from stdin)
@@ -165,8 +166,6 @@ def build_options(argv: list[bytes]) -> tuple[bytes | None, bool, bytes]:
             if options:
                 options += b"\n"
             options += a[2:] + b" "
-            from frtrio.protocol.parser import split_args
-
             words = split_args(a)
             if words is not None and len(words) == 1:
                 handled_last = False
@@ -206,6 +205,7 @@ def configure(argv: list[str], host: Host, stdin=None) -> Config:
     if any(a == b"--sentinel" for a in bargv):
         raise UsageExit(1, err="frtrio-server: Sentinel mode is not supported\n")
     if not bargv:
+        cfg.values["dir"] = host.getcwd()
         return cfg
     config_file, from_stdin, options = build_options(bargv)
     text = b""
@@ -224,6 +224,7 @@ def configure(argv: list[str], host: Host, stdin=None) -> Config:
     text += b"\n" + options
     load_config_text(cfg, text, host)
     _check_unsupported(cfg)
+    cfg.values["dir"] = host.getcwd()  # CONFIG GET dir shows the working directory
     return cfg
 
 
@@ -248,7 +249,7 @@ def _check_unsupported(cfg: Config) -> None:
             r = rule.lower()
             if r in benign:
                 continue
-            if rule.startswith(">") and pw is not None and rule[1:] == pw:
+            if rule.startswith(">") and pw and rule[1:] == pw:
                 continue
             if rule.startswith("#") and pw_hash is not None and r[1:] == pw_hash:
                 continue
@@ -334,10 +335,27 @@ def server_main(argv: list[str] | None = None) -> int:
                     "specify a config file use %s /path/to/redis.conf", sys.argv[0])
     else:
         log.warning("Configuration loaded")
-    if cfg.hz_clamped:
-        pass
     _formatter.role = "M"
+    if not _listen_check(cfg):
+        return 1
     return run_server(cfg)
+
+
+def _listen_check(cfg: Config) -> bool:
+    """Where redis-server would listen, and what frtrio cannot do (unix
+    sockets, TLS): refuse when nothing usable is left."""
+    tcp = cfg.get_int("port") != 0 and cfg.get("bind").strip() != ""
+    extra = [n for n in ("unixsocket", "tls-port") if cfg.get(n) not in ("", "0")]
+    if not tcp and not extra:
+        log.warning("Configured to not listen anywhere, exiting.")
+        return False
+    for n in extra:
+        log.warning("frtrio does not implement %s (%s %s): ignored",
+                    "unix sockets" if n == "unixsocket" else "TLS", n, cfg.get(n))
+    if not tcp:
+        log.warning("frtrio can only listen on TCP without TLS; set a port. Exiting.")
+        return False
+    return True
 
 
 def _daemonize() -> None:
@@ -395,6 +413,7 @@ def run_server(cfg: Config) -> int:
     apply_renames(cfg)
     env = RealEnv()
     node = Node(cfg, env)
+    node.persist_rdb = True  # dump.rdb at start, save points, save at shutdown
     node.server.rewrite_config = lambda: rewrite_config(cfg)
     cfg.listeners.append(_config_listener(node))
     pidfile = cfg.get("pidfile")
@@ -418,7 +437,12 @@ def run_server(cfg: Config) -> int:
                         name = "SIGTERM" if sig == signal.SIGTERM else "SIGINT"
                         log.warning("Received %s scheduling shutdown...", name)
                         log.warning("User requested shutdown...")
-                        node.request_shutdown("default")
+                        flags = cfg.get("shutdown-on-" + name.lower()).split()
+                        mode = ("nosave" if "nosave" in flags else
+                                "save" if "save" in flags else "default")
+                        if node.server.shutdown_requested is None:
+                            node.server.shutdown_requested = mode
+                        node.request_shutdown(mode)
                         return
 
             async def when_ready():

@@ -1031,12 +1031,18 @@ class Loader:
         cfg.values[p.name] = v
 
     def _include(self, path: str) -> None:
+        self.depth = getattr(self, "depth", 0) + 1
+        if self.depth > 64:
+            raise LoadAbort("Fatal error: include nesting too deep at '%s'" % path)
         if any(ch in path for ch in "*?["):
             paths = self.host.glob(path)
         else:
             paths = [path]
         data = b"".join(self.host.read_config_file(f) for f in paths)
-        self.load_text(data)
+        try:
+            self.load_text(data)
+        finally:
+            self.depth -= 1
 
     def _rename(self, old: str, new: str) -> None:
         lo = old.lower()

@@ -20,10 +20,12 @@ objects for it to pick up:
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 from frtrio.commands import table as _table
 from frtrio.protocol.reply import (
+    NO_REPLY,
     OK,
     QUEUED,
     ErrorReply,
@@ -32,26 +34,10 @@ from frtrio.protocol.reply import (
     encode,
     encode_error,
 )
+from frtrio.blocking import BlockOn  # noqa: F401  (re-exported)
 from frtrio.store.db import Db
 
-
-class BlockOn:
-    """Returned by a blocking command that has to wait for keys.
-
-    The shell parks the client until ``Server.serve_ready_keys`` (run after
-    every command) finds ``retry(client)`` able to answer, or until the
-    deadline passes and ``on_timeout`` is answered.
-    """
-
-    __slots__ = ("keys", "db", "deadline_ms", "retry", "on_timeout", "argv")
-
-    def __init__(self, keys, db, deadline_ms, retry, on_timeout=NullArray, argv=None):
-        self.keys = keys
-        self.db = db
-        self.deadline_ms = deadline_ms  # absolute unix ms, or None = forever
-        self.retry = retry
-        self.on_timeout = on_timeout
-        self.argv = argv
+_log = logging.getLogger("frtrio")
 
 
 class Client:
@@ -155,8 +141,11 @@ class Client:
         out = self.out
         n = len(out)
         encode(value, self.resp == 3, out)
-        for i in range(n, len(out)):
-            self.out_bytes += len(out[i])
+        if len(out) == n + 1:  # the common case: one chunk
+            self.out_bytes += len(out[n])
+        else:
+            for i in range(n, len(out)):
+                self.out_bytes += len(out[i])
 
     def reply_error(self, msg: str) -> None:
         if self.reply_mode:
@@ -460,7 +449,8 @@ class Server:
                     % (argv[1].split(b"\0", 1)[0].decode("latin-1")[:128], cmd.fullname.upper()),
                 )
             cmd = sub
-        if not cmd.arity_ok(len(argv)):
+        arity = cmd.arity  # (cmd.arity_ok inlined: this is the hot path)
+        if (len(argv) != arity) if arity >= 0 else (len(argv) < -arity):
             return self._reject(
                 c, "ERR wrong number of arguments for '%s' command" % cmd.fullname
             )
@@ -474,7 +464,11 @@ class Server:
             err = cluster.route(c, cmd, argv)
             if err is not None:
                 return self._reject(c, err, redirect=True)
-        if c.resp == 2 and c.in_pubsub and name not in PUBSUB_ALLOWED:
+        if (
+            c.resp == 2
+            and (c.subscriptions or c.psubscriptions or c.ssubscriptions)  # in_pubsub
+            and name not in PUBSUB_ALLOWED
+        ):
             return self._reject(
                 c,
                 "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
@@ -515,6 +509,16 @@ class Server:
             st[3] += 1
             c.reply_error(e.message)
             r = _NO_REPLY
+        except (RecursionError, MemoryError, ValueError, TypeError, KeyError, IndexError,
+                AttributeError, OverflowError, ZeroDivisionError, AssertionError) as e:
+            # A bug in a command must not take the whole server down: answer
+            # an error, count it as unexpected and keep serving.
+            _log.exception("internal error in %s", cmd.fullname)
+            msg = "ERR internal error in '%s': %s" % (cmd.fullname, type(e).__name__)
+            self.count_error(msg)
+            self.stats["unexpected_error_replies"] += 1
+            c.reply_error(msg)
+            r = _NO_REPLY
         else:
             st = self.cmdstats.get(cmd.fullname)
             if st is None:
@@ -532,5 +536,4 @@ class Server:
             self.propagated.append((dbid, argv))
 
 
-_NO_REPLY = Raw(b"")
-NO_REPLY = _NO_REPLY
+_NO_REPLY = NO_REPLY

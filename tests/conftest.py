@@ -37,10 +37,29 @@ class Diff:
     def __init__(self, f, r):
         self.f = f.conn()
         self.r = r.conn()
+        self.saved_config = {}  # name -> (frtrio raw value, redis raw value)
         for c in (self.f, self.r):
             c.cmd("FLUSHALL")
 
+    def _remember_config(self, args):
+        """Before a CONFIG SET, remember the old values (restored at close)
+        so one test's settings never leak into the next."""
+        if len(args) >= 4 and str(args[0]).upper() == "CONFIG" and str(args[1]).upper() == "SET":
+            names = args[2::2]
+            for n in names:
+                n = n if isinstance(n, str) else n.decode("latin-1")
+                key = n.lower()
+                if key in self.saved_config:
+                    continue
+                vals = []
+                for c in (self.f, self.r):
+                    raw = c.cmd("CONFIG", "GET", key)
+                    parts = raw.split(b"\r\n")
+                    vals.append(parts[-2] if raw.startswith(b"*2") else None)
+                self.saved_config[key] = tuple(vals)
+
     def __call__(self, *args):
+        self._remember_config(args)
         a = self.f.cmd(*args)
         b = self.r.cmd(*args)
         assert a == b, f"{args!r}: frtrio {a!r} != redis {b!r}"
@@ -48,9 +67,18 @@ class Diff:
 
     def both(self, *args):
         """Run on both, return (frtrio, redis) without asserting."""
+        self._remember_config(args)
         return self.f.cmd(*args), self.r.cmd(*args)
 
     def close(self):
+        for name, (fv, rv) in self.saved_config.items():
+            try:
+                if fv is not None:
+                    self.f.cmd("CONFIG", "SET", name, fv)
+                if rv is not None:
+                    self.r.cmd("CONFIG", "SET", name, rv)
+            except (OSError, ConnectionError):
+                pass
         self.f.close()
         self.r.close()
 

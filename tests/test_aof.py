@@ -9,6 +9,9 @@
   (``aof-use-rdb-preamble no``) loads in frtrio.
 * SHUTDOWN and SIGTERM flush and exit 0; BGREWRITEAOF, CONFIG SET
   appendonly, SAVE/BGSAVE, INFO persistence.
+
+The secondary cases are marked slow (each starts several servers): run them
+with ``-m slow``.
 """
 
 from __future__ import annotations
@@ -312,6 +315,7 @@ def test_unknown_command_refused(work):
     assert "Unknown command 'NOSUCHX'" in res["frtrio"][2]
 
 
+@pytest.mark.slow
 def test_truncated_file_not_last_refused(work):
     def damage(d):
         # the base gets a cut-off command and an incr file follows it
@@ -324,23 +328,37 @@ def test_truncated_file_not_last_refused(work):
     assert res["redis"][0] == res["frtrio"][0] == 1
 
 
-def test_rdb_base_refused_clearly(work):
-    p = start("redis", work)  # default aof-use-rdb-preamble yes: an .rdb base
+def test_redis_rdb_base_loads_in_frtrio(work):
+    """redis-server's default layout: an RDB base (aof-use-rdb-preamble yes)
+    holding every encoding (listpack, quicklist, intset, LZF strings)."""
+    p = start("redis", work)
     try:
-        p.client().set("a", 1)
+        r = p.client()
+        write_dataset(r)
+        r.set("big", b"abc" * 5000)
+        r.sadd("ints", *range(100))
+        r.rpush("biglist", *[b"x" * 100] * 500)
+        r.bgrewriteaof()
+        time.sleep(0.5)
+        r.set("tail", 1)
+        expected = read_dataset(r)
         assert _shutdown(p, b"NOSAVE") == 0
     finally:
         p.stop()
-    rc, out, err = run_to_exit("frtrio", work)
-    assert rc == 1
-    assert "RDB" in err and "aof-use-rdb-preamble no" in err
+    assert any(f.endswith(".base.rdb") for f in aof_files(work))
+    p = start("frtrio", work)
+    try:
+        assert read_dataset(p.client()) == expected
+    finally:
+        p.cleanup()
 
 
 # --- cross-compatibility with redis-server --------------------------------------------
 
 
-def test_frtrio_aof_loads_in_redis(work):
-    p = start("frtrio", work)
+@pytest.mark.parametrize("preamble", ["yes", "no"])
+def test_frtrio_aof_loads_in_redis(work, preamble):
+    p = start("frtrio", work, "--aof-use-rdb-preamble", preamble)
     try:
         r = p.client()
         write_dataset(r)
@@ -353,6 +371,7 @@ def test_frtrio_aof_loads_in_redis(work):
     finally:
         p.stop()
     assert len(aof_files(work)) == 3  # base, incr, manifest
+    assert aof_files(work)[0].endswith(".base.rdb" if preamble == "yes" else ".base.aof")
     p = start("redis", work)
     try:
         assert read_dataset(p.client()) == expected
@@ -382,6 +401,7 @@ def test_redis_aof_loads_in_frtrio(work):
         p.cleanup()
 
 
+@pytest.mark.slow
 def test_timestamp_annotations_load_in_both(work):
     p = start("frtrio", work, "--aof-timestamp-enabled", "yes")
     try:
@@ -401,6 +421,7 @@ def test_timestamp_annotations_load_in_both(work):
             p.stop()
 
 
+@pytest.mark.slow
 def test_legacy_single_file_upgraded(work):
     with open(os.path.join(work, "appendonly.aof"), "wb") as f:
         f.write(b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n")
@@ -425,24 +446,25 @@ def _info_persistence(r):
     return r.info("persistence")
 
 
-def test_bgrewriteaof_and_info(work):
-    p = start("frtrio", work)
+@pytest.mark.parametrize("preamble,ext", [("yes", "rdb"), ("no", "aof")])
+def test_bgrewriteaof_and_info(work, preamble, ext):
+    p = start("frtrio", work, "--aof-use-rdb-preamble", preamble)
     try:
         r = p.client()
         info = _info_persistence(r)
-        assert info["aof_enabled"] == 1 and info["aof_rewrites"] == 0
+        assert info["aof_enabled"] == 1
         for i in range(50):
-            r.set("k%d" % i, "x" * 100)
-        assert manifest(work) == ("file appendonly.aof.1.base.aof seq 1 type b\n"
-                                  "file appendonly.aof.1.incr.aof seq 1 type i\n")
+            r.set("k%d" % i, "x%d" % i * 100)
+        assert manifest(work) == ("file appendonly.aof.1.base.%s seq 1 type b\n"
+                                  "file appendonly.aof.1.incr.aof seq 1 type i\n" % ext)
         assert r.bgrewriteaof() is True
-        assert manifest(work) == ("file appendonly.aof.2.base.aof seq 2 type b\n"
-                                  "file appendonly.aof.2.incr.aof seq 2 type i\n")
-        assert aof_files(work) == ["appendonly.aof.2.base.aof", "appendonly.aof.2.incr.aof",
+        assert manifest(work) == ("file appendonly.aof.2.base.%s seq 2 type b\n"
+                                  "file appendonly.aof.2.incr.aof seq 2 type i\n" % ext)
+        assert aof_files(work) == ["appendonly.aof.2.base.%s" % ext, "appendonly.aof.2.incr.aof",
                                    "appendonly.aof.manifest"]
         info = _info_persistence(r)
-        assert info["aof_rewrites"] == 1
-        assert info["aof_base_size"] > 5000
+        assert info["aof_base_size"] > 1000
+        assert info["aof_current_size"] == info["aof_base_size"]
         assert info["aof_last_bgrewrite_status"] == "ok"
         r.set("after", 1)
         assert p.terminate() == 0
@@ -456,6 +478,7 @@ def test_bgrewriteaof_and_info(work):
         p.cleanup()
 
 
+@pytest.mark.slow
 def test_info_persistence_fields_match_redis(work):
     fields = {}
     for kind in ("frtrio", "redis"):
@@ -495,27 +518,78 @@ def test_config_set_appendonly_at_runtime(work):
         p.cleanup()
 
 
-def test_save_and_bgsave(work):
+def test_save_writes_dump_rdb_both_ways(work):
+    """SAVE/BGSAVE write dump.rdb; frtrio loads it at start (appendonly off),
+    redis-server loads frtrio's, and frtrio loads redis-server's."""
     p = ServerProc("frtrio", workdir=work).start(timeout=20)
     try:
         r = p.client()
-        for cmd in ("SAVE", "BGSAVE"):
-            with pytest.raises(Exception, match="does not write RDB"):
-                r.execute_command(cmd)
-        r.config_set("appendonly", "yes")
+        write_dataset(r)
+        r.set("gone-soon", 1, px=200)
         before = r.lastsave()
         time.sleep(1.05)
-        r.set("a", 1)
         assert r.execute_command("SAVE") in (b"OK", True)
         assert r.lastsave() > before
+        assert r.info("persistence")["rdb_changes_since_last_save"] == 0
         assert r.execute_command("BGSAVE") in (True, b"Background saving started")
         with pytest.raises(Exception, match="syntax error"):
             r.execute_command("BGSAVE", "nope")
         assert r.execute_command("BGSAVE", "SCHEDULE") in (True, b"Background saving started")
+        r.delete("gone-soon")
+        expected = read_dataset(r)
+        _shutdown(p, b"NOSAVE")
+    finally:
+        p.stop()
+    time.sleep(0.3)  # gone-soon expires inside the file: dropped at load
+    assert os.path.exists(os.path.join(work, "dump.rdb"))
+    for kind in ("frtrio", "redis"):
+        p = ServerProc(kind, workdir=work).start(timeout=20)
+        try:
+            r = p.client()
+            assert read_dataset(r) == expected
+            if kind == "redis":
+                r.set("from-redis", 1)
+                r.save()
+        finally:
+            p.stop()
+    p = ServerProc("frtrio", workdir=work).start(timeout=20)
+    try:
+        assert p.client().get("from-redis") == b"1"
     finally:
         p.cleanup()
 
 
+@pytest.mark.slow
+def test_save_points_and_shutdown_save(work):
+    dump = os.path.join(work, "dump.rdb")
+    p = ServerProc("frtrio", args=["--save", "1 1"], workdir=work).start(timeout=20)
+    try:
+        p.client().set("a", 1)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(dump) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert os.path.exists(dump)
+        os.remove(dump)
+        p.client().set("b", 2)
+        assert _shutdown(p, b"NOSAVE") == 0  # save points, but NOSAVE
+    finally:
+        p.stop()
+    assert not os.path.exists(dump)
+    p = ServerProc("frtrio", args=["--save", "3600 1"], workdir=work).start(timeout=20)
+    try:
+        p.client().set("c", 3)
+        os.kill(p.proc.pid, signal.SIGTERM)  # save points configured: final snapshot
+        assert p.proc.wait(15) == 0
+    finally:
+        p.stop()
+    p = ServerProc("frtrio", workdir=work).start(timeout=20)
+    try:
+        assert p.client().get("c") == b"3"
+    finally:
+        p.cleanup()
+
+
+@pytest.mark.slow
 def test_bgrewriteaof_with_aof_off_writes_base(work):
     other = os.path.join(work, "r")
     os.mkdir(other)
@@ -528,7 +602,5 @@ def test_bgrewriteaof_with_aof_off_writes_base(work):
             time.sleep(0.3 if kind == "redis" else 0)
         finally:
             p.stop()
-    # redis writes an RDB base (preamble yes); the layout is the same
-    assert manifest(work).replace("base.aof", "base.rdb") == manifest(other)
-    assert [f.replace(".aof.1.base.aof", ".aof.1.base.rdb") for f in aof_files(work)] == \
-        aof_files(other)
+    assert manifest(work) == manifest(other)
+    assert aof_files(work) == aof_files(other)

@@ -89,8 +89,8 @@ def test_c12_three_frtrio_nodes_form_a_cluster_with_redis_cli(frtrio_cluster):
     assert wait_for(lambda: all_agree(procs), 10)
     r = cli("--cluster", "check", "127.0.0.1:%d" % procs[1].port)
     assert r.returncode == 0 and "[OK] All nodes agree about slots configuration." in r.stdout
-    for p in procs:
-        assert "cluster_state:ok" in cli("cluster", "info", port=p.port).stdout
+    assert wait_for(lambda: all("cluster_state:ok" in cli("cluster", "info", port=p.port).stdout
+                                for p in procs), 15)
     from redis.cluster import RedisCluster
 
     rc = RedisCluster(host="127.0.0.1", port=procs[0].port)
@@ -110,6 +110,8 @@ def test_c12_killed_node_flagged_fail_within_twice_node_timeout_and_cleared_on_r
     procs = frtrio_cluster
     create_cluster(procs)
     assert wait_for(lambda: all_agree(procs), 10)
+    assert wait_for(lambda: all("cluster_state:ok" in cli("cluster", "info", port=p.port).stdout
+                                for p in procs), 15)
     victim = procs[2]
     victim.kill9()
     t0 = time.monotonic()

@@ -577,3 +577,17 @@ def test_unsupported_directives_refuse_to_start(work):
 def test_host_interface_is_complete():
     for name in ("read_config_file", "glob", "chdir", "getcwd", "check_logfile"):
         assert getattr(cli.RealHost, name) is not getattr(Host, name)
+
+
+def test_config_rewrite_duplicates_and_multi_line_options(work):
+    text = ("hz 10\nhz 20\nclient-output-buffer-limit normal 0 0 0\n"
+            "client-output-buffer-limit pubsub 32mb 8mb 60\nsave 1 1\nsave 2 2\nsave 3 3\n"
+            "notify-keyspace-events \"\"\nbind 127.0.0.1\nmaxmemory-policy noeviction\n"
+            "lua-time-limit 100\n")
+    r, f = _rewrite_both(work, text, [
+        ("save", "10 1 20 2"), ("client-output-buffer-limit", "replica 1mb 2mb 3"),
+        ("notify-keyspace-events", "Ex"), ("maxmemory-policy", "allkeys-lru"),
+        ("busy-reply-threshold", "200"), ("latency-tracking-info-percentiles", "50"),
+        ("shutdown-on-sigterm", "nosave now"),
+    ])
+    assert _split_rewritten(f) == _split_rewritten(r)

@@ -268,3 +268,48 @@ def test_listpack_order_after_updates(diff, cmd):
         ("HDEL", "h", "z"), ("HSET", "h", "z", "100"), ("HINCRBY", "h", "x", "5"),
         ("HSETNX", "h", "w", "0"), cmd,
     ])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_small_hash_ops(diff, seed):
+    """Small hashes are listpacks in Redis (insertion order): every reply
+    must match byte for byte."""
+    import random
+
+    from support import encode_request
+
+    rnd = random.Random(seed)
+    keys = ["a", "b"]
+    fields = ["f1", "f2", "f3", "f4", "f5", "n"]
+
+    def val():
+        return rnd.choice(["1", "-7", "2.5", "x", "", "10"])
+
+    gens = [
+        lambda: ("HSET", rnd.choice(keys), *[x for _ in range(rnd.randint(1, 3))
+                                             for x in (rnd.choice(fields), val())]),
+        lambda: ("HSETNX", rnd.choice(keys), rnd.choice(fields), val()),
+        lambda: ("HDEL", rnd.choice(keys), *rnd.sample(fields, 2)),
+        lambda: ("HGET", rnd.choice(keys), rnd.choice(fields)),
+        lambda: ("HMGET", rnd.choice(keys), *rnd.sample(fields, 3)),
+        lambda: ("HGETALL", rnd.choice(keys)),
+        lambda: ("HKEYS", rnd.choice(keys)),
+        lambda: ("HVALS", rnd.choice(keys)),
+        lambda: ("HLEN", rnd.choice(keys)),
+        lambda: ("HSTRLEN", rnd.choice(keys), rnd.choice(fields)),
+        lambda: ("HEXISTS", rnd.choice(keys), rnd.choice(fields)),
+        lambda: ("HINCRBY", rnd.choice(keys), rnd.choice(fields), str(rnd.randint(-5, 5))),
+        lambda: ("HINCRBYFLOAT", rnd.choice(keys), rnd.choice(fields),
+                 rnd.choice(["0.1", "-0.25", "3", "1e3", "0.3"])),
+        lambda: ("HSCAN", rnd.choice(keys), "0", "MATCH", "f*"),
+        lambda: ("HRANDFIELD", rnd.choice(keys), "100", "WITHVALUES"),
+    ]
+    cmds = [rnd.choice(gens)() for _ in range(400)]
+    cmds += [("HGETALL", k) for k in keys]
+    req = b"".join(encode_request(c) for c in cmds)
+    outs = []
+    for conn in (diff.f, diff.r):
+        conn.send(req)
+        outs.append([conn.read_reply() for _ in cmds])
+    for cmd, a, b in zip(cmds, *outs):
+        assert a == b, (cmd, a, b)

@@ -187,9 +187,9 @@ def test_expire_options(diff):
     diff("EXPIRE", "a", "400", "LT")
     diff("EXPIRE", "a", "100", "LT")
     diff("TTL", "a")
-    diff("EXPIRE", "a", "100", "LT")  # equal is not less
-    diff("EXPIRE", "a", "100", "GT")
-    diff("EXPIRE", "a", "100", "XX", "GT")
+    diff("EXPIRE", "a", "100", "LT")  # equal (or later) is not less
+    diff("EXPIRE", "a", "99", "GT")
+    diff("EXPIRE", "a", "101", "XX", "GT")
     diff("EXPIRE", "a", "150", "xx", "lt", "lt")
     diff("TTL", "a")
     diff("PERSIST", "a")

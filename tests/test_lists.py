@@ -325,3 +325,53 @@ def test_watch_invalidation(diff):
         diff("MULTI")
         diff("PING")
         diff("EXEC")
+
+
+def pipeline_both(diff, cmds):
+    """Send cmds pipelined to both servers; return both reply lists."""
+    req = b"".join(encode_request(c) for c in cmds)
+    outs = []
+    for conn in (diff.f, diff.r):
+        conn.send(req)
+        outs.append([conn.read_reply() for _ in cmds])
+    return outs
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_list_ops(diff, seed):
+    import random
+
+    rnd = random.Random(seed)
+    keys = ["a", "b", "c"]
+    vals = ["x", "y", "z", "1", "2", ""]
+
+    def idx():
+        return str(rnd.randint(-8, 8))
+
+    gens = [
+        lambda: ("LPUSH", rnd.choice(keys), *rnd.choices(vals, k=rnd.randint(1, 4))),
+        lambda: ("RPUSH", rnd.choice(keys), *rnd.choices(vals, k=rnd.randint(1, 4))),
+        lambda: ("LPUSHX", rnd.choice(keys), rnd.choice(vals)),
+        lambda: ("RPOP", rnd.choice(keys), *rnd.choice([(), ("0",), ("2",)])),
+        lambda: ("LPOP", rnd.choice(keys), *rnd.choice([(), ("1",), ("5",)])),
+        lambda: ("LRANGE", rnd.choice(keys), idx(), idx()),
+        lambda: ("LINDEX", rnd.choice(keys), idx()),
+        lambda: ("LSET", rnd.choice(keys), idx(), rnd.choice(vals)),
+        lambda: ("LREM", rnd.choice(keys), idx(), rnd.choice(vals)),
+        lambda: ("LTRIM", rnd.choice(keys), idx(), idx()),
+        lambda: ("LINSERT", rnd.choice(keys), rnd.choice(["BEFORE", "AFTER"]), rnd.choice(vals),
+                 rnd.choice(vals)),
+        lambda: ("LPOS", rnd.choice(keys), rnd.choice(vals), "RANK", rnd.choice(["1", "-1", "2", "-2"]),
+                 "COUNT", str(rnd.randint(0, 3)), "MAXLEN", str(rnd.randint(0, 6))),
+        lambda: ("LMOVE", rnd.choice(keys), rnd.choice(keys), rnd.choice(["LEFT", "RIGHT"]),
+                 rnd.choice(["LEFT", "RIGHT"])),
+        lambda: ("RPOPLPUSH", rnd.choice(keys), rnd.choice(keys)),
+        lambda: ("LMPOP", "2", rnd.choice(keys), rnd.choice(keys), rnd.choice(["LEFT", "RIGHT"]),
+                 "COUNT", str(rnd.randint(1, 3))),
+        lambda: ("LLEN", rnd.choice(keys)),
+    ]
+    cmds = [rnd.choice(gens)() for _ in range(400)]
+    cmds += [("LRANGE", k, "0", "-1") for k in keys]
+    f, r = pipeline_both(diff, cmds)
+    for cmd, a, b in zip(cmds, f, r):
+        assert a == b, (cmd, a, b)

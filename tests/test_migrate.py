@@ -167,6 +167,21 @@ def test_migrate_replies_match_redis(frtrio_proc, redis_proc, target):
         check=lambda s, t: 50000 < t.pttl("a") <= 60000)
 
 
+def test_migrate_cached_connection_count(frtrio_proc, redis_proc, target):
+    """INFO's migrate_cached_sockets counts the cached connections, like
+    Redis's (one per target, kept after use)."""
+    counts = []
+    for src in (frtrio_proc, redis_proc):
+        s = src.client()
+        s.set("cc", "1")
+        s.execute_command("MIGRATE", "127.0.0.1", target.port, "cc", 0, 1000, "COPY",
+                          "REPLACE")
+        counts.append(s.info("stats")["migrate_cached_sockets"])
+        s.delete("cc")
+        s.close()
+    assert counts[0] == counts[1] >= 1
+
+
 def test_migrate_auth(frtrio_proc, redis_proc):
     """AUTH / AUTH2 towards a password-protected target (a fresh one, so that
     neither source has a cached connection to it; the cached connection

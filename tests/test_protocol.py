@@ -385,6 +385,8 @@ weird_piece = st.sampled_from([
     b"*1\r\n$4\r\nPI\0G\r\n", b"SET \"a b\r\n", b"SET 'a\r\n", b"SET \"a\"b\r\n",
     b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$20\r\n", b"*1\r", b"*", b"$4\r\nPING\r\n",
     b"*1\r\n$17\r\n0123456789abcdefg\r\n", b"*12\r\n", b"*1\r\n$16385\r\n",
+    b"%1\r\n*1\r\n$1\r\na\r\n$1\r\nb\r\n", b"%1\r\n", b"*1\r\n%1\r\n", b"~1\r\n", b">1\r\n",
+    b"*1000000\r\n", b"*1\r\n*2000000\r\n",
 ])
 
 

@@ -408,3 +408,19 @@ def test_registry_publish_counts():
     assert ps.publish(b"x", b"m") == 1
     assert b.take_output().startswith(b">4\r\n$8\r\npmessage\r\n$1\r\n*\r\n")
     assert ps.spublish(b"news", b"m") == 0
+
+
+@pytest.mark.parametrize("resp", [2, 3])
+def test_confirmations_ignore_client_reply_off(twins, resp):
+    s = twins(resp)
+    pub = twins()
+    s.send("CLIENT", "REPLY", "OFF")
+    s("SUBSCRIBE", "ch", "ch2", n=2)
+    s("PSUBSCRIBE", "p")
+    pub("PUBLISH", "ch", "m")
+    s.read()
+    s.unsubscribe_all("UNSUBSCRIBE", 2)
+    s("PUNSUBSCRIBE")
+    s.send("CLIENT", "REPLY", "ON")
+    s.read()
+    s("GET", "k")

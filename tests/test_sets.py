@@ -5,6 +5,8 @@ servers, so their replies are compared as bytes. Other sets are hash tables
 in Redis, with an order of their own: those replies are compared as sorted
 contents. Random commands are checked for shape and membership."""
 
+import pytest
+
 from support import encode_request
 
 
@@ -288,3 +290,44 @@ def test_pipeline_bytes(diff):
         conn.send(reqs)
         outs.append([conn.read_reply() for _ in range(5)])
     assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_integer_set_ops(diff, seed):
+    """Integer sets are intsets in Redis: every reply must match byte for
+    byte, orders included."""
+    import random
+
+    rnd = random.Random(seed)
+    keys = ["a", "b", "c", "d"]
+
+    def mem():
+        return str(rnd.randint(-20, 40))
+
+    gens = [
+        lambda: ("SADD", rnd.choice(keys), *[mem() for _ in range(rnd.randint(1, 6))]),
+        lambda: ("SREM", rnd.choice(keys), *[mem() for _ in range(rnd.randint(1, 4))]),
+        lambda: ("SMEMBERS", rnd.choice(keys)),
+        lambda: ("SISMEMBER", rnd.choice(keys), mem()),
+        lambda: ("SMISMEMBER", rnd.choice(keys), mem(), mem()),
+        lambda: ("SCARD", rnd.choice(keys)),
+        lambda: ("SMOVE", rnd.choice(keys), rnd.choice(keys), mem()),
+        lambda: ("SINTER", *rnd.sample(keys, rnd.randint(1, 3))),
+        lambda: ("SUNION", *rnd.sample(keys, rnd.randint(1, 3))),
+        lambda: ("SDIFF", *rnd.sample(keys, rnd.randint(1, 3))),
+        lambda: ("SINTERSTORE", rnd.choice(keys), *rnd.sample(keys, 2)),
+        lambda: ("SUNIONSTORE", rnd.choice(keys), *rnd.sample(keys, 2)),
+        lambda: ("SDIFFSTORE", rnd.choice(keys), *rnd.sample(keys, 2)),
+        lambda: ("SINTERCARD", "2", *rnd.sample(keys, 2), "LIMIT", str(rnd.randint(0, 3))),
+        lambda: ("SSCAN", rnd.choice(keys), "0", "MATCH", "*1*"),
+        lambda: ("SRANDMEMBER", rnd.choice(keys), "100"),
+    ]
+    cmds = [rnd.choice(gens)() for _ in range(400)]
+    cmds += [("SMEMBERS", k) for k in keys]
+    req = b"".join(encode_request(c) for c in cmds)
+    outs = []
+    for conn in (diff.f, diff.r):
+        conn.send(req)
+        outs.append([conn.read_reply() for _ in cmds])
+    for cmd, a, b in zip(cmds, *outs):
+        assert a == b, (cmd, a, b)

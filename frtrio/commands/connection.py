@@ -6,7 +6,7 @@ from frtrio.commands.table import command, container
 from frtrio.commands.util import LLONG_MAX, err, parse_int, parse_range, syntax_error
 from frtrio.config import VERSION
 from frtrio.protocol.parser import string2ll
-from frtrio.protocol.reply import OK, PONG, ErrorReply, Map, SetReply, Status, Verbatim
+from frtrio.protocol.reply import NO_REPLY, OK, PONG, ErrorReply, Map, SetReply, Status, Verbatim
 
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 
@@ -507,10 +507,4 @@ def client_help(c, argv):
     return [Status(x) for x in CLIENT_HELP]
 
 
-def _no_reply():
-    from frtrio.engine import NO_REPLY
-
-    return NO_REPLY
-
-
-_NO = _no_reply()
+_NO = NO_REPLY

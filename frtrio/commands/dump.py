@@ -99,7 +99,7 @@ def _restore(c, argv):
         raise err("ERR DUMP payload version or checksum are wrong")
     try:
         value = rdb.load_payload(payload, limits(srv))
-    except (rdb.RdbError, ValueError, OverflowError, ImportError, AttributeError):
+    except (rdb.RdbError, ValueError, OverflowError, MemoryError):
         raise err("ERR Bad data format") from None
     deleted = False
     if replace:

@@ -670,8 +670,8 @@ def cmd_blmpop(c, argv):
 def client_unblock(c, argv):
     if len(argv) not in (3, 4):
         raise err(
-            "ERR unknown subcommand or wrong number of arguments for 'unblock'. "
-            "Try CLIENT HELP."
+            "ERR unknown subcommand or wrong number of arguments for '%s'. Try CLIENT HELP."
+            % argv[1].decode("latin-1")
         )
     error = False
     if len(argv) == 4:

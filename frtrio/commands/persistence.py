@@ -1,17 +1,18 @@
 """Persistence commands: BGREWRITEAOF, SAVE, BGSAVE.
 
-frtrio persists through the AOF only (``frtrio/persist/aof.py``); it writes
-no RDB snapshots. So:
+The work is done synchronously (the dataset lives in this process, there is
+no fork), so BGSAVE and BGREWRITEAOF have finished when they answer; they
+answer what redis-server answers when it starts the background job.
 
-* BGREWRITEAOF rewrites the AOF (synchronously: the dataset lives in this
-  process) and answers as Redis does. With appendonly off it writes a base
-  file and manifest in the AOF directory, as redis-server does too.
-* SAVE / BGSAVE with appendonly on rewrite the AOF, which leaves the whole
-  dataset compacted and durable on disk, and answer as Redis does (LASTSAVE
-  moves); with appendonly off there is nothing they can write, and they say
-  so with an error instead of pretending a dump.rdb exists.
+* BGREWRITEAOF: a new AOF base (RDB or commands, as aof-use-rdb-preamble
+  says) and a fresh incr file; with appendonly off it writes a base and a
+  manifest in the AOF directory, as redis-server does too.
+* SAVE / BGSAVE [SCHEDULE]: the dataset into ``<dir>/<dbfilename>`` in RDB
+  format, which redis-server can load (and frtrio loads it at start when
+  appendonly is off).
 
-The node installs ``server.aof_rewrite`` (see ``persist.aof.attach``).
+The node installs ``server.aof_rewrite`` and ``server.rdb_save``
+(``persist.aof.attach``).
 """
 
 from __future__ import annotations
@@ -20,43 +21,38 @@ from frtrio.commands.table import command
 from frtrio.commands.util import err, syntax_error
 from frtrio.protocol.reply import OK, Status
 
-NO_RDB = (
-    "ERR frtrio does not write RDB snapshots (dump.rdb); turn on appendonly for "
-    "persistence (then SAVE and BGSAVE rewrite the AOF)"
-)
 
-
-def _rewrite(c) -> None:
-    srv = c.server
-    hook = getattr(srv, "aof_rewrite", None)
+def _hook(c, name: str):
+    hook = getattr(c.server, name, None)
     if hook is None:
-        raise err("ERR Background append only file rewriting is not available on this node")
-    try:
-        hook()
-    except OSError as e:
-        raise err("ERR Background append only file rewriting failed: %s"
-                  % (e.strerror or e)) from None
+        raise err("ERR persistence is not available on this node")
+    return hook
 
 
 @command("bgrewriteaof")
 def cmd_bgrewriteaof(c, argv):
-    _rewrite(c)
+    try:
+        _hook(c, "aof_rewrite")()
+    except Exception as e:  # noqa: BLE001 - OSError, or a value that cannot be written
+        if hasattr(e, "message") and str(getattr(e, "message", "")).startswith("ERR"):
+            raise
+        raise err("ERR Background append only file rewriting failed: %s"
+                  % (getattr(e, "strerror", None) or e)) from None
     return Status("Background append only file rewriting started")
 
 
-def _snapshot(c) -> None:
-    srv = c.server
-    if srv.aof is None or not getattr(srv.aof, "enabled", True):
-        raise err(NO_RDB)
-    _rewrite(c)
-    srv.lastsave_ms = srv.now_ms
-    srv.dirty = 0
-    srv.rdb_saves = getattr(srv, "rdb_saves", 0) + 1
+def _save(c) -> None:
+    try:
+        _hook(c, "rdb_save")()
+    except Exception as e:  # noqa: BLE001
+        if str(getattr(e, "message", "")).startswith("ERR"):
+            raise
+        raise err("ERR") from None
 
 
 @command("save")
 def cmd_save(c, argv):
-    _snapshot(c)
+    _save(c)
     return OK
 
 
@@ -64,5 +60,5 @@ def cmd_save(c, argv):
 def cmd_bgsave(c, argv):
     if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() != b"schedule"):
         raise syntax_error()
-    _snapshot(c)
+    _save(c)
     return Status("Background saving started")

@@ -1,11 +1,11 @@
 """Pub/Sub commands (Redis 7.0 semantics; the registry is ``frtrio.pubsub``).
 
 (UN)SUBSCRIBE and friends answer one push message per channel, so a single
-command can produce several replies: they are encoded here, for the caller's
-protocol, and returned as one ``Raw`` value (inside MULTI/EXEC this gives the
-same oddly counted EXEC array Redis sends). The counts in these messages are
-Redis's: channels + patterns for (P)(UN)SUBSCRIBE, shard channels only for
-S(UN)SUBSCRIBE.
+command can produce several replies: they are pushed (``Client.push``) rather
+than returned, which also lets them through CLIENT REPLY OFF as in Redis, and
+inside MULTI/EXEC gives the same oddly counted EXEC array. The counts in these
+messages are Redis's: channels + patterns for (P)(UN)SUBSCRIBE, shard channels
+only for S(UN)SUBSCRIBE.
 
 Standalone behaviour: SPUBLISH / SSUBSCRIBE work on this node's shard
 channels; cluster routing is the router's business.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from frtrio.commands.table import command
 from frtrio.commands.util import err
-from frtrio.protocol.reply import Push, Raw, Status, encode
+from frtrio.protocol.reply import Push, Status
 
 
 def _ps(c):
@@ -27,12 +27,14 @@ def _ps(c):
     return ps
 
 
-def _out(c, msgs: list) -> Raw:
-    out: list = []
-    resp3 = c.resp == 3
+def _out(c, msgs: list):
+    """Send the confirmations as pushes: like Redis (CLIENT_PUSHING) they
+    go out even under CLIENT REPLY OFF/SKIP."""
+    from frtrio.engine import NO_REPLY
+
     for m in msgs:
-        encode(Push(m), resp3, out)
-    return Raw(b"".join(out))
+        c.push(Push(m))
+    return NO_REPLY
 
 
 @command("subscribe")

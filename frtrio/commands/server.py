@@ -8,7 +8,8 @@ from frtrio.commands import table as _table
 from frtrio.commands.table import command, container
 from frtrio.commands.util import LLONG_MAX, err, parse_int, syntax_error
 from frtrio.config import IMM, MULTI, PROT, VERSION, ConfigError
-from frtrio.engine import NO_REPLY, BlockOn
+from frtrio.blocking import BlockOn
+from frtrio.protocol.reply import NO_REPLY
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import OK, Map, SetReply, Status, Verbatim
 from frtrio.store.glob import compile_pattern
@@ -238,7 +239,7 @@ def _info_stats(srv):
         "pubsubshard_channels:%d" % (ps.shard_channel_count() if ps is not None else 0),
         "latest_fork_usec:0",
         "total_forks:0",
-        "migrate_cached_sockets:0",
+        "migrate_cached_sockets:%d" % g("migrate_cached_sockets"),  # runtime/migrate.py
         "slave_expires_tracked_keys:0",
         "active_defrag_hits:0",
         "active_defrag_misses:0",

@@ -285,9 +285,16 @@ def cmd_spop(c, argv):
             srv.propagate(c.dbid, [b"DEL", key])
             return SetReply(out)
         picked = srv.rng.sample(list(s), count)
+        # one SREM per member, wrapped in MULTI/EXEC like Redis's
+        # propagation of several commands from one call
+        wrap = len(picked) > 1 and not c.in_exec
+        if wrap:
+            srv.propagate(c.dbid, [b"MULTI"])
         for m in picked:
             del s[m]
             srv.propagate(c.dbid, [b"SREM", key, m])
+        if wrap:
+            srv.propagate(c.dbid, [b"EXEC"])
         modified(c, key, count)
         return SetReply(picked)
     s = get_set(c, key)

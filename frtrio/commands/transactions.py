@@ -93,6 +93,9 @@ def cmd_exec(c, argv):
     c.multi_dirty = False
     c.in_exec = True
     first = len(srv.propagated)
+    skip = c.reply_mode == 2  # CLIENT REPLY SKIP: the whole EXEC reply goes
+    if skip:
+        c.reply_mode = 1
     c.reply(Raw(b"*%d\r\n" % len(queued)))
     call = srv.call
     blocking = srv.blocking
@@ -104,6 +107,8 @@ def cmd_exec(c, argv):
                 blocking.timeout(c)
     finally:
         c.in_exec = False
+        if skip and c.reply_mode == 1:
+            c.reply_mode = 0
     prop = srv.propagated
     if len(prop) - first > 1:
         prop.insert(first, (prop[first][0], [b"MULTI"]))

@@ -1,19 +1,21 @@
-"""Append-only file, in Redis 7.0's multi-part layout.
+"""Append-only file, in Redis 7.0's multi-part layout, and the node's
+persistence wiring (dump.rdb at start, save points, SAVE at shutdown).
 
 ``<dir>/<appenddirname>/`` holds a manifest naming one base file and the
 incremental files after it (and, with ``aof-disable-auto-gc yes``, history
 files waiting to be deleted)::
 
-    file appendonly.aof.1.base.aof seq 1 type b
+    file appendonly.aof.1.base.rdb seq 1 type b
     file appendonly.aof.1.incr.aof seq 1 type i
 
-Every file holds commands as RESP multibulk requests. frtrio writes its base
-as commands (the ``aof-use-rdb-preamble no`` form), which redis-server 7.0
-loads; it loads the same from redis-server, but not an RDB base (it refuses
-to start and says so). At start the base and the incremental files are
-replayed in order; a legacy single ``<dir>/<appendfilename>`` without a
-manifest is loaded and then moved into the directory as the base, as Redis's
-upgrade does.
+The base is an RDB file when ``aof-use-rdb-preamble`` is yes (the default,
+``persist/rdbfile.py``) and commands (``persist/rewrite.py``) when it is no;
+the incr files hold commands as RESP multibulk requests. Both forms load in
+redis-server 7.0, and frtrio loads both from redis-server. At start the base
+and the incremental files are replayed in order; a legacy single
+``<dir>/<appendfilename>`` without a manifest (with or without an RDB
+preamble) is loaded and then moved into the directory as the base, as
+Redis's upgrade does.
 
 Loading follows ``loadSingleAppendOnlyFile``: ``#`` annotation lines are
 skipped; a command cut short at the end of the *last* file is a truncated
@@ -128,7 +130,7 @@ class Manifest:
     def __init__(self):
         self.base: tuple[str, int] | None = None
         self.incrs: list[tuple[str, int]] = []
-        self.history: list[str] = []
+        self.history: list[tuple[str, int]] = []
 
     @property
     def next_incr_seq(self) -> int:
@@ -142,6 +144,9 @@ class Manifest:
         out = [self.base[0]] if self.base else []
         return out + [f for f, _ in self.incrs]
 
+    def entries(self) -> list[tuple[str, int]]:
+        return ([self.base] if self.base else []) + list(self.incrs)
+
     def render(self) -> bytes:
         from frtrio.config import repr_bytes
 
@@ -154,8 +159,8 @@ class Manifest:
         lines = []
         if self.base:
             lines.append("file %s seq %d type b\n" % (name(self.base[0]), self.base[1]))
-        for f in self.history:
-            lines.append("file %s seq 0 type h\n" % name(f))
+        for f, seq in self.history:
+            lines.append("file %s seq %d type h\n" % (name(f), seq))
         for f, seq in self.incrs:
             lines.append("file %s seq %d type i\n" % (name(f), seq))
         return "".join(lines).encode("utf-8", "surrogateescape")
@@ -192,7 +197,7 @@ class Manifest:
                     raise AOFLoadError("Found duplicate base file information (%s)" % path)
                 m.base = (fname, seq)
             elif typ == b"h":
-                m.history.append(fname)
+                m.history.append((fname, seq))
             elif typ == b"i":
                 if seq <= last_incr:
                     raise AOFLoadError("Found a non-monotonic sequence number (%s)" % path)
@@ -312,21 +317,30 @@ class AOF:
 
         srv = self.server
         data = self.fs.read(path)
-        if data.startswith(b"REDIS") or name.endswith(".rdb"):
-            raise AOFLoadError(
-                "Can't load the AOF file %s: it holds RDB data (an RDB base or preamble), which "
-                "frtrio does not read. Rewrite it with redis-server configured with "
-                "'aof-use-rdb-preamble no' (then BGREWRITEAOF)." % name
-            )
+        start = 0
+        if data.startswith(b"REDIS"):
+            # an RDB base (appendonly.aof.N.base.rdb) or an old RDB preamble:
+            # the RDB part, then (for a preamble) AOF commands after it
+            from frtrio.persist.rdbfile import RdbLoadError, load_rdb
+
+            try:
+                start, loaded, _exp = load_rdb(data, srv, self.config, preamble=True)
+            except RdbLoadError as e:
+                raise AOFLoadError("Error reading the RDB base file %s, AOF loading aborted: %s"
+                                   % (name, e)) from None
+            log.info("Done loading RDB, keys loaded: %d, keys expired: 0.", loaded)
+        elif name.endswith(".rdb") and data:
+            raise AOFLoadError("Bad file format reading the append only file %s: the RDB base "
+                               "does not start with an RDB signature" % name)
         c = srv.new_client("aof-loader", "")
         srv.stats["total_connections_received"] -= 1
         c.authenticated = True
-        valid_up_to = 0
-        valid_before_multi = 0
+        valid_up_to = start
+        valid_before_multi = start
         multi: list | None = None
         try:
             try:
-                for argv, end in parse_aof(data):
+                for argv, end in parse_aof(data, start):
                     lname = argv[0].lower()
                     if lname == b"multi":
                         valid_before_multi = valid_up_to
@@ -420,8 +434,9 @@ class AOF:
         m = self.manifest
         if m.base is None and not m.incrs:
             # first start with AOF on: the base is the dataset (usually empty)
-            base = "%s.%d.base.aof" % (self.filename, 1)
-            self.fs.write_atomic(self._path(base), self._dataset_commands())
+            suffix, data = self._base_content()
+            base = "%s.%d.base.%s" % (self.filename, 1, suffix)
+            self.fs.write_atomic(self._path(base), data)
             m.base = (base, 1)
             log.info("Creating AOF base file %s on server start", base)
         if not m.incrs:
@@ -439,16 +454,22 @@ class AOF:
         self.base_size = self.current_size
         self.enabled = True
 
-    def _dataset_commands(self) -> bytes:
+    def _base_content(self) -> tuple[str, bytes]:
+        """(suffix, data) of a new base: an RDB file when aof-use-rdb-preamble
+        is yes (Redis's default), else the dataset as commands."""
+        if self.config.get("aof-use-rdb-preamble") == "yes":
+            from frtrio.persist.rdbfile import rdb_bytes
+
+            return "rdb", rdb_bytes(self.server, self.config, aof_base=True)
         from frtrio.persist.rewrite import dataset_as_commands
 
-        return dataset_as_commands(self.server)
+        return "aof", dataset_as_commands(self.server)
 
     def _gc_history(self) -> None:
         m = self.manifest
         if not m.history or self.config.get("aof-disable-auto-gc") == "yes":
             return
-        for name in m.history:
+        for name, _seq in m.history:
             log.info("Removing the history file %s in the background", name)
             self.fs.remove(self._path(name))
         m.history = []
@@ -468,9 +489,9 @@ class AOF:
             if not self.enabled and not self.manifest.base and not self.manifest.incrs:
                 self.read_manifest()
             m = self.manifest
-            old = m.files()
-            base = "%s.%d.base.aof" % (self.filename, m.next_base_seq)
-            data = self._dataset_commands()
+            old = m.entries()
+            suffix, data = self._base_content()
+            base = "%s.%d.base.%s" % (self.filename, m.next_base_seq, suffix)
             self.fs.write_atomic(self._path(base), data)
             new_incrs = []
             if self.enabled:
@@ -481,7 +502,7 @@ class AOF:
                 log.info("Creating AOF incr file %s on background rewrite", incr)
             new_seq = m.next_base_seq
             m.base = (base, new_seq)
-            m.history += [f for f in old if f not in (base,)]
+            m.history += [e for e in old if e[0] != base]
             m.incrs = new_incrs
             self._write_manifest()
             if self.fh is not None:
@@ -638,21 +659,120 @@ def set_appendonly(node, on: bool) -> None:
         log.info("AOF disabled")
 
 
+# --- dump.rdb --------------------------------------------------------------------------
+
+
+def dump_path(cfg) -> str:
+    return os.path.join(cfg.get("dir") or ".", cfg.get("dbfilename"))
+
+
+def save_dump(node) -> None:
+    """SAVE: the dataset into <dir>/<dbfilename>, atomically. OSError or
+    RdbError on failure (the status INFO shows is updated either way)."""
+    from frtrio.persist.rdbfile import rdb_bytes
+
+    srv = node.server
+    try:
+        data = rdb_bytes(srv, node.config)
+        node.env.fs.write_atomic(dump_path(node.config), data)
+    except Exception as e:
+        srv.rdb_last_save_ok = False
+        log.warning("Failed saving the DB: %s", e)
+        raise
+    srv.rdb_last_save_ok = True
+    srv.lastsave_ms = srv.now_ms
+    srv.dirty = 0
+    srv.rdb_saves = getattr(srv, "rdb_saves", 0) + 1
+    log.info("DB saved on disk")
+
+
+def load_dump(node) -> None:
+    """At start with appendonly off: load dump.rdb when there is one."""
+    from frtrio.persist.rdbfile import RdbLoadError, load_rdb
+
+    path = dump_path(node.config)
+    fs = node.env.fs
+    if not fs.exists(path):
+        return
+    srv = node.server
+    srv.loading = True
+    try:
+        _end, loaded, expired = load_rdb(fs.read(path), srv, node.config)
+    except RdbLoadError as e:
+        raise AOFLoadError("Fatal error loading the DB: %s. Exiting." % e) from None
+    finally:
+        srv.loading = False
+    srv.dirty = 0
+    log.info("Done loading RDB, keys loaded: %d, keys expired: %d.", loaded, expired)
+    log.info("DB loaded from disk")
+
+
+def _save_points_due(node) -> bool:
+    srv = node.server
+    now_s = srv.now_ms // 1000
+    last_s = srv.lastsave_ms // 1000
+    ok = getattr(srv, "rdb_last_save_ok", True)
+    last_try = getattr(srv, "rdb_last_try_ms", 0) // 1000
+    if not ok and now_s - last_try <= 5:  # CONFIG_BGSAVE_RETRY_DELAY
+        return False
+    for secs, changes in node.config.save_params():
+        if srv.dirty >= changes and now_s - last_s > secs:
+            log.info("%d changes in %d seconds. Saving...", changes, secs)
+            return True
+    return False
+
+
 # --- wiring into a node ---------------------------------------------------------------
 
 
 def attach(node) -> None:
-    """Load the AOF (when appendonly is on) before the node accepts clients,
-    and give the engine its persistence hooks: BGREWRITEAOF/SAVE
-    (``server.aof_rewrite``) and CONFIG SET appendonly."""
+    """Load persisted data before the node accepts clients and give the
+    engine its persistence hooks.
+
+    * appendonly yes: the AOF is loaded and opened for appending;
+    * appendonly no and ``node.persist_rdb`` (set by the real server, not by
+      the simulator): dump.rdb is loaded when present;
+    * ``server.aof_rewrite`` (BGREWRITEAOF), ``server.rdb_save`` (SAVE,
+      BGSAVE), CONFIG SET appendonly;
+    * with ``node.persist_rdb``: save points checked from the node's cron
+      (``node.cron_hooks``), and the final RDB snapshot at shutdown when save
+      points are configured (or SHUTDOWN SAVE), skipped for SHUTDOWN NOSAVE."""
     srv = node.server
     cfg = node.config
+    rdb = getattr(node, "persist_rdb", False)
     if cfg.get("appendonly") == "yes":
         aof = AOF(node.env.fs, cfg, srv)
         aof.load()
         aof.open_for_append()
         node.aof = aof
         srv.aof = aof
+    elif rdb:
+        load_dump(node)
+
+    srv.rdb_save = lambda: save_dump(node)
+    if rdb:
+        def cron() -> None:
+            if _save_points_due(node):
+                srv.rdb_last_try_ms = srv.now_ms
+                try:
+                    save_dump(node)
+                except Exception:  # noqa: BLE001 - logged; retried later
+                    pass
+
+        def at_shutdown() -> None:
+            mode = srv.shutdown_requested or "default"
+            if mode == "nosave" or (mode != "save" and not cfg.save_params()):
+                return
+            log.warning("Saving the final RDB snapshot before exiting.")
+            try:
+                save_dump(node)
+            except Exception:  # noqa: BLE001
+                log.warning("Error trying to save the DB, can't save at exit.")
+
+        hooks = getattr(node, "cron_hooks", None)
+        if hooks is not None:
+            hooks.append(cron)
+        node.on_shutdown.insert(0, at_shutdown)
 
     def aof_rewrite() -> None:
         aof = node.aof

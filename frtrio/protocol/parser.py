@@ -47,11 +47,8 @@ from itertools import chain, repeat
 
 try:  # pragma: no cover - hiredis is a dependency, but keep working without it
     import hiredis as _hiredis
-
-    _HiredisError = _hiredis.HiredisError
 except ImportError:  # pragma: no cover
     _hiredis = None
-    _HiredisError = Exception
 
 PROTO_INLINE_MAX_SIZE = 64 * 1024
 PROTO_IOBUF_LEN = 16 * 1024
@@ -495,7 +492,7 @@ class RequestParser:
             r.feed(b"*0\r\n")
             x = get()
             clean = type(x) is list and not x
-        except _HiredisError:
+        except Exception:  # a protocol error; or e.g. a list as a map key
             clean = False
         if not clean:
             self._reader = None  # holds a partial request or an error

@@ -90,6 +90,9 @@ class Verbatim(bytes):
     fmt = b"txt"
 
 
+# A handler returns NO_REPLY when it has already answered (or must not).
+NO_REPLY = Raw(b"")
+
 OK = Status("OK")
 QUEUED = Status("QUEUED")
 PONG = Status("PONG")
@@ -138,15 +141,31 @@ def encode_error(msg: str) -> bytes:
     return b"-" + _clean_error(msg) + b"\r\n"
 
 
+# Precomputed pieces for the commonest replies (the hot path of GET/SET/INCR).
+_CRLF = b"\r\n"
+_BULK_HDR = [b"$%d\r\n" % i for i in range(1024)]
+_SMALL_INT = [b":%d\r\n" % i for i in range(1024)]
+_STATUS: dict = {}  # Status text -> its encoding (bounded)
+
+
 def encode(v, resp3: bool, out: list) -> None:
     """Append the encoding of ``v`` to ``out`` (a list of bytes chunks)."""
     t = type(v)
     if t is bytes:
-        out.append(b"$%d\r\n%s\r\n" % (len(v), v))
+        n = len(v)
+        if n < 1024:
+            out.append(_BULK_HDR[n] + v + _CRLF)
+        else:  # no copy of a big value here: the output join copies it once
+            out += (b"$%d\r\n" % n, v, _CRLF)
     elif t is int:
-        out.append(b":%d\r\n" % v)
+        out.append(_SMALL_INT[v] if 0 <= v < 1024 else b":%d\r\n" % v)
     elif t is Status:
-        out.append(b"+" + v.encode("latin-1") + b"\r\n")
+        b = _STATUS.get(v)
+        if b is None:
+            b = b"+" + v.encode("latin-1") + _CRLF
+            if len(_STATUS) < 512:
+                _STATUS[v] = b
+        out.append(b)
     elif v is None:
         out.append(b"_\r\n" if resp3 else b"$-1\r\n")
     elif t is list or t is tuple:

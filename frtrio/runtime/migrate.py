@@ -63,10 +63,19 @@ class SocketCache:
     def __len__(self) -> int:
         return len(self.sockets)
 
+    def add(self, name: str, cs: _Cached) -> None:
+        self.sockets[name] = cs
+        self._count()
+
+    def _count(self) -> None:
+        # INFO stats: migrate_cached_sockets
+        self.node.server.stats["migrate_cached_sockets"] = len(self.sockets)
+
     async def close(self, name: str, cs: _Cached | None = None) -> None:
         cur = self.sockets.get(name)
         if cur is not None and (cs is None or cur is cs):
             del self.sockets[name]
+            self._count()
         target = cs or cur
         if target is not None:
             await trio.aclose_forcefully(target.stream)
@@ -170,7 +179,7 @@ async def _exchange(node, job: MigrateJob) -> MigrateOutcome:
                 victim = list(cache.sockets)[cache.rng.randrange(len(cache.sockets))]
                 await cache.close(victim)
             cs = _Cached(stream, env.now())
-            cache.sockets[name] = cs
+            cache.add(name, cs)
         async with cs.lock:
             cs.last_use = env.now()
             job.select = cs.last_dbid != job.dbid

@@ -55,6 +55,7 @@ class Node:
         self.listen_addrs: list[tuple[str, int]] = []
         self.exit_code = 0
         self.on_shutdown = []  # callables run at shutdown (pidfile removal...)
+        self.cron_hooks = []  # callables run from the cron once a second (save points)
         self.bus = None
         # structured event log (None when off: each emission site is one test)
         self.events = open_node_event_log(config, env, str(self.name))
@@ -255,9 +256,12 @@ class Node:
                             srv.stats["expired_keys"] += n
             self._client_timeouts()
             self.flush_effects()
-            if self.aof is not None and env.now() - last_fsync >= 1.0:
+            if env.now() - last_fsync >= 1.0:
                 last_fsync = env.now()
-                self.aof.everysec()
+                if self.aof is not None:
+                    self.aof.everysec()
+                for fn in self.cron_hooks:
+                    fn()
 
     def _client_timeouts(self) -> None:
         srv = self.server
@@ -379,18 +383,27 @@ class ClientConn:
         self.node.flush_effects()
         if not c.out:
             return
-        async with self.send_lock:
+        lock = self.send_lock
+        if lock.locked():
+            await lock.acquire()
+        else:
+            lock.acquire_nowait()  # no extra trip through the scheduler: send_all checkpoints
+        try:
             data = c.take_output()
             if data:
                 c.tot_net_out += len(data)
                 self.node.server.stats["total_net_output_bytes"] += len(data)
                 await self.stream.send_all(data)
+        finally:
+            lock.release()
 
     async def _writer(self) -> None:
         c = self.c
         while True:
-            await self.wake.wait()
-            self.wake = trio.Event()
+            ev = self.wake
+            await ev.wait()
+            if self.wake is ev:  # (_wait_unblocked may have replaced it)
+                self.wake = trio.Event()
             if c.killed:
                 await self._flush_quiet()
                 self.scope.cancel()
@@ -507,12 +520,16 @@ class ClientConn:
 
                 n.start_soon(watch)
                 while c.blocked is not None and not c.killed:
-                    await self.wake.wait()
-                    self.wake = trio.Event()
+                    ev = self.wake
+                    await ev.wait()
+                    if self.wake is ev:  # (the writer waits on it too)
+                        self.wake = trio.Event()
                 n.cancel_scope.cancel()
-        if gone:
-            srv.blocking.unblock(c, None)
-            raise _Disconnected()
+        if gone or c.killed:
+            srv.blocking.unblock(c, None)  # a killed client gets no reply
+            if gone:
+                raise _Disconnected()
+            return
         if c.blocked is not None:
             srv.now_ms = env.unix_ms()
             srv.blocking.timeout(c)

@@ -14,7 +14,10 @@ writes what Redis 7.0 writes for the same data, so that payloads move both
 ways between frtrio and redis-server:
 
 * strings: integer encoding for short canonical integers, LZF when
-  ``rdbcompression`` is on and it pays, raw otherwise;
+  ``rdbcompression`` is on and it pays, raw otherwise (LZF is pure Python
+  here, so one object gets at most ``LZF_BUDGET`` bytes of compression work
+  and a long string whose first 32 KiB do not compress is stored raw; past
+  that the payload is larger than Redis's, and loads the same);
 * lists: a quicklist of listpacks (type 18), nodes split as Redis 7.0 fills
   them when the list is built by appends (``list-max-listpack-size``);
 * sets: intset (type 11) when every member is an integer and there are at
@@ -24,8 +27,15 @@ ways between frtrio and redis-server:
   encodings (type 4; type 5 with binary scores, greatest first, as Redis).
 
 Redis picks an encoding from a value's history (a hash that once grew big
-stays a hashtable); frtrio picks it from the current content. Either choice
-loads correctly on both sides.
+stays a hashtable); frtrio picks it from the current content (sorted sets:
+from the encoding ``store/zset.py`` tracks). Either choice loads correctly on
+both sides. Within those choices the bytes are Redis's (same listpacks, node
+splits, LZF parse), so a DUMP of the same data is byte-identical unless Redis
+iterates a hash table.
+
+Reading follows Redis's RESTORE: the reader may run into the 10-byte footer
+(Redis reads from the whole buffer), and a loaded sorted set becomes a
+listpack or skiplist as Redis converts after loading.
 
 Format facts come from the RDB, listpack, ziplist, intset and LZF format
 descriptions (Redis documentation and source, read for the formats only).
@@ -35,6 +45,7 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
 from array import array
 
 from frtrio.protocol.parser import string2ll
@@ -81,7 +92,7 @@ class RdbError(Exception):
 
 _CRC_POLY = 0x95AC9329AC4BC9B5  # 0xad93d23594c935a9 bit-reversed
 _T8: list[int] = []
-_T16: list[int] | None = None
+_T64: tuple | None = None  # slicing-by-8 tables, built on first big input
 
 
 def _init_t8() -> None:
@@ -95,41 +106,42 @@ def _init_t8() -> None:
 _init_t8()
 
 
-def _t16() -> list[int]:
-    """A 65536-entry table that advances the CRC by two bytes at a time."""
-    global _T16
-    if _T16 is None:
+def _t64() -> tuple:
+    """Four 65536-entry tables: Tk[x] is the CRC state after 2k+2 zero bytes
+    from state x, so 8 input bytes cost 4 lookups."""
+    global _T64
+    if _T64 is None:
         t8 = _T8
-        t = [0] * 65536
+        t16 = array("Q", bytes(8 * 65536))
         for v in range(65536):
             a = t8[v & 0xFF]
-            t[v] = t8[(a ^ (v >> 8)) & 0xFF] ^ (a >> 8)
-        _T16 = t
-    return _T16
+            t16[v] = t8[(a ^ (v >> 8)) & 0xFF] ^ (a >> 8)
+        t1 = array("Q", (t16[t16[x] & 0xFFFF] ^ (t16[x] >> 16) for x in range(65536)))
+        t2 = array("Q", (t16[t1[x] & 0xFFFF] ^ (t1[x] >> 16) for x in range(65536)))
+        t3 = array("Q", (t16[t2[x] & 0xFFFF] ^ (t2[x] >> 16) for x in range(65536)))
+        _T64 = (t16, t1, t2, t3)
+    return _T64
 
 
 def crc64(data: bytes, crc: int = 0) -> int:
     """Redis's crc64 (the one DUMP payloads and RDB files carry)."""
     n = len(data)
-    if n < 64:
-        t8 = _T8
+    t8 = _T8
+    if n < 4096:
         for b in data:
             crc = t8[(crc ^ b) & 0xFF] ^ (crc >> 8)
         return crc
-    t16 = _t16()
-    even = n & ~1
-    words = array("H")
-    words.frombytes(data[:even] if even != n else data)
-    if words.itemsize != 2:  # pragma: no cover - exotic platforms
-        raise RuntimeError("array('H') is not 16-bit")
-    import sys
-
+    t0, t1, t2, t3 = _t64()
+    m = n & ~7
+    words = array("Q")
+    words.frombytes(data[:m] if m != n else data)
     if sys.byteorder == "big":  # pragma: no cover
         words.byteswap()
     for w in words:
-        crc = t16[(crc ^ w) & 0xFFFF] ^ (crc >> 16)
-    if even != n:
-        crc = _T8[(crc ^ data[-1]) & 0xFF] ^ (crc >> 8)
+        v = crc ^ w
+        crc = t3[v & 0xFFFF] ^ t2[(v >> 16) & 0xFFFF] ^ t1[(v >> 32) & 0xFFFF] ^ t0[v >> 48]
+    for b in data[m:]:
+        crc = t8[(crc ^ b) & 0xFF] ^ (crc >> 8)
     return crc
 
 
@@ -246,40 +258,44 @@ def lzf_compress(data: bytes, out_limit: int) -> bytes | None:
 
 def lzf_decompress(src: bytes, out_len: int) -> bytes:
     """Inflate LZF data that must expand to exactly ``out_len`` bytes."""
-    out = bytearray()
+    out = bytearray(out_len)
+    op = 0
     i = 0
     n = len(src)
+    bad = "Invalid LZF compressed string"
     while i < n:
         ctrl = src[i]
         i += 1
         if ctrl < 32:
             ln = ctrl + 1
-            if i + ln > n or len(out) + ln > out_len:
-                raise RdbError("Invalid LZF compressed string")
-            out += src[i : i + ln]
+            if i + ln > n or op + ln > out_len:
+                raise RdbError(bad)
+            out[op : op + ln] = src[i : i + ln]
+            op += ln
             i += ln
         else:
             ln = ctrl >> 5
             if ln == 7:
                 if i >= n:
-                    raise RdbError("Invalid LZF compressed string")
+                    raise RdbError(bad)
                 ln += src[i]
                 i += 1
             ln += 2
             if i >= n:
-                raise RdbError("Invalid LZF compressed string")
+                raise RdbError(bad)
             dist = ((ctrl & 0x1F) << 8) + src[i] + 1
             i += 1
-            ref = len(out) - dist
-            if ref < 0 or len(out) + ln > out_len:
-                raise RdbError("Invalid LZF compressed string")
+            ref = op - dist
+            if ref < 0 or op + ln > out_len:
+                raise RdbError(bad)
             if dist >= ln:
-                out += out[ref : ref + ln]
+                out[op : op + ln] = out[ref : ref + ln]
             else:
-                pat = bytes(out[ref:])
-                out += (pat * (ln // dist + 1))[:ln]
-    if len(out) != out_len:
-        raise RdbError("Invalid LZF compressed string")
+                pat = bytes(out[ref:op])
+                out[op : op + ln] = (pat * (ln // dist + 1))[:ln]
+            op += ln
+    if op != out_len:
+        raise RdbError(bad)
     return bytes(out)
 
 
@@ -307,6 +323,7 @@ def _enc_int(v: int) -> bytes | None:
 
 
 _LZF_PROBE = 32 * 1024
+LZF_BUDGET = 256 * 1024  # bytes of LZF input per serialized object
 
 
 def enc_string(s: bytes, compress: bool = True) -> bytes:
@@ -371,39 +388,39 @@ def _lp_backlen(ln: int) -> bytes:
 
 def lp_entry(e: bytes) -> bytes:
     """One listpack entry (encoding, data, back length) for string ``e``."""
-    v = string2ll(e) if len(e) <= 20 else None
-    if v is not None:
-        if 0 <= v <= 127:
-            body = bytes((v,))
-        elif -4096 <= v <= 4095:
-            u = v & 0x1FFF
-            body = bytes((0xC0 | (u >> 8), u & 0xFF))
-        elif -32768 <= v <= 32767:
-            body = b"\xf1" + (v & 0xFFFF).to_bytes(2, "little")
-        elif -8388608 <= v <= 8388607:
-            body = b"\xf2" + (v & 0xFFFFFF).to_bytes(3, "little")
-        elif -(2**31) <= v <= 2**31 - 1:
-            body = b"\xf3" + (v & 0xFFFFFFFF).to_bytes(4, "little")
-        else:
-            body = b"\xf4" + (v & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little")
+    n = len(e)
+    if n and n <= 20 and (e[0] <= 57 and (e[0] >= 48 or e[0] == 45)):
+        v = string2ll(e)
+        if v is not None:
+            if 0 <= v <= 127:
+                return bytes((v, 1))
+            if -4096 <= v <= 4095:
+                u = v & 0x1FFF
+                return bytes((0xC0 | (u >> 8), u & 0xFF, 2))
+            if -32768 <= v <= 32767:
+                return b"\xf1" + (v & 0xFFFF).to_bytes(2, "little") + b"\x03"
+            if -8388608 <= v <= 8388607:
+                return b"\xf2" + (v & 0xFFFFFF).to_bytes(3, "little") + b"\x04"
+            if -(2**31) <= v <= 2**31 - 1:
+                return b"\xf3" + (v & 0xFFFFFFFF).to_bytes(4, "little") + b"\x05"
+            return b"\xf4" + (v & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little") + b"\x09"
+    if n < 64:
+        return bytes((0x80 | n,)) + e + bytes((n + 1,))
+    if n < 4096:
+        body = bytes((0xE0 | (n >> 8), n & 0xFF)) + e
     else:
-        n = len(e)
-        if n < 64:
-            body = bytes((0x80 | n,)) + e
-        elif n < 4096:
-            body = bytes((0xE0 | (n >> 8), n & 0xFF)) + e
-        else:
-            body = b"\xf0" + n.to_bytes(4, "little") + e
+        body = b"\xf0" + n.to_bytes(4, "little") + e
     return body + _lp_backlen(len(body))
 
 
-def lp_build(entries) -> bytes:
-    parts = [lp_entry(e) for e in entries]
-    count = len(parts)
+def _lp_from_entries(parts: list[bytes]) -> bytes:
     body = b"".join(parts)
-    total = 6 + len(body) + 1
-    return (total.to_bytes(4, "little") + min(count, 65535).to_bytes(2, "little")
+    return ((7 + len(body)).to_bytes(4, "little") + min(len(parts), 65535).to_bytes(2, "little")
             + body + b"\xff")
+
+
+def lp_build(entries) -> bytes:
+    return _lp_from_entries([lp_entry(e) for e in entries])
 
 
 def lp_entries(lp: bytes) -> list[bytes]:
@@ -743,7 +760,8 @@ def _quicklist_nodes(items, fill: int) -> list[tuple[int, list[bytes]]]:
     """Split list elements into quicklist nodes the way Redis 7.0.15 fills
     them when the list is built by RPUSH (an element joins the tail node if
     node size + element length + 8 stays within the limit): (container,
-    elements) per node."""
+    [element]) for a plain node, (container, [listpack entry bytes]) for a
+    packed one."""
     nodes: list[tuple[int, list[bytes]]] = []
     cur: list[bytes] = []
     cur_sz = 0
@@ -752,45 +770,56 @@ def _quicklist_nodes(items, fill: int) -> list[tuple[int, list[bytes]]]:
         size_limit = _QL_SIZE_LEVELS[lvl] if lvl < len(_QL_SIZE_LEVELS) else _QL_SIZE_LEVELS[-1]
     else:
         size_limit = None
+        count_limit = max(fill, 1)
+    overhead = _QL_SIZE_ESTIMATE_OVERHEAD
+    packed = QUICKLIST_NODE_PACKED
     for e in items:
         sz = len(e)
         if sz >= _QL_PACKED_THRESHOLD:
             if cur:
-                nodes.append((QUICKLIST_NODE_PACKED, cur))
-                cur, cur_sz = [], 0
+                nodes.append((packed, cur))
+                cur = []
             nodes.append((QUICKLIST_NODE_PLAIN, [e]))
             continue
-        allow = False
         if cur:
-            new_sz = cur_sz + sz + _QL_SIZE_ESTIMATE_OVERHEAD
+            new_sz = cur_sz + sz + overhead
             if size_limit is not None:
                 allow = new_sz <= size_limit
-            elif new_sz <= _QL_SAFETY_LIMIT:
-                allow = len(cur) < max(fill, 1)
-        if not allow and cur:
-            nodes.append((QUICKLIST_NODE_PACKED, cur))
-            cur = []
+            else:
+                allow = new_sz <= _QL_SAFETY_LIMIT and len(cur) < count_limit
+            if not allow:
+                nodes.append((packed, cur))
+                cur = []
         if not cur:
             cur_sz = 7  # empty listpack: header + terminator
-        cur.append(e)
-        cur_sz += len(lp_entry(e))
+        enc = lp_entry(e)
+        cur.append(enc)
+        cur_sz += len(enc)
     if cur:
-        nodes.append((QUICKLIST_NODE_PACKED, cur))
+        nodes.append((packed, cur))
     return nodes
 
 
 # --- object serialization -------------------------------------------------------------
 
 
-def _is_zset(v) -> bool:
-    return getattr(v, "type_name", None) == b"zset"
-
-
 def encode_object(v, lim: Limits = DEFAULT_LIMITS) -> bytes:
-    """``<type byte><object>`` for a value, as Redis 7.0's rdbSaveObject."""
-    comp = lim.compress
+    """``<type byte><object>`` for a value, as Redis 7.0's rdbSaveObject.
+
+    Pure-Python LZF is slow (about 1 s per MB in the worst case), so one
+    object gets at most LZF_BUDGET bytes of compression attempts; strings
+    past the budget are stored raw (a valid payload, larger than Redis's)."""
+    budget = [LZF_BUDGET if lim.compress else 0]
+
+    def es(s: bytes) -> bytes:
+        n = len(s)
+        if n <= 20 or budget[0] <= 0:
+            return enc_string(s, False)
+        budget[0] -= n
+        return enc_string(s, True)
+
     if type(v) is bytes:
-        return bytes((T_STRING,)) + enc_string(v, comp)
+        return bytes((T_STRING,)) + es(v)
     tn = v.type_name
     if tn == b"list":
         nodes = _quicklist_nodes(v, lim.list_fill)
@@ -798,9 +827,9 @@ def encode_object(v, lim: Limits = DEFAULT_LIMITS) -> bytes:
         for container, elems in nodes:
             parts.append(enc_len(container))
             if container == QUICKLIST_NODE_PLAIN:
-                parts.append(enc_string(elems[0], comp))
+                parts.append(es(elems[0]))
             else:
-                parts.append(enc_string(lp_build(elems), comp))
+                parts.append(es(_lp_from_entries(elems)))
         return b"".join(parts)
     if tn == b"set":
         n = len(v)
@@ -813,10 +842,10 @@ def encode_object(v, lim: Limits = DEFAULT_LIMITS) -> bytes:
                     break
                 ints.append(x)
             if ints is not None:
-                return bytes((T_SET_INTSET,)) + enc_string(intset_build(ints), comp)
+                return bytes((T_SET_INTSET,)) + es(intset_build(ints))
         parts = [bytes((T_SET,)), enc_len(n)]
         for m in v:
-            parts.append(enc_string(m, comp))
+            parts.append(es(m))
         return b"".join(parts)
     if tn == b"hash":
         n = len(v)
@@ -826,11 +855,11 @@ def encode_object(v, lim: Limits = DEFAULT_LIMITS) -> bytes:
             for f, x in v.items():
                 flat.append(f)
                 flat.append(x)
-            return bytes((T_HASH_LISTPACK,)) + enc_string(lp_build(flat), comp)
+            return bytes((T_HASH_LISTPACK,)) + es(lp_build(flat))
         parts = [bytes((T_HASH,)), enc_len(n)]
         for f, x in v.items():
-            parts.append(enc_string(f, comp))
-            parts.append(enc_string(x, comp))
+            parts.append(es(f))
+            parts.append(es(x))
         return b"".join(parts)
     if tn == b"zset":
         pairs = _zset_pairs(v)
@@ -844,10 +873,10 @@ def encode_object(v, lim: Limits = DEFAULT_LIMITS) -> bytes:
             for m, s in pairs:
                 flat.append(m)
                 flat.append(lp_score(s))
-            return bytes((T_ZSET_LISTPACK,)) + enc_string(lp_build(flat), comp)
+            return bytes((T_ZSET_LISTPACK,)) + es(lp_build(flat))
         parts = [bytes((T_ZSET_2,)), enc_len(n)]
         for m, s in reversed(pairs):
-            parts.append(enc_string(m, comp))
+            parts.append(es(m))
             parts.append(enc_binary_double(s))
         return b"".join(parts)
     raise RdbError("cannot serialize a %r value" % tn)
@@ -930,6 +959,8 @@ class Reader:
             if n == ENC_LZF:
                 clen = self.plain_length()
                 ulen = self.plain_length()
+                if ulen > 88 * clen + 64:  # LZF expands at most 264 bytes per 3
+                    raise RdbError("Invalid LZF compressed string")
                 return lzf_decompress(self.take(clen), ulen)
             raise RdbError("Unknown RDB string encoding type %d" % n)
         return self.take(n)

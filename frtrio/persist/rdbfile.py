@@ -1,0 +1,181 @@
+"""RDB files: dump.rdb (SAVE, BGSAVE, save points, shutdown) and the RDB base
+of an AOF (``aof-use-rdb-preamble yes``), in Redis 7.0's format (RDB version
+10), so that files move both ways between frtrio and redis-server.
+
+The objects themselves are (de)serialized by ``store.rdb`` (the DUMP/RESTORE
+code); this module adds the file around them::
+
+    "REDIS0010"
+    AUX redis-ver / redis-bits / ctime / used-mem / aof-base   (0xFA key value)
+    per db with keys:  SELECTDB (0xFE) n, RESIZEDB (0xFB) keys expires,
+                       per key: [EXPIRETIME_MS (0xFC) 8 bytes LE] type key object
+    EOF (0xFF), CRC64 (8 bytes LE; 0 when rdbchecksum is off)
+
+Loading accepts what Redis 7.0 writes and reads: the opcodes above plus
+EXPIRETIME (seconds), LRU/LFU hints (ignored), FUNCTION2 (skipped with a
+warning: frtrio has no functions), and any RDB version up to 10. Keys already
+expired are dropped when loading dump.rdb and kept when loading an AOF base,
+as Redis does. Module data, streams and anything unknown refuse the load with
+the reason.
+
+Pure: bytes in, bytes out; the caller reads and writes files.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+
+from frtrio.config import VERSION
+from frtrio.store import rdb as _rdb
+
+log = logging.getLogger("frtrio.rdb")
+
+MAGIC = b"REDIS%04d" % _rdb.RDB_VERSION
+
+OP_FUNCTION2 = 0xF5
+OP_FUNCTION = 0xF6
+OP_MODULE_AUX = 0xF7
+OP_IDLE = 0xF8
+OP_FREQ = 0xF9
+OP_AUX = 0xFA
+OP_RESIZEDB = 0xFB
+OP_EXPIRETIME_MS = 0xFC
+OP_EXPIRETIME = 0xFD
+OP_SELECTDB = 0xFE
+OP_EOF = 0xFF
+
+
+class RdbLoadError(Exception):
+    """The RDB data cannot be loaded; the server must not start."""
+
+
+def limits(cfg) -> _rdb.Limits:
+    return _rdb.Limits.from_config(cfg)
+
+
+def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
+    """The whole dataset as an RDB file."""
+    lim = limits(cfg)
+    enc = _rdb.enc_string
+    out = [MAGIC]
+    aux = [
+        (b"redis-ver", VERSION.encode()),
+        (b"redis-bits", b"64"),
+        (b"ctime", b"%d" % (server.now_ms // 1000)),
+        (b"used-mem", b"%d" % server.host.used_memory()),
+        (b"aof-base", b"1" if aof_base else b"0"),
+    ]
+    for k, v in aux:
+        out.append(bytes((OP_AUX,)) + enc(k, False) + enc(v, False))
+    for db in server.dbs:
+        if not db.data:
+            continue
+        expires = db.expires
+        out.append(bytes((OP_SELECTDB,)) + _rdb.enc_len(db.id))
+        out.append(bytes((OP_RESIZEDB,)) + _rdb.enc_len(len(db.data)) + _rdb.enc_len(len(expires)))
+        for key, v in db.data.items():
+            exp = expires.get(key)
+            if exp is not None:
+                out.append(bytes((OP_EXPIRETIME_MS,)) + struct.pack("<q", exp))
+            obj = _rdb.encode_object(v, lim)
+            out.append(obj[:1])
+            out.append(enc(key, lim.compress))
+            out.append(obj[1:])
+    out.append(bytes((OP_EOF,)))
+    body = b"".join(out)
+    crc = _rdb.crc64(body) if cfg.get("rdbchecksum") == "yes" else 0
+    return body + crc.to_bytes(8, "little")
+
+
+def load_rdb(data: bytes, server, cfg, preamble: bool = False) -> tuple[int, int, int]:
+    """Load RDB data into the server's dbs. Returns (offset just past the
+    checksum, keys loaded, keys expired). Raises RdbLoadError."""
+    if data[:5] != b"REDIS":
+        raise RdbLoadError("Wrong signature trying to load DB from file")
+    try:
+        ver = int(data[5:9].decode("ascii"))
+    except ValueError:
+        raise RdbLoadError("Wrong signature trying to load DB from file") from None
+    if ver < 1 or ver > _rdb.RDB_VERSION:
+        raise RdbLoadError("Can't handle RDB format version %d" % ver)
+    lim = limits(cfg)
+    r = _rdb.Reader(data)
+    r.pos = 9
+    db = server.dbs[0]
+    expire = None
+    loaded = expired = 0
+    now = server.now_ms
+    try:
+        while True:
+            t = r.byte()
+            if t == OP_EXPIRETIME_MS:
+                expire = struct.unpack("<q", r.take(8))[0]
+                continue
+            if t == OP_EXPIRETIME:
+                expire = struct.unpack("<i", r.take(4))[0] * 1000
+                continue
+            if t == OP_IDLE:
+                r.length()
+                continue
+            if t == OP_FREQ:
+                r.byte()
+                continue
+            if t == OP_EOF:
+                break
+            if t == OP_SELECTDB:
+                dbid = r.plain_length()
+                if dbid >= len(server.dbs):
+                    raise RdbLoadError(
+                        "FATAL: Data file was created with a Redis server configured to handle "
+                        "more than %d databases. Exiting" % len(server.dbs))
+                db = server.dbs[dbid]
+                continue
+            if t == OP_RESIZEDB:
+                r.plain_length()
+                r.plain_length()
+                continue
+            if t == OP_AUX:
+                k = r.string()
+                v = r.string()
+                if k == b"redis-ver":
+                    log.info("Loading RDB produced by version %s", v.decode("latin-1"))
+                continue
+            if t == OP_MODULE_AUX:
+                raise RdbLoadError("The RDB file holds module data, which frtrio cannot load")
+            if t == OP_FUNCTION2:
+                r.string()
+                log.warning("The RDB file holds a function library, which frtrio does not "
+                            "support: skipped")
+                continue
+            if t == OP_FUNCTION:
+                raise RdbLoadError("The RDB file holds functions in the pre-7.0 format, which "
+                                   "frtrio cannot load")
+            key = r.string()
+            try:
+                value = _rdb.decode_object(r, t, lim)
+            except _rdb.RdbError as e:
+                raise RdbLoadError("Can't load the value of key '%s': %s"
+                                   % (key.decode("latin-1")[:100], e)) from None
+            if expire is not None and not preamble and expire < now:
+                expired += 1
+            else:
+                db.set(key, value)
+                if expire is not None:
+                    db.set_expire(key, expire)
+                loaded += 1
+            expire = None
+        if ver >= 5:
+            end = r.pos
+            stored = int.from_bytes(r.take(8), "little")
+            if stored == 0:
+                log.warning("RDB file was saved with checksum disabled: no check performed.")
+            elif cfg.get("rdbchecksum") == "yes":
+                actual = _rdb.crc64(data[:end])
+                if actual != stored:
+                    raise RdbLoadError("Wrong RDB checksum expected: (%x) got (%x). Aborting now."
+                                       % (stored, actual))
+    except _rdb.RdbError:
+        raise RdbLoadError("Short read or OOM loading DB. Unrecoverable error, aborting now.") \
+            from None
+    return r.pos, loaded, expired
