@@ -89,6 +89,21 @@ def last_incr(d):
     return os.path.join(d, AOF_DIR, incr[-1])
 
 
+def redis_rewrite(r):
+    """BGREWRITEAOF on redis-server and wait for the child to finish."""
+    def idle():
+        i = r.info("persistence")
+        return not i["aof_rewrite_in_progress"] and not i["aof_rewrite_scheduled"]
+
+    deadline = time.monotonic() + 20
+    while not idle() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    r.bgrewriteaof()
+    time.sleep(0.1)
+    while not idle() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def write_dataset(r):
     """Writes of every type, in two dbs, with expiries; returns nothing."""
     r.set("s", b"bin\x00\xff\r\nary")
@@ -338,8 +353,7 @@ def test_redis_rdb_base_loads_in_frtrio(work):
         r.set("big", b"abc" * 5000)
         r.sadd("ints", *range(100))
         r.rpush("biglist", *[b"x" * 100] * 500)
-        r.bgrewriteaof()
-        time.sleep(0.5)
+        redis_rewrite(r)
         r.set("tail", 1)
         expected = read_dataset(r)
         assert _shutdown(p, b"NOSAVE") == 0
@@ -384,8 +398,7 @@ def test_redis_aof_loads_in_frtrio(work):
     try:
         r = p.client()
         write_dataset(r)
-        r.bgrewriteaof()
-        time.sleep(0.5)  # the rewrite runs in a child
+        redis_rewrite(r)  # the rewrite runs in a child
         r.rpush("l", "after-rewrite")
         r.hset("h", "late", "1")
         r.zincrby("z", 3, "a")
@@ -598,9 +611,161 @@ def test_bgrewriteaof_with_aof_off_writes_base(work):
         try:
             r = p.client()
             r.set("a", 1)
-            assert r.bgrewriteaof() is True
-            time.sleep(0.3 if kind == "redis" else 0)
+            if kind == "redis":
+                redis_rewrite(r)
+            else:
+                assert r.bgrewriteaof() is True
         finally:
             p.stop()
     assert manifest(work) == manifest(other)
     assert aof_files(work) == aof_files(other)
+
+
+# --- in-process units (no server process) ----------------------------------------------
+
+
+def _engine(**conf):
+    import random
+
+    import frtrio.commands  # noqa: F401
+    from frtrio.config import Config
+    from frtrio.engine import Server
+
+    cfg = Config()
+    for k, v in conf.items():
+        cfg.values[k.replace("_", "-")] = v
+    srv = Server(cfg, random.Random(7))
+    srv.now_ms = int(time.time() * 1000)
+    return srv
+
+
+def _run(srv, *cmds):
+    c = srv.new_client("t", "")
+    for argv in cmds:
+        srv.execute(c, [a if isinstance(a, bytes) else str(a).encode() for a in argv])
+    out = c.take_output()
+    srv.free_client(c)
+    return out
+
+
+def _snapshot(srv):
+    from frtrio.store.db import type_name
+
+    out = {}
+    for db in srv.dbs:
+        for k, v in db.data.items():
+            t = type_name(v)
+            if t == b"zset":
+                val = sorted(v.items())
+            elif t in (b"set",):
+                val = sorted(v)
+            elif t == b"hash":
+                val = sorted(v.items())
+            elif t == b"list":
+                val = list(v)
+            else:
+                val = v
+            out[(db.id, k)] = (t, val, db.expires.get(k))
+    return out
+
+
+def _fill(srv):
+    _run(srv, ("SET", "s", "v" * 50), ("SET", "i", "12345"), ("RPUSH", "l", *range(300)),
+         ("HSET", "h", "a", "1", "b", "2"), ("SADD", "si", 1, 2, 3), ("SADD", "ss", "a", "b"),
+         ("ZADD", "z", "1.5", "a", "-inf", "b", "2e300", "c"), ("PEXPIRE", "s", 100000),
+         ("SELECT", 9), ("SET", "nine", "9"))
+
+
+def test_parse_aof_units():
+    from frtrio.persist.aof import _BadFormat, _Truncated, parse_aof
+
+    ok = b"#TS:1\r\n*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+    assert [a for a, _ in parse_aof(ok)] == [[b"PING"], [b"GET", b"k"]]
+    # every cut inside the second command is a truncated tail after the first
+    first_end = ok.index(b"*2")
+    for cut in range(first_end + 1, len(ok)):
+        got = []
+        with pytest.raises(_Truncated):
+            for argv, end in parse_aof(ok[:cut]):
+                got.append(end)
+        assert got == [first_end]
+    for bad in (b"X1\r\n", b"*0\r\n", b"*1\r\n#4\r\nPING\r\n", b"*1\r\n$-1\r\n"):
+        with pytest.raises(_BadFormat):
+            list(parse_aof(bad))
+    for short in (b"*", b"*1", b"*1\r\n", b"*1\r\n$4", b"*1\r\n$4\r\nPI", b"*1\r\n$4\r\nPING"):
+        with pytest.raises(_Truncated):
+            list(parse_aof(short))
+
+
+def test_manifest_units():
+    from frtrio.persist.aof import AOFLoadError, Manifest
+
+    text = (b"# comment\nfile appendonly.aof.1.base.rdb seq 1 type b\n"
+            b"file appendonly.aof.1.incr.aof seq 1 type h\n"
+            b"file \"a b.aof\" seq 2 type i\nfile appendonly.aof.3.incr.aof seq 3 type i\n")
+    m = Manifest.parse(text, "m")
+    assert m.base == ("appendonly.aof.1.base.rdb", 1)
+    assert m.incrs == [("a b.aof", 2), ("appendonly.aof.3.incr.aof", 3)]
+    assert Manifest.parse(m.render(), "m").render() == m.render()
+    assert b'file "a b.aof" seq 2 type i' in m.render()
+    for bad in (b"file x seq 1\n", b"file x seq one type b\n", b"file x seq 1 type z\n",
+                b"file a seq 1 type b\nfile b seq 2 type b\n",
+                b"file a seq 2 type i\nfile b seq 1 type i\n", b"file a/b seq 1 type b\n"):
+        with pytest.raises(AOFLoadError):
+            Manifest.parse(bad, "m")
+
+
+def test_rdb_and_command_base_round_trip():
+    from frtrio.persist.rdbfile import load_rdb, rdb_bytes
+    from frtrio.persist.rewrite import dataset_as_commands
+
+    src = _engine()
+    _fill(src)
+    want = _snapshot(src)
+    data = rdb_bytes(src, src.config)
+    dst = _engine()
+    end, loaded, expired = load_rdb(data, dst, dst.config)
+    assert (end, loaded, expired) == (len(data), len(want), 0)
+    assert _snapshot(dst) == want
+    dst = _engine()
+    from frtrio.persist.aof import parse_aof
+
+    c = dst.new_client("t", "")
+    for argv, _ in parse_aof(dataset_as_commands(src)):
+        dst.execute(c, argv)
+    assert _snapshot(dst) == want
+    # a flipped byte is caught by the checksum
+    from frtrio.persist.rdbfile import RdbLoadError
+
+    bad = bytearray(data)
+    bad[30] ^= 1
+    with pytest.raises(RdbLoadError):
+        load_rdb(bytes(bad), _engine(), dst.config)
+
+
+def test_history_kept_with_auto_gc_disabled(work):
+    from frtrio.persist.aof import AOF
+    from frtrio.runtime.env import RealFS
+
+    srv = _engine(dir=work, appendonly="yes", aof_disable_auto_gc="yes")
+    aof = AOF(RealFS(), srv.config, srv)
+    aof.load()
+    aof.open_for_append()
+    _fill(srv)
+    aof.feed(srv.propagated)
+    srv.propagated.clear()
+    aof.write()
+    aof.rewrite()
+    assert manifest(work) == ("file appendonly.aof.2.base.rdb seq 2 type b\n"
+                              "file appendonly.aof.1.base.rdb seq 1 type h\n"
+                              "file appendonly.aof.1.incr.aof seq 1 type h\n"
+                              "file appendonly.aof.2.incr.aof seq 2 type i\n")
+    assert len(aof_files(work)) == 5
+    srv.config.values["aof-disable-auto-gc"] = "no"
+    aof.rewrite()
+    assert aof_files(work) == ["appendonly.aof.3.base.rdb", "appendonly.aof.3.incr.aof",
+                               "appendonly.aof.manifest"]
+    aof.close()
+    again = _engine(dir=work, appendonly="yes")
+    AOF(RealFS(), again.config, again).load()
+    assert _snapshot(again) == _snapshot(srv)

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from support import RawConn
+from support import encode_request
 
 # --- socket scenarios -----------------------------------------------------------
 
@@ -57,8 +57,6 @@ def wait_blocked(ctl, n: int, timeout: float = 10.0) -> None:
 
 
 def send(conn, *args) -> None:
-    from support import encode_request
-
     conn.send(encode_request(args))
 
 
@@ -563,3 +561,26 @@ def test_serving_many_waiters_is_fast():
     assert time.perf_counter() - t0 < 5
     assert clients[1999].take_output().endswith(b"$4\r\n1999\r\n")
     assert not srv.blocking.waiters
+
+
+def test_ready_keys_served_in_order_they_became_ready(servers):
+    def scenario(p):
+        ctl = p.conn()
+        a = p.conn()
+        b = p.conn()
+        c = p.conn()
+        send(a, "BLPOP", "k1", "k2", "0")
+        wait_blocked(ctl, 1)
+        send(b, "BLMOVE", "k1", "k3", "RIGHT", "LEFT", "0")
+        wait_blocked(ctl, 2)
+        send(c, "BLPOP", "k3", "0")
+        wait_blocked(ctl, 3)
+        out = [ctl.cmd("MULTI"), ctl.cmd("RPUSH", "k2", "a"), ctl.cmd("RPUSH", "k1", "b", "c"),
+               ctl.cmd("EXEC"), a.read_reply(), b.read_reply(), c.read_reply(),
+               ctl.cmd("LRANGE", "k1", "0", "-1"), ctl.cmd("DBSIZE"),
+               info_field(ctl, "blocked_clients")]
+        for x in (a, b, c, ctl):
+            x.close()
+        return out
+
+    both(servers, scenario)

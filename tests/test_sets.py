@@ -331,3 +331,41 @@ def test_random_integer_set_ops(diff, seed):
         outs.append([conn.read_reply() for _ in cmds])
     for cmd, a, b in zip(cmds, *outs):
         assert a == b, (cmd, a, b)
+
+
+def test_keyspace_hits_and_misses(diff):
+    """Read commands count keyspace hits/misses like Redis (write lookups,
+    the STORE variants' included, do not)."""
+
+    def stats(conn):
+        raw = conn.cmd("INFO", "stats")
+        out = {}
+        for line in raw.split(b"\r\n"):
+            if line.startswith((b"keyspace_hits:", b"keyspace_misses:")):
+                k, v = line.split(b":")
+                out[k] = int(v)
+        return out
+
+    run(diff, [("SADD", "s", "1"), ("SADD", "t", "2"), ("HSET", "h", "f", "v"),
+               ("RPUSH", "l", "a")])
+    cmds = [
+        ("SMEMBERS", "s"), ("SMEMBERS", "x"), ("SISMEMBER", "s", "1"), ("SMISMEMBER", "x", "1"),
+        ("SCARD", "s"), ("SRANDMEMBER", "s"), ("SRANDMEMBER", "x", "2"), ("SSCAN", "s", "0"),
+        ("SINTER", "s", "t", "x"), ("SUNION", "s", "x"), ("SDIFF", "s", "t"),
+        ("SINTERCARD", "2", "s", "t"), ("SINTERSTORE", "d", "s", "t"), ("SUNIONSTORE", "d", "s"),
+        ("SDIFFSTORE", "d", "s", "x"), ("SMOVE", "s", "t", "1"), ("SPOP", "x"), ("SADD", "s", "5"),
+        ("HGET", "h", "f"), ("HGET", "x", "f"), ("HMGET", "h", "f"), ("HLEN", "h"),
+        ("HSTRLEN", "h", "f"), ("HEXISTS", "x", "f"), ("HKEYS", "h"), ("HVALS", "h"),
+        ("HGETALL", "x"), ("HRANDFIELD", "h"), ("HRANDFIELD", "h", "2"), ("HSCAN", "h", "0"),
+        ("HSET", "h", "g", "1"), ("HINCRBY", "h", "n", "1"), ("HDEL", "x", "f"),
+        ("LLEN", "l"), ("LRANGE", "x", "0", "-1"), ("LINDEX", "l", "0"), ("LPOS", "l", "a"),
+        ("LPOS", "x", "a"), ("LPUSH", "l", "b"), ("LPOP", "x"), ("LMOVE", "l", "m", "LEFT", "LEFT"),
+        ("BLPOP", "l", "0"), ("LMPOP", "1", "x", "LEFT"),
+    ]
+    for cmd in cmds:
+        before = [stats(diff.f), stats(diff.r)]
+        diff(*cmd)
+        after = [stats(diff.f), stats(diff.r)]
+        deltas = [{k: a[k] - b[k] for k in a} for a, b in zip(after, before)]
+        # the INFO call itself does not count; the command's lookups do
+        assert deltas[0] == deltas[1], (cmd, deltas)

@@ -95,15 +95,34 @@ class ClusterNode:
         return True
 
     def slot_ranges(self) -> list[tuple[int, int]]:
+        # byte-wise: whole 0x00 / 0xff bytes are skipped in one step (this
+        # runs for every node on every nodes.conf save and CLUSTER NODES)
         out = []
         start = -1
-        for s in range(CLUSTER_SLOTS + 1):
-            on = s < CLUSTER_SLOTS and self.slots[s >> 3] & (1 << (s & 7))
-            if on and start < 0:
-                start = s
-            elif not on and start >= 0:
-                out.append((start, s - 1))
-                start = -1
+        bm = self.slots
+        if not self.numslots:
+            return out
+        for i in range(CLUSTER_SLOTS // 8):
+            b = bm[i]
+            if b == 0xFF:
+                if start < 0:
+                    start = i << 3
+                continue
+            if b == 0:
+                if start >= 0:
+                    out.append((start, (i << 3) - 1))
+                    start = -1
+                continue
+            for k in range(8):
+                s = (i << 3) | k
+                if b & (1 << k):
+                    if start < 0:
+                        start = s
+                elif start >= 0:
+                    out.append((start, s - 1))
+                    start = -1
+        if start >= 0:
+            out.append((start, CLUSTER_SLOTS - 1))
         return out
 
 

@@ -23,6 +23,7 @@ from frtrio.commands.util import (
     NOT_FLOAT,
     OVERFLOW,
     err,
+    lookup_read,
     parse_int,
     syntax_error,
     wrongtype,
@@ -32,8 +33,8 @@ from frtrio.protocol.reply import OK, Map
 from frtrio.store.db import HashValue
 
 
-def get_hash(c, key: bytes):
-    v = c.db.lookup(key, c.server.now_ms)
+def get_hash(c, key: bytes, read: bool = False):
+    v = lookup_read(c, key) if read else c.db.lookup(key, c.server.now_ms)
     if v is None or type(v) is HashValue:
         return v
     raise wrongtype()
@@ -109,7 +110,7 @@ def cmd_hsetnx(c, argv):
 
 @command("hget")
 def cmd_hget(c, argv):
-    h = get_hash(c, argv[1])
+    h = get_hash(c, argv[1], read=True)
     if h is None:
         return None
     return h.get(argv[2])
@@ -117,7 +118,7 @@ def cmd_hget(c, argv):
 
 @command("hmget")
 def cmd_hmget(c, argv):
-    h = get_hash(c, argv[1])
+    h = get_hash(c, argv[1], read=True)
     if h is None:
         return [None] * (len(argv) - 2)
     g = h.get
@@ -146,13 +147,13 @@ def cmd_hdel(c, argv):
 
 @command("hlen")
 def cmd_hlen(c, argv):
-    h = get_hash(c, argv[1])
+    h = get_hash(c, argv[1], read=True)
     return 0 if h is None else len(h)
 
 
 @command("hstrlen")
 def cmd_hstrlen(c, argv):
-    h = get_hash(c, argv[1])
+    h = get_hash(c, argv[1], read=True)
     if h is None:
         return 0
     v = h.get(argv[2])
@@ -161,25 +162,25 @@ def cmd_hstrlen(c, argv):
 
 @command("hexists")
 def cmd_hexists(c, argv):
-    h = get_hash(c, argv[1])
+    h = get_hash(c, argv[1], read=True)
     return 1 if h is not None and argv[2] in h else 0
 
 
 @command("hkeys")
 def cmd_hkeys(c, argv):
-    h = get_hash(c, argv[1])
+    h = get_hash(c, argv[1], read=True)
     return [] if h is None else list(h)
 
 
 @command("hvals")
 def cmd_hvals(c, argv):
-    h = get_hash(c, argv[1])
+    h = get_hash(c, argv[1], read=True)
     return [] if h is None else list(h.values())
 
 
 @command("hgetall")
 def cmd_hgetall(c, argv):
-    h = get_hash(c, argv[1])
+    h = get_hash(c, argv[1], read=True)
     return Map() if h is None else Map(h.items())
 
 
@@ -257,7 +258,7 @@ def cmd_hrandfield(c, argv):
             if n < -(LLONG_MAX // 2) or n > LLONG_MAX // 2:
                 raise err("ERR value is out of range")
         return _hrandfield_count(c, argv[1], n, withvalues)
-    h = get_hash(c, argv[1])
+    h = get_hash(c, argv[1], read=True)
     if h is None:
         return None
     return _nth_key(h, c.server.rng.randrange(len(h)))
@@ -279,7 +280,7 @@ def _nth_key(d, i: int):
 
 
 def _hrandfield_count(c, key: bytes, n: int, withvalues: bool):
-    h = get_hash(c, key)
+    h = get_hash(c, key, read=True)
     if h is None:
         return []
     resp3 = c.resp == 3
@@ -324,7 +325,7 @@ def cmd_hscan(c, argv):
     from frtrio.store.glob import compile_pattern
 
     cursor = parse_cursor(argv[2])
-    h = get_hash(c, argv[1])
+    h = get_hash(c, argv[1], read=True)
     if h is None:
         return [b"0", []]
     count, pattern = parse_scan_opts(argv, 3)

@@ -25,6 +25,7 @@ from frtrio.commands.util import (
     LLONG_MIN,
     NOT_INT,
     err,
+    lookup_read,
     parse_int,
     syntax_error,
     wrongtype,
@@ -40,9 +41,10 @@ _POS_NAMES = (b"LEFT", b"RIGHT")
 # --- helpers ----------------------------------------------------------------
 
 
-def get_list(c, key: bytes):
-    """The list at key or None; WRONGTYPE for another type."""
-    v = c.db.lookup(key, c.server.now_ms)
+def get_list(c, key: bytes, read: bool = False):
+    """The list at key or None; WRONGTYPE for another type. ``read``: a read
+    lookup, counted in keyspace_hits / keyspace_misses."""
+    v = lookup_read(c, key) if read else c.db.lookup(key, c.server.now_ms)
     if v is None or type(v) is ListValue:
         return v
     raise wrongtype()
@@ -133,8 +135,8 @@ def _atoi(b: bytes) -> int:
         else:
             break
     n = -n if neg else n
-    # atoi returns an int: wrap like the C conversion of a long
-    n &= 0xFFFFFFFF
+    # glibc: (int) strtol(...): saturate to a long, then keep the low 32 bits
+    n = max(LLONG_MIN, min(LLONG_MAX, n)) & 0xFFFFFFFF
     return n - (1 << 32) if n >= 1 << 31 else n
 
 
@@ -244,13 +246,13 @@ def cmd_rpop(c, argv):
 
 @command("llen")
 def cmd_llen(c, argv):
-    v = get_list(c, argv[1])
+    v = get_list(c, argv[1], read=True)
     return 0 if v is None else len(v)
 
 
 @command("lindex")
 def cmd_lindex(c, argv):
-    v = get_list(c, argv[1])
+    v = get_list(c, argv[1], read=True)
     if v is None:
         return None
     i = _parse_long(argv[2])
@@ -282,7 +284,7 @@ def _range(v, start: int, end: int):
 def cmd_lrange(c, argv):
     start = _parse_long(argv[2])
     end = _parse_long(argv[3])
-    v = get_list(c, argv[1])
+    v = get_list(c, argv[1], read=True)
     if v is None:
         return []
     r = _range(v, start, end)
@@ -427,7 +429,7 @@ def cmd_lpos(c, argv):
         else:
             raise syntax_error()
         j += 1
-    v = get_list(c, argv[1])
+    v = get_list(c, argv[1], read=True)
     if v is None:
         return [] if count != -1 else None
     from_tail = rank < 0

@@ -25,15 +25,15 @@ import hashlib
 from frtrio.commands.lists import _parse_positive, _parse_range, numkeys_keys
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
-from frtrio.commands.util import LLONG_MAX, err, parse_int, syntax_error, wrongtype
+from frtrio.commands.util import LLONG_MAX, err, lookup_read, parse_int, syntax_error, wrongtype
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import SetReply
 from frtrio.store.db import SetValue
 from frtrio.store.glob import compile_pattern
 
 
-def get_set(c, key: bytes):
-    v = c.db.lookup(key, c.server.now_ms)
+def get_set(c, key: bytes, read: bool = False):
+    v = lookup_read(c, key) if read else c.db.lookup(key, c.server.now_ms)
     if v is None or type(v) is SetValue:
         return v
     raise wrongtype()
@@ -239,19 +239,19 @@ def cmd_smove(c, argv):
 
 @command("smembers")
 def cmd_smembers(c, argv):
-    s = get_set(c, argv[1])
+    s = get_set(c, argv[1], read=True)
     return SetReply() if s is None else SetReply(members(c, s))
 
 
 @command("sismember")
 def cmd_sismember(c, argv):
-    s = get_set(c, argv[1])
+    s = get_set(c, argv[1], read=True)
     return 1 if s is not None and argv[2] in s else 0
 
 
 @command("smismember")
 def cmd_smismember(c, argv):
-    s = get_set(c, argv[1])
+    s = get_set(c, argv[1], read=True)
     if s is None:
         return [0] * (len(argv) - 2)
     return [1 if m in s else 0 for m in argv[2:]]
@@ -259,7 +259,7 @@ def cmd_smismember(c, argv):
 
 @command("scard")
 def cmd_scard(c, argv):
-    s = get_set(c, argv[1])
+    s = get_set(c, argv[1], read=True)
     return 0 if s is None else len(s)
 
 
@@ -322,7 +322,7 @@ def cmd_srandmember(c, argv):
     rng = c.server.rng
     if len(argv) == 3:
         n = _parse_range(argv[2], -LLONG_MAX, LLONG_MAX, None)
-        s = get_set(c, argv[1])
+        s = get_set(c, argv[1], read=True)
         if s is None:
             return []
         count = -n if n < 0 else n
@@ -335,7 +335,7 @@ def cmd_srandmember(c, argv):
         if count >= size:
             return members(c, s)
         return rng.sample(list(s), count)
-    s = get_set(c, argv[1])
+    s = get_set(c, argv[1], read=True)
     if s is None:
         return None
     return _nth(s, rng.randrange(len(s)))
@@ -344,25 +344,27 @@ def cmd_srandmember(c, argv):
 # --- algebra -----------------------------------------------------------------------------
 
 
-def _lookup_sets(c, keys):
+def _lookup_sets(c, keys, read: bool):
     """The sets at keys (None for missing); WRONGTYPE if any key holds
-    another type (all keys are checked, as Redis does)."""
+    another type (all keys are checked, as Redis does). ``read``: count
+    the lookups in keyspace_hits / misses (Redis 7.0 does, STORE variants
+    included)."""
     db = c.db
     now = c.server.now_ms
     out = []
     for k in keys:
-        v = db.lookup(k, now)
+        v = lookup_read(c, k) if read else db.lookup(k, now)
         if v is not None and type(v) is not SetValue:
             raise wrongtype()
         out.append(v)
     return out
 
 
-def _inter(c, keys, limit: int = 0):
+def _inter(c, keys, limit: int = 0, read: bool = True):
     """Redis's sinterGenericCommand: iterate the smallest set (in Redis's
     order) and keep members every other set holds. None if a set is
     missing."""
-    sets = _lookup_sets(c, keys)
+    sets = _lookup_sets(c, keys, read)
     if any(s is None for s in sets):
         return None
     sets.sort(key=len)  # stable, like glibc's merge-sort qsort
@@ -413,17 +415,17 @@ def cmd_sinterstore(c, argv):
     return len(s)
 
 
-def _union(c, keys) -> SetValue:
+def _union(c, keys, read: bool = True) -> SetValue:
     out = SetValue()
-    for s in _lookup_sets(c, keys):
+    for s in _lookup_sets(c, keys, read):
         if s:
             for m in members(c, s):
                 out[m] = None
     return out
 
 
-def _diff(c, keys) -> SetValue:
-    sets = _lookup_sets(c, keys)
+def _diff(c, keys, read: bool = True) -> SetValue:
+    sets = _lookup_sets(c, keys, read)
     first = sets[0]
     out = SetValue()
     if first is None:
@@ -470,7 +472,7 @@ def cmd_sdiffstore(c, argv):
 @command("sscan")
 def cmd_sscan(c, argv):
     cursor = parse_cursor(argv[2])
-    s = get_set(c, argv[1])
+    s = get_set(c, argv[1], read=True)
     if s is None:
         return [b"0", []]
     count, pattern = parse_scan_opts(argv, 3)

@@ -243,7 +243,7 @@ class RequestParser:
     )
 
     def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, fast: bool = True):
-        self.buf = bytearray()
+        self.buf: bytes | bytearray = b""
         self.pos = 0
         self.max_bulk_len = max_bulk_len
         self.auth_required = False
@@ -260,15 +260,21 @@ class RequestParser:
         buf = self.buf
         pos = self.pos
         if pos == len(buf):
+            # the usual case: all consumed; keep the chunk itself (no copy)
             self._off += pos
-            self.buf = buf = bytearray(data)
+            self.buf = buf = data if type(data) is bytes else bytes(data)
             self.pos = pos = 0
         else:
-            if pos > 65536:
+            if type(buf) is not bytearray:
+                buf = bytearray(buf[pos:] if pos else buf)
+                self._off += pos
+                self.pos = pos = 0
+            elif pos > 65536:
                 del buf[:pos]
                 self._off += pos
                 self.pos = pos = 0
             buf += data
+            self.buf = buf
         n = len(buf)
         if n - pos > PROTO_INLINE_MAX_SIZE:
             self._mark(n - len(data), n)

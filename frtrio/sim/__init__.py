@@ -25,6 +25,8 @@ of str/bytes where the order is observable, and pause with ``await
 env.pause()`` (DEBUG SLEEP), which stops the one node on virtual time.
 """
 
-from frtrio.sim.scenario import RunResult, Scenario, Workload, run_scenario, scenario
+from frtrio.sim.scenario import RunResult, Scenario, Workload, run_scenario
 
-__all__ = ["RunResult", "Scenario", "Workload", "run_scenario", "scenario"]
+# (the ``scenario`` decorator stays in ``frtrio.sim.scenario``: re-exporting
+# it here would shadow the submodule of the same name)
+__all__ = ["RunResult", "Scenario", "Workload", "run_scenario"]
