@@ -80,28 +80,10 @@ def _store(c, key: bytes, s) -> None:
 
 
 def parse_cursor(b: bytes) -> int:
-    """Redis's parseScanCursorOrReply: strtoul, so "", "+5" and "-1" (mod 2**64)
-    are cursors; a leading space or trailing junk is not."""
-    z = b.find(b"\0")
-    if z >= 0:
-        b = b[:z]
-    if b[:1] in (b" ", b"\t", b"\n", b"\v", b"\f", b"\r"):
-        raise err("ERR invalid cursor")
-    s = b
-    neg = False
-    if s[:1] in (b"+", b"-"):
-        neg = s[:1] == b"-"
-        s = s[1:]
-    if not s:
-        if b:
-            raise err("ERR invalid cursor")  # a lone sign: no conversion
-        return 0
-    if not s.isdigit():
-        raise err("ERR invalid cursor")
-    n = int(s)
-    if n > 2**64 - 1:
-        raise err("ERR invalid cursor")
-    return (-n) % 2**64 if neg else n
+    """Redis's parseScanCursorOrReply (shared with SCAN)."""
+    from frtrio.commands.keys import parse_scan_cursor
+
+    return parse_scan_cursor(b)
 
 
 def parse_scan_opts(argv, start: int):
