@@ -223,3 +223,33 @@ def test_c16_malformed_input_same_replies_hardened_adds_diagnostics(chunks):
     assert policy.rejected == {}
     errors = sum(a.count(b"-ERR Protocol error") for a, _ in pairs)
     assert policy.taken.get(BOUNDED_PARSER_DIAGNOSTICS, 0) == errors
+
+
+# --- in whole simulated runs ---------------------------------------------------------------
+
+from frtrio.runtime.node import Node  # noqa: E402
+
+
+class RogueNode(Node):
+    """Claims to have taken a deviation outside the allowlist (test only)."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.policy.taken["AutoRepairSlots"] = 1
+
+
+def test_c16_fault_scenarios_hold_in_hardened_mode():
+    from frtrio.sim.scenario import run_scenario
+
+    for name in ("blocked-clients", "multi-disconnect"):
+        r = run_scenario(name, 5, {"mode": "hardened"}, keep_lines=True)
+        assert r.ok, r.violations
+        assert all('"mode":"hardened"' in line for line in r.lines)
+
+
+def test_c16_i12_checker_flags_a_non_allowlisted_deviation():
+    from frtrio.sim.scenario import run_scenario
+
+    r = run_scenario("smoke", 1, {"mode": "hardened"}, node_class="test_policy:RogueNode")
+    v = [v for v in r.violations if v["reason_code"] == "cluster.hardened_policy_violation"]
+    assert v and v[0]["detail"]["deviations"] == ["AutoRepairSlots"]

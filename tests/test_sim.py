@@ -123,6 +123,20 @@ class ForgetfulNode(Node):
         self.server.blocking.timeout = lambda c: None
 
 
+class CrashingNode(Node):
+    """Its cron raises after half a second (test only)."""
+
+    async def _cron(self):
+        await trio.sleep(0.5)
+        raise RuntimeError("boom")
+
+
+def test_node_crash_is_reported():
+    r = run_scenario("smoke", 1, node_class="test_sim:CrashingNode")
+    crash = [v for v in r.violations if v["reason_code"] == "sim.node_crashed"]
+    assert crash and "boom" in crash[0]["detail"]["message"]
+
+
 def test_task_leak_is_reported():
     r = run_scenario("smoke", 1, node_class="test_sim:LeakyNode")
     codes = [v["reason_code"] for v in r.violations]

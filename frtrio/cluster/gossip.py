@@ -57,6 +57,20 @@ def _bitmap_test(bm: bytes, j: int) -> bool:
     return bool(bm[j >> 3] & (1 << (j & 7)))
 
 
+_POPCOUNT = bytes(bin(i).count("1") for i in range(256))
+
+
+def _set_bits_not_in(bm: bytes, other: bytes):
+    """Slots set in ``bm`` and not in ``other``, in slot order (byte-wise,
+    so the common case of two equal bitmaps costs 2048 comparisons)."""
+    for i in range(CLUSTER_SLOTS // 8):
+        b = bm[i] & ~other[i]
+        if b:
+            for k in range(8):
+                if b & (1 << k):
+                    yield (i << 3) | k
+
+
 def _flags_from_bits(bits: int) -> list[str]:
     out = []
     for bit, name in bc.FLAG_NAMES:
@@ -417,16 +431,16 @@ class BusCore:
         if sender is not None and sender.is_master and dirty:
             eff += self.update_slots_config_with(sender, m.config_epoch, m.myslots, now)
         if sender is not None and dirty:
-            for j in range(CLUSTER_SLOTS):
-                if _bitmap_test(m.myslots, j):
-                    owner = st.slots[j]
-                    if owner is sender or self.slot_unclaimed(j):
-                        continue
-                    if owner.config_epoch > m.config_epoch:
-                        if sender.link is not None:
-                            eff.append(("send_node", sender.id, self.update_message(owner)))
-                        self.emit("cluster.update_sent", node=sender.id, owner=owner.id, slot=j)
-                        break
+            # slots the sender claims that its bitmap here does not hold
+            for j in _set_bits_not_in(m.myslots, sender.slots):
+                owner = st.slots[j]
+                if owner is sender or self.slot_unclaimed(j):
+                    continue
+                if owner.config_epoch > m.config_epoch:
+                    if sender.link is not None:
+                        eff.append(("send_node", sender.id, self.update_message(owner)))
+                    self.emit("cluster.update_sent", node=sender.id, owner=owner.id, slot=j)
+                    break
         if (sender is not None and me.is_master and sender.is_master
                 and m.config_epoch == me.config_epoch):
             self.handle_epoch_collision(sender)
@@ -576,29 +590,36 @@ class BusCore:
         newmaster = None
         dirty_slots = []
         migrated = 0
-        sender_slots = 0
         db0 = self.server.dbs[0]
         changed = False
-        for j in range(CLUSTER_SLOTS):
-            if _bitmap_test(slots, j):
-                sender_slots += 1
-                owner = st.slots[j]
-                if owner is sender:
-                    self._set_not_claiming(j, False)
-                    continue
-                if j in st.importing_from:
-                    continue
-                if self.slot_unclaimed(j) or owner.config_epoch < epoch:
-                    if owner is me and db0.count_keys_in_slot(j) and sender is not me:
-                        dirty_slots.append(j)
-                    if owner is not None and owner is curmaster:
-                        newmaster = sender
-                        migrated += 1
-                    st.assign_slot(j, sender)
-                    self._set_not_claiming(j, False)
-                    changed = True
-            elif st.slots[j] is sender:
-                self._set_not_claiming(j, True)
+        sender_slots = sum(_POPCOUNT[b] for b in slots)
+        nc = self.not_claiming
+        have = sender.slots
+        for i in range(CLUSTER_SLOTS // 8):
+            # a byte where the sender already holds exactly what it claims,
+            # and none of that is marked not-claiming, changes nothing
+            claimed = slots[i]
+            if claimed == have[i] and not (nc[i] & claimed):
+                continue
+            for j in range(i << 3, (i << 3) + 8):
+                if claimed & (1 << (j & 7)):
+                    owner = st.slots[j]
+                    if owner is sender:
+                        self._set_not_claiming(j, False)
+                        continue
+                    if j in st.importing_from:
+                        continue
+                    if self.slot_unclaimed(j) or owner.config_epoch < epoch:
+                        if owner is me and db0.count_keys_in_slot(j) and sender is not me:
+                            dirty_slots.append(j)
+                        if owner is not None and owner is curmaster:
+                            newmaster = sender
+                            migrated += 1
+                        st.assign_slot(j, sender)
+                        self._set_not_claiming(j, False)
+                        changed = True
+                elif st.slots[j] is sender:
+                    self._set_not_claiming(j, True)
         if changed:
             self._save(fsync=True, update=True)
             self.emit("cluster.slot_owner_state_update", outcome="gossip", node=sender.id,

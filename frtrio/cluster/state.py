@@ -282,10 +282,11 @@ class ClusterState:
             return None
         new_ok = True
         if require_full_coverage:
-            for n in self.slots:
-                if n is None or n.has("fail"):
-                    new_ok = False
-                    break
+            # every slot bound, to a node not FAIL (the owner table and the
+            # nodes' slot counts agree, C14, so per-node checks suffice)
+            if None in self.slots or any(
+                    n.numslots and n.has("fail") for n in self.nodes.values()):
+                new_ok = False
         size = 0
         reachable = 0
         for n in self.nodes.values():

@@ -329,7 +329,9 @@ def cluster_setslot(c, argv):
         core.emit("cluster.slot_owner_state_update", outcome="setslot_node", slot=slot, node=nid)
     else:
         raise err("ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP")
-    _changed(core, fsync=True)
+    # Redis: SAVE_CONFIG|UPDATE_STATE, no fsync (the epoch bump above asks
+    # for its own fsync); an fsync per SETSLOT made resharding crawl
+    _changed(core)
     return OK
 
 
@@ -431,7 +433,7 @@ def cluster_forget(c, argv):
     if core.bus is not None:
         core.bus.node_deleted(nid)
     core.emit("cluster.membership_changed", outcome="forget", node=nid)
-    _changed(core, fsync=True)
+    _changed(core)  # Redis: UPDATE_STATE|SAVE_CONFIG, no fsync
     return OK
 
 

@@ -733,7 +733,8 @@ def attach(node) -> None:
     * appendonly no and ``node.persist_rdb`` (set by the real server, not by
       the simulator): dump.rdb is loaded when present;
     * ``server.aof_rewrite`` (BGREWRITEAOF), ``server.rdb_save`` (SAVE,
-      BGSAVE), CONFIG SET appendonly;
+      BGSAVE), ``server.debug_reload`` / ``server.debug_loadaof`` (for DEBUG
+      RELOAD / LOADAOF), CONFIG SET appendonly;
     * with ``node.persist_rdb``: save points checked from the node's cron
       (``node.cron_hooks``), and the final RDB snapshot at shutdown when save
       points are configured (or SHUTDOWN SAVE), skipped for SHUTDOWN NOSAVE."""
@@ -750,6 +751,38 @@ def attach(node) -> None:
         load_dump(node)
 
     srv.rdb_save = lambda: save_dump(node)
+
+    def debug_reload(save: bool = True) -> None:
+        """DEBUG RELOAD: save dump.rdb, empty the dataset, load it back."""
+        from frtrio.persist.rdbfile import RdbLoadError, load_rdb, rdb_bytes
+
+        data = rdb_bytes(srv, cfg)
+        if save:
+            node.env.fs.write_atomic(dump_path(cfg), data)
+        for db in srv.dbs:
+            db.clear()
+        srv.touch_all(None)
+        try:
+            load_rdb(data, srv, cfg)
+        except RdbLoadError as e:  # pragma: no cover - our own output
+            raise AOFLoadError(str(e)) from None
+
+    def debug_loadaof() -> None:
+        """DEBUG LOADAOF: flush the AOF, empty the dataset, replay the AOF."""
+        aof = node.aof
+        if aof is None:
+            return
+        node.flush_effects()
+        aof.write()
+        aof.fsync()
+        for db in srv.dbs:
+            db.clear()
+        srv.touch_all(None)
+        fresh = AOF(node.env.fs, cfg, srv)
+        fresh.load()
+
+    srv.debug_reload = debug_reload
+    srv.debug_loadaof = debug_loadaof
     if rdb:
         def cron() -> None:
             if _save_points_due(node):

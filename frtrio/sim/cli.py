@@ -193,7 +193,15 @@ def _explore_one(job):
     name, seed, params, node_class = job
     from frtrio.sim.scenario import run_scenario
 
-    r = run_scenario(name, seed, params, node_class=node_class, log_ops=None)
+    try:
+        r = run_scenario(name, seed, params, node_class=node_class, log_ops=None)
+    except Exception as e:  # noqa: BLE001 - report it with its replay command
+        from frtrio.sim.scenario import replay_command
+
+        msg = "sim.run_crashed: %s: %s" % (type(e).__name__, e)
+        return {"seed": seed, "ok": False, "violations": [msg], "codes": ["sim.run_crashed"],
+                "ops": 0, "wall": 0.0, "virtual": 0.0, "fingerprint": "",
+                "replay": replay_command(name, seed, params, node_class)}
     return {
         "seed": seed, "ok": r.ok, "violations": [_describe(v) for v in r.violations],
         "codes": sorted({v["reason_code"] for v in r.violations}), "ops": r.ops,

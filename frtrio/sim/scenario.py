@@ -104,6 +104,10 @@ SCENARIOS: dict[str, ScenarioDef] = {}
 
 
 def scenario(name: str, description: str, tags=(), **defaults):
+    """Register a scenario factory. Every scenario also takes ``mode``
+    (strict|hardened: the nodes' frtrio-mode)."""
+    defaults.setdefault("mode", "strict")
+
     def deco(fn):
         SCENARIOS[name] = ScenarioDef(name, description, defaults, fn, tuple(tags))
         return fn
@@ -203,6 +207,9 @@ def run_scenario(name: str, seed: int, params: dict | None = None, *,
     explicit = {k: v for k, v in (params or {}).items()}
     resolved = resolve_params(sdef, explicit)
     sc: Scenario = sdef.factory(resolved)
+    if resolved["mode"] not in ("strict", "hardened"):
+        raise KeyError("mode must be strict or hardened, not %r" % resolved["mode"])
+    sc.mode = resolved["mode"]
     cls = load_node_class(node_class)
     replay = replay_command(name, seed, explicit, node_class)
     world = SimWorld(
@@ -213,7 +220,7 @@ def run_scenario(name: str, seed: int, params: dict | None = None, *,
     for i in range(sc.nodes):
         nname = "n%d" % (i + 1)
         cfg = dict(sc.node_config)
-        cfg.setdefault("frtrio-mode", sc.mode)
+        cfg["frtrio-mode"] = sc.mode
         cfg.update(sc.node_configs.get(nname, {}))
         world.add_node(nname, cfg, cls)
     t0 = time.perf_counter()
@@ -228,6 +235,17 @@ def run_scenario(name: str, seed: int, params: dict | None = None, *,
     )
 
 
+async def _guard(world, what: str, fn, *args) -> None:
+    """Run a workload hook; an exception in it (a reply the workload did not
+    expect, say) is reported as a violation instead of ending the run."""
+    try:
+        await fn(*args)
+    except Disconnected:
+        world.violation("sim.check_error", "%s could not reach a node" % what)
+    except Exception as e:  # noqa: BLE001
+        world.violation("sim.check_error", "%s raised %s: %s" % (what, type(e).__name__, e))
+
+
 async def _client_loop(world, sc: Scenario, client: SimClient, rng, done) -> None:
     try:
         while not world.stopping:
@@ -235,6 +253,9 @@ async def _client_loop(world, sc: Scenario, client: SimClient, rng, done) -> Non
                 await sc.workload.step(world, client, rng)
             except Disconnected:
                 await world.sleep(rng.uniform(*sc.backoff))
+    except Exception as e:  # noqa: BLE001 - an unexpected reply is a finding
+        world.violation("sim.workload_error", "client %s: %s: %s"
+                        % (client.name, type(e).__name__, e), client.target, client=client.name)
     finally:
         client._drop()
         done()
@@ -255,7 +276,7 @@ async def _main(world: SimWorld, sc: Scenario, sdef: ScenarioDef, resolved: dict
             log.emit("node.start", nname, outcome="ok" if ok else "error",
                      host=world.nodes[nname].host, port=world.nodes[nname].port)
         sc.workload.setup(world, sc)
-        await sc.workload.prepare(world)
+        await _guard(world, "prepare", sc.workload.prepare, world)
         log.emit("sim.prepared", "", outcome="info")
         clients = []
         for nname in list(world.nodes):
@@ -284,7 +305,7 @@ async def _main(world: SimWorld, sc: Scenario, sdef: ScenarioDef, resolved: dict
                     nemesis_done.set()
 
             wl.start_soon(nemesis)
-            wl.start_soon(sc.workload.monitor, world)
+            wl.start_soon(_guard, world, "monitor", sc.workload.monitor, world)
             await trio.sleep(sc.duration)
             log.emit("sim.stop_requested", "", outcome="info", ops=world.ops)
             world.begin_stop()
@@ -306,8 +327,9 @@ async def _main(world: SimWorld, sc: Scenario, sdef: ScenarioDef, resolved: dict
             wl.cancel_scope.cancel()
         await world.quiesce()
         log.emit("sim.checks", "", outcome="info")
-        await sc.workload.check(world)
+        await _guard(world, "final check", sc.workload.check, world)
         check_blocked_registry(world)
+        check_policy(world)
         for leak in world.tasks.system_leaks:
             world.violation("sim.task_leaked", "system task spawned by node code: %s" % leak)
         await world.stop_all_nodes()
@@ -348,6 +370,21 @@ def check_blocked_registry(world) -> None:
         if srv.ready_keys:
             world.violation("sim.blocked_registry_leak", "ready keys never served", slot.name,
                             ready=len(srv.ready_keys))
+
+
+def check_policy(world) -> None:
+    """I12: a node never took a hardened deviation outside the allowlist
+    (and a strict node took none)."""
+    from frtrio.policy import ALLOWLIST, HARDENED, REASON_POLICY_VIOLATION
+
+    for slot in world.live_nodes():
+        pol = getattr(slot.node, "policy", None)
+        if pol is None:
+            continue
+        bad = [d for d in pol.taken if d not in ALLOWLIST or pol.mode != HARDENED]
+        if bad:
+            world.violation(REASON_POLICY_VIOLATION, "deviations taken outside the policy",
+                            slot.name, deviations=sorted(bad), mode=pol.mode)
 
 
 async def reader_for(world, node: str, name: str = "checker") -> SimClient:

@@ -22,7 +22,6 @@ import random
 import sys
 
 import trio
-import trio.testing
 
 PINNED_TRIO = "0.35.0"
 

@@ -19,7 +19,6 @@ import logging
 import random
 
 import trio
-import trio.testing
 
 from frtrio.config import Config, canonical
 from frtrio.events import EventLog, digest
@@ -40,10 +39,6 @@ DEFAULT_NODE_CONFIG = {
     "enable-debug-command": "yes",
     "dir": "/data",
 }
-
-
-class Violation(Exception):
-    pass
 
 
 class NodeSlot:
@@ -300,11 +295,11 @@ class SimWorld:
                         slot.state = "stopped"
                         self.log.emit("node.exit", slot.name, outcome="info",
                                       incarnation=slot.incarnation)
-                except Exception as e:  # noqa: BLE001 - a node failing to start is data
+                except Exception as e:  # noqa: BLE001 - a node failing is data
                     slot.state = "failed"
                     slot.error = _describe(e)
-                    self.violation("sim.node_start_failed", slot.error, slot.name,
-                                   incarnation=slot.incarnation)
+                    self.violation("sim.node_crashed" if started else "sim.node_start_failed",
+                                   slot.error, slot.name, incarnation=slot.incarnation)
         finally:
             leaked = self.tasks.owned_by(owner)
             if leaked:
