@@ -452,13 +452,13 @@ class Server:
         arity = cmd.arity  # (cmd.arity_ok inlined: this is the hot path)
         if (len(argv) != arity) if arity >= 0 else (len(argv) < -arity):
             return self._reject(
-                c, "ERR wrong number of arguments for '%s' command" % cmd.fullname
+                c, "ERR wrong number of arguments for '%s' command" % cmd.fullname, cmd=cmd
             )
         c.last_cmd = cmd.fullname.encode()
         if not c.authenticated and not cmd.no_auth:
-            return self._reject(c, "NOAUTH Authentication required.")
+            return self._reject(c, "NOAUTH Authentication required.", cmd=cmd)
         if c.multi is not None and cmd.no_multi:
-            return self._reject(c, "ERR Command not allowed inside a transaction")
+            return self._reject(c, "ERR Command not allowed inside a transaction", cmd=cmd)
         cluster = self.cluster
         if cluster is not None:
             err = cluster.route(c, cmd, argv)
@@ -482,8 +482,16 @@ class Server:
         if self.ready_keys and self.blocking is not None:
             self.blocking.serve_ready_keys()
 
-    def _reject(self, c: Client, msg: str, redirect: bool = False) -> None:
-        if c.multi is not None:
+    def _reject(self, c: Client, msg: str, redirect: bool = False, cmd=None) -> None:
+        """Redis's rejectCommand: flag the transaction; a rejected EXEC
+        aborts it with EXECABORT naming the reason."""
+        if cmd is not None and cmd.fullname == "exec" and not redirect:
+            c.multi = None
+            c.multi_dirty = False
+            self.unwatch_all(c)
+            msg = "EXECABORT Transaction discarded because of: " + (
+                msg[4:] if msg.startswith("ERR ") else msg)
+        elif c.multi is not None:
             c.multi_dirty = True
         self.count_error(msg)
         c.reply_error(msg)

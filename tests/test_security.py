@@ -95,8 +95,6 @@ def test_auth_sessions_same(pw_servers, steps):
     assert _session(f, steps) == _session(r, steps)
 
 
-@pytest.mark.xfail(strict=True, reason="engine: a rejected EXEC must answer -EXECABORT "
-                   "Transaction discarded because of: <error> (Redis's rejectCommand)")
 def test_rejected_exec_is_execabort(pw_servers):
     f, r = pw_servers
     steps = [("EXEC",), ("AUTH", "s3cret"), ("EXEC", "x")]
@@ -251,7 +249,7 @@ def test_every_command_unauthenticated_same(pw_servers):
                 arity[n] = int(m.group(1)) if m else 1
         diffs = []
         for n in names:
-            if "|" in n or n in ("quit", "reset", "shutdown", "exec"):  # exec: xfail above
+            if "|" in n or n in ("quit", "reset", "shutdown"):
                 continue
             argc = abs(arity[n])
             args = [n] + ["x"] * max(0, argc - 1)
