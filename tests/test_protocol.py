@@ -404,7 +404,7 @@ def stream(draw):
 
 cut_points = st.lists(st.integers(0, 10_000), max_size=6)
 
-FUZZ = settings(max_examples=int(os.environ.get("FRTRIO_FUZZ_EXAMPLES", "300")), deadline=None,
+FUZZ = settings(max_examples=int(os.environ.get("FRTRIO_FUZZ_EXAMPLES", "200")), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -418,7 +418,8 @@ def test_split_anywhere_same_commands(reqs, points, fast):
     whole = run_parser([data], fast)
     assert whole[1] is None and whole[2] == 0
     assert run_parser(cut(data, points), fast) == whole
-    assert run_parser([bytes([b]) for b in data], fast) == whole
+    if len(data) <= 300:
+        assert run_parser([bytes([b]) for b in data], fast) == whole
     assert whole == run_model([data])
 
 

@@ -424,3 +424,32 @@ def test_confirmations_ignore_client_reply_off(twins, resp):
     s.send("CLIENT", "REPLY", "ON")
     s.read()
     s("GET", "k")
+
+
+def test_pattern_matching(twins):
+    patterns = ["h?llo", "h*llo", "h[ae]llo", "h[^e]llo", "h[a-b]llo", "h[b-a]llo", "\\*",
+                "[", "a\\", "*[", "[]]", "[\\]]x", "h\\?llo", "**", "?", ""]
+    channels = ["hello", "hallo", "hbllo", "hllo", "heeello", "*", "[", "a\\", "x[", "]",
+                "]x", "h?llo", "h\x00llo", "", "HELLO", "h\xffllo"]
+    pub = twins()
+    subs = []
+    for p in patterns:
+        s = twins()
+        s("PSUBSCRIBE", p)
+        subs.append(s)
+    for ch in channels:
+        n = pub("PUBLISH", ch, "m")
+        got = 0
+        for s in subs:
+            s.send("PING")
+            first = s.read()[0]
+            if first.startswith(b"*4\r\n$8\r\npmessage"):
+                got += 1
+                s.read()  # the PING reply
+        assert n == b":%d\r\n" % got
+    for p in ("h*", "[a-z]*", "*\\*", "h[^e]*"):
+        s = twins()
+        s("SUBSCRIBE", *channels, n=len(channels))
+        f, r = pub.f.cmd("PUBSUB", "CHANNELS", p), pub.r.cmd("PUBSUB", "CHANNELS", p)
+        assert sorted(f.split(b"\r\n")) == sorted(r.split(b"\r\n")), p
+        s.close()

@@ -19,7 +19,7 @@ from frtrio.engine import Server
 from frtrio.protocol.reply import NullArray
 from frtrio.store.zset import ZSetValue
 
-from support import RawConn, encode_request
+from support import encode_request
 
 
 def run(diff, script: str) -> None:
@@ -1096,7 +1096,8 @@ def _random_command(rnd: random.Random) -> list[str]:
         a = ["ZRANGE", k, str(rnd.randrange(-12, 12)), str(rnd.randrange(-12, 12))]
         return a + rnd.sample(["REV", "WITHSCORES"], rnd.randrange(3))
     if op == 9:
-        a = ["ZRANGE", k, bound(), bound(), "BYSCORE"] + rnd.sample(["REV", "WITHSCORES"], rnd.randrange(3))
+        a = ["ZRANGE", k, bound(), bound(), "BYSCORE"]
+        a += rnd.sample(["REV", "WITHSCORES"], rnd.randrange(3))
         if rnd.random() < 0.5:
             a += ["LIMIT", str(rnd.randrange(-1, 6)), str(rnd.randrange(-1, 6))]
         return a
@@ -1112,7 +1113,8 @@ def _random_command(rnd: random.Random) -> list[str]:
     if op == 13:
         return ["ZREMRANGEBYRANK", k, str(rnd.randrange(-5, 5)), str(rnd.randrange(-5, 5))]
     if op == 14:
-        return [rnd.choice(["ZPOPMIN", "ZPOPMAX"]), k] + ([str(rnd.randrange(0, 4))] if rnd.random() < 0.5 else [])
+        count = [str(rnd.randrange(0, 4))] if rnd.random() < 0.5 else []
+        return [rnd.choice(["ZPOPMIN", "ZPOPMAX"]), k] + count
     if op == 15:
         ks = rnd.sample(keys, rnd.randrange(1, 4))
         cmd = rnd.choice(["ZUNION", "ZINTER", "ZDIFF"])
