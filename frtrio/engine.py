@@ -283,6 +283,7 @@ class Server:
         self.sleep_request_ms = 0  # DEBUG SLEEP: the shell pauses the node
         self.ready_keys: dict = {}  # (dbid, key) -> None, for blocked clients
         self.loading = False
+        self.scan_snapshots: dict = {}  # SSCAN/HSCAN snapshots (commands/sets.py)
         self.aof = None  # the AOF writer, when appendonly is on
         self.migrate_jobs: dict = {}  # client id -> MIGRATE network job (runtime/migrate.py)
 

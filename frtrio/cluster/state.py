@@ -282,10 +282,16 @@ class ClusterState:
             return None
         new_ok = True
         if require_full_coverage:
-            # every slot bound, to a node not FAIL (the owner table and the
-            # nodes' slot counts agree, C14, so per-node checks suffice)
-            if None in self.slots or any(
-                    n.numslots and n.has("fail") for n in self.nodes.values()):
+            # every slot bound, none to a FAIL node: the owner table and the
+            # per-node counts agree (C14), so the counts answer this without
+            # a walk over 16384 slots
+            assigned = 0
+            for n in self.nodes.values():
+                if n.numslots:
+                    assigned += n.numslots
+                    if n.has("fail"):
+                        new_ok = False
+            if assigned != CLUSTER_SLOTS:
                 new_ok = False
         size = 0
         reachable = 0

@@ -332,7 +332,7 @@ def cmd_hscan(c, argv):
     if is_listpack(c, h):
         fields, nxt = list(h), 0
     else:
-        fields, nxt = scan_members(h, cursor, count)
+        fields, nxt = scan_members(c, h, cursor, count)
     m = compile_pattern(pattern).match if pattern is not None and pattern != b"*" else None
     out = []
     for f in fields:

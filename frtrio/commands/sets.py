@@ -115,12 +115,14 @@ def _h64(m: bytes) -> int:
 # A few recent snapshots (hash-sorted member lists) of collections being
 # scanned, so that an iteration costs O(n) overall rather than O(n) per call.
 # A snapshot is retaken at cursor 0; any snapshot taken during an iteration
-# holds every member present for the whole iteration.
-_SNAPSHOTS: dict[int, tuple] = {}
+# holds every member present for the whole iteration. The cache belongs to
+# the server (``server.scan_snapshots``), so nodes sharing a process (the
+# simulator) never see each other's.
 _MAX_SNAPSHOTS = 16
 
 
-def _snapshot(coll, fresh: bool):
+def _snapshot(cache: dict, coll, fresh: bool):
+    _SNAPSHOTS = cache
     k = id(coll)
     snap = _SNAPSHOTS.get(k)
     if snap is not None and snap[0] is coll and not fresh:
@@ -135,12 +137,12 @@ def _snapshot(coll, fresh: bool):
     return snap
 
 
-def scan_members(coll, cursor: int, count: int):
+def scan_members(c, coll, cursor: int, count: int):
     """One step of a hash-ordered scan of a dict's keys: (keys, next cursor).
     Keys that were removed are skipped; keys with equal hashes come together."""
     if len(coll) <= count and cursor == 0:
         return list(coll), 0
-    _, hashes, keys = _snapshot(coll, cursor == 0)
+    _, hashes, keys = _snapshot(c.server.scan_snapshots, coll, cursor == 0)
     i = bisect.bisect_left(hashes, cursor)
     n = len(hashes)
     j = min(i + count, n)
@@ -462,7 +464,7 @@ def cmd_sscan(c, argv):
     if o is not None:
         items, nxt = o, 0
     else:
-        items, nxt = scan_members(s, cursor, count)
+        items, nxt = scan_members(c, s, cursor, count)
     if pattern is not None and pattern != b"*":
         m = compile_pattern(pattern).match
         items = [x for x in items if m(x) is not None]

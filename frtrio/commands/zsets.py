@@ -183,7 +183,7 @@ def _parse_positive(b: bytes, msg: str = "ERR value is out of range, must be pos
 
 
 def _lookup(c, key: bytes, db=None):
-    v = (db or c.db).lookup(key, c.server.now_ms)
+    v = (c.db if db is None else db).lookup(key, c.server.now_ms)
     if v is None or type(v) is ZSetValue:
         return v
     raise wrongtype()

@@ -116,6 +116,7 @@ class RealEnv:
     def __init__(self, seed: int | None = None):
         self.seed = seed
         self._sys = random.SystemRandom() if seed is None else None
+        self._rngs: dict[str, random.Random] = {}
         self.fs = RealFS()
 
     def now(self) -> float:
@@ -128,9 +129,15 @@ class RealEnv:
         return time.time_ns() // 1000
 
     def rng(self, purpose: str) -> random.Random:
-        if self.seed is None:
-            return random.Random(self._sys.getrandbits(64))
-        return random.Random(f"{self.seed}:{purpose}")
+        """One RNG per purpose: asking again continues the same stream."""
+        r = self._rngs.get(purpose)
+        if r is None:
+            if self.seed is None:
+                r = random.Random(self._sys.getrandbits(64))
+            else:
+                r = random.Random(f"{self.seed}:{purpose}")
+            self._rngs[purpose] = r
+        return r
 
     def random_hex(self, n: int, purpose: str = "id") -> str:
         r = self.rng(purpose)
