@@ -165,16 +165,11 @@ class Node:
         for host in binds:
             await nursery.start(self.bus.run, host, cport)
         del me
-        nursery.start_soon(self._cluster_cron)
 
-    async def _cluster_cron(self) -> None:
-        """clusterCron: every 100 ms, whatever hz is."""
-        srv = self.server
-        while True:
-            await trio.sleep(0.1)
-            srv.now_ms = self.env.unix_ms()
-            srv.cluster.cron()
-            self.bus.tick()
+    def _cluster_cron(self) -> None:
+        """clusterCron (every 100 ms, whatever hz is; driven by _cron)."""
+        self.server.cluster.cron()
+        self.bus.tick()
 
     def after_cluster_event(self) -> None:
         """After bus packets or cron changed the cluster state: release
@@ -241,13 +236,30 @@ class Node:
     # --- cron -------------------------------------------------------------------
 
     async def _cron(self) -> None:
+        """One ticker for serverCron (every 1/hz s) and, in cluster mode,
+        clusterCron (every 100 ms): with the default hz both run on the same
+        wake-up, which halves the timer wake-ups of a cluster node."""
         srv = self.server
         env = self.env
         last_fsync = env.now()
+        next_server = env.now()
+        next_cluster = env.now() + 0.1
         while True:
             hz = max(1, min(500, int(self.config.get("hz") or 10)))
-            await trio.sleep(1.0 / hz)
+            next_server += 1.0 / hz
+            cluster = self.bus is not None
+            wake = min(next_server, next_cluster) if cluster else next_server
+            await trio.sleep_until(wake)
+            now = env.now()
             srv.now_ms = env.unix_ms()
+            if cluster and now >= next_cluster - 1e-9:
+                next_cluster = max(next_cluster + 0.1, now)
+                self._cluster_cron()
+            if now < next_server - 1e-9:
+                next_server -= 1.0 / hz  # this wake-up was only for the cluster cron
+                continue
+            if next_server < now - 1.0:
+                next_server = now  # fell far behind (a pause): do not replay ticks
             if srv.active_expire_enabled:
                 for db in srv.dbs:
                     if db.expires:

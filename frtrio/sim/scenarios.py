@@ -736,3 +736,30 @@ def _cluster(p):
                             crash_modes=("lose", "keep")),
         duration=p["duration"], settle=10.0,
     )
+
+
+class ClusterIdle(ClusterWrites):
+    """A formed cluster with no client traffic: only the bus runs (pings,
+    gossip, cron). The speed benchmark for simulated clusters; checks that
+    the cluster stays converged."""
+
+    async def step(self, world, client, rng):  # pragma: no cover - no clients
+        await world.sleep(1.0)
+
+
+@scenario(
+    "cluster-idle",
+    "N cluster masters formed in the simulator and left idle (bus traffic only, default "
+    "cron rate); the cluster must stay converged (the cluster speed benchmark)",
+    tags=("bench", "cluster"),
+    nodes=6, duration=60.0, node_timeout=15000,
+)
+def _cluster_idle(p):
+    return Scenario(
+        workload=ClusterIdle(),
+        nodes=p["nodes"],
+        node_config={"cluster-enabled": "yes",
+                     "cluster-node-timeout": str(p["node_timeout"])},
+        clients_per_node=0,
+        duration=p["duration"], settle=1.0,
+    )
