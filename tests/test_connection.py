@@ -463,8 +463,8 @@ def test_client_unblock(frtrio_proc, redis_proc):
                    me.cmd("CLIENT", "UNBLOCK", "99999999", "TIMEOUT")]
             for how in ("TIMEOUT", "ERROR"):
                 blocked.send(encode_request(("BLPOP", "nolist%s" % how, "0")))
-                for _ in range(100):
-                    if b"blpop" in me.cmd("CLIENT", "LIST", "ID", str(bid)):
+                for _ in range(1000):
+                    if b" flags=b " in me.cmd("CLIENT", "LIST", "ID", str(bid)):
                         break
                     time.sleep(0.01)
                 got.append(me.cmd("CLIENT", "UNBLOCK", str(bid), how))

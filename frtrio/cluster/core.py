@@ -43,6 +43,7 @@ class ClusterCore:
         self.mf_end = 0
         self.bus_effects_later: list = []  # effects found deep inside packet handling
         self.save_now_requested = False
+        self._last_saved: tuple[str, bool] | None = None  # (text, fsynced) last written
 
     # --- configuration ------------------------------------------------------
 
@@ -261,10 +262,19 @@ class ClusterCore:
         st.todo_update_state = True
         self.emit("cluster.reset", outcome="hard" if hard else "soft")
 
-    def save_config_now(self, fsync: bool = True) -> None:
-        """Write nodes.conf now (raises OSError on failure)."""
-        if self.saver is not None:
-            self.saver(self.state.config_text(), fsync)
+    def save_config_now(self, fsync: bool = True, skip_if_same: bool = False) -> None:
+        """Write nodes.conf now (raises OSError on failure). With
+        ``skip_if_same`` (the before-sleep save) a write whose text equals
+        the last one written is skipped, unless it asks for an fsync the
+        last write did not do: rewriting identical bytes is unobservable, and
+        during a reshard most SETSLOT NODE calls repeat what gossip already
+        saved (each atomic save costs a few ms)."""
+        text = self.state.config_text()
+        last = self._last_saved
+        if not (skip_if_same and last is not None and last[0] == text and (last[1] or not fsync)):
+            if self.saver is not None:
+                self.saver(text, fsync)
+            self._last_saved = (text, fsync)
         self.state.todo_save = False
         self.state.todo_fsync = False
 
@@ -276,7 +286,7 @@ class ClusterCore:
             st.todo_update_state = False
             self.update_state()
         if st.todo_save:
-            self.save_config_now(st.todo_fsync)
+            self.save_config_now(st.todo_fsync, skip_if_same=True)
 
     # --- hooks used by the bus core (gossip.py) ----------------------------------
 
@@ -345,7 +355,10 @@ class ClusterCore:
         return self.server.dbs[0].count_keys_in_slot(slot)
 
     def link_count(self) -> int:
-        return 0 if self.bus is None else self.bus.link_count()
+        """INFO ``cluster_connections`` as Redis 7.0 counts it
+        (getClusterConnectionsCount): two per known node other than myself,
+        handshake nodes included, whatever links are actually up."""
+        return (len(self.state.nodes) - 1) * 2
 
 
 def _is_write(argv) -> bool:

@@ -1101,6 +1101,34 @@ def cmd_debug(c, argv):
     if sub == b"set-active-expire" and len(argv) == 3:
         c.server.active_expire_enabled = _atoi(argv[2]) != 0
         return OK
+    if sub == b"drop-cluster-packet-filter" and len(argv) == 3:
+        # Redis 7.0: accepted in any mode; received bus packets of exactly
+        # this type are dropped (after being counted), -1 = none
+        t = parse_int(argv[2])
+        core = c.server.cluster
+        bus = core.bus if core is not None else None
+        if bus is not None:
+            bus.set_drop_filter(t)
+        return OK
+    if (sub == b"clusterlink" and len(argv) == 5
+            and _cstr(argv[2]).lower() == b"kill"):
+        core = c.server.cluster
+        if core is None:
+            raise err("ERR Debug option only available for cluster mode enabled setup!")
+        nid = argv[4].decode("latin-1")
+        n = core.state.get(nid) if len(argv[4]) == 40 else None
+        if n is None:
+            raise err("ERR Unknown node %s" % nid)
+        d = _cstr(argv[3]).lower()
+        if d not in (b"to", b"from", b"all"):
+            # Redis 7.0 sends this error and then +OK as well (two replies
+            # to one command); frtrio sends the error only
+            raise err("ERR Unknown direction %s" % argv[3].decode("latin-1"))
+        # a link that does not exist (or myself) is a no-op here; Redis 7.0
+        # crashes in freeClusterLink(NULL)
+        if core.bus is not None and n is not core.state.myself:
+            core.bus.kill_links(n, d.decode())
+        return OK
     raise err(
         "ERR unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP."
         % _cstr(argv[1]).decode("latin-1")[:128]
