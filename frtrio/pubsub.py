@@ -179,6 +179,11 @@ class PubSub:
                 n += 1
         return n
 
+    def deliver_from_bus(self, ch: bytes, msg: bytes, shard: bool) -> int:
+        """A PUBLISH / PUBLISHSHARD received on the cluster bus: deliver it to
+        local subscribers only (Redis never re-forwards bus messages)."""
+        return self.spublish(ch, msg) if shard else self.publish(ch, msg)
+
     # --- output buffer limits -----------------------------------------------------------
 
     def _check_limits(self, c) -> None:

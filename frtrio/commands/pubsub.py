@@ -7,8 +7,10 @@ inside MULTI/EXEC gives the same oddly counted EXEC array. The counts in these
 messages are Redis's: channels + patterns for (P)(UN)SUBSCRIBE, shard channels
 only for S(UN)SUBSCRIBE.
 
-Standalone behaviour: SPUBLISH / SSUBSCRIBE work on this node's shard
-channels; cluster routing is the router's business.
+SPUBLISH / SSUBSCRIBE work on this node's shard channels; cluster routing is
+the router's business. In cluster mode PUBLISH is also broadcast on the bus
+and SPUBLISH sent to the shard's other nodes; messages received on the bus are
+delivered locally (``PubSub.deliver_from_bus``).
 """
 
 from __future__ import annotations
@@ -108,14 +110,27 @@ def cmd_sunsubscribe(c, argv):
     return _out(c, msgs)
 
 
+def _bus_publish(c, ch: bytes, msg: bytes, shard: bool) -> None:
+    """Cluster mode (Redis's clusterPropagatePublish): PUBLISH goes to every
+    node over the bus, SPUBLISH to the other nodes of my shard."""
+    core = c.server.cluster
+    bus = core.bus if core is not None else None
+    if bus is not None:
+        bus.publish(ch, msg, shard)
+
+
 @command("publish")
 def cmd_publish(c, argv):
-    return _ps(c).publish(argv[1], argv[2])
+    n = _ps(c).publish(argv[1], argv[2])
+    _bus_publish(c, argv[1], argv[2], False)
+    return n
 
 
 @command("spublish")
 def cmd_spublish(c, argv):
-    return _ps(c).spublish(argv[1], argv[2])
+    n = _ps(c).spublish(argv[1], argv[2])
+    _bus_publish(c, argv[1], argv[2], True)
+    return n
 
 
 def _sub_syntax(name: str):

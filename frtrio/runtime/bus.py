@@ -104,6 +104,25 @@ class BusShell:
         targets = [master.id] + list(master.replicas)
         self._execute([("send_node", nid, msg) for nid in targets if nid != me.id])
 
+    def set_drop_filter(self, packet_type: int) -> None:
+        """DEBUG DROP-CLUSTER-PACKET-FILTER: drop received packets of that
+        type (counted, then ignored); -1 = none."""
+        self.bus.drop_filter = packet_type
+
+    def kill_links(self, n, direction: str) -> None:
+        """DEBUG CLUSTERLINK KILL to|from|all: free the node's outbound
+        and/or inbound link (the next cron tick reconnects the outbound one)."""
+        links = []
+        if direction in ("to", "all"):
+            links.append(n.link)
+        if direction in ("from", "all"):
+            links.append(n.inbound_link)
+        for ln in links:
+            if ln is not None:
+                self._free(ln)
+                self.core.emit("cluster.link_state", outcome="killed", node=n.id,
+                               direction="from" if ln.inbound else "to")
+
     def links_reply(self):
         out = []
         st = self.core.state
