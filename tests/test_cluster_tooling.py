@@ -238,3 +238,448 @@ def test_c03_reshard_with_keys_moves_everything_and_nodes_agree(mixed, src, dst)
         assert 0 < rc.pttl(t + "zset") <= 600000
     finally:
         rc.close()
+
+
+def _migration_transcript(procs, si, di):
+    """Redis-cli's per-slot steps, done by hand on one slot of procs[si]
+    towards procs[di], with client commands in between; every reply with
+    addresses, ids and the slot number masked (so pairs of different kinds
+    give the same transcript when they behave alike)."""
+    s, d = procs[si], procs[di]
+    sid, did = node_id(s), node_id(d)
+    slot = my_slots(s)[-1]
+    t = "{%s}" % tag_for(slot)
+    sc, dc = s.conn(), d.conn()
+    out = []
+
+    def run(conn, who, *args):
+        raw = conn.cmd(*args)
+        raw = raw.replace(b"127.0.0.1:%d" % s.port, b"SRC").replace(b"127.0.0.1:%d" % d.port, b"DST")
+        raw = raw.replace(sid.encode(), b"SID").replace(did.encode(), b"DID")
+        raw = re.sub(rb"\b%d\b" % slot, b"SLOT", raw)
+        out.append((who, " ".join(str(a) for a in args).replace(t, "{t}"), raw))
+        return raw
+
+    try:
+        run(sc, "src", "SET", t + "a", "1")
+        run(sc, "src", "SET", t + "b", "2")
+        run(dc, "dst", "CLUSTER", "SETSLOT", slot, "IMPORTING", sid)
+        run(sc, "src", "CLUSTER", "SETSLOT", slot, "MIGRATING", did)
+        run(sc, "src", "CLUSTER", "COUNTKEYSINSLOT", slot)
+        run(sc, "src", "MIGRATE", "127.0.0.1", d.port, "", 0, 5000, "KEYS", t + "a")
+        run(sc, "src", "GET", t + "b")            # still here: served
+        run(sc, "src", "GET", t + "a")            # moved away: ASK
+        run(sc, "src", "SET", t + "c", "x")       # a write of a missing key: ASK too
+        run(sc, "src", "EXISTS", t + "a")
+        run(sc, "src", "MGET", t + "a", t + "b")  # one here, one not: TRYAGAIN
+        run(sc, "src", "MGET", t + "b", t + "b")
+        run(sc, "src", "DEL", t + "a", t + "c")   # all missing: ASK
+        run(sc, "src", "MULTI")
+        run(sc, "src", "GET", t + "a")
+        run(sc, "src", "EXEC")
+        run(dc, "dst", "GET", t + "a")            # no ASKING: MOVED back to the owner
+        run(dc, "dst", "ASKING")
+        run(dc, "dst", "GET", t + "a")
+        run(dc, "dst", "GET", t + "a")            # ASKING was one-shot
+        run(dc, "dst", "ASKING")
+        run(dc, "dst", "MGET", t + "a", t + "b")  # multi-key, one missing: TRYAGAIN
+        run(dc, "dst", "ASKING")
+        run(dc, "dst", "MGET", t + "a", t + "a")
+        run(dc, "dst", "ASKING")
+        run(dc, "dst", "SET", t + "c", "3")
+        run(dc, "dst", "CLUSTER", "COUNTKEYSINSLOT", slot)
+        run(sc, "src", "MIGRATE", "127.0.0.1", d.port, "", 0, 5000, "KEYS", t + "b")
+        run(sc, "src", "MIGRATE", "127.0.0.1", d.port, "", 0, 5000, "KEYS", t + "b")  # NOKEY
+        run(sc, "src", "CLUSTER", "GETKEYSINSLOT", slot, 10)
+        run(sc, "src", "GET", t + "b")
+        run(dc, "dst", "CLUSTER", "SETSLOT", slot, "NODE", did)
+        run(sc, "src", "CLUSTER", "SETSLOT", slot, "NODE", did)
+        for p in procs:
+            if p is not s and p is not d:
+                run(p.conn(), "other", "CLUSTER", "SETSLOT", slot, "NODE", did)
+        run(sc, "src", "GET", t + "a")            # now MOVED to the new owner
+        run(dc, "dst", "MGET", t + "a", t + "b", t + "c")
+        run(dc, "dst", "DEL", t + "a", t + "b", t + "c")
+    finally:
+        sc.close()
+        dc.close()
+    return out
+
+
+def test_c03_c04_redirects_during_a_migration_are_redis_s(mixed):
+    """ASK, TRYAGAIN, MOVED and ASKING during a slot migration, frtrio
+    pairs and mixed pairs against a redis-server pair, reply for reply."""
+    procs = mixed
+    settle(procs)
+    want = _migration_transcript(procs, 2, 3)  # redis-server -> redis-server
+    assert (b"-ASK SLOT DST\r\n") in [r for _, _, r in want]
+    assert b"-TRYAGAIN Multiple keys request during rehashing of slot\r\n" in [r for _, _, r in want]
+    for si, di in [(0, 1), (1, 3), (2, 0)]:
+        got = _migration_transcript(procs, si, di)
+        for (who, cmd, w), (_, _, g) in zip(want, got):
+            assert g == w, (si, di, who, cmd, g, w)
+        assert len(got) == len(want)
+    settle(procs)
+    check_ok(procs[0])
+
+
+# --- 4. redis-py through a reshard ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("src,dst", [(1, 0), (0, 3)], ids=["frtrio-to-frtrio", "frtrio-to-redis"])
+def test_c03_redis_py_cluster_keeps_working_through_a_reshard(mixed, src, dst):
+    """Writers and readers hammer the slots being moved while redis-cli
+    reshards them; redis-py follows ASK / MOVED (and retries TRYAGAIN), no
+    operation fails, no write is lost."""
+    from redis.cluster import RedisCluster
+
+    procs = mixed
+    settle(procs)
+    s, d = procs[src], procs[dst]
+    moving = my_slots(s)[:30]
+    prefix = "py%d%d" % (src, dst)
+    keys = [k for slot in moving for k in keys_for(slot, 4, prefix)]
+    errors: list = []
+    counts = {k: 0 for k in keys}
+    stop = threading.Event()
+    ops = [0]
+
+    def worker(part):
+        rc = RedisCluster(host="127.0.0.1", port=procs[0].port)
+        try:
+            while not stop.is_set():
+                for k in part:
+                    n = rc.incr(k)
+                    counts[k] += 1
+                    if n != counts[k]:
+                        errors.append((k, n, counts[k]))
+                    if rc.get(k) != b"%d" % counts[k]:
+                        errors.append((k, "get"))
+                    ops[0] += 2
+        except Exception as e:  # noqa: BLE001 - any failure is the finding
+            errors.append(repr(e))
+        finally:
+            rc.close()
+
+    threads = [threading.Thread(target=worker, args=(keys[i::3],)) for i in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        assert wait_for(lambda: ops[0] > 300, 10)
+        r = cli("--cluster", "reshard", addr(s), "--cluster-from", node_id(s),
+                "--cluster-to", node_id(d), "--cluster-slots", len(moving), "--cluster-yes")
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+        done = ops[0]
+        assert wait_for(lambda: ops[0] > done + 300, 10)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert not errors, errors[:5]
+    settle(procs)
+    rc = RedisCluster(host="127.0.0.1", port=procs[2].port)
+    try:
+        for k in keys:
+            assert rc.get(k) == b"%d" % counts[k]
+    finally:
+        rc.close()
+    for slot in moving:
+        assert count_in_slot(s, slot) == 0
+        assert count_in_slot(d, slot) == 4
+    check_ok(procs[0])
+
+
+# --- 2. add-node / rebalance / del-node; 3. RESET HARD and re-MEET --------------------------
+
+
+@pytest.fixture(scope="module")
+def trio3():
+    procs = start_nodes(["frtrio"] * 3)
+    try:
+        create(procs)
+        yield procs
+    finally:
+        for p in procs:
+            p.cleanup()
+
+
+def knows(p, nid) -> bool:
+    return nid in nodes_view(p)
+
+
+def test_c14_add_node_rebalance_then_del_node_and_forget_blacklist(trio3):
+    procs = list(trio3)
+    settle(procs)
+    from redis.cluster import RedisCluster
+
+    rc = RedisCluster(host="127.0.0.1", port=procs[0].port)
+    try:
+        for i in range(600):
+            rc.set("an:%d" % i, i)
+    finally:
+        rc.close()
+    total = total_keys(procs)
+    new = start_nodes(["frtrio"])[0]
+    try:
+        r = cli("--cluster", "add-node", addr(new), addr(procs[0]))
+        assert r.returncode == 0 and "[OK] New node added correctly." in r.stdout, r.stdout + r.stderr
+        everyone = procs + [new]
+        settle(everyone)
+        new_id = node_id(new)
+        assert all(nodes_view(p)[new_id][1] == "master" for p in everyone)
+        # the empty master gets slots (a small weight keeps the move short)
+        r = cli("--cluster", "rebalance", addr(procs[0]), "--cluster-use-empty-masters",
+                "--cluster-weight", "%s=0.02" % new_id)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+        got = my_slots(new)
+        assert 90 <= len(got) <= 120, len(got)
+        settle(everyone)
+        check_ok(new)
+        assert total_keys(everyone) == total
+        assert int(cli("dbsize", port=new.port).stdout) > 0
+        # move its slots away, then remove it
+        r = cli("--cluster", "reshard", addr(procs[0]), "--cluster-from", new_id,
+                "--cluster-to", node_id(procs[1]), "--cluster-slots", len(got), "--cluster-yes")
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+        assert my_slots(new) == [] and int(cli("dbsize", port=new.port).stdout) == 0
+        settle(everyone)
+        r = cli("--cluster", "del-node", addr(procs[1]), new_id)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "Sending CLUSTER RESET SOFT to the deleted node." in r.stdout
+        settle(procs)
+        assert not any(knows(p, new_id) for p in procs)
+        # the deleted node was reset: it knows only itself, same id
+        assert list(nodes_view(new)) == [new_id]
+        # One node meets it again (MEET ignores the FORGET blacklist); it
+        # gossips about it and the node itself pings the others, but they
+        # forgot it less than 60 s ago: they do not take it back.
+        assert cli("cluster", "meet", "127.0.0.1", new.port, port=procs[1].port).stdout.strip() == "OK"
+        assert wait_for(lambda: knows(procs[1], new_id) and len(nodes_view(new)) == 4, 10)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 3:
+            assert not knows(procs[0], new_id) and not knows(procs[2], new_id)
+            time.sleep(0.2)
+        assert cli("cluster", "forget", new_id, port=procs[1].port).stdout.strip() == "OK"
+        assert cli("cluster", "reset", "soft", port=new.port).stdout.strip() == "OK"
+        settle(procs)
+        assert not any(knows(p, new_id) for p in procs)
+        assert total_keys(procs) == total
+        check_ok(procs[2])
+    finally:
+        new.cleanup()
+
+
+def test_c14_reset_hard_then_meet_again_rejoins_with_a_new_id(trio3):
+    procs = list(trio3)
+    settle(procs)
+    new = start_nodes(["frtrio"])[0]
+    try:
+        r = cli("--cluster", "add-node", addr(new), addr(procs[0]))
+        assert r.returncode == 0, r.stdout + r.stderr
+        everyone = procs + [new]
+        settle(everyone)
+        old_id = node_id(new)
+        assert cli("cluster", "reset", "hard", port=new.port).stdout.strip() == "OK"
+        new_id = node_id(new)
+        assert new_id != old_id
+        assert list(nodes_view(new)) == [new_id]
+        info = cli("cluster", "info", port=new.port).stdout
+        assert "cluster_current_epoch:0" in info and "cluster_my_epoch:0" in info
+        # the others reach its address, find another id there: the old
+        # entry loses its address (noaddr) and is not contacted again
+        assert wait_for(lambda: all("noaddr" in nodes_view(p).get(old_id, ("", ""))[1]
+                                    for p in procs), 10), [nodes_view(p) for p in procs]
+        assert cli("cluster", "meet", "127.0.0.1", new.port, port=procs[1].port).stdout.strip() == "OK"
+        assert wait_for(lambda: all(knows(p, new_id) for p in procs)
+                        and all(len(nodes_view(new)) >= 4 for p in procs), 10)
+        for p in everyone:
+            if knows(p, old_id):
+                assert cli("cluster", "forget", old_id, port=p.port).stdout.strip() == "OK"
+        settle(everyone)
+        assert not any(knows(p, old_id) for p in everyone)
+        assert all(nodes_view(p)[new_id][:2] == (addr(new), "master") for p in everyone)
+        r = cli("--cluster", "check", addr(procs[0]))
+        assert r.returncode == 0 and "[OK] All nodes agree about slots configuration." in r.stdout
+        # and out again, with del-node
+        r = cli("--cluster", "del-node", addr(procs[0]), new_id)
+        assert r.returncode == 0, r.stdout + r.stderr
+        settle(procs)
+    finally:
+        new.cleanup()
+
+
+# --- 5. DEBUG test hooks ---------------------------------------------------------------
+
+
+def _links(p, resp3=False) -> list[dict]:
+    """CLUSTER LINKS as a list of dicts, with the raw RESP type of each value."""
+    c = p.conn()
+    try:
+        if resp3:
+            c.cmd("HELLO", "3")
+        raw = c.cmd("CLUSTER", "LINKS")
+    finally:
+        c.close()
+    return _parse_links(raw)
+
+
+def _parse_links(raw: bytes) -> list[dict]:
+    lines = raw.split(b"\r\n")
+    assert lines[0][:1] == b"*"
+    n = int(lines[0][1:])
+    out = []
+    i = 1
+    for _ in range(n):
+        head = lines[i]
+        i += 1
+        kind = head[:1]
+        fields = int(head[1:]) * (2 if kind == b"%" else 1)
+        d = {"_type": kind}
+        keys = []
+        for _k in range(fields // 2):
+            vals = []
+            for _v in range(2):
+                t = lines[i][:1]
+                if t == b"$":
+                    vals.append((t, lines[i + 1]))
+                    i += 2
+                else:
+                    vals.append((t, lines[i][1:]))
+                    i += 1
+            key = vals[0][1].decode()
+            keys.append(key)
+            d[key] = vals[1]
+        d["_keys"] = keys
+        out.append(d)
+    return out
+
+
+def _link(p, peer_id, direction):
+    for ln in _links(p):
+        if ln["node"][1].decode() == peer_id and ln["direction"][1] == direction.encode():
+            return ln
+    return None
+
+
+def test_c12_debug_clusterlink_kill_frees_links_that_come_back(mixed):
+    procs = mixed
+    settle(procs)
+    f0, r2 = procs[0], procs[2]
+    peer = node_id(r2)
+    for p, other in ((f0, r2), (r2, f0)):  # frtrio first, redis-server as the reference
+        oid = node_id(other)
+        to0 = _link(p, oid, "to")
+        from0 = _link(p, oid, "from")
+        assert to0 and from0
+        c = p.conn()
+        try:
+            # in one transaction: the link is gone right after the kill
+            c.cmd("MULTI")
+            c.cmd("DEBUG", "CLUSTERLINK", "KILL", "to", oid)
+            c.cmd("CLUSTER", "LINKS")
+            raw = c.cmd("EXEC")
+        finally:
+            c.close()
+        assert raw.startswith(b"*2\r\n+OK\r\n")
+        after = _parse_links(raw[len(b"*2\r\n+OK\r\n"):])
+        assert not any(ln["node"][1].decode() == oid and ln["direction"][1] == b"to" for ln in after)
+        # the cron reconnects it: a new link (later create-time)
+        assert wait_for(lambda: (_link(p, oid, "to") or {"create-time": (b":", b"0")})["create-time"][1]
+                        > to0["create-time"][1], 5)
+        assert cli("debug", "clusterlink", "kill", "from", oid, port=p.port).stdout.strip() == "OK"
+        # the peer sees its outbound link closed and reconnects: a new inbound one
+        assert wait_for(lambda: (_link(p, oid, "from") or {"create-time": (b":", b"0")})["create-time"][1]
+                        > from0["create-time"][1], 5)
+        assert cli("debug", "clusterlink", "kill", "all", oid, port=p.port).stdout.strip() == "OK"
+        assert wait_for(lambda: _link(p, oid, "to") and _link(p, oid, "from"), 5)
+    settle(procs)
+    # errors, byte for byte with redis-server
+    for args in (("DEBUG", "CLUSTERLINK", "KILL", "to", "nosuchnode"),
+                 ("DEBUG", "CLUSTERLINK", "KILL", "to", "a" * 40),
+                 ("DEBUG", "CLUSTERLINK", "KILL", "to"),
+                 ("DEBUG", "CLUSTERLINK", "KILL", "to", peer, "x"),
+                 ("DEBUG", "CLUSTERLINK", "kill2", "to", peer),
+                 ("DEBUG", "DROP-CLUSTER-PACKET-FILTER"),
+                 ("DEBUG", "DROP-CLUSTER-PACKET-FILTER", "x"),
+                 ("DEBUG", "DROP-CLUSTER-PACKET-FILTER", "1.5"),
+                 ("DEBUG", "DROP-CLUSTER-PACKET-FILTER", "99999999999999999999"),
+                 ("DEBUG", "DROP-CLUSTER-PACKET-FILTER", "-1")):
+        with f0.conn() as a, procs[3].conn() as b:
+            assert a.cmd(*args) == b.cmd(*args), args
+
+
+def test_c12_debug_hooks_outside_cluster_mode(diff):
+    diff("DEBUG", "CLUSTERLINK", "KILL", "to", "a" * 40)
+    diff("DEBUG", "CLUSTERLINK", "KILL", "all", "x")
+    diff("DEBUG", "CLUSTERLINK", "KILL", "to")
+    diff("DEBUG", "DROP-CLUSTER-PACKET-FILTER", "1")
+    diff("DEBUG", "DROP-CLUSTER-PACKET-FILTER", "-1")
+    diff("DEBUG", "DROP-CLUSTER-PACKET-FILTER", "nan")
+
+
+def _flags(p, nid) -> str:
+    return nodes_view(p).get(nid, ("", ""))[1]
+
+
+def test_c12_dropped_pongs_make_a_live_peer_pfail_after_the_node_timeout(mixed):
+    """DEBUG DROP-CLUSTER-PACKET-FILTER 1 (PONG) on an frtrio node and on a
+    redis-server node. Each stops getting answers to its pings; since each
+    also stops pinging while a ping is pending, neither hears from the other
+    and after the node timeout each marks the other PFAIL, both alive. A
+    third node, which still pings them, is never marked: its PINGs count as
+    proof of life (Redis's data_received) though its PONGs are dropped.
+    Without the filter the PFAILs clear (link recycling, then a PONG)."""
+    procs = mixed
+    settle(procs)
+    f0, f1, r2, r3 = procs
+    ids = [node_id(p) for p in procs]
+    t0 = time.monotonic()
+    for p in (f0, r2):
+        assert cli("debug", "drop-cluster-packet-filter", 1, port=p.port).stdout.strip() == "OK"
+    try:
+        both = wait_for(lambda: _flags(f0, ids[2]) == "master,fail?" and _flags(r2, ids[0]) == "master,fail?",
+                        5 * NT / 1000, step=0.05)
+        elapsed = time.monotonic() - t0
+        assert both, ([nodes_view(p) for p in procs])
+        assert elapsed >= NT / 1000 * 0.9, elapsed
+        # nobody else is suspected, by anyone
+        for p, i in ((f0, 1), (f0, 3), (r2, 1), (r2, 3)):
+            assert "fail" not in _flags(p, ids[i])
+        for p in (f1, r3):
+            assert all("fail" not in v[1] for v in nodes_view(p).values())
+        # a PFAIL seen by one master only never becomes FAIL
+        assert "cluster_state:ok" in cli("cluster", "info", port=f1.port).stdout
+    finally:
+        for p in (f0, r2):
+            cli("debug", "drop-cluster-packet-filter", -1, port=p.port)
+    assert wait_for(lambda: _flags(f0, ids[2]) == "master" and _flags(r2, ids[0]) == "master",
+                    5 * NT / 1000, step=0.05), [nodes_view(p) for p in procs]
+    settle(procs)
+
+
+# --- 6. CLUSTER LINKS and cluster_connections beside redis-server ----------------------------
+
+
+def test_c06_cluster_links_shape_matches_redis(mixed):
+    procs = mixed
+    settle(procs)
+    ids = [node_id(p) for p in procs]
+    for resp3 in (False, True):
+        shapes = {}
+        for i, p in enumerate(procs):
+            links = _links(p, resp3)
+            peers = {x for j, x in enumerate(ids) if j != i}
+            # one "to" and one "from" per healthy peer
+            assert sorted((ln["direction"][1].decode(), ln["node"][1].decode()) for ln in links) == \
+                sorted((d, x) for x in peers for d in ("to", "from")), p.kind
+            shape = {(ln["_type"], tuple(ln["_keys"]),
+                      tuple(ln[k][0] for k in ln["_keys"])) for ln in links}
+            for ln in links:
+                assert ln["events"][1] in (b"r", b"rw")
+                assert abs(int(ln["create-time"][1]) / 1000 - time.time()) < 600
+            shapes[p.kind] = shape
+        assert shapes["frtrio"] == shapes["redis"], shapes
+        assert len(shapes["redis"]) == 1
+    conns = [re.search(r"cluster_connections:(\d+)", cli("info", "clients", port=p.port).stdout).group(1)
+             for p in procs]
+    assert conns == ["6"] * 4

@@ -262,6 +262,10 @@ class BusCore:
         if t == self.drop_filter:
             return eff
         me = st.myself
+        if link.node is not None and st.nodes.get(link.node.id) is not link.node:
+            # the link of a node deleted since (FORGET, RESET): Redis frees
+            # a node's links with it, so nothing more is read from it
+            return [("free_link", link)]
         if link.node is not None and not link.node.has("handshake"):
             sender = link.node
         else:
@@ -627,6 +631,13 @@ class BusCore:
         cfg = self.server.config
         if (newmaster is not None and curmaster is not None and curmaster.numslots == 0
                 and (cfg.get("cluster-allow-replica-migration") == "yes" or sender_slots == migrated)):
+            if me.is_master:
+                # clusterSetMaster: a master turning replica closes its open
+                # slots (the last slot of a reshard is typically still
+                # marked migrating here) and stops being a migration target
+                st.migrating_to.clear()
+                st.importing_from.clear()
+                me.migrate_to = False
             st.set_master(me, sender)
             self._save(fsync=True, update=True)
             self.emit("cluster.role_changed", outcome="replica", master=sender.id)

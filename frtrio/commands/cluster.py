@@ -315,6 +315,7 @@ def cluster_setslot(c, argv):
             # Redis's clusterSetMaster: close all open slots, replicate
             st.migrating_to.clear()
             st.importing_from.clear()
+            me.migrate_to = False
             st.set_master(me, target)
             if hasattr(c.server, "start_replication"):
                 c.server.start_replication(target)
@@ -454,6 +455,7 @@ def cluster_replicate(c, argv):
         raise err("ERR To set a master the node must be empty and without assigned slots.")
     st.migrating_to.clear()
     st.importing_from.clear()
+    me.migrate_to = False
     st.set_master(me, n)
     core.emit("cluster.role_changed", outcome="replica", master=nid)
     if hasattr(c.server, "start_replication"):

@@ -12,10 +12,13 @@ when the connection's db differs, one reply line per command, Redis's
 timeouts and single retry) and then calls ``MigrateJob.finish`` here, which
 removes the acknowledged keys, propagates them as one DEL and answers as
 Redis does. While a MIGRATE is in flight its client waits; other clients go
-on (Redis blocks the whole server instead). A key that another client changes
-or removes while its copy is in flight is kept on the source (the change
-would otherwise be lost): each key ends up on the source, on the target, or -
-when the copy and a change race - on both, never on neither.
+on (Redis blocks the whole server instead), except that a command on one of
+the keys in flight waits for the MIGRATE to end (``waits_for_migrate``), so
+it runs after it as on redis-server. A key changed anyway while its copy is
+in flight (by a command that declares no keys, e.g. FLUSHALL) is kept on the
+source (the change would otherwise be lost): each key ends up on the source,
+on the target, or - when the copy and such a change race - on both, never on
+neither.
 
 Inside MULTI/EXEC MIGRATE cannot wait for the network and answers an error
 (frtrio-specific; Redis runs it synchronously there).
@@ -182,6 +185,55 @@ class _KeyGuard:
         srv.watched_keys.setdefault(k, {})[self.id] = self
 
 
+def _inflight(srv) -> dict:
+    """(dbid, key) -> id of the client whose MIGRATE (without COPY) has that
+    key in flight. Kept on the server, created on first use."""
+    d = getattr(srv, "migrate_inflight", None)
+    if d is None:
+        d = srv.migrate_inflight = {}
+    return d
+
+
+def waits_for_migrate(srv, c, argv: list[bytes]) -> bool:
+    """Whether the command ``argv`` of client ``c`` touches a key another
+    client's MIGRATE has in flight. The shell then holds the command until
+    that MIGRATE is over, so that it runs after it, as on redis-server
+    (where MIGRATE blocks the whole server): a write to a key being moved
+    cannot land on the source after its copy left (the key would end up on
+    both nodes, and redis-cli's reshard stops on BUSYKEY), and in cluster mode
+    the command then gets the ASK redirect Redis gives."""
+    inflight = getattr(srv, "migrate_inflight", None)
+    if not inflight:
+        return False
+    from frtrio.commands import table
+
+    cmd = table.TABLE.get(argv[0].lower())
+    if cmd is None:
+        return False
+    if cmd.subcommands and len(argv) >= 2:
+        cmd = cmd.subcommands.get(argv[1].lower())
+        if cmd is None:
+            return False
+    if cmd.fullname == "exec":
+        pairs = c.multi or []
+    elif c.multi is not None and cmd.fullname not in ("multi", "discard", "watch"):
+        return False  # only queued: its keys are looked at by EXEC
+    else:
+        pairs = [(cmd, argv)]
+    dbid = c.dbid
+    for cm, av in pairs:
+        try:
+            pos = cm.get_keys(av)
+        except (IndexError, ValueError, TypeError):
+            continue
+        for i in pos:
+            if 0 <= i < len(av):
+                owner = inflight.get((dbid, av[i]))
+                if owner is not None and owner != c.id:
+                    return True
+    return False
+
+
 class MigrateOutcome:
     """What the shell saw on the wire (filled in by runtime/migrate.py)."""
 
@@ -234,6 +286,10 @@ class MigrateJob:
         self.copy = copy
         self.db = c.db
         self.guards = [] if copy else [_KeyGuard(c.server, c.db.id, k) for k in keys]
+        if not copy:
+            inflight = _inflight(c.server)
+            for k in keys:
+                inflight[(c.db.id, k)] = c.id
 
     @property
     def cache_name(self) -> str:
@@ -246,6 +302,12 @@ class MigrateJob:
         for g in self.guards:
             srv.unwatch_all(g)
         self.guards = []
+        if not self.copy:
+            inflight = _inflight(srv)
+            dbid = self.db.id
+            for k in self.keys:
+                if inflight.get((dbid, k)) == self.client_id:
+                    del inflight[(dbid, k)]
 
     def finish(self, c, out: MigrateOutcome) -> None:
         """Apply the outcome: remove migrated keys, propagate, reply (pure)."""

@@ -157,6 +157,9 @@ class BusShell:
         self.node.after_cluster_event()
 
     def _sweep(self) -> None:
+        """Free the links of nodes that were deleted (freeClusterNode frees
+        both: a packet on an inbound link of a forgotten node must not be
+        taken as coming from that node)."""
         st = self.core.state
         for ln in list(self.outbound):
             n = ln.node
@@ -164,6 +167,12 @@ class BusShell:
                 continue
             if n is None or st.nodes.get(n.id) is not n:
                 ln.close()
+        for ln in list(self.inbound):
+            n = ln.node
+            if ln.closed or n is None:
+                continue
+            if st.nodes.get(n.id) is not n:
+                self._free(ln)
 
     # --- effects --------------------------------------------------------------------------
 

@@ -25,6 +25,10 @@ What happens on the wire is Redis's migrateCommand:
 
 The outcome goes to ``MigrateJob.finish`` (pure), which removes the migrated
 keys and answers.
+
+While a MIGRATE (without COPY) is in flight, another client's command on one
+of its keys waits for it (``wait_keys_free``), so it runs after the MIGRATE
+as it would on redis-server.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import socket
 
 import trio
 
-from frtrio.commands.dump import MigrateJob, MigrateOutcome, error_from_target
+from frtrio.commands.dump import MigrateJob, MigrateOutcome, error_from_target, waits_for_migrate
 
 CHUNK = 64 * 1024
 CACHE_TTL = 10.0  # seconds of idleness before a cached connection is closed
@@ -59,6 +63,7 @@ class SocketCache:
         self.sockets: dict[str, _Cached] = {}
         self.rng = node.env.rng("migrate")
         self.reaper_started = False
+        self.done = trio.Event()  # set (and replaced) whenever a MIGRATE ends
 
     def __len__(self) -> int:
         return len(self.sockets)
@@ -143,15 +148,30 @@ async def carry_out(node, c, job: MigrateJob) -> None:
     """Run a client's MIGRATE job and deliver its reply into ``c.out``."""
     srv = node.server
     try:
-        out = await _exchange(node, job)
-    except BaseException:
-        job.release(srv)
-        raise
-    srv.now_ms = node.env.unix_ms()
-    if c.killed or c.id not in srv.clients:
-        job.release(srv)
-        return
-    job.finish(c, out)
+        try:
+            out = await _exchange(node, job)
+        except BaseException:
+            job.release(srv)
+            raise
+        srv.now_ms = node.env.unix_ms()
+        if c.killed or c.id not in srv.clients:
+            job.release(srv)
+            return
+        job.finish(c, out)
+    finally:
+        # wake the commands held by wait_keys_free
+        cache = _cache(node)
+        cache.done.set()
+        cache.done = trio.Event()
+
+
+async def wait_keys_free(node, c, argv) -> None:
+    """Hold client ``c``'s command until no other client's MIGRATE has one
+    of its keys in flight (``dump.waits_for_migrate``)."""
+    srv = node.server
+    cache = _cache(node)
+    while waits_for_migrate(srv, c, argv):
+        await cache.done.wait()
 
 
 async def _exchange(node, job: MigrateJob) -> MigrateOutcome:

@@ -22,6 +22,7 @@ import math
 import trio
 
 import frtrio.commands  # noqa: F401  (registers all commands)
+from frtrio.commands.dump import waits_for_migrate
 from frtrio.config import Config
 from frtrio.engine import Client, Server
 from frtrio.events import open_node_event_log
@@ -449,6 +450,14 @@ class ClientConn:
                 execute = srv.execute
                 clamp = node.policy.batch_clamp()
                 for argv in cmds:
+                    if getattr(srv, "migrate_inflight", None) and waits_for_migrate(srv, c, argv):
+                        # a key of this command is in another client's
+                        # MIGRATE: run after it, as on redis-server
+                        from frtrio.runtime import migrate as _migrate
+
+                        await self._flush()
+                        await _migrate.wait_keys_free(node, c, argv)
+                        srv.now_ms = env.unix_ms()
                     execute(c, argv)
                     if srv.migrate_jobs and c.id in srv.migrate_jobs:
                         # MIGRATE: its network part (runtime/migrate.py); this
