@@ -455,7 +455,7 @@ class Server:
             return self._reject(
                 c, "ERR wrong number of arguments for '%s' command" % cmd.fullname, cmd=cmd
             )
-        c.last_cmd = cmd.fullname.encode()
+        c.last_cmd = cmd.name_bytes
         if not c.authenticated and not cmd.no_auth:
             return self._reject(c, "NOAUTH Authentication required.", cmd=cmd)
         if c.multi is not None and cmd.no_multi:
@@ -534,7 +534,16 @@ class Server:
                 st = self.cmdstats[cmd.fullname] = [0, 0, 0, 0]
             st[0] += 1
         if r is not _NO_REPLY:
-            if type(r) is BlockOn:
+            if (type(r) is bytes or r is OK) and not c.reply_mode:
+                # the common replies, without the generic encoder's dispatch
+                if r is OK:
+                    b = _OK_BYTES
+                else:
+                    n = len(r)
+                    b = (b"$%d\r\n" % n) + r + b"\r\n"
+                c.out.append(b)
+                c.out_bytes += len(b)
+            elif type(r) is BlockOn:
                 if self.blocking is None:
                     raise RuntimeError("blocking command without a registry")
                 self.blocking.block(c, r)
@@ -546,3 +555,4 @@ class Server:
 
 
 _NO_REPLY = NO_REPLY
+_OK_BYTES = b"+OK\r\n"

@@ -247,7 +247,7 @@ def _migration_transcript(procs, si, di):
     give the same transcript when they behave alike)."""
     s, d = procs[si], procs[di]
     sid, did = node_id(s), node_id(d)
-    slot = my_slots(s)[-1]
+    slot = next(x for x in reversed(my_slots(s)) if count_in_slot(s, x) == 0)
     t = "{%s}" % tag_for(slot)
     sc, dc = s.conn(), d.conn()
     out = []
@@ -300,6 +300,11 @@ def _migration_transcript(procs, si, di):
         run(sc, "src", "GET", t + "a")            # now MOVED to the new owner
         run(dc, "dst", "MGET", t + "a", t + "b", t + "c")
         run(dc, "dst", "DEL", t + "a", t + "b", t + "c")
+    except BaseException:
+        # leave no open slot behind for the other tests
+        for conn in (sc, dc):
+            conn.cmd("CLUSTER", "SETSLOT", slot, "STABLE")
+        raise
     finally:
         sc.close()
         dc.close()
@@ -683,3 +688,100 @@ def test_c06_cluster_links_shape_matches_redis(mixed):
     conns = [re.search(r"cluster_connections:(\d+)", cli("info", "clients", port=p.port).stdout).group(1)
              for p in procs]
     assert conns == ["6"] * 4
+
+
+# --- 7. PUBLISH / SPUBLISH across frtrio and redis-server nodes ------------------------------
+
+
+def _quiet(conn, wait=0.3) -> bytes:
+    """Whatever arrives within ``wait`` seconds (nothing, normally)."""
+    conn.sock.settimeout(wait)
+    try:
+        return conn.buf + conn.sock.recv(65536)
+    except (socket.timeout, TimeoutError):
+        return conn.buf
+    finally:
+        conn.sock.settimeout(10)
+
+
+def _msg(*parts) -> bytes:
+    out = b"*%d\r\n" % len(parts)
+    for x in parts:
+        x = x.encode() if isinstance(x, str) else x
+        out += b"$%d\r\n%s\r\n" % (len(x), x)
+    return out
+
+
+def test_c09_publish_crosses_between_frtrio_and_redis_nodes(mixed):
+    procs = mixed
+    settle(procs)
+    f0, f1, r2, r3 = procs
+    subs = {}
+    try:
+        for name, p, cmd in (("f1", f1, "SUBSCRIBE"), ("r3", r3, "SUBSCRIBE"),
+                             ("r2p", r2, "PSUBSCRIBE"), ("f0p", f0, "PSUBSCRIBE")):
+            c = p.conn()
+            c.cmd(cmd, "news" if cmd == "SUBSCRIBE" else "n*s")
+            subs[name] = c
+        with f0.conn() as pub:
+            # receivers counted here: the local pattern subscriber only
+            assert pub.cmd("PUBLISH", "news", "from-frtrio") == b":1\r\n"
+        with r2.conn() as pub:
+            assert pub.cmd("PUBLISH", "news", "from-redis") == b":1\r\n"
+        for text in ("from-frtrio", "from-redis"):
+            assert subs["f1"].read_reply() == _msg("message", "news", text)
+            assert subs["r3"].read_reply() == _msg("message", "news", text)
+            assert subs["r2p"].read_reply() == _msg("pmessage", "n*s", "news", text)
+            assert subs["f0p"].read_reply() == _msg("pmessage", "n*s", "news", text)
+        # exactly once each: a node delivers what it gets from the bus and
+        # never forwards it again
+        for c in subs.values():
+            assert _quiet(c) == b""
+    finally:
+        for c in subs.values():
+            c.close()
+
+
+def test_c09_spublish_reaches_the_shard_replicas_of_either_kind(mixed):
+    """Replicas joined with add-node --cluster-slave: a redis-server replica
+    of an frtrio master and an frtrio replica of a redis-server master.
+    SPUBLISH on the master reaches SSUBSCRIBE clients on its replica (and
+    only its shard's nodes get it)."""
+    procs = mixed
+    settle(procs)
+    f0, f1, r2, r3 = procs
+    rrep, frep = start_nodes(["redis", "frtrio"])
+    subs = []
+    try:
+        for rep, master in ((rrep, f0), (frep, r2)):
+            r = cli("--cluster", "add-node", addr(rep), addr(f1), "--cluster-slave",
+                    "--cluster-master-id", node_id(master))
+            assert r.returncode == 0, r.stdout + r.stderr
+        everyone = procs + [rrep, frep]
+        assert wait_for(lambda: all_agree(everyone), 20), [nodes_view(p) for p in everyone]
+        assert nodes_view(f1)[node_id(rrep)][1:3] == ("slave", node_id(f0))
+        assert nodes_view(r3)[node_id(frep)][1:3] == ("slave", node_id(r2))
+        ch_f = "sh{%s}" % tag_for(next(s for s in my_slots(f0)))
+        ch_r = "sh{%s}" % tag_for(next(s for s in my_slots(r2)))
+        for rep, ch in ((rrep, ch_f), (frep, ch_r)):
+            c = rep.conn()
+            assert c.cmd("SSUBSCRIBE", ch) == b"*3\r\n$10\r\nssubscribe\r\n$%d\r\n%s\r\n:1\r\n" % (
+                len(ch), ch.encode())
+            subs.append((c, ch))
+        for (c, ch), master in zip(subs, (f0, r2)):
+            with master.conn() as pub:
+                assert pub.cmd("SPUBLISH", ch, "to-" + master.kind) == b":0\r\n"
+            assert c.read_reply() == _msg("smessage", ch, "to-" + master.kind)
+            assert _quiet(c) == b""
+        for c, _ in subs:
+            c.close()
+        subs = []
+        for rep in (rrep, frep):
+            r = cli("--cluster", "del-node", addr(f1), node_id(rep))
+            assert r.returncode == 0, r.stdout + r.stderr
+        settle(procs)
+    finally:
+        for c, _ in subs:
+            c.close()
+        rrep.cleanup()
+        frep.cleanup()

@@ -134,6 +134,15 @@ def _set_generic(c, key, val, flags, exp_opt, exp_val, cmdname, argv,
 
 @command("set")
 def cmd_set(c, argv):
+    if len(argv) == 3:
+        # plain SET key value: overwrite whatever is there, drop the TTL
+        key = argv[1]
+        c.db.set(key, argv[2])
+        srv = c.server
+        srv.dirty += 1
+        if srv.watched_keys:
+            srv.touch_key(c.db, key)
+        return OK
     flags, exp_opt, exp_val = parse_string_options(argv, 3, True)
     return _set_generic(c, argv[1], argv[2], flags, exp_opt, exp_val, "set", argv)
 

@@ -81,6 +81,7 @@ class Command:
         "may_replicate",
         "asking",
         "has_key_specs",
+        "name_bytes",
     )
 
     def __init__(self, fullname: str, handler: Callable | None, keys_fn=None):
@@ -88,6 +89,7 @@ class Command:
         if fact is None:
             raise KeyError(f"no recorded metadata for command {fullname!r}")
         self.fullname = fullname
+        self.name_bytes = fullname.encode()
         self.name = fullname.split("|")[-1]
         self.fact = fact
         self.arity = fact[1]
