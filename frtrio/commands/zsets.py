@@ -78,6 +78,8 @@ def _strtod(s: bytes):
 
 def parse_score(b: bytes, msg: str = NOT_FLOAT) -> float:
     """Redis's getDoubleFromObject (ZADD scores, ZINCRBY, WEIGHTS)."""
+    if b.isdigit() and len(b) < 16:
+        return float(int(b))  # the common case: a small non-negative integer
     if not b or b[0] in _SPACE:
         raise err(msg)
     r = _strtod(b)
