@@ -131,18 +131,9 @@ def cmd_hdel(c, argv):
     h = get_hash(c, key)
     if h is None:
         return 0
-    n = 0
-    for f in argv[2:]:
-        if f in h:
-            del h[f]
-            n += 1
-            if not h:
-                break
-    if n:
-        if not h:
-            c.db.delete(key)
-        modified(c, key, n)
-    return n
+    from frtrio.commands.util import remove_members
+
+    return remove_members(c, key, h, argv[2:])
 
 
 @command("hlen")

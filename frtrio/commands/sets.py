@@ -179,18 +179,9 @@ def cmd_srem(c, argv):
     s = get_set(c, key)
     if s is None:
         return 0
-    n = 0
-    for m in argv[2:]:
-        if m in s:
-            del s[m]
-            n += 1
-            if not s:
-                break
-    if n:
-        if not s:
-            c.db.delete(key)
-        modified(c, key, n)
-    return n
+    from frtrio.commands.util import remove_members
+
+    return remove_members(c, key, s, argv[2:])
 
 
 @command("smove")

@@ -136,3 +136,22 @@ def lookup_read(c, key: bytes):
 def arg_eq(a: bytes, word: bytes) -> bool:
     """Case-insensitive option match."""
     return len(a) == len(word) and a.lower() == word
+
+
+def remove_members(c, key: bytes, coll: dict, members) -> int:
+    """HDEL / SREM: drop dict keys of a hash or set value; the key goes when
+    the value empties. Returns how many were removed."""
+    from frtrio.commands.strings import modified
+
+    n = 0
+    for m in members:
+        if m in coll:
+            del coll[m]
+            n += 1
+            if not coll:
+                break
+    if n:
+        if not coll:
+            c.db.delete(key)
+        modified(c, key, n)
+    return n

@@ -10,31 +10,21 @@ import random
 
 import trio
 
+from frtrio.engine import HostInfo
 from frtrio.sim.fs import SimFS
 
 _LOCAL_BINDS = ("", "*", "0.0.0.0", "::", "::*", "127.0.0.1", "::1", "localhost")
 
 
-class SimHostInfo:
-    """Host facts for INFO that do not depend on the real machine."""
+class SimHostInfo(HostInfo):
+    """Host facts for INFO that do not depend on the real machine (no
+    memory or CPU figures: those would make runs differ)."""
 
     os = "Linux 6.1.0-sim x86_64"
     executable = "/usr/local/bin/frtrio-server"
 
     def __init__(self, pid: int):
         self.pid = pid
-
-    def rss(self) -> int:
-        return 0
-
-    def used_memory(self) -> int:
-        return 0
-
-    def total_memory(self) -> int:
-        return 0
-
-    def cpu(self) -> tuple[float, float]:
-        return (0.0, 0.0)
 
 
 class SimEnv:
