@@ -23,7 +23,7 @@ class ClusterNode:
         "ping_sent", "pong_received", "data_received", "config_epoch", "slots",
         "numslots", "replicas", "fail_time", "voted_time", "repl_offset",
         "fail_reports", "ctime", "link", "inbound_link", "orphaned_time",
-        "migrate_to",
+        "migrate_to", "_ranges",
     )
 
     def __init__(self, id: str, flags=(), ctime: int = 0):
@@ -51,6 +51,7 @@ class ClusterNode:
         self.inbound_link = None
         self.orphaned_time = 0
         self.migrate_to = False
+        self._ranges: tuple[bytes, list] | None = None  # slot_ranges memo
 
     # flags ---------------------------------------------------------------
     def has(self, flag: str) -> bool:
@@ -102,6 +103,9 @@ class ClusterNode:
         bm = self.slots
         if not self.numslots:
             return out
+        memo = self._ranges
+        if memo is not None and memo[0] == bm:
+            return list(memo[1])
         for i in range(CLUSTER_SLOTS // 8):
             b = bm[i]
             if b == 0xFF:
@@ -123,7 +127,8 @@ class ClusterNode:
                     start = -1
         if start >= 0:
             out.append((start, CLUSTER_SLOTS - 1))
-        return out
+        self._ranges = (bytes(bm), out)
+        return list(out)
 
 
 class ClusterState:
