@@ -1,5 +1,6 @@
 """The cluster tooling flows users run, end to end with real processes:
-``redis-cli --cluster reshard / add-node / rebalance / del-node / check``,
+``redis-cli --cluster reshard / add-node [--cluster-slave] / rebalance /
+del-node / fix / import / check``,
 CLUSTER RESET HARD and re-MEET, redis-py ``RedisCluster`` through a reshard,
 the DEBUG test hooks of Redis's own cluster tests (CLUSTERLINK KILL,
 DROP-CLUSTER-PACKET-FILTER), CLUSTER LINKS and INFO ``cluster_connections``
@@ -881,3 +882,177 @@ def test_c03_cluster_fix_closes_an_interrupted_migration(mixed):
             for k in keys:
                 assert c.cmd("GET", k) == b"$%d\r\n%s\r\n" % (len(k), k.encode())
             assert c.cmd("DEL", *keys) == b":6\r\n"
+
+
+def test_c03_cluster_import_from_a_standalone_frtrio(mixed):
+    """redis-cli --cluster import: MIGRATE from a standalone frtrio server to
+    the owner of each key, frtrio or redis-server (COPY keeps the source)."""
+    procs = mixed
+    settle(procs)
+    src = ServerProc("frtrio").start()
+    try:
+        with src.conn() as c:
+            for i in range(150):
+                c.cmd("SET", "imp:%d" % i, "v%d" % i)
+            c.cmd("RPUSH", "imp:list", "a", "b", "c")
+            c.cmd("HSET", "imp:hash", "f", "v")
+        before = total_keys(procs)
+        r = cli("--cluster", "import", addr(procs[0]), "--cluster-from", addr(src), "--cluster-copy")
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+        assert total_keys(procs) == before + 152
+        assert int(cli("dbsize", port=src.port).stdout) == 152
+        per_node = [int(cli("dbsize", port=p.port).stdout) for p in procs]
+        r = cli("--cluster", "import", addr(procs[0]), "--cluster-from", addr(src), "--cluster-replace")
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+        assert int(cli("dbsize", port=src.port).stdout) == 0
+        assert [int(cli("dbsize", port=p.port).stdout) for p in procs] == per_node
+        from redis.cluster import RedisCluster
+
+        rc = RedisCluster(host="127.0.0.1", port=procs[3].port)
+        try:
+            assert rc.lrange("imp:list", 0, -1) == [b"a", b"b", b"c"]
+            assert rc.hgetall("imp:hash") == {b"f": b"v"}
+            for i in range(150):
+                assert rc.get("imp:%d" % i) == b"v%d" % i
+                rc.delete("imp:%d" % i)
+            rc.delete("imp:list", "imp:hash")
+        finally:
+            rc.close()
+        check_ok(procs[1])
+    finally:
+        src.cleanup()
+
+
+# --- the pure parts, without sockets -----------------------------------------------------------
+
+
+def _server(cluster=False):
+    import random
+
+    import frtrio.commands  # noqa: F401
+    from frtrio.config import Config
+    from frtrio.engine import Server
+
+    cfg = Config()
+    if cluster:
+        cfg.values["cluster-enabled"] = "yes"
+    return Server(cfg, random.Random(1))
+
+
+def test_migrate_in_flight_keys_hold_other_clients_commands():
+    from frtrio.commands.dump import waits_for_migrate
+
+    srv = _server()
+    a, b = srv.new_client(), srv.new_client()
+    for k in (b"k1", b"k2", b"other"):
+        srv.execute(a, [b"SET", k, b"v"])
+    a.take_output()
+    srv.execute(a, [b"MIGRATE", b"h", b"1", b"", b"0", b"100", b"KEYS", b"k1", b"k2"])
+    job = srv.migrate_jobs.pop(a.id)
+    assert waits_for_migrate(srv, b, [b"GET", b"k1"])
+    assert waits_for_migrate(srv, b, [b"MSET", b"other", b"1", b"k2", b"2"])
+    assert waits_for_migrate(srv, b, [b"del", b"k2"])
+    assert not waits_for_migrate(srv, b, [b"GET", b"other"])
+    assert not waits_for_migrate(srv, b, [b"PING"])
+    assert not waits_for_migrate(srv, a, [b"GET", b"k1"])  # its own keys
+    srv.execute(b, [b"MULTI"])
+    assert not waits_for_migrate(srv, b, [b"GET", b"k1"])  # only queued
+    srv.execute(b, [b"GET", b"k1"])
+    assert waits_for_migrate(srv, b, [b"EXEC"])  # EXEC runs it
+    srv.execute(b, [b"DISCARD"])
+    # another db: another key
+    srv.execute(b, [b"SELECT", b"1"])
+    assert not waits_for_migrate(srv, b, [b"GET", b"k1"])
+    job.release(srv)
+    srv.execute(b, [b"SELECT", b"0"])
+    assert not waits_for_migrate(srv, b, [b"GET", b"k1"])
+    # COPY leaves the key in place: nothing waits for it
+    srv.execute(a, [b"MIGRATE", b"h", b"1", b"k1", b"0", b"100", b"COPY"])
+    job = srv.migrate_jobs.pop(a.id)
+    assert not waits_for_migrate(srv, b, [b"GET", b"k1"])
+    job.release(srv)
+
+
+def test_slot_ranges_match_a_slot_by_slot_scan():
+    import random
+
+    from frtrio.cluster.state import ClusterNode
+
+    def naive(n):
+        out, start = [], -1
+        for s in range(16385):
+            on = s < 16384 and n.owns(s)
+            if on and start < 0:
+                start = s
+            elif not on and start >= 0:
+                out.append((start, s - 1))
+                start = -1
+        return out
+
+    rng = random.Random(7)
+    n = ClusterNode("a" * 40)
+    for _ in range(60):
+        for _ in range(rng.choice((1, 5, 300))):
+            a = rng.randrange(16384)
+            b = min(16383, a + rng.choice((0, 1, 7, 8, 9, 100, 5000)))
+            for s in range(a, b + 1):
+                if rng.random() < 0.5:
+                    n._set_bit(s)
+                else:
+                    n._clear_bit(s)
+        assert n.slot_ranges() == naive(n)
+        assert n.slot_ranges() == naive(n)  # memoised
+
+
+def test_c10_packets_on_a_link_of_a_deleted_node_are_not_processed():
+    """After FORGET / RESET a node's links go with it (freeClusterNode): a
+    packet still read from such a link must not act for that node (it used
+    to re-bind the node's slots to the deleted node object)."""
+    from frtrio.cluster import bus_codec as bc
+    from frtrio.cluster.bus_types import PING
+    from frtrio.cluster.core import ClusterCore
+    from frtrio.cluster.gossip import BusCore
+    from frtrio.cluster.state import ClusterNode, ClusterState
+
+    srv = _server(cluster=True)
+    me = ClusterNode("b" * 40, ("myself", "master"))
+    st = ClusterState(me)
+    core = ClusterCore(srv, st)
+    srv.cluster = core
+    bus = BusCore(core)
+    other = ClusterNode("a" * 40, ("master",))
+    other.config_epoch = 1
+    st.add_node(other)
+
+    class Link:
+        node = other
+        inbound = True
+        ctime = 0
+        local_ip = peer_ip = "127.0.0.1"
+        closed = False
+
+    link = Link()
+    st.delete_node(other)
+    m = bc.Message(PING)
+    m.sender = other.id
+    m.config_epoch = 1
+    m.myslots = bytes([0xFF] * 10) + bytes(2038)
+    eff = bus.handle(link, m, 1000)
+    assert eff == [("free_link", link)]
+    assert all(s is None for s in st.slots[:80])
+    assert list(st.nodes) == [me.id]
+
+
+def test_info_cluster_connections_is_two_per_known_node():
+    from frtrio.cluster.core import ClusterCore
+    from frtrio.cluster.state import ClusterNode, ClusterState
+    from frtrio.commands.server import info_text
+
+    srv = _server(cluster=True)
+    st = ClusterState(ClusterNode("b" * 40, ("myself", "master")))
+    srv.cluster = ClusterCore(srv, st)
+    assert "cluster_connections:0\r\n" in info_text(srv, ["clients"])
+    for c in "acd":
+        st.add_node(ClusterNode(c * 40, ("master",)))
+    st.add_node(ClusterNode("e" * 40, ("handshake",)))
+    assert "cluster_connections:8\r\n" in info_text(srv, ["clients"])  # no links needed
