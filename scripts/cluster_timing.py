@@ -84,13 +84,15 @@ def main():
             res[kind].append(run_once(kind, a.nodes, a.node_timeout))
     lines = ["cluster timing: %d masters, cluster-node-timeout %d ms, %d rounds (median)"
              % (a.nodes, a.node_timeout, a.rounds),
-             "%-8s %12s %12s" % ("server", "create (s)", "kill->FAIL (s)")]
+             "%-8s %12s %12s   %s" % ("server", "create (s)", "kill->FAIL (s)", "all rounds (create / fail)")]
     med = {}
     for kind, vals in res.items():
         cs = sorted(v[0] for v in vals)
         fs = sorted(v[1] for v in vals)
         med[kind] = (cs[len(cs) // 2], fs[len(fs) // 2])
-        lines.append("%-8s %12.2f %12.2f" % (kind, med[kind][0], med[kind][1]))
+        lines.append("%-8s %12.2f %12.2f   %s / %s" % (
+            kind, med[kind][0], med[kind][1], " ".join("%.2f" % v[0] for v in vals),
+            " ".join("%.2f" % v[1] for v in vals)))
     lines.append("ratio frtrio/redis: create %.2f, fail %.2f" % (
         med["frtrio"][0] / med["redis"][0], med["frtrio"][1] / med["redis"][1]))
     text = "\n".join(lines) + "\n"
