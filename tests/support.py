@@ -238,3 +238,51 @@ def encode_request(args) -> bytes:
             a = b"%d" % a
         parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
     return b"".join(parts)
+
+
+def parse_reply(buf: bytes):
+    """A RESP2/RESP3 reply as Python values (status/error lines as bytes,
+    maps as flat lists), for tests that compare contents, not bytes."""
+    v, _ = _parse_reply(buf, 0)
+    return v
+
+
+def _parse_reply(buf, pos):
+    t = buf[pos : pos + 1]
+    nl = buf.find(b"\r\n", pos)
+    line = buf[pos + 1 : nl]
+    p = nl + 2
+    if t in (b"+", b"-"):
+        return line, p
+    if t == b":":
+        return int(line), p
+    if t == b"_":
+        return None, p
+    if t == b"$":
+        n = int(line)
+        if n < 0:
+            return None, p
+        return buf[p : p + n], p + n + 2
+    if t in (b"*", b"~", b"%"):
+        n = int(line)
+        if n < 0:
+            return None, p
+        if t == b"%":
+            n *= 2
+        out = []
+        for _ in range(n):
+            v, p = _parse_reply(buf, p)
+            out.append(v)
+        return out, p
+    raise ValueError(buf[pos:])
+
+
+def run_script(diff, script):
+    """Send each command of a script through the differential fixture."""
+    for line in script:
+        diff(*line)
+
+
+def switch_to_resp3(diff):
+    a, b = diff.both("HELLO", "3")
+    assert a.startswith(b"%7") and b.startswith(b"%7")

@@ -7,52 +7,11 @@ contents. Random commands are checked for shape and membership."""
 
 import pytest
 
-from support import encode_request
+from support import encode_request, parse_reply, run_script, switch_to_resp3
 
-
-def run(diff, script):
-    for line in script:
-        diff(*line)
-
-
-def resp3(diff):
-    a, b = diff.both("HELLO", "3")
-    assert a.startswith(b"%7") and b.startswith(b"%7")
-
-
-def parse(buf: bytes):
-    v, _ = _parse(buf, 0)
-    return v
-
-
-def _parse(buf, pos):
-    t = buf[pos : pos + 1]
-    nl = buf.find(b"\r\n", pos)
-    line = buf[pos + 1 : nl]
-    p = nl + 2
-    if t in (b"+", b"-"):
-        return line, p
-    if t == b":":
-        return int(line), p
-    if t == b"_":
-        return None, p
-    if t == b"$":
-        n = int(line)
-        if n < 0:
-            return None, p
-        return buf[p : p + n], p + n + 2
-    if t in (b"*", b"~", b"%"):
-        n = int(line)
-        if n < 0:
-            return None, p
-        if t == b"%":
-            n *= 2
-        out = []
-        for _ in range(n):
-            v, p = _parse(buf, p)
-            out.append(v)
-        return out, p
-    raise ValueError(buf[pos:])
+run = run_script
+resp3 = switch_to_resp3
+parse = parse_reply
 
 
 def same_members(diff, *args):
