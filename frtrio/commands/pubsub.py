@@ -71,43 +71,36 @@ def cmd_ssubscribe(c, argv):
     return _out(c, msgs)
 
 
+def _unsubscribe(c, argv, kind: bytes, table: dict, remove, count):
+    """UNSUBSCRIBE / PUNSUBSCRIBE / SUNSUBSCRIBE: one confirmation per name
+    (all current ones when none are given; one with a nil name when there
+    are none)."""
+    msgs = []
+    names = argv[1:] if len(argv) > 1 else list(table)
+    for name in names:
+        remove(c, name)
+        msgs.append([kind, name, count()])
+    if not msgs:
+        msgs.append([kind, None, count()])
+    return _out(c, msgs)
+
+
 @command("unsubscribe")
 def cmd_unsubscribe(c, argv):
-    ps = _ps(c)
-    msgs = []
-    names = argv[1:] if len(argv) > 1 else list(c.subscriptions)
-    for ch in names:
-        ps.unsubscribe(c, ch)
-        msgs.append([b"unsubscribe", ch, c.subscription_count()])
-    if not msgs:
-        msgs.append([b"unsubscribe", None, c.subscription_count()])
-    return _out(c, msgs)
+    return _unsubscribe(c, argv, b"unsubscribe", c.subscriptions, _ps(c).unsubscribe,
+                        c.subscription_count)
 
 
 @command("punsubscribe")
 def cmd_punsubscribe(c, argv):
-    ps = _ps(c)
-    msgs = []
-    names = argv[1:] if len(argv) > 1 else list(c.psubscriptions)
-    for pat in names:
-        ps.punsubscribe(c, pat)
-        msgs.append([b"punsubscribe", pat, c.subscription_count()])
-    if not msgs:
-        msgs.append([b"punsubscribe", None, c.subscription_count()])
-    return _out(c, msgs)
+    return _unsubscribe(c, argv, b"punsubscribe", c.psubscriptions, _ps(c).punsubscribe,
+                        c.subscription_count)
 
 
 @command("sunsubscribe")
 def cmd_sunsubscribe(c, argv):
-    ps = _ps(c)
-    msgs = []
-    names = argv[1:] if len(argv) > 1 else list(c.ssubscriptions)
-    for ch in names:
-        ps.sunsubscribe(c, ch)
-        msgs.append([b"sunsubscribe", ch, len(c.ssubscriptions)])
-    if not msgs:
-        msgs.append([b"sunsubscribe", None, len(c.ssubscriptions)])
-    return _out(c, msgs)
+    return _unsubscribe(c, argv, b"sunsubscribe", c.ssubscriptions, _ps(c).sunsubscribe,
+                        lambda: len(c.ssubscriptions))
 
 
 def _bus_publish(c, ch: bytes, msg: bytes, shard: bool) -> None:
