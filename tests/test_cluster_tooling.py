@@ -713,9 +713,20 @@ def _msg(*parts) -> bytes:
     return out
 
 
+def all_links_up(procs) -> bool:
+    """Every node has an outbound bus link to every other one (a PUBLISH is
+    broadcast on outbound links only, in Redis as here)."""
+    for p in procs:
+        out = cli("cluster", "links", port=p.port).stdout.split()
+        if out.count("to") < len(procs) - 1:
+            return False
+    return True
+
+
 def test_c09_publish_crosses_between_frtrio_and_redis_nodes(mixed):
     procs = mixed
     settle(procs)
+    assert wait_for(lambda: all_links_up(procs), 10)
     f0, f1, r2, r3 = procs
     subs = {}
     try:
