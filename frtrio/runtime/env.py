@@ -20,6 +20,8 @@ Interface:
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import os as _os
 import random
@@ -144,25 +146,25 @@ class RealEnv:
         return "".join("0123456789abcdef"[r.randrange(16)] for _ in range(n))
 
     async def serve(self, host: str, port: int, handler, *, task_status=trio.TASK_STATUS_IGNORED):
-        """Listen on host:port; ``handler(stream, peer, local)`` per connection."""
+        """Listen on host:port; ``handler(stream, peer, local)`` per connection.
+
+        Only a failure to *bind* ends this (the caller reports it as
+        "Failed listening on port ..."). Once listening, nothing a client does
+        can end it: transient accept errors are logged and skipped, the
+        descriptor-exhaustion errors back off as Redis does, and an error on
+        one connection (a peer gone before getpeername, a reset mid-command,
+        even a bug in the handler) ends that connection only.
+        """
         listeners = await trio.open_tcp_listeners(port, host=host or None, backlog=511)
         for ln in listeners:
-            sock = ln.socket
             try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                ln.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-
-        async def wrapped(stream):
-            try:
-                stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except (OSError, AttributeError):
-                pass
-            peer = _fmt_addr(stream.socket.getpeername())
-            local = _fmt_addr(stream.socket.getsockname())
-            await handler(stream, peer, local)
-
-        await trio.serve_listeners(wrapped, listeners, task_status=task_status)
+        async with trio.open_nursery() as n:
+            for ln in listeners:
+                n.start_soon(_accept_loop, ln, handler, n)
+            task_status.started(listeners)
 
     async def connect(self, host: str, port: int):
         stream = await trio.open_tcp_stream(host, port)
@@ -224,3 +226,68 @@ class RealHostInfo:
     def cpu(self) -> tuple[float, float]:
         t = _os.times()
         return (t.user, t.system)
+
+
+# errnos after which accepting again at once would only fail again: Redis logs
+# and goes on, the next event-loop turn retries; we wait a moment first
+_ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+ACCEPT_BACKOFF_S = 0.1
+
+accept_log = logging.getLogger("frtrio")
+
+
+async def _accept_loop(listener, handler, nursery) -> None:
+    """Accept connections on one listener until cancelled."""
+    while True:
+        try:
+            stream = await listener.accept()
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return  # the listener itself was closed (shutdown)
+        except OSError as e:
+            # trio already skips ECONNABORTED/EPROTO and friends; anything
+            # else is still one client's problem, never the node's
+            accept_log.warning("Accepting client connection: %s", e.strerror or e)
+            if e.errno in _ACCEPT_CAPACITY_ERRNOS:
+                await trio.sleep(ACCEPT_BACKOFF_S)
+            continue
+        nursery.start_soon(_guarded_connection, stream, handler)
+
+
+async def _guarded_connection(stream, handler) -> None:
+    """Run one connection; whatever happens to it stays with it."""
+    try:
+        try:
+            stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass
+        try:
+            peer = _fmt_addr(stream.socket.getpeername())
+            local = _fmt_addr(stream.socket.getsockname())
+        except OSError as e:
+            # reset before we looked at it (ENOTCONN): Redis logs the same way
+            accept_log.warning("Accepting client connection: %s", e.strerror or e)
+            return
+        await handler(stream, peer, local)
+    except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
+        pass
+    except Exception as e:  # noqa: BLE001 - one connection must never end the node
+        if isinstance(e, OSError):
+            accept_log.warning("Client connection error: %s", e.strerror or e)
+        else:
+            accept_log.exception("Unexpected error on a client connection (connection closed)")
+            note_internal_error()
+    finally:
+        with trio.CancelScope(shield=True):
+            try:
+                await stream.aclose()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+
+
+# connection-level bugs caught by the guard above (tests assert this stays 0)
+shell_internal_errors = 0
+
+
+def note_internal_error() -> None:
+    global shell_internal_errors
+    shell_internal_errors += 1
