@@ -295,6 +295,8 @@ class Server:
         self.loading = False
         self.scan_snapshots: dict = {}  # SSCAN/HSCAN snapshots (commands/sets.py)
         self.aof = None  # the AOF writer, when appendonly is on
+        # the -MISCONF text while the AOF cannot be written (writes refused)
+        self.disk_error: str | None = None
         self.migrate_jobs: dict = {}  # client id -> MIGRATE network job (runtime/migrate.py)
 
     # --- configuration shortcuts --------------------------------------------
@@ -475,6 +477,13 @@ class Server:
             err = cluster.route(c, cmd, argv)
             if err is not None:
                 return self._reject(c, err, redirect=True)
+        if self.disk_error is not None and (
+            cmd.is_write
+            or name == b"ping"
+            or (name == b"exec" and c.multi and any(q[0].is_write for q in c.multi))
+        ):
+            # Redis's writeCommandsDeniedByDiskError: the AOF cannot be written
+            return self._reject(c, self.disk_error, cmd=cmd)
         if (
             c.resp == 2
             and (c.subscriptions or c.psubscriptions or c.ssubscriptions)  # in_pubsub

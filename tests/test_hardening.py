@@ -103,3 +103,143 @@ def test_a_bug_in_a_command_is_answered_counted_and_logged(monkeypatch, caplog):
     assert b"internal_errors" not in c.take_output()  # INFO stays Redis's
     rec = [r for r in caplog.records if engine.INTERNAL_ERROR_MARK in r.getMessage()]
     assert rec and "strlen" in rec[0].getMessage() and rec[0].exc_info is not None
+
+
+# --- a full disk ---------------------------------------------------------------------
+
+MISCONF_ENOSPC = b"-MISCONF Errors writing to the AOF file: No space left on device\r\n"
+
+
+class _Tmpfs:
+    """A small tmpfs mounted for one test (we are root in CI)."""
+
+    def __init__(self, size: str):
+        import tempfile
+
+        self.path = tempfile.mkdtemp(prefix="frtrio-fulldisk-")
+        self.size = size
+
+    def __enter__(self):
+        import subprocess
+
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + self.size, "tmpfs", self.path],
+                           capture_output=True)
+        if r.returncode != 0:
+            pytest.skip("cannot mount a tmpfs here (not root?): %r" % r.stderr)
+        return self
+
+    def grow(self, size: str) -> None:
+        import subprocess
+
+        subprocess.run(["mount", "-o", "remount,size=" + size, self.path], check=True)
+
+    def __exit__(self, *exc):
+        import shutil
+        import subprocess
+
+        subprocess.run(["umount", "-l", self.path], capture_output=True)
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _fill_until_refused(p, value: bytes):
+    """SET big values until the server refuses; return the acknowledged keys."""
+    conn = p.conn()
+    acked = []
+    for i in range(10_000):
+        r = conn.cmd("SET", "big:%d" % i, value)
+        if r != b"+OK\r\n":
+            return acked, r
+        acked.append(i)
+        if i % 5 == 4:
+            import time
+
+            time.sleep(0.05)  # let an everysec flush fail between writes too
+    raise AssertionError("the disk never filled")
+
+
+def _poll(fn, timeout=10.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_full_disk_refuses_writes_with_misconf_serves_reads_and_recovers(kind):
+    """appendfsync everysec on a full disk: writes (and PING, as on Redis)
+    get -MISCONF while reads go on; when space returns the node writes
+    again by itself; after a restart every acknowledged write is there and
+    the AOF loads (no torn command was left in it)."""
+    if kind == "redis" and not HAVE_REDIS:
+        pytest.skip("no redis-server")
+    value = b"v" * 50_000
+    with _Tmpfs("1m") as disk:
+        p = ServerProc(kind, ["--appendonly", "yes", "--appendfsync", "everysec"],
+                       workdir=disk.path)
+        p.log_path = disk.path + "-server.log"
+        try:
+            p.start()
+            acked, refusal = _fill_until_refused(p, value)
+            assert refusal == MISCONF_ENOSPC
+            assert len(acked) >= 5
+            conn = p.conn()
+            assert conn.cmd("PING") == MISCONF_ENOSPC
+            assert conn.cmd("INCR", "n") == MISCONF_ENOSPC
+            assert conn.cmd("MULTI") == b"+OK\r\n"
+            assert conn.cmd("SET", "x", "1") == MISCONF_ENOSPC
+            assert conn.cmd("EXEC").startswith(b"-EXECABORT")
+            assert conn.cmd("GET", "big:0") == b"$50000\r\n" + value + b"\r\n"
+            assert conn.cmd("DBSIZE") == b":%d\r\n" % len(acked)
+            info = conn.cmd("INFO", "persistence")
+            assert b"aof_last_write_status:err" in info
+            disk.grow("8m")
+            assert _poll(lambda: conn.cmd("PING") == b"+PONG\r\n")
+            assert conn.cmd("SET", "after", "1") == b"+OK\r\n"
+            assert b"aof_last_write_status:ok" in conn.cmd("INFO", "persistence")
+            assert "write error looks solved" in open(p.log_path).read()
+            p.terminate()
+            p.start()
+            conn = p.conn()
+            assert conn.cmd("DBSIZE") == b":%d\r\n" % (len(acked) + 1)
+            assert conn.cmd("GET", "after") == b"$1\r\n1\r\n"
+        finally:
+            p.stop()
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_full_disk_under_appendfsync_always_exits_and_loses_no_acknowledged_write(kind):
+    """Under appendfsync always Redis cannot recover from an AOF write error
+    and exits; the reply of the failed write never left, so after a restart
+    on a disk with room every acknowledged write is there."""
+    if kind == "redis" and not HAVE_REDIS:
+        pytest.skip("no redis-server")
+    value = b"w" * 50_000
+    with _Tmpfs("1m") as disk:
+        p = ServerProc(kind, ["--appendonly", "yes", "--appendfsync", "always"],
+                       workdir=disk.path)
+        p.log_path = disk.path + "-server.log"
+        try:
+            p.start()
+            conn = p.conn()
+            acked = []
+            for i in range(1000):
+                try:
+                    r = conn.cmd("SET", "big:%d" % i, value)
+                except (OSError, ConnectionError, EOFError):
+                    break
+                if r != b"+OK\r\n":
+                    break
+                acked.append(i)
+            assert p.proc.wait(10) == 1
+            assert "Can't recover from AOF write error" in open(p.log_path).read()
+            disk.grow("8m")
+            p.start()
+            conn = p.conn()
+            for i in acked:
+                assert conn.cmd("EXISTS", "big:%d" % i) == b":1\r\n", i
+        finally:
+            p.stop()
