@@ -34,8 +34,8 @@ def _fill(r, n=200):
         r.set(f"key:{i}", f"value:{i}")
 
 
-def _check(r, n=200):
-    assert r.dbsize() == n
+def _check(r, n=200, extra=0):
+    assert r.dbsize() == n + extra
     assert r.mget([f"key:{i}" for i in range(n)]) == [f"value:{i}".encode() for i in range(n)]
 
 
@@ -243,3 +243,199 @@ def test_full_disk_under_appendfsync_always_exits_and_loses_no_acknowledged_writ
                 assert conn.cmd("EXISTS", "big:%d" % i) == b":1\r\n", i
         finally:
             p.stop()
+
+
+# --- clients that misbehave ----------------------------------------------------------
+
+BOTH = pytest.mark.parametrize("kind", ["frtrio", "redis"])
+
+
+def _server(kind, args=()):
+    if kind == "redis" and not HAVE_REDIS:
+        pytest.skip("no redis-server")
+    return ServerProc(kind, list(args))
+
+
+def _read_until_closed(s: socket.socket, limit_s: float = 10.0) -> int:
+    import time
+
+    s.settimeout(limit_s)
+    n = 0
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            d = s.recv(65536)
+        except socket.timeout:
+            return -1  # still open
+        except OSError:
+            return n
+        if not d:
+            return n
+        n += len(d)
+    return -1
+
+
+@BOTH
+def test_client_that_does_not_read_big_replies_hits_the_normal_output_limit(kind):
+    """client-output-buffer-limit normal <hard>: a pipeline of big GETs whose
+    replies the client never reads closes that client; the others and
+    every key are unaffected."""
+    from support import encode_request
+
+    with _server(kind) as p:
+        r = p.client()
+        _fill(r)
+        r.set("big", b"x" * 100_000)
+        r.config_set("client-output-buffer-limit", "normal 500000 0 0")
+        ok = socket.create_connection(("127.0.0.1", p.port))
+        ok.sendall(encode_request(["GET", "big"]))  # one big reply: under the limit
+        got = b""
+        while len(got) < 100_011:
+            got += ok.recv(200_000)
+        assert got == b"$100000\r\n" + b"x" * 100_000 + b"\r\n"
+        hog = socket.create_connection(("127.0.0.1", p.port))
+        hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        hog.sendall(encode_request(["GET", "big"]) * 50)  # 5 MB of replies
+        import time
+
+        time.sleep(1.0)  # never read while the server produces them
+        received = _read_until_closed(hog)
+        assert 0 <= received < 50 * 100_011, "the hog was not disconnected"
+        r.config_set("client-output-buffer-limit", "normal 0 0 0")
+        _check(r, extra=1)  # the 200 keys + big
+
+
+@BOTH
+def test_pipeline_of_thousands_then_close_leaves_node_serving(kind):
+    from support import encode_request
+
+    with _server(kind) as p:
+        r = p.client()
+        _fill(r)
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", p.port))
+            s.sendall(b"".join(encode_request(["INCR", "counter"]) for _ in range(5000)))
+            s.close()
+        assert p.proc.poll() is None
+        import time
+
+        seen = [-1]
+
+        def settled():  # what the closed clients had sent is still being served
+            time.sleep(0.3)
+            v = int(r.get("counter") or 0)
+            same, seen[0] = v == seen[0], v
+            return same
+
+        assert _poll(settled)
+        assert 0 < seen[0] <= 25_000
+        r.delete("counter")
+        _check(r)
+
+
+@BOTH
+def test_random_bytes_and_half_commands_on_many_connections(kind):
+    import random
+
+    from support import encode_request
+
+    rnd = random.Random(42)
+    with _server(kind) as p:
+        r = p.client()
+        _fill(r)
+        socks = []
+        for i in range(60):
+            s = socket.create_connection(("127.0.0.1", p.port))
+            if i % 3 == 0:
+                s.sendall(bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 3000))))
+            elif i % 3 == 1:
+                full = encode_request(["SET", "half:%d" % i, "v" * 100])
+                s.sendall(full[: rnd.randrange(1, len(full))])
+            else:
+                s.sendall(b"*2\r\n$3\r\nGET\r\n$" + b"9" * rnd.randrange(1, 12) + b"\r\n")
+            socks.append(s)
+        assert r.ping()
+        _check(r)  # half-written SETs never happened
+        for s in socks:
+            s.close()
+        assert p.proc.poll() is None
+        _check(r)
+
+
+@BOTH
+def test_slowloris_clients_do_not_stall_the_others(kind):
+    """Clients that hold half a command open forever: everyone else is
+    served meanwhile, and a slow client's command completes when its last
+    byte finally arrives."""
+    from support import encode_request
+
+    with _server(kind) as p:
+        r = p.client()
+        _fill(r)
+        slow = []
+        for i in range(100):
+            s = socket.create_connection(("127.0.0.1", p.port))
+            full = encode_request(["SET", "slow:%d" % i, "done"])
+            s.sendall(full[:-3])
+            slow.append((s, full[-3:]))
+        for i in range(300):  # an active client, served at once
+            assert r.incr("active") == i + 1
+        for s, tail in slow:
+            s.sendall(tail)
+        for s, _ in slow:
+            s.settimeout(10)
+            assert s.recv(100) == b"+OK\r\n"
+            s.close()
+        assert r.get("slow:99") == b"done"
+        r.delete("active", *["slow:%d" % i for i in range(100)])
+        _check(r)
+
+
+@BOTH
+def test_maxclients_refusal_is_redis_s_and_frees_up(kind):
+    with _server(kind, ["--maxclients", "20"]) as p:
+        r = p.client()
+        _fill(r)
+        r.connection_pool.disconnect()
+        held = [socket.create_connection(("127.0.0.1", p.port)) for _ in range(20)]
+        for s in held:
+            s.sendall(b"PING\r\n")
+            s.settimeout(5)
+            assert s.recv(100) == b"+PONG\r\n"
+        extra = socket.create_connection(("127.0.0.1", p.port))
+        extra.settimeout(5)
+        assert extra.recv(200) == b"-ERR max number of clients reached\r\n"
+        for s in held:
+            s.close()
+        r = p.client()
+        assert _poll(lambda: _try_ping(r))
+        _check(r)
+
+
+def _try_ping(r):
+    try:
+        return r.ping()
+    except Exception:  # noqa: BLE001 - still full: try again
+        return False
+
+
+@BOTH
+def test_query_buffer_limit_and_proto_max_bulk_len(kind):
+    with _server(kind, ["--client-query-buffer-limit", "1mb"]) as p:
+        r = p.client()
+        _fill(r)
+        big = socket.create_connection(("127.0.0.1", p.port))
+        big.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nq\r\n$3000000\r\n")
+        try:
+            for _ in range(40):
+                big.sendall(b"z" * 65536)
+        except OSError:
+            pass  # closed by the server: what we expect
+        assert _read_until_closed(big) >= 0, "the client over the query buffer limit stayed open"
+        s = socket.create_connection(("127.0.0.1", p.port))
+        s.sendall(b"*2\r\n$3\r\nGET\r\n$600000000\r\n")
+        s.settimeout(5)
+        assert s.recv(200) == b"-ERR Protocol error: invalid bulk length\r\n"
+        assert p.proc.poll() is None
+        assert r.exists("q") == 0
+        _check(r)
