@@ -530,3 +530,40 @@ def test_kill9_under_load_appendfsync_everysec_loses_at_most_about_a_second(kind
             max(killed_at - acked[k] for k in old))
     finally:
         p.stop()
+
+
+@BOTH
+def test_full_disk_cluster_node_keeps_saving_nodes_conf_in_place(kind):
+    """A cluster node on a full disk: Redis rewrites nodes.conf in place
+    (no new block needed while it does not outgrow its pages) and goes on;
+    frtrio, whose normal save is temp file + rename, falls back to the same
+    in-place write instead of stopping. The saved config survives a restart."""
+    with _Tmpfs("1m") as disk:
+        p = _server(kind, ["--cluster-enabled", "yes"])
+        p.dir = disk.path
+        p.own_dir = False
+        p.log_path = disk.path + "-server.log"
+        try:
+            p.start()
+            conn = p.conn()
+            myid = conn.cmd("CLUSTER", "MYID")
+            filler = os.path.join(disk.path, "filler")
+            fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+            try:
+                while os.write(fd, b"\0" * 4096):
+                    pass
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+            assert conn.cmd("CLUSTER", "ADDSLOTSRANGE", "0", "16383") == b"+OK\r\n"
+            assert conn.cmd("CLUSTER", "COUNTKEYSINSLOT", "0") == b":0\r\n"
+            assert p.proc.poll() is None
+            p.terminate()
+            os.remove(filler)
+            p.start()
+            conn = p.conn()
+            assert conn.cmd("CLUSTER", "MYID") == myid
+            assert b"cluster_slots_assigned:16384" in conn.cmd("CLUSTER", "INFO")
+        finally:
+            p.stop()
