@@ -567,3 +567,28 @@ def test_full_disk_cluster_node_keeps_saving_nodes_conf_in_place(kind):
             assert b"cluster_slots_assigned:16384" in conn.cmd("CLUSTER", "INFO")
         finally:
             p.stop()
+
+
+@BOTH
+def test_thousands_of_idle_clients_do_not_stop_an_active_one(kind):
+    """3000 connected clients that never send: an active client's commands
+    are all answered, the idle ones stay connected and still work."""
+    with _server(kind) as p:
+        r = p.client()
+        _fill(r)
+        idle = []
+        try:
+            for _ in range(3000):
+                idle.append(socket.create_connection(("127.0.0.1", p.port)))
+            assert _poll(lambda: int(r.info("clients")["connected_clients"]) >= 3001)
+            for i in range(500):
+                assert r.incr("active") == i + 1
+            for s in idle[::300]:
+                s.settimeout(5)
+                s.sendall(b"PING\r\n")
+                assert s.recv(100) == b"+PONG\r\n"
+        finally:
+            for s in idle:
+                s.close()
+        r.delete("active")
+        _check(r)
