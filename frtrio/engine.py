@@ -37,6 +37,8 @@ from frtrio.protocol.reply import (
 from frtrio.blocking import BlockOn  # noqa: F401  (re-exported)
 from frtrio.store.db import Db
 
+from frtrio import internal_errors as _internal_errors
+
 _log = logging.getLogger("frtrio")
 
 
@@ -260,6 +262,7 @@ class Server:
             "total_net_output_bytes": 0,
             "total_error_replies": 0,
             "unexpected_error_replies": 0,
+            "frtrio_internal_errors": 0,  # bugs caught by call()'s guard (frtrio/internal_errors.py)
             "pubsub_channels": 0,
             "expired_stale_perc": 0,
         }
@@ -522,10 +525,11 @@ class Server:
                 AttributeError, OverflowError, ZeroDivisionError, AssertionError) as e:
             # A bug in a command must not take the whole server down: answer
             # an error, count it as unexpected and keep serving.
-            _log.exception("internal error in %s", cmd.fullname)
+            _log.exception("%s in command '%s'", _internal_errors.LOG_MARKER, cmd.fullname)
             msg = "ERR internal error in '%s': %s" % (cmd.fullname, type(e).__name__)
             self.count_error(msg)
-            self.stats["unexpected_error_replies"] += 1
+            self.stats["frtrio_internal_errors"] += 1
+            _internal_errors.note("command")
             c.reply_error(msg)
             r = _NO_REPLY
         else:

@@ -88,3 +88,41 @@ def diff(frtrio_proc, redis_proc):
     d = Diff(frtrio_proc, redis_proc)
     yield d
     d.close()
+
+
+# --- never a silent failure ----------------------------------------------------------
+# An internal error (a bug that a guard turned into "-ERR internal error ..." or a
+# closed connection) fails the test that caused it: in-process engines count it in
+# frtrio.internal_errors, real frtrio processes log it and ServerProc.stop reports it.
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "internal_errors_expected: the test provokes internal errors on purpose")
+
+
+@pytest.fixture(autouse=True)
+def _no_internal_errors(request):
+    import support
+    from frtrio import internal_errors
+
+    before = internal_errors.total
+    nrep = len(support.INTERNAL_ERROR_REPORTS)
+    yield
+    if request.node.get_closest_marker("internal_errors_expected"):
+        del support.INTERNAL_ERROR_REPORTS[nrep:]
+        return
+    new = internal_errors.total - before
+    reports = support.INTERNAL_ERROR_REPORTS[nrep:]
+    if new or reports:
+        pytest.fail("internal errors during this test: %d in-process, %d in server logs\n%s"
+                    % (new, len(reports), "\n\n".join(reports)[:4000]), pytrace=False)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import support
+
+    if support.INTERNAL_ERROR_REPORTS:
+        sys.stderr.write("\nfrtrio internal errors in server logs:\n%s\n"
+                         % "\n\n".join(support.INTERNAL_ERROR_REPORTS)[:4000])
+        session.exitstatus = 1

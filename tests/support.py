@@ -42,6 +42,12 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
+# internal errors ("frtrio internal error" lines) found in the logs of frtrio
+# processes at stop; conftest fails the test that left any (never silent)
+INTERNAL_ERROR_REPORTS: list[str] = []
+INTERNAL_ERROR_MARKER = "frtrio internal error"
+
+
 class ServerProc:
     """A frtrio-server or redis-server process."""
 
@@ -132,6 +138,23 @@ class ServerProc:
             for f in (self.proc.stdout, self.proc.stderr):
                 if f:
                     f.close()
+        self.scan_internal_errors()
+
+    def scan_internal_errors(self) -> None:
+        """Report each new internal error this frtrio process logged."""
+        if self.kind == "redis":
+            return
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(getattr(self, "_log_scanned", 0))
+                data = f.read()
+                self._log_scanned = f.tell()
+        except OSError:
+            return
+        lines = data.decode("utf-8", "replace").split("\n")
+        for i, line in enumerate(lines):
+            if INTERNAL_ERROR_MARKER in line:
+                INTERNAL_ERROR_REPORTS.append("%s: %s" % (self.log_path, "\n".join(lines[i : i + 30])))
 
     def cleanup(self) -> None:
         self.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from frtrio import internal_errors
 from frtrio.commands import table as _table
 from frtrio.commands.table import command, container
 from frtrio.commands.util import LLONG_MAX, err, parse_int, syntax_error
@@ -253,6 +254,7 @@ def _info_stats(srv):
         "unexpected_error_replies:%d" % g("unexpected_error_replies"),
         "total_error_replies:%d" % g("total_error_replies"),
         "dump_payload_sanitizations:0",
+        "frtrio_internal_errors:%d" % (g("frtrio_internal_errors") + internal_errors.shell),
         "total_reads_processed:%d" % g("total_reads_processed"),
         "total_writes_processed:%d" % g("total_writes_processed"),
         "io_threaded_reads_processed:0",

@@ -30,6 +30,7 @@ import sys
 import time
 
 import trio
+from frtrio import internal_errors
 
 
 class RealFS:
@@ -274,7 +275,7 @@ async def _guarded_connection(stream, handler) -> None:
         if isinstance(e, OSError):
             accept_log.warning("Client connection error: %s", e.strerror or e)
         else:
-            accept_log.exception("Unexpected error on a client connection (connection closed)")
+            accept_log.exception("%s on a client connection (connection closed)", internal_errors.LOG_MARKER)
             note_internal_error()
     finally:
         with trio.CancelScope(shield=True):
@@ -291,3 +292,4 @@ shell_internal_errors = 0
 def note_internal_error() -> None:
     global shell_internal_errors
     shell_internal_errors += 1
+    internal_errors.note("connection")
