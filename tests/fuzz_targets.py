@@ -224,8 +224,8 @@ def _build(src: _Src, depth: int):
     pairs = []
     e2 = []
     e3 = {}
-    for k in kids:
-        key = src.take(src.byte() % 8)
+    for i, k in enumerate(kids):
+        key = b"%d:" % i + src.take(src.byte() % 8)  # unique keys, as Redis sends
         pairs.append((key, k[0]))
         e2 += [key, k[1]]
         e3[key] = k[2]
