@@ -128,6 +128,14 @@ class _Tmpfs:
             pytest.skip("cannot mount a tmpfs here (not root?): %r" % r.stderr)
         return self
 
+    def server(self, kind: str, args) -> ServerProc:
+        """A server whose `dir` is this disk (its log is kept elsewhere)."""
+        if kind == "redis" and not HAVE_REDIS:
+            pytest.skip("no redis-server")
+        p = ServerProc(kind, list(args), workdir=self.path)
+        p.log_path = self.path + "-server.log"
+        return p
+
     def grow(self, size: str) -> None:
         import subprocess
 
@@ -174,13 +182,9 @@ def test_full_disk_refuses_writes_with_misconf_serves_reads_and_recovers(kind):
     get -MISCONF while reads go on; when space returns the node writes
     again by itself; after a restart every acknowledged write is there and
     the AOF loads (no torn command was left in it)."""
-    if kind == "redis" and not HAVE_REDIS:
-        pytest.skip("no redis-server")
     value = b"v" * 50_000
     with _Tmpfs("1m") as disk:
-        p = ServerProc(kind, ["--appendonly", "yes", "--appendfsync", "everysec"],
-                       workdir=disk.path)
-        p.log_path = disk.path + "-server.log"
+        p = disk.server(kind, ["--appendonly", "yes", "--appendfsync", "everysec"])
         try:
             p.start()
             acked, refusal = _fill_until_refused(p, value)
@@ -215,13 +219,9 @@ def test_full_disk_under_appendfsync_always_exits_and_loses_no_acknowledged_writ
     """Under appendfsync always Redis cannot recover from an AOF write error
     and exits; the reply of the failed write never left, so after a restart
     on a disk with room every acknowledged write is there."""
-    if kind == "redis" and not HAVE_REDIS:
-        pytest.skip("no redis-server")
     value = b"w" * 50_000
     with _Tmpfs("1m") as disk:
-        p = ServerProc(kind, ["--appendonly", "yes", "--appendfsync", "always"],
-                       workdir=disk.path)
-        p.log_path = disk.path + "-server.log"
+        p = disk.server(kind, ["--appendonly", "yes", "--appendfsync", "always"])
         try:
             p.start()
             conn = p.conn()
@@ -539,10 +539,7 @@ def test_full_disk_cluster_node_keeps_saving_nodes_conf_in_place(kind):
     frtrio, whose normal save is temp file + rename, falls back to the same
     in-place write instead of stopping. The saved config survives a restart."""
     with _Tmpfs("1m") as disk:
-        p = _server(kind, ["--cluster-enabled", "yes"])
-        p.dir = disk.path
-        p.own_dir = False
-        p.log_path = disk.path + "-server.log"
+        p = disk.server(kind, ["--cluster-enabled", "yes"])
         try:
             p.start()
             conn = p.conn()

@@ -279,12 +279,22 @@ class ClusterCore:
         self.state.todo_fsync = False
 
     def flush_todo(self) -> None:
-        """The before-sleep duties in Redis's order: state update, then save
-        config (with fsync when asked)."""
+        """Both cluster duties at once, in Redis's order (used at load time,
+        before the node's before-sleep manager runs)."""
+        self.todo_update_state()
+        self.todo_save_config()
+
+    def todo_update_state(self) -> None:
+        """Before-sleep duty ``cluster_update_state`` (frtrio/beforesleep.py)."""
         st = self.state
         if st.todo_update_state:
             st.todo_update_state = False
             self.update_state()
+
+    def todo_save_config(self) -> None:
+        """Before-sleep duty ``cluster_save_config``: nodes.conf, with fsync
+        when asked (OSError reaches the shell, which stops the node)."""
+        st = self.state
         if st.todo_save:
             self.save_config_now(st.todo_fsync, skip_if_same=True)
 

@@ -23,6 +23,7 @@ import trio
 
 import frtrio.commands  # noqa: F401  (registers all commands)
 from frtrio.commands.dump import waits_for_migrate
+from frtrio.beforesleep import BeforeSleep
 from frtrio.config import Config
 from frtrio.engine import Client, Server
 from frtrio.events import open_node_event_log
@@ -58,6 +59,9 @@ class Node:
         self.on_shutdown = []  # callables run at shutdown (pidfile removal...)
         self.cron_hooks = []  # callables run from the cron once a second (save points)
         self.bus = None
+        # the one place that orders deferred duties (frtrio/beforesleep.py);
+        # duties are registered in load(), once the node's parts exist
+        self.before_sleep = BeforeSleep()
         # structured event log (None when off: each emission site is one test)
         self.events = open_node_event_log(config, env, str(self.name))
         self.policy = Policy.from_config(config, self.events)  # strict / hardened
@@ -73,6 +77,7 @@ class Node:
         from frtrio.persist.aof import attach
 
         attach(self)  # loads the AOF when appendonly is on; persistence hooks
+        self._register_duties()
         if self.server.cluster is not None:
             for line in self.server.cluster.verify_config_with_data():
                 log.info("%s", line)
@@ -216,23 +221,41 @@ class Node:
     # --- effects ----------------------------------------------------------------
 
     def flush_effects(self) -> None:
-        """Carry out what the engine left behind: propagate writes to the AOF."""
+        """Before anything is sent (a client reply, a bus packet, a cron
+        result): run the before-sleep duties, in Redis's order, through the
+        node's one manager (frtrio/beforesleep.py)."""
+        if self.before_sleep.run():
+            self.server.propagated.clear()
+
+    def _register_duties(self) -> None:
+        """The node's duties, each in its before-sleep slot."""
+        bs = self.before_sleep
         srv = self.server
-        if srv.propagated:
-            if self.aof is not None:
-                self.aof.feed(srv.propagated)
-                self.aof.write()
-            srv.propagated.clear()
         core = srv.cluster
         if core is not None:
-            st = core.state
-            if st.todo_save or st.todo_update_state:
-                try:
-                    core.flush_todo()
-                except OSError as e:
-                    log.warning("Fatal: can't update cluster config file: %s", e)
-                    self.exit_code = 1
-                    self.shutdown()
+            bs.register("cluster_update_state", core.todo_update_state)
+            bs.register("cluster_save_config", self._cluster_save_config)
+        bs.register("blocked_clients", self._serve_ready_keys)
+        bs.register("aof_flush", self._aof_flush)
+
+    def _serve_ready_keys(self) -> None:
+        srv = self.server
+        if srv.ready_keys and srv.blocking is not None:
+            srv.blocking.serve_ready_keys()
+
+    def _aof_flush(self) -> None:
+        srv = self.server
+        if srv.propagated and self.aof is not None:
+            self.aof.feed(srv.propagated)
+            self.aof.write()
+
+    def _cluster_save_config(self) -> None:
+        try:
+            self.server.cluster.todo_save_config()
+        except OSError as e:
+            log.warning("Fatal: can't update cluster config file: %s", e)
+            self.exit_code = 1
+            self.shutdown()
 
     # --- cron -------------------------------------------------------------------
 
