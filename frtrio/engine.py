@@ -246,6 +246,9 @@ class Server:
         self.next_client_id = 1
         self.dirty = 0
         self.propagated: list = []  # (dbid, argv) of executed writes
+        # set by a command that propagates only what it adds itself
+        # (Redis's preventCommandPropagation: XREADGROUP, XCLAIM...)
+        self.prevent_propagation = False
         self.propagate_hooks: list[Callable] = []
         self.watched_keys: dict = {}  # (dbid, key) -> {client_id: client}
         self.stats = {
@@ -507,6 +510,7 @@ class Server:
         dirty = self.dirty
         np = len(self.propagated)
         dbid = c.dbid
+        self.prevent_propagation = False
         try:
             r = cmd.handler(c, argv)
         except ErrorReply as e:
@@ -549,7 +553,8 @@ class Server:
                 self.blocking.block(c, r)
             else:
                 c.reply(r)
-        if self.dirty != dirty and cmd.is_write and len(self.propagated) == np:
+        if (self.dirty != dirty and cmd.is_write and len(self.propagated) == np
+                and not self.prevent_propagation):
             # the command changed data and did not propagate something else
             self.propagated.append((dbid, argv))
 
