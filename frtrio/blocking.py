@@ -149,8 +149,6 @@ class BlockingRegistry:
                     continue
                 r = b.retry(c, key) if _takes_key(b.retry) else b.retry(c)
                 if r is None:
-                    if key not in srv.dbs[dbid].data:
-                        break  # nothing left to serve anyone on this key
                     continue
                 self.unblock(c, r)
             guard += 1
@@ -172,7 +170,7 @@ class BlockingRegistry:
         """SWAPDB: keys that now exist in a swapped db may serve waiters."""
         srv = self.server
         for dbid, key in list(self.waiters):
-            if dbid in (a, b) and key in srv.dbs[dbid].data:
+            if dbid in (a, b):  # (a stream that went away unblocks XREADGROUP)
                 srv.ready_keys[(dbid, key)] = None
 
 

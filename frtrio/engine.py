@@ -242,6 +242,7 @@ class Server:
         self.dbs = [Db(i) for i in range(n)]
         for db in self.dbs:
             db.on_delete = self._key_deleted
+            db.on_overwrite = self.signal_key_ready
         self.clients: dict[int, Client] = {}
         self.next_client_id = 1
         self.dirty = 0
@@ -326,6 +327,9 @@ class Server:
     # --- keyspace signals -----------------------------------------------------
 
     def _key_deleted(self, db: Db, key: bytes) -> None:
+        if self.blocking is not None and self.blocking.has_waiters(db.id, key):
+            # a blocked XREADGROUP is told that its stream is gone
+            self.ready_keys[(db.id, key)] = None
         if self.watched_keys:
             # any removal (expiry included, as Redis 7.0) invalidates WATCH
             self.touch_key(db, key)

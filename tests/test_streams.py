@@ -294,7 +294,9 @@ def test_xread_block_served_by_xadd(servers):
             ctl.cmd("SET", "str", "1")
             ctl.cmd("DEL", "s")
             out.append(no_reply_yet(a))
-            ctl.cmd("XADD", "s", "1-0", "f", "v")
+            ctl.cmd("XADD", "s", "1-0", "f", "v")  # not past the ID '$' stood for
+            out.append(no_reply_yet(a))
+            ctl.cmd("XADD", "s", "3-0", "f", "v")
             out.append(a.read_reply())
         return out
 

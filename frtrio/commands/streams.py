@@ -580,11 +580,12 @@ def _xread(c, argv, xreadgroup: bool):
                 sync = history = True
             elif s.length and s.last_valid_id() > groups[k_i].last_id:
                 sync = True
+                gt = groups[k_i].last_id
         elif s.length and s.last_valid_id() > gt:
             sync = True
         if not sync:
             continue
-        start = gt + 1 if gt != MAX_ID else MAX_ID
+        start = gt + 1 if gt != MAX_ID else 0
         cons = None
         if groups:
             g = groups[k_i]
@@ -616,6 +617,8 @@ def _xread(c, argv, xreadgroup: bool):
         def retry(client, key):
             s = db.lookup(key, client.server.now_ms)
             if s is None or type(s) is not Stream:
+                if gname is not None:
+                    return err("UNBLOCKED the stream key no longer exists")
                 return None
             gt = gts.get(key, 0)
             g = None
