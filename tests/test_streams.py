@@ -364,3 +364,92 @@ def test_wrongtype(diff, cmd):
         diff("XREAD", "STREAMS", "l", "0")
         return
     diff(name, "l", *rest)
+
+
+# --- engine: propagation and AOF rewrite ---------------------------------------------
+
+
+def _srv():
+    from test_blocking import make_server
+
+    return make_server()
+
+
+def _ex(srv, c, *args):
+    srv.execute(c, [a.encode() if isinstance(a, str) else a for a in args])
+    return c.take_output()
+
+
+def test_propagation_forms():
+    srv = _srv()
+    c = srv.new_client()
+    srv.now_ms = 5000
+    srv.propagated.clear()
+    assert _ex(srv, c, "XADD", "s", "*", "f", "v") == b"$6\r\n5000-0\r\n"
+    assert _ex(srv, c, "XADD", "s", "5000-*", "f", "v") == b"$6\r\n5000-1\r\n"
+    for i in range(2, 250):
+        _ex(srv, c, "XADD", "s", f"6000-{i}", "f", "v")
+    srv.propagated.clear()
+    _ex(srv, c, "XADD", "s", "MAXLEN", "~", "10", "7000-0", "f", "v")
+    _ex(srv, c, "XTRIM", "s", "MINID", "~", "6000-240")
+    _ex(srv, c, "XGROUP", "CREATE", "s", "g", "0")
+    _ex(srv, c, "XREADGROUP", "GROUP", "g", "alice", "COUNT", "2", "STREAMS", "s", ">")
+    _ex(srv, c, "XREADGROUP", "GROUP", "g", "bob", "NOACK", "COUNT", "1", "STREAMS", "s", ">")
+    srv.now_ms = 9000
+    _ex(srv, c, "XCLAIM", "s", "g", "carol", "10", "6000-200")
+    _ex(srv, c, "XAUTOCLAIM", "s", "g", "dan", "0", "0", "COUNT", "1", "JUSTID")
+    _ex(srv, c, "XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", "0")  # history: nothing
+    got = [argv for _, argv in srv.propagated]
+    b = lambda *a: [x.encode() for x in a]  # noqa: E731
+    # three nodes of 100, 100 and 51 entries: "~ 10" can drop only the first two;
+    # "MINID ~" drops nothing (no node lies wholly below it) and propagates nothing
+    assert got == [
+        b("XADD", "s", "MAXLEN", "=", "51", "7000-0", "f", "v"),
+        b("XGROUP", "CREATE", "s", "g", "0"),
+        b("XCLAIM", "s", "g", "alice", "0", "6000-200", "TIME", "5000", "RETRYCOUNT", "1",
+          "FORCE", "JUSTID", "LASTID", "6000-200"),
+        b("XCLAIM", "s", "g", "alice", "0", "6000-201", "TIME", "5000", "RETRYCOUNT", "1",
+          "FORCE", "JUSTID", "LASTID", "6000-201"),
+        b("XGROUP", "CREATECONSUMER", "s", "g", "bob"),
+        b("XGROUP", "SETID", "s", "g", "6000-202", "ENTRIESREAD", "203"),
+        b("XCLAIM", "s", "g", "carol", "0", "6000-200", "TIME", "9000", "RETRYCOUNT", "2",
+          "FORCE", "JUSTID", "LASTID", "6000-202"),
+        b("XCLAIM", "s", "g", "dan", "0", "6000-200", "TIME", "9000", "RETRYCOUNT", "2",
+          "FORCE", "JUSTID", "LASTID", "6000-202"),
+    ]
+
+
+def test_aof_rewrite_rebuilds_stream(frtrio_proc, redis_proc):
+    """rewrite.stream_commands replayed into a fresh engine gives the same
+    XINFO STREAM FULL; redis-server given the same commands agrees."""
+    from frtrio.persist.aof import parse_aof
+    from frtrio.persist.rewrite import dataset_as_commands
+
+    srv = _srv()
+    c = srv.new_client()
+    for i in range(1, 40):
+        _ex(srv, c, "XADD", "s", f"{i}-1", "f", str(i), *(["extra", "x"] if i % 7 == 0 else []))
+    _ex(srv, c, "XDEL", "s", "3-1", "39-1")
+    _ex(srv, c, "XGROUP", "CREATE", "s", "g", "0")
+    _ex(srv, c, "XGROUP", "CREATE", "s", "g2", "$", "ENTRIESREAD", "-1")
+    _ex(srv, c, "XREADGROUP", "GROUP", "g", "a", "COUNT", "4", "STREAMS", "s", ">")
+    _ex(srv, c, "XGROUP", "CREATECONSUMER", "s", "g", "idle")
+    _ex(srv, c, "XGROUP", "CREATE", "e", "g", "$", "MKSTREAM")
+    want = {k: _ex(srv, c, "XINFO", "STREAM", k, "FULL") for k in ("s", "e")}
+    data = dataset_as_commands(srv)
+    dst = _srv()
+    d = dst.new_client()
+    for argv, _ in parse_aof(data):
+        dst.execute(d, argv)
+    d.take_output()
+    for k in ("s", "e"):
+        assert _ex(dst, d, "XINFO", "STREAM", k, "FULL") == want[k]
+    # the same commands on both servers build the same streams
+    outs = []
+    for p in (frtrio_proc, redis_proc):
+        with p.conn() as conn:
+            conn.cmd("FLUSHALL")
+            for argv, _ in parse_aof(data):
+                conn.cmd(*argv)
+            outs.append([_masked(conn.cmd("XINFO", "STREAM", k, "FULL")) for k in ("s", "e")])
+    assert outs[0] == outs[1]
