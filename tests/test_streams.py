@@ -453,3 +453,45 @@ def test_aof_rewrite_rebuilds_stream(frtrio_proc, redis_proc):
                 conn.cmd(*argv)
             outs.append([_masked(conn.cmd("XINFO", "STREAM", k, "FULL")) for k in ("s", "e")])
     assert outs[0] == outs[1]
+
+
+# --- C05: cluster mode ---------------------------------------------------------------
+
+
+def test_c05_xread_and_xreadgroup_released_when_slot_moves():
+    from test_cluster_unit import H, ID_B, KA, SLOT_A, err
+
+    h = H()
+    assert h.run("XGROUP", "CREATE", KA, "g", "$", "MKSTREAM") == b"+OK\r\n"
+    r1, r2, r3 = h.client(), h.client(resp=3), h.client()
+    assert h.run("XREAD", "BLOCK", "0", "STREAMS", KA, "$", c=r1) == b""
+    assert h.run("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", KA, ">", c=r2) == b""
+    assert h.run("XREAD", "BLOCK", "0", "STREAMS", KA, "0", c=r3) == b""
+    assert all(x.blocked is not None for x in (r1, r2, r3))
+    h.run("CLUSTER", "SETSLOT", SLOT_A, "MIGRATING", ID_B)  # still ours: nobody released
+    h.tick(100)
+    assert all(x.blocked is not None for x in (r1, r2, r3))
+    # MIGRATE takes the key away (as DEL here): the group reader learns its
+    # stream is gone, as in Redis; the XREAD readers wait on
+    h.run("DEL", KA)
+    assert r2.blocked is None
+    assert r2.take_output() == err("UNBLOCKED the stream key no longer exists")
+    assert r1.blocked is not None and r3.blocked is not None
+    h.run("CLUSTER", "SETSLOT", SLOT_A, "NODE", ID_B)
+    moved = err("MOVED %d 127.0.0.2:7001" % SLOT_A)
+    for x in (r1, r3):
+        assert x.blocked is None
+        assert x.take_output() == moved
+    assert not h.srv.blocking.waiters
+
+
+def test_c05_xreadgroup_clusterdown_when_slot_unbound():
+    from test_cluster_unit import H, KA, SLOT_A, err
+
+    h = H()
+    h.run("XADD", KA, "1-0", "f", "v")
+    h.run("XGROUP", "CREATE", KA, "g", "$")
+    r = h.client()
+    assert h.run("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", KA, ">", c=r) == b""
+    h.run("CLUSTER", "DELSLOTS", SLOT_A)
+    assert r.take_output() == err("CLUSTERDOWN Hash slot not served")
