@@ -495,3 +495,16 @@ def test_c05_xreadgroup_clusterdown_when_slot_unbound():
     assert h.run("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", KA, ">", c=r) == b""
     h.run("CLUSTER", "DELSLOTS", SLOT_A)
     assert r.take_output() == err("CLUSTERDOWN Hash slot not served")
+
+
+def test_copy_stream_with_groups(diff):
+    _fill(diff, n=8)
+    run(diff, [
+        ("XDEL", "s", "2-0"), ("XGROUP", "CREATE", "s", "g", "0"),
+        ("XREADGROUP", "GROUP", "g", "a", "COUNT", "3", "STREAMS", "s", ">"),
+        ("COPY", "s", "t"), ("XINFO", "STREAM", "t"), ("XINFO", "GROUPS", "t"),
+        ("XACK", "t", "g", "1-0"), ("XPENDING", "t", "g"), ("XPENDING", "s", "g"),
+        ("XADD", "t", "9-0", "x", "y"), ("XLEN", "s"), ("XLEN", "t"), ("TYPE", "t"),
+    ])
+    a, b = diff.both("XINFO", "STREAM", "t", "FULL")
+    assert _masked(a) == _masked(b)
