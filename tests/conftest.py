@@ -5,7 +5,33 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+import support  # noqa: E402
 from support import HAVE_REDIS, ServerProc  # noqa: E402
+
+from frtrio import engine as _engine  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _no_internal_errors(request):
+    """A caught bug (``-ERR internal error``) in an in-process engine fails
+    the test that caused it, unless the test is marked to expect one."""
+    before = _engine.internal_errors_total
+    yield
+    if request.node.get_closest_marker("expects_internal_error"):
+        return
+    n = _engine.internal_errors_total - before
+    assert n == 0, f"{n} internal error(s) caught in the engine during this test (see the log)"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """frtrio processes that logged a caught bug fail the whole run."""
+    if support.INTERNAL_ERRORS:
+        rep = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = ["frtrio processes logged internal errors (bugs caught instead of crashing):"]
+        lines += ["  " + e for e in support.INTERNAL_ERRORS[:50]]
+        if rep is not None:
+            rep.write_line("\n".join(lines), red=True)
+        session.exitstatus = 1
 
 requires_redis = pytest.mark.skipif(
     not HAVE_REDIS and not os.environ.get("CI"),

@@ -17,6 +17,12 @@ import sys
 import tempfile
 import time
 
+from frtrio.engine import INTERNAL_ERROR_MARK  # noqa: E402
+
+# Caught bugs logged by frtrio processes started here (see ServerProc.stop).
+INTERNAL_ERRORS: list[str] = []
+_scanned_logs: set[str] = set()
+
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
 HAVE_REDIS = REDIS_SERVER is not None
@@ -132,6 +138,21 @@ class ServerProc:
             for f in (self.proc.stdout, self.proc.stderr):
                 if f:
                     f.close()
+            self.collect_internal_errors()
+
+    def collect_internal_errors(self) -> None:
+        """Record every caught bug this frtrio process logged (the session
+        fails on any: tests/conftest.py)."""
+        if self.kind != "frtrio" or self.log_path in _scanned_logs:
+            return
+        _scanned_logs.add(self.log_path)
+        try:
+            with open(self.log_path, errors="replace") as f:
+                for line in f:
+                    if INTERNAL_ERROR_MARK in line:
+                        INTERNAL_ERRORS.append("%s: %s" % (self.log_path, line.strip()))
+        except OSError:
+            pass
 
     def cleanup(self) -> None:
         self.stop()

@@ -63,3 +63,43 @@ def test_rst_flood_and_aborts_in_accept_queue_leave_node_serving(kind):
         if kind == "frtrio":
             log = open(p.log_path).read()
             assert "Failed listening" not in log
+
+
+# --- never a silent failure ------------------------------------------------------
+
+
+@pytest.mark.expects_internal_error
+def test_a_bug_in_a_command_is_answered_counted_and_logged(monkeypatch, caplog):
+    """An unexpected exception inside a command answers -ERR internal error,
+    shows in `INFO frtrio` as internal_errors, is logged with its traceback and
+    the command name, and the next command is served normally."""
+    import random
+
+    import frtrio.commands  # noqa: F401
+    from frtrio import engine
+    from frtrio.commands.table import lookup
+    from frtrio.config import Config
+
+    srv = engine.Server(Config(), random.Random(1))
+    srv.now_ms = 1_000_000
+    c = srv.new_client()
+    cmd = lookup([b"strlen"])
+
+    def broken(c, argv):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cmd, "handler", broken)
+    before = engine.internal_errors_total
+    srv.execute(c, [b"STRLEN", b"k"])
+    assert c.take_output() == b"-ERR internal error in 'strlen': RuntimeError\r\n"
+    assert engine.internal_errors_total == before + 1
+    monkeypatch.undo()
+    srv.execute(c, [b"SET", b"k", b"v"])
+    srv.execute(c, [b"STRLEN", b"k"])
+    assert c.take_output() == b"+OK\r\n:1\r\n"
+    srv.execute(c, [b"INFO", b"frtrio"])
+    assert b"# Frtrio\r\ninternal_errors:1\r\n" in c.take_output()
+    srv.execute(c, [b"INFO", b"everything"])
+    assert b"internal_errors" not in c.take_output()  # INFO stays Redis's
+    rec = [r for r in caplog.records if engine.INTERNAL_ERROR_MARK in r.getMessage()]
+    assert rec and "strlen" in rec[0].getMessage() and rec[0].exc_info is not None

@@ -23,6 +23,9 @@ DEFAULT_SECTIONS = ("server", "clients", "memory", "persistence", "stats",
 ALL_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "replication",
                 "cpu", "module_list", "commandstats", "errorstats", "latencystats",
                 "cluster", "keyspace")
+# frtrio's own sections: shown only when named (INFO frtrio), so that INFO,
+# INFO all and INFO everything stay field for field what redis-server prints
+EXTRA_SECTIONS = ("frtrio",)
 
 
 def _human(n: int) -> str:
@@ -336,6 +339,14 @@ _INFO_SECTIONS = {
     "cluster": _info_cluster,
     "keyspace": _info_keyspace,
 }
+def _info_frtrio(srv):
+    return [
+        # bugs caught instead of crashing (a command, a client connection)
+        "internal_errors:%d" % srv.stats["frtrio_internal_errors"],
+    ]
+
+
+_INFO_SECTIONS["frtrio"] = _info_frtrio
 _TITLES = {k: k.capitalize() for k in _INFO_SECTIONS}
 _TITLES["cpu"] = "CPU"
 _TITLES["module_list"] = "Modules"
@@ -360,7 +371,7 @@ def info_sections(args: list[bytes]) -> list[str]:
         return list(ALL_SECTIONS)
     if "modules" in want:
         want.add("module_list")
-    return [s for s in ALL_SECTIONS if s in want]
+    return [s for s in ALL_SECTIONS + EXTRA_SECTIONS if s in want]
 
 
 @command("info")

@@ -274,20 +274,12 @@ async def _guarded_connection(stream, handler) -> None:
         if isinstance(e, OSError):
             accept_log.warning("Client connection error: %s", e.strerror or e)
         else:
-            accept_log.exception("Unexpected error on a client connection (connection closed)")
-            note_internal_error()
+            from frtrio.engine import INTERNAL_ERROR_MARK
+
+            accept_log.exception("%s accepting a connection (connection closed)", INTERNAL_ERROR_MARK)
     finally:
         with trio.CancelScope(shield=True):
             try:
                 await stream.aclose()
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 pass
-
-
-# connection-level bugs caught by the guard above (tests assert this stays 0)
-shell_internal_errors = 0
-
-
-def note_internal_error() -> None:
-    global shell_internal_errors
-    shell_internal_errors += 1

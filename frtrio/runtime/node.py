@@ -308,6 +308,8 @@ class Node:
         conn = ClientConn(self, c, stream)
         try:
             await conn.run()
+        except Exception:  # noqa: BLE001 - a bug ends this connection, never the node
+            srv.note_internal_error("on the connection of client %s (connection closed)" % peer)
         finally:
             srv.free_client(c)
             with trio.CancelScope(shield=True):
