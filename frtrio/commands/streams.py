@@ -273,9 +273,18 @@ def _rewrite_trim(argv: list, s: Stream, a: _TrimArgs) -> None:
         argv[a.arg_idx] = id_str(MAX_ID if f is None else f)
 
 
+_LIMITS_CACHE: list = [None, None]  # [(raw bytes, raw entries), parsed]
+
+
 def _node_limits(c):
     cfg = c.server.config
-    return cfg.get_int("stream-node-max-bytes"), cfg.get_int("stream-node-max-entries")
+    vals = cfg.values
+    raw = (vals["stream-node-max-bytes"], vals["stream-node-max-entries"])
+    if _LIMITS_CACHE[0] != raw:
+        _LIMITS_CACHE[1] = (cfg.get_int("stream-node-max-bytes"),
+                            cfg.get_int("stream-node-max-entries"))
+        _LIMITS_CACHE[0] = raw
+    return _LIMITS_CACHE[1]
 
 
 @command("xadd")
