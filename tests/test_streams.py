@@ -561,3 +561,12 @@ def test_rdb_file_and_aof_rewrite_move_between_servers(tmp_path, writer):
         else:
             # replayed XGROUP CREATECONSUMER / XCLAIM stamp seen-time anew
             assert [_masked(x) for x in got] == [_masked(x) for x in want]
+
+
+def test_generic_key_commands_on_streams(diff):
+    _fill(diff, n=3)
+    run(diff, [
+        ("SCAN", "0", "TYPE", "stream"), ("RENAME", "s", "t"), ("TYPE", "t"), ("XLEN", "t"),
+        ("EXPIRE", "t", "100"), ("TTL", "t"), ("XADD", "t", "9-0", "a", "b"), ("TTL", "t"),
+        ("MOVE", "t", "1"), ("SELECT", "1"), ("XLEN", "t"), ("DEL", "t"), ("EXISTS", "t"),
+    ])
