@@ -196,6 +196,15 @@ def _masked(raw: bytes):
     return m(v)
 
 
+def _same_pending(diff, *args):
+    """Extended XPENDING on both servers: equal apart from the idle times
+    (milliseconds that depend on when each server ran the command)."""
+    a, b = diff.both("XPENDING", *args)
+    pa, pb = parse_reply(a), parse_reply(b)
+    assert [x[:2] + x[3:] for x in pa] == [x[:2] + x[3:] for x in pb]
+    assert a[:2] == b[:2]
+
+
 def test_claim_and_autoclaim(diff):
     _fill(diff, n=6)
     diff("XGROUP", "CREATE", "s", "g", "0")
@@ -223,9 +232,7 @@ def test_claim_and_autoclaim(diff):
         ("XAUTOCLAIM", "s", "g", "d", "3600000", "0"),
         ("XPENDING", "s", "g"), ("XINFO", "CONSUMERS", "s", "nog"),
     ])
-    a, b = diff.both("XPENDING", "s", "g", "-", "+", "10")
-    assert _masked(a) == _masked(b) or [x[:2] + x[3:] for x in parse_reply(a)] == [
-        x[:2] + x[3:] for x in parse_reply(b)]
+    _same_pending(diff, "s", "g", "-", "+", "10")
     a, b = diff.both("XINFO", "STREAM", "s", "FULL")
     assert _masked(a) == _masked(b)
 
@@ -569,4 +576,37 @@ def test_generic_key_commands_on_streams(diff):
         ("SCAN", "0", "TYPE", "stream"), ("RENAME", "s", "t"), ("TYPE", "t"), ("XLEN", "t"),
         ("EXPIRE", "t", "100"), ("TTL", "t"), ("XADD", "t", "9-0", "a", "b"), ("TTL", "t"),
         ("MOVE", "t", "1"), ("SELECT", "1"), ("XLEN", "t"), ("DEL", "t"), ("EXISTS", "t"),
+    ])
+
+
+def test_multi_stream_groups_and_resp3(diff):
+    _fill(diff, "a", 4)
+    _fill(diff, "b", 3, start=10)
+    run(diff, [
+        ("XGROUP", "CREATE", "a", "g", "0"), ("XGROUP", "CREATE", "b", "g", "0"),
+        ("XREADGROUP", "GROUP", "g", "c1", "COUNT", "2", "STREAMS", "a", "b", ">", ">"),
+        ("XREADGROUP", "GROUP", "g", "c2", "STREAMS", "a", "b", ">", "0"),
+        ("XREADGROUP", "GROUP", "g", "c1", "STREAMS", "a", "b", "0", "0"),
+        ("XREADGROUP", "GROUP", "g", "c1", "STREAMS", "a", "nokey", ">", ">"),
+        ("XPENDING", "a", "g", "-", "+", "10", "zz"), ("XPENDING", "a", "g", "-", "+", "0"),
+        ("XPENDING", "a", "g", "-", "+", "10", "c1", "extra"),
+        ("XPENDING", "a", "g", "IDLE", "x", "-", "+", "10"),
+        ("XPENDING", "a", "g", "IDLE", "0", "-", "+"),
+    ])
+    for args in (("a", "g", "-", "+", "10", "c1"), ("a", "g", "(1-0", "(4-0", "1", "c1"),
+                 ("a", "g", "IDLE", "0", "-", "+", "3")):
+        _same_pending(diff, *args)
+    for args in (("a", "FULL", "COUNT", "1"), ("a", "FULL", "COUNT", "-5")):
+        x, y = diff.both("XINFO", "STREAM", *args)
+        assert _masked(x) == _masked(y)
+    switch_to_resp3(diff)
+    run(diff, [
+        ("XREADGROUP", "GROUP", "g", "c3", "STREAMS", "a", "b", "0", "0"),
+        ("XADD", "a", "20-0", "k", "v"),
+        ("XREADGROUP", "GROUP", "g", "c3", "STREAMS", "a", "b", ">", ">"),
+        ("XREADGROUP", "GROUP", "g", "c3", "STREAMS", "b", ">"),
+        ("XPENDING", "b", "g"), ("XPENDING", "nokey", "g"), ("XINFO", "GROUPS", "a"),
+        ("XINFO", "STREAM", "nokey"), ("XINFO", "STREAM", "b"), ("XRANGE", "b", "-", "+", "COUNT", "0"),
+        ("XAUTOCLAIM", "a", "g", "c4", "0", "0", "COUNT", "1", "JUSTID"),
+        ("XDEL", "b", "10-0"), ("XAUTOCLAIM", "b", "g", "c4", "0", "0"),
     ])
