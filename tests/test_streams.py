@@ -316,6 +316,7 @@ def test_xreadgroup_block_rules(servers):
         with p.conn() as a, p.conn() as b, p.conn() as ctl:
             ctl.cmd("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
             send(a, "XREADGROUP", "GROUP", "g", "c1", "BLOCK", "0", "STREAMS", "s", ">")
+            wait_blocked(ctl, 1)  # a blocks first: it is served first
             send(b, "XREADGROUP", "GROUP", "g", "c2", "BLOCK", "0", "STREAMS", "s", ">")
             wait_blocked(ctl, 2)
             out.append(ctl.cmd("XADD", "s", "1-0", "f", "v"))
