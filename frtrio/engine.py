@@ -24,6 +24,7 @@ import logging
 from typing import Callable
 
 from frtrio.commands import table as _table
+from frtrio.obuf import OutputLimits
 from frtrio.protocol.reply import (
     NO_REPLY,
     OK,
@@ -299,6 +300,11 @@ class Server:
         self.loading = False
         self.scan_snapshots: dict = {}  # SSCAN/HSCAN snapshots (commands/sets.py)
         self.aof = None  # the AOF writer, when appendonly is on
+        # client-output-buffer-limit (frtrio/obuf.py)
+        self.obuf = OutputLimits(config)
+        config.listeners.append(self.obuf.on_config)
+        # the -MISCONF text while the AOF cannot be written (writes refused)
+        self.disk_error: str | None = None
         self.migrate_jobs: dict = {}  # client id -> MIGRATE network job (runtime/migrate.py)
 
     # --- configuration shortcuts --------------------------------------------
@@ -327,6 +333,17 @@ class Server:
         if self.pubsub is not None:
             self.pubsub.client_gone(c)
         c.killed = True
+
+    def close_for_output_limits(self, c: Client) -> None:
+        """Redis's closeClientOnOutputBufferLimitReached: drop what the client
+        has not read and close it once this command is done."""
+        _log.warning("Client id=%d addr=%s scheduled to be closed ASAP for overcoming of "
+                     "output buffer limits.", c.id, c.addr)
+        self.obuf.disconnections += 1
+        self.obuf.forget(c)
+        c.out.clear()
+        c.out_bytes = 0
+        self.kill_client(c)
 
     def kill_client(self, c: Client) -> None:
         """Close another client's connection (CLIENT KILL)."""
@@ -482,6 +499,13 @@ class Server:
             err = cluster.route(c, cmd, argv)
             if err is not None:
                 return self._reject(c, err, redirect=True)
+        if self.disk_error is not None and (
+            cmd.is_write
+            or name == b"ping"
+            or (name == b"exec" and c.multi and any(q[0].is_write for q in c.multi))
+        ):
+            # Redis's writeCommandsDeniedByDiskError: the AOF cannot be written
+            return self._reject(c, self.disk_error, cmd=cmd)
         if (
             c.resp == 2
             and (c.subscriptions or c.psubscriptions or c.ssubscriptions)  # in_pubsub
@@ -574,6 +598,12 @@ class Server:
                 self.blocking.block(c, r)
             else:
                 c.reply(r)
+        if c.out_bytes >= self.obuf.normal_from and not c.killed:
+            if self.obuf.over(c, "pubsub" if c.in_pubsub else "normal", self.now_ms):
+                if c.in_pubsub:
+                    self.pubsub.disconnect_for_limits(c)
+                else:
+                    self.close_for_output_limits(c)
         if (self.dirty != dirty and cmd.is_write and len(self.propagated) == np
                 and not self.prevent_propagation):
             # the command changed data and did not propagate something else

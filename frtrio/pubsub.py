@@ -27,10 +27,6 @@ class PubSub:
         self.channels: dict[bytes, dict] = {}
         self.patterns: dict[bytes, dict] = {}
         self.shard_channels: dict[bytes, dict] = {}
-        self._soft_since: dict[int, int] = {}  # client id -> unix s soft limit first seen
-        self.obuf_disconnections = 0
-        self._obl_src = None
-        self._obl = (0, 0, 0)
 
     # --- counts (INFO, PUBSUB) ----------------------------------------------------
 
@@ -117,7 +113,7 @@ class PubSub:
 
     def client_gone(self, c) -> None:
         self.unsubscribe_all(c, notify=False)
-        self._soft_since.pop(c.id, None)
+        self.server.obuf.forget(c)
 
     def drop_unserved_shard_channels(self, core) -> int:
         """Cluster mode, after a slot-table change (called by ClusterCore):
@@ -190,32 +186,11 @@ class PubSub:
         if c.killed:
             return
         srv = self.server
-        src = srv.config.get("client-output-buffer-limit")
-        if src != self._obl_src:
-            self._obl = srv.config.output_buffer_limits()["pubsub"]
-            self._obl_src = src
-        hard, soft, secs = self._obl
-        used = c.out_bytes
-        over_hard = bool(hard) and used >= hard
-        over_soft = bool(soft) and used >= soft
-        if over_soft:
-            now_s = srv.now_ms // 1000
-            since = self._soft_since.get(c.id)
-            if since is None:
-                self._soft_since[c.id] = now_s
-                over_soft = False
-            elif now_s - since <= secs:
-                over_soft = False
-        else:
-            self._soft_since.pop(c.id, None)
-        if over_hard or over_soft:
+        if srv.obuf.over(c, "pubsub", srv.now_ms):
             self.disconnect_for_limits(c)
 
     def disconnect_for_limits(self, c) -> None:
         """Close a subscriber that overran its output buffer: forget its
         subscriptions now, drop what it has not read, close it."""
-        self.obuf_disconnections += 1
         self.client_gone(c)
-        c.out.clear()
-        c.out_bytes = 0
-        self.server.kill_client(c)
+        self.server.close_for_output_limits(c)

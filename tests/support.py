@@ -148,9 +148,12 @@ class ServerProc:
         _scanned_logs.add(self.log_path)
         try:
             with open(self.log_path, errors="replace") as f:
-                for line in f:
-                    if INTERNAL_ERROR_MARK in line:
-                        INTERNAL_ERRORS.append("%s: %s" % (self.log_path, line.strip()))
+                lines = f.read().splitlines()
+            for i, line in enumerate(lines):
+                if INTERNAL_ERROR_MARK in line:
+                    tb = [x for x in lines[i + 1:i + 40] if not x[:1].isdigit()]  # its traceback
+                    INTERNAL_ERRORS.append("%s: %s\n    %s" % (self.log_path, line.strip(),
+                                                              "\n    ".join(tb)))
         except OSError:
             pass
 

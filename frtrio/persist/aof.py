@@ -38,6 +38,7 @@ an in-memory disk.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 
@@ -548,35 +549,87 @@ class AOF:
             self.buf_len += len(b)
 
     def write(self) -> None:
+        """Write the buffer to the incr file (Redis's flushAppendOnlyFile).
+
+        A failed or short write (a full disk) never leaves a torn command in
+        the file: the partial tail is cut off again, or, if that fails too,
+        the bytes that did reach the file leave the buffer so the retry
+        continues where the file ends. Until a write succeeds the server
+        refuses writes with -MISCONF (``Server.disk_error``); the buffer is
+        retried after every command batch and from the cron. Under
+        ``appendfsync always`` the process exits, as Redis does: the reply
+        to the write has not left yet, so no acknowledged write is lost.
+        """
         if not self.buf or self.fh is None:
             return
         data = b"".join(self.buf)
+        err: OSError | None = None
         try:
-            self.fh.write(data)
+            n = self.fh.write(data)
         except OSError as e:
-            self.write_ok = False
-            log.warning("Error writing to the AOF file: %s", e.strerror or e)
-            if self.config.get("appendfsync") == "always":
-                log.warning("Can't recover from AOF write error when the AOF fsync policy is "
-                            "'always'. Exiting...")
-                raise SystemExit(1) from None
-            return  # keep the buffer; retried on the next write
+            err, n = e, 0
+        n = n or 0
+        if n != len(data):
+            self._write_failed(data, n, err)
+            return
         self.buf.clear()
         self.buf_len = 0
-        self.write_ok = True
         self.current_size += len(data)
         self.dirty_since_fsync = True
         if self.config.get("appendfsync") == "always":
             self.fsync()
+        if not self.write_ok:
+            log.warning("AOF write error looks solved, Redis can write again.")
+            self._set_write_status(True)
+
+    def _write_failed(self, data: bytes, n: int, err: OSError | None) -> None:
+        if err is not None:
+            log.warning("Error writing to the AOF file: %s", err.strerror or err)
+            reason = err.strerror or str(err)
+        else:
+            log.warning("Short write while writing to the AOF file: (nwritten=%d, expected=%d)",
+                        n, len(data))
+            reason = os.strerror(errno.ENOSPC)  # what Redis reports for a short write
+        if n:
+            try:
+                self.fs.truncate(self.incr_path, self.fs.size(self.incr_path) - n)
+            except OSError as e:
+                log.warning("Could not remove short write from the append-only file.  Redis may "
+                            "refuse to load the AOF the next time it starts.  ftruncate: %s",
+                            e.strerror or e)
+                self.current_size += n
+                rest = data[n:]
+                self.buf[:] = [rest]
+                self.buf_len = len(rest)
+        if self.config.get("appendfsync") == "always":
+            log.warning("Can't recover from AOF write error when the AOF fsync policy is "
+                        "'always'. Exiting...")
+            raise SystemExit(1)
+        self._set_write_status(False, reason)
+
+    def _set_write_status(self, ok: bool, reason: str = "") -> None:
+        self.write_ok = ok
+        self.server.disk_error = None if ok else "MISCONF Errors writing to the AOF file: " + reason
 
     def fsync(self) -> None:
         if self.fh is not None and self.dirty_since_fsync:
-            self.fs.fsync(self.fh)
+            try:
+                self.fs.fsync(self.fh)
+            except OSError as e:
+                if self.config.get("appendfsync") == "always":
+                    log.warning("Can't persist AOF for fsync error when the AOF fsync policy is "
+                                "'always': %s. Exiting...", e.strerror or e)
+                    raise SystemExit(1) from None
+                log.warning("Error fsyncing the AOF file: %s", e.strerror or e)
+                self._set_write_status(False, e.strerror or str(e))
+                return
             self.dirty_since_fsync = False
 
     def everysec(self) -> None:
         """The once-a-second cron duty: fsync for ``everysec``, and the
         automatic rewrite (auto-aof-rewrite-percentage / -min-size)."""
+        if not self.write_ok:
+            self.write()  # retry a failed write (Redis's serverCron does)
         if self.config.get("appendfsync") == "everysec":
             self.fsync()
         self.maybe_auto_rewrite()
@@ -601,9 +654,14 @@ class AOF:
 
     def close(self) -> None:
         if self.fh is not None:
-            self.fh.close()
+            try:
+                self.fh.close()
+            except OSError:
+                pass  # (a full disk: the data was already refused or cut off)
             self.fh = None
         self.enabled = False
+        if not self.write_ok:
+            self._set_write_status(True)  # AOF off: nothing to refuse writes for
 
     # --- INFO ---------------------------------------------------------------------
 

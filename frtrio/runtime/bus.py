@@ -153,8 +153,29 @@ class BusShell:
         if self.nursery is None:
             return
         self._sweep()
+        self._free_links_over_sendbuf_limit()
         self._execute(self.bus.cron(self.srv.now_ms))
         self.node.after_cluster_event()
+
+    def _free_links_over_sendbuf_limit(self) -> None:
+        """cluster-link-sendbuf-limit: a link whose unsent output passed the
+        limit (a peer that stopped reading) is freed, as Redis's clusterCron
+        does; an outbound link is then reconnected by the cron as usual."""
+        limit = self.node.config.get_int("cluster-link-sendbuf-limit")
+        if not limit:
+            return
+        st = self.core.state
+        for ln in self.outbound + self.inbound:
+            if ln.closed or ln.out_bytes <= limit:
+                continue
+            log.warning("Freeing cluster link(%s node %s, used memory: %d) due to exceeding send "
+                        "buffer memory limit.", "from" if ln.inbound else "to",
+                        ln.node.id if ln.node is not None else "", ln.out_bytes)
+            st.links_buffer_limit_exceeded += 1
+            self.core.emit("cluster.link_state", outcome="sendbuf_limit",
+                           node=ln.node.id if ln.node is not None else "",
+                           direction="from" if ln.inbound else "to")
+            self._free(ln)
 
     def _sweep(self) -> None:
         """Free the links of nodes that were deleted (freeClusterNode frees

@@ -18,6 +18,7 @@ after the rename; then there is nothing to retake.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 
@@ -90,7 +91,18 @@ class ClusterFile:
         return ClusterState(me), True
 
     def save(self, text: str, fsync: bool) -> None:
-        self.fs.write_atomic(self.path, text.encode("utf-8", "surrogateescape"), fsync=fsync)
+        """Save by temp file + rename (never a torn file). On a full disk,
+        where the temp file cannot be written, overwrite in place as Redis
+        does (which needs no new block unless the file grows); only if that
+        fails too does the error reach the caller (which stops the node, as
+        Redis's clusterSaveConfigOrDie)."""
+        data = text.encode("utf-8", "surrogateescape")
+        try:
+            self.fs.write_atomic(self.path, data, fsync=fsync)
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self.fs.overwrite_in_place(self.path, data, fsync=fsync)
         self._relock()
 
     def close(self) -> None:

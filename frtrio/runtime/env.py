@@ -44,14 +44,43 @@ class RealFS:
 
     def write_atomic(self, path: str, data: bytes, fsync: bool = True) -> None:
         tmp = "%s.tmp-%d" % (path, os.getpid())
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                if fsync:
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError:
+            try:
+                os.remove(tmp)  # a full disk: do not leave a partial temp file behind
+            except OSError:
+                pass
+            raise
         if fsync:
             _fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+    def overwrite_in_place(self, path: str, data: bytes, fsync: bool = True) -> None:
+        """Rewrite an existing file's bytes from offset 0, as Redis saves
+        nodes.conf: padded with newlines to the old size (so no new block is
+        needed when it does not grow), then truncated to the new size."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            old = os.fstat(fd).st_size
+            padded = data + b"\n" * (old - len(data)) if old > len(data) else data
+            view = memoryview(padded)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            if fsync:
+                os.fsync(fd)
+            if len(padded) != len(data):
+                try:
+                    os.ftruncate(fd, len(data))
+                except OSError:
+                    pass  # the padding is harmless newlines
+        finally:
+            os.close(fd)
 
     def open_append(self, path: str):
         return open(path, "ab", buffering=0)

@@ -188,6 +188,10 @@ class SimFS:
             fallback = (old.durable_image() if old is not None else None,)
             d.files[p] = _File(data, 0, fallback)
 
+    def overwrite_in_place(self, path: str, data: bytes, fsync: bool = True) -> None:
+        # (the simulated disk never fills, so this is write_atomic's result)
+        self.write_atomic(path, data, fsync)
+
     def open_append(self, path: str):
         d = self.disk
         p = _norm(path)

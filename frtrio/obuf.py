@@ -1,0 +1,58 @@
+"""Client output buffer limits (pure): Redis's checkClientOutputBufferLimits.
+
+``client-output-buffer-limit <class> <hard> <soft> <soft-seconds>`` for the
+classes normal, replica and pubsub. A client whose pending output reaches the
+hard limit, or stays at or over the soft limit for more than soft-seconds, is
+disconnected (its pending output dropped), as Redis's
+closeClientOnOutputBufferLimitReached does. A limit of 0 is off.
+
+What counts as "pending output" is what the server holds for the client and
+has not yet handed to the socket: here ``Client.out_bytes``. (A frtrio
+connection stops reading a client's further commands while its replies cannot
+be sent, so for ordinary request/reply traffic the buffer is bounded by one
+pipelined batch; the limits matter for large replies and for pushes.)
+"""
+
+from __future__ import annotations
+
+_OFF = float("inf")
+
+
+class OutputLimits:
+    def __init__(self, config):
+        self.config = config
+        self.limits = {"normal": (0, 0, 0), "replica": (0, 0, 0), "pubsub": (0, 0, 0)}
+        # the smallest pending size worth a check, per class (inf when off):
+        # the command path compares one number and moves on
+        self.normal_from = _OFF
+        self._soft_since: dict[int, int] = {}  # client id -> unix s first seen over soft
+        self.disconnections = 0
+        self.reload()
+
+    def reload(self) -> None:
+        self.limits.update(self.config.output_buffer_limits())
+        hard, soft, _ = self.limits["normal"]
+        self.normal_from = min([x for x in (hard, soft) if x] or [_OFF])
+
+    def on_config(self, name: str, value: str) -> None:
+        if name == "client-output-buffer-limit":
+            self.reload()
+
+    def over(self, c, cls: str, now_ms: int) -> bool:
+        """Is client ``c`` (of class ``cls``) over its limit now?"""
+        hard, soft, secs = self.limits[cls]
+        used = c.out_bytes
+        if hard and used >= hard:
+            return True
+        if soft and used >= soft:
+            now_s = now_ms // 1000
+            since = self._soft_since.get(c.id)
+            if since is None:
+                self._soft_since[c.id] = now_s
+                return False
+            return now_s - since > secs
+        self._soft_since.pop(c.id, None)
+        return False
+
+    def forget(self, c) -> None:
+        self._soft_since.pop(c.id, None)
