@@ -590,12 +590,11 @@ def test_multi_stream_groups_and_resp3(diff):
         ("XREADGROUP", "GROUP", "g", "c1", "STREAMS", "a", "b", "0", "0"),
         ("XREADGROUP", "GROUP", "g", "c1", "STREAMS", "a", "nokey", ">", ">"),
         ("XPENDING", "a", "g", "-", "+", "10", "zz"), ("XPENDING", "a", "g", "-", "+", "0"),
-        ("XPENDING", "a", "g", "-", "+", "10", "c1", "extra"),
         ("XPENDING", "a", "g", "IDLE", "x", "-", "+", "10"),
         ("XPENDING", "a", "g", "IDLE", "0", "-", "+"),
     ])
     for args in (("a", "g", "-", "+", "10", "c1"), ("a", "g", "(1-0", "(4-0", "1", "c1"),
-                 ("a", "g", "IDLE", "0", "-", "+", "3")):
+                 ("a", "g", "IDLE", "0", "-", "+", "3"), ("a", "g", "-", "+", "10", "c1", "extra")):
         _same_pending(diff, *args)
     for args in (("a", "FULL", "COUNT", "1"), ("a", "FULL", "COUNT", "-5")):
         x, y = diff.both("XINFO", "STREAM", *args)
