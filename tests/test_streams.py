@@ -610,3 +610,26 @@ def test_multi_stream_groups_and_resp3(diff):
         ("XAUTOCLAIM", "a", "g", "c4", "0", "0", "COUNT", "1", "JUSTID"),
         ("XDEL", "b", "10-0"), ("XAUTOCLAIM", "b", "g", "c4", "0", "0"),
     ])
+
+
+def test_deleted_stream_unblocks_group_readers_behind_plain_readers():
+    """A stream key that goes away: XREADGROUP waiters get UNBLOCKED even
+    when XREAD waiters (who keep waiting) blocked before them; a list's
+    waiters are not retried one by one once the key is gone."""
+    srv = _srv()
+    w = srv.new_client()
+    _ex(srv, w, "XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
+    r1, g1, r2, g2 = (srv.new_client() for _ in range(4))
+    _ex(srv, r1, "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+    _ex(srv, g1, "XREADGROUP", "GROUP", "g", "a", "BLOCK", "0", "STREAMS", "s", ">")
+    _ex(srv, r2, "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+    _ex(srv, g2, "XREADGROUP", "GROUP", "g", "b", "BLOCK", "0", "STREAMS", "s", ">")
+    assert _ex(srv, w, "SET", "s", "now-a-string") == b"+OK\r\n"
+    for g in (g1, g2):
+        assert g.blocked is None
+        assert g.take_output() == b"-UNBLOCKED the stream key no longer exists\r\n"
+    assert r1.blocked is not None and r2.blocked is not None
+    _ex(srv, w, "DEL", "s")
+    _ex(srv, w, "XADD", "s", "1-0", "f", "v")
+    assert r1.take_output() == r2.take_output() == b"*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n"
+    assert not srv.blocking.waiters

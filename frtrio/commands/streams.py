@@ -652,7 +652,8 @@ def _xread(c, argv, xreadgroup: bool):
                 return Map([(key, ents)])
             return [[key, ents]]
 
-        return BlockOn(list(dict.fromkeys(keys)), db, deadline, retry, NullArray, argv)
+        return BlockOn(list(dict.fromkeys(keys)), db, deadline, retry, NullArray, argv,
+                       serve_gone=gname is not None)
     return NullArray
 
 
