@@ -633,3 +633,20 @@ def test_deleted_stream_unblocks_group_readers_behind_plain_readers():
     _ex(srv, w, "XADD", "s", "1-0", "f", "v")
     assert r1.take_output() == r2.take_output() == b"*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n"
     assert not srv.blocking.waiters
+
+
+def test_group_destroyed_while_blocked_counts_failed_call(servers):
+    def scenario(p):
+        with p.conn() as a, p.conn() as ctl:
+            ctl.cmd("CONFIG", "RESETSTAT")
+            ctl.cmd("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
+            send(a, "XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">")
+            wait_blocked(ctl, 1)
+            ctl.cmd("XGROUP", "DESTROY", "s", "g")
+            ctl.cmd("XADD", "s", "1-0", "f", "v")
+            got = a.read_reply()
+            stats = [x for x in ctl.cmd("INFO", "commandstats").split(b"\r\n")
+                     if x.startswith(b"cmdstat_xreadgroup")]
+            return [got, [x.split(b"usec=")[0] + x.split(b"rejected")[1] for x in stats]]
+
+    both(servers, scenario)

@@ -627,14 +627,15 @@ def _xread(c, argv, xreadgroup: bool):
             s = db.lookup(key, client.server.now_ms)
             if s is None or type(s) is not Stream:
                 if gname is not None:
-                    return err("UNBLOCKED the stream key no longer exists")
+                    return _failed(client, "UNBLOCKED the stream key no longer exists")
                 return None
             gt = gts.get(key, 0)
             g = None
             if gname is not None:
                 g = s.groups.get(gname)
                 if g is None:
-                    return err("NOGROUP the consumer group this client was blocked on no longer exists")
+                    return _failed(client, "NOGROUP the consumer group this client was "
+                                   "blocked on no longer exists")
                 gt = g.last_id
             if not s.last_id > gt:
                 return None
@@ -655,6 +656,15 @@ def _xread(c, argv, xreadgroup: bool):
         return BlockOn(list(dict.fromkeys(keys)), db, deadline, retry, NullArray, argv,
                        serve_gone=gname is not None)
     return NullArray
+
+
+def _failed(client, msg: str):
+    """An error answered to a blocked XREADGROUP: counted in the command's
+    failed_calls, as Redis's updateStatsOnUnblock does."""
+    st = client.server.cmdstats.get("xreadgroup")
+    if st is not None:
+        st[3] += 1
+    return err(msg)
 
 
 def _entries_from(s: Stream, start: int, count: int):
