@@ -15,6 +15,7 @@ Process duties live here too: logging in Redis's format (``logfile``,
 
 from __future__ import annotations
 
+import errno
 import glob as _glob
 import logging
 import os
@@ -336,9 +337,65 @@ def server_main(argv: list[str] | None = None) -> int:
     else:
         log.warning("Configuration loaded")
     _formatter.role = "M"
+    if not _adjust_open_files_limit(cfg):
+        return 1
     if not _listen_check(cfg):
         return 1
     return run_server(cfg)
+
+
+# descriptors Redis keeps for itself beyond one per client (CONFIG_MIN_RESERVED_FDS)
+_RESERVED_FDS = 32
+
+
+def _adjust_open_files_limit(cfg: Config) -> bool:
+    """Redis's adjustOpenFilesLimit: raise RLIMIT_NOFILE to maxclients + 32
+    if the OS lets us; otherwise lower maxclients to what the limit allows,
+    so that extra clients get "max number of clients reached" instead of
+    waiting in the accept queue while accept() fails with EMFILE."""
+    import resource
+
+    maxclients = cfg.get_int("maxclients")
+    want = maxclients + _RESERVED_FDS
+    try:
+        old, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError) as e:
+        log.warning("Unable to obtain the current NOFILE limit (%s), assuming 1024 and setting "
+                    "the max clients configuration accordingly.", e)
+        cfg.set("maxclients", str(1024 - _RESERVED_FDS))
+        return True
+    if old == resource.RLIM_INFINITY or old >= want:
+        return True
+    best, err = want, None
+    while best > old:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (best, best))
+            break
+        except (OSError, ValueError) as e:
+            err = e
+            if best < 16:
+                best = old
+                break
+            best -= 16
+    best = max(best, old)
+    if best < want:
+        if best <= _RESERVED_FDS:
+            log.warning("Your current 'ulimit -n' of %d is not enough for the server to start. "
+                        "Please increase your open file limit to at least %d. Exiting.", old, want)
+            return False
+        cfg.set("maxclients", str(best - _RESERVED_FDS))
+        log.warning("You requested maxclients of %d requiring at least %d max file descriptors.",
+                    maxclients, want)
+        reason = err.strerror if isinstance(err, OSError) else os.strerror(errno.EPERM)
+        log.warning("Server can't set maximum open files to %d because of OS error: %s.", want,
+                    reason)
+        log.warning("Current maximum open files is %d. maxclients has been reduced to %d to "
+                    "compensate for low ulimit. If you need higher maxclients increase "
+                    "'ulimit -n'.", best, best - _RESERVED_FDS)
+    else:
+        log.info("Increased maximum number of open files to %d (it was originally set to %d).",
+                 want, old)
+    return True
 
 
 def _listen_check(cfg: Config) -> bool:

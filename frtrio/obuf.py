@@ -7,7 +7,8 @@ disconnected (its pending output dropped), as Redis's
 closeClientOnOutputBufferLimitReached does. A limit of 0 is off.
 
 What counts as "pending output" is what the server holds for the client and
-has not yet handed to the socket: here ``Client.out_bytes``. (A frtrio
+has not yet handed to the socket: here ``Client.out_bytes`` beyond the first
+16 KB, which Redis keeps in a fixed per-client buffer it does not count. (A frtrio
 connection stops reading a client's further commands while its replies cannot
 be sent, so for ordinary request/reply traffic the buffer is bounded by one
 pipelined batch; the limits matter for large replies and for pushes.)
@@ -16,6 +17,11 @@ pipelined batch; the limits matter for large replies and for pushes.)
 from __future__ import annotations
 
 _OFF = float("inf")
+
+# Redis first fills a fixed 16 KB reply buffer per client and only counts
+# what overflows into its reply list (PROTO_REPLY_CHUNK_BYTES): small pending
+# replies never count against the limits.
+STATIC_REPLY_BUFFER = 16 * 1024
 
 
 class OutputLimits:
@@ -32,7 +38,7 @@ class OutputLimits:
     def reload(self) -> None:
         self.limits.update(self.config.output_buffer_limits())
         hard, soft, _ = self.limits["normal"]
-        self.normal_from = min([x for x in (hard, soft) if x] or [_OFF])
+        self.normal_from = min([x for x in (hard, soft) if x] or [_OFF]) + STATIC_REPLY_BUFFER
 
     def on_config(self, name: str, value: str) -> None:
         if name == "client-output-buffer-limit":
@@ -41,7 +47,7 @@ class OutputLimits:
     def over(self, c, cls: str, now_ms: int) -> bool:
         """Is client ``c`` (of class ``cls``) over its limit now?"""
         hard, soft, secs = self.limits[cls]
-        used = c.out_bytes
+        used = c.out_bytes - STATIC_REPLY_BUFFER
         if hard and used >= hard:
             return True
         if soft and used >= soft:

@@ -592,3 +592,36 @@ def test_thousands_of_idle_clients_do_not_stop_an_active_one(kind):
                 s.close()
         r.delete("active")
         _check(r)
+
+
+@BOTH
+def test_low_fd_limit_lowers_maxclients_and_extra_clients_are_refused(kind):
+    """Under `ulimit -n 64` Redis lowers maxclients to 64 - 32 and refuses the
+    extra clients with its error instead of letting them hang on EMFILE;
+    frtrio does the same (and survives EMFILE anyway)."""
+    import shutil
+
+    if not shutil.which("prlimit"):
+        pytest.skip("no prlimit")
+    p = _server(kind)
+    base = p.command
+
+    p.command = lambda: ["prlimit", "--nofile=64:64"] + base()
+    with p:
+        r = p.client()
+        assert r.config_get("maxclients") == {"maxclients": "32"}
+        r.connection_pool.disconnect()
+        held = []
+        for _ in range(32):
+            s = socket.create_connection(("127.0.0.1", p.port))
+            s.settimeout(5)
+            s.sendall(b"PING\r\n")
+            assert s.recv(100) == b"+PONG\r\n"
+            held.append(s)
+        extra = socket.create_connection(("127.0.0.1", p.port))
+        extra.settimeout(5)
+        assert extra.recv(200) == b"-ERR max number of clients reached\r\n"
+        for s in held:
+            s.close()
+        assert _poll(lambda: _try_ping(p.client()))
+        assert "maxclients has been reduced to 32" in open(p.log_path).read()

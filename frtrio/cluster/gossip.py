@@ -24,6 +24,7 @@ server's seeded RNG. Facts: ``spec/cluster-bus.md`` §7-§10 and
 from __future__ import annotations
 
 from frtrio.cluster import bus_codec as bc
+from frtrio.cluster import bus_policy
 from frtrio.cluster.bus_types import (
     FAIL,
     FAILOVER_AUTH_ACK,
@@ -250,8 +251,9 @@ class BusCore:
         try:
             msg = bc.decode(raw)
         except bc.PacketRejected as e:
+            extra = bus_policy.on_rejected(getattr(self.server, "policy", None), raw, e.reason)
             self.emit("cluster.packet_rejected", outcome="link_closed" if e.close_link else "ignored",
-                      reason=e.reason)
+                      reason=e.reason, **extra)
             return [], e.close_link
         return self.handle(link, msg, now), False
 

@@ -33,7 +33,7 @@ class NodesConfError(Exception):
 
 
 def _int(s: str) -> int | None:
-    return string2ll(s.encode())
+    return string2ll(s.encode("utf-8", "surrogateescape"))
 
 
 def parse(text: str, now_ms: int) -> ClusterState:

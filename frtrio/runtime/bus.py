@@ -17,6 +17,8 @@ import logging
 import trio
 
 from frtrio.cluster import bus_codec as bc
+from frtrio.cluster import bus_policy
+from frtrio.policy import RESOURCE_CLAMP
 from frtrio.cluster.bus_types import PONG, TYPE_NAMES
 from frtrio.cluster.gossip import BusCore
 from frtrio.protocol.reply import Map
@@ -339,11 +341,13 @@ class BusShell:
                 return
             buf += data
             handled = False
+            npk = 0
             while len(buf) >= 8:
                 try:
                     totlen = bc.frame_length(bytes(buf[:8]))
                 except bc.PacketRejected as e:
-                    core.emit("cluster.packet_rejected", outcome="link_closed", reason=e.reason)
+                    extra = bus_policy.on_rejected(getattr(self.srv, "policy", None), bytes(buf[:256]), e.reason)
+                    core.emit("cluster.packet_rejected", outcome="link_closed", reason=e.reason, **extra)
                     log.warning("%s", e.reason)
                     return
                 if len(buf) < totlen:
@@ -358,6 +362,15 @@ class BusShell:
                 handled = True
                 if link.closed:
                     return
+                npk += 1
+                pol = getattr(self.srv, "policy", None)
+                clamp = bus_policy.batch_clamp(pol)
+                if clamp and npk >= clamp and len(buf) >= 8 and pol.allow(RESOURCE_CLAMP, what="bus-batch"):
+                    # hardened ResourceClamp: let other links and clients run
+                    npk = 0
+                    self.node.after_cluster_event()
+                    handled = False
+                    await trio.sleep(0)
             if handled:
                 self.node.after_cluster_event()
 
