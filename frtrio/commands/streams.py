@@ -30,7 +30,7 @@ from frtrio.commands.util import (
     wrongtype,
 )
 from frtrio.protocol.parser import string2ll
-from frtrio.protocol.reply import OK, Map, NullArray, Status
+from frtrio.protocol.reply import OK, Map, NullArray, Raw, Status
 from frtrio.store.stream import (
     INVALID_ENTRIES_READ,
     MAX_ID,
@@ -119,8 +119,15 @@ def parse_interval(b: bytes, missing_seq: int):
     return parse_id(b, False, missing_seq)[0], False
 
 
-def _entries(pairs):
-    return [[id_str(i), list(flat)] for i, flat in pairs]
+def entry_reply(i: int, flat) -> Raw:
+    """One entry as RESP (the same bytes in RESP2 and RESP3): [id, [f, v, ...]]."""
+    sid = id_str(i)
+    parts = [b"*2\r\n$%d\r\n%s\r\n*%d\r\n" % (len(sid), sid, len(flat))]
+    for x in flat:
+        parts.append(b"$%d\r\n" % len(x))
+        parts.append(x)
+        parts.append(b"\r\n")
+    return Raw(b"".join(parts))
 
 
 # --- lookups ----------------------------------------------------------------------
@@ -394,7 +401,7 @@ def _xrange(c, argv, rev: bool):
         return NullArray
     out = []
     for i, flat in s.range(start, end, rev):
-        out.append([id_str(i), list(flat)])
+        out.append(entry_reply(i, flat))
         if len(out) == count:
             break
     return out
@@ -442,7 +449,7 @@ def _serve_range(c, dbid, s: Stream, key, start: int, count: int, g: Group | Non
             g.last_id = i
             if noack:
                 prop_last = True
-        out.append([id_str(i), list(flat)])
+        out.append(entry_reply(i, flat))
         if g is not None and not noack:
             nack = g.pel.get(i)
             if nack is None:
@@ -670,7 +677,7 @@ def _failed(client, msg: str):
 def _entries_from(s: Stream, start: int, count: int):
     out = []
     for i, flat in s.range(start, MAX_ID):
-        out.append([id_str(i), list(flat)])
+        out.append(entry_reply(i, flat))
         if count and len(out) == count:
             break
     return out
