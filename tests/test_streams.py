@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from support import encode_request, parse_reply, run_script, switch_to_resp3
+from support import parse_reply, run_script, switch_to_resp3
 from test_blocking import both, no_reply_yet, send, servers, wait_blocked  # noqa: F401
 
 run = run_script

@@ -21,7 +21,6 @@ from frtrio.blocking import may_block
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
 from frtrio.commands.util import (
-    NOT_INT,
     err,
     lookup_read,
     parse_int,
@@ -901,7 +900,7 @@ for _sub in ("create", "setid", "destroy", "createconsumer", "delconsumer", "hel
 
 @command("xack")
 def cmd_xack(c, argv):
-    s = get_stream(c, argv[1], read=False)
+    s = get_stream(c, argv[1], read=True)
     g = None if s is None else s.groups.get(argv[2])
     if g is None:
         return 0
@@ -1289,5 +1288,3 @@ def _xinfo(c, argv):
 for _sub in ("stream", "groups", "consumers", "help"):
     command("xinfo|" + _sub)(_xinfo)
 
-
-NOT_INT = NOT_INT

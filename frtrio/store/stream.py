@@ -295,7 +295,6 @@ class Stream:
             del self.masters[ni]
         else:
             node.dead[j] = True
-            node.vals[j] = node.vals[j]
             node.live -= 1
             node.deleted += 1
         self.length -= 1
