@@ -33,15 +33,18 @@ class BlockOn:
     deadline passes and ``on_timeout`` is answered.
     """
 
-    __slots__ = ("keys", "db", "deadline_ms", "retry", "on_timeout", "argv")
+    __slots__ = ("keys", "db", "deadline_ms", "retry", "on_timeout", "argv", "serve_gone")
 
-    def __init__(self, keys, db, deadline_ms, retry, on_timeout=NullArray, argv=None):
+    def __init__(self, keys, db, deadline_ms, retry, on_timeout=NullArray, argv=None,
+                 serve_gone=False):
         self.keys = keys
         self.db = db
         self.deadline_ms = deadline_ms  # absolute unix ms, or None = forever
         self.retry = retry
         self.on_timeout = on_timeout
         self.argv = argv
+        # retried even when the key is gone (XREADGROUP: told its stream went away)
+        self.serve_gone = serve_gone
 from frtrio.protocol.reply import ErrorReply
 
 _THOUSAND = Fraction(1000)
@@ -150,12 +153,24 @@ class BlockingRegistry:
                 r = b.retry(c, key) if _takes_key(b.retry) else b.retry(c)
                 if r is None:
                     if key not in srv.dbs[dbid].data:
-                        break  # nothing left to serve anyone on this key
+                        # nothing left to serve anyone on this key, but
+                        # XREADGROUP waiters learn that their stream is gone
+                        self._serve_gone(dbid, key, w)
+                        break
                     continue
                 self.unblock(c, r)
             guard += 1
             if guard > 1_000_000:
                 break
+
+    def _serve_gone(self, dbid: int, key: bytes, w: dict) -> None:
+        for c in list(w.values()):
+            b = c.blocked
+            if b is None or not b.serve_gone or c.id not in w:
+                continue
+            r = b.retry(c, key) if _takes_key(b.retry) else b.retry(c)
+            if r is not None:
+                self.unblock(c, r)
 
     def clients_on_slot(self, slot: int) -> list:
         out = []
@@ -172,7 +187,7 @@ class BlockingRegistry:
         """SWAPDB: keys that now exist in a swapped db may serve waiters."""
         srv = self.server
         for dbid, key in list(self.waiters):
-            if dbid in (a, b) and key in srv.dbs[dbid].data:
+            if dbid in (a, b):  # (a stream that went away unblocks XREADGROUP)
                 srv.ready_keys[(dbid, key)] = None
 
 

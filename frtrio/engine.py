@@ -252,10 +252,14 @@ class Server:
         self.dbs = [Db(i) for i in range(n)]
         for db in self.dbs:
             db.on_delete = self._key_deleted
+            db.on_overwrite = self.signal_key_ready
         self.clients: dict[int, Client] = {}
         self.next_client_id = 1
         self.dirty = 0
         self.propagated: list = []  # (dbid, argv) of executed writes
+        # set by a command that propagates only what it adds itself
+        # (Redis's preventCommandPropagation: XREADGROUP, XCLAIM...)
+        self.prevent_propagation = False
         self.propagate_hooks: list[Callable] = []
         self.watched_keys: dict = {}  # (dbid, key) -> {client_id: client}
         self.stats = {
@@ -350,6 +354,9 @@ class Server:
     # --- keyspace signals -----------------------------------------------------
 
     def _key_deleted(self, db: Db, key: bytes) -> None:
+        if self.blocking is not None and self.blocking.has_waiters(db.id, key):
+            # a blocked XREADGROUP is told that its stream is gone
+            self.ready_keys[(db.id, key)] = None
         if self.watched_keys:
             # any removal (expiry included, as Redis 7.0) invalidates WATCH
             self.touch_key(db, key)
@@ -550,6 +557,7 @@ class Server:
         dirty = self.dirty
         np = len(self.propagated)
         dbid = c.dbid
+        self.prevent_propagation = False
         try:
             r = cmd.handler(c, argv)
         except ErrorReply as e:
@@ -596,7 +604,8 @@ class Server:
                     self.pubsub.disconnect_for_limits(c)
                 else:
                     self.close_for_output_limits(c)
-        if self.dirty != dirty and cmd.is_write and len(self.propagated) == np:
+        if (self.dirty != dirty and cmd.is_write and len(self.propagated) == np
+                and not self.prevent_propagation):
             # the command changed data and did not propagate something else
             self.propagated.append((dbid, argv))
 

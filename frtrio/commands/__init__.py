@@ -12,6 +12,7 @@ from frtrio.commands import (  # noqa: F401
     pubsub,
     server,
     sets,
+    streams,
     strings,
     transactions,
     zsets,

@@ -79,6 +79,8 @@ def encoding_name(v, cfg) -> str:
             return "int"
         return "embstr" if len(v) <= EMBSTR_LIMIT else "raw"
     tn = v.type_name
+    if tn == b"stream":
+        return "stream"
     if tn == b"list":
         return "quicklist"
     if tn == b"set":

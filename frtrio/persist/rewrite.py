@@ -44,7 +44,41 @@ def value_commands(key: bytes, v) -> list[list[bytes]]:
         for m, score in v.items():
             flat += [format_double(score), m]
         return list(_batched(b"ZADD", key, flat, 2))
+    if t == b"stream":
+        return stream_commands(key, v)
     raise TypeError("no AOF encoding for type %r" % t)
+
+
+def stream_commands(key: bytes, s) -> list[list[bytes]]:
+    """The commands Redis 7.0's rewriteStreamObject writes: one XADD per
+    entry (or an XADD MAXLEN 0 for an empty stream), XSETID with the
+    counters, and per group XGROUP CREATE ... ENTRIESREAD, then an XCLAIM
+    ... FORCE per pending entry or XGROUP CREATECONSUMER for an idle
+    consumer."""
+    from frtrio.store.stream import MAX_ID, id_str
+
+    out = []
+    if s.length:
+        for i, flat in s.range(0, MAX_ID):
+            out.append([b"XADD", key, id_str(i)] + list(flat))
+    else:
+        out.append([b"XADD", key, b"MAXLEN", b"0", b"0-1", b"x", b"y"])
+    out.append([b"XSETID", key, id_str(s.last_id), b"ENTRIESADDED", b"%d" % s.entries_added,
+                b"MAXDELETEDID", id_str(s.max_deleted)])
+    for name in sorted(s.groups):
+        g = s.groups[name]
+        out.append([b"XGROUP", b"CREATE", key, name, id_str(g.last_id), b"ENTRIESREAD",
+                    b"%d" % g.entries_read])
+        for cons in g.sorted_consumers():
+            if not cons.pel:
+                out.append([b"XGROUP", b"CREATECONSUMER", key, name, cons.name])
+                continue
+            for i in sorted(cons.pel):
+                nack = cons.pel[i]
+                out.append([b"XCLAIM", key, name, cons.name, b"0", id_str(i), b"TIME",
+                            b"%d" % nack.delivery_time, b"RETRYCOUNT",
+                            b"%d" % nack.delivery_count, b"JUSTID", b"FORCE"])
+    return out
 
 
 def dataset_as_commands(server) -> bytes:

@@ -56,6 +56,7 @@ class Db:
         "expires",
         "slot_keys",
         "on_delete",
+        "on_overwrite",
         "_scan",
         "_scan_pos",
     )
@@ -68,6 +69,9 @@ class Db:
         self.slot_keys: dict[int, dict[bytes, None]] = {}
         # called with (db, key) whenever a key disappears for any reason
         self.on_delete: Callable | None = None
+        # called with (db, key) when set() replaces an existing key's value
+        # (a blocked XREADGROUP must learn that its stream is gone)
+        self.on_overwrite: Callable | None = None
         self._scan: list | None = None
         self._scan_pos = 0
 
@@ -103,6 +107,8 @@ class Db:
                 self.slot_keys[s] = {key: None}
             else:
                 d[key] = None
+        elif self.on_overwrite is not None:
+            self.on_overwrite(self, key)
         data[key] = value
         if not keep_ttl and self.expires:
             self.expires.pop(key, None)

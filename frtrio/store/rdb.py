@@ -879,6 +879,10 @@ def encode_object(v, lim: Limits = DEFAULT_LIMITS) -> bytes:
             parts.append(es(m))
             parts.append(enc_binary_double(s))
         return b"".join(parts)
+    if tn == b"stream":
+        from frtrio.store.rdb_stream import encode_stream  # (imports this module)
+
+        return encode_stream(v, es)
     raise RdbError("cannot serialize a %r value" % tn)
 
 
@@ -1123,6 +1127,10 @@ def decode_object(r: Reader, t: int, lim: Limits = DEFAULT_LIMITS):
         return _zset_from_flat(zl_entries(r.string()), lim)
     if t == T_ZSET_LISTPACK:
         return _zset_from_flat(lp_entries(r.string()), lim)
+    if t == T_STREAM_LISTPACKS or t == T_STREAM_LISTPACKS_2:
+        from frtrio.store.rdb_stream import decode_stream  # (imports this module)
+
+        return decode_stream(r, t)
     raise RdbError("Unknown RDB encoding type %d" % t)
 
 
