@@ -7,6 +7,7 @@ from frtrio.commands.util import LLONG_MAX, err, parse_int, parse_range, syntax_
 from frtrio.config import VERSION
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import NO_REPLY, OK, PONG, ErrorReply, Map, SetReply, Status, Verbatim
+from frtrio.cnum import cstr as _cstr
 
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 
@@ -272,11 +273,6 @@ def _client_type_by_name(name: bytes):
     if t in (b"replica", b"slave"):
         return "replica"
     return None
-
-
-def _cstr(a: bytes) -> bytes:
-    nul = a.find(b"\0")
-    return a if nul < 0 else a[:nul]
 
 
 @command("client|list")

@@ -22,6 +22,8 @@ from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import OK, Status
 from frtrio.store.db import type_name
 from frtrio.store.glob import compile_pattern
+from frtrio.cnum import cstr as _cstr
+from frtrio.cnum import scan_cursor
 
 
 def _count_existing(c, keys) -> int:
@@ -69,12 +71,6 @@ def cmd_type(c, argv):
 
 
 # --- expiry -------------------------------------------------------------------
-
-
-def _cstr(a: bytes) -> bytes:
-    """An argument as C code sees it: up to the first NUL byte."""
-    nul = a.find(b"\0")
-    return a if nul < 0 else a[:nul]
 
 
 def _expire_generic(c, argv, base_ms: int, unit: int, name: str):
@@ -336,20 +332,11 @@ _ULONG_MAX = 2**64 - 1
 
 
 def parse_scan_cursor(b: bytes) -> int:
-    """A SCAN cursor as Redis's strtoul(..., 10) check: the C string (up to a
-    NUL byte) must be all one number, optionally signed (a minus wraps, as
-    strtoul does), no leading space, no overflow. An empty string is 0."""
-    s = _cstr(b)
-    if not s:
-        return 0
-    neg = s[0] == 45  # '-'
-    d = s[1:] if s[0] in (43, 45) else s  # '+' / '-'
-    if not d.isdigit():
+    """Redis's parseScanCursorOrReply (SCAN, SSCAN, HSCAN, ZSCAN)."""
+    n = scan_cursor(b)
+    if n is None:
         raise err("ERR invalid cursor")
-    n = int(d)
-    if n > _ULONG_MAX:
-        raise err("ERR invalid cursor")
-    return (-n) & _ULONG_MAX if neg else n
+    return n
 
 
 def parse_scan_options(argv, start: int, allow_type: bool):

@@ -33,6 +33,7 @@ from frtrio.commands.util import (
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import OK, ErrorReply, NullArray
 from frtrio.store.db import ListValue
+from frtrio.cnum import atoi as _atoi
 
 LEFT, RIGHT = 0, 1
 _POS_NAMES = (b"LEFT", b"RIGHT")
@@ -119,25 +120,6 @@ def _pop_range(v: ListValue, where: int, count: int) -> list:
     if where == LEFT:
         return [v.popleft() for _ in range(n)]
     return [v.pop() for _ in range(n)]
-
-
-def _atoi(b: bytes) -> int:
-    """C atoi: leading spaces, a sign, digits; 0 when there are none."""
-    s = b.lstrip(b" \t\n\v\f\r")
-    neg = False
-    if s[:1] in (b"+", b"-"):
-        neg = s[:1] == b"-"
-        s = s[1:]
-    n = 0
-    for ch in s:
-        if 48 <= ch <= 57:
-            n = n * 10 + ch - 48
-        else:
-            break
-    n = -n if neg else n
-    # glibc: (int) strtol(...): saturate to a long, then keep the low 32 bits
-    n = max(LLONG_MIN, min(LLONG_MAX, n)) & 0xFFFFFFFF
-    return n - (1 << 32) if n >= 1 << 31 else n
 
 
 def numkeys_keys(numkeys_idx: int):

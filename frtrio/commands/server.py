@@ -13,6 +13,8 @@ from frtrio.protocol.reply import NO_REPLY
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import OK, Map, SetReply, Status, Verbatim
 from frtrio.store.glob import compile_pattern
+from frtrio.cnum import cstr as _cstr
+from frtrio.cnum import atoi as _atoi
 
 
 # --- INFO ---------------------------------------------------------------------
@@ -379,11 +381,6 @@ def cmd_info(c, argv):
     return Verbatim(info_text(c.server, info_sections(argv[1:])).encode())
 
 
-def _cstr(a: bytes) -> bytes:
-    nul = a.find(b"\0")
-    return a if nul < 0 else a[:nul]
-
-
 # --- CONFIG -------------------------------------------------------------------
 
 container("config")
@@ -658,21 +655,6 @@ def _key_specs(cmd) -> list[dict]:
     if specs is None:
         specs = _SPECS_CACHE[cmd.fullname] = _unwrap(cmd.fact[8])
     return specs
-
-
-def _atoi(b: bytes) -> int:
-    """C atoi: optional spaces and sign, then digits; 0 if none."""
-    s = _cstr(b).lstrip(b" \t\n\r\v\f")
-    neg = s[:1] == b"-"
-    if s[:1] in (b"+", b"-"):
-        s = s[1:]
-    n = 0
-    for ch in s:
-        if not 48 <= ch <= 57:
-            break
-        n = n * 10 + ch - 48
-    n = -n if neg else n
-    return ((n + 2**31) % 2**32) - 2**31  # int overflow wraps on x86-64
 
 
 def _keys_from_specs(cmd, argv):

@@ -39,6 +39,8 @@ from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import Double, NullArray, format_double
 from frtrio.store.glob import compile_pattern
 from frtrio.store.zset import MINUS, PLUS, LexBound, ZSetValue
+from frtrio.cnum import atoi as _atoi
+from frtrio.commands.keys import parse_scan_cursor
 
 # --- number parsing -------------------------------------------------------------
 
@@ -745,14 +747,6 @@ def _zmpop_generic(c, argv, numkeys_idx: int, block: bool):
     return reply
 
 
-def _atoi(b: bytes) -> int:
-    m = re.match(rb"[ \t\n\v\f\r]*([+-]?[0-9]+)", b)
-    if not m:
-        return 0
-    v = int(m.group(1))
-    return v if -(2**31) <= v < 2**31 else -1
-
-
 def _keynum_keys(argv, numidx: int, first: int, extra_front=()):
     """Key positions of a numkeys command: from the key specs when numkeys
     is a valid count, else Redis's getkeys callback (atoi)."""
@@ -817,25 +811,9 @@ def cmd_zrandmember(c, argv):
 # --- ZSCAN ------------------------------------------------------------------------------------
 
 
-def _scan_cursor(b: bytes) -> int:
-    """parseScanCursorOrReply: C strtoul over the whole (C) string."""
-    nul = b.find(b"\0")
-    if nul >= 0:
-        b = b[:nul]
-    if not b:
-        return 0
-    m = re.fullmatch(rb"([+-]?)([0-9]+)", b)
-    if m is None:
-        raise err("ERR invalid cursor")
-    v = int(m.group(2))
-    if v > 2**64 - 1:
-        raise err("ERR invalid cursor")
-    return (2**64 - v) % 2**64 if m.group(1) == b"-" else v
-
-
 @command("zscan")
 def cmd_zscan(c, argv):
-    cursor = _scan_cursor(argv[2])
+    cursor = parse_scan_cursor(argv[2])
     z = _lookup(c, argv[1])
     if z is None:
         return [b"0", []]

@@ -41,6 +41,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+from frtrio.cnum import atoi, strtol
 
 log = logging.getLogger("frtrio.aof")
 
@@ -67,20 +68,6 @@ class _BadFormat(Exception):
     """Redis's ``fmterr``."""
 
 
-def _atol(b: bytes) -> int:
-    """C atoi/strtol: leading spaces, a sign, digits; anything after is ignored."""
-    s = b.lstrip(b" \t\n\v\f\r")
-    i = 0
-    if s[:1] in (b"+", b"-"):
-        i = 1
-    j = i
-    while j < len(s) and 48 <= s[j] <= 57:
-        j += 1
-    if j == i:
-        return 0
-    return int(s[:j])
-
-
 def parse_aof(data: bytes, start: int = 0):
     """Yield (argv, end_offset) for each command from ``start``, reading the
     way Redis's loader does. Raises _Truncated at a short tail and _BadFormat
@@ -99,7 +86,7 @@ def parse_aof(data: bytes, start: int = 0):
             raise _BadFormat()
         if len(line) < 2 or line[1:2] in (b"",):
             raise _Truncated()
-        argc = _atol(line[1:])
+        argc = atoi(line[1:])  # Redis: atoi for the count
         if argc < 1:
             raise _BadFormat()
         if nl < 0:
@@ -114,7 +101,7 @@ def parse_aof(data: bytes, start: int = 0):
                 raise _BadFormat()
             if nl < 0:
                 raise _Truncated()
-            ln = _atol(data[pos + 1 : nl])
+            ln = strtol(data[pos + 1 : nl])  # Redis: strtol for lengths
             if ln < 0:
                 raise _BadFormat()
             pos = nl + 1
