@@ -295,7 +295,8 @@ class Server:
         self.events = None
         self.run_id = "".join("%x" % rng.randrange(16) for _ in range(40))
         self.listening = []  # (host, port) the shell listens on
-        self.sleep_request_ms = 0  # DEBUG SLEEP: the shell pauses the node
+        # what commands ask the client's shell to do after them (frtrio/effects.py)
+        self.effects: list = []
         self.ready_keys: dict = {}  # (dbid, key) -> None, for blocked clients
         self.loading = False
         self.scan_snapshots: dict = {}  # SSCAN/HSCAN snapshots (commands/sets.py)
@@ -305,7 +306,8 @@ class Server:
         config.listeners.append(self.obuf.on_config)
         # the -MISCONF text while the AOF cannot be written (writes refused)
         self.disk_error: str | None = None
-        self.migrate_jobs: dict = {}  # client id -> MIGRATE network job (runtime/migrate.py)
+        # (dbid, key) -> id of the client whose MIGRATE has that key in flight
+        self.migrate_inflight: dict = {}
 
     # --- configuration shortcuts --------------------------------------------
 

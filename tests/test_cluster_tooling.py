@@ -959,7 +959,7 @@ def test_migrate_in_flight_keys_hold_other_clients_commands():
         srv.execute(a, [b"SET", k, b"v"])
     a.take_output()
     srv.execute(a, [b"MIGRATE", b"h", b"1", b"", b"0", b"100", b"KEYS", b"k1", b"k2"])
-    job = srv.migrate_jobs.pop(a.id)
+    (eff,) = srv.effects; srv.effects.clear(); job = eff.job
     assert waits_for_migrate(srv, b, [b"GET", b"k1"])
     assert waits_for_migrate(srv, b, [b"MSET", b"other", b"1", b"k2", b"2"])
     assert waits_for_migrate(srv, b, [b"del", b"k2"])
@@ -979,7 +979,7 @@ def test_migrate_in_flight_keys_hold_other_clients_commands():
     assert not waits_for_migrate(srv, b, [b"GET", b"k1"])
     # COPY leaves the key in place: nothing waits for it
     srv.execute(a, [b"MIGRATE", b"h", b"1", b"k1", b"0", b"100", b"COPY"])
-    job = srv.migrate_jobs.pop(a.id)
+    (eff,) = srv.effects; srv.effects.clear(); job = eff.job
     assert not waits_for_migrate(srv, b, [b"GET", b"k1"])
     job.release(srv)
 

@@ -372,7 +372,7 @@ def test_engine_job_guard_and_propagation():
     srv.propagated.clear()
     assert _run(srv, c, "MIGRATE", "h", "7000", "", "2", "100", "AUTH2", "u", "p",
                 "KEYS", "a", "b", "t", "zz") == b""
-    job = srv.migrate_jobs.pop(c.id)
+    (eff,) = srv.effects; srv.effects.clear(); job = eff.job
     assert job.keys == [b"a", b"b", b"t"]
     assert job.port == 7000 and job.timeout_ms == 100 and job.auth
     assert job.cache_name == "h:7000"
@@ -406,7 +406,7 @@ def test_engine_partial_failure_and_cluster_restore_asking():
     for k in ("a", "b", "c"):
         _run(srv, c, "SET", k, k)
     _run(srv, c, "MIGRATE", "h", "1", "", "0", "100", "KEYS", "a", "b", "c")
-    job = srv.migrate_jobs.pop(c.id)
+    (eff,) = srv.effects; srv.effects.clear(); job = eff.job
     job.select = True
     out = MigrateOutcome()
     out.select_line = b"+OK"
@@ -422,7 +422,7 @@ def test_engine_partial_failure_and_cluster_restore_asking():
         TABLE[b"migrate"].handler(c, [b"MIGRATE", b"h", b"1", b"b", b"0", b"100"])
     finally:
         srv.cluster = None
-    job = srv.migrate_jobs.pop(c.id)
+    (eff,) = srv.effects; srv.effects.clear(); job = eff.job
     assert b"RESTORE-ASKING" in job.restore_cmds
     job.release(srv)
     assert not srv.watched_keys

@@ -6,7 +6,7 @@ frtrio and redis-server.
 MIGRATE is a network operation, but commands run synchronously. The handler
 does everything that needs the keyspace at command time (argument checks,
 key lookup, the AUTH and RESTORE commands with their payloads and TTLs) and
-leaves a ``MigrateJob`` in ``server.migrate_jobs``; the client shell
+leaves a ``RunMigrate(MigrateJob)`` effect in ``server.effects``; the client shell
 (``runtime/migrate.py``) carries out the I/O (cached connections, SELECT
 when the connection's db differs, one reply line per command, Redis's
 timeouts and single retry) and then calls ``MigrateJob.finish`` here, which
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 
+from frtrio.effects import RunMigrate
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
 from frtrio.commands.util import NOT_INT, err, parse_int, syntax_error
@@ -188,10 +189,7 @@ class _KeyGuard:
 def _inflight(srv) -> dict:
     """(dbid, key) -> id of the client whose MIGRATE (without COPY) has that
     key in flight. Kept on the server, created on first use."""
-    d = getattr(srv, "migrate_inflight", None)
-    if d is None:
-        d = srv.migrate_inflight = {}
-    return d
+    return srv.migrate_inflight
 
 
 def waits_for_migrate(srv, c, argv: list[bytes]) -> bool:
@@ -202,7 +200,7 @@ def waits_for_migrate(srv, c, argv: list[bytes]) -> bool:
     cannot land on the source after its copy left (the key would end up on
     both nodes, and redis-cli's reshard stops on BUSYKEY), and in cluster mode
     the command then gets the ASK redirect Redis gives."""
-    inflight = getattr(srv, "migrate_inflight", None)
+    inflight = srv.migrate_inflight
     if not inflight:
         return False
     from frtrio.commands import table
@@ -471,6 +469,6 @@ def cmd_migrate(c, argv):
     job = MigrateJob(c, argv[1].decode("latin-1"), _port(argv[2]),
                      argv[2].decode("latin-1"), timeout, dbid, keys, auth_cmd,
                      b"".join(parts), copy)
-    srv.migrate_jobs[c.id] = job
+    srv.effects.append(RunMigrate(job))
     return NO_REPLY
 

@@ -14,6 +14,7 @@ from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import OK, Map, SetReply, Status, Verbatim
 from frtrio.store.glob import compile_pattern
 from frtrio.cnum import cstr as _cstr
+from frtrio.effects import Sleep
 from frtrio.cnum import atoi as _atoi
 
 
@@ -1089,7 +1090,7 @@ def cmd_debug(c, argv):
         if us != us or us in (float("inf"), float("-inf")):
             us = 0
         ms = int(us) // 1000 if us > 0 else 0
-        c.server.sleep_request_ms += ms
+        c.server.effects.append(Sleep(ms))
         return OK
     if sub == b"set-active-expire" and len(argv) == 3:
         c.server.active_expire_enabled = _atoi(argv[2]) != 0

@@ -1,8 +1,8 @@
 """MIGRATE's network part (Trio shell).
 
 ``commands/dump.py`` turns a MIGRATE into a ``MigrateJob`` (the AUTH and
-RESTORE commands, already serialized) and leaves it in
-``server.migrate_jobs``. The client shell (``node.ClientConn``) picks it up
+RESTORE commands, already serialized) and leaves it as
+a ``RunMigrate`` effect (frtrio/effects.py). The client shell (``node.ClientConn``) picks it up
 right after the command and awaits ``carry_out``, so that client waits for
 its reply while every other client keeps being served (redis-server blocks
 the whole server for the duration; that is the one intended difference).

@@ -25,6 +25,7 @@ import frtrio.commands  # noqa: F401  (registers all commands)
 from frtrio.commands.dump import waits_for_migrate
 from frtrio.beforesleep import BeforeSleep
 from frtrio.config import Config
+from frtrio.effects import RunMigrate, Sleep
 from frtrio.engine import Client, Server
 from frtrio.events import open_node_event_log
 from frtrio.policy import RESOURCE_CLAMP, Policy
@@ -475,7 +476,7 @@ class ClientConn:
                 execute = srv.execute
                 clamp = node.policy.batch_clamp()
                 for argv in cmds:
-                    if getattr(srv, "migrate_inflight", None) and waits_for_migrate(srv, c, argv):
+                    if srv.migrate_inflight and waits_for_migrate(srv, c, argv):
                         # a key of this command is in another client's
                         # MIGRATE: run after it, as on redis-server
                         from frtrio.runtime import migrate as _migrate
@@ -484,12 +485,8 @@ class ClientConn:
                         await _migrate.wait_keys_free(node, c, argv)
                         srv.now_ms = env.unix_ms()
                     execute(c, argv)
-                    if srv.migrate_jobs and c.id in srv.migrate_jobs:
-                        # MIGRATE: its network part (runtime/migrate.py); this
-                        # client waits for the reply, the others go on.
-                        from frtrio.runtime import migrate as _migrate
-
-                        await _migrate.carry_out(node, c, srv.migrate_jobs.pop(c.id))
+                    if srv.effects:
+                        await self._carry_out_effects()
                     if clamp:  # hardened ResourceClamp: long pipelines yield
                         clamp -= 1
                         if not clamp:
@@ -502,11 +499,6 @@ class ClientConn:
                         was_blocked = True
                         await self._flush()
                         await self._wait_unblocked()
-                        srv.now_ms = env.unix_ms()
-                    if srv.sleep_request_ms:
-                        ms = srv.sleep_request_ms
-                        srv.sleep_request_ms = 0
-                        await env.pause(ms / 1000.0)
                         srv.now_ms = env.unix_ms()
                     if c.close_after_reply or c.killed:
                         break
@@ -537,6 +529,25 @@ class ClientConn:
             c.qbuf = parser.pending()
             if c.qbuf > qlimit:
                 return  # Redis closes a client whose query buffer is too big
+
+    async def _carry_out_effects(self) -> None:
+        """What the command just run asked for (frtrio/effects.py), in order."""
+        node = self.node
+        srv = node.server
+        effects = list(srv.effects)
+        srv.effects.clear()
+        for e in effects:
+            if type(e) is RunMigrate:
+                # MIGRATE's network part (runtime/migrate.py): this client
+                # waits for its reply, the others go on
+                from frtrio.runtime import migrate as _migrate
+
+                await _migrate.carry_out(node, self.c, e.job)
+            elif type(e) is Sleep:
+                await node.env.pause(e.ms / 1000.0)
+            else:  # pragma: no cover - a new effect type without a handler
+                raise TypeError("no handler for effect %r" % (e,))
+            srv.now_ms = node.env.unix_ms()
 
     async def _wait_unblocked(self) -> None:
         """Park until the engine unblocks us, the deadline passes or the
