@@ -30,3 +30,53 @@ class RunMigrate:
     ran MIGRATE waits for it, the others go on (``runtime/migrate.py``)."""
 
     job: object
+
+
+# --- the cluster bus core's effects (frtrio/cluster/gossip.py -> runtime/bus.py) ---
+
+
+@attrs.frozen
+class SendOnLink:
+    """Send ``msg`` on that very link (a PONG reply, a PING on a new link)."""
+
+    link: object
+    msg: object
+
+
+@attrs.frozen
+class SendToNode:
+    """Send ``msg`` on the node's outbound link, if it has one."""
+
+    node_id: str
+    msg: object
+
+
+@attrs.frozen
+class Broadcast:
+    """Send ``msg`` to every known node but myself and handshake nodes,
+    through their outbound links."""
+
+    msg: object
+
+
+@attrs.frozen
+class FreeLink:
+    """Close that link (the cron re-creates outbound links)."""
+
+    link: object
+
+
+@attrs.frozen
+class Connect:
+    """Open an outbound link to the node."""
+
+    node_id: str
+
+
+@attrs.frozen
+class Deliver:
+    """A PUBLISH (or SPUBLISH, ``shard``) from the bus, for local subscribers."""
+
+    channel: bytes
+    message: bytes
+    shard: bool

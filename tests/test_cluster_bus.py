@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import frtrio.commands  # noqa: F401
+from frtrio.effects import Broadcast, SendOnLink, SendToNode
 from frtrio.cluster import bus_codec as bc
 from frtrio.cluster.bus_types import (
     FAIL,
@@ -291,8 +292,8 @@ def test_c12_pfail_after_node_timeout_then_fail_with_majority_reports():
     m.gossip = [bc.Gossip(c.id, 0, 0, c.ip, c.port, c.cport, bc.F_MASTER | bc.F_PFAIL)]
     effects = bus.handle(FakeLink(a), m, now + 10)
     assert c.has("fail") and not c.has("fail?")
-    fails = [e for e in effects if e[0] == "broadcast" and e[1].type == FAIL]
-    assert fails and fails[0][1].fail_node == c.id
+    fails = [e for e in effects if isinstance(e, Broadcast) and e.msg.type == FAIL]
+    assert fails and fails[0].msg.fail_node == c.id
 
 
 def test_c12_failure_reports_expire_after_twice_node_timeout():
@@ -321,7 +322,8 @@ def test_c12_cron_pings_nodes_whose_pong_is_older_than_half_timeout():
     a.pong_received = 0
     a.ping_sent = 0
     effects = bus.cron(5000)
-    pings = [e for e in effects if e[0] == "send_node" and e[1] == a.id and e[2].type == PING]
+    pings = [e for e in effects if isinstance(e, SendToNode) and e.node_id == a.id
+             and e.msg.type == PING]
     assert pings and a.ping_sent == 5000
 
 
@@ -361,8 +363,8 @@ def test_c14_slot_config_rule_higher_epoch_wins_and_stale_claims_get_update():
                     port=a.port, cport=a.cport)
     effects = bus.handle(FakeLink(a), m2, 2000)
     assert st_.slots[5] is me
-    ups = [e for e in effects if e[0] == "send_node" and e[2].type == UPDATE]
-    assert ups and ups[0][2].update_node == me.id
+    ups = [e for e in effects if isinstance(e, SendToNode) and e.msg.type == UPDATE]
+    assert ups and ups[0].msg.update_node == me.id
 
 
 def test_c13_before_sleep_updates_state_before_saving_config():
@@ -399,6 +401,6 @@ def test_c10_meet_from_unknown_sender_creates_handshake_node_and_pongs():
     link.peer_ip = "127.0.0.9"
     m = bc.Message(MEET, sender=nid("7"), flags=17, port=7777, cport=17777)
     effects = bus.handle(link, m, 1000)
-    assert any(e[0] == "send" and e[2].type == PONG for e in effects)
+    assert any(isinstance(e, SendOnLink) and e.msg.type == PONG for e in effects)
     hs = [n for n in core.state.nodes.values() if n.has("handshake")]
     assert len(hs) == 1 and (hs[0].ip, hs[0].port) == ("127.0.0.9", 7777)

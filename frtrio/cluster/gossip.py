@@ -3,16 +3,12 @@ what it sends, and the clusterCron duties.
 
 ``BusCore`` works on the ``ClusterState`` of a ``ClusterCore``. Its inputs
 are decoded packets (with the link they came on), cron ticks and link
-events; its outputs are effects for the shell, as tuples:
-
-* ``("send", link, Message)``: send on that very link (PONG replies);
-* ``("send_node", node_id, Message)``: send on the node's outbound link;
-* ``("broadcast", Message)``: every known node but myself and handshake
-  nodes, through their outbound links;
-* ``("free_link", link)``: close that link (outbound links are re-created by
-  the next cron tick);
-* ``("connect", node_id)``: open an outbound link to the node;
-* ``("deliver", channel, message, shard)``: a PUBLISH for local subscribers.
+events; its outputs are typed effects for the shell (``frtrio/effects.py``):
+``SendOnLink(link, msg)`` (PONG replies), ``SendToNode(node_id, msg)`` (on the
+node's outbound link), ``Broadcast(msg)`` (every known node but myself and
+handshake nodes), ``FreeLink(link)`` (the next cron tick re-creates outbound
+links), ``Connect(node_id)`` and ``Deliver(channel, message, shard)`` (a
+PUBLISH for local subscribers).
 
 Links are opaque to this module except for the attributes ``node``
 (ClusterNode or None), ``inbound`` (bool), ``ctime`` (ms), ``local_ip`` and
@@ -39,6 +35,7 @@ from frtrio.cluster.bus_types import (
 )
 from frtrio.cluster.slots import CLUSTER_SLOTS
 from frtrio.cluster.state import ClusterNode
+from frtrio.effects import Broadcast, Connect, Deliver, FreeLink, SendOnLink, SendToNode
 
 _FLAG_BITS = {name: bit for bit, name in bc.FLAG_NAMES}
 
@@ -190,8 +187,8 @@ class BusCore:
             n.ping_sent = now
         msg = self.ping_message(type)
         if link is not None:
-            return ("send", link, msg)
-        return ("send_node", n.id, msg)
+            return SendOnLink(link, msg)
+        return SendToNode(n.id, msg)
 
     def fail_message(self, node_id: str) -> bc.Message:
         m = self.header(FAIL)
@@ -220,7 +217,7 @@ class BusCore:
         """An outbound link to ``link.node`` connected: MEET or PING it."""
         n = link.node
         if n is None or n.id not in self.st.nodes:
-            return [("free_link", link)]
+            return [FreeLink(link)]
         meet = n.has("meet")
         old = n.ping_sent
         eff = self.send_ping(n, MEET if meet else PING, now, link)
@@ -267,7 +264,7 @@ class BusCore:
         if link.node is not None and st.nodes.get(link.node.id) is not link.node:
             # the link of a node deleted since (FORGET, RESET): Redis frees
             # a node's links with it, so nothing more is read from it
-            return [("free_link", link)]
+            return [FreeLink(link)]
         if link.node is not None and not link.node.has("handshake"):
             sender = link.node
         else:
@@ -276,7 +273,7 @@ class BusCore:
                 sender = None
             if sender is not None and link.inbound and link.node is None:
                 if sender.inbound_link is not None and sender.inbound_link is not link:
-                    eff.append(("free_link", sender.inbound_link))
+                    eff.append(FreeLink(sender.inbound_link))
                 sender.inbound_link = link
                 link.node = sender
         if sender is not None:
@@ -307,7 +304,7 @@ class BusCore:
                 self._save()
                 self.emit("cluster.membership_changed", outcome="handshake_from_meet", ip=n.ip,
                           port=n.port)
-            eff.append(("send", link, self.ping_message(PONG)))
+            eff.append(SendOnLink(link, self.ping_message(PONG)))
         if t in (PING, PONG, MEET):
             return eff + self._handle_ping_pong(link, m, sender, now)
         if t == FAIL:
@@ -325,7 +322,7 @@ class BusCore:
         if t in (PUBLISH, PUBLISHSHARD):
             if sender is None:
                 return eff
-            eff.append(("deliver", m.channel, m.message, t == PUBLISHSHARD))
+            eff.append(Deliver(m.channel, m.message, t == PUBLISHSHARD))
             return eff
         if t == FAILOVER_AUTH_REQUEST:
             if sender is None:
@@ -352,7 +349,7 @@ class BusCore:
             if sender is None or sender.master_id != me.id:
                 return eff
             self.core.manual_failover_requested_by(sender, now)
-            eff.append(("send", link, self.ping_message(PING)))
+            eff.append(SendOnLink(link, self.ping_message(PING)))
             return eff
         return eff
 
@@ -367,7 +364,7 @@ class BusCore:
                 known = st.nodes.get(m.sender)
                 if known is not None and not known.has("handshake"):
                     self.update_address(known, link, m)
-                    eff.append(("free_link", link))
+                    eff.append(FreeLink(link))
                     st.delete_node(ln)
                     self._save()
                     self.emit("cluster.membership_changed", outcome="handshake_duplicate",
@@ -387,7 +384,7 @@ class BusCore:
                 ln.set_flag("noaddr")
                 ln.ip = ""
                 ln.port = ln.cport = 0
-                eff.append(("free_link", link))
+                eff.append(FreeLink(link))
                 self._save()
                 self.emit("cluster.membership_changed", outcome="noaddr", node=ln.id)
                 return eff
@@ -444,7 +441,7 @@ class BusCore:
                     continue
                 if owner.config_epoch > m.config_epoch:
                     if sender.link is not None:
-                        eff.append(("send_node", sender.id, self.update_message(owner)))
+                        eff.append(SendToNode(sender.id, self.update_message(owner)))
                     self.emit("cluster.update_sent", node=sender.id, owner=owner.id, slot=j)
                     break
         if (sender is not None and me.is_master and sender.is_master
@@ -468,7 +465,7 @@ class BusCore:
         n.ip, n.port, n.cport = ip, m.port, m.cport
         n.clear_flag("noaddr")
         if n.link is not None:
-            self.core.bus_effects_later.append(("free_link", n.link))
+            self.core.bus_effects_later.append(FreeLink(n.link))
         self.emit("cluster.membership_changed", outcome="address_updated", node=n.id, ip=ip,
                   port=m.port)
         return True
@@ -515,7 +512,7 @@ class BusCore:
                         and (node.ip.lower() != g.ip.lower() or node.port != g.port
                              or node.cport != g.cport)):
                     if node.link is not None:
-                        self.core.bus_effects_later.append(("free_link", node.link))
+                        self.core.bus_effects_later.append(FreeLink(node.link))
                     node.ip, node.port, node.cport = g.ip, g.port, g.cport
                     node.clear_flag("noaddr")
             elif node is None:
@@ -555,7 +552,7 @@ class BusCore:
         n.clear_flag("fail?")
         n.set_flag("fail")
         n.fail_time = now
-        self.core.bus_effects_later.append(("broadcast", self.fail_message(n.id)))
+        self.core.bus_effects_later.append(Broadcast(self.fail_message(n.id)))
         self._save(update=True)
         self.emit("cluster.node_fail", outcome="quorum", node=n.id, reports=failures)
 
@@ -681,7 +678,7 @@ class BusCore:
         self._save(fsync=True)
         self.emit("cluster.failover_vote", outcome="granted", node=sender.id,
                   epoch=st.current_epoch)
-        return [("send_node", sender.id, self.header(FAILOVER_AUTH_ACK))]
+        return [SendToNode(sender.id, self.header(FAILOVER_AUTH_ACK))]
 
     # --- cron ------------------------------------------------------------------------------
 
@@ -702,12 +699,12 @@ class BusCore:
                 pfail += 1
             if n.has("handshake") and now - n.ctime > handshake_ttl:
                 if n.link is not None:
-                    eff.append(("free_link", n.link))
+                    eff.append(FreeLink(n.link))
                 st.delete_node(n)
                 self.emit("cluster.membership_changed", outcome="handshake_timeout", node=n.id)
                 continue
             if n.link is None:
-                eff.append(("connect", n.id))
+                eff.append(Connect(n.id))
         self.pfail_nodes = pfail
         if self.cron_iteration % 10 == 0:
             rng = self.server.rng
@@ -727,7 +724,7 @@ class BusCore:
             link = n.link
             if (link is not None and now - link.ctime > nt and n.ping_sent
                     and now - n.ping_sent > nt / 2 and now - n.data_received > nt / 2):
-                eff.append(("free_link", link))
+                eff.append(FreeLink(link))
                 self.emit("cluster.link_state", outcome="recycled", node=n.id)
             if link is not None and n.ping_sent == 0 and now - n.pong_received > nt / 2:
                 eff.append(self.send_ping(n, PING, now))

@@ -21,6 +21,7 @@ from frtrio.cluster import bus_policy
 from frtrio.policy import RESOURCE_CLAMP
 from frtrio.cluster.bus_types import PONG, TYPE_NAMES
 from frtrio.cluster.gossip import BusCore
+from frtrio.effects import Broadcast, Connect, Deliver, FreeLink, SendOnLink, SendToNode
 from frtrio.protocol.reply import Map
 
 log = logging.getLogger("frtrio.cluster")
@@ -87,7 +88,7 @@ class BusShell:
         self._sweep()
 
     def broadcast_pong(self) -> None:
-        self._execute([("broadcast", self.bus.ping_message(PONG))])
+        self._execute([Broadcast(self.bus.ping_message(PONG))])
 
     def manual_failover(self, mode: str) -> None:
         self.core.emit("cluster.manual_failover", outcome="requested_" + mode)
@@ -96,7 +97,7 @@ class BusShell:
         """PUBLISH goes to every node; SPUBLISH to my shard's nodes."""
         msg = self.bus.publish_message(channel, message, shard)
         if not shard:
-            self._execute([("broadcast", msg)])
+            self._execute([Broadcast(msg)])
             return
         st = self.core.state
         me = st.myself
@@ -104,7 +105,7 @@ class BusShell:
         if master is None:
             return
         targets = [master.id] + list(master.replicas)
-        self._execute([("send_node", nid, msg) for nid in targets if nid != me.id])
+        self._execute([SendToNode(nid, msg) for nid in targets if nid != me.id])
 
     def set_drop_filter(self, packet_type: int) -> None:
         """DEBUG DROP-CLUSTER-PACKET-FILTER: drop received packets of that
@@ -204,40 +205,42 @@ class BusShell:
         d[t] = d.get(t, 0) + 1
 
     def _execute(self, effects) -> None:
+        """Carry out the bus core's effects (frtrio/effects.py), in order."""
         st = self.core.state
         me = st.myself
         for e in effects:
-            kind = e[0]
-            if kind == "send":
-                link, msg = e[1], e[2]
-                if not link.closed:
-                    link.send(bc.encode(msg))
-                    self._count_sent(msg.type)
-            elif kind == "send_node":
-                n = st.nodes.get(e[1])
+            t = type(e)
+            if t is SendOnLink:
+                if not e.link.closed:
+                    e.link.send(bc.encode(e.msg))
+                    self._count_sent(e.msg.type)
+            elif t is SendToNode:
+                n = st.nodes.get(e.node_id)
                 if n is not None and n.link is not None and not n.link.closed:
-                    n.link.send(bc.encode(e[2]))
-                    self._count_sent(e[2].type)
-            elif kind == "broadcast":
-                data = bc.encode(e[1])
+                    n.link.send(bc.encode(e.msg))
+                    self._count_sent(e.msg.type)
+            elif t is Broadcast:
+                data = bc.encode(e.msg)
                 for n in st.nodes.values():
                     if n is me or n.has("handshake") or n.link is None or n.link.closed:
                         continue
                     n.link.send(data)
-                    self._count_sent(e[1].type)
-            elif kind == "free_link":
-                self._free(e[1])
-            elif kind == "connect":
-                nid = e[1]
+                    self._count_sent(e.msg.type)
+            elif t is FreeLink:
+                self._free(e.link)
+            elif t is Connect:
+                nid = e.node_id
                 if nid not in self.connecting and self.nursery is not None:
                     n = st.nodes.get(nid)
                     if n is not None and n.link is None:
                         self.connecting[nid] = None
                         self.nursery.start_soon(self._connect, n)
-            elif kind == "deliver":
+            elif t is Deliver:
                 ps = self.srv.pubsub
                 if ps is not None and hasattr(ps, "deliver_from_bus"):
-                    ps.deliver_from_bus(e[1], e[2], e[3])
+                    ps.deliver_from_bus(e.channel, e.message, e.shard)
+            else:  # pragma: no cover - a new effect type without a handler
+                raise TypeError("no handler for bus effect %r" % (e,))
 
     def _free(self, link: Link) -> None:
         link.close()
