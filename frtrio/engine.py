@@ -293,6 +293,12 @@ class Server:
 
         self.pubsub = PubSub(self)
         self.events = None
+        self.policy = None  # strict / hardened (frtrio/policy.py), set by the node
+        # persistence counters and status (kept by persist/aof.py)
+        self.aof_rewrites_total = 0
+        self.rdb_saves = 0
+        self.rdb_last_save_ok = True
+        self.rdb_last_try_ms = 0
         self.run_id = "".join("%x" % rng.randrange(16) for _ in range(40))
         self.listening = []  # (host, port) the shell listens on
         # what commands ask the client's shell to do after them (frtrio/effects.py)

@@ -248,7 +248,7 @@ class BusCore:
         try:
             msg = bc.decode(raw)
         except bc.PacketRejected as e:
-            extra = bus_policy.on_rejected(getattr(self.server, "policy", None), raw, e.reason)
+            extra = bus_policy.on_rejected(self.server.policy, raw, e.reason)
             self.emit("cluster.packet_rejected", outcome="link_closed" if e.close_link else "ignored",
                       reason=e.reason, **extra)
             return [], e.close_link

@@ -185,7 +185,7 @@ def _info_persistence(srv):
         "rdb_last_bgsave_status:ok",
         "rdb_last_bgsave_time_sec:-1",
         "rdb_current_bgsave_time_sec:-1",
-        "rdb_saves:0",
+        "rdb_saves:%d" % srv.rdb_saves,
         "rdb_last_cow_size:0",
         "rdb_last_load_keys_expired:0",
         "rdb_last_load_keys_loaded:0",
@@ -196,7 +196,7 @@ def _info_persistence(srv):
         "aof_current_rewrite_time_sec:-1",
         "aof_last_bgrewrite_status:"
         + ("ok" if aof is None or getattr(aof, "rewrite_ok", True) else "err"),
-        "aof_rewrites:%d" % (getattr(srv, "aof_rewrites_total", 0)
+        "aof_rewrites:%d" % (srv.aof_rewrites_total
                              + (getattr(aof, "rewrites", 0) if aof is not None else 0)),
         "aof_rewrites_consecutive_failures:0",
         "aof_last_write_status:"

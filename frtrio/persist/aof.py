@@ -698,7 +698,7 @@ def set_appendonly(node, on: bool) -> None:
         except OSError:
             pass
         aof.close()
-        srv.aof_rewrites_total = getattr(srv, "aof_rewrites_total", 0) + aof.rewrites
+        srv.aof_rewrites_total = srv.aof_rewrites_total + aof.rewrites
         node.aof = None
         srv.aof = None
         log.info("AOF disabled")
@@ -727,7 +727,7 @@ def save_dump(node) -> None:
     srv.rdb_last_save_ok = True
     srv.lastsave_ms = srv.now_ms
     srv.dirty = 0
-    srv.rdb_saves = getattr(srv, "rdb_saves", 0) + 1
+    srv.rdb_saves += 1
     log.info("DB saved on disk")
 
 
@@ -756,8 +756,8 @@ def _save_points_due(node) -> bool:
     srv = node.server
     now_s = srv.now_ms // 1000
     last_s = srv.lastsave_ms // 1000
-    ok = getattr(srv, "rdb_last_save_ok", True)
-    last_try = getattr(srv, "rdb_last_try_ms", 0) // 1000
+    ok = srv.rdb_last_save_ok
+    last_try = srv.rdb_last_try_ms // 1000
     if not ok and now_s - last_try <= 5:  # CONFIG_BGSAVE_RETRY_DELAY
         return False
     for secs, changes in node.config.save_params():
@@ -858,7 +858,7 @@ def attach(node) -> None:
             aof = AOF(node.env.fs, cfg, srv)  # AOF off: write a base (Redis does too)
             aof.read_manifest()
             aof.rewrite()
-            srv.aof_rewrites_total = getattr(srv, "aof_rewrites_total", 0) + 1
+            srv.aof_rewrites_total = srv.aof_rewrites_total + 1
             srv.aof_last_rewrite_sec = aof.last_rewrite_time_sec
         else:
             aof.rewrite()
