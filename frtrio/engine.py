@@ -45,6 +45,14 @@ _log = logging.getLogger("frtrio")
 # run whose servers logged one (tests/support.py, tests/conftest.py).
 INTERNAL_ERROR_MARK = "INTERNAL ERROR (a bug, caught; please report it):"
 
+BGSAVE_ERROR = (
+    "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist "
+    "to disk. Commands that may modify the data set are disabled, because this instance is "
+    "configured to report errors during writes if RDB snapshotting fails "
+    "(stop-writes-on-bgsave-error option). Please check the Redis logs for details about the "
+    "RDB error."
+)
+
 # Every caught bug in this process, over all Servers (the test suite's
 # in-process engines are checked against it after each test).
 internal_errors_total = 0
@@ -310,8 +318,11 @@ class Server:
         # client-output-buffer-limit (frtrio/obuf.py)
         self.obuf = OutputLimits(config)
         config.listeners.append(self.obuf.on_config)
-        # the -MISCONF text while the AOF cannot be written (writes refused)
+        # Redis's writeCommandsDeniedByDiskError: the -MISCONF text while
+        # writes are refused (refresh_disk_error), from the two sources below
         self.disk_error: str | None = None
+        self.aof_write_error: str | None = None  # strerror of the failed AOF write
+        config.listeners.append(self._disk_config_changed)
         # (dbid, key) -> id of the client whose MIGRATE has that key in flight
         self.migrate_inflight: dict = {}
 
@@ -341,6 +352,23 @@ class Server:
         if self.pubsub is not None:
             self.pubsub.client_gone(c)
         c.killed = True
+
+    def refresh_disk_error(self) -> None:
+        """Whether writes are refused for a persistence error, and with which
+        message: a failed background save while stop-writes-on-bgsave-error
+        is on and save points exist, else a failed AOF write."""
+        cfg = self.config
+        if (not self.rdb_last_save_ok and cfg.get("stop-writes-on-bgsave-error") == "yes"
+                and cfg.save_params()):
+            self.disk_error = BGSAVE_ERROR
+        elif self.aof_write_error is not None:
+            self.disk_error = "MISCONF Errors writing to the AOF file: " + self.aof_write_error
+        else:
+            self.disk_error = None
+
+    def _disk_config_changed(self, name: str, value: str) -> None:
+        if name in ("stop-writes-on-bgsave-error", "save"):
+            self.refresh_disk_error()
 
     def close_for_output_limits(self, c: Client) -> None:
         """Redis's closeClientOnOutputBufferLimitReached: drop what the client

@@ -622,3 +622,43 @@ def test_low_fd_limit_lowers_maxclients_and_extra_clients_are_refused(kind):
             s.close()
         assert _poll(lambda: _try_ping(p.client()))
         assert "maxclients has been reduced to 32" in open(p.log_path).read()
+
+
+BGSAVE_MISCONF = (
+    b"-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist "
+    b"to disk. Commands that may modify the data set are disabled, because this instance is "
+    b"configured to report errors during writes if RDB snapshotting fails "
+    b"(stop-writes-on-bgsave-error option). Please check the Redis logs for details about the "
+    b"RDB error.\r\n")
+
+
+@BOTH
+def test_full_disk_failed_snapshot_refuses_writes_until_a_save_succeeds(kind):
+    """RDB persistence (save points) on a full disk: the failed snapshot makes
+    writes (and PING) answer Redis's stop-writes-on-bgsave-error -MISCONF while
+    reads go on; once there is room, the next retry saves and writes resume."""
+    import random
+    import time
+
+    with _Tmpfs("1m") as disk:
+        p = disk.server(kind, ["--save", "1 1", "--appendonly", "no"])
+        try:
+            p.start()
+            conn = p.conn()
+            rnd = random.Random(3)
+            first = rnd.randbytes(50_000)  # incompressible: the snapshot cannot fit
+            assert conn.cmd("SET", "big:0", first) == b"+OK\r\n"
+            for i in range(1, 30):  # ~1.5 MB: more than the disk holds
+                assert conn.cmd("SET", "big:%d" % i, rnd.randbytes(50_000)) == b"+OK\r\n"
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and conn.cmd("PING") != BGSAVE_MISCONF:
+                time.sleep(0.2)
+            assert conn.cmd("PING") == BGSAVE_MISCONF
+            assert conn.cmd("SET", "x", "1") == BGSAVE_MISCONF
+            assert conn.cmd("GET", "big:0") == b"$50000\r\n" + first + b"\r\n"
+            assert b"rdb_last_bgsave_status:err" in conn.cmd("INFO", "persistence")
+            disk.grow("8m")
+            assert _poll(lambda: conn.cmd("PING") == b"+PONG\r\n", timeout=20)
+            assert conn.cmd("SET", "x", "1") == b"+OK\r\n"
+        finally:
+            p.stop()

@@ -182,7 +182,7 @@ def _info_persistence(srv):
         "rdb_changes_since_last_save:%d" % srv.dirty,
         "rdb_bgsave_in_progress:0",
         "rdb_last_save_time:%d" % (srv.lastsave_ms // 1000),
-        "rdb_last_bgsave_status:ok",
+        "rdb_last_bgsave_status:" + ("ok" if srv.rdb_last_save_ok else "err"),
         "rdb_last_bgsave_time_sec:-1",
         "rdb_current_bgsave_time_sec:-1",
         "rdb_saves:%d" % srv.rdb_saves,

@@ -596,7 +596,8 @@ class AOF:
 
     def _set_write_status(self, ok: bool, reason: str = "") -> None:
         self.write_ok = ok
-        self.server.disk_error = None if ok else "MISCONF Errors writing to the AOF file: " + reason
+        self.server.aof_write_error = None if ok else reason
+        self.server.refresh_disk_error()
 
     def fsync(self) -> None:
         if self.fh is not None and self.dirty_since_fsync:
@@ -722,9 +723,11 @@ def save_dump(node) -> None:
         node.env.fs.write_atomic(dump_path(node.config), data)
     except Exception as e:
         srv.rdb_last_save_ok = False
-        log.warning("Failed saving the DB: %s", e)
+        srv.refresh_disk_error()
+        log.warning("Failed saving the DB: %s", getattr(e, "strerror", None) or e)
         raise
     srv.rdb_last_save_ok = True
+    srv.refresh_disk_error()
     srv.lastsave_ms = srv.now_ms
     srv.dirty = 0
     srv.rdb_saves += 1
