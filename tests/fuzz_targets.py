@@ -654,15 +654,22 @@ class AofTarget:
     def run(self, data: bytes) -> None:
         from frtrio.persist import aof
 
+        cmds = []
         try:
             prev = 0
             for argv, end in aof.parse_aof(data):
-                if aof.encode_command(argv) != data[prev:end] and not data[prev:end].startswith(b"#"):
-                    # annotations and non-canonical headers (e.g. "*02") are fine
-                    pass
+                if not prev < end <= len(data):
+                    raise FuzzFinding("AOF parser went back or past the end: %d -> %d" % (prev, end))
+                cmds.append(argv)
                 prev = end
         except (aof._Truncated, aof._BadFormat):
             pass
+        # what was read (annotations and non-canonical headers such as "*02"
+        # aside) written back canonically reads back the same
+        canon = b"".join(aof.encode_command(argv) for argv in cmds)
+        again = [argv for argv, _ in aof.parse_aof(canon)]
+        if again != cmds:
+            raise FuzzFinding("AOF commands do not read back after rewriting: %r vs %r" % (cmds[:3], again[:3]))
         try:
             m = aof.Manifest.parse(data, "appendonly.aof.manifest")
         except aof.AOFLoadError:
