@@ -185,6 +185,17 @@ class Client:
         if self.notify is not None:
             self.notify()
 
+    def defer_reply(self) -> "ReplySlot | None":
+        """Keep this command's place in the output for a reply the shell
+        gives once it has carried out the command's effect (SAVE's result,
+        say); None when replies are off (CLIENT REPLY)."""
+        if self.reply_mode:
+            if self.reply_mode == 2:
+                self.reply_mode = 0
+            return None
+        self.out.append(b"")
+        return ReplySlot(self, len(self.out) - 1)
+
     def take_output(self) -> bytes:
         out = self.out
         if not out:
@@ -204,6 +215,28 @@ class Client:
 
     def subscription_count(self) -> int:
         return len(self.subscriptions) + len(self.psubscriptions)
+
+
+class ReplySlot:
+    """A reply's place in a client's output, answered later (``fill``). The
+    shell fills it right after the command, before any output is sent."""
+
+    __slots__ = ("client", "index")
+
+    def __init__(self, client: Client, index: int):
+        self.client = client
+        self.index = index
+
+    def fill(self, value) -> None:
+        c = self.client
+        chunks: list = []
+        if isinstance(value, ErrorReply):
+            c.server.count_error(value.message)
+        encode(value, c.resp == 3, chunks)
+        data = b"".join(chunks)
+        if self.index < len(c.out) and c.out[self.index] == b"":
+            c.out[self.index] = data
+            c.out_bytes += len(data)
 
 
 def _unknown_command_error(argv: list[bytes]) -> str:
@@ -296,7 +329,6 @@ class Server:
         self.blocking = BlockingRegistry(self)
         self.host = HostInfo()
         self.unix_us = lambda: self.now_ms * 1000
-        self.rewrite_config = None  # callable set by the shell
         from frtrio.pubsub import PubSub
 
         self.pubsub = PubSub(self)

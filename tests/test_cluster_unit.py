@@ -105,7 +105,7 @@ class H:
         self.core = ClusterCore(srv, st)
         srv.cluster = self.core
         self.saved: list[tuple[str, bool]] = []
-        self.core.saver = lambda text, fsync: self.saved.append((text, fsync))
+        self.save_error: OSError | None = None
         self.c = srv.new_client()
 
     def node(self, nid):
@@ -120,8 +120,26 @@ class H:
         c = c or self.c
         argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
         self.srv.execute(c, argv)
-        self.core.flush_todo()
+        self.shell()
         return c.take_output()
+
+    def shell(self) -> None:
+        """What the node's shell does after a command: carry out its
+        effects (CLUSTER SAVECONFIG), then the before-sleep cluster duties;
+        nodes.conf writes go to ``saved`` (or fail with ``save_error``)."""
+        from frtrio.effects import SaveClusterConfig
+
+        effects = list(self.srv.effects)
+        self.srv.effects.clear()
+        for e in effects:
+            assert type(e) is SaveClusterConfig, e
+            text = self.st.config_text()
+            if self.save_error is None:
+                self.saved.append((text, True))
+            e.reply.fill(self.core.saveconfig_result(text, self.save_error))
+        pending = self.core.flush_todo()
+        if pending is not None:
+            self.saved.append(pending)
 
     def val(self, *args, c=None):
         r = hiredis.Reader()
@@ -470,10 +488,7 @@ def test_c01_saveconfig_and_errors():
     assert h.run("CLUSTER", "SAVECONFIG") == OK
     assert h.saved[-1] == (h.st.config_text(), True)
 
-    def boom(text, fsync):
-        raise PermissionError(13, "Permission denied")
-
-    h.core.saver = boom
+    h.save_error = PermissionError(13, "Permission denied")
     assert h.run("CLUSTER", "SAVECONFIG") == err(
         "ERR error saving the cluster node config: Permission denied")
 

@@ -14,7 +14,7 @@ from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import OK, Map, SetReply, Status, Verbatim
 from frtrio.store.glob import compile_pattern
 from frtrio.cnum import cstr as _cstr
-from frtrio.effects import Sleep
+from frtrio.effects import DebugLoadAof, DebugReload, RewriteConfig, Sleep
 from frtrio.cnum import atoi as _atoi
 
 
@@ -502,9 +502,8 @@ def config_rewrite(c, argv):
     srv = c.server
     if not srv.config.config_file:
         raise err("ERR The server is running without a config file")
-    if srv.rewrite_config is None or not srv.rewrite_config():
-        raise err("ERR Rewriting config file: failed")
-    return OK
+    srv.effects.append(RewriteConfig(c.defer_reply()))
+    return NO_REPLY
 
 
 # --- COMMAND ------------------------------------------------------------------
@@ -1092,6 +1091,24 @@ def cmd_debug(c, argv):
         ms = int(us) // 1000 if us > 0 else 0
         c.server.effects.append(Sleep(ms))
         return OK
+    if sub == b"reload":
+        # DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]
+        save = flush = True
+        for a in argv[2:]:
+            o = _cstr(a).lower()
+            if o == b"nosave":
+                save = False
+            elif o == b"noflush":
+                flush = False
+            elif o != b"merge":
+                raise err("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
+        c.server.effects.append(DebugReload(c.defer_reply(), save, flush))
+        return NO_REPLY
+    if sub == b"loadaof" and len(argv) == 2:
+        if c.server.aof is None:
+            return OK  # appendonly off: nothing to reload (Redis exits when no AOF exists)
+        c.server.effects.append(DebugLoadAof(c.defer_reply()))
+        return NO_REPLY
     if sub == b"set-active-expire" and len(argv) == 3:
         c.server.active_expire_enabled = _atoi(argv[2]) != 0
         return OK

@@ -25,7 +25,7 @@ import frtrio.commands  # noqa: F401  (registers all commands)
 from frtrio.commands.dump import waits_for_migrate
 from frtrio.beforesleep import BeforeSleep
 from frtrio.config import Config
-from frtrio.effects import RunMigrate, Sleep
+from frtrio.effects import PERSISTENCE, RunMigrate, SaveClusterConfig, Sleep
 from frtrio.engine import Client, Server
 from frtrio.events import open_node_event_log
 from frtrio.policy import RESOURCE_CLAMP, Policy
@@ -75,14 +75,14 @@ class Node:
         """Load persisted data (AOF) before accepting clients."""
         if self.config.get("cluster-enabled") == "yes":
             self._load_cluster_config()
-        from frtrio.persist.aof import attach
+        from frtrio.runtime.persistence import attach
 
-        attach(self)  # loads the AOF when appendonly is on; persistence hooks
+        attach(self)  # loads the AOF or dump.rdb; save points
         self._register_duties()
         if self.server.cluster is not None:
             for line in self.server.cluster.verify_config_with_data():
                 log.info("%s", line)
-            self.server.cluster.flush_todo()
+            self._write_cluster_config(self.server.cluster.flush_todo())
 
     def _load_cluster_config(self) -> None:
         """Cluster mode: nodes.conf (locked), the cluster core on the server."""
@@ -99,13 +99,12 @@ class Node:
         new_id = self.env.random_hex(40, "node-id")
         state, fresh = self.cluster_file.load(self.server.now_ms, new_id)
         core = ClusterCore(self.server, state)
-        core.saver = self.cluster_file.save
         self.server.cluster = core
         self.refresh_myself_address()
         cfg.listeners.append(self._config_changed)
         if fresh:
             log.info("No cluster configuration found, I'm %s", state.myself.id)
-            core.save_config_now(fsync=True)
+            self._write_cluster_config((state.config_text(), True))
         else:
             log.info("Node configuration loaded, I'm %s", state.myself.id)
         self.on_shutdown.append(self.cluster_file.close)
@@ -251,12 +250,40 @@ class Node:
             self.aof.write()
 
     def _cluster_save_config(self) -> None:
+        """Before-sleep duty: nodes.conf when the cluster core asked for it
+        (an OSError stops the node, as Redis's clusterSaveConfigOrDie)."""
         try:
-            self.server.cluster.todo_save_config()
+            self._write_cluster_config(self.server.cluster.take_config_to_save())
         except OSError as e:
             log.warning("Fatal: can't update cluster config file: %s", e)
             self.exit_code = 1
             self.shutdown()
+
+    def _write_cluster_config(self, pending: tuple[str, bool] | None) -> None:
+        if pending is not None:
+            text, fsync = pending
+            self.cluster_file.save(text, fsync)
+            self.server.cluster.config_saved(text, fsync)
+
+    def carry_out(self, e) -> None:
+        """A command's effect that needs no waiting (frtrio/effects.py)."""
+        if type(e) is SaveClusterConfig:
+            core = self.server.cluster
+            text = core.state.config_text()
+            error = None
+            try:
+                self.cluster_file.save(text, True)
+            except OSError as ex:
+                error = ex
+            result = core.saveconfig_result(text, error)
+            if e.reply is not None:
+                e.reply.fill(result)
+        elif isinstance(e, PERSISTENCE):
+            from frtrio.runtime import persistence
+
+            persistence.carry_out(self, e)
+        else:  # pragma: no cover - a new effect type without a handler
+            raise TypeError("no handler for effect %r" % (e,))
 
     # --- cron -------------------------------------------------------------------
 
@@ -545,8 +572,8 @@ class ClientConn:
                 await _migrate.carry_out(node, self.c, e.job)
             elif type(e) is Sleep:
                 await node.env.pause(e.ms / 1000.0)
-            else:  # pragma: no cover - a new effect type without a handler
-                raise TypeError("no handler for effect %r" % (e,))
+            else:
+                node.carry_out(e)
             srv.now_ms = node.env.unix_ms()
 
     async def _wait_unblocked(self) -> None:
