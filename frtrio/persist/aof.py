@@ -1,5 +1,5 @@
-"""Append-only file, in Redis 7.0's multi-part layout, and the node's
-Redis 7.0's multi-part layout (the node's wiring: runtime/persistence.py).
+"""Append-only file, in Redis 7.0's multi-part layout (the node's
+persistence wiring is in runtime/persistence.py).
 
 ``<dir>/<appenddirname>/`` holds a manifest naming one base file and the
 incremental files after it (and, with ``aof-disable-auto-gc yes``, history
