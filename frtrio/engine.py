@@ -131,6 +131,17 @@ class Server:
             "pubsub_channels": 0,
             "expired_stale_perc": 0,
         }
+        # the command table, per server: rename-command renames (or removes)
+        # commands here, never in the process-wide table (the simulator runs
+        # many nodes in one process)
+        self.commands = _table.TABLE
+        renames = getattr(config, "renames", None)
+        if renames:
+            self.commands = dict(_table.TABLE)
+            for old, new in renames:
+                cmd = self.commands.pop(old.lower().encode("latin-1", "replace"), None)
+                if cmd is not None and new:
+                    self.commands[new.lower().encode("latin-1", "replace")] = cmd
         self.cmdstats: dict[str, list] = {}  # fullname -> [calls, usec, rejected, failed]
         self.errorstats: dict[str, int] = {}
         self.lastsave_ms = 0
@@ -348,7 +359,7 @@ class Server:
         c.tot_cmds += 1
         c.last_interaction_ms = self.now_ms
         name = argv[0].lower()
-        cmd = _table.TABLE.get(name)
+        cmd = self.commands.get(name)
         if name == b"quit":
             c.reply(OK)
             c.close_after_reply = True

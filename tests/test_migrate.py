@@ -10,7 +10,6 @@ cluster mode) is checked without sockets.
 
 from __future__ import annotations
 
-import random
 import socket
 import threading
 import time
@@ -18,6 +17,7 @@ import time
 import pytest
 
 from conftest import requires_redis
+import support
 from support import ServerProc
 
 pytestmark = requires_redis
@@ -346,18 +346,10 @@ def test_migrate_inside_multi_is_refused(frtrio_proc):
 
 
 def _engine():
-    import frtrio.commands  # noqa: F401
-    from frtrio.config import Config
-    from frtrio.engine import Server
-
-    srv = Server(Config(), random.Random(1), ndb=16)
-    srv.now_ms = 10_000_000
-    return srv
+    return support.engine(ndb=16, now_ms=10_000_000)
 
 
-def _run(srv, c, *args):
-    srv.execute(c, [a if isinstance(a, bytes) else str(a).encode() for a in args])
-    return c.take_output()
+_run = support.run
 
 
 def test_engine_job_guard_and_propagation():

@@ -111,7 +111,7 @@ class ClusterCore:
         if slot in st.importing_from:
             return True
         if c is not None and c.readonly and owner is not None and me.is_replica and me.master_id == owner.id:
-            last_write = c.blocked is not None and c.blocked.argv is not None and _is_write(c.blocked.argv)
+            last_write = c.blocked is not None and c.blocked.argv is not None and _is_write(c.server, c.blocked.argv)
             return not last_write
         return False
 
@@ -381,10 +381,8 @@ class ClusterCore:
         return (len(self.state.nodes) - 1) * 2
 
 
-def _is_write(argv) -> bool:
-    from frtrio.commands import table
-
-    cmd = table.TABLE.get(argv[0].lower())
+def _is_write(srv, argv) -> bool:
+    cmd = srv.commands.get(argv[0].lower())
     return cmd is not None and cmd.is_write
 
 

@@ -203,9 +203,7 @@ def waits_for_migrate(srv, c, argv: list[bytes]) -> bool:
     inflight = srv.migrate_inflight
     if not inflight:
         return False
-    from frtrio.commands import table
-
-    cmd = table.TABLE.get(argv[0].lower())
+    cmd = srv.commands.get(argv[0].lower())
     if cmd is None:
         return False
     if cmd.subcommands and len(argv) >= 2:

@@ -533,15 +533,16 @@ COMMAND_HELP = [
 ]
 
 
-def _implemented():
-    """The commands frtrio serves (Redis lists its commands in hash order,
-    random per process; frtrio in name order)."""
-    return [cmd for name, cmd in sorted(_table.TABLE.items())]
+def _implemented(srv):
+    """The commands this server serves, under their names after
+    rename-command (Redis lists its commands in hash order, random per
+    process; frtrio in name order)."""
+    return [cmd for name, cmd in sorted(srv.commands.items())]
 
 
 @command("command")
 def cmd_command(c, argv):
-    return [cmd.info_reply() for cmd in _implemented()]
+    return [cmd.info_reply() for cmd in _implemented(c.server)]
 
 
 @command("command|help")
@@ -551,26 +552,27 @@ def command_help(c, argv):
 
 @command("command|count")
 def command_count(c, argv):
-    return len(_table.TABLE)
+    return len(c.server.commands)
 
 
 @command("command|info")
 def command_info(c, argv):
     if len(argv) == 2:
-        return [cmd.info_reply() for cmd in _implemented()]
+        return [cmd.info_reply() for cmd in _implemented(c.server)]
     out = []
     for name in argv[2:]:
-        cmd = _find(name)
+        cmd = _find(name, c.server.commands)
         out.append(cmd.info_reply() if cmd is not None else None)
     return out
 
 
-def _find(name: bytes):
-    """Redis's lookupCommandBySds: ``name`` or ``container|sub``."""
+def _find(name: bytes, commands=None):
+    """Redis's lookupCommandBySds: ``name`` or ``container|sub``, in a
+    server's command table (the original names by default)."""
     parts = name.lower().split(b"|")
     if len(parts) > 2:
         return None
-    cmd = _table.TABLE.get(parts[0])
+    cmd = (_table.TABLE if commands is None else commands).get(parts[0])
     if cmd is None or len(parts) == 1:
         return cmd
     return cmd.subcommands.get(parts[1])
@@ -609,7 +611,7 @@ def command_list(c, argv):
         else:
             raise syntax_error()
     names = []
-    for cmd in _implemented():
+    for cmd in _implemented(c.server):
         if pred is None or pred(cmd):
             names.append(cmd.fullname.encode())
         for sub in cmd.subcommands.values():
