@@ -13,6 +13,7 @@ startup reconciliation and the todo flags for the shell.
 
 from __future__ import annotations
 
+from frtrio.client import F
 from frtrio.cluster import routing
 from frtrio.cluster.slots import CLUSTER_SLOTS, key_slot
 from frtrio.cluster.state import ClusterNode, ClusterState
@@ -71,7 +72,7 @@ class ClusterCore:
 
     def route(self, c, cmd, argv) -> str | None:
         """None to serve locally, else the error text of the redirect."""
-        if c.is_master_link:
+        if c.flags & F.MASTER:
             return None
         is_exec = cmd.fullname == "exec"
         if not is_exec and not cmd.movable and not cmd.has_key_specs:
@@ -79,7 +80,7 @@ class ClusterCore:
         srv = self.server
         r = self.router.decide(
             self.opts, cmd, argv,
-            asking=c.asking, readonly=c.readonly,
+            asking=bool(c.flags & F.ASKING), readonly=bool(c.flags & F.READONLY),
             queued=c.multi if is_exec else None, multi=c.multi,
             db=srv.dbs[0], now_ms=srv.now_ms,
         )
@@ -90,7 +91,7 @@ class ClusterCore:
             # EXEC redirected: the transaction is discarded (Redis's
             # discardTransaction), not just flagged.
             c.multi = None
-            c.multi_dirty = False
+            c.flags &= ~F.DIRTY_EXEC
             srv.unwatch_all(c)
         st = srv.cmdstats.get(cmd.fullname)
         if st is None:
@@ -110,7 +111,7 @@ class ClusterCore:
             return True
         if slot in st.importing_from:
             return True
-        if c is not None and c.readonly and owner is not None and me.is_replica and me.master_id == owner.id:
+        if c is not None and c.flags & F.READONLY and owner is not None and me.is_replica and me.master_id == owner.id:
             last_write = c.blocked is not None and c.blocked.argv is not None and _is_write(c.server, c.blocked.argv)
             return not last_write
         return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from frtrio.client import F
 from frtrio.commands import table as _table
 from frtrio.commands.table import command, container
 from frtrio.commands.util import LLONG_MAX, err, parse_int, syntax_error
@@ -931,7 +932,7 @@ def cmd_shutdown(c, argv):
         else:
             raise syntax_error()
     c.server.shutdown_requested = mode
-    c.close_after_reply = True
+    c.flags |= F.CLOSE_AFTER_REPLY
     return NO_REPLY
 
 
@@ -1164,7 +1165,7 @@ def cmd_wait(c, argv):
     if t < 0:
         raise err("ERR timeout is negative")
     acked = srv.replicas_acked(c) if hasattr(srv, "replicas_acked") else 0
-    if c.multi is not None or c.in_exec or acked >= n:
+    if c.multi is not None or c.flags & F.IN_EXEC or acked >= n:
         return acked
     deadline = srv.now_ms + t if t > 0 else None
     if deadline is not None and deadline > LLONG_MAX:

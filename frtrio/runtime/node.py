@@ -20,6 +20,7 @@ import logging
 
 import trio
 
+from frtrio.client import F
 import frtrio.commands  # noqa: F401  (registers all commands)
 from frtrio.beforesleep import BeforeSleep
 from frtrio.config import Config
@@ -333,7 +334,7 @@ class Node:
                 c.last_interaction_ms < limit
                 and c.blocked is None
                 and not c.in_pubsub
-                and not c.is_master_link
+                and not c.flags & F.MASTER
             ):
                 srv.kill_client(c)
 
