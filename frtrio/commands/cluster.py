@@ -15,7 +15,8 @@ from frtrio.cluster.state import ClusterNode
 from frtrio.commands.table import command, container
 from frtrio.commands.util import NOT_INT, err, syntax_error
 from frtrio.protocol.parser import string2ll
-from frtrio.protocol.reply import OK, Map, Status, Verbatim
+from frtrio.effects import SaveClusterConfig
+from frtrio.protocol.reply import NO_REPLY, OK, Map, Status, Verbatim
 
 container("cluster")
 
@@ -536,12 +537,9 @@ def cluster_reset(c, argv):
 
 @command("cluster|saveconfig")
 def cluster_saveconfig(c, argv):
-    core = _core(c)
-    try:
-        core.save_config_now(fsync=True)
-    except OSError as e:
-        raise err("ERR error saving the cluster node config: %s" % (e.strerror or e))
-    return OK
+    _core(c)
+    c.server.effects.append(SaveClusterConfig(c.defer_reply()))
+    return NO_REPLY
 
 
 @command("cluster|links")

@@ -15,6 +15,7 @@ delivered locally (``PubSub.deliver_from_bus``).
 
 from __future__ import annotations
 
+from frtrio.client import F
 from frtrio.commands.table import command
 from frtrio.commands.util import err
 from frtrio.protocol.reply import Push, Status
@@ -61,7 +62,7 @@ def cmd_psubscribe(c, argv):
 
 @command("ssubscribe")
 def cmd_ssubscribe(c, argv):
-    if c.in_exec:
+    if c.flags & F.IN_EXEC:
         raise err("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
     ps = _ps(c)
     msgs = []

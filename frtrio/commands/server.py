@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from frtrio.client import F
 from frtrio.commands import table as _table
 from frtrio.commands.table import command, container
 from frtrio.commands.util import LLONG_MAX, err, parse_int, syntax_error
@@ -14,7 +15,7 @@ from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import OK, Map, SetReply, Status, Verbatim
 from frtrio.store.glob import compile_pattern
 from frtrio.cnum import cstr as _cstr
-from frtrio.effects import Sleep
+from frtrio.effects import DebugLoadAof, DebugReload, RewriteConfig, Sleep
 from frtrio.cnum import atoi as _atoi
 
 
@@ -502,9 +503,8 @@ def config_rewrite(c, argv):
     srv = c.server
     if not srv.config.config_file:
         raise err("ERR The server is running without a config file")
-    if srv.rewrite_config is None or not srv.rewrite_config():
-        raise err("ERR Rewriting config file: failed")
-    return OK
+    srv.effects.append(RewriteConfig(c.defer_reply()))
+    return NO_REPLY
 
 
 # --- COMMAND ------------------------------------------------------------------
@@ -534,15 +534,16 @@ COMMAND_HELP = [
 ]
 
 
-def _implemented():
-    """The commands frtrio serves (Redis lists its commands in hash order,
-    random per process; frtrio in name order)."""
-    return [cmd for name, cmd in sorted(_table.TABLE.items())]
+def _implemented(srv):
+    """The commands this server serves, under their names after
+    rename-command (Redis lists its commands in hash order, random per
+    process; frtrio in name order)."""
+    return [cmd for name, cmd in sorted(srv.commands.items())]
 
 
 @command("command")
 def cmd_command(c, argv):
-    return [cmd.info_reply() for cmd in _implemented()]
+    return [cmd.info_reply() for cmd in _implemented(c.server)]
 
 
 @command("command|help")
@@ -552,26 +553,27 @@ def command_help(c, argv):
 
 @command("command|count")
 def command_count(c, argv):
-    return len(_table.TABLE)
+    return len(c.server.commands)
 
 
 @command("command|info")
 def command_info(c, argv):
     if len(argv) == 2:
-        return [cmd.info_reply() for cmd in _implemented()]
+        return [cmd.info_reply() for cmd in _implemented(c.server)]
     out = []
     for name in argv[2:]:
-        cmd = _find(name)
+        cmd = _find(name, c.server.commands)
         out.append(cmd.info_reply() if cmd is not None else None)
     return out
 
 
-def _find(name: bytes):
-    """Redis's lookupCommandBySds: ``name`` or ``container|sub``."""
+def _find(name: bytes, commands=None):
+    """Redis's lookupCommandBySds: ``name`` or ``container|sub``, in a
+    server's command table (the original names by default)."""
     parts = name.lower().split(b"|")
     if len(parts) > 2:
         return None
-    cmd = _table.TABLE.get(parts[0])
+    cmd = (_table.TABLE if commands is None else commands).get(parts[0])
     if cmd is None or len(parts) == 1:
         return cmd
     return cmd.subcommands.get(parts[1])
@@ -610,7 +612,7 @@ def command_list(c, argv):
         else:
             raise syntax_error()
     names = []
-    for cmd in _implemented():
+    for cmd in _implemented(c.server):
         if pred is None or pred(cmd):
             names.append(cmd.fullname.encode())
         for sub in cmd.subcommands.values():
@@ -930,7 +932,7 @@ def cmd_shutdown(c, argv):
         else:
             raise syntax_error()
     c.server.shutdown_requested = mode
-    c.close_after_reply = True
+    c.flags |= F.CLOSE_AFTER_REPLY
     return NO_REPLY
 
 
@@ -1092,6 +1094,24 @@ def cmd_debug(c, argv):
         ms = int(us) // 1000 if us > 0 else 0
         c.server.effects.append(Sleep(ms))
         return OK
+    if sub == b"reload":
+        # DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]
+        save = flush = True
+        for a in argv[2:]:
+            o = _cstr(a).lower()
+            if o == b"nosave":
+                save = False
+            elif o == b"noflush":
+                flush = False
+            elif o != b"merge":
+                raise err("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
+        c.server.effects.append(DebugReload(c.defer_reply(), save, flush))
+        return NO_REPLY
+    if sub == b"loadaof" and len(argv) == 2:
+        if c.server.aof is None:
+            return OK  # appendonly off: nothing to reload (Redis exits when no AOF exists)
+        c.server.effects.append(DebugLoadAof(c.defer_reply()))
+        return NO_REPLY
     if sub == b"set-active-expire" and len(argv) == 3:
         c.server.active_expire_enabled = _atoi(argv[2]) != 0
         return OK
@@ -1145,7 +1165,7 @@ def cmd_wait(c, argv):
     if t < 0:
         raise err("ERR timeout is negative")
     acked = srv.replicas_acked(c) if hasattr(srv, "replicas_acked") else 0
-    if c.multi is not None or c.in_exec or acked >= n:
+    if c.multi is not None or c.flags & F.IN_EXEC or acked >= n:
         return acked
     deadline = srv.now_ms + t if t > 0 else None
     if deadline is not None and deadline > LLONG_MAX:
