@@ -74,8 +74,8 @@ def test_fuzz_dump_target_reports_a_planted_bug(monkeypatch):
         target.run(body)
 
 
-def test_fuzz_bus_target_reports_a_state_change(monkeypatch):
-    """A rejected packet that changes the bus core's state is a finding."""
+def test_c10_fuzz_bus_target_reports_a_state_change(monkeypatch):
+    """C10 / I09: a rejected packet that changes the bus core's state is a finding."""
     from frtrio.cluster import bus_codec as bc
 
     target = ft.BusTarget()
