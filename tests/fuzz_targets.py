@@ -474,6 +474,11 @@ def _dump_seed_bodies() -> list[bytes]:
     for p in sorted(glob.glob(os.path.join(real, "*.bin"))):
         body = open(p, "rb").read()
         bodies.append(body[:-10])
+    # the payloads of redis's corrupt-dump.tcl (each aimed at a weak spot)
+    with open(os.path.join(real, "redis70-corrupt-dump.txt")) as f:
+        for line in f:
+            if line[:1].isdigit():
+                bodies.append(bytes.fromhex(line.split()[1])[:-10])
     for b in bodies:
         if b not in out:
             out.append(b)

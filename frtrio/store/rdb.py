@@ -481,10 +481,18 @@ def lp_entries(lp: bytes) -> list[bytes]:
         else:
             raise RdbError("Listpack integrity check failed")
         p += blen
-        # skip the back length: 1..5 bytes, value must match blen
-        bl = 1 if blen <= 127 else 2 if blen < 16383 else 3 if blen < 2097151 else (
-            4 if blen < 268435455 else 5)
-        p += bl
+        # the back length (1..5 bytes) must say blen, as Redis's deep check
+        # (sanitize-dump-payload) requires: its own corrupt-dump tests
+        # refuse a listpack whose back length is wrong
+        if blen <= 127:
+            if p >= end or lp[p] != blen:
+                raise RdbError("Listpack integrity check failed")
+            p += 1
+        else:
+            back = _lp_backlen(blen)
+            if lp[p : p + len(back)] != back:
+                raise RdbError("Listpack integrity check failed")
+            p += len(back)
         if p > end:
             raise RdbError("Listpack integrity check failed")
     if p != end:
