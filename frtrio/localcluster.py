@@ -1,10 +1,12 @@
 """``frtrio cluster up|status|down``: a local frtrio cluster on loopback.
 
-``up`` starts N frtrio-server processes (one directory each under --dir,
-with a pidfile), spreads the 16384 slots over them, gives each master its own
-config epoch, introduces them to each other with CLUSTER MEET and waits until
-every node reports ``cluster_state:ok`` — what ``redis-cli --cluster create``
-does, without needing redis-cli. ``status`` shows each node's view; ``down``
+``up`` starts N masters and, with ``--replicas R``, R replicas of each
+(frtrio-server processes, one directory each under --dir, with a pidfile),
+spreads the 16384 slots over the masters, gives each master its own config
+epoch, introduces every node with CLUSTER MEET, makes each replica CLUSTER
+REPLICATE its master and waits until every node reports
+``cluster_state:ok`` and knows every replica — what ``redis-cli --cluster
+create --cluster-replicas R`` does, without needing redis-cli. ``status`` shows each node's view; ``down``
 stops the processes by pid.
 """
 
@@ -75,9 +77,11 @@ def cmd_up(a) -> int:
         print("a cluster is already described in %s; run `frtrio cluster down --dir %s` first"
               % (statef, a.dir), file=sys.stderr)
         return 1
-    ports = [a.port + i for i in range(a.nodes)]
+    total = a.nodes * (1 + a.replicas)
+    all_ports = [a.port + i for i in range(total)]
+    ports = all_ports[: a.nodes]  # the masters; replicas follow
     nodes = []
-    for port in ports:
+    for port in all_ports:
         d = os.path.join(base, str(port))
         os.makedirs(d, exist_ok=True)
         args = [sys.executable, "-m", "frtrio.cli", "--port", str(port), "--bind", "127.0.0.1",
@@ -102,16 +106,26 @@ def cmd_up(a) -> int:
         hi = 16383 if i == len(ports) - 1 else (i + 1) * per - 1
         _send(port, "CLUSTER", "ADDSLOTSRANGE", str(lo), str(hi))
         _send(port, "CLUSTER", "SET-CONFIG-EPOCH", str(i + 1))
-    for port in ports[1:]:
+    for port in all_ports[1:]:
         _send(port, "CLUSTER", "MEET", "127.0.0.1", str(ports[0]))
     deadline = time.monotonic() + a.wait
+    replicas = all_ports[a.nodes:]
+    ids = {p: _bulk(_send(p, "CLUSTER", "MYID")) for p in ports}
+    pending = {r: ports[i % a.nodes] for i, r in enumerate(replicas)}
     while time.monotonic() < deadline:
-        infos = [_bulk(_send(p, "CLUSTER", "INFO")) for p in ports]
-        if all("cluster_state:ok" in i and "cluster_known_nodes:%d" % len(ports) in i for i in infos):
-            print("frtrio cluster up: %d nodes on 127.0.0.1:%d-%d (dir %s)"
-                  % (len(ports), ports[0], ports[-1], base))
-            print("try: redis-cli -c -p %d" % ports[0])
-            return 0
+        infos = [_bulk(_send(p, "CLUSTER", "INFO")) for p in all_ports]
+        known = all("cluster_known_nodes:%d" % total in i for i in infos)
+        for r, m in list(pending.items()):
+            # a replica can follow its master once it knows it
+            if known and _send(r, "CLUSTER", "REPLICATE", ids[m]).startswith(b"+OK"):
+                del pending[r]
+        if known and not pending and all("cluster_state:ok" in i for i in infos):
+            view = _bulk(_send(ports[0], "CLUSTER", "NODES"))
+            if view.count(" slave ") + view.count(",slave ") >= len(replicas):
+                print("frtrio cluster up: %d masters and %d replicas on 127.0.0.1:%d-%d (dir %s)"
+                      % (a.nodes, len(replicas), all_ports[0], all_ports[-1], base))
+                print("try: redis-cli -c -p %d" % ports[0])
+                return 0
         time.sleep(0.2)
     print("cluster did not reach cluster_state:ok within %ds; `frtrio cluster status` shows why"
           % a.wait, file=sys.stderr)
@@ -181,6 +195,7 @@ def cluster_main(argv: list[str]) -> int:
         p.add_argument("--dir", default="frtrio-cluster", help="where nodes keep their files")
         if name == "up":
             p.add_argument("--nodes", type=int, default=3, help="number of masters")
+            p.add_argument("--replicas", type=int, default=0, help="replicas per master")
             p.add_argument("--port", type=int, default=7000, help="first client port")
             p.add_argument("--node-timeout", type=int, default=5000)
             p.add_argument("--aof", action="store_true", help="appendonly yes")
