@@ -84,3 +84,39 @@ def test_c12_local_cluster_with_replicas_replicates(tmp_path, capsys):
             assert c.cmd("GET", "k") == b"$1\r\nv\r\n"
     finally:
         assert cluster_main(["down", "--dir", d]) == 0
+
+
+def test_c12_cluster_chaos_timeline_and_recovery(tmp_path, capsys):
+    """`frtrio cluster chaos`: seeded kills and pauses with a timeline of
+    the faults, the cluster state and the probing client's results; the
+    cluster is whole again afterwards."""
+    import time
+
+    from support import RawConn
+
+    d = str(tmp_path / "c")
+    base = _free_ports(3)
+    try:
+        assert cluster_main(["up", "--dir", d, "--port", str(base), "--node-timeout", "1000"]) == 0
+        capsys.readouterr()
+        assert cluster_main(["chaos", "--dir", d, "--seed", "3", "--duration", "6",
+                             "--every", "0.5", "1.0", "--length", "0.5", "1.5"]) == 0
+        out = capsys.readouterr().out
+        assert "chaos seed 3 on 3 nodes" in out
+        assert "kill -9 127.0.0.1:" in out or "pause 127.0.0.1:" in out
+        assert out.count(" state ") >= 4 and "client: " in out
+        deadline = time.monotonic() + 30
+        ok = False
+        while time.monotonic() < deadline and not ok:
+            try:
+                states = []
+                for p in range(base, base + 3):
+                    with RawConn(p) as c:
+                        states.append(b"cluster_state:ok" in c.cmd("CLUSTER", "INFO"))
+                ok = all(states)
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert ok, "the cluster did not recover after the chaos"
+    finally:
+        assert cluster_main(["down", "--dir", d]) == 0
