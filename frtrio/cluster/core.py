@@ -17,6 +17,7 @@ from frtrio.client import F
 from frtrio.cluster import routing
 from frtrio.cluster.slots import CLUSTER_SLOTS, key_slot
 from frtrio.cluster.state import ClusterNode, ClusterState
+from frtrio.effects import SweepLinks
 from frtrio.protocol.reply import OK, ErrorReply
 
 
@@ -37,11 +38,20 @@ class ClusterCore:
         self.refresh_options()
         self._released_version = -1
         self.events = []  # (reason_code, fields) for the event log
-        self.bus = None  # set by the bus shell when it exists
-        self.manual_failover = None
+        # the bus core (cluster/gossip.py), set when the node has a bus
+        self.bus_core = None
+        # what the replication shell keeps here for the election's data age
+        # (cluster/election.py): is the link to my master up, when did it
+        # last carry data, since when is it down
+        self.repl_link_up = False
+        self.repl_last_io_ms = 0
+        self.repl_down_since_ms = server.now_ms
         self.mf_slave = None  # master side of a manual failover: the replica
         self.mf_end = 0
-        self.bus_effects_later: list = []  # effects found deep inside packet handling
+        # bus effects (frtrio/effects.py) for the bus shell: found deep inside
+        # packet handling, or left by CLUSTER/PUBLISH/DEBUG commands; drained by
+        # the bus shell (its before-sleep duty ``cluster_broadcast``)
+        self.bus_effects: list = []
         self.save_now_requested = False
         self._last_saved: tuple[str, bool] | None = None  # (text, fsynced) last written
 
@@ -222,15 +232,13 @@ class ClusterCore:
         # "meet" is an internal flag Redis does not print
         st.add_node(n)
         self.emit("cluster.membership_changed", outcome="handshake", ip=ip, port=port)
-        if self.bus is not None:
-            self.bus.node_added(n)
-        return True
+        return True  # the next cron tick connects to it
 
     def request_manual_failover(self, mode: str) -> None:
         """CLUSTER FAILOVER accepted: the failover machinery takes it from here."""
-        self.manual_failover = (mode, self.server.now_ms + 5000)
-        if self.bus is not None:
-            self.bus.manual_failover(mode)
+        self.emit("cluster.manual_failover", outcome="requested_" + mode)
+        if self.bus_core is not None:
+            self.to_bus(*self.bus_core.start_manual_failover(mode, self.server.now_ms))
 
     def reset(self, hard: bool) -> None:
         """CLUSTER RESET [HARD|SOFT] (the caller checked the preconditions)."""
@@ -249,8 +257,7 @@ class ClusterCore:
         for n in list(st.nodes.values()):
             if n is not me:
                 st.delete_node(n)
-                if self.bus is not None:
-                    self.bus.node_deleted(n.id)
+                self.to_bus(SweepLinks())
         if hard:
             st.current_epoch = 0
             st.last_vote_epoch = 0
@@ -311,6 +318,16 @@ class ClusterCore:
 
     # --- hooks used by the bus core (gossip.py) ----------------------------------
 
+    def to_bus(self, *effects) -> None:
+        """Bus effects for the bus shell (nothing when there is no bus)."""
+        if self.bus_core is not None:
+            self.bus_effects.extend(effects)
+
+    def take_bus_effects(self) -> list:
+        eff = self.bus_effects[:]
+        self.bus_effects.clear()
+        return eff
+
     def manual_failover_paused(self) -> bool:
         return self.mf_end != 0 and self.server.now_ms < self.mf_end
 
@@ -324,9 +341,6 @@ class ClusterCore:
         self.mf_slave = replica
         self.mf_end = now + 5000
         self.emit("cluster.manual_failover", outcome="mfstart_received", node=replica.id)
-
-    def auth_ack_received(self, sender, msg) -> None:
-        self.emit("cluster.failover_vote", outcome="ack_received", node=sender.id)
 
     def became_replica(self, master) -> None:
         srv = self.server
@@ -354,11 +368,9 @@ class ClusterCore:
         st = self.state
         now = srv.now_ms
         ttl = max(self.node_timeout(), 1000)
-        for n in list(st.nodes.values()) if self.bus is None else ():
+        for n in list(st.nodes.values()) if self.bus_core is None else ():
             if n.has("handshake") and now - n.ctime > ttl:
                 st.delete_node(n)
-                if self.bus is not None:
-                    self.bus.node_deleted(n.id)
                 self.emit("cluster.membership_changed", outcome="handshake_timeout", node=n.id)
         secs = now // 1000
         for nid in [k for k, t in st.blacklist.items() if t < secs]:

@@ -108,9 +108,8 @@ def _bus_publish(c, ch: bytes, msg: bytes, shard: bool) -> None:
     """Cluster mode (Redis's clusterPropagatePublish): PUBLISH goes to every
     node over the bus, SPUBLISH to the other nodes of my shard."""
     core = c.server.cluster
-    bus = core.bus if core is not None else None
-    if bus is not None:
-        bus.publish(ch, msg, shard)
+    if core is not None and core.bus_core is not None:
+        core.to_bus(*core.bus_core.publish_effects(ch, msg, shard))
 
 
 @command("publish")

@@ -55,6 +55,9 @@ class Node:
         self.exit_code = 0
         self.on_shutdown = []  # callables run at shutdown (pidfile removal...)
         self.cron_hooks = []  # callables run from the cron once a second (save points)
+        # the real server loads dump.rdb at start and saves it by save points
+        # and at shutdown (the simulator's nodes do not)
+        self.persist_rdb = False
         self.bus = None
         # the one place that orders deferred duties (frtrio/beforesleep.py);
         # duties are registered in load(), once the node's parts exist
