@@ -103,6 +103,7 @@ class Client:
         "tot_cmds",
         "lib_name",
         "lib_ver",
+        "woff",
     )
 
     def __init__(self, server: "Server", id: int, addr: str = "", laddr: str = ""):
@@ -147,6 +148,7 @@ class Client:
         self.tot_cmds = 0
         self.lib_name = b""
         self.lib_ver = b""
+        self.woff = 0  # stream offset of this client's last write (WAIT)
 
     # --- output -------------------------------------------------------------
 
@@ -325,6 +327,33 @@ class Server:
         config.listeners.append(self._disk_config_changed)
         # (dbid, key) -> id of the client whose MIGRATE has that key in flight
         self.migrate_inflight: dict = {}
+        # replication (frtrio/replication/): role, ids, offsets, replicas
+        from frtrio.replication.core import Replication
+
+        import hashlib
+
+        # (derived from run_id: no extra draws from the seeded RNG)
+        self.repl = Replication(hashlib.sha1(b"replid:" + self.run_id.encode()).hexdigest(), 0)
+        self.snapshots: list = []  # full-sync snapshots being produced
+
+    # --- replication hooks ----------------------------------------------------
+
+    def start_snapshot(self, snap) -> None:
+        """Copy-on-write for a snapshot being produced (replication/snapshot.py)."""
+        self.snapshots.append(snap)
+        for db in self.dbs:
+            db.cow = self._cow
+
+    def end_snapshot(self, snap) -> None:
+        if snap in self.snapshots:
+            self.snapshots.remove(snap)
+        if not self.snapshots:
+            for db in self.dbs:
+                db.cow = None
+
+    def _cow(self, key: bytes, value) -> None:
+        for s in self.snapshots:
+            s.preserve(key, value)
 
     # --- configuration shortcuts --------------------------------------------
 
@@ -542,6 +571,10 @@ class Server:
         ):
             # Redis's writeCommandsDeniedByDiskError: the AOF cannot be written
             return self._reject(c, self.disk_error, cmd=cmd)
+        if (cmd.is_write and self.repl.masterhost is not None and not c.is_master_link
+                and self.config.get("replica-read-only") == "yes"):
+            return self._reject(c, "READONLY You can't write against a read only replica.",
+                                cmd=cmd)
         if (
             c.resp == 2
             and (c.subscriptions or c.psubscriptions or c.ssubscriptions)  # in_pubsub
@@ -644,6 +677,8 @@ class Server:
                 and not self.prevent_propagation):
             # the command changed data and did not propagate something else
             self.propagated.append((dbid, argv))
+        if len(self.propagated) != np:
+            self.repl.wrote(c)
 
 
 _NO_REPLY = NO_REPLY

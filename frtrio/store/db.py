@@ -56,6 +56,7 @@ class Db:
         "expires",
         "slot_keys",
         "on_delete",
+        "cow",
         "on_overwrite",
         "_scan",
         "_scan_pos",
@@ -72,6 +73,9 @@ class Db:
         # called with (db, key) when set() replaces an existing key's value
         # (a blocked XREADGROUP must learn that its stream is gone)
         self.on_overwrite: Callable | None = None
+        # called with (key, value) before a command gets a value while a
+        # replication snapshot is being produced (replication/snapshot.py)
+        self.cow: Callable | None = None
         self._scan: list | None = None
         self._scan_pos = 0
 
@@ -92,6 +96,8 @@ class Db:
         if self.expires and key in self.expires and self.expires[key] <= now_ms:
             self.delete(key)
             return None
+        if self.cow is not None:
+            self.cow(key, v)
         return v
 
     def exists(self, key: bytes, now_ms: int) -> bool:
