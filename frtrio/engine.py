@@ -334,6 +334,7 @@ class Server:
 
         # (derived from run_id: no extra draws from the seeded RNG)
         self.repl = Replication(hashlib.sha1(b"replid:" + self.run_id.encode()).hexdigest(), 0)
+        self.repl.blocking = self.blocking
         self.snapshots: list = []  # full-sync snapshots being produced
 
     # --- replication hooks ----------------------------------------------------

@@ -10,6 +10,7 @@ from frtrio.commands import (  # noqa: F401
     objectcmd,
     persistence,
     pubsub,
+    replication,
     server,
     sets,
     streams,

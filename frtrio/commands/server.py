@@ -227,9 +227,9 @@ def _info_stats(srv):
         "instantaneous_input_repl_kbps:0.00",
         "instantaneous_output_repl_kbps:0.00",
         "rejected_connections:%d" % g("rejected_connections"),
-        "sync_full:0",
-        "sync_partial_ok:0",
-        "sync_partial_err:0",
+        "sync_full:%d" % srv.repl.state.sync_full,
+        "sync_partial_ok:%d" % srv.repl.state.sync_partial_ok,
+        "sync_partial_err:%d" % srv.repl.state.sync_partial_err,
         "expired_keys:%d" % g("expired_keys"),
         "expired_stale_perc:0.00",
         "expired_time_cap_reached_count:0",
@@ -269,21 +269,7 @@ def _info_stats(srv):
 
 
 def _info_replication(srv):
-    if hasattr(srv, "replication_info"):
-        return srv.replication_info()
-    return [
-        "role:master",
-        "connected_slaves:0",
-        "master_failover_state:no-failover",
-        "master_replid:" + srv.run_id,
-        "master_replid2:0000000000000000000000000000000000000000",
-        "master_repl_offset:0",
-        "second_repl_offset:-1",
-        "repl_backlog_active:0",
-        "repl_backlog_size:" + srv.config.get("repl-backlog-size"),
-        "repl_backlog_first_byte_offset:0",
-        "repl_backlog_histlen:0",
-    ]
+    return srv.repl.info(srv.config, srv.now_ms)
 
 
 def _info_cpu(srv):
@@ -1132,7 +1118,8 @@ def cmd_debug(c, argv):
 @command("wait")
 def cmd_wait(c, argv):
     srv = c.server
-    if getattr(srv, "masterhost", None):
+    repl = srv.repl
+    if repl.masterhost is not None:
         raise err(
             "ERR WAIT cannot be used with replica instances. Please also note that since "
             "Redis 4.0 if a replica is configured to be writable (which is not the default) "
@@ -1144,10 +1131,12 @@ def cmd_wait(c, argv):
         raise err("ERR timeout is not an integer or out of range")
     if t < 0:
         raise err("ERR timeout is negative")
-    acked = srv.replicas_acked(c) if hasattr(srv, "replicas_acked") else 0
+    repl.feed(srv.propagated)  # this client's writes get their stream offset now
+    acked = repl.acked(c.woff)
     if c.multi is not None or c.in_exec or acked >= n:
         return acked
     deadline = srv.now_ms + t if t > 0 else None
     if deadline is not None and deadline > LLONG_MAX:
         deadline = None  # wraps negative in Redis 7.0.15, which then never times out
+    repl.wait_block(c, n)
     return BlockOn([], c.db, deadline, lambda cl: None, on_timeout=acked, argv=argv)

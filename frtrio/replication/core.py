@@ -72,6 +72,10 @@ class Replication:
         self.since_ping_s = 0
         self.fed = 0  # entries of Server.propagated already fed
         self.woff_pending: list = []  # clients that wrote since the last feed
+        self.waiters: dict = {}  # client id -> (client, numreplicas): blocked WAITs
+        self.blocking = None  # the server's BlockingRegistry (set by the server)
+        self.pending_conf: dict = {}  # client id -> REPLCONF options before PSYNC
+        self.master_db = 0  # the db the upstream stream has selected (replica side)
 
     # --- roles ------------------------------------------------------------
 
@@ -182,7 +186,7 @@ class Replication:
         if self.masterhost is None and self.state.backlog is not None:
             if new:
                 self.broadcast(self.state.feed(new))
-            if self.getack_wanted:
+            if self.getack_wanted and self.replicas:
                 self.getack_wanted = False
                 self.state.append(GETACK)
                 self.broadcast(GETACK)
@@ -207,6 +211,27 @@ class Replication:
         if off > r.ack_off:
             r.ack_off = off
         r.ack_time_ms = now_ms
+        if self.waiters:
+            self.check_waiters()
+
+    def wait_block(self, c, n: int) -> None:
+        """A WAIT client blocks: GETACK goes out before the loop sleeps."""
+        self.waiters[c.id] = (c, n)
+        self.getack_wanted = True
+
+    def check_waiters(self) -> None:
+        """Release WAITs with enough ACKs; keep the others' timeout reply
+        current."""
+        for cid, (c, n) in list(self.waiters.items()):
+            b = c.blocked
+            if b is None or c.killed:
+                del self.waiters[cid]
+                continue
+            k = self.acked(c.woff)
+            b.on_timeout = k
+            if k >= n:
+                del self.waiters[cid]
+                self.blocking.unblock(c, k)
 
     def acked(self, woff: int) -> int:
         return sum(1 for r in self.replicas.values() if r.state == ONLINE and r.ack_off >= woff)

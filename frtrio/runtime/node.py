@@ -25,7 +25,7 @@ import frtrio.commands  # noqa: F401  (registers all commands)
 from frtrio.commands.dump import waits_for_migrate
 from frtrio.beforesleep import BeforeSleep
 from frtrio.config import Config
-from frtrio.effects import RunMigrate, Sleep
+from frtrio.effects import RunMigrate, ServeReplica, SetMaster, Sleep, UnsetMaster
 from frtrio.engine import Client, Server
 from frtrio.events import open_node_event_log
 from frtrio.policy import RESOURCE_CLAMP, Policy
@@ -60,6 +60,9 @@ class Node:
         self.on_shutdown = []  # callables run at shutdown (pidfile removal...)
         self.cron_hooks = []  # callables run from the cron once a second (save points)
         self.bus = None
+        from frtrio.runtime.replication import ReplicationShell
+
+        self.replication = ReplicationShell(self)
         # the one place that orders deferred duties (frtrio/beforesleep.py);
         # duties are registered in load(), once the node's parts exist
         self.before_sleep = BeforeSleep()
@@ -149,6 +152,7 @@ class Node:
                     await n.start(self.env.serve, host, port, self._handle_conn)
                     self.listen_addrs.append((host, port))
                 n.start_soon(self._cron)
+                self.replication.start()  # the replicaof directive
                 if self.server.cluster is not None:
                     await self._start_bus(n, binds)
                 self.ready.set()
@@ -227,6 +231,7 @@ class Node:
         node's one manager (frtrio/beforesleep.py)."""
         if self.before_sleep.run():
             self.server.propagated.clear()
+            self.server.repl.propagated_cleared()
 
     def _register_duties(self) -> None:
         """The node's duties, each in its before-sleep slot."""
@@ -238,6 +243,7 @@ class Node:
             bs.register("cluster_save_config", self._cluster_save_config)
         bs.register("blocked_clients", self._serve_ready_keys)
         bs.register("aof_flush", self._aof_flush)
+        bs.register("replication_feed", lambda: srv.repl.feed(srv.propagated))
 
     def _serve_ready_keys(self) -> None:
         srv = self.server
@@ -297,6 +303,7 @@ class Node:
                 last_fsync = env.now()
                 if self.aof is not None:
                     self.aof.everysec()
+                self.replication.cron()
                 for fn in self.cron_hooks:
                     fn()
 
@@ -545,6 +552,16 @@ class ClientConn:
                 await _migrate.carry_out(node, self.c, e.job)
             elif type(e) is Sleep:
                 await node.env.pause(e.ms / 1000.0)
+            elif type(e) is SetMaster:
+                node.replication.set_master(e.host, e.port)
+            elif type(e) is UnsetMaster:
+                node.replication.unset_master()
+            elif type(e) is ServeReplica:
+                # this connection is a replica link from now on
+                from frtrio.runtime.replication import serve_replica
+
+                await serve_replica(self, e)
+                raise _Disconnected()
             else:  # pragma: no cover - a new effect type without a handler
                 raise TypeError("no handler for effect %r" % (e,))
             srv.now_ms = node.env.unix_ms()
