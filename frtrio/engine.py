@@ -263,6 +263,7 @@ class Server:
         for db in self.dbs:
             db.on_delete = self._key_deleted
             db.on_overwrite = self.signal_key_ready
+            db.on_expire = self._key_expired
         self.clients: dict[int, Client] = {}
         self.next_client_id = 1
         self.dirty = 0
@@ -336,6 +337,8 @@ class Server:
         self.repl = Replication(hashlib.sha1(b"replid:" + self.run_id.encode()).hexdigest(), 0)
         self.repl.blocking = self.blocking
         self.snapshots: list = []  # full-sync snapshots being produced
+        self.expire_props = 0  # deletions of expired keys propagated (DEL/UNLINK)
+        self.in_master_cmd = False  # running a command from our master's stream
 
     # --- replication hooks ----------------------------------------------------
 
@@ -351,6 +354,17 @@ class Server:
         if not self.snapshots:
             for db in self.dbs:
                 db.cow = None
+
+    def _key_expired(self, db, key: bytes) -> int:
+        """A key was found expired (Db.on_expire): a master deletes it and
+        propagates DEL (UNLINK with lazyfree-lazy-expire); a replica keeps
+        it until its master's DEL arrives, alive for the master's commands."""
+        if self.repl.masterhost is not None:
+            return 2 if self.in_master_cmd else 1
+        self.expire_props += 1
+        lazy = self.config.get("lazyfree-lazy-expire") == "yes"
+        self.propagated.append((db.id, [b"UNLINK" if lazy else b"DEL", key]))
+        return 0
 
     def _cow(self, key: bytes, value) -> None:
         for s in self.snapshots:
@@ -533,6 +547,7 @@ class Server:
         self.stats["total_commands_processed"] += 1
         c.tot_cmds += 1
         c.last_interaction_ms = self.now_ms
+        self.in_master_cmd = c.is_master_link
         name = argv[0].lower()
         cmd = _table.TABLE.get(name)
         if name == b"quit":
@@ -626,6 +641,7 @@ class Server:
         """Run a command (Redis's call()): the handler, reply, propagation."""
         dirty = self.dirty
         np = len(self.propagated)
+        ep = self.expire_props
         dbid = c.dbid
         self.prevent_propagation = False
         try:
@@ -674,7 +690,8 @@ class Server:
                     self.pubsub.disconnect_for_limits(c)
                 else:
                     self.close_for_output_limits(c)
-        if (self.dirty != dirty and cmd.is_write and len(self.propagated) == np
+        if (self.dirty != dirty and cmd.is_write
+                and len(self.propagated) - (self.expire_props - ep) == np
                 and not self.prevent_propagation):
             # the command changed data and did not propagate something else
             self.propagated.append((dbid, argv))

@@ -291,7 +291,7 @@ class Node:
                 continue
             if next_server < now - 1.0:
                 next_server = now  # fell far behind (a pause): do not replay ticks
-            if srv.active_expire_enabled:
+            if srv.active_expire_enabled and srv.repl.masterhost is None:
                 for db in srv.dbs:
                     if db.expires:
                         n = db.active_expire(srv.now_ms)
