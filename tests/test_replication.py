@@ -224,3 +224,20 @@ def test_replica_errors_side_by_side(kind):
         info = rs.info("replication")
         assert info["role"] == "master" and info["master_replid2"] != "0" * 40
         assert info["second_repl_offset"] > 0
+
+
+def test_expired_keys_reach_the_replica_as_del(frtrio_master_redis_replica):
+    """Lazy and active expiry on the frtrio master are streamed as DEL: the
+    real replica, which never expires keys itself, ends with none of them."""
+    m, r, s, rs = frtrio_master_redis_replica
+    r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+    r.set("lazy", "1", px=100)
+    r.set("active", "1", px=100)
+    wait_for(lambda: offsets_equal(r, rs), what="offsets")
+    n0 = rs.dbsize()
+    time.sleep(0.3)
+    assert r.get("lazy") is None  # lazy expiry on the master
+    wait_for(lambda: rs.dbsize() == n0 - 1, what="DEL of the lazily expired key")
+    r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+    wait_for(lambda: rs.dbsize() == n0 - 2, what="DEL of the actively expired key")
+    assert dataset(r) == dataset(rs)

@@ -22,13 +22,13 @@ from frtrio.persist.rdbfile import OP_AUX, RdbLoadError, load_rdb
 from frtrio.protocol.parser import RequestParser
 from frtrio.replication import handshake as hs
 from frtrio.replication.core import ONLINE, SEND_BULK
-from frtrio.replication.snapshot import crc_parts
 from frtrio.replication.state import encode_command
 from frtrio.store import rdb as _rdb
 
 log = logging.getLogger("frtrio")
 
 STEP_SECONDS = 0.004  # target work per snapshot step between scheduler turns
+CRC_CHUNK = 32768  # payload bytes checksummed per scheduler turn
 
 
 class LinkError(Exception):
@@ -140,27 +140,34 @@ async def _produce(node, snap, send) -> bytes:
             await send(b"\n")
         await trio.sleep(0)
     parts = snap.payload_parts()
+    if _rdb._T64 is None:
+        # the CRC's lookup tables, built once per process: a worker thread
+        await trio.to_thread.run_sync(_rdb._t64)
     checksum = node.config.get("rdbchecksum") == "yes"
-
-    def build():
-        body = b"".join(parts)
-        crc = _rdb.crc64(body) if checksum else 0
-        return body + crc.to_bytes(8, "little")
-
-    # the CRC of a large payload is long Python work: a worker thread,
-    # interleaved with the event loop by the GIL's switch interval
-    async with trio.open_nursery() as n:
-        res = []
-
-        async def run():
-            res.append(await trio.to_thread.run_sync(build))
-            n.cancel_scope.cancel()
-
-        n.start_soon(run)
-        while True:
-            await trio.sleep(1.0)
-            await send(b"\n")
-    return res[0]
+    out = []
+    crc = 0
+    chunk: list = []
+    size = 0
+    for p in parts:
+        chunk.append(p)
+        size += len(p)
+        if size >= CRC_CHUNK:
+            data = b"".join(chunk)
+            if checksum:
+                crc = _rdb.crc64(data, crc)
+            out.append(data)
+            chunk = []
+            size = 0
+            if time.monotonic() - last_ka >= 1.0:
+                last_ka = time.monotonic()
+                await send(b"\n")
+            await trio.sleep(0)
+    data = b"".join(chunk)
+    if checksum:
+        crc = _rdb.crc64(data, crc)
+    out.append(data)
+    out.append(crc.to_bytes(8, "little"))
+    return b"".join(out)
 
 
 # --- replica side --------------------------------------------------------------
