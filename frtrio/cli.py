@@ -10,7 +10,7 @@ FILE ERROR block, line number and reason. ``frtrio`` is the tool for the rest
 Process duties live here too: logging in Redis's format (``logfile``,
 ``loglevel``), ``daemonize yes`` (fork, setsid, stdio to /dev/null),
 ``pidfile`` (written once listening, removed at exit), SIGTERM/SIGINT
-(flush the AOF and exit 0) and CONFIG REWRITE (``rewrite_config``).
+(flush the AOF and exit 0).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from frtrio.config import (
     LoadAbort,
     load_config_text,
     repr_bytes,
-    rewrite_config_text,
     to_bytes,
 )
 from frtrio.protocol.parser import split_args
@@ -266,45 +265,6 @@ def _check_unsupported(cfg: Config) -> None:
                         "Can't load module from %s: server aborting" % (args[0], args[0]))
 
 
-# --- CONFIG REWRITE ------------------------------------------------------------------
-
-
-def rewrite_config(cfg: Config) -> bool:
-    """Rewrite cfg.config_file the way CONFIG REWRITE does; raises ErrorReply
-    with the OS error, as Redis answers."""
-    from frtrio.protocol.reply import ErrorReply
-
-    path = cfg.config_file
-    try:
-        try:
-            with open(path, "rb") as f:
-                old = f.read()
-        except FileNotFoundError:
-            old = b""
-        content = rewrite_config_text(cfg, old, os.getcwd())
-        tmp = "%s.%06d" % (path, os.getpid() % 1000000)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            os.write(fd, to_bytes(content))
-            os.fsync(fd)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fd, 0o644 & ~umask)
-        finally:
-            os.close(fd)
-        try:
-            os.rename(tmp, path)
-        except OSError:
-            os.unlink(tmp)
-            raise
-    except OSError as e:
-        msg = os.strerror(e.errno) if e.errno else str(e)
-        log.warning("CONFIG REWRITE failed: %s", msg)
-        raise ErrorReply("ERR Rewriting config file: %s" % msg) from None
-    log.warning("CONFIG REWRITE executed with success.")
-    return True
-
-
 # --- the process ----------------------------------------------------------------------
 
 
@@ -430,21 +390,9 @@ def _daemonize() -> None:
         os.close(fd)
 
 
-def apply_renames(cfg: Config) -> None:
-    """rename-command: move commands in the (process-wide) command table."""
-    if not cfg.renames:
-        return
-    from frtrio.commands import table
-
-    for old, new in cfg.renames:
-        cmd = table.TABLE.pop(old.lower().encode("latin-1", "replace"), None)
-        if cmd is not None and new:
-            table.TABLE[new.lower().encode("latin-1", "replace")] = cmd
-
-
 def _config_listener(node):
     """React to CONFIG SET of process-wide parameters: dir (chdir), loglevel.
-    (appendonly is handled by ``persist.aof.attach``.)"""
+    (appendonly is handled by ``runtime.persistence.attach``.)"""
 
     def on_change(name: str, value: str) -> None:
         cfg = node.config
@@ -467,11 +415,9 @@ def run_server(cfg: Config) -> int:
     from frtrio.runtime.env import RealEnv
     from frtrio.runtime.node import Node
 
-    apply_renames(cfg)
     env = RealEnv()
     node = Node(cfg, env)
     node.persist_rdb = True  # dump.rdb at start, save points, save at shutdown
-    node.server.rewrite_config = lambda: rewrite_config(cfg)
     cfg.listeners.append(_config_listener(node))
     pidfile = cfg.get("pidfile")
     if not pidfile and cfg.get("daemonize") == "yes":

@@ -32,6 +32,66 @@ class RunMigrate:
     job: object
 
 
+# --- persistence (carried out by frtrio/runtime/persistence.py) ---
+# ``reply`` is the command's deferred reply (``Client.defer_reply``): the
+# shell answers it with the result, in the place the command's reply takes in
+# the client's output (also inside a MULTI/EXEC array). None when the client
+# has replies switched off.
+
+
+@attrs.frozen
+class SaveSnapshot:
+    """SAVE / BGSAVE: the dataset into dump.rdb. ``reply_ok`` is the status
+    text on success (None: +OK)."""
+
+    reply: object
+    reply_ok: str | None = None
+
+
+@attrs.frozen
+class RewriteAof:
+    """BGREWRITEAOF: a new AOF base and incr file; ``reply_ok`` is the
+    status text on success."""
+
+    reply: object
+    reply_ok: str = "Background append only file rewriting started"
+
+
+@attrs.frozen
+class DebugReload:
+    """DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save (unless NOSAVE), empty
+    (unless NOFLUSH), load dump.rdb."""
+
+    reply: object
+    save: bool = True
+    flush: bool = True
+
+
+@attrs.frozen
+class DebugLoadAof:
+    """DEBUG LOADAOF: write and fsync the AOF, empty, replay it."""
+
+    reply: object
+
+
+@attrs.frozen
+class RewriteConfig:
+    """CONFIG REWRITE: the config file rewritten with the live values."""
+
+    reply: object
+
+
+@attrs.frozen
+class SaveClusterConfig:
+    """CLUSTER SAVECONFIG: nodes.conf now, with fsync; the reply says
+    whether it worked."""
+
+    reply: object
+
+
+PERSISTENCE = (SaveSnapshot, RewriteAof, DebugReload, DebugLoadAof, RewriteConfig)
+
+
 # --- the cluster bus core's effects (frtrio/cluster/gossip.py -> runtime/bus.py) ---
 
 
@@ -71,6 +131,13 @@ class Connect:
     """Open an outbound link to the node."""
 
     node_id: str
+
+
+@attrs.frozen
+class SweepLinks:
+    """Free the links of nodes that are no longer known (CLUSTER FORGET,
+    RESET, a handshake that timed out): a packet on an inbound link of a
+    forgotten node must not be taken as coming from that node."""
 
 
 @attrs.frozen

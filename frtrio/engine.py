@@ -1,4 +1,5 @@
-"""The command engine (pure): server state, client state, the dispatch gate.
+"""The command engine (pure): server state and the dispatch gate (client
+state is in ``client.py``).
 
 ``Server`` holds everything a command can touch (databases, configuration,
 clients, statistics) and ``Server.execute(client, argv)`` is the gate every
@@ -15,7 +16,7 @@ objects for it to pick up:
 * ``Client.out``: encoded reply bytes, waiting to be sent;
 * ``Client.notify``: called when bytes were added to ``out`` outside the
   client's own request (pub/sub messages, unblocked commands);
-* ``Client.close_after_reply`` / ``Client.kill``: the connection must close.
+* ``Client.flags`` CLOSE_AFTER_REPLY / CLOSE_ASAP: the connection must close.
 """
 
 from __future__ import annotations
@@ -23,19 +24,12 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from frtrio.client import F
 from frtrio.commands import table as _table
 from frtrio.obuf import OutputLimits
-from frtrio.protocol.reply import (
-    NO_REPLY,
-    OK,
-    QUEUED,
-    ErrorReply,
-    NullArray,
-    Raw,
-    encode,
-    encode_error,
-)
+from frtrio.protocol.reply import NO_REPLY, OK, QUEUED, ErrorReply
 from frtrio.blocking import BlockOn  # noqa: F401  (re-exported)
+from frtrio.client import Client
 from frtrio.store.db import Db
 
 _log = logging.getLogger("frtrio")
@@ -56,156 +50,6 @@ BGSAVE_ERROR = (
 # Every caught bug in this process, over all Servers (the test suite's
 # in-process engines are checked against it after each test).
 internal_errors_total = 0
-
-
-class Client:
-    """State of one client connection (what CLIENT LIST shows, and more)."""
-
-    __slots__ = (
-        "server",
-        "id",
-        "name",
-        "db",
-        "dbid",
-        "resp",
-        "authenticated",
-        "user",
-        "addr",
-        "laddr",
-        "fd",
-        "ctime_ms",
-        "last_interaction_ms",
-        "last_cmd",
-        "out",
-        "out_bytes",
-        "notify",
-        "close_after_reply",
-        "killed",
-        "reply_mode",
-        "multi",
-        "multi_dirty",
-        "watched",
-        "watch_dirty",
-        "readonly",
-        "asking",
-        "in_exec",
-        "blocked",
-        "subscriptions",
-        "psubscriptions",
-        "ssubscriptions",
-        "flags_extra",
-        "is_master_link",
-        "no_evict",
-        "qbuf",
-        "argv_count",
-        "tot_net_in",
-        "tot_net_out",
-        "tot_cmds",
-        "lib_name",
-        "lib_ver",
-        "woff",
-    )
-
-    def __init__(self, server: "Server", id: int, addr: str = "", laddr: str = ""):
-        self.server = server
-        self.id = id
-        self.name = b""
-        self.dbid = 0
-        self.db: Db = server.dbs[0]
-        self.resp = 2
-        self.authenticated = not server.requires_auth()
-        self.user = b"default"
-        self.addr = addr
-        self.laddr = laddr
-        self.fd = 0
-        self.ctime_ms = server.now_ms
-        self.last_interaction_ms = server.now_ms
-        self.last_cmd = b"NULL"
-        self.out: list[bytes] = []
-        self.out_bytes = 0
-        self.notify: Callable[[], None] | None = None
-        self.close_after_reply = False
-        self.killed = False
-        self.reply_mode = 0  # 0 on, 1 off, 2 skip next
-        self.multi: list | None = None
-        self.multi_dirty = False
-        self.watched: dict | None = None  # (dbid, key) -> WATCHed while expired
-        self.watch_dirty = False
-        self.readonly = False
-        self.asking = False
-        self.in_exec = False
-        self.blocked: BlockOn | None = None
-        self.subscriptions: dict = {}
-        self.psubscriptions: dict = {}
-        self.ssubscriptions: dict = {}
-        self.flags_extra = ""
-        self.is_master_link = False
-        self.no_evict = False
-        self.qbuf = 0
-        self.argv_count = 0
-        self.tot_net_in = 0
-        self.tot_net_out = 0
-        self.tot_cmds = 0
-        self.lib_name = b""
-        self.lib_ver = b""
-        self.woff = 0  # stream offset of this client's last write (WAIT)
-
-    # --- output -------------------------------------------------------------
-
-    def reply(self, value) -> None:
-        """Encode a reply into the output buffer (honours CLIENT REPLY)."""
-        if self.reply_mode:
-            if self.reply_mode == 2:
-                self.reply_mode = 0
-            return
-        out = self.out
-        n = len(out)
-        encode(value, self.resp == 3, out)
-        if len(out) == n + 1:  # the common case: one chunk
-            self.out_bytes += len(out[n])
-        else:
-            for i in range(n, len(out)):
-                self.out_bytes += len(out[i])
-
-    def reply_error(self, msg: str) -> None:
-        if self.reply_mode:
-            if self.reply_mode == 2:
-                self.reply_mode = 0
-            return
-        b = encode_error(msg)
-        self.out.append(b)
-        self.out_bytes += len(b)
-
-    def push(self, value) -> None:
-        """Deliver an out-of-band reply (pub/sub message, unblock) and wake
-        the connection's writer."""
-        out = self.out
-        n = len(out)
-        encode(value, self.resp == 3, out)
-        for i in range(n, len(out)):
-            self.out_bytes += len(out[i])
-        if self.notify is not None:
-            self.notify()
-
-    def take_output(self) -> bytes:
-        out = self.out
-        if not out:
-            return b""
-        data = out[0] if len(out) == 1 else b"".join(out)
-        out.clear()
-        self.out_bytes = 0
-        return data
-
-    def select(self, dbid: int) -> None:
-        self.dbid = dbid
-        self.db = self.server.dbs[dbid]
-
-    @property
-    def in_pubsub(self) -> bool:
-        return bool(self.subscriptions or self.psubscriptions or self.ssubscriptions)
-
-    def subscription_count(self) -> int:
-        return len(self.subscriptions) + len(self.psubscriptions)
 
 
 def _unknown_command_error(argv: list[bytes]) -> str:
@@ -289,6 +133,17 @@ class Server:
             "pubsub_channels": 0,
             "expired_stale_perc": 0,
         }
+        # the command table, per server: rename-command renames (or removes)
+        # commands here, never in the process-wide table (the simulator runs
+        # many nodes in one process)
+        self.commands = _table.TABLE
+        renames = getattr(config, "renames", None)
+        if renames:
+            self.commands = dict(_table.TABLE)
+            for old, new in renames:
+                cmd = self.commands.pop(old.lower().encode("latin-1", "replace"), None)
+                if cmd is not None and new:
+                    self.commands[new.lower().encode("latin-1", "replace")] = cmd
         self.cmdstats: dict[str, list] = {}  # fullname -> [calls, usec, rejected, failed]
         self.errorstats: dict[str, int] = {}
         self.lastsave_ms = 0
@@ -299,7 +154,6 @@ class Server:
         self.blocking = BlockingRegistry(self)
         self.host = HostInfo()
         self.unix_us = lambda: self.now_ms * 1000
-        self.rewrite_config = None  # callable set by the shell
         from frtrio.pubsub import PubSub
 
         self.pubsub = PubSub(self)
@@ -329,9 +183,9 @@ class Server:
         # (dbid, key) -> id of the client whose MIGRATE has that key in flight
         self.migrate_inflight: dict = {}
         # replication (frtrio/replication/): role, ids, offsets, replicas
-        from frtrio.replication.core import Replication
-
         import hashlib
+
+        from frtrio.replication.core import Replication
 
         # (derived from run_id: no extra draws from the seeded RNG)
         self.repl = Replication(hashlib.sha1(b"replid:" + self.run_id.encode()).hexdigest(), 0)
@@ -395,7 +249,7 @@ class Server:
             self.blocking.unblock(c, None)
         if self.pubsub is not None:
             self.pubsub.client_gone(c)
-        c.killed = True
+        c.flags |= F.CLOSE_ASAP
 
     def refresh_disk_error(self) -> None:
         """Whether writes are refused for a persistence error, and with which
@@ -427,7 +281,7 @@ class Server:
 
     def kill_client(self, c: Client) -> None:
         """Close another client's connection (CLIENT KILL)."""
-        c.killed = True
+        c.flags |= F.CLOSE_ASAP
         if c.notify is not None:
             c.notify()
 
@@ -457,7 +311,7 @@ class Server:
                     if w and w.get(k) and key not in db.data:
                         w[k] = False
                         continue
-                    c.watch_dirty = True
+                    c.flags |= F.DIRTY_CAS
 
     def touch_all(self, dbid: int | None = None, swapped_with: int | None = None) -> None:
         """Redis's touchAllWatchedKeysInDb. FLUSHDB/FLUSHALL call it before
@@ -475,7 +329,7 @@ class Server:
                     continue
                 for c in watchers.values():
                     if not (c.watched and c.watched.get(k)):
-                        c.watch_dirty = True
+                        c.flags |= F.DIRTY_CAS
                 continue
             old = self.dbs[swapped_with]  # what this db held before the swap
             new = self.dbs[wdb]
@@ -495,7 +349,7 @@ class Server:
                     if w is not None:
                         w[k] = True
                     continue
-                c.watch_dirty = True
+                c.flags |= F.DIRTY_CAS
 
     def signal_key_ready(self, db: Db, key: bytes) -> None:
         """A list/zset key got elements: blocked clients may be served."""
@@ -514,7 +368,7 @@ class Server:
     def unwatch_all(self, c: Client) -> None:
         if not c.watched:
             c.watched = None
-            c.watch_dirty = False
+            c.flags &= ~F.DIRTY_CAS
             return
         for k in c.watched:
             w = self.watched_keys.get(k)
@@ -523,7 +377,7 @@ class Server:
                 if not w:
                     del self.watched_keys[k]
         c.watched = None
-        c.watch_dirty = False
+        c.flags &= ~F.DIRTY_CAS
 
     # --- propagation --------------------------------------------------------
 
@@ -539,20 +393,20 @@ class Server:
             return
         self._execute(c, argv)
         # ASKING is one-shot: cleared after any other command, unless in MULTI
-        if c.asking and c.multi is None and argv[0].lower() != b"asking":
-            c.asking = False
+        if c.flags & F.ASKING and c.multi is None and argv[0].lower() != b"asking":
+            c.flags &= ~F.ASKING
         self.cluster.after_command()
 
     def _execute(self, c: Client, argv: list[bytes]) -> None:
         self.stats["total_commands_processed"] += 1
         c.tot_cmds += 1
         c.last_interaction_ms = self.now_ms
-        self.in_master_cmd = c.is_master_link
+        self.in_master_cmd = bool(c.flags & F.MASTER)
         name = argv[0].lower()
-        cmd = _table.TABLE.get(name)
+        cmd = self.commands.get(name)
         if name == b"quit":
             c.reply(OK)
-            c.close_after_reply = True
+            c.flags |= F.CLOSE_AFTER_REPLY
             return
         if cmd is None:
             return self._reject(c, _unknown_command_error(argv))
@@ -587,7 +441,7 @@ class Server:
         ):
             # Redis's writeCommandsDeniedByDiskError: the AOF cannot be written
             return self._reject(c, self.disk_error, cmd=cmd)
-        if (cmd.is_write and self.repl.masterhost is not None and not c.is_master_link
+        if (cmd.is_write and self.repl.masterhost is not None and not c.flags & F.MASTER
                 and self.config.get("replica-read-only") == "yes"):
             return self._reject(c, "READONLY You can't write against a read only replica.",
                                 cmd=cmd)
@@ -614,12 +468,12 @@ class Server:
         aborts it with EXECABORT naming the reason."""
         if cmd is not None and cmd.fullname == "exec" and not redirect:
             c.multi = None
-            c.multi_dirty = False
+            c.flags &= ~F.DIRTY_EXEC
             self.unwatch_all(c)
             msg = "EXECABORT Transaction discarded because of: " + (
                 msg[4:] if msg.startswith("ERR ") else msg)
         elif c.multi is not None:
-            c.multi_dirty = True
+            c.flags |= F.DIRTY_EXEC
         self.count_error(msg)
         c.reply_error(msg)
 
@@ -684,7 +538,7 @@ class Server:
                 self.blocking.block(c, r)
             else:
                 c.reply(r)
-        if c.out_bytes >= self.obuf.normal_from and not c.killed:
+        if c.out_bytes >= self.obuf.normal_from and not c.flags & F.CLOSE_ASAP:
             if self.obuf.over(c, "pubsub" if c.in_pubsub else "normal", self.now_ms):
                 if c.in_pubsub:
                     self.pubsub.disconnect_for_limits(c)

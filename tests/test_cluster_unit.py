@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
+from frtrio.client import F
 import frtrio.commands  # noqa: F401
 from frtrio.cluster import routing
 from frtrio.cluster.core import ClusterCore, StartupError
@@ -105,7 +106,7 @@ class H:
         self.core = ClusterCore(srv, st)
         srv.cluster = self.core
         self.saved: list[tuple[str, bool]] = []
-        self.core.saver = lambda text, fsync: self.saved.append((text, fsync))
+        self.save_error: OSError | None = None
         self.c = srv.new_client()
 
     def node(self, nid):
@@ -120,8 +121,26 @@ class H:
         c = c or self.c
         argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
         self.srv.execute(c, argv)
-        self.core.flush_todo()
+        self.shell()
         return c.take_output()
+
+    def shell(self) -> None:
+        """What the node's shell does after a command: carry out its
+        effects (CLUSTER SAVECONFIG), then the before-sleep cluster duties;
+        nodes.conf writes go to ``saved`` (or fail with ``save_error``)."""
+        from frtrio.effects import SaveClusterConfig
+
+        effects = list(self.srv.effects)
+        self.srv.effects.clear()
+        for e in effects:
+            assert type(e) is SaveClusterConfig, e
+            text = self.st.config_text()
+            if self.save_error is None:
+                self.saved.append((text, True))
+            e.reply.fill(self.core.saveconfig_result(text, self.save_error))
+        pending = self.core.flush_todo()
+        if pending is not None:
+            self.saved.append(pending)
 
     def val(self, *args, c=None):
         r = hiredis.Reader()
@@ -470,10 +489,7 @@ def test_c01_saveconfig_and_errors():
     assert h.run("CLUSTER", "SAVECONFIG") == OK
     assert h.saved[-1] == (h.st.config_text(), True)
 
-    def boom(text, fsync):
-        raise PermissionError(13, "Permission denied")
-
-    h.core.saver = boom
+    h.save_error = PermissionError(13, "Permission denied")
     assert h.run("CLUSTER", "SAVECONFIG") == err(
         "ERR error saving the cluster node config: Permission denied")
 
@@ -614,10 +630,10 @@ def test_c05_not_released_while_served():
 def test_c05_readonly_replica_reader_stays_blocked():
     h = H(me_replica=True)
     reader = h.client()
-    reader.readonly = True
+    reader.flags |= F.READONLY
     _block(h, KB, argv=[b"xread", b"block", b"0", b"streams", KB, b"$"], c=reader)
     writer = h.client()
-    writer.readonly = True
+    writer.flags |= F.READONLY
     _block(h, KB, c=writer)  # BLPOP is a write: MOVED to the master
     h.tick(100)
     assert reader.blocked is not None
@@ -768,9 +784,9 @@ def test_c07_asking_is_one_shot():
     h = H()
     h.run("CLUSTER", "SETSLOT", SLOT_B, "IMPORTING", ID_B)
     assert h.run("GET", KB) == err("MOVED %d 127.0.0.2:7001" % SLOT_B)
-    assert h.run("ASKING") == OK and h.c.asking
+    assert h.run("ASKING") == OK and h.c.flags & F.ASKING
     assert h.run("GET", KB) == b"$-1\r\n"
-    assert not h.c.asking
+    assert not h.c.flags & F.ASKING
     assert h.run("GET", KB) == err("MOVED %d 127.0.0.2:7001" % SLOT_B)
 
 
@@ -780,12 +796,12 @@ def test_c07_asking_cleared_by_any_other_command():
     for other in (["PING"], ["NOSUCHCOMMAND"], ["GET"], ["GET", KA], ["RESET"]):
         h.run("ASKING")
         h.run(*other)
-        assert not h.c.asking, other
+        assert not h.c.flags & F.ASKING, other
     h.run("ASKING")
     h.run("ASKING")
-    assert h.c.asking  # ASKING after ASKING keeps it
+    assert (h.c.flags & F.ASKING)  # ASKING after ASKING keeps it
     assert h.run("SET", KB, "v") == OK
-    assert not h.c.asking
+    assert not h.c.flags & F.ASKING
 
 
 def test_c07_asking_has_no_effect_on_non_importing_slot():
@@ -802,25 +818,25 @@ def test_c07_asking_survives_multi_until_exec():
     h.run("ASKING")
     assert h.run("MULTI") == OK
     assert h.run("SET", KB, "v") == b"+QUEUED\r\n"
-    assert h.c.asking
+    assert h.c.flags & F.ASKING
     assert h.run("GET", KB) == b"+QUEUED\r\n"
     assert h.run("EXEC") == b"*2\r\n+OK\r\n$1\r\nv\r\n"
-    assert not h.c.asking
+    assert not h.c.flags & F.ASKING
 
 
 def test_c07_readonly_readwrite():
     h = H(me_replica=True)
     assert h.run("GET", KB) == err("MOVED %d 127.0.0.2:7001" % SLOT_B)
-    assert h.run("READONLY") == OK and h.c.readonly
+    assert h.run("READONLY") == OK and h.c.flags & F.READONLY
     assert h.run("GET", KB) == b"$-1\r\n"
     assert h.run("GET", KB) == b"$-1\r\n"  # persistent
     assert h.run("SET", KB, "v") == err("MOVED %d 127.0.0.2:7001" % SLOT_B)
     assert h.run("GET", KC) == err("MOVED %d 127.0.0.3:7002" % SLOT_C)
-    assert h.run("READWRITE") == OK and not h.c.readonly
+    assert h.run("READWRITE") == OK and not h.c.flags & F.READONLY
     assert h.run("GET", KB) == err("MOVED %d 127.0.0.2:7001" % SLOT_B)
     h.run("READONLY")
     h.run("RESET")
-    assert not h.c.readonly
+    assert not h.c.flags & F.READONLY
 
 
 def test_c07_readonly_on_master_changes_nothing():

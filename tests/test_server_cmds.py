@@ -462,6 +462,35 @@ def test_debug_commands(diff):
     assert time.monotonic() - t >= 0.1  # both slept
 
 
+def test_debug_reload_and_persistence_commands_in_multi(diff):
+    """DEBUG RELOAD saves, empties and loads dump.rdb; NOSAVE loads the file
+    as it is; persistence commands queued in MULTI answer in their place of
+    the EXEC array, as Redis's (BGSAVE/BGREWRITEAOF are 'scheduled' there)."""
+    diff("SET", "k", "v")
+    diff("RPUSH", "l", "a", "b")
+    diff("DEBUG", "RELOAD")
+    diff("GET", "k")
+    diff("LRANGE", "l", "0", "-1")
+    diff("DEBUG", "RELOAD", "bogus")
+    diff("SET", "k2", "x")
+    diff("DEBUG", "RELOAD", "NOSAVE")  # the file saved above has no k2
+    diff("EXISTS", "k2")
+    diff("SET", "k3", "y")
+    diff("DEBUG", "RELOAD", "NOSAVE", "NOFLUSH", "MERGE")  # k3 stays, the file's keys come back
+    diff("MGET", "k", "k3")
+    for args in (("BGSAVE",), ("BGREWRITEAOF",)):
+        diff("MULTI")
+        diff("SET", "a", "1")
+        diff(*args)
+        diff("GET", "a")
+        diff("EXEC")
+        for _ in range(100):  # let redis-server's scheduled child finish
+            a, b = diff.both("INFO", "persistence")
+            if b"_in_progress:1" not in b and b"_scheduled:1" not in b:
+                break
+            time.sleep(0.05)
+
+
 def test_debug_set_active_expire(diff):
     try:
         diff("DEBUG", "SET-ACTIVE-EXPIRE", "0")

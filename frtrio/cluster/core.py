@@ -13,10 +13,12 @@ startup reconciliation and the todo flags for the shell.
 
 from __future__ import annotations
 
+from frtrio.client import F
 from frtrio.cluster import routing
 from frtrio.cluster.slots import CLUSTER_SLOTS, key_slot
 from frtrio.cluster.state import ClusterNode, ClusterState
-from frtrio.protocol.reply import ErrorReply
+from frtrio.effects import SweepLinks
+from frtrio.protocol.reply import OK, ErrorReply
 
 
 _REJECTING = frozenset(["cluster.packet_rejected", "cluster.redirect",
@@ -36,12 +38,15 @@ class ClusterCore:
         self.refresh_options()
         self._released_version = -1
         self.events = []  # (reason_code, fields) for the event log
-        self.bus = None  # set by the bus shell when it exists
-        self.saver = None  # callable(text, fsync) set by the shell
+        # the bus core (cluster/gossip.py), set when the node has a bus
+        self.bus_core = None
         self.manual_failover = None
         self.mf_slave = None  # master side of a manual failover: the replica
         self.mf_end = 0
-        self.bus_effects_later: list = []  # effects found deep inside packet handling
+        # bus effects (frtrio/effects.py) for the bus shell: found deep inside
+        # packet handling, or left by CLUSTER/PUBLISH/DEBUG commands; drained by
+        # the bus shell (its before-sleep duty ``cluster_broadcast``)
+        self.bus_effects: list = []
         self.save_now_requested = False
         self._last_saved: tuple[str, bool] | None = None  # (text, fsynced) last written
 
@@ -72,7 +77,7 @@ class ClusterCore:
 
     def route(self, c, cmd, argv) -> str | None:
         """None to serve locally, else the error text of the redirect."""
-        if c.is_master_link:
+        if c.flags & F.MASTER:
             return None
         is_exec = cmd.fullname == "exec"
         if not is_exec and not cmd.movable and not cmd.has_key_specs:
@@ -80,7 +85,7 @@ class ClusterCore:
         srv = self.server
         r = self.router.decide(
             self.opts, cmd, argv,
-            asking=c.asking, readonly=c.readonly,
+            asking=bool(c.flags & F.ASKING), readonly=bool(c.flags & F.READONLY),
             queued=c.multi if is_exec else None, multi=c.multi,
             db=srv.dbs[0], now_ms=srv.now_ms,
         )
@@ -91,7 +96,7 @@ class ClusterCore:
             # EXEC redirected: the transaction is discarded (Redis's
             # discardTransaction), not just flagged.
             c.multi = None
-            c.multi_dirty = False
+            c.flags &= ~F.DIRTY_EXEC
             srv.unwatch_all(c)
         st = srv.cmdstats.get(cmd.fullname)
         if st is None:
@@ -111,8 +116,8 @@ class ClusterCore:
             return True
         if slot in st.importing_from:
             return True
-        if c is not None and c.readonly and owner is not None and me.is_replica and me.master_id == owner.id:
-            last_write = c.blocked is not None and c.blocked.argv is not None and _is_write(c.blocked.argv)
+        if c is not None and c.flags & F.READONLY and owner is not None and me.is_replica and me.master_id == owner.id:
+            last_write = c.blocked is not None and c.blocked.argv is not None and _is_write(c.server, c.blocked.argv)
             return not last_write
         return False
 
@@ -222,15 +227,12 @@ class ClusterCore:
         # "meet" is an internal flag Redis does not print
         st.add_node(n)
         self.emit("cluster.membership_changed", outcome="handshake", ip=ip, port=port)
-        if self.bus is not None:
-            self.bus.node_added(n)
-        return True
+        return True  # the next cron tick connects to it
 
     def request_manual_failover(self, mode: str) -> None:
         """CLUSTER FAILOVER accepted: the failover machinery takes it from here."""
         self.manual_failover = (mode, self.server.now_ms + 5000)
-        if self.bus is not None:
-            self.bus.manual_failover(mode)
+        self.emit("cluster.manual_failover", outcome="requested_" + mode)
 
     def reset(self, hard: bool) -> None:
         """CLUSTER RESET [HARD|SOFT] (the caller checked the preconditions)."""
@@ -249,8 +251,7 @@ class ClusterCore:
         for n in list(st.nodes.values()):
             if n is not me:
                 st.delete_node(n)
-                if self.bus is not None:
-                    self.bus.node_deleted(n.id)
+                self.to_bus(SweepLinks())
         if hard:
             st.current_epoch = 0
             st.last_vote_epoch = 0
@@ -262,27 +263,45 @@ class ClusterCore:
         st.todo_update_state = True
         self.emit("cluster.reset", outcome="hard" if hard else "soft")
 
-    def save_config_now(self, fsync: bool = True, skip_if_same: bool = False) -> None:
-        """Write nodes.conf now (raises OSError on failure). With
-        ``skip_if_same`` (the before-sleep save) a write whose text equals
-        the last one written is skipped, unless it asks for an fsync the
-        last write did not do: rewriting identical bytes is unobservable, and
-        during a reshard most SETSLOT NODE calls repeat what gossip already
-        saved (each atomic save costs a few ms)."""
-        text = self.state.config_text()
+    def take_config_to_save(self) -> tuple[str, bool] | None:
+        """The nodes.conf text to write now, with whether to fsync it, or
+        None (nothing asked for). The shell writes it (before-sleep duty
+        ``cluster_save_config``) and reports with ``config_saved``; an
+        OSError there stops the node, as in Redis. A text equal to the last
+        one written is skipped, unless it asks for an fsync the last write
+        did not do: rewriting identical bytes is unobservable, and during a
+        reshard most SETSLOT NODE calls repeat what gossip already saved
+        (each atomic save costs a few ms)."""
+        st = self.state
+        if not st.todo_save:
+            return None
+        fsync = st.todo_fsync
+        st.todo_save = False
+        st.todo_fsync = False
+        text = st.config_text()
         last = self._last_saved
-        if not (skip_if_same and last is not None and last[0] == text and (last[1] or not fsync)):
-            if self.saver is not None:
-                self.saver(text, fsync)
-            self._last_saved = (text, fsync)
-        self.state.todo_save = False
-        self.state.todo_fsync = False
+        if last is not None and last[0] == text and (last[1] or not fsync):
+            return None
+        return text, fsync
 
-    def flush_todo(self) -> None:
-        """Both cluster duties at once, in Redis's order (used at load time,
-        before the node's before-sleep manager runs)."""
+    def config_saved(self, text: str, fsync: bool) -> None:
+        self._last_saved = (text, fsync)
+
+    def saveconfig_result(self, text: str, error: OSError | None):
+        """CLUSTER SAVECONFIG's reply once the shell tried to write ``text``
+        (with fsync): +OK, or Redis's error with the OS's reason."""
+        if error is not None:
+            return ErrorReply("ERR error saving the cluster node config: %s"
+                              % (error.strerror or error))
+        self.config_saved(text, True)
+        return OK
+
+    def flush_todo(self) -> tuple[str, bool] | None:
+        """Both cluster duties at once, in Redis's order (used at load time
+        and by unit tests, outside the node's before-sleep manager): the
+        state update, then the nodes.conf text to write, if any."""
         self.todo_update_state()
-        self.todo_save_config()
+        return self.take_config_to_save()
 
     def todo_update_state(self) -> None:
         """Before-sleep duty ``cluster_update_state`` (frtrio/beforesleep.py)."""
@@ -291,14 +310,17 @@ class ClusterCore:
             st.todo_update_state = False
             self.update_state()
 
-    def todo_save_config(self) -> None:
-        """Before-sleep duty ``cluster_save_config``: nodes.conf, with fsync
-        when asked (OSError reaches the shell, which stops the node)."""
-        st = self.state
-        if st.todo_save:
-            self.save_config_now(st.todo_fsync, skip_if_same=True)
-
     # --- hooks used by the bus core (gossip.py) ----------------------------------
+
+    def to_bus(self, *effects) -> None:
+        """Bus effects for the bus shell (nothing when there is no bus)."""
+        if self.bus_core is not None:
+            self.bus_effects.extend(effects)
+
+    def take_bus_effects(self) -> list:
+        eff = self.bus_effects[:]
+        self.bus_effects.clear()
+        return eff
 
     def manual_failover_paused(self) -> bool:
         return self.mf_end != 0 and self.server.now_ms < self.mf_end
@@ -343,11 +365,9 @@ class ClusterCore:
         st = self.state
         now = srv.now_ms
         ttl = max(self.node_timeout(), 1000)
-        for n in list(st.nodes.values()) if self.bus is None else ():
+        for n in list(st.nodes.values()) if self.bus_core is None else ():
             if n.has("handshake") and now - n.ctime > ttl:
                 st.delete_node(n)
-                if self.bus is not None:
-                    self.bus.node_deleted(n.id)
                 self.emit("cluster.membership_changed", outcome="handshake_timeout", node=n.id)
         secs = now // 1000
         for nid in [k for k, t in st.blacklist.items() if t < secs]:
@@ -371,10 +391,8 @@ class ClusterCore:
         return (len(self.state.nodes) - 1) * 2
 
 
-def _is_write(argv) -> bool:
-    from frtrio.commands import table
-
-    cmd = table.TABLE.get(argv[0].lower())
+def _is_write(srv, argv) -> bool:
+    cmd = srv.commands.get(argv[0].lower())
     return cmd is not None and cmd.is_write
 
 

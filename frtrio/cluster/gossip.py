@@ -1,5 +1,7 @@
 """The cluster bus logic (pure): what a node does with each received packet,
-what it sends, and the clusterCron duties.
+what it sends, and the clusterCron duties. Packet building is in
+``bus_packets.py``, failure detection, epochs and votes in ``failure.py``
+(mixins of ``BusCore``).
 
 ``BusCore`` works on the ``ClusterState`` of a ``ClusterCore``. Its inputs
 are decoded packets (with the link they came on), cron ticks and link
@@ -35,21 +37,9 @@ from frtrio.cluster.bus_types import (
 )
 from frtrio.cluster.slots import CLUSTER_SLOTS
 from frtrio.cluster.state import ClusterNode
+from frtrio.cluster.bus_packets import PacketBuilder
+from frtrio.cluster.failure import FailureDetection
 from frtrio.effects import Broadcast, Connect, Deliver, FreeLink, SendOnLink, SendToNode
-
-_FLAG_BITS = {name: bit for bit, name in bc.FLAG_NAMES}
-
-
-def node_flag_bits(n: ClusterNode) -> int:
-    v = 0
-    for f in n.flags:
-        b = _FLAG_BITS.get(f)
-        if b:
-            v |= b
-    if n.migrate_to:
-        v |= bc.F_MIGRATE_TO
-    return v
-
 
 def _bitmap_test(bm: bytes, j: int) -> bool:
     return bool(bm[j >> 3] & (1 << (j & 7)))
@@ -77,9 +67,10 @@ def _flags_from_bits(bits: int) -> list[str]:
     return out
 
 
-class BusCore:
+class BusCore(PacketBuilder, FailureDetection):
     def __init__(self, core):
         self.core = core
+        core.bus_core = self
         self.state = core.state
         self.server = core.server
         self.drop_filter = -1
@@ -118,98 +109,38 @@ class BusCore:
         else:
             self.not_claiming[j >> 3] &= ~(1 << (j & 7)) & 0xFF
 
-    # --- building packets -----------------------------------------------------------
+    # --- requests from commands (CLUSTER, PUBLISH, DEBUG) --------------------------
 
-    def header(self, type: int) -> bc.Message:
+    def publish_effects(self, channel: bytes, message: bytes, shard: bool) -> list:
+        """PUBLISH goes to every node; SPUBLISH to my shard's nodes (Redis's
+        clusterPropagatePublish)."""
+        msg = self.publish_message(channel, message, shard)
+        if not shard:
+            return [Broadcast(msg)]
         st = self.st
-        cfg = self.server.config
         me = st.myself
-        master = st.nodes.get(me.master_id) if (me.is_replica and me.master_id) else None
-        src = master if master is not None else me
-        m = bc.Message(type)
-        m.sender = me.id
-        m.port = me.port
-        m.cport = me.cport
-        m.myip = cfg.get("cluster-announce-ip") or ""
-        m.myslots = bytes(src.slots)
-        m.config_epoch = src.config_epoch
-        m.slaveof = me.master_id if me.is_replica else None
-        m.flags = node_flag_bits(me) | bc.F_MYSELF
-        m.state = 0 if st.state_ok else 1
-        m.current_epoch = st.current_epoch
-        m.offset = self.core.my_repl_offset()
-        if me.is_master and self.core.manual_failover_paused():
-            m.mflags |= bc.MF_PAUSED
-        return m
+        master = me if me.is_master else st.nodes.get(me.master_id or "")
+        if master is None:
+            return []
+        return [SendToNode(nid, msg) for nid in [master.id] + list(master.replicas) if nid != me.id]
 
-    def gossip_entry(self, n: ClusterNode) -> bc.Gossip:
-        return bc.Gossip(n.id, n.ping_sent // 1000, n.pong_received // 1000, n.ip, n.port,
-                         n.cport, node_flag_bits(n), 0, 0)
-
-    def ping_message(self, type: int) -> bc.Message:
-        """PING/PONG/MEET with gossip: max(3, N/10) random healthy nodes, then
-        every PFAIL node; plus the hostname extension when configured."""
-        st = self.st
-        rng = self.server.rng
-        m = self.header(type)
-        nodes = list(st.nodes.values())
-        freshnodes = len(nodes) - 2
-        wanted = max(3, len(nodes) // 10)
-        if wanted > freshnodes:
-            wanted = freshnodes
-        added: dict[str, None] = {}
-        maxiter = wanted * 3
-        while freshnodes > 0 and len(added) < wanted and maxiter > 0:
-            maxiter -= 1
-            n = nodes[rng.randrange(len(nodes))]
-            if n is st.myself:
-                continue
-            if n.has("fail?"):
-                continue
-            if n.has("handshake") or n.has("noaddr") or (n.link is None and n.numslots == 0):
-                freshnodes -= 1
-                continue
-            if n.id in added:
-                continue
-            added[n.id] = None
-            m.gossip.append(self.gossip_entry(n))
-        for n in nodes:
-            if n.has("fail?") and not n.has("handshake") and not n.has("noaddr") and n.id not in added:
-                m.gossip.append(self.gossip_entry(n))
-        host = self.server.config.get("cluster-announce-hostname")
-        if host:
-            m.extensions.append(bc.hostname_extension(host))
-        return m
-
-    def send_ping(self, n: ClusterNode, type: int, now: int, link=None):
-        """A PING/MEET on the node's outbound link (records ping_sent)."""
-        if type == PING:
-            n.ping_sent = now
-        msg = self.ping_message(type)
-        if link is not None:
-            return SendOnLink(link, msg)
-        return SendToNode(n.id, msg)
-
-    def fail_message(self, node_id: str) -> bc.Message:
-        m = self.header(FAIL)
-        m.fail_node = node_id
-        return m
-
-    def update_message(self, n: ClusterNode) -> bc.Message:
-        m = self.header(UPDATE)
-        m.update_epoch = n.config_epoch
-        m.update_node = n.id
-        bm = bytearray(n.slots)
-        for i in range(len(bm)):
-            bm[i] &= ~self.not_claiming[i] & 0xFF
-        m.update_slots = bytes(bm)
-        return m
-
-    def publish_message(self, channel: bytes, message: bytes, shard: bool) -> bc.Message:
-        m = self.header(PUBLISHSHARD if shard else PUBLISH)
-        m.channel = channel
-        m.message = message
-        return m
+    def kill_links_effects(self, n: ClusterNode, direction: str) -> list:
+        """DEBUG CLUSTERLINK KILL to|from|all: free the node's outbound and/or
+        inbound link (the next cron tick reconnects the outbound one)."""
+        out = []
+        for ln in ((n.link,) if direction == "to" else (n.inbound_link,) if direction == "from"
+                   else (n.link, n.inbound_link)):
+            if ln is not None and not getattr(ln, "closed", False):
+                # forgotten by the node at once (CLUSTER LINKS in the same
+                # EXEC no longer lists it, as in Redis); the shell closes it
+                if n.link is ln:
+                    n.link = None
+                if n.inbound_link is ln:
+                    n.inbound_link = None
+                out.append(FreeLink(ln))
+                self.emit("cluster.link_state", outcome="killed", node=n.id,
+                          direction="from" if ln.inbound else "to")
+        return out
 
     # --- links --------------------------------------------------------------------
 
@@ -465,7 +396,7 @@ class BusCore:
         n.ip, n.port, n.cport = ip, m.port, m.cport
         n.clear_flag("noaddr")
         if n.link is not None:
-            self.core.bus_effects_later.append(FreeLink(n.link))
+            self.core.bus_effects.append(FreeLink(n.link))
         self.emit("cluster.membership_changed", outcome="address_updated", node=n.id, ip=ip,
                   port=m.port)
         return True
@@ -512,7 +443,7 @@ class BusCore:
                         and (node.ip.lower() != g.ip.lower() or node.port != g.port
                              or node.cport != g.cport)):
                     if node.link is not None:
-                        self.core.bus_effects_later.append(FreeLink(node.link))
+                        self.core.bus_effects.append(FreeLink(node.link))
                     node.ip, node.port, node.cport = g.ip, g.port, g.cport
                     node.clear_flag("noaddr")
             elif node is None:
@@ -525,62 +456,7 @@ class BusCore:
                     self._save()
                     self.emit("cluster.membership_changed", outcome="discovered", node=n.id,
                               via=sender.id)
-        eff = self.core.bus_effects_later[:]
-        self.core.bus_effects_later.clear()
-        return eff
-
-    # --- failure detection ------------------------------------------------------------
-
-    def failure_reports_count(self, n: ClusterNode, now: int) -> int:
-        limit = now - 2 * self.node_timeout()
-        for rid in [r for r, t in n.fail_reports.items() if t < limit]:
-            del n.fail_reports[rid]
-        return len(n.fail_reports)
-
-    def mark_failing_if_needed(self, n: ClusterNode, now: int) -> None:
-        st = self.st
-        needed = st.size // 2 + 1
-        if not n.has("fail?"):
-            return
-        if n.has("fail"):
-            return
-        failures = self.failure_reports_count(n, now)
-        if st.myself.is_master:
-            failures += 1
-        if failures < needed:
-            return
-        n.clear_flag("fail?")
-        n.set_flag("fail")
-        n.fail_time = now
-        self.core.bus_effects_later.append(Broadcast(self.fail_message(n.id)))
-        self._save(update=True)
-        self.emit("cluster.node_fail", outcome="quorum", node=n.id, reports=failures)
-
-    def clear_failure_if_needed(self, n: ClusterNode, now: int) -> None:
-        if n.is_replica or n.numslots == 0:
-            n.clear_flag("fail")
-            self._save(update=True)
-            self.emit("cluster.node_fail_cleared", node=n.id, outcome="reachable")
-        elif n.is_master and n.numslots > 0 and now - n.fail_time > 2 * self.node_timeout():
-            n.clear_flag("fail")
-            self._save(update=True)
-            self.emit("cluster.node_fail_cleared", node=n.id, outcome="timeout_elapsed")
-
-    # --- epochs -------------------------------------------------------------------
-
-    def handle_epoch_collision(self, sender: ClusterNode) -> None:
-        st = self.st
-        me = st.myself
-        if sender.config_epoch != me.config_epoch or not sender.is_master or not me.is_master:
-            return
-        if sender.id <= me.id:
-            return
-        st.current_epoch += 1
-        me.config_epoch = st.current_epoch
-        self._save(fsync=True)
-        self.core.save_now_requested = True
-        self.emit("cluster.config_epoch_collision", outcome="bumped", node=sender.id,
-                  config_epoch=me.config_epoch)
+        return self.core.take_bus_effects()
 
     # --- slot config ------------------------------------------------------------------
 
@@ -645,40 +521,6 @@ class BusCore:
             for j in dirty_slots:
                 self.core.delete_keys_in_slot(j)
         return []
-
-    # --- votes ---------------------------------------------------------------------------
-
-    def _handle_auth_request(self, sender, m, now) -> list:
-        """Grant or deny a failover vote (Redis's clusterSendFailoverAuthIfNeeded)."""
-        st = self.st
-        me = st.myself
-        master = st.nodes.get(sender.master_id or "")
-        if me.is_replica or me.numslots == 0:
-            return []
-        if m.current_epoch < st.current_epoch:
-            return []
-        if st.last_vote_epoch == st.current_epoch:
-            return []
-        force = bool(m.mflags & bc.MF_FORCEACK)
-        if not sender.is_replica or master is None or (not master.has("fail") and not force):
-            return []
-        if now - master.voted_time < 2 * self.node_timeout():
-            return []
-        for j in range(CLUSTER_SLOTS):
-            if not _bitmap_test(m.myslots, j):
-                continue
-            owner = st.slots[j]
-            if owner is None or self.slot_unclaimed(j):
-                continue
-            if owner.config_epoch <= m.config_epoch:
-                continue
-            return []
-        st.last_vote_epoch = st.current_epoch
-        master.voted_time = now
-        self._save(fsync=True)
-        self.emit("cluster.failover_vote", outcome="granted", node=sender.id,
-                  epoch=st.current_epoch)
-        return [SendToNode(sender.id, self.header(FAILOVER_AUTH_ACK))]
 
     # --- cron ------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from frtrio.client import F
 from frtrio.commands.table import command
 from frtrio.commands.util import err
 from frtrio.config import VERSION
@@ -62,7 +63,7 @@ def set_master(srv, host: str, port: int) -> None:
         if bc.blocked is not None:
             repl.waiters.pop(bc.id, None)
             srv.blocking.unblock(bc, ErrorReply(UNBLOCKED_ROLE))
-            bc.close_after_reply = True
+            bc.flags |= F.CLOSE_AFTER_REPLY
             srv.kill_client(bc)
     repl.set_master(host, port, srv.now_ms // 1000)
     srv.effects.append(SetMaster(host, port))
@@ -144,7 +145,7 @@ def _attach(c, presync: bool) -> Replica:
     r = Replica(c, ip, conf.get("port", 0), conf.get("eof", False), conf.get("psync2", False),
                 presync, srv.now_ms)
     repl.attach(r, int(srv.config.get("repl-backlog-size")), _new_replid(srv))
-    c.flags_extra = "S"
+    c.flags |= F.SLAVE
     return r
 
 

@@ -6,6 +6,7 @@ INFO replication and WAIT read. The Trio shells
 
 from __future__ import annotations
 
+from frtrio.client import F
 from frtrio.replication import handshake as hs
 from frtrio.replication.state import GETACK, PING, ReplState
 
@@ -224,7 +225,7 @@ class Replication:
         current."""
         for cid, (c, n) in list(self.waiters.items()):
             b = c.blocked
-            if b is None or c.killed:
+            if b is None or c.flags & F.CLOSE_ASAP:
                 del self.waiters[cid]
                 continue
             k = self.acked(c.woff)

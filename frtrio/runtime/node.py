@@ -4,7 +4,7 @@ Nursery tree::
 
     Node.run                         (root nursery; cancelled on SHUTDOWN)
       listener (Env.serve)           -> one task per connection:
-        ClientConn.run               (client nursery)
+        ClientConn.run               (client nursery; runtime/client_conn.py)
           reader loop                 parse, execute, flush (this task)
           writer                      sends out-of-band output (pub/sub,
                                       unblocked replies), closes killed clients
@@ -17,24 +17,20 @@ bytes, keeps time and carries out the effects the engine leaves behind.
 from __future__ import annotations
 
 import logging
-import math
 
 import trio
 
+from frtrio.client import F
 import frtrio.commands  # noqa: F401  (registers all commands)
-from frtrio.commands.dump import waits_for_migrate
 from frtrio.beforesleep import BeforeSleep
 from frtrio.config import Config
-from frtrio.effects import RunMigrate, ServeReplica, SetMaster, Sleep, UnsetMaster
-from frtrio.engine import Client, Server
+from frtrio.effects import PERSISTENCE, SaveClusterConfig, SetMaster, UnsetMaster
+from frtrio.engine import Server
 from frtrio.events import open_node_event_log
-from frtrio.policy import RESOURCE_CLAMP, Policy
-from frtrio.protocol.parser import RequestParser
-from frtrio.protocol.reply import encode_error
+from frtrio.policy import Policy
+from frtrio.runtime.client_conn import ClientConn
 
 log = logging.getLogger("frtrio")
-
-RECV_SIZE = 65536
 
 
 class Node:
@@ -59,10 +55,13 @@ class Node:
         self.exit_code = 0
         self.on_shutdown = []  # callables run at shutdown (pidfile removal...)
         self.cron_hooks = []  # callables run from the cron once a second (save points)
+        # the real server loads dump.rdb at start and saves it by save points
+        # and at shutdown (the simulator's nodes do not)
+        self.persist_rdb = False
         self.bus = None
         from frtrio.runtime.replication import ReplicationShell
 
-        self.replication = ReplicationShell(self)
+        self.replication = ReplicationShell(self)  # master link, replica links
         # the one place that orders deferred duties (frtrio/beforesleep.py);
         # duties are registered in load(), once the node's parts exist
         self.before_sleep = BeforeSleep()
@@ -78,14 +77,14 @@ class Node:
         """Load persisted data (AOF) before accepting clients."""
         if self.config.get("cluster-enabled") == "yes":
             self._load_cluster_config()
-        from frtrio.persist.aof import attach
+        from frtrio.runtime.persistence import attach
 
-        attach(self)  # loads the AOF when appendonly is on; persistence hooks
+        attach(self)  # loads the AOF or dump.rdb; save points
         self._register_duties()
         if self.server.cluster is not None:
             for line in self.server.cluster.verify_config_with_data():
                 log.info("%s", line)
-            self.server.cluster.flush_todo()
+            self._write_cluster_config(self.server.cluster.flush_todo())
 
     def _load_cluster_config(self) -> None:
         """Cluster mode: nodes.conf (locked), the cluster core on the server."""
@@ -102,13 +101,12 @@ class Node:
         new_id = self.env.random_hex(40, "node-id")
         state, fresh = self.cluster_file.load(self.server.now_ms, new_id)
         core = ClusterCore(self.server, state)
-        core.saver = self.cluster_file.save
         self.server.cluster = core
         self.refresh_myself_address()
         cfg.listeners.append(self._config_changed)
         if fresh:
             log.info("No cluster configuration found, I'm %s", state.myself.id)
-            core.save_config_now(fsync=True)
+            self._write_cluster_config((state.config_text(), True))
         else:
             log.info("Node configuration loaded, I'm %s", state.myself.id)
         self.on_shutdown.append(self.cluster_file.close)
@@ -257,12 +255,44 @@ class Node:
             self.aof.write()
 
     def _cluster_save_config(self) -> None:
+        """Before-sleep duty: nodes.conf when the cluster core asked for it
+        (an OSError stops the node, as Redis's clusterSaveConfigOrDie)."""
         try:
-            self.server.cluster.todo_save_config()
+            self._write_cluster_config(self.server.cluster.take_config_to_save())
         except OSError as e:
             log.warning("Fatal: can't update cluster config file: %s", e)
             self.exit_code = 1
             self.shutdown()
+
+    def _write_cluster_config(self, pending: tuple[str, bool] | None) -> None:
+        if pending is not None:
+            text, fsync = pending
+            self.cluster_file.save(text, fsync)
+            self.server.cluster.config_saved(text, fsync)
+
+    def carry_out(self, e) -> None:
+        """A command's effect that needs no waiting (frtrio/effects.py)."""
+        if type(e) is SaveClusterConfig:
+            core = self.server.cluster
+            text = core.state.config_text()
+            error = None
+            try:
+                self.cluster_file.save(text, True)
+            except OSError as ex:
+                error = ex
+            result = core.saveconfig_result(text, error)
+            if e.reply is not None:
+                e.reply.fill(result)
+        elif type(e) is SetMaster:
+            self.replication.set_master(e.host, e.port)
+        elif type(e) is UnsetMaster:
+            self.replication.unset_master()
+        elif isinstance(e, PERSISTENCE):
+            from frtrio.runtime import persistence
+
+            persistence.carry_out(self, e)
+        else:  # pragma: no cover - a new effect type without a handler
+            raise TypeError("no handler for effect %r" % (e,))
 
     # --- cron -------------------------------------------------------------------
 
@@ -318,7 +348,7 @@ class Node:
                 c.last_interaction_ms < limit
                 and c.blocked is None
                 and not c.in_pubsub
-                and not c.is_master_link
+                and not c.flags & F.MASTER
             ):
                 srv.kill_client(c)
 
@@ -385,225 +415,3 @@ async def _send_and_close(stream, data: bytes) -> None:
             await stream.aclose()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
-
-
-class _Disconnected(Exception):
-    pass
-
-
-class ClientConn:
-    """The shell of one client connection."""
-
-    __slots__ = ("node", "c", "stream", "parser", "send_lock", "wake", "scope")
-
-    def __init__(self, node: Node, c: Client, stream):
-        self.node = node
-        self.c = c
-        self.stream = stream
-        self.parser = RequestParser(node.config.get_int("proto-max-bulk-len"))
-        self.send_lock = trio.Lock()
-        self.wake = trio.Event()
-        self.scope: trio.CancelScope | None = None
-        c.notify = self._notify
-
-    def _notify(self) -> None:
-        self.wake.set()
-        if self.c.killed and not self.c.out and self.scope is not None:
-            # killed with nothing left to send (e.g. pub/sub output buffer
-            # limit): close now, even if a send to a peer that does not read
-            # is in progress
-            self.scope.cancel()
-
-    async def run(self) -> None:
-        try:
-            async with trio.open_nursery() as n:
-                self.scope = n.cancel_scope
-                n.start_soon(self._writer)
-                await self._reader()
-                n.cancel_scope.cancel()
-        except* (trio.BrokenResourceError, trio.ClosedResourceError, _Disconnected, OSError):
-            pass
-
-    async def _flush(self) -> None:
-        c = self.c
-        self.node.flush_effects()
-        if not c.out:
-            return
-        lock = self.send_lock
-        if lock.locked():
-            await lock.acquire()
-        else:
-            lock.acquire_nowait()  # no extra trip through the scheduler: send_all checkpoints
-        try:
-            data = c.take_output()
-            if data:
-                c.tot_net_out += len(data)
-                self.node.server.stats["total_net_output_bytes"] += len(data)
-                await self.stream.send_all(data)
-        finally:
-            lock.release()
-
-    async def _writer(self) -> None:
-        c = self.c
-        while True:
-            ev = self.wake
-            await ev.wait()
-            if self.wake is ev:  # (_wait_unblocked may have replaced it)
-                self.wake = trio.Event()
-            if c.killed:
-                await self._flush_quiet()
-                self.scope.cancel()
-                return
-            if c.blocked is None and c.out:
-                await self._flush()
-            elif c.out and c.in_pubsub:
-                await self._flush()
-
-    async def _flush_quiet(self) -> None:
-        try:
-            await self._flush()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass
-
-    async def _reader(self) -> None:
-        node = self.node
-        srv = node.server
-        env = node.env
-        c = self.c
-        parser = self.parser
-        stream = self.stream
-        qlimit = node.config.get_int("client-query-buffer-limit")
-        cmds: list = []
-        while True:
-            parser.auth_required = not c.authenticated  # Redis's authRequired()
-            perr = parser.parse(cmds)
-            was_blocked = False
-            if cmds:
-                srv.now_ms = env.unix_ms()
-                execute = srv.execute
-                clamp = node.policy.batch_clamp()
-                for argv in cmds:
-                    if srv.migrate_inflight and waits_for_migrate(srv, c, argv):
-                        # a key of this command is in another client's
-                        # MIGRATE: run after it, as on redis-server
-                        from frtrio.runtime import migrate as _migrate
-
-                        await self._flush()
-                        await _migrate.wait_keys_free(node, c, argv)
-                        srv.now_ms = env.unix_ms()
-                    execute(c, argv)
-                    if srv.effects:
-                        await self._carry_out_effects()
-                    if clamp:  # hardened ResourceClamp: long pipelines yield
-                        clamp -= 1
-                        if not clamp:
-                            if node.policy.allow(RESOURCE_CLAMP, what="reader-batch"):
-                                await self._flush()
-                                await trio.lowlevel.checkpoint()
-                                srv.now_ms = env.unix_ms()
-                            clamp = node.policy.batch_clamp()
-                    if c.blocked is not None:
-                        was_blocked = True
-                        await self._flush()
-                        await self._wait_unblocked()
-                        srv.now_ms = env.unix_ms()
-                    if c.close_after_reply or c.killed:
-                        break
-                cmds.clear()
-            if perr is not None and not (c.close_after_reply or c.killed):
-                msg = "ERR " + perr.reply_text
-                if node.events is not None:
-                    node.policy.note_protocol_error(c.addr, msg, parser.buf, parser.pos)
-                srv.count_error(msg)
-                c.out.append(encode_error(msg))
-                c.close_after_reply = True
-            await self._flush()
-            if srv.shutdown_requested is not None:
-                node.request_shutdown(srv.shutdown_requested)
-                return
-            if c.close_after_reply or c.killed:
-                return
-            if (was_blocked or parser.paused) and perr is None:
-                # data read while blocked may hold more commands; an
-                # unauthenticated client's are parsed one at a time
-                continue
-            data = await stream.receive_some(RECV_SIZE)
-            if not data:
-                return
-            c.tot_net_in += len(data)
-            srv.stats["total_net_input_bytes"] += len(data)
-            parser.feed(data)
-            c.qbuf = parser.pending()
-            if c.qbuf > qlimit:
-                return  # Redis closes a client whose query buffer is too big
-
-    async def _carry_out_effects(self) -> None:
-        """What the command just run asked for (frtrio/effects.py), in order."""
-        node = self.node
-        srv = node.server
-        effects = list(srv.effects)
-        srv.effects.clear()
-        for e in effects:
-            if type(e) is RunMigrate:
-                # MIGRATE's network part (runtime/migrate.py): this client
-                # waits for its reply, the others go on
-                from frtrio.runtime import migrate as _migrate
-
-                await _migrate.carry_out(node, self.c, e.job)
-            elif type(e) is Sleep:
-                await node.env.pause(e.ms / 1000.0)
-            elif type(e) is SetMaster:
-                node.replication.set_master(e.host, e.port)
-            elif type(e) is UnsetMaster:
-                node.replication.unset_master()
-            elif type(e) is ServeReplica:
-                # this connection is a replica link from now on
-                from frtrio.runtime.replication import serve_replica
-
-                await serve_replica(self, e)
-                raise _Disconnected()
-            else:  # pragma: no cover - a new effect type without a handler
-                raise TypeError("no handler for effect %r" % (e,))
-            srv.now_ms = node.env.unix_ms()
-
-    async def _wait_unblocked(self) -> None:
-        """Park until the engine unblocks us, the deadline passes or the
-        client disconnects (then the registry forgets us)."""
-        c = self.c
-        srv = self.node.server
-        env = self.node.env
-        b = c.blocked
-        if b is None:
-            return
-        deadline = math.inf
-        if b.deadline_ms is not None:
-            deadline = env.now() + max(0, b.deadline_ms - env.unix_ms()) / 1000.0
-        gone = False
-        with trio.move_on_at(deadline):
-            async with trio.open_nursery() as n:
-
-                async def watch():
-                    nonlocal gone
-                    while True:
-                        data = await self.stream.receive_some(RECV_SIZE)
-                        if not data:
-                            gone = True
-                            n.cancel_scope.cancel()
-                            return
-                        self.parser.feed(data)
-
-                n.start_soon(watch)
-                while c.blocked is not None and not c.killed:
-                    ev = self.wake
-                    await ev.wait()
-                    if self.wake is ev:  # (the writer waits on it too)
-                        self.wake = trio.Event()
-                n.cancel_scope.cancel()
-        if gone or c.killed:
-            srv.blocking.unblock(c, None)  # a killed client gets no reply
-            if gone:
-                raise _Disconnected()
-            return
-        if c.blocked is not None:
-            srv.now_ms = env.unix_ms()
-            srv.blocking.timeout(c)

@@ -18,6 +18,7 @@ import time
 
 import trio
 
+from frtrio.client import F
 from frtrio.persist.rdbfile import OP_AUX, RdbLoadError, load_rdb
 from frtrio.protocol.parser import RequestParser
 from frtrio.replication import handshake as hs
@@ -358,15 +359,14 @@ class ReplicationShell:
                 log.info("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.")
             repl.last_io_ms = env.unix_ms()
             mc = srv.new_client("%s:%d" % (host, port), "")
-            mc.is_master_link = True
+            mc.flags |= F.MASTER
             mc.authenticated = True
             mc.reply_mode = 1
-            mc.flags_extra = "M"
             mc.select(repl.master_db)
             notify = trio.Event()
 
             def _kill():
-                if mc.killed:
+                if mc.flags & F.CLOSE_ASAP:
                     notify.set()
 
             mc.notify = _kill

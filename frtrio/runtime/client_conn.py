@@ -1,0 +1,239 @@
+"""The shell of one client connection: the reader loop (parse, execute,
+carry out the command's effects, flush), the writer for out-of-band output
+(pub/sub messages, unblocked replies, killed clients), and parking a
+blocked client until the engine unblocks it, its deadline passes or it
+disconnects. Part of the nursery tree of ``runtime/node.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import trio
+
+from frtrio.client import F
+from frtrio.commands.dump import waits_for_migrate
+from frtrio.effects import RunMigrate, ServeReplica, Sleep
+from frtrio.policy import RESOURCE_CLAMP
+from frtrio.protocol.parser import RequestParser
+from frtrio.protocol.reply import encode_error
+
+RECV_SIZE = 65536
+
+
+class _Disconnected(Exception):
+    pass
+
+
+class ClientConn:
+    """The shell of one client connection."""
+
+    __slots__ = ("node", "c", "stream", "parser", "send_lock", "wake", "scope")
+
+    def __init__(self, node, c, stream):
+        self.node = node
+        self.c = c
+        self.stream = stream
+        self.parser = RequestParser(node.config.get_int("proto-max-bulk-len"))
+        self.send_lock = trio.Lock()
+        self.wake = trio.Event()
+        self.scope: trio.CancelScope | None = None
+        c.notify = self._notify
+
+    def _notify(self) -> None:
+        self.wake.set()
+        if self.c.flags & F.CLOSE_ASAP and not self.c.out and self.scope is not None:
+            # killed with nothing left to send (e.g. pub/sub output buffer
+            # limit): close now, even if a send to a peer that does not read
+            # is in progress
+            self.scope.cancel()
+
+    async def run(self) -> None:
+        try:
+            async with trio.open_nursery() as n:
+                self.scope = n.cancel_scope
+                n.start_soon(self._writer)
+                await self._reader()
+                n.cancel_scope.cancel()
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, _Disconnected, OSError):
+            pass
+
+    async def _flush(self) -> None:
+        c = self.c
+        self.node.flush_effects()
+        if not c.out:
+            return
+        lock = self.send_lock
+        if lock.locked():
+            await lock.acquire()
+        else:
+            lock.acquire_nowait()  # no extra trip through the scheduler: send_all checkpoints
+        try:
+            data = c.take_output()
+            if data:
+                c.tot_net_out += len(data)
+                self.node.server.stats["total_net_output_bytes"] += len(data)
+                await self.stream.send_all(data)
+        finally:
+            lock.release()
+
+    async def _writer(self) -> None:
+        c = self.c
+        while True:
+            ev = self.wake
+            await ev.wait()
+            if self.wake is ev:  # (_wait_unblocked may have replaced it)
+                self.wake = trio.Event()
+            if c.flags & F.CLOSE_ASAP:
+                await self._flush_quiet()
+                self.scope.cancel()
+                return
+            if c.blocked is None and c.out:
+                await self._flush()
+            elif c.out and c.in_pubsub:
+                await self._flush()
+
+    async def _flush_quiet(self) -> None:
+        try:
+            await self._flush()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+
+    async def _reader(self) -> None:
+        node = self.node
+        srv = node.server
+        env = node.env
+        c = self.c
+        parser = self.parser
+        stream = self.stream
+        qlimit = node.config.get_int("client-query-buffer-limit")
+        cmds: list = []
+        while True:
+            parser.auth_required = not c.authenticated  # Redis's authRequired()
+            perr = parser.parse(cmds)
+            was_blocked = False
+            if cmds:
+                srv.now_ms = env.unix_ms()
+                execute = srv.execute
+                clamp = node.policy.batch_clamp()
+                for argv in cmds:
+                    if srv.migrate_inflight and waits_for_migrate(srv, c, argv):
+                        # a key of this command is in another client's
+                        # MIGRATE: run after it, as on redis-server
+                        from frtrio.runtime import migrate as _migrate
+
+                        await self._flush()
+                        await _migrate.wait_keys_free(node, c, argv)
+                        srv.now_ms = env.unix_ms()
+                    execute(c, argv)
+                    if srv.effects:
+                        await self._carry_out_effects()
+                    if clamp:  # hardened ResourceClamp: long pipelines yield
+                        clamp -= 1
+                        if not clamp:
+                            if node.policy.allow(RESOURCE_CLAMP, what="reader-batch"):
+                                await self._flush()
+                                await trio.lowlevel.checkpoint()
+                                srv.now_ms = env.unix_ms()
+                            clamp = node.policy.batch_clamp()
+                    if c.blocked is not None:
+                        was_blocked = True
+                        await self._flush()
+                        await self._wait_unblocked()
+                        srv.now_ms = env.unix_ms()
+                    if c.flags & (F.CLOSE_AFTER_REPLY | F.CLOSE_ASAP):
+                        break
+                cmds.clear()
+            if perr is not None and not c.flags & (F.CLOSE_AFTER_REPLY | F.CLOSE_ASAP):
+                msg = "ERR " + perr.reply_text
+                if node.events is not None:
+                    node.policy.note_protocol_error(c.addr, msg, parser.buf, parser.pos)
+                srv.count_error(msg)
+                c.out.append(encode_error(msg))
+                c.flags |= F.CLOSE_AFTER_REPLY
+            await self._flush()
+            if srv.shutdown_requested is not None:
+                node.request_shutdown(srv.shutdown_requested)
+                return
+            if c.flags & (F.CLOSE_AFTER_REPLY | F.CLOSE_ASAP):
+                return
+            if (was_blocked or parser.paused) and perr is None:
+                # data read while blocked may hold more commands; an
+                # unauthenticated client's are parsed one at a time
+                continue
+            data = await stream.receive_some(RECV_SIZE)
+            if not data:
+                return
+            c.tot_net_in += len(data)
+            srv.stats["total_net_input_bytes"] += len(data)
+            parser.feed(data)
+            c.qbuf = parser.pending()
+            if c.qbuf > qlimit:
+                return  # Redis closes a client whose query buffer is too big
+
+    async def _carry_out_effects(self) -> None:
+        """What the command just run asked for (frtrio/effects.py), in order."""
+        node = self.node
+        srv = node.server
+        effects = list(srv.effects)
+        srv.effects.clear()
+        for e in effects:
+            if type(e) is RunMigrate:
+                # MIGRATE's network part (runtime/migrate.py): this client
+                # waits for its reply, the others go on
+                from frtrio.runtime import migrate as _migrate
+
+                await _migrate.carry_out(node, self.c, e.job)
+            elif type(e) is Sleep:
+                await node.env.pause(e.ms / 1000.0)
+            elif type(e) is ServeReplica:
+                # this connection is a replica link from now on
+                from frtrio.runtime.replication import serve_replica
+
+                await serve_replica(self, e)
+                raise _Disconnected()
+            else:
+                node.carry_out(e)
+            srv.now_ms = node.env.unix_ms()
+
+    async def _wait_unblocked(self) -> None:
+        """Park until the engine unblocks us, the deadline passes or the
+        client disconnects (then the registry forgets us)."""
+        c = self.c
+        srv = self.node.server
+        env = self.node.env
+        b = c.blocked
+        if b is None:
+            return
+        deadline = math.inf
+        if b.deadline_ms is not None:
+            deadline = env.now() + max(0, b.deadline_ms - env.unix_ms()) / 1000.0
+        gone = False
+        with trio.move_on_at(deadline):
+            async with trio.open_nursery() as n:
+
+                async def watch():
+                    nonlocal gone
+                    while True:
+                        data = await self.stream.receive_some(RECV_SIZE)
+                        if not data:
+                            gone = True
+                            n.cancel_scope.cancel()
+                            return
+                        self.parser.feed(data)
+
+                n.start_soon(watch)
+                while c.blocked is not None and not c.flags & F.CLOSE_ASAP:
+                    ev = self.wake
+                    await ev.wait()
+                    if self.wake is ev:  # (the writer waits on it too)
+                        self.wake = trio.Event()
+                n.cancel_scope.cancel()
+        if gone or c.flags & F.CLOSE_ASAP:
+            srv.blocking.unblock(c, None)  # a killed client gets no reply
+            if gone:
+                raise _Disconnected()
+            return
+        if c.blocked is not None:
+            srv.now_ms = env.unix_ms()
+            srv.blocking.timeout(c)

@@ -1,0 +1,330 @@
+"""The node's persistence shell: everything that puts the dataset on disk
+or takes it back at the node's request, carried out on the commands'
+behalf (they only leave effects, frtrio/effects.py).
+
+* at start: the AOF (appendonly yes) or dump.rdb (the real server,
+  ``node.persist_rdb``) is loaded (``attach``);
+* SAVE / BGSAVE (``SaveSnapshot``), BGREWRITEAOF (``RewriteAof``), DEBUG
+  RELOAD / LOADAOF (``DebugReload`` / ``DebugLoadAof``), CONFIG REWRITE
+  (``RewriteConfig``): ``carry_out`` does the work and answers the command's
+  deferred reply with the result;
+* CONFIG SET appendonly switches the AOF on and off (``set_appendonly``);
+* save points from the node's cron, the final snapshot at shutdown.
+
+File access goes through the Env's ``fs`` (the simulator's in-memory disk),
+except CONFIG REWRITE, which only the real server can do (it needs a
+config file).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from frtrio.effects import DebugLoadAof, DebugReload, RewriteAof, RewriteConfig, SaveSnapshot
+from frtrio.persist.aof import AOF, AOFLoadError
+from frtrio.protocol.reply import OK, ErrorReply, Status
+
+log = logging.getLogger("frtrio.aof")
+
+
+# --- switching AOF on and off at run time (CONFIG SET appendonly) -----------------
+
+
+def set_appendonly(node, on: bool) -> None:
+    """CONFIG SET appendonly yes|no. Turning it on writes a base from the
+    current dataset (Redis's startAppendOnly rewrite) and starts appending;
+    turning it off flushes, fsyncs and closes the file."""
+    from frtrio.config import ConfigError
+
+    srv = node.server
+    if on:
+        if node.aof is not None and node.aof.enabled:
+            return
+        aof = AOF(node.env.fs, node.config, srv)
+        try:
+            aof.read_manifest()
+            aof.enabled = True
+            aof.rewrite()
+        except (OSError, AOFLoadError) as e:
+            log.warning("Unable to turn on AOF: %s", e)
+            raise ConfigError("Unable to turn on AOF. Check server logs.", "appendonly") from None
+        node.aof = aof
+        srv.aof = aof
+        log.info("AOF enabled")
+    else:
+        aof = node.aof
+        if aof is None:
+            return
+        node.flush_effects()
+        try:
+            aof.write()
+            aof.fsync()
+        except OSError:
+            pass
+        aof.close()
+        srv.aof_rewrites_total = srv.aof_rewrites_total + aof.rewrites
+        node.aof = None
+        srv.aof = None
+        log.info("AOF disabled")
+
+
+# --- dump.rdb --------------------------------------------------------------------------
+
+
+def dump_path(cfg) -> str:
+    return os.path.join(cfg.get("dir") or ".", cfg.get("dbfilename"))
+
+
+def save_dump(node) -> None:
+    """SAVE: the dataset into <dir>/<dbfilename>, atomically. OSError or
+    RdbError on failure (the status INFO shows is updated either way)."""
+    from frtrio.persist.rdbfile import rdb_bytes
+
+    srv = node.server
+    try:
+        data = rdb_bytes(srv, node.config)
+        node.env.fs.write_atomic(dump_path(node.config), data)
+    except Exception as e:
+        srv.rdb_last_save_ok = False
+        srv.refresh_disk_error()
+        log.warning("Failed saving the DB: %s", getattr(e, "strerror", None) or e)
+        raise
+    srv.rdb_last_save_ok = True
+    srv.refresh_disk_error()
+    srv.lastsave_ms = srv.now_ms
+    srv.dirty = 0
+    srv.rdb_saves += 1
+    log.info("DB saved on disk")
+
+
+def load_dump(node) -> None:
+    """At start with appendonly off: load dump.rdb when there is one."""
+    from frtrio.persist.rdbfile import RdbLoadError, load_rdb
+
+    path = dump_path(node.config)
+    fs = node.env.fs
+    if not fs.exists(path):
+        return
+    srv = node.server
+    srv.loading = True
+    try:
+        _end, loaded, expired = load_rdb(fs.read(path), srv, node.config)
+    except RdbLoadError as e:
+        raise AOFLoadError("Fatal error loading the DB: %s. Exiting." % e) from None
+    finally:
+        srv.loading = False
+    srv.dirty = 0
+    log.info("Done loading RDB, keys loaded: %d, keys expired: %d.", loaded, expired)
+    log.info("DB loaded from disk")
+
+
+def _save_points_due(node) -> bool:
+    srv = node.server
+    now_s = srv.now_ms // 1000
+    last_s = srv.lastsave_ms // 1000
+    ok = srv.rdb_last_save_ok
+    last_try = srv.rdb_last_try_ms // 1000
+    if not ok and now_s - last_try <= 5:  # CONFIG_BGSAVE_RETRY_DELAY
+        return False
+    for secs, changes in node.config.save_params():
+        if srv.dirty >= changes and now_s - last_s > secs:
+            log.info("%d changes in %d seconds. Saving...", changes, secs)
+            return True
+    return False
+
+
+# --- wiring into a node ---------------------------------------------------------------
+
+
+def attach(node) -> None:
+    """Load persisted data before the node accepts clients, and register
+    the periodic duties:
+
+    * appendonly yes: the AOF is loaded and opened for appending;
+    * appendonly no and ``node.persist_rdb`` (set by the real server, not by
+      the simulator): dump.rdb is loaded when present;
+    * CONFIG SET appendonly switches the AOF;
+    * with ``node.persist_rdb``: save points checked from the node's cron
+      (``node.cron_hooks``), and the final RDB snapshot at shutdown when save
+      points are configured (or SHUTDOWN SAVE), skipped for SHUTDOWN NOSAVE."""
+    srv = node.server
+    cfg = node.config
+    rdb = node.persist_rdb
+    if cfg.get("appendonly") == "yes":
+        aof = AOF(node.env.fs, cfg, srv)
+        aof.load()
+        aof.open_for_append()
+        node.aof = aof
+        srv.aof = aof
+    elif rdb:
+        load_dump(node)
+
+    if rdb:
+        def cron() -> None:
+            if _save_points_due(node):
+                srv.rdb_last_try_ms = srv.now_ms
+                try:
+                    save_dump(node)
+                except Exception:  # noqa: BLE001 - logged; retried later
+                    pass
+
+        def at_shutdown() -> None:
+            mode = srv.shutdown_requested or "default"
+            if mode == "nosave" or (mode != "save" and not cfg.save_params()):
+                return
+            log.warning("Saving the final RDB snapshot before exiting.")
+            try:
+                save_dump(node)
+            except Exception:  # noqa: BLE001
+                log.warning("Error trying to save the DB, can't save at exit.")
+
+        node.cron_hooks.append(cron)
+        node.on_shutdown.insert(0, at_shutdown)
+
+    def on_change(name: str, value: str) -> None:
+        if name == "appendonly":
+            set_appendonly(node, value == "yes")
+
+    cfg.listeners.append(on_change)
+
+
+# --- the commands' persistence effects -------------------------------------------------
+
+
+def debug_reload(node, save: bool = True, flush: bool = True) -> None:
+    """DEBUG RELOAD: save dump.rdb (unless NOSAVE), empty the dataset
+    (unless NOFLUSH), load dump.rdb back."""
+    from frtrio.persist.rdbfile import RdbLoadError, load_rdb
+
+    srv = node.server
+    cfg = node.config
+    if save:
+        try:
+            save_dump(node)
+        except Exception:  # noqa: BLE001 - logged by save_dump
+            raise ErrorReply("ERR") from None
+    path = dump_path(cfg)
+    if not node.env.fs.exists(path):
+        log.warning("Error loading the RDB dump: %s does not exist", path)
+        raise ErrorReply("ERR Error trying to load the RDB dump, check server logs.")
+    data = node.env.fs.read(path)
+    if flush:
+        for db in srv.dbs:
+            db.clear()
+        srv.touch_all(None)
+    try:
+        load_rdb(data, srv, cfg)
+    except RdbLoadError as e:
+        log.warning("Error loading the RDB dump: %s", e)
+        raise ErrorReply("ERR Error trying to load the RDB dump, check server logs.") from None
+    log.info("DB reloaded by DEBUG RELOAD")
+
+
+def debug_loadaof(node) -> None:
+    """DEBUG LOADAOF: flush the AOF, empty the dataset, replay the AOF."""
+    aof = node.aof
+    if aof is None:
+        return
+    srv = node.server
+    aof.write()
+    aof.fsync()
+    for db in srv.dbs:
+        db.clear()
+    srv.touch_all(None)
+    fresh = AOF(node.env.fs, node.config, srv)
+    try:
+        fresh.load()
+    except AOFLoadError as e:
+        log.warning("Error loading the AOF: %s", e)
+        raise ErrorReply("ERR Error loading the AOF file, check server logs.") from None
+    log.info("Append Only File loaded by DEBUG LOADAOF")
+
+
+def aof_rewrite(node) -> None:
+    """BGREWRITEAOF, done at once (no fork): a new base and incr file."""
+    srv = node.server
+    aof = node.aof
+    if aof is None:
+        aof = AOF(node.env.fs, node.config, srv)  # AOF off: write a base (Redis does too)
+        aof.read_manifest()
+        aof.rewrite()
+        srv.aof_rewrites_total = srv.aof_rewrites_total + 1
+        srv.aof_last_rewrite_sec = aof.last_rewrite_time_sec
+    else:
+        aof.rewrite()
+
+
+def rewrite_config(cfg) -> None:
+    """CONFIG REWRITE: rewrite cfg.config_file in place of the old one (a
+    temp file, fsync, rename); ErrorReply with the OS error, as Redis
+    answers."""
+    from frtrio.config import rewrite_config_text, to_bytes
+
+    path = cfg.config_file
+    try:
+        try:
+            with open(path, "rb") as f:
+                old = f.read()
+        except FileNotFoundError:
+            old = b""
+        content = rewrite_config_text(cfg, old, os.getcwd())
+        tmp = "%s.%06d" % (path, os.getpid() % 1000000)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, to_bytes(content))
+            os.fsync(fd)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o644 & ~umask)
+        finally:
+            os.close(fd)
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            os.unlink(tmp)
+            raise
+    except OSError as e:
+        msg = os.strerror(e.errno) if e.errno else str(e)
+        log.warning("CONFIG REWRITE failed: %s", msg)
+        raise ErrorReply("ERR Rewriting config file: %s" % msg) from None
+    log.warning("CONFIG REWRITE executed with success.")
+
+
+def carry_out(node, e) -> None:
+    """One persistence effect: do the work, then answer the command's
+    deferred reply (if it has one) with what Redis answers."""
+    try:
+        if type(e) is SaveSnapshot:
+            try:
+                save_dump(node)
+            except ErrorReply:
+                raise
+            except Exception:  # noqa: BLE001 - logged by save_dump
+                raise ErrorReply("ERR") from None
+            result = OK if e.reply_ok is None else Status(e.reply_ok)
+        elif type(e) is RewriteAof:
+            try:
+                aof_rewrite(node)
+            except ErrorReply:
+                raise
+            except Exception as ex:  # noqa: BLE001 - OSError, or a value that cannot be written
+                raise ErrorReply("ERR Background append only file rewriting failed: %s"
+                                 % (getattr(ex, "strerror", None) or ex)) from None
+            result = Status(e.reply_ok)
+        elif type(e) is DebugReload:
+            debug_reload(node, e.save, e.flush)
+            result = OK
+        elif type(e) is DebugLoadAof:
+            node.flush_effects()
+            debug_loadaof(node)
+            result = OK
+        elif type(e) is RewriteConfig:
+            rewrite_config(node.config)
+            result = OK
+        else:  # pragma: no cover - a new effect type without a handler
+            raise TypeError("no handler for effect %r" % (e,))
+    except ErrorReply as err:
+        result = err
+    if e.reply is not None:
+        e.reply.fill(result)
