@@ -180,6 +180,7 @@ class Server:
         self.disk_error: str | None = None
         self.aof_write_error: str | None = None  # strerror of the failed AOF write
         config.listeners.append(self._disk_config_changed)
+        config.listeners.append(self._repl_config_changed)
         # (dbid, key) -> id of the client whose MIGRATE has that key in flight
         self.migrate_inflight: dict = {}
         # replication (frtrio/replication/): role, ids, offsets, replicas
@@ -190,6 +191,7 @@ class Server:
         # (derived from run_id: no extra draws from the seeded RNG)
         self.repl = Replication(hashlib.sha1(b"replid:" + self.run_id.encode()).hexdigest(), 0)
         self.repl.blocking = self.blocking
+        self.repl.refresh_good(config, 0)
         self.snapshots: list = []  # full-sync snapshots being produced
         self.expire_props = 0  # deletions of expired keys propagated (DEL/UNLINK)
         self.in_master_cmd = False  # running a command from our master's stream
@@ -219,6 +221,12 @@ class Server:
         lazy = self.config.get("lazyfree-lazy-expire") == "yes"
         self.propagated.append((db.id, [b"UNLINK" if lazy else b"DEL", key]))
         return 0
+
+    def _repl_config_changed(self, name: str, value: str) -> None:
+        if name == "repl-backlog-size" and self.repl.state.backlog is not None:
+            self.repl.state.backlog.resize(int(self.config.get("repl-backlog-size")))
+        elif name in ("min-replicas-to-write", "min-replicas-max-lag"):
+            self.repl.refresh_good(self.config, self.now_ms)
 
     def _cow(self, key: bytes, value) -> None:
         for s in self.snapshots:
@@ -441,10 +449,19 @@ class Server:
         ):
             # Redis's writeCommandsDeniedByDiskError: the AOF cannot be written
             return self._reject(c, self.disk_error, cmd=cmd)
-        if (cmd.is_write and self.repl.masterhost is not None and not c.flags & F.MASTER
-                and self.config.get("replica-read-only") == "yes"):
-            return self._reject(c, "READONLY You can't write against a read only replica.",
-                                cmd=cmd)
+        repl = self.repl
+        if repl.masterhost is not None and not c.flags & F.MASTER:
+            if (cmd.is_write and self.config.get("replica-read-only") == "yes"):
+                return self._reject(c, "READONLY You can't write against a read only replica.",
+                                    cmd=cmd)
+            if (not cmd.stale and not repl.link_up
+                    and self.config.get("replica-serve-stale-data") == "no"):
+                return self._reject(c, "MASTERDOWN Link with MASTER is down and "
+                                       "replica-serve-stale-data is set to 'no'.", cmd=cmd)
+        elif repl.too_few_good and (
+                cmd.is_write
+                or (name == b"exec" and c.multi and any(q[0].is_write for q in c.multi))):
+            return self._reject(c, "NOREPLICAS Not enough good replicas to write.", cmd=cmd)
         if (
             c.resp == 2
             and (c.subscriptions or c.psubscriptions or c.ssubscriptions)  # in_pubsub

@@ -241,3 +241,66 @@ def test_expired_keys_reach_the_replica_as_del(frtrio_master_redis_replica):
     r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1")
     wait_for(lambda: rs.dbsize() == n0 - 2, what="DEL of the actively expired key")
     assert dataset(r) == dataset(rs)
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_min_replicas_and_stale_data_errors_side_by_side(kind):
+    """-NOREPLICAS on a master short of good replicas (writes and EXEC with
+    writes; reads still served) and -MASTERDOWN on a replica whose link is
+    down with replica-serve-stale-data no."""
+    from support import free_port
+
+    with ServerProc(kind, ["--min-replicas-to-write", "1"]) as m:
+        c = m.conn()
+        assert c.cmd("SET", "a", "1") == b"-NOREPLICAS Not enough good replicas to write.\r\n"
+        assert c.cmd("GET", "a") == b"$-1\r\n"
+        assert c.cmd("MULTI") == b"+OK\r\n"
+        assert c.cmd("SET", "a", "1") == b"-NOREPLICAS Not enough good replicas to write.\r\n"
+        assert c.cmd("EXEC") == (b"-EXECABORT Transaction discarded because of previous "
+                                 b"errors.\r\n")
+        assert c.cmd("CONFIG", "SET", "min-replicas-to-write", "0") == b"+OK\r\n"
+        assert c.cmd("SET", "a", "1") == b"+OK\r\n"
+        assert m.client().info("replication")["role"] == "master"
+    dead = free_port()
+    # (started with serve-stale-data yes: the readiness PING would get -MASTERDOWN)
+    with ServerProc(kind, ["--replicaof", "127.0.0.1", str(dead)]) as s:
+        c = s.conn()
+        assert c.cmd("CONFIG", "SET", "replica-serve-stale-data", "no") == b"+OK\r\n"
+        masterdown = (b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is "
+                      b"set to 'no'.\r\n")
+        assert c.cmd("GET", "a") == masterdown
+        assert c.cmd("PING") == masterdown
+        assert c.cmd("ROLE").startswith(b"*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n")
+        assert c.cmd("CONFIG", "SET", "replica-serve-stale-data", "yes") == b"+OK\r\n"
+        assert c.cmd("GET", "a") == b"$-1\r\n"
+        info = s.client().info("replication")
+        assert info["master_link_status"] == "down"
+        assert info["master_link_down_since_seconds"] == -1
+
+
+def test_backlog_resize_and_partial_resync_rules_on_frtrio_master():
+    """CONFIG SET repl-backlog-size applies at once; a replica that asks for
+    an offset beyond the master's gets a full resync (raw PSYNC, spec §5.2)."""
+    with ServerProc("frtrio") as m:
+        r = m.client()
+        c = m.conn()
+        assert c.cmd("REPLCONF", "capa", "eof", "capa", "psync2") == b"+OK\r\n"
+        c.send(b"PSYNC ? -1\r\n")
+        line = c.sock.recv(200)
+        assert line.startswith(b"+FULLRESYNC ")
+        rid = line.split()[1]
+        r.config_set("repl-backlog-size", "32768")
+        info = r.info("replication")
+        assert info["repl_backlog_size"] == 32768 and info["repl_backlog_active"] == 1
+        r.set("x", "1")
+        off = wait_for(lambda: r.info("replication")["master_repl_offset"], what="offset")
+        with m.conn() as c2:
+            c2.cmd("REPLCONF", "capa", "psync2")
+            c2.send(b"PSYNC %s %d\r\n" % (rid, off + 2))
+            assert c2.sock.recv(200).startswith(b"+FULLRESYNC " + rid)
+        with m.conn() as c3:
+            c3.cmd("REPLCONF", "capa", "psync2")
+            c3.send(b"PSYNC %s %d\r\n" % (rid, off + 1))
+            assert c3.sock.recv(200) == b"+CONTINUE " + rid + b"\r\n"
+        st = r.info("stats")
+        assert st["sync_partial_ok"] == 1 and st["sync_partial_err"] == 1 and st["sync_full"] == 2

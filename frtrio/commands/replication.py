@@ -195,6 +195,7 @@ def cmd_psync(c, argv):
         c.out.append(res.reply)
         r.state = ONLINE
         r.buffering = True
+        repl.refresh_good(srv.config, srv.now_ms)
         c.reply_mode = 1
         srv.effects.append(ServeReplica(r, None, res.data))
         return NO_REPLY

@@ -77,6 +77,8 @@ class Replication:
         self.blocking = None  # the server's BlockingRegistry (set by the server)
         self.pending_conf: dict = {}  # client id -> REPLCONF options before PSYNC
         self.master_db = 0  # the db the upstream stream has selected (replica side)
+        self.good_replicas = 0  # min-replicas: online replicas within max lag
+        self.too_few_good = False  # writes refused with -NOREPLICAS
 
     # --- roles ------------------------------------------------------------
 
@@ -115,6 +117,8 @@ class Replication:
         return line
 
     def link_lost(self, now_s: int, cache: bool) -> None:
+        if self.master_reploff >= 0:
+            self.down_since_s = now_s  # only a link that was up was "lost"
         if self.master_reploff >= 0 and cache:
             self.cached = (self.state.replid, self.master_reploff)
         elif not cache:
@@ -122,7 +126,6 @@ class Replication:
         self.master_reploff = self.master_read_reploff = -1
         if self.masterhost is not None:
             self.repl_state = hs.CONNECT
-        self.down_since_s = now_s
 
     def full_sync_done(self, replid: str, offset: int, backlog_size: int) -> None:
         st = self.state
@@ -208,6 +211,37 @@ class Replication:
                 self.state.append(PING)
                 self.broadcast(PING)
 
+    def refresh_good(self, cfg, now_ms: int) -> None:
+        """min-replicas-to-write / -max-lag (spec §6.8): recomputed each cron
+        second, when a replica comes or goes, and on CONFIG SET."""
+        to_write = int(cfg.get("min-replicas-to-write"))
+        lag = int(cfg.get("min-replicas-max-lag"))
+        if not (to_write and lag):
+            self.good_replicas = 0
+            self.too_few_good = False
+            return
+        self.good_replicas = sum(1 for r in self.replicas.values()
+                                 if r.state == ONLINE and now_ms - r.ack_time_ms <= lag * 1000)
+        self.too_few_good = self.masterhost is None and self.good_replicas < to_write
+
+    def timed_out(self, cfg, now_ms: int) -> list:
+        """Online replicas silent (no ACK, no newline) for repl-timeout."""
+        limit = int(cfg.get("repl-timeout")) * 1000
+        return [r for r in self.replicas.values()
+                if r.state == ONLINE and not r.presync and now_ms - r.ack_time_ms > limit]
+
+    def backlog_expired(self, cfg, now_ms: int) -> bool:
+        """A master without replicas for repl-backlog-ttl frees its backlog."""
+        ttl = int(cfg.get("repl-backlog-ttl"))
+        return (self.masterhost is None and not self.replicas and ttl > 0
+                and self.state.backlog is not None
+                and now_ms - self.no_replicas_since_ms > ttl * 1000)
+
+    def free_backlog_new_id(self, new_replid: str) -> None:
+        self.state.free_backlog()
+        self.state.replid = new_replid
+        self.state.clear_replid2()
+
     def on_ack(self, r: Replica, off: int, now_ms: int) -> None:
         if off > r.ack_off:
             r.ack_off = off
@@ -254,6 +288,8 @@ class Replication:
         if self.masterhost is None:
             out.append("role:master")
             out.append("connected_slaves:%d" % len(self.replicas))
+            if int(cfg.get("min-replicas-to-write")) and int(cfg.get("min-replicas-max-lag")):
+                out.append("min_slaves_good_slaves:%d" % self.good_replicas)
             for i, r in enumerate(self.replicas.values()):
                 lag = (now_ms - r.ack_time_ms) // 1000 if r.state == ONLINE else 0
                 out.append("slave%d:ip=%s,port=%d,state=%s,offset=%d,lag=%d"

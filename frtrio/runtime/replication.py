@@ -104,6 +104,7 @@ async def serve_replica(conn, eff) -> None:
                 del payload
                 r.state = ONLINE
                 r.ack_time_ms = node.env.unix_ms()
+                repl.refresh_good(node.config, r.ack_time_ms)
                 log.info("Synchronization with replica %s:%d succeeded", r.ip, r.port)
             elif eff.data:
                 await send(eff.data)
@@ -119,6 +120,7 @@ async def serve_replica(conn, eff) -> None:
         if snap is not None:
             srv.end_snapshot(snap)
         repl.detach(r, node.env.unix_ms())
+        repl.refresh_good(node.config, node.env.unix_ms())
         log.info("Connection with replica %s:%d lost.", r.ip, r.port)
 
 
@@ -275,8 +277,19 @@ class ReplicationShell:
     def cron(self) -> None:
         """Once a second."""
         repl = self.repl
-        cfg = self.node.config
+        node = self.node
+        srv = node.server
+        cfg = node.config
+        now = node.env.unix_ms()
         repl.cron_ping(int(cfg.get("repl-ping-replica-period")))
+        for r in repl.timed_out(cfg, now):
+            log.warning("Disconnecting timedout replica (streaming sync): %s:%d", r.ip, r.port)
+            srv.kill_client(r.client)
+        if repl.backlog_expired(cfg, now):
+            repl.free_backlog_new_id(node.env.random_hex(40, "replid"))
+            log.info("Replication backlog freed after %s seconds without connected replicas.",
+                     cfg.get("repl-backlog-ttl"))
+        repl.refresh_good(cfg, now)
         if repl.waiters:
             repl.check_waiters()
 
