@@ -304,3 +304,36 @@ def test_backlog_resize_and_partial_resync_rules_on_frtrio_master():
             assert c3.sock.recv(200) == b"+CONTINUE " + rid + b"\r\n"
         st = r.info("stats")
         assert st["sync_partial_ok"] == 1 and st["sync_partial_err"] == 1 and st["sync_full"] == 2
+
+
+def test_chain_redis_frtrio_redis_with_masterauth():
+    """redis master (requirepass) -> frtrio replica (masterauth) -> redis
+    sub-replica: the frtrio replica proxies the stream byte for byte, so all
+    three end with the same data and the same offset; a partial resync of
+    the sub-replica goes through the frtrio replica's backlog."""
+    with ServerProc("redis", ["--repl-diskless-sync-delay", "0"]) as m, \
+            ServerProc("frtrio", ["--masterauth", "pw"]) as f, \
+            ServerProc("redis", ["--masterauth", "pw2"]) as s:
+        # (passwords set once started: the readiness PING would get -NOAUTH)
+        m.client().config_set("requirepass", "pw")
+        f.client().config_set("requirepass", "pw2")
+        r = m.client(password="pw")
+        rf = f.client(password="pw2")
+        rs = s.client()
+        random_load(r, 800, 5)
+        assert rf.execute_command("REPLICAOF", "127.0.0.1", m.port) == b"OK"
+        wait_for(lambda: link_up(rf), what="frtrio link up")
+        assert rs.execute_command("REPLICAOF", "127.0.0.1", f.port) == b"OK"
+        wait_for(lambda: link_up(rs), what="sub-replica link up")
+        random_load(r, 800, 6)
+        wait_for(lambda: offsets_equal(r, rf) and offsets_equal(r, rs), what="offsets equal")
+        want = dataset(r)
+        assert dataset(rf) == want
+        assert dataset(rs) == want
+        assert r.execute_command("WAIT", 1, 5000) == 1
+        st0 = rf.info("stats")["sync_partial_ok"]
+        rs.execute_command("CLIENT", "KILL", "TYPE", "master")
+        random_load(r, 200, 7)
+        wait_for(lambda: link_up(rs) and offsets_equal(r, rs), what="sub-replica back")
+        assert rf.info("stats")["sync_partial_ok"] == st0 + 1
+        assert dataset(rs) == dataset(r)
