@@ -222,6 +222,23 @@ class Server:
         self.propagated.append((db.id, [b"UNLINK" if lazy else b"DEL", key]))
         return 0
 
+    def master_repl_offset(self) -> int:
+        """The replication offset the cluster bus header carries: a master's
+        master_repl_offset; a replica's processed offset (live master, else
+        cached master, else 0)."""
+        repl = self.repl
+        if repl.masterhost is None:
+            return repl.state.master_repl_offset
+        if repl.master_reploff >= 0:
+            return repl.master_reploff
+        return repl.cached[1] if repl.cached is not None else 0
+
+    def start_replication(self, node) -> None:
+        """CLUSTER REPLICATE: replicate that cluster node now."""
+        from frtrio.commands.replication import set_master
+
+        set_master(self, node.ip, node.port)
+
     def _repl_config_changed(self, name: str, value: str) -> None:
         if name == "repl-backlog-size" and self.repl.state.backlog is not None:
             self.repl.state.backlog.resize(int(self.config.get("repl-backlog-size")))

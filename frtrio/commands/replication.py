@@ -55,8 +55,9 @@ def _replicaof(c, argv):
     return OK
 
 
-def set_master(srv, host: str, port: int) -> None:
-    """Become a replica of host:port (REPLICAOF, the replicaof directive)."""
+def set_master(srv, host: str, port: int, effect: bool = True) -> None:
+    """Become a replica of host:port (REPLICAOF, the replicaof directive,
+    CLUSTER REPLICATE); ``effect``: ask the client's shell to connect."""
     repl = srv.repl
     # blocked clients (WAIT included) are failed and closed (spec §6.1)
     for bc in list(srv.clients.values()):
@@ -66,7 +67,8 @@ def set_master(srv, host: str, port: int) -> None:
             bc.flags |= F.CLOSE_AFTER_REPLY
             srv.kill_client(bc)
     repl.set_master(host, port, srv.now_ms // 1000)
-    srv.effects.append(SetMaster(host, port))
+    if effect:
+        srv.effects.append(SetMaster(host, port))
 
 
 command("replicaof")(_replicaof)

@@ -179,12 +179,14 @@ class Node:
         """clusterCron (every 100 ms, whatever hz is; driven by _cron)."""
         self.server.cluster.cron()
         self.bus.tick()
+        self.replication.reconcile_cluster()
 
     def after_cluster_event(self) -> None:
         """After bus packets or cron changed the cluster state: release
         blocked clients, then carry out the before-sleep duties."""
         core = self.server.cluster
         core.after_command()
+        self.replication.reconcile_cluster()
         self.flush_effects()
 
     def _bind_addresses(self) -> list[str]:

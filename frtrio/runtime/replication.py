@@ -269,6 +269,35 @@ class ReplicationShell:
         self.gen += 1
         self.drop_replicas()
 
+    def reconcile_cluster(self) -> None:
+        """Cluster mode: replication follows the cluster's view of myself
+        (clusterCron and replicationSetMaster/UnsetMaster in Redis): a
+        replica replicates its master's announced address; a promoted node
+        stops replicating (shifting its replication id)."""
+        srv = self.node.server
+        core = srv.cluster
+        if core is None:
+            return
+        me = core.state.myself
+        want = None
+        if me.is_replica and me.master_id:
+            m = core.state.nodes.get(me.master_id)
+            if m is not None and m.ip and m.port:
+                want = (m.ip, m.port)
+        repl = self.repl
+        cur = (repl.masterhost, repl.masterport) if repl.masterhost is not None else None
+        if want == cur:
+            return
+        if want is None:
+            log.info("%s", repl.unset_master(self.node.env.random_hex(40, "replid")))
+            log.info("MASTER MODE enabled (cluster promotion)")
+            self.unset_master()
+            return
+        from frtrio.commands.replication import set_master
+
+        set_master(srv, want[0], want[1], effect=False)
+        self.set_master(*want)
+
     def drop_replicas(self) -> None:
         srv = self.node.server
         for r in list(self.repl.replicas.values()):

@@ -1,0 +1,106 @@
+"""Replication in cluster mode (spec §7): `redis-cli --cluster create
+--cluster-replicas 1` on frtrio nodes starts real replication; replicas are
+listed by CLUSTER NODES/SLOTS/SHARDS/REPLICAS with their offsets; READONLY
+reads on a replica; a real redis-server replica of an frtrio cluster master
+(CLUSTER REPLICATE)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+from support import HAVE_REDIS, REDIS_CLI, ServerProc
+
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not HAVE_REDIS, reason="needs redis-server 7.0.15")]
+
+
+def wait_for(pred, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def node(kind):
+    return ServerProc(kind, ["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"])
+
+
+def create(masters, replicas):
+    addrs = ["127.0.0.1:%d" % p.port for p in masters + replicas]
+    out = subprocess.run([REDIS_CLI, "--cluster", "create", *addrs, "--cluster-replicas", "1",
+                          "--cluster-yes"], capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stdout.decode() + out.stderr.decode()
+
+
+@pytest.mark.parametrize("master_kind,replica_kind",
+                         [("frtrio", "frtrio"), ("frtrio", "redis"), ("redis", "frtrio")])
+def test_cluster_create_with_replicas_replicates(master_kind, replica_kind):
+    procs = [node(master_kind) for _ in range(3)] + [node(replica_kind) for _ in range(3)]
+    try:
+        for p in procs:
+            p.start()
+        masters, replicas = procs[:3], procs[3:]
+        create(masters, replicas)
+        cs = [p.client() for p in procs]
+        wait_for(lambda: all(c.execute_command("CLUSTER", "INFO").find(b"cluster_state:ok") >= 0
+                             for c in cs), what="cluster ok")
+        # each replica's link is up
+        wait_for(lambda: all(c.info("replication").get("master_link_status") == "up"
+                             for c in cs[3:]), what="replica links up")
+        from redis.cluster import RedisCluster
+
+        rc = RedisCluster(host="127.0.0.1", port=masters[0].port)
+        for i in range(300):
+            rc.set("key:%d" % i, i)
+        wait_for(lambda: sum(c.dbsize() for c in cs[3:]) == 300, what="all keys on replicas")
+        # WAIT on each master, on the connection that wrote: its replica acknowledges
+        keys = {}
+        for i in range(2000):
+            k = "w%d" % i
+            port = rc.nodes_manager.get_node_from_slot(rc.keyslot(k)).port
+            keys.setdefault(port, k)
+        assert len(keys) == 3
+        for p in masters:
+            conn = p.conn()
+            assert conn.cmd("SET", keys[p.port], "1") == b"+OK\r\n"
+            assert conn.cmd("WAIT", "1", "5000") == b":1\r\n"
+            conn.close()
+        # READONLY reads on a replica of the key's master; writes are redirected
+        for c, p in zip(cs[3:], replicas):
+            keys = c.execute_command("CLUSTER", "GETKEYSINSLOT",
+                                     c.execute_command("CLUSTER", "KEYSLOT", "key:1"), 10)
+            del keys
+            conn = p.conn()
+            assert conn.cmd("READONLY") == b"+OK\r\n"
+            r = conn.cmd("GET", "key:1")
+            assert r.startswith(b"$1\r\n1") or r.startswith(b"-MOVED")
+            assert conn.cmd("SET", "key:1", "x").startswith(b"-MOVED")
+        # CLUSTER NODES / SLOTS / SHARDS / REPLICAS on an frtrio master
+        m = cs[0]
+        nodes = m.execute_command("CLUSTER", "NODES").decode()
+        assert nodes.count("slave") == 3
+        # (a replica is listed once the offset in its bus header is above 0)
+        wait_for(lambda: all(len(entry) == 4 for entry in m.execute_command("CLUSTER", "SLOTS")),
+                 what="CLUSTER SLOTS lists each master's replica")
+        myid = m.execute_command("CLUSTER", "MYID").decode()
+        reps = m.execute_command("CLUSTER", "REPLICAS", myid)
+        assert len(reps) == 1
+        def offsets():
+            conn = masters[0].conn()
+            from support import parse_reply
+
+            shards = parse_reply(conn.cmd("CLUSTER", "SHARDS"))
+            conn.close()
+            return [n[n.index(b"replication-offset") + 1] for s in shards
+                    for n in s[s.index(b"nodes") + 1]]
+
+        assert len(offsets()) == 6
+        wait_for(lambda: all(o > 0 for o in offsets()), what="replication offsets in SHARDS")
+    finally:
+        for p in procs:
+            p.cleanup()
