@@ -151,6 +151,7 @@ def _full_sync_stream_and_digest(m, r, s, rs):
     random_load(r, 1500, 3)
     wait_for(lambda: offsets_equal(r, rs), what="offsets equal after load")
     assert dataset(r) == dataset(rs)
+    assert r.execute_command("DEBUG", "DIGEST") == rs.execute_command("DEBUG", "DIGEST")
     # WAIT: the write is acknowledged by the one replica
     r.set("waited", "1")
     assert r.execute_command("WAIT", 1, 5000) == 1
@@ -337,3 +338,50 @@ def test_chain_redis_frtrio_redis_with_masterauth():
         wait_for(lambda: link_up(rs) and offsets_equal(r, rs), what="sub-replica back")
         assert rf.info("stats")["sync_partial_ok"] == st0 + 1
         assert dataset(rs) == dataset(r)
+
+
+def _deterministic_load(r):
+    p = r.pipeline(transaction=False)
+    for db in (0, 2):
+        p.execute_command("SELECT", db)
+        p.set("s", "v")
+        p.set("n", 12345)
+        p.set("ttl", "x", ex=1000)
+        p.rpush("l", "a", "b", 1, 2, "c" * 100)
+        p.sadd("set", "x", "y", "z")
+        p.sadd("iset", 1, 2, 3, -5)
+        p.hset("h", mapping={"f1": "v1", "f2": 2})
+        p.hset("hbig", mapping={"f%d" % i: "v" * 70 for i in range(5)})
+        p.zadd("z", {"a": 1.5, "b": -2, "c": 1e20, "d": 3})
+        p.zadd("zbig", {"m%d" % i: i / 7 for i in range(200)})
+        p.zadd("zinf", {"p": float("inf"), "q": float("-inf")})
+        p.execute_command("XADD", "st", "1-1", "f", "v", "g", "w")
+        p.execute_command("XADD", "st", "2-5", "f", "v2")
+        p.execute_command("XADD", "st", "3-0", "other", "x")
+        p.execute_command("XDEL", "st", "2-5")
+    p.execute_command("SELECT", 0)
+    p.execute()
+
+
+def test_debug_digest_equals_redis_server():
+    """DEBUG DIGEST and DEBUG DIGEST-VALUE: the same data gives the same
+    digests on frtrio and redis-server (Redis's SHA1 xor/mix scheme)."""
+    with ServerProc("frtrio") as f, ServerProc("redis") as rd:
+        rf, rr = f.client(), rd.client()
+        assert rf.execute_command("DEBUG", "DIGEST") == b"0" * 40
+        assert rr.execute_command("DEBUG", "DIGEST") == b"0" * 40
+        _deterministic_load(rf)
+        _deterministic_load(rr)
+        keys = ["s", "n", "ttl", "l", "set", "iset", "h", "hbig", "z", "zbig", "zinf", "st", "nokey"]
+        assert (rf.execute_command("DEBUG", "DIGEST-VALUE", *keys)
+                == rr.execute_command("DEBUG", "DIGEST-VALUE", *keys))
+        assert rf.execute_command("DEBUG", "DIGEST") == rr.execute_command("DEBUG", "DIGEST")
+        rf.execute_command("SELECT", 0)
+
+
+def test_digest_equal_master_and_replica_both_ways(frtrio_master_redis_replica):
+    m, r, s, rs = frtrio_master_redis_replica
+    random_load(r, 1000, 8)
+    wait_for(lambda: offsets_equal(r, rs), what="offsets equal")
+    assert r.execute_command("DEBUG", "DIGEST") == rs.execute_command("DEBUG", "DIGEST")
+    assert r.execute_command("DEBUG", "DIGEST") != b"0" * 40

@@ -1098,6 +1098,20 @@ def cmd_debug(c, argv):
             return OK  # appendonly off: nothing to reload (Redis exits when no AOF exists)
         c.server.effects.append(DebugLoadAof(c.defer_reply()))
         return NO_REPLY
+    if sub == b"digest" and len(argv) == 2:
+        from frtrio.store.digest import dataset_digest
+
+        return Status(dataset_digest(c.server.dbs))
+    if sub == b"digest-value" and len(argv) >= 2:
+        from frtrio.store.digest import value_digest
+
+        out = []
+        db = c.db
+        for k in argv[2:]:
+            v = db.data.get(k)  # (no lookup: logically expired keys count too)
+            out.append(Status(value_digest(v, k in db.expires).hex() if v is not None
+                              else "0" * 40))
+        return out
     if sub == b"set-active-expire" and len(argv) == 3:
         c.server.active_expire_enabled = _atoi(argv[2]) != 0
         return OK
