@@ -104,3 +104,44 @@ def test_cluster_create_with_replicas_replicates(master_kind, replica_kind):
     finally:
         for p in procs:
             p.cleanup()
+
+
+def test_manual_failover_old_master_resyncs_partially():
+    """CLUSTER FAILOVER on an frtrio replica of an frtrio master: the replica
+    is promoted (its replication id shifts, the old one stays valid as
+    replid2), and the old master follows it with a partial resync; both end
+    with the same digest."""
+    procs = [node("frtrio") for _ in range(6)]
+    try:
+        for p in procs:
+            p.start()
+        create(procs[:3], procs[3:])
+        cs = [p.client() for p in procs]
+        wait_for(lambda: all(c.info("replication").get("master_link_status") == "up"
+                             for c in cs[3:]), what="replica links up")
+        from redis.cluster import RedisCluster
+
+        rc = RedisCluster(host="127.0.0.1", port=procs[0].port)
+        for i in range(300):
+            rc.set("key:%d" % i, i)
+        rep = cs[3]
+        old = cs[[p.port for p in procs].index(rep.execute_command("ROLE")[2])]
+        wait_for(lambda: rep.info("replication")["master_repl_offset"]
+                 == old.info("replication")["master_repl_offset"], what="caught up")
+        old_id = old.info("replication")["master_replid"]
+        assert rep.execute_command("CLUSTER", "FAILOVER") == b"OK"
+        wait_for(lambda: rep.execute_command("ROLE")[0] == b"master", what="promotion")
+        wait_for(lambda: old.execute_command("ROLE")[0] == b"slave"
+                 and old.info("replication")["master_link_status"] == "up",
+                 what="old master follows")
+        info = rep.info("replication")
+        assert info["master_replid2"] == old_id and info["master_replid"] != old_id
+        st = rep.info("stats")
+        assert st["sync_partial_ok"] == 1 and st["sync_full"] == 0
+        wait_for(lambda: rep.info("replication")["master_repl_offset"]
+                 == old.info("replication")["master_repl_offset"], what="offsets equal")
+        assert rep.execute_command("DEBUG", "DIGEST") == old.execute_command("DEBUG", "DIGEST")
+        assert rep.dbsize() == old.dbsize() > 0
+    finally:
+        for p in procs:
+            p.cleanup()

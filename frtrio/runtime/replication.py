@@ -278,13 +278,17 @@ class ReplicationShell:
         core = srv.cluster
         if core is None:
             return
+        repl = self.repl
+        # what the election reads (cluster/election.py): link state and data age
+        core.repl_link_up = repl.link_up
+        core.repl_last_io_ms = repl.last_io_ms
+        core.repl_down_since_ms = repl.down_since_s * 1000
         me = core.state.myself
         want = None
         if me.is_replica and me.master_id:
             m = core.state.nodes.get(me.master_id)
             if m is not None and m.ip and m.port:
                 want = (m.ip, m.port)
-        repl = self.repl
         cur = (repl.masterhost, repl.masterport) if repl.masterhost is not None else None
         if want == cur:
             return
@@ -310,7 +314,10 @@ class ReplicationShell:
         srv = node.server
         cfg = node.config
         now = node.env.unix_ms()
-        repl.cron_ping(int(cfg.get("repl-ping-replica-period")))
+        core = srv.cluster
+        if core is None or not core.manual_failover_paused():
+            # (no PING while paused for a manual failover: the offset freezes)
+            repl.cron_ping(int(cfg.get("repl-ping-replica-period")))
         for r in repl.timed_out(cfg, now):
             log.warning("Disconnecting timedout replica (streaming sync): %s:%d", r.ip, r.port)
             srv.kill_client(r.client)
