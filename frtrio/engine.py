@@ -234,10 +234,12 @@ class Server:
         return repl.cached[1] if repl.cached is not None else 0
 
     def start_replication(self, node) -> None:
-        """CLUSTER REPLICATE: replicate that cluster node now."""
+        """CLUSTER REPLICATE (and SETSLOT taking my last slot): the role
+        changes now; the node's shell connects on its next cluster tick
+        (ReplicationShell.reconcile_cluster)."""
         from frtrio.commands.replication import set_master
 
-        set_master(self, node.ip, node.port)
+        set_master(self, node.ip, node.port, effect=False)
 
     def _repl_config_changed(self, name: str, value: str) -> None:
         if name == "repl-backlog-size" and self.repl.state.backlog is not None:

@@ -135,7 +135,8 @@ def test_manual_failover_old_master_resyncs_partially():
                  and old.info("replication")["master_link_status"] == "up",
                  what="old master follows")
         info = rep.info("replication")
-        assert info["master_replid2"] == old_id and info["master_replid"] != old_id
+        logs = "".join(open(p.log_path).read()[-3000:] for p in procs)
+        assert info["master_replid2"] == old_id and info["master_replid"] != old_id, logs
         st = rep.info("stats")
         assert st["sync_partial_ok"] == 1 and st["sync_full"] == 0
         wait_for(lambda: rep.info("replication")["master_repl_offset"]

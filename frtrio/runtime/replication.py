@@ -238,6 +238,7 @@ class ReplicationShell:
         self.scope: trio.CancelScope | None = None
         self.gen = 0
         self.send_lock = trio.Lock()
+        self.target: tuple[str, int] | None = None  # where the link task points
 
     @property
     def repl(self):
@@ -251,11 +252,11 @@ class ReplicationShell:
             from frtrio.commands.replication import set_master
 
             srv = self.node.server
-            set_master(srv, host, int(port))
-            srv.effects.clear()
+            set_master(srv, host, int(port), effect=False)
             self.set_master(host, int(port))
 
     def set_master(self, host: str, port: int) -> None:
+        self.target = (host, port)
         if self.scope is not None:
             self.scope.cancel()
         self.gen += 1
@@ -263,6 +264,7 @@ class ReplicationShell:
         self.node.nursery.start_soon(self._link, host, port, self.gen, self.scope)
 
     def unset_master(self) -> None:
+        self.target = None
         if self.scope is not None:
             self.scope.cancel()
             self.scope = None
@@ -289,17 +291,19 @@ class ReplicationShell:
             m = core.state.nodes.get(me.master_id)
             if m is not None and m.ip and m.port:
                 want = (m.ip, m.port)
-        cur = (repl.masterhost, repl.masterport) if repl.masterhost is not None else None
-        if want == cur:
+        if want == self.target:
             return
+        cur = (repl.masterhost, repl.masterport) if repl.masterhost is not None else None
         if want is None:
-            log.info("%s", repl.unset_master(self.node.env.random_hex(40, "replid")))
-            log.info("MASTER MODE enabled (cluster promotion)")
+            if cur is not None:
+                log.info("%s", repl.unset_master(self.node.env.random_hex(40, "replid")))
+                log.info("MASTER MODE enabled (cluster promotion)")
             self.unset_master()
             return
-        from frtrio.commands.replication import set_master
+        if cur != want:
+            from frtrio.commands.replication import set_master
 
-        set_master(srv, want[0], want[1], effect=False)
+            set_master(srv, want[0], want[1], effect=False)
         self.set_master(*want)
 
     def drop_replicas(self) -> None:
