@@ -22,7 +22,6 @@ changing this file:
 from __future__ import annotations
 
 import math
-import re
 
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
@@ -40,55 +39,20 @@ from frtrio.protocol.reply import Double, NullArray, format_double
 from frtrio.store.glob import compile_pattern
 from frtrio.store.zset import MINUS, PLUS, LexBound, ZSetValue
 from frtrio.cnum import atoi as _atoi
+from frtrio.cnum import string2d, strtod
 from frtrio.commands.keys import parse_scan_cursor
 
 # --- number parsing -------------------------------------------------------------
 
 _SPACE = b" \t\n\v\f\r"
-_DEC_RE = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_HEX_RE = re.compile(
-    rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?"
-)
-_INF_RE = re.compile(rb"[+-]?(?:inf|infinity)", re.IGNORECASE)
-_NONZERO_DEC = re.compile(rb"[1-9]")
-_NONZERO_HEX = re.compile(rb"[1-9a-fA-F]")
-
-
-def _strtod(s: bytes):
-    """``s`` read whole by C's strtod: (value, erange) or None when strtod
-    would stop early (or read a NaN, which every caller refuses)."""
-    if _DEC_RE.fullmatch(s):
-        v = float(s)
-        if math.isinf(v):
-            return v, True
-        if v == 0.0 and _NONZERO_DEC.search(re.split(rb"[eE]", s, maxsplit=1)[0]):
-            return v, True
-        return v, False
-    if _HEX_RE.fullmatch(s):
-        try:
-            v = float.fromhex(s.decode("ascii"))
-        except OverflowError:
-            return (-math.inf if s[:1] == b"-" else math.inf), True
-        mant = re.split(rb"[pP]", s[s.lower().index(b"x") + 1 :], maxsplit=1)[0]
-        if v == 0.0 and _NONZERO_HEX.search(mant):
-            return v, True
-        return v, False
-    if _INF_RE.fullmatch(s):
-        return (-math.inf if s[:1] == b"-" else math.inf), False
-    return None
 
 
 def parse_score(b: bytes, msg: str = NOT_FLOAT) -> float:
     """Redis's getDoubleFromObject (ZADD scores, ZINCRBY, WEIGHTS)."""
     if b.isdigit() and len(b) < 16:
         return float(int(b))  # the common case: a small non-negative integer
-    if not b or b[0] in _SPACE:
-        raise err(msg)
-    r = _strtod(b)
-    if r is None:
-        raise err(msg)
-    v, erange = r
-    if erange and (math.isinf(v) or v == 0.0):
+    v = string2d(b)
+    if v is None:
         raise err(msg)
     return v
 
@@ -108,7 +72,7 @@ def _range_item(b: bytes) -> tuple[float, bool]:
     t = s.lstrip(_SPACE)
     if not t:
         raise err(_RANGE_ERR)
-    r = _strtod(t)
+    r = strtod(t)
     if r is None:
         raise err(_RANGE_ERR)
     return r[0], ex
@@ -150,7 +114,7 @@ def parse_timeout(c, b: bytes):
     msg = "ERR timeout is not a float or out of range"
     if not b or b[0] in _SPACE:
         raise err(msg)
-    r = _strtod(b)
+    r = strtod(b)
     if r is None:
         raise err(msg)
     v = r[0]  # a long double: neither 1e400 nor 1e-400 is out of its range
