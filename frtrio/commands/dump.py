@@ -142,26 +142,6 @@ def cmd_restore_asking(c, argv):
 # --- MIGRATE -------------------------------------------------------------------
 
 
-def migrate_keys(argv: list[bytes]) -> list[int]:
-    """Key positions of MIGRATE (the key argument, or what follows KEYS)."""
-    n = len(argv)
-    i = 6
-    while i < n:
-        a = argv[i].lower()
-        if a == b"auth":
-            i += 2
-            continue
-        if a == b"auth2":
-            i += 3
-            continue
-        if a == b"keys":
-            if argv[3]:
-                return []
-            return list(range(i + 1, n))
-        i += 1
-    return [3] if n > 3 else []
-
-
 def _bulk(parts) -> bytes:
     out = [b"*%d\r\n" % len(parts)]
     for p in parts:
@@ -385,7 +365,7 @@ def _parse_long(b: bytes) -> int:
     return v
 
 
-@command("migrate", keys=migrate_keys)
+@command("migrate")
 def cmd_migrate(c, argv):
     from frtrio.engine import NO_REPLY
 

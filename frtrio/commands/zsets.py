@@ -38,7 +38,6 @@ from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import Double, NullArray, format_double
 from frtrio.store.glob import compile_pattern
 from frtrio.store.zset import MINUS, PLUS, LexBound, ZSetValue
-from frtrio.cnum import atoi as _atoi
 from frtrio.cnum import string2d, strtod
 from frtrio.commands.keys import parse_scan_cursor
 
@@ -711,27 +710,12 @@ def _zmpop_generic(c, argv, numkeys_idx: int, block: bool):
     return reply
 
 
-def _keynum_keys(argv, numidx: int, first: int, extra_front=()):
-    """Key positions of a numkeys command: from the key specs when numkeys
-    is a valid count, else Redis's getkeys callback (atoi)."""
-    argc = len(argv)
-    if numidx >= argc:
-        return []
-    num = string2ll(argv[numidx])
-    if num is not None and 1 <= num <= argc - first:
-        return list(extra_front) + list(range(first, first + num))
-    num = _atoi(argv[numidx])
-    if num < 1 or num > argc - first:
-        return []
-    return list(range(first, first + num)) + list(extra_front)
-
-
-@command("zmpop", keys=lambda argv: _keynum_keys(argv, 1, 2))
+@command("zmpop")
 def cmd_zmpop(c, argv):
     return _zmpop_generic(c, argv, 1, False)
 
 
-@command("bzmpop", keys=lambda argv: _keynum_keys(argv, 2, 3))
+@command("bzmpop")
 def cmd_bzmpop(c, argv):
     return _zmpop_generic(c, argv, 2, True)
 
@@ -961,44 +945,36 @@ def _setop(c, argv, name: str, dstkey, numidx: int, op: int, card_only: bool = F
     return _emit(z.islice(0, len(z)), withscores, c.resp == 3)
 
 
-def _store_keys(argv):
-    return _keynum_keys(argv, 2, 3, extra_front=(1,))
-
-
-def _read_keys(argv):
-    return _keynum_keys(argv, 1, 2)
-
-
-@command("zunionstore", keys=_store_keys)
+@command("zunionstore")
 def cmd_zunionstore(c, argv):
     return _setop(c, argv, "zunionstore", argv[1], 2, UNION)
 
 
-@command("zinterstore", keys=_store_keys)
+@command("zinterstore")
 def cmd_zinterstore(c, argv):
     return _setop(c, argv, "zinterstore", argv[1], 2, INTER)
 
 
-@command("zdiffstore", keys=_store_keys)
+@command("zdiffstore")
 def cmd_zdiffstore(c, argv):
     return _setop(c, argv, "zdiffstore", argv[1], 2, DIFF)
 
 
-@command("zunion", keys=_read_keys)
+@command("zunion")
 def cmd_zunion(c, argv):
     return _setop(c, argv, "zunion", None, 1, UNION)
 
 
-@command("zinter", keys=_read_keys)
+@command("zinter")
 def cmd_zinter(c, argv):
     return _setop(c, argv, "zinter", None, 1, INTER)
 
 
-@command("zdiff", keys=_read_keys)
+@command("zdiff")
 def cmd_zdiff(c, argv):
     return _setop(c, argv, "zdiff", None, 1, DIFF)
 
 
-@command("zintercard", keys=_read_keys)
+@command("zintercard")
 def cmd_zintercard(c, argv):
     return _setop(c, argv, "zintercard", None, 1, INTER, card_only=True)
