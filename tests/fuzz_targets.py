@@ -589,7 +589,7 @@ class AofTarget:
     name = "aof"
 
     def seeds(self) -> list[bytes]:
-        from frtrio.persist.aof import encode_command
+        from frtrio.persist.aof_format import encode_command
 
         return [
             encode_command([b"SELECT", b"0"]) + encode_command([b"SET", b"k", b"v"]) + b"#TS:1700000000\r\n"
@@ -601,22 +601,22 @@ class AofTarget:
         ]
 
     def run(self, data: bytes) -> None:
-        from frtrio.persist import aof
+        from frtrio.persist import aof_format, aof_manifest
 
         try:
             prev = 0
-            for argv, end in aof.parse_aof(data):
-                if aof.encode_command(argv) != data[prev:end] and not data[prev:end].startswith(b"#"):
+            for argv, end in aof_format.parse_aof(data):
+                if aof_format.encode_command(argv) != data[prev:end] and not data[prev:end].startswith(b"#"):
                     # annotations and non-canonical headers (e.g. "*02") are fine
                     pass
                 prev = end
-        except (aof._Truncated, aof._BadFormat):
+        except (aof_format.Truncated, aof_format.BadFormat):
             pass
         try:
-            m = aof.Manifest.parse(data, "appendonly.aof.manifest")
-        except aof.AOFLoadError:
+            m = aof_manifest.Manifest.parse(data, "appendonly.aof.manifest")
+        except aof_format.AOFLoadError:
             return
-        again = aof.Manifest.parse(m.render(), "appendonly.aof.manifest")
+        again = aof_manifest.Manifest.parse(m.render(), "appendonly.aof.manifest")
         if again.render() != m.render():
             raise FuzzFinding("manifest render/parse is not stable")
 
