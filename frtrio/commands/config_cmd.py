@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from frtrio.cnum import cstr as _cstr
 from frtrio.commands.table import command, container
-from frtrio.commands.util import err, syntax_error
+from frtrio.commands.util import err, protected_action_allowed, syntax_error
 from frtrio.config import IMM, MULTI, PROT, ConfigError
 from frtrio.effects import RewriteConfig
 from frtrio.protocol.reply import NO_REPLY, OK, Map, Status
@@ -52,18 +52,7 @@ def config_get(c, argv):
 
 
 def _protected_allowed(c) -> bool:
-    v = c.server.config.get("enable-protected-configs")
-    if v == "yes":
-        return True
-    if v == "local":
-        return _is_local(c)
-    return False
-
-
-def _is_local(c) -> bool:
-    a = c.addr
-    return (a.startswith("127.") or a.startswith("::1") or a.startswith("[::1]")
-            or a.startswith("/") or a == "")
+    return protected_action_allowed(c, c.server.config.get("enable-protected-configs"))
 
 
 def _set_failed(name: str, why: str) -> str:

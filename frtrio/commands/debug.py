@@ -8,18 +8,13 @@ from frtrio.cnum import atoi as _atoi
 from frtrio.cnum import cstr as _cstr
 from frtrio.cnum import strtod_prefix
 from frtrio.commands.table import command
-from frtrio.commands.util import err, parse_int
+from frtrio.commands.util import err, parse_int, protected_action_allowed
 from frtrio.effects import DebugLoadAof, DebugReload, Sleep
 from frtrio.protocol.reply import NO_REPLY, OK, Status
 
 
 def _debug_allowed(c) -> bool:
-    v = c.server.config.get("enable-debug-command")
-    if v == "yes":
-        return True
-    if v == "local":
-        return c.addr.startswith("127.") or c.addr.startswith("[::1]") or c.addr.startswith("::1")
-    return False
+    return protected_action_allowed(c, c.server.config.get("enable-debug-command"))
 
 
 DEBUG_HELP = [
