@@ -38,7 +38,7 @@ from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import Double, NullArray, format_double
 from frtrio.store.glob import compile_pattern
 from frtrio.store.zset import MINUS, PLUS, LexBound, ZSetValue
-from frtrio.cnum import string2d, strtod
+from frtrio.cnum import cstr, string2d, strtod
 from frtrio.commands.keys import parse_scan_cursor
 
 # --- number parsing -------------------------------------------------------------
@@ -63,9 +63,7 @@ _LEX_ERR = "ERR min or max not valid string range item"
 def _range_item(b: bytes) -> tuple[float, bool]:
     ex = b[:1] == b"("
     s = b[1:] if ex else b
-    nul = s.find(b"\0")
-    if nul >= 0:
-        s = s[:nul]  # strtod stops at the C string's end
+    s = cstr(s)  # strtod stops at the C string's end
     if not s:
         return 0.0, ex
     t = s.lstrip(_SPACE)
