@@ -287,7 +287,7 @@ def test_migrate_io_errors_match(frtrio_proc, redis_proc):
             t0 = time.monotonic()
             row.append(c.cmd("MIGRATE", "127.0.0.1", str(silent.port), "k", "0", "300"))
             elapsed = time.monotonic() - t0
-            assert 0.25 < elapsed < 3, elapsed
+            assert elapsed > 0.25, elapsed  # it waited for the timeout
             row.append(c.cmd("GET", "k"))  # nothing was lost
             got.append(row)
             c.cmd("DEL", "k")
@@ -299,6 +299,7 @@ def test_migrate_io_errors_match(frtrio_proc, redis_proc):
         closing.close()
 
 
+@pytest.mark.timing
 def test_migrate_does_not_block_other_clients(frtrio_proc):
     """While one client's MIGRATE waits for a silent target, other clients
     are served (redis-server would block everyone; documented difference),

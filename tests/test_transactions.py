@@ -16,6 +16,7 @@ import pytest
 from conftest import requires_redis
 
 import support  # noqa: E402
+from frtrio.client import F
 
 pytestmark = requires_redis
 
@@ -379,4 +380,4 @@ def test_propagation_wraps_multi_exec():
     for cmd in (("MULTI",), ("GET", "a"), ("EXEC",)):
         run(*cmd)
     assert srv.propagated == []
-    assert not c.in_exec
+    assert not c.flags & F.IN_EXEC

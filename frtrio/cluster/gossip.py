@@ -39,7 +39,7 @@ from frtrio.cluster.slots import CLUSTER_SLOTS
 from frtrio.cluster.state import ClusterNode
 from frtrio.cluster.bus_packets import PacketBuilder
 from frtrio.cluster.failure import FailureDetection
-from frtrio.effects import Connect, Deliver, FreeLink, SendOnLink, SendToNode
+from frtrio.effects import Broadcast, Connect, Deliver, FreeLink, SendOnLink, SendToNode
 
 def _bitmap_test(bm: bytes, j: int) -> bool:
     return bool(bm[j >> 3] & (1 << (j & 7)))
@@ -70,6 +70,7 @@ def _flags_from_bits(bits: int) -> list[str]:
 class BusCore(PacketBuilder, FailureDetection):
     def __init__(self, core):
         self.core = core
+        core.bus_core = self
         self.state = core.state
         self.server = core.server
         self.drop_filter = -1
@@ -107,6 +108,39 @@ class BusCore(PacketBuilder, FailureDetection):
             self.not_claiming[j >> 3] |= 1 << (j & 7)
         else:
             self.not_claiming[j >> 3] &= ~(1 << (j & 7)) & 0xFF
+
+    # --- requests from commands (CLUSTER, PUBLISH, DEBUG) --------------------------
+
+    def publish_effects(self, channel: bytes, message: bytes, shard: bool) -> list:
+        """PUBLISH goes to every node; SPUBLISH to my shard's nodes (Redis's
+        clusterPropagatePublish)."""
+        msg = self.publish_message(channel, message, shard)
+        if not shard:
+            return [Broadcast(msg)]
+        st = self.st
+        me = st.myself
+        master = me if me.is_master else st.nodes.get(me.master_id or "")
+        if master is None:
+            return []
+        return [SendToNode(nid, msg) for nid in [master.id] + list(master.replicas) if nid != me.id]
+
+    def kill_links_effects(self, n: ClusterNode, direction: str) -> list:
+        """DEBUG CLUSTERLINK KILL to|from|all: free the node's outbound and/or
+        inbound link (the next cron tick reconnects the outbound one)."""
+        out = []
+        for ln in ((n.link,) if direction == "to" else (n.inbound_link,) if direction == "from"
+                   else (n.link, n.inbound_link)):
+            if ln is not None and not getattr(ln, "closed", False):
+                # forgotten by the node at once (CLUSTER LINKS in the same
+                # EXEC no longer lists it, as in Redis); the shell closes it
+                if n.link is ln:
+                    n.link = None
+                if n.inbound_link is ln:
+                    n.inbound_link = None
+                out.append(FreeLink(ln))
+                self.emit("cluster.link_state", outcome="killed", node=n.id,
+                          direction="from" if ln.inbound else "to")
+        return out
 
     # --- links --------------------------------------------------------------------
 
@@ -362,7 +396,7 @@ class BusCore(PacketBuilder, FailureDetection):
         n.ip, n.port, n.cport = ip, m.port, m.cport
         n.clear_flag("noaddr")
         if n.link is not None:
-            self.core.bus_effects_later.append(FreeLink(n.link))
+            self.core.bus_effects.append(FreeLink(n.link))
         self.emit("cluster.membership_changed", outcome="address_updated", node=n.id, ip=ip,
                   port=m.port)
         return True
@@ -409,7 +443,7 @@ class BusCore(PacketBuilder, FailureDetection):
                         and (node.ip.lower() != g.ip.lower() or node.port != g.port
                              or node.cport != g.cport)):
                     if node.link is not None:
-                        self.core.bus_effects_later.append(FreeLink(node.link))
+                        self.core.bus_effects.append(FreeLink(node.link))
                     node.ip, node.port, node.cport = g.ip, g.port, g.cport
                     node.clear_flag("noaddr")
             elif node is None:
@@ -422,9 +456,7 @@ class BusCore(PacketBuilder, FailureDetection):
                     self._save()
                     self.emit("cluster.membership_changed", outcome="discovered", node=n.id,
                               via=sender.id)
-        eff = self.core.bus_effects_later[:]
-        self.core.bus_effects_later.clear()
-        return eff
+        return self.core.take_bus_effects()
 
     # --- slot config ------------------------------------------------------------------
 

@@ -172,9 +172,8 @@ def cmd_debug(c, argv):
         # this type are dropped (after being counted), -1 = none
         t = parse_int(argv[2])
         core = c.server.cluster
-        bus = core.bus if core is not None else None
-        if bus is not None:
-            bus.set_drop_filter(t)
+        if core is not None and core.bus_core is not None:
+            core.bus_core.drop_filter = t
         return OK
     if (sub == b"clusterlink" and len(argv) == 5
             and _cstr(argv[2]).lower() == b"kill"):
@@ -192,8 +191,8 @@ def cmd_debug(c, argv):
             raise err("ERR Unknown direction %s" % argv[3].decode("latin-1"))
         # a link that does not exist (or myself) is a no-op here; Redis 7.0
         # crashes in freeClusterLink(NULL)
-        if core.bus is not None and n is not core.state.myself:
-            core.bus.kill_links(n, d.decode())
+        if core.bus_core is not None and n is not core.state.myself:
+            core.to_bus(*core.bus_core.kill_links_effects(n, d.decode()))
         return OK
     raise err(
         "ERR unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP."

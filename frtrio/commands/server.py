@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from frtrio.blocking import BlockOn
+from frtrio.client import F
 from frtrio.commands.table import command
 from frtrio.commands.util import LLONG_MAX, err, parse_int, syntax_error
 from frtrio.protocol.parser import string2ll
@@ -32,7 +33,7 @@ def cmd_shutdown(c, argv):
         else:
             raise syntax_error()
     c.server.shutdown_requested = mode
-    c.close_after_reply = True
+    c.flags |= F.CLOSE_AFTER_REPLY
     return NO_REPLY
 
 
@@ -52,7 +53,7 @@ def cmd_wait(c, argv):
     if t < 0:
         raise err("ERR timeout is negative")
     acked = srv.replicas_acked(c) if hasattr(srv, "replicas_acked") else 0
-    if c.multi is not None or c.in_exec or acked >= n:
+    if c.multi is not None or c.flags & F.IN_EXEC or acked >= n:
         return acked
     deadline = srv.now_ms + t if t > 0 else None
     if deadline is not None and deadline > LLONG_MAX:
