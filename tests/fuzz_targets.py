@@ -474,6 +474,11 @@ def _dump_seed_bodies() -> list[bytes]:
     for p in sorted(glob.glob(os.path.join(real, "*.bin"))):
         body = open(p, "rb").read()
         bodies.append(body[:-10])
+    # the payloads of redis's corrupt-dump.tcl (each aimed at a weak spot)
+    with open(os.path.join(real, "redis70-corrupt-dump.txt")) as f:
+        for line in f:
+            if line[:1].isdigit():
+                bodies.append(bytes.fromhex(line.split()[1])[:-10])
     for b in bodies:
         if b not in out:
             out.append(b)
@@ -485,11 +490,36 @@ def with_footer(body: bytes) -> bytes:
     return body + rdb.crc64(body).to_bytes(8, "little")
 
 
+_EXERCISE = {
+    b"string": [[b"GET", b"k"], [b"STRLEN", b"k"], [b"GETRANGE", b"k", b"-3", b"-1"], [b"APPEND", b"k", b"x"],
+                [b"INCR", b"k"]],
+    b"list": [[b"LRANGE", b"k", b"0", b"-1"], [b"LINDEX", b"k", b"-1"], [b"LPOS", b"k", b"a"],
+              [b"LINSERT", b"k", b"BEFORE", b"a", b"b"], [b"RPUSH", b"k", b"x"], [b"LPOP", b"k"],
+              [b"LSET", b"k", b"0", b"y"], [b"LTRIM", b"k", b"1", b"-2"]],
+    b"set": [[b"SMEMBERS", b"k"], [b"SISMEMBER", b"k", b"1"], [b"SRANDMEMBER", b"k", b"-5"],
+             [b"SADD", b"k", b"x", b"7"], [b"SINTERCARD", b"1", b"k"], [b"SPOP", b"k"], [b"SREM", b"k", b"1"]],
+    b"hash": [[b"HGETALL", b"k"], [b"HRANDFIELD", b"k", b"-5", b"WITHVALUES"], [b"HSCAN", b"k", b"0"],
+              [b"HSET", b"k", b"f", b"v"], [b"HINCRBY", b"k", b"f2", b"1"], [b"HDEL", b"k", b"f1"]],
+    b"zset": [[b"ZRANGE", b"k", b"0", b"-1", b"WITHSCORES"], [b"ZRANGEBYSCORE", b"k", b"-inf", b"+inf"],
+              [b"ZRANGEBYLEX", b"k", b"-", b"+"], [b"ZRANK", b"k", b"a"], [b"ZRANDMEMBER", b"k", b"-5"],
+              [b"ZADD", b"k", b"1.5", b"x"], [b"ZINCRBY", b"k", b"1", b"a"], [b"ZREMRANGEBYRANK", b"k", b"0", b"0"],
+              [b"ZPOPMAX", b"k"]],
+    b"stream": [[b"XLEN", b"k"], [b"XRANGE", b"k", b"-", b"+"], [b"XREVRANGE", b"k", b"+", b"-", b"COUNT", b"3"],
+                [b"XINFO", b"STREAM", b"k"], [b"XINFO", b"STREAM", b"k", b"FULL"], [b"XINFO", b"GROUPS", b"k"],
+                [b"XREAD", b"STREAMS", b"k", b"0"], [b"XADD", b"k", b"*", b"f", b"v"],
+                [b"XADD", b"k", b"MAXLEN", b"~", b"5", b"*", b"g", b"w"], [b"XTRIM", b"k", b"MINID", b"2"],
+                [b"XDEL", b"k", b"1-1"], [b"XSETID", b"k", b"99999999999999-0"]],
+}
+_EXERCISE_ANY = [[b"TYPE", b"k"], [b"OBJECT", b"ENCODING", b"k"], [b"MEMORY", b"USAGE", b"k"],
+                 [b"COPY", b"k", b"k3"], [b"DUMP", b"k3"], [b"SORT", b"k3", b"ALPHA", b"LIMIT", b"0", b"5"]]
+
+
 class DumpTarget:
     """RESTORE a mutated payload (the CRC fixed up so the body is what is
     tested) on an in-process server: the reply is +OK or exactly
-    ``-ERR Bad data format``; after +OK the key DUMPs and RESTOREs again to
-    an equal value, and after an error no key exists."""
+    ``-ERR Bad data format``. After +OK the key DUMPs and RESTOREs again to
+    an equal value, and reading and writing it with the commands of its type
+    never ends in an internal error; after an error no key exists."""
 
     name = "dump"
 
@@ -509,8 +539,13 @@ class DumpTarget:
         self.srv.execute(self.c, list(argv))
         return self.c.take_output()
 
+    def _internal_errors(self) -> int:
+        return self.srv.stats["frtrio_internal_errors"]
+
     def run(self, data: bytes) -> None:
         payload = with_footer(data)
+        self._cmd(b"FLUSHALL")
+        ie = self._internal_errors()
         r = self._cmd(b"RESTORE", b"k", b"0", payload, b"REPLACE")
         if r == b"+OK\r\n":
             self.ok += 1
@@ -525,7 +560,18 @@ class DumpTarget:
             v2 = self.srv.dbs[0].lookup(b"k2", 0)
             if _value_items(v1) != _value_items(v2):
                 raise FuzzFinding("DUMP/RESTORE changed the value")
-            self._cmd(b"DEL", b"k", b"k2")
+            tn = b"string" if type(v1) is bytes else v1.type_name
+            if tn == b"stream":
+                for g in list(v1.groups)[:3]:
+                    self._cmd(b"XINFO", b"CONSUMERS", b"k", g)
+                    self._cmd(b"XPENDING", b"k", g, b"-", b"+", b"10")
+                    self._cmd(b"XREADGROUP", b"GROUP", g, b"c1", b"STREAMS", b"k", b">")
+                    self._cmd(b"XAUTOCLAIM", b"k", g, b"c2", b"0", b"0-0")
+                    self._cmd(b"XCLAIM", b"k", g, b"c3", b"0", b"1-1", b"0-1")
+            for argv in _EXERCISE_ANY + _EXERCISE[tn]:
+                self._cmd(*argv)
+            if self._internal_errors() != ie:
+                raise FuzzFinding("an internal error while using the restored %s" % tn.decode())
             return
         if r != b"-ERR Bad data format\r\n":
             raise FuzzFinding("RESTORE replied %r" % r[:200])
@@ -544,6 +590,16 @@ def _value_items(v):
         return sorted(v.items())
     if tn == b"set":
         return sorted(v)
+    if tn == b"stream":
+        groups = []
+        for name in sorted(v.groups):
+            g = v.groups[name]
+            pel = [(i, n.delivery_time, n.delivery_count, n.consumer.name if n.consumer else None)
+                   for i, n in g.sorted_pel()]
+            cons = [(c.name, c.seen_time, sorted(c.pel)) for c in g.sorted_consumers()]
+            groups.append((name, g.last_id, g.entries_read, pel, cons))
+        return (list(v.range(0, (1 << 128) - 1)), v.length, v.last_id, v.first_id, v.max_deleted,
+                v.entries_added, groups)
     return list(v)
 
 
@@ -603,15 +659,22 @@ class AofTarget:
     def run(self, data: bytes) -> None:
         from frtrio.persist import aof_format, aof_manifest
 
+        cmds = []
         try:
             prev = 0
             for argv, end in aof_format.parse_aof(data):
-                if aof_format.encode_command(argv) != data[prev:end] and not data[prev:end].startswith(b"#"):
-                    # annotations and non-canonical headers (e.g. "*02") are fine
-                    pass
+                if not prev < end <= len(data):
+                    raise FuzzFinding("AOF parser went back or past the end: %d -> %d" % (prev, end))
+                cmds.append(argv)
                 prev = end
         except (aof_format.Truncated, aof_format.BadFormat):
             pass
+        # what was read (annotations and non-canonical headers such as "*02"
+        # aside) written back canonically reads back the same
+        canon = b"".join(aof_format.encode_command(argv) for argv in cmds)
+        again = [argv for argv, _ in aof_format.parse_aof(canon)]
+        if again != cmds:
+            raise FuzzFinding("AOF commands do not read back after rewriting: %r vs %r" % (cmds[:3], again[:3]))
         try:
             m = aof_manifest.Manifest.parse(data, "appendonly.aof.manifest")
         except aof_format.AOFLoadError:

@@ -41,7 +41,7 @@ class Manifest:
     def render(self) -> bytes:
         def name(f: str) -> str:
             b = f.encode("utf-8", "surrogateescape")
-            if any(c <= 32 or c >= 127 or c in b"\"'\\" for c in b):
+            if not b or any(c <= 32 or c >= 127 or c in b"\"'\\" for c in b):  # "" quoted too
                 return repr_bytes(b)
             return f
 

@@ -258,6 +258,8 @@ def lzf_compress(data: bytes, out_limit: int) -> bytes | None:
 
 def lzf_decompress(src: bytes, out_len: int) -> bytes:
     """Inflate LZF data that must expand to exactly ``out_len`` bytes."""
+    if out_len == 0:  # Redis checks lzf_decompress() == len, and 0 is its failure value
+        return b""
     out = bytearray(out_len)
     op = 0
     i = 0
@@ -479,10 +481,18 @@ def lp_entries(lp: bytes) -> list[bytes]:
         else:
             raise RdbError("Listpack integrity check failed")
         p += blen
-        # skip the back length: 1..5 bytes, value must match blen
-        bl = 1 if blen <= 127 else 2 if blen < 16383 else 3 if blen < 2097151 else (
-            4 if blen < 268435455 else 5)
-        p += bl
+        # the back length (1..5 bytes) must say blen, as Redis's deep check
+        # (sanitize-dump-payload) requires: its own corrupt-dump tests
+        # refuse a listpack whose back length is wrong
+        if blen <= 127:
+            if p >= end or lp[p] != blen:
+                raise RdbError("Listpack integrity check failed")
+            p += 1
+        else:
+            back = _lp_backlen(blen)
+            if lp[p : p + len(back)] != back:
+                raise RdbError("Listpack integrity check failed")
+            p += len(back)
         if p > end:
             raise RdbError("Listpack integrity check failed")
     if p != end:
@@ -506,15 +516,22 @@ def zl_entries(zl: bytes) -> list[bytes]:
     out: list[bytes] = []
     p = 10
     end = n - 1
+    # Redis 7.0 validates ziplists deeply even without sanitize-dump-payload
+    # (it converts them): each prevlen must be the previous entry's size and
+    # the tail offset must point at the last entry.
+    start = prev_start = 0
     while p < end:
+        prev_start, start = start, p
         # previous entry length
         if zl[p] < 254:
+            prevlen = zl[p]
             p += 1
         elif zl[p] == 254:
+            prevlen = int.from_bytes(zl[p + 1 : p + 5], "little")
             p += 5
         else:
             raise RdbError("Ziplist integrity check failed")
-        if p >= end:
+        if p >= end or prevlen != (start - prev_start if out else 0):
             raise RdbError("Ziplist integrity check failed")
         b = zl[p]
         kind = b >> 6
@@ -558,7 +575,7 @@ def zl_entries(zl: bytes) -> list[bytes]:
             raise RdbError("Ziplist integrity check failed")
         out.append(zl[s : s + ln])
         p = s + ln
-    if p != end:
+    if p != end or (out and tail != start):
         raise RdbError("Ziplist integrity check failed")
     if declared != 65535 and declared != len(out):
         raise RdbError("Ziplist integrity check failed")
@@ -640,6 +657,8 @@ def zipmap_entries(zm: bytes) -> list[bytes]:
         out.append(zm[p : p + ln])
         p += ln + free
     if p != end:
+        raise RdbError("Zipmap integrity check failed")
+    if zm[0] != 254 and zm[0] != len(out) // 2:  # the pair count, unless "254 or more"
         raise RdbError("Zipmap integrity check failed")
     return out
 
@@ -946,10 +965,8 @@ class Reader:
         raise RdbError("Unknown length encoding %d" % b)
 
     def plain_length(self) -> int:
-        n, enc = self.length()
-        if enc:
-            raise RdbError("unexpected encoded length")
-        return n
+        # rdbLoadLen(rdb, NULL): an "encoded" length byte reads as its 6 bits
+        return self.length()[0]
 
     def string(self) -> bytes:
         n, enc = self.length()
@@ -1098,6 +1115,8 @@ def decode_object(r: Reader, t: int, lim: Limits = DEFAULT_LIMITS):
                 if container not in (QUICKLIST_NODE_PLAIN, QUICKLIST_NODE_PACKED):
                     raise RdbError("Quicklist integrity check failed")
             blob = r.string()
+            if not blob:
+                raise RdbError("Quicklist node is empty")
             if container == QUICKLIST_NODE_PLAIN:
                 lst.append(blob)
             elif t == T_LIST_QUICKLIST:
