@@ -36,7 +36,7 @@ from frtrio.cluster.bus_types import (
 )
 from frtrio.protocol import parser as pp
 from frtrio.protocol import reply as rp
-from frtrio.store import rdb
+from frtrio.store import crc64, listpack, rdb, rdb_format, rdb_strings, ziplist, zipmap
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -457,19 +457,19 @@ def _dump_seed_bodies() -> list[bytes]:
         v = srv.dbs[0].lookup(k, 0)
         bodies.append(rdb.encode_object(v, rdb.DEFAULT_LIMITS))
     # legacy encodings Redis 7.0 still loads: ziplist list/hash/zset, zipmap, plain list/set/zset
-    bodies.append(bytes([rdb.T_LIST_ZIPLIST]) + rdb.enc_string(rdb.zl_build([b"a", b"12", b"xyz"]), False))
-    bodies.append(bytes([rdb.T_HASH_ZIPLIST]) + rdb.enc_string(rdb.zl_build([b"f", b"v", b"g", b"7"]), False))
-    bodies.append(bytes([rdb.T_ZSET_ZIPLIST]) + rdb.enc_string(rdb.zl_build([b"m", b"1.5", b"n", b"2"]), False))
-    bodies.append(bytes([rdb.T_HASH_ZIPMAP]) + rdb.enc_string(rdb.zipmap_build([(b"f", b"v"), (b"g", b"w")]), False))
-    bodies.append(bytes([rdb.T_LIST]) + rdb.enc_len(2) + rdb.enc_string(b"a") + rdb.enc_string(b"b"))
-    bodies.append(bytes([rdb.T_SET]) + rdb.enc_len(2) + rdb.enc_string(b"a") + rdb.enc_string(b"b"))
-    bodies.append(bytes([rdb.T_ZSET]) + rdb.enc_len(1) + rdb.enc_string(b"a") + b"\x031.5")
-    bodies.append(bytes([rdb.T_ZSET_2]) + rdb.enc_len(1) + rdb.enc_string(b"a") + rdb.enc_binary_double(2.0))
-    bodies.append(bytes([rdb.T_HASH]) + rdb.enc_len(1) + rdb.enc_string(b"f") + rdb.enc_string(b"v"))
-    ql = bytes([rdb.T_LIST_QUICKLIST_2]) + rdb.enc_len(2) + rdb.enc_len(2) + rdb.enc_string(
-        rdb.lp_build([b"a", b"1"]), False) + rdb.enc_len(1) + rdb.enc_string(b"plain")
+    bodies.append(bytes([rdb_format.T_LIST_ZIPLIST]) + rdb_strings.enc_string(ziplist.zl_build([b"a", b"12", b"xyz"]), False))
+    bodies.append(bytes([rdb_format.T_HASH_ZIPLIST]) + rdb_strings.enc_string(ziplist.zl_build([b"f", b"v", b"g", b"7"]), False))
+    bodies.append(bytes([rdb_format.T_ZSET_ZIPLIST]) + rdb_strings.enc_string(ziplist.zl_build([b"m", b"1.5", b"n", b"2"]), False))
+    bodies.append(bytes([rdb_format.T_HASH_ZIPMAP]) + rdb_strings.enc_string(zipmap.zipmap_build([(b"f", b"v"), (b"g", b"w")]), False))
+    bodies.append(bytes([rdb_format.T_LIST]) + rdb_strings.enc_len(2) + rdb_strings.enc_string(b"a") + rdb_strings.enc_string(b"b"))
+    bodies.append(bytes([rdb_format.T_SET]) + rdb_strings.enc_len(2) + rdb_strings.enc_string(b"a") + rdb_strings.enc_string(b"b"))
+    bodies.append(bytes([rdb_format.T_ZSET]) + rdb_strings.enc_len(1) + rdb_strings.enc_string(b"a") + b"\x031.5")
+    bodies.append(bytes([rdb_format.T_ZSET_2]) + rdb_strings.enc_len(1) + rdb_strings.enc_string(b"a") + rdb_strings.enc_binary_double(2.0))
+    bodies.append(bytes([rdb_format.T_HASH]) + rdb_strings.enc_len(1) + rdb_strings.enc_string(b"f") + rdb_strings.enc_string(b"v"))
+    ql = bytes([rdb_format.T_LIST_QUICKLIST_2]) + rdb_strings.enc_len(2) + rdb_strings.enc_len(2) + rdb_strings.enc_string(
+        listpack.lp_build([b"a", b"1"]), False) + rdb_strings.enc_len(1) + rdb_strings.enc_string(b"plain")
     bodies.append(ql)
-    bodies.append(bytes([rdb.T_LIST_QUICKLIST]) + rdb.enc_len(1) + rdb.enc_string(rdb.zl_build([b"q", b"5"]), False))
+    bodies.append(bytes([rdb_format.T_LIST_QUICKLIST]) + rdb_strings.enc_len(1) + rdb_strings.enc_string(ziplist.zl_build([b"q", b"5"]), False))
     real = os.path.join(HERE, "fixtures", "dump")
     for p in sorted(glob.glob(os.path.join(real, "*.bin"))):
         body = open(p, "rb").read()
@@ -486,8 +486,8 @@ def _dump_seed_bodies() -> list[bytes]:
 
 
 def with_footer(body: bytes) -> bytes:
-    body = body + rdb.RDB_VERSION.to_bytes(2, "little")
-    return body + rdb.crc64(body).to_bytes(8, "little")
+    body = body + rdb_format.RDB_VERSION.to_bytes(2, "little")
+    return body + crc64.crc64(body).to_bytes(8, "little")
 
 
 _EXERCISE = {

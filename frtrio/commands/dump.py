@@ -35,7 +35,7 @@ from frtrio.commands.table import command
 from frtrio.commands.util import NOT_INT, err, parse_int, syntax_error
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import OK, Status
-from frtrio.store import rdb
+from frtrio.store import rdb, rdb_format
 
 BUSYKEY = "BUSYKEY Target key name already exists."
 
@@ -104,7 +104,7 @@ def _restore(c, argv):
         raise err("ERR DUMP payload version or checksum are wrong")
     try:
         value = rdb.load_payload(payload, limits(srv))
-    except (rdb.RdbError, ValueError, OverflowError, MemoryError):
+    except (rdb_format.RdbError, ValueError, OverflowError, MemoryError):
         raise err("ERR Bad data format") from None
     deleted = False
     if replace:
