@@ -40,7 +40,12 @@ class ClusterCore:
         self.events = []  # (reason_code, fields) for the event log
         # the bus core (cluster/gossip.py), set when the node has a bus
         self.bus_core = None
-        self.manual_failover = None
+        # what the replication shell keeps here for the election's data age
+        # (cluster/election.py): is the link to my master up, when did it
+        # last carry data, since when is it down
+        self.repl_link_up = False
+        self.repl_last_io_ms = 0
+        self.repl_down_since_ms = server.now_ms
         self.mf_slave = None  # master side of a manual failover: the replica
         self.mf_end = 0
         # bus effects (frtrio/effects.py) for the bus shell: found deep inside
@@ -231,8 +236,9 @@ class ClusterCore:
 
     def request_manual_failover(self, mode: str) -> None:
         """CLUSTER FAILOVER accepted: the failover machinery takes it from here."""
-        self.manual_failover = (mode, self.server.now_ms + 5000)
         self.emit("cluster.manual_failover", outcome="requested_" + mode)
+        if self.bus_core is not None:
+            self.to_bus(*self.bus_core.start_manual_failover(mode, self.server.now_ms))
 
     def reset(self, hard: bool) -> None:
         """CLUSTER RESET [HARD|SOFT] (the caller checked the preconditions)."""
@@ -335,9 +341,6 @@ class ClusterCore:
         self.mf_slave = replica
         self.mf_end = now + 5000
         self.emit("cluster.manual_failover", outcome="mfstart_received", node=replica.id)
-
-    def auth_ack_received(self, sender, msg) -> None:
-        self.emit("cluster.failover_vote", outcome="ack_received", node=sender.id)
 
     def became_replica(self, master) -> None:
         srv = self.server

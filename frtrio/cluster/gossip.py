@@ -38,6 +38,7 @@ from frtrio.cluster.bus_types import (
 from frtrio.cluster.slots import CLUSTER_SLOTS
 from frtrio.cluster.state import ClusterNode
 from frtrio.cluster.bus_packets import PacketBuilder
+from frtrio.cluster.election import ReplicaFailover
 from frtrio.cluster.failure import FailureDetection
 from frtrio.effects import Broadcast, Connect, Deliver, FreeLink, SendOnLink, SendToNode
 
@@ -67,10 +68,11 @@ def _flags_from_bits(bits: int) -> list[str]:
     return out
 
 
-class BusCore(PacketBuilder, FailureDetection):
+class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
     def __init__(self, core):
         self.core = core
         core.bus_core = self
+        self.init_failover()
         self.state = core.state
         self.server = core.server
         self.drop_filter = -1
@@ -219,6 +221,8 @@ class BusCore(PacketBuilder, FailureDetection):
                 self.emit("cluster.epoch_changed", outcome="learned", node=sender.id,
                           config_epoch=m.config_epoch)
             sender.repl_offset = m.offset
+            if self.mf_end:
+                self.paused_master_packet(sender, m)
         if t in (PING, MEET):
             cfg = self.server.config
             if (t == MEET or not me.ip) and not cfg.get("cluster-announce-ip"):
@@ -262,7 +266,7 @@ class BusCore(PacketBuilder, FailureDetection):
         if t == FAILOVER_AUTH_ACK:
             if sender is None:
                 return eff
-            self.core.auth_ack_received(sender, m)
+            self.auth_ack(sender, m)
             return eff
         if t == UPDATE:
             if sender is None:
@@ -581,6 +585,28 @@ class BusCore(PacketBuilder, FailureDetection):
                 n.set_flag("fail?")
                 update = True
                 self.emit("cluster.node_pfail", node=n.id, delay_ms=delay)
+        # a manual failover that ran out of time; the replica's failover steps
+        self.manual_failover_timed_out(now)
+        if me.is_replica:
+            self.manual_failover_step(now)
+            eff += self.handle_failover(now)
         if update or not st.state_ok:
             st.todo_update_state = True
         return eff
+
+    def before_sleep_manual_failover(self, now: int) -> None:
+        """Before-sleep duty cluster_manual_failover (Redis's
+        clusterBeforeSleep): a replica in a manual failover takes its step,
+        and the election runs right after it."""
+        if self.mf_end and self.st.myself.is_replica:
+            self.manual_failover_step(now)
+            self.todo_failover = True
+
+    def before_sleep_failover(self, now: int) -> list:
+        """Before-sleep duty cluster_failover: the election, when asked."""
+        if not self.todo_failover:
+            return []
+        self.todo_failover = False
+        if not self.st.myself.is_replica:
+            return []
+        return self.handle_failover(now)

@@ -69,6 +69,10 @@ class BusShell:
         # what commands asked of the bus (PUBLISH, CLUSTER FORGET/SETSLOT,
         # DEBUG CLUSTERLINK KILL) goes out in the before-sleep round
         node.before_sleep.register("cluster_broadcast", self.flush_core_effects)
+        node.before_sleep.register(
+            "cluster_manual_failover", lambda: self.bus.before_sleep_manual_failover(self.srv.now_ms))
+        node.before_sleep.register(
+            "cluster_failover", lambda: self._execute(self.bus.before_sleep_failover(self.srv.now_ms)))
         self.connecting: dict[str, None] = {}
         self.outbound: list[Link] = []
         self.inbound: list[Link] = []
