@@ -2,9 +2,13 @@
 
 from frtrio.commands import (  # noqa: F401
     cluster,
+    command,
+    config_cmd,
     connection,
+    debug,
     dump,
     hashes,
+    info,
     keys,
     lists,
     objectcmd,
