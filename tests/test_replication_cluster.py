@@ -82,8 +82,8 @@ def test_cluster_create_with_replicas_replicates(master_kind, replica_kind):
             assert conn.cmd("SET", "key:1", "x").startswith(b"-MOVED")
         # CLUSTER NODES / SLOTS / SHARDS / REPLICAS on an frtrio master
         m = cs[0]
-        nodes = m.execute_command("CLUSTER", "NODES").decode()
-        assert nodes.count("slave") == 3
+        wait_for(lambda: m.execute_command("CLUSTER", "NODES").decode().count("slave") == 3,
+                 what="CLUSTER NODES shows the three replicas (gossip)")
         # (a replica is listed once the offset in its bus header is above 0)
         wait_for(lambda: all(len(entry) == 4 for entry in m.execute_command("CLUSTER", "SLOTS")),
                  what="CLUSTER SLOTS lists each master's replica")

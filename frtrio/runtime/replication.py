@@ -24,6 +24,7 @@ from frtrio.protocol.parser import RequestParser
 from frtrio.replication import handshake as hs
 from frtrio.replication.core import ONLINE, SEND_BULK
 from frtrio.replication.state import encode_command
+from frtrio.store import crc64 as _crc64
 from frtrio.store import rdb as _rdb
 
 log = logging.getLogger("frtrio")
@@ -143,9 +144,9 @@ async def _produce(node, snap, send) -> bytes:
             await send(b"\n")
         await trio.sleep(0)
     parts = snap.payload_parts()
-    if _rdb._T64 is None:
+    if _crc64._T64 is None:
         # the CRC's lookup tables, built once per process: a worker thread
-        await trio.to_thread.run_sync(_rdb._t64)
+        await trio.to_thread.run_sync(_crc64._t64)
     checksum = node.config.get("rdbchecksum") == "yes"
     out = []
     crc = 0
@@ -157,7 +158,7 @@ async def _produce(node, snap, send) -> bytes:
         if size >= CRC_CHUNK:
             data = b"".join(chunk)
             if checksum:
-                crc = _rdb.crc64(data, crc)
+                crc = _crc64.crc64(data, crc)
             out.append(data)
             chunk = []
             size = 0
@@ -167,7 +168,7 @@ async def _produce(node, snap, send) -> bytes:
             await trio.sleep(0)
     data = b"".join(chunk)
     if checksum:
-        crc = _rdb.crc64(data, crc)
+        crc = _crc64.crc64(data, crc)
     out.append(data)
     out.append(crc.to_bytes(8, "little"))
     return b"".join(out)
