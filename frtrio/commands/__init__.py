@@ -1,10 +1,12 @@
 """Command families. Importing this package registers every command."""
 
 from frtrio.commands import (  # noqa: F401
+    bitmaps,
     cluster,
     connection,
     dump,
     hashes,
+    hll,
     keys,
     lists,
     objectcmd,
