@@ -5,6 +5,7 @@ from frtrio.commands import (  # noqa: F401
     cluster,
     connection,
     dump,
+    geo,
     hashes,
     hll,
     keys,
