@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import struct
+from bisect import bisect_right
 
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
@@ -129,6 +130,38 @@ def dense_register_list(s) -> bytearray:
     out[2::4] = r2
     out[3::4] = r3
     return out
+
+
+_LANES_H = int.from_bytes(b"\x80" * HLL_REGISTERS, "big")
+_LANES_ALL = (1 << (8 * HLL_REGISTERS)) - 1
+
+
+def registers_max(a, b) -> bytes:
+    """Element-wise max of two 16384-byte register arrays (values 0..63),
+    computed on whole big ints: a lane's borrow-free (a | 0x80) - b keeps
+    its top bit exactly when a >= b."""
+    A = int.from_bytes(a, "big")
+    B = int.from_bytes(b, "big")
+    m = ((((A | _LANES_H) - B) & _LANES_H) >> 7) * 255
+    return ((A & m) | (B & ~m & _LANES_ALL)).to_bytes(HLL_REGISTERS, "big")
+
+
+def dense_from_registers(regs) -> bytes:
+    """The 12288 bytes of packed 6-bit registers (inverse of
+    ``dense_register_list``)."""
+    n = HLL_REGISTERS // 4
+    r0 = int.from_bytes(regs[0::4], "big")
+    r1 = int.from_bytes(regs[1::4], "big")
+    r2 = int.from_bytes(regs[2::4], "big")
+    r3 = int.from_bytes(regs[3::4], "big")
+    a = r0 | ((r1 & _M03) << 6)
+    b = ((r1 >> 2) & _M0F) | ((r2 & _M0F) << 4)
+    c = ((r2 >> 4) & _M03) | (r3 << 2)
+    out = bytearray(HLL_REGISTERS * 6 // 8)
+    out[0::3] = a.to_bytes(n, "big")
+    out[1::3] = b.to_bytes(n, "big")
+    out[2::3] = c.to_bytes(n, "big")
+    return bytes(out)
 
 
 # --- sparse representation -------------------------------------------------------
@@ -295,6 +328,221 @@ def _promote(s, index: int, count: int):
     return d, 1
 
 
+class SparseEditor:
+    """The sparse opcodes decoded once per command into a list (an XZERO
+    is stored as 0x4000 | (len - 1)), with the first register each covers,
+    so that a run of register updates (PFADD of many elements, PFMERGE)
+    finds its opcode by bisection instead of walking the string each time.
+    The edits are hllSparseSet's, step for step, on the list: the bytes it
+    gives back are the ones the byte-walking ``sparse_set`` would give."""
+
+    __slots__ = ("header", "ops", "firsts", "nbytes")
+
+    PROMOTE = 2
+
+    @classmethod
+    def parse(cls, s) -> "SparseEditor | None":
+        """None when the string ends inside an XZERO opcode (a corrupt
+        value the byte-walking code handles as Redis does)."""
+        ops = []
+        firsts = []
+        p = HLL_HDR_SIZE
+        end = len(s)
+        first = 0
+        while p < end:
+            b = s[p]
+            if b & 0xC0 == 0x40:
+                if p + 1 >= end:
+                    return None
+                op = ((b & 0x3F) << 8 | s[p + 1]) | 0x4000
+                span = (op & 0x3FFF) + 1
+                p += 2
+            else:
+                op = b
+                span = (b & 3) + 1 if b & 0x80 else (b & 0x3F) + 1
+                p += 1
+            ops.append(op)
+            firsts.append(first)
+            first += span
+        e = cls()
+        e.header = bytearray(s[:HLL_HDR_SIZE])
+        e.ops = ops
+        e.firsts = firsts
+        e.nbytes = end
+        return e
+
+    def to_bytes(self) -> bytearray:
+        out = bytearray(self.header)
+        for op in self.ops:
+            if op >= 0x4000:
+                out.append(((op >> 8) & 0x3F) | 0x40)
+                out.append(op & 0xFF)
+            else:
+                out.append(op)
+        return out
+
+    @staticmethod
+    def _span(op: int) -> int:
+        if op >= 0x4000:
+            return (op & 0x3FFF) + 1
+        if op & 0x80:
+            return (op & 3) + 1
+        return (op & 0x3F) + 1
+
+    def set(self, index: int, count: int, max_bytes: int) -> int:
+        """1, 0, -1 (corrupt) or PROMOTE (nothing changed: the caller
+        converts to dense)."""
+        if count > 32:
+            return self.PROMOTE
+        ops = self.ops
+        firsts = self.firsts
+        if not ops:
+            return -1
+        k = bisect_right(firsts, index) - 1
+        op = ops[k]
+        first = firsts[k]
+        span = self._span(op)
+        if index > first + span - 1:
+            return -1
+        prev = k - 1 if k > 0 else None
+        is_xzero = op >= 0x4000
+        is_val = not is_xzero and bool(op & 0x80)
+        is_zero = not is_xzero and not is_val
+        done = False
+        if is_val:
+            if ((op >> 2) & 0x1F) + 1 >= count:
+                return 0
+            if span == 1:
+                ops[k] = _val_op(count, 1)
+                done = True
+        if not done and is_zero and span == 1:
+            ops[k] = _val_op(count, 1)
+            done = True
+        if not done:
+            seq = []
+            seqf = []
+            nb = 0
+            last = first + span - 1
+            if is_val:
+                curval = ((op >> 2) & 0x1F) + 1
+                if index != first:
+                    seq.append(_val_op(curval, index - first))
+                    seqf.append(first)
+                    nb += 1
+                seq.append(_val_op(count, 1))
+                seqf.append(index)
+                nb += 1
+                if index != last:
+                    seq.append(_val_op(curval, last - index))
+                    seqf.append(index + 1)
+                    nb += 1
+            else:
+                if index != first:
+                    ln = index - first
+                    if ln > 64:
+                        seq.append(0x4000 | (ln - 1))
+                        nb += 2
+                    else:
+                        seq.append(ln - 1)
+                        nb += 1
+                    seqf.append(first)
+                seq.append(_val_op(count, 1))
+                seqf.append(index)
+                nb += 1
+                if index != last:
+                    ln = last - index
+                    if ln > 64:
+                        seq.append(0x4000 | (ln - 1))
+                        nb += 2
+                    else:
+                        seq.append(ln - 1)
+                        nb += 1
+                    seqf.append(index + 1)
+            delta = nb - (2 if is_xzero else 1)
+            if delta > 0 and self.nbytes + delta > max_bytes:
+                return self.PROMOTE
+            ops[k:k + 1] = seq
+            firsts[k:k + 1] = seqf
+            self.nbytes += delta
+        # step 4: merge adjacent VAL opcodes, up to five opcodes from prev
+        p = 0 if prev is None else prev
+        scan = 5
+        while p < len(ops) and scan:
+            scan -= 1
+            a = ops[p]
+            if a >= 0x4000 or not a & 0x80:
+                p += 1
+                continue
+            if p + 1 < len(ops):
+                b = ops[p + 1]
+                if b < 0x4000 and b & 0x80 and (a >> 2) & 0x1F == (b >> 2) & 0x1F:
+                    ln = (a & 3) + (b & 3) + 2
+                    if ln <= 4:
+                        ops[p] = _val_op(((a >> 2) & 0x1F) + 1, ln)
+                        del ops[p + 1]
+                        del firsts[p + 1]
+                        self.nbytes -= 1
+                        continue
+            p += 1
+        self.header[15] |= 0x80
+        return 1
+
+
+class HllWork:
+    """An HLL being changed by one command: dense bytes, a sparse editor, or
+    (for a sparse string cut inside an opcode) the byte-walking code."""
+
+    __slots__ = ("raw", "sp")
+
+    def __init__(self, s: bytearray):
+        self.sp = SparseEditor.parse(s) if s[4] == HLL_SPARSE else None
+        self.raw = None if self.sp is not None else s
+
+    def is_dense(self) -> bool:
+        return self.sp is None and self.raw[4] == HLL_DENSE
+
+    def set(self, index: int, count: int, max_bytes: int) -> int:
+        sp = self.sp
+        if sp is not None:
+            r = sp.set(index, count, max_bytes)
+            if r != SparseEditor.PROMOTE:
+                return r
+            d = sparse_to_dense(sp.to_bytes())
+            if d is None:
+                return -1
+            self.sp = None
+            self.raw = d
+            dense_set(d, index, count)
+            return 1
+        if self.raw[4] == HLL_DENSE:
+            return dense_set(self.raw, index, count)
+        self.raw, r = sparse_set(self.raw, index, count, max_bytes)
+        return r
+
+    def add(self, ele: bytes, max_bytes: int) -> int:
+        index, count = pat_len(ele)
+        return self.set(index, count, max_bytes)
+
+    def to_dense(self) -> bool:
+        if self.is_dense():
+            return True
+        d = sparse_to_dense(self.value())
+        if d is None:
+            return False
+        self.sp = None
+        self.raw = d
+        return True
+
+    def value(self) -> bytearray:
+        return self.sp.to_bytes() if self.sp is not None else self.raw
+
+    def invalidate(self) -> None:
+        if self.sp is not None:
+            self.sp.header[15] |= 0x80
+        else:
+            self.raw[15] |= 0x80
+
+
 def new_hll() -> bytearray:
     """createHLLObject: a sparse HLL of one XZERO opcode."""
     return bytearray(b"HYLL\x01\0\0\0" + bytes(8)) + _xzero_op(HLL_REGISTERS)
@@ -426,10 +674,7 @@ def hll_count(s):
 def merge_into(mx: bytearray, s) -> bool:
     """hllMerge: max registers; False if a sparse HLL is corrupt."""
     if s[4] == HLL_DENSE:
-        regs = dense_register_list(s)
-        for i, v in enumerate(regs):
-            if v > mx[i]:
-                mx[i] = v
+        mx[:] = registers_max(mx, dense_register_list(s))
         return True
     i = 0
     p = HLL_HDR_SIZE
@@ -468,32 +713,32 @@ def cmd_pfadd(c, argv):
     v = c.db.lookup(key, c.server.now_ms)
     updated = 0
     if v is None:
-        s = new_hll()
+        w = HllWork(new_hll())
         created = True
         updated = 1
     else:
         _check_hll(v)
-        s = bytearray(v)
+        w = HllWork(bytearray(v))
         created = False
     maxb = _max_bytes(c)
     for ele in argv[2:]:
-        s, r = hll_add(s, ele, maxb)
+        r = w.add(ele, maxb)
         if r == 1:
             updated += 1
         elif r == -1:
             # Redis edits the value in place: what was done before the
             # corrupt part was met stays
             if created:
-                c.db.set(key, bytes(s))
+                c.db.set(key, bytes(w.value()))
             else:
-                c.db.replace_value(key, bytes(s))
+                c.db.replace_value(key, bytes(w.value()))
             raise err(INVALID_HLL_ERR)
     if updated:
-        s[15] |= 0x80
+        w.invalidate()
         if created:
-            c.db.set(key, bytes(s))
+            c.db.set(key, bytes(w.value()))
         else:
-            c.db.replace_value(key, bytes(s))
+            c.db.replace_value(key, bytes(w.value()))
         modified(c, key, updated)
         return 1
     return 0
@@ -546,25 +791,26 @@ def cmd_pfmerge(c, argv):
     key = argv[1]
     v = c.db.lookup(key, c.server.now_ms)
     created = v is None
-    s = new_hll() if created else bytearray(v)
-    if use_dense:
-        d = sparse_to_dense(s)
-        if d is None:
-            raise err(INVALID_HLL_ERR)
-        s = d
-    maxb = _max_bytes(c)
-    for j in range(HLL_REGISTERS):
-        if mx[j] == 0:
-            continue
-        if s[4] == HLL_DENSE:
-            dense_set(s, j, mx[j])
-        else:
-            s, _r = sparse_set(s, j, mx[j], maxb)
-    s[15] |= 0x80
-    if created:
-        c.db.set(key, bytes(s))
+    w = HllWork(new_hll() if created else bytearray(v))
+    if use_dense and not w.to_dense():
+        raise err(INVALID_HLL_ERR)
+    if w.is_dense():
+        s = w.raw
+        regs = registers_max(dense_register_list(s), mx)
+        s[HLL_HDR_SIZE:HLL_DENSE_SIZE] = dense_from_registers(regs)
     else:
-        c.db.replace_value(key, bytes(s))
+        maxb = _max_bytes(c)
+        for j in range(HLL_REGISTERS):
+            if mx[j]:
+                if w.is_dense():
+                    dense_set(w.raw, j, mx[j])
+                else:
+                    w.set(j, mx[j], maxb)
+    w.invalidate()
+    if created:
+        c.db.set(key, bytes(w.value()))
+    else:
+        c.db.replace_value(key, bytes(w.value()))
     modified(c, key)
     return OK
 
@@ -641,7 +887,7 @@ def cmd_pfselftest(c, argv):
             if got[i] != r or dense_get(dense, i) != r:
                 raise err("TESTFAILED Register %d should be %d but is %d" % (i, r, got[i]))
     dense[HLL_HDR_SIZE:] = bytes(HLL_DENSE_SIZE - HLL_HDR_SIZE)
-    sparse = new_hll()
+    sparse = HllWork(new_hll())
     relerr = 1.04 / math.sqrt(HLL_REGISTERS)
     checkpoint = 1
     seed = rng.getrandbits(64)
@@ -650,12 +896,12 @@ def cmd_pfselftest(c, argv):
         ele = struct.pack("<Q", j ^ seed)
         index, count = pat_len(ele)
         dense_set(dense, index, count)
-        sparse, _r = hll_add(sparse, ele, maxb)
+        sparse.set(index, count, maxb)
         if j == checkpoint:
-            if j < maxb / 2 and sparse[4] != HLL_SPARSE:
+            if j < maxb / 2 and sparse.is_dense():
                 raise err("TESTFAILED sparse encoding not used")
             dc = hll_count(dense)[0]
-            if dc != hll_count(sparse)[0]:
+            if dc != hll_count(sparse.value())[0]:
                 raise err("TESTFAILED dense/sparse disagree")
             abserr = abs(checkpoint - dc)
             maxerr = 1 if j == 10 else math.ceil(relerr * 6 * checkpoint)
