@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from frtrio.client import F
 from frtrio.cluster.slots import key_slot
 from frtrio.protocol.reply import NullArray
 
@@ -77,7 +78,7 @@ def parse_timeout(c, b: bytes):
 def may_block(c) -> bool:
     """False where Redis sets CLIENT_DENY_BLOCKING: inside MULTI/EXEC, and
     for the client that replays the AOF while loading."""
-    return not c.in_exec and not c.server.loading
+    return not c.flags & F.IN_EXEC and not c.server.loading
 
 
 class BlockingRegistry:

@@ -390,18 +390,6 @@ def _daemonize() -> None:
         os.close(fd)
 
 
-def apply_renames(cfg: Config) -> None:
-    """rename-command: move commands in the (process-wide) command table."""
-    if not cfg.renames:
-        return
-    from frtrio.commands import table
-
-    for old, new in cfg.renames:
-        cmd = table.TABLE.pop(old.lower().encode("latin-1", "replace"), None)
-        if cmd is not None and new:
-            table.TABLE[new.lower().encode("latin-1", "replace")] = cmd
-
-
 def _config_listener(node):
     """React to CONFIG SET of process-wide parameters: dir (chdir), loglevel.
     (appendonly is handled by ``runtime.persistence.attach``.)"""
@@ -427,7 +415,6 @@ def run_server(cfg: Config) -> int:
     from frtrio.runtime.env import RealEnv
     from frtrio.runtime.node import Node
 
-    apply_renames(cfg)
     env = RealEnv()
     node = Node(cfg, env)
     node.persist_rdb = True  # dump.rdb at start, save points, save at shutdown

@@ -15,6 +15,23 @@ if TYPE_CHECKING:
     from frtrio.store.db import Db
 
 
+class F:
+    """Client flag bits (``Client.flags``), named after Redis's CLIENT_*
+    flags; CLIENT LIST shows them as letters (commands/connection.py)."""
+
+    SLAVE = 1 << 0  # a replica's connection to its master (S)
+    MASTER = 1 << 1  # this node's link to its master (M)
+    MONITOR = 1 << 2  # MONITOR (O)
+    DIRTY_CAS = 1 << 3  # a WATCHed key changed: EXEC will fail (d)
+    CLOSE_AFTER_REPLY = 1 << 4  # close once the pending output is sent (c)
+    CLOSE_ASAP = 1 << 5  # killed: close now (A)
+    READONLY = 1 << 6  # READONLY: reads served on a replica in cluster mode (r)
+    ASKING = 1 << 7  # the next command may run on an importing slot
+    DIRTY_EXEC = 1 << 8  # a queued command was refused: EXEC aborts
+    IN_EXEC = 1 << 9  # running the queued commands of EXEC
+    NO_EVICT = 1 << 10  # CLIENT NO-EVICT on (e)
+
+
 class Client:
     """State of one client connection (what CLIENT LIST shows, and more)."""
 
@@ -36,23 +53,14 @@ class Client:
         "out",
         "out_bytes",
         "notify",
-        "close_after_reply",
-        "killed",
+        "flags",
         "reply_mode",
         "multi",
-        "multi_dirty",
         "watched",
-        "watch_dirty",
-        "readonly",
-        "asking",
-        "in_exec",
         "blocked",
         "subscriptions",
         "psubscriptions",
         "ssubscriptions",
-        "flags_extra",
-        "is_master_link",
-        "no_evict",
         "qbuf",
         "argv_count",
         "tot_net_in",
@@ -80,23 +88,14 @@ class Client:
         self.out: list[bytes] = []
         self.out_bytes = 0
         self.notify: Callable[[], None] | None = None
-        self.close_after_reply = False
-        self.killed = False
+        self.flags = 0  # F.* bits, as Redis's c->flags
         self.reply_mode = 0  # 0 on, 1 off, 2 skip next
         self.multi: list | None = None
-        self.multi_dirty = False
         self.watched: dict | None = None  # (dbid, key) -> WATCHed while expired
-        self.watch_dirty = False
-        self.readonly = False
-        self.asking = False
-        self.in_exec = False
         self.blocked: BlockOn | None = None
         self.subscriptions: dict = {}
         self.psubscriptions: dict = {}
         self.ssubscriptions: dict = {}
-        self.flags_extra = ""
-        self.is_master_link = False
-        self.no_evict = False
         self.qbuf = 0
         self.argv_count = 0
         self.tot_net_in = 0

@@ -134,6 +134,13 @@ class Connect:
 
 
 @attrs.frozen
+class SweepLinks:
+    """Free the links of nodes that are no longer known (CLUSTER FORGET,
+    RESET, a handshake that timed out): a packet on an inbound link of a
+    forgotten node must not be taken as coming from that node."""
+
+
+@attrs.frozen
 class Deliver:
     """A PUBLISH (or SPUBLISH, ``shard``) from the bus, for local subscribers."""
 

@@ -16,7 +16,7 @@ objects for it to pick up:
 * ``Client.out``: encoded reply bytes, waiting to be sent;
 * ``Client.notify``: called when bytes were added to ``out`` outside the
   client's own request (pub/sub messages, unblocked commands);
-* ``Client.close_after_reply`` / ``Client.kill``: the connection must close.
+* ``Client.flags`` CLOSE_AFTER_REPLY / CLOSE_ASAP: the connection must close.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from frtrio.client import F
 from frtrio.commands import table as _table
 from frtrio.obuf import OutputLimits
 from frtrio.protocol.reply import NO_REPLY, OK, QUEUED, ErrorReply
@@ -131,6 +132,17 @@ class Server:
             "pubsub_channels": 0,
             "expired_stale_perc": 0,
         }
+        # the command table, per server: rename-command renames (or removes)
+        # commands here, never in the process-wide table (the simulator runs
+        # many nodes in one process)
+        self.commands = _table.TABLE
+        renames = getattr(config, "renames", None)
+        if renames:
+            self.commands = dict(_table.TABLE)
+            for old, new in renames:
+                cmd = self.commands.pop(old.lower().encode("latin-1", "replace"), None)
+                if cmd is not None and new:
+                    self.commands[new.lower().encode("latin-1", "replace")] = cmd
         self.cmdstats: dict[str, list] = {}  # fullname -> [calls, usec, rejected, failed]
         self.errorstats: dict[str, int] = {}
         self.lastsave_ms = 0
@@ -195,7 +207,7 @@ class Server:
             self.blocking.unblock(c, None)
         if self.pubsub is not None:
             self.pubsub.client_gone(c)
-        c.killed = True
+        c.flags |= F.CLOSE_ASAP
 
     def refresh_disk_error(self) -> None:
         """Whether writes are refused for a persistence error, and with which
@@ -227,7 +239,7 @@ class Server:
 
     def kill_client(self, c: Client) -> None:
         """Close another client's connection (CLIENT KILL)."""
-        c.killed = True
+        c.flags |= F.CLOSE_ASAP
         if c.notify is not None:
             c.notify()
 
@@ -257,7 +269,7 @@ class Server:
                     if w and w.get(k) and key not in db.data:
                         w[k] = False
                         continue
-                    c.watch_dirty = True
+                    c.flags |= F.DIRTY_CAS
 
     def touch_all(self, dbid: int | None = None, swapped_with: int | None = None) -> None:
         """Redis's touchAllWatchedKeysInDb. FLUSHDB/FLUSHALL call it before
@@ -275,7 +287,7 @@ class Server:
                     continue
                 for c in watchers.values():
                     if not (c.watched and c.watched.get(k)):
-                        c.watch_dirty = True
+                        c.flags |= F.DIRTY_CAS
                 continue
             old = self.dbs[swapped_with]  # what this db held before the swap
             new = self.dbs[wdb]
@@ -295,7 +307,7 @@ class Server:
                     if w is not None:
                         w[k] = True
                     continue
-                c.watch_dirty = True
+                c.flags |= F.DIRTY_CAS
 
     def signal_key_ready(self, db: Db, key: bytes) -> None:
         """A list/zset key got elements: blocked clients may be served."""
@@ -314,7 +326,7 @@ class Server:
     def unwatch_all(self, c: Client) -> None:
         if not c.watched:
             c.watched = None
-            c.watch_dirty = False
+            c.flags &= ~F.DIRTY_CAS
             return
         for k in c.watched:
             w = self.watched_keys.get(k)
@@ -323,7 +335,7 @@ class Server:
                 if not w:
                     del self.watched_keys[k]
         c.watched = None
-        c.watch_dirty = False
+        c.flags &= ~F.DIRTY_CAS
 
     # --- propagation --------------------------------------------------------
 
@@ -339,8 +351,8 @@ class Server:
             return
         self._execute(c, argv)
         # ASKING is one-shot: cleared after any other command, unless in MULTI
-        if c.asking and c.multi is None and argv[0].lower() != b"asking":
-            c.asking = False
+        if c.flags & F.ASKING and c.multi is None and argv[0].lower() != b"asking":
+            c.flags &= ~F.ASKING
         self.cluster.after_command()
 
     def _execute(self, c: Client, argv: list[bytes]) -> None:
@@ -348,10 +360,10 @@ class Server:
         c.tot_cmds += 1
         c.last_interaction_ms = self.now_ms
         name = argv[0].lower()
-        cmd = _table.TABLE.get(name)
+        cmd = self.commands.get(name)
         if name == b"quit":
             c.reply(OK)
-            c.close_after_reply = True
+            c.flags |= F.CLOSE_AFTER_REPLY
             return
         if cmd is None:
             return self._reject(c, _unknown_command_error(argv))
@@ -409,12 +421,12 @@ class Server:
         aborts it with EXECABORT naming the reason."""
         if cmd is not None and cmd.fullname == "exec" and not redirect:
             c.multi = None
-            c.multi_dirty = False
+            c.flags &= ~F.DIRTY_EXEC
             self.unwatch_all(c)
             msg = "EXECABORT Transaction discarded because of: " + (
                 msg[4:] if msg.startswith("ERR ") else msg)
         elif c.multi is not None:
-            c.multi_dirty = True
+            c.flags |= F.DIRTY_EXEC
         self.count_error(msg)
         c.reply_error(msg)
 
@@ -478,7 +490,7 @@ class Server:
                 self.blocking.block(c, r)
             else:
                 c.reply(r)
-        if c.out_bytes >= self.obuf.normal_from and not c.killed:
+        if c.out_bytes >= self.obuf.normal_from and not c.flags & F.CLOSE_ASAP:
             if self.obuf.over(c, "pubsub" if c.in_pubsub else "normal", self.now_ms):
                 if c.in_pubsub:
                     self.pubsub.disconnect_for_limits(c)

@@ -17,6 +17,7 @@ soft limit continuously for more than <seconds>, the client is disconnected
 
 from __future__ import annotations
 
+from frtrio.client import F
 from frtrio.protocol.reply import Push
 from frtrio.store.glob import compile_pattern
 
@@ -183,7 +184,7 @@ class PubSub:
     # --- output buffer limits -----------------------------------------------------------
 
     def _check_limits(self, c) -> None:
-        if c.killed:
+        if c.flags & F.CLOSE_ASAP:
             return
         srv = self.server
         if srv.obuf.over(c, "pubsub", srv.now_ms):

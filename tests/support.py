@@ -310,3 +310,31 @@ def run_script(diff, script):
 def switch_to_resp3(diff):
     a, b = diff.both("HELLO", "3")
     assert a.startswith(b"%7") and b.startswith(b"%7")
+
+
+# --- the in-process engine (no sockets, no Trio) --------------------------------------
+
+
+def engine(conf: dict | None = None, *, ndb: int | None = None, now_ms: int = 1_000_000,
+           seed: int = 1):
+    """A fresh ``engine.Server`` with every command registered: ``conf`` maps
+    parameter names to values (set as a config file would), ``now_ms`` is
+    its clock, ``seed`` its RNG."""
+    import random
+
+    import frtrio.commands  # noqa: F401  (registers every command)
+    from frtrio.config import Config
+    from frtrio.engine import Server
+
+    cfg = Config()
+    for k, v in (conf or {}).items():
+        cfg.values[k] = v
+    srv = Server(cfg, random.Random(seed), ndb=ndb)
+    srv.now_ms = now_ms
+    return srv
+
+
+def run(srv, c, *args) -> bytes:
+    """Execute one command for client ``c``; its reply bytes."""
+    srv.execute(c, [a if isinstance(a, bytes) else str(a).encode() for a in args])
+    return c.take_output()

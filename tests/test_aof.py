@@ -26,6 +26,7 @@ import time
 
 import pytest
 from conftest import requires_redis
+import support
 from support import REDIS_SERVER, ServerProc, free_port
 
 pytestmark = requires_redis
@@ -625,18 +626,8 @@ def test_bgrewriteaof_with_aof_off_writes_base(work):
 
 
 def _engine(**conf):
-    import random
-
-    import frtrio.commands  # noqa: F401
-    from frtrio.config import Config
-    from frtrio.engine import Server
-
-    cfg = Config()
-    for k, v in conf.items():
-        cfg.values[k.replace("_", "-")] = v
-    srv = Server(cfg, random.Random(7))
-    srv.now_ms = int(time.time() * 1000)
-    return srv
+    return support.engine({k.replace("_", "-"): v for k, v in conf.items()},
+                          now_ms=int(time.time() * 1000), seed=7)
 
 
 def _run(srv, *cmds):

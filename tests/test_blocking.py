@@ -8,7 +8,6 @@ propagated to the AOF and that nothing is left behind.
 
 from __future__ import annotations
 
-import random
 import socket
 import time
 
@@ -438,19 +437,8 @@ def test_move_and_db_isolation(servers):
 # --- engine tests -------------------------------------------------------------------
 
 
-def make_server():
-    import frtrio.commands  # noqa: F401
-    from frtrio.config import Config
-    from frtrio.engine import Server
-
-    srv = Server(Config(), random.Random(1))
-    srv.now_ms = 1_000_000
-    return srv
-
-
-def ex(srv, c, *args):
-    srv.execute(c, [a.encode() if isinstance(a, str) else a for a in args])
-    return c.take_output()
+from support import engine as make_server  # noqa: E402
+from support import run as ex  # noqa: E402
 
 
 def test_engine_propagation_of_served_clients():

@@ -106,6 +106,7 @@ def test_c12_three_frtrio_nodes_form_a_cluster_with_redis_cli(frtrio_cluster):
         rc.close()
 
 
+@pytest.mark.timing
 def test_c12_killed_node_flagged_fail_within_twice_node_timeout_and_cleared_on_return(frtrio_cluster):
     procs = frtrio_cluster
     create_cluster(procs)

@@ -21,6 +21,7 @@ import time
 
 import pytest
 
+import support
 from support import HAVE_REDIS, REDIS_CLI, RawConn, ServerProc
 
 from frtrio.cluster.slots import key_slot
@@ -938,16 +939,7 @@ def test_c03_cluster_import_from_a_standalone_frtrio(mixed):
 
 
 def _server(cluster=False):
-    import random
-
-    import frtrio.commands  # noqa: F401
-    from frtrio.config import Config
-    from frtrio.engine import Server
-
-    cfg = Config()
-    if cluster:
-        cfg.values["cluster-enabled"] = "yes"
-    return Server(cfg, random.Random(1))
+    return support.engine({"cluster-enabled": "yes"} if cluster else None, now_ms=0)
 
 
 def test_migrate_in_flight_keys_hold_other_clients_commands():

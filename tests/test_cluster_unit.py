@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
+from frtrio.client import F
 import frtrio.commands  # noqa: F401
 from frtrio.cluster import routing
 from frtrio.cluster.core import ClusterCore, StartupError
@@ -629,10 +630,10 @@ def test_c05_not_released_while_served():
 def test_c05_readonly_replica_reader_stays_blocked():
     h = H(me_replica=True)
     reader = h.client()
-    reader.readonly = True
+    reader.flags |= F.READONLY
     _block(h, KB, argv=[b"xread", b"block", b"0", b"streams", KB, b"$"], c=reader)
     writer = h.client()
-    writer.readonly = True
+    writer.flags |= F.READONLY
     _block(h, KB, c=writer)  # BLPOP is a write: MOVED to the master
     h.tick(100)
     assert reader.blocked is not None
@@ -783,9 +784,9 @@ def test_c07_asking_is_one_shot():
     h = H()
     h.run("CLUSTER", "SETSLOT", SLOT_B, "IMPORTING", ID_B)
     assert h.run("GET", KB) == err("MOVED %d 127.0.0.2:7001" % SLOT_B)
-    assert h.run("ASKING") == OK and h.c.asking
+    assert h.run("ASKING") == OK and h.c.flags & F.ASKING
     assert h.run("GET", KB) == b"$-1\r\n"
-    assert not h.c.asking
+    assert not h.c.flags & F.ASKING
     assert h.run("GET", KB) == err("MOVED %d 127.0.0.2:7001" % SLOT_B)
 
 
@@ -795,12 +796,12 @@ def test_c07_asking_cleared_by_any_other_command():
     for other in (["PING"], ["NOSUCHCOMMAND"], ["GET"], ["GET", KA], ["RESET"]):
         h.run("ASKING")
         h.run(*other)
-        assert not h.c.asking, other
+        assert not h.c.flags & F.ASKING, other
     h.run("ASKING")
     h.run("ASKING")
-    assert h.c.asking  # ASKING after ASKING keeps it
+    assert (h.c.flags & F.ASKING)  # ASKING after ASKING keeps it
     assert h.run("SET", KB, "v") == OK
-    assert not h.c.asking
+    assert not h.c.flags & F.ASKING
 
 
 def test_c07_asking_has_no_effect_on_non_importing_slot():
@@ -817,25 +818,25 @@ def test_c07_asking_survives_multi_until_exec():
     h.run("ASKING")
     assert h.run("MULTI") == OK
     assert h.run("SET", KB, "v") == b"+QUEUED\r\n"
-    assert h.c.asking
+    assert h.c.flags & F.ASKING
     assert h.run("GET", KB) == b"+QUEUED\r\n"
     assert h.run("EXEC") == b"*2\r\n+OK\r\n$1\r\nv\r\n"
-    assert not h.c.asking
+    assert not h.c.flags & F.ASKING
 
 
 def test_c07_readonly_readwrite():
     h = H(me_replica=True)
     assert h.run("GET", KB) == err("MOVED %d 127.0.0.2:7001" % SLOT_B)
-    assert h.run("READONLY") == OK and h.c.readonly
+    assert h.run("READONLY") == OK and h.c.flags & F.READONLY
     assert h.run("GET", KB) == b"$-1\r\n"
     assert h.run("GET", KB) == b"$-1\r\n"  # persistent
     assert h.run("SET", KB, "v") == err("MOVED %d 127.0.0.2:7001" % SLOT_B)
     assert h.run("GET", KC) == err("MOVED %d 127.0.0.3:7002" % SLOT_C)
-    assert h.run("READWRITE") == OK and not h.c.readonly
+    assert h.run("READWRITE") == OK and not h.c.flags & F.READONLY
     assert h.run("GET", KB) == err("MOVED %d 127.0.0.2:7001" % SLOT_B)
     h.run("READONLY")
     h.run("RESET")
-    assert not h.c.readonly
+    assert not h.c.flags & F.READONLY
 
 
 def test_c07_readonly_on_master_changes_nothing():

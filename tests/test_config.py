@@ -591,3 +591,25 @@ def test_config_rewrite_duplicates_and_multi_line_options(work):
         ("shutdown-on-sigterm", "nosave now"),
     ])
     assert _split_rewritten(f) == _split_rewritten(r)
+
+
+def test_rename_command_is_per_server():
+    """rename-command changes only its own server's command table: another
+    server in the same process (the simulator runs many) keeps every name."""
+    import support
+
+    import random
+
+    from frtrio.engine import Server
+
+    cfg = Config()
+    cfg.renames.extend([("get", ""), ("set", "myset")])
+    renamed = Server(cfg, random.Random(1))
+    plain = support.engine()
+    a, b = renamed.new_client(), plain.new_client()
+    assert support.run(renamed, a, "SET", "k", "v").startswith(b"-ERR unknown command 'SET'")
+    assert support.run(renamed, a, "MYSET", "k", "v") == b"+OK\r\n"
+    assert support.run(renamed, a, "GET", "k").startswith(b"-ERR unknown command 'GET'")
+    assert support.run(plain, b, "SET", "k", "w") == b"+OK\r\n"
+    assert support.run(plain, b, "GET", "k") == b"$1\r\nw\r\n"
+    assert support.run(plain, b, "COMMAND", "COUNT") != support.run(renamed, a, "COMMAND", "COUNT")

@@ -11,6 +11,7 @@ import socket
 import struct
 
 import pytest
+import support
 from support import HAVE_REDIS, ServerProc
 
 pytestmark = pytest.mark.e2e
@@ -73,15 +74,10 @@ def test_a_bug_in_a_command_is_answered_counted_and_logged(monkeypatch, caplog):
     """An unexpected exception inside a command answers -ERR internal error,
     shows in `INFO frtrio` as internal_errors, is logged with its traceback and
     the command name, and the next command is served normally."""
-    import random
-
-    import frtrio.commands  # noqa: F401
     from frtrio import engine
     from frtrio.commands.table import lookup
-    from frtrio.config import Config
 
-    srv = engine.Server(Config(), random.Random(1))
-    srv.now_ms = 1_000_000
+    srv = support.engine()
     c = srv.new_client()
     cmd = lookup([b"strlen"])
 

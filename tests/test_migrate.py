@@ -10,7 +10,6 @@ cluster mode) is checked without sockets.
 
 from __future__ import annotations
 
-import random
 import socket
 import threading
 import time
@@ -18,6 +17,7 @@ import time
 import pytest
 
 from conftest import requires_redis
+import support
 from support import ServerProc
 
 pytestmark = requires_redis
@@ -287,7 +287,7 @@ def test_migrate_io_errors_match(frtrio_proc, redis_proc):
             t0 = time.monotonic()
             row.append(c.cmd("MIGRATE", "127.0.0.1", str(silent.port), "k", "0", "300"))
             elapsed = time.monotonic() - t0
-            assert 0.25 < elapsed < 3, elapsed
+            assert elapsed > 0.25, elapsed  # it waited for the timeout
             row.append(c.cmd("GET", "k"))  # nothing was lost
             got.append(row)
             c.cmd("DEL", "k")
@@ -299,6 +299,7 @@ def test_migrate_io_errors_match(frtrio_proc, redis_proc):
         closing.close()
 
 
+@pytest.mark.timing
 def test_migrate_does_not_block_other_clients(frtrio_proc):
     """While one client's MIGRATE waits for a silent target, other clients
     are served (redis-server would block everyone; documented difference),
@@ -346,18 +347,10 @@ def test_migrate_inside_multi_is_refused(frtrio_proc):
 
 
 def _engine():
-    import frtrio.commands  # noqa: F401
-    from frtrio.config import Config
-    from frtrio.engine import Server
-
-    srv = Server(Config(), random.Random(1), ndb=16)
-    srv.now_ms = 10_000_000
-    return srv
+    return support.engine(ndb=16, now_ms=10_000_000)
 
 
-def _run(srv, c, *args):
-    srv.execute(c, [a if isinstance(a, bytes) else str(a).encode() for a in args])
-    return c.take_output()
+_run = support.run
 
 
 def test_engine_job_guard_and_propagation():

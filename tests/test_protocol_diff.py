@@ -314,6 +314,7 @@ def test_disconnect_mid_request_leaves_server_healthy(frtrio_proc, redis_proc):
             assert got == b"$-1\r\n+PONG\r\n"
 
 
+@pytest.mark.timing
 def test_client_that_never_reads_does_not_hurt_others(frtrio_proc, redis_proc):
     """A pipeline of big replies that the client never reads fills the socket
     buffers; other clients keep being served."""

@@ -15,6 +15,9 @@ import pytest
 
 from conftest import requires_redis
 
+import support  # noqa: E402
+from frtrio.client import F
+
 pytestmark = requires_redis
 
 
@@ -357,17 +360,11 @@ def test_random_transactions(diff, other):
 def test_propagation_wraps_multi_exec():
     """More than one write in EXEC propagates as MULTI ... EXEC; a single
     write propagates alone; reads propagate nothing (Redis 7.0)."""
-    import frtrio.commands  # noqa: F401
-    from frtrio.config import Config
-    from frtrio.engine import Server
-
-    srv = Server(Config(), random.Random(1), ndb=16)
-    srv.now_ms = 1_000_000
+    srv = support.engine(ndb=16)
     c = srv.new_client()
 
     def run(*args):
-        srv.execute(c, [a.encode() for a in args])
-        return c.take_output()
+        return support.run(srv, c, *args)
 
     for cmd in (("MULTI",), ("SET", "a", "1"), ("GET", "a"), ("SELECT", "2"),
                 ("SET", "b", "2"), ("EXEC",)):
@@ -383,4 +380,4 @@ def test_propagation_wraps_multi_exec():
     for cmd in (("MULTI",), ("GET", "a"), ("EXEC",)):
         run(*cmd)
     assert srv.propagated == []
-    assert not c.in_exec
+    assert not c.flags & F.IN_EXEC

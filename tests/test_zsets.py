@@ -13,12 +13,10 @@ import time
 
 import pytest
 
-import frtrio.commands  # noqa: F401  (registers the commands before the engine import)
-from frtrio.config import Config
-from frtrio.engine import Server
 from frtrio.protocol.reply import NullArray
 from frtrio.store.zset import ZSetValue
 
+import support
 from support import encode_request
 
 
@@ -955,13 +953,11 @@ def test_bzpop_fifo(frtrio_proc, redis_proc):
 
 
 def _engine():
-    srv = Server(Config(), random.Random(7))
+    srv = support.engine(seed=7)
     return srv, srv.new_client()
 
 
-def _ex(srv, c, *args):
-    srv.execute(c, [a if isinstance(a, bytes) else str(a).encode() for a in args])
-    return c.take_output()
+_ex = support.run
 
 
 def test_propagation():

@@ -13,9 +13,11 @@ startup reconciliation and the todo flags for the shell.
 
 from __future__ import annotations
 
+from frtrio.client import F
 from frtrio.cluster import routing
 from frtrio.cluster.slots import CLUSTER_SLOTS, key_slot
 from frtrio.cluster.state import ClusterNode, ClusterState
+from frtrio.effects import SweepLinks
 from frtrio.protocol.reply import OK, ErrorReply
 
 
@@ -36,11 +38,20 @@ class ClusterCore:
         self.refresh_options()
         self._released_version = -1
         self.events = []  # (reason_code, fields) for the event log
-        self.bus = None  # set by the bus shell when it exists
-        self.manual_failover = None
+        # the bus core (cluster/gossip.py), set when the node has a bus
+        self.bus_core = None
+        # what the replication shell keeps here for the election's data age
+        # (cluster/election.py): is the link to my master up, when did it
+        # last carry data, since when is it down
+        self.repl_link_up = False
+        self.repl_last_io_ms = 0
+        self.repl_down_since_ms = server.now_ms
         self.mf_slave = None  # master side of a manual failover: the replica
         self.mf_end = 0
-        self.bus_effects_later: list = []  # effects found deep inside packet handling
+        # bus effects (frtrio/effects.py) for the bus shell: found deep inside
+        # packet handling, or left by CLUSTER/PUBLISH/DEBUG commands; drained by
+        # the bus shell (its before-sleep duty ``cluster_broadcast``)
+        self.bus_effects: list = []
         self.save_now_requested = False
         self._last_saved: tuple[str, bool] | None = None  # (text, fsynced) last written
 
@@ -71,7 +82,7 @@ class ClusterCore:
 
     def route(self, c, cmd, argv) -> str | None:
         """None to serve locally, else the error text of the redirect."""
-        if c.is_master_link:
+        if c.flags & F.MASTER:
             return None
         is_exec = cmd.fullname == "exec"
         if not is_exec and not cmd.movable and not cmd.has_key_specs:
@@ -79,7 +90,7 @@ class ClusterCore:
         srv = self.server
         r = self.router.decide(
             self.opts, cmd, argv,
-            asking=c.asking, readonly=c.readonly,
+            asking=bool(c.flags & F.ASKING), readonly=bool(c.flags & F.READONLY),
             queued=c.multi if is_exec else None, multi=c.multi,
             db=srv.dbs[0], now_ms=srv.now_ms,
         )
@@ -90,7 +101,7 @@ class ClusterCore:
             # EXEC redirected: the transaction is discarded (Redis's
             # discardTransaction), not just flagged.
             c.multi = None
-            c.multi_dirty = False
+            c.flags &= ~F.DIRTY_EXEC
             srv.unwatch_all(c)
         st = srv.cmdstats.get(cmd.fullname)
         if st is None:
@@ -110,8 +121,8 @@ class ClusterCore:
             return True
         if slot in st.importing_from:
             return True
-        if c is not None and c.readonly and owner is not None and me.is_replica and me.master_id == owner.id:
-            last_write = c.blocked is not None and c.blocked.argv is not None and _is_write(c.blocked.argv)
+        if c is not None and c.flags & F.READONLY and owner is not None and me.is_replica and me.master_id == owner.id:
+            last_write = c.blocked is not None and c.blocked.argv is not None and _is_write(c.server, c.blocked.argv)
             return not last_write
         return False
 
@@ -221,15 +232,13 @@ class ClusterCore:
         # "meet" is an internal flag Redis does not print
         st.add_node(n)
         self.emit("cluster.membership_changed", outcome="handshake", ip=ip, port=port)
-        if self.bus is not None:
-            self.bus.node_added(n)
-        return True
+        return True  # the next cron tick connects to it
 
     def request_manual_failover(self, mode: str) -> None:
         """CLUSTER FAILOVER accepted: the failover machinery takes it from here."""
-        self.manual_failover = (mode, self.server.now_ms + 5000)
-        if self.bus is not None:
-            self.bus.manual_failover(mode)
+        self.emit("cluster.manual_failover", outcome="requested_" + mode)
+        if self.bus_core is not None:
+            self.to_bus(*self.bus_core.start_manual_failover(mode, self.server.now_ms))
 
     def reset(self, hard: bool) -> None:
         """CLUSTER RESET [HARD|SOFT] (the caller checked the preconditions)."""
@@ -248,8 +257,7 @@ class ClusterCore:
         for n in list(st.nodes.values()):
             if n is not me:
                 st.delete_node(n)
-                if self.bus is not None:
-                    self.bus.node_deleted(n.id)
+                self.to_bus(SweepLinks())
         if hard:
             st.current_epoch = 0
             st.last_vote_epoch = 0
@@ -310,6 +318,16 @@ class ClusterCore:
 
     # --- hooks used by the bus core (gossip.py) ----------------------------------
 
+    def to_bus(self, *effects) -> None:
+        """Bus effects for the bus shell (nothing when there is no bus)."""
+        if self.bus_core is not None:
+            self.bus_effects.extend(effects)
+
+    def take_bus_effects(self) -> list:
+        eff = self.bus_effects[:]
+        self.bus_effects.clear()
+        return eff
+
     def manual_failover_paused(self) -> bool:
         return self.mf_end != 0 and self.server.now_ms < self.mf_end
 
@@ -323,9 +341,6 @@ class ClusterCore:
         self.mf_slave = replica
         self.mf_end = now + 5000
         self.emit("cluster.manual_failover", outcome="mfstart_received", node=replica.id)
-
-    def auth_ack_received(self, sender, msg) -> None:
-        self.emit("cluster.failover_vote", outcome="ack_received", node=sender.id)
 
     def became_replica(self, master) -> None:
         srv = self.server
@@ -353,11 +368,9 @@ class ClusterCore:
         st = self.state
         now = srv.now_ms
         ttl = max(self.node_timeout(), 1000)
-        for n in list(st.nodes.values()) if self.bus is None else ():
+        for n in list(st.nodes.values()) if self.bus_core is None else ():
             if n.has("handshake") and now - n.ctime > ttl:
                 st.delete_node(n)
-                if self.bus is not None:
-                    self.bus.node_deleted(n.id)
                 self.emit("cluster.membership_changed", outcome="handshake_timeout", node=n.id)
         secs = now // 1000
         for nid in [k for k, t in st.blacklist.items() if t < secs]:
@@ -381,10 +394,8 @@ class ClusterCore:
         return (len(self.state.nodes) - 1) * 2
 
 
-def _is_write(argv) -> bool:
-    from frtrio.commands import table
-
-    cmd = table.TABLE.get(argv[0].lower())
+def _is_write(srv, argv) -> bool:
+    cmd = srv.commands.get(argv[0].lower())
     return cmd is not None and cmd.is_write
 
 

@@ -44,7 +44,7 @@ class FailureDetection:
         n.clear_flag("fail?")
         n.set_flag("fail")
         n.fail_time = now
-        self.core.bus_effects_later.append(Broadcast(self.fail_message(n.id)))
+        self.core.bus_effects.append(Broadcast(self.fail_message(n.id)))
         self._save(update=True)
         self.emit("cluster.node_fail", outcome="quorum", node=n.id, reports=failures)
 

@@ -38,8 +38,9 @@ from frtrio.cluster.bus_types import (
 from frtrio.cluster.slots import CLUSTER_SLOTS
 from frtrio.cluster.state import ClusterNode
 from frtrio.cluster.bus_packets import PacketBuilder
+from frtrio.cluster.election import ReplicaFailover
 from frtrio.cluster.failure import FailureDetection
-from frtrio.effects import Connect, Deliver, FreeLink, SendOnLink, SendToNode
+from frtrio.effects import Broadcast, Connect, Deliver, FreeLink, SendOnLink, SendToNode
 
 def _bitmap_test(bm: bytes, j: int) -> bool:
     return bool(bm[j >> 3] & (1 << (j & 7)))
@@ -67,9 +68,11 @@ def _flags_from_bits(bits: int) -> list[str]:
     return out
 
 
-class BusCore(PacketBuilder, FailureDetection):
+class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
     def __init__(self, core):
         self.core = core
+        core.bus_core = self
+        self.init_failover()
         self.state = core.state
         self.server = core.server
         self.drop_filter = -1
@@ -107,6 +110,39 @@ class BusCore(PacketBuilder, FailureDetection):
             self.not_claiming[j >> 3] |= 1 << (j & 7)
         else:
             self.not_claiming[j >> 3] &= ~(1 << (j & 7)) & 0xFF
+
+    # --- requests from commands (CLUSTER, PUBLISH, DEBUG) --------------------------
+
+    def publish_effects(self, channel: bytes, message: bytes, shard: bool) -> list:
+        """PUBLISH goes to every node; SPUBLISH to my shard's nodes (Redis's
+        clusterPropagatePublish)."""
+        msg = self.publish_message(channel, message, shard)
+        if not shard:
+            return [Broadcast(msg)]
+        st = self.st
+        me = st.myself
+        master = me if me.is_master else st.nodes.get(me.master_id or "")
+        if master is None:
+            return []
+        return [SendToNode(nid, msg) for nid in [master.id] + list(master.replicas) if nid != me.id]
+
+    def kill_links_effects(self, n: ClusterNode, direction: str) -> list:
+        """DEBUG CLUSTERLINK KILL to|from|all: free the node's outbound and/or
+        inbound link (the next cron tick reconnects the outbound one)."""
+        out = []
+        for ln in ((n.link,) if direction == "to" else (n.inbound_link,) if direction == "from"
+                   else (n.link, n.inbound_link)):
+            if ln is not None and not getattr(ln, "closed", False):
+                # forgotten by the node at once (CLUSTER LINKS in the same
+                # EXEC no longer lists it, as in Redis); the shell closes it
+                if n.link is ln:
+                    n.link = None
+                if n.inbound_link is ln:
+                    n.inbound_link = None
+                out.append(FreeLink(ln))
+                self.emit("cluster.link_state", outcome="killed", node=n.id,
+                          direction="from" if ln.inbound else "to")
+        return out
 
     # --- links --------------------------------------------------------------------
 
@@ -185,6 +221,8 @@ class BusCore(PacketBuilder, FailureDetection):
                 self.emit("cluster.epoch_changed", outcome="learned", node=sender.id,
                           config_epoch=m.config_epoch)
             sender.repl_offset = m.offset
+            if self.mf_end:
+                self.paused_master_packet(sender, m)
         if t in (PING, MEET):
             cfg = self.server.config
             if (t == MEET or not me.ip) and not cfg.get("cluster-announce-ip"):
@@ -228,7 +266,7 @@ class BusCore(PacketBuilder, FailureDetection):
         if t == FAILOVER_AUTH_ACK:
             if sender is None:
                 return eff
-            self.core.auth_ack_received(sender, m)
+            self.auth_ack(sender, m)
             return eff
         if t == UPDATE:
             if sender is None:
@@ -362,7 +400,7 @@ class BusCore(PacketBuilder, FailureDetection):
         n.ip, n.port, n.cport = ip, m.port, m.cport
         n.clear_flag("noaddr")
         if n.link is not None:
-            self.core.bus_effects_later.append(FreeLink(n.link))
+            self.core.bus_effects.append(FreeLink(n.link))
         self.emit("cluster.membership_changed", outcome="address_updated", node=n.id, ip=ip,
                   port=m.port)
         return True
@@ -409,7 +447,7 @@ class BusCore(PacketBuilder, FailureDetection):
                         and (node.ip.lower() != g.ip.lower() or node.port != g.port
                              or node.cport != g.cport)):
                     if node.link is not None:
-                        self.core.bus_effects_later.append(FreeLink(node.link))
+                        self.core.bus_effects.append(FreeLink(node.link))
                     node.ip, node.port, node.cport = g.ip, g.port, g.cport
                     node.clear_flag("noaddr")
             elif node is None:
@@ -422,9 +460,7 @@ class BusCore(PacketBuilder, FailureDetection):
                     self._save()
                     self.emit("cluster.membership_changed", outcome="discovered", node=n.id,
                               via=sender.id)
-        eff = self.core.bus_effects_later[:]
-        self.core.bus_effects_later.clear()
-        return eff
+        return self.core.take_bus_effects()
 
     # --- slot config ------------------------------------------------------------------
 
@@ -549,6 +585,28 @@ class BusCore(PacketBuilder, FailureDetection):
                 n.set_flag("fail?")
                 update = True
                 self.emit("cluster.node_pfail", node=n.id, delay_ms=delay)
+        # a manual failover that ran out of time; the replica's failover steps
+        self.manual_failover_timed_out(now)
+        if me.is_replica:
+            self.manual_failover_step(now)
+            eff += self.handle_failover(now)
         if update or not st.state_ok:
             st.todo_update_state = True
         return eff
+
+    def before_sleep_manual_failover(self, now: int) -> None:
+        """Before-sleep duty cluster_manual_failover (Redis's
+        clusterBeforeSleep): a replica in a manual failover takes its step,
+        and the election runs right after it."""
+        if self.mf_end and self.st.myself.is_replica:
+            self.manual_failover_step(now)
+            self.todo_failover = True
+
+    def before_sleep_failover(self, now: int) -> list:
+        """Before-sleep duty cluster_failover: the election, when asked."""
+        if not self.todo_failover:
+            return []
+        self.todo_failover = False
+        if not self.st.myself.is_replica:
+            return []
+        return self.handle_failover(now)

@@ -15,7 +15,8 @@ from frtrio.cluster.state import ClusterNode
 from frtrio.commands.table import command, container
 from frtrio.commands.util import NOT_INT, err, syntax_error
 from frtrio.protocol.parser import string2ll
-from frtrio.effects import SaveClusterConfig
+from frtrio.cluster.bus_types import PONG
+from frtrio.effects import Broadcast, SaveClusterConfig, SweepLinks
 from frtrio.protocol.reply import NO_REPLY, OK, Map, Status, Verbatim
 
 container("cluster")
@@ -326,8 +327,8 @@ def cluster_setslot(c, argv):
                 core.emit("cluster.epoch_changed", outcome="bumped", slot=slot,
                           config_epoch=me.config_epoch)
             st.importing_from.pop(slot, None)
-            if core.bus is not None:
-                core.bus.broadcast_pong()
+            if core.bus_core is not None:
+                core.to_bus(Broadcast(core.bus_core.ping_message(PONG)))
         core.emit("cluster.slot_owner_state_update", outcome="setslot_node", slot=slot, node=nid)
     else:
         raise err("ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP")
@@ -432,8 +433,7 @@ def cluster_forget(c, argv):
         raise err("ERR Can't forget my master!")
     st.blacklist[nid] = c.server.now_ms // 1000 + 60
     st.delete_node(n)
-    if core.bus is not None:
-        core.bus.node_deleted(nid)
+    core.to_bus(SweepLinks())
     core.emit("cluster.membership_changed", outcome="forget", node=nid)
     _changed(core)  # Redis: UPDATE_STATE|SAVE_CONFIG, no fsync
     return OK
@@ -545,9 +545,24 @@ def cluster_saveconfig(c, argv):
 @command("cluster|links")
 def cluster_links(c, argv):
     core = _core(c)
-    if core.bus is None:
+    if core.bus_core is None:
         return []
-    return core.bus.links_reply()
+    # the links are the bus shell's objects; the cluster state keeps a
+    # reference to each node's two links (read here, never driven)
+    out = []
+    for n in core.state.nodes.values():
+        for ln in (n.link, n.inbound_link):
+            if ln is None or ln.closed:
+                continue
+            out.append(Map([
+                (b"direction", b"from" if ln.inbound else b"to"),
+                (b"node", n.id.encode()),
+                (b"create-time", ln.ctime),
+                (b"events", b"r" if not ln.out else b"rw"),
+                (b"send-buffer-allocated", max(ln.out_bytes, 0)),
+                (b"send-buffer-used", ln.out_bytes),
+            ]))
+    return out
 
 
 def _node_tuple(core, n: ClusterNode):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from frtrio.client import F
 from frtrio.commands.table import command, container
 from frtrio.commands.util import LLONG_MAX, err, parse_int, parse_range, syntax_error
 from frtrio.config import VERSION
@@ -121,13 +122,12 @@ def cmd_hello(c, argv):
 def cmd_reset(c, argv):
     srv = c.server
     c.multi = None
-    c.multi_dirty = False
+    c.flags &= ~F.DIRTY_EXEC
     srv.unwatch_all(c)
     c.select(0)
     c.resp = 2
     c.name = b""
-    c.readonly = False
-    c.asking = False
+    c.flags &= ~(F.READONLY | F.ASKING)
     c.reply_mode = 0  # (CLIENT NO-EVICT survives RESET, as in Redis 7.0)
     if srv.pubsub is not None:
         srv.pubsub.unsubscribe_all(c, notify=False)
@@ -140,7 +140,7 @@ def cmd_reset(c, argv):
 def cmd_readonly(c, argv):
     if c.server.cluster is None:
         raise err("ERR This instance has cluster support disabled")
-    c.readonly = True
+    c.flags |= F.READONLY
     return OK
 
 
@@ -148,7 +148,7 @@ def cmd_readonly(c, argv):
 def cmd_readwrite(c, argv):
     if c.server.cluster is None:
         raise err("ERR This instance has cluster support disabled")
-    c.readonly = False
+    c.flags &= ~F.READONLY
     return OK
 
 
@@ -156,7 +156,7 @@ def cmd_readwrite(c, argv):
 def cmd_asking(c, argv):
     if c.server.cluster is None:
         raise err("ERR This instance has cluster support disabled")
-    c.asking = True
+    c.flags |= F.ASKING
     return OK
 
 
@@ -174,9 +174,11 @@ def _validate_name(name: bytes) -> None:
 
 
 def client_type(c) -> str:
-    if c.is_master_link:
+    """Redis's getClientType."""
+    f = c.flags
+    if f & F.MASTER:
         return "master"
-    if getattr(c, "flags_extra", "") and "S" in c.flags_extra:
+    if f & F.SLAVE and not f & F.MONITOR:
         return "replica"
     if c.in_pubsub:
         return "pubsub"
@@ -184,25 +186,30 @@ def client_type(c) -> str:
 
 
 def client_flags(c) -> str:
-    """CLIENT LIST's flags, in Redis's order (S/O/M come from flags_extra)."""
-    f = c.flags_extra or ""
+    """CLIENT LIST's flags, in Redis's order."""
+    f = c.flags
+    out = ""
+    if f & F.SLAVE:
+        out += "O" if f & F.MONITOR else "S"
+    if f & F.MASTER:
+        out += "M"
     if c.in_pubsub:
-        f += "P"
+        out += "P"
     if c.multi is not None:
-        f += "x"
+        out += "x"
     if c.blocked is not None:
-        f += "b"
-    if c.watch_dirty:
-        f += "d"
-    if c.close_after_reply:
-        f += "c"
-    if c.killed:
-        f += "A"  # close ASAP
-    if c.readonly:
-        f += "r"
-    if c.no_evict:
-        f += "e"
-    return f or "N"
+        out += "b"
+    if f & F.DIRTY_CAS:
+        out += "d"
+    if f & F.CLOSE_AFTER_REPLY:
+        out += "c"
+    if f & F.CLOSE_ASAP:
+        out += "A"  # close ASAP
+    if f & F.READONLY:
+        out += "r"
+    if f & F.NO_EVICT:
+        out += "e"
+    return out or "N"
 
 
 def client_info_line(c) -> str:
@@ -371,7 +378,7 @@ def client_kill(c, argv):
 
 def _kill(me, x) -> None:
     if x is me:
-        me.close_after_reply = True
+        me.flags |= F.CLOSE_AFTER_REPLY
     else:
         x.server.kill_client(x)
 
@@ -396,9 +403,9 @@ def client_reply(c, argv):
 def client_no_evict(c, argv):
     a = _cstr(argv[2]).lower()
     if a == b"on":
-        c.no_evict = True
+        c.flags |= F.NO_EVICT
     elif a == b"off":
-        c.no_evict = False
+        c.flags &= ~F.NO_EVICT
     else:
         raise syntax_error()
     return OK

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 
+from frtrio.client import F
 from frtrio.effects import RunMigrate
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
@@ -176,13 +177,13 @@ class _KeyGuard:
     """Watches one key as a WATCHing client would (``Server.touch_key`` marks
     it), so that MIGRATE can tell whether the key changed in flight."""
 
-    __slots__ = ("id", "watched", "watch_dirty")
+    __slots__ = ("id", "watched", "flags")
 
     def __init__(self, srv, dbid: int, key: bytes):
         self.id = next(_guard_ids)
         k = (dbid, key)
         self.watched = {k: False}
-        self.watch_dirty = False
+        self.flags = 0  # F.DIRTY_CAS once the key changed, as a client's
         srv.watched_keys.setdefault(k, {})[self.id] = self
 
 
@@ -203,9 +204,7 @@ def waits_for_migrate(srv, c, argv: list[bytes]) -> bool:
     inflight = srv.migrate_inflight
     if not inflight:
         return False
-    from frtrio.commands import table
-
-    cmd = table.TABLE.get(argv[0].lower())
+    cmd = srv.commands.get(argv[0].lower())
     if cmd is None:
         return False
     if cmd.subcommands and len(argv) >= 2:
@@ -335,7 +334,7 @@ class MigrateJob:
                 if self.copy:
                     continue
                 key = self.keys[j]
-                if guards and guards[j].watch_dirty:
+                if guards and guards[j].flags & F.DIRTY_CAS:
                     continue  # changed while in flight: keep the newer version here
                 if key in db.data:
                     db.delete(key)
@@ -440,7 +439,7 @@ def cmd_migrate(c, argv):
             found.append((k, v))
     if not found:
         return Status("NOKEY")
-    if c.in_exec:
+    if c.flags & F.IN_EXEC:
         # frtrio runs MIGRATE's I/O outside the command; inside EXEC (or a
         # script) the transaction cannot wait for it.
         raise err("ERR MIGRATE is not supported inside MULTI/EXEC by frtrio")

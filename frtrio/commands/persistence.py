@@ -17,6 +17,7 @@ it starts the background job.
 
 from __future__ import annotations
 
+from frtrio.client import F
 from frtrio.commands.table import command
 from frtrio.commands.util import syntax_error
 from frtrio.effects import RewriteAof, SaveSnapshot
@@ -27,7 +28,7 @@ from frtrio.protocol.reply import NO_REPLY
 def cmd_bgrewriteaof(c, argv):
     # inside EXEC Redis only schedules the rewrite (for its cron); here the
     # work is done after the EXEC all the same, the reply says what Redis says
-    ok = ("Background append only file rewriting scheduled" if c.in_exec
+    ok = ("Background append only file rewriting scheduled" if c.flags & F.IN_EXEC
           else "Background append only file rewriting started")
     c.server.effects.append(RewriteAof(c.defer_reply(), ok))
     return NO_REPLY
@@ -43,6 +44,6 @@ def cmd_save(c, argv):
 def cmd_bgsave(c, argv):
     if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() != b"schedule"):
         raise syntax_error()
-    ok = "Background saving scheduled" if c.in_exec else "Background saving started"
+    ok = "Background saving scheduled" if c.flags & F.IN_EXEC else "Background saving started"
     c.server.effects.append(SaveSnapshot(c.defer_reply(), ok))
     return NO_REPLY

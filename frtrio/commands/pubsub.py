@@ -15,6 +15,7 @@ delivered locally (``PubSub.deliver_from_bus``).
 
 from __future__ import annotations
 
+from frtrio.client import F
 from frtrio.commands.table import command
 from frtrio.commands.util import err
 from frtrio.protocol.reply import Push, Status
@@ -61,7 +62,7 @@ def cmd_psubscribe(c, argv):
 
 @command("ssubscribe")
 def cmd_ssubscribe(c, argv):
-    if c.in_exec:
+    if c.flags & F.IN_EXEC:
         raise err("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
     ps = _ps(c)
     msgs = []
@@ -107,9 +108,8 @@ def _bus_publish(c, ch: bytes, msg: bytes, shard: bool) -> None:
     """Cluster mode (Redis's clusterPropagatePublish): PUBLISH goes to every
     node over the bus, SPUBLISH to the other nodes of my shard."""
     core = c.server.cluster
-    bus = core.bus if core is not None else None
-    if bus is not None:
-        bus.publish(ch, msg, shard)
+    if core is not None and core.bus_core is not None:
+        core.to_bus(*core.bus_core.publish_effects(ch, msg, shard))
 
 
 @command("publish")

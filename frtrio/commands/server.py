@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from frtrio.client import F
 from frtrio.commands import table as _table
 from frtrio.commands.table import command, container
 from frtrio.commands.util import LLONG_MAX, err, parse_int, syntax_error
@@ -533,15 +534,16 @@ COMMAND_HELP = [
 ]
 
 
-def _implemented():
-    """The commands frtrio serves (Redis lists its commands in hash order,
-    random per process; frtrio in name order)."""
-    return [cmd for name, cmd in sorted(_table.TABLE.items())]
+def _implemented(srv):
+    """The commands this server serves, under their names after
+    rename-command (Redis lists its commands in hash order, random per
+    process; frtrio in name order)."""
+    return [cmd for name, cmd in sorted(srv.commands.items())]
 
 
 @command("command")
 def cmd_command(c, argv):
-    return [cmd.info_reply() for cmd in _implemented()]
+    return [cmd.info_reply() for cmd in _implemented(c.server)]
 
 
 @command("command|help")
@@ -551,26 +553,27 @@ def command_help(c, argv):
 
 @command("command|count")
 def command_count(c, argv):
-    return len(_table.TABLE)
+    return len(c.server.commands)
 
 
 @command("command|info")
 def command_info(c, argv):
     if len(argv) == 2:
-        return [cmd.info_reply() for cmd in _implemented()]
+        return [cmd.info_reply() for cmd in _implemented(c.server)]
     out = []
     for name in argv[2:]:
-        cmd = _find(name)
+        cmd = _find(name, c.server.commands)
         out.append(cmd.info_reply() if cmd is not None else None)
     return out
 
 
-def _find(name: bytes):
-    """Redis's lookupCommandBySds: ``name`` or ``container|sub``."""
+def _find(name: bytes, commands=None):
+    """Redis's lookupCommandBySds: ``name`` or ``container|sub``, in a
+    server's command table (the original names by default)."""
     parts = name.lower().split(b"|")
     if len(parts) > 2:
         return None
-    cmd = _table.TABLE.get(parts[0])
+    cmd = (_table.TABLE if commands is None else commands).get(parts[0])
     if cmd is None or len(parts) == 1:
         return cmd
     return cmd.subcommands.get(parts[1])
@@ -609,7 +612,7 @@ def command_list(c, argv):
         else:
             raise syntax_error()
     names = []
-    for cmd in _implemented():
+    for cmd in _implemented(c.server):
         if pred is None or pred(cmd):
             names.append(cmd.fullname.encode())
         for sub in cmd.subcommands.values():
@@ -929,7 +932,7 @@ def cmd_shutdown(c, argv):
         else:
             raise syntax_error()
     c.server.shutdown_requested = mode
-    c.close_after_reply = True
+    c.flags |= F.CLOSE_AFTER_REPLY
     return NO_REPLY
 
 
@@ -1117,9 +1120,8 @@ def cmd_debug(c, argv):
         # this type are dropped (after being counted), -1 = none
         t = parse_int(argv[2])
         core = c.server.cluster
-        bus = core.bus if core is not None else None
-        if bus is not None:
-            bus.set_drop_filter(t)
+        if core is not None and core.bus_core is not None:
+            core.bus_core.drop_filter = t
         return OK
     if (sub == b"clusterlink" and len(argv) == 5
             and _cstr(argv[2]).lower() == b"kill"):
@@ -1137,8 +1139,8 @@ def cmd_debug(c, argv):
             raise err("ERR Unknown direction %s" % argv[3].decode("latin-1"))
         # a link that does not exist (or myself) is a no-op here; Redis 7.0
         # crashes in freeClusterLink(NULL)
-        if core.bus is not None and n is not core.state.myself:
-            core.bus.kill_links(n, d.decode())
+        if core.bus_core is not None and n is not core.state.myself:
+            core.to_bus(*core.bus_core.kill_links_effects(n, d.decode()))
         return OK
     raise err(
         "ERR unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP."
@@ -1162,7 +1164,7 @@ def cmd_wait(c, argv):
     if t < 0:
         raise err("ERR timeout is negative")
     acked = srv.replicas_acked(c) if hasattr(srv, "replicas_acked") else 0
-    if c.multi is not None or c.in_exec or acked >= n:
+    if c.multi is not None or c.flags & F.IN_EXEC or acked >= n:
         return acked
     deadline = srv.now_ms + t if t > 0 else None
     if deadline is not None and deadline > LLONG_MAX:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 
+from frtrio.client import F
 from frtrio.commands.lists import _parse_positive, _parse_range, numkeys_keys
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
@@ -262,7 +263,7 @@ def cmd_spop(c, argv):
         picked = srv.rng.sample(list(s), count)
         # one SREM per member, wrapped in MULTI/EXEC like Redis's
         # propagation of several commands from one call
-        wrap = len(picked) > 1 and not c.in_exec
+        wrap = len(picked) > 1 and not c.flags & F.IN_EXEC
         if wrap:
             srv.propagate(c.dbid, [b"MULTI"])
         for m in picked:

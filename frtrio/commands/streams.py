@@ -17,6 +17,7 @@ whose group is gone gets ``NOGROUP``.
 
 from __future__ import annotations
 
+from frtrio.client import F
 from frtrio.blocking import may_block
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
@@ -184,7 +185,7 @@ class _TrimArgs:
 
 
 def _must_obey(c) -> bool:
-    return bool(c.server.loading or getattr(c, "is_master_link", False))
+    return bool(c.server.loading or c.flags & F.MASTER)
 
 
 def _parse_add_trim(c, argv, xadd: bool):

@@ -3,19 +3,19 @@
 Queueing happens in the gate (``engine.Server.execute``): while ``c.multi``
 is a list every command but EXEC/DISCARD/MULTI/WATCH/QUIT/RESET is appended
 to it and answered ``+QUEUED``; a command refused at queue time (unknown,
-wrong arity, not allowed, redirected) sets ``c.multi_dirty`` so that EXEC
+wrong arity, not allowed, redirected) sets the DIRTY_EXEC client flag so that EXEC
 answers ``-EXECABORT``.
 
 WATCH bookkeeping lives on the server (``Server.watch`` / ``unwatch_all`` /
 ``touch_key`` / ``touch_all``): any change to a watched key (by any client,
 including its removal by expiry, FLUSHDB/FLUSHALL and SWAPDB) sets
-``c.watch_dirty``. As in Redis 7.0, a key that was already logically expired
+DIRTY_CAS. As in Redis 7.0, a key that was already logically expired
 when WATCHed does not abort EXEC when it is finally removed, while a key that
 expires between WATCH and EXEC does, even if nothing has removed it yet.
 
 EXEC runs the queued commands through ``Server.call`` (so errors of single
 commands are elements of the reply array, statistics and propagation work as
-for top-level commands) with ``c.in_exec`` set, which tells blocking commands
+for top-level commands) with the IN_EXEC flag set, which tells blocking commands
 not to block. The writes are propagated wrapped in MULTI ... EXEC when there
 is more than one of them, as Redis 7.0's propagatePendingCommands does. The
 gate serves blocked clients whose keys became ready once, after the whole
@@ -24,6 +24,7 @@ EXEC.
 
 from __future__ import annotations
 
+from frtrio.client import F
 from frtrio.commands.table import command
 from frtrio.commands.util import err
 from frtrio.protocol.reply import OK, NullArray, Raw
@@ -34,7 +35,7 @@ EXECABORT = "EXECABORT Transaction discarded because of previous errors."
 def discard_transaction(c) -> None:
     """Leave the MULTI state and forget WATCHes (Redis's discardTransaction)."""
     c.multi = None
-    c.multi_dirty = False
+    c.flags &= ~F.DIRTY_EXEC
     c.server.unwatch_all(c)  # also clears watch_dirty
 
 
@@ -59,7 +60,7 @@ def cmd_multi(c, argv):
     if c.multi is not None:
         raise err("ERR MULTI calls can not be nested")
     c.multi = []
-    c.multi_dirty = False
+    c.flags &= ~F.DIRTY_EXEC
     return OK
 
 
@@ -78,10 +79,10 @@ def cmd_exec(c, argv):
     if c.multi is None:
         raise err("ERR EXEC without MULTI")
     srv = c.server
-    if not c.watch_dirty and watched_key_expired(c):
-        c.watch_dirty = True
-    if c.multi_dirty or c.watch_dirty:
-        aborted = c.multi_dirty
+    if not c.flags & F.DIRTY_CAS and watched_key_expired(c):
+        c.flags |= F.DIRTY_CAS
+    if c.flags & (F.DIRTY_EXEC | F.DIRTY_CAS):
+        aborted = bool(c.flags & F.DIRTY_EXEC)
         discard_transaction(c)
         if aborted:
             raise err(EXECABORT)
@@ -90,8 +91,8 @@ def cmd_exec(c, argv):
     # Unwatch first: the transaction's own writes must not matter.
     srv.unwatch_all(c)
     c.multi = None
-    c.multi_dirty = False
-    c.in_exec = True
+    c.flags &= ~F.DIRTY_EXEC
+    c.flags |= F.IN_EXEC
     first = len(srv.propagated)
     skip = c.reply_mode == 2  # CLIENT REPLY SKIP: the whole EXEC reply goes
     if skip:
@@ -106,7 +107,7 @@ def cmd_exec(c, argv):
                 # a blocking command must answer at once inside EXEC
                 blocking.timeout(c)
     finally:
-        c.in_exec = False
+        c.flags &= ~F.IN_EXEC
         if skip and c.reply_mode == 1:
             c.reply_mode = 0
     prop = srv.propagated
@@ -120,7 +121,7 @@ def cmd_exec(c, argv):
 def cmd_watch(c, argv):
     if c.multi is not None:
         raise err("ERR WATCH inside MULTI is not allowed")
-    if c.watch_dirty:
+    if c.flags & F.DIRTY_CAS:
         return OK  # already doomed: nothing worth watching
     srv = c.server
     for key in argv[1:]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 
+from frtrio.client import F
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
 from frtrio.commands.util import (
@@ -683,7 +684,7 @@ def _blocking_zpop(c, keys, where_max: bool, timeout_arg: bytes, count: int, nes
             prop.append(b"%d" % min(count, llen))
         c.server.propagate(c.dbid, prop)
         return reply
-    if c.in_exec:
+    if c.flags & F.IN_EXEC:
         return NullArray  # a client that may not block times out at once
     from frtrio.engine import BlockOn
 

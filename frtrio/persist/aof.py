@@ -377,9 +377,8 @@ class AOF:
         finally:
             srv.free_client(c)
 
-    @staticmethod
-    def _lookup(_table, argv):
-        cmd = _table.TABLE.get(argv[0].lower())
+    def _lookup(self, _table, argv):
+        cmd = self.server.commands.get(argv[0].lower())
         if cmd is not None and cmd.subcommands and len(argv) > 1:
             cmd = cmd.subcommands.get(argv[1].lower(), cmd)
         return cmd

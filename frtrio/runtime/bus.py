@@ -19,10 +19,8 @@ import trio
 from frtrio.cluster import bus_codec as bc
 from frtrio.cluster import bus_policy
 from frtrio.policy import RESOURCE_CLAMP
-from frtrio.cluster.bus_types import PONG, TYPE_NAMES
 from frtrio.cluster.gossip import BusCore
-from frtrio.effects import Broadcast, Connect, Deliver, FreeLink, SendOnLink, SendToNode
-from frtrio.protocol.reply import Map
+from frtrio.effects import Broadcast, Connect, Deliver, FreeLink, SendOnLink, SendToNode, SweepLinks
 
 log = logging.getLogger("frtrio.cluster")
 
@@ -67,81 +65,22 @@ class BusShell:
         self.env = node.env
         self.srv = node.server
         self.core = self.srv.cluster
-        self.bus = BusCore(self.core)
-        self.core.bus = self
-        self.core.bus_core = self.bus
+        self.bus = BusCore(self.core)  # (sets core.bus_core)
+        # what commands asked of the bus (PUBLISH, CLUSTER FORGET/SETSLOT,
+        # DEBUG CLUSTERLINK KILL) goes out in the before-sleep round
+        node.before_sleep.register("cluster_broadcast", self.flush_core_effects)
+        node.before_sleep.register(
+            "cluster_manual_failover", lambda: self.bus.before_sleep_manual_failover(self.srv.now_ms))
+        node.before_sleep.register(
+            "cluster_failover", lambda: self._execute(self.bus.before_sleep_failover(self.srv.now_ms)))
         self.connecting: dict[str, None] = {}
         self.outbound: list[Link] = []
         self.inbound: list[Link] = []
         self.nursery: trio.Nursery | None = None
 
-    # --- facade used by ClusterCore / CLUSTER commands ------------------------------
-
-    def link_count(self) -> int:
-        return sum(1 for ln in self.outbound if not ln.closed) + sum(
-            1 for ln in self.inbound if not ln.closed)
-
-    def node_added(self, n) -> None:
-        pass  # the next cron tick connects to it
-
-    def node_deleted(self, node_id: str) -> None:
-        self._sweep()
-
-    def broadcast_pong(self) -> None:
-        self._execute([Broadcast(self.bus.ping_message(PONG))])
-
-    def manual_failover(self, mode: str) -> None:
-        self.core.emit("cluster.manual_failover", outcome="requested_" + mode)
-
-    def publish(self, channel: bytes, message: bytes, shard: bool) -> None:
-        """PUBLISH goes to every node; SPUBLISH to my shard's nodes."""
-        msg = self.bus.publish_message(channel, message, shard)
-        if not shard:
-            self._execute([Broadcast(msg)])
-            return
-        st = self.core.state
-        me = st.myself
-        master = me if me.is_master else st.nodes.get(me.master_id or "")
-        if master is None:
-            return
-        targets = [master.id] + list(master.replicas)
-        self._execute([SendToNode(nid, msg) for nid in targets if nid != me.id])
-
-    def set_drop_filter(self, packet_type: int) -> None:
-        """DEBUG DROP-CLUSTER-PACKET-FILTER: drop received packets of that
-        type (counted, then ignored); -1 = none."""
-        self.bus.drop_filter = packet_type
-
-    def kill_links(self, n, direction: str) -> None:
-        """DEBUG CLUSTERLINK KILL to|from|all: free the node's outbound
-        and/or inbound link (the next cron tick reconnects the outbound one)."""
-        links = []
-        if direction in ("to", "all"):
-            links.append(n.link)
-        if direction in ("from", "all"):
-            links.append(n.inbound_link)
-        for ln in links:
-            if ln is not None:
-                self._free(ln)
-                self.core.emit("cluster.link_state", outcome="killed", node=n.id,
-                               direction="from" if ln.inbound else "to")
-
-    def links_reply(self):
-        out = []
-        st = self.core.state
-        for n in st.nodes.values():
-            for ln in (n.link, n.inbound_link):
-                if ln is None or ln.closed:
-                    continue
-                out.append(Map([
-                    (b"direction", b"from" if ln.inbound else b"to"),
-                    (b"node", n.id.encode()),
-                    (b"create-time", ln.ctime),
-                    (b"events", b"r" if not ln.out else b"rw"),
-                    (b"send-buffer-allocated", max(ln.out_bytes, 0)),
-                    (b"send-buffer-used", ln.out_bytes),
-                ]))
-        return out
+    def flush_core_effects(self) -> None:
+        if self.core.bus_effects:
+            self._execute(self.core.take_bus_effects())
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -228,6 +167,8 @@ class BusShell:
                     self._count_sent(e.msg.type)
             elif t is FreeLink:
                 self._free(e.link)
+            elif t is SweepLinks:
+                self._sweep()
             elif t is Connect:
                 nid = e.node_id
                 if nid not in self.connecting and self.nursery is not None:

@@ -11,6 +11,7 @@ import math
 
 import trio
 
+from frtrio.client import F
 from frtrio.commands.dump import waits_for_migrate
 from frtrio.effects import RunMigrate, Sleep
 from frtrio.policy import RESOURCE_CLAMP
@@ -41,7 +42,7 @@ class ClientConn:
 
     def _notify(self) -> None:
         self.wake.set()
-        if self.c.killed and not self.c.out and self.scope is not None:
+        if self.c.flags & F.CLOSE_ASAP and not self.c.out and self.scope is not None:
             # killed with nothing left to send (e.g. pub/sub output buffer
             # limit): close now, even if a send to a peer that does not read
             # is in progress
@@ -83,7 +84,7 @@ class ClientConn:
             await ev.wait()
             if self.wake is ev:  # (_wait_unblocked may have replaced it)
                 self.wake = trio.Event()
-            if c.killed:
+            if c.flags & F.CLOSE_ASAP:
                 await self._flush_quiet()
                 self.scope.cancel()
                 return
@@ -140,21 +141,21 @@ class ClientConn:
                         await self._flush()
                         await self._wait_unblocked()
                         srv.now_ms = env.unix_ms()
-                    if c.close_after_reply or c.killed:
+                    if c.flags & (F.CLOSE_AFTER_REPLY | F.CLOSE_ASAP):
                         break
                 cmds.clear()
-            if perr is not None and not (c.close_after_reply or c.killed):
+            if perr is not None and not c.flags & (F.CLOSE_AFTER_REPLY | F.CLOSE_ASAP):
                 msg = "ERR " + perr.reply_text
                 if node.events is not None:
                     node.policy.note_protocol_error(c.addr, msg, parser.buf, parser.pos)
                 srv.count_error(msg)
                 c.out.append(encode_error(msg))
-                c.close_after_reply = True
+                c.flags |= F.CLOSE_AFTER_REPLY
             await self._flush()
             if srv.shutdown_requested is not None:
                 node.request_shutdown(srv.shutdown_requested)
                 return
-            if c.close_after_reply or c.killed:
+            if c.flags & (F.CLOSE_AFTER_REPLY | F.CLOSE_ASAP):
                 return
             if (was_blocked or parser.paused) and perr is None:
                 # data read while blocked may hold more commands; an
@@ -216,13 +217,13 @@ class ClientConn:
                         self.parser.feed(data)
 
                 n.start_soon(watch)
-                while c.blocked is not None and not c.killed:
+                while c.blocked is not None and not c.flags & F.CLOSE_ASAP:
                     ev = self.wake
                     await ev.wait()
                     if self.wake is ev:  # (the writer waits on it too)
                         self.wake = trio.Event()
                 n.cancel_scope.cancel()
-        if gone or c.killed:
+        if gone or c.flags & F.CLOSE_ASAP:
             srv.blocking.unblock(c, None)  # a killed client gets no reply
             if gone:
                 raise _Disconnected()

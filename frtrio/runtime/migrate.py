@@ -37,6 +37,7 @@ import socket
 
 import trio
 
+from frtrio.client import F
 from frtrio.commands.dump import MigrateJob, MigrateOutcome, error_from_target, waits_for_migrate
 
 CHUNK = 64 * 1024
@@ -154,7 +155,7 @@ async def carry_out(node, c, job: MigrateJob) -> None:
             job.release(srv)
             raise
         srv.now_ms = node.env.unix_ms()
-        if c.killed or c.id not in srv.clients:
+        if c.flags & F.CLOSE_ASAP or c.id not in srv.clients:
             job.release(srv)
             return
         job.finish(c, out)

@@ -20,6 +20,7 @@ import logging
 
 import trio
 
+from frtrio.client import F
 import frtrio.commands  # noqa: F401  (registers all commands)
 from frtrio.beforesleep import BeforeSleep
 from frtrio.config import Config
@@ -54,6 +55,9 @@ class Node:
         self.exit_code = 0
         self.on_shutdown = []  # callables run at shutdown (pidfile removal...)
         self.cron_hooks = []  # callables run from the cron once a second (save points)
+        # the real server loads dump.rdb at start and saves it by save points
+        # and at shutdown (the simulator's nodes do not)
+        self.persist_rdb = False
         self.bus = None
         # the one place that orders deferred duties (frtrio/beforesleep.py);
         # duties are registered in load(), once the node's parts exist
@@ -333,7 +337,7 @@ class Node:
                 c.last_interaction_ms < limit
                 and c.blocked is None
                 and not c.in_pubsub
-                and not c.is_master_link
+                and not c.flags & F.MASTER
             ):
                 srv.kill_client(c)
 

@@ -150,7 +150,7 @@ def attach(node) -> None:
       points are configured (or SHUTDOWN SAVE), skipped for SHUTDOWN NOSAVE."""
     srv = node.server
     cfg = node.config
-    rdb = getattr(node, "persist_rdb", False)
+    rdb = node.persist_rdb
     if cfg.get("appendonly") == "yes":
         aof = AOF(node.env.fs, cfg, srv)
         aof.load()
@@ -179,9 +179,7 @@ def attach(node) -> None:
             except Exception:  # noqa: BLE001
                 log.warning("Error trying to save the DB, can't save at exit.")
 
-        hooks = getattr(node, "cron_hooks", None)
-        if hooks is not None:
-            hooks.append(cron)
+        node.cron_hooks.append(cron)
         node.on_shutdown.insert(0, at_shutdown)
 
     def on_change(name: str, value: str) -> None:

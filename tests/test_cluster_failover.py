@@ -1,0 +1,257 @@
+"""Replica failover on constructed states (no sockets): the election of
+spec/cluster-semantics.md §7.3 (rank delay, vote request, majority, epoch,
+promotion, data age, expiry and retry) and the replica's side of CLUSTER
+FAILOVER default/FORCE/TAKEOVER (§7.4). C11."""
+
+from __future__ import annotations
+
+import pytest
+
+from frtrio.cluster import bus_codec as bc
+from frtrio.cluster.bus_types import FAILOVER_AUTH_ACK, FAILOVER_AUTH_REQUEST, MFSTART, PING, PONG
+from frtrio.effects import Broadcast, SendToNode
+
+from test_cluster_bus import FakeLink, make_cluster, nid
+
+NT = 3000
+
+
+def replica_of_a(extra_replica_offset=None, validity="10"):
+    """Myself 'r', a replica of master 'a'; masters a, b, c share the slots.
+    With ``extra_replica_offset``, 'q' is a second replica of 'a' with that
+    offset."""
+    srv, core, bus = make_cluster(my="r", others=("a", "b", "c"), node_timeout=NT)
+    st = core.state
+    me = st.myself
+    a = st.nodes[nid("a")]
+    for j, owner in enumerate(st.slots):
+        if owner is me:
+            st.assign_slot(j, a)
+    me.config_epoch = 0
+    st.set_master(me, a)
+    if extra_replica_offset is not None:
+        from frtrio.cluster.state import ClusterNode
+
+        q = ClusterNode(nid("q"), ("slave",))
+        q.ip, q.port, q.cport = "127.0.0.1", 7010, 17010
+        q.link = FakeLink(q)
+        st.add_node(q)
+        st.set_master(q, a)
+        q.repl_offset = extra_replica_offset
+    st.size = 3
+    srv.config.values["cluster-replica-validity-factor"] = validity
+    srv.now_ms = 1_000_000
+    core.repl_link_up = True
+    core.repl_last_io_ms = srv.now_ms
+    return srv, core, bus
+
+
+def fail_master(core, now):
+    a = core.state.nodes[nid("a")]
+    a.clear_flag("fail?")
+    a.set_flag("fail")
+    a.fail_time = now
+
+
+def ack_from(bus, core, name, now):
+    m = bc.Message(FAILOVER_AUTH_ACK, sender=nid(name), current_epoch=core.state.current_epoch,
+                   flags=1, port=7000, cport=17000)
+    n = core.state.nodes[nid(name)]
+    return bus.handle(FakeLink(n), m, now)
+
+
+def requests(effects):
+    return [e for e in effects if isinstance(e, Broadcast) and e.msg.type == FAILOVER_AUTH_REQUEST]
+
+
+def run_until(bus, srv, pred, step=100, limit=20_000):
+    """Cron ticks (100 ms each) until pred(effects) holds; the effects."""
+    for _ in range(limit // step):
+        srv.now_ms += step
+        eff = bus.cron(srv.now_ms)
+        if pred(eff):
+            return eff
+    raise AssertionError("condition never reached")
+
+
+def test_c11_election_delay_request_majority_and_promotion():
+    srv, core, bus = replica_of_a()
+    st = core.state
+    me = st.myself
+    fail_master(core, srv.now_ms)
+    epoch0 = st.current_epoch
+    t_fail = srv.now_ms
+    eff = bus.cron(srv.now_ms + 1)
+    srv.now_ms += 1
+    # scheduled: 500 ms fixed + up to 499 ms random, rank 0
+    assert 500 <= bus.failover_auth_time - srv.now_ms < 1000
+    assert not requests(eff)
+    eff = run_until(bus, srv, lambda e: bool(requests(e)))
+    assert 500 <= srv.now_ms - t_fail <= 1100
+    (req,) = requests(eff)
+    assert req.msg.current_epoch == epoch0 + 1 == st.current_epoch
+    assert not req.msg.mflags & bc.MF_FORCEACK  # automatic failover
+    assert st.todo_save and st.todo_fsync
+    # one vote is not a majority of 3
+    ack_from(bus, core, "b", srv.now_ms)
+    srv.now_ms += 100
+    bus.cron(srv.now_ms)
+    assert me.is_replica
+    ack_from(bus, core, "c", srv.now_ms)
+    srv.now_ms += 100
+    eff = bus.cron(srv.now_ms)
+    assert me.is_master and me.master_id is None
+    a = st.nodes[nid("a")]
+    assert me.numslots > 0 and a.numslots == 0
+    assert all(owner is not a for owner in st.slots)
+    assert me.config_epoch == epoch0 + 1
+    assert any(isinstance(e, Broadcast) and e.msg.type == PONG for e in eff)
+    assert st.check_consistency() == []
+
+
+def test_c11_no_failover_without_fail_or_with_replica_no_failover():
+    srv, core, bus = replica_of_a()
+    for _ in range(50):
+        srv.now_ms += 100
+        assert not requests(bus.cron(srv.now_ms))
+    srv.config.values["cluster-replica-no-failover"] = "yes"
+    fail_master(core, srv.now_ms)
+    for _ in range(50):
+        srv.now_ms += 100
+        assert not requests(bus.cron(srv.now_ms))
+    assert core.state.myself.is_replica
+
+
+def test_c11_stale_replica_refuses_automatic_failover():
+    srv, core, bus = replica_of_a(validity="1")
+    core.repl_link_up = False
+    # link down for longer than repl-ping-replica-period + node_timeout * 1
+    core.repl_down_since_ms = srv.now_ms - (10_000 + NT * 1 + NT + 5_000)
+    fail_master(core, srv.now_ms)
+    for _ in range(50):
+        srv.now_ms += 100
+        assert not requests(bus.cron(srv.now_ms))
+    # validity factor 0: any age is fine
+    srv.config.values["cluster-replica-validity-factor"] = "0"
+    run_until(bus, srv, lambda e: bool(requests(e)))
+
+
+def test_c11_rank_delays_the_less_up_to_date_replica():
+    srv, core, bus = replica_of_a(extra_replica_offset=1000)  # q is ahead of me (offset 0)
+    fail_master(core, srv.now_ms)
+    srv.now_ms += 1
+    eff = bus.cron(srv.now_ms)
+    assert bus.failover_auth_rank == 1
+    assert 1500 <= bus.failover_auth_time - srv.now_ms < 2000
+    # the other replica of my master learns my offset
+    assert any(isinstance(e, SendToNode) and e.node_id == nid("q") and e.msg.type == PONG
+               for e in eff)
+
+
+def test_c11_expired_election_retries_with_a_new_epoch():
+    srv, core, bus = replica_of_a()
+    fail_master(core, srv.now_ms)
+    eff = run_until(bus, srv, lambda e: bool(requests(e)))
+    first = requests(eff)[0].msg.current_epoch
+    # no votes: auth_timeout = max(2*NT, 2000) expires, retry after 2*auth_timeout
+    eff = run_until(bus, srv, lambda e: bool(requests(e)), limit=30_000)
+    assert requests(eff)[0].msg.current_epoch == first + 1
+    assert core.state.myself.is_replica
+
+
+def test_c11_votes_from_replicas_or_slotless_masters_do_not_count():
+    srv, core, bus = replica_of_a(extra_replica_offset=0)
+    fail_master(core, srv.now_ms)
+    run_until(bus, srv, lambda e: bool(requests(e)))
+    m = bc.Message(FAILOVER_AUTH_ACK, sender=nid("q"), current_epoch=core.state.current_epoch,
+                   flags=2, port=7010, cport=17010)
+    bus.handle(FakeLink(core.state.nodes[nid("q")]), m, srv.now_ms)
+    assert bus.failover_auth_count == 0
+
+
+def test_c11_manual_failover_takeover_is_immediate():
+    srv, core, bus = replica_of_a()
+    st = core.state
+    epoch0 = st.current_epoch
+    bus.start_manual_failover("takeover", srv.now_ms)
+    me = st.myself
+    assert me.is_master and me.numslots > 0
+    assert me.config_epoch == st.current_epoch == epoch0 + 1
+
+
+def test_c11_manual_failover_force_elects_at_once_with_forceack():
+    srv, core, bus = replica_of_a()
+    assert bus.start_manual_failover("force", srv.now_ms) == []
+    bus.before_sleep_manual_failover(srv.now_ms)
+    eff = bus.before_sleep_failover(srv.now_ms)  # schedules with no delay, rank 0
+    assert not requests(eff) and bus.failover_auth_time == srv.now_ms
+    eff = bus.before_sleep_failover(srv.now_ms)
+    (req,) = requests(eff)
+    assert req.msg.mflags & bc.MF_FORCEACK
+    ack_from(bus, core, "b", srv.now_ms)
+    ack_from(bus, core, "c", srv.now_ms)
+    srv.now_ms += 100
+    bus.cron(srv.now_ms)
+    assert core.state.myself.is_master
+
+
+def test_c11_manual_failover_default_waits_for_the_paused_masters_offset():
+    srv, core, bus = replica_of_a()
+    st = core.state
+    a = st.nodes[nid("a")]
+    eff = bus.start_manual_failover("default", srv.now_ms)
+    assert [(e.node_id, e.msg.type) for e in eff] == [(a.id, MFSTART)]
+    offset = {"v": 500}
+    core.my_repl_offset = lambda: offset["v"]
+    paused = bc.Message(PING, sender=a.id, flags=1, port=7001, cport=17001, offset=800,
+                        mflags=bc.MF_PAUSED, current_epoch=st.current_epoch,
+                        config_epoch=a.config_epoch, myslots=bytes(a.slots))
+    bus.handle(FakeLink(a), paused, srv.now_ms)
+    assert bus.mf_master_offset == 800
+    bus.before_sleep_manual_failover(srv.now_ms)
+    assert not bus.mf_can_start  # my offset (500) has not reached 800
+    offset["v"] = 800
+    bus.before_sleep_manual_failover(srv.now_ms)
+    assert bus.mf_can_start
+    bus.before_sleep_failover(srv.now_ms)
+    eff = bus.before_sleep_failover(srv.now_ms)
+    assert requests(eff) and requests(eff)[0].msg.mflags & bc.MF_FORCEACK
+
+
+def test_c11_manual_failover_times_out():
+    srv, core, bus = replica_of_a()
+    bus.start_manual_failover("default", srv.now_ms)
+    assert bus.mf_end
+    srv.now_ms += 5100
+    bus.cron(srv.now_ms)
+    assert bus.mf_end == 0 and core.state.myself.is_replica
+
+
+@pytest.mark.parametrize("votes", [0, 1, 2])
+def test_c11_master_side_vote_then_replica_side_count(votes):
+    """End to end on cores: the replica's request goes to the masters' bus
+    cores, which grant one vote each per epoch; with a majority the replica
+    wins."""
+    srv, core, bus = replica_of_a()
+    fail_master(core, srv.now_ms)
+    eff = run_until(bus, srv, lambda e: bool(requests(e)))
+    req = requests(eff)[0].msg
+    granted = 0
+    for name in ("b", "c")[:votes]:
+        vsrv, vcore, vbus = make_cluster(my=name, others=("a", "r"), node_timeout=NT)
+        vst = vcore.state
+        r = vst.nodes[nid("r")]
+        va = vst.nodes[nid("a")]
+        vst.set_master(r, va)
+        va.set_flag("fail")
+        vsrv.now_ms = srv.now_ms
+        out = vbus.handle(FakeLink(r, inbound=True), req, vsrv.now_ms)
+        acks = [e for e in out if isinstance(e, SendToNode) and e.msg.type == FAILOVER_AUTH_ACK]
+        granted += len(acks)
+        for e in acks:
+            ack = bc.decode(bc.encode(e.msg))
+            bus.handle(FakeLink(core.state.nodes[nid(name)]), ack, srv.now_ms)
+    assert granted == votes
+    srv.now_ms += 100
+    bus.cron(srv.now_ms)
+    assert core.state.myself.is_master == (votes >= 2)
