@@ -328,6 +328,30 @@ def _promote(s, index: int, count: int):
     return d, 1
 
 
+# opcode (as SparseEditor stores it) -> its bytes
+_OP_BYTES: list = [bytes((i,)) for i in range(256)] + [b""] * (0x4000 - 256) + [
+    bytes((((i >> 8) & 0x3F) | 0x40, i & 0xFF)) for i in range(0x4000, 0x8000)]
+
+# The editor of recently written sparse HLL values, by the identity of the
+# (immutable) value object: a PFADD on a key nobody else changed since the
+# last PFADD starts from the decoded opcodes instead of parsing the string.
+_EDITOR_CACHE: dict = {}
+_EDITOR_CACHE_MAX = 128
+
+
+def _cached_editor(v: bytes):
+    hit = _EDITOR_CACHE.get(id(v))
+    if hit is not None and hit[0] is v:
+        return hit[1].copy()
+    return None
+
+
+def _remember_editor(v: bytes, e) -> None:
+    if len(_EDITOR_CACHE) >= _EDITOR_CACHE_MAX:
+        del _EDITOR_CACHE[next(iter(_EDITOR_CACHE))]
+    _EDITOR_CACHE[id(v)] = (v, e)
+
+
 class SparseEditor:
     """The sparse opcodes decoded once per command into a list (an XZERO
     is stored as 0x4000 | (len - 1)), with the first register each covers,
@@ -372,14 +396,15 @@ class SparseEditor:
         return e
 
     def to_bytes(self) -> bytearray:
-        out = bytearray(self.header)
-        for op in self.ops:
-            if op >= 0x4000:
-                out.append(((op >> 8) & 0x3F) | 0x40)
-                out.append(op & 0xFF)
-            else:
-                out.append(op)
-        return out
+        return self.header + b"".join(map(_OP_BYTES.__getitem__, self.ops))
+
+    def copy(self) -> "SparseEditor":
+        e = SparseEditor()
+        e.header = bytearray(self.header)
+        e.ops = list(self.ops)
+        e.firsts = list(self.firsts)
+        e.nbytes = self.nbytes
+        return e
 
     @staticmethod
     def _span(op: int) -> int:
@@ -494,9 +519,27 @@ class HllWork:
 
     __slots__ = ("raw", "sp")
 
-    def __init__(self, s: bytearray):
-        self.sp = SparseEditor.parse(s) if s[4] == HLL_SPARSE else None
+    def __init__(self, s: bytearray, editor=None):
+        if editor is not None:
+            self.sp = editor
+        else:
+            self.sp = SparseEditor.parse(s) if s[4] == HLL_SPARSE else None
         self.raw = None if self.sp is not None else s
+
+    @classmethod
+    def of_value(cls, v: bytes) -> "HllWork":
+        e = _cached_editor(v) if v[4] == HLL_SPARSE else None
+        return cls(bytearray(v) if e is None else None, e)
+
+    def store(self, c, key: bytes, created: bool) -> None:
+        """Write the value to key (and remember a sparse editor for it)."""
+        b = bytes(self.value())
+        if created:
+            c.db.set(key, b)
+        else:
+            c.db.replace_value(key, b)
+        if self.sp is not None:
+            _remember_editor(b, self.sp.copy())
 
     def is_dense(self) -> bool:
         return self.sp is None and self.raw[4] == HLL_DENSE
@@ -718,7 +761,7 @@ def cmd_pfadd(c, argv):
         updated = 1
     else:
         _check_hll(v)
-        w = HllWork(bytearray(v))
+        w = HllWork.of_value(v)
         created = False
     maxb = _max_bytes(c)
     for ele in argv[2:]:
@@ -728,19 +771,15 @@ def cmd_pfadd(c, argv):
         elif r == -1:
             # Redis edits the value in place: what was done before the
             # corrupt part was met stays
-            if created:
-                c.db.set(key, bytes(w.value()))
-            else:
-                c.db.replace_value(key, bytes(w.value()))
+            w.store(c, key, created)
             raise err(INVALID_HLL_ERR)
     if updated:
         w.invalidate()
-        if created:
-            c.db.set(key, bytes(w.value()))
-        else:
-            c.db.replace_value(key, bytes(w.value()))
+        w.store(c, key, created)
         modified(c, key, updated)
         return 1
+    if v is not None and w.sp is not None:
+        _remember_editor(v, w.sp)
     return 0
 
 
