@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import re
-from functools import cmp_to_key
 
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
@@ -105,15 +104,6 @@ def _strtod_score(b: bytes):
     if v != 0.0 and abs(v) < 2.2250738585072014e-308:
         return v, False  # glibc reports a subnormal result as ERANGE
     return v, True
-
-
-def _strcoll(a: bytes, b: bytes) -> int:
-    a, b = _cstr(a), _cstr(b)
-    return (a > b) - (a < b)
-
-
-def _bincmp(a: bytes, b: bytes) -> int:
-    return (a > b) - (a < b)
 
 
 def _sort_generic(c, argv, readonly: bool):
@@ -224,31 +214,27 @@ def _sort_generic(c, argv, readonly: bool):
                 keyed.append((e, score, None))
         bypattern = sortby is not None
         store = storekey is not None
-
-        def cmp(x, y):
-            if not alpha:
-                if x[1] > y[1]:
-                    r = 1
-                elif x[1] < y[1]:
-                    r = -1
-                else:
-                    r = _bincmp(x[0], y[0])
-            elif bypattern:
-                if x[2] is None or y[2] is None:
-                    if x[2] is None and y[2] is None:
-                        r = 0
-                    elif x[2] is None:
-                        r = -1
-                    else:
-                        r = 1
-                else:
-                    r = _bincmp(x[2], y[2]) if store else _strcoll(x[2], y[2])
-            else:
-                r = _bincmp(x[0], y[0]) if store else _strcoll(x[0], y[0])
-            return -r if desc else r
+        # sort keys equivalent to Redis's sortCompare (numeric: score, then
+        # the element's bytes; ALPHA: bytes, or strcoll's NUL-terminated view
+        # when not storing; a missing BY value sorts first); DESC is the
+        # reversed comparison of a stable sort, as reverse=True is
+        if not alpha:
+            def key(x):
+                return (x[1], x[0])
+        elif bypattern:
+            def key(x):
+                if x[2] is None:
+                    return (0, b"")
+                return (1, x[2] if store else _cstr(x[2]))
+        elif store:
+            def key(x):
+                return x[0]
+        else:
+            def key(x):
+                return _cstr(x[0])
 
         if not conv_error:
-            keyed.sort(key=cmp_to_key(cmp))
+            keyed.sort(key=key, reverse=desc)
         items = [k[0] for k in keyed]
     if conv_error:
         raise err("ERR One or more scores can't be converted into double")
