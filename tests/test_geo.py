@@ -133,6 +133,23 @@ def test_random_points_and_searches(diff):
         diff("GEORADIUSBYMEMBER", key, m, rad, unit, "WITHDIST")
 
 
+def test_count_with_equal_distances(diff):
+    """Members at the same spot are at the same distance: with COUNT Redis
+    sorts partially (pqsort, not stable), which decides which of them come
+    first."""
+    rnd = random.Random(8)
+    args = []
+    for i in range(90):
+        spot = rnd.choice([("2.35", "48.85"), ("2.36", "48.86"), ("2.30", "48.80")])
+        args += [spot[0], spot[1], "d%d" % i]
+    diff("GEOADD", "dup", *args)
+    for count in ("1", "3", "7", "20", "41", "89"):
+        for order in ("ASC", "DESC"):
+            diff("GEORADIUS", "dup", "2.35", "48.85", "50", "km", "COUNT", count, order, "WITHDIST")
+            diff("GEOSEARCH", "dup", "FROMLONLAT", "2.31", "48.81", "BYBOX", "100", "100", "km",
+                 "COUNT", count, order)
+
+
 # --- AOF: what the new write commands propagate --------------------------------------
 
 

@@ -15,6 +15,7 @@ import math
 from fractions import Fraction
 
 from frtrio.commands import ldouble
+from frtrio.commands.pqsort import pqsort
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
 from frtrio.commands.util import err, lookup_read, parse_float, parse_int, syntax_error, wrongtype
@@ -587,10 +588,16 @@ def _georadius(c, argv, src: int, flags: int):
     if not found and storekey is None:
         return []
     nret = len(found) if (count == 0 or len(found) < count) else count
-    if sort == 1:
-        found.sort(key=lambda p: p[0])
-    elif sort == 2:
-        found.sort(key=lambda p: p[0], reverse=True)
+    if sort and nret == len(found):
+        found.sort(key=lambda p: p[0], reverse=sort == 2)
+    elif sort:
+        # Redis sorts partially here (pqsort, not stable)
+        sign = 1 if sort == 1 else -1
+
+        def cmp(a, b):
+            return sign * ((a[0] > b[0]) - (a[0] < b[0]))
+
+        pqsort(found, cmp, 0, nret - 1)
     found = found[:nret]
     if storekey is None:
         out = []

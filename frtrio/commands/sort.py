@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 
+from frtrio.commands.pqsort import pqsort
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
 from frtrio.commands.util import err, lookup_read, parse_int, syntax_error, wrongtype
@@ -233,7 +234,17 @@ def _sort_generic(c, argv, readonly: bool):
             def key(x):
                 return _cstr(x[0])
 
-        if not conv_error:
+        if conv_error:
+            pass
+        elif sortby is not None and (start != 0 or end != len(keyed) - 1):
+            # Redis sorts partially here (pqsort, not stable)
+            def cmp(x, y, key=key):
+                kx, ky = key(x), key(y)
+                r = (kx > ky) - (kx < ky)
+                return -r if desc else r
+
+            pqsort(keyed, cmp, start, end)
+        else:
             keyed.sort(key=key, reverse=desc)
         items = [k[0] for k in keyed]
     if conv_error:
