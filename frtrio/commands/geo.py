@@ -636,6 +636,8 @@ def _georadius(c, argv, src: int, flags: int):
 
 
 def _georadius_keys(argv):
+    """georadiusGetKeys, which the 7.0 cluster router uses (not the key
+    specs COMMAND GETKEYS reads): the key and the last STORE/STOREDIST key."""
     stored = -1
     i = 5
     n = len(argv)
