@@ -520,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: frtrio server [redis-server arguments]\n"
-              "       frtrio cluster up|status|down   (local cluster)\n"
+              "       frtrio cluster up|status|down|chaos   (local cluster)\n"
               "       frtrio sim list|run|replay|explore|timeline")
         return 0
     if argv[0] == "server":

@@ -259,3 +259,12 @@ def test_speed_curve(think):
     r, cpu = _speed(think=think, duration=100.0)
     sys.stderr.write("\nthink %.0f s: %d ops, %.1fx wall, %.1fx CPU\n"
                      % (think, r.ops, r.virtual_s / r.wall_s, r.virtual_s / cpu))
+
+
+def test_c11_cluster_failover_scenario_promotes_the_replica():
+    """A master killed and kept down past the node timeout: its replica wins
+    the election and serves the slots; after the heal the cluster converges
+    with one owner per slot and distinct configEpochs."""
+    r = run_scenario("cluster-failover", 1, {})
+    assert r.ok, [v["detail"].get("message") for v in r.violations]
+    assert r.summary["promoted"] == ["n4"]

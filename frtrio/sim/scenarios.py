@@ -763,3 +763,96 @@ def _cluster_idle(p):
         clients_per_node=0,
         duration=p["duration"], settle=1.0,
     )
+
+
+class ClusterFailover(ClusterWrites):
+    """Masters with one replica each (CLUSTER REPLICATE); a master is killed
+    and kept down past the node timeout: its replica must win the election
+    (C11) and serve the slots, with a configEpoch of its own, and the
+    cluster converges. Acknowledged appends are not checked here: a write
+    not yet replicated when its master dies is lost in Redis too (WAIT is
+    the tool for that)."""
+
+    def __init__(self, masters: int, converge_s: float = 30.0):
+        super().__init__(converge_s)
+        self.masters = masters
+        self.promoted: list[str] = []
+
+    async def prepare(self, world):
+        names = list(world.nodes)
+        masters, replicas = names[: self.masters], names[self.masters:]
+        setup = {n: SimClient(world, "setup@" + n, n) for n in names}
+        step = 16384 // len(masters)
+        for i, n in enumerate(masters):
+            hi = 16383 if i == len(masters) - 1 else (i + 1) * step - 1
+            await _call_retry(world, setup[n], "CLUSTER", "ADDSLOTSRANGE", i * step, hi)
+            await _call_retry(world, setup[n], "CLUSTER", "SET-CONFIG-EPOCH", i + 1)
+        for n in names[1:]:
+            await _call_retry(world, setup[names[0]], "CLUSTER", "MEET", world.nodes[n].host,
+                              world.nodes[n].port)
+        deadline = trio.current_time() + 30.0
+        ids = {}
+        for n in masters:
+            ids[n] = await _call_retry(world, setup[n], "CLUSTER", "MYID")
+        for i, r in enumerate(replicas):
+            m = masters[i % len(masters)]
+            while trio.current_time() < deadline:
+                got = await setup[r].call("CLUSTER", "REPLICATE", ids[m])
+                if got == "OK" or got == b"OK":
+                    break
+                await trio.sleep(0.1)
+        if await self._converged(world, 30.0):
+            self.formed_at = trio.current_time()
+        else:
+            world.violation("sim.cluster_not_converged", "cluster did not form in 30 s")
+        for c in setup.values():
+            c._drop()
+
+    async def check(self, world):
+        acked, self.acked = self.acked, {}
+        try:
+            await super().check(world)
+        finally:
+            self.acked = acked
+        states = {s.name: _cluster_state(s) for s in world.live_nodes()}
+        for name, st in states.items():
+            if st is None:
+                continue
+            # every slot served by a live master (the killed masters' replicas took over)
+            live_ids = {_cluster_state(s).myself.id for s in world.live_nodes()}
+            unserved = sum(1 for n in st.slots if n is None or n.id not in live_ids)
+            if unserved:
+                world.violation("cluster.failover_contract_violation",
+                                "%d slots not served by a live master" % unserved, name)
+                break
+        for s in world.live_nodes():
+            me = _cluster_state(s).myself
+            if me.is_master and any(me.slots) and list(world.nodes).index(s.name) >= self.masters:
+                self.promoted.append(s.name)
+
+    def summary(self):
+        out = super().summary()
+        out["promoted"] = sorted(self.promoted)
+        return out
+
+
+@scenario(
+    "cluster-failover",
+    "three masters with a replica each; one master is killed and stays down: its replica "
+    "wins the election, takes the slots with a new configEpoch, the cluster converges",
+    tags=("faults", "cluster"),
+    nodes=6, clients=1, duration=8.0, victim=1,
+)
+def _cluster_failover(p):
+    from frtrio.sim.faults import Schedule
+
+    victim = "n%d" % p["victim"]
+    return Scenario(
+        workload=ClusterFailover(masters=p["nodes"] // 2),
+        nodes=p["nodes"],
+        node_config={"cluster-enabled": "yes", "cluster-node-timeout": "1000",
+                     "appendonly": "yes", "appendfsync": "always"},
+        clients_per_node=p["clients"],
+        faults=Schedule([(1.0, "kill", {"node": victim, "crash": "keep"})]),
+        duration=p["duration"], settle=10.0,
+    )
