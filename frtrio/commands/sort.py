@@ -78,6 +78,8 @@ def _strtod_score(b: bytes):
     s = _cstr(b)
     if not s:
         return 0.0, True
+    if len(s) <= 15 and (s.isdigit() or (s[:1] == b"-" and s[1:].isdigit())):
+        return float(int(s)), True  # (exact: at most 15 digits)
     m = _STRTOD.match(s)
     if m is None or m.end() != len(s):
         return 0.0, False
