@@ -411,7 +411,7 @@ def _config_listener(node):
 def run_server(cfg: Config) -> int:
     import trio
 
-    from frtrio.persist.aof import AOFLoadError
+    from frtrio.persist.aof_format import AOFLoadError
     from frtrio.runtime.env import RealEnv
     from frtrio.runtime.node import Node
 

@@ -36,7 +36,7 @@ from frtrio.cluster.bus_types import (
 )
 from frtrio.protocol import parser as pp
 from frtrio.protocol import reply as rp
-from frtrio.store import rdb
+from frtrio.store import crc64, listpack, rdb, rdb_format, rdb_strings, ziplist, zipmap
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -457,23 +457,28 @@ def _dump_seed_bodies() -> list[bytes]:
         v = srv.dbs[0].lookup(k, 0)
         bodies.append(rdb.encode_object(v, rdb.DEFAULT_LIMITS))
     # legacy encodings Redis 7.0 still loads: ziplist list/hash/zset, zipmap, plain list/set/zset
-    bodies.append(bytes([rdb.T_LIST_ZIPLIST]) + rdb.enc_string(rdb.zl_build([b"a", b"12", b"xyz"]), False))
-    bodies.append(bytes([rdb.T_HASH_ZIPLIST]) + rdb.enc_string(rdb.zl_build([b"f", b"v", b"g", b"7"]), False))
-    bodies.append(bytes([rdb.T_ZSET_ZIPLIST]) + rdb.enc_string(rdb.zl_build([b"m", b"1.5", b"n", b"2"]), False))
-    bodies.append(bytes([rdb.T_HASH_ZIPMAP]) + rdb.enc_string(rdb.zipmap_build([(b"f", b"v"), (b"g", b"w")]), False))
-    bodies.append(bytes([rdb.T_LIST]) + rdb.enc_len(2) + rdb.enc_string(b"a") + rdb.enc_string(b"b"))
-    bodies.append(bytes([rdb.T_SET]) + rdb.enc_len(2) + rdb.enc_string(b"a") + rdb.enc_string(b"b"))
-    bodies.append(bytes([rdb.T_ZSET]) + rdb.enc_len(1) + rdb.enc_string(b"a") + b"\x031.5")
-    bodies.append(bytes([rdb.T_ZSET_2]) + rdb.enc_len(1) + rdb.enc_string(b"a") + rdb.enc_binary_double(2.0))
-    bodies.append(bytes([rdb.T_HASH]) + rdb.enc_len(1) + rdb.enc_string(b"f") + rdb.enc_string(b"v"))
-    ql = bytes([rdb.T_LIST_QUICKLIST_2]) + rdb.enc_len(2) + rdb.enc_len(2) + rdb.enc_string(
-        rdb.lp_build([b"a", b"1"]), False) + rdb.enc_len(1) + rdb.enc_string(b"plain")
+    bodies.append(bytes([rdb_format.T_LIST_ZIPLIST]) + rdb_strings.enc_string(ziplist.zl_build([b"a", b"12", b"xyz"]), False))
+    bodies.append(bytes([rdb_format.T_HASH_ZIPLIST]) + rdb_strings.enc_string(ziplist.zl_build([b"f", b"v", b"g", b"7"]), False))
+    bodies.append(bytes([rdb_format.T_ZSET_ZIPLIST]) + rdb_strings.enc_string(ziplist.zl_build([b"m", b"1.5", b"n", b"2"]), False))
+    bodies.append(bytes([rdb_format.T_HASH_ZIPMAP]) + rdb_strings.enc_string(zipmap.zipmap_build([(b"f", b"v"), (b"g", b"w")]), False))
+    bodies.append(bytes([rdb_format.T_LIST]) + rdb_strings.enc_len(2) + rdb_strings.enc_string(b"a") + rdb_strings.enc_string(b"b"))
+    bodies.append(bytes([rdb_format.T_SET]) + rdb_strings.enc_len(2) + rdb_strings.enc_string(b"a") + rdb_strings.enc_string(b"b"))
+    bodies.append(bytes([rdb_format.T_ZSET]) + rdb_strings.enc_len(1) + rdb_strings.enc_string(b"a") + b"\x031.5")
+    bodies.append(bytes([rdb_format.T_ZSET_2]) + rdb_strings.enc_len(1) + rdb_strings.enc_string(b"a") + rdb_strings.enc_binary_double(2.0))
+    bodies.append(bytes([rdb_format.T_HASH]) + rdb_strings.enc_len(1) + rdb_strings.enc_string(b"f") + rdb_strings.enc_string(b"v"))
+    ql = bytes([rdb_format.T_LIST_QUICKLIST_2]) + rdb_strings.enc_len(2) + rdb_strings.enc_len(2) + rdb_strings.enc_string(
+        listpack.lp_build([b"a", b"1"]), False) + rdb_strings.enc_len(1) + rdb_strings.enc_string(b"plain")
     bodies.append(ql)
-    bodies.append(bytes([rdb.T_LIST_QUICKLIST]) + rdb.enc_len(1) + rdb.enc_string(rdb.zl_build([b"q", b"5"]), False))
+    bodies.append(bytes([rdb_format.T_LIST_QUICKLIST]) + rdb_strings.enc_len(1) + rdb_strings.enc_string(ziplist.zl_build([b"q", b"5"]), False))
     real = os.path.join(HERE, "fixtures", "dump")
     for p in sorted(glob.glob(os.path.join(real, "*.bin"))):
         body = open(p, "rb").read()
         bodies.append(body[:-10])
+    # the payloads of redis's corrupt-dump.tcl (each aimed at a weak spot)
+    with open(os.path.join(real, "redis70-corrupt-dump.txt")) as f:
+        for line in f:
+            if line[:1].isdigit():
+                bodies.append(bytes.fromhex(line.split()[1])[:-10])
     for b in bodies:
         if b not in out:
             out.append(b)
@@ -481,15 +486,40 @@ def _dump_seed_bodies() -> list[bytes]:
 
 
 def with_footer(body: bytes) -> bytes:
-    body = body + rdb.RDB_VERSION.to_bytes(2, "little")
-    return body + rdb.crc64(body).to_bytes(8, "little")
+    body = body + rdb_format.RDB_VERSION.to_bytes(2, "little")
+    return body + crc64.crc64(body).to_bytes(8, "little")
+
+
+_EXERCISE = {
+    b"string": [[b"GET", b"k"], [b"STRLEN", b"k"], [b"GETRANGE", b"k", b"-3", b"-1"], [b"APPEND", b"k", b"x"],
+                [b"INCR", b"k"]],
+    b"list": [[b"LRANGE", b"k", b"0", b"-1"], [b"LINDEX", b"k", b"-1"], [b"LPOS", b"k", b"a"],
+              [b"LINSERT", b"k", b"BEFORE", b"a", b"b"], [b"RPUSH", b"k", b"x"], [b"LPOP", b"k"],
+              [b"LSET", b"k", b"0", b"y"], [b"LTRIM", b"k", b"1", b"-2"]],
+    b"set": [[b"SMEMBERS", b"k"], [b"SISMEMBER", b"k", b"1"], [b"SRANDMEMBER", b"k", b"-5"],
+             [b"SADD", b"k", b"x", b"7"], [b"SINTERCARD", b"1", b"k"], [b"SPOP", b"k"], [b"SREM", b"k", b"1"]],
+    b"hash": [[b"HGETALL", b"k"], [b"HRANDFIELD", b"k", b"-5", b"WITHVALUES"], [b"HSCAN", b"k", b"0"],
+              [b"HSET", b"k", b"f", b"v"], [b"HINCRBY", b"k", b"f2", b"1"], [b"HDEL", b"k", b"f1"]],
+    b"zset": [[b"ZRANGE", b"k", b"0", b"-1", b"WITHSCORES"], [b"ZRANGEBYSCORE", b"k", b"-inf", b"+inf"],
+              [b"ZRANGEBYLEX", b"k", b"-", b"+"], [b"ZRANK", b"k", b"a"], [b"ZRANDMEMBER", b"k", b"-5"],
+              [b"ZADD", b"k", b"1.5", b"x"], [b"ZINCRBY", b"k", b"1", b"a"], [b"ZREMRANGEBYRANK", b"k", b"0", b"0"],
+              [b"ZPOPMAX", b"k"]],
+    b"stream": [[b"XLEN", b"k"], [b"XRANGE", b"k", b"-", b"+"], [b"XREVRANGE", b"k", b"+", b"-", b"COUNT", b"3"],
+                [b"XINFO", b"STREAM", b"k"], [b"XINFO", b"STREAM", b"k", b"FULL"], [b"XINFO", b"GROUPS", b"k"],
+                [b"XREAD", b"STREAMS", b"k", b"0"], [b"XADD", b"k", b"*", b"f", b"v"],
+                [b"XADD", b"k", b"MAXLEN", b"~", b"5", b"*", b"g", b"w"], [b"XTRIM", b"k", b"MINID", b"2"],
+                [b"XDEL", b"k", b"1-1"], [b"XSETID", b"k", b"99999999999999-0"]],
+}
+_EXERCISE_ANY = [[b"TYPE", b"k"], [b"OBJECT", b"ENCODING", b"k"], [b"MEMORY", b"USAGE", b"k"],
+                 [b"COPY", b"k", b"k3"], [b"DUMP", b"k3"], [b"SORT", b"k3", b"ALPHA", b"LIMIT", b"0", b"5"]]
 
 
 class DumpTarget:
     """RESTORE a mutated payload (the CRC fixed up so the body is what is
     tested) on an in-process server: the reply is +OK or exactly
-    ``-ERR Bad data format``; after +OK the key DUMPs and RESTOREs again to
-    an equal value, and after an error no key exists."""
+    ``-ERR Bad data format``. After +OK the key DUMPs and RESTOREs again to
+    an equal value, and reading and writing it with the commands of its type
+    never ends in an internal error; after an error no key exists."""
 
     name = "dump"
 
@@ -509,8 +539,13 @@ class DumpTarget:
         self.srv.execute(self.c, list(argv))
         return self.c.take_output()
 
+    def _internal_errors(self) -> int:
+        return self.srv.stats["frtrio_internal_errors"]
+
     def run(self, data: bytes) -> None:
         payload = with_footer(data)
+        self._cmd(b"FLUSHALL")
+        ie = self._internal_errors()
         r = self._cmd(b"RESTORE", b"k", b"0", payload, b"REPLACE")
         if r == b"+OK\r\n":
             self.ok += 1
@@ -525,7 +560,18 @@ class DumpTarget:
             v2 = self.srv.dbs[0].lookup(b"k2", 0)
             if _value_items(v1) != _value_items(v2):
                 raise FuzzFinding("DUMP/RESTORE changed the value")
-            self._cmd(b"DEL", b"k", b"k2")
+            tn = b"string" if type(v1) is bytes else v1.type_name
+            if tn == b"stream":
+                for g in list(v1.groups)[:3]:
+                    self._cmd(b"XINFO", b"CONSUMERS", b"k", g)
+                    self._cmd(b"XPENDING", b"k", g, b"-", b"+", b"10")
+                    self._cmd(b"XREADGROUP", b"GROUP", g, b"c1", b"STREAMS", b"k", b">")
+                    self._cmd(b"XAUTOCLAIM", b"k", g, b"c2", b"0", b"0-0")
+                    self._cmd(b"XCLAIM", b"k", g, b"c3", b"0", b"1-1", b"0-1")
+            for argv in _EXERCISE_ANY + _EXERCISE[tn]:
+                self._cmd(*argv)
+            if self._internal_errors() != ie:
+                raise FuzzFinding("an internal error while using the restored %s" % tn.decode())
             return
         if r != b"-ERR Bad data format\r\n":
             raise FuzzFinding("RESTORE replied %r" % r[:200])
@@ -544,6 +590,16 @@ def _value_items(v):
         return sorted(v.items())
     if tn == b"set":
         return sorted(v)
+    if tn == b"stream":
+        groups = []
+        for name in sorted(v.groups):
+            g = v.groups[name]
+            pel = [(i, n.delivery_time, n.delivery_count, n.consumer.name if n.consumer else None)
+                   for i, n in g.sorted_pel()]
+            cons = [(c.name, c.seen_time, sorted(c.pel)) for c in g.sorted_consumers()]
+            groups.append((name, g.last_id, g.entries_read, pel, cons))
+        return (list(v.range(0, (1 << 128) - 1)), v.length, v.last_id, v.first_id, v.max_deleted,
+                v.entries_added, groups)
     return list(v)
 
 
@@ -589,7 +645,7 @@ class AofTarget:
     name = "aof"
 
     def seeds(self) -> list[bytes]:
-        from frtrio.persist.aof import encode_command
+        from frtrio.persist.aof_format import encode_command
 
         return [
             encode_command([b"SELECT", b"0"]) + encode_command([b"SET", b"k", b"v"]) + b"#TS:1700000000\r\n"
@@ -601,22 +657,29 @@ class AofTarget:
         ]
 
     def run(self, data: bytes) -> None:
-        from frtrio.persist import aof
+        from frtrio.persist import aof_format, aof_manifest
 
+        cmds = []
         try:
             prev = 0
-            for argv, end in aof.parse_aof(data):
-                if aof.encode_command(argv) != data[prev:end] and not data[prev:end].startswith(b"#"):
-                    # annotations and non-canonical headers (e.g. "*02") are fine
-                    pass
+            for argv, end in aof_format.parse_aof(data):
+                if not prev < end <= len(data):
+                    raise FuzzFinding("AOF parser went back or past the end: %d -> %d" % (prev, end))
+                cmds.append(argv)
                 prev = end
-        except (aof._Truncated, aof._BadFormat):
+        except (aof_format.Truncated, aof_format.BadFormat):
             pass
+        # what was read (annotations and non-canonical headers such as "*02"
+        # aside) written back canonically reads back the same
+        canon = b"".join(aof_format.encode_command(argv) for argv in cmds)
+        again = [argv for argv, _ in aof_format.parse_aof(canon)]
+        if again != cmds:
+            raise FuzzFinding("AOF commands do not read back after rewriting: %r vs %r" % (cmds[:3], again[:3]))
         try:
-            m = aof.Manifest.parse(data, "appendonly.aof.manifest")
-        except aof.AOFLoadError:
+            m = aof_manifest.Manifest.parse(data, "appendonly.aof.manifest")
+        except aof_format.AOFLoadError:
             return
-        again = aof.Manifest.parse(m.render(), "appendonly.aof.manifest")
+        again = aof_manifest.Manifest.parse(m.render(), "appendonly.aof.manifest")
         if again.render() != m.render():
             raise FuzzFinding("manifest render/parse is not stable")
 

@@ -4,20 +4,15 @@ it; RDB_TYPE_STREAM_LISTPACKS from older versions is read too).
 Layout: the nodes (16-byte big-endian master ID, listpack), length, last ID,
 first ID, max deleted ID, entries added, then the consumer groups (name, last
 ID, entries read, PEL with delivery time and count, consumers with seen time
-and the IDs of their PEL). Registered with ``store.rdb`` through
-``ENCODERS`` / ``DECODERS`` hooks.
+and the IDs of their PEL). Called by ``store.rdb``'s encode_object /
+decode_object for stream values.
 """
 
 from __future__ import annotations
 
-from frtrio.store.rdb import (
-    T_STREAM_LISTPACKS,
-    T_STREAM_LISTPACKS_2,
-    RdbError,
-    enc_len,
-    lp_build,
-    lp_entries,
-)
+from frtrio.store.listpack import lp_build, lp_entries
+from frtrio.store.rdb_format import T_STREAM_LISTPACKS, T_STREAM_LISTPACKS_2, RdbError
+from frtrio.store.rdb_strings import enc_len
 from frtrio.store.stream import (
     FLAG_DELETED,
     FLAG_SAMEFIELDS,
@@ -93,6 +88,8 @@ def _node_from_listpack(master: int, lp: bytes) -> Node:
         live = _int(el[0])
         deleted = _int(el[1])
         nf = _int(el[2])
+        if nf < 0:
+            raise RdbError("Stream integrity check failed")
         mfields = tuple(el[3 : 3 + nf])
         p = 3 + nf
         if _int(el[p]) != 0:
@@ -112,11 +109,19 @@ def _node_from_listpack(master: int, lp: bytes) -> Node:
                 for f, v in zip(mfields, vals):
                     flat.append(f)
                     flat.append(v)
+                count = nf + 3
             else:
                 n = _int(el[p])
+                if n < 0:
+                    raise RdbError("Stream integrity check failed")
                 flat = list(el[p + 1 : p + 1 + 2 * n])
                 p += 1 + 2 * n
-            p += 1  # lp-count
+                count = 2 * n + 4
+            # lp-count (what Redis's deep check verifies): also catches an
+            # entry cut short by the end of the listpack
+            if _int(el[p]) != count:
+                raise RdbError("Stream integrity check failed")
+            p += 1
             i = (ms << 64) | seq
             node.ids.append(i)
             node.vals.append(flat)
@@ -145,13 +150,15 @@ def decode_stream(r, t: int) -> Stream:
             raise RdbError("Stream node key entry is not the size of a stream ID")
         lp = r.string()
         master = int.from_bytes(key, "big")
-        if s.masters and master <= s.masters[-1]:
-            raise RdbError("Duplicated or unordered stream node")
         node = _node_from_listpack(master, lp)
         if node.live == 0:
             raise RdbError("Empty listpack inside stream")
         s.nodes.append(node)
-        s.masters.append(master)
+    # Redis keeps the nodes in a radix tree: any order loads, a repeated key not
+    s.nodes.sort(key=lambda node: node.master)
+    s.masters = [node.master for node in s.nodes]
+    if len(set(s.masters)) != len(s.masters):
+        raise RdbError("Listpack re-added with existing key")
     s.length = r.plain_length()
     s.last_id = (r.plain_length() << 64) | r.plain_length()
     if t == T_STREAM_LISTPACKS_2:
