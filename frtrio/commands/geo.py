@@ -18,7 +18,8 @@ from frtrio.commands import ldouble
 from frtrio.commands.pqsort import pqsort
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
-from frtrio.commands.util import err, lookup_read, parse_float, parse_int, syntax_error, wrongtype
+from frtrio.cnum import string2d
+from frtrio.commands.util import NOT_FLOAT, err, lookup_read, parse_int, syntax_error, wrongtype
 from frtrio.commands.zsets import _limits, _zadd_generic
 from frtrio.protocol.reply import NullArray, Raw
 from frtrio.store.zset import ZSetValue
@@ -319,6 +320,14 @@ def _members_in_shape(z: ZSetValue, sh: Shape, limit: int) -> list:
 
 
 # --- formatting / parsing -----------------------------------------------------------
+
+
+def parse_float(b: bytes, msg: str = NOT_FLOAT) -> float:
+    """getDoubleFromObjectOrReply."""
+    v = string2d(b)
+    if v is None:
+        raise err(msg)
+    return v
 
 
 def fmt_distance(d: float) -> bytes:
@@ -635,27 +644,12 @@ def _georadius(c, argv, src: int, flags: int):
     return nret
 
 
-def _georadius_keys(argv):
-    """georadiusGetKeys, which the 7.0 cluster router uses (not the key
-    specs COMMAND GETKEYS reads): the key and the last STORE/STOREDIST key."""
-    stored = -1
-    i = 5
-    n = len(argv)
-    while i < n:
-        a = _word(argv[i])
-        if a in (b"store", b"storedist") and i + 1 < n:
-            stored = i + 1
-            i += 1
-        i += 1
-    return [1] if stored < 0 else [1, stored]
-
-
-@command("georadius", keys=_georadius_keys)
+@command("georadius")
 def cmd_georadius(c, argv):
     return _georadius(c, argv, 1, _COORDS)
 
 
-@command("georadiusbymember", keys=_georadius_keys)
+@command("georadiusbymember")
 def cmd_georadiusbymember(c, argv):
     return _georadius(c, argv, 1, _MEMBER)
 

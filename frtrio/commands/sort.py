@@ -280,29 +280,11 @@ def _sort_generic(c, argv, readonly: bool):
     return outputlen
 
 
-def _sort_keys(argv):
-    keys = [1]
-    store = None
-    skips = {b"limit": 2, b"get": 1, b"by": 1}
-    i = 2
-    n = len(argv)
-    while i < n:
-        a = _word(argv[i])
-        if a in skips:
-            i += skips[a]
-        elif a == b"store" and i + 1 < n:
-            store = i + 1
-        i += 1
-    if store is not None:
-        keys.append(store)
-    return keys
-
-
-@command("sort", keys=_sort_keys)
+@command("sort")
 def cmd_sort(c, argv):
     return _sort_generic(c, argv, False)
 
 
-@command("sort_ro", keys=lambda argv: [1])
+@command("sort_ro")
 def cmd_sort_ro(c, argv):
     return _sort_generic(c, argv, True)
