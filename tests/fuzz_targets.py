@@ -492,7 +492,8 @@ def with_footer(body: bytes) -> bytes:
 
 _EXERCISE = {
     b"string": [[b"GET", b"k"], [b"STRLEN", b"k"], [b"GETRANGE", b"k", b"-3", b"-1"], [b"APPEND", b"k", b"x"],
-                [b"INCR", b"k"]],
+                [b"INCR", b"k"], [b"BITCOUNT", b"k"], [b"BITPOS", b"k", b"1"], [b"PFCOUNT", b"k"],
+                [b"PFADD", b"k", b"x", b"y"], [b"SETBIT", b"k", b"77", b"1"]],
     b"list": [[b"LRANGE", b"k", b"0", b"-1"], [b"LINDEX", b"k", b"-1"], [b"LPOS", b"k", b"a"],
               [b"LINSERT", b"k", b"BEFORE", b"a", b"b"], [b"RPUSH", b"k", b"x"], [b"LPOP", b"k"],
               [b"LSET", b"k", b"0", b"y"], [b"LTRIM", b"k", b"1", b"-2"]],
@@ -503,6 +504,7 @@ _EXERCISE = {
     b"zset": [[b"ZRANGE", b"k", b"0", b"-1", b"WITHSCORES"], [b"ZRANGEBYSCORE", b"k", b"-inf", b"+inf"],
               [b"ZRANGEBYLEX", b"k", b"-", b"+"], [b"ZRANK", b"k", b"a"], [b"ZRANDMEMBER", b"k", b"-5"],
               [b"ZADD", b"k", b"1.5", b"x"], [b"ZINCRBY", b"k", b"1", b"a"], [b"ZREMRANGEBYRANK", b"k", b"0", b"0"],
+              [b"GEOPOS", b"k", b"a"], [b"GEORADIUS", b"k", b"0", b"0", b"5000", b"km", b"WITHCOORD"],
               [b"ZPOPMAX", b"k"]],
     b"stream": [[b"XLEN", b"k"], [b"XRANGE", b"k", b"-", b"+"], [b"XREVRANGE", b"k", b"+", b"-", b"COUNT", b"3"],
                 [b"XINFO", b"STREAM", b"k"], [b"XINFO", b"STREAM", b"k", b"FULL"], [b"XINFO", b"GROUPS", b"k"],

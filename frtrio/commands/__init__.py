@@ -1,15 +1,19 @@
 """Command families. Importing this package registers every command."""
 
 from frtrio.commands import (  # noqa: F401
+    bitmaps,
     cluster,
     command,
     config_cmd,
     connection,
     debug,
     dump,
+    geo,
     hashes,
+    hll,
     info,
     keys,
+    lcs,
     lists,
     objectcmd,
     persistence,
@@ -17,6 +21,7 @@ from frtrio.commands import (  # noqa: F401
     replication,
     server,
     sets,
+    sort,
     streams,
     strings,
     transactions,
