@@ -88,6 +88,8 @@ class RedisFormatter(logging.Formatter):
         lv = record.levelno
         ch = "." if lv < VERBOSE else "-" if lv < logging.INFO else "*" if lv < logging.WARNING else "#"
         msg = record.getMessage()
+        if getattr(record, "raw", False):  # the startup banner: as is
+            return msg
         if record.exc_info:
             msg += "\n" + self.formatException(record.exc_info)
         return "%d:%s %s.%03d %s %s" % (os.getpid(), self.role, stamp, ms, ch, msg)
@@ -301,7 +303,30 @@ def server_main(argv: list[str] | None = None) -> int:
         return 1
     if not _listen_check(cfg):
         return 1
+    _banner(cfg)
     return run_server(cfg)
+
+
+def _banner(cfg: Config) -> None:
+    """The startup banner, where redis-server shows its logo: with
+    ``always-show-logo yes``, or when logging to a terminal; else one line.
+    (Redis's test harness waits for the banner's `` PID: <pid>`` line.)"""
+    mode = "cluster" if cfg.get("cluster-enabled") == "yes" else "standalone"
+    port = int(cfg.get("port"))
+    show = cfg.get("always-show-logo") == "yes" or (
+        not cfg.get("logfile") and cfg.get("syslog-enabled") != "yes" and sys.stdout.isatty())
+    if not show:
+        log.info("Running mode=%s, port=%d.", mode, port)
+        return
+    lines = [
+        "",
+        "    frtrio %s   (Redis %s compatible, 64 bit)" % (_version(), VERSION),
+        "    Running in %s mode" % mode,
+        "    Port: %d" % port,
+        "    PID: %d" % os.getpid(),
+        "",
+    ]
+    log.info("\n".join(lines), extra={"raw": True})
 
 
 # descriptors Redis keeps for itself beyond one per client (CONFIG_MIN_RESERVED_FDS)
@@ -411,7 +436,7 @@ def _config_listener(node):
 def run_server(cfg: Config) -> int:
     import trio
 
-    from frtrio.persist.aof import AOFLoadError
+    from frtrio.persist.aof_format import AOFLoadError
     from frtrio.runtime.env import RealEnv
     from frtrio.runtime.node import Node
 

@@ -68,6 +68,7 @@ class Client:
         "tot_cmds",
         "lib_name",
         "lib_ver",
+        "woff",
     )
 
     def __init__(self, server: "Server", id: int, addr: str = "", laddr: str = ""):
@@ -103,6 +104,7 @@ class Client:
         self.tot_cmds = 0
         self.lib_name = b""
         self.lib_ver = b""
+        self.woff = 0  # stream offset of this client's last write (WAIT)
 
     # --- output -------------------------------------------------------------
 

@@ -147,3 +147,31 @@ class Deliver:
     channel: bytes
     message: bytes
     shard: bool
+
+
+# --- replication (frtrio/commands/replication.py -> runtime/replication.py) ---
+
+
+@attrs.frozen
+class SetMaster:
+    """REPLICAOF host port: (re)start the master link towards host:port."""
+
+    host: str
+    port: int
+
+
+@attrs.frozen
+class UnsetMaster:
+    """REPLICAOF NO ONE: cancel the master link and drop sub-replicas."""
+
+
+@attrs.frozen
+class ServeReplica:
+    """PSYNC/SYNC accepted: this connection becomes a replica. ``replica``
+    is its ``replication.core.Replica``; ``snapshot`` the full sync's
+    snapshot (None for a partial resync, whose backlog bytes are in
+    ``data``)."""
+
+    replica: object
+    snapshot: object
+    data: bytes

@@ -107,6 +107,7 @@ class Server:
         for db in self.dbs:
             db.on_delete = self._key_deleted
             db.on_overwrite = self.signal_key_ready
+            db.on_expire = self._key_expired
         self.clients: dict[int, Client] = {}
         self.next_client_id = 1
         self.dirty = 0
@@ -179,8 +180,76 @@ class Server:
         self.disk_error: str | None = None
         self.aof_write_error: str | None = None  # strerror of the failed AOF write
         config.listeners.append(self._disk_config_changed)
+        config.listeners.append(self._repl_config_changed)
         # (dbid, key) -> id of the client whose MIGRATE has that key in flight
         self.migrate_inflight: dict = {}
+        # replication (frtrio/replication/): role, ids, offsets, replicas
+        import hashlib
+
+        from frtrio.replication.core import Replication
+
+        # (derived from run_id: no extra draws from the seeded RNG)
+        self.repl = Replication(hashlib.sha1(b"replid:" + self.run_id.encode()).hexdigest(), 0)
+        self.repl.blocking = self.blocking
+        self.repl.refresh_good(config, 0)
+        self.snapshots: list = []  # full-sync snapshots being produced
+        self.expire_props = 0  # deletions of expired keys propagated (DEL/UNLINK)
+        self.in_master_cmd = False  # running a command from our master's stream
+
+    # --- replication hooks ----------------------------------------------------
+
+    def start_snapshot(self, snap) -> None:
+        """Copy-on-write for a snapshot being produced (replication/snapshot.py)."""
+        self.snapshots.append(snap)
+        for db in self.dbs:
+            db.cow = self._cow
+
+    def end_snapshot(self, snap) -> None:
+        if snap in self.snapshots:
+            self.snapshots.remove(snap)
+        if not self.snapshots:
+            for db in self.dbs:
+                db.cow = None
+
+    def _key_expired(self, db, key: bytes) -> int:
+        """A key was found expired (Db.on_expire): a master deletes it and
+        propagates DEL (UNLINK with lazyfree-lazy-expire); a replica keeps
+        it until its master's DEL arrives, alive for the master's commands."""
+        if self.repl.masterhost is not None:
+            return 2 if self.in_master_cmd else 1
+        self.expire_props += 1
+        lazy = self.config.get("lazyfree-lazy-expire") == "yes"
+        self.propagated.append((db.id, [b"UNLINK" if lazy else b"DEL", key]))
+        return 0
+
+    def master_repl_offset(self) -> int:
+        """The replication offset the cluster bus header carries: a master's
+        master_repl_offset; a replica's processed offset (live master, else
+        cached master, else 0)."""
+        repl = self.repl
+        if repl.masterhost is None:
+            return repl.state.master_repl_offset
+        if repl.master_reploff >= 0:
+            return repl.master_reploff
+        return repl.cached[1] if repl.cached is not None else 0
+
+    def start_replication(self, node) -> None:
+        """CLUSTER REPLICATE (and SETSLOT taking my last slot): the role
+        changes now; the node's shell connects on its next cluster tick
+        (ReplicationShell.reconcile_cluster)."""
+        from frtrio.commands.replication import set_master
+
+        set_master(self, node.ip, node.port, effect=False)
+
+    def _repl_config_changed(self, name: str, value: str) -> None:
+        if name == "repl-backlog-size" and self.repl.state.backlog is not None:
+            self.repl.state.backlog.resize(int(self.config.get("repl-backlog-size")))
+        elif name in ("min-replicas-to-write", "min-replicas-max-lag"):
+            self.repl.refresh_good(self.config, self.now_ms)
+
+    def _cow(self, key: bytes, value) -> None:
+        for s in self.snapshots:
+            s.preserve(key, value)
 
     # --- configuration shortcuts --------------------------------------------
 
@@ -359,6 +428,7 @@ class Server:
         self.stats["total_commands_processed"] += 1
         c.tot_cmds += 1
         c.last_interaction_ms = self.now_ms
+        self.in_master_cmd = bool(c.flags & F.MASTER)
         name = argv[0].lower()
         cmd = self.commands.get(name)
         if name == b"quit":
@@ -398,6 +468,19 @@ class Server:
         ):
             # Redis's writeCommandsDeniedByDiskError: the AOF cannot be written
             return self._reject(c, self.disk_error, cmd=cmd)
+        repl = self.repl
+        if repl.masterhost is not None and not c.flags & F.MASTER:
+            if (cmd.is_write and self.config.get("replica-read-only") == "yes"):
+                return self._reject(c, "READONLY You can't write against a read only replica.",
+                                    cmd=cmd)
+            if (not cmd.stale and not repl.link_up
+                    and self.config.get("replica-serve-stale-data") == "no"):
+                return self._reject(c, "MASTERDOWN Link with MASTER is down and "
+                                       "replica-serve-stale-data is set to 'no'.", cmd=cmd)
+        elif repl.too_few_good and (
+                cmd.is_write
+                or (name == b"exec" and c.multi and any(q[0].is_write for q in c.multi))):
+            return self._reject(c, "NOREPLICAS Not enough good replicas to write.", cmd=cmd)
         if (
             c.resp == 2
             and (c.subscriptions or c.psubscriptions or c.ssubscriptions)  # in_pubsub
@@ -448,6 +531,7 @@ class Server:
         """Run a command (Redis's call()): the handler, reply, propagation."""
         dirty = self.dirty
         np = len(self.propagated)
+        ep = self.expire_props
         dbid = c.dbid
         self.prevent_propagation = False
         try:
@@ -496,10 +580,13 @@ class Server:
                     self.pubsub.disconnect_for_limits(c)
                 else:
                     self.close_for_output_limits(c)
-        if (self.dirty != dirty and cmd.is_write and len(self.propagated) == np
+        if (self.dirty != dirty and cmd.is_write
+                and len(self.propagated) - (self.expire_props - ep) == np
                 and not self.prevent_propagation):
             # the command changed data and did not propagate something else
             self.propagated.append((dbid, argv))
+        if len(self.propagated) != np:
+            self.repl.wrote(c)
 
 
 _NO_REPLY = NO_REPLY

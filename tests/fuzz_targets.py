@@ -36,7 +36,7 @@ from frtrio.cluster.bus_types import (
 )
 from frtrio.protocol import parser as pp
 from frtrio.protocol import reply as rp
-from frtrio.store import rdb
+from frtrio.store import crc64, listpack, rdb, rdb_format, rdb_strings, ziplist, zipmap
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -457,19 +457,19 @@ def _dump_seed_bodies() -> list[bytes]:
         v = srv.dbs[0].lookup(k, 0)
         bodies.append(rdb.encode_object(v, rdb.DEFAULT_LIMITS))
     # legacy encodings Redis 7.0 still loads: ziplist list/hash/zset, zipmap, plain list/set/zset
-    bodies.append(bytes([rdb.T_LIST_ZIPLIST]) + rdb.enc_string(rdb.zl_build([b"a", b"12", b"xyz"]), False))
-    bodies.append(bytes([rdb.T_HASH_ZIPLIST]) + rdb.enc_string(rdb.zl_build([b"f", b"v", b"g", b"7"]), False))
-    bodies.append(bytes([rdb.T_ZSET_ZIPLIST]) + rdb.enc_string(rdb.zl_build([b"m", b"1.5", b"n", b"2"]), False))
-    bodies.append(bytes([rdb.T_HASH_ZIPMAP]) + rdb.enc_string(rdb.zipmap_build([(b"f", b"v"), (b"g", b"w")]), False))
-    bodies.append(bytes([rdb.T_LIST]) + rdb.enc_len(2) + rdb.enc_string(b"a") + rdb.enc_string(b"b"))
-    bodies.append(bytes([rdb.T_SET]) + rdb.enc_len(2) + rdb.enc_string(b"a") + rdb.enc_string(b"b"))
-    bodies.append(bytes([rdb.T_ZSET]) + rdb.enc_len(1) + rdb.enc_string(b"a") + b"\x031.5")
-    bodies.append(bytes([rdb.T_ZSET_2]) + rdb.enc_len(1) + rdb.enc_string(b"a") + rdb.enc_binary_double(2.0))
-    bodies.append(bytes([rdb.T_HASH]) + rdb.enc_len(1) + rdb.enc_string(b"f") + rdb.enc_string(b"v"))
-    ql = bytes([rdb.T_LIST_QUICKLIST_2]) + rdb.enc_len(2) + rdb.enc_len(2) + rdb.enc_string(
-        rdb.lp_build([b"a", b"1"]), False) + rdb.enc_len(1) + rdb.enc_string(b"plain")
+    bodies.append(bytes([rdb_format.T_LIST_ZIPLIST]) + rdb_strings.enc_string(ziplist.zl_build([b"a", b"12", b"xyz"]), False))
+    bodies.append(bytes([rdb_format.T_HASH_ZIPLIST]) + rdb_strings.enc_string(ziplist.zl_build([b"f", b"v", b"g", b"7"]), False))
+    bodies.append(bytes([rdb_format.T_ZSET_ZIPLIST]) + rdb_strings.enc_string(ziplist.zl_build([b"m", b"1.5", b"n", b"2"]), False))
+    bodies.append(bytes([rdb_format.T_HASH_ZIPMAP]) + rdb_strings.enc_string(zipmap.zipmap_build([(b"f", b"v"), (b"g", b"w")]), False))
+    bodies.append(bytes([rdb_format.T_LIST]) + rdb_strings.enc_len(2) + rdb_strings.enc_string(b"a") + rdb_strings.enc_string(b"b"))
+    bodies.append(bytes([rdb_format.T_SET]) + rdb_strings.enc_len(2) + rdb_strings.enc_string(b"a") + rdb_strings.enc_string(b"b"))
+    bodies.append(bytes([rdb_format.T_ZSET]) + rdb_strings.enc_len(1) + rdb_strings.enc_string(b"a") + b"\x031.5")
+    bodies.append(bytes([rdb_format.T_ZSET_2]) + rdb_strings.enc_len(1) + rdb_strings.enc_string(b"a") + rdb_strings.enc_binary_double(2.0))
+    bodies.append(bytes([rdb_format.T_HASH]) + rdb_strings.enc_len(1) + rdb_strings.enc_string(b"f") + rdb_strings.enc_string(b"v"))
+    ql = bytes([rdb_format.T_LIST_QUICKLIST_2]) + rdb_strings.enc_len(2) + rdb_strings.enc_len(2) + rdb_strings.enc_string(
+        listpack.lp_build([b"a", b"1"]), False) + rdb_strings.enc_len(1) + rdb_strings.enc_string(b"plain")
     bodies.append(ql)
-    bodies.append(bytes([rdb.T_LIST_QUICKLIST]) + rdb.enc_len(1) + rdb.enc_string(rdb.zl_build([b"q", b"5"]), False))
+    bodies.append(bytes([rdb_format.T_LIST_QUICKLIST]) + rdb_strings.enc_len(1) + rdb_strings.enc_string(ziplist.zl_build([b"q", b"5"]), False))
     real = os.path.join(HERE, "fixtures", "dump")
     for p in sorted(glob.glob(os.path.join(real, "*.bin"))):
         body = open(p, "rb").read()
@@ -486,13 +486,14 @@ def _dump_seed_bodies() -> list[bytes]:
 
 
 def with_footer(body: bytes) -> bytes:
-    body = body + rdb.RDB_VERSION.to_bytes(2, "little")
-    return body + rdb.crc64(body).to_bytes(8, "little")
+    body = body + rdb_format.RDB_VERSION.to_bytes(2, "little")
+    return body + crc64.crc64(body).to_bytes(8, "little")
 
 
 _EXERCISE = {
     b"string": [[b"GET", b"k"], [b"STRLEN", b"k"], [b"GETRANGE", b"k", b"-3", b"-1"], [b"APPEND", b"k", b"x"],
-                [b"INCR", b"k"]],
+                [b"INCR", b"k"], [b"BITCOUNT", b"k"], [b"BITPOS", b"k", b"1"], [b"PFCOUNT", b"k"],
+                [b"PFADD", b"k", b"x", b"y"], [b"SETBIT", b"k", b"77", b"1"]],
     b"list": [[b"LRANGE", b"k", b"0", b"-1"], [b"LINDEX", b"k", b"-1"], [b"LPOS", b"k", b"a"],
               [b"LINSERT", b"k", b"BEFORE", b"a", b"b"], [b"RPUSH", b"k", b"x"], [b"LPOP", b"k"],
               [b"LSET", b"k", b"0", b"y"], [b"LTRIM", b"k", b"1", b"-2"]],
@@ -503,6 +504,7 @@ _EXERCISE = {
     b"zset": [[b"ZRANGE", b"k", b"0", b"-1", b"WITHSCORES"], [b"ZRANGEBYSCORE", b"k", b"-inf", b"+inf"],
               [b"ZRANGEBYLEX", b"k", b"-", b"+"], [b"ZRANK", b"k", b"a"], [b"ZRANDMEMBER", b"k", b"-5"],
               [b"ZADD", b"k", b"1.5", b"x"], [b"ZINCRBY", b"k", b"1", b"a"], [b"ZREMRANGEBYRANK", b"k", b"0", b"0"],
+              [b"GEOPOS", b"k", b"a"], [b"GEORADIUS", b"k", b"0", b"0", b"5000", b"km", b"WITHCOORD"],
               [b"ZPOPMAX", b"k"]],
     b"stream": [[b"XLEN", b"k"], [b"XRANGE", b"k", b"-", b"+"], [b"XREVRANGE", b"k", b"+", b"-", b"COUNT", b"3"],
                 [b"XINFO", b"STREAM", b"k"], [b"XINFO", b"STREAM", b"k", b"FULL"], [b"XINFO", b"GROUPS", b"k"],
@@ -645,7 +647,7 @@ class AofTarget:
     name = "aof"
 
     def seeds(self) -> list[bytes]:
-        from frtrio.persist.aof import encode_command
+        from frtrio.persist.aof_format import encode_command
 
         return [
             encode_command([b"SELECT", b"0"]) + encode_command([b"SET", b"k", b"v"]) + b"#TS:1700000000\r\n"
@@ -657,29 +659,29 @@ class AofTarget:
         ]
 
     def run(self, data: bytes) -> None:
-        from frtrio.persist import aof
+        from frtrio.persist import aof_format, aof_manifest
 
         cmds = []
         try:
             prev = 0
-            for argv, end in aof.parse_aof(data):
+            for argv, end in aof_format.parse_aof(data):
                 if not prev < end <= len(data):
                     raise FuzzFinding("AOF parser went back or past the end: %d -> %d" % (prev, end))
                 cmds.append(argv)
                 prev = end
-        except (aof._Truncated, aof._BadFormat):
+        except (aof_format.Truncated, aof_format.BadFormat):
             pass
         # what was read (annotations and non-canonical headers such as "*02"
         # aside) written back canonically reads back the same
-        canon = b"".join(aof.encode_command(argv) for argv in cmds)
-        again = [argv for argv, _ in aof.parse_aof(canon)]
+        canon = b"".join(aof_format.encode_command(argv) for argv in cmds)
+        again = [argv for argv, _ in aof_format.parse_aof(canon)]
         if again != cmds:
             raise FuzzFinding("AOF commands do not read back after rewriting: %r vs %r" % (cmds[:3], again[:3]))
         try:
-            m = aof.Manifest.parse(data, "appendonly.aof.manifest")
-        except aof.AOFLoadError:
+            m = aof_manifest.Manifest.parse(data, "appendonly.aof.manifest")
+        except aof_format.AOFLoadError:
             return
-        again = aof.Manifest.parse(m.render(), "appendonly.aof.manifest")
+        again = aof_manifest.Manifest.parse(m.render(), "appendonly.aof.manifest")
         if again.render() != m.render():
             raise FuzzFinding("manifest render/parse is not stable")
 

@@ -668,7 +668,7 @@ def _fill(srv):
 
 
 def test_parse_aof_units():
-    from frtrio.persist.aof import _BadFormat, _Truncated, parse_aof
+    from frtrio.persist.aof_format import BadFormat, Truncated, parse_aof
 
     ok = b"#TS:1\r\n*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
     assert [a for a, _ in parse_aof(ok)] == [[b"PING"], [b"GET", b"k"]]
@@ -676,20 +676,21 @@ def test_parse_aof_units():
     first_end = ok.index(b"*2")
     for cut in range(first_end + 1, len(ok)):
         got = []
-        with pytest.raises(_Truncated):
+        with pytest.raises(Truncated):
             for argv, end in parse_aof(ok[:cut]):
                 got.append(end)
         assert got == [first_end]
     for bad in (b"X1\r\n", b"*0\r\n", b"*1\r\n#4\r\nPING\r\n", b"*1\r\n$-1\r\n"):
-        with pytest.raises(_BadFormat):
+        with pytest.raises(BadFormat):
             list(parse_aof(bad))
     for short in (b"*", b"*1", b"*1\r\n", b"*1\r\n$4", b"*1\r\n$4\r\nPI", b"*1\r\n$4\r\nPING"):
-        with pytest.raises(_Truncated):
+        with pytest.raises(Truncated):
             list(parse_aof(short))
 
 
 def test_manifest_units():
-    from frtrio.persist.aof import AOFLoadError, Manifest
+    from frtrio.persist.aof_format import AOFLoadError
+    from frtrio.persist.aof_manifest import Manifest
 
     text = (b"# comment\nfile appendonly.aof.1.base.rdb seq 1 type b\n"
             b"file appendonly.aof.1.incr.aof seq 1 type h\n"
@@ -719,7 +720,7 @@ def test_rdb_and_command_base_round_trip():
     assert (end, loaded, expired) == (len(data), len(want), 0)
     assert _snapshot(dst) == want
     dst = _engine()
-    from frtrio.persist.aof import parse_aof
+    from frtrio.persist.aof_format import parse_aof
 
     c = dst.new_client("t", "")
     for argv, _ in parse_aof(dataset_as_commands(src)):

@@ -297,3 +297,23 @@ def test_config_rewrite_then_restart_same_config(work):
     finally:
         p.kill()
         p.wait()
+
+
+def test_startup_banner_with_always_show_logo(work):
+    """With always-show-logo yes the banner carries the `` PID: <pid>`` line
+    Redis's test harness waits for; without it, Redis's one-line
+    ``Running mode=..., port=...`` notice (both kinds print it)."""
+    for logo, kinds in (("yes", (FRTRIO,)), ("no", ([REDIS_SERVER], FRTRIO))):
+        for base in kinds:
+            port = free_port()
+            p = subprocess.Popen(base + ["--port", str(port), "--save", "", "--always-show-logo", logo],
+                                 cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            try:
+                _wait_port(port, proc=p)
+            finally:
+                p.terminate()
+                out = p.communicate(timeout=10)[0].decode()
+            if logo == "yes":
+                assert " PID: %d" % p.pid in out
+            else:
+                assert "Running mode=standalone, port=%d." % port in out, out

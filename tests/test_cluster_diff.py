@@ -623,6 +623,26 @@ def test_c04_diff_moved_ask_tryagain(two):
     d("GET", BAR)  # slot unbound now
 
 
+def test_c03_diff_movable_keys_route(two):
+    """Commands whose keys move (numkeys, STREAMS, STORE, KEYS) are routed by
+    the keys Redis's getkeys procedures find: XREAD redirects, a Z*STORE
+    destination counts, MIGRATE's key is its key."""
+    d = two
+    d("XREAD", "STREAMS", FOO, "0")
+    d("XREAD", "COUNT", "1", "STREAMS", BAR, FOO, "0", "0")
+    d("XREAD", "STREAMS", BAR, "0")
+    d("XREADGROUP", "GROUP", "g", "c", "STREAMS", FOO, ">")
+    d("ZUNIONSTORE", BAR, "1", FOO)
+    d("ZUNIONSTORE", "{foo}d", "1", FOO)
+    d("ZUNIONSTORE", "{bar}d", "1", BAR)
+    d("ZINTER", "2", FOO, "{foo}2")
+    d("LMPOP", "1", FOO, "LEFT")
+    d("SINTERCARD", "2", BAR, FOO)
+    d("BLMPOP", "0.01", "1", FOO, "LEFT")
+    d("MIGRATE", "127.0.0.1", "1", FOO, "0", "10")
+    d("MIGRATE", "127.0.0.1", "1", "", "0", "10", "KEYS", BAR, FOO)
+
+
 def test_c05_diff_blocked_clients_released(two):
     """BLPOP on a slot that moves away is answered MOVED; on a cluster that
     goes down, CLUSTERDOWN (Redis does it from clientsCron within ~1 s)."""

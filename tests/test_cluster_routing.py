@@ -55,20 +55,7 @@ def cmd(name: str) -> Command:
     c = TABLE.get(name.encode())
     if c is not None and "|" not in name:
         return c
-    if name == "migrate":
-        return Command("migrate", None, _migrate_keys)
-    if name in ("eval", "evalsha", "fcall", "fcall_ro", "eval_ro", "evalsha_ro"):
-        return Command(name, None, lambda argv: [3 + i for i in range(int(argv[2]))])
-    return Command(name, None)
-
-
-def _migrate_keys(argv):
-    if argv[3]:
-        return [3]
-    for i in range(6, len(argv)):
-        if argv[i].lower() == b"keys":
-            return list(range(i + 1, len(argv)))
-    return []
+    return Command(name, None)  # keys: frtrio.commands.keyspec, as for served commands
 
 
 _KEY_CACHE: dict[int, bytes] = {}
@@ -257,6 +244,31 @@ def test_c02_movable_keys_eval():
     r = route(st, "eval", "return 1", "1", key_for(SLOT_C))
     assert r.kind == MOVED and r.slot == SLOT_C
     assert route(st, "eval", "return 1", "2", key_for(SLOT_A), key_for(SLOT_B)).kind == CROSSSLOT
+
+
+def test_c02_movable_keys_streams_and_sort():
+    """XREAD/XREADGROUP's keys are the first half after STREAMS; SORT's STORE
+    destination is a key (Redis's getNodeByQuery takes the same keys as
+    COMMAND GETKEYS)."""
+    st = make_state()
+    r = route(st, "xread", "COUNT", "1", "STREAMS", key_for(SLOT_C), "0")
+    assert r.kind == MOVED and r.slot == SLOT_C
+    r = route(st, "xreadgroup", "GROUP", "g", "c", "STREAMS", key_for(SLOT_A), key_for(SLOT_B),
+              ">", ">")
+    assert r.kind == CROSSSLOT
+    assert route(st, "sort", key_for(SLOT_A), "STORE", key_for(SLOT_B)).kind == CROSSSLOT
+    assert route(st, "sort", key_for(SLOT_A), "LIMIT", "0", "1").kind == LOCAL
+
+
+def test_c02_numkeys_store_key_comes_last():
+    """Z*STORE's keys for routing are Redis's getkeys procedure's: the sources,
+    then the destination, so an unbound destination after a bound source is
+    CROSSSLOT, not CLUSTERDOWN."""
+    st = make_state()
+    r = route(st, "zunionstore", key_for(SLOT_FREE), "1", key_for(SLOT_A))
+    assert r.kind == CROSSSLOT
+    r = route(st, "zunionstore", key_for(SLOT_A), "1", key_for(SLOT_FREE))
+    assert r == Route(DOWN_UNBOUND, SLOT_FREE)
 
 
 def test_c02_shard_channels_are_keys():

@@ -1051,7 +1051,7 @@ def test_c10_packets_on_a_link_of_a_deleted_node_are_not_processed():
 def test_info_cluster_connections_is_two_per_known_node():
     from frtrio.cluster.core import ClusterCore
     from frtrio.cluster.state import ClusterNode, ClusterState
-    from frtrio.commands.server import info_text
+    from frtrio.commands.info import info_text
 
     srv = _server(cluster=True)
     st = ClusterState(ClusterNode("b" * 40, ("myself", "master")))

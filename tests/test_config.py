@@ -391,6 +391,10 @@ SET_CASES = [
     ("latency-tracking-info-percentiles", "1.5 100 0"),
     ("latency-tracking-info-percentiles", "101"), ("latency-tracking-info-percentiles", "abc"),
     ("latency-tracking-info-percentiles", ""),
+    # C parsing through frtrio.cnum: overflow, underflow, hex; a non-ASCII unit
+    ("latency-tracking-info-percentiles", "1e400"), ("latency-tracking-info-percentiles", "1e-400"),
+    ("latency-tracking-info-percentiles", "0x10"), ("maxmemory", "1\u212a"),
+    ("maxmemory", "3MB"), ("unixsocketperm", "0777x"), ("save", "10 99999999999"),
     ("save", "100 1"), ("save", "1 1 2"), ("save", "0 5"), ("save", ""),
     ("client-output-buffer-limit", "SLAVE 1gb 1mb 5"),
     ("client-output-buffer-limit", "master 1 1 1"),

@@ -24,19 +24,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import requires_redis
-from frtrio.store import rdb
+from frtrio.store import crc64, intset, listpack, lzf, rdb_format, rdb_strings, ziplist, zipmap
 
 
 # --- pure parts -------------------------------------------------------------------
 
 
 def test_crc64_check_value():
-    assert rdb.crc64(b"123456789") == 0xE9C6D914C4B8D9CA
+    assert crc64.crc64(b"123456789") == 0xE9C6D914C4B8D9CA
     data = bytes(range(256)) * 9 + b"x"
     small = 0
     for b in data:  # the 2-byte table agrees with the plain one
-        small = rdb._T8[(small ^ b) & 0xFF] ^ (small >> 8)
-    assert rdb.crc64(data) == small
+        small = crc64._T8[(small ^ b) & 0xFF] ^ (small >> 8)
+    assert crc64.crc64(data) == small
 
 
 @settings(max_examples=200, deadline=None)
@@ -44,30 +44,30 @@ def test_crc64_check_value():
                  st.lists(st.sampled_from([b"ab", b"abc", b"x" * 40, b"\x00", b"hello "]),
                           max_size=300).map(b"".join)))
 def test_lzf_roundtrip(data):
-    c = rdb.lzf_compress(data, len(data) + 64)
+    c = lzf.lzf_compress(data, len(data) + 64)
     if data:
         assert c is not None
-        assert rdb.lzf_decompress(c, len(data)) == data
-    small = rdb.lzf_compress(data, len(data) - 4)
+        assert lzf.lzf_decompress(c, len(data)) == data
+    small = lzf.lzf_compress(data, len(data) - 4)
     if small is not None:
         assert len(small) <= len(data) - 4
-        assert rdb.lzf_decompress(small, len(data)) == data
+        assert lzf.lzf_decompress(small, len(data)) == data
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.one_of(st.binary(max_size=70), st.integers(-2**63, 2**63 - 1).map(
     lambda i: b"%d" % i), st.integers(4000, 70000).map(lambda n: b"z" * n)), max_size=30))
 def test_listpack_and_ziplist_roundtrip(items):
-    assert rdb.lp_entries(rdb.lp_build(items)) == items
-    assert rdb.zl_entries(rdb.zl_build(items)) == items
+    assert listpack.lp_entries(listpack.lp_build(items)) == items
+    assert ziplist.zl_entries(ziplist.zl_build(items)) == items
 
 
 def test_bad_listpacks_are_errors():
-    good = rdb.lp_build([b"a", b"12", b"x" * 100])
+    good = listpack.lp_build([b"a", b"12", b"x" * 100])
     for bad in (good[:-1], good[:6] + b"\xff", b"\x07\x00\x00\x00\x01\x00\xff",
                 good[:4] + b"\x09\x00" + good[6:], good[:6] + b"\xf5" + good[7:]):
-        with pytest.raises(rdb.RdbError):
-            rdb.lp_entries(bad)
+        with pytest.raises(rdb_format.RdbError):
+            listpack.lp_entries(bad)
 
 
 # --- helpers ----------------------------------------------------------------------
@@ -75,7 +75,7 @@ def test_bad_listpacks_are_errors():
 
 def payload(t: int, body: bytes, version: int = 9) -> bytes:
     b = bytes((t,)) + body + version.to_bytes(2, "little")
-    return b + rdb.crc64(b).to_bytes(8, "little")
+    return b + crc64.crc64(b).to_bytes(8, "little")
 
 
 def content(cli, key):
@@ -266,39 +266,39 @@ def test_restore_options_and_errors(diff):
 def _old_payloads():
     """Payloads in the encodings Redis wrote before 7.0 (RDB 9 and older)."""
     lst = [b"a", b"1", b"-700", b"x" * 100, b"70000", b"5000000000"]
-    zl = rdb.zl_build(lst)
+    zl = ziplist.zl_build(lst)
     pairs = [(b"f1", b"v1"), (b"f2", b"22"), (b"f3", b"x" * 80)]
     flat = [x for p in pairs for x in p]
     zflat = [b"c", b"-inf", b"a", b"1.5", b"b", b"2", b"d", b"10000000000"]
     out = {
-        "list_linked": payload(1, rdb.enc_len(3) + b"".join(rdb.enc_string(x) for x in lst[:3])),
-        "list_ziplist": payload(10, rdb.enc_string(zl)),
-        "list_ziplist_lzf": payload(10, rdb.enc_string(rdb.zl_build([b"abc" * 30] * 3))),
-        "list_quicklist": payload(14, rdb.enc_len(2) + rdb.enc_string(zl)
-                                  + rdb.enc_string(rdb.zl_build([b"tail", b"12"]))),
-        "list_quicklist2_plain": payload(18, rdb.enc_len(2) + rdb.enc_len(1)
-                                         + rdb.enc_string(b"plain node")
-                                         + rdb.enc_len(2) + rdb.enc_string(
-                                             rdb.lp_build([b"a", b"b"])), version=10),
-        "set_plain": payload(2, rdb.enc_len(3) + b"".join(
-            rdb.enc_string(x) for x in (b"a", b"12", b"b"))),
-        "set_plain_ints": payload(2, rdb.enc_len(3) + b"".join(
-            rdb.enc_string(x) for x in (b"3", b"1", b"2"))),
-        "set_intset16": payload(11, rdb.enc_string(rdb.intset_build([1, -2, 300]))),
-        "set_intset32": payload(11, rdb.enc_string(rdb.intset_build([1, 100000]))),
-        "set_intset64": payload(11, rdb.enc_string(rdb.intset_build([1, 2**40, -2**63]))),
-        "hash_plain": payload(4, rdb.enc_len(3) + b"".join(rdb.enc_string(x) for x in flat)),
-        "hash_zipmap": payload(9, rdb.enc_string(rdb.zipmap_build(pairs))),
-        "hash_ziplist": payload(13, rdb.enc_string(rdb.zl_build(flat))),
-        "zset_strscores": payload(3, rdb.enc_len(4) + rdb.enc_string(b"a") + b"\x031.5"
-                                  + rdb.enc_string(b"b") + b"\xfe" + rdb.enc_string(b"c")
-                                  + b"\xff" + rdb.enc_string(b"d") + b"\x01" + b"7"),
-        "zset_binary": payload(5, rdb.enc_len(2) + rdb.enc_string(b"a")
-                               + struct.pack("<d", 2.5) + rdb.enc_string(b"b")
+        "list_linked": payload(1, rdb_strings.enc_len(3) + b"".join(rdb_strings.enc_string(x) for x in lst[:3])),
+        "list_ziplist": payload(10, rdb_strings.enc_string(zl)),
+        "list_ziplist_lzf": payload(10, rdb_strings.enc_string(ziplist.zl_build([b"abc" * 30] * 3))),
+        "list_quicklist": payload(14, rdb_strings.enc_len(2) + rdb_strings.enc_string(zl)
+                                  + rdb_strings.enc_string(ziplist.zl_build([b"tail", b"12"]))),
+        "list_quicklist2_plain": payload(18, rdb_strings.enc_len(2) + rdb_strings.enc_len(1)
+                                         + rdb_strings.enc_string(b"plain node")
+                                         + rdb_strings.enc_len(2) + rdb_strings.enc_string(
+                                             listpack.lp_build([b"a", b"b"])), version=10),
+        "set_plain": payload(2, rdb_strings.enc_len(3) + b"".join(
+            rdb_strings.enc_string(x) for x in (b"a", b"12", b"b"))),
+        "set_plain_ints": payload(2, rdb_strings.enc_len(3) + b"".join(
+            rdb_strings.enc_string(x) for x in (b"3", b"1", b"2"))),
+        "set_intset16": payload(11, rdb_strings.enc_string(intset.intset_build([1, -2, 300]))),
+        "set_intset32": payload(11, rdb_strings.enc_string(intset.intset_build([1, 100000]))),
+        "set_intset64": payload(11, rdb_strings.enc_string(intset.intset_build([1, 2**40, -2**63]))),
+        "hash_plain": payload(4, rdb_strings.enc_len(3) + b"".join(rdb_strings.enc_string(x) for x in flat)),
+        "hash_zipmap": payload(9, rdb_strings.enc_string(zipmap.zipmap_build(pairs))),
+        "hash_ziplist": payload(13, rdb_strings.enc_string(ziplist.zl_build(flat))),
+        "zset_strscores": payload(3, rdb_strings.enc_len(4) + rdb_strings.enc_string(b"a") + b"\x031.5"
+                                  + rdb_strings.enc_string(b"b") + b"\xfe" + rdb_strings.enc_string(b"c")
+                                  + b"\xff" + rdb_strings.enc_string(b"d") + b"\x01" + b"7"),
+        "zset_binary": payload(5, rdb_strings.enc_len(2) + rdb_strings.enc_string(b"a")
+                               + struct.pack("<d", 2.5) + rdb_strings.enc_string(b"b")
                                + struct.pack("<d", -1e-3)),
-        "zset_ziplist": payload(12, rdb.enc_string(rdb.zl_build(zflat))),
-        "zset_listpack": payload(17, rdb.enc_string(rdb.lp_build(zflat)), version=10),
-        "hash_listpack": payload(16, rdb.enc_string(rdb.lp_build(flat)), version=10),
+        "zset_ziplist": payload(12, rdb_strings.enc_string(ziplist.zl_build(zflat))),
+        "zset_listpack": payload(17, rdb_strings.enc_string(listpack.lp_build(zflat)), version=10),
+        "hash_listpack": payload(16, rdb_strings.enc_string(listpack.lp_build(flat)), version=10),
     }
     return out
 
@@ -323,17 +323,17 @@ def test_old_encodings_restore_alike(frtrio_proc, redis_proc, diff):
 
 
 def test_corrupt_old_encodings(diff):
-    zl = rdb.zl_build([b"a", b"b"])
+    zl = ziplist.zl_build([b"a", b"b"])
     for t, body in (
-        (10, rdb.enc_string(zl[:-1] + b"\x00")),  # bad terminator
-        (10, rdb.enc_string(zl[:8] + b"\x00\x00" + zl[10:])),  # empty? header count
-        (11, rdb.enc_string(b"\x03\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00")),  # bad width
-        (11, rdb.enc_string(b"\x02\x00\x00\x00\x02\x00\x00\x00\x01\x00")),  # short
-        (13, rdb.enc_string(rdb.zl_build([b"a"]))),  # odd hash ziplist
-        (12, rdb.enc_string(rdb.zl_build([b"a", b"notanumber", b"b"]))),  # odd zset
-        (14, rdb.enc_len(0)),  # empty quicklist
-        (18, rdb.enc_len(1) + rdb.enc_len(3) + rdb.enc_string(b"x")),  # bad container
-        (3, rdb.enc_len(1) + rdb.enc_string(b"a") + b"\xfd"),  # NaN score
+        (10, rdb_strings.enc_string(zl[:-1] + b"\x00")),  # bad terminator
+        (10, rdb_strings.enc_string(zl[:8] + b"\x00\x00" + zl[10:])),  # empty? header count
+        (11, rdb_strings.enc_string(b"\x03\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00")),  # bad width
+        (11, rdb_strings.enc_string(b"\x02\x00\x00\x00\x02\x00\x00\x00\x01\x00")),  # short
+        (13, rdb_strings.enc_string(ziplist.zl_build([b"a"]))),  # odd hash ziplist
+        (12, rdb_strings.enc_string(ziplist.zl_build([b"a", b"notanumber", b"b"]))),  # odd zset
+        (14, rdb_strings.enc_len(0)),  # empty quicklist
+        (18, rdb_strings.enc_len(1) + rdb_strings.enc_len(3) + rdb_strings.enc_string(b"x")),  # bad container
+        (3, rdb_strings.enc_len(1) + rdb_strings.enc_string(b"a") + b"\xfd"),  # NaN score
     ):
         diff("RESTORE", "bad", "0", payload(t, body, version=10))
     diff("EXISTS", "bad")

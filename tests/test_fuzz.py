@@ -60,10 +60,10 @@ def test_fuzz_dump_seeds_cover_every_type():
 @pytest.mark.expects_internal_error
 def test_fuzz_dump_target_reports_a_planted_bug(monkeypatch):
     """A decoder that crashes or accepts garbage is a finding, not a pass."""
-    from frtrio.store import rdb
+    from frtrio.store import intset, rdb, rdb_format, rdb_strings
 
     target = ft.DumpTarget()
-    body = bytes([rdb.T_SET_INTSET]) + rdb.enc_string(rdb.intset_build([1, 2, 3]), False)
+    body = bytes([rdb_format.T_SET_INTSET]) + rdb_strings.enc_string(intset.intset_build([1, 2, 3]), False)
     target.run(body)  # fine as it is
 
     def broken(blob):

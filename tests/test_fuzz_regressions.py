@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import pytest
 
-from frtrio.store import rdb
+from frtrio.store import crc64, rdb_format, rdb_strings, ziplist
 
 BAD = b"-ERR Bad data format\r\n"
 
 
 def payload(body_hex: str) -> bytes:
-    body = bytes.fromhex(body_hex) + rdb.RDB_VERSION.to_bytes(2, "little")
-    return body + rdb.crc64(body).to_bytes(8, "little")
+    body = bytes.fromhex(body_hex) + rdb_format.RDB_VERSION.to_bytes(2, "little")
+    return body + crc64.crc64(body).to_bytes(8, "little")
 
 
 def _fixture_body(name: str) -> bytes:
@@ -32,7 +32,7 @@ def _fixture_body(name: str) -> bytes:
 
 def _stream_nodes(body: bytes):
     """(head, [node bytes], tail) of a stream DUMP body."""
-    r = rdb.Reader(body)
+    r = rdb_strings.Reader(body)
     r.byte()
     spans = []
     for _ in range(r.plain_length()):
@@ -77,9 +77,9 @@ def test_fuzz_corrupt_payload_refused_like_redis(diff, body):
 
 def test_fuzz_ziplist_tail_offset_refused_like_redis(diff):
     # a valid 3-entry list ziplist whose tail offset points at the 2nd entry
-    zl = bytearray(rdb.zl_build([b"a", b"b", b"c"]))
+    zl = bytearray(ziplist.zl_build([b"a", b"b", b"c"]))
     zl[4:8] = (int.from_bytes(zl[4:8], "little") - 3).to_bytes(4, "little")
-    _refused_alike(diff, payload((bytes([rdb.T_LIST_ZIPLIST]) + rdb.enc_string(bytes(zl), False)).hex()))
+    _refused_alike(diff, payload((bytes([rdb_format.T_LIST_ZIPLIST]) + rdb_strings.enc_string(bytes(zl), False)).hex()))
 
 
 def test_fuzz_stream_duplicate_node_refused_like_redis(diff):
@@ -162,12 +162,12 @@ def test_fuzz_manifest_with_empty_file_name_is_written_back_loadable():
     the manifest frtrio writes back for it loads again: the empty name is
     written quoted (it was written bare, giving a line of 5 words that the
     next start refused as an invalid manifest)."""
-    from frtrio.persist import aof
+    from frtrio.persist.aof_manifest import Manifest
 
-    m = aof.Manifest.parse(b'file "" seq 1 type b\n', "appendonly.aof.manifest")
+    m = Manifest.parse(b'file "" seq 1 type b\n', "appendonly.aof.manifest")
     text = m.render()
     assert text == b'file "" seq 1 type b\n'
-    again = aof.Manifest.parse(text, "appendonly.aof.manifest")
+    again = Manifest.parse(text, "appendonly.aof.manifest")
     assert again.base == ("", 1) and again.render() == text
 
 

@@ -430,7 +430,7 @@ def test_propagation_forms():
 def test_aof_rewrite_rebuilds_stream(frtrio_proc, redis_proc):
     """rewrite.stream_commands replayed into a fresh engine gives the same
     XINFO STREAM FULL; redis-server given the same commands agrees."""
-    from frtrio.persist.aof import parse_aof
+    from frtrio.persist.aof_format import parse_aof
     from frtrio.persist.rewrite import dataset_as_commands
 
     srv = _srv()

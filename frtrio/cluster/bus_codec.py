@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 
+from frtrio.cnum import cstr
 from frtrio.cluster.bus_types import (
     FAIL,
     FAILOVER_AUTH_ACK,
@@ -76,10 +77,7 @@ class PacketRejected(Exception):
 
 
 def _cstr(b: bytes) -> str:
-    i = b.find(b"\0")
-    if i >= 0:
-        b = b[:i]
-    return b.decode("latin-1")
+    return cstr(b).decode("latin-1")
 
 
 def _pad(s: str, n: int) -> bytes:

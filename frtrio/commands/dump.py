@@ -35,7 +35,7 @@ from frtrio.commands.table import command
 from frtrio.commands.util import NOT_INT, err, parse_int, syntax_error
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import OK, Status
-from frtrio.store import rdb
+from frtrio.store import rdb, rdb_format
 
 BUSYKEY = "BUSYKEY Target key name already exists."
 
@@ -104,7 +104,7 @@ def _restore(c, argv):
         raise err("ERR DUMP payload version or checksum are wrong")
     try:
         value = rdb.load_payload(payload, limits(srv))
-    except (rdb.RdbError, ValueError, OverflowError, MemoryError):
+    except (rdb_format.RdbError, ValueError, OverflowError, MemoryError):
         raise err("ERR Bad data format") from None
     deleted = False
     if replace:
@@ -141,26 +141,6 @@ def cmd_restore_asking(c, argv):
 
 
 # --- MIGRATE -------------------------------------------------------------------
-
-
-def migrate_keys(argv: list[bytes]) -> list[int]:
-    """Key positions of MIGRATE (the key argument, or what follows KEYS)."""
-    n = len(argv)
-    i = 6
-    while i < n:
-        a = argv[i].lower()
-        if a == b"auth":
-            i += 2
-            continue
-        if a == b"auth2":
-            i += 3
-            continue
-        if a == b"keys":
-            if argv[3]:
-                return []
-            return list(range(i + 1, n))
-        i += 1
-    return [3] if n > 3 else []
 
 
 def _bulk(parts) -> bytes:
@@ -386,7 +366,7 @@ def _parse_long(b: bytes) -> int:
     return v
 
 
-@command("migrate", keys=migrate_keys)
+@command("migrate")
 def cmd_migrate(c, argv):
     from frtrio.engine import NO_REPLY
 

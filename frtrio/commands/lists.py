@@ -33,7 +33,6 @@ from frtrio.commands.util import (
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import OK, ErrorReply, NullArray
 from frtrio.store.db import ListValue
-from frtrio.cnum import atoi as _atoi
 
 LEFT, RIGHT = 0, 1
 _POS_NAMES = (b"LEFT", b"RIGHT")
@@ -120,28 +119,6 @@ def _pop_range(v: ListValue, where: int, count: int) -> list:
     if where == LEFT:
         return [v.popleft() for _ in range(n)]
     return [v.pop() for _ in range(n)]
-
-
-def numkeys_keys(numkeys_idx: int):
-    """A ``keys=`` function for commands of the form ``... numkeys key...``
-    (LMPOP, BLMPOP, SINTERCARD): the key spec first (numkeys read strictly),
-    then Redis's getkeys callback (numkeys read with atoi); [] when neither
-    finds keys (COMMAND GETKEYS then says "Invalid arguments")."""
-
-    def fn(argv):
-        argc = len(argv)
-        if numkeys_idx >= argc:
-            return []
-        first = numkeys_idx + 1
-        n = string2ll(argv[numkeys_idx])
-        if n is not None and n > 0 and first + n - 1 < argc:
-            return list(range(first, first + n))
-        n = _atoi(argv[numkeys_idx])
-        if n < 1 or n > argc - first:
-            return []
-        return list(range(first, first + n))
-
-    return fn
 
 
 def _signal_push(c, db, key: bytes) -> None:
@@ -525,7 +502,7 @@ def _mpop_from(c, db, key: bytes, v: ListValue, where: int, count: int):
     return [key, out]
 
 
-@command("lmpop", keys=numkeys_keys(1))
+@command("lmpop")
 def cmd_lmpop(c, argv):
     keys, where, count = _parse_mpop(argv, 1)
     for k in keys:
@@ -625,7 +602,7 @@ def cmd_brpoplpush(c, argv):
     return _blmove_generic(c, argv, RIGHT, LEFT, deadline, True)
 
 
-@command("blmpop", keys=numkeys_keys(2))
+@command("blmpop")
 def cmd_blmpop(c, argv):
     keys, where, count = _parse_mpop(argv, 2)
     deadline = parse_timeout(c, argv[1])

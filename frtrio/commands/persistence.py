@@ -1,4 +1,4 @@
-"""Persistence commands: BGREWRITEAOF, SAVE, BGSAVE.
+"""Persistence commands: BGREWRITEAOF, SAVE, BGSAVE, LASTSAVE.
 
 The work is done by the node's persistence shell (runtime/persistence.py)
 right after the command, before its reply leaves (the dataset lives in this
@@ -47,3 +47,8 @@ def cmd_bgsave(c, argv):
     ok = "Background saving scheduled" if c.flags & F.IN_EXEC else "Background saving started"
     c.server.effects.append(SaveSnapshot(c.defer_reply(), ok))
     return NO_REPLY
+
+
+@command("lastsave")
+def cmd_lastsave(c, argv):
+    return c.server.lastsave_ms // 1000

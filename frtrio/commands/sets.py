@@ -23,7 +23,7 @@ import bisect
 import hashlib
 
 from frtrio.client import F
-from frtrio.commands.lists import _parse_positive, _parse_range, numkeys_keys
+from frtrio.commands.lists import _parse_positive, _parse_range
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
 from frtrio.commands.util import LLONG_MAX, err, lookup_read, parse_int, syntax_error, wrongtype
@@ -364,7 +364,7 @@ def cmd_sinter(c, argv):
     return SetReply(r or ())
 
 
-@command("sintercard", keys=numkeys_keys(1))
+@command("sintercard")
 def cmd_sintercard(c, argv):
     numkeys = _parse_range(argv[1], 1, LLONG_MAX, "ERR numkeys should be greater than 0")
     if numkeys > len(argv) - 2:

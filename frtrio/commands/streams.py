@@ -17,6 +17,7 @@ whose group is gone gets ``NOGROUP``.
 
 from __future__ import annotations
 
+from frtrio.cnum import cstr
 from frtrio.client import F
 from frtrio.blocking import may_block
 from frtrio.commands.strings import modified
@@ -84,9 +85,7 @@ def parse_id(b: bytes, strict: bool = False, missing_seq: int = 0, allow_star: b
     """streamGenericParseIDOrReply -> (id, seq_given)."""
     if len(b) > 127:
         raise err(INVALID_ID)
-    nul = b.find(b"\0")
-    if nul >= 0:
-        b = b[:nul]
+    b = cstr(b)
     if strict and b in (b"-", b"+"):
         raise err(INVALID_ID)
     if b == b"-":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from frtrio.cnum import cstr
 from frtrio.commands import ldouble
 from frtrio.commands.table import command
 from frtrio.commands.util import (
@@ -48,10 +49,7 @@ def cmd_get(c, argv):
 def _cstr_lower(a: bytes) -> bytes:
     """An option word as Redis compares it: a C string (it ends at the first
     NUL byte), case-insensitively."""
-    nul = a.find(b"\0")
-    if nul >= 0:
-        a = a[:nul]
-    return a.lower()
+    return cstr(a).lower()
 
 
 _EXPIRE_OPTS = (b"ex", b"px", b"exat", b"pxat")

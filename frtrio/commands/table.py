@@ -17,6 +17,7 @@ import json
 import os
 from typing import Callable
 
+from frtrio.commands.keyspec import getkeys_proc, legacy_range_keys
 from frtrio.protocol.reply import Map, SetReply, Status
 
 _FACTS_PATH = os.path.join(os.path.dirname(__file__), "facts.json")
@@ -61,8 +62,8 @@ class Command:
         "first",
         "last",
         "step",
-        "keys_fn",
         "handler",
+        "getkeys",
         "subcommands",
         "parent",
         "fact",
@@ -84,7 +85,7 @@ class Command:
         "name_bytes",
     )
 
-    def __init__(self, fullname: str, handler: Callable | None, keys_fn=None):
+    def __init__(self, fullname: str, handler: Callable | None):
         fact = _FACTS.get(fullname)
         if fact is None:
             raise KeyError(f"no recorded metadata for command {fullname!r}")
@@ -95,8 +96,8 @@ class Command:
         self.arity = fact[1]
         self.flags = frozenset(x["s"] for x in fact[2]["set"])
         self.first, self.last, self.step = fact[3], fact[4], fact[5]
-        self.keys_fn = keys_fn
         self.handler = handler
+        self.getkeys = getkeys_proc(fullname)  # None: the legacy range
         self.subcommands: dict[bytes, Command] = {}
         self.parent: Command | None = None
         f = self.flags
@@ -122,19 +123,11 @@ class Command:
         return argc == a if a >= 0 else argc >= -a
 
     def get_keys(self, argv: list[bytes]) -> list[int]:
-        """Positions of the keys in argv (as Redis's getKeysFromCommand)."""
-        if self.keys_fn is not None:
-            return self.keys_fn(argv)
-        first = self.first
-        if first == 0:
-            return []
-        last = self.last
-        argc = len(argv)
-        if last < 0:
-            last = argc + last
-        if last >= argc:
-            last = argc - 1
-        return list(range(first, last + 1, self.step or 1))
+        """Positions of the keys in argv, as Redis's getKeysFromCommand
+        finds them for routing (see ``keyspec``)."""
+        if self.getkeys is not None:
+            return [pos for pos, _ in self.getkeys(argv)]
+        return legacy_range_keys(self, argv)
 
     def info_reply(self):
         """This command's COMMAND INFO entry."""
@@ -149,11 +142,13 @@ class Command:
 TABLE: dict[bytes, Command] = {}
 
 
-def command(name: str, keys=None):
-    """Decorator registering a handler for a command or ``parent|sub``."""
+def command(name: str):
+    """Decorator registering a handler for a command or ``parent|sub``.
+    (Key positions are not given here: they come from the recorded key
+    specs and ``keyspec``'s getkeys procedures.)"""
 
     def deco(fn):
-        cmd = Command(name, fn, keys)
+        cmd = Command(name, fn)
         if "|" in name:
             parent_name, sub = name.split("|", 1)
             parent = TABLE.get(parent_name.encode())

@@ -3,8 +3,6 @@ replies Redis 7.0 uses for them."""
 
 from __future__ import annotations
 
-import math
-import re
 
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import ErrorReply
@@ -75,50 +73,16 @@ def parse_positive(b: bytes, name: str = "") -> int:
     return v
 
 
-_C_SPACE = b" \t\n\r\v\f"
-
-# strtod's accepted forms (C locale): decimal, hex, inf, nan
-_STRTOD_RE = re.compile(
-    rb"[+-]?(?:"
-    rb"(inf(?:inity)?)"
-    rb"|(nan(?:\([0-9a-z_]*\))?)"
-    rb"|(0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)(?:p[+-]?[0-9]+)?)"
-    rb"|((?:[0-9]+\.?[0-9]*|\.[0-9]+))(?:e[+-]?[0-9]+)?"
-    rb")\Z",
-    re.IGNORECASE,
-)
-_NONZERO_DIGIT = re.compile(rb"[1-9]")
-_NONZERO_HEX = re.compile(rb"[1-9a-f]", re.IGNORECASE)
+def is_local_client(c) -> bool:
+    """Redis's islocalClient: a unix socket, or a loopback address."""
+    a = c.addr
+    return (a.startswith("127.") or a.startswith("::1") or a.startswith("[::1]")
+            or a.startswith("/") or a == "")
 
 
-def parse_float(b: bytes, msg: str = NOT_FLOAT) -> float:
-    """A double argument as Redis's getDoubleFromObject (strtod): the whole
-    string must parse, no leading space, not NaN, no overflow to infinity
-    and no underflow to zero (both are ERANGE)."""
-    if not b or b[0] in _C_SPACE:
-        raise ErrorReply(msg)
-    m = _STRTOD_RE.match(b)
-    if m is None:
-        raise ErrorReply(msg)
-    inf, nan, hx, dec = m.groups()
-    if nan is not None:
-        raise ErrorReply(msg)
-    if inf is not None:
-        return -math.inf if b[0] == 45 else math.inf
-    s = b.decode("ascii")
-    if hx is not None:
-        body = hx[2:].split(b"p")[0].split(b"P")[0]
-        try:
-            v = float.fromhex(s)
-        except OverflowError:
-            raise ErrorReply(msg) from None
-        nonzero = _NONZERO_HEX.search(body) is not None
-    else:
-        v = float(s)  # correctly rounded, like glibc's strtod
-        nonzero = _NONZERO_DIGIT.search(dec) is not None
-    if math.isinf(v) or (v == 0.0 and nonzero):
-        raise ErrorReply(msg)
-    return v
+def protected_action_allowed(c, setting: str) -> bool:
+    """Redis's allowProtectedAction for an enable-* setting (yes|no|local)."""
+    return setting == "yes" or (setting == "local" and is_local_client(c))
 
 
 def lookup_read(c, key: bytes):

@@ -22,7 +22,6 @@ changing this file:
 from __future__ import annotations
 
 import math
-import re
 
 from frtrio.client import F
 from frtrio.commands.strings import modified
@@ -40,56 +39,20 @@ from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import Double, NullArray, format_double
 from frtrio.store.glob import compile_pattern
 from frtrio.store.zset import MINUS, PLUS, LexBound, ZSetValue
-from frtrio.cnum import atoi as _atoi
+from frtrio.cnum import cstr, string2d, strtod
 from frtrio.commands.keys import parse_scan_cursor
 
 # --- number parsing -------------------------------------------------------------
 
 _SPACE = b" \t\n\v\f\r"
-_DEC_RE = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_HEX_RE = re.compile(
-    rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?"
-)
-_INF_RE = re.compile(rb"[+-]?(?:inf|infinity)", re.IGNORECASE)
-_NONZERO_DEC = re.compile(rb"[1-9]")
-_NONZERO_HEX = re.compile(rb"[1-9a-fA-F]")
-
-
-def _strtod(s: bytes):
-    """``s`` read whole by C's strtod: (value, erange) or None when strtod
-    would stop early (or read a NaN, which every caller refuses)."""
-    if _DEC_RE.fullmatch(s):
-        v = float(s)
-        if math.isinf(v):
-            return v, True
-        if v == 0.0 and _NONZERO_DEC.search(re.split(rb"[eE]", s, maxsplit=1)[0]):
-            return v, True
-        return v, False
-    if _HEX_RE.fullmatch(s):
-        try:
-            v = float.fromhex(s.decode("ascii"))
-        except OverflowError:
-            return (-math.inf if s[:1] == b"-" else math.inf), True
-        mant = re.split(rb"[pP]", s[s.lower().index(b"x") + 1 :], maxsplit=1)[0]
-        if v == 0.0 and _NONZERO_HEX.search(mant):
-            return v, True
-        return v, False
-    if _INF_RE.fullmatch(s):
-        return (-math.inf if s[:1] == b"-" else math.inf), False
-    return None
 
 
 def parse_score(b: bytes, msg: str = NOT_FLOAT) -> float:
     """Redis's getDoubleFromObject (ZADD scores, ZINCRBY, WEIGHTS)."""
     if b.isdigit() and len(b) < 16:
         return float(int(b))  # the common case: a small non-negative integer
-    if not b or b[0] in _SPACE:
-        raise err(msg)
-    r = _strtod(b)
-    if r is None:
-        raise err(msg)
-    v, erange = r
-    if erange and (math.isinf(v) or v == 0.0):
+    v = string2d(b)
+    if v is None:
         raise err(msg)
     return v
 
@@ -101,15 +64,13 @@ _LEX_ERR = "ERR min or max not valid string range item"
 def _range_item(b: bytes) -> tuple[float, bool]:
     ex = b[:1] == b"("
     s = b[1:] if ex else b
-    nul = s.find(b"\0")
-    if nul >= 0:
-        s = s[:nul]  # strtod stops at the C string's end
+    s = cstr(s)  # strtod stops at the C string's end
     if not s:
         return 0.0, ex
     t = s.lstrip(_SPACE)
     if not t:
         raise err(_RANGE_ERR)
-    r = _strtod(t)
+    r = strtod(t)
     if r is None:
         raise err(_RANGE_ERR)
     return r[0], ex
@@ -151,7 +112,7 @@ def parse_timeout(c, b: bytes):
     msg = "ERR timeout is not a float or out of range"
     if not b or b[0] in _SPACE:
         raise err(msg)
-    r = _strtod(b)
+    r = strtod(b)
     if r is None:
         raise err(msg)
     v = r[0]  # a long double: neither 1e400 nor 1e-400 is out of its range
@@ -748,27 +709,12 @@ def _zmpop_generic(c, argv, numkeys_idx: int, block: bool):
     return reply
 
 
-def _keynum_keys(argv, numidx: int, first: int, extra_front=()):
-    """Key positions of a numkeys command: from the key specs when numkeys
-    is a valid count, else Redis's getkeys callback (atoi)."""
-    argc = len(argv)
-    if numidx >= argc:
-        return []
-    num = string2ll(argv[numidx])
-    if num is not None and 1 <= num <= argc - first:
-        return list(extra_front) + list(range(first, first + num))
-    num = _atoi(argv[numidx])
-    if num < 1 or num > argc - first:
-        return []
-    return list(range(first, first + num)) + list(extra_front)
-
-
-@command("zmpop", keys=lambda argv: _keynum_keys(argv, 1, 2))
+@command("zmpop")
 def cmd_zmpop(c, argv):
     return _zmpop_generic(c, argv, 1, False)
 
 
-@command("bzmpop", keys=lambda argv: _keynum_keys(argv, 2, 3))
+@command("bzmpop")
 def cmd_bzmpop(c, argv):
     return _zmpop_generic(c, argv, 2, True)
 
@@ -998,44 +944,36 @@ def _setop(c, argv, name: str, dstkey, numidx: int, op: int, card_only: bool = F
     return _emit(z.islice(0, len(z)), withscores, c.resp == 3)
 
 
-def _store_keys(argv):
-    return _keynum_keys(argv, 2, 3, extra_front=(1,))
-
-
-def _read_keys(argv):
-    return _keynum_keys(argv, 1, 2)
-
-
-@command("zunionstore", keys=_store_keys)
+@command("zunionstore")
 def cmd_zunionstore(c, argv):
     return _setop(c, argv, "zunionstore", argv[1], 2, UNION)
 
 
-@command("zinterstore", keys=_store_keys)
+@command("zinterstore")
 def cmd_zinterstore(c, argv):
     return _setop(c, argv, "zinterstore", argv[1], 2, INTER)
 
 
-@command("zdiffstore", keys=_store_keys)
+@command("zdiffstore")
 def cmd_zdiffstore(c, argv):
     return _setop(c, argv, "zdiffstore", argv[1], 2, DIFF)
 
 
-@command("zunion", keys=_read_keys)
+@command("zunion")
 def cmd_zunion(c, argv):
     return _setop(c, argv, "zunion", None, 1, UNION)
 
 
-@command("zinter", keys=_read_keys)
+@command("zinter")
 def cmd_zinter(c, argv):
     return _setop(c, argv, "zinter", None, 1, INTER)
 
 
-@command("zdiff", keys=_read_keys)
+@command("zdiff")
 def cmd_zdiff(c, argv):
     return _setop(c, argv, "zdiff", None, 1, DIFF)
 
 
-@command("zintercard", keys=_read_keys)
+@command("zintercard")
 def cmd_zintercard(c, argv):
     return _setop(c, argv, "zintercard", None, 1, INTER, card_only=True)

@@ -1,36 +1,15 @@
-"""Append-only file, in Redis 7.0's multi-part layout (the node's
-persistence wiring is in runtime/persistence.py).
+"""The AOF writer: the node's open append-only file (Redis 7.0's
+multi-part layout, see ``aof_manifest``), loaded at start by ``aof_load``.
 
-``<dir>/<appenddirname>/`` holds a manifest naming one base file and the
-incremental files after it (and, with ``aof-disable-auto-gc yes``, history
-files waiting to be deleted)::
-
-    file appendonly.aof.1.base.rdb seq 1 type b
-    file appendonly.aof.1.incr.aof seq 1 type i
-
-The base is an RDB file when ``aof-use-rdb-preamble`` is yes (the default,
-``persist/rdbfile.py``) and commands (``persist/rewrite.py``) when it is no;
-the incr files hold commands as RESP multibulk requests. Both forms load in
-redis-server 7.0, and frtrio loads both from redis-server. At start the base
-and the incremental files are replayed in order; a legacy single
-``<dir>/<appendfilename>`` without a manifest (with or without an RDB
-preamble) is loaded and then moved into the directory as the base, as
-Redis's upgrade does.
-
-Loading follows ``loadSingleAppendOnlyFile``: ``#`` annotation lines are
-skipped; a command cut short at the end of the *last* file is a truncated
-tail, cut off with a warning when ``aof-load-truncated yes`` and refused
-(exit 1) when ``no``; a MULTI without its EXEC at the end is reverted the same
-way; anything else malformed, a truncated file that is not the last one, or
-an unknown command refuses the start.
-
-Writing: ``Node.flush_effects`` feeds the commands the engine propagated
+Writing: the persistence shell feeds the commands the engine propagated
 (``SELECT`` when the db changes), writes them before any reply leaves, and
 with ``appendfsync always`` fsyncs before that too; ``everysec`` fsyncs from
 the cron once a second; ``no`` leaves it to the OS. BGREWRITEAOF is done
 synchronously (the engine is single threaded and the dataset is in this
-process): new base from the dataset, new empty incr file, the manifest
-switched atomically, old files deleted.
+process): new base from the dataset (an RDB file when
+``aof-use-rdb-preamble`` is yes, ``persist/rdbfile.py``, else commands,
+``persist/rewrite.py``), new empty incr file, the manifest switched
+atomically, old files deleted.
 
 All file access goes through the Env's ``fs`` so the simulator can run it on
 an in-memory disk.
@@ -41,159 +20,12 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from frtrio.cnum import atoi, strtol
+
+from frtrio.persist.aof_format import encode_command
+from frtrio.persist.aof_load import load_aof
+from frtrio.persist.aof_manifest import Manifest
 
 log = logging.getLogger("frtrio.aof")
-
-
-class AOFLoadError(Exception):
-    """The AOF cannot be loaded; the server must not start (exit code 1)."""
-
-
-def encode_command(argv: list[bytes]) -> bytes:
-    parts = [b"*%d\r\n" % len(argv)]
-    for a in argv:
-        parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(parts)
-
-
-# --- reading ----------------------------------------------------------------------------
-
-
-class _Truncated(Exception):
-    """Unexpected end of file (Redis's ``uxeof``)."""
-
-
-class _BadFormat(Exception):
-    """Redis's ``fmterr``."""
-
-
-def parse_aof(data: bytes, start: int = 0):
-    """Yield (argv, end_offset) for each command from ``start``, reading the
-    way Redis's loader does. Raises _Truncated at a short tail and _BadFormat
-    on a format error."""
-    pos = start
-    n = len(data)
-    while pos < n:
-        nl = data.find(b"\n", pos)
-        line = data[pos:] if nl < 0 else data[pos : nl + 1]
-        if line[:1] == b"#":
-            if nl < 0:
-                return  # an annotation at EOF: nothing more
-            pos = nl + 1
-            continue
-        if line[:1] != b"*":
-            raise _BadFormat()
-        if len(line) < 2 or line[1:2] in (b"",):
-            raise _Truncated()
-        argc = atoi(line[1:])  # Redis: atoi for the count
-        if argc < 1:
-            raise _BadFormat()
-        if nl < 0:
-            raise _Truncated()
-        pos = nl + 1
-        argv = []
-        for _ in range(argc):
-            if pos >= n:
-                raise _Truncated()
-            nl = data.find(b"\n", pos)
-            if data[pos : pos + 1] != b"$":
-                raise _BadFormat()
-            if nl < 0:
-                raise _Truncated()
-            ln = strtol(data[pos + 1 : nl])  # Redis: strtol for lengths
-            if ln < 0:
-                raise _BadFormat()
-            pos = nl + 1
-            if pos + ln + 2 > n:
-                raise _Truncated()
-            argv.append(data[pos : pos + ln])
-            pos += ln + 2
-        yield argv, pos
-
-
-class Manifest:
-    """The manifest: base, incr and history files, in order."""
-
-    def __init__(self):
-        self.base: tuple[str, int] | None = None
-        self.incrs: list[tuple[str, int]] = []
-        self.history: list[tuple[str, int]] = []
-
-    @property
-    def next_incr_seq(self) -> int:
-        return (self.incrs[-1][1] if self.incrs else 0) + 1
-
-    @property
-    def next_base_seq(self) -> int:
-        return (self.base[1] if self.base else 0) + 1
-
-    def files(self) -> list[str]:
-        out = [self.base[0]] if self.base else []
-        return out + [f for f, _ in self.incrs]
-
-    def entries(self) -> list[tuple[str, int]]:
-        return ([self.base] if self.base else []) + list(self.incrs)
-
-    def render(self) -> bytes:
-        from frtrio.config import repr_bytes
-
-        def name(f: str) -> str:
-            b = f.encode("utf-8", "surrogateescape")
-            if not b or any(c <= 32 or c >= 127 or c in b"\"'\\" for c in b):  # "" quoted too
-                return repr_bytes(b)
-            return f
-
-        lines = []
-        if self.base:
-            lines.append("file %s seq %d type b\n" % (name(self.base[0]), self.base[1]))
-        for f, seq in self.history:
-            lines.append("file %s seq %d type h\n" % (name(f), seq))
-        for f, seq in self.incrs:
-            lines.append("file %s seq %d type i\n" % (name(f), seq))
-        return "".join(lines).encode("utf-8", "surrogateescape")
-
-    @classmethod
-    def parse(cls, data: bytes, path: str) -> "Manifest":
-        from frtrio.protocol.parser import split_args
-
-        m = cls()
-        bad = "Invalid AOF manifest file format (%s)" % path
-        last_incr = 0
-        for raw in data.split(b"\n"):
-            line = raw.strip(b" \t\r\n")
-            if not line or line[:1] == b"#":
-                continue
-            words = split_args(line)
-            if not words or len(words) % 2:
-                raise AOFLoadError(bad)
-            kv = {}
-            for k, v in zip(words[0::2], words[1::2]):
-                kv[k.decode("latin-1")] = v
-            if "file" not in kv or "seq" not in kv or "type" not in kv:
-                raise AOFLoadError(bad)
-            fname = kv["file"].decode("utf-8", "surrogateescape")
-            if "/" in fname:
-                raise AOFLoadError(bad)
-            try:
-                seq = int(kv["seq"])
-            except ValueError:
-                raise AOFLoadError(bad) from None
-            typ = kv["type"]
-            if typ == b"b":
-                if m.base is not None:
-                    raise AOFLoadError("Found duplicate base file information (%s)" % path)
-                m.base = (fname, seq)
-            elif typ == b"h":
-                m.history.append((fname, seq))
-            elif typ == b"i":
-                if seq <= last_incr:
-                    raise AOFLoadError("Found a non-monotonic sequence number (%s)" % path)
-                last_incr = seq
-                m.incrs.append((fname, seq))
-            else:
-                raise AOFLoadError("Unknown AOF file type (%s)" % path)
-        return m
 
 
 # --- the AOF ------------------------------------------------------------------------------
@@ -237,180 +69,22 @@ class AOF:
         self.manifest = Manifest.parse(self.fs.read(self.manifest_path), self.manifest_path)
         return True
 
-    def _write_manifest(self) -> None:
+    def write_manifest(self) -> None:
         self.fs.write_atomic(self.manifest_path, self.manifest.render())
 
-    def _path(self, name: str) -> str:
+    def file_path(self, name: str) -> str:
         return os.path.join(self.dirpath, name)
 
     def _size(self, name: str) -> int:
-        p = self._path(name)
+        p = self.file_path(name)
         try:
             return self.fs.size(p) if self.fs.exists(p) else 0
         except OSError:
             return 0
-
-    # --- load -----------------------------------------------------------------
-
     def load(self) -> None:
-        """Replay the AOF into the server. Raises AOFLoadError on bad data."""
-        srv = self.server
-        saved = (dict(srv.stats), {k: list(v) for k, v in srv.cmdstats.items()},
-                 dict(srv.errorstats))
-        srv.loading = True
-        try:
-            if self.read_manifest():
-                names = self.manifest.files()
-                if not names:
-                    log.info("The AOF manifest lists no files: starting empty")
-                for idx, name in enumerate(names):
-                    last = idx == len(names) - 1
-                    path = self._path(name)
-                    if not self.fs.exists(path):
-                        log.warning("The append log file %s doesn't exist: No such file or "
-                                    "directory", name)
-                        continue
-                    self._load_file(path, name, last)
-                    if idx == 0 and self.manifest.base and name == self.manifest.base[0]:
-                        log.info("DB loaded from base file %s", name)
-                    else:
-                        log.info("DB loaded from incr file %s", name)
-            elif self.fs.exists(self.legacy_path):
-                self._load_file(self.legacy_path, self.filename, True)
-                self._upgrade_legacy()
-            else:
-                return
-            log.info("DB loaded from append only file: %d commands", self.loaded_commands)
-        finally:
-            srv.loading = False
-            srv.propagated.clear()
-            srv.dirty = 0
-            for cur, old in zip((srv.stats, srv.cmdstats, srv.errorstats), saved):
-                cur.clear()
-                cur.update(old)
-
-    def _upgrade_legacy(self) -> None:
-        """A pre-7.0 single AOF becomes the base of a new manifest."""
-        self.fs.makedirs(self.dirpath)
-        data = self.fs.read(self.legacy_path)
-        self.fs.write_atomic(self._path(self.filename), data)
-        self.manifest = Manifest()
-        self.manifest.base = (self.filename, 1)
-        self._write_manifest()
-        self.fs.remove(self.legacy_path)
-        log.info("Successfully migrated an old-style AOF into the AOF directory")
-
-    def _load_file(self, path: str, name: str, last: bool) -> None:
-        from frtrio.commands import table as _table
-
-        srv = self.server
-        data = self.fs.read(path)
-        start = 0
-        if data.startswith(b"REDIS"):
-            # an RDB base (appendonly.aof.N.base.rdb) or an old RDB preamble:
-            # the RDB part, then (for a preamble) AOF commands after it
-            from frtrio.persist.rdbfile import RdbLoadError, load_rdb
-
-            try:
-                start, loaded, _exp = load_rdb(data, srv, self.config, preamble=True)
-            except RdbLoadError as e:
-                raise AOFLoadError("Error reading the RDB base file %s, AOF loading aborted: %s"
-                                   % (name, e)) from None
-            log.info("Done loading RDB, keys loaded: %d, keys expired: 0.", loaded)
-        elif name.endswith(".rdb") and data:
-            raise AOFLoadError("Bad file format reading the append only file %s: the RDB base "
-                               "does not start with an RDB signature" % name)
-        c = srv.new_client("aof-loader", "")
-        srv.stats["total_connections_received"] -= 1
-        c.authenticated = True
-        valid_up_to = start
-        valid_before_multi = start
-        multi: list | None = None
-        try:
-            try:
-                for argv, end in parse_aof(data, start):
-                    lname = argv[0].lower()
-                    if lname == b"multi":
-                        valid_before_multi = valid_up_to
-                        multi = []
-                        valid_up_to = end
-                        continue
-                    if lname == b"exec" and multi is not None:
-                        for a in multi:
-                            self._apply(c, _table, a, name)
-                        multi = None
-                        valid_up_to = end
-                        continue
-                    if multi is not None:
-                        self._check_known(_table, argv, name)
-                        multi.append(argv)
-                        valid_up_to = end
-                        continue
-                    self._apply(c, _table, argv, name)
-                    valid_up_to = end
-                if multi is not None:
-                    log.warning("Revert incomplete MULTI/EXEC transaction in AOF file %s", name)
-                    valid_up_to = valid_before_multi
-                    raise _Truncated()
-            except _BadFormat:
-                raise AOFLoadError(
-                    "Bad file format reading the append only file %s: make a backup of your AOF "
-                    "file, then use ./redis-check-aof --fix <filename.manifest>" % name
-                ) from None
-            except _Truncated:
-                if self.config.get("aof-load-truncated") != "yes":
-                    raise AOFLoadError(
-                        "Unexpected end of file reading the append only file %s. You can: "
-                        "1) Make a backup of your AOF file, then use ./redis-check-aof --fix "
-                        "<filename.manifest>. 2) Alternatively you can set the "
-                        "'aof-load-truncated' configuration option to yes and restart the server."
-                        % name
-                    ) from None
-                if not last:
-                    raise AOFLoadError(
-                        "Fatal error: the truncated file is not the last file (%s)" % name
-                    ) from None
-                log.warning("!!! Warning: short read while loading the AOF file %s!!!", name)
-                log.warning("!!! Truncating the AOF %s at offset %d !!!", name, valid_up_to)
-                self.fs.truncate(path, valid_up_to)
-                log.warning("AOF %s loaded anyway because aof-load-truncated is enabled", name)
-        finally:
-            srv.free_client(c)
-
-    def _lookup(self, _table, argv):
-        cmd = self.server.commands.get(argv[0].lower())
-        if cmd is not None and cmd.subcommands and len(argv) > 1:
-            cmd = cmd.subcommands.get(argv[1].lower(), cmd)
-        return cmd
-
-    def _check_known(self, _table, argv, name):
-        cmd = self._lookup(_table, argv)
-        if cmd is None or cmd.handler is None:
-            raise AOFLoadError(
-                "Unknown command '%s' reading the append only file %s"
-                % (argv[0].decode("latin-1"), name)
-            )
-        return cmd
-
-    def _apply(self, c, _table, argv, name) -> None:
-        cmd = self._check_known(_table, argv, name)
-        if cmd.fullname == "select" and self.server.cluster is not None and len(argv) == 2:
-            # Cluster mode refuses SELECT n>0. Redis 7.0 refuses it to its AOF
-            # client too and loads the keys into db 0 (logging "== CRITICAL
-            # =="); frtrio loads them where they were written, so that the
-            # startup check refuses them (contract C08).
-            from frtrio.protocol.parser import string2ll
-
-            n = string2ll(argv[1])
-            if n is not None and 0 <= n < len(self.server.dbs):
-                c.select(n)
-                self.loaded_commands += 1
-                return
-        self.server.call(c, cmd, argv)
-        c.out.clear()
-        c.out_bytes = 0
-        c.reply_mode = 0
-        self.loaded_commands += 1
+        """Replay the AOF into the server (``aof_load``). Raises AOFLoadError
+        on bad data."""
+        load_aof(self)
 
     # --- append -----------------------------------------------------------------
 
@@ -423,18 +97,18 @@ class AOF:
             # first start with AOF on: the base is the dataset (usually empty)
             suffix, data = self._base_content()
             base = "%s.%d.base.%s" % (self.filename, 1, suffix)
-            self.fs.write_atomic(self._path(base), data)
+            self.fs.write_atomic(self.file_path(base), data)
             m.base = (base, 1)
             log.info("Creating AOF base file %s on server start", base)
         if not m.incrs:
             seq = m.next_incr_seq
             incr = "%s.%d.incr.aof" % (self.filename, seq)
-            self.fs.write_atomic(self._path(incr), b"")
+            self.fs.write_atomic(self.file_path(incr), b"")
             m.incrs.append((incr, seq))
-            self._write_manifest()
+            self.write_manifest()
             log.info("Creating AOF incr file %s on server start", incr)
         self._gc_history()
-        self.incr_path = self._path(m.incrs[-1][0])
+        self.incr_path = self.file_path(m.incrs[-1][0])
         self.fh = self.fs.open_append(self.incr_path)
         self.cur_db = -1
         self.current_size = sum(self._size(f) for f in m.files())
@@ -458,9 +132,9 @@ class AOF:
             return
         for name, _seq in m.history:
             log.info("Removing the history file %s in the background", name)
-            self.fs.remove(self._path(name))
+            self.fs.remove(self.file_path(name))
         m.history = []
-        self._write_manifest()
+        self.write_manifest()
 
     def rewrite(self) -> None:
         """BGREWRITEAOF, done synchronously: a new base from the dataset, a
@@ -479,24 +153,24 @@ class AOF:
             old = m.entries()
             suffix, data = self._base_content()
             base = "%s.%d.base.%s" % (self.filename, m.next_base_seq, suffix)
-            self.fs.write_atomic(self._path(base), data)
+            self.fs.write_atomic(self.file_path(base), data)
             new_incrs = []
             if self.enabled:
                 seq = m.next_incr_seq
                 incr = "%s.%d.incr.aof" % (self.filename, seq)
-                self.fs.write_atomic(self._path(incr), b"")
+                self.fs.write_atomic(self.file_path(incr), b"")
                 new_incrs = [(incr, seq)]
                 log.info("Creating AOF incr file %s on background rewrite", incr)
             new_seq = m.next_base_seq
             m.base = (base, new_seq)
             m.history += [e for e in old if e[0] != base]
             m.incrs = new_incrs
-            self._write_manifest()
+            self.write_manifest()
             if self.fh is not None:
                 self.fh.close()
                 self.fh = None
             if self.enabled:
-                self.incr_path = self._path(new_incrs[0][0])
+                self.incr_path = self.file_path(new_incrs[0][0])
                 self.fh = self.fs.open_append(self.incr_path)
             self.cur_db = -1
             self._gc_history()

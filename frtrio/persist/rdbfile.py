@@ -28,10 +28,11 @@ import struct
 
 from frtrio.config import VERSION
 from frtrio.store import rdb as _rdb
+from frtrio.store import crc64, rdb_format, rdb_strings
 
 log = logging.getLogger("frtrio.rdb")
 
-MAGIC = b"REDIS%04d" % _rdb.RDB_VERSION
+MAGIC = b"REDIS%04d" % rdb_format.RDB_VERSION
 
 OP_FUNCTION2 = 0xF5
 OP_FUNCTION = 0xF6
@@ -57,7 +58,7 @@ def limits(cfg) -> _rdb.Limits:
 def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
     """The whole dataset as an RDB file."""
     lim = limits(cfg)
-    enc = _rdb.enc_string
+    enc = rdb_strings.enc_string
     out = [MAGIC]
     aux = [
         (b"redis-ver", VERSION.encode()),
@@ -72,8 +73,9 @@ def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
         if not db.data:
             continue
         expires = db.expires
-        out.append(bytes((OP_SELECTDB,)) + _rdb.enc_len(db.id))
-        out.append(bytes((OP_RESIZEDB,)) + _rdb.enc_len(len(db.data)) + _rdb.enc_len(len(expires)))
+        enc_len = rdb_strings.enc_len
+        out.append(bytes((OP_SELECTDB,)) + enc_len(db.id))
+        out.append(bytes((OP_RESIZEDB,)) + enc_len(len(db.data)) + enc_len(len(expires)))
         for key, v in db.data.items():
             exp = expires.get(key)
             if exp is not None:
@@ -84,7 +86,7 @@ def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
             out.append(obj[1:])
     out.append(bytes((OP_EOF,)))
     body = b"".join(out)
-    crc = _rdb.crc64(body) if cfg.get("rdbchecksum") == "yes" else 0
+    crc = crc64.crc64(body) if cfg.get("rdbchecksum") == "yes" else 0
     return body + crc.to_bytes(8, "little")
 
 
@@ -97,10 +99,10 @@ def load_rdb(data: bytes, server, cfg, preamble: bool = False) -> tuple[int, int
         ver = int(data[5:9].decode("ascii"))
     except ValueError:
         raise RdbLoadError("Wrong signature trying to load DB from file") from None
-    if ver < 1 or ver > _rdb.RDB_VERSION:
+    if ver < 1 or ver > rdb_format.RDB_VERSION:
         raise RdbLoadError("Can't handle RDB format version %d" % ver)
     lim = limits(cfg)
-    r = _rdb.Reader(data)
+    r = rdb_strings.Reader(data)
     r.pos = 9
     db = server.dbs[0]
     expire = None
@@ -154,7 +156,7 @@ def load_rdb(data: bytes, server, cfg, preamble: bool = False) -> tuple[int, int
             key = r.string()
             try:
                 value = _rdb.decode_object(r, t, lim)
-            except _rdb.RdbError as e:
+            except rdb_format.RdbError as e:
                 raise RdbLoadError("Can't load the value of key '%s': %s"
                                    % (key.decode("latin-1")[:100], e)) from None
             if expire is not None and not preamble and expire < now:
@@ -171,11 +173,11 @@ def load_rdb(data: bytes, server, cfg, preamble: bool = False) -> tuple[int, int
             if stored == 0:
                 log.warning("RDB file was saved with checksum disabled: no check performed.")
             elif cfg.get("rdbchecksum") == "yes":
-                actual = _rdb.crc64(data[:end])
+                actual = crc64.crc64(data[:end])
                 if actual != stored:
                     raise RdbLoadError("Wrong RDB checksum expected: (%x) got (%x). Aborting now."
                                        % (stored, actual))
-    except _rdb.RdbError:
+    except rdb_format.RdbError:
         raise RdbLoadError("Short read or OOM loading DB. Unrecoverable error, aborting now.") \
             from None
     return r.pos, loaded, expired

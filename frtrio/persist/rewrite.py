@@ -10,7 +10,7 @@ PEXPIREAT (absolute unix ms), so they survive any restart delay.
 
 from __future__ import annotations
 
-from frtrio.persist.aof import encode_command
+from frtrio.persist.aof_format import encode_command
 from frtrio.protocol.reply import format_double
 from frtrio.store.db import type_name
 

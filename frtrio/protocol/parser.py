@@ -45,6 +45,8 @@ from __future__ import annotations
 
 from itertools import chain, repeat
 
+from frtrio.cnum import cstr
+
 try:  # pragma: no cover - hiredis is a dependency, but keep working without it
     import hiredis as _hiredis
 except ImportError:  # pragma: no cover
@@ -129,9 +131,7 @@ def split_args(line: bytes) -> list[bytes] | None:
     ``isspace`` set; an unquoted word ends only at space, tab, CR, LF (so a
     ``\\v`` or ``\\f`` inside a word belongs to it).
     """
-    z = line.find(b"\0")
-    if z >= 0:
-        line = line[:z]
+    line = cstr(line)
     if (
         b'"' not in line
         and b"'" not in line

@@ -13,7 +13,7 @@ import trio
 
 from frtrio.client import F
 from frtrio.commands.dump import waits_for_migrate
-from frtrio.effects import RunMigrate, Sleep
+from frtrio.effects import RunMigrate, ServeReplica, Sleep
 from frtrio.policy import RESOURCE_CLAMP
 from frtrio.protocol.parser import RequestParser
 from frtrio.protocol.reply import encode_error
@@ -186,6 +186,12 @@ class ClientConn:
                 await _migrate.carry_out(node, self.c, e.job)
             elif type(e) is Sleep:
                 await node.env.pause(e.ms / 1000.0)
+            elif type(e) is ServeReplica:
+                # this connection is a replica link from now on
+                from frtrio.runtime.replication import serve_replica
+
+                await serve_replica(self, e)
+                raise _Disconnected()
             else:
                 node.carry_out(e)
             srv.now_ms = node.env.unix_ms()

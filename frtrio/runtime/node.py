@@ -24,7 +24,7 @@ from frtrio.client import F
 import frtrio.commands  # noqa: F401  (registers all commands)
 from frtrio.beforesleep import BeforeSleep
 from frtrio.config import Config
-from frtrio.effects import PERSISTENCE, SaveClusterConfig
+from frtrio.effects import PERSISTENCE, SaveClusterConfig, SetMaster, UnsetMaster
 from frtrio.engine import Server
 from frtrio.events import open_node_event_log
 from frtrio.policy import Policy
@@ -59,6 +59,9 @@ class Node:
         # and at shutdown (the simulator's nodes do not)
         self.persist_rdb = False
         self.bus = None
+        from frtrio.runtime.replication import ReplicationShell
+
+        self.replication = ReplicationShell(self)  # master link, replica links
         # the one place that orders deferred duties (frtrio/beforesleep.py);
         # duties are registered in load(), once the node's parts exist
         self.before_sleep = BeforeSleep()
@@ -147,6 +150,7 @@ class Node:
                     await n.start(self.env.serve, host, port, self._handle_conn)
                     self.listen_addrs.append((host, port))
                 n.start_soon(self._cron)
+                self.replication.start()  # the replicaof directive
                 if self.server.cluster is not None:
                     await self._start_bus(n, binds)
                 self.ready.set()
@@ -175,12 +179,14 @@ class Node:
         """clusterCron (every 100 ms, whatever hz is; driven by _cron)."""
         self.server.cluster.cron()
         self.bus.tick()
+        self.replication.reconcile_cluster()
 
     def after_cluster_event(self) -> None:
         """After bus packets or cron changed the cluster state: release
         blocked clients, then carry out the before-sleep duties."""
         core = self.server.cluster
         core.after_command()
+        self.replication.reconcile_cluster()
         self.flush_effects()
 
     def _bind_addresses(self) -> list[str]:
@@ -225,6 +231,7 @@ class Node:
         node's one manager (frtrio/beforesleep.py)."""
         if self.before_sleep.run():
             self.server.propagated.clear()
+            self.server.repl.propagated_cleared()
 
     def _register_duties(self) -> None:
         """The node's duties, each in its before-sleep slot."""
@@ -236,6 +243,7 @@ class Node:
             bs.register("cluster_save_config", self._cluster_save_config)
         bs.register("blocked_clients", self._serve_ready_keys)
         bs.register("aof_flush", self._aof_flush)
+        bs.register("replication_feed", lambda: srv.repl.feed(srv.propagated))
 
     def _serve_ready_keys(self) -> None:
         srv = self.server
@@ -277,6 +285,10 @@ class Node:
             result = core.saveconfig_result(text, error)
             if e.reply is not None:
                 e.reply.fill(result)
+        elif type(e) is SetMaster:
+            self.replication.set_master(e.host, e.port)
+        elif type(e) is UnsetMaster:
+            self.replication.unset_master()
         elif isinstance(e, PERSISTENCE):
             from frtrio.runtime import persistence
 
@@ -311,7 +323,7 @@ class Node:
                 continue
             if next_server < now - 1.0:
                 next_server = now  # fell far behind (a pause): do not replay ticks
-            if srv.active_expire_enabled:
+            if srv.active_expire_enabled and srv.repl.masterhost is None:
                 for db in srv.dbs:
                     if db.expires:
                         n = db.active_expire(srv.now_ms)
@@ -323,6 +335,7 @@ class Node:
                 last_fsync = env.now()
                 if self.aof is not None:
                     self.aof.everysec()
+                self.replication.cron()
                 for fn in self.cron_hooks:
                     fn()
 

@@ -22,7 +22,8 @@ import logging
 import os
 
 from frtrio.effects import DebugLoadAof, DebugReload, RewriteAof, RewriteConfig, SaveSnapshot
-from frtrio.persist.aof import AOF, AOFLoadError
+from frtrio.persist.aof import AOF
+from frtrio.persist.aof_format import AOFLoadError
 from frtrio.protocol.reply import OK, ErrorReply, Status
 
 log = logging.getLogger("frtrio.aof")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hiredis
 import trio
 
-from frtrio.persist.aof import encode_command
+from frtrio.persist.aof_format import encode_command
 
 ReplyError = hiredis.ReplyError
 

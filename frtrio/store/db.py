@@ -56,6 +56,8 @@ class Db:
         "expires",
         "slot_keys",
         "on_delete",
+        "cow",
+        "on_expire",
         "on_overwrite",
         "_scan",
         "_scan_pos",
@@ -72,6 +74,13 @@ class Db:
         # called with (db, key) when set() replaces an existing key's value
         # (a blocked XREADGROUP must learn that its stream is gone)
         self.on_overwrite: Callable | None = None
+        # called with (key, value) before a command gets a value while a
+        # replication snapshot is being produced (replication/snapshot.py)
+        self.cow: Callable | None = None
+        # called with (db, key) when a key is found expired: 0 = delete it
+        # (the server propagates the deletion), 1 = keep it but report it
+        # missing, 2 = treat it as alive (a replica: spec §4.5)
+        self.on_expire: Callable | None = None
         self._scan: list | None = None
         self._scan_pos = 0
 
@@ -90,8 +99,14 @@ class Db:
         if v is None:
             return None
         if self.expires and key in self.expires and self.expires[key] <= now_ms:
-            self.delete(key)
-            return None
+            act = self.on_expire(self, key) if self.on_expire is not None else 0
+            if act == 0:
+                self.delete(key)
+                return None
+            if act == 1:
+                return None
+        if self.cow is not None:
+            self.cow(key, v)
         return v
 
     def exists(self, key: bytes, now_ms: int) -> bool:
@@ -202,6 +217,8 @@ class Db:
             for k in batch:
                 t = exp.get(k)
                 if t is not None and t <= now_ms:
+                    if self.on_expire is not None:
+                        self.on_expire(self, k)
                     self.delete(k)
                     expired += 1
             removed += expired

@@ -4,20 +4,15 @@ it; RDB_TYPE_STREAM_LISTPACKS from older versions is read too).
 Layout: the nodes (16-byte big-endian master ID, listpack), length, last ID,
 first ID, max deleted ID, entries added, then the consumer groups (name, last
 ID, entries read, PEL with delivery time and count, consumers with seen time
-and the IDs of their PEL). Registered with ``store.rdb`` through
-``ENCODERS`` / ``DECODERS`` hooks.
+and the IDs of their PEL). Called by ``store.rdb``'s encode_object /
+decode_object for stream values.
 """
 
 from __future__ import annotations
 
-from frtrio.store.rdb import (
-    T_STREAM_LISTPACKS,
-    T_STREAM_LISTPACKS_2,
-    RdbError,
-    enc_len,
-    lp_build,
-    lp_entries,
-)
+from frtrio.store.listpack import lp_build, lp_entries
+from frtrio.store.rdb_format import T_STREAM_LISTPACKS, T_STREAM_LISTPACKS_2, RdbError
+from frtrio.store.rdb_strings import enc_len
 from frtrio.store.stream import (
     FLAG_DELETED,
     FLAG_SAMEFIELDS,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 
-from frtrio.store.rdb import lp_entry
+from frtrio.store.listpack import lp_entry
 
 U64 = (1 << 64) - 1
 MAX_ID = (1 << 128) - 1

@@ -1,0 +1,214 @@
+"""DEBUG: the subcommands frtrio serves (HELP, SLEEP, RELOAD, LOADAOF,
+SET-ACTIVE-EXPIRE, DROP-CLUSTER-PACKET-FILTER, CLUSTERLINK KILL); the work
+that needs the outside world leaves as effects."""
+
+from __future__ import annotations
+
+from frtrio.cnum import atoi as _atoi
+from frtrio.cnum import cstr as _cstr
+from frtrio.cnum import strtod_prefix
+from frtrio.commands.table import command
+from frtrio.commands.util import err, parse_int, protected_action_allowed
+from frtrio.effects import DebugLoadAof, DebugReload, Sleep
+from frtrio.protocol.reply import NO_REPLY, OK, Status
+
+
+def _debug_allowed(c) -> bool:
+    return protected_action_allowed(c, c.server.config.get("enable-debug-command"))
+
+
+DEBUG_HELP = [
+    "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "AOF-FLUSH-SLEEP <microsec>",
+    "    Server will sleep before flushing the AOF, this is used for testing.",
+    "ASSERT",
+    "    Crash by assertion failed.",
+    "CHANGE-REPL-ID",
+    "    Change the replication IDs of the instance.",
+    "    Dangerous: should be used only for testing the replication subsystem.",
+    "CONFIG-REWRITE-FORCE-ALL",
+    "    Like CONFIG REWRITE but writes all configuration options, including",
+    "    keywords not listed in original configuration file or default values.",
+    "CRASH-AND-RECOVER [<milliseconds>]",
+    "    Hard crash and restart after a <milliseconds> delay (default 0).",
+    "DIGEST",
+    "    Output a hex signature representing the current DB content.",
+    "DIGEST-VALUE <key> [<key> ...]",
+    "    Output a hex signature of the values of all the specified keys.",
+    "ERROR <string>",
+    "    Return a Redis protocol error with <string> as message. Useful for clients",
+    "    unit tests to simulate Redis errors.",
+    "LEAK <string>",
+    "    Create a memory leak of the input string.",
+    "LOG <message>",
+    "    Write <message> to the server log.",
+    "HTSTATS <dbid>",
+    "    Return hash table statistics of the specified Redis database.",
+    "HTSTATS-KEY <key>",
+    "    Like HTSTATS but for the hash table stored at <key>'s value.",
+    "LOADAOF",
+    "    Flush the AOF buffers on disk and reload the AOF in memory.",
+    "REPLICATE <string>",
+    "    Replicates the provided string to replicas, allowing data divergence.",
+    "MALLCTL <key> [<val>]",
+    "    Get or set a malloc tuning integer.",
+    "MALLCTL-STR <key> [<val>]",
+    "    Get or set a malloc tuning string.",
+    "OBJECT <key>",
+    "    Show low level info about `key` and associated value.",
+    "DROP-CLUSTER-PACKET-FILTER <packet-type>",
+    "    Drop all packets that match the filtered type. Set to -1 allow all packets.",
+    "OOM",
+    "    Crash the server simulating an out-of-memory error.",
+    "PANIC",
+    "    Crash the server simulating a panic.",
+    "POPULATE <count> [<prefix>] [<size>]",
+    "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+    "    it is used instead of the 'key' prefix. These are not propagated to",
+    "    replicas. Cluster slots are not respected so keys not belonging to the",
+    "    current node can be created in cluster mode.",
+    "PROTOCOL <type>",
+    "    Reply with a test value of the specified type. <type> can be: string,",
+    "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+    "    true, false.",
+    "RELOAD [option ...]",
+    "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+    "    * MERGE: conflicting keys will be loaded from RDB.",
+    "    * NOFLUSH: the existing database will not be removed before load, but",
+    "      conflicting keys will generate an exception and kill the server.",
+    "    * NOSAVE: the database will be loaded from an existing RDB file.",
+    "    Examples:",
+    "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+    "      the database.",
+    "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+    "      existing RDB file.",
+    "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+    "      file to the database.",
+    "RESTART [<milliseconds>]",
+    "    Graceful restart: save config, db, restart after a <milliseconds> delay (default 0).",
+    "SDSLEN <key>",
+    "    Show low level SDS string info representing `key` and value.",
+    "SEGFAULT",
+    "    Crash the server with sigsegv.",
+    "SET-ACTIVE-EXPIRE <0|1>",
+    "    Setting it to 0 disables expiring keys in background when they are not",
+    "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+    "    default.",
+    "QUICKLIST-PACKED-THRESHOLD <size>",
+    "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+    "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
+    "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+    "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
+    "SLEEP <seconds>",
+    "    Stop the server for <seconds>. Decimals allowed.",
+    "STRINGMATCH-TEST",
+    "    Run a fuzz tester against the stringmatchlen() function.",
+    "STRUCTSIZE",
+    "    Return the size of different Redis core C structures.",
+    "LISTPACK <key>",
+    "    Show low level info about the listpack encoding of <key>.",
+    "QUICKLIST <key> [<0|1>]",
+    "    Show low level info about the quicklist encoding of <key>.",
+    "    The optional argument (0 by default) sets the level of detail",
+    "CLIENT-EVICTION",
+    "    Show low level client eviction pools info (maxmemory-clients).",
+    "PAUSE-CRON <0|1>",
+    "    Stop periodic cron job processing.",
+    "REPLYBUFFER PEAK-RESET-TIME <NEVER||RESET|time>",
+    "    Sets the time (in milliseconds) to wait between client reply buffer peak resets.",
+    "    In case NEVER is provided the last observed peak will never be reset",
+    "    In case RESET is provided the peak reset time will be restored to the default value",
+    "REPLYBUFFER RESIZING <0|1>",
+    "    Enable or disable the reply buffer resize cron job",
+    "CLUSTERLINK KILL <to|from|all> <node-id>",
+    "    Kills the link based on the direction to/from (both) with the provided node.",
+    "HELP",
+    "    Prints this help.",
+]
+
+
+@command("debug")
+def cmd_debug(c, argv):
+    if not _debug_allowed(c):
+        raise err(
+            "ERR DEBUG command not allowed. If the enable-debug-command option is set to "
+            "\"local\", you can run it from a local connection, otherwise you need to set "
+            "this option in the configuration file, and then restart the server."
+        )
+    sub = _cstr(argv[1]).lower()
+    if sub == b"help" and len(argv) == 2:
+        return [Status(x) for x in DEBUG_HELP]
+    if sub == b"sleep" and len(argv) == 3:
+        secs = strtod_prefix(argv[2])
+        us = secs * 1000000
+        if us != us or us in (float("inf"), float("-inf")):
+            us = 0
+        ms = int(us) // 1000 if us > 0 else 0
+        c.server.effects.append(Sleep(ms))
+        return OK
+    if sub == b"reload":
+        # DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]
+        save = flush = True
+        for a in argv[2:]:
+            o = _cstr(a).lower()
+            if o == b"nosave":
+                save = False
+            elif o == b"noflush":
+                flush = False
+            elif o != b"merge":
+                raise err("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
+        c.server.effects.append(DebugReload(c.defer_reply(), save, flush))
+        return NO_REPLY
+    if sub == b"loadaof" and len(argv) == 2:
+        if c.server.aof is None:
+            return OK  # appendonly off: nothing to reload (Redis exits when no AOF exists)
+        c.server.effects.append(DebugLoadAof(c.defer_reply()))
+        return NO_REPLY
+    if sub == b"digest" and len(argv) == 2:
+        from frtrio.store.digest import dataset_digest
+
+        return Status(dataset_digest(c.server.dbs))
+    if sub == b"digest-value" and len(argv) >= 2:
+        from frtrio.store.digest import value_digest
+
+        out = []
+        db = c.db
+        for k in argv[2:]:
+            v = db.data.get(k)  # (no lookup: logically expired keys count too)
+            out.append(Status(value_digest(v, k in db.expires).hex() if v is not None
+                              else "0" * 40))
+        return out
+    if sub == b"set-active-expire" and len(argv) == 3:
+        c.server.active_expire_enabled = _atoi(argv[2]) != 0
+        return OK
+    if sub == b"drop-cluster-packet-filter" and len(argv) == 3:
+        # Redis 7.0: accepted in any mode; received bus packets of exactly
+        # this type are dropped (after being counted), -1 = none
+        t = parse_int(argv[2])
+        core = c.server.cluster
+        if core is not None and core.bus_core is not None:
+            core.bus_core.drop_filter = t
+        return OK
+    if (sub == b"clusterlink" and len(argv) == 5
+            and _cstr(argv[2]).lower() == b"kill"):
+        core = c.server.cluster
+        if core is None:
+            raise err("ERR Debug option only available for cluster mode enabled setup!")
+        nid = argv[4].decode("latin-1")
+        n = core.state.get(nid) if len(argv[4]) == 40 else None
+        if n is None:
+            raise err("ERR Unknown node %s" % nid)
+        d = _cstr(argv[3]).lower()
+        if d not in (b"to", b"from", b"all"):
+            # Redis 7.0 sends this error and then +OK as well (two replies
+            # to one command); frtrio sends the error only
+            raise err("ERR Unknown direction %s" % argv[3].decode("latin-1"))
+        # a link that does not exist (or myself) is a no-op here; Redis 7.0
+        # crashes in freeClusterLink(NULL)
+        if core.bus_core is not None and n is not core.state.myself:
+            core.to_bus(*core.bus_core.kill_links_effects(n, d.decode()))
+        return OK
+    raise err(
+        "ERR unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP."
+        % _cstr(argv[1]).decode("latin-1")[:128]
+    )

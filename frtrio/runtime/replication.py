@@ -1,0 +1,588 @@
+"""Replication shells (Trio): the bytes side of frtrio/replication/.
+
+* On a master, a replica is an ordinary client connection that sent
+  PSYNC/SYNC: its connection task runs :func:`serve_replica` until the link
+  ends (one task per attached replica). For a full sync it produces the
+  point-in-time snapshot a few keys per scheduler turn (keepalive newlines
+  once a second meanwhile), checksums the payload in a worker thread, sends
+  it disk-style (``$len``), then the buffered stream.
+* On a replica, one master-link task (:meth:`ReplicationShell._link`) in
+  the node's nursery under its own cancel scope: REPLICAOF NO ONE, a new
+  master or shutdown cancel exactly that scope.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import trio
+
+from frtrio.client import F
+from frtrio.persist.rdbfile import OP_AUX, RdbLoadError, load_rdb
+from frtrio.protocol.parser import RequestParser
+from frtrio.replication import handshake as hs
+from frtrio.replication.core import ONLINE, SEND_BULK
+from frtrio.replication.state import encode_command
+from frtrio.store import crc64 as _crc64
+from frtrio.store import rdb as _rdb
+
+log = logging.getLogger("frtrio")
+
+STEP_SECONDS = 0.004  # target work per snapshot step between scheduler turns
+CRC_CHUNK = 32768  # payload bytes checksummed per scheduler turn
+
+
+class LinkError(Exception):
+    def __init__(self, msg: str, retry_now: bool = False, cache: bool = True):
+        super().__init__(msg)
+        self.retry_now = retry_now
+        self.cache = cache
+
+
+# --- master side --------------------------------------------------------------
+
+
+async def serve_replica(conn, eff) -> None:
+    """Run a replica link on this client connection until it ends."""
+    node = conn.node
+    srv = node.server
+    repl = srv.repl
+    r = eff.replica
+    c = conn.c
+    stream = conn.stream
+    wake = [trio.Event()]
+
+    def _wake():
+        wake[0].set()
+
+    r.wake = _wake
+    snap = eff.snapshot
+    srv.stats.setdefault("total_net_repl_output_bytes", 0)
+
+    async def send(data: bytes) -> None:
+        async with conn.send_lock:
+            await stream.send_all(data)
+        c.tot_net_out += len(data)
+        srv.stats["total_net_repl_output_bytes"] = srv.stats.get(
+            "total_net_repl_output_bytes", 0) + len(data)
+
+    async def reader(cancel):
+        parser = conn.parser
+        cmds: list = []
+        while True:
+            parser.parse(cmds)
+            if cmds:
+                srv.now_ms = node.env.unix_ms()
+                for argv in cmds:
+                    srv.execute(c, argv)
+                c.out.clear()
+                c.out_bytes = 0
+                cmds.clear()
+                node.flush_effects()
+            data = await stream.receive_some(65536)
+            if not data:
+                cancel.cancel()
+                return
+            r.ack_time_ms = node.env.unix_ms()  # a bare newline counts too
+            parser.feed(data)
+
+    try:
+        async with trio.open_nursery() as n:
+            n.start_soon(reader, n.cancel_scope)
+            await conn._flush()  # +FULLRESYNC / +CONTINUE
+            if snap is not None:
+                t0 = time.monotonic()
+                payload = await _produce(node, snap, send)
+                srv.end_snapshot(snap)
+                snap = None
+                r.state = SEND_BULK
+                log.info("Synchronization with replica %s:%d: %d keys, %d bytes RDB produced in "
+                         "%.3f s", r.ip, r.port, eff.snapshot.keys_total, len(payload),
+                         time.monotonic() - t0)
+                await send(b"$%d\r\n" % len(payload))
+                await send(payload)
+                del payload
+                r.state = ONLINE
+                r.ack_time_ms = node.env.unix_ms()
+                repl.refresh_good(node.config, r.ack_time_ms)
+                log.info("Synchronization with replica %s:%d succeeded", r.ip, r.port)
+            elif eff.data:
+                await send(eff.data)
+            while True:
+                if r.buf:
+                    await send(r.take())
+                    continue
+                ev = wake[0]
+                await ev.wait()
+                if wake[0] is ev:
+                    wake[0] = trio.Event()
+    finally:
+        if snap is not None:
+            srv.end_snapshot(snap)
+        repl.detach(r, node.env.unix_ms())
+        repl.refresh_good(node.config, node.env.unix_ms())
+        log.info("Connection with replica %s:%d lost.", r.ip, r.port)
+
+
+async def _produce(node, snap, send) -> bytes:
+    """The snapshot, a few keys per scheduler turn; newlines once a second."""
+    budget = 256
+    last_ka = time.monotonic()
+    while True:
+        t = time.monotonic()
+        done = snap.step(budget)
+        dt = time.monotonic() - t
+        if dt < STEP_SECONDS / 2:
+            budget = min(budget * 2, 1 << 16)
+        elif dt > STEP_SECONDS and budget > 16:
+            budget //= 2
+        if done:
+            break
+        if time.monotonic() - last_ka >= 1.0:
+            last_ka = time.monotonic()
+            await send(b"\n")
+        await trio.sleep(0)
+    parts = snap.payload_parts()
+    if _crc64._T64 is None:
+        # the CRC's lookup tables, built once per process: a worker thread
+        await trio.to_thread.run_sync(_crc64._t64)
+    checksum = node.config.get("rdbchecksum") == "yes"
+    out = []
+    crc = 0
+    chunk: list = []
+    size = 0
+    for p in parts:
+        chunk.append(p)
+        size += len(p)
+        if size >= CRC_CHUNK:
+            data = b"".join(chunk)
+            if checksum:
+                crc = _crc64.crc64(data, crc)
+            out.append(data)
+            chunk = []
+            size = 0
+            if time.monotonic() - last_ka >= 1.0:
+                last_ka = time.monotonic()
+                await send(b"\n")
+            await trio.sleep(0)
+    data = b"".join(chunk)
+    if checksum:
+        crc = _crc64.crc64(data, crc)
+    out.append(data)
+    out.append(crc.to_bytes(8, "little"))
+    return b"".join(out)
+
+
+# --- replica side --------------------------------------------------------------
+
+
+class _Lines:
+    """Buffered reads from the master: lines (CR stripped) and raw bytes."""
+
+    def __init__(self, stream, timeout: float, on_io):
+        self.stream = stream
+        self.buf = bytearray()
+        self.timeout = timeout
+        self.on_io = on_io
+
+    async def _more(self, what: str) -> None:
+        with trio.move_on_after(self.timeout) as cs:
+            data = await self.stream.receive_some(65536)
+        if cs.cancelled_caught:
+            raise LinkError(what)
+        if not data:
+            raise LinkError("Master closed the connection (%s)" % what)
+        self.on_io(len(data))
+        self.buf += data
+
+    async def line(self, what: str) -> bytes:
+        while True:
+            i = self.buf.find(b"\n")
+            if i >= 0:
+                ln = bytes(self.buf[:i])
+                del self.buf[: i + 1]
+                return ln[:-1] if ln.endswith(b"\r") else ln
+            await self._more(what)
+
+    async def exactly(self, n: int, what: str) -> bytes:
+        while len(self.buf) < n:
+            await self._more(what)
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def take_all(self) -> bytes:
+        data = bytes(self.buf)
+        self.buf.clear()
+        return data
+
+
+def _stream_db(rdb: bytes) -> int:
+    """repl-stream-db from the payload's AUX fields (0 when absent)."""
+    r = _rdb.Reader(rdb)
+    r.pos = 9
+    try:
+        while r.byte() == OP_AUX:
+            k = r.string()
+            v = r.string()
+            if k == b"repl-stream-db":
+                return int(v)
+    except Exception:  # noqa: BLE001 - a malformed AUX area: the load reports it
+        pass
+    return 0
+
+
+class ReplicationShell:
+    def __init__(self, node):
+        self.node = node
+        self.scope: trio.CancelScope | None = None
+        self.gen = 0
+        self.send_lock = trio.Lock()
+        self.target: tuple[str, int] | None = None  # where the link task points
+
+    @property
+    def repl(self):
+        return self.node.server.repl
+
+    def start(self) -> None:
+        """At startup: the replicaof directive."""
+        v = self.node.config.get("replicaof")
+        if v:
+            host, port = v.rsplit(" ", 1)
+            from frtrio.commands.replication import set_master
+
+            srv = self.node.server
+            set_master(srv, host, int(port), effect=False)
+            self.set_master(host, int(port))
+
+    def set_master(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        if self.scope is not None:
+            self.scope.cancel()
+        self.gen += 1
+        self.scope = trio.CancelScope()
+        self.node.nursery.start_soon(self._link, host, port, self.gen, self.scope)
+
+    def unset_master(self) -> None:
+        self.target = None
+        if self.scope is not None:
+            self.scope.cancel()
+            self.scope = None
+        self.gen += 1
+        self.drop_replicas()
+
+    def reconcile_cluster(self) -> None:
+        """Cluster mode: replication follows the cluster's view of myself
+        (clusterCron and replicationSetMaster/UnsetMaster in Redis): a
+        replica replicates its master's announced address; a promoted node
+        stops replicating (shifting its replication id)."""
+        srv = self.node.server
+        core = srv.cluster
+        if core is None:
+            return
+        repl = self.repl
+        # what the election reads (cluster/election.py): link state and data age
+        core.repl_link_up = repl.link_up
+        core.repl_last_io_ms = repl.last_io_ms
+        core.repl_down_since_ms = repl.down_since_s * 1000
+        me = core.state.myself
+        want = None
+        if me.is_replica and me.master_id:
+            m = core.state.nodes.get(me.master_id)
+            if m is not None and m.ip and m.port:
+                want = (m.ip, m.port)
+        if want == self.target:
+            return
+        cur = (repl.masterhost, repl.masterport) if repl.masterhost is not None else None
+        if want is None:
+            if cur is not None:
+                log.info("%s", repl.unset_master(self.node.env.random_hex(40, "replid")))
+                log.info("MASTER MODE enabled (cluster promotion)")
+            self.unset_master()
+            return
+        if cur != want:
+            from frtrio.commands.replication import set_master
+
+            set_master(srv, want[0], want[1], effect=False)
+        self.set_master(*want)
+
+    def drop_replicas(self) -> None:
+        srv = self.node.server
+        for r in list(self.repl.replicas.values()):
+            srv.kill_client(r.client)
+
+    def cron(self) -> None:
+        """Once a second."""
+        repl = self.repl
+        node = self.node
+        srv = node.server
+        cfg = node.config
+        now = node.env.unix_ms()
+        core = srv.cluster
+        if core is None or not core.manual_failover_paused():
+            # (no PING while paused for a manual failover: the offset freezes)
+            repl.cron_ping(int(cfg.get("repl-ping-replica-period")))
+        for r in repl.timed_out(cfg, now):
+            log.warning("Disconnecting timedout replica (streaming sync): %s:%d", r.ip, r.port)
+            srv.kill_client(r.client)
+        if repl.backlog_expired(cfg, now):
+            repl.free_backlog_new_id(node.env.random_hex(40, "replid"))
+            log.info("Replication backlog freed after %s seconds without connected replicas.",
+                     cfg.get("repl-backlog-ttl"))
+        repl.refresh_good(cfg, now)
+        if repl.waiters:
+            repl.check_waiters()
+
+    # --- the master link ----------------------------------------------------
+
+    async def _link(self, host: str, port: int, gen: int, scope: trio.CancelScope) -> None:
+        with scope:
+            while True:
+                retry_now = False
+                try:
+                    await self._attempt(host, port, gen)
+                except LinkError as e:
+                    log.warning("%s", e)
+                    retry_now = e.retry_now
+                    if self.gen == gen:
+                        self.repl.link_lost(self.node.env.unix_ms() // 1000, e.cache)
+                except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as e:
+                    log.warning("Error condition on socket for SYNC: %s", e)
+                    if self.gen == gen:
+                        self.repl.link_lost(self.node.env.unix_ms() // 1000, True)
+                except RdbLoadError as e:
+                    log.warning("Failed trying to load the MASTER synchronization DB from "
+                                "socket: %s", e)
+                    if self.gen == gen:
+                        self.repl.link_lost(self.node.env.unix_ms() // 1000, False)
+                if not retry_now:
+                    await trio.sleep(1.0)
+
+    async def _attempt(self, host: str, port: int, gen: int) -> None:
+        node = self.node
+        srv = node.server
+        repl = self.repl
+        cfg = node.config
+        env = node.env
+        timeout = float(cfg.get("repl-timeout"))
+        repl.repl_state = hs.CONNECTING
+        log.info("Connecting to MASTER %s:%d", host, port)
+        with trio.fail_after(timeout):
+            stream = await env.connect(host, port)
+        log.info("MASTER <-> REPLICA sync started")
+        mc = None
+        try:
+            def on_io(n):
+                repl.last_io_ms = env.unix_ms()
+                srv.stats["total_net_repl_input_bytes"] = srv.stats.get(
+                    "total_net_repl_input_bytes", 0) + n
+
+            rd = _Lines(stream, timeout, on_io)
+            lport = int(cfg.get("replica-announce-port") or 0) or int(cfg.get("port"))
+            h = hs.Handshake(lport, cfg.get("replica-announce-ip") or None,
+                             cfg.get("masteruser") or None, cfg.get("masterauth") or None,
+                             repl.cached)
+            await stream.send_all(h.connected().data)
+            repl.repl_state = h.state
+            step = None
+            while True:
+                line = await rd.line("Timeout connecting to the MASTER...")
+                step = h.on_line(line)
+                repl.repl_state = h.state
+                if step is None:
+                    continue
+                if isinstance(step, hs.Send):
+                    await stream.send_all(step.data)
+                    if h.state == hs.RECEIVE_SYNC_REPLY:
+                        step = hs.FullSync("", -1, psync=False)
+                        break
+                    continue
+                if isinstance(step, hs.Fail):
+                    raise LinkError(step.log)
+                break
+            if isinstance(step, hs.FullSync):
+                log.info("Full resync from master: %s:%d", step.replid, step.offset)
+                await self._full_sync(stream, rd, step)
+            else:
+                log.info("Successful partial resynchronization with master.")
+                cached_db = repl.master_db
+                if repl.partial_done(step.new_replid, int(cfg.get("repl-backlog-size"))):
+                    self.drop_replicas()
+                repl.master_db = cached_db
+                log.info("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.")
+            repl.last_io_ms = env.unix_ms()
+            mc = srv.new_client("%s:%d" % (host, port), "")
+            mc.flags |= F.MASTER
+            mc.authenticated = True
+            mc.reply_mode = 1
+            mc.select(repl.master_db)
+            notify = trio.Event()
+
+            def _kill():
+                if mc.flags & F.CLOSE_ASAP:
+                    notify.set()
+
+            mc.notify = _kill
+            failure: list = []
+
+            async def guarded(fn, *args):
+                try:
+                    await fn(*args)
+                except (LinkError, OSError, trio.BrokenResourceError,
+                        trio.ClosedResourceError) as e:
+                    failure.append(e)
+                    n.cancel_scope.cancel()
+
+            async with trio.open_nursery() as n:
+                n.start_soon(guarded, self._acks, stream)
+                n.start_soon(guarded, self._stream, stream, rd, mc, timeout)
+                await notify.wait()  # CLIENT KILL TYPE master
+                n.cancel_scope.cancel()
+            if failure:
+                e = failure[0]
+                if isinstance(e, LinkError):
+                    raise e
+                raise LinkError("Connection with master lost: %s" % e, retry_now=True)
+            log.info("Connection with master lost (client killed).")
+            raise LinkError("Caching the disconnected master state.", retry_now=True)
+        finally:
+            if mc is not None:
+                srv.free_client(mc)
+            with trio.CancelScope(shield=True):
+                try:
+                    await stream.aclose()
+                except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+
+    async def _send(self, stream, data: bytes) -> None:
+        async with self.send_lock:
+            await stream.send_all(data)
+
+    async def _acks(self, stream) -> None:
+        repl = self.repl
+        while True:
+            await trio.sleep(1.0)
+            if repl.master_psync and repl.master_reploff >= 0:
+                await self._send(stream, encode_command(
+                    [b"REPLCONF", b"ACK", b"%d" % repl.master_reploff]))
+
+    async def _full_sync(self, stream, rd: _Lines, step: hs.FullSync) -> None:
+        node = self.node
+        srv = node.server
+        repl = self.repl
+        cfg = node.config
+        repl.repl_state = hs.TRANSFER
+        repl.transfer_size = -1
+        repl.transfer_read = 0
+        while True:
+            line = await rd.line("Timeout receiving bulk data from MASTER... If the problem "
+                                 "persists try to set the 'repl-timeout' parameter in "
+                                 "redis.conf to a larger value.")
+            hdr = hs.bulk_header(line)
+            if hdr is None:
+                continue
+            if isinstance(hdr, hs.Fail):
+                raise LinkError(hdr.log)
+            break
+        what = "Timeout receiving bulk data from MASTER..."
+        if isinstance(hdr, hs.BulkLen):
+            repl.transfer_size = hdr.length
+            log.info("MASTER <-> REPLICA sync: receiving %d bytes from master to disk",
+                     hdr.length)
+            chunks = []
+            left = hdr.length
+            while left:
+                if not rd.buf:
+                    await rd._more(what)
+                k = min(left, len(rd.buf))
+                chunks.append(bytes(rd.buf[:k]))
+                del rd.buf[:k]
+                left -= k
+                repl.transfer_read += k
+            data = b"".join(chunks)
+            eof = False
+        else:
+            repl.transfer_size = 0
+            log.info("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to "
+                     "disk")
+            mark = hdr.mark
+            acc = bytearray()
+            while True:
+                acc += rd.buf
+                rd.buf.clear()
+                repl.transfer_read = len(acc)
+                if len(acc) >= 40 and acc[-40:] == mark:
+                    break
+                await rd._more(what)
+            data = bytes(acc[:-40])
+            eof = True
+        log.info("MASTER <-> REPLICA sync: Flushing old data")
+        self.drop_replicas()
+        repl.state.free_backlog()
+        for db in srv.dbs:
+            db.clear()
+        log.info("MASTER <-> REPLICA sync: Loading DB in memory")
+        srv.now_ms = node.env.unix_ms()
+        try:
+            load_rdb(data, srv, cfg)
+        except RdbLoadError:
+            for db in srv.dbs:
+                db.clear()
+            raise
+        replid = step.replid
+        offset = step.offset
+        if not replid:
+            replid, offset = repl.state.replid, 0
+            repl.master_psync = False
+        else:
+            repl.master_psync = step.psync
+        repl.full_sync_done(replid, offset, int(cfg.get("repl-backlog-size")))
+        repl.master_db = _stream_db(data)
+        log.info("MASTER <-> REPLICA sync: Finished with success")
+        if eof and repl.master_psync:
+            await self._send(stream, encode_command([b"REPLCONF", b"ACK", b"%d" % offset]))
+
+    async def _stream(self, stream, rd: _Lines, mc, timeout: float) -> None:
+        node = self.node
+        srv = node.server
+        repl = self.repl
+        env = node.env
+        parser = RequestParser(1 << 40)
+        leftover = rd.take_all()
+        if leftover:
+            repl.master_read_reploff += len(leftover)
+            parser.feed(leftover)
+        cmds: list = []
+        while True:
+            parser.parse(cmds)
+            if cmds:
+                srv.now_ms = env.unix_ms()
+                for argv in cmds:
+                    raw = encode_command(argv)
+                    if (len(argv) >= 2 and argv[0].lower() == b"replconf"
+                            and argv[1].lower() == b"getack"):
+                        if repl.master_psync:
+                            await self._send(stream, encode_command(
+                                [b"REPLCONF", b"ACK", b"%d" % repl.master_reploff]))
+                    else:
+                        srv.execute(mc, argv)
+                        mc.out.clear()
+                        mc.out_bytes = 0
+                    repl.master_reploff += len(raw)
+                    repl.state.append(raw)
+                    repl.broadcast(raw)
+                    repl.master_db = mc.dbid
+                cmds.clear()
+                node.flush_effects()
+            with trio.move_on_after(timeout) as cs:
+                data = await stream.receive_some(65536)
+            if cs.cancelled_caught:
+                raise LinkError("MASTER timeout: no data nor PING received...", retry_now=True)
+            if not data:
+                raise LinkError("Connection with master lost.", retry_now=True)
+            repl.last_io_ms = env.unix_ms()
+            repl.master_read_reploff += len(data)
+            srv.stats["total_net_repl_input_bytes"] = srv.stats.get(
+                "total_net_repl_input_bytes", 0) + len(data)
+            parser.feed(data)

@@ -1,0 +1,387 @@
+"""Replication interop with real processes (spec §8.1, §8.2): a
+redis-server 7.0.15 replica of an frtrio master, and an frtrio replica of a
+redis-server master: full sync, live stream, partial resync after a killed
+link, WAIT, and the same dataset on both sides after a random write load of
+every data type."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+from support import HAVE_REDIS, ServerProc
+
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not HAVE_REDIS, reason="needs redis-server 7.0.15")]
+
+
+def wait_for(pred, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def link_up(r):
+    return r.info("replication").get("master_link_status") == "up"
+
+
+def dataset(r, dbs=(0, 1, 3)):
+    """Every key of these dbs with its type, value and absolute expire time."""
+    out = {}
+    for db in dbs:
+        r.execute_command("SELECT", db)
+        for k in r.scan_iter(count=1000):
+            t = r.type(k).decode()
+            if t == "string":
+                v = r.get(k)
+            elif t == "list":
+                v = r.lrange(k, 0, -1)
+            elif t == "hash":
+                v = sorted(r.hgetall(k).items())
+            elif t == "set":
+                v = sorted(r.smembers(k))
+            elif t == "zset":
+                v = r.zrange(k, 0, -1, withscores=True)
+            elif t == "stream":
+                v = [(i, sorted(f.items())) for i, f in r.xrange(k)]
+            else:
+                v = None
+            out[(db, k)] = (t, v, r.execute_command("PEXPIRETIME", k))
+    r.execute_command("SELECT", 0)
+    return out
+
+
+def random_load(r, n, seed):
+    """Writes of every type, in several dbs, with MULTI/EXEC and TTLs."""
+    rnd = random.Random(seed)
+    p = r.pipeline(transaction=False)
+    for i in range(n):
+        db = rnd.choice((0, 0, 0, 1, 3))
+        p.execute_command("SELECT", db)
+        k = "k%d" % rnd.randrange(300)
+        op = rnd.randrange(16)
+        key = "%s:%s" % (["str", "list", "hash", "set", "zset", "stream"][op % 6], k)
+        if op % 6 == 0:
+            p.execute_command(rnd.choice(["SET", "APPEND"]), key, "v%d" % i)
+            if rnd.random() < 0.2:
+                p.execute_command("INCRBYFLOAT", "f:" + k, "1.5")
+            if rnd.random() < 0.1:
+                p.execute_command("SET", key, "x", "EX", 1000)
+        elif op % 6 == 1:
+            p.execute_command(rnd.choice(["RPUSH", "LPUSH"]), key, *["e%d" % j for j in range(3)])
+            if rnd.random() < 0.3:
+                p.execute_command("LPOP", key)
+        elif op % 6 == 2:
+            p.execute_command("HSET", key, "f%d" % rnd.randrange(20), i)
+            if rnd.random() < 0.2:
+                p.execute_command("HINCRBYFLOAT", key, "fl", "0.25")
+        elif op % 6 == 3:
+            p.execute_command("SADD", key, *[rnd.randrange(50) for _ in range(3)])
+            if rnd.random() < 0.2:
+                p.execute_command("SPOP", key)
+        elif op % 6 == 4:
+            p.execute_command("ZADD", key, rnd.randrange(100), "m%d" % rnd.randrange(30))
+            if rnd.random() < 0.2:
+                p.execute_command("ZINCRBY", key, 2, "m1")
+        else:
+            p.execute_command("XADD", key, "*", "f", i)
+        if rnd.random() < 0.05:
+            p.execute_command("EXPIRE", key, 10000)
+        if rnd.random() < 0.03:
+            p.execute_command("DEL", key)
+        if rnd.random() < 0.05:
+            p.execute_command("MULTI")
+            p.execute_command("SET", "tx:" + k, i)
+            p.execute_command("INCR", "cnt")
+            p.execute_command("EXEC")
+    p.execute_command("SELECT", 0)
+    p.execute()
+
+
+def offsets_equal(master, replica):
+    return (master.info("replication")["master_repl_offset"]
+            == replica.info("replication")["master_repl_offset"])
+
+
+@pytest.fixture
+def frtrio_master_redis_replica():
+    m = ServerProc("frtrio").start()
+    s = None
+    try:
+        r = m.client()
+        random_load(r, 1500, 1)
+        s = ServerProc("redis", ["--replicaof", "127.0.0.1", str(m.port)]).start()
+        rs = s.client()
+        wait_for(lambda: link_up(rs), what="redis replica link up")
+        yield m, r, s, rs
+    finally:
+        if s is not None:
+            s.cleanup()
+        m.cleanup()
+
+
+@pytest.fixture
+def redis_master_frtrio_replica():
+    m = ServerProc("redis").start()
+    s = None
+    try:
+        r = m.client()
+        random_load(r, 1500, 2)
+        s = ServerProc("frtrio", ["--replicaof", "127.0.0.1", str(m.port)]).start()
+        rs = s.client()
+        wait_for(lambda: link_up(rs), what="frtrio replica link up")
+        yield m, r, s, rs
+    finally:
+        if s is not None:
+            s.cleanup()
+        m.cleanup()
+
+
+def _full_sync_stream_and_digest(m, r, s, rs):
+    # full sync: the same dataset
+    assert r.dbsize() > 100
+    wait_for(lambda: offsets_equal(r, rs), what="offsets equal")
+    assert dataset(r) == dataset(rs)
+    # live stream, every type, several dbs, MULTI/EXEC
+    random_load(r, 1500, 3)
+    wait_for(lambda: offsets_equal(r, rs), what="offsets equal after load")
+    assert dataset(r) == dataset(rs)
+    assert r.execute_command("DEBUG", "DIGEST") == rs.execute_command("DEBUG", "DIGEST")
+    # WAIT: the write is acknowledged by the one replica
+    r.set("waited", "1")
+    assert r.execute_command("WAIT", 1, 5000) == 1
+    assert rs.get("waited") == b"1"
+    assert r.execute_command("WAIT", 2, 300) == 1
+    # ROLE on both sides
+    role = r.execute_command("ROLE")
+    assert role[0] == b"master" and len(role[2]) == 1
+    rrole = rs.execute_command("ROLE")
+    assert rrole[0] == b"slave" and rrole[3] == b"connected" and rrole[2] == m.port
+
+
+def test_redis_replica_of_frtrio_master_full_sync_stream_wait(frtrio_master_redis_replica):
+    _full_sync_stream_and_digest(*frtrio_master_redis_replica)
+
+
+def test_frtrio_replica_of_redis_master_full_sync_stream_wait(redis_master_frtrio_replica):
+    _full_sync_stream_and_digest(*redis_master_frtrio_replica)
+
+
+def _partial_after_kill(r, rs, kill_on_replica: bool):
+    st0 = r.info("stats")
+    rst0 = rs.info("stats")
+    if kill_on_replica:
+        assert rs.execute_command("CLIENT", "KILL", "TYPE", "master") == 1
+    else:
+        assert r.execute_command("CLIENT", "KILL", "TYPE", "replica") == 1
+    random_load(r, 300, 4)  # written while the link may be down
+    wait_for(lambda: link_up(rs) and offsets_equal(r, rs), what="link back, offsets equal")
+    st = r.info("stats")
+    assert st["sync_partial_ok"] == st0["sync_partial_ok"] + 1
+    assert st["sync_full"] == st0["sync_full"]
+    assert rs.info("stats")["sync_full"] == rst0["sync_full"]
+    assert dataset(r) == dataset(rs)
+
+
+def test_redis_replica_partial_resync_after_client_kill_type_master(frtrio_master_redis_replica):
+    m, r, s, rs = frtrio_master_redis_replica
+    _partial_after_kill(r, rs, kill_on_replica=True)
+    _partial_after_kill(r, rs, kill_on_replica=False)
+
+
+def test_frtrio_replica_partial_resync_after_client_kill_type_replica(redis_master_frtrio_replica):
+    m, r, s, rs = redis_master_frtrio_replica
+    _partial_after_kill(r, rs, kill_on_replica=False)
+    _partial_after_kill(r, rs, kill_on_replica=True)
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_replica_errors_side_by_side(kind):
+    """READONLY, the WAIT error, REPLICAOF replies: the same on both servers."""
+    with ServerProc("redis") as m, ServerProc(kind) as s:
+        rs = s.client()
+        c = s.conn()
+        assert c.cmd("REPLICAOF", "127.0.0.1", "70000") == b"-ERR Invalid master port\r\n"
+        assert c.cmd("REPLICAOF", "127.0.0.1", "notaport") == b"-ERR Invalid master port\r\n"
+        assert c.cmd("REPLCONF", "listening-port") == b"-ERR syntax error\r\n"
+        assert c.cmd("REPLCONF", "nope", "1") == b"-ERR Unrecognized REPLCONF option: nope\r\n"
+        assert c.cmd("REPLCONF") == b"+OK\r\n"
+        assert c.cmd("ROLE") == b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"
+        assert c.cmd("REPLICAOF", "127.0.0.1", str(m.port)) == b"+OK\r\n"
+        assert c.cmd("REPLICAOF", "127.0.0.1", str(m.port)) == \
+            b"+OK Already connected to specified master\r\n"
+        wait_for(lambda: link_up(rs), what="link up")
+        assert c.cmd("SET", "a", "1") == b"-READONLY You can't write against a read only replica.\r\n"
+        assert c.cmd("WAIT", "0", "0").startswith(b"-ERR WAIT cannot be used with replica instances")
+        m.client().set("a", "from-master")
+        wait_for(lambda: rs.get("a") == b"from-master", what="stream")
+        assert c.cmd("REPLICAOF", "no", "one") == b"+OK\r\n"
+        assert c.cmd("SET", "a", "2") == b"+OK\r\n"
+        info = rs.info("replication")
+        assert info["role"] == "master" and info["master_replid2"] != "0" * 40
+        assert info["second_repl_offset"] > 0
+
+
+def test_expired_keys_reach_the_replica_as_del(frtrio_master_redis_replica):
+    """Lazy and active expiry on the frtrio master are streamed as DEL: the
+    real replica, which never expires keys itself, ends with none of them."""
+    m, r, s, rs = frtrio_master_redis_replica
+    r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+    r.set("lazy", "1", px=100)
+    r.set("active", "1", px=100)
+    wait_for(lambda: offsets_equal(r, rs), what="offsets")
+    n0 = rs.dbsize()
+    time.sleep(0.3)
+    assert r.get("lazy") is None  # lazy expiry on the master
+    wait_for(lambda: rs.dbsize() == n0 - 1, what="DEL of the lazily expired key")
+    r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+    wait_for(lambda: rs.dbsize() == n0 - 2, what="DEL of the actively expired key")
+    assert dataset(r) == dataset(rs)
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_min_replicas_and_stale_data_errors_side_by_side(kind):
+    """-NOREPLICAS on a master short of good replicas (writes and EXEC with
+    writes; reads still served) and -MASTERDOWN on a replica whose link is
+    down with replica-serve-stale-data no."""
+    from support import free_port
+
+    with ServerProc(kind, ["--min-replicas-to-write", "1"]) as m:
+        c = m.conn()
+        assert c.cmd("SET", "a", "1") == b"-NOREPLICAS Not enough good replicas to write.\r\n"
+        assert c.cmd("GET", "a") == b"$-1\r\n"
+        assert c.cmd("MULTI") == b"+OK\r\n"
+        assert c.cmd("SET", "a", "1") == b"-NOREPLICAS Not enough good replicas to write.\r\n"
+        assert c.cmd("EXEC") == (b"-EXECABORT Transaction discarded because of previous "
+                                 b"errors.\r\n")
+        assert c.cmd("CONFIG", "SET", "min-replicas-to-write", "0") == b"+OK\r\n"
+        assert c.cmd("SET", "a", "1") == b"+OK\r\n"
+        assert m.client().info("replication")["role"] == "master"
+    dead = free_port()
+    # (started with serve-stale-data yes: the readiness PING would get -MASTERDOWN)
+    with ServerProc(kind, ["--replicaof", "127.0.0.1", str(dead)]) as s:
+        c = s.conn()
+        assert c.cmd("CONFIG", "SET", "replica-serve-stale-data", "no") == b"+OK\r\n"
+        masterdown = (b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is "
+                      b"set to 'no'.\r\n")
+        assert c.cmd("GET", "a") == masterdown
+        assert c.cmd("PING") == masterdown
+        assert c.cmd("ROLE").startswith(b"*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n")
+        assert c.cmd("CONFIG", "SET", "replica-serve-stale-data", "yes") == b"+OK\r\n"
+        assert c.cmd("GET", "a") == b"$-1\r\n"
+        info = s.client().info("replication")
+        assert info["master_link_status"] == "down"
+        assert info["master_link_down_since_seconds"] == -1
+
+
+def test_backlog_resize_and_partial_resync_rules_on_frtrio_master():
+    """CONFIG SET repl-backlog-size applies at once; a replica that asks for
+    an offset beyond the master's gets a full resync (raw PSYNC, spec §5.2)."""
+    with ServerProc("frtrio") as m:
+        r = m.client()
+        c = m.conn()
+        assert c.cmd("REPLCONF", "capa", "eof", "capa", "psync2") == b"+OK\r\n"
+        c.send(b"PSYNC ? -1\r\n")
+        line = c.sock.recv(200)
+        assert line.startswith(b"+FULLRESYNC ")
+        rid = line.split()[1]
+        r.config_set("repl-backlog-size", "32768")
+        info = r.info("replication")
+        assert info["repl_backlog_size"] == 32768 and info["repl_backlog_active"] == 1
+        r.set("x", "1")
+        off = wait_for(lambda: r.info("replication")["master_repl_offset"], what="offset")
+        with m.conn() as c2:
+            c2.cmd("REPLCONF", "capa", "psync2")
+            c2.send(b"PSYNC %s %d\r\n" % (rid, off + 2))
+            assert c2.sock.recv(200).startswith(b"+FULLRESYNC " + rid)
+        with m.conn() as c3:
+            c3.cmd("REPLCONF", "capa", "psync2")
+            c3.send(b"PSYNC %s %d\r\n" % (rid, off + 1))
+            assert c3.sock.recv(200) == b"+CONTINUE " + rid + b"\r\n"
+        st = r.info("stats")
+        assert st["sync_partial_ok"] == 1 and st["sync_partial_err"] == 1 and st["sync_full"] == 2
+
+
+def test_chain_redis_frtrio_redis_with_masterauth():
+    """redis master (requirepass) -> frtrio replica (masterauth) -> redis
+    sub-replica: the frtrio replica proxies the stream byte for byte, so all
+    three end with the same data and the same offset; a partial resync of
+    the sub-replica goes through the frtrio replica's backlog."""
+    with ServerProc("redis", ["--repl-diskless-sync-delay", "0"]) as m, \
+            ServerProc("frtrio", ["--masterauth", "pw"]) as f, \
+            ServerProc("redis", ["--masterauth", "pw2"]) as s:
+        # (passwords set once started: the readiness PING would get -NOAUTH)
+        m.client().config_set("requirepass", "pw")
+        f.client().config_set("requirepass", "pw2")
+        r = m.client(password="pw")
+        rf = f.client(password="pw2")
+        rs = s.client()
+        random_load(r, 800, 5)
+        assert rf.execute_command("REPLICAOF", "127.0.0.1", m.port) == b"OK"
+        wait_for(lambda: link_up(rf), what="frtrio link up")
+        assert rs.execute_command("REPLICAOF", "127.0.0.1", f.port) == b"OK"
+        wait_for(lambda: link_up(rs), what="sub-replica link up")
+        random_load(r, 800, 6)
+        wait_for(lambda: offsets_equal(r, rf) and offsets_equal(r, rs), what="offsets equal")
+        want = dataset(r)
+        assert dataset(rf) == want
+        assert dataset(rs) == want
+        assert r.execute_command("WAIT", 1, 5000) == 1
+        st0 = rf.info("stats")["sync_partial_ok"]
+        rs.execute_command("CLIENT", "KILL", "TYPE", "master")
+        random_load(r, 200, 7)
+        wait_for(lambda: link_up(rs) and offsets_equal(r, rs), what="sub-replica back")
+        assert rf.info("stats")["sync_partial_ok"] == st0 + 1
+        assert dataset(rs) == dataset(r)
+
+
+def _deterministic_load(r):
+    p = r.pipeline(transaction=False)
+    for db in (0, 2):
+        p.execute_command("SELECT", db)
+        p.set("s", "v")
+        p.set("n", 12345)
+        p.set("ttl", "x", ex=1000)
+        p.rpush("l", "a", "b", 1, 2, "c" * 100)
+        p.sadd("set", "x", "y", "z")
+        p.sadd("iset", 1, 2, 3, -5)
+        p.hset("h", mapping={"f1": "v1", "f2": 2})
+        p.hset("hbig", mapping={"f%d" % i: "v" * 70 for i in range(5)})
+        p.zadd("z", {"a": 1.5, "b": -2, "c": 1e20, "d": 3})
+        p.zadd("zbig", {"m%d" % i: i / 7 for i in range(200)})
+        p.zadd("zinf", {"p": float("inf"), "q": float("-inf")})
+        p.execute_command("XADD", "st", "1-1", "f", "v", "g", "w")
+        p.execute_command("XADD", "st", "2-5", "f", "v2")
+        p.execute_command("XADD", "st", "3-0", "other", "x")
+        p.execute_command("XDEL", "st", "2-5")
+    p.execute_command("SELECT", 0)
+    p.execute()
+
+
+def test_debug_digest_equals_redis_server():
+    """DEBUG DIGEST and DEBUG DIGEST-VALUE: the same data gives the same
+    digests on frtrio and redis-server (Redis's SHA1 xor/mix scheme)."""
+    with ServerProc("frtrio") as f, ServerProc("redis") as rd:
+        rf, rr = f.client(), rd.client()
+        assert rf.execute_command("DEBUG", "DIGEST") == b"0" * 40
+        assert rr.execute_command("DEBUG", "DIGEST") == b"0" * 40
+        _deterministic_load(rf)
+        _deterministic_load(rr)
+        keys = ["s", "n", "ttl", "l", "set", "iset", "h", "hbig", "z", "zbig", "zinf", "st", "nokey"]
+        assert (rf.execute_command("DEBUG", "DIGEST-VALUE", *keys)
+                == rr.execute_command("DEBUG", "DIGEST-VALUE", *keys))
+        assert rf.execute_command("DEBUG", "DIGEST") == rr.execute_command("DEBUG", "DIGEST")
+        rf.execute_command("SELECT", 0)
+
+
+def test_digest_equal_master_and_replica_both_ways(frtrio_master_redis_replica):
+    m, r, s, rs = frtrio_master_redis_replica
+    random_load(r, 1000, 8)
+    wait_for(lambda: offsets_equal(r, rs), what="offsets equal")
+    assert r.execute_command("DEBUG", "DIGEST") == rs.execute_command("DEBUG", "DIGEST")
+    assert r.execute_command("DEBUG", "DIGEST") != b"0" * 40
