@@ -306,6 +306,36 @@ class Server:
         c.out_bytes = 0
         self.kill_client(c)
 
+    def check_replica_output_limits(self) -> None:
+        """The replica class of client-output-buffer-limit: a replica whose
+        unsent stream (beyond the 16 KB Redis does not count) passes the
+        hard limit, or stays over the soft one too long, is closed; it
+        reconnects and resyncs (partially when the backlog still has its
+        offset), as with Redis."""
+        repl = self.repl
+        if repl is None or not repl.replicas:
+            return
+        obuf = self.obuf
+        hard, soft, _ = obuf.limits["replica"]
+        if not hard and not soft:
+            return
+        from frtrio.obuf import STATIC_REPLY_BUFFER
+
+        for r in list(repl.replicas.values()):
+            c = r.client
+            if c.flags & F.CLOSE_ASAP:
+                continue
+            if obuf.over_used(c.id, r.buf_bytes - STATIC_REPLY_BUFFER, "replica", self.now_ms):
+                _log.warning("Client id=%d addr=%s scheduled to be closed ASAP for overcoming of "
+                             "output buffer limits.", c.id, c.addr)
+                obuf.disconnections += 1
+                obuf.forget(c)
+                r.buf.clear()
+                r.buf_bytes = 0
+                self.kill_client(c)
+                if r.wake is not None:
+                    r.wake()
+
     def kill_client(self, c: Client) -> None:
         """Close another client's connection (CLIENT KILL)."""
         c.flags |= F.CLOSE_ASAP

@@ -46,18 +46,22 @@ class OutputLimits:
 
     def over(self, c, cls: str, now_ms: int) -> bool:
         """Is client ``c`` (of class ``cls``) over its limit now?"""
+        return self.over_used(c.id, c.out_bytes - STATIC_REPLY_BUFFER, cls, now_ms)
+
+    def over_used(self, cid: int, used: int, cls: str, now_ms: int) -> bool:
+        """Is the client with id ``cid``, holding ``used`` counted bytes of
+        pending output, over the limit of its class now?"""
         hard, soft, secs = self.limits[cls]
-        used = c.out_bytes - STATIC_REPLY_BUFFER
         if hard and used >= hard:
             return True
         if soft and used >= soft:
             now_s = now_ms // 1000
-            since = self._soft_since.get(c.id)
+            since = self._soft_since.get(cid)
             if since is None:
-                self._soft_since[c.id] = now_s
+                self._soft_since[cid] = now_s
                 return False
             return now_s - since > secs
-        self._soft_since.pop(c.id, None)
+        self._soft_since.pop(cid, None)
         return False
 
     def forget(self, c) -> None:

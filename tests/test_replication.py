@@ -385,3 +385,41 @@ def test_digest_equal_master_and_replica_both_ways(frtrio_master_redis_replica):
     wait_for(lambda: offsets_equal(r, rs), what="offsets equal")
     assert r.execute_command("DEBUG", "DIGEST") == rs.execute_command("DEBUG", "DIGEST")
     assert r.execute_command("DEBUG", "DIGEST") != b"0" * 40
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_replica_output_buffer_limit_drops_a_stalled_replica(kind):
+    """client-output-buffer-limit replica: a replica that stops reading
+    (SIGSTOP) while its master writes is disconnected once its unsent stream
+    passes the hard limit (the master keeps serving); resumed, it reconnects and ends with its master's data. Both
+    kinds of master, a redis-server replica."""
+    import os
+    import signal
+
+    m = ServerProc(kind, ["--client-output-buffer-limit", "replica 256kb 0 0"]).start()
+    s = None
+    try:
+        r = m.client()
+        s = ServerProc("redis", ["--replicaof", "127.0.0.1", str(m.port)]).start()
+        rs = s.client()
+        wait_for(lambda: link_up(rs), what="replica link up")
+        os.kill(s.proc.pid, signal.SIGSTOP)
+        try:
+            big = "x" * 20_000
+            i = 0
+            # 20 kB a write until the master gives up on the replica (the
+            # kernel's socket buffers take several MB first)
+            while r.info("replication")["connected_slaves"] and i < 3000:
+                r.set("k%d" % (i % 400), big)
+                i += 1
+            assert i < 3000, "the stalled replica was never dropped"
+            assert r.ping()
+        finally:
+            os.kill(s.proc.pid, signal.SIGCONT)
+        wait_for(lambda: link_up(rs) and offsets_equal(r, rs), 30, "replica back in sync")
+        assert rs.get("k%d" % ((i - 1) % 400)) == big.encode()
+        assert r.dbsize() == rs.dbsize() == min(i, 400)
+    finally:
+        if s is not None:
+            s.cleanup()
+        m.cleanup()

@@ -243,7 +243,11 @@ class Node:
             bs.register("cluster_save_config", self._cluster_save_config)
         bs.register("blocked_clients", self._serve_ready_keys)
         bs.register("aof_flush", self._aof_flush)
-        bs.register("replication_feed", lambda: srv.repl.feed(srv.propagated))
+        def feed_replicas():
+            srv.repl.feed(srv.propagated)
+            srv.check_replica_output_limits()
+
+        bs.register("replication_feed", feed_replicas)
 
     def _serve_ready_keys(self) -> None:
         srv = self.server

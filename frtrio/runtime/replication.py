@@ -110,6 +110,8 @@ async def serve_replica(conn, eff) -> None:
             elif eff.data:
                 await send(eff.data)
             while True:
+                if c.flags & F.CLOSE_ASAP:  # killed (CLIENT KILL, output buffer limit)
+                    return
                 if r.buf:
                     await send(r.take())
                     continue
