@@ -140,6 +140,9 @@ class BlockingRegistry:
 
     def serve_ready_keys(self) -> None:
         srv = self.server
+        sc = srv.scripting
+        if sc is not None and (sc.busy_ctx is not None or sc.ctx is not None):
+            return  # a script is running: its writes are served when it ends
         guard = 0
         while srv.ready_keys:
             (dbid, key), _ = next(iter(srv.ready_keys.items()))

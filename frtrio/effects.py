@@ -32,6 +32,16 @@ class RunMigrate:
     job: object
 
 
+@attrs.frozen
+class RunScript:
+    """A script ran past busy-reply-threshold and was suspended
+    (frtrio/scripting/runner.py): the client's shell resumes it in slices,
+    letting the other clients in between (they get -BUSY), until it ends;
+    then the script's reply goes to the client."""
+
+    scripting: object
+
+
 # --- persistence (carried out by frtrio/runtime/persistence.py) ---
 # ``reply`` is the command's deferred reply (``Client.defer_reply``): the
 # shell answers it with the result, in the place the command's reply takes in

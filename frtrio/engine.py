@@ -183,6 +183,10 @@ class Server:
         config.listeners.append(self._repl_config_changed)
         # (dbid, key) -> id of the client whose MIGRATE has that key in flight
         self.migrate_inflight: dict = {}
+        # Lua scripting (frtrio/scripting), made on first use; the node shell
+        # sets script_can_suspend: it resumes scripts suspended for BUSY
+        self.scripting = None
+        self.script_can_suspend = False
         # replication (frtrio/replication/): role, ids, offsets, replicas
         import hashlib
 
@@ -491,6 +495,12 @@ class Server:
             err = cluster.route(c, cmd, argv)
             if err is not None:
                 return self._reject(c, err, redirect=True)
+        sc = self.scripting
+        if sc is not None and sc.busy_ctx is not None and "allow_busy" not in cmd.flags:
+            # a script is past busy-reply-threshold (Redis's slowevalerr/slowscripterr)
+            from frtrio.scripting.engine import SLOWEVAL, SLOWSCRIPT
+
+            return self._reject(c, SLOWEVAL if sc.busy_ctx.eval_mode else SLOWSCRIPT, cmd=cmd)
         if self.disk_error is not None and (
             cmd.is_write
             or name == b"ping"

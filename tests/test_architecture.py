@@ -17,6 +17,12 @@ import os
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "frtrio")
 SHELLS = ("runtime/", "sim/", "cli.py", "localcluster.py")
 FORBIDDEN = {"trio", "trio_util", "socket", "time", "random", "asyncio", "threading", "select"}
+# The one exception, and why: a Lua script must be suspendable from Lua's
+# count hook (BUSY, SCRIPT KILL), which stock Lua 5.1 cannot do by yielding;
+# the script runs on a worker thread handed control strictly in turns with
+# the caller (a coroutine made of a thread and two locks), so nothing ever
+# runs concurrently with the engine and runs stay deterministic.
+ALLOWED = {("scripting/runner.py", "threading")}
 
 
 def _modules():
@@ -47,7 +53,7 @@ def test_cores_import_no_io_clock_or_randomness():
             else:
                 continue
             for n in names:
-                if n.split(".")[0] in FORBIDDEN:
+                if n.split(".")[0] in FORBIDDEN and (rel, n) not in ALLOWED:
                     bad.append("%s:%d imports %s" % (rel, node.lineno, n))
     assert not bad, "cores must take time/randomness/network from the Env:\n" + "\n".join(bad)
 

@@ -18,6 +18,7 @@ from frtrio.commands import (  # noqa: F401
     objectcmd,
     persistence,
     pubsub,
+    scripting,
     replication,
     server,
     sets,

@@ -181,6 +181,10 @@ def cmd_debug(c, argv):
     if sub == b"set-active-expire" and len(argv) == 3:
         c.server.active_expire_enabled = _atoi(argv[2]) != 0
         return OK
+    if sub == b"set-disable-deny-scripts" and len(argv) == 3:
+        # scripts may then run commands flagged noscript (frtrio/scripting)
+        c.server.script_disable_deny = _atoi(argv[2]) != 0
+        return OK
     if sub == b"drop-cluster-packet-filter" and len(argv) == 3:
         # Redis 7.0: accepted in any mode; received bus packets of exactly
         # this type are dropped (after being counted), -1 = none

@@ -7,6 +7,7 @@ from frtrio.cnum import cstr as _cstr
 from frtrio.commands.table import command
 from frtrio.config import VERSION
 from frtrio.protocol.reply import Verbatim
+from frtrio.scripting import info as _scripting_info
 
 
 # --- INFO ---------------------------------------------------------------------
@@ -121,19 +122,7 @@ def _info_memory(srv):
         "allocator_resident:%d" % rss,
         "total_system_memory:%d" % total,
         "total_system_memory_human:" + _human(total),
-        "used_memory_lua:0",
-        "used_memory_vm_eval:0",
-        "used_memory_lua_human:0B",
-        "used_memory_scripts_eval:0",
-        "number_of_cached_scripts:0",
-        "number_of_functions:0",
-        "number_of_libraries:0",
-        "used_memory_vm_functions:0",
-        "used_memory_vm_total:0",
-        "used_memory_vm_total_human:0B",
-        "used_memory_functions:0",
-        "used_memory_scripts:0",
-        "used_memory_scripts_human:0B",
+        *_scripting_info.memory_lines(srv),
         "maxmemory:%d" % maxmem,
         "maxmemory_human:" + _human(maxmem),
         "maxmemory_policy:" + srv.config.get("maxmemory-policy"),

@@ -12,8 +12,8 @@ code); this module adds the file around them::
     EOF (0xFF), CRC64 (8 bytes LE; 0 when rdbchecksum is off)
 
 Loading accepts what Redis 7.0 writes and reads: the opcodes above plus
-EXPIRETIME (seconds), LRU/LFU hints (ignored), FUNCTION2 (skipped with a
-warning: frtrio has no functions), and any RDB version up to 10. Keys already
+EXPIRETIME (seconds), LRU/LFU hints (ignored), FUNCTION2 (function
+libraries: frtrio/scripting/persist.py), and any RDB version up to 10. Keys already
 expired are dropped when loading dump.rdb and kept when loading an AOF base,
 as Redis does. Module data, streams and anything unknown refuse the load with
 the reason.
@@ -27,6 +27,7 @@ import logging
 import struct
 
 from frtrio.config import VERSION
+from frtrio.scripting import persist as _functions
 from frtrio.store import rdb as _rdb
 from frtrio.store import crc64, rdb_format, rdb_strings
 
@@ -69,6 +70,7 @@ def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
     ]
     for k, v in aux:
         out.append(bytes((OP_AUX,)) + enc(k, False) + enc(v, False))
+    out.append(_functions.rdb_records(server, lim.compress))
     for db in server.dbs:
         if not db.data:
             continue
@@ -146,9 +148,10 @@ def load_rdb(data: bytes, server, cfg, preamble: bool = False) -> tuple[int, int
             if t == OP_MODULE_AUX:
                 raise RdbLoadError("The RDB file holds module data, which frtrio cannot load")
             if t == OP_FUNCTION2:
-                r.string()
-                log.warning("The RDB file holds a function library, which frtrio does not "
-                            "support: skipped")
+                try:
+                    _functions.load_rdb_library(server, r.string())
+                except ValueError as e:
+                    raise RdbLoadError("Failed loading library: %s" % e) from None
                 continue
             if t == OP_FUNCTION:
                 raise RdbLoadError("The RDB file holds functions in the pre-7.0 format, which "

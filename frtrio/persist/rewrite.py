@@ -83,6 +83,10 @@ def stream_commands(key: bytes, s) -> list[list[bytes]]:
 
 def dataset_as_commands(server) -> bytes:
     out = []
+    sc = getattr(server, "scripting", None)
+    if sc is not None:  # function libraries first, as Redis's rewriteFunctions
+        for lib in sc.libraries.values():
+            out.append(encode_command([b"FUNCTION", b"LOAD", lib.code]))
     for db in server.dbs:
         if not db.data:
             continue

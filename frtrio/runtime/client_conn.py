@@ -13,7 +13,7 @@ import trio
 
 from frtrio.client import F
 from frtrio.commands.dump import waits_for_migrate
-from frtrio.effects import RunMigrate, ServeReplica, Sleep
+from frtrio.effects import RunMigrate, RunScript, ServeReplica, Sleep
 from frtrio.policy import RESOURCE_CLAMP
 from frtrio.protocol.parser import RequestParser
 from frtrio.protocol.reply import encode_error
@@ -186,6 +186,34 @@ class ClientConn:
                 await _migrate.carry_out(node, self.c, e.job)
             elif type(e) is Sleep:
                 await node.env.pause(e.ms / 1000.0)
+            elif type(e) is RunScript:
+                # a script past busy-reply-threshold: resume it in slices,
+                # letting the other clients in between (they get -BUSY)
+                from frtrio.protocol.reply import Raw
+                from frtrio.scripting.engine import DONE
+
+                # shielded: the script must end even if this client goes
+                # away meanwhile (Redis's protectClient), or the node would
+                # stay BUSY for ever
+                with trio.CancelScope(shield=True):
+                    while True:
+                        try:
+                            await self._flush()
+                        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                            pass
+                        # (trio's clock: virtual in the simulator; env.pause
+                        # would freeze the whole process like DEBUG SLEEP)
+                        await trio.sleep(0.001)
+                        if srv.shutdown_requested is not None:
+                            # SHUTDOWN NOSAVE while busy: the process exits
+                            # with the script left suspended
+                            raise _Disconnected()
+                        state, data = e.scripting.resume()
+                        if state == DONE:
+                            self.c.reply(Raw(data))
+                            if srv.ready_keys and srv.blocking is not None:
+                                srv.blocking.serve_ready_keys()
+                            break
             elif type(e) is ServeReplica:
                 # this connection is a replica link from now on
                 from frtrio.runtime.replication import serve_replica

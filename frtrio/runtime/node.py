@@ -44,6 +44,7 @@ class Node:
         srv.start_ms = srv.now_ms
         srv.lastsave_ms = srv.now_ms
         srv.unix_us = env.unix_us
+        srv.script_can_suspend = True
         if hasattr(env, "host_info"):
             srv.host = env.host_info()
         self.nursery: trio.Nursery | None = None

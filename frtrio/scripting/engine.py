@@ -1,0 +1,913 @@
+"""The scripting engine: one Lua 5.1 interpreter per server (``lupa.lua51``),
+the EVAL script cache, the FUNCTION libraries, and running either of them
+(Redis 7.0's eval.c, script.c, script_lua.c, function_lua.c, functions.c).
+
+A script's ``redis.call`` runs the command through ``Server.call`` on a
+script client (a ``Client`` not listed among the connections), then parses
+the RESP bytes it produced into Lua values, as Redis does. The script's
+return value is turned into RESP bytes by the Lua prelude
+(``prelude.py``) so tables are walked by Lua itself (``rawget`` until the
+first nil, ``next`` order for maps) exactly as Redis's C code does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import lupa.lua51 as _lua
+
+from frtrio.client import F as _F
+from frtrio.protocol.reply import ErrorReply
+from frtrio.scripting.prelude import PRELUDE
+from frtrio.scripting.runner import DONE, SUSPENDED, Runner
+
+_log = logging.getLogger("frtrio")
+
+REDIS_VERSION = "7.0.15"
+REDIS_VERSION_NUM = 0x0007000F
+
+# script flags (Redis's SCRIPT_FLAG_*)
+F_NO_WRITES = 1 << 0
+F_ALLOW_OOM = 1 << 1
+F_ALLOW_STALE = 1 << 2
+F_NO_CLUSTER = 1 << 3
+F_EVAL_COMPAT = 1 << 4
+F_ALLOW_CROSS_SLOT = 1 << 5
+FLAG_NAMES = [
+    (F_NO_WRITES, b"no-writes"),
+    (F_ALLOW_OOM, b"allow-oom"),
+    (F_ALLOW_STALE, b"allow-stale"),
+    (F_NO_CLUSTER, b"no-cluster"),
+    (F_ALLOW_CROSS_SLOT, b"allow-cross-slot-keys"),
+]
+
+SLOWEVAL = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+SLOWSCRIPT = "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
+
+_LOG_LEVELS = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.WARNING}
+
+
+def sha1hex(b: bytes) -> bytes:
+    return hashlib.sha1(b).hexdigest().encode()
+
+
+def parse_shebang(body: bytes):
+    """Redis's evalExtractShebangFlags: (flags, shebang_len) or raises ErrorReply."""
+    flags = F_EVAL_COMPAT
+    if not body.startswith(b"#!"):
+        return flags, 0
+    nl = body.find(b"\n")
+    if nl < 0:
+        raise ErrorReply("ERR Invalid script shebang")
+    parts = body[:nl].split()
+    if not parts:
+        raise ErrorReply("ERR Invalid engine in script shebang")
+    if parts[0] != b"#!lua":
+        raise ErrorReply("ERR Unexpected engine in script shebang: %s" % parts[0].decode("latin-1"))
+    flags &= ~F_EVAL_COMPAT
+    for p in parts[1:]:
+        if p.startswith(b"flags="):
+            for f in p[6:].split(b","):
+                for bit, name in FLAG_NAMES:
+                    if f == name:
+                        flags |= bit
+                        break
+                else:
+                    raise ErrorReply("ERR Unexpected flag in script shebang: %s" % f.decode("latin-1"))
+        else:
+            raise ErrorReply("ERR Unknown lua shebang option: %s" % p.decode("latin-1"))
+    return flags, nl
+
+
+class Script:
+    __slots__ = ("body", "flags", "fn")
+
+    def __init__(self, body, flags, fn):
+        self.body = body
+        self.flags = flags
+        self.fn = fn
+
+
+class Function:
+    __slots__ = ("name", "fn", "desc", "flags", "library")
+
+    def __init__(self, name, fn, desc, flags, library):
+        self.name = name
+        self.fn = fn
+        self.desc = desc
+        self.flags = flags
+        self.library = library
+
+
+class Library:
+    __slots__ = ("name", "code", "functions")
+
+    def __init__(self, name, code):
+        self.name = name
+        self.code = code
+        self.functions: dict[bytes, Function] = {}
+
+
+class RunCtx:
+    """One running script (Redis's scriptRunCtx)."""
+
+    __slots__ = ("caller", "sc", "funcname", "flags", "eval_mode", "read_only", "allow_oom",
+                 "cross_slot", "write_dirty", "repl_flags", "killed", "timedout", "start_us",
+                 "now_ms", "slot", "prop_first", "reply", "errors", "argv", "pending")
+
+    def __init__(self):
+        self.killed = False
+        self.timedout = False
+        self.write_dirty = False
+        self.repl_flags = 3
+        self.slot = -1
+        self.pending = []
+
+
+class _RespParser:
+    """RESP2/3 bytes from the script client -> Lua values (Redis's
+    redisProtocolToLuaType)."""
+
+    def __init__(self, eng):
+        self.eng = eng
+
+    def parse(self, data: bytes):
+        self.data = data
+        self.pos = 0
+        return self._one(True)
+
+    def _line(self):
+        d = self.data
+        e = d.index(b"\r\n", self.pos)
+        s = d[self.pos + 1:e]
+        self.pos = e + 2
+        return s
+
+    def _bulk(self, n):
+        s = self.data[self.pos:self.pos + n]
+        self.pos += n + 2
+        return s
+
+    def _one(self, top=False):
+        eng = self.eng
+        t = self.data[self.pos:self.pos + 1]
+        if t == b"$":
+            n = int(self._line())
+            if n < 0:
+                return False
+            return self._bulk(n)
+        if t == b":":
+            return int(self._line())
+        if t == b"+":
+            return eng.table({b"ok": self._line()})
+        if t == b"-":
+            e = eng.err_table(b"-" + self._line())
+            e[b"ignore_error_stats_update"] = True
+            return e
+        if t == b"*":
+            n = int(self._line())
+            if n < 0:
+                return False
+            tb = eng.new_table()
+            for i in range(1, n + 1):
+                v = self._one()
+                if v is not None:
+                    tb[i] = v
+            return tb
+        if t == b"%":
+            n = int(self._line())
+            m = eng.new_table()
+            for _ in range(n):
+                k = self._one()
+                v = self._one()
+                if k is not None:
+                    m[k] = v
+            return eng.table({b"map": m})
+        if t == b"~":
+            n = int(self._line())
+            s = eng.new_table()
+            for _ in range(n):
+                k = self._one()
+                if k is not None:
+                    s[k] = True
+            return eng.table({b"set": s})
+        if t == b"#":
+            return self._line() == b"t"
+        if t == b"_":
+            self._line()
+            return None
+        if t == b",":
+            s = self._line()
+            return eng.table({b"double": _strtod(s)})
+        if t == b"(":
+            return eng.table({b"big_number": self._line()})
+        if t == b"=":
+            n = int(self._line())
+            s = self._bulk(n)
+            v = eng.new_table()
+            v[b"string"] = s[4:]
+            v[b"format"] = s[:3]
+            return eng.table({b"verbatim_string": v})
+        if t == b">":
+            n = int(self._line())
+            tb = eng.new_table()
+            for i in range(1, n + 1):
+                tb[i] = self._one()
+            return tb
+        if t == b"|":
+            n = int(self._line())
+            for _ in range(2 * n):
+                self._one()
+            return self._one()
+        raise ValueError("bad reply from command: %r" % self.data[:40])
+
+
+def _strtod(s: bytes) -> float:
+    try:
+        return float(s)
+    except ValueError:
+        return 0.0
+
+
+def _lltoa(v) -> bytes:
+    """(long long) of a Lua number, as C converts it on x86-64."""
+    if v != v or v >= 9.223372036854775807e18 or v < -9.223372036854775808e18:
+        return b"-9223372036854775808"
+    return b"%d" % int(v)
+
+
+class Scripting:
+    """Scripting state of one server."""
+
+    def __init__(self, server):
+        self.server = server
+        self.scripts: dict[bytes, Script] = {}
+        self.libraries: dict[bytes, Library] = {}
+        self.functions: dict[bytes, Function] = {}
+        self.ctx: RunCtx | None = None
+        self.loading_library: Library | None = None
+        self.runner = Runner()
+        self.rand_x = 0x1234ABCD330E
+        self.busy_ctx: RunCtx | None = None  # a suspended (timed out) script
+        self.can_suspend = False  # set by the node shell: it resumes suspended scripts
+        self._init_lua()
+        self.sc = None
+        self._in_script = False
+        self._load_start_us = 0
+
+    # --- the interpreter ------------------------------------------------------
+
+    def _init_lua(self):
+        L = _lua.LuaRuntime(encoding=None, unpack_returned_tuples=True,
+                            register_eval=False, register_builtins=False)
+        self.L = L
+        G = L.globals()
+        prims = L.table_from({
+            b"call": self._lua_call,
+            b"pcall": self._lua_pcall,
+            b"unwrap": self._unwrap,
+            b"sha1hex": lambda s: sha1hex(s if isinstance(s, bytes) else b""),
+            b"log": self._py_log,
+            b"version": REDIS_VERSION.encode(),
+            b"version_num": REDIS_VERSION_NUM,
+            b"running": lambda: self.ctx is not None,
+            b"setresp": self._py_setresp,
+            b"set_repl": self._py_set_repl,
+            b"acl_check": self._py_acl_check,
+            b"rand": self._py_rand,
+            b"srand": self._py_srand,
+            b"hook": self._py_hook,
+            b"load_expired": lambda: self.server.unix_us() - self._load_start_us > 500_000,
+            b"still_killed": lambda: self._in_script and self.ctx is not None and self.ctx.killed,
+            b"lltoa": _lltoa,
+        })
+        for name in (b"python", b"os", b"io", b"package", b"require", b"module", b"dofile",
+                     b"loadfile", b"print"):
+            G[name] = None
+        loader = L.eval("function(src) local f, e = loadstring(src, '=[frtrio]')"
+                        " return f or false, e or false end")
+        chunk, e = loader(PRELUDE.encode())
+        if not chunk:
+            raise RuntimeError("prelude: %r" % e)
+        chunk(prims)
+        F = G[b"__frt"]
+        self.F = F
+        self._encode = F[b"encode"]
+        self._errinfo = F[b"errinfo"]
+        self._run_eval = F[b"run_eval"]
+        self._run_fn = F[b"run_fn"]
+        self._run_load = F[b"run_load"]
+        self._sethook = F[b"sethook"]
+        self._err_table = F[b"err_table"]
+        G[b"__frt"] = None
+        G[b"redis"] = F[b"redis"]
+        G[b"pcall"] = F[b"pcall"]
+        G[b"debug"] = None
+        math = G[b"math"]
+        math[b"random"] = F[b"random"]
+        math[b"randomseed"] = F[b"randomseed"]
+        for name in (b"rawset", b"setmetatable", b"getmetatable", b"next", b"pairs", b"rawget",
+                     b"loadstring"):
+            G[name] = F[name]
+        from frtrio.scripting import libs
+
+        libs.install(self, G)
+        self._new_table = L.table
+        self._compile = F[b"compile"]
+        self._setglobal = L.eval("function(G, k, v) rawset(G, k, v) end")
+        self._G = G
+        self.env = F[b"sandbox"](G, None)
+        F[b"env"] = self.env
+        self._fn_ctx = None
+
+    def lua_memory(self) -> int:
+        """Bytes the Lua heap uses (the last value seen while a script is
+        suspended: the interpreter is not ours to touch then)."""
+        if self.busy_ctx is None and not self.runner.in_worker:
+            self._lua_mem = int(self.L.eval(
+                "(function() collectgarbage('collect') return collectgarbage('count') end)()")
+                                * 1024)
+        return getattr(self, "_lua_mem", 0)
+
+    def new_table(self):
+        return self._new_table()
+
+    def table(self, d):
+        return self.L.table_from(d)
+
+    def err_table(self, msg: bytes):
+        return self._err_table(msg)
+
+    def reset_eval(self):
+        """SCRIPT FLUSH: forget every cached script (Redis also restarts its
+        interpreter; the functions' interpreter is separate there, here the
+        scripts' compiled chunks are simply dropped)."""
+        self.scripts = {}
+        self.L.execute("collectgarbage()")
+
+    # --- Python primitives called by the prelude ----------------------------
+
+    def _py_log(self, level, msg):
+        srv = self.server
+        verbosity = {"debug": 0, "verbose": 1, "notice": 2, "warning": 3}.get(
+            srv.config.get("loglevel"), 2)
+        if level < verbosity:
+            return
+        _log.log(_LOG_LEVELS.get(int(level), logging.WARNING), "%s", msg.decode("utf-8", "replace")
+                 if isinstance(msg, bytes) else msg)
+
+    def _py_setresp(self, r):
+        self.ctx.sc.resp = int(r)
+
+    def _py_set_repl(self, f):
+        self.ctx.repl_flags = int(f)
+
+    def _py_rand(self):
+        # Redis's redisLrand48 (the 48-bit LCG of lrand48), % INT32_MAX / INT32_MAX
+        self.rand_x = (0x5DEECE66D * self.rand_x + 0xB) & 0xFFFFFFFFFFFF
+        r = self.rand_x >> 17
+        return (r % 2147483647) / 2147483647.0
+
+    def _py_srand(self, s):
+        s = int(s) & 0xFFFFFFFF
+        self.rand_x = (s << 16) | 0x330E
+
+    def _py_hook(self):
+        """The count hook (Redis's scriptInterrupt): True to kill the script."""
+        ctx = self.ctx
+        if ctx is None:
+            return False
+        srv = self.server
+        if not ctx.timedout:
+            elapsed_ms = (srv.unix_us() - ctx.start_us) // 1000
+            limit = srv.config.get_int("busy-reply-threshold")
+            if elapsed_ms < limit:
+                return False
+            _log.warning("Slow script detected: still in execution after %d milliseconds. "
+                         "You can try killing the script using the %s command. Script name is: %s.",
+                         elapsed_ms, "SCRIPT KILL" if ctx.eval_mode else "FUNCTION KILL",
+                         ctx.funcname.decode("latin-1"))
+            ctx.timedout = True
+        if self.server.script_can_suspend and self.runner.in_worker:
+            self.busy_ctx = ctx
+            # the writes so far wait aside: the shell may flush the AOF
+            # meanwhile, and they must go out together, in MULTI/EXEC
+            prop = srv.propagated
+            ctx.pending.extend(prop[ctx.prop_first:])
+            del prop[ctx.prop_first:]
+            self.runner.suspend()
+            # back from the shell: time as the script saw it
+            srv.now_ms = ctx.now_ms
+            ctx.prop_first = len(srv.propagated)
+        if ctx.killed:
+            _log.warning("Lua script killed by user with %s.",
+                         "SCRIPT KILL" if ctx.eval_mode else "FUNCTION KILL")
+            return True
+        return False
+
+    def _py_acl_check(self, *args):
+        argv, e = self._lua_argv(args)
+        if e is not None:
+            return 1, e
+        from frtrio.commands import table as _table
+
+        cmd = _table.TABLE.get(argv[0].lower())
+        if cmd is not None and cmd.subcommands and len(argv) >= 2:
+            cmd = cmd.subcommands.get(argv[1].lower())
+        if cmd is None:
+            return 1, self.err_table(b"Invalid command passed to redis.acl_check_cmd()")
+        return 0, True
+
+    def _lua_call(self, *args):
+        s, v = self._py_call(*args)
+        if s:
+            raise _lua.LuaError(v)
+        return v
+
+    def _lua_pcall(self, *args):
+        return self._py_call(*args)[1]
+
+    @staticmethod
+    def _unwrap(e):
+        if isinstance(e, _lua.LuaError) and e.args:
+            return e.args[0]
+        return e
+
+    def _lua_argv(self, args):
+        if not args:
+            return None, self.err_table(b"Please specify at least one argument for this redis lib call")
+        argv = []
+        for a in args:
+            t = type(a)
+            if t is bytes:
+                argv.append(a)
+            elif t is int or t is float:
+                argv.append(b"%.17g" % a)
+            else:
+                return None, self.err_table(b"Lua redis lib command arguments must be strings or integers")
+        return argv, None
+
+    def _py_call(self, *args):
+        """redis.call / redis.pcall: (0, value) or (1, error table)."""
+        ctx = self.ctx
+        if ctx is None:
+            return 1, self.err_table(b"redis.call/pcall can only be called inside a script invocation")
+        argv, e = self._lua_argv(args)
+        if e is not None:
+            return 1, e
+        err = self._script_call(ctx, argv)
+        if err is not None:
+            t = self.err_table(err.encode("latin-1") if isinstance(err, str) else err)
+            t[b"ignore_error_stats_update"] = True
+            return 1, t
+        sc = ctx.sc
+        data = sc.take_output()
+        if not data:
+            return 0, None
+        try:
+            v = _RespParser(self).parse(data)
+        except Exception:  # noqa: BLE001
+            self.server.note_internal_error("script reply parse")
+            return 1, self.err_table(b"ERR internal error parsing a reply")
+        if data[:1] == b"-":
+            return 1, v
+        return 0, v
+
+    def _script_call(self, ctx, argv):
+        """Redis's scriptCall: checks, then the command. None, or an error text."""
+        from frtrio.commands import table as _table
+
+        srv = self.server
+        sc = ctx.sc
+        cmd = _table.TABLE.get(argv[0].lower())
+        if cmd is not None and cmd.subcommands and len(argv) >= 2:
+            sub = cmd.subcommands.get(argv[1].lower())
+            cmd = sub
+        rejected = None
+        if cmd is None or cmd.handler is None:
+            rejected = "Unknown Redis command called from script"
+        elif not cmd.arity_ok(len(argv)):
+            rejected = "Wrong number of args calling Redis command from script"
+        elif cmd.noscript and not getattr(srv, "script_disable_deny", False):
+            rejected = "This Redis command is not allowed from script"
+        elif ctx.read_only and (cmd.is_write or cmd.may_replicate):
+            rejected = "Write commands are not allowed from read-only scripts."
+        elif cmd.is_write and not ctx.write_dirty and srv.disk_error is not None:
+            rejected = srv.disk_error
+        elif cmd.is_write and not ctx.write_dirty and not ctx.allow_oom and cmd.denyoom \
+                and getattr(srv, "oom_at_start", False):
+            rejected = "OOM command not allowed when used memory > 'maxmemory'."
+        if rejected is None:
+            if cmd.is_write:
+                ctx.write_dirty = True
+            rejected = self._cluster_check(ctx, cmd, argv)
+        if rejected is not None:
+            srv.count_error(rejected if " " in rejected and rejected.split(" ", 1)[0].isupper()
+                            else "ERR " + rejected)
+            if cmd is not None:
+                st = srv.cmdstats.get(cmd.fullname)
+                if st is None:
+                    st = srv.cmdstats[cmd.fullname] = [0, 0, 0, 0]
+                st[2] += 1
+            return rejected
+        np = len(srv.propagated)
+        sc.flags |= _F.IN_EXEC  # blocking commands answer at once
+        srv.call(sc, cmd, argv)
+        if sc.blocked is not None and srv.blocking is not None:
+            srv.blocking.timeout(sc)
+        if not (ctx.repl_flags & 1) and len(srv.propagated) > np:
+            del srv.propagated[np:]
+        return None
+
+    def _cluster_check(self, ctx, cmd, argv):
+        srv = self.server
+        cluster = srv.cluster
+        if cluster is None or (ctx.caller.flags & _F.MASTER):
+            return None
+        if not cmd.movable and not cmd.has_key_specs:
+            return None
+        from frtrio.cluster import routing
+        from frtrio.cluster.slots import key_slot
+
+        c = ctx.caller
+        r = cluster.router.decide(cluster.opts, cmd, argv, asking=bool(c.flags & _F.ASKING), readonly=bool(c.flags & _F.READONLY),
+                                  queued=None, multi=None, db=srv.dbs[0], now_ms=srv.now_ms)
+        if r.kind != routing.LOCAL:
+            if r.kind == routing.DOWN_RO_STATE:
+                return "Script attempted to execute a write command while the cluster is down and readonly"
+            if r.kind == routing.DOWN_STATE:
+                return "Script attempted to execute a command while the cluster is down"
+            return "Script attempted to access a non local key in a cluster node"
+        keys = cmd.get_keys(argv)
+        if keys and not ctx.cross_slot:
+            slot = key_slot(argv[keys[0]])
+            if ctx.slot == -1:
+                ctx.slot = slot
+            elif ctx.slot != slot:
+                return "Script attempted to access keys that do not hash to the same slot"
+        return None
+
+    # --- EVAL ---------------------------------------------------------------
+
+    def create_script(self, body: bytes) -> bytes:
+        """Redis's luaCreateFunction: the sha, or raises ErrorReply."""
+        sha = sha1hex(body)
+        if sha in self.scripts:
+            return sha
+        flags, shebang_len = parse_shebang(body)
+        fn, e = self._compile(body[shebang_len:], b"@user_script", self.env)
+        if not fn:
+            raise ErrorReply("ERR Error compiling script (new function): %s"
+                             % e.decode("utf-8", "replace"))
+        self.scripts[sha] = Script(body, flags, fn)
+        return sha
+
+    def prepare(self, c, funcname: bytes, flags: int, ro: bool, eval_mode: bool, keys=()) -> RunCtx:
+        """Redis's scriptPrepareForRun: raises ErrorReply when refused."""
+        srv = self.server
+        if not (flags & F_EVAL_COMPAT):
+            if (flags & F_NO_CLUSTER) and srv.cluster is not None:
+                raise ErrorReply("ERR Can not run script on cluster, 'no-cluster' flag is set.")
+            if not (flags & F_NO_WRITES):
+                de = srv.disk_error
+                if de is not None and not (c.flags & _F.MASTER):
+                    if de.startswith("MISCONF Redis is configured to save RDB"):
+                        raise ErrorReply(
+                            "MISCONF Redis is configured to save RDB snapshots, but it's currently "
+                            "unable to persist to disk. Writable scripts are blocked. Use 'no-writes' "
+                            "flag for read only scripts.")
+                    raise ErrorReply(
+                        "MISCONF Redis is configured to persist data to AOF, but it's currently "
+                        "unable to persist to disk. Writable scripts are blocked. Use 'no-writes' "
+                        "flag for read only scripts. AOF error: %s" % (srv.aof_write_error or ""))
+                if ro:
+                    raise ErrorReply("ERR Can not execute a script with write flag using *_ro command.")
+            if (getattr(srv, "oom_at_start", False)
+                    and not (flags & (F_ALLOW_OOM | F_NO_WRITES))):
+                raise ErrorReply("OOM allow-oom flag is not set on the script, can not run it when "
+                                 "used memory > 'maxmemory'")
+        ctx = RunCtx()
+        ctx.caller = c
+        ctx.funcname = funcname
+        ctx.flags = flags
+        ctx.eval_mode = eval_mode
+        compat = bool(flags & F_EVAL_COMPAT)
+        ctx.read_only = ro or (not compat and bool(flags & F_NO_WRITES))
+        ctx.allow_oom = not compat and bool(flags & F_ALLOW_OOM)
+        ctx.cross_slot = compat or bool(flags & F_ALLOW_CROSS_SLOT)
+        ctx.start_us = srv.unix_us()
+        ctx.now_ms = srv.now_ms
+        if srv.cluster is not None and keys:
+            from frtrio.cluster.slots import key_slot
+
+            ctx.slot = key_slot(keys[0])
+        sc = self._script_client()
+        sc.select(c.dbid)
+        sc.resp = 2
+        sc.out.clear()
+        sc.out_bytes = 0
+        sc.user = c.user
+        sc.multi = None
+        ctx.sc = sc
+        return ctx
+
+    def _script_client(self):
+        if self.sc is None:
+            sc = _ScriptClient(self.server, 0)
+            sc.authenticated = True
+            sc.name = b""
+            self.sc = sc
+        return self.sc
+
+    def start(self, ctx: RunCtx, fn, keys, args):
+        """Run the script: returns (DONE, reply-bytes) or (SUSPENDED, None)."""
+        srv = self.server
+        ctx.prop_first = len(srv.propagated)
+        self.ctx = ctx
+        return self._finish_or_suspend(self.runner.start(lambda: self._body(ctx, fn, keys, args)))
+
+    def resume(self):
+        return self._finish_or_suspend(self.runner.resume())
+
+    def _finish_or_suspend(self, outcome):
+        state, r = outcome
+        if state == SUSPENDED:
+            return SUSPENDED, None
+        self.busy_ctx = None
+        ctx = self.ctx
+        self.ctx = None
+        srv = self.server
+        # effects replication: the commands the script ran, in MULTI/EXEC
+        prop = srv.propagated
+        first = ctx.prop_first
+        if ctx.pending:
+            prop[first:first] = ctx.pending
+            ctx.pending = []
+        if len(prop) - first > 1 and not (ctx.caller.flags & _F.IN_EXEC) and ctx.caller.multi is None:
+            prop.insert(first, (prop[first][0], [b"MULTI"]))
+            prop.append((prop[-1][0], [b"EXEC"]))
+        srv.prevent_propagation = True
+        return DONE, r
+
+    def _body(self, ctx, fn, keys, args):
+        """On the worker thread: call the Lua function, encode its result."""
+        L_keys = self.L.table_from(keys)
+        L_args = self.L.table_from(args)
+        hook = self.server.config.get_int("busy-reply-threshold") > 0
+        if hook:
+            self._sethook(True)
+        self._in_script = True
+        try:
+            if ctx.eval_mode:
+                self._setglobal(self._G, b"KEYS", L_keys)
+                self._setglobal(self._G, b"ARGV", L_args)
+                ok, v = self._run_eval(fn)
+            else:
+                ok, v = self._run_fn(fn, L_keys, L_args)
+        finally:
+            self._in_script = False
+            if hook:
+                self._sethook(False)
+        caller = ctx.caller
+        if ok:
+            data, errs = self._encode(v, caller.resp == 3, ctx.sc.resp)
+            for e in errs.values():
+                self.server.count_error(e.decode("latin-1"))
+            return data
+        msg, source, line, ignore = self._errinfo(v)
+        if msg is None:
+            text = b"ERR Error running script %s, execution failure" % ctx.funcname
+            out = b"-" + text + b"\r\n"
+            self.server.count_error(text.decode("latin-1"))
+            return out
+        final = msg
+        if source is not None and line is not None:
+            final += b" script: %s, on %s:%s." % (ctx.funcname, source, line)
+        if not ignore:
+            self.server.count_error(final.decode("latin-1"))
+        if final.startswith(b"-"):
+            final = final[1:]
+        return b"-" + final + b"\r\n"
+
+    # --- kill ---------------------------------------------------------------
+
+    def kill(self, is_eval: bool):
+        ctx = self.busy_ctx if self.busy_ctx is not None else None
+        if ctx is None:
+            raise ErrorReply("NOTBUSY No scripts in execution right now.")
+        if (ctx.caller.flags & _F.MASTER):
+            raise ErrorReply("UNKILLABLE The busy script was sent by a master instance in the "
+                             "context of replication and cannot be killed.")
+        if ctx.write_dirty:
+            raise ErrorReply("UNKILLABLE Sorry the script already executed write commands against "
+                             "the dataset. You can either wait the script termination or kill the "
+                             "server in a hard way using the SHUTDOWN NOSAVE command.")
+        if is_eval and not ctx.eval_mode:
+            raise ErrorReply(SLOWSCRIPT)
+        if not is_eval and ctx.eval_mode:
+            raise ErrorReply(SLOWEVAL)
+        ctx.killed = True
+
+    # --- FUNCTION -----------------------------------------------------------
+
+    def _function_ctx(self):
+        if self._fn_ctx is None:
+            from frtrio.scripting.prelude import FUNCTION_PRELUDE
+
+            loader = self.L.eval("function(src) local f, e = loadstring(src, '=[frtrio]')"
+                                 " return f or false, e or false end")
+            chunk, e = loader(FUNCTION_PRELUDE.encode())
+            if not chunk:
+                raise RuntimeError("function prelude: %r" % e)
+            prims = self.L.table_from({b"register": self._py_register})
+            self._fn_ctx = chunk(prims, self.env, self._G[b"redis"])
+        return self._fn_ctx
+
+    def _py_register(self, *args):
+        lib = self.loading_library
+        if lib is None:
+            raise _lua.LuaError(self.err_table(
+                b"redis.register_function can only be called on FUNCTION LOAD command"))
+        if len(args) < 1 or len(args) > 2:
+            raise _lua.LuaError(self.err_table(b"wrong number of arguments to redis.register_function"))
+        desc = None
+        flags = 0
+        cb = None
+        lua_type = _lua.lua_type
+        if len(args) == 1:
+            t = args[0]
+            if lua_type(t) != "table":
+                raise _lua.LuaError(self.err_table(
+                    b"calling redis.register_function with a single argument is only applicable to "
+                    b"Lua table (representing named arguments)."))
+            name = None
+            for k, v in t.items():
+                if not isinstance(k, (bytes, int, float)):
+                    raise _lua.LuaError(self.err_table(
+                        b"named argument key given to redis.register_function is not a string"))
+                key = (k if isinstance(k, bytes) else (b"%.14g" % k)).lower()
+                if key == b"function_name":
+                    if not isinstance(v, (bytes, int, float)):
+                        raise _lua.LuaError(self.err_table(
+                            b"function_name argument given to redis.register_function must be a string"))
+                    name = v if isinstance(v, bytes) else b"%.14g" % v
+                elif key == b"description":
+                    if not isinstance(v, (bytes, int, float)):
+                        raise _lua.LuaError(self.err_table(
+                            b"description argument given to redis.register_function must be a string"))
+                    desc = v if isinstance(v, bytes) else b"%.14g" % v
+                elif key == b"callback":
+                    if lua_type(v) != "function":
+                        raise _lua.LuaError(self.err_table(
+                            b"callback argument given to redis.register_function must be a function"))
+                    cb = v
+                elif key == b"flags":
+                    if lua_type(v) != "table":
+                        raise _lua.LuaError(self.err_table(
+                            b"flags argument to redis.register_function must be a table representing "
+                            b"function flags"))
+                    i = 1
+                    while True:
+                        f = v[i]
+                        if f is None:
+                            break
+                        if not isinstance(f, bytes):
+                            raise _lua.LuaError(self.err_table(b"unknown flag given"))
+                        for bit, fname in FLAG_NAMES:
+                            if f.lower() == fname:
+                                flags |= bit
+                                break
+                        else:
+                            raise _lua.LuaError(self.err_table(b"unknown flag given"))
+                        i += 1
+                else:
+                    raise _lua.LuaError(self.err_table(b"unknown argument given to redis.register_function"))
+            if name is None:
+                raise _lua.LuaError(self.err_table(b"redis.register_function must get a function name argument"))
+            if cb is None:
+                raise _lua.LuaError(self.err_table(b"redis.register_function must get a callback argument"))
+        else:
+            name, cb = args
+            if not isinstance(name, (bytes, int, float)):
+                raise _lua.LuaError(self.err_table(b"first argument to redis.register_function must be a string"))
+            if isinstance(name, (int, float)):
+                name = b"%.14g" % name
+            if lua_type(cb) != "function":
+                raise _lua.LuaError(self.err_table(b"second argument to redis.register_function must be a function"))
+        if not _valid_name(name):
+            raise _lua.LuaError(self.err_table(
+                # (sic: Redis 7.0 says "Library names" for a bad function name)
+                b"Library names can only contain letters, numbers, or underscores(_) and must be at "
+                b"least one character long"))
+        if name.lower() in lib.functions:  # (function names are case-insensitive)
+            raise _lua.LuaError(self.err_table(b"Function already exists in the library"))
+        lib.functions[name.lower()] = Function(name, cb, desc, flags, lib)
+        return None
+
+    def load_library(self, code: bytes, replace: bool) -> bytes:
+        """FUNCTION LOAD: the library name, or raises ErrorReply."""
+        if not code.startswith(b"#!"):
+            raise ErrorReply("ERR Missing library metadata")
+        nl = code.find(b"\n")
+        if nl < 0:
+            raise ErrorReply("ERR Invalid library metadata")
+        parts = code[:nl].split()
+        if not parts:
+            raise ErrorReply("ERR Invalid library metadata")
+        engine_name = parts[0][2:]
+        name = None
+        for p in parts[1:]:
+            if p[:5].lower() == b"name=":
+                if name is not None:
+                    raise ErrorReply("ERR Invalid metadata value, name argument was given multiple times")
+                name = p[5:]
+                continue
+            raise ErrorReply("ERR Invalid metadata value given: %s" % p.decode("latin-1"))
+        if name is None:
+            raise ErrorReply("ERR Library name was not given")
+        if not _valid_name(name):
+            raise ErrorReply("ERR Library names can only contain letters, numbers, or underscores(_) "
+                             "and must be at least one character long")
+        if engine_name.lower() != b"lua":
+            raise ErrorReply("ERR Engine '%s' not found" % engine_name.decode("latin-1"))
+        old = self.libraries.get(name)
+        if old is not None and not replace:
+            raise ErrorReply("ERR Library '%s' already exists" % name.decode("latin-1"))
+        fctx = self._function_ctx()
+        fn, e = self._compile(code[nl:], b"@user_function", fctx[b"env"])
+        if not fn:
+            raise ErrorReply("ERR Error compiling function: %s" % e.decode("utf-8", "replace"))
+        lib = Library(name, code)
+        self.loading_library = lib
+        fctx[b"set_loading"](True)
+        self._load_start_us = self.server.unix_us()
+        set_hook = self.F[b"set_load_hook"]
+        set_hook(True)
+        try:
+            ok, e = self._run_load(fn)
+        finally:
+            set_hook(False)
+            fctx[b"set_loading"](False)
+            self.loading_library = None
+        if not ok:
+            msg, _s, _l, _i = self._errinfo(e)
+            raise ErrorReply("ERR Error registering functions: %s"
+                             % (msg or b"").decode("utf-8", "replace"))
+        if not lib.functions:
+            raise ErrorReply("ERR No functions registered")
+        for fname, fn in lib.functions.items():
+            f = self.functions.get(fname)
+            if f is not None and f.library is not old:
+                raise ErrorReply("ERR Function %s already exists" % fn.name.decode("latin-1"))
+        if old is not None:
+            self.delete_library(name)
+        self.libraries[name] = lib
+        self.functions.update(lib.functions)
+        return name
+
+    def delete_library(self, name: bytes) -> None:
+        lib = self.libraries.pop(name)
+        for fname in lib.functions:
+            self.functions.pop(fname, None)
+
+    def flush_functions(self) -> None:
+        self.libraries = {}
+        self.functions = {}
+
+
+def _make_script_client_class():
+    from frtrio.client import Client
+
+    class ScriptClient(Client):
+        """The client scripts run their commands as (Redis's lua_client):
+        not among the connections; commands that must not block or behave
+        differently in scripts see ``in_script``."""
+
+        __slots__ = ("in_script",)
+
+        def __init__(self, server, id):
+            super().__init__(server, id)
+            self.in_script = True
+
+    return ScriptClient
+
+
+def _ScriptClient(server, id):
+    global _SC_CLASS
+    if _SC_CLASS is None:
+        _SC_CLASS = _make_script_client_class()
+    return _SC_CLASS(server, id)
+
+
+_SC_CLASS = None
+
+
+def _valid_name(name: bytes) -> bool:
+    if not name:
+        return False
+    for ch in name:
+        if not (48 <= ch <= 57 or 65 <= ch <= 90 or 97 <= ch <= 122 or ch == 95):
+            return False
+    return True

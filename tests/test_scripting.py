@@ -1,0 +1,625 @@
+"""Scripting (EVAL, EVALSHA, SCRIPT, FUNCTION, FCALL): differential tests
+against redis-server 7.0.15 (same scripts to both servers, reply bytes
+compared), redis-py's Lock against frtrio, and effects replication."""
+
+from __future__ import annotations
+
+import pytest
+
+from support import run_script, switch_to_resp3
+
+run = run_script
+
+E = "EVAL"
+
+CONVERSIONS = [
+    (E, "return 1", "0"),
+    (E, "return 3.99", "0"),
+    (E, "return -3.99", "0"),
+    (E, "return 1e20", "0"),
+    (E, "return 'hello'", "0"),
+    (E, "return true", "0"),
+    (E, "return false", "0"),
+    (E, "return nil", "0"),
+    (E, "return {1,2,3,'ciao',{1,2}}", "0"),
+    (E, "return {1,2,nil,4}", "0"),
+    (E, "return {1,false,3}", "0"),
+    (E, "return {err='My Error'}", "0"),
+    (E, "return {err='My Error\\r\\nline'}", "0"),
+    (E, "return {ok='fine'}", "0"),
+    (E, "return {ok='a\\r\\nb'}", "0"),
+    (E, "return redis.error_reply('My Error')", "0"),
+    (E, "return redis.error_reply('-WRONG x')", "0"),
+    (E, "return redis.status_reply('STATUS')", "0"),
+    (E, "return {1, {err='inner'}, 3}", "0"),
+    (E, "return {double=3.14}", "0"),
+    (E, "return {big_number='123456789012345678901234567890'}", "0"),
+    (E, "return {map={a=1}}", "0"),
+    (E, "return {set={a=true}}", "0"),
+    (E, "return {KEYS[1], KEYS[2], ARGV[1], ARGV[2]}", "2", "k1", "k2", "a1", "a2"),
+    (E, "return #KEYS + #ARGV", "1", "k", "a", "b"),
+    (E, "return redis.sha1hex('')", "0"),
+    (E, "return redis.sha1hex('Pizza & Mandolino')", "0"),
+    (E, "return {redis.REDIS_VERSION, redis.REDIS_VERSION_NUM}", "0"),
+    (E, "return tostring(redis.LOG_WARNING) .. redis.REPL_ALL .. redis.REPL_NONE", "0"),
+    (E, "return redis.call('ping')", "0"),
+    (E, "return redis.call('echo', 12)", "0"),
+    (E, "return redis.call('echo', 3.5)", "0"),
+    (E, "return redis.call('echo', 1e20)", "0"),
+    (E, "return string.format('%d', 2^40)", "0"),
+    (E, "return table.concat({'a','b'}, '-')", "0"),
+]
+
+ERRORS = [
+    (E, "return a", "0"),
+    (E, "a = 1", "0"),
+    (E, "error('x')", "0"),
+    (E, "error({err='custom'})", "0"),
+    (E, "error()", "0"),
+    (E, "return +", "0"),
+    (E, "return redis.call('nosuchcommand')", "0"),
+    (E, "return redis.call('get')", "0"),
+    (E, "return redis.call()", "0"),
+    (E, "return redis.call('get', {})", "0"),
+    (E, "return redis.call('get', nil)", "0"),
+    (E, "return redis.pcall('nosuchcommand')", "0"),
+    (E, "local t = redis.pcall('incr', 'str'); return t", "0"),
+    (E, "return redis.call('incr', 'str')", "0"),
+    (E, "\nlocal x = 1\nreturn redis.call('incr', 'str')", "0"),
+    (E, "return pcall(function() redis.call('nosuch') end)", "0"),
+    (E, "local ok, e = pcall(function() redis.call('incr', 'str') end); return e", "0"),
+    (E, "local ok, e = pcall(function() error('boom') end); return e", "0"),
+    (E, "return redis.call('blpop', 'l', 0)", "0"),
+    (E, "return redis.call('eval', 'return 1', 0)", "0"),
+    (E, "return redis.call('multi')", "0"),
+    (E, "redis.setresp(4)", "0"),
+    (E, "redis.setresp()", "0"),
+    (E, "redis.set_repl(8)", "0"),
+    (E, "redis.log()", "0"),
+    (E, "redis.log('x', 'y')", "0"),
+    (E, "redis.log(10, 'y')", "0"),
+    (E, "return redis.error_reply()", "0"),
+    (E, "return redis.status_reply(1)", "0"),
+    (E, "return loadfile", "0"),
+    (E, "return os", "0"),
+    (E, "return dofile", "0"),
+    (E, "return print", "0"),
+    (E, "redis.call = function() return 1 end", "0"),
+    (E, "setmetatable(_G, {})", "0"),
+    (E, "return 1", "-1"),
+    (E, "return 1", "2", "a"),
+    (E, "return 1", "x"),
+    (E, "#!lua flags=no-writes\nreturn redis.call('set', 'x', 1)", "0"),
+    (E, "#!lua flags=bogus\nreturn 1", "0"),
+    (E, "#!lua\nreturn 1", "0"),
+    (E, "#!lua", "0"),
+    (E, "#!python\nreturn 1", "0"),
+    (E, "#!lua name=x\nreturn 1", "0"),
+    (E, "#!lua flags=no-writes,allow-oom\nreturn redis.call('get', 'x')", "0"),
+    ("EVAL_RO", "return redis.call('set', 'x', 1)", "0"),
+    ("EVAL_RO", "#!lua\nreturn redis.call('get', 'x')", "0"),
+    ("EVAL_RO", "#!lua flags=no-writes\nreturn redis.call('get', 'x')", "0"),
+]
+
+
+def test_eval_conversions(diff):
+    diff("SET", "str", "abc")
+    run(diff, CONVERSIONS)
+
+
+def test_eval_errors(diff):
+    diff("SET", "str", "abc")
+    run(diff, ERRORS)
+
+
+def test_eval_conversions_resp3(diff):
+    switch_to_resp3(diff)
+    diff("SET", "str", "abc")
+    diff("HSET", "h", "f", "v")
+    diff("SADD", "s", "m")
+    run(diff, CONVERSIONS)
+    run(diff, [
+        (E, "redis.setresp(3); return redis.call('hgetall', 'h')", "0"),
+        (E, "redis.setresp(3); return redis.call('smembers', 's')", "0"),
+        (E, "redis.setresp(3); return redis.call('get', 'nokey')", "0"),
+        (E, "redis.setresp(3); return {redis.call('get', 'nokey')}", "0"),
+        (E, "redis.setresp(3); return true", "0"),
+        (E, "redis.setresp(3); return false", "0"),
+        (E, "redis.setresp(3); local r = redis.call('hgetall', 'h'); return r['map']['f']", "0"),
+        (E, "redis.setresp(3); return redis.call('debug', 'protocol', 'double')", "0"),
+    ])
+
+
+def test_eval_resp2_from_resp3_replies(diff):
+    diff("HSET", "h", "f", "v")
+    run(diff, [
+        (E, "redis.setresp(3); return redis.call('hgetall', 'h')", "0"),
+        (E, "redis.setresp(3); return redis.call('get', 'nokey')", "0"),
+        (E, "redis.setresp(3); return {redis.call('exists', 'h'), true, false}", "0"),
+        (E, "return {redis.call('get', 'nokey')}", "0"),
+        (E, "return redis.call('hgetall', 'h')", "0"),
+    ])
+
+
+def test_evalsha_and_script_cache(diff):
+    run(diff, [
+        ("SCRIPT", "LOAD", "return 'loaded'"),
+        ("EVALSHA", "b534286061d4b9e4026607613b95c06c06015ae8", "0"),
+        ("EVALSHA", "B534286061D4B9E4026607613B95C06C06015AE8", "0"),
+        ("EVALSHA", "ffffffffffffffffffffffffffffffffffffffff", "0"),
+        ("EVALSHA", "short", "0"),
+        ("EVALSHA", "short", "x"),
+        ("SCRIPT", "EXISTS", "b534286061d4b9e4026607613b95c06c06015ae8", "ffff", "B534286061D4B9E4026607613B95C06C06015AE8"),
+        ("SCRIPT", "LOAD", "return +"),
+        ("SCRIPT", "FLUSH", "BOGUS"),
+        ("SCRIPT", "FLUSH"),
+        ("SCRIPT", "EXISTS", "b534286061d4b9e4026607613b95c06c06015ae8"),
+        ("SCRIPT", "LOAD", "return 'loaded'"),
+        ("SCRIPT", "FLUSH", "ASYNC"),
+        ("EVALSHA", "b534286061d4b9e4026607613b95c06c06015ae8", "0"),
+        (E, "return 'loaded'", "0"),
+        ("EVALSHA_RO", "b534286061d4b9e4026607613b95c06c06015ae8", "0"),
+        ("SCRIPT", "KILL"),
+        ("SCRIPT", "NOPE"),
+        ("SCRIPT", "HELP"),
+    ])
+
+
+def test_eval_writes_and_types(diff):
+    run(diff, [
+        (E, "redis.call('set', KEYS[1], ARGV[1]); return redis.call('get', KEYS[1])", "1", "k", "v"),
+        (E, "return redis.call('incrby', KEYS[1], 5)", "1", "n"),
+        (E, "redis.call('rpush', 'l', 1, 2, 3); return redis.call('lrange', 'l', 0, -1)", "0"),
+        (E, "return redis.call('hset', 'h', 'a', 1, 'b', 2)", "0"),
+        (E, "return redis.call('hgetall', 'h')", "0"),
+        (E, "return redis.call('zadd', 'z', 1.5, 'a')", "0"),
+        (E, "return redis.call('zscore', 'z', 'a')", "0"),
+        (E, "return redis.call('type', 'z')", "0"),
+        (E, "return redis.call('select', 1)", "0"),
+        ("GET", "k"),
+        (E, "return redis.call('lpop', 'nolist')", "0"),
+        (E, "return redis.call('blpop', 'nolist', 0)", "0"),
+        (E, "return redis.call('blpop', 'l', 0)", "0"),
+        (E, "return {redis.call('mget', 'k', 'nokey', 'k')}", "0"),
+        (E, "return redis.call('mget', 'k', 'nokey', 'k')", "0"),
+        (E, "local r = 0; for i = 1, 100 do r = r + i end; return r", "0"),
+        (E, "return redis.call('expire', 'k', 100)", "0"),
+        (E, "return redis.call('ttl', 'k')", "0"),
+        ("TTL", "k"),
+    ])
+
+
+def test_eval_in_multi(diff):
+    run(diff, [
+        ("MULTI",),
+        (E, "return redis.call('incr', 'c')", "0"),
+        (E, "return redis.call('incr', 'c')", "0"),
+        ("EXEC",),
+    ])
+
+
+def test_eval_propagates_effects_in_multi_exec(frtrio_proc):
+    """The AOF (and replicas) see the commands a script ran, wrapped in
+    MULTI/EXEC when there is more than one, as Redis 7.0 propagates them."""
+    from frtrio.config import Config
+    import random
+    from frtrio.engine import Server
+    import frtrio.commands  # noqa: F401
+
+    srv = Server(Config(), random.Random(1))
+    c = srv.new_client()
+    srv.execute(c, [b"EVAL", b"redis.call('set','a','1'); redis.call('set','b','2')", b"0"])
+    srv.execute(c, [b"EVAL", b"redis.call('set','c','3')", b"0"])
+    srv.execute(c, [b"EVAL", b"redis.set_repl(redis.REPL_NONE); redis.call('set','d','4')", b"0"])
+    srv.execute(c, [b"EVAL", b"return redis.call('get','a')", b"0"])
+    assert c.take_output() == b"$-1\r\n$-1\r\n$-1\r\n$1\r\n1\r\n"
+    assert srv.propagated == [
+        (0, [b"MULTI"]), (0, [b"set", b"a", b"1"]), (0, [b"set", b"b", b"2"]), (0, [b"EXEC"]),
+        (0, [b"set", b"c", b"3"]),
+    ]
+
+
+def test_redis_py_lock(frtrio_proc):
+    """redis-py's Lock (Lua scripts for release/extend/reacquire) works."""
+    import redis
+
+    r = frtrio_proc.client()
+    r.flushall()
+    lock = r.lock("resource", timeout=10)
+    assert lock.acquire(blocking=False)
+    other = r.lock("resource", timeout=10)
+    assert not other.acquire(blocking=False)
+    assert lock.owned()
+    assert lock.extend(5)
+    assert 10 < r.pttl("resource") <= 15000
+    assert lock.reacquire()
+    lock.release()
+    assert not lock.owned()
+    with pytest.raises(redis.exceptions.LockError):
+        lock.release()
+    stolen = r.lock("resource", timeout=10)
+    assert stolen.acquire(blocking=False)
+    r.set("resource", "someone-else")
+    with pytest.raises(redis.exceptions.LockNotOwnedError):
+        stolen.release()
+
+    with r.lock("ctx", timeout=5):
+        assert r.exists("ctx")
+    assert not r.exists("ctx")
+
+
+LIB = """#!lua name=mylib
+local function hello(keys, args)
+  return 'hello ' .. (args[1] or 'nobody')
+end
+redis.register_function('hello', hello)
+redis.register_function{function_name='setter', callback=function(keys, args)
+  return redis.call('set', keys[1], args[1]) end}
+redis.register_function{function_name='reader', callback=function(keys, args)
+  return redis.call('get', keys[1]) end, flags={'no-writes'}, description='reads'}
+redis.register_function{function_name='bad', callback=function(keys, args)
+  return redis.call('incr', 'str') end}
+"""
+
+ONE = """#!lua name=one
+redis.register_function{function_name='ro', callback=function() return 1 end,
+                        flags={'no-writes', 'allow-oom'}, description='d'}
+"""
+
+
+def test_function_load_and_fcall(diff):
+    diff("SET", "str", "abc")
+    run(diff, [
+        ("FUNCTION", "FLUSH"),
+        ("FUNCTION", "LOAD", LIB),
+        ("FUNCTION", "LOAD", LIB),
+        ("FUNCTION", "LOAD", "REPLACE", LIB),
+        ("FCALL", "hello", "0"),
+        ("FCALL", "hello", "0", "world"),
+        ("FCALL", "setter", "1", "k", "v"),
+        ("FCALL", "reader", "1", "k"),
+        ("FCALL_RO", "reader", "1", "k"),
+        ("FCALL_RO", "setter", "1", "k", "v"),
+        ("FCALL", "bad", "0"),
+        ("FCALL", "nosuch", "0"),
+        ("FCALL", "hello", "x"),
+        ("FCALL", "hello", "-1"),
+        ("FCALL", "hello", "3", "a"),
+        ("FUNCTION", "LOAD", ONE),
+        ("FUNCTION", "LIST", "LIBRARYNAME", "one*"),
+        ("FUNCTION", "LIST", "WITHCODE", "LIBRARYNAME", "one"),
+        ("FUNCTION", "DELETE", "one"),
+        ("FUNCTION", "LIST", "LIBRARYNAME", "other*"),
+        ("FUNCTION", "LIST", "LIBRARYNAME"),
+        ("FUNCTION", "LIST", "BOGUS"),
+        ("FUNCTION", "STATS"),
+        ("FUNCTION", "KILL"),
+        ("FUNCTION", "DELETE", "nosuch"),
+        ("FUNCTION", "DELETE", "mylib"),
+        ("FCALL", "hello", "0"),
+        ("FUNCTION", "LOAD", "return 1"),
+        ("FUNCTION", "LOAD", "#!lua\nreturn 1"),
+        ("FUNCTION", "LOAD", "#!lua name=a-b\nreturn 1"),
+        ("FUNCTION", "LOAD", "#!lua name=x foo=bar\nreturn 1"),
+        ("FUNCTION", "LOAD", "#!lua name=x name=y\nreturn 1"),
+        ("FUNCTION", "LOAD", "#!js name=x\nreturn 1"),
+        ("FUNCTION", "LOAD", "#!lua name=x\nreturn 1"),
+        ("FUNCTION", "LOAD", "#!lua name=x\nreturn +"),
+        ("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function('f')"),
+        ("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function('f-1', function() end)"),
+        ("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function{function_name='f', callback=function() end, flags={'bogus'}}"),
+        ("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function{function_name='f'}"),
+        ("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function{callback=function() end}"),
+        ("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function{function_name='f', callback=function() end, bogus=1}"),
+        ("FUNCTION", "LOAD", "#!lua name=x\nredis.call('ping')"),
+        ("FUNCTION", "LOAD", "#!lua name=x\nerror('boom')"),
+        ("FUNCTION", "LOAD", "#!lua name=x\nwhile true do end"),
+        ("FUNCTION", "FLUSH", "BOGUS"),
+        ("FUNCTION", "FLUSH", "ASYNC"),
+        ("FUNCTION", "LIST"),
+    ])
+
+
+def test_busy_script_suspends_gets_busy_and_is_killed():
+    """The engine side of BUSY: a script past busy-reply-threshold is
+    suspended (RunScript effect, no reply yet), other clients get Redis's
+    -BUSY, SCRIPT KILL stops it at its next hook and its caller gets
+    Redis's error."""
+    import random
+    import time
+
+    from frtrio.config import Config
+    from frtrio.effects import RunScript
+    from frtrio.engine import Server
+    import frtrio.commands  # noqa: F401
+
+    srv = Server(Config(), random.Random(1))
+    srv.unix_us = lambda: int(time.time() * 1e6)
+    srv.script_can_suspend = True
+    c = srv.new_client()
+    d = srv.new_client()
+    srv.execute(c, [b"CONFIG", b"SET", b"busy-reply-threshold", b"100"])
+    assert c.take_output() == b"+OK\r\n"
+    srv.execute(c, [b"EVAL", b"local i = 0 while true do i = i + 1 end", b"0"])
+    assert c.take_output() == b""
+    assert [type(e) for e in srv.effects] == [RunScript]
+    srv.execute(d, [b"PING"])
+    assert d.take_output() == (b"-BUSY Redis is busy running a script. You can only call "
+                               b"SCRIPT KILL or SHUTDOWN NOSAVE.\r\n")
+    srv.execute(d, [b"FUNCTION", b"KILL"])
+    assert d.take_output().startswith(b"-BUSY")
+    srv.execute(d, [b"SCRIPT", b"KILL"])
+    assert d.take_output() == b"+OK\r\n"
+    state, data = srv.scripting.resume()
+    assert state == "done"
+    assert data == (b"-ERR Script killed by user with SCRIPT KILL... script: "
+                    b"3fcf51a9b854b8f66cb8685600b0d7df968f4398, on @user_script:1.\r\n")
+    srv.execute(d, [b"PING"])
+    assert d.take_output() == b"+PONG\r\n"
+    srv.execute(d, [b"SCRIPT", b"KILL"])
+    assert d.take_output() == b"-NOTBUSY No scripts in execution right now.\r\n"
+
+
+def _busy_scenario(proc, script, kill, fn_lib=None):
+    """A looping script on one connection; another client gets -BUSY, then
+    kills it. Returns every reply seen, to compare between the servers."""
+    import time
+
+    from support import encode_request
+
+    a = proc.conn()
+    b = proc.conn()
+    out = []
+    try:
+        b.cmd("CONFIG", "SET", "busy-reply-threshold", "100")
+        if fn_lib:
+            b.cmd("FUNCTION", "LOAD", "REPLACE", fn_lib)
+        a.send(encode_request(script))
+        time.sleep(0.5)
+        out.append(b.cmd("PING"))
+        out.append(b.cmd("GET", "x"))
+        out.append(b.cmd("SCRIPT" if kill[0] == "FUNCTION" else "FUNCTION", "KILL"))
+        out.append(b.cmd(*kill))
+        out.append(a.read_reply())
+        out.append(b.cmd(*kill))
+        out.append(b.cmd("PING"))
+        out.append(a.cmd("PING"))
+    finally:
+        b.cmd("CONFIG", "SET", "busy-reply-threshold", "5000")
+        if fn_lib:
+            b.cmd("FUNCTION", "FLUSH")
+        a.close()
+        b.close()
+    return out
+
+
+def test_busy_eval_over_sockets_same_as_redis(frtrio_proc, redis_proc):
+    """An endless EVAL: other clients get -BUSY while it runs, SCRIPT KILL
+    stops it, its caller gets Redis's error: the same replies as Redis."""
+    script = ("EVAL", "local i = 0 while true do i = i + 1 end", "0")
+    f = _busy_scenario(frtrio_proc, script, ("SCRIPT", "KILL"))
+    r = _busy_scenario(redis_proc, script, ("SCRIPT", "KILL"))
+    assert f == r
+    assert f[0].startswith(b"-BUSY")
+
+
+def test_busy_fcall_over_sockets_same_as_redis(frtrio_proc, redis_proc):
+    lib = ("#!lua name=busy\nredis.register_function{function_name='spin', "
+           "callback=function() while true do end end, flags={'no-writes'}}")
+    f = _busy_scenario(frtrio_proc, ("FCALL", "spin", "0"), ("FUNCTION", "KILL"), lib)
+    r = _busy_scenario(redis_proc, ("FCALL", "spin", "0"), ("FUNCTION", "KILL"), lib)
+    assert f == r
+    assert f[0].startswith(b"-BUSY")
+
+
+LIBS = [
+    (E, "return cjson.encode({1,2,3,'a',{x=1}})", "0"),
+    (E, "return cjson.encode({a='b'})", "0"),
+    (E, "return cjson.encode({})", "0"),
+    (E, "return cjson.encode('a\"b\\\\c/d\\n\\1\\127')", "0"),
+    (E, "return cjson.encode(3.14159265358979)", "0"),
+    (E, "return cjson.encode(1e300)", "0"),
+    (E, "return cjson.encode(0.1)", "0"),
+    (E, "return cjson.encode({1, nil, 3})", "0"),
+    (E, "return cjson.encode({[1]=1, [20]=2})", "0"),
+    (E, "return cjson.encode({[1.5]=1})", "0"),
+    (E, "return cjson.encode({true, false, cjson.null})", "0"),
+    (E, "return cjson.encode(function() end)", "0"),
+    (E, "return cjson.encode(1/0)", "0"),
+    (E, "local t = {} local c = t for i = 1, 1100 do c[1] = {} c = c[1] end return cjson.encode(t)", "0"),
+    (E, "local ok, e = pcall(cjson.encode, function() end) return e", "0"),
+    (E, "return cjson.decode('[1,2,3]')", "0"),
+    (E, "return cjson.decode('{\"a\":[1,{\"b\":2}]}').a[2].b", "0"),
+    (E, "return cjson.decode('\"\\\\u00e9\\\\n\"')", "0"),
+    (E, "return cjson.decode('1.5e3')", "0"),
+    (E, "return type(cjson.decode('null'))", "0"),
+    (E, "return cjson.decode('null') == cjson.null", "0"),
+    (E, "return cjson.decode('[1,2')", "0"),
+    (E, "return cjson.decode('{1:2}')", "0"),
+    (E, "return cjson.decode('nope')", "0"),
+    (E, "return cjson.decode('[1] x')", "0"),
+    (E, "return cjson.decode(string.rep('[', 1100))", "0"),
+    (E, "return cjson.decode('\"\\\\q\"')", "0"),
+    (E, "return cmsgpack.pack({1,2,3})", "0"),
+    (E, "return cmsgpack.pack({a=1})", "0"),
+    (E, "return cmsgpack.pack(1, -1, 300, -300, 70000, 2^40, -2^40, 1.5, 0.1, 'str', true, false)", "0"),
+    (E, "return cmsgpack.pack(string.rep('x', 40), string.rep('y', 300))", "0"),
+    (E, "return {cmsgpack.unpack(cmsgpack.pack(1, 'a', {1, 2}, -5, 1.5))}", "0"),
+    (E, "local t = cmsgpack.unpack(cmsgpack.pack({a=1, b={1,2}})) return {t.a, t.b[2]}", "0"),
+    (E, "local t = {} local c = t for i = 1, 20 do c[1] = {} c = c[1] end return cmsgpack.pack(t)", "0"),
+    (E, "return cmsgpack.unpack('\\217')", "0"),
+    (E, "return {bit.band(0xff, 0x0f), bit.bor(1, 2, 4), bit.bxor(3, 5), bit.bnot(0)}", "0"),
+    (E, "return {bit.lshift(1, 31), bit.rshift(-1, 28), bit.arshift(-256, 4), bit.tobit(2^32 + 5)}", "0"),
+    (E, "return {bit.tohex(255), bit.tohex(-1, -4), bit.rol(1, 33), bit.ror(1, 1), bit.bswap(0x12345678)}", "0"),
+    (E, "return struct.pack('>I2i4', 258, -2)", "0"),
+    (E, "return {struct.unpack('<hHb', struct.pack('<hHb', -2, 65535, -1))}", "0"),
+    (E, "return struct.size('>iIhd')", "0"),
+    (E, "return {struct.unpack('s', 'abc\\0rest')}", "0"),
+    (E, "return {struct.unpack('>d', struct.pack('>d', 1.5))}", "0"),
+]
+
+
+def test_libraries(diff):
+    run(diff, LIBS)
+
+
+def test_function_dump_restore(diff):
+    lib2 = "#!lua name=lib2\nredis.register_function('f2', function() return 2 end)"
+    run(diff, [
+        ("FUNCTION", "FLUSH"),
+        ("FUNCTION", "LOAD", ONE),
+    ])
+    fd, rd = diff.both("FUNCTION", "DUMP")
+    assert fd == rd
+    payload = parse_reply_bulk(fd)
+    run(diff, [
+        ("FUNCTION", "RESTORE", payload),
+        ("FUNCTION", "RESTORE", payload, "BOGUS"),
+        ("FUNCTION", "RESTORE", payload, "REPLACE"),
+        ("FUNCTION", "RESTORE", b"garbage"),
+        ("FUNCTION", "RESTORE", payload[:-1] + b"x"),
+        ("FUNCTION", "FLUSH"),
+        ("FUNCTION", "RESTORE", payload),
+        ("FCALL", "ro", "0"),
+        ("FUNCTION", "LOAD", lib2),
+        ("FUNCTION", "RESTORE", payload, "FLUSH"),
+        ("FCALL", "f2", "0"),
+        ("FCALL", "ro", "0"),
+        ("FUNCTION", "FLUSH"),
+    ])
+
+
+def parse_reply_bulk(raw: bytes) -> bytes:
+    assert raw[:1] == b"$"
+    n, rest = raw[1:].split(b"\r\n", 1)
+    return rest[:int(n)]
+
+
+def test_functions_survive_restart_in_rdb_and_aof(tmp_path):
+    """Functions are saved in the RDB (FUNCTION2 records, loadable by
+    redis-server) and in the AOF, and come back after a restart."""
+    from support import ServerProc
+
+    lib = "#!lua name=keep\nredis.register_function('k', function() return 'kept' end)"
+    for args in (["--appendonly", "no"], ["--appendonly", "yes"],
+                 ["--appendonly", "yes", "--aof-use-rdb-preamble", "no"]):
+        p = ServerProc("frtrio", args=args).start()
+        try:
+            c = p.conn()
+            assert c.cmd("FUNCTION", "LOAD", lib) == b"$4\r\nkeep\r\n"
+            if args[1] == "no":
+                assert c.cmd("SAVE") == b"+OK\r\n"
+            else:
+                assert c.cmd("BGREWRITEAOF").startswith(b"+")
+                import time
+                time.sleep(1)
+                c.cmd("FUNCTION", "LOAD", "#!lua name=after\nredis.register_function('a', function() return 1 end)")
+            c.close()
+            p.terminate()
+            p.start()
+            c = p.conn()
+            assert c.cmd("FCALL", "k", "0") == b"$4\r\nkept\r\n"
+            if args[1] == "yes":
+                assert c.cmd("FCALL", "a", "0") == b":1\r\n"
+            c.close()
+        finally:
+            p.cleanup()
+
+
+def test_rdb_with_functions_loads_in_redis(tmp_path):
+    """redis-server 7.0.15 reads the functions of an RDB frtrio wrote."""
+    import os
+    import shutil
+
+    from support import ServerProc
+
+    lib = "#!lua name=keep\nredis.register_function('k', function() return 'kept' end)"
+    p = ServerProc("frtrio").start()
+    try:
+        c = p.conn()
+        c.cmd("FUNCTION", "LOAD", lib)
+        c.cmd("SET", "x", "1")
+        assert c.cmd("SAVE") == b"+OK\r\n"
+        c.close()
+        src = os.path.join(p.dir, "dump.rdb")
+        r = ServerProc("redis")
+        shutil.copy(src, os.path.join(r.dir, "dump.rdb"))
+        r.start()
+        try:
+            rc = r.conn()
+            assert rc.cmd("FCALL", "k", "0") == b"$4\r\nkept\r\n"
+            assert rc.cmd("GET", "x") == b"$1\r\n1\r\n"
+            rc.cmd("FUNCTION", "LOAD", "#!lua name=back\nredis.register_function('b', function() return 'b' end)")
+            assert rc.cmd("SAVE") == b"+OK\r\n"
+            rc.close()
+            r.terminate()
+            shutil.copy(os.path.join(r.dir, "dump.rdb"), src)
+        finally:
+            r.cleanup()
+        p.terminate()
+        p.start()
+        c = p.conn()
+        assert c.cmd("FCALL", "b", "0") == b"$1\r\nb\r\n"
+        assert c.cmd("FCALL", "k", "0") == b"$4\r\nkept\r\n"
+        c.close()
+    finally:
+        p.cleanup()
+
+
+def test_busy_script_caller_disconnects(frtrio_proc):
+    """The caller of a busy script goes away: the node stays BUSY until the
+    script is killed, then serves everyone (the script is not orphaned)."""
+    import time
+
+    from support import encode_request
+
+    a = frtrio_proc.conn()
+    b = frtrio_proc.conn()
+    try:
+        b.cmd("CONFIG", "SET", "busy-reply-threshold", "50")
+        a.send(encode_request(("EVAL", "while true do end", "0")))
+        time.sleep(0.3)
+        a.close()
+        time.sleep(0.2)
+        assert b.cmd("PING").startswith(b"-BUSY")
+        assert b.cmd("SCRIPT", "KILL") == b"+OK\r\n"
+        time.sleep(0.2)
+        assert b.cmd("PING") == b"+PONG\r\n"
+        assert b.cmd("SCRIPT", "KILL") == b"-NOTBUSY No scripts in execution right now.\r\n"
+    finally:
+        b.cmd("CONFIG", "SET", "busy-reply-threshold", "5000")
+        b.close()
+
+
+def test_busy_script_writes_propagate_together():
+    """A script suspended for BUSY after writing: whatever the shell flushes
+    meanwhile, its writes are propagated together, in MULTI/EXEC, at its end."""
+    import random
+    import time
+
+    from frtrio.config import Config
+    from frtrio.engine import Server
+    import frtrio.commands  # noqa: F401
+
+    srv = Server(Config(), random.Random(1))
+    srv.unix_us = lambda: int(time.time() * 1e6)
+    srv.script_can_suspend = True
+    c = srv.new_client()
+    srv.execute(c, [b"CONFIG", b"SET", b"busy-reply-threshold", b"50"])
+    srv.execute(c, [b"EVAL", b"redis.call('set', 'a', '1') local t = redis.call('time')[1] + 1 "
+                    b"while tonumber(redis.call('time')[1]) < t + 0 do end "
+                    b"redis.call('set', 'b', '2') return 'done'", b"0"])
+    c.take_output()
+    assert srv.scripting.busy_ctx is not None
+    flushed = []
+    while True:
+        flushed += srv.propagated  # the shell's AOF flush between slices
+        srv.propagated.clear()
+        state, data = srv.scripting.resume()
+        if state == "done":
+            break
+        time.sleep(0.01)
+    assert data == b"$4\r\ndone\r\n"
+    flushed += srv.propagated
+    assert flushed == [(0, [b"MULTI"]), (0, [b"set", b"a", b"1"]), (0, [b"set", b"b", b"2"]),
+                       (0, [b"EXEC"])]
