@@ -99,6 +99,11 @@ class SaveClusterConfig:
     reply: object
 
 
+@attrs.frozen
+class PauseChanged:
+    """CLIENT PAUSE / UNPAUSE: clients held by a pause look again."""
+
+
 PERSISTENCE = (SaveSnapshot, RewriteAof, DebugReload, DebugLoadAof, RewriteConfig)
 
 

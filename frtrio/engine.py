@@ -183,6 +183,10 @@ class Server:
         config.listeners.append(self._repl_config_changed)
         # (dbid, key) -> id of the client whose MIGRATE has that key in flight
         self.migrate_inflight: dict = {}
+        # CLIENT PAUSE: until when (unix ms; 0 = none), and whether every
+        # command waits or only those that may write (pause_holds)
+        self.pause_end_ms = 0
+        self.pause_all = False
         # Lua scripting (frtrio/scripting), made on first use; the node shell
         # sets script_can_suspend: it resumes scripts suspended for BUSY
         self.scripting = None
@@ -339,6 +343,41 @@ class Server:
                 self.kill_client(c)
                 if r.wake is not None:
                     r.wake()
+
+    def pause_clients(self, end_ms: int, all_commands: bool) -> None:
+        """Redis's pauseClients: the pause lasts until the latest end asked
+        for; ALL wins over WRITE while both are on."""
+        if self.pause_end_ms > self.now_ms:
+            self.pause_all = self.pause_all or all_commands
+            self.pause_end_ms = max(self.pause_end_ms, end_ms)
+        else:
+            self.pause_all = all_commands
+            self.pause_end_ms = end_ms
+
+    def unpause_clients(self) -> None:
+        self.pause_end_ms = 0
+        self.pause_all = False
+
+    def pause_holds(self, c: Client, argv: list[bytes]) -> bool:
+        """Must this command wait for the pause to end (Redis's
+        processCommand: every command of a non-replica client under PAUSE
+        ALL; under PAUSE WRITE those that may write or replicate)?"""
+        if self.now_ms >= self.pause_end_ms or c.flags & F.SLAVE:
+            return False
+        if self.pause_all:
+            return True
+        cmd = self.commands.get(argv[0].lower())
+        if cmd is None:
+            return False
+        if cmd.subcommands and len(argv) > 1:
+            cmd = cmd.subcommands.get(argv[1].lower(), cmd)
+        if cmd.name == "exec" and c.multi:
+            return any(self.pause_holds_cmd(q) for q in c.multi)
+        return cmd.is_write or cmd.may_replicate
+
+    def pause_holds_cmd(self, queued) -> bool:
+        cmd = queued[0] if isinstance(queued, tuple) else None
+        return bool(cmd is not None and (cmd.is_write or cmd.may_replicate))
 
     def kill_client(self, c: Client) -> None:
         """Close another client's connection (CLIENT KILL)."""

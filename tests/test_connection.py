@@ -503,3 +503,48 @@ def test_client_flags(frtrio_proc, redis_proc):
             c.close()
             other.close()
     assert outs[0] == outs[1]
+
+
+def test_client_pause_write_and_all_side_by_side(frtrio_proc, redis_proc):
+    """CLIENT PAUSE WRITE holds writes (reads go on) until UNPAUSE or the
+    timeout; PAUSE ALL holds every command; the errors are Redis's."""
+    import threading
+
+    got = []
+    for proc in (frtrio_proc, redis_proc):
+        a, b = proc.conn(), proc.conn()
+        row = [a.cmd("CLIENT", "PAUSE"), a.cmd("CLIENT", "PAUSE", "x"),
+               a.cmd("CLIENT", "PAUSE", "-1"), a.cmd("CLIENT", "PAUSE", "10", "SOME"),
+               a.cmd("CLIENT", "PAUSE", "10", "WRITE", "x")]
+        a.cmd("CLIENT", "UNPAUSE")
+        b.cmd("SET", "pk", "1")
+        row.append(a.cmd("CLIENT", "PAUSE", "5000", "WRITE"))
+        t0 = time.monotonic()
+        row.append(b.cmd("GET", "pk"))  # reads are not held
+        quick = time.monotonic() - t0
+        done = {}
+
+        def writer():
+            done["r"] = b.cmd("SET", "pk", "2")
+            done["t"] = time.monotonic()
+
+        th = threading.Thread(target=writer)
+        th.start()
+        time.sleep(0.3)
+        held = "r" not in done  # the write waits for the pause
+        t1 = time.monotonic()
+        row.append(a.cmd("CLIENT", "UNPAUSE"))
+        th.join(5)
+        row.append(done.get("r"))
+        row.append(a.cmd("GET", "pk"))
+        # PAUSE ALL: even PING waits, until the timeout
+        a.cmd("CLIENT", "PAUSE", "300", "ALL")
+        t2 = time.monotonic()
+        row.append(b.cmd("PING"))
+        waited = time.monotonic() - t2
+        got.append(row)
+        assert quick < 1.0 and held and done["t"] >= t1 and waited >= 0.2, (proc.kind, quick, held, waited)
+        a.cmd("DEL", "pk")
+        a.close()
+        b.close()
+    assert got[0] == got[1]

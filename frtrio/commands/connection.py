@@ -6,6 +6,7 @@ from frtrio.client import F
 from frtrio.commands.table import command, container
 from frtrio.commands.util import LLONG_MAX, err, parse_int, parse_range, syntax_error
 from frtrio.config import VERSION
+from frtrio.effects import PauseChanged
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import NO_REPLY, OK, PONG, ErrorReply, Map, SetReply, Status, Verbatim
 from frtrio.cnum import cstr as _cstr
@@ -397,6 +398,39 @@ def client_reply(c, argv):
             c.reply_mode = 2
         return _NO
     raise syntax_error()
+
+
+@command("client|pause")
+def client_pause(c, argv):
+    """CLIENT PAUSE <timeout ms> [WRITE|ALL]: hold other clients' commands
+    (all of them, or those that may write) until the time passes or CLIENT
+    UNPAUSE; a later end time wins, as in Redis."""
+    if len(argv) > 4:
+        raise err("ERR unknown subcommand or wrong number of arguments for '%s'. Try CLIENT HELP."
+                  % argv[1].decode("latin-1"))
+    t = string2ll(argv[2])
+    if t is None:
+        raise err("ERR timeout is not an integer or out of range")
+    if t < 0:
+        raise err("ERR timeout is negative")
+    mode_all = True
+    if len(argv) == 4:
+        m = _cstr(argv[3]).lower()
+        if m == b"write":
+            mode_all = False
+        elif m != b"all":
+            raise err("ERR CLIENT PAUSE mode must be WRITE or ALL")
+    srv = c.server
+    srv.pause_clients(srv.now_ms + t, mode_all)
+    srv.effects.append(PauseChanged())
+    return OK
+
+
+@command("client|unpause")
+def client_unpause(c, argv):
+    c.server.unpause_clients()
+    c.server.effects.append(PauseChanged())
+    return OK
 
 
 @command("client|no-evict")

@@ -125,6 +125,9 @@ class ClientConn:
                         await self._flush()
                         await _migrate.wait_keys_free(node, c, argv)
                         srv.now_ms = env.unix_ms()
+                    if srv.pause_end_ms and srv.pause_holds(c, argv):
+                        await self._flush()
+                        await self._wait_unpaused(argv)
                     execute(c, argv)
                     if srv.effects:
                         await self._carry_out_effects()
@@ -170,6 +173,21 @@ class ClientConn:
             c.qbuf = parser.pending()
             if c.qbuf > qlimit:
                 return  # Redis closes a client whose query buffer is too big
+
+    async def _wait_unpaused(self, argv) -> None:
+        """CLIENT PAUSE holds this command: wait until the pause ends (its
+        time passes, or CLIENT UNPAUSE), then run it."""
+        node = self.node
+        srv = node.server
+        env = node.env
+        while True:
+            srv.now_ms = env.unix_ms()
+            if not srv.pause_holds(self.c, argv):
+                return
+            ev = node.pause_changed
+            left = max(0.0, (srv.pause_end_ms - srv.now_ms) / 1000.0)
+            with trio.move_on_after(left + 0.001):
+                await ev.wait()
 
     async def _carry_out_effects(self) -> None:
         """What the command just run asked for (frtrio/effects.py), in order."""

@@ -24,7 +24,7 @@ from frtrio.client import F
 import frtrio.commands  # noqa: F401  (registers all commands)
 from frtrio.beforesleep import BeforeSleep
 from frtrio.config import Config
-from frtrio.effects import PERSISTENCE, SaveClusterConfig, SetMaster, UnsetMaster
+from frtrio.effects import PERSISTENCE, PauseChanged, SaveClusterConfig, SetMaster, UnsetMaster
 from frtrio.engine import Server
 from frtrio.events import open_node_event_log
 from frtrio.policy import Policy
@@ -59,6 +59,7 @@ class Node:
         # the real server loads dump.rdb at start and saves it by save points
         # and at shutdown (the simulator's nodes do not)
         self.persist_rdb = False
+        self.pause_changed = trio.Event()  # replaced each time it is set
         self.bus = None
         from frtrio.runtime.replication import ReplicationShell
 
@@ -294,6 +295,10 @@ class Node:
             self.replication.set_master(e.host, e.port)
         elif type(e) is UnsetMaster:
             self.replication.unset_master()
+        elif type(e) is PauseChanged:
+            # clients held by CLIENT PAUSE look again (runtime/client_conn.py)
+            ev, self.pause_changed = self.pause_changed, trio.Event()
+            ev.set()
         elif isinstance(e, PERSISTENCE):
             from frtrio.runtime import persistence
 
