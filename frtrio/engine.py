@@ -602,7 +602,11 @@ class Server:
         _log.exception("%s %s", INTERNAL_ERROR_MARK, where)
 
     def count_error(self, msg: str) -> None:
-        code = msg.split(" ", 1)[0]
+        """INFO errorstats, as Redis's afterErrorReply: the error code is the
+        first word when a space comes within the first 32 bytes of the
+        reply ("-" included), else ERR."""
+        sp = msg.find(" ", 0, 31)
+        code = msg[:sp] if sp > 0 else "ERR"
         self.stats["total_error_replies"] += 1
         self.errorstats[code] = self.errorstats.get(code, 0) + 1
 

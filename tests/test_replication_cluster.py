@@ -119,6 +119,8 @@ def test_manual_failover_old_master_resyncs_partially():
         cs = [p.client() for p in procs]
         wait_for(lambda: all(c.info("replication").get("master_link_status") == "up"
                              for c in cs[3:]), what="replica links up")
+        wait_for(lambda: all(b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO")
+                             for c in cs), what="every node says cluster_state:ok")
         from redis.cluster import RedisCluster
 
         rc = RedisCluster(host="127.0.0.1", port=procs[0].port)
