@@ -671,6 +671,15 @@ def test_c06_cluster_links_shape_matches_redis(mixed):
     procs = mixed
     settle(procs)
     ids = [node_id(p) for p in procs]
+
+    def complete():  # one "to" and one "from" link per peer, everywhere
+        for i, p in enumerate(procs):
+            got = {(ln["direction"][1].decode(), ln["node"][1].decode()) for ln in _links(p, False)}
+            if got != {(d, x) for j, x in enumerate(ids) if j != i for d in ("to", "from")}:
+                return False
+        return True
+
+    assert wait_for(complete, 15, step=0.1)  # links freed by the previous test come back
     for resp3 in (False, True):
         shapes = {}
         for i, p in enumerate(procs):

@@ -51,7 +51,7 @@ def test_cluster_create_with_replicas_replicates(master_kind, replica_kind):
                              for c in cs), what="cluster ok")
         # each replica's link is up
         wait_for(lambda: all(c.info("replication").get("master_link_status") == "up"
-                             for c in cs[3:]), what="replica links up")
+                             for c in cs[3:]), timeout=60, what="replica links up")
         from redis.cluster import RedisCluster
 
         rc = RedisCluster(host="127.0.0.1", port=masters[0].port)
