@@ -606,8 +606,12 @@ def test_busy_script_writes_propagate_together():
     srv.script_can_suspend = True
     c = srv.new_client()
     srv.execute(c, [b"CONFIG", b"SET", b"busy-reply-threshold", b"50"])
-    srv.execute(c, [b"EVAL", b"redis.call('set', 'a', '1') local t = redis.call('time')[1] + 1 "
-                    b"while tonumber(redis.call('time')[1]) < t + 0 do end "
+    # Busy for 300 ms of wall time, far past the 50 ms threshold (waiting for the
+    # next whole second could end after a few ms and never suspend).
+    srv.execute(c, [b"EVAL", b"redis.call('set', 'a', '1') "
+                    b"local function now() local t = redis.call('time') "
+                    b"return tonumber(t[1]) * 1000000 + tonumber(t[2]) end "
+                    b"local t0 = now() while now() - t0 < 300000 do end "
                     b"redis.call('set', 'b', '2') return 'done'", b"0"])
     c.take_output()
     assert srv.scripting.busy_ctx is not None
