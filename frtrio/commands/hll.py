@@ -181,6 +181,26 @@ def _xzero_op(ln: int) -> bytes:
     return bytes(((ln >> 8) | 0x40, ln & 0xFF))
 
 
+def sparse_ops(s):
+    """The sparse string's opcodes in order, as (kind, run length, value):
+    kind b"z" (ZERO), b"Z" (XZERO) or b"v" (VAL, value 1..32; 0 for the
+    others). An XZERO cut off by the string's end reads its missing byte as
+    zero (a corrupt string; the callers' register count catches it)."""
+    p = HLL_HDR_SIZE
+    end = len(s)
+    while p < end:
+        b = s[p]
+        if b & 0xC0 == 0:
+            yield b"z", (b & 0x3F) + 1, 0
+            p += 1
+        elif b & 0xC0 == 0x40:
+            yield b"Z", _xzero_len(s, p), 0
+            p += 2
+        else:
+            yield b"v", (b & 3) + 1, ((b >> 2) & 0x1F) + 1
+            p += 1
+
+
 def sparse_to_dense(s) -> bytearray | None:
     """hllSparseToDense: the dense string, None if the sparse one is
     corrupt."""
@@ -190,25 +210,13 @@ def sparse_to_dense(s) -> bytearray | None:
     dense[0:HLL_HDR_SIZE] = s[0:HLL_HDR_SIZE]
     dense[4] = HLL_DENSE
     idx = 0
-    p = HLL_HDR_SIZE
-    end = len(s)
-    while p < end:
-        b = s[p]
-        if b & 0xC0 == 0:
-            idx += (b & 0x3F) + 1
-            p += 1
-        elif b & 0xC0 == 0x40:
-            idx += _xzero_len(s, p)
-            p += 2
-        else:
-            runlen = (b & 3) + 1
-            val = ((b >> 2) & 0x1F) + 1
+    for kind, runlen, val in sparse_ops(s):
+        if kind == b"v":
             if runlen + idx > HLL_REGISTERS:
                 break
-            for _ in range(runlen):
-                dense_set_reg(dense, idx, val)
-                idx += 1
-            p += 1
+            for i in range(idx, idx + runlen):
+                dense_set_reg(dense, i, val)
+        idx += runlen
     if idx != HLL_REGISTERS:
         return None
     return dense
@@ -627,22 +635,8 @@ def _histo_sparse(s):
     """(histogram, valid)."""
     h = [0] * 64
     idx = 0
-    p = HLL_HDR_SIZE
-    end = len(s)
-    while p < end:
-        b = s[p]
-        if b & 0xC0 == 0:
-            n = (b & 0x3F) + 1
-            h[0] += n
-            p += 1
-        elif b & 0xC0 == 0x40:
-            n = _xzero_len(s, p)
-            h[0] += n
-            p += 2
-        else:
-            n = (b & 3) + 1
-            h[((b >> 2) & 0x1F) + 1] += n
-            p += 1
+    for _kind, n, val in sparse_ops(s):
+        h[val] += n  # ZERO and XZERO runs carry value 0
         idx += n
     return h, idx == HLL_REGISTERS
 
@@ -715,26 +709,14 @@ def merge_into(mx: bytearray, s) -> bool:
         mx[:] = registers_max(mx, dense_register_list(s))
         return True
     i = 0
-    p = HLL_HDR_SIZE
-    end = len(s)
-    while p < end:
-        b = s[p]
-        if b & 0xC0 == 0:
-            i += (b & 0x3F) + 1
-            p += 1
-        elif b & 0xC0 == 0x40:
-            i += _xzero_len(s, p)
-            p += 2
-        else:
-            runlen = (b & 3) + 1
-            val = ((b >> 2) & 0x1F) + 1
+    for kind, runlen, val in sparse_ops(s):
+        if kind == b"v":
             if runlen + i > HLL_REGISTERS:
                 break
-            for _ in range(runlen):
-                if val > mx[i]:
-                    mx[i] = val
-                i += 1
-            p += 1
+            for j in range(i, i + runlen):
+                if val > mx[j]:
+                    mx[j] = val
+        i += runlen
     return i == HLL_REGISTERS
 
 
@@ -871,21 +853,8 @@ def cmd_pfdebug(c, argv):
     if name == b"decode":
         if s[4] != HLL_SPARSE:
             raise err("ERR HLL encoding is not sparse")
-        parts = []
-        p = HLL_HDR_SIZE
-        end = len(s)
-        while p < end:
-            b = s[p]
-            if b & 0xC0 == 0:
-                parts.append(b"z:%d" % ((b & 0x3F) + 1))
-                p += 1
-            elif b & 0xC0 == 0x40:
-                parts.append(b"Z:%d" % _xzero_len(s, p))
-                p += 2
-            else:
-                parts.append(b"v:%d,%d" % (((b >> 2) & 0x1F) + 1, (b & 3) + 1))
-                p += 1
-        return b" ".join(parts)
+        return b" ".join(b"v:%d,%d" % (val, n) if kind == b"v" else b"%s:%d" % (kind, n)
+                         for kind, n, val in sparse_ops(s))
     if name == b"encoding":
         return Status("dense" if s[4] == HLL_DENSE else "sparse")
     if name == b"todense":
