@@ -176,23 +176,7 @@ def cmd_bitcount(c, argv):
                 isbit = True
             elif not _is_word(argv[4], b"byte"):
                 raise syntax_error()
-        if isbit:
-            totlen <<= 3
-        if start < 0:
-            start += totlen
-        if end < 0:
-            end += totlen
-        if start < 0:
-            start = 0
-        if end < 0:
-            end = 0
-        if end >= totlen:
-            end = totlen - 1
-        if isbit and start <= end:
-            first_mask = ~((1 << (8 - (start & 7))) - 1) & 0xFF
-            last_mask = (1 << (7 - (end & 7))) - 1
-            start >>= 3
-            end >>= 3
+        start, end, first_mask, last_mask = _byte_range(start, end, totlen, isbit)
     elif n == 2:
         start, end = 0, len(v) - 1
     else:
@@ -205,6 +189,28 @@ def cmd_bitcount(c, argv):
     if last_mask:
         count -= bin(v[end] & last_mask).count("1")
     return count
+
+
+def _byte_range(start: int, end: int, nbytes: int, isbit: bool):
+    """BITCOUNT's and BITPOS's range: negative indexes from the end, clamped
+    to the value; in BIT units also the masks of the bits outside the range
+    in the first and last byte. Returns (start byte, end byte, first_mask,
+    last_mask); start > end means an empty range."""
+    total = nbytes << 3 if isbit else nbytes
+    if start < 0:
+        start += total
+    if end < 0:
+        end += total
+    if start < 0:
+        start = 0
+    if end < 0:
+        end = 0
+    if end >= total:
+        end = total - 1
+    if isbit and start <= end:
+        return (start >> 3, end >> 3, ~((1 << (8 - (start & 7))) - 1) & 0xFF,
+                (1 << (7 - (end & 7))) - 1)
+    return start, end, 0, 0
 
 
 def _redis_bitpos(buf: bytes, bit: int) -> int:
@@ -248,23 +254,7 @@ def cmd_bitpos(c, argv):
             end_given = True
         else:
             end = (totlen << 3) + 7 if isbit else totlen - 1
-        if isbit:
-            totlen <<= 3
-        if start < 0:
-            start += totlen
-        if end < 0:
-            end += totlen
-        if start < 0:
-            start = 0
-        if end < 0:
-            end = 0
-        if end >= totlen:
-            end = totlen - 1
-        if isbit and start <= end:
-            first_mask = ~((1 << (8 - (start & 7))) - 1) & 0xFF
-            last_mask = (1 << (7 - (end & 7))) - 1
-            start >>= 3
-            end >>= 3
+        start, end, first_mask, last_mask = _byte_range(start, end, totlen, isbit)
     elif n == 3:
         start, end = 0, len(v) - 1
     else:
