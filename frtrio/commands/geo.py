@@ -16,11 +16,10 @@ from fractions import Fraction
 
 from frtrio.commands import ldouble
 from frtrio.commands.pqsort import pqsort
-from frtrio.commands.strings import modified
 from frtrio.commands.table import command
 from frtrio.cnum import string2d
 from frtrio.commands.util import NOT_FLOAT, err, lookup_read, parse_int, syntax_error, wrongtype
-from frtrio.commands.zsets import _limits, _zadd_generic
+from frtrio.commands.zsets import fit_listpack, store_zset, zadd_generic
 from frtrio.protocol.reply import NullArray, Raw
 from frtrio.store.zset import ZSetValue
 
@@ -419,7 +418,7 @@ def cmd_geoadd(c, argv):
         zargv.append(b"%d" % bits)
         zargv.append(argv[j + 2])
     dirty = c.server.dirty
-    r = _zadd_generic(c, zargv, False)
+    r = zadd_generic(c, zargv, False)
     if c.server.dirty != dirty:
         c.server.propagate(c.dbid, zargv)
     return r
@@ -583,13 +582,9 @@ def _georadius(c, argv, src: int, flags: int):
         raise err("ERR exactly one of BYRADIUS and BYBOX can be specified for %s" % name)
     if any_ and not count:
         raise err("ERR the ANY argument requires COUNT argument")
-    db = c.db
     if z is None:
         if storekey is not None:
-            if db.lookup(storekey, c.server.now_ms) is not None:
-                db.delete(storekey)
-                modified(c, storekey)
-            return 0
+            return store_zset(c, storekey, ZSetValue(listpack=False))
         return []
     if count and sort == 0 and not any_:
         sort = 1
@@ -625,23 +620,11 @@ def _georadius(c, argv, src: int, flags: int):
                 e.append([_human(c, x), _human(c, y)])
             out.append(e)
         return out
-    if nret:
-        zs = ZSetValue(listpack=False)
-        maxlen = 0
-        for d, score, m, _x, _y in found:
-            d /= sh.conversion
-            zs.set(m, d if storedist else score)
-            maxlen = max(maxlen, len(m))
-        entries, maxval = _limits(c)
-        if len(zs) <= entries and maxlen <= maxval:
-            zs.to_listpack()
-        db.set(storekey, zs)
-        modified(c, storekey, nret)
-        c.server.signal_key_ready(db, storekey)
-    elif db.lookup(storekey, c.server.now_ms) is not None:
-        db.delete(storekey)
-        modified(c, storekey)
-    return nret
+    zs = ZSetValue(listpack=False)
+    for d, score, m, _x, _y in found:
+        zs.set(m, d / sh.conversion if storedist else score)
+    fit_listpack(c, zs)
+    return store_zset(c, storekey, zs, nret)
 
 
 @command("georadius")

@@ -179,12 +179,22 @@ def _emit(pairs, withscores: bool, resp3: bool) -> list:
     return out
 
 
-def _store_result(c, dst: bytes, z: ZSetValue) -> int:
-    """Set dst to z (or delete dst if z is empty); the reply."""
+def fit_listpack(c, z: ZSetValue) -> None:
+    """A computed (skiplist) result that fits the listpack limits becomes a
+    listpack, as Redis's zsetConvertToListpackIfNeeded."""
+    if len(z):
+        entries, maxval = _limits(c)
+        if len(z) <= entries and max(len(m) for m in z) <= maxval:
+            z.to_listpack()
+
+
+def store_zset(c, dst: bytes, z: ZSetValue, dirty: int = 1) -> int:
+    """Set dst to z (or delete dst if z is empty); the reply. ``dirty`` is
+    what a write counts (GEO...STORE counts its members, the ZSET stores one)."""
     db = c.db
     if len(z):
         db.set(dst, z)
-        modified(c, dst)
+        modified(c, dst, dirty)
         c.server.signal_key_ready(db, dst)
         return len(z)
     if db.lookup(dst, c.server.now_ms) is not None:
@@ -200,7 +210,7 @@ def _is_set(v) -> bool:
 # --- ZADD / ZINCRBY ----------------------------------------------------------------
 
 
-def _zadd_generic(c, argv, incr: bool):
+def zadd_generic(c, argv, incr: bool):
     nx = xx = gt = lt = ch = False
     i = 2
     n = len(argv)
@@ -282,12 +292,12 @@ def _zadd_generic(c, argv, incr: bool):
 
 @command("zadd")
 def cmd_zadd(c, argv):
-    return _zadd_generic(c, argv, False)
+    return zadd_generic(c, argv, False)
 
 
 @command("zincrby")
 def cmd_zincrby(c, argv):
-    return _zadd_generic(c, argv, True)
+    return zadd_generic(c, argv, True)
 
 
 # --- simple reads and ZREM ------------------------------------------------------------
@@ -482,7 +492,7 @@ def _zrange_generic(c, argv, argc_start: int, store: bool, rangetype=None, direc
             if out.listpack:
                 _grow(out, m, limits)
             out.set(m, s)
-        return _store_result(c, argv[1], out)
+        return store_zset(c, argv[1], out)
     return _emit(pairs, withscores, c.resp == 3)
 
 
@@ -936,11 +946,8 @@ def _setop(c, argv, name: str, dstkey, numidx: int, op: int, card_only: bool = F
     for m, s in result.items():
         z.set(m, s)
     if dstkey is not None:
-        if len(z):
-            entries, maxval = _limits(c)
-            if len(z) <= entries and max(len(m) for m in result) <= maxval:
-                z.to_listpack()
-        return _store_result(c, dstkey, z)
+        fit_listpack(c, z)
+        return store_zset(c, dstkey, z)
     return _emit(z.islice(0, len(z)), withscores, c.resp == 3)
 
 
