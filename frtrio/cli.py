@@ -415,22 +415,23 @@ def _daemonize() -> None:
         os.close(fd)
 
 
-def _config_listener(node):
-    """React to CONFIG SET of process-wide parameters: dir (chdir), loglevel.
-    (appendonly is handled by ``runtime.persistence.attach``.)"""
+def _register_appliers(node) -> None:
+    """How CONFIG SET of process-wide parameters is applied (their ApplyConfig
+    effect): dir (chdir), loglevel. (appendonly: ``runtime.persistence``.)"""
+    cfg = node.config
 
-    def on_change(name: str, value: str) -> None:
-        cfg = node.config
-        if name == "dir":
-            try:
-                os.chdir(value)
-            except OSError as e:
-                raise ConfigError(os.strerror(e.errno) if e.errno else str(e), name) from None
-            cfg.values["dir"] = os.getcwd()
-        elif name == "loglevel":
-            logging.getLogger("frtrio").setLevel(_LEVELS[value])
+    def apply_dir(value: str) -> None:
+        try:
+            os.chdir(value)
+        except OSError as e:
+            raise ConfigError(os.strerror(e.errno) if e.errno else str(e), "dir") from None
+        cfg.values["dir"] = os.getcwd()
 
-    return on_change
+    def apply_loglevel(value: str) -> None:
+        logging.getLogger("frtrio").setLevel(_LEVELS[value])
+
+    node.config_appliers["dir"] = apply_dir
+    node.config_appliers["loglevel"] = apply_loglevel
 
 
 def run_server(cfg: Config) -> int:
@@ -443,7 +444,7 @@ def run_server(cfg: Config) -> int:
     env = RealEnv()
     node = Node(cfg, env)
     node.persist_rdb = True  # dump.rdb at start, save points, save at shutdown
-    cfg.listeners.append(_config_listener(node))
+    _register_appliers(node)
     pidfile = cfg.get("pidfile")
     if not pidfile and cfg.get("daemonize") == "yes":
         pidfile = "/var/run/redis.pid"

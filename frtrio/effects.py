@@ -100,6 +100,21 @@ class SaveClusterConfig:
 
 
 @attrs.frozen
+class ApplyConfig:
+    """CONFIG SET of parameters whose new value the node's shell applies
+    (flag SHELL: ``dir`` changes the process's directory, ``appendonly``
+    opens or closes the AOF, ``loglevel`` the logger). The values are set
+    already; ``changes`` is every (name, old value, new value) of that CONFIG
+    SET in order, so the shell applies the new values (a later CONFIG SET in
+    the same MULTI may have set others since) and undoes all of it when
+    applying one fails (CONFIG SET is all or nothing), then answers ``reply``
+    with OK or the error."""
+
+    reply: object
+    changes: tuple
+
+
+@attrs.frozen
 class PauseChanged:
     """CLIENT PAUSE / UNPAUSE: clients held by a pause look again."""
 

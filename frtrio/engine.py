@@ -306,12 +306,17 @@ class Server:
     def close_for_output_limits(self, c: Client) -> None:
         """Redis's closeClientOnOutputBufferLimitReached: drop what the client
         has not read and close it once this command is done."""
+        c.out.clear()
+        c.out_bytes = 0
+        self._close_over_limit(c)
+
+    def _close_over_limit(self, c: Client) -> None:
+        """The log line, the stat and the close, for any client class over
+        its output limit (its unsent output was dropped by the caller)."""
         _log.warning("Client id=%d addr=%s scheduled to be closed ASAP for overcoming of "
                      "output buffer limits.", c.id, c.addr)
         self.obuf.disconnections += 1
         self.obuf.forget(c)
-        c.out.clear()
-        c.out_bytes = 0
         self.kill_client(c)
 
     def check_replica_output_limits(self) -> None:
@@ -334,13 +339,9 @@ class Server:
             if c.flags & F.CLOSE_ASAP:
                 continue
             if obuf.over_used(c.id, r.buf_bytes - STATIC_REPLY_BUFFER, "replica", self.now_ms):
-                _log.warning("Client id=%d addr=%s scheduled to be closed ASAP for overcoming of "
-                             "output buffer limits.", c.id, c.addr)
-                obuf.disconnections += 1
-                obuf.forget(c)
                 r.buf.clear()
                 r.buf_bytes = 0
-                self.kill_client(c)
+                self._close_over_limit(c)
                 if r.wake is not None:
                     r.wake()
 

@@ -28,6 +28,22 @@ REDIS_CLI = shutil.which("redis-cli")
 HAVE_REDIS = REDIS_SERVER is not None
 
 
+def wait_for(pred, timeout: float = 30.0, what: str | None = None, step: float = 0.05):
+    """Poll pred until it returns something true and return that. On timeout:
+    raise AssertionError naming ``what`` if given, else return None (for a
+    caller that asserts with its own context)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            if what is not None:
+                raise AssertionError("timed out waiting for " + what)
+            return None
+        time.sleep(step)
+
+
 def free_port() -> int:
     """A TCP port free now on 127.0.0.1 whose +10000 bus port is free too."""
     for _ in range(200):

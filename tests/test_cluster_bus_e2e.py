@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from support import HAVE_REDIS, REDIS_CLI, ServerProc
+from support import HAVE_REDIS, REDIS_CLI, ServerProc, wait_for
 
 pytestmark = pytest.mark.skipif(not HAVE_REDIS, reason="needs redis-server and redis-cli")
 
@@ -52,14 +52,6 @@ def nodes_view(port):
     return rows
 
 
-def wait_for(pred, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
 
 
 def flag_of(port, node_port):

@@ -22,7 +22,7 @@ import time
 import pytest
 
 import support
-from support import HAVE_REDIS, REDIS_CLI, RawConn, ServerProc
+from support import HAVE_REDIS, REDIS_CLI, ServerProc, wait_for
 
 from frtrio.cluster.slots import key_slot
 
@@ -60,14 +60,6 @@ def addr(p) -> str:
     return "127.0.0.1:%d" % p.port
 
 
-def wait_for(pred, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
 
 
 def node_id(p) -> str:

@@ -28,7 +28,7 @@ import time
 
 import pytest
 from conftest import requires_redis
-from support import REDIS_SERVER, free_port
+from support import REDIS_SERVER, RawConn, ServerProc, free_port
 
 from frtrio import cli
 from frtrio.config import Config, FatalConfig, Host, LoadAbort, rewrite_config_text
@@ -617,3 +617,36 @@ def test_rename_command_is_per_server():
     assert support.run(plain, b, "SET", "k", "w") == b"+OK\r\n"
     assert support.run(plain, b, "GET", "k") == b"$1\r\nw\r\n"
     assert support.run(plain, b, "COMMAND", "COUNT") != support.run(renamed, a, "COMMAND", "COUNT")
+
+
+def test_config_set_applied_by_the_shell_is_all_or_nothing(tmp_path):
+    """CONFIG SET of dir / appendonly / loglevel is applied by the node's
+    shell (an ApplyConfig effect): a directory that does not exist refuses
+    the whole CONFIG SET with Redis's words, the other values stay as they
+    were; a good one applies, also inside MULTI/EXEC. Side by side."""
+    good = tmp_path / "elsewhere"
+    good.mkdir()
+    script = [
+        ("CONFIG", "SET", "maxmemory-clients", "1000000", "dir", str(tmp_path / "nope")),
+        ("CONFIG", "GET", "maxmemory-clients"),
+        ("CONFIG", "SET", "loglevel", "warning", "dir", str(tmp_path / "nope")),
+        ("CONFIG", "GET", "loglevel"),
+        ("CONFIG", "SET", "dir", str(good), "loglevel", "verbose"),
+        ("CONFIG", "GET", "dir"), ("CONFIG", "GET", "loglevel"),
+        ("MULTI",), ("CONFIG", "SET", "dir", str(tmp_path / "nope")),
+        ("CONFIG", "SET", "dir", str(tmp_path)), ("PING",), ("EXEC",),
+        ("CONFIG", "GET", "dir"),
+        ("CONFIG", "SET", "appendonly", "yes"), ("SET", "k", "v"),
+        ("CONFIG", "SET", "appendonly", "no"), ("CONFIG", "GET", "appendonly"),
+    ]
+    replies = {}
+    for kind in ("redis", "frtrio"):
+        with ServerProc(kind, ["--enable-protected-configs", "yes"]) as p:
+            with RawConn(p.port) as c:
+                replies[kind] = [c.cmd(*a) for a in script]
+                if kind == "frtrio":
+                    time.sleep(0.2)
+                    assert os.path.exists(tmp_path / "appendonlydir")
+    assert replies["frtrio"] == replies["redis"]
+    assert replies["frtrio"][0].startswith(b"-ERR CONFIG SET failed (possibly related to argument 'dir')")
+    assert replies["frtrio"][1] == b"*2\r\n$17\r\nmaxmemory-clients\r\n$1\r\n0\r\n"

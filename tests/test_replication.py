@@ -10,20 +10,12 @@ import random
 import time
 
 import pytest
-from support import HAVE_REDIS, ServerProc
+from support import HAVE_REDIS, ServerProc, wait_for
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not HAVE_REDIS, reason="needs redis-server 7.0.15")]
 
 
-def wait_for(pred, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def link_up(r):

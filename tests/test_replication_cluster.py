@@ -7,23 +7,14 @@ reads on a replica; a real redis-server replica of an frtrio cluster master
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
-from support import HAVE_REDIS, REDIS_CLI, ServerProc
+from support import HAVE_REDIS, REDIS_CLI, ServerProc, wait_for
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not HAVE_REDIS, reason="needs redis-server 7.0.15")]
 
 
-def wait_for(pred, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def node(kind):
@@ -140,7 +131,7 @@ def test_manual_failover_old_master_resyncs_partially():
         logs = "".join(open(p.log_path).read()[-3000:] for p in procs)
         assert info["master_replid2"] == old_id and info["master_replid"] != old_id, logs
         st = rep.info("stats")
-        assert st["sync_partial_ok"] == 1 and st["sync_full"] == 0
+        assert st["sync_partial_ok"] == 1 and st["sync_full"] == 0, (st, logs)
         wait_for(lambda: rep.info("replication")["master_repl_offset"]
                  == old.info("replication")["master_repl_offset"], what="offsets equal")
         assert rep.execute_command("DEBUG", "DIGEST") == old.execute_command("DEBUG", "DIGEST")

@@ -63,6 +63,33 @@ class ClusterCore:
         self.opts.allow_pubsubshard_when_down = cfg.get("cluster-allow-pubsubshard-when-down") == "yes"
         self.opts.endpoint_type = cfg.get("cluster-preferred-endpoint-type")
 
+    def refresh_myself_address(self) -> None:
+        """My announced address, bus port, hostname and nofailover flag,
+        from the configuration."""
+        cfg = self.server.config
+        me = self.state.myself
+        port = int(cfg.get("cluster-announce-port") or 0) or int(cfg.get("port"))
+        bus = int(cfg.get("cluster-announce-bus-port") or 0) or int(cfg.get("cluster-port") or 0) \
+            or int(cfg.get("port")) + 10000
+        me.port, me.cport = port, bus
+        if cfg.get("cluster-announce-ip"):
+            me.ip = cfg.get("cluster-announce-ip")
+        me.hostname = cfg.get("cluster-announce-hostname")
+        if cfg.get("cluster-replica-no-failover") == "yes":
+            me.set_flag("nofailover")
+        else:
+            me.clear_flag("nofailover")
+        self.state.bump()
+
+    def config_changed(self, name: str, value: str) -> None:
+        """A config listener: CONFIG SET of what the cluster announces or
+        how it routes."""
+        if name.startswith("cluster-announce") or name in ("cluster-replica-no-failover", "port"):
+            self.refresh_myself_address()
+            self.state.todo_save = True
+            self.state.todo_update_state = True
+        self.refresh_options()
+
     def node_timeout(self) -> int:
         return self.server.config.get_int("cluster-node-timeout")
 

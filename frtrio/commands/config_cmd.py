@@ -7,8 +7,8 @@ from __future__ import annotations
 from frtrio.cnum import cstr as _cstr
 from frtrio.commands.table import command, container
 from frtrio.commands.util import err, protected_action_allowed, syntax_error
-from frtrio.config import IMM, MULTI, PROT, ConfigError
-from frtrio.effects import RewriteConfig
+from frtrio.config import IMM, MULTI, PROT, SHELL, ConfigError
+from frtrio.effects import ApplyConfig, RewriteConfig
 from frtrio.protocol.reply import NO_REPLY, OK, Map, Status
 
 
@@ -86,6 +86,7 @@ def config_set(c, argv):
         seen.add(raw.lower())
         todo.append((raw.lower(), p, argv[i + 1].decode("latin-1")))
     done = []
+    shell = False
     for entry, p, raw in todo:
         if p.flags & MULTI:
             args = raw.split(" ") if raw else []
@@ -94,16 +95,34 @@ def config_set(c, argv):
         try:
             v = cfg.validate(entry, args)
             old = cfg.get(entry)
-            done.append((entry, old))
             cfg.set(entry, v)
+            done.append((entry, old, cfg.get(entry)))
+            shell = shell or bool(p.flags & SHELL)
         except ConfigError as e:
-            for name, old in reversed(done):
-                try:
-                    cfg.set(name, old)
-                except ConfigError:  # pragma: no cover - restoring a valid value
-                    pass
+            undo_config_set(cfg, done)
             raise err(_set_failed(entry, e.message)) from None
+    if shell:  # the shell applies them, answers, and undoes all on failure
+        c.server.effects.append(ApplyConfig(c.defer_reply(), tuple(done)))
+        return NO_REPLY
     return OK
+
+
+def undo_config_set(cfg, done) -> None:
+    """Put back the values a failed CONFIG SET had set, last first: each
+    (name, old, new) whose value is still the new one (a later CONFIG SET in
+    the same MULTI may have changed it again since)."""
+    for name, old, new in reversed(done):
+        if cfg.get(name) != new:
+            continue
+        try:
+            cfg.set(name, old)
+        except ConfigError:  # pragma: no cover - restoring a valid value
+            pass
+
+
+def config_set_failed(name: str, why: str):
+    """The error a CONFIG SET answers when applying ``name`` failed."""
+    return err(_set_failed(name, why))
 
 
 @command("config|resetstat")

@@ -12,7 +12,7 @@ public face; import them from here.
 
 from frtrio.config.loader import FatalConfig, Host, LoadAbort, Loader, load_config_text
 from frtrio.config.params import (
-    IMM, MULTI, PROT, VERSION, ConfigError, Param, canonical,
+    IMM, MULTI, PROT, SHELL, VERSION, ConfigError, Param, canonical,
 )
 from frtrio.config.rewrite import rewrite_config_text
 from frtrio.config.text import repr_bytes, to_bytes

@@ -23,6 +23,9 @@ HIDDEN = 4  # CONFIG GET only by exact name
 MULTI = 8  # takes several arguments
 SENSITIVE = 16
 DENY_LOADING = 32
+# a new value is applied by the node's shell (the process, files): CONFIG SET
+# leaves an ApplyConfig effect (frtrio/effects.py) instead of doing I/O itself
+SHELL = 64
 # numeric flags
 MEM = 1
 PERCENT = 2
@@ -184,7 +187,7 @@ PARAMS: list[Param] = [
     _P("activedefrag", None, _YN, 0, False, check=_check_activedefrag),
     _P("syslog-enabled", None, _YN, IMM, False),
     _P("cluster-enabled", None, _YN, IMM, False),
-    _P("appendonly", None, _YN, DENY_LOADING, False),
+    _P("appendonly", None, _YN, DENY_LOADING | SHELL, False),
     _P("cluster-allow-reads-when-down", None, _YN, 0, False),
     _P("cluster-allow-pubsubshard-when-down", None, _YN, 0, True),
     _P("crash-log-enabled", None, _YN, 0, True),
@@ -237,7 +240,7 @@ PARAMS: list[Param] = [
     _P("supervised", None, "enum", IMM, "no", enum=_ENUM_SUPERVISED),
     _P("syslog-facility", None, "enum", IMM, "local0", enum=_ENUM_FACILITY),
     _P("repl-diskless-load", None, "enum", DENY_LOADING, "disabled", enum=_ENUM_DISKLESS),
-    _P("loglevel", None, "enum", 0, "notice", enum=_ENUM_LOGLEVEL),
+    _P("loglevel", None, "enum", SHELL, "notice", enum=_ENUM_LOGLEVEL),
     _P("maxmemory-policy", None, "enum", 0, "noeviction", enum=_ENUM_POLICY),
     _P("appendfsync", None, "enum", 0, "everysec", enum=_ENUM_FSYNC),
     _P("oom-score-adj", None, "enum", 0, "no", enum=_ENUM_OOM),
@@ -339,7 +342,7 @@ PARAMS: list[Param] = [
     _P("loading-process-events-interval-bytes", None, "num", HIDDEN, 2 * 1024 * 1024, 1024,
        INT_MAX, ctype="off"),
     # special
-    _P("dir", None, "special", PROT | DENY_LOADING, None),
+    _P("dir", None, "special", PROT | DENY_LOADING | SHELL, None),
     _P("save", None, "special", MULTI, "3600 1 300 100 60 10000"),
     _P("client-output-buffer-limit", None, "special", MULTI,
        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),

@@ -24,7 +24,9 @@ from frtrio.client import F
 import frtrio.commands  # noqa: F401  (registers all commands)
 from frtrio.beforesleep import BeforeSleep
 from frtrio.config import Config
-from frtrio.effects import PERSISTENCE, PauseChanged, SaveClusterConfig, SetMaster, UnsetMaster
+from frtrio.effects import (
+    PERSISTENCE, ApplyConfig, PauseChanged, SaveClusterConfig, SetMaster, UnsetMaster,
+)
 from frtrio.engine import Server
 from frtrio.events import open_node_event_log
 from frtrio.policy import Policy
@@ -56,6 +58,9 @@ class Node:
         self.exit_code = 0
         self.on_shutdown = []  # callables run at shutdown (pidfile removal...)
         self.cron_hooks = []  # callables run from the cron once a second (save points)
+        # name -> fn(value): how this node applies a parameter flagged SHELL
+        # (CONFIG SET's ApplyConfig effect); fn raises ConfigError to refuse
+        self.config_appliers: dict = {}
         # the real server loads dump.rdb at start and saves it by save points
         # and at shutdown (the simulator's nodes do not)
         self.persist_rdb = False
@@ -104,41 +109,14 @@ class Node:
         state, fresh = self.cluster_file.load(self.server.now_ms, new_id)
         core = ClusterCore(self.server, state)
         self.server.cluster = core
-        self.refresh_myself_address()
-        cfg.listeners.append(self._config_changed)
+        core.refresh_myself_address()
+        cfg.listeners.append(core.config_changed)
         if fresh:
             log.info("No cluster configuration found, I'm %s", state.myself.id)
             self._write_cluster_config((state.config_text(), True))
         else:
             log.info("Node configuration loaded, I'm %s", state.myself.id)
         self.on_shutdown.append(self.cluster_file.close)
-
-    def refresh_myself_address(self) -> None:
-        cfg = self.config
-        core = self.server.cluster
-        me = core.state.myself
-        port = int(cfg.get("cluster-announce-port") or 0) or int(cfg.get("port"))
-        bus = int(cfg.get("cluster-announce-bus-port") or 0) or int(cfg.get("cluster-port") or 0) \
-            or int(cfg.get("port")) + 10000
-        me.port, me.cport = port, bus
-        if cfg.get("cluster-announce-ip"):
-            me.ip = cfg.get("cluster-announce-ip")
-        me.hostname = cfg.get("cluster-announce-hostname")
-        if cfg.get("cluster-replica-no-failover") == "yes":
-            me.set_flag("nofailover")
-        else:
-            me.clear_flag("nofailover")
-        core.state.bump()
-
-    def _config_changed(self, name: str, value: str) -> None:
-        core = self.server.cluster
-        if core is None:
-            return
-        if name.startswith("cluster-announce") or name in ("cluster-replica-no-failover", "port"):
-            self.refresh_myself_address()
-            core.state.todo_save = True
-            core.state.todo_update_state = True
-        core.refresh_options()
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         self.load()
@@ -295,6 +273,10 @@ class Node:
             self.replication.set_master(e.host, e.port)
         elif type(e) is UnsetMaster:
             self.replication.unset_master()
+        elif type(e) is ApplyConfig:
+            result = self.apply_config(e.changes)
+            if e.reply is not None:
+                e.reply.fill(result)
         elif type(e) is PauseChanged:
             # clients held by CLIENT PAUSE look again (runtime/client_conn.py)
             ev, self.pause_changed = self.pause_changed, trio.Event()
@@ -305,6 +287,34 @@ class Node:
             persistence.carry_out(self, e)
         else:  # pragma: no cover - a new effect type without a handler
             raise TypeError("no handler for effect %r" % (e,))
+
+    def apply_config(self, changes):
+        """Apply, in order, what a CONFIG SET changed that needs this shell.
+        When one is refused, every value of that CONFIG SET is put back and
+        what was applied already is applied again with its old value; the
+        answer is the error. Returns CONFIG SET's reply."""
+        from frtrio.commands.config_cmd import config_set_failed, undo_config_set
+        from frtrio.config import ConfigError
+        from frtrio.protocol.reply import OK
+
+        cfg = self.config
+        applied = []
+        for name, old, new in changes:
+            fn = self.config_appliers.get(name)
+            if fn is None:
+                continue
+            try:
+                fn(new)
+            except ConfigError as ex:
+                undo_config_set(cfg, changes)
+                for done, was in reversed(applied):
+                    try:
+                        self.config_appliers[done](was)
+                    except ConfigError:
+                        log.warning("CONFIG SET: could not put %s back to '%s'", done, was)
+                return config_set_failed(name, ex.message)
+            applied.append((name, old))
+        return OK
 
     # --- cron -------------------------------------------------------------------
 

@@ -183,11 +183,7 @@ def attach(node) -> None:
         node.cron_hooks.append(cron)
         node.on_shutdown.insert(0, at_shutdown)
 
-    def on_change(name: str, value: str) -> None:
-        if name == "appendonly":
-            set_appendonly(node, value == "yes")
-
-    cfg.listeners.append(on_change)
+    node.config_appliers["appendonly"] = lambda value: set_appendonly(node, value == "yes")
 
 
 # --- the commands' persistence effects -------------------------------------------------
