@@ -184,10 +184,9 @@ class ClientConn:
             srv.now_ms = env.unix_ms()
             if not srv.pause_holds(self.c, argv):
                 return
-            ev = node.pause_changed
             left = max(0.0, (srv.pause_end_ms - srv.now_ms) / 1000.0)
             with trio.move_on_after(left + 0.001):
-                await ev.wait()
+                await node.pause_changed.wait()
 
     async def _carry_out_effects(self) -> None:
         """What the command just run asked for (frtrio/effects.py), in order."""

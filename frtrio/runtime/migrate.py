@@ -36,6 +36,7 @@ from __future__ import annotations
 import socket
 
 import trio
+from trio_util import RepeatedEvent
 
 from frtrio.client import F
 from frtrio.commands.dump import MigrateJob, MigrateOutcome, error_from_target, waits_for_migrate
@@ -64,7 +65,7 @@ class SocketCache:
         self.sockets: dict[str, _Cached] = {}
         self.rng = node.env.rng("migrate")
         self.reaper_started = False
-        self.done = trio.Event()  # set (and replaced) whenever a MIGRATE ends
+        self.done = RepeatedEvent()  # set whenever a MIGRATE ends
 
     def __len__(self) -> int:
         return len(self.sockets)
@@ -163,7 +164,6 @@ async def carry_out(node, c, job: MigrateJob) -> None:
         # wake the commands held by wait_keys_free
         cache = _cache(node)
         cache.done.set()
-        cache.done = trio.Event()
 
 
 async def wait_keys_free(node, c, argv) -> None:

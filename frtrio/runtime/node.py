@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 
 import trio
+from trio_util import RepeatedEvent
 
 from frtrio.client import F
 import frtrio.commands  # noqa: F401  (registers all commands)
@@ -64,7 +65,7 @@ class Node:
         # the real server loads dump.rdb at start and saves it by save points
         # and at shutdown (the simulator's nodes do not)
         self.persist_rdb = False
-        self.pause_changed = trio.Event()  # replaced each time it is set
+        self.pause_changed = RepeatedEvent()  # CLIENT PAUSE/UNPAUSE changed
         self.bus = None
         from frtrio.runtime.replication import ReplicationShell
 
@@ -279,8 +280,7 @@ class Node:
                 e.reply.fill(result)
         elif type(e) is PauseChanged:
             # clients held by CLIENT PAUSE look again (runtime/client_conn.py)
-            ev, self.pause_changed = self.pause_changed, trio.Event()
-            ev.set()
+            self.pause_changed.set()
         elif isinstance(e, PERSISTENCE):
             from frtrio.runtime import persistence
 
