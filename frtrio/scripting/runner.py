@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import threading
 
+import outcome
+
 DONE = "done"
 SUSPENDED = "suspended"
 
@@ -34,8 +36,7 @@ class Runner:
         self._go.acquire()
         self._back.acquire()
         self._fn = None
-        self._result = None
-        self._exc = None
+        self._result = None  # the run's outcome (outcome.Value or outcome.Error)
         self._state = DONE
         self._thread = None
         self.in_worker = False
@@ -47,12 +48,8 @@ class Runner:
             if fn is None:
                 return
             self.in_worker = True
-            try:
-                self._result = fn()
-                self._exc = None
-            except BaseException as e:  # noqa: BLE001 - handed to the caller
-                self._result = None
-                self._exc = e
+            # a return or an exception, handed to the caller's thread
+            self._result = outcome.capture(fn)
             self.in_worker = False
             self._state = DONE
             self._fn = None
@@ -81,11 +78,8 @@ class Runner:
 
     def _outcome(self):
         if self._state == DONE:
-            if self._exc is not None:
-                e, self._exc = self._exc, None
-                raise e
             r, self._result = self._result, None
-            return DONE, r
+            return DONE, r.unwrap()
         return SUSPENDED, None
 
     def suspend(self):
