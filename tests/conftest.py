@@ -8,7 +8,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import support  # noqa: E402
 from support import HAVE_REDIS, ServerProc  # noqa: E402
 
-from frtrio import engine as _engine  # noqa: E402
+from frtrio.core import engine as _engine  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

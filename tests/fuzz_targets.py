@@ -331,7 +331,7 @@ def make_bus(my="b", others=("a", "c"), mode="strict"):
     from frtrio.cluster.gossip import BusCore
     from frtrio.cluster.state import ClusterNode, ClusterState
     from frtrio.config import Config
-    from frtrio.engine import Server
+    from frtrio.core.engine import Server
 
     cfg = Config()
     cfg.values["cluster-enabled"] = "yes"
@@ -447,7 +447,7 @@ def _dump_seed_bodies() -> list[bytes]:
         bodies.append(rdb.encode_object(v, rdb.DEFAULT_LIMITS))
     # sorted sets through the engine (its own value type)
     from frtrio.config import Config
-    from frtrio.engine import Server
+    from frtrio.core.engine import Server
 
     srv = Server(Config(), random.Random(1))
     c = srv.new_client()
@@ -527,7 +527,7 @@ class DumpTarget:
 
     def __init__(self):
         from frtrio.config import Config
-        from frtrio.engine import Server
+        from frtrio.core.engine import Server
 
         self.srv = Server(Config(), random.Random(1))
         self.c = self.srv.new_client()

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from frtrio.engine import INTERNAL_ERROR_MARK  # noqa: E402
+from frtrio.core.engine import INTERNAL_ERROR_MARK  # noqa: E402
 
 # Caught bugs logged by frtrio processes started here (see ServerProc.stop).
 INTERNAL_ERRORS: list[str] = []
@@ -340,7 +340,7 @@ def engine(conf: dict | None = None, *, ndb: int | None = None, now_ms: int = 1_
 
     import frtrio.commands  # noqa: F401  (registers every command)
     from frtrio.config import Config
-    from frtrio.engine import Server
+    from frtrio.core.engine import Server
 
     cfg = Config()
     for k, v in (conf or {}).items():

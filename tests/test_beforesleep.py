@@ -1,4 +1,4 @@
-"""The before-sleep task manager (frtrio/beforesleep.py): one place orders the
+"""The before-sleep task manager (frtrio/core/beforesleep.py): one place orders the
 deferred duties of a node, in Redis's order (contract row C13)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from frtrio.beforesleep import ORDER, BeforeSleep, DutyOrderError
+from frtrio.core.beforesleep import ORDER, BeforeSleep, DutyOrderError
 
 
 def test_c13_duties_run_in_redis_order_whatever_the_registration_order():

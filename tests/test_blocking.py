@@ -529,7 +529,7 @@ def test_engine_disconnect_and_timeout_leave_nothing():
     ("0x10", 16000), ("2.0005", 2001), ("9223372036854775", None),
 ])
 def test_parse_timeout(arg, deadline):
-    from frtrio.blocking import parse_timeout
+    from frtrio.core.blocking import parse_timeout
 
     srv = make_server()
     c = srv.new_client()

@@ -20,7 +20,7 @@ from fuzz_targets import FakeLink, bus_digest, make_bus
 from frtrio.cluster import bus_codec as bc
 from frtrio.cluster.bus_policy import BUS_PACKET_REPAIR
 from frtrio.cluster.bus_types import PING
-from frtrio.policy import (
+from frtrio.core.policy import (
     DIAG_MAX_BYTES,
     HARDENED,
     REASON_BUDGET_EXHAUSTED,

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import frtrio.commands  # noqa: F401
-from frtrio.effects import Broadcast, SendOnLink, SendToNode
+from frtrio.core.effects import Broadcast, SendOnLink, SendToNode
 from frtrio.cluster import bus_codec as bc
 from frtrio.cluster.bus_types import (
     FAIL,
@@ -31,7 +31,7 @@ from frtrio.cluster.core import ClusterCore
 from frtrio.cluster.gossip import BusCore
 from frtrio.cluster.state import ClusterNode, ClusterState
 from frtrio.config import Config
-from frtrio.engine import Server
+from frtrio.core.engine import Server
 
 FIXTURES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "fixtures", "bus", "*.bin")))
 

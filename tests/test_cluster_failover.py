@@ -9,7 +9,7 @@ import pytest
 
 from frtrio.cluster import bus_codec as bc
 from frtrio.cluster.bus_types import FAILOVER_AUTH_ACK, FAILOVER_AUTH_REQUEST, MFSTART, PING, PONG
-from frtrio.effects import Broadcast, SendToNode
+from frtrio.core.effects import Broadcast, SendToNode
 
 from test_cluster_bus import FakeLink, make_cluster, nid
 

@@ -1042,7 +1042,7 @@ def test_c10_packets_on_a_link_of_a_deleted_node_are_not_processed():
     m.config_epoch = 1
     m.myslots = bytes([0xFF] * 10) + bytes(2038)
     eff = bus.handle(link, m, 1000)
-    from frtrio.effects import FreeLink
+    from frtrio.core.effects import FreeLink
 
     assert eff == [FreeLink(link)]
     assert all(s is None for s in st.slots[:80])

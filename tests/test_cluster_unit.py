@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
-from frtrio.client import F
+from frtrio.core.client import F
 import frtrio.commands  # noqa: F401
 from frtrio.cluster import routing
 from frtrio.cluster.core import ClusterCore, StartupError
@@ -33,7 +33,7 @@ from frtrio.cluster.slots import CLUSTER_SLOTS, key_slot
 from frtrio.cluster.state import ClusterNode, ClusterState
 from frtrio.commands.table import _FACTS, TABLE
 from frtrio.config import Config
-from frtrio.engine import BlockOn, Server
+from frtrio.core.engine import BlockOn, Server
 
 ID_A = "a" * 40
 ID_B = "b" * 40
@@ -128,7 +128,7 @@ class H:
         """What the node's shell does after a command: carry out its
         effects (CLUSTER SAVECONFIG), then the before-sleep cluster duties;
         nodes.conf writes go to ``saved`` (or fail with ``save_error``)."""
-        from frtrio.effects import SaveClusterConfig
+        from frtrio.core.effects import SaveClusterConfig
 
         effects = list(self.srv.effects)
         self.srv.effects.clear()

@@ -1,7 +1,7 @@
-"""frtrio/cnum.py: one answer for C-style number parsing, as glibc and
+"""frtrio/core/cnum.py: one answer for C-style number parsing, as glibc and
 Redis give it."""
 
-from frtrio.cnum import atoi, cstr, scan_cursor, strtol
+from frtrio.core.cnum import atoi, cstr, scan_cursor, strtol
 
 
 def test_atoi_is_glibc_int_cast_of_strtol():

@@ -391,7 +391,7 @@ SET_CASES = [
     ("latency-tracking-info-percentiles", "1.5 100 0"),
     ("latency-tracking-info-percentiles", "101"), ("latency-tracking-info-percentiles", "abc"),
     ("latency-tracking-info-percentiles", ""),
-    # C parsing through frtrio.cnum: overflow, underflow, hex; a non-ASCII unit
+    # C parsing through frtrio.core.cnum: overflow, underflow, hex; a non-ASCII unit
     ("latency-tracking-info-percentiles", "1e400"), ("latency-tracking-info-percentiles", "1e-400"),
     ("latency-tracking-info-percentiles", "0x10"), ("maxmemory", "1\u212a"),
     ("maxmemory", "3MB"), ("unixsocketperm", "0777x"), ("save", "10 99999999999"),
@@ -604,7 +604,7 @@ def test_rename_command_is_per_server():
 
     import random
 
-    from frtrio.engine import Server
+    from frtrio.core.engine import Server
 
     cfg = Config()
     cfg.renames.extend([("get", ""), ("set", "myset")])

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from frtrio.config import Config
-from frtrio.events import (
+from frtrio.core.events import (
     FIELDS,
     PACKET_ID,
     EventLog,

@@ -74,7 +74,7 @@ def test_a_bug_in_a_command_is_answered_counted_and_logged(monkeypatch, caplog):
     """An unexpected exception inside a command answers -ERR internal error,
     shows in `INFO frtrio` as internal_errors, is logged with its traceback and
     the command name, and the next command is served normally."""
-    from frtrio import engine
+    from frtrio.core import engine
     from frtrio.commands.table import lookup
 
     srv = support.engine()

@@ -12,7 +12,7 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from frtrio.policy import (
+from frtrio.core.policy import (
     ALLOWLIST,
     BATCH_CLAMP,
     BOUNDED_PARSER_DIAGNOSTICS,

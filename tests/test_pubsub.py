@@ -15,7 +15,7 @@ import pytest
 
 import frtrio.commands  # noqa: F401  (registers the commands before the engine import)
 from frtrio.config import Config
-from frtrio.engine import Server
+from frtrio.core.engine import Server
 
 from support import RawConn, encode_request
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 
 from frtrio.config import Config
-from frtrio.engine import Server
+from frtrio.core.engine import Server
 from frtrio.persist.rdbfile import load_rdb
 from frtrio.replication import handshake as hs
 from frtrio.replication.backlog import Backlog

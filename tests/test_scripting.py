@@ -203,7 +203,7 @@ def test_eval_propagates_effects_in_multi_exec(frtrio_proc):
     MULTI/EXEC when there is more than one, as Redis 7.0 propagates them."""
     from frtrio.config import Config
     import random
-    from frtrio.engine import Server
+    from frtrio.core.engine import Server
     import frtrio.commands  # noqa: F401
 
     srv = Server(Config(), random.Random(1))
@@ -329,8 +329,8 @@ def test_busy_script_suspends_gets_busy_and_is_killed():
     import time
 
     from frtrio.config import Config
-    from frtrio.effects import RunScript
-    from frtrio.engine import Server
+    from frtrio.core.effects import RunScript
+    from frtrio.core.engine import Server
     import frtrio.commands  # noqa: F401
 
     srv = Server(Config(), random.Random(1))
@@ -598,7 +598,7 @@ def test_busy_script_writes_propagate_together():
     import time
 
     from frtrio.config import Config
-    from frtrio.engine import Server
+    from frtrio.core.engine import Server
     import frtrio.commands  # noqa: F401
 
     srv = Server(Config(), random.Random(1))

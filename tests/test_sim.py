@@ -12,7 +12,7 @@ import time
 import pytest
 import trio
 
-from frtrio.events import read_events, validate
+from frtrio.core.events import read_events, validate
 from frtrio.runtime.node import Node
 from frtrio.sim.cli import sim_main
 from frtrio.sim.scenario import all_scenarios, run_scenario

@@ -16,7 +16,7 @@ import pytest
 from conftest import requires_redis
 
 import support  # noqa: E402
-from frtrio.client import F
+from frtrio.core.client import F
 
 pytestmark = requires_redis
 

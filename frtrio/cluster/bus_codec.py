@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 
-from frtrio.cnum import cstr
+from frtrio.core.cnum import cstr
 from frtrio.cluster.bus_types import (
     FAIL,
     FAILOVER_AUTH_ACK,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from frtrio.cluster import bus_codec as bc
 from frtrio.cluster.bus_types import FAIL, PING, PUBLISH, PUBLISHSHARD, UPDATE
 from frtrio.cluster.state import ClusterNode
-from frtrio.effects import SendOnLink, SendToNode
+from frtrio.core.effects import SendOnLink, SendToNode
 
 _FLAG_BITS = {name: bit for bit, name in bc.FLAG_NAMES}
 

@@ -26,7 +26,7 @@ as strict from then on (no extras).
 
 from __future__ import annotations
 
-from frtrio.policy import HARDENED
+from frtrio.core.policy import HARDENED
 
 BUS_PACKET_REPAIR = "BusPacketRepair"  # not allowlisted: hardened refuses it
 BUS_BATCH_CLAMP = 64
@@ -46,7 +46,7 @@ def on_rejected(policy, raw: bytes, reason: str) -> dict:
     if diag is not None:
         extra["excerpt"] = diag
     if len(raw) >= _SENDER.stop and policy.effective_mode == HARDENED:
-        from frtrio.policy import METADATA_SANITIZATION, sanitize_text
+        from frtrio.core.policy import METADATA_SANITIZATION, sanitize_text
 
         if policy.allow(METADATA_SANITIZATION):
             extra["sender"] = sanitize_text(raw[_SENDER].decode("latin-1"))

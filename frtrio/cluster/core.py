@@ -13,11 +13,11 @@ startup reconciliation and the todo flags for the shell.
 
 from __future__ import annotations
 
-from frtrio.client import F
+from frtrio.core.client import F
 from frtrio.cluster import routing
 from frtrio.cluster.slots import CLUSTER_SLOTS, key_slot
 from frtrio.cluster.state import ClusterNode, ClusterState
-from frtrio.effects import SweepLinks
+from frtrio.core.effects import SweepLinks
 from frtrio.protocol.reply import OK, ErrorReply
 
 
@@ -48,7 +48,7 @@ class ClusterCore:
         self.repl_down_since_ms = server.now_ms
         self.mf_slave = None  # master side of a manual failover: the replica
         self.mf_end = 0
-        # bus effects (frtrio/effects.py) for the bus shell: found deep inside
+        # bus effects (frtrio/core/effects.py) for the bus shell: found deep inside
         # packet handling, or left by CLUSTER/PUBLISH/DEBUG commands; drained by
         # the bus shell (its before-sleep duty ``cluster_broadcast``)
         self.bus_effects: list = []
@@ -337,7 +337,7 @@ class ClusterCore:
         return self.take_config_to_save()
 
     def todo_update_state(self) -> None:
-        """Before-sleep duty ``cluster_update_state`` (frtrio/beforesleep.py)."""
+        """Before-sleep duty ``cluster_update_state`` (frtrio/core/beforesleep.py)."""
         st = self.state
         if st.todo_update_state:
             st.todo_update_state = False

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from frtrio.cluster import bus_codec as bc
 from frtrio.cluster.bus_types import FAILOVER_AUTH_REQUEST, MFSTART, PONG
-from frtrio.effects import Broadcast, SendToNode
+from frtrio.core.effects import Broadcast, SendToNode
 
 # Redis's CLUSTER_CANT_FAILOVER_* reasons (logged once per change, as Redis)
 CANT_NONE = 0

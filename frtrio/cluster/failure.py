@@ -11,7 +11,7 @@ from frtrio.cluster import bus_codec as bc
 from frtrio.cluster.bus_types import FAILOVER_AUTH_ACK
 from frtrio.cluster.slots import CLUSTER_SLOTS
 from frtrio.cluster.state import ClusterNode
-from frtrio.effects import Broadcast, SendToNode
+from frtrio.core.effects import Broadcast, SendToNode
 
 
 def _bitmap_test(bm: bytes, j: int) -> bool:

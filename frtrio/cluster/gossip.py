@@ -5,7 +5,7 @@ what it sends, and the clusterCron duties. Packet building is in
 
 ``BusCore`` works on the ``ClusterState`` of a ``ClusterCore``. Its inputs
 are decoded packets (with the link they came on), cron ticks and link
-events; its outputs are typed effects for the shell (``frtrio/effects.py``):
+events; its outputs are typed effects for the shell (``frtrio/core/effects.py``):
 ``SendOnLink(link, msg)`` (PONG replies), ``SendToNode(node_id, msg)`` (on the
 node's outbound link), ``Broadcast(msg)`` (every known node but myself and
 handshake nodes), ``FreeLink(link)`` (the next cron tick re-creates outbound
@@ -40,7 +40,7 @@ from frtrio.cluster.state import ClusterNode
 from frtrio.cluster.bus_packets import PacketBuilder
 from frtrio.cluster.election import ReplicaFailover
 from frtrio.cluster.failure import FailureDetection
-from frtrio.effects import Broadcast, Connect, Deliver, FreeLink, SendOnLink, SendToNode
+from frtrio.core.effects import Broadcast, Connect, Deliver, FreeLink, SendOnLink, SendToNode
 
 def _bitmap_test(bm: bytes, j: int) -> bool:
     return bool(bm[j >> 3] & (1 << (j & 7)))

@@ -16,7 +16,7 @@ from frtrio.commands.table import command, container
 from frtrio.commands.util import NOT_INT, err, syntax_error
 from frtrio.protocol.parser import string2ll
 from frtrio.cluster.bus_types import PONG
-from frtrio.effects import Broadcast, SaveClusterConfig, SweepLinks
+from frtrio.core.effects import Broadcast, SaveClusterConfig, SweepLinks
 from frtrio.protocol.reply import NO_REPLY, OK, Map, Status, Verbatim
 
 container("cluster")

@@ -4,7 +4,7 @@ positions come from frtrio.commands.keyspec, the path routing uses too."""
 
 from __future__ import annotations
 
-from frtrio.cnum import cstr as _cstr
+from frtrio.core.cnum import cstr as _cstr
 from frtrio.commands import table as _table
 from frtrio.commands.keyspec import command_has_keys, command_keys
 from frtrio.commands.table import command

@@ -4,11 +4,11 @@ work is an effect the persistence shell carries out)."""
 
 from __future__ import annotations
 
-from frtrio.cnum import cstr as _cstr
+from frtrio.core.cnum import cstr as _cstr
 from frtrio.commands.table import command, container
 from frtrio.commands.util import err, protected_action_allowed, syntax_error
 from frtrio.config import IMM, MULTI, PROT, SHELL, ConfigError
-from frtrio.effects import ApplyConfig, RewriteConfig
+from frtrio.core.effects import ApplyConfig, RewriteConfig
 from frtrio.protocol.reply import NO_REPLY, OK, Map, Status
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from frtrio.client import F
+from frtrio.core.client import F
 from frtrio.commands.table import command, container
 from frtrio.commands.util import LLONG_MAX, err, parse_int, parse_range, syntax_error
 from frtrio.config import VERSION
-from frtrio.effects import PauseChanged
+from frtrio.core.effects import PauseChanged
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import NO_REPLY, OK, PONG, ErrorReply, Map, SetReply, Status, Verbatim
-from frtrio.cnum import cstr as _cstr
+from frtrio.core.cnum import cstr as _cstr
 
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 

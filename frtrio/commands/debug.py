@@ -4,12 +4,12 @@ that needs the outside world leaves as effects."""
 
 from __future__ import annotations
 
-from frtrio.cnum import atoi as _atoi
-from frtrio.cnum import cstr as _cstr
-from frtrio.cnum import strtod_prefix
+from frtrio.core.cnum import atoi as _atoi
+from frtrio.core.cnum import cstr as _cstr
+from frtrio.core.cnum import strtod_prefix
 from frtrio.commands.table import command
 from frtrio.commands.util import err, parse_int, protected_action_allowed
-from frtrio.effects import DebugLoadAof, DebugReload, Sleep
+from frtrio.core.effects import DebugLoadAof, DebugReload, Sleep
 from frtrio.protocol.reply import NO_REPLY, OK, Status
 
 

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import itertools
 
-from frtrio.client import F
-from frtrio.effects import RunMigrate
+from frtrio.core.client import F
+from frtrio.core.effects import RunMigrate
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
 from frtrio.commands.util import NOT_INT, err, parse_int, syntax_error
@@ -368,7 +368,7 @@ def _parse_long(b: bytes) -> int:
 
 @command("migrate")
 def cmd_migrate(c, argv):
-    from frtrio.engine import NO_REPLY
+    from frtrio.core.engine import NO_REPLY
 
     copy = replace = False
     username = password = None

@@ -17,7 +17,7 @@ from fractions import Fraction
 from frtrio.commands import ldouble
 from frtrio.commands.pqsort import pqsort
 from frtrio.commands.table import command
-from frtrio.cnum import string2d
+from frtrio.core.cnum import string2d
 from frtrio.commands.util import NOT_FLOAT, err, lookup_read, parse_int, syntax_error, wrongtype
 from frtrio.commands.zsets import fit_listpack, store_zset, zadd_generic
 from frtrio.protocol.reply import NullArray, Raw

@@ -3,7 +3,7 @@ from the server's state."""
 
 from __future__ import annotations
 
-from frtrio.cnum import cstr as _cstr
+from frtrio.core.cnum import cstr as _cstr
 from frtrio.commands.table import command
 from frtrio.config import VERSION
 from frtrio.protocol.reply import Verbatim

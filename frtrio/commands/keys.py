@@ -22,8 +22,8 @@ from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import OK, Status
 from frtrio.store.db import type_name
 from frtrio.store.glob import compile_pattern
-from frtrio.cnum import cstr as _cstr
-from frtrio.cnum import scan_cursor
+from frtrio.core.cnum import cstr as _cstr
+from frtrio.core.cnum import scan_cursor
 
 
 def _count_existing(c, keys) -> int:

@@ -14,8 +14,8 @@ The getkeys procedures below behave as Redis's (db.c) do.
 
 from __future__ import annotations
 
-from frtrio.cnum import atoi as _atoi
-from frtrio.cnum import cstr as _cstr
+from frtrio.core.cnum import atoi as _atoi
+from frtrio.core.cnum import cstr as _cstr
 from frtrio.protocol.parser import string2ll
 
 

@@ -7,7 +7,7 @@ parses its indexes before it looks at the key, ``LINDEX`` after).
 
 Blocking commands first try to answer at once. If they cannot (and the
 client is not inside EXEC) they return ``engine.BlockOn`` with a ``retry``
-that ``frtrio.blocking`` calls when one of the keys gets elements; a served
+that ``frtrio.core.blocking`` calls when one of the keys gets elements; a served
 client's pop is propagated as the non-blocking command Redis writes to the
 AOF (``BLPOP`` -> ``LPOP key``, ``BLMPOP`` -> ``LPOP key count``, ``BLMOVE`` ->
 ``LMOVE``, ``BRPOPLPUSH`` -> ``RPOPLPUSH``).
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from itertools import islice
 
-from frtrio.blocking import may_block, parse_timeout
+from frtrio.core.blocking import may_block, parse_timeout
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
 from frtrio.commands.util import (
@@ -517,7 +517,7 @@ def cmd_lmpop(c, argv):
 
 
 def _block(c, keys, deadline, retry, on_timeout, argv):
-    from frtrio.engine import BlockOn
+    from frtrio.core.engine import BlockOn
 
     return BlockOn(list(keys), c.db, deadline, retry, on_timeout, argv)
 

@@ -17,10 +17,10 @@ it starts the background job.
 
 from __future__ import annotations
 
-from frtrio.client import F
+from frtrio.core.client import F
 from frtrio.commands.table import command
 from frtrio.commands.util import syntax_error
-from frtrio.effects import RewriteAof, SaveSnapshot
+from frtrio.core.effects import RewriteAof, SaveSnapshot
 from frtrio.protocol.reply import NO_REPLY
 
 

@@ -1,4 +1,4 @@
-"""Pub/Sub commands (Redis 7.0 semantics; the registry is ``frtrio.pubsub``).
+"""Pub/Sub commands (Redis 7.0 semantics; the registry is ``frtrio.core.pubsub``).
 
 (UN)SUBSCRIBE and friends answer one push message per channel, so a single
 command can produce several replies: they are pushed (``Client.push``) rather
@@ -15,7 +15,7 @@ delivered locally (``PubSub.deliver_from_bus``).
 
 from __future__ import annotations
 
-from frtrio.client import F
+from frtrio.core.client import F
 from frtrio.commands.table import command
 from frtrio.commands.util import err
 from frtrio.protocol.reply import Push, Status
@@ -24,7 +24,7 @@ from frtrio.protocol.reply import Push, Status
 def _ps(c):
     ps = c.server.pubsub
     if ps is None:  # a server built without the registry (unit tests)
-        from frtrio.pubsub import PubSub
+        from frtrio.core.pubsub import PubSub
 
         ps = c.server.pubsub = PubSub(c.server)
     return ps
@@ -33,7 +33,7 @@ def _ps(c):
 def _out(c, msgs: list):
     """Send the confirmations as pushes: like Redis (CLIENT_PUSHING) they
     go out even under CLIENT REPLY OFF/SKIP."""
-    from frtrio.engine import NO_REPLY
+    from frtrio.core.engine import NO_REPLY
 
     for m in msgs:
         c.push(Push(m))

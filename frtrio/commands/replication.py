@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import logging
 
-from frtrio.client import F
+from frtrio.core.client import F
 from frtrio.commands.table import command
 from frtrio.commands.util import err
 from frtrio.config import VERSION
-from frtrio.effects import ServeReplica, SetMaster, UnsetMaster
+from frtrio.core.effects import ServeReplica, SetMaster, UnsetMaster
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import NO_REPLY, OK, ErrorReply, Status
 from frtrio.replication.core import ONLINE, Replica

@@ -10,7 +10,7 @@ the script until it ends or is killed, then sends its reply.
 
 from __future__ import annotations
 
-from frtrio.cnum import strtol  # noqa: F401
+from frtrio.core.cnum import strtol  # noqa: F401
 from frtrio.commands.table import command
 from frtrio.commands.util import err
 from frtrio.protocol.reply import NO_REPLY, OK, ErrorReply, Raw
@@ -52,7 +52,7 @@ def busy_error(srv):
 
 
 def _run(c, ctx, fn, keys, args):
-    from frtrio.effects import RunScript
+    from frtrio.core.effects import RunScript
 
     s = scripting(c.server)
     state, data = s.start(ctx, fn, keys, args)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from frtrio.blocking import BlockOn
-from frtrio.client import F
+from frtrio.core.blocking import BlockOn
+from frtrio.core.client import F
 from frtrio.commands.table import command
 from frtrio.commands.util import LLONG_MAX, err, parse_int, syntax_error
 from frtrio.protocol.parser import string2ll

@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 
-from frtrio.client import F
+from frtrio.core.client import F
 from frtrio.commands.lists import _parse_positive, _parse_range
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command

@@ -9,7 +9,7 @@ XREADGROUP / XCLAIM / XAUTOCLAIM as ``XCLAIM ... FORCE JUSTID LASTID`` per
 delivered or dropped entry plus ``XGROUP SETID`` / ``XGROUP CREATECONSUMER``
 where Redis adds them (the command itself is not propagated).
 
-A client blocked in XREAD / XREADGROUP waits in ``frtrio.blocking`` on the
+A client blocked in XREAD / XREADGROUP waits in ``frtrio.core.blocking`` on the
 keys; XADD and XGROUP DESTROY make the key ready. A served XREAD client gets
 the one stream that became ready (as Redis answers); an XREADGROUP client
 whose group is gone gets ``NOGROUP``.
@@ -17,9 +17,9 @@ whose group is gone gets ``NOGROUP``.
 
 from __future__ import annotations
 
-from frtrio.cnum import cstr
-from frtrio.client import F
-from frtrio.blocking import may_block
+from frtrio.core.cnum import cstr
+from frtrio.core.client import F
+from frtrio.core.blocking import may_block
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
 from frtrio.commands.util import (
@@ -624,7 +624,7 @@ def _xread(c, argv, xreadgroup: bool):
     if timeout != -1:
         if not may_block(c):
             return NullArray
-        from frtrio.engine import BlockOn
+        from frtrio.core.engine import BlockOn
 
         bcount = count if count else XREAD_BLOCKED_DEFAULT_COUNT
         gts = {keys[k_i]: ids[k_i] for k_i in range(nstreams)}

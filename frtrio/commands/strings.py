@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from frtrio.cnum import cstr
+from frtrio.core.cnum import cstr
 from frtrio.commands import ldouble
 from frtrio.commands.table import command
 from frtrio.commands.util import (

@@ -24,7 +24,7 @@ EXEC.
 
 from __future__ import annotations
 
-from frtrio.client import F
+from frtrio.core.client import F
 from frtrio.commands.table import command
 from frtrio.commands.util import err
 from frtrio.protocol.reply import OK, NullArray, Raw
@@ -74,7 +74,7 @@ def cmd_discard(c, argv):
 
 @command("exec")
 def cmd_exec(c, argv):
-    from frtrio.engine import NO_REPLY
+    from frtrio.core.engine import NO_REPLY
 
     if c.multi is None:
         raise err("ERR EXEC without MULTI")

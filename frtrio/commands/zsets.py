@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 
-from frtrio.client import F
+from frtrio.core.client import F
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
 from frtrio.commands.util import (
@@ -39,7 +39,7 @@ from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import Double, NullArray, format_double
 from frtrio.store.glob import compile_pattern
 from frtrio.store.zset import MINUS, PLUS, LexBound, ZSetValue
-from frtrio.cnum import cstr, string2d, strtod
+from frtrio.core.cnum import cstr, string2d, strtod
 from frtrio.commands.keys import parse_scan_cursor
 
 # --- number parsing -------------------------------------------------------------
@@ -657,7 +657,7 @@ def _blocking_zpop(c, keys, where_max: bool, timeout_arg: bytes, count: int, nes
         return reply
     if c.flags & F.IN_EXEC:
         return NullArray  # a client that may not block times out at once
-    from frtrio.engine import BlockOn
+    from frtrio.core.engine import BlockOn
 
     def retry(cl, key):
         v = db.lookup(key, cl.server.now_ms)

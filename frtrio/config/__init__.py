@@ -6,7 +6,7 @@
 * ``loader``: redis.conf loading (``load_config_text``, ``Host``);
 * ``rewrite``: CONFIG REWRITE's new file text.
 
-C-number parsing is :mod:`frtrio.cnum`. The names below are the package's
+C-number parsing is :mod:`frtrio.core.cnum`. The names below are the package's
 public face; import them from here.
 """
 

@@ -24,7 +24,7 @@ MULTI = 8  # takes several arguments
 SENSITIVE = 16
 DENY_LOADING = 32
 # a new value is applied by the node's shell (the process, files): CONFIG SET
-# leaves an ApplyConfig effect (frtrio/effects.py) instead of doing I/O itself
+# leaves an ApplyConfig effect (frtrio/core/effects.py) instead of doing I/O itself
 SHELL = 64
 # numeric flags
 MEM = 1

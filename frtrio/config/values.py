@@ -9,7 +9,7 @@ binary."""
 
 from __future__ import annotations
 
-from frtrio.cnum import c_int, memtoull, string2d, strtoll
+from frtrio.core.cnum import c_int, memtoull, string2d, strtoll
 from frtrio.config.params import (
     BY_NAME, DEFAULTS, HIDDEN, LLONG_MAX, MEM, OCTAL, PARAMS, PERCENT, _UNSIGNED,
     ConfigError, Param, _render_num, canonical,

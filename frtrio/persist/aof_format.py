@@ -5,7 +5,7 @@ strtol)."""
 
 from __future__ import annotations
 
-from frtrio.cnum import atoi, strtol
+from frtrio.core.cnum import atoi, strtol
 
 
 class AOFLoadError(Exception):

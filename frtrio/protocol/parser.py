@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from itertools import chain, repeat
 
-from frtrio.cnum import cstr
+from frtrio.core.cnum import cstr
 
 try:  # pragma: no cover - hiredis is a dependency, but keep working without it
     import hiredis as _hiredis

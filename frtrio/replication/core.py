@@ -6,7 +6,7 @@ INFO replication and WAIT read. The Trio shells
 
 from __future__ import annotations
 
-from frtrio.client import F
+from frtrio.core.client import F
 from frtrio.replication import handshake as hs
 from frtrio.replication.state import GETACK, PING, ReplState
 

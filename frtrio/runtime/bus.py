@@ -18,9 +18,9 @@ import trio
 
 from frtrio.cluster import bus_codec as bc
 from frtrio.cluster import bus_policy
-from frtrio.policy import RESOURCE_CLAMP
+from frtrio.core.policy import RESOURCE_CLAMP
 from frtrio.cluster.gossip import BusCore
-from frtrio.effects import Broadcast, Connect, Deliver, FreeLink, SendOnLink, SendToNode, SweepLinks
+from frtrio.core.effects import Broadcast, Connect, Deliver, FreeLink, SendOnLink, SendToNode, SweepLinks
 
 log = logging.getLogger("frtrio.cluster")
 
@@ -144,7 +144,7 @@ class BusShell:
         d[t] = d.get(t, 0) + 1
 
     def _execute(self, effects) -> None:
-        """Carry out the bus core's effects (frtrio/effects.py), in order."""
+        """Carry out the bus core's effects (frtrio/core/effects.py), in order."""
         st = self.core.state
         me = st.myself
         for e in effects:

@@ -11,10 +11,10 @@ import math
 
 import trio
 
-from frtrio.client import F
+from frtrio.core.client import F
 from frtrio.commands.dump import waits_for_migrate
-from frtrio.effects import RunMigrate, RunScript, ServeReplica, Sleep
-from frtrio.policy import RESOURCE_CLAMP
+from frtrio.core.effects import RunMigrate, RunScript, ServeReplica, Sleep
+from frtrio.core.policy import RESOURCE_CLAMP
 from frtrio.protocol.parser import RequestParser
 from frtrio.protocol.reply import encode_error
 
@@ -189,7 +189,7 @@ class ClientConn:
                 await node.pause_changed.wait()
 
     async def _carry_out_effects(self) -> None:
-        """What the command just run asked for (frtrio/effects.py), in order."""
+        """What the command just run asked for (frtrio/core/effects.py), in order."""
         node = self.node
         srv = node.server
         effects = list(srv.effects)

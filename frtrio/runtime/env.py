@@ -303,7 +303,7 @@ async def _guarded_connection(stream, handler) -> None:
         if isinstance(e, OSError):
             accept_log.warning("Client connection error: %s", e.strerror or e)
         else:
-            from frtrio.engine import INTERNAL_ERROR_MARK
+            from frtrio.core.engine import INTERNAL_ERROR_MARK
 
             accept_log.exception("%s accepting a connection (connection closed)", INTERNAL_ERROR_MARK)
     finally:

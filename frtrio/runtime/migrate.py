@@ -2,7 +2,7 @@
 
 ``commands/dump.py`` turns a MIGRATE into a ``MigrateJob`` (the AUTH and
 RESTORE commands, already serialized) and leaves it as
-a ``RunMigrate`` effect (frtrio/effects.py). The client shell (``node.ClientConn``) picks it up
+a ``RunMigrate`` effect (frtrio/core/effects.py). The client shell (``node.ClientConn``) picks it up
 right after the command and awaits ``carry_out``, so that client waits for
 its reply while every other client keeps being served (redis-server blocks
 the whole server for the duration; that is the one intended difference).
@@ -38,7 +38,7 @@ import socket
 import trio
 from trio_util import RepeatedEvent
 
-from frtrio.client import F
+from frtrio.core.client import F
 from frtrio.commands.dump import MigrateJob, MigrateOutcome, error_from_target, waits_for_migrate
 
 CHUNK = 64 * 1024

@@ -21,16 +21,16 @@ import logging
 import trio
 from trio_util import RepeatedEvent
 
-from frtrio.client import F
+from frtrio.core.client import F
 import frtrio.commands  # noqa: F401  (registers all commands)
-from frtrio.beforesleep import BeforeSleep
+from frtrio.core.beforesleep import BeforeSleep
 from frtrio.config import Config
-from frtrio.effects import (
+from frtrio.core.effects import (
     PERSISTENCE, ApplyConfig, PauseChanged, SaveClusterConfig, SetMaster, UnsetMaster,
 )
-from frtrio.engine import Server
-from frtrio.events import open_node_event_log
-from frtrio.policy import Policy
+from frtrio.core.engine import Server
+from frtrio.core.events import open_node_event_log
+from frtrio.core.policy import Policy
 from frtrio.runtime.client_conn import ClientConn
 
 log = logging.getLogger("frtrio")
@@ -70,7 +70,7 @@ class Node:
         from frtrio.runtime.replication import ReplicationShell
 
         self.replication = ReplicationShell(self)  # master link, replica links
-        # the one place that orders deferred duties (frtrio/beforesleep.py);
+        # the one place that orders deferred duties (frtrio/core/beforesleep.py);
         # duties are registered in load(), once the node's parts exist
         self.before_sleep = BeforeSleep()
         # structured event log (None when off: each emission site is one test)
@@ -209,7 +209,7 @@ class Node:
     def flush_effects(self) -> None:
         """Before anything is sent (a client reply, a bus packet, a cron
         result): run the before-sleep duties, in Redis's order, through the
-        node's one manager (frtrio/beforesleep.py)."""
+        node's one manager (frtrio/core/beforesleep.py)."""
         if self.before_sleep.run():
             self.server.propagated.clear()
             self.server.repl.propagated_cleared()
@@ -258,7 +258,7 @@ class Node:
             self.server.cluster.config_saved(text, fsync)
 
     def carry_out(self, e) -> None:
-        """A command's effect that needs no waiting (frtrio/effects.py)."""
+        """A command's effect that needs no waiting (frtrio/core/effects.py)."""
         if type(e) is SaveClusterConfig:
             core = self.server.cluster
             text = core.state.config_text()

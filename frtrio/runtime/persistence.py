@@ -1,6 +1,6 @@
 """The node's persistence shell: everything that puts the dataset on disk
 or takes it back at the node's request, carried out on the commands'
-behalf (they only leave effects, frtrio/effects.py).
+behalf (they only leave effects, frtrio/core/effects.py).
 
 * at start: the AOF (appendonly yes) or dump.rdb (the real server,
   ``node.persist_rdb``) is loaded (``attach``);
@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 
-from frtrio.effects import DebugLoadAof, DebugReload, RewriteAof, RewriteConfig, SaveSnapshot
+from frtrio.core.effects import DebugLoadAof, DebugReload, RewriteAof, RewriteConfig, SaveSnapshot
 from frtrio.persist.aof import AOF
 from frtrio.persist.aof_format import AOFLoadError
 from frtrio.protocol.reply import OK, ErrorReply, Status

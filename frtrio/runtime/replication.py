@@ -18,7 +18,7 @@ import time
 
 import trio
 
-from frtrio.client import F
+from frtrio.core.client import F
 from frtrio.persist.rdbfile import OP_AUX, RdbLoadError, load_rdb
 from frtrio.protocol.parser import RequestParser
 from frtrio.replication import handshake as hs

@@ -17,7 +17,7 @@ import logging
 
 import lupa.lua51 as _lua
 
-from frtrio.client import F as _F
+from frtrio.core.client import F as _F
 from frtrio.protocol.reply import ErrorReply
 from frtrio.scripting.prelude import PRELUDE
 from frtrio.scripting.runner import DONE, SUSPENDED, Runner
@@ -878,7 +878,7 @@ class Scripting:
 
 
 def _make_script_client_class():
-    from frtrio.client import Client
+    from frtrio.core.client import Client
 
     class ScriptClient(Client):
         """The client scripts run their commands as (Redis's lua_client):

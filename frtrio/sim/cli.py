@@ -153,7 +153,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_replay(path: str) -> int:
-    from frtrio.events import parse_line
+    from frtrio.core.events import parse_line
     from frtrio.sim import sched
     from frtrio.sim.scenario import run_scenario
 

@@ -10,7 +10,7 @@ import random
 
 import trio
 
-from frtrio.engine import HostInfo
+from frtrio.core.engine import HostInfo
 from frtrio.sim.fs import SimFS
 
 _LOCAL_BINDS = ("", "*", "0.0.0.0", "::", "::*", "127.0.0.1", "::1", "localhost")

@@ -375,7 +375,7 @@ def check_blocked_registry(world) -> None:
 def check_policy(world) -> None:
     """I12: a node never took a hardened deviation outside the allowlist
     (and a strict node took none)."""
-    from frtrio.policy import ALLOWLIST, HARDENED, REASON_POLICY_VIOLATION
+    from frtrio.core.policy import ALLOWLIST, HARDENED, REASON_POLICY_VIOLATION
 
     for slot in world.live_nodes():
         pol = getattr(slot.node, "policy", None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import json
 
-from frtrio.events import parse_ts_utc, read_events
+from frtrio.core.events import parse_ts_utc, read_events
 
 WIDTH = 1200
 LEFT = 90

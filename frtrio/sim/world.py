@@ -21,7 +21,7 @@ import random
 import trio
 
 from frtrio.config import Config, canonical
-from frtrio.events import EventLog, digest
+from frtrio.core.events import EventLog, digest
 from frtrio.sim.env import SimEnv
 from frtrio.sim.fs import CRASH_MODES, SimDisk
 from frtrio.sim.net import SimNet

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Callable
 from frtrio.protocol.reply import ErrorReply, encode, encode_error
 
 if TYPE_CHECKING:
-    from frtrio.blocking import BlockOn
-    from frtrio.engine import Server
+    from frtrio.core.blocking import BlockOn
+    from frtrio.core.engine import Server
     from frtrio.store.db import Db
 
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from frtrio.client import F
+from frtrio.core.client import F
 from frtrio.commands import table as _table
-from frtrio.obuf import OutputLimits
+from frtrio.core.obuf import OutputLimits
 from frtrio.protocol.reply import NO_REPLY, OK, QUEUED, ErrorReply
-from frtrio.blocking import BlockOn  # noqa: F401  (re-exported)
-from frtrio.client import Client
+from frtrio.core.blocking import BlockOn  # noqa: F401  (re-exported)
+from frtrio.core.client import Client
 from frtrio.store.db import Db
 
 _log = logging.getLogger("frtrio")
@@ -149,16 +149,16 @@ class Server:
         self.lastsave_ms = 0
         self.shutdown_requested: str | None = None  # "save" | "nosave" | "default"
         self.active_expire_enabled = True
-        from frtrio.blocking import BlockingRegistry
+        from frtrio.core.blocking import BlockingRegistry
 
         self.blocking = BlockingRegistry(self)
         self.host = HostInfo()
         self.unix_us = lambda: self.now_ms * 1000
-        from frtrio.pubsub import PubSub
+        from frtrio.core.pubsub import PubSub
 
         self.pubsub = PubSub(self)
         self.events = None
-        self.policy = None  # strict / hardened (frtrio/policy.py), set by the node
+        self.policy = None  # strict / hardened (frtrio/core/policy.py), set by the node
         # persistence counters and status (kept by persist/aof.py)
         self.aof_rewrites_total = 0
         self.rdb_saves = 0
@@ -166,13 +166,13 @@ class Server:
         self.rdb_last_try_ms = 0
         self.run_id = "".join("%x" % rng.randrange(16) for _ in range(40))
         self.listening = []  # (host, port) the shell listens on
-        # what commands ask the client's shell to do after them (frtrio/effects.py)
+        # what commands ask the client's shell to do after them (frtrio/core/effects.py)
         self.effects: list = []
         self.ready_keys: dict = {}  # (dbid, key) -> None, for blocked clients
         self.loading = False
         self.scan_snapshots: dict = {}  # SSCAN/HSCAN snapshots (commands/sets.py)
         self.aof = None  # the AOF writer, when appendonly is on
-        # client-output-buffer-limit (frtrio/obuf.py)
+        # client-output-buffer-limit (frtrio/core/obuf.py)
         self.obuf = OutputLimits(config)
         config.listeners.append(self.obuf.on_config)
         # Redis's writeCommandsDeniedByDiskError: the -MISCONF text while
@@ -332,7 +332,7 @@ class Server:
         hard, soft, _ = obuf.limits["replica"]
         if not hard and not soft:
             return
-        from frtrio.obuf import STATIC_REPLY_BUFFER
+        from frtrio.core.obuf import STATIC_REPLY_BUFFER
 
         for r in list(repl.replicas.values()):
             c = r.client

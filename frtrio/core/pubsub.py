@@ -17,7 +17,7 @@ soft limit continuously for more than <seconds>, the client is disconnected
 
 from __future__ import annotations
 
-from frtrio.client import F
+from frtrio.core.client import F
 from frtrio.protocol.reply import Push
 from frtrio.store.glob import compile_pattern
 

@@ -7,7 +7,7 @@ command: are there effects?
 
 Deferred duties that belong to the whole node (the cluster's state update
 and nodes.conf save, the AOF write) are not effects: they run in the
-before-sleep manager (``frtrio/beforesleep.py``).
+before-sleep manager (``frtrio/core/beforesleep.py``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from frtrio.client import F
+from frtrio.core.client import F
 from frtrio.cluster.slots import key_slot
 from frtrio.protocol.reply import NullArray
 
