@@ -1,5 +1,5 @@
-"""Replication commands: REPLICAOF/SLAVEOF, ROLE, REPLCONF, PSYNC, SYNC
-(spec §6). They change the pure replication state (``Server.repl``,
+"""Replication commands: REPLICAOF/SLAVEOF, ROLE, REPLCONF, PSYNC, SYNC,
+FAILOVER (spec §6). They change the pure replication state (``Server.repl``,
 frtrio/replication/core.py) at once and leave the network part to the
 node's shell as effects (SetMaster, UnsetMaster, ServeReplica)."""
 
@@ -11,10 +11,10 @@ from frtrio.core.client import F
 from frtrio.commands.table import command
 from frtrio.commands.util import err
 from frtrio.config import VERSION
-from frtrio.core.effects import ServeReplica, SetMaster, UnsetMaster
+from frtrio.core.effects import PauseChanged, ServeReplica, SetMaster, UnsetMaster
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import NO_REPLY, OK, ErrorReply, Status
-from frtrio.replication.core import ONLINE, Replica
+from frtrio.replication.core import FAILOVER_IN_PROGRESS, NO_FAILOVER, ONLINE, Replica
 from frtrio.replication.snapshot import Snapshot
 from frtrio.replication.state import Continue
 
@@ -33,6 +33,8 @@ def _replicaof(c, argv):
     repl = srv.repl
     if srv.cluster is not None:
         raise err("ERR REPLICAOF not allowed in cluster mode.")
+    if repl.failover_state != NO_FAILOVER:
+        raise err("ERR REPLICAOF not allowed while failing over.")
     if argv[1].lower() == b"no" and argv[2].lower() == b"one":
         if repl.masterhost is not None:
             line = repl.unset_master(_new_replid(srv))
@@ -130,6 +132,8 @@ def _sync_refused(c):
     repl = srv.repl
     if c.id in repl.replicas:
         return NO_REPLY  # already a replica: ignored
+    if repl.failover_state != NO_FAILOVER:
+        raise err("NOMASTERLINK Can't SYNC while failing over")
     if c.out:
         raise err("ERR SYNC and PSYNC are invalid with pending output")
     if srv.loading:
@@ -176,16 +180,29 @@ def _full_sync(c, r: Replica, announce: bool) -> None:
 
 @command("psync")
 def cmd_psync(c, argv):
+    srv = c.server
+    repl = srv.repl
+    if len(argv) > 3 and argv[3].lower() == b"failover" and c.id not in repl.replicas:
+        # the standalone FAILOVER handoff (spec §6.7): my master asks me to
+        # take over, if we share a replication history
+        log.warning("Failover request received for replid %s.", argv[1].decode("latin-1"))
+        if repl.masterhost is None:
+            raise err("ERR PSYNC FAILOVER can't be sent to a master.")
+        if argv[1].decode("latin-1") != repl.state.replid:
+            raise err("ERR PSYNC FAILOVER replid must match my replid.")
+        log.info("%s", repl.unset_master(_new_replid(srv)))
+        log.info("MASTER MODE enabled (failover request from 'id=%d addr=%s')", c.id, c.addr)
+        # sub-replicas learn the new id by reconnecting (the shell keeps
+        # the connection asking, which is not a replica yet)
+        for r in list(repl.replicas.values()):
+            srv.kill_client(r.client)
+        srv.effects.append(UnsetMaster(drop_replicas=False))
     refused = _sync_refused(c)
     if refused is not None:
         return refused
-    srv = c.server
-    repl = srv.repl
     off = string2ll(argv[2])
     if off is None:
         raise err("ERR value is not an integer or out of range")
-    if len(argv) > 3:
-        raise err("ERR syntax error")  # PSYNC ... FAILOVER: standalone FAILOVER not built
     psync_id = argv[1].decode("latin-1")
     res = repl.state.try_partial(psync_id, off, repl.pending_conf.get(c.id, {}).get("psync2",
                                                                                     False))
@@ -216,3 +233,104 @@ def cmd_sync(c, argv):
     r = _attach(c, True)
     _full_sync(c, r, False)
     return NO_REPLY
+
+
+# --- standalone FAILOVER (spec §6.7) --------------------------------------------
+
+PAUSE_FOREVER_MS = 1 << 62
+
+
+@command("failover")
+def cmd_failover(c, argv):
+    """FAILOVER [TO host port [FORCE]] [TIMEOUT ms] | FAILOVER ABORT: pause
+    writes, wait for a replica to have the whole stream, then hand it the
+    master role with PSYNC ... FAILOVER (the cron drives the rest)."""
+    srv = c.server
+    repl = srv.repl
+    if srv.cluster is not None:
+        raise err("ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER command "
+                  "instead.")
+    if len(argv) == 2 and argv[1].lower() == b"abort":
+        if repl.failover_state == NO_FAILOVER:
+            raise err("ERR No failover in progress.")
+        abort_failover(srv, "Failover manually aborted")
+        return OK
+    timeout = 0
+    force = False
+    target = None
+    j = 1
+    while j < len(argv):
+        a = argv[j].lower()
+        if a == b"timeout" and j + 1 < len(argv) and timeout == 0:
+            t = string2ll(argv[j + 1])
+            if t is None:
+                raise err("ERR value is not an integer or out of range")
+            if t <= 0:
+                raise err("ERR FAILOVER timeout must be greater than 0")
+            timeout = t
+            j += 2
+        elif a == b"to" and j + 2 < len(argv) and target is None:
+            port = string2ll(argv[j + 2])
+            if port is None:
+                raise err("ERR value is not an integer or out of range")
+            target = (argv[j + 1].decode("latin-1"), port)
+            j += 3
+        elif a == b"force" and not force:
+            force = True
+            j += 1
+        else:
+            raise err("ERR syntax error")
+    if repl.failover_state != NO_FAILOVER:
+        raise err("ERR FAILOVER already in progress.")
+    if repl.masterhost is not None:
+        raise err("ERR FAILOVER is not valid when server is a replica.")
+    if not repl.replicas:
+        raise err("ERR FAILOVER requires connected replicas.")
+    if force and (not timeout or target is None):
+        raise err("ERR FAILOVER with force option requires both a timeout and target HOST "
+                  "and IP.")
+    if target is not None:
+        r = repl.find_replica(*target)
+        if r is None:
+            raise err("ERR FAILOVER target HOST and PORT is not a replica.")
+        if r.state != ONLINE:
+            raise err("ERR FAILOVER target replica is not online.")
+        log.info("FAILOVER requested to %s:%d.", *target)
+    else:
+        log.info("FAILOVER requested to any replica.")
+    repl.failover_begin(target, srv.now_ms + timeout if timeout else 0, force)
+    srv.pause_clients(PAUSE_FOREVER_MS, False, "failover")
+    srv.effects.append(PauseChanged())
+    return OK
+
+
+def clear_failover(srv) -> None:
+    """The failover is over (done or aborted): writes flow again."""
+    srv.repl.failover_clear()
+    srv.unpause_clients("failover")
+    srv.effects.append(PauseChanged())
+
+
+def abort_failover(srv, reason: str) -> None:
+    """Redis's abortFailover: after the switch, turn back into a master."""
+    repl = srv.repl
+    if repl.failover_state == NO_FAILOVER:
+        return
+    log.info("%s", repl.failover_aborted_line(reason))
+    if repl.failover_state == FAILOVER_IN_PROGRESS:
+        log.info("%s", repl.unset_master(_new_replid(srv)))
+        srv.effects.append(UnsetMaster())
+    clear_failover(srv)
+
+
+def update_failover(srv) -> None:
+    """The fast cron's failover step (Redis's updateFailoverStatus)."""
+    act = srv.repl.failover_step(srv.now_ms)
+    if act is None:
+        return
+    if act[0] == "abort":
+        abort_failover(srv, act[1])
+        return
+    _, host, port, line = act
+    log.info("%s", line)
+    set_master(srv, host, port)

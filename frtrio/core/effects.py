@@ -192,7 +192,11 @@ class SetMaster:
 
 @attrs.frozen
 class UnsetMaster:
-    """REPLICAOF NO ONE: cancel the master link and drop sub-replicas."""
+    """REPLICAOF NO ONE: cancel the master link and drop sub-replicas
+    (unless the command already did: PSYNC ... FAILOVER keeps the new
+    replica that asked)."""
+
+    drop_replicas: bool = True
 
 
 @attrs.frozen

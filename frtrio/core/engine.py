@@ -187,6 +187,10 @@ class Server:
         # command waits or only those that may write (pause_holds)
         self.pause_end_ms = 0
         self.pause_all = False
+        # each purpose's own pause (Redis's client_pause_per_purpose):
+        # "client" (CLIENT PAUSE), "failover" (standalone FAILOVER) ->
+        # (end ms, ALL?); pause_end_ms / pause_all are their sum
+        self.pauses: dict[str, tuple[int, bool]] = {}
         # Lua scripting (frtrio/scripting), made on first use; the node shell
         # sets script_can_suspend: it resumes scripts suspended for BUSY
         self.scripting = None
@@ -345,19 +349,24 @@ class Server:
                 if r.wake is not None:
                     r.wake()
 
-    def pause_clients(self, end_ms: int, all_commands: bool) -> None:
-        """Redis's pauseClients: the pause lasts until the latest end asked
-        for; ALL wins over WRITE while both are on."""
-        if self.pause_end_ms > self.now_ms:
-            self.pause_all = self.pause_all or all_commands
-            self.pause_end_ms = max(self.pause_end_ms, end_ms)
-        else:
-            self.pause_all = all_commands
-            self.pause_end_ms = end_ms
+    def pause_clients(self, end_ms: int, all_commands: bool, purpose: str = "client") -> None:
+        """Redis's pauseClients: each purpose's pause lasts until the latest
+        end asked for; ALL wins over WRITE while both are on."""
+        old = self.pauses.get(purpose)
+        if old is not None and old[0] > self.now_ms:
+            end_ms = max(old[0], end_ms)
+            all_commands = all_commands or old[1]
+        self.pauses[purpose] = (end_ms, all_commands)
+        self._pause_update()
 
-    def unpause_clients(self) -> None:
-        self.pause_end_ms = 0
-        self.pause_all = False
+    def unpause_clients(self, purpose: str = "client") -> None:
+        self.pauses.pop(purpose, None)
+        self._pause_update()
+
+    def _pause_update(self) -> None:
+        live = [p for p in self.pauses.values() if p[0] > self.now_ms]
+        self.pause_end_ms = max((p[0] for p in live), default=0)
+        self.pause_all = any(p[1] for p in live)
 
     def pause_holds(self, c: Client, argv: list[bytes]) -> bool:
         """Must this command wait for the pause to end (Redis's
@@ -366,7 +375,9 @@ class Server:
         if self.now_ms >= self.pause_end_ms or c.flags & F.SLAVE:
             return False
         if self.pause_all:
-            return True
+            self._pause_update()  # an ALL pause may have ended before a WRITE one
+            if self.pause_all:
+                return True
         cmd = self.commands.get(argv[0].lower())
         if cmd is None:
             return False

@@ -15,6 +15,11 @@ WAIT_BGSAVE = "wait_bgsave"
 SEND_BULK = "send_bulk"
 ONLINE = "online"
 
+# standalone FAILOVER states (spec §6.7), as INFO's master_failover_state spells them
+NO_FAILOVER = "no-failover"
+WAIT_FOR_SYNC = "waiting-for-sync"
+FAILOVER_IN_PROGRESS = "failover-in-progress"
+
 
 class Replica:
     """One attached replica connection, on the master."""
@@ -79,6 +84,11 @@ class Replication:
         self.master_db = 0  # the db the upstream stream has selected (replica side)
         self.good_replicas = 0  # min-replicas: online replicas within max lag
         self.too_few_good = False  # writes refused with -NOREPLICAS
+        # --- standalone FAILOVER (master side) ---
+        self.failover_state = NO_FAILOVER
+        self.failover_end_ms = 0  # 0: no TIMEOUT given, wait for ever
+        self.failover_force = False
+        self.failover_target: tuple[str, int] | None = None
 
     # --- roles ------------------------------------------------------------
 
@@ -271,6 +281,64 @@ class Replication:
     def acked(self, woff: int) -> int:
         return sum(1 for r in self.replicas.values() if r.state == ONLINE and r.ack_off >= woff)
 
+    # --- standalone FAILOVER (spec §6.7) ----------------------------------------
+
+    def find_replica(self, host: str, port: int) -> Replica | None:
+        """The attached replica announced as host:port (Redis's findReplica:
+        the host compared without case)."""
+        for r in self.replicas.values():
+            if r.ip.lower() == host.lower() and r.port == port:
+                return r
+        return None
+
+    def failover_begin(self, target: tuple[str, int] | None, end_ms: int, force: bool) -> None:
+        self.failover_state = WAIT_FOR_SYNC
+        self.failover_target = target
+        self.failover_end_ms = end_ms
+        self.failover_force = force
+
+    def failover_clear(self) -> None:
+        self.failover_state = NO_FAILOVER
+        self.failover_target = None
+        self.failover_end_ms = 0
+        self.failover_force = False
+
+    def failover_step(self, now_ms: int):
+        """Redis's updateFailoverStatus, run on the fast replication cron
+        while waiting for a replica to catch up. Returns None (keep waiting),
+        ("abort", reason) or ("switch", host, port, log line): become a
+        replica of host:port and send it PSYNC ... FAILOVER."""
+        if self.failover_state != WAIT_FOR_SYNC:
+            return None
+        off = self.state.master_repl_offset
+        if self.failover_end_ms and self.failover_end_ms <= now_ms:
+            if self.failover_force and self.failover_target is not None:
+                host, port = self.failover_target
+                self.failover_state = FAILOVER_IN_PROGRESS
+                return ("switch", host, port,
+                        "FAILOVER to %s:%d time out exceeded, failing over." % (host, port))
+            return ("abort", "Replica never caught up before timeout")
+        found = None
+        if self.failover_target is not None:
+            found = self.find_replica(*self.failover_target)
+        else:
+            for r in self.replicas.values():
+                if r.ack_off == off:
+                    found = r
+                    self.failover_target = (r.ip, r.port)
+                    break
+        if found is not None and found.ack_off == off:
+            host, port = self.failover_target
+            self.failover_state = FAILOVER_IN_PROGRESS
+            return ("switch", host, port,
+                    "Failover target %s:%d is synced, failing over." % (host, port))
+        return None
+
+    def failover_aborted_line(self, reason: str) -> str:
+        if self.failover_target is not None:
+            return "FAILOVER to %s:%d aborted: %s" % (*self.failover_target, reason)
+        return "FAILOVER to any replica aborted: %s" % reason
+
     # --- ROLE and INFO ---------------------------------------------------------
 
     def role(self):
@@ -334,7 +402,7 @@ class Replication:
                            % (i, r.ip, r.port, r.state, r.ack_off, lag))
         bl = st.backlog
         out += [
-            "master_failover_state:no-failover",
+            "master_failover_state:%s" % self.failover_state,
             "master_replid:%s" % st.replid,
             "master_replid2:%s" % st.replid2,
             "master_repl_offset:%d" % st.master_repl_offset,

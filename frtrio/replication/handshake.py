@@ -71,7 +71,7 @@ class Partial:
 class Handshake:
     def __init__(self, listening_port: int, announce_ip: str | None = None,
                  masteruser: str | None = None, masterauth: str | None = None,
-                 cached: tuple[str, int] | None = None):
+                 cached: tuple[str, int] | None = None, failover: bool = False):
         """``cached``: (replid, reploff) of the cached master, if any: PSYNC
         asks for reploff + 1; else ``PSYNC ? -1``."""
         self.listening_port = listening_port
@@ -79,6 +79,9 @@ class Handshake:
         self.masteruser = masteruser
         self.masterauth = masterauth
         self.cached = cached
+        # a master handing over in a standalone FAILOVER: PSYNC carries
+        # FAILOVER, and only CONTINUE or FULLRESYNC are acceptable replies
+        self.failover = failover
         self.state = CONNECTING
         self._pending: list[str] = []  # the burst replies still expected
 
@@ -88,10 +91,13 @@ class Handshake:
         return Send(encode_command([b"PING"]))
 
     def psync_command(self) -> bytes:
-        if self.cached is None:
-            return encode_command([b"PSYNC", b"?", b"-1"])
-        rid, off = self.cached
-        return encode_command([b"PSYNC", rid.encode(), b"%d" % (off + 1)])
+        args = [b"PSYNC", b"?", b"-1"]
+        if self.cached is not None:
+            rid, off = self.cached
+            args = [b"PSYNC", rid.encode(), b"%d" % (off + 1)]
+        if self.failover:
+            args.append(b"FAILOVER")
+        return encode_command(args)
 
     def on_line(self, line: bytes):
         st = self.state
@@ -134,6 +140,8 @@ class Handshake:
             if line.startswith((b"-NOMASTERLINK", b"-LOADING")):
                 return Fail("Master is currently unable to PSYNC but should be in the future: %s"
                             % _s(line))
+            if self.failover:
+                return Fail("Unexpected reply to PSYNC FAILOVER from the target: %s" % _s(line))
             if line.startswith(b"-ERR") or line.startswith(b"-"):
                 # an old master: plain SYNC on the same connection
                 self.state = RECEIVE_SYNC_REPLY

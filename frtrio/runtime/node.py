@@ -273,7 +273,7 @@ class Node:
         elif type(e) is SetMaster:
             self.replication.set_master(e.host, e.port)
         elif type(e) is UnsetMaster:
-            self.replication.unset_master()
+            self.replication.unset_master(e.drop_replicas)
         elif type(e) is ApplyConfig:
             result = self.apply_config(e.changes)
             if e.reply is not None:
@@ -350,6 +350,8 @@ class Node:
                         if n:
                             srv.stats["expired_keys"] += n
             self._client_timeouts()
+            if srv.repl.failover_state != "no-failover":
+                self.replication.failover_tick()
             self.flush_effects()
             if env.now() - last_fsync >= 1.0:
                 last_fsync = env.now()

@@ -22,7 +22,7 @@ from frtrio.core.client import F
 from frtrio.persist.rdbfile import OP_AUX, RdbLoadError, load_rdb
 from frtrio.protocol.parser import RequestParser
 from frtrio.replication import handshake as hs
-from frtrio.replication.core import ONLINE, SEND_BULK
+from frtrio.replication.core import FAILOVER_IN_PROGRESS, NO_FAILOVER, ONLINE, SEND_BULK
 from frtrio.replication.state import encode_command
 from frtrio.store import crc64 as _crc64
 from frtrio.store import rdb as _rdb
@@ -266,13 +266,45 @@ class ReplicationShell:
         self.scope = trio.CancelScope()
         self.node.nursery.start_soon(self._link, host, port, self.gen, self.scope)
 
-    def unset_master(self) -> None:
+    def unset_master(self, drop_replicas: bool = True) -> None:
         self.target = None
         if self.scope is not None:
             self.scope.cancel()
             self.scope = None
         self.gen += 1
-        self.drop_replicas()
+        if drop_replicas:
+            self.drop_replicas()
+
+    def failover_tick(self) -> None:
+        """Every server cron tick while a standalone FAILOVER runs (Redis
+        runs its replication cron at 10 Hz then): the pure step decides,
+        this carries out its effects (the switch to the target, an abort)."""
+        from frtrio.commands.replication import update_failover
+
+        srv = self.node.server
+        update_failover(srv)
+        self._carry_out()
+
+    def _carry_out(self) -> None:
+        srv = self.node.server
+        while srv.effects:
+            effects = list(srv.effects)
+            srv.effects.clear()
+            for e in effects:
+                self.node.carry_out(e)
+
+    def _failover_psync_result(self, accepted: bool) -> None:
+        """The old master's PSYNC ... FAILOVER was answered: on CONTINUE or
+        FULLRESYNC the failover is done and writes resume; anything else
+        aborts it (the old master turns back into a master)."""
+        from frtrio.commands.replication import abort_failover, clear_failover
+
+        srv = self.node.server
+        if accepted:
+            clear_failover(srv)
+        else:
+            abort_failover(srv, "Failover target rejected psync request")
+        self._carry_out()
 
     def reconcile_cluster(self) -> None:
         """Cluster mode: replication follows the cluster's view of myself
@@ -322,8 +354,10 @@ class ReplicationShell:
         cfg = node.config
         now = node.env.unix_ms()
         core = srv.cluster
-        if core is None or not core.manual_failover_paused():
-            # (no PING while paused for a manual failover: the offset freezes)
+        timed_failover = repl.failover_end_ms and srv.pause_end_ms > srv.now_ms
+        if (core is None or not core.manual_failover_paused()) and not timed_failover:
+            # (no PING while paused for a manual failover or a FAILOVER with
+            # a timeout: the offset freezes)
             repl.cron_ping(int(cfg.get("repl-ping-replica-period")))
         for r in repl.timed_out(cfg, now):
             log.warning("Disconnecting timedout replica (streaming sync): %s:%d", r.ip, r.port)
@@ -384,12 +418,13 @@ class ReplicationShell:
             lport = int(cfg.get("replica-announce-port") or 0) or int(cfg.get("port"))
             h = hs.Handshake(lport, cfg.get("replica-announce-ip") or None,
                              cfg.get("masteruser") or None, cfg.get("masterauth") or None,
-                             repl.cached)
+                             repl.cached, failover=repl.failover_state == FAILOVER_IN_PROGRESS)
             await stream.send_all(h.connected().data)
             repl.repl_state = h.state
             step = None
             while True:
                 line = await rd.line("Timeout connecting to the MASTER...")
+                asked_psync = h.state == hs.RECEIVE_PSYNC_REPLY
                 step = h.on_line(line)
                 repl.repl_state = h.state
                 if step is None:
@@ -401,8 +436,12 @@ class ReplicationShell:
                         break
                     continue
                 if isinstance(step, hs.Fail):
+                    if h.failover and asked_psync:
+                        self._failover_psync_result(False)
                     raise LinkError(step.log)
                 break
+            if h.failover:
+                self._failover_psync_result(True)
             if isinstance(step, hs.FullSync):
                 log.info("Full resync from master: %s:%d", step.replid, step.offset)
                 await self._full_sync(stream, rd, step)
