@@ -251,6 +251,22 @@ def test_min_replicas_and_stale_data_errors_side_by_side(kind):
         assert c.cmd("SET", "a", "1") == b"-NOREPLICAS Not enough good replicas to write.\r\n"
         assert c.cmd("EXEC") == (b"-EXECABORT Transaction discarded because of previous "
                                  b"errors.\r\n")
+        noreplicas = b"-NOREPLICAS Not enough good replicas to write.\r\n"
+        # scripts: a flagged script is refused up front, an unflagged one at
+        # its first write, a no-writes one runs
+        assert c.cmd("EVAL", "redis.call('set','a','1')", "0") == (
+            b"-NOREPLICAS Not enough good replicas to write. script: "
+            b"2bd54cf896593e0f67829606ba9f4de698309825, on @user_script:1.\r\n")
+        assert c.cmd("EVAL", "#!lua\nredis.call('set','a','1')", "0") == noreplicas
+        assert c.cmd("EVAL", "#!lua flags=no-writes\nreturn redis.call('get','a')", "0") == \
+            b"$-1\r\n"
+        lib = ("#!lua name=lib\nredis.register_function('f', "
+               "function(k, a) return redis.call('set', k[1], 'x') end)")
+        assert c.cmd("FUNCTION", "LOAD", lib) == noreplicas  # a write, too
+        assert c.cmd("CONFIG", "SET", "min-replicas-to-write", "0") == b"+OK\r\n"
+        assert c.cmd("FUNCTION", "LOAD", lib) == b"$3\r\nlib\r\n"
+        assert c.cmd("CONFIG", "SET", "min-replicas-to-write", "1") == b"+OK\r\n"
+        assert c.cmd("FCALL", "f", "1", "a") == noreplicas
         assert c.cmd("CONFIG", "SET", "min-replicas-to-write", "0") == b"+OK\r\n"
         assert c.cmd("SET", "a", "1") == b"+OK\r\n"
         assert m.client().info("replication")["role"] == "master"
@@ -263,9 +279,20 @@ def test_min_replicas_and_stale_data_errors_side_by_side(kind):
                       b"set to 'no'.\r\n")
         assert c.cmd("GET", "a") == masterdown
         assert c.cmd("PING") == masterdown
+        readonly = b"-READONLY You can't write against a read only replica.\r\n"
+        # a script is judged by the flags it declares (Redis's getCommandFlags)
+        assert c.cmd("EVAL", "return 1", "0") == masterdown
+        assert c.cmd("EVAL", "#!lua\nreturn 1", "0") == readonly
+        assert c.cmd("EVAL", "#!lua flags=no-writes\nreturn 1", "0") == masterdown
+        assert c.cmd("EVAL", "#!lua flags=allow-stale,no-writes\nreturn 1", "0") == b":1\r\n"
+        assert c.cmd("EVAL", "#!lua flags=allow-stale\nreturn 1", "0") == readonly
         assert c.cmd("ROLE").startswith(b"*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n")
         assert c.cmd("CONFIG", "SET", "replica-serve-stale-data", "yes") == b"+OK\r\n"
         assert c.cmd("GET", "a") == b"$-1\r\n"
+        assert c.cmd("EVAL", "#!lua\nreturn 1", "0") == readonly
+        assert c.cmd("EVAL", "return redis.call('set','a','1')", "0") == (
+            b"-READONLY You can't write against a read only replica. script: "
+            b"67ed14c1cb086d8c2fcf91ebe13410ba087fd0f8, on @user_script:1.\r\n")
         info = s.client().info("replication")
         assert info["master_link_status"] == "down"
         assert info["master_link_down_since_seconds"] == -1

@@ -178,6 +178,14 @@ def cmd_debug(c, argv):
             out.append(Status(value_digest(v, k in db.expires).hex() if v is not None
                               else "0" * 40))
         return out
+    if sub == b"object" and len(argv) == 3:
+        return _debug_object(c, argv[2])
+    if sub == b"replicate" and len(argv) >= 3:
+        # propagate argv[2:] as if a command had run (tests use it to plant
+        # commands a replica cannot run)
+        c.server.propagated.append((c.dbid, list(argv[2:])))
+        c.server.repl.wrote(c)
+        return OK
     if sub == b"set-active-expire" and len(argv) == 3:
         c.server.active_expire_enabled = _atoi(argv[2]) != 0
         return OK
@@ -216,3 +224,32 @@ def cmd_debug(c, argv):
         "ERR unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP."
         % _cstr(argv[1]).decode("latin-1")[:128]
     )
+
+
+def _debug_object(c, key: bytes):
+    """DEBUG OBJECT: the key's internals as Redis prints them. The value is
+    read without an expiry check (a logically expired key on a replica is
+    still there); frtrio keeps no per-key access time yet: lru is the clock
+    now and the idle time 0."""
+    from frtrio.commands.objectcmd import encoding_name, refcount
+    from frtrio.store import rdb
+
+    v = c.db.data.get(key)
+    if v is None:
+        raise err("ERR no such key")
+    cfg = c.server.config
+    enc = encoding_name(v, cfg)
+    body = rdb.encode_object(v, rdb.Limits.from_config(cfg))
+    extra = ""
+    if enc == "quicklist":
+        fill = cfg.get_int("list-max-listpack-size")
+        nodes = rdb._quicklist_nodes(list(v), fill)
+        n = len(nodes)
+        size = sum(7 + sum(len(e) for e in items) for _, items in nodes)
+        extra = (" ql_nodes:%d ql_avg_node:%.2f ql_listpack_max:%d ql_compressed:%d "
+                 "ql_uncompressed_size:%d" % (n, len(v) / n if n else 0.0, fill,
+                                              cfg.get_int("list-compress-depth") != 0, size))
+    lru = (c.server.now_ms // 1000) & 0xFFFFFF  # Redis's LRU clock, 1 s resolution
+    return Status("Value at:0x%x refcount:%d encoding:%s serializedlength:%d lru:%d "
+                  "lru_seconds_idle:0%s" % (id(v), refcount(v, cfg), enc, len(body) - 1, lru,
+                                            extra))

@@ -135,16 +135,22 @@ def object_encoding(c, argv):
     return encoding_name(v, c.server.config).encode()
 
 
+def refcount(v, cfg) -> int:
+    """Small integers are Redis's shared objects unless an LRU/LFU policy
+    needs one object per key."""
+    if type(v) is bytes and _shares_integers(cfg):
+        n = _int_string(v)
+        if n is not None and 0 <= n < SHARED_INTEGERS:
+            return SHARED_REFCOUNT
+    return 1
+
+
 @command("object|refcount")
 def object_refcount(c, argv):
     v = _lookup(c, argv[2])
     if v is None:
         return None
-    if type(v) is bytes and _shares_integers(c.server.config):
-        n = _int_string(v)
-        if n is not None and 0 <= n < SHARED_INTEGERS:
-            return SHARED_REFCOUNT
-    return 1
+    return refcount(v, c.server.config)
 
 
 @command("object|idletime")

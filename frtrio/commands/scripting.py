@@ -361,3 +361,66 @@ def cmd_function_help(c, argv):
         "    Prints this help.",
     ]
     return [Status(x) for x in lines]
+
+
+# --- the command flags a script declares (Redis's getCommandFlags) -----------
+
+
+class ScriptedCommand:
+    """EVAL/FCALL seen with the flags its script declares (Redis's
+    scriptFlagsToCmdFlags): write unless no-writes, stale only with
+    allow-stale, denyoom unless allow-oom or no-writes, never
+    may-replicate. Everything else is the command's own."""
+
+    __slots__ = ("_cmd", "is_write", "stale", "denyoom", "may_replicate")
+
+    def __init__(self, cmd, script_flags: int):
+        self._cmd = cmd
+        self.is_write = not script_flags & E.F_NO_WRITES
+        self.stale = bool(script_flags & E.F_ALLOW_STALE)
+        self.denyoom = not script_flags & (E.F_ALLOW_OOM | E.F_NO_WRITES)
+        self.may_replicate = False
+
+    def __getattr__(self, name):
+        return getattr(self._cmd, name)
+
+
+def _eval_script_flags(srv, argv, sha_mode: bool):
+    """Redis's evalGetCommandFlags: the flags of the cached script, or of
+    the body's shebang; None when the script is unknown or has none."""
+    body_or_sha = argv[1]
+    if sha_mode and len(body_or_sha) != 40:
+        return None
+    sc = srv.scripting
+    sha = body_or_sha.lower() if sha_mode else E.sha1hex(body_or_sha)
+    script = sc.scripts.get(sha) if sc is not None else None
+    if script is not None:
+        flags = script.flags
+    elif sha_mode:
+        return None
+    else:
+        try:
+            flags = E.parse_shebang(body_or_sha)[0]
+        except ErrorReply:
+            return None
+    return None if flags & E.F_EVAL_COMPAT else flags
+
+
+def _fcall_script_flags(srv, argv):
+    sc = srv.scripting
+    f = sc.functions.get(argv[1]) if sc is not None else None
+    return f.flags if f is not None else None
+
+
+def _install_flag_sources() -> None:
+    from frtrio.commands import table as _table
+
+    for name, sha_mode in ((b"eval", False), (b"eval_ro", False), (b"evalsha", True),
+                           (b"evalsha_ro", True)):
+        _table.TABLE[name].flags_from_script = (
+            lambda srv, argv, _s=sha_mode: _eval_script_flags(srv, argv, _s))
+    for name in (b"fcall", b"fcall_ro"):
+        _table.TABLE[name].flags_from_script = _fcall_script_flags
+
+
+_install_flag_sources()

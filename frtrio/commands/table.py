@@ -63,6 +63,7 @@ class Command:
         "last",
         "step",
         "handler",
+        "flags_from_script",
         "getkeys",
         "subcommands",
         "parent",
@@ -115,6 +116,9 @@ class Command:
         self.pubsub = "pubsub" in f
         self.may_replicate = "may_replicate" in f
         self.asking = "asking" in f
+        # EVAL*/FCALL*: (server, argv) -> the script's flags or None; the
+        # gate then judges the command by them (frtrio/commands/scripting.py)
+        self.flags_from_script = None
         ks = fact[8]
         self.has_key_specs = bool(ks["set"] if isinstance(ks, dict) else ks)
 

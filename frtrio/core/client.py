@@ -127,6 +127,8 @@ class Client:
         if self.reply_mode:
             if self.reply_mode == 2:
                 self.reply_mode = 0
+            elif self.flags & F.MASTER:
+                self.server.master_got_error(self, msg)
             return
         b = encode_error(msg)
         self.out.append(b)

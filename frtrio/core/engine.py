@@ -207,6 +207,12 @@ class Server:
         self.snapshots: list = []  # full-sync snapshots being produced
         self.expire_props = 0  # deletions of expired keys propagated (DEL/UNLINK)
         self.in_master_cmd = False  # running a command from our master's stream
+        # a writable replica: a client's write command is running (expired
+        # keys it touches are deleted), and the keys such writes gave a TTL
+        # (db id -> keys), which the replica expires itself (Redis's
+        # slaveKeysWithExpire / expireSlaveKeys)
+        self.replica_local_write = False
+        self.replica_keys_with_expire: dict[int, set] = {}
 
     # --- replication hooks ----------------------------------------------------
 
@@ -228,11 +234,47 @@ class Server:
         propagates DEL (UNLINK with lazyfree-lazy-expire); a replica keeps
         it until its master's DEL arrives, alive for the master's commands."""
         if self.repl.masterhost is not None:
-            return 2 if self.in_master_cmd else 1
+            if self.in_master_cmd:
+                return 2
+            if not self.replica_local_write:
+                return 1
+            # a write on a writable replica deletes the expired key first
+            # (Redis's lookupKeyWrite); a replica streams nothing onwards,
+            # the DEL only reaches its AOF
         self.expire_props += 1
         lazy = self.config.get("lazyfree-lazy-expire") == "yes"
         self.propagated.append((db.id, [b"UNLINK" if lazy else b"DEL", key]))
         return 0
+
+    def _replica_write(self, on: bool) -> None:
+        self.replica_local_write = on
+        hook = self._remember_replica_expire if on else None
+        for db in self.dbs:
+            db.on_set_expire = hook
+
+    def _remember_replica_expire(self, db, key: bytes) -> None:
+        self.replica_keys_with_expire.setdefault(db.id, set()).add(key)
+
+    def expire_replica_keys(self) -> int:
+        """A writable replica's own keys with a TTL are deleted when it
+        passes (the master's keys wait for the master's DEL). Keys that lost
+        their TTL or are gone are forgotten. Returns how many expired."""
+        n = 0
+        for dbid, keys in list(self.replica_keys_with_expire.items()):
+            db = self.dbs[dbid] if dbid < len(self.dbs) else None
+            for k in list(keys):
+                t = db.expires.get(k) if db is not None else None
+                if t is None:
+                    keys.discard(k)
+                elif t <= self.now_ms:
+                    keys.discard(k)
+                    db.delete(k)
+                    self.expire_props += 1
+                    self.propagated.append((dbid, [b"DEL", k]))
+                    n += 1
+            if not keys:
+                del self.replica_keys_with_expire[dbid]
+        return n
 
     def master_repl_offset(self) -> int:
         """The replication offset the cluster bus header carries: a master's
@@ -385,6 +427,12 @@ class Server:
             cmd = cmd.subcommands.get(argv[1].lower(), cmd)
         if cmd.name == "exec" and c.multi:
             return any(self.pause_holds_cmd(q) for q in c.multi)
+        if cmd.flags_from_script is not None:
+            sflags = cmd.flags_from_script(self, argv)
+            if sflags is not None:
+                from frtrio.commands.scripting import ScriptedCommand
+
+                cmd = ScriptedCommand(cmd, sflags)
         return cmd.is_write or cmd.may_replicate
 
     def pause_holds_cmd(self, queued) -> bool:
@@ -521,6 +569,7 @@ class Server:
             c.flags |= F.CLOSE_AFTER_REPLY
             return
         if cmd is None:
+            c.last_cmd = b"NULL"  # Redis's lastcmd is NULL after an unknown command
             return self._reject(c, _unknown_command_error(argv))
         if cmd.subcommands and len(argv) >= 2:
             sub = cmd.subcommands.get(argv[1].lower())
@@ -537,6 +586,12 @@ class Server:
                 c, "ERR wrong number of arguments for '%s' command" % cmd.fullname, cmd=cmd
             )
         c.last_cmd = cmd.name_bytes
+        if cmd.flags_from_script is not None:
+            sflags = cmd.flags_from_script(self, argv)
+            if sflags is not None:
+                from frtrio.commands.scripting import ScriptedCommand
+
+                cmd = ScriptedCommand(cmd, sflags)
         if not c.authenticated and not cmd.no_auth:
             return self._reject(c, "NOAUTH Authentication required.", cmd=cmd)
         if c.multi is not None and cmd.no_multi:
@@ -613,6 +668,22 @@ class Server:
         self.stats["frtrio_internal_errors"] += 1
         _log.exception("%s %s", INTERNAL_ERROR_MARK, where)
 
+    def master_got_error(self, c: Client, msg: str) -> None:
+        """A command from our master's stream failed (Redis's afterErrorReply
+        for the master client): the reply goes nowhere, so log it loudly
+        with the newest backlog bytes, and count it."""
+        name = c.last_cmd.decode("latin-1") if c.last_cmd != b"NULL" else "<unknown>"
+        _log.warning("== CRITICAL == This replica is sending an error to its master: '%s' "
+                    "after processing the command '%s'", msg[:4096], name)
+        bl = self.repl.state.backlog
+        if bl is not None and bl.histlen > 0:
+            n = min(256, bl.histlen)
+            tail = bl.read_from(bl.first_byte_offset + bl.histlen - n)
+            from frtrio.config.text import repr_bytes
+
+            _log.warning("Latest backlog is: '%s'", repr_bytes(tail))
+        self.stats["unexpected_error_replies"] += 1
+
     def count_error(self, msg: str) -> None:
         """INFO errorstats, as Redis's afterErrorReply: the error code is the
         first word when a space comes within the first 32 bytes of the
@@ -629,6 +700,10 @@ class Server:
         ep = self.expire_props
         dbid = c.dbid
         self.prevent_propagation = False
+        local = (cmd.is_write and self.repl.masterhost is not None
+                 and not c.flags & F.MASTER)
+        if local:
+            self._replica_write(True)
         try:
             r = cmd.handler(c, argv)
         except ErrorReply as e:
@@ -653,6 +728,8 @@ class Server:
             if st is None:
                 st = self.cmdstats[cmd.fullname] = [0, 0, 0, 0]
             st[0] += 1
+        if local:
+            self._replica_write(False)
         if r is not _NO_REPLY:
             if (type(r) is bytes or r is OK) and not c.reply_mode:
                 # the common replies, without the generic encoder's dispatch

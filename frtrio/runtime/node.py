@@ -343,6 +343,8 @@ class Node:
                 continue
             if next_server < now - 1.0:
                 next_server = now  # fell far behind (a pause): do not replay ticks
+            if srv.active_expire_enabled and srv.replica_keys_with_expire:
+                srv.stats["expired_keys"] += srv.expire_replica_keys()
             if srv.active_expire_enabled and srv.repl.masterhost is None:
                 for db in srv.dbs:
                     if db.expires:

@@ -494,8 +494,14 @@ class Scripting:
             rejected = "This Redis command is not allowed from script"
         elif ctx.read_only and (cmd.is_write or cmd.may_replicate):
             rejected = "Write commands are not allowed from read-only scripts."
+        elif (cmd.is_write and not ctx.write_dirty and srv.repl.masterhost is not None
+              and not ctx.caller.flags & _F.MASTER
+              and srv.config.get("replica-read-only") == "yes"):
+            rejected = "-READONLY You can't write against a read only replica."
         elif cmd.is_write and not ctx.write_dirty and srv.disk_error is not None:
-            rejected = srv.disk_error
+            rejected = "-" + srv.disk_error  # (a leading '-': the error keeps its code)
+        elif cmd.is_write and not ctx.write_dirty and srv.repl.too_few_good:
+            rejected = "-NOREPLICAS Not enough good replicas to write."
         elif cmd.is_write and not ctx.write_dirty and not ctx.allow_oom and cmd.denyoom \
                 and getattr(srv, "oom_at_start", False):
             rejected = "OOM command not allowed when used memory > 'maxmemory'."
@@ -504,8 +510,7 @@ class Scripting:
                 ctx.write_dirty = True
             rejected = self._cluster_check(ctx, cmd, argv)
         if rejected is not None:
-            srv.count_error(rejected if " " in rejected and rejected.split(" ", 1)[0].isupper()
-                            else "ERR " + rejected)
+            srv.count_error(rejected[1:] if rejected[:1] == "-" else "ERR " + rejected)
             if cmd is not None:
                 st = srv.cmdstats.get(cmd.fullname)
                 if st is None:
@@ -567,10 +572,21 @@ class Scripting:
     def prepare(self, c, funcname: bytes, flags: int, ro: bool, eval_mode: bool, keys=()) -> RunCtx:
         """Redis's scriptPrepareForRun: raises ErrorReply when refused."""
         srv = self.server
+        repl = srv.repl
+        obey = bool(c.flags & _F.MASTER)
+        running_stale = (repl.masterhost is not None and not repl.link_up
+                         and srv.config.get("replica-serve-stale-data") == "no")
         if not (flags & F_EVAL_COMPAT):
             if (flags & F_NO_CLUSTER) and srv.cluster is not None:
                 raise ErrorReply("ERR Can not run script on cluster, 'no-cluster' flag is set.")
+            if running_stale and not (flags & F_ALLOW_STALE):
+                raise ErrorReply("MASTERDOWN Link with MASTER is down, replica-serve-stale-data "
+                                 "is set to 'no' and 'allow-stale' flag is not set on the script.")
             if not (flags & F_NO_WRITES):
+                if (repl.masterhost is not None and not obey
+                        and srv.config.get("replica-read-only") == "yes"):
+                    raise ErrorReply("READONLY Can not run script with write flag on readonly "
+                                     "replica")
                 de = srv.disk_error
                 if de is not None and not (c.flags & _F.MASTER):
                     if de.startswith("MISCONF Redis is configured to save RDB"):
@@ -584,10 +600,15 @@ class Scripting:
                         "flag for read only scripts. AOF error: %s" % (srv.aof_write_error or ""))
                 if ro:
                     raise ErrorReply("ERR Can not execute a script with write flag using *_ro command.")
+                if repl.masterhost is None and repl.too_few_good:
+                    raise ErrorReply("NOREPLICAS Not enough good replicas to write.")
             if (getattr(srv, "oom_at_start", False)
                     and not (flags & (F_ALLOW_OOM | F_NO_WRITES))):
                 raise ErrorReply("OOM allow-oom flag is not set on the script, can not run it when "
                                  "used memory > 'maxmemory'")
+        elif running_stale:
+            raise ErrorReply("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is "
+                             "set to 'no'.")
         ctx = RunCtx()
         ctx.caller = c
         ctx.funcname = funcname

@@ -59,6 +59,7 @@ class Db:
         "cow",
         "on_expire",
         "on_overwrite",
+        "on_set_expire",
         "_scan",
         "_scan_pos",
     )
@@ -81,6 +82,9 @@ class Db:
         # (the server propagates the deletion), 1 = keep it but report it
         # missing, 2 = treat it as alive (a replica: spec §4.5)
         self.on_expire: Callable | None = None
+        # called with (db, key) when a TTL is set, while a client writes on
+        # a writable replica (the replica expires those keys itself)
+        self.on_set_expire: Callable | None = None
         self._scan: list | None = None
         self._scan_pos = 0
 
@@ -156,6 +160,8 @@ class Db:
 
     def set_expire(self, key: bytes, when_ms: int) -> None:
         self.expires[key] = when_ms
+        if self.on_set_expire is not None:
+            self.on_set_expire(self, key)
 
     def get_expire(self, key: bytes) -> int | None:
         return self.expires.get(key)
