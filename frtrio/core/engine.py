@@ -211,6 +211,8 @@ class Server:
         # keys it touches are deleted), and the keys such writes gave a TTL
         # (db id -> keys), which the replica expires itself (Redis's
         # slaveKeysWithExpire / expireSlaveKeys)
+        self.rdb_last_load_keys_loaded = 0  # INFO persistence, set by each RDB load
+        self.rdb_last_load_keys_expired = 0
         self.replica_local_write = False
         self.replica_keys_with_expire: dict[int, set] = {}
 

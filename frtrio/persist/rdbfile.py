@@ -56,20 +56,50 @@ def limits(cfg) -> _rdb.Limits:
     return _rdb.Limits.from_config(cfg)
 
 
+def aux_records(redis_ver: bytes, ctime_s: int, used_mem: int, rsi, aof_base: bool) -> bytes:
+    """The AUX fields at the head of an RDB, in Redis's order; ``rsi``
+    (stream db, replication id, offset) adds the replication info a node
+    needs to continue a replication history after loading it."""
+    aux = [
+        (b"redis-ver", redis_ver),
+        (b"redis-bits", b"64"),
+        (b"ctime", b"%d" % ctime_s),
+        (b"used-mem", b"%d" % used_mem),
+    ]
+    if rsi is not None:
+        stream_db, replid, offset = rsi
+        aux += [
+            (b"repl-stream-db", b"%d" % stream_db),
+            (b"repl-id", replid.encode()),
+            (b"repl-offset", b"%d" % offset),
+        ]
+    aux.append((b"aof-base", b"1" if aof_base else b"0"))
+    enc = rdb_strings.enc_string
+    return b"".join(bytes((OP_AUX,)) + enc(k, False) + enc(v, False) for k, v in aux)
+
+
+def save_info(server):
+    """Redis's rdbPopulateSaveInfo: (stream db, replid, offset) when this
+    node has a replication history worth keeping, else None."""
+    repl = server.repl
+    st = repl.state
+    if repl.masterhost is None:
+        if st.backlog is None:
+            return None
+        return (0 if st.slaveseldb == -1 else st.slaveseldb, st.replid, st.master_repl_offset)
+    if repl.master_reploff >= 0 or repl.cached is not None:
+        return (repl.master_db, st.replid, st.master_repl_offset)
+    return None
+
+
 def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
-    """The whole dataset as an RDB file."""
+    """The whole dataset as an RDB file (an AOF base carries no replication
+    info, as in Redis)."""
     lim = limits(cfg)
     enc = rdb_strings.enc_string
     out = [MAGIC]
-    aux = [
-        (b"redis-ver", VERSION.encode()),
-        (b"redis-bits", b"64"),
-        (b"ctime", b"%d" % (server.now_ms // 1000)),
-        (b"used-mem", b"%d" % server.host.used_memory()),
-        (b"aof-base", b"1" if aof_base else b"0"),
-    ]
-    for k, v in aux:
-        out.append(bytes((OP_AUX,)) + enc(k, False) + enc(v, False))
+    out.append(aux_records(VERSION.encode(), server.now_ms // 1000, server.host.used_memory(),
+                           None if aof_base else save_info(server), aof_base))
     out.append(_functions.rdb_records(server, lim.compress))
     for db in server.dbs:
         if not db.data:
@@ -92,9 +122,14 @@ def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
     return body + crc.to_bytes(8, "little")
 
 
-def load_rdb(data: bytes, server, cfg, preamble: bool = False) -> tuple[int, int, int]:
+def load_rdb(data: bytes, server, cfg, preamble: bool = False, aux: dict | None = None,
+             keep_expired: bool = False, expired_keys: list | None = None
+             ) -> tuple[int, int, int]:
     """Load RDB data into the server's dbs. Returns (offset just past the
-    checksum, keys loaded, keys expired). Raises RdbLoadError."""
+    checksum, keys loaded, keys expired). ``aux`` collects the AUX fields;
+    a replica loads keys already expired (``keep_expired``: its master
+    deletes them); a master collects them as (dbid, key) in
+    ``expired_keys``. Raises RdbLoadError."""
     if data[:5] != b"REDIS":
         raise RdbLoadError("Wrong signature trying to load DB from file")
     try:
@@ -144,6 +179,8 @@ def load_rdb(data: bytes, server, cfg, preamble: bool = False) -> tuple[int, int
                 v = r.string()
                 if k == b"redis-ver":
                     log.info("Loading RDB produced by version %s", v.decode("latin-1"))
+                if aux is not None:
+                    aux[k] = v
                 continue
             if t == OP_MODULE_AUX:
                 raise RdbLoadError("The RDB file holds module data, which frtrio cannot load")
@@ -162,8 +199,10 @@ def load_rdb(data: bytes, server, cfg, preamble: bool = False) -> tuple[int, int
             except rdb_format.RdbError as e:
                 raise RdbLoadError("Can't load the value of key '%s': %s"
                                    % (key.decode("latin-1")[:100], e)) from None
-            if expire is not None and not preamble and expire < now:
+            if expire is not None and not preamble and not keep_expired and expire < now:
                 expired += 1
+                if expired_keys is not None:
+                    expired_keys.append((db.id, key))
             else:
                 db.set(key, value)
                 if expire is not None:
@@ -183,4 +222,20 @@ def load_rdb(data: bytes, server, cfg, preamble: bool = False) -> tuple[int, int
     except rdb_format.RdbError:
         raise RdbLoadError("Short read or OOM loading DB. Unrecoverable error, aborting now.") \
             from None
+    server.rdb_last_load_keys_loaded = loaded
+    server.rdb_last_load_keys_expired = expired
     return r.pos, loaded, expired
+
+
+def repl_info(aux: dict):
+    """(stream db, replication id, offset) from loaded AUX fields, when
+    valid (Redis's rsi checks), else None."""
+    try:
+        rid = aux[b"repl-id"].decode("latin-1")
+        off = int(aux[b"repl-offset"])
+        db = int(aux[b"repl-stream-db"])
+    except (KeyError, ValueError):
+        return None
+    if len(rid) != 40 or off == -1 or db == -1:
+        return None
+    return db, rid, off

@@ -31,21 +31,8 @@ class Snapshot:
                  redis_ver: bytes, ctime_s: int, used_mem: int):
         self.lim = _rf.limits(cfg)
         self.checksum = cfg.get("rdbchecksum") == "yes"
-        enc = _rdb.enc_string
-        head = [_rf.MAGIC]
-        aux = [
-            (b"redis-ver", redis_ver),
-            (b"redis-bits", b"64"),
-            (b"ctime", b"%d" % ctime_s),
-            (b"used-mem", b"%d" % used_mem),
-            (b"repl-stream-db", b"%d" % stream_db),
-            (b"repl-id", replid.encode()),
-            (b"repl-offset", b"%d" % offset),
-            (b"aof-base", b"0"),
-        ]
-        for k, v in aux:
-            head.append(bytes((_rf.OP_AUX,)) + enc(k, False) + enc(v, False))
-        self.head = b"".join(head)
+        self.head = _rf.MAGIC + _rf.aux_records(redis_ver, ctime_s, used_mem,
+                                                (stream_db, replid, offset), False)
         # per db: [dbid, pending {key: value}, expires copy, encoded parts, nkeys]
         self.dbs = []
         for db in server.dbs:

@@ -101,16 +101,22 @@ def save_dump(node) -> None:
 
 def load_dump(node) -> None:
     """At start with appendonly off: load dump.rdb when there is one."""
-    from frtrio.persist.rdbfile import RdbLoadError, load_rdb
+    from frtrio.persist.rdbfile import RdbLoadError, load_rdb, repl_info
 
     path = dump_path(node.config)
     fs = node.env.fs
     if not fs.exists(path):
         return
     srv = node.server
+    cfg = node.config
+    core = srv.cluster
+    master = not cfg.get("replicaof") and (core is None or not core.state.myself.is_replica)
+    aux: dict = {}
+    expired_keys: list = []
     srv.loading = True
     try:
-        _end, loaded, expired = load_rdb(fs.read(path), srv, node.config)
+        _end, loaded, expired = load_rdb(fs.read(path), srv, cfg, aux=aux,
+                                         keep_expired=not master, expired_keys=expired_keys)
     except RdbLoadError as e:
         raise AOFLoadError("Fatal error loading the DB: %s. Exiting." % e) from None
     finally:
@@ -118,6 +124,38 @@ def load_dump(node) -> None:
     srv.dirty = 0
     log.info("Done loading RDB, keys loaded: %d, keys expired: %d.", loaded, expired)
     log.info("DB loaded from disk")
+    restore_replication(srv, cfg, repl_info(aux), master, expired_keys)
+
+
+def restore_replication(srv, cfg, rsi, master: bool, expired_keys: list) -> None:
+    """Continue the replication history an RDB recorded (Redis's
+    loadDataFromDisk): a replica takes the id and offset as its cached
+    master, so it can PSYNC from there; a master keeps them as its
+    secondary id, so its old replicas can. A master's keys that expired
+    while it was down become DELs in its new backlog."""
+    st = srv.repl.state
+    dels = [(dbid, [b"UNLINK" if cfg.get("lazyfree-lazy-expire") == "yes" else b"DEL", k])
+            for dbid, k in expired_keys]
+    if rsi is None:
+        if master and dels:
+            # Redis fed them to a backlog it then dropped: only the offset moved
+            st.create_backlog(int(cfg.get("repl-backlog-size")))
+            st.feed(dels)
+            st.free_backlog()
+            st.slaveseldb = -1
+        return
+    stream_db, replid, offset = rsi
+    if not master:
+        st.replid = replid
+        st.master_repl_offset = offset
+        srv.repl.master_db = stream_db
+        return
+    st.replid2 = replid
+    st.second_replid_offset = offset + 1
+    st.master_repl_offset = offset
+    st.create_backlog(int(cfg.get("repl-backlog-size")))
+    st.feed(dels)
+    srv.repl.no_replicas_since_ms = srv.now_ms
 
 
 def _save_points_due(node) -> bool:

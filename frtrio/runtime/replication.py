@@ -19,13 +19,12 @@ import time
 import trio
 
 from frtrio.core.client import F
-from frtrio.persist.rdbfile import OP_AUX, RdbLoadError, load_rdb
+from frtrio.persist.rdbfile import RdbLoadError, load_rdb
 from frtrio.protocol.parser import RequestParser
 from frtrio.replication import handshake as hs
-from frtrio.replication.core import FAILOVER_IN_PROGRESS, NO_FAILOVER, ONLINE, SEND_BULK
+from frtrio.replication.core import FAILOVER_IN_PROGRESS, ONLINE, SEND_BULK
 from frtrio.replication.state import encode_command
 from frtrio.store import crc64 as _crc64
-from frtrio.store import rdb as _rdb
 
 log = logging.getLogger("frtrio")
 
@@ -218,21 +217,6 @@ class _Lines:
         data = bytes(self.buf)
         self.buf.clear()
         return data
-
-
-def _stream_db(rdb: bytes) -> int:
-    """repl-stream-db from the payload's AUX fields (0 when absent)."""
-    r = _rdb.Reader(rdb)
-    r.pos = 9
-    try:
-        while r.byte() == OP_AUX:
-            k = r.string()
-            v = r.string()
-            if k == b"repl-stream-db":
-                return int(v)
-    except Exception:  # noqa: BLE001 - a malformed AUX area: the load reports it
-        pass
-    return 0
 
 
 class ReplicationShell:
@@ -565,8 +549,11 @@ class ReplicationShell:
             db.clear()
         log.info("MASTER <-> REPLICA sync: Loading DB in memory")
         srv.now_ms = node.env.unix_ms()
+        aux: dict = {}
         try:
-            load_rdb(data, srv, cfg)
+            # (a replica keeps keys that are already expired: its master's
+            # DELs remove them)
+            load_rdb(data, srv, cfg, aux=aux, keep_expired=True)
         except RdbLoadError:
             for db in srv.dbs:
                 db.clear()
@@ -579,7 +566,10 @@ class ReplicationShell:
         else:
             repl.master_psync = step.psync
         repl.full_sync_done(replid, offset, int(cfg.get("repl-backlog-size")))
-        repl.master_db = _stream_db(data)
+        try:
+            repl.master_db = int(aux.get(b"repl-stream-db", b"0"))
+        except ValueError:
+            repl.master_db = 0
         log.info("MASTER <-> REPLICA sync: Finished with success")
         if eof and repl.master_psync:
             await self._send(stream, encode_command([b"REPLCONF", b"ACK", b"%d" % offset]))
