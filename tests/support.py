@@ -85,8 +85,9 @@ class ServerProc:
         pre = []
         if self.config_text is not None:
             path = os.path.join(self.dir, "server.conf")
-            with open(path, "w") as f:
-                f.write(self.config_text)
+            if not os.path.exists(path):  # (a restart keeps what CONFIG REWRITE wrote)
+                with open(path, "w") as f:
+                    f.write(self.config_text)
             pre = [path]
         if self.kind == "redis":
             return [REDIS_SERVER] + pre + base + self.args

@@ -98,12 +98,18 @@ def test_keys_expired_while_the_master_was_down_reach_the_replica_as_dels(mkind)
         m.cleanup()
 
 
-@pytest.mark.parametrize("mkind", ["frtrio", "redis"])
-def test_restarted_frtrio_replica_resyncs_partially(mkind):
+@pytest.mark.parametrize("mkind,rkind", [("frtrio", "frtrio"), ("redis", "frtrio"),
+                                          ("frtrio", "redis")])
+def test_restarted_replica_resyncs_partially(mkind, rkind):
+    """REPLICAOF at run time, CONFIG REWRITE (which records it), restart:
+    the replica comes back as a replica and continues where it was."""
     m = ServerProc(mkind).start()
-    r = ServerProc("frtrio", ["--replicaof", "127.0.0.1", str(m.port)] + SAVE).start()
+    r = ServerProc(rkind, SAVE, config_text="").start()
     try:
         rm, rr = m.client(), r.client()
+        assert rr.execute_command("REPLICAOF", "127.0.0.1", m.port) == b"OK"
+        assert rr.config_get("replicaof") == {"replicaof": "127.0.0.1 %d" % m.port}
+        assert rr.execute_command("CONFIG", "REWRITE") == b"OK"
         random_load(rm, 400, 5)
         wait_for(lambda: _caught_up(rm, rr), what="replica caught up")
         full = rm.info("stats")["sync_full"]

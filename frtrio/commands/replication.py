@@ -37,7 +37,7 @@ def _replicaof(c, argv):
         raise err("ERR REPLICAOF not allowed while failing over.")
     if argv[1].lower() == b"no" and argv[2].lower() == b"one":
         if repl.masterhost is not None:
-            line = repl.unset_master(_new_replid(srv))
+            line = unset_master(srv)
             log.info("%s", line)
             log.info("MASTER MODE enabled (user request from 'id=%d addr=%s')", c.id, c.addr)
             srv.effects.append(UnsetMaster())
@@ -57,6 +57,14 @@ def _replicaof(c, argv):
     return OK
 
 
+def unset_master(srv) -> str:
+    """Become a master (REPLICAOF NO ONE, a FAILOVER handoff or abort):
+    a new replication id; returns the shiftReplicationId log line."""
+    if srv.cluster is None:
+        srv.config.values["replicaof"] = ""  # CONFIG GET/REWRITE show the role
+    return srv.repl.unset_master(_new_replid(srv))
+
+
 def set_master(srv, host: str, port: int, effect: bool = True) -> None:
     """Become a replica of host:port (REPLICAOF, the replicaof directive,
     CLUSTER REPLICATE); ``effect``: ask the client's shell to connect."""
@@ -69,6 +77,8 @@ def set_master(srv, host: str, port: int, effect: bool = True) -> None:
             bc.flags |= F.CLOSE_AFTER_REPLY
             srv.kill_client(bc)
     repl.set_master(host, port, srv.now_ms // 1000)
+    if srv.cluster is None:
+        srv.config.values["replicaof"] = "%s %d" % (host, port)
     if effect:
         srv.effects.append(SetMaster(host, port))
 
@@ -190,7 +200,7 @@ def cmd_psync(c, argv):
             raise err("ERR PSYNC FAILOVER can't be sent to a master.")
         if argv[1].decode("latin-1") != repl.state.replid:
             raise err("ERR PSYNC FAILOVER replid must match my replid.")
-        log.info("%s", repl.unset_master(_new_replid(srv)))
+        log.info("%s", unset_master(srv))
         log.info("MASTER MODE enabled (failover request from 'id=%d addr=%s')", c.id, c.addr)
         # sub-replicas learn the new id by reconnecting (the shell keeps
         # the connection asking, which is not a replica yet)
@@ -318,7 +328,7 @@ def abort_failover(srv, reason: str) -> None:
         return
     log.info("%s", repl.failover_aborted_line(reason))
     if repl.failover_state == FAILOVER_IN_PROGRESS:
-        log.info("%s", repl.unset_master(_new_replid(srv)))
+        log.info("%s", unset_master(srv))
         srv.effects.append(UnsetMaster())
     clear_failover(srv)
 
