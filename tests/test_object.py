@@ -203,3 +203,19 @@ def test_debug_object_fields_match_redis(diff):
         mask = lambda b: re.sub(rb"at:0x[0-9a-f]+|lru:\d+|lru_seconds_idle:\d+", b"", b)  # noqa: E731
         assert mask(f) == mask(r), (k, f, r)
     diff("DEBUG", "OBJECT", "nosuchkey")
+
+
+def test_debug_populate_matches_redis(diff):
+    """DEBUG POPULATE: key names, values, padding and cutting to a size,
+    existing keys kept, the errors."""
+    diff("DEBUG", "POPULATE", "3")
+    diff("SET", "key:1", "mine")
+    diff("DEBUG", "POPULATE", "3")
+    diff("DEBUG", "POPULATE", "2", "p", "10")
+    diff("DEBUG", "POPULATE", "1", "q", "2")
+    for bad in ("-1", "x", ""):
+        diff("DEBUG", "POPULATE", bad)
+    diff("DEBUG", "POPULATE", "1", "p", "-3")
+    diff("DEBUG", "POPULATE", "1", "p", "3", "extra")
+    diff("MGET", "key:0", "key:1", "key:2", "p:0", "p:1", "q:0")
+    diff("DBSIZE")

@@ -178,6 +178,8 @@ def cmd_debug(c, argv):
             out.append(Status(value_digest(v, k in db.expires).hex() if v is not None
                               else "0" * 40))
         return out
+    if sub == b"populate" and 3 <= len(argv) <= 5:
+        return _debug_populate(c, argv)
     if sub == b"object" and len(argv) == 3:
         return _debug_object(c, argv[2])
     if sub == b"replicate" and len(argv) >= 3:
@@ -253,3 +255,34 @@ def _debug_object(c, key: bytes):
     return Status("Value at:0x%x refcount:%d encoding:%s serializedlength:%d lru:%d "
                   "lru_seconds_idle:0%s" % (id(v), refcount(v, cfg), enc, len(body) - 1, lru,
                                             extra))
+
+
+def _positive(b: bytes) -> int:
+    from frtrio.protocol.parser import string2ll
+
+    n = string2ll(b)
+    if n is None or n < 0:  # (Redis's getPositiveLong: one message for both)
+        raise err("ERR value is out of range, must be positive")
+    return n
+
+
+def _debug_populate(c, argv):
+    """DEBUG POPULATE count [prefix] [size]: keys prefix:0.. (default
+    "key") holding "value:N" (zero-padded or cut to size), skipping keys
+    that exist; like Redis, nothing is propagated."""
+    n = _positive(argv[2])
+    size = _positive(argv[4]) if len(argv) == 5 else 0
+    prefix = argv[3] if len(argv) >= 4 else b"key"
+    srv = c.server
+    db = c.db
+    now = srv.now_ms
+    for j in range(n):
+        key = (b"%s:%d" % (prefix, j))[:127]  # (Redis formats into 128 bytes)
+        if db.lookup(key, now) is not None:
+            continue
+        val = b"value:%d" % j
+        if size:
+            val = val[:size].ljust(size, b"\0")
+        db.set(key, val)
+        srv.touch_key(db, key)
+    return OK
