@@ -153,6 +153,15 @@ class RealEnv:
     def now(self) -> float:
         return trio.current_time()
 
+    def work_clock(self) -> float:
+        """Seconds of real elapsed time, to size chunks of work so that one
+        scheduler turn stays short (the simulator's stands still)."""
+        return time.perf_counter()
+
+    async def offload(self, fn):
+        """Run a slow pure function off the event loop (a worker thread)."""
+        return await trio.to_thread.run_sync(fn)
+
     def unix_ms(self) -> int:
         return time.time_ns() // 1_000_000
 

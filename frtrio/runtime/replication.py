@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import trio
 
@@ -91,14 +90,14 @@ async def serve_replica(conn, eff) -> None:
             n.start_soon(reader, n.cancel_scope)
             await conn._flush()  # +FULLRESYNC / +CONTINUE
             if snap is not None:
-                t0 = time.monotonic()
+                t0 = node.env.now()
                 payload = await _produce(node, snap, send)
                 srv.end_snapshot(snap)
                 snap = None
                 r.state = SEND_BULK
                 log.info("Synchronization with replica %s:%d: %d keys, %d bytes RDB produced in "
                          "%.3f s", r.ip, r.port, eff.snapshot.keys_total, len(payload),
-                         time.monotonic() - t0)
+                         node.env.now() - t0)
                 await send(b"$%d\r\n" % len(payload))
                 await send(payload)
                 del payload
@@ -128,26 +127,27 @@ async def serve_replica(conn, eff) -> None:
 
 async def _produce(node, snap, send) -> bytes:
     """The snapshot, a few keys per scheduler turn; newlines once a second."""
+    env = node.env
     budget = 256
-    last_ka = time.monotonic()
+    last_ka = env.now()
     while True:
-        t = time.monotonic()
+        t = env.work_clock()
         done = snap.step(budget)
-        dt = time.monotonic() - t
+        dt = env.work_clock() - t
         if dt < STEP_SECONDS / 2:
             budget = min(budget * 2, 1 << 16)
         elif dt > STEP_SECONDS and budget > 16:
             budget //= 2
         if done:
             break
-        if time.monotonic() - last_ka >= 1.0:
-            last_ka = time.monotonic()
+        if env.now() - last_ka >= 1.0:
+            last_ka = env.now()
             await send(b"\n")
         await trio.sleep(0)
     parts = snap.payload_parts()
     if _crc64._T64 is None:
-        # the CRC's lookup tables, built once per process: a worker thread
-        await trio.to_thread.run_sync(_crc64._t64)
+        # the CRC's lookup tables, built once per process, off the event loop
+        await env.offload(_crc64._t64)
     checksum = node.config.get("rdbchecksum") == "yes"
     out = []
     crc = 0
@@ -163,8 +163,8 @@ async def _produce(node, snap, send) -> bytes:
             out.append(data)
             chunk = []
             size = 0
-            if time.monotonic() - last_ka >= 1.0:
-                last_ka = time.monotonic()
+            if env.now() - last_ka >= 1.0:
+                last_ka = env.now()
                 await send(b"\n")
             await trio.sleep(0)
     data = b"".join(chunk)

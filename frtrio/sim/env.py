@@ -44,6 +44,16 @@ class SimEnv:
     def now(self) -> float:
         return trio.current_time()
 
+    def work_clock(self) -> float:
+        # virtual time: work takes none, so chunk sizes depend on the seed only
+        return trio.current_time()
+
+    async def offload(self, fn):
+        # no threads in a replayable run: inline, then a scheduling point
+        r = fn()
+        await trio.lowlevel.checkpoint()
+        return r
+
     def unix_ms(self) -> int:
         return self.world.unix_us(self.node) // 1000
 

@@ -858,3 +858,144 @@ def _cluster_failover(p):
         faults=Schedule([(1.0, "kill", {"node": victim, "crash": "keep"})]),
         duration=p["duration"], settle=10.0,
     )
+
+
+# --- replication (standalone master and replicas) ------------------------------------
+
+
+class ReplicatedLog(Workload):
+    """A master (n1) and replicas (replicaof n1). Clients of the master
+    append increasing numbers to their own list and now and then ask
+    ``WAIT 1``; clients of a replica read (a replica serves reads). Faults
+    kill nodes, drop and partition links, pause nodes.
+
+    Checks: when ``WAIT`` answers n for a write that has a replication
+    offset, at least n replicas that stayed up since the write hold it
+    (I-R1: an acknowledged WAIT is true); at the
+    end, with faults healed, every replica has caught up: the same
+    replication offset as its master and the same dataset digest (I-R2).
+    """
+
+    def __init__(self, think: tuple = (0.0, 0.02), wait_ratio: float = 0.3):
+        self.think = think
+        self.wait_ratio = wait_ratio
+        self.seq: dict[str, int] = {}
+        self.waits = 0
+        self.wait_acks = 0
+        self.reads = 0
+        self.caught_up = 0
+
+    def _replicas(self, world) -> list[str]:
+        return [n for n in world.nodes if n != "n1"]
+
+    def _holds(self, world, name: str, key: bytes, seq: bytes) -> bool:
+        slot = world.nodes[name]
+        if not slot.up or slot.node is None:
+            return False
+        srv = slot.node.server
+        v = srv.dbs[0].data.get(key)
+        return v is not None and seq in list(v)
+
+    async def step(self, world, client, rng):
+        if client.target != "n1":
+            await client.call("LRANGE", "log:%s" % client.name, 0, -1)
+            self.reads += 1
+        else:
+            cid = client.name
+            n = self.seq.get(cid, 0) + 1
+            self.seq[cid] = n
+            m = world.nodes["n1"]
+            # WAIT's promise is about replication offsets: a write made while
+            # the master keeps no backlog (a fresh history, after a restart)
+            # has offset 0, which every replica "acknowledges" at once, in
+            # Redis as here. Only writes with an offset are checked.
+            m_inc = m.incarnation
+            has_offset = m.up and m.node is not None and m.node.server.repl.state.backlog is not None
+            r = await client.call("RPUSH", "log:" + cid, n)
+            if isinstance(r, int) and rng.random() < self.wait_ratio:
+                before = {x: world.nodes[x].incarnation for x in self._replicas(world)}
+                got = await client.call("WAIT", 1, 200)
+                self.waits += 1
+                if isinstance(got, int) and got > 0 and has_offset and m.incarnation == m_inc:
+                    self.wait_acks += 1
+                    key, val = b"log:" + cid.encode(), b"%d" % n
+                    have = sum(1 for x, inc in before.items()
+                               if world.nodes[x].incarnation == inc
+                               and self._holds(world, x, key, val))
+                    stayed = sum(1 for x, inc in before.items()
+                                 if world.nodes[x].incarnation == inc and world.nodes[x].up)
+                    if have < min(got, stayed):
+                        world.violation("sim.repl_wait_ack_not_on_replicas",
+                                        "WAIT answered %d but %d replica(s) hold %s %s"
+                                        % (got, have, key.decode(), n), "n1", client=cid)
+        if self.think[1] > 0:
+            await world.sleep(rng.uniform(*self.think))
+
+    async def check(self, world):
+        master = await _checker(world, "n1", "repl-check")
+        readers = {x: await _checker(world, x, "repl-check") for x in self._replicas(world)}
+        try:
+            deadline = trio.current_time() + 30.0
+            pending = set(readers)
+            m_off = m_digest = None
+            while pending and trio.current_time() < deadline:
+                info = await _call_retry(world, master, "INFO", "replication")
+                m_off = _info_field(info, b"master_repl_offset")
+                m_digest = await _call_retry(world, master, "DEBUG", "DIGEST")
+                for x in sorted(pending):
+                    info = await _call_retry(world, readers[x], "INFO", "replication")
+                    up = _info_field(info, b"master_link_status") == b"up"
+                    if up and _info_field(info, b"master_repl_offset") == m_off:
+                        d = await _call_retry(world, readers[x], "DEBUG", "DIGEST")
+                        if d == m_digest:
+                            pending.discard(x)
+                            self.caught_up += 1
+                            continue
+                        world.violation("sim.repl_replica_diverged",
+                                        "replica at the master's offset %s has another dataset"
+                                        % m_off.decode(), x)
+                        pending.discard(x)
+                if pending:
+                    await trio.sleep(0.2)
+            for x in sorted(pending):
+                world.violation("sim.repl_replica_not_caught_up",
+                                "replica did not reach the master's offset in 30 s after "
+                                "the faults healed", x)
+        finally:
+            master._drop()
+            for r in readers.values():
+                r._drop()
+
+    def summary(self):
+        return {"appends": sum(self.seq.values()), "waits": self.waits,
+                "waits_acked": self.wait_acks, "replica_reads": self.reads,
+                "replicas_caught_up": self.caught_up}
+
+
+def _info_field(info, name: bytes):
+    for line in bytes(info).split(b"\r\n"):
+        if line.startswith(name + b":"):
+            return line[len(name) + 1:]
+    return None
+
+
+@scenario(
+    "repl-faults",
+    "a master and two replicas (replicaof) under kills, link drops, partitions and pauses: "
+    "WAIT's answer holds, and every replica catches up with the master's dataset",
+    tags=("faults", "replication"),
+    nodes=3, clients=2, duration=5.0,
+)
+def _repl_faults(p):
+    replicas = {"n%d" % i: {"replicaof": "n1 6379"} for i in range(2, p["nodes"] + 1)}
+    return Scenario(
+        workload=ReplicatedLog(),
+        nodes=p["nodes"],
+        node_config={"appendonly": "yes", "appendfsync": "always", "repl-timeout": "5"},
+        node_configs=replicas,
+        clients_per_node=p["clients"],
+        faults=RandomFaults({"kill": 1, "drop_node": 2, "partition": 1, "oneway": 1,
+                             "pause": 1, "delay": 1},
+                            every=(0.2, 0.8), duration=(0.05, 1.0)),
+        duration=p["duration"], settle=10.0,
+    )

@@ -249,7 +249,9 @@ class SimWorld:
             if k == "save":
                 cfg.values["save"] = v
                 continue
-            cfg.values[canonical(k)] = cfg.validate(k, [v])
+            # (replicaof takes host and port as two arguments)
+            args = v.split() if canonical(k) == "replicaof" else [v]
+            cfg.values[canonical(k)] = cfg.validate(k, args)
         return cfg
 
     # --- node lifecycle -------------------------------------------------------------
