@@ -1,10 +1,17 @@
-"""Full-sync benchmark (not a test): a master with N small keys, a fresh
-redis-server 7.0.15 replica attaches; reports the time until the replica's
-link is up with all keys, and the longest stall a client saw on the master
-meanwhile (a PING loop on its own connection). frtrio and redis-server
-masters side by side.
+"""Replication benchmarks (not tests), frtrio and redis-server masters side
+by side, each with a fresh redis-server 7.0.15 replica:
+
+* full sync: a master with N small keys, a replica attaches; the time until
+  the replica's link is up with all keys, and the longest stall a client saw
+  on the master meanwhile (a PING loop on its own connection);
+* stream (``--stream``): redis-benchmark -P 16 SET load on the master, with
+  and without a replica attached: the master's requests/s both ways, the
+  replica's lag (master offset minus replica offset, sampled every 50 ms)
+  and the time it needs to catch up once the load stops.
 
     PYTHONPATH=. python scripts/bench_repl_sync.py [N]
+    PYTHONPATH=. python scripts/bench_repl_sync.py --stream [REQUESTS]
+    INPROCESS=1 PYTHONPATH=. python scripts/bench_repl_sync.py [N]   # loop stalls
 """
 
 from __future__ import annotations
@@ -73,10 +80,70 @@ def run(kind: str, n: int) -> dict:
         m.cleanup()
 
 
+def _bench_rps(port: int, n: int) -> float:
+    import subprocess
+
+    out = subprocess.run(
+        ["redis-benchmark", "-p", str(port), "-t", "set", "-n", str(n), "-c", "50", "-P", "16",
+         "-r", "100000", "-q"], capture_output=True, text=True, check=True).stdout
+    for line in out.replace("\r", "\n").splitlines():
+        if "requests per second" in line:
+            return float(line.split(":")[1].split()[0])
+    raise RuntimeError("no result from redis-benchmark: %r" % out)
+
+
+def stream(kind: str, n: int) -> dict:
+    """The stream under load: throughput with/without a replica, lag."""
+    m = ServerProc(kind, ["--repl-diskless-sync", "no"] if kind == "redis" else []).start()
+    s = None
+    try:
+        alone = _bench_rps(m.port, n)
+        s = ServerProc("redis", ["--replicaof", "127.0.0.1", str(m.port)]).start()
+        rs, rm = s.client(), m.client()
+        while rs.info("replication").get("master_link_status") != "up":
+            time.sleep(0.01)
+        lags = []
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                mo = rm.info("replication")["master_repl_offset"]
+                ro = rs.info("replication")["master_repl_offset"]
+                lags.append(max(0, mo - ro))
+                time.sleep(0.05)
+
+        th = threading.Thread(target=sample)
+        th.start()
+        with_replica = _bench_rps(m.port, n)
+        stop.set()
+        th.join()
+        t0 = time.perf_counter()
+        target = rm.info("replication")["master_repl_offset"]
+        while rs.info("replication")["master_repl_offset"] < target:
+            time.sleep(0.005)
+        catch_up = time.perf_counter() - t0
+        return {"kind": kind, "requests": n, "rps_alone": round(alone),
+                "rps_with_replica": round(with_replica),
+                "ratio_with_replica": round(with_replica / alone, 2),
+                "lag_bytes_max": max(lags or [0]),
+                "lag_bytes_mean": round(sum(lags) / len(lags)) if lags else 0,
+                "catch_up_ms": round(catch_up * 1000, 1)}
+    finally:
+        if s is not None:
+            s.cleanup()
+        m.cleanup()
+
+
 if __name__ == "__main__" and not os.environ.get("INPROCESS"):
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
-    for kind in ("frtrio", "redis"):
-        print(run(kind, n), flush=True)
+    args = sys.argv[1:]
+    if args and args[0] == "--stream":
+        n = int(args[1]) if len(args) > 1 else 200000
+        for kind in ("frtrio", "redis"):
+            print(stream(kind, n), flush=True)
+    else:
+        n = int(args[0]) if args else 100000
+        for kind in ("frtrio", "redis"):
+            print(run(kind, n), flush=True)
 
 
 def run_inprocess(n: int) -> dict:
