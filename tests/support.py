@@ -81,6 +81,9 @@ class ServerProc:
     def command(self) -> list[str]:
         base = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
                 "--save", "", "--enable-debug-command", "yes",
+                # full syncs start at once (Redis's default waits 5 s to batch
+                # replicas; tests of that delay set it themselves)
+                "--repl-diskless-sync-delay", "0",
                 "--logfile", self.log_path]
         pre = []
         if self.config_text is not None:

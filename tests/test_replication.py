@@ -307,7 +307,10 @@ def test_backlog_resize_and_partial_resync_rules_on_frtrio_master():
         assert c.cmd("REPLCONF", "capa", "eof", "capa", "psync2") == b"+OK\r\n"
         c.send(b"PSYNC ? -1\r\n")
         line = c.sock.recv(200)
-        assert line.startswith(b"+FULLRESYNC ")
+        while line.strip(b"\n") == b"":  # keepalives while the diskless sync is delayed
+            line = c.sock.recv(200)
+        assert line.lstrip(b"\n").startswith(b"+FULLRESYNC ")
+        line = line.lstrip(b"\n")
         rid = line.split()[1]
         r.config_set("repl-backlog-size", "32768")
         info = r.info("replication")
@@ -442,3 +445,52 @@ def test_replica_output_buffer_limit_drops_a_stalled_replica(kind):
         if s is not None:
             s.cleanup()
         m.cleanup()
+
+
+def _read_until(sock, pred, timeout=20.0):
+    sock.settimeout(timeout)
+    buf = b""
+    while not pred(buf):
+        d = sock.recv(65536)
+        if not d:
+            break
+        buf += d
+    return buf
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_diskless_full_sync_framing_delay_and_first_ack(kind):
+    """repl-diskless-sync with a delay: newlines while the sync waits, then
+    +FULLRESYNC, `$EOF:<mark>` framing ending with the mark, and the stream
+    held back until the replica's first REPLCONF ACK; the same on both."""
+    with ServerProc(kind, ["--repl-diskless-sync-delay", "2"]) as m:
+        r = m.client()
+        r.set("k", "v")
+        c = m.conn()
+        assert c.cmd("REPLCONF", "capa", "eof", "capa", "psync2") == b"+OK\r\n"
+        t0 = time.monotonic()
+        c.send(b"PSYNC ? -1\r\n")
+        def has_mark(b):
+            i = b.find(b"\r\n$EOF:")
+            return i >= 0 and len(b) >= i + 7 + 40 + 2
+
+        got = _read_until(c.sock, has_mark)
+        waited = time.monotonic() - t0
+        assert got.startswith(b"\n"), got[:20]  # a keepalive came first
+        assert waited >= 1.5
+        i = got.find(b"\r\n$EOF:")
+        assert got[:i].lstrip(b"\n").startswith(b"+FULLRESYNC ")
+        mark = got[i + 7:i + 47]
+        assert got[i + 47:i + 49] == b"\r\n"
+        body = got[i + 49:]
+        if not body.endswith(mark):
+            body += _read_until(c.sock, lambda b: (body + b).endswith(mark))
+        assert body.startswith(b"REDIS0010") and body.endswith(mark)
+        r.set("after", "1")  # not sent before the first ACK
+        c.sock.settimeout(0.5)
+        with pytest.raises(OSError):
+            c.sock.recv(100)
+        c.send(b"REPLCONF ACK 0\r\n")
+        stream = _read_until(c.sock, lambda b: b"after" in b, timeout=5)
+        assert b"SET" in stream and b"after" in stream
+        c.close()

@@ -123,7 +123,11 @@ def test_manual_failover_old_master_resyncs_partially():
                  == old.info("replication")["master_repl_offset"], what="caught up")
         old_id = old.info("replication")["master_replid"]
         assert rep.execute_command("CLUSTER", "FAILOVER") == b"OK"
-        wait_for(lambda: rep.execute_command("ROLE")[0] == b"master", what="promotion")
+        try:
+            wait_for(lambda: rep.execute_command("ROLE")[0] == b"master", what="promotion")
+        except AssertionError:
+            raise AssertionError("no promotion: " + "".join(
+                "\n--- %d\n%s" % (p.port, open(p.log_path).read()[-2500:]) for p in procs))
         wait_for(lambda: old.execute_command("ROLE")[0] == b"slave"
                  and old.info("replication")["master_link_status"] == "up",
                  what="old master follows")

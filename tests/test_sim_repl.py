@@ -16,9 +16,12 @@ from frtrio.sim.cli import sim_main
 from frtrio.sim.scenario import run_scenario
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_repl_faults_keeps_wait_and_catch_up_invariants(seed):
-    res = run_scenario("repl-faults", seed)
+@pytest.mark.parametrize("seed,params", [(1, {}), (2, {}), (3, {"diskless": "no"}),
+                                         (4, {"sync_delay": 1})])
+def test_repl_faults_keeps_wait_and_catch_up_invariants(seed, params):
+    """Diskless (EOF framing) full syncs by default; also with disk framing,
+    and with a diskless delay of 1 s (fewer WAITs are answered then)."""
+    res = run_scenario("repl-faults", seed, params)
     assert res.ok, (res.violations, res.replay_cmd)
     assert res.faults > 0
     s = res.summary

@@ -166,7 +166,25 @@ def _attach(c, presync: bool) -> Replica:
 
 
 def _full_sync(c, r: Replica, announce: bool) -> None:
+    """A full sync: to the socket (EOF framing) when repl-diskless-sync is
+    on and the replica can read it, else with a length prefix; a diskless
+    one waits repl-diskless-sync-delay first (the node's shell starts its
+    snapshot, see start_snapshot)."""
     srv = c.server
+    cfg = srv.config
+    srv.repl.state.sync_full += 1
+    diskless = cfg.get("repl-diskless-sync") == "yes" and r.capa_eof and not r.presync
+    c.reply_mode = 1  # a replica link never gets a reply again
+    if diskless and int(cfg.get("repl-diskless-sync-delay")) > 0:
+        srv.effects.append(ServeReplica(r, None, b"", diskless=True, delayed=True))
+        return
+    snap = start_snapshot(srv, c, r, announce)
+    srv.effects.append(ServeReplica(r, snap, b"", diskless=diskless))
+
+
+def start_snapshot(srv, c, r: Replica, announce: bool) -> Snapshot:
+    """The fork point of a full sync: +FULLRESYNC with the offset now, and a
+    point-in-time snapshot; later writes go to the replica's buffer."""
     repl = srv.repl
     st = repl.state
     repl.feed(srv.propagated)  # what ran before this point is in the snapshot, not the stream
@@ -175,17 +193,15 @@ def _full_sync(c, r: Replica, announce: bool) -> None:
         stream_db = 0
     else:
         stream_db = repl.master_db
-    st.sync_full += 1
     if announce:
         c.out.append(st.fullresync_reply())
     log.info("Starting BGSAVE for SYNC with target: replicas sockets (frtrio: incremental "
-             "point-in-time snapshot, disk framing)")
+             "point-in-time snapshot)")
     snap = Snapshot(srv, srv.config, st.replid, st.master_repl_offset, stream_db,
                     VERSION.encode(), srv.now_ms // 1000, srv.host.used_memory())
     srv.start_snapshot(snap)
     r.buffering = True
-    c.reply_mode = 1  # a replica link never gets a reply again
-    srv.effects.append(ServeReplica(r, snap, b""))
+    return snap
 
 
 @command("psync")

@@ -209,3 +209,7 @@ class ServeReplica:
     replica: object
     snapshot: object
     data: bytes
+    # a full sync to the socket (EOF framing); "delayed": its snapshot starts
+    # after repl-diskless-sync-delay, and the shell starts it
+    diskless: bool = False
+    delayed: bool = False

@@ -25,7 +25,8 @@ class Replica:
     """One attached replica connection, on the master."""
 
     __slots__ = ("client", "ip", "port", "state", "ack_off", "ack_time_ms", "capa_eof",
-                 "capa_psync2", "presync", "buf", "buf_bytes", "wake", "buffering")
+                 "capa_psync2", "presync", "buf", "buf_bytes", "wake", "buffering",
+                 "hold_until_ack", "since_ms")
 
     def __init__(self, client, ip: str, port: int, capa_eof: bool, capa_psync2: bool,
                  presync: bool, now_ms: int):
@@ -42,6 +43,10 @@ class Replica:
         self.buf_bytes = 0
         self.wake = None  # set by the shell: called when buf gets data
         self.buffering = False  # True once its stream position is fixed
+        # after a diskless (EOF-marked) payload the stream waits for the
+        # replica's first ACK (it finds the mark in the last bytes it read)
+        self.hold_until_ack = False
+        self.since_ms = now_ms  # when it asked for the sync
 
     def push(self, data: bytes) -> None:
         if self.buffering and data:
@@ -256,6 +261,10 @@ class Replication:
         if off > r.ack_off:
             r.ack_off = off
         r.ack_time_ms = now_ms
+        if r.hold_until_ack:
+            r.hold_until_ack = False
+            if r.wake is not None:
+                r.wake()
         if self.waiters:
             self.check_waiters()
 

@@ -21,7 +21,7 @@ from frtrio.core.client import F
 from frtrio.persist.rdbfile import RdbLoadError, load_rdb
 from frtrio.protocol.parser import RequestParser
 from frtrio.replication import handshake as hs
-from frtrio.replication.core import FAILOVER_IN_PROGRESS, ONLINE, SEND_BULK
+from frtrio.replication.core import FAILOVER_IN_PROGRESS, ONLINE, SEND_BULK, WAIT_BGSAVE
 from frtrio.replication.state import encode_command
 from frtrio.store import crc64 as _crc64
 
@@ -88,18 +88,33 @@ async def serve_replica(conn, eff) -> None:
     try:
         async with trio.open_nursery() as n:
             n.start_soon(reader, n.cancel_scope)
+            if eff.delayed:
+                await _diskless_delay(node, r, send)
+                from frtrio.commands.replication import start_snapshot
+
+                srv.now_ms = node.env.unix_ms()
+                snap = start_snapshot(srv, c, r, True)
             await conn._flush()  # +FULLRESYNC / +CONTINUE
             if snap is not None:
                 t0 = node.env.now()
+                keys = snap.keys_total
                 payload = await _produce(node, snap, send)
                 srv.end_snapshot(snap)
                 snap = None
                 r.state = SEND_BULK
                 log.info("Synchronization with replica %s:%d: %d keys, %d bytes RDB produced in "
-                         "%.3f s", r.ip, r.port, eff.snapshot.keys_total, len(payload),
-                         node.env.now() - t0)
-                await send(b"$%d\r\n" % len(payload))
-                await send(payload)
+                         "%.3f s", r.ip, r.port, keys, len(payload), node.env.now() - t0)
+                if eff.diskless:
+                    # EOF framing: the stream waits for the replica's first
+                    # ACK, which it sends once it found the mark and loaded
+                    mark = node.env.random_hex(40, "eofmark").encode()
+                    r.hold_until_ack = True
+                    await send(b"$EOF:" + mark + b"\r\n")
+                    await send(payload)
+                    await send(mark)
+                else:
+                    await send(b"$%d\r\n" % len(payload))
+                    await send(payload)
                 del payload
                 r.state = ONLINE
                 r.ack_time_ms = node.env.unix_ms()
@@ -110,7 +125,7 @@ async def serve_replica(conn, eff) -> None:
             while True:
                 if c.flags & F.CLOSE_ASAP:  # killed (CLIENT KILL, output buffer limit)
                     return
-                if r.buf:
+                if r.buf and not r.hold_until_ack:
                     await send(r.take())
                     continue
                 ev = wake[0]
@@ -123,6 +138,28 @@ async def serve_replica(conn, eff) -> None:
         repl.detach(r, node.env.unix_ms())
         repl.refresh_good(node.config, node.env.unix_ms())
         log.info("Connection with replica %s:%d lost.", r.ip, r.port)
+
+
+async def _diskless_delay(node, r, send) -> None:
+    """repl-diskless-sync-delay: wait (a newline a second) until this
+    replica has waited that long, or repl-diskless-sync-max-replicas
+    replicas wait for a diskless sync, so one fork point serves a batch as
+    in Redis (here each replica still gets its own snapshot)."""
+    srv = node.server
+    cfg = node.config
+    last_ka = node.env.now()
+    while True:
+        delay_ms = int(cfg.get("repl-diskless-sync-delay")) * 1000
+        most = int(cfg.get("repl-diskless-sync-max-replicas"))
+        waiting = sum(1 for x in srv.repl.replicas.values()
+                      if x.state == WAIT_BGSAVE and not x.buffering)
+        now = node.env.unix_ms()
+        if now - r.since_ms >= delay_ms or (most > 0 and waiting >= most):
+            return
+        if node.env.now() - last_ka >= 1.0:
+            last_ka = node.env.now()
+            await send(b"\n")
+        await trio.sleep(0.1)
 
 
 async def _produce(node, snap, send) -> bytes:

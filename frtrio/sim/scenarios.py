@@ -984,14 +984,16 @@ def _info_field(info, name: bytes):
     "a master and two replicas (replicaof) under kills, link drops, partitions and pauses: "
     "WAIT's answer holds, and every replica catches up with the master's dataset",
     tags=("faults", "replication"),
-    nodes=3, clients=2, duration=5.0,
+    nodes=3, clients=2, duration=5.0, sync_delay=0, diskless="yes",
 )
 def _repl_faults(p):
     replicas = {"n%d" % i: {"replicaof": "n1 6379"} for i in range(2, p["nodes"] + 1)}
     return Scenario(
         workload=ReplicatedLog(),
         nodes=p["nodes"],
-        node_config={"appendonly": "yes", "appendfsync": "always", "repl-timeout": "5"},
+        node_config={"appendonly": "yes", "appendfsync": "always", "repl-timeout": "5",
+                     "repl-diskless-sync": p["diskless"],
+                     "repl-diskless-sync-delay": str(p["sync_delay"])},
         node_configs=replicas,
         clients_per_node=p["clients"],
         faults=RandomFaults({"kill": 1, "drop_node": 2, "partition": 1, "oneway": 1,
