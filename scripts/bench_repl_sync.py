@@ -35,7 +35,7 @@ def fill(r, n):
 
 
 def run(kind: str, n: int) -> dict:
-    m = ServerProc(kind, ["--repl-diskless-sync", "no"] if kind == "redis" else []).start()
+    m = ServerProc(kind, ["--repl-diskless-sync", "no"]).start()  # disk framing, both
     s = None
     try:
         r = m.client()
@@ -94,7 +94,7 @@ def _bench_rps(port: int, n: int) -> float:
 
 def stream(kind: str, n: int) -> dict:
     """The stream under load: throughput with/without a replica, lag."""
-    m = ServerProc(kind, ["--repl-diskless-sync", "no"] if kind == "redis" else []).start()
+    m = ServerProc(kind, ["--repl-diskless-sync", "no"]).start()  # disk framing, both
     s = None
     try:
         alone = _bench_rps(m.port, n)
@@ -162,6 +162,7 @@ def run_inprocess(n: int) -> dict:
     cfg = Config()
     cfg.values["port"] = str(port)
     cfg.values["bind"] = "127.0.0.1"
+    cfg.values["repl-diskless-sync"] = "no"  # disk framing, as the other runs
     node = Node(cfg, RealEnv())
     db = node.server.dbs[0]
     for i in range(n):
