@@ -579,6 +579,10 @@ class ReplicationShell:
                 await rd._more(what)
             data = bytes(acc[:-40])
             eof = True
+        if eof and cfg.get("repl-diskless-load") == "swapdb":
+            # swapdb: the old dataset is given up only for a payload that
+            # loads; a broken one leaves it in place (tried on a scratch core)
+            self._try_load(data)
         log.info("MASTER <-> REPLICA sync: Flushing old data")
         self.drop_replicas()
         repl.state.free_backlog()
@@ -610,6 +614,23 @@ class ReplicationShell:
         log.info("MASTER <-> REPLICA sync: Finished with success")
         if eof and repl.master_psync:
             await self._send(stream, encode_command([b"REPLCONF", b"ACK", b"%d" % offset]))
+
+    def _try_load(self, data: bytes) -> None:
+        """Load a payload into a throwaway core; RdbLoadError if it fails."""
+        from frtrio.config import Config
+        from frtrio.core.engine import Server
+
+        srv = self.node.server
+        cfg = Config()
+        cfg.values = dict(self.node.config.values)
+        scratch = Server(cfg, self.node.env.rng("scratch-load"), ndb=len(srv.dbs))
+        scratch.now_ms = srv.now_ms
+        try:
+            load_rdb(data, scratch, cfg, keep_expired=True)
+        except RdbLoadError:
+            log.warning("MASTER <-> REPLICA sync: the payload does not load; the previous "
+                        "dataset stays (repl-diskless-load swapdb)")
+            raise
 
     async def _stream(self, stream, rd: _Lines, mc, timeout: float) -> None:
         node = self.node
