@@ -122,6 +122,13 @@ def test_manual_failover_old_master_resyncs_partially():
         wait_for(lambda: rep.info("replication")["master_repl_offset"]
                  == old.info("replication")["master_repl_offset"], what="caught up")
         old_id = old.info("replication")["master_replid"]
+        # the master must know this replica as its own (gossip) or it ignores
+        # the replica's MFSTART, in Redis too: wait until it lists it
+        rep_id = rep.execute_command("CLUSTER", "MYID")
+        old_node = old.execute_command("CLUSTER", "MYID").decode()
+        wait_for(lambda: rep_id.decode() in str(old.execute_command("CLUSTER", "REPLICAS",
+                                                                     old_node)),
+                 what="the master lists its replica")
         assert rep.execute_command("CLUSTER", "FAILOVER") == b"OK"
         try:
             wait_for(lambda: rep.execute_command("ROLE")[0] == b"master", what="promotion")

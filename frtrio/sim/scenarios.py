@@ -731,7 +731,9 @@ def _cluster(p):
         workload=ClusterWrites(),
         nodes=p["nodes"],
         node_config={"cluster-enabled": "yes", "cluster-node-timeout": "1000",
-                     "appendonly": "yes", "appendfsync": "always"},
+                     "appendonly": "yes", "appendfsync": "always",
+                     # replicas must have synced before the kill at 1 s
+                     "repl-diskless-sync-delay": "0"},
         clients_per_node=p["clients"],
         faults=RandomFaults({"partition": 2, "drop_node": 1, "pause": 1, "kill": 1},
                             every=(0.3, 1.5), duration=(0.2, 2.5),
@@ -853,7 +855,9 @@ def _cluster_failover(p):
         workload=ClusterFailover(masters=p["nodes"] // 2),
         nodes=p["nodes"],
         node_config={"cluster-enabled": "yes", "cluster-node-timeout": "1000",
-                     "appendonly": "yes", "appendfsync": "always"},
+                     "appendonly": "yes", "appendfsync": "always",
+                     # replicas must have synced before the kill at 1 s
+                     "repl-diskless-sync-delay": "0"},
         clients_per_node=p["clients"],
         faults=Schedule([(1.0, "kill", {"node": victim, "crash": "keep"})]),
         duration=p["duration"], settle=10.0,
