@@ -204,6 +204,30 @@ class RealEnv:
                 n.start_soon(_accept_loop, ln, handler, n)
             task_status.started(listeners)
 
+    async def serve_unix(self, path: str, perm: int, handler, *,
+                         task_status=trio.TASK_STATUS_IGNORED):
+        """Listen on a unix socket (``unixsocket``/``unixsocketperm``): an
+        existing file at ``path`` is replaced, as Redis does; clients show
+        as ``path:0``."""
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            await sock.bind(path)
+            if perm:
+                os.chmod(path, perm)
+            sock.listen(511)
+        except OSError:
+            sock.close()
+            raise
+        listener = trio.SocketListener(sock)
+        addr = "%s:0" % path
+        async with trio.open_nursery() as n:
+            n.start_soon(_accept_loop, listener, handler, n, addr)
+            task_status.started(listener)
+
     async def connect(self, host: str, port: int):
         stream = await trio.open_tcp_stream(host, port)
         try:
@@ -274,8 +298,9 @@ ACCEPT_BACKOFF_S = 0.1
 accept_log = logging.getLogger("frtrio")
 
 
-async def _accept_loop(listener, handler, nursery) -> None:
-    """Accept connections on one listener until cancelled."""
+async def _accept_loop(listener, handler, nursery, addr: str | None = None) -> None:
+    """Accept connections on one listener until cancelled (``addr``: the
+    fixed peer/local address of a unix socket's clients)."""
     while True:
         try:
             stream = await listener.accept()
@@ -288,19 +313,23 @@ async def _accept_loop(listener, handler, nursery) -> None:
             if e.errno in _ACCEPT_CAPACITY_ERRNOS:
                 await trio.sleep(ACCEPT_BACKOFF_S)
             continue
-        nursery.start_soon(_guarded_connection, stream, handler)
+        nursery.start_soon(_guarded_connection, stream, handler, addr)
 
 
-async def _guarded_connection(stream, handler) -> None:
+async def _guarded_connection(stream, handler, addr: str | None = None) -> None:
     """Run one connection; whatever happens to it stays with it."""
     try:
         try:
-            stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if addr is None:
+                stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (OSError, AttributeError):
             pass
         try:
-            peer = _fmt_addr(stream.socket.getpeername())
-            local = _fmt_addr(stream.socket.getsockname())
+            if addr is not None:
+                peer = local = addr
+            else:
+                peer = _fmt_addr(stream.socket.getpeername())
+                local = _fmt_addr(stream.socket.getsockname())
         except OSError as e:
             # reset before we looked at it (ENOTCONN): Redis logs the same way
             accept_log.warning("Accepting client connection: %s", e.strerror or e)

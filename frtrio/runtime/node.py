@@ -130,6 +130,11 @@ class Node:
                 for host in binds:
                     await n.start(self.env.serve, host, port, self._handle_conn)
                     self.listen_addrs.append((host, port))
+                unix = self.config.get("unixsocket")
+                if unix:
+                    await n.start(self.env.serve_unix, unix,
+                                  int(self.config.get("unixsocketperm") or "0", 8), self._handle_conn)
+                    self.on_shutdown.append(self._remove_unix_socket)
                 n.start_soon(self._cron)
                 self.replication.start()  # the replicaof directive
                 if self.server.cluster is not None:
@@ -405,10 +410,20 @@ class Node:
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                     pass
 
+    def _remove_unix_socket(self) -> None:
+        path = self.config.get("unixsocket")
+        log.info("Removing the unix socket file.")
+        try:
+            self.env.fs.remove(path)
+        except OSError as e:
+            log.warning("Error removing the unix socket file: %s", e.strerror)
+
     def _protected_denied(self, peer: str) -> bool:
         cfg = self.config
         if cfg.get("protected-mode") != "yes" or cfg.get("requirepass"):
             return False
+        if peer.startswith("/"):
+            return False  # a unix socket client is local
         # (Redis 7.0 applies it whatever `bind` says: --bind 0.0.0.0 is denied too)
         host = peer.rsplit(":", 1)[0]
         return not (host.startswith("127.") or host in ("::1", "[::1]", "localhost"))
