@@ -609,3 +609,48 @@ def test_swapdb_keeps_the_old_dataset_when_the_payload_does_not_load():
     finally:
         stop.set()
         th.join(5)
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_shutdown_waits_for_lagging_replicas_and_abort_cancels(kind):
+    """SHUTDOWN (without NOW) on a master whose replica lags: writes wait,
+    reads go on, SHUTDOWN ABORT keeps the node running; with the replica
+    back the shutdown completes once it has acknowledged everything. The
+    same on both servers."""
+    import os
+    import signal as _sig
+
+    m = ServerProc(kind, ["--shutdown-timeout", "30"]).start()
+    s = ServerProc("redis", ["--replicaof", "127.0.0.1", str(m.port)]).start()
+    try:
+        rm, rs = m.client(), s.client()
+        wait_for(lambda: link_up(rs), what="link up")
+        c = m.conn()
+        assert c.cmd("SHUTDOWN", "ABORT") == b"-ERR No shutdown in progress.\r\n"
+        assert c.cmd("SHUTDOWN", "NOW", "ABORT") == b"-ERR syntax error\r\n"
+        assert c.cmd("SHUTDOWN", "SAVE", "NOSAVE") == b"-ERR syntax error\r\n"
+        os.kill(s.proc.pid, _sig.SIGSTOP)
+        try:
+            rm.set("k", "v")  # the replica cannot acknowledge it
+            c2 = m.conn()
+            c2.send(b"SHUTDOWN NOSAVE\r\n")
+            time.sleep(1.0)
+            assert m.proc.poll() is None  # still running, waiting
+            assert rm.get("k") == b"v"
+            info = rm.info("replication")
+            assert info["role"] == "master"
+            assert c.cmd("SHUTDOWN", "ABORT") == b"+OK\r\n"
+            assert rm.set("k2", "v2")  # writes flow again
+        finally:
+            os.kill(s.proc.pid, _sig.SIGCONT)
+        wait_for(lambda: rs.get("k2") == b"v2", what="replica caught up")
+        c3 = m.conn()
+        c3.send(b"SHUTDOWN NOSAVE\r\n")
+        m.proc.wait(15)  # nothing lags: it stops at once
+        log = open(m.log_path).read()
+        assert "Waiting for replicas before shutting down." in log
+        assert "Shutdown manually aborted." in log
+        assert "1 of 1 replicas are in sync when shutting down." in log
+    finally:
+        s.cleanup()
+        m.cleanup()

@@ -7,7 +7,8 @@ from frtrio.core.client import F
 from frtrio.commands.table import command
 from frtrio.commands.util import LLONG_MAX, err, parse_int, syntax_error
 from frtrio.protocol.parser import string2ll
-from frtrio.protocol.reply import NO_REPLY
+from frtrio.core.effects import PauseChanged
+from frtrio.protocol.reply import NO_REPLY, OK
 
 
 @command("time")
@@ -19,22 +20,58 @@ def cmd_time(c, argv):
 
 @command("shutdown")
 def cmd_shutdown(c, argv):
+    """SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] | SHUTDOWN ABORT. The node's
+    shell carries it out: without NOW it first lets lagging replicas catch
+    up (shutdown-timeout), which ABORT can interrupt."""
     mode = "default"
+    now = abort = False
+    save = nosave = force = False
     for a in argv[1:]:
         la = a.lower()
         if la == b"nosave":
-            mode = "nosave"
+            nosave = True
         elif la == b"save":
-            mode = "save"
-        elif la in (b"now", b"force"):
-            pass
+            save = True
+        elif la == b"now":
+            now = True
+        elif la == b"force":
+            force = True
         elif la == b"abort":
-            raise err("ERR No shutdown in progress.")
+            abort = True
         else:
             raise syntax_error()
-    c.server.shutdown_requested = mode
+    if (abort and (save or nosave or now or force)) or (save and nosave):
+        raise syntax_error()
+    srv = c.server
+    if abort:
+        if not srv.shutdown_deadline_ms:
+            raise err("ERR No shutdown in progress.")
+        cancel_shutdown(srv)
+        return OK
+    mode = "nosave" if nosave else "save" if save else "default"
+    srv.shutdown_requested = mode
+    srv.shutdown_now = now
     c.flags |= F.CLOSE_AFTER_REPLY
     return NO_REPLY
+
+
+def cancel_shutdown(srv) -> None:
+    """SHUTDOWN ABORT while waiting for replicas: the node keeps running."""
+    import logging
+
+    srv.shutdown_deadline_ms = 0
+    srv.shutdown_requested = None
+    srv.shutdown_now = False
+    srv.unpause_clients("shutdown")
+    srv.effects.append(PauseChanged())
+    logging.getLogger("frtrio").info("Shutdown manually aborted.")
+
+
+def replicas_lagging(srv) -> bool:
+    """Redis's !isReadyToShutdown: a replica has not acknowledged the whole
+    stream."""
+    off = srv.repl.state.master_repl_offset
+    return any(r.ack_off != off for r in srv.repl.replicas.values())
 
 
 @command("wait")

@@ -148,6 +148,8 @@ class Server:
         self.errorstats: dict[str, int] = {}
         self.lastsave_ms = 0
         self.shutdown_requested: str | None = None  # "save" | "nosave" | "default"
+        self.shutdown_now = False  # SHUTDOWN NOW: no wait for lagging replicas
+        self.shutdown_deadline_ms = 0  # waiting for replicas until then (0: not waiting)
         self.active_expire_enabled = True
         from frtrio.core.blocking import BlockingRegistry
 

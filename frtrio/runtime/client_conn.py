@@ -155,9 +155,10 @@ class ClientConn:
                 c.out.append(encode_error(msg))
                 c.flags |= F.CLOSE_AFTER_REPLY
             await self._flush()
-            if srv.shutdown_requested is not None:
+            if srv.shutdown_requested is not None and not srv.shutdown_deadline_ms:
                 node.request_shutdown(srv.shutdown_requested)
-                return
+                if not srv.shutdown_deadline_ms:
+                    return  # stopping now (else: waiting for replicas, others go on)
             if c.flags & (F.CLOSE_AFTER_REPLY | F.CLOSE_ASAP):
                 return
             if (was_blocked or parser.paused) and perr is None:

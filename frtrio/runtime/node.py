@@ -195,7 +195,56 @@ class Node:
             self.cancel_scope.cancel()
 
     def request_shutdown(self, mode: str) -> None:
-        """SHUTDOWN [SAVE|NOSAVE] or a signal: stop serving, flush, exit."""
+        """SHUTDOWN [SAVE|NOSAVE] or a signal: stop serving, flush, exit.
+        Without NOW, lagging replicas first get up to shutdown-timeout
+        seconds to acknowledge the whole stream (writes paused, GETACK
+        sent), as Redis's prepareForShutdown; SHUTDOWN ABORT ends the wait."""
+        from frtrio.commands.server import replicas_lagging
+
+        srv = self.server
+        timeout = int(self.config.get("shutdown-timeout") or 0)
+        if srv.shutdown_deadline_ms:
+            return  # already waiting
+        if srv.shutdown_now or not timeout or not replicas_lagging(srv) or self.nursery is None:
+            self._finish_shutdown()
+            return
+        srv.now_ms = self.env.unix_ms()
+        srv.shutdown_deadline_ms = srv.now_ms + timeout * 1000
+        if not srv.pause_end_ms:
+            srv.repl.getack_wanted = True
+        srv.pause_clients(1 << 62, False, "shutdown")
+        self.pause_changed.set()
+        log.info("Waiting for replicas before shutting down.")
+        self.flush_effects()  # the GETACK goes out now
+        self.nursery.start_soon(self._shutdown_wait)
+
+    async def _shutdown_wait(self) -> None:
+        from frtrio.commands.server import replicas_lagging
+
+        srv = self.server
+        while srv.shutdown_deadline_ms:
+            srv.now_ms = self.env.unix_ms()
+            if srv.now_ms >= srv.shutdown_deadline_ms or not replicas_lagging(srv):
+                self._finish_shutdown()
+                return
+            await trio.sleep(0.01)
+        # (SHUTDOWN ABORT: the node keeps running; writes were unpaused)
+
+    def _finish_shutdown(self) -> None:
+        """Redis's finishShutdown: report lagging replicas, then stop."""
+        srv = self.server
+        repl = srv.repl
+        off = repl.state.master_repl_offset
+        n = lagging = 0
+        for r in repl.replicas.values():
+            n += 1
+            if r.ack_off != off:
+                lagging += 1
+                lag = (srv.now_ms - r.ack_time_ms) // 1000 if r.state == "online" else 0
+                log.warning("Lagging replica %s:%d reported offset %d behind master, lag=%d, "
+                            "state=%s.", r.ip, r.port, off - r.ack_off, lag, r.state)
+        if n:
+            log.info("%d of %d replicas are in sync when shutting down.", n - lagging, n)
         self.shutdown()
 
     def _final_flush(self) -> None:
