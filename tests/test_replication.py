@@ -654,3 +654,84 @@ def test_shutdown_waits_for_lagging_replicas_and_abort_cancels(kind):
     finally:
         s.cleanup()
         m.cleanup()
+
+
+def _empty_rdb() -> bytes:
+    """An empty RDB payload, as redis-server sends it to SYNC."""
+    with ServerProc("redis") as m:
+        c = m.conn()
+        c.send(b"SYNC\r\n")
+        buf = _read_until(c.sock, lambda b: b.lstrip(b"\n").startswith(b"$")
+                          and b"\r\n" in b.lstrip(b"\n")
+                          and len(b.lstrip(b"\n")) >= b.lstrip(b"\n").index(b"\r\n") + 2
+                          + int(b.lstrip(b"\n")[1:b.lstrip(b"\n").index(b"\r\n")]))
+        b = buf.lstrip(b"\n")
+        i = b.index(b"\r\n")
+        return b[i + 2:i + 2 + int(b[1:i])]
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_replica_offset_moves_past_a_transaction_only_at_exec(kind):
+    """A master's stream stops in the middle of a MULTI block: the
+    replica's ACKed offset stays before the MULTI, and when the link
+    breaks there it asks PSYNC from the MULTI again (nothing of the block
+    is lost); the same on both servers."""
+    import socket as _s
+
+    import hiredis
+
+    rdb = _empty_rdb()
+    srv = _s.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    port = srv.getsockname()[1]
+    srv.settimeout(20)
+
+    def enc(*args):
+        return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+    def handshake(conn):
+        reader = hiredis.Reader()
+        while True:
+            reader.feed(conn.recv(4096))
+            while (cmd := reader.gets()) is not False:
+                if cmd[0].upper() == b"PSYNC":
+                    return cmd
+                conn.sendall(b"+PONG\r\n" if cmd[0].upper() == b"PING" else b"+OK\r\n")
+
+    def acks(conn, seconds):
+        got = b""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            conn.settimeout(max(0.01, end - time.monotonic()))
+            try:
+                d = conn.recv(4096)
+            except OSError:
+                break
+            if not d:
+                break
+            got += d
+        return [int(x) for x in __import__("re").findall(rb"ACK\r\n\$\d+\r\n(\d+)", got)]
+
+    select = enc(b"SELECT", b"0")
+    block1 = enc(b"MULTI") + enc(b"SET", b"a", b"1")
+    block2 = enc(b"SET", b"b", b"2") + enc(b"EXEC")
+    with ServerProc(kind) as s:
+        r = s.client()
+        r.execute_command("REPLICAOF", "127.0.0.1", port)
+        conn, _ = srv.accept()
+        handshake(conn)
+        conn.sendall(b"+FULLRESYNC " + b"f" * 40 + b" 0\r\n$%d\r\n" % len(rdb) + rdb)
+        conn.sendall(select + block1)
+        assert max(acks(conn, 2.5)) == len(select)  # not past the MULTI
+        conn.close()  # the link breaks inside the transaction
+        conn2, _ = srv.accept()
+        ask = handshake(conn2)
+        assert ask[1:3] == [b"f" * 40, b"%d" % (len(select) + 1)]
+        conn2.sendall(b"+CONTINUE\r\n" + block1 + block2)
+        total = len(select) + len(block1) + len(block2)
+        assert max(acks(conn2, 2.5)) == total
+        assert r.get("a") == b"1" and r.get("b") == b"2"
+        r.execute_command("REPLICAOF", "NO", "ONE")
+        conn2.close()
+    srv.close()

@@ -643,6 +643,11 @@ class ReplicationShell:
             repl.master_read_reploff += len(leftover)
             parser.feed(leftover)
         cmds: list = []
+        # the bytes of a MULTI block not yet applied: like Redis, the applied
+        # offset (ACKs, the cached master for PSYNC) and what goes on to our
+        # backlog and sub-replicas move past a transaction only at its EXEC,
+        # so a link lost inside one resumes at its MULTI
+        pending: list = []
         while True:
             parser.parse(cmds)
             if cmds:
@@ -658,6 +663,13 @@ class ReplicationShell:
                         srv.execute(mc, argv)
                         mc.out.clear()
                         mc.out_bytes = 0
+                    if mc.multi is not None:
+                        pending.append(raw)
+                        continue
+                    if pending:
+                        pending.append(raw)
+                        raw = b"".join(pending)
+                        pending.clear()
                     repl.master_reploff += len(raw)
                     repl.state.append(raw)
                     repl.broadcast(raw)
