@@ -255,3 +255,30 @@ def test_c11_master_side_vote_then_replica_side_count(votes):
     srv.now_ms += 100
     bus.cron(srv.now_ms)
     assert core.state.myself.is_master == (votes >= 2)
+
+
+def test_c11_link_killed_before_a_long_block_counts_as_data_age():
+    """Upstream 06-slave-stop-cond: MULTI / CLIENT KILL <master> / DEBUG
+    SLEEP 20 / EXEC. The link is lost at the kill (the shell reports that
+    time, not the time its link task next runs); a second report of the
+    same loss keeps the first time, so the replica's data is 20 s old and,
+    with validity factor 2, it refuses to fail over."""
+    from frtrio.replication.core import Replication
+
+    srv, core, bus = replica_of_a(validity="2")
+    repl = Replication("a" * 40, srv.now_ms)
+    repl.set_master("127.0.0.1", 7000, srv.now_ms // 1000)
+    repl.full_sync_done("b" * 40, 100, 1 << 20)
+    killed_at = srv.now_ms // 1000
+    srv.now_ms += 20_000  # the DEBUG SLEEP 20 in the same EXEC
+    repl.link_lost(killed_at, True)
+    repl.link_lost(srv.now_ms // 1000, True)  # reconnect attempts fail later
+    assert repl.down_since_s == killed_at
+    # what the replication shell feeds the election (reconcile_cluster)
+    core.repl_link_up = repl.link_up
+    core.repl_down_since_ms = repl.down_since_s * 1000
+    fail_master(core, srv.now_ms)
+    for _ in range(100):
+        srv.now_ms += 100
+        assert not requests(bus.cron(srv.now_ms))
+    assert core.state.myself.is_replica

@@ -32,10 +32,12 @@ CRC_CHUNK = 32768  # payload bytes checksummed per scheduler turn
 
 
 class LinkError(Exception):
-    def __init__(self, msg: str, retry_now: bool = False, cache: bool = True):
+    def __init__(self, msg: str, retry_now: bool = False, cache: bool = True,
+                 at_s: int | None = None):
         super().__init__(msg)
         self.retry_now = retry_now
         self.cache = cache
+        self.at_s = at_s  # when the link was lost, if not now (CLIENT KILL)
 
 
 # --- master side --------------------------------------------------------------
@@ -403,7 +405,8 @@ class ReplicationShell:
                     log.warning("%s", e)
                     retry_now = e.retry_now
                     if self.gen == gen:
-                        self.repl.link_lost(self.node.env.unix_ms() // 1000, e.cache)
+                        at = e.at_s if e.at_s is not None else self.node.env.unix_ms() // 1000
+                        self.repl.link_lost(at, e.cache)
                 except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as e:
                     log.warning("Error condition on socket for SYNC: %s", e)
                     if self.gen == gen:
@@ -480,9 +483,15 @@ class ReplicationShell:
             mc.reply_mode = 1
             mc.select(repl.master_db)
             notify = trio.Event()
+            killed_at: list = []
 
             def _kill():
+                # the link is lost when the client is killed (Redis frees the
+                # master client at once), not when this task next runs: a
+                # DEBUG SLEEP in the same EXEC must count as time without data
                 if mc.flags & F.CLOSE_ASAP:
+                    if not killed_at:
+                        killed_at.append(env.unix_ms() // 1000)
                     notify.set()
 
             mc.notify = _kill
@@ -507,7 +516,8 @@ class ReplicationShell:
                     raise e
                 raise LinkError("Connection with master lost: %s" % e, retry_now=True)
             log.info("Connection with master lost (client killed).")
-            raise LinkError("Caching the disconnected master state.", retry_now=True)
+            raise LinkError("Caching the disconnected master state.", retry_now=True,
+                            at_s=killed_at[0] if killed_at else None)
         finally:
             if mc is not None:
                 srv.free_client(mc)
