@@ -63,6 +63,13 @@ def _run(c, ctx, fn, keys, args):
 
 
 def _eval(c, argv, sha_mode, ro):
+    srv = c.server
+    if srv.monitors and not srv.loading:
+        srv.feed_monitors(c, argv)  # before the script's own commands, as Redis
+    return _eval_run(c, argv, sha_mode, ro)
+
+
+def _eval_run(c, argv, sha_mode, ro):
     s = scripting(c.server)
     if sha_mode and len(argv[1]) != 40:
         raise err(E.NOSCRIPT)

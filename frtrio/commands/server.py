@@ -74,6 +74,19 @@ def replicas_lagging(srv) -> bool:
     return any(r.ack_off != off for r in srv.repl.replicas.values())
 
 
+@command("monitor")
+def cmd_monitor(c, argv):
+    """MONITOR: from now on this connection receives every command the node
+    runs (Redis's replicationFeedMonitors format) and may not touch keys."""
+    if c.flags & F.IN_EXEC:
+        raise err("ERR MONITOR isn't allowed for DENY BLOCKING client")
+    if c.flags & (F.SLAVE | F.MONITOR):
+        return NO_REPLY  # already a replica or a monitor: ignored
+    c.flags |= F.MONITOR
+    c.server.monitors.append(c)
+    return OK
+
+
 @command("wait")
 def cmd_wait(c, argv):
     srv = c.server

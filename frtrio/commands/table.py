@@ -64,6 +64,7 @@ class Command:
         "step",
         "handler",
         "flags_from_script",
+        "skip_monitor",
         "getkeys",
         "subcommands",
         "parent",
@@ -115,6 +116,7 @@ class Command:
         self.admin = "admin" in f
         self.pubsub = "pubsub" in f
         self.may_replicate = "may_replicate" in f
+        self.skip_monitor = "skip_monitor" in f
         self.asking = "asking" in f
         # EVAL*/FCALL*: (server, argv) -> the script's flags or None; the
         # gate then judges the command by them (frtrio/commands/scripting.py)

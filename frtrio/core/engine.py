@@ -215,6 +215,7 @@ class Server:
         # slaveKeysWithExpire / expireSlaveKeys)
         self.rdb_last_load_keys_loaded = 0  # INFO persistence, set by each RDB load
         self.rdb_last_load_keys_expired = 0
+        self.monitors: list = []  # MONITOR clients, fed by call()
         self.replica_local_write = False
         self.replica_keys_with_expire: dict[int, set] = {}
 
@@ -329,6 +330,8 @@ class Server:
         if c.id not in self.clients:
             return
         del self.clients[c.id]
+        if c.flags & F.MONITOR and c in self.monitors:
+            self.monitors.remove(c)
         self.unwatch_all(c)
         if c.blocked is not None and self.blocking is not None:
             self.blocking.unblock(c, None)
@@ -590,6 +593,8 @@ class Server:
                 c, "ERR wrong number of arguments for '%s' command" % cmd.fullname, cmd=cmd
             )
         c.last_cmd = cmd.name_bytes
+        if c.flags & F.MONITOR and (cmd.is_write or cmd.is_readonly or cmd.may_replicate):
+            return self._reject(c, "ERR Replica can't interact with the keyspace", cmd=cmd)
         if cmd.flags_from_script is not None:
             sflags = cmd.flags_from_script(self, argv)
             if sflags is not None:
@@ -672,6 +677,29 @@ class Server:
         self.stats["frtrio_internal_errors"] += 1
         _log.exception("%s %s", INTERNAL_ERROR_MARK, where)
 
+    def feed_monitors(self, c: Client, argv) -> None:
+        """Redis's replicationFeedMonitors: one status line per command,
+        `+<unix s>.<us> [<db> <client>] "arg" ...`, to every MONITOR client."""
+        from frtrio.config.text import repr_bytes
+
+        us = self.unix_us()
+        if getattr(c, "in_script", False):
+            who = "lua"
+        elif c.addr.startswith("/"):
+            who = "unix:" + c.addr[:-2]  # (a unix socket client shows as path:0)
+        else:
+            who = c.addr
+        line = ("+%d.%06d [%d %s] %s\r\n" % (us // 1000000, us % 1000000, c.dbid, who,
+                                              " ".join(repr_bytes(a) for a in argv))).encode(
+                                                  "latin-1")
+        for m in self.monitors:
+            if m is c or m.flags & F.CLOSE_ASAP:
+                continue
+            m.out.append(line)
+            m.out_bytes += len(line)
+            if m.notify is not None:
+                m.notify()
+
     def master_got_error(self, c: Client, msg: str) -> None:
         """A command from our master's stream failed (Redis's afterErrorReply
         for the master client): the reply goes nowhere, so log it loudly
@@ -734,6 +762,8 @@ class Server:
             st[0] += 1
         if local:
             self._replica_write(False)
+        if self.monitors and not (cmd.admin or cmd.skip_monitor) and not self.loading:
+            self.feed_monitors(c, argv)
         if r is not _NO_REPLY:
             if (type(r) is bytes or r is OK) and not c.reply_mode:
                 # the common replies, without the generic encoder's dispatch
