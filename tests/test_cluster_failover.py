@@ -351,3 +351,35 @@ def test_c12_migration_barrier_and_allow_replica_migration():
     assert me.id not in st.nodes[nid("a")].replicas
     # b had been orphaned (census) for more than 5 s before I moved
     assert srv.now_ms - t0 > 5000
+
+
+def test_c11_mfstart_pauses_the_masters_writes_until_it_steps_down():
+    """Master side of CLUSTER FAILOVER (default): MFSTART from my replica
+    holds my clients' writes (not reads) and my packets say PAUSED; when I
+    become a replica of the winner the pause ends."""
+    from frtrio.cluster.state import ClusterNode
+
+    srv, core, bus = make_cluster(my="a", others=("b", "c"), node_timeout=NT)
+    st = core.state
+    r = ClusterNode(nid("r"), ("slave",))
+    r.ip, r.port, r.cport = "127.0.0.1", 7010, 17010
+    r.link = FakeLink(r)
+    st.add_node(r)
+    st.set_master(r, st.myself)
+    srv.now_ms = 1_000_000
+    c = srv.new_client()
+    m = bc.Message(MFSTART, sender=nid("r"), current_epoch=st.current_epoch,
+                   flags=2, port=7010, cport=17010, slaveof=nid("a"))
+    bus.handle(FakeLink(r), m, srv.now_ms)
+    assert srv.pause_holds(c, [b"SET", b"k", b"v"])
+    assert not srv.pause_holds(c, [b"GET", b"k"])
+    assert bus.ping_message(PING).mflags & bc.MF_PAUSED
+    # I am not promoted away in time: the pause ends with the MF timeout
+    srv.now_ms += 5001
+    core.cron()
+    assert not srv.pause_holds(c, [b"SET", b"k", b"v"])
+    # again, and this time the replica wins: I become its replica
+    bus.handle(FakeLink(r), m, srv.now_ms)
+    assert srv.pause_holds(c, [b"SET", b"k", b"v"])
+    core.became_replica(r)
+    assert not srv.pause_holds(c, [b"SET", b"k", b"v"])
