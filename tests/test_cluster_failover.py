@@ -282,3 +282,104 @@ def test_c11_link_killed_before_a_long_block_counts_as_data_age():
         srv.now_ms += 100
         assert not requests(bus.cron(srv.now_ms))
     assert core.state.myself.is_replica
+
+
+# --- C12: replica migration to orphaned masters -------------------------------------
+
+
+def tick(bus, srv, core, n=1):
+    """n cron ticks with every peer answering (no PFAIL from silence)."""
+    for _ in range(n):
+        srv.now_ms += 100
+        bus.cron(srv.now_ms)
+        for node in core.state.nodes.values():
+            node.ping_sent = 0
+            node.pong_received = node.data_received = srv.now_ms
+            if node.has("fail?"):
+                node.clear_flag("fail?")
+
+
+def orphan_b(core):
+    """Master b has slots and used to have a replica (MIGRATE_TO), none left."""
+    b = core.state.nodes[nid("b")]
+    b.migrate_to = True
+    return b
+
+
+def test_c12_smallest_id_replica_of_the_largest_shard_migrates_after_5s():
+    # r and q replicate a (q's ID "qqq..." is smaller than mine "rrr...")
+    srv, core, bus = replica_of_a(extra_replica_offset=0)
+    b = orphan_b(core)
+    me = core.state.myself
+    tick(bus, srv, core, 100)
+    assert me.master_id == nid("a")  # q is the candidate, not me
+    # q goes away (FAIL): now I am alone under a, and 1 <= barrier 1: stay
+    core.state.nodes[nid("q")].set_flag("fail")
+    tick(bus, srv, core, 100)
+    assert me.master_id == nid("a")
+    assert b.master_id is None and not b.replicas
+
+
+def test_c12_migration_barrier_and_allow_replica_migration():
+    from frtrio.cluster.state import ClusterNode
+
+    srv, core, bus = replica_of_a(extra_replica_offset=0)
+    st = core.state
+    # a third replica 'z' of a; q is FAIL?; my ID 'rrr' is the smallest working
+    q = st.nodes[nid("q")]
+    z = ClusterNode(nid("z"), ("slave",))
+    z.ip, z.port, z.cport = "127.0.0.1", 7011, 17011
+    z.link = FakeLink(z)
+    st.add_node(z)
+    st.set_master(z, st.nodes[nid("a")])
+    st.delete_node(q)
+    b = orphan_b(core)
+    me = st.myself
+    srv.config.values["cluster-migration-barrier"] = "2"  # 2 working (z, me): not > 2
+    tick(bus, srv, core, 80)
+    assert me.master_id == nid("a")
+    srv.config.values["cluster-migration-barrier"] = "1"
+    srv.config.values["cluster-allow-replica-migration"] = "no"
+    tick(bus, srv, core, 80)
+    assert me.master_id == nid("a")
+    srv.config.values["cluster-allow-replica-migration"] = "yes"
+    t0 = srv.now_ms
+    while me.master_id == nid("a"):
+        tick(bus, srv, core)
+        assert srv.now_ms - t0 < 10_000
+    assert me.master_id == nid("b") and me.id in b.replicas
+    assert me.id not in st.nodes[nid("a")].replicas
+    # b had been orphaned (census) for more than 5 s before I moved
+    assert srv.now_ms - t0 > 5000
+
+
+def test_c11_mfstart_pauses_the_masters_writes_until_it_steps_down():
+    """Master side of CLUSTER FAILOVER (default): MFSTART from my replica
+    holds my clients' writes (not reads) and my packets say PAUSED; when I
+    become a replica of the winner the pause ends."""
+    from frtrio.cluster.state import ClusterNode
+
+    srv, core, bus = make_cluster(my="a", others=("b", "c"), node_timeout=NT)
+    st = core.state
+    r = ClusterNode(nid("r"), ("slave",))
+    r.ip, r.port, r.cport = "127.0.0.1", 7010, 17010
+    r.link = FakeLink(r)
+    st.add_node(r)
+    st.set_master(r, st.myself)
+    srv.now_ms = 1_000_000
+    c = srv.new_client()
+    m = bc.Message(MFSTART, sender=nid("r"), current_epoch=st.current_epoch,
+                   flags=2, port=7010, cport=17010, slaveof=nid("a"))
+    bus.handle(FakeLink(r), m, srv.now_ms)
+    assert srv.pause_holds(c, [b"SET", b"k", b"v"])
+    assert not srv.pause_holds(c, [b"GET", b"k"])
+    assert bus.ping_message(PING).mflags & bc.MF_PAUSED
+    # I am not promoted away in time: the pause ends with the MF timeout
+    srv.now_ms += 5001
+    core.cron()
+    assert not srv.pause_holds(c, [b"SET", b"k", b"v"])
+    # again, and this time the replica wins: I become its replica
+    bus.handle(FakeLink(r), m, srv.now_ms)
+    assert srv.pause_holds(c, [b"SET", b"k", b"v"])
+    core.became_replica(r)
+    assert not srv.pause_holds(c, [b"SET", b"k", b"v"])

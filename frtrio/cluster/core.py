@@ -17,7 +17,7 @@ from frtrio.core.client import F
 from frtrio.cluster import routing
 from frtrio.cluster.slots import CLUSTER_SLOTS, key_slot
 from frtrio.cluster.state import ClusterNode, ClusterState
-from frtrio.core.effects import SweepLinks
+from frtrio.core.effects import PauseChanged, SweepLinks
 from frtrio.protocol.reply import OK, ErrorReply
 
 
@@ -48,6 +48,7 @@ class ClusterCore:
         self.repl_down_since_ms = server.now_ms
         self.mf_slave = None  # master side of a manual failover: the replica
         self.mf_end = 0
+        self.mf_pause_end = 0  # the write pause that MFSTART started (0: none)
         # bus effects (frtrio/core/effects.py) for the bus shell: found deep inside
         # packet handling, or left by CLUSTER/PUBLISH/DEBUG commands; drained by
         # the bus shell (its before-sleep duty ``cluster_broadcast``)
@@ -363,14 +364,34 @@ class ClusterCore:
 
     def manual_failover_requested_by(self, replica, now: int) -> None:
         """MFSTART from one of my replicas (master side of CLUSTER FAILOVER):
-        without replication there is no stream to pause, so this records the
-        request and pings the replica (the election is the replica's job)."""
+        as Redis, pause my clients' writes for 2 x CLUSTER_MF_TIMEOUT so my
+        offset freezes, record the request (my packets carry PAUSED while it
+        lasts) and ping the replica (the election is the replica's job)."""
+        self.reset_master_manual_failover()
         self.mf_slave = replica
         self.mf_end = now + 5000
+        srv = self.server
+        srv.pause_clients(now + 2 * 5000, False)
+        self.mf_pause_end = srv.pause_end_ms
         self.emit("cluster.manual_failover", outcome="mfstart_received", node=replica.id)
+
+    def reset_master_manual_failover(self) -> None:
+        """resetManualFailover on the master side: the failover's pause ends
+        (a CLIENT PAUSE that outlasts it is left alone: Redis keeps the two
+        pauses apart, frtrio has one pause deadline)."""
+        if self.mf_slave is None:
+            return
+        srv = self.server
+        if self.mf_pause_end and srv.pause_end_ms == self.mf_pause_end:
+            srv.unpause_clients()
+            srv.effects.append(PauseChanged())
+        self.mf_slave = None
+        self.mf_end = 0
+        self.mf_pause_end = 0
 
     def became_replica(self, master) -> None:
         srv = self.server
+        self.reset_master_manual_failover()
         if hasattr(srv, "start_replication"):
             srv.start_replication(master)
 
@@ -402,6 +423,10 @@ class ClusterCore:
         secs = now // 1000
         for nid in [k for k, t in st.blacklist.items() if t < secs]:
             del st.blacklist[nid]
+        if self.mf_slave is not None and now > self.mf_end:
+            # manualFailoverCheckTimeout, master side
+            self.emit("cluster.manual_failover", outcome="timed_out")
+            self.reset_master_manual_failover()
         self.update_state()
         if srv.blocking.waiters:
             self.release_blocked_clients()

@@ -40,6 +40,7 @@ _CANT_TEXT = {
 }
 
 MF_TIMEOUT_MS = 5000  # CLUSTER_MF_TIMEOUT
+MIGRATION_DELAY_MS = 5000  # CLUSTER_SLAVE_MIGRATION_DELAY
 
 
 class ReplicaFailover:
@@ -259,3 +260,92 @@ class ReplicaFailover:
         self.emit("cluster.role_changed", outcome="promoted", old_master=old.id,
                   config_epoch=me.config_epoch)
         return [Broadcast(self.ping_message(PONG))]
+
+    # --- replica migration (§7.5) ---------------------------------------------------
+
+    def ok_replicas(self, master) -> int:
+        """clusterCountNonFailingSlaves: replicas of master not FAIL."""
+        nodes = self.st.nodes
+        return sum(1 for rid in master.replicas
+                   if (r := nodes.get(rid)) is not None and not r.has("fail"))
+
+    def orphan_census(self) -> tuple[int, int, int]:
+        """clusterCron's orphan bookkeeping (replicas only): how many
+        orphaned masters (no working replica, slots, MIGRATE_TO), the
+        largest count of working replicas of a master, and my master's."""
+        st = self.st
+        me = st.myself
+        orphaned = max_replicas = mine = 0
+        if not me.is_replica:
+            return 0, 0, 0
+        for n in st.nodes.values():
+            if (n is me or n.has("noaddr") or n.has("handshake")
+                    or not n.is_master or n.has("fail")):
+                continue
+            ok = self.ok_replicas(n)
+            if ok == 0 and n.numslots > 0 and n.migrate_to:
+                orphaned += 1
+            max_replicas = max(max_replicas, ok)
+            if me.master_id == n.id:
+                mine = ok
+        return orphaned, max_replicas, mine
+
+    def maybe_migrate(self, now: int) -> list:
+        """clusterCron step 7's second half: consider replica migration."""
+        orphaned, max_replicas, mine = self.orphan_census()
+        if (orphaned and max_replicas >= 2 and mine == max_replicas
+                and self.server.config.get("cluster-allow-replica-migration") == "yes"):
+            return self.handle_replica_migration(max_replicas, now)
+        return []
+
+    def handle_replica_migration(self, max_replicas: int, now: int) -> list:
+        """clusterHandleSlaveMigration: the replica with the smallest ID
+        among the masters with the most working replicas moves to the first
+        orphaned master with slots, once it has been orphaned for 5 s, and
+        only if my master keeps more than cluster-migration-barrier working
+        replicas counting me."""
+        st = self.st
+        me = st.myself
+        if not st.state_ok:
+            return []
+        mymaster = st.nodes.get(me.master_id or "")
+        if mymaster is None:
+            return []
+        ok = sum(1 for rid in mymaster.replicas
+                 if (r := st.nodes.get(rid)) is not None
+                 and not r.has("fail") and not r.has("fail?"))
+        if ok <= int(self.server.config.get("cluster-migration-barrier") or 0):
+            return []
+        target = None
+        candidate = me.id
+        for n in list(st.nodes.values()):
+            orphan = n.is_master and not n.has("fail") and n.migrate_to
+            n_ok = self.ok_replicas(n) if n.is_master else 0
+            if n_ok > 0:
+                orphan = False
+            if orphan:
+                if target is None and n.numslots > 0:
+                    target = n
+                if not n.orphaned_time:
+                    n.orphaned_time = now
+            else:
+                n.orphaned_time = 0
+            if n_ok == max_replicas:
+                for rid in n.replicas:
+                    if rid < candidate:
+                        candidate = rid
+        if target is None or candidate != me.id or now - target.orphaned_time <= MIGRATION_DELAY_MS:
+            return []
+        self.emit("cluster.replica_migration", outcome="migrating", target=target.id)
+        self.set_my_master(target)
+        return []
+
+    def set_my_master(self, master) -> None:
+        """clusterSetMaster for a replica (my slots are none): follow master;
+        the replication shell re-points the link."""
+        st = self.st
+        st.set_master(st.myself, master)
+        master.migrate_to = True
+        self.reset_manual_failover()
+        self._save(fsync=True, update=True)
+        self.core.became_replica(master)

@@ -590,6 +590,7 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
         if me.is_replica:
             self.manual_failover_step(now)
             eff += self.handle_failover(now)
+            eff += self.maybe_migrate(now)
         if update or not st.state_ok:
             st.todo_update_state = True
         return eff
