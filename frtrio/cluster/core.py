@@ -371,19 +371,18 @@ class ClusterCore:
         self.mf_slave = replica
         self.mf_end = now + 5000
         srv = self.server
-        srv.pause_clients(now + 2 * 5000, False)
-        self.mf_pause_end = srv.pause_end_ms
+        srv.pause_clients(now + 2 * 5000, False, "failover")
+        self.mf_pause_end = now + 2 * 5000
         self.emit("cluster.manual_failover", outcome="mfstart_received", node=replica.id)
 
     def reset_master_manual_failover(self) -> None:
         """resetManualFailover on the master side: the failover's pause ends
-        (a CLIENT PAUSE that outlasts it is left alone: Redis keeps the two
-        pauses apart, frtrio has one pause deadline)."""
+        (its own pause purpose: a CLIENT PAUSE is left alone, as in Redis)."""
         if self.mf_slave is None:
             return
         srv = self.server
-        if self.mf_pause_end and srv.pause_end_ms == self.mf_pause_end:
-            srv.unpause_clients()
+        if self.mf_pause_end:
+            srv.unpause_clients("failover")
             srv.effects.append(PauseChanged())
         self.mf_slave = None
         self.mf_end = 0
