@@ -219,3 +219,16 @@ def test_debug_populate_matches_redis(diff):
     diff("DEBUG", "POPULATE", "1", "p", "3", "extra")
     diff("MGET", "key:0", "key:1", "key:2", "p:0", "p:1", "q:0")
     diff("DBSIZE")
+
+
+@pytest.mark.parametrize("resp", ["2", "3"])
+def test_debug_protocol_matches_redis(diff, resp):
+    """DEBUG PROTOCOL <type> in RESP2 and RESP3, byte for byte."""
+    diff.both("HELLO", resp)
+    try:
+        for t in ("string", "integer", "double", "bignum", "null", "array", "set", "map",
+                  "attrib", "push", "verbatim", "true", "false", "nope"):
+            diff("DEBUG", "PROTOCOL", t)
+        diff("DEBUG", "STRINGMATCH-LEN")  # (compiled out of Debian's 7.0.15 too)
+    finally:
+        diff.both("HELLO", "2")

@@ -10,7 +10,7 @@ from frtrio.core.cnum import strtod_prefix
 from frtrio.commands.table import command
 from frtrio.commands.util import err, parse_int, protected_action_allowed
 from frtrio.core.effects import DebugLoadAof, DebugReload, Sleep
-from frtrio.protocol.reply import NO_REPLY, OK, Status
+from frtrio.protocol.reply import NO_REPLY, OK, Raw, Status
 
 
 def _debug_allowed(c) -> bool:
@@ -178,6 +178,19 @@ def cmd_debug(c, argv):
             out.append(Status(value_digest(v, k in db.expires).hex() if v is not None
                               else "0" * 40))
         return out
+    if sub == b"protocol" and len(argv) == 3:
+        return _debug_protocol(c, argv[2].lower())
+    if sub == b"change-repl-id" and len(argv) == 2:
+        import logging
+
+        from frtrio.commands.replication import _new_replid
+
+        st = c.server.repl.state
+        st.replid = _new_replid(c.server)
+        st.clear_replid2()
+        logging.getLogger("frtrio").info("Changing replication IDs after receiving DEBUG "
+                                         "change-repl-id")
+        return OK
     if sub == b"populate" and 3 <= len(argv) <= 5:
         return _debug_populate(c, argv)
     if sub == b"object" and len(argv) == 3:
@@ -286,3 +299,52 @@ def _debug_populate(c, argv):
         db.set(key, val)
         srv.touch_key(db, key)
     return OK
+
+
+_PROTOCOL_TYPES = ("string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|"
+                   "true|false")
+
+
+def _debug_protocol(c, name: bytes):
+    """DEBUG PROTOCOL <type>: one reply of each RESP type, as Redis sends it
+    in the client's protocol (RESP2 falls back as Redis does)."""
+    r3 = c.resp == 3
+    ints = b":0\r\n:1\r\n:2\r\n"
+    if name == b"string":
+        return Raw(b"$11\r\nHello World\r\n")
+    if name == b"integer":
+        return Raw(b":12345\r\n")
+    if name == b"double":
+        return Raw(b",3.141\r\n" if r3 else b"$5\r\n3.141\r\n")
+    if name == b"bignum":
+        n = b"1234567999999999999999999999999999999"
+        return Raw(b"(" + n + b"\r\n" if r3 else b"$37\r\n" + n + b"\r\n")
+    if name == b"null":
+        return Raw(b"_\r\n" if r3 else b"$-1\r\n")
+    if name == b"array":
+        return Raw(b"*3\r\n" + ints)
+    if name == b"set":
+        return Raw((b"~3\r\n" if r3 else b"*3\r\n") + ints)
+    if name == b"map":
+        t, f = (b"#t\r\n", b"#f\r\n") if r3 else (b":1\r\n", b":0\r\n")
+        return Raw((b"%3\r\n" if r3 else b"*6\r\n") + b":0\r\n" + f + b":1\r\n" + t
+                   + b":2\r\n" + f)
+    if name == b"attrib":
+        real = b"$39\r\nSome real reply following the attribute\r\n"
+        if r3:
+            return Raw(b"|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n" + real)
+        return Raw(real)
+    if name == b"push":
+        if not r3:
+            raise err("ERR RESP2 is not supported by this command")
+        return Raw(b">2\r\n$16\r\nserver-cpu-usage\r\n:42\r\n"
+                   b"$40\r\nSome real reply following the push reply\r\n")
+    if name == b"true":
+        return Raw(b"#t\r\n" if r3 else b":1\r\n")
+    if name == b"false":
+        return Raw(b"#f\r\n" if r3 else b":0\r\n")
+    if name == b"verbatim":
+        return Raw(b"=29\r\ntxt:This is a verbatim\nstring\r\n" if r3
+                   else b"$25\r\nThis is a verbatim\nstring\r\n")
+    raise err("ERR Wrong protocol type name. Please use one of the following: "
+              + _PROTOCOL_TYPES)
