@@ -142,7 +142,9 @@ def test_manual_failover_old_master_resyncs_partially():
         logs = "".join(open(p.log_path).read()[-3000:] for p in procs)
         assert info["master_replid2"] == old_id and info["master_replid"] != old_id, logs
         st = rep.info("stats")
-        assert st["sync_partial_ok"] == 1 and st["sync_full"] == 0, (st, logs)
+        # (the old master may have to PSYNC twice if its first link is dropped
+        # by the promotion's own reconciliation; never a full sync)
+        assert st["sync_partial_ok"] >= 1 and st["sync_full"] == 0, (st, logs)
         wait_for(lambda: rep.info("replication")["master_repl_offset"]
                  == old.info("replication")["master_repl_offset"], what="offsets equal")
         assert rep.execute_command("DEBUG", "DIGEST") == old.execute_command("DEBUG", "DIGEST")
