@@ -462,6 +462,20 @@ def test_debug_commands(diff):
     assert time.monotonic() - t >= 0.1  # both slept
 
 
+def test_debug_populate_matches_redis(diff):
+    diff("DEBUG", "POPULATE", "x")
+    diff("DEBUG", "POPULATE", "-1")
+    diff("SET", "key:1", "mine")
+    diff("DEBUG", "POPULATE", "3")
+    diff("MGET", "key:0", "key:1", "key:2", "key:3")
+    diff("DEBUG", "POPULATE", "2", "p", "12")
+    diff("DEBUG", "POPULATE", "2", "q", "3")
+    diff("MGET", "p:0", "p:1", "q:0", "q:1")
+    diff("DBSIZE")
+    diff("DEBUG", "POPULATE", "1", "p", "-5")
+    diff("DEBUG", "POPULATE", "1", "p", "1", "x")
+
+
 def test_debug_reload_and_persistence_commands_in_multi(diff):
     """DEBUG RELOAD saves, empties and loads dump.rdb; NOSAVE loads the file
     as it is; persistence commands queued in MULTI answer in their place of

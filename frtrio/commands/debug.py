@@ -1,4 +1,4 @@
-"""DEBUG: the subcommands frtrio serves (HELP, SLEEP, RELOAD, LOADAOF,
+"""DEBUG: the subcommands frtrio serves (HELP, SLEEP, RELOAD, LOADAOF, POPULATE,
 SET-ACTIVE-EXPIRE, DROP-CLUSTER-PACKET-FILTER, CLUSTERLINK KILL); the work
 that needs the outside world leaves as effects."""
 
@@ -178,6 +178,35 @@ def cmd_debug(c, argv):
             out.append(Status(value_digest(v, k in db.expires).hex() if v is not None
                               else "0" * 40))
         return out
+    if sub == b"populate" and 3 <= len(argv) <= 5:
+        # DEBUG POPULATE count [prefix] [size]: keys prefix:N (default "key")
+        # holding "value:N" (zero-padded or cut to size), existing keys
+        # skipped; like Redis, in the current db only and not propagated
+        def positive(a):  # getPositiveLongFromObjectOrReply
+            try:
+                n = parse_int(a)
+            except Exception:
+                n = -1
+            if n < 0:
+                raise err("ERR value is out of range, must be positive")
+            return n
+
+        count = positive(argv[2])
+        size = positive(argv[4]) if len(argv) == 5 else 0
+        prefix = argv[3] if len(argv) >= 4 else b"key"
+        srv = c.server
+        db = c.db
+        for j in range(count):
+            key = b"%s:%d" % (prefix, j)
+            if db.lookup(key, srv.now_ms) is not None:
+                continue
+            val = b"value:%d" % j
+            if size:
+                val = val[:size] + bytes(max(0, size - len(val)))
+            db.add(key, val)
+            if srv.watched_keys:
+                srv.touch_key(db, key)
+        return OK
     if sub == b"set-active-expire" and len(argv) == 3:
         c.server.active_expire_enabled = _atoi(argv[2]) != 0
         return OK
