@@ -14,8 +14,8 @@ code); this module adds the file around them::
 Loading accepts what Redis 7.0 writes and reads: the opcodes above plus
 EXPIRETIME (seconds), LRU/LFU hints (ignored), FUNCTION2 (function
 libraries: frtrio/scripting/persist.py), and any RDB version up to 10. Keys already
-expired are dropped when loading dump.rdb and kept when loading an AOF base,
-as Redis does. Module data, streams and anything unknown refuse the load with
+expired are dropped when a master loads dump.rdb and kept when loading an AOF
+base or on a replica (Redis's iAmMaster check), as Redis does. Module data, streams and anything unknown refuse the load with
 the reason.
 
 Pure: bytes in, bytes out; the caller reads and writes files.
@@ -92,6 +92,17 @@ def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
     return body + crc.to_bytes(8, "little")
 
 
+def _i_am_master(server) -> bool:
+    """Redis 7.0's iAmMaster: in cluster mode, is myself a master in the
+    cluster config (a replica per nodes.conf keeps the expired keys of its
+    dump.rdb at start; its master's DELs remove them), else no REPLICAOF."""
+    core = getattr(server, "cluster", None)
+    if core is not None:
+        return core.state.myself.is_master
+    repl = getattr(server, "repl", None)
+    return repl is None or repl.masterhost is None
+
+
 def load_rdb(data: bytes, server, cfg, preamble: bool = False) -> tuple[int, int, int]:
     """Load RDB data into the server's dbs. Returns (offset just past the
     checksum, keys loaded, keys expired). Raises RdbLoadError."""
@@ -110,6 +121,7 @@ def load_rdb(data: bytes, server, cfg, preamble: bool = False) -> tuple[int, int
     expire = None
     loaded = expired = 0
     now = server.now_ms
+    master = _i_am_master(server)
     try:
         while True:
             t = r.byte()
@@ -162,7 +174,7 @@ def load_rdb(data: bytes, server, cfg, preamble: bool = False) -> tuple[int, int
             except rdb_format.RdbError as e:
                 raise RdbLoadError("Can't load the value of key '%s': %s"
                                    % (key.decode("latin-1")[:100], e)) from None
-            if expire is not None and not preamble and expire < now:
+            if expire is not None and not preamble and expire < now and master:
                 expired += 1
             else:
                 db.set(key, value)
