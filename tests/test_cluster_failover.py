@@ -383,3 +383,29 @@ def test_c11_mfstart_pauses_the_masters_writes_until_it_steps_down():
     assert srv.pause_holds(c, [b"SET", b"k", b"v"])
     core.became_replica(r)
     assert not srv.pause_holds(c, [b"SET", b"k", b"v"])
+
+
+def test_c11_replica_keeps_expired_keys_of_its_rdb_at_load():
+    """Redis 7.0's rdbLoad drops expired keys only when iAmMaster(): in
+    cluster mode a node that nodes.conf makes a replica keeps them (its
+    master's DELs remove them later). Upstream 14-consistency-check."""
+    from frtrio.persist.rdbfile import load_rdb, rdb_bytes
+
+    srv, core, bus = replica_of_a()
+    src_srv, _c2, _b2 = make_cluster(my="a", others=("b", "c"), node_timeout=NT)
+    src_srv.now_ms = srv.now_ms
+    db = src_srv.dbs[0]
+    db.set(b"live", b"1")
+    db.set(b"gone", b"2")
+    db.set_expire(b"gone", srv.now_ms + 1000)
+    data = rdb_bytes(src_srv, src_srv.config)
+    srv.now_ms += 5000  # "gone" is logically expired now
+    _end, loaded, expired = load_rdb(data, srv, srv.config)
+    assert expired == 0 and set(srv.dbs[0].data) == {b"live", b"gone"}
+    # the same file on a master: the expired key is dropped
+    src_srv.now_ms += 5000
+    src_srv.dbs[0].data.clear()
+    src_srv.dbs[0].expires.clear()
+    src_srv.dbs[0].slot_keys.clear()
+    _end, loaded, expired = load_rdb(data, src_srv, src_srv.config)
+    assert expired == 1 and set(src_srv.dbs[0].data) == {b"live"}

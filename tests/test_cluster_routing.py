@@ -509,14 +509,19 @@ def test_c03_exec_on_readonly_replica():
                  readonly=True).kind == MOVED
 
 
-def test_c03_queueing_in_multi_uses_multi_flags():
-    """Inside MULTI, Redis's replica-read check uses the flags of the
-    commands queued so far, not those of the command being queued."""
+def test_c03_queueing_in_multi_uses_the_queued_commands_own_flags():
+    """Inside MULTI, Redis's replica-read check (getNodeByQuery) looks at
+    the flags of the command being queued; only EXEC looks at the queued
+    commands' flags. So a write queued on a READONLY replica is MOVED
+    (upstream cluster 16-transactions-on-replica), a read is served."""
     st = make_state(myself_is_replica=True)
     kb = key_for(SLOT_B)
-    assert route(st, "set", kb, "v", readonly=True, multi=[]).kind == LOCAL
-    assert route(st, "get", kb, readonly=True, multi=[q("set", kb, "v")]).kind == MOVED
+    assert route(st, "set", kb, "v", readonly=True, multi=[]).kind == MOVED
+    assert route(st, "get", kb, readonly=True, multi=[q("set", kb, "v")]).kind == LOCAL
+    assert route(st, "get", kb, readonly=True, multi=[q("get", kb)]).kind == LOCAL
     assert route(st, "set", kb, "v", readonly=True).kind == MOVED
+    assert route(st, "exec", readonly=True, queued=[q("set", kb, "v")]).kind == MOVED
+    assert route(st, "exec", readonly=True, queued=[q("get", kb)]).kind == LOCAL
 
 
 def test_c03_endpoint_types():

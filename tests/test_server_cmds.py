@@ -461,7 +461,6 @@ def test_debug_commands(diff):
     diff("DEBUG", "SLEEP", "0.05")
     assert time.monotonic() - t >= 0.1  # both slept
 
-
 def test_debug_reload_and_persistence_commands_in_multi(diff):
     """DEBUG RELOAD saves, empties and loads dump.rdb; NOSAVE loads the file
     as it is; persistence commands queued in MULTI answer in their place of

@@ -118,8 +118,10 @@ def decide(st, opts: RoutingOptions, cmd, argv, *, asking: bool, readonly: bool,
 
     Two write flags, as in Redis: the cluster-down check looks at the
     command's own WRITE flag (EXEC has none), the replica-read check looks at
-    the MULTI state's flags when the client is in MULTI (the commands queued
-    so far, not the one being queued) and at the command's otherwise.
+    the command's own flag too, except for EXEC, where it is the flags of the
+    queued commands (Redis: ``c->cmd->flags & CMD_WRITE || (EXEC &&
+    c->mstate.cmd_flags & CMD_WRITE)``): a write queued in MULTI on a
+    replica is MOVED (upstream cluster 16-transactions-on-replica).
     """
     if owner_of is None:
         owner_of = lambda s: direct_owner(st, s)  # noqa: E731
@@ -132,7 +134,7 @@ def decide(st, opts: RoutingOptions, cmd, argv, *, asking: bool, readonly: bool,
     if is_exec and queued is None:
         return _LOCAL  # EXEC without MULTI: EXEC itself errors
     is_write = cmd.is_write
-    if multi is not None:
+    if is_exec:
         is_write_for_replica = any(qc.is_write for qc, _ in multi)
     else:
         is_write_for_replica = is_write

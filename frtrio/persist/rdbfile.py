@@ -14,8 +14,8 @@ code); this module adds the file around them::
 Loading accepts what Redis 7.0 writes and reads: the opcodes above plus
 EXPIRETIME (seconds), LRU/LFU hints (ignored), FUNCTION2 (function
 libraries: frtrio/scripting/persist.py), and any RDB version up to 10. Keys already
-expired are dropped when loading dump.rdb and kept when loading an AOF base,
-as Redis does. Module data, streams and anything unknown refuse the load with
+expired are dropped when a master loads dump.rdb and kept when loading an AOF
+base or on a replica (Redis's iAmMaster check), as Redis does. Module data, streams and anything unknown refuse the load with
 the reason.
 
 Pure: bytes in, bytes out; the caller reads and writes files.
@@ -122,14 +122,27 @@ def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
     return body + crc.to_bytes(8, "little")
 
 
+def _i_am_master(server) -> bool:
+    """Redis 7.0's iAmMaster: in cluster mode, is myself a master in the
+    cluster config (a replica per nodes.conf keeps the expired keys of its
+    dump.rdb at start; its master's DELs remove them), else no REPLICAOF."""
+    core = getattr(server, "cluster", None)
+    if core is not None:
+        return core.state.myself.is_master
+    repl = getattr(server, "repl", None)
+    return repl is None or repl.masterhost is None
+
+
 def load_rdb(data: bytes, server, cfg, preamble: bool = False, aux: dict | None = None,
-             keep_expired: bool = False, expired_keys: list | None = None
+             keep_expired: bool | None = None, expired_keys: list | None = None
              ) -> tuple[int, int, int]:
     """Load RDB data into the server's dbs. Returns (offset just past the
     checksum, keys loaded, keys expired). ``aux`` collects the AUX fields;
-    a replica loads keys already expired (``keep_expired``: its master
-    deletes them); a master collects them as (dbid, key) in
-    ``expired_keys``. Raises RdbLoadError."""
+    a replica loads keys already expired (``keep_expired``, by default
+    Redis's iAmMaster rule: its master deletes them); a master collects
+    them as (dbid, key) in ``expired_keys``. Raises RdbLoadError."""
+    if keep_expired is None:
+        keep_expired = not _i_am_master(server)
     if data[:5] != b"REDIS":
         raise RdbLoadError("Wrong signature trying to load DB from file")
     try:
