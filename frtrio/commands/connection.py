@@ -445,23 +445,120 @@ def client_no_evict(c, argv):
     return OK
 
 
-@command("client|getredir")
-def client_getredir(c, argv):
-    return -1
+@command("client|tracking")
+def client_tracking(c, argv):
+    """CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p]... [BCAST] [OPTIN]
+    [OPTOUT] [NOLOOP]: client-side caching (frtrio/core/tracking.py)."""
+    from frtrio.core.tracking import TrackState
 
-
-@command("client|trackinginfo")
-def client_trackinginfo(c, argv):
-    # client-side caching (CLIENT TRACKING) is not implemented: always off
-    return Map([(b"flags", SetReply([b"off"])), (b"redirect", -1), (b"prefixes", [])])
+    srv = c.server
+    redir = 0
+    bcast = optin = optout = noloop = False
+    prefixes: list[bytes] = []
+    j = 3
+    while j < len(argv):
+        a = _cstr(argv[j]).lower()
+        more = len(argv) - 1 - j
+        if a == b"redirect" and more:
+            j += 1
+            if redir != 0:
+                raise err("ERR A client can only redirect to a single other client")
+            r = string2ll(argv[j])
+            if r is None:
+                raise err("ERR value is not an integer or out of range")
+            if r not in srv.clients:
+                raise err("ERR The client ID you want redirect to does not exist")
+            redir = r
+        elif a == b"bcast":
+            bcast = True
+        elif a == b"optin":
+            optin = True
+        elif a == b"optout":
+            optout = True
+        elif a == b"noloop":
+            noloop = True
+        elif a == b"prefix" and more:
+            j += 1
+            prefixes.append(argv[j])
+        else:
+            raise syntax_error()
+        j += 1
+    mode = _cstr(argv[2]).lower()
+    tr = srv.tracking
+    if mode == b"on":
+        old = c.tracking
+        if not bcast and prefixes:
+            raise err("ERR PREFIX option requires BCAST mode to be enabled")
+        if old is not None and old.bcast != bcast:
+            raise err("ERR You can't switch BCAST mode on/off before disabling tracking for "
+                      "this client, and then re-enabling it with a different mode.")
+        if bcast and (optin or optout):
+            raise err("ERR OPTIN and OPTOUT are not compatible with BCAST")
+        if optin and optout:
+            raise err("ERR You can't specify both OPTIN mode and OPTOUT mode")
+        if old is not None and ((optin and old.optout) or (optout and old.optin)):
+            raise err("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for "
+                      "this client, and then re-enabling it with a different mode.")
+        if bcast:
+            bad = tr.prefix_collision(old.prefixes if old is not None else [], prefixes)
+            if bad is not None:
+                raise err(bad)
+        tr.enable(c, TrackState(redir, bcast, optin, optout, noloop), prefixes)
+    elif mode == b"off":
+        tr.disable(c)
+    else:
+        raise syntax_error()
+    return OK
 
 
 @command("client|caching")
 def client_caching(c, argv):
-    raise err(
-        "ERR CLIENT CACHING can be called only when the client is in tracking mode "
-        "with OPTIN or OPTOUT mode enabled"
-    )
+    st = c.tracking
+    if st is None:
+        raise err("ERR CLIENT CACHING can be called only when the client is in tracking mode "
+                  "with OPTIN or OPTOUT mode enabled")
+    opt = _cstr(argv[2]).lower()
+    if opt == b"yes":
+        if not st.optin:
+            raise err("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN "
+                      "mode.")
+    elif opt == b"no":
+        if not st.optout:
+            raise err("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT "
+                      "mode.")
+    else:
+        raise syntax_error()
+    st.caching = True
+    return OK
+
+
+@command("client|getredir")
+def client_getredir(c, argv):
+    return c.tracking.redirect if c.tracking is not None else -1
+
+
+@command("client|trackinginfo")
+def client_trackinginfo(c, argv):
+    st = c.tracking
+    if st is None:
+        return Map([(b"flags", SetReply([b"off"])), (b"redirect", -1), (b"prefixes", [])])
+    flags = [b"on"]
+    if st.bcast:
+        flags.append(b"bcast")
+    if st.optin:
+        flags.append(b"optin")
+        if st.caching:
+            flags.append(b"caching-yes")
+    if st.optout:
+        flags.append(b"optout")
+        if st.caching:
+            flags.append(b"caching-no")
+    if st.noloop:
+        flags.append(b"noloop")
+    if st.broken_redir:
+        flags.append(b"broken_redirect")
+    return Map([(b"flags", SetReply(flags)), (b"redirect", st.redirect),
+                (b"prefixes", sorted(st.prefixes))])
 
 
 @command("client|unblock")

@@ -90,7 +90,7 @@ def _info_clients(srv):
         "client_recent_max_input_buffer:0",
         "client_recent_max_output_buffer:0",
         "blocked_clients:%d" % blocked,
-        "tracking_clients:0",
+        "tracking_clients:%d" % srv.tracking.tracking_clients,
         "clients_in_timeout_table:%d" % sum(
             1 for c in srv.clients.values()
             if c.blocked is not None and c.blocked.deadline_ms is not None
@@ -233,9 +233,9 @@ def _info_stats(srv):
         "active_defrag_key_misses:0",
         "total_active_defrag_time:0",
         "current_active_defrag_time:0",
-        "tracking_total_keys:0",
-        "tracking_total_items:0",
-        "tracking_total_prefixes:0",
+        "tracking_total_keys:%d" % len(srv.tracking.table),
+        "tracking_total_items:%d" % sum(len(v) for v in srv.tracking.table.values()),
+        "tracking_total_prefixes:%d" % len(srv.tracking.prefixes),
         "unexpected_error_replies:%d" % g("unexpected_error_replies"),
         "total_error_replies:%d" % g("total_error_replies"),
         "dump_payload_sanitizations:0",

@@ -436,6 +436,8 @@ def cmd_flushdb(c, argv):
     _flush_option(argv)
     srv = c.server
     srv.touch_all(c.dbid)
+    if srv.tracking.tracking_clients:
+        srv.tracking.flush()
     n = c.db.clear()
     srv.dirty += n + 1
     srv.propagate(c.dbid, [b"FLUSHDB"])
@@ -447,6 +449,8 @@ def cmd_flushall(c, argv):
     _flush_option(argv)
     srv = c.server
     srv.touch_all(None)
+    if srv.tracking.tracking_clients:
+        srv.tracking.flush()
     n = 0
     for db in srv.dbs:
         n += db.clear()

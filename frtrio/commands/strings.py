@@ -37,7 +37,7 @@ def get_string(c, key: bytes, read: bool = False):
 def modified(c, key: bytes, n: int = 1) -> None:
     srv = c.server
     srv.dirty += n
-    if srv.watched_keys:
+    if srv.watched_keys or srv.tracking.tracking_clients:
         srv.touch_key(c.db, key)
 
 
@@ -138,7 +138,7 @@ def cmd_set(c, argv):
         c.db.set(key, argv[2])
         srv = c.server
         srv.dirty += 1
-        if srv.watched_keys:
+        if srv.watched_keys or srv.tracking.tracking_clients:
             srv.touch_key(c.db, key)
         return OK
     flags, exp_opt, exp_val = parse_string_options(argv, 3, True)

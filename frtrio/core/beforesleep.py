@@ -35,6 +35,7 @@ ORDER = (
     # then the rest of beforeSleep
     "blocked_clients",  # clients whose keys became ready
     "slot_migration",  # atomic slot migration steps
+    "tracking_broadcast",  # client-side caching: BCAST invalidations
     "aof_flush",  # write (and, by policy, fsync) the AOF buffer
     "replication_feed",  # the replication stream to replicas
 )

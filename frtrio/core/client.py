@@ -69,6 +69,7 @@ class Client:
         "lib_name",
         "lib_ver",
         "woff",
+        "tracking",
     )
 
     def __init__(self, server: "Server", id: int, addr: str = "", laddr: str = ""):
@@ -86,6 +87,7 @@ class Client:
         self.ctime_ms = server.now_ms
         self.last_interaction_ms = server.now_ms
         self.last_cmd = b"NULL"
+        self.tracking = None  # CLIENT TRACKING state (core/tracking.py TrackState)
         self.out: list[bytes] = []
         self.out_bytes = 0
         self.notify: Callable[[], None] | None = None

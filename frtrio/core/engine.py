@@ -216,6 +216,9 @@ class Server:
         self.rdb_last_load_keys_loaded = 0  # INFO persistence, set by each RDB load
         self.rdb_last_load_keys_expired = 0
         self.monitors: list = []  # MONITOR clients, fed by call()
+        from frtrio.core.tracking import Tracking
+
+        self.tracking = Tracking(self.clients)  # CLIENT TRACKING (client-side caching)
         self.replica_local_write = False
         self.replica_keys_with_expire: dict[int, set] = {}
 
@@ -330,6 +333,8 @@ class Server:
         if c.id not in self.clients:
             return
         del self.clients[c.id]
+        if c.tracking is not None:
+            self.tracking.disable(c)
         if c.flags & F.MONITOR and c in self.monitors:
             self.monitors.remove(c)
         self.unwatch_all(c)
@@ -455,6 +460,9 @@ class Server:
     # --- keyspace signals -----------------------------------------------------
 
     def _key_deleted(self, db: Db, key: bytes) -> None:
+        tr = self.tracking
+        if tr.table or tr.prefixes:
+            tr.invalidate(key)  # (expired and evicted keys too)
         if self.blocking is not None and self.blocking.has_waiters(db.id, key):
             # a blocked XREADGROUP is told that its stream is gone
             self.ready_keys[(db.id, key)] = None
@@ -463,11 +471,15 @@ class Server:
             self.touch_key(db, key)
 
     def touch_key(self, db: Db, key: bytes) -> None:
-        """A key was modified: invalidate WATCHes (Redis's signalModifiedKey).
+        """A key was modified: invalidate WATCHes and tracked copies (Redis's
+        signalModifiedKey).
 
         ``c.watched`` maps (dbid, key) to Redis's ``wk->expired``: the key was
         already logically expired when WATCHed; its removal then changes
         nothing (the flag is cleared), any other change does."""
+        tr = self.tracking
+        if tr.table or tr.prefixes:
+            tr.invalidate(key)
         wk = self.watched_keys
         if wk:
             k = (db.id, key)
@@ -569,6 +581,7 @@ class Server:
         c.tot_cmds += 1
         c.last_interaction_ms = self.now_ms
         self.in_master_cmd = bool(c.flags & F.MASTER)
+        self.tracking.current = c
         name = argv[0].lower()
         cmd = self.commands.get(name)
         if name == b"quit":
@@ -677,6 +690,24 @@ class Server:
         self.stats["frtrio_internal_errors"] += 1
         _log.exception("%s %s", INTERNAL_ERROR_MARK, where)
 
+    def _after_tracked_command(self, c: Client, cmd, argv) -> None:
+        """Client-side caching after a command (Redis's call()): keys a
+        tracking client read are remembered; invalidations it caused for
+        itself follow its reply; CLIENT CACHING applies to one command."""
+        tr = self.tracking
+        if tr.pending and c is tr.current:
+            tr.after_command(c)
+        st = c.tracking
+        if st is None:
+            return
+        if (cmd.is_readonly and not st.bcast and not cmd.pubsub
+                and cmd.fullname not in ("eval_ro", "evalsha_ro", "fcall_ro")):
+            keys = cmd.get_keys(argv)
+            if keys:
+                tr.remember(c, [argv[i] for i in keys])
+        if st.caching and c.multi is None and not cmd.fullname.startswith("client"):
+            st.caching = False
+
     def feed_monitors(self, c: Client, argv) -> None:
         """Redis's replicationFeedMonitors: one status line per command,
         `+<unix s>.<us> [<db> <client>] "arg" ...`, to every MONITOR client."""
@@ -764,6 +795,7 @@ class Server:
             self._replica_write(False)
         if self.monitors and not (cmd.admin or cmd.skip_monitor) and not self.loading:
             self.feed_monitors(c, argv)
+        tracked = self.tracking.tracking_clients
         if r is not _NO_REPLY:
             if (type(r) is bytes or r is OK) and not c.reply_mode:
                 # the common replies, without the generic encoder's dispatch
@@ -780,6 +812,8 @@ class Server:
                 self.blocking.block(c, r)
             else:
                 c.reply(r)
+        if tracked:
+            self._after_tracked_command(c, cmd, argv)
         if c.out_bytes >= self.obuf.normal_from and not c.flags & F.CLOSE_ASAP:
             if self.obuf.over(c, "pubsub" if c.in_pubsub else "normal", self.now_ms):
                 if c.in_pubsub:

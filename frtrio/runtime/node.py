@@ -277,6 +277,11 @@ class Node:
             bs.register("cluster_update_state", core.todo_update_state)
             bs.register("cluster_save_config", self._cluster_save_config)
         bs.register("blocked_clients", self._serve_ready_keys)
+        def tracking_broadcast():
+            if srv.tracking.prefixes:
+                srv.tracking.broadcast()
+
+        bs.register("tracking_broadcast", tracking_broadcast)
         bs.register("aof_flush", self._aof_flush)
         def feed_replicas():
             srv.repl.feed(srv.propagated)
