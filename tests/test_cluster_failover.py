@@ -409,3 +409,20 @@ def test_c11_replica_keeps_expired_keys_of_its_rdb_at_load():
     src_srv.dbs[0].slot_keys.clear()
     _end, loaded, expired = load_rdb(data, src_srv, src_srv.config)
     assert expired == 1 and set(src_srv.dbs[0].data) == {b"live"}
+
+
+def test_c11_script_with_flags_that_may_write_is_moved_from_a_replica():
+    """Upstream 16-transactions-on-replica: EVAL of a shebang script
+    without no-writes, on a READONLY replica, answers MOVED (Redis's
+    evalGetCommandFlags gives it the WRITE flag); a no-writes script is
+    served by the replica."""
+    from frtrio.core.client import F
+
+    srv, core, bus = replica_of_a()
+    srv.repl.masterhost, srv.repl.masterport = "127.0.0.1", 7001
+    c = srv.new_client()
+    c.flags |= F.READONLY
+    srv.execute(c, [b"EVAL", b"#!lua\nreturn redis.call('del',KEYS[1])", b"1", b"06S"])
+    assert c.take_output().startswith(b"-MOVED ")
+    srv.execute(c, [b"EVAL", b"#!lua flags=no-writes\nreturn redis.call('get',KEYS[1])", b"1", b"06S"])
+    assert c.take_output() == b"$-1\r\n"
