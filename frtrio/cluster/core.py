@@ -116,8 +116,6 @@ class ClusterCore:
         if not is_exec and not cmd.movable and not cmd.has_key_specs:
             return None
         srv = self.server
-        if cmd.fullname in ("eval", "evalsha") and not cmd.is_write and _script_writes(srv, cmd, argv):
-            cmd = _AsWrite(cmd)
         r = self.router.decide(
             self.opts, cmd, argv,
             asking=bool(c.flags & F.ASKING), readonly=bool(c.flags & F.READONLY),
@@ -445,45 +443,6 @@ class ClusterCore:
         (getClusterConnectionsCount): two per known node other than myself,
         handshake nodes included, whatever links are actually up."""
         return (len(self.state.nodes) - 1) * 2
-
-
-class _AsWrite:
-    """A command seen with the WRITE flag (getCommandFlags for a script)."""
-
-    is_write = True
-
-    def __init__(self, cmd):
-        self._cmd = cmd
-
-    def __getattr__(self, name):
-        return getattr(self._cmd, name)
-
-
-def _script_writes(srv, cmd, argv) -> bool:
-    """Redis's evalGetCommandFlags for EVAL/EVALSHA: a script that declares
-    flags (a shebang) without no-writes counts as a write command for the
-    routing gate (so a replica answers MOVED, not a script error); a script
-    without a shebang, or unknown, keeps EVAL's own flags."""
-    from frtrio.scripting.engine import F_EVAL_COMPAT, F_NO_WRITES, parse_shebang, sha1hex
-    from frtrio.protocol.reply import ErrorReply
-
-    if len(argv) < 2:
-        return False
-    evalsha = cmd.fullname == "evalsha"
-    if evalsha and len(argv[1]) != 40:
-        return False
-    scripts = getattr(getattr(srv, "scripting", None), "scripts", None) or {}
-    script = scripts.get(argv[1].lower() if evalsha else sha1hex(argv[1]))
-    if script is not None:
-        flags = script.flags
-    elif evalsha:
-        return False
-    else:
-        try:
-            flags, _n = parse_shebang(argv[1])
-        except ErrorReply:
-            return False
-    return not (flags & F_EVAL_COMPAT) and not (flags & F_NO_WRITES)
 
 
 def _is_write(srv, argv) -> bool:
