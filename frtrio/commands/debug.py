@@ -178,6 +178,11 @@ def cmd_debug(c, argv):
             out.append(Status(value_digest(v, k in db.expires).hex() if v is not None
                               else "0" * 40))
         return out
+    if sub == b"pause-cron" and len(argv) == 3:
+        # the node's cron (expiry, timeouts, replication and cluster crons)
+        # stops while this is 1
+        c.server.cron_paused = _atoi(argv[2]) != 0
+        return OK
     if sub == b"protocol" and len(argv) == 3:
         return _debug_protocol(c, argv[2].lower())
     if sub == b"change-repl-id" and len(argv) == 2:

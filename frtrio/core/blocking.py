@@ -154,7 +154,10 @@ class BlockingRegistry:
                 b = c.blocked
                 if b is None or (dbid, key) not in self.waiters or c.id not in self.waiters[(dbid, key)]:
                     continue
+                tr = srv.tracking
+                prev, tr.current = tr.current, c  # (the served client runs it)
                 r = b.retry(c, key) if _takes_key(b.retry) else b.retry(c)
+                tr.current = prev
                 if r is None:
                     if key not in srv.dbs[dbid].data:
                         # nothing left to serve anyone on this key, but
@@ -163,6 +166,10 @@ class BlockingRegistry:
                         break
                     continue
                 self.unblock(c, r)
+                if tr.pending:
+                    tr.current = c
+                    tr.after_command(c)  # its own invalidations follow its reply
+                    tr.current = prev
             guard += 1
             if guard > 1_000_000:
                 break

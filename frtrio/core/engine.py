@@ -216,6 +216,7 @@ class Server:
         self.rdb_last_load_keys_loaded = 0  # INFO persistence, set by each RDB load
         self.rdb_last_load_keys_expired = 0
         self.monitors: list = []  # MONITOR clients, fed by call()
+        self.cron_paused = False  # DEBUG PAUSE-CRON
         from frtrio.core.tracking import Tracking
 
         self.tracking = Tracking(self.clients)  # CLIENT TRACKING (client-side caching)
@@ -249,6 +250,8 @@ class Server:
             # a write on a writable replica deletes the expired key first
             # (Redis's lookupKeyWrite); a replica streams nothing onwards,
             # the DEL only reaches its AOF
+        if self.tracking.tracking_clients:
+            self.tracking.expiring = key  # deleted next, by no client
         self.expire_props += 1
         lazy = self.config.get("lazyfree-lazy-expire") == "yes"
         self.propagated.append((db.id, [b"UNLINK" if lazy else b"DEL", key]))
@@ -695,10 +698,23 @@ class Server:
         tracking client read are remembered; invalidations it caused for
         itself follow its reply; CLIENT CACHING applies to one command."""
         tr = self.tracking
-        if tr.pending and c is tr.current:
-            tr.after_command(c)
+        if tr.pending and c is tr.current and not c.flags & F.IN_EXEC:
+            tr.after_command(c)  # (after EXEC's whole reply, not inside it)
+        if tr.table:
+            tr.limit(int(self.config.get("tracking-table-max-keys") or 0))
         st = c.tracking
         if st is None:
+            if cmd.is_readonly and getattr(c, "in_script", False):
+                # a read inside a script: its caller tracks the keys the
+                # script declared (Redis's call() with script_caller)
+                ctx = self.scripting.ctx if self.scripting is not None else None
+                caller = ctx.caller if ctx is not None else None
+                if caller is not None and caller.tracking is not None \
+                        and not caller.tracking.bcast:
+                    scmd = self.commands.get(ctx.argv[0].lower())
+                    keys = scmd.get_keys(ctx.argv) if scmd is not None else ()
+                    if keys:
+                        tr.remember(caller, [ctx.argv[i] for i in keys])
             return
         if (cmd.is_readonly and not st.bcast and not cmd.pubsub
                 and cmd.fullname not in ("eval_ro", "evalsha_ro", "fcall_ro")):

@@ -12,7 +12,10 @@ push `invalidate`) or to the client it redirects to (RESP3 push, or a
 
 from __future__ import annotations
 
+from frtrio.core.client import F
+
 CHANNEL = b"__redis__:invalidate"
+_CLOSING = F.CLOSE_AFTER_REPLY | F.CLOSE_ASAP
 
 
 class TrackState:
@@ -49,6 +52,7 @@ class Tracking:
         self.tracking_clients = 0
         self.current = None  # the client running a command (NOLOOP, message order)
         self.pending: list = []  # invalidations owed to ``current``, after its reply
+        self.expiring: bytes | None = None  # a key being deleted by expiry (no client did it)
 
     # --- enabling and disabling -------------------------------------------------
 
@@ -113,12 +117,17 @@ class Tracking:
             ids[c.id] = None
 
     def invalidate(self, key: bytes) -> None:
-        """A key changed (Redis's trackingInvalidateKey with bcast on)."""
+        """A key changed (Redis's trackingInvalidateKey with bcast on); an
+        expired key changed by no client (NOLOOP never hides it)."""
         cur = self.current
+        by = cur
+        if key == self.expiring:
+            by = None
+            self.expiring = None
         if self.prefixes:
             for p, (_ids, keys) in self.prefixes.items():
                 if key.startswith(p):
-                    keys[key] = cur
+                    keys[key] = by
         ids = self.table.pop(key, None)
         if not ids:
             return
@@ -127,11 +136,26 @@ class Tracking:
             t = clients.get(cid)
             if t is None or t.tracking is None or t.tracking.bcast:
                 continue
-            if t.tracking.noloop and t is cur:
+            if t.tracking.noloop and t is by:
                 continue
             if t is cur:
                 self.pending.append(key)  # after its own reply
             else:
+                self.send(t, _keys_array([key]))
+
+    def limit(self, max_keys: int) -> None:
+        """tracking-table-max-keys: past the limit, forget the oldest keys,
+        telling their clients as if the keys had changed (Redis evicts
+        random ones, a bounded number per call)."""
+        if not max_keys:
+            return
+        while len(self.table) > max_keys:
+            key = next(iter(self.table))
+            ids = self.table.pop(key)
+            for cid in ids:
+                t = self.clients.get(cid)
+                if t is None or t.tracking is None or t.tracking.bcast:
+                    continue
                 self.send(t, _keys_array([key]))
 
     def flush(self) -> None:
@@ -185,7 +209,9 @@ class Tracking:
         st = c.tracking
         if st is not None and st.redirect:
             target = self.clients.get(st.redirect)
-            if target is None:
+            if target is None or target.flags & _CLOSING:
+                # (a client closing after its reply is gone for Redis, which
+                # frees it before it reads the next command)
                 st.broken_redir = True
                 if c.resp == 3:
                     _push(c, b">2\r\n" + _bulk(b"tracking-redir-broken")

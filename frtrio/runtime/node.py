@@ -392,6 +392,8 @@ class Node:
             cluster = self.bus is not None
             wake = min(next_server, next_cluster) if cluster else next_server
             await trio.sleep_until(wake)
+            if srv.cron_paused:  # DEBUG PAUSE-CRON 1
+                continue
             now = env.now()
             srv.now_ms = env.unix_ms()
             if cluster and now >= next_cluster - 1e-9:
@@ -411,6 +413,8 @@ class Node:
                         if n:
                             srv.stats["expired_keys"] += n
             self._client_timeouts()
+            if srv.tracking.table:  # (CONFIG SET tracking-table-max-keys takes effect here)
+                srv.tracking.limit(int(self.config.get("tracking-table-max-keys") or 0))
             if srv.repl.failover_state != "no-failover":
                 self.replication.failover_tick()
             self.flush_effects()
