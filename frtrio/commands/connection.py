@@ -542,21 +542,10 @@ def client_trackinginfo(c, argv):
     st = c.tracking
     if st is None:
         return Map([(b"flags", SetReply([b"off"])), (b"redirect", -1), (b"prefixes", [])])
-    flags = [b"on"]
-    if st.bcast:
-        flags.append(b"bcast")
-    if st.optin:
-        flags.append(b"optin")
-        if st.caching:
-            flags.append(b"caching-yes")
-    if st.optout:
-        flags.append(b"optout")
-        if st.caching:
-            flags.append(b"caching-no")
-    if st.noloop:
-        flags.append(b"noloop")
-    if st.broken_redir:
-        flags.append(b"broken_redirect")
+    flags = [b"on"] + [name for on, name in (
+        (st.bcast, b"bcast"), (st.optin, b"optin"), (st.optin and st.caching, b"caching-yes"),
+        (st.optout, b"optout"), (st.optout and st.caching, b"caching-no"),
+        (st.noloop, b"noloop"), (st.broken_redir, b"broken_redirect")) if on]
     return Map([(b"flags", SetReply(flags)), (b"redirect", st.redirect),
                 (b"prefixes", sorted(st.prefixes))])
 
