@@ -127,14 +127,16 @@ class Node:
                 self.cancel_scope = n.cancel_scope
                 binds = self._bind_addresses()
                 port = int(self.config.get("port"))
-                for host in binds:
-                    await n.start(self.env.serve, host, port, self._handle_conn)
-                    self.listen_addrs.append((host, port))
+                # The unix socket first: a client that reached the TCP port
+                # may count on the socket file being there already.
                 unix = self.config.get("unixsocket")
                 if unix:
                     await n.start(self.env.serve_unix, unix,
                                   int(self.config.get("unixsocketperm") or "0", 8), self._handle_conn)
                     self.on_shutdown.append(self._remove_unix_socket)
+                for host in binds:
+                    await n.start(self.env.serve, host, port, self._handle_conn)
+                    self.listen_addrs.append((host, port))
                 n.start_soon(self._cron)
                 self.replication.start()  # the replicaof directive
                 if self.server.cluster is not None:
