@@ -627,3 +627,44 @@ def test_busy_script_writes_propagate_together():
     flushed += srv.propagated
     assert flushed == [(0, [b"MULTI"]), (0, [b"set", b"a", b"1"]), (0, [b"set", b"b", b"2"]),
                        (0, [b"EXEC"])]
+
+
+def test_scripts_and_functions_have_separate_lua_states(diff):
+    """Redis has one Lua state for EVAL and one for FUNCTION: a setting made
+    by a script (cjson's precision) is not seen by functions, and SCRIPT
+    FLUSH starts the EVAL state afresh."""
+    lib = "#!lua name=prec\nredis.register_function('enc', function() return cjson.encode(3.14159) end)"
+    run(diff, [
+        ("FUNCTION", "LOAD", "REPLACE", lib),
+        (E, "cjson.encode_number_precision(3) return cjson.encode(3.14159)", "0"),
+        (E, "return cjson.encode(3.14159)", "0"),
+        ("FCALL", "enc", "0"),
+        ("SCRIPT", "FLUSH"),
+        (E, "return cjson.encode(3.14159)", "0"),
+        ("FUNCTION", "DELETE", "prec"),
+    ])
+
+
+def test_used_memory_lua_is_the_eval_state():
+    """INFO's used_memory_lua is the EVAL state alone (Redis's test: it
+    stays under 100 KB after 10000 EVALs, also when functions were loaded
+    and called as many times)."""
+    from support import engine
+
+    srv = engine()
+    c = srv.new_client()
+    code = (b"#!lua name=test\nredis.register_function('test', function(KEYS, ARGV)\n"
+            b" return redis.call('incr', KEYS[1]) \nend)")
+    for _ in range(3000):
+        srv.execute(c, [b"FUNCTION", b"LOAD", b"REPLACE", code])
+        srv.execute(c, [b"FCALL", b"test", b"1", b"x"])
+    srv.execute(c, [b"SCRIPT", b"FLUSH"])
+    for _ in range(10000):
+        srv.execute(c, [b"EVAL", b"return redis.call('incr', KEYS[1])", b"1", b"x"])
+    c.take_output()
+    srv.execute(c, [b"INFO", b"memory"])
+    info = dict(line.split(b":", 1) for line in c.take_output().split(b"\r\n") if b":" in line)
+    assert int(info[b"used_memory_lua"]) < 100 * 1024
+    assert int(info[b"used_memory_vm_functions"]) > 0
+    assert int(info[b"used_memory_vm_total"]) == (int(info[b"used_memory_vm_eval"])
+                                                   + int(info[b"used_memory_vm_functions"]))
