@@ -668,3 +668,41 @@ def test_used_memory_lua_is_the_eval_state():
     assert int(info[b"used_memory_vm_functions"]) > 0
     assert int(info[b"used_memory_vm_total"]) == (int(info[b"used_memory_vm_eval"])
                                                    + int(info[b"used_memory_vm_functions"]))
+
+
+def _shutdown_busy(kind):
+    import socket
+    import time
+
+    from support import ServerProc, encode_request
+
+    p = ServerProc(kind).start()
+    try:
+        a = p.conn()
+        b = p.conn()
+        b.cmd("CONFIG", "SET", "busy-reply-threshold", "100")
+        a.send(encode_request(("EVAL", "while true do end", "0")))
+        time.sleep(0.3)
+        busy = b.cmd("PING")
+        b.send(encode_request(("SHUTDOWN", "NOSAVE")))
+        gone = b.read_until_close()
+        try:
+            socket.create_connection(("127.0.0.1", p.port), timeout=2).close()
+            after = "connected"
+        except ConnectionRefusedError:
+            after = "refused"
+        p.proc.wait(10)
+        return busy, gone, after, p.proc.returncode
+    finally:
+        p.cleanup()
+
+
+def test_shutdown_nosave_kills_a_timedout_script():
+    """Upstream 'SHUTDOWN NOSAVE can kill a timedout script anyway': the
+    SHUTDOWN's connection closes and the next connection is refused (the
+    listener is closed before the connection that asked, as when Redis has
+    exited), the process exits 0."""
+    f = _shutdown_busy("frtrio")
+    r = _shutdown_busy("redis")
+    assert f == r
+    assert f[0].startswith(b"-BUSY") and f[2] == "refused"

@@ -56,6 +56,7 @@ class Node:
         self.stopped = trio.Event()
         self.aof = None
         self.listen_addrs: list[tuple[str, int]] = []
+        self._listeners: list = []  # what env.serve started (closed at shutdown)
         self.exit_code = 0
         self.on_shutdown = []  # callables run at shutdown (pidfile removal...)
         self.cron_hooks = []  # callables run from the cron once a second (save points)
@@ -128,7 +129,7 @@ class Node:
                 binds = self._bind_addresses()
                 port = int(self.config.get("port"))
                 for host in binds:
-                    await n.start(self.env.serve, host, port, self._handle_conn)
+                    self._listeners += await n.start(self.env.serve, host, port, self._handle_conn)
                     self.listen_addrs.append((host, port))
                 unix = self.config.get("unixsocket")
                 if unix:
@@ -191,6 +192,8 @@ class Node:
         return out or ["0.0.0.0"]
 
     def shutdown(self) -> None:
+        self.env.stop_listening(self._listeners)
+        self._listeners = []
         if self.cancel_scope is not None:
             self.cancel_scope.cancel()
 
