@@ -706,3 +706,35 @@ def test_shutdown_nosave_kills_a_timedout_script():
     r = _shutdown_busy("redis")
     assert f == r
     assert f[0].startswith(b"-BUSY") and f[2] == "refused"
+
+
+def _selective_replication(kind):
+    from support import ServerProc, wait_for
+
+    with ServerProc(kind, ["--appendonly", "yes", "--aof-use-rdb-preamble", "no"]) as m:
+        with ServerProc(kind, ["--replicaof", "127.0.0.1", str(m.port)]) as s:
+            mc = m.client()
+            sc = s.client()
+            wait_for(lambda: sc.info("replication").get("master_link_status") == "up", 20)
+            mc.eval("redis.call('set','a','1'); redis.set_repl(redis.REPL_NONE); "
+                    "redis.call('set','b','2'); redis.set_repl(redis.REPL_AOF); "
+                    "redis.call('set','c','3'); redis.set_repl(redis.REPL_REPLICA); "
+                    "redis.call('set','e','5'); redis.set_repl(redis.REPL_ALL); "
+                    "redis.call('set','d','4')", 0)
+            wait_for(lambda: sc.get("d") is not None, 10)
+            replica = sc.mget("a", "b", "c", "d", "e")
+            master = mc.mget("a", "b", "c", "d", "e")
+            mc.execute_command("DEBUG", "LOADAOF")
+            reloaded = mc.mget("a", "b", "c", "d", "e")
+            return replica, master, reloaded
+
+
+def test_set_repl_targets_aof_and_replicas_separately():
+    """Upstream 'Test selective replication of certain Redis commands from
+    Lua': REPL_AOF writes reach the AOF only, REPL_REPLICA the replicas only,
+    REPL_NONE neither (replica contents and an AOF reload compared)."""
+    f = _selective_replication("frtrio")
+    r = _selective_replication("redis")
+    assert f == r
+    assert f == ([b"1", None, None, b"4", b"5"], [b"1", b"2", b"3", b"4", b"5"],
+                 [b"1", None, b"3", b"4", None])

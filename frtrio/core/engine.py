@@ -12,7 +12,9 @@ Side effects that the shell must carry out are left on the server or client
 objects for it to pick up:
 
 * ``Server.propagated``: write commands (argv lists, with their db) in
-  execution order, for the AOF (and later replicas);
+  execution order, for the AOF and the replicas (an argv of type
+  ``AofOnly`` / ``ReplOnly`` goes to one of them only: a script's
+  ``redis.set_repl``);
 * ``Client.out``: encoded reply bytes, waiting to be sent;
 * ``Client.notify``: called when bytes were added to ``out`` outside the
   client's own request (pub/sub messages, unblocked commands);
@@ -30,6 +32,7 @@ from frtrio.core.obuf import OutputLimits
 from frtrio.protocol.reply import NO_REPLY, OK, QUEUED, ErrorReply
 from frtrio.core.blocking import BlockOn  # noqa: F401  (re-exported)
 from frtrio.core.client import Client
+from frtrio.core.effects import AofOnly, ReplOnly  # noqa: F401  (re-exported)
 from frtrio.store.db import Db
 
 _log = logging.getLogger("frtrio")

@@ -18,6 +18,7 @@ import logging
 import lupa.lua51 as _lua
 
 from frtrio.core.client import F as _F
+from frtrio.core.effects import AofOnly, ReplOnly
 from frtrio.protocol.reply import ErrorReply
 from frtrio.scripting.prelude import PRELUDE
 from frtrio.scripting.runner import DONE, SUSPENDED, Runner
@@ -565,8 +566,17 @@ class Scripting:
         srv.call(sc, cmd, argv)
         if sc.blocked is not None and srv.blocking is not None:
             srv.blocking.timeout(sc)
-        if not (ctx.repl_flags & 1) and len(srv.propagated) > np:
-            del srv.propagated[np:]
+        flags = ctx.repl_flags
+        if flags != 3 and len(srv.propagated) > np:
+            # redis.set_repl: to the AOF only, the replicas only, or nowhere
+            prop = srv.propagated
+            if flags == 0:
+                del prop[np:]
+            else:
+                mark = AofOnly if flags == 1 else ReplOnly
+                for i in range(np, len(prop)):
+                    dbid, argv = prop[i]
+                    prop[i] = (dbid, mark(argv))
         return None
 
     def _cluster_check(self, ctx, cmd, argv):
