@@ -738,3 +738,71 @@ def test_set_repl_targets_aof_and_replicas_separately():
     assert f == r
     assert f == ([b"1", None, None, b"4", b"5"], [b"1", b"2", b"3", b"4", b"5"],
                  [b"1", None, b"3", b"4", None])
+
+
+OOM_SCRIPTS = [
+    ("SET", "x", "123"),
+    ("CONFIG", "SET", "maxmemory", "1"),
+    # no shebang: EVAL runs, a deny-oom command before any write is refused
+    (E, "redis.call('set', 'x', 1) return 1", "1", "x"),
+    (E, "return redis.call('get', 'x')", "1", "x"),
+    (E, "local t = redis.pcall('set', 'x', 'y') return t['err']", "1", "x"),
+    (E, "return redis.pcall('set', 'x', 'y')", "1", "x"),
+    ("EVAL_RO", "redis.call('get', 'x') return 1", "1", "x"),
+    # flags: without allow-oom the script does not start; no-writes implies it
+    (E, "#!lua flags=\nreturn 1", "0"),
+    (E, "#!lua\nreturn 1", "0"),
+    (E, "#!lua flags=allow-oom\nredis.call('set', 'x', 1) return 1", "1", "x"),
+    (E, "#!lua flags=no-writes\nredis.call('get', 'x') return 1", "0"),
+    ("EVAL_RO", "#!lua flags=no-writes\nredis.call('get', 'x') return 1", "1", "x"),
+    ("FUNCTION", "LOAD", "REPLACE", "#!lua name=oom\n"
+     "redis.register_function('w', function() return redis.call('set', 'x', 1) end)\n"
+     "redis.register_function{function_name='ao', callback=function() "
+     "return redis.call('set', 'x', 2) end, flags={'allow-oom'}}\n"
+     "redis.register_function{function_name='ro', callback=function() "
+     "return redis.call('get', 'x') end, flags={'no-writes'}}"),
+    ("FCALL", "w", "0"),
+    ("FCALL", "ao", "0"),
+    ("FCALL", "ro", "0"),
+    # deny-oom commands outside scripts, and in MULTI
+    ("SET", "y", "1"),
+    ("GET", "x"),
+    ("MULTI",),
+    ("GET", "x"),
+    ("EXEC",),
+    ("CONFIG", "SET", "maxmemory", "0"),
+    ("FCALL", "w", "0"),
+    ("GET", "x"),
+    ("FUNCTION", "DELETE", "oom"),
+]
+
+
+def test_scripts_over_maxmemory(diff):
+    """Upstream 'Script - disallow write on OOM', 'allow-oom shebang flag',
+    'Consistent eval error reporting' (the OOM part): over maxmemory a
+    script's first deny-oom command is refused, a script without allow-oom
+    (or no-writes) does not start, FCALL likewise by its flags."""
+    run(diff, OOM_SCRIPTS)
+
+
+def test_oom_error_stats_as_redis(diff):
+    """The OOM refusals count as Redis counts them (errorstats, the SET's
+    rejected_calls, the EVAL's failed_calls)."""
+    for cmds in ([(E, "return redis.call('set','x','y')", "1", "x")],
+                 [(E, "local t = redis.pcall('set','x','y') return 1", "1", "x")],
+                 [(E, "return redis.pcall('set','x','y')", "1", "x")],
+                 [(E, "return {1, redis.pcall('set','x','y'), {err='mine'}}", "1", "x")],
+                 [("SET", "y", "1"), ("SET", "y"), ("MULTI",), ("GET", "y"), ("EXEC",)]):
+        diff("CONFIG", "SET", "maxmemory", "0")
+        diff("CONFIG", "RESETSTAT")
+        diff("CONFIG", "SET", "maxmemory", "1")
+        run(diff, cmds)
+        diff("CONFIG", "SET", "maxmemory", "0")
+        f, r = diff.both("INFO", "errorstats")
+        assert f == r
+        for name in ("set", "eval", "get", "exec", "multi"):
+            f, r = diff.both("INFO", "commandstats")
+            fl = [ln for ln in f.split(b"\r\n") if ln.startswith(b"cmdstat_%s:" % name.encode())]
+            rl = [ln for ln in r.split(b"\r\n") if ln.startswith(b"cmdstat_%s:" % name.encode())]
+            strip = lambda ls: [b",".join(p for p in ln.split(b",") if b"usec" not in p) for ln in ls]  # noqa: E731
+            assert strip(fl) == strip(rl)

@@ -70,7 +70,8 @@ def parse_shebang(body: bytes):
     flags &= ~F_EVAL_COMPAT
     for p in parts[1:]:
         if p.startswith(b"flags="):
-            for f in p[6:].split(b","):
+            # (sdssplitlen of an empty string: no flags at all)
+            for f in (p[6:].split(b",") if len(p) > 6 else ()):
                 for bit, name in FLAG_NAMES:
                     if f == name:
                         flags |= bit
@@ -546,9 +547,10 @@ class Scripting:
             rejected = "-" + srv.disk_error  # (a leading '-': the error keeps its code)
         elif cmd.is_write and not ctx.write_dirty and srv.repl.too_few_good:
             rejected = "-NOREPLICAS Not enough good replicas to write."
-        elif cmd.is_write and not ctx.write_dirty and not ctx.allow_oom and cmd.denyoom \
-                and getattr(srv, "oom_at_start", False):
-            rejected = "OOM command not allowed when used memory > 'maxmemory'."
+        elif (cmd.denyoom and not ctx.write_dirty and not ctx.allow_oom and srv.maxmemory
+              and srv.oom_at_start and not ctx.caller.flags & _F.MASTER):
+            # scriptVerifyOOM: only before the script's first write
+            rejected = "-OOM command not allowed when used memory > 'maxmemory'."
         if rejected is None:
             if cmd.is_write:
                 ctx.write_dirty = True
@@ -556,10 +558,9 @@ class Scripting:
         if rejected is not None:
             srv.count_error(rejected[1:] if rejected[:1] == "-" else "ERR " + rejected)
             if cmd is not None:
-                st = srv.cmdstats.get(cmd.fullname)
-                if st is None:
-                    st = srv.cmdstats[cmd.fullname] = [0, 0, 0, 0]
-                st[2] += 1
+                srv.cmd_stat(cmd.fullname)[2] += 1
+            # (incrCommandStatsOnError: this error is the command's, not the script's)
+            srv.prev_err_count = srv.stats["total_error_replies"]
             return rejected
         np = len(srv.propagated)
         sc.flags |= _F.IN_EXEC  # blocking commands answer at once
@@ -656,7 +657,7 @@ class Scripting:
                     raise ErrorReply("ERR Can not execute a script with write flag using *_ro command.")
                 if repl.masterhost is None and repl.too_few_good:
                     raise ErrorReply("NOREPLICAS Not enough good replicas to write.")
-            if (getattr(srv, "oom_at_start", False)
+            if (srv.oom_at_start and srv.maxmemory
                     and not (flags & (F_ALLOW_OOM | F_NO_WRITES))):
                 raise ErrorReply("OOM allow-oom flag is not set on the script, can not run it when "
                                  "used memory > 'maxmemory'")
@@ -750,8 +751,15 @@ class Scripting:
         caller = ctx.caller
         if ok:
             data, errs = vm.encode(v, caller.resp == 3, ctx.sc.resp)
-            for e in errs.values():
+            i = 1
+            while True:
+                e = errs[i]
+                if e is None:
+                    break
                 self.server.count_error(e.decode("latin-1"))
+                i += 1
+            for _ in range(errs[b"ignored"] or 0):
+                self._failed_no_stats(ctx)
             return data
         msg, source, line, ignore = vm.errinfo(v)
         if msg is None:
@@ -764,9 +772,19 @@ class Scripting:
             final += b" script: %s, on %s:%s." % (ctx.funcname, source, line)
         if not ignore:
             self.server.count_error(final.decode("latin-1"))
+        else:
+            self._failed_no_stats(ctx)
         if final.startswith(b"-"):
             final = final[1:]
         return b"-" + final + b"\r\n"
+
+    def _failed_no_stats(self, ctx):
+        """An error reply sent without counting it (it was counted when the
+        command inside the script failed): the EVAL/FCALL still failed
+        (afterErrorReply's ERR_REPLY_FLAG_NO_STATS_UPDATE branch)."""
+        name = ctx.argv[0].lower().decode("latin-1") if getattr(ctx, "argv", None) else None
+        if name:
+            self.server.cmd_stat(name)[3] += 1
 
     # --- kill ---------------------------------------------------------------
 
