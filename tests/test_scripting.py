@@ -806,3 +806,64 @@ def test_oom_error_stats_as_redis(diff):
             rl = [ln for ln in r.split(b"\r\n") if ln.startswith(b"cmdstat_%s:" % name.encode())]
             strip = lambda ls: [b",".join(p for p in ln.split(b",") if b"usec" not in p) for ln in ls]  # noqa: E731
             assert strip(fl) == strip(rl)
+
+
+STALE = [
+    ("CONFIG", "SET", "replica-serve-stale-data", "no"),
+    ("REPLICAOF", "127.0.0.1", "1"),
+    (E, "return redis.call('get','x')", "1", "x"),
+    (E, "#!lua flags=no-writes\nreturn 1", "0"),
+    (E, "#!lua flags=allow-stale,no-writes\nreturn 1", "0"),
+    (E, "#!lua flags=allow-stale,no-writes\nreturn redis.call('get','x')", "1", "x"),
+    (E, "#!lua flags=allow-stale,no-writes\nreturn redis.pcall('get','x')", "1", "x"),
+    (E, "#!lua flags=allow-stale,no-writes\nreturn redis.call('echo','foobar')", "0"),
+    ("MULTI",),
+    (E, "#!lua flags=allow-stale,no-writes\nreturn 1", "0"),
+    ("EXEC",),
+    ("MULTI",),
+    ("ECHO", "a"),
+    ("EXEC",),
+]
+
+
+def test_allow_stale_flag_on_a_stale_replica(diff):
+    """Upstream 'allow-stale shebang flag': on a replica whose link is down
+    with replica-serve-stale-data no, only allow-stale scripts run, and
+    inside them only commands flagged stale."""
+    try:
+        run(diff, STALE)
+    finally:
+        diff.both("REPLICAOF", "NO", "ONE")
+
+
+def _exec_on_readonly_replica(kind):
+    from support import ServerProc, wait_for
+
+    with ServerProc(kind) as m, ServerProc(kind) as s:
+        a = s.conn()
+        b = s.conn()
+        c = s.conn()
+        out = []
+        for conn in (a, b):
+            out.append(conn.cmd("MULTI"))
+        out.append(a.cmd(E, "#!lua\nreturn 1", "0"))
+        out.append(b.cmd(E, "redis.call('set','x',1) return 1", "1", "x"))
+        out.append(c.cmd("REPLICAOF", "127.0.0.1", str(m.port)))
+        sc = s.client()
+        wait_for(lambda: sc.info("replication").get("master_link_status") == "up", 20)
+        out.append(a.cmd("EXEC"))
+        out.append(b.cmd("EXEC"))
+        out.append(c.cmd("MULTI"))
+        out.append(c.cmd(E, "#!lua flags=no-writes\nredis.call('get','x') return 1", "1", "x"))
+        out.append(c.cmd("EXEC"))
+        return out
+
+
+def test_exec_of_a_write_script_on_a_readonly_replica():
+    """Upstream 'no-writes shebang flag on replica': EXEC of a queued script
+    that may write is refused on a read-only replica (EXECABORT ... READONLY),
+    a script without shebang fails at its write."""
+    f = _exec_on_readonly_replica("frtrio")
+    r = _exec_on_readonly_replica("redis")
+    assert f == r
+    assert f[5].startswith(b"-EXECABORT Transaction discarded because of: READONLY")

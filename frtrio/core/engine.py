@@ -676,10 +676,15 @@ class Server:
             return self._reject(c, self.disk_error, cmd=cmd)
         repl = self.repl
         if repl.masterhost is not None and not c.flags & F.MASTER:
-            if (cmd.is_write and self.config.get("replica-read-only") == "yes"):
+            # (for EXEC: the flags of what it queued, Redis's mstate.cmd_flags)
+            if ((cmd.is_write or (name == b"exec" and c.multi
+                                  and any(q[0].is_write for q in c.multi)))
+                    and self.config.get("replica-read-only") == "yes"):
                 return self._reject(c, "READONLY You can't write against a read only replica.",
                                     cmd=cmd)
-            if (not cmd.stale and not repl.link_up
+            if ((not cmd.stale or (name == b"exec" and c.multi
+                                   and not all(q[0].stale for q in c.multi)))
+                    and not repl.link_up
                     and self.config.get("replica-serve-stale-data") == "no"):
                 return self._reject(c, "MASTERDOWN Link with MASTER is down and "
                                        "replica-serve-stale-data is set to 'no'.", cmd=cmd)

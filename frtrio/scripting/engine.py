@@ -537,6 +537,9 @@ class Scripting:
             rejected = "Wrong number of args calling Redis command from script"
         elif cmd.noscript and not getattr(srv, "script_disable_deny", False):
             rejected = "This Redis command is not allowed from script"
+        elif (not cmd.stale and srv.repl.masterhost is not None and not srv.repl.link_up
+              and srv.config.get("replica-serve-stale-data") == "no"):
+            rejected = "Can not execute the command on a stale replica"  # scriptVerifyAllowStale
         elif ctx.read_only and (cmd.is_write or cmd.may_replicate):
             rejected = "Write commands are not allowed from read-only scripts."
         elif (cmd.is_write and not ctx.write_dirty and srv.repl.masterhost is not None
