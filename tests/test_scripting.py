@@ -627,3 +627,243 @@ def test_busy_script_writes_propagate_together():
     flushed += srv.propagated
     assert flushed == [(0, [b"MULTI"]), (0, [b"set", b"a", b"1"]), (0, [b"set", b"b", b"2"]),
                        (0, [b"EXEC"])]
+
+
+def test_scripts_and_functions_have_separate_lua_states(diff):
+    """Redis has one Lua state for EVAL and one for FUNCTION: a setting made
+    by a script (cjson's precision) is not seen by functions, and SCRIPT
+    FLUSH starts the EVAL state afresh."""
+    lib = "#!lua name=prec\nredis.register_function('enc', function() return cjson.encode(3.14159) end)"
+    run(diff, [
+        ("FUNCTION", "LOAD", "REPLACE", lib),
+        (E, "cjson.encode_number_precision(3) return cjson.encode(3.14159)", "0"),
+        (E, "return cjson.encode(3.14159)", "0"),
+        ("FCALL", "enc", "0"),
+        ("SCRIPT", "FLUSH"),
+        (E, "return cjson.encode(3.14159)", "0"),
+        ("FUNCTION", "DELETE", "prec"),
+    ])
+
+
+def test_used_memory_lua_is_the_eval_state():
+    """INFO's used_memory_lua is the EVAL state alone (Redis's test: it
+    stays under 100 KB after 10000 EVALs, also when functions were loaded
+    and called as many times)."""
+    from support import engine
+
+    srv = engine()
+    c = srv.new_client()
+    code = (b"#!lua name=test\nredis.register_function('test', function(KEYS, ARGV)\n"
+            b" return redis.call('incr', KEYS[1]) \nend)")
+    for _ in range(3000):
+        srv.execute(c, [b"FUNCTION", b"LOAD", b"REPLACE", code])
+        srv.execute(c, [b"FCALL", b"test", b"1", b"x"])
+    srv.execute(c, [b"SCRIPT", b"FLUSH"])
+    for _ in range(10000):
+        srv.execute(c, [b"EVAL", b"return redis.call('incr', KEYS[1])", b"1", b"x"])
+    c.take_output()
+    srv.execute(c, [b"INFO", b"memory"])
+    info = dict(line.split(b":", 1) for line in c.take_output().split(b"\r\n") if b":" in line)
+    assert int(info[b"used_memory_lua"]) < 100 * 1024
+    assert int(info[b"used_memory_vm_functions"]) > 0
+    assert int(info[b"used_memory_vm_total"]) == (int(info[b"used_memory_vm_eval"])
+                                                   + int(info[b"used_memory_vm_functions"]))
+
+
+def _shutdown_busy(kind):
+    import socket
+    import time
+
+    from support import ServerProc, encode_request
+
+    p = ServerProc(kind).start()
+    try:
+        a = p.conn()
+        b = p.conn()
+        b.cmd("CONFIG", "SET", "busy-reply-threshold", "100")
+        a.send(encode_request(("EVAL", "while true do end", "0")))
+        time.sleep(0.3)
+        busy = b.cmd("PING")
+        b.send(encode_request(("SHUTDOWN", "NOSAVE")))
+        gone = b.read_until_close()
+        try:
+            socket.create_connection(("127.0.0.1", p.port), timeout=2).close()
+            after = "connected"
+        except ConnectionRefusedError:
+            after = "refused"
+        p.proc.wait(10)
+        return busy, gone, after, p.proc.returncode
+    finally:
+        p.cleanup()
+
+
+def test_shutdown_nosave_kills_a_timedout_script():
+    """Upstream 'SHUTDOWN NOSAVE can kill a timedout script anyway': the
+    SHUTDOWN's connection closes and the next connection is refused (the
+    listener is closed before the connection that asked, as when Redis has
+    exited), the process exits 0."""
+    f = _shutdown_busy("frtrio")
+    r = _shutdown_busy("redis")
+    assert f == r
+    assert f[0].startswith(b"-BUSY") and f[2] == "refused"
+
+
+def _selective_replication(kind):
+    from support import ServerProc, wait_for
+
+    with ServerProc(kind, ["--appendonly", "yes", "--aof-use-rdb-preamble", "no"]) as m:
+        with ServerProc(kind, ["--replicaof", "127.0.0.1", str(m.port)]) as s:
+            mc = m.client()
+            sc = s.client()
+            wait_for(lambda: sc.info("replication").get("master_link_status") == "up", 20)
+            mc.eval("redis.call('set','a','1'); redis.set_repl(redis.REPL_NONE); "
+                    "redis.call('set','b','2'); redis.set_repl(redis.REPL_AOF); "
+                    "redis.call('set','c','3'); redis.set_repl(redis.REPL_REPLICA); "
+                    "redis.call('set','e','5'); redis.set_repl(redis.REPL_ALL); "
+                    "redis.call('set','d','4')", 0)
+            wait_for(lambda: sc.get("d") is not None, 10)
+            replica = sc.mget("a", "b", "c", "d", "e")
+            master = mc.mget("a", "b", "c", "d", "e")
+            mc.execute_command("DEBUG", "LOADAOF")
+            reloaded = mc.mget("a", "b", "c", "d", "e")
+            return replica, master, reloaded
+
+
+def test_set_repl_targets_aof_and_replicas_separately():
+    """Upstream 'Test selective replication of certain Redis commands from
+    Lua': REPL_AOF writes reach the AOF only, REPL_REPLICA the replicas only,
+    REPL_NONE neither (replica contents and an AOF reload compared)."""
+    f = _selective_replication("frtrio")
+    r = _selective_replication("redis")
+    assert f == r
+    assert f == ([b"1", None, None, b"4", b"5"], [b"1", b"2", b"3", b"4", b"5"],
+                 [b"1", None, b"3", b"4", None])
+
+
+OOM_SCRIPTS = [
+    ("SET", "x", "123"),
+    ("CONFIG", "SET", "maxmemory", "1"),
+    # no shebang: EVAL runs, a deny-oom command before any write is refused
+    (E, "redis.call('set', 'x', 1) return 1", "1", "x"),
+    (E, "return redis.call('get', 'x')", "1", "x"),
+    (E, "local t = redis.pcall('set', 'x', 'y') return t['err']", "1", "x"),
+    (E, "return redis.pcall('set', 'x', 'y')", "1", "x"),
+    ("EVAL_RO", "redis.call('get', 'x') return 1", "1", "x"),
+    # flags: without allow-oom the script does not start; no-writes implies it
+    (E, "#!lua flags=\nreturn 1", "0"),
+    (E, "#!lua\nreturn 1", "0"),
+    (E, "#!lua flags=allow-oom\nredis.call('set', 'x', 1) return 1", "1", "x"),
+    (E, "#!lua flags=no-writes\nredis.call('get', 'x') return 1", "0"),
+    ("EVAL_RO", "#!lua flags=no-writes\nredis.call('get', 'x') return 1", "1", "x"),
+    ("FUNCTION", "LOAD", "REPLACE", "#!lua name=oom\n"
+     "redis.register_function('w', function() return redis.call('set', 'x', 1) end)\n"
+     "redis.register_function{function_name='ao', callback=function() "
+     "return redis.call('set', 'x', 2) end, flags={'allow-oom'}}\n"
+     "redis.register_function{function_name='ro', callback=function() "
+     "return redis.call('get', 'x') end, flags={'no-writes'}}"),
+    ("FCALL", "w", "0"),
+    ("FCALL", "ao", "0"),
+    ("FCALL", "ro", "0"),
+    # deny-oom commands outside scripts, and in MULTI
+    ("SET", "y", "1"),
+    ("GET", "x"),
+    ("MULTI",),
+    ("GET", "x"),
+    ("EXEC",),
+    ("CONFIG", "SET", "maxmemory", "0"),
+    ("FCALL", "w", "0"),
+    ("GET", "x"),
+    ("FUNCTION", "DELETE", "oom"),
+]
+
+
+def test_scripts_over_maxmemory(diff):
+    """Upstream 'Script - disallow write on OOM', 'allow-oom shebang flag',
+    'Consistent eval error reporting' (the OOM part): over maxmemory a
+    script's first deny-oom command is refused, a script without allow-oom
+    (or no-writes) does not start, FCALL likewise by its flags."""
+    run(diff, OOM_SCRIPTS)
+
+
+def test_oom_error_stats_as_redis(diff):
+    """The OOM refusals count as Redis counts them (errorstats, the SET's
+    rejected_calls, the EVAL's failed_calls)."""
+    for cmds in ([(E, "return redis.call('set','x','y')", "1", "x")],
+                 [(E, "local t = redis.pcall('set','x','y') return 1", "1", "x")],
+                 [(E, "return redis.pcall('set','x','y')", "1", "x")],
+                 [(E, "return {1, redis.pcall('set','x','y'), {err='mine'}}", "1", "x")],
+                 [("SET", "y", "1"), ("SET", "y"), ("MULTI",), ("GET", "y"), ("EXEC",)]):
+        diff("CONFIG", "SET", "maxmemory", "0")
+        diff("CONFIG", "RESETSTAT")
+        diff("CONFIG", "SET", "maxmemory", "1")
+        run(diff, cmds)
+        diff("CONFIG", "SET", "maxmemory", "0")
+        f, r = diff.both("INFO", "errorstats")
+        assert f == r
+        for name in ("set", "eval", "get", "exec", "multi"):
+            f, r = diff.both("INFO", "commandstats")
+            fl = [ln for ln in f.split(b"\r\n") if ln.startswith(b"cmdstat_%s:" % name.encode())]
+            rl = [ln for ln in r.split(b"\r\n") if ln.startswith(b"cmdstat_%s:" % name.encode())]
+            strip = lambda ls: [b",".join(p for p in ln.split(b",") if b"usec" not in p) for ln in ls]  # noqa: E731
+            assert strip(fl) == strip(rl)
+
+
+STALE = [
+    ("CONFIG", "SET", "replica-serve-stale-data", "no"),
+    ("REPLICAOF", "127.0.0.1", "1"),
+    (E, "return redis.call('get','x')", "1", "x"),
+    (E, "#!lua flags=no-writes\nreturn 1", "0"),
+    (E, "#!lua flags=allow-stale,no-writes\nreturn 1", "0"),
+    (E, "#!lua flags=allow-stale,no-writes\nreturn redis.call('get','x')", "1", "x"),
+    (E, "#!lua flags=allow-stale,no-writes\nreturn redis.pcall('get','x')", "1", "x"),
+    (E, "#!lua flags=allow-stale,no-writes\nreturn redis.call('echo','foobar')", "0"),
+    ("MULTI",),
+    (E, "#!lua flags=allow-stale,no-writes\nreturn 1", "0"),
+    ("EXEC",),
+    ("MULTI",),
+    ("ECHO", "a"),
+    ("EXEC",),
+]
+
+
+def test_allow_stale_flag_on_a_stale_replica(diff):
+    """Upstream 'allow-stale shebang flag': on a replica whose link is down
+    with replica-serve-stale-data no, only allow-stale scripts run, and
+    inside them only commands flagged stale."""
+    try:
+        run(diff, STALE)
+    finally:
+        diff.both("REPLICAOF", "NO", "ONE")
+
+
+def _exec_on_readonly_replica(kind):
+    from support import ServerProc, wait_for
+
+    with ServerProc(kind) as m, ServerProc(kind) as s:
+        a = s.conn()
+        b = s.conn()
+        c = s.conn()
+        out = []
+        for conn in (a, b):
+            out.append(conn.cmd("MULTI"))
+        out.append(a.cmd(E, "#!lua\nreturn 1", "0"))
+        out.append(b.cmd(E, "redis.call('set','x',1) return 1", "1", "x"))
+        out.append(c.cmd("REPLICAOF", "127.0.0.1", str(m.port)))
+        sc = s.client()
+        wait_for(lambda: sc.info("replication").get("master_link_status") == "up", 20)
+        out.append(a.cmd("EXEC"))
+        out.append(b.cmd("EXEC"))
+        out.append(c.cmd("MULTI"))
+        out.append(c.cmd(E, "#!lua flags=no-writes\nredis.call('get','x') return 1", "1", "x"))
+        out.append(c.cmd("EXEC"))
+        return out
+
+
+def test_exec_of_a_write_script_on_a_readonly_replica():
+    """Upstream 'no-writes shebang flag on replica': EXEC of a queued script
+    that may write is refused on a read-only replica (EXECABORT ... READONLY),
+    a script without shebang fails at its write."""
+    f = _exec_on_readonly_replica("frtrio")
+    r = _exec_on_readonly_replica("redis")
+    assert f == r
+    assert f[5].startswith(b"-EXECABORT Transaction discarded because of: READONLY")

@@ -213,3 +213,17 @@ class ServeReplica:
     # after repl-diskless-sync-delay, and the shell starts it
     diskless: bool = False
     delayed: bool = False
+
+
+class AofOnly(list):
+    """An argv in ``Server.propagated`` for the AOF only (Redis's
+    PROPAGATE_AOF target: a script's ``redis.set_repl(redis.REPL_AOF)``)."""
+
+    __slots__ = ()
+
+
+class ReplOnly(list):
+    """An argv in ``Server.propagated`` for the replicas only (PROPAGATE_REPL:
+    ``redis.set_repl(redis.REPL_REPLICA)``)."""
+
+    __slots__ = ()

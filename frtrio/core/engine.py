@@ -12,7 +12,9 @@ Side effects that the shell must carry out are left on the server or client
 objects for it to pick up:
 
 * ``Server.propagated``: write commands (argv lists, with their db) in
-  execution order, for the AOF (and later replicas);
+  execution order, for the AOF and the replicas (an argv of type
+  ``AofOnly`` / ``ReplOnly`` goes to one of them only: a script's
+  ``redis.set_repl``);
 * ``Client.out``: encoded reply bytes, waiting to be sent;
 * ``Client.notify``: called when bytes were added to ``out`` outside the
   client's own request (pub/sub messages, unblocked commands);
@@ -30,6 +32,7 @@ from frtrio.core.obuf import OutputLimits
 from frtrio.protocol.reply import NO_REPLY, OK, QUEUED, ErrorReply
 from frtrio.core.blocking import BlockOn  # noqa: F401  (re-exported)
 from frtrio.core.client import Client
+from frtrio.core.effects import AofOnly, ReplOnly  # noqa: F401  (re-exported)
 from frtrio.store.db import Db
 
 _log = logging.getLogger("frtrio")
@@ -67,6 +70,9 @@ PUBSUB_ALLOWED = frozenset(
     [b"subscribe", b"ssubscribe", b"unsubscribe", b"sunsubscribe", b"psubscribe",
      b"punsubscribe", b"ping", b"quit", b"reset"]
 )
+
+# in MULTI over maxmemory, every command is refused but these (processCommand)
+_OOM_IN_MULTI_OK = frozenset([b"exec", b"discard", b"quit", b"reset"])
 
 _TX_CONTROL = frozenset([b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"])
 
@@ -183,6 +189,14 @@ class Server:
         self.aof_write_error: str | None = None  # strerror of the failed AOF write
         config.listeners.append(self._disk_config_changed)
         config.listeners.append(self._repl_config_changed)
+        # maxmemory: over it, commands that may grow memory are refused
+        # (noeviction; eviction policies are not built), and a script knows
+        # whether the node was out of memory when it started (Redis's
+        # pre_command_oom_state)
+        self.maxmemory = config.get_int("maxmemory")
+        self.oom_at_start = False
+        self.prev_err_count = 0  # total_error_replies when the last command ended
+        config.listeners.append(self._maxmemory_config_changed)
         # (dbid, key) -> id of the client whose MIGRATE has that key in flight
         self.migrate_inflight: dict = {}
         # CLIENT PAUSE: until when (unix ms; 0 = none), and whether every
@@ -359,6 +373,19 @@ class Server:
             self.disk_error = "MISCONF Errors writing to the AOF file: " + self.aof_write_error
         else:
             self.disk_error = None
+
+    def _maxmemory_config_changed(self, name: str, value: str) -> None:
+        if name == "maxmemory":
+            self.maxmemory = self.config.get_int("maxmemory")
+
+    def out_of_memory(self) -> bool:
+        """Redis's performEvictions() == EVICT_FAIL under noeviction: used
+        memory over maxmemory, where evicting is safe to consider (not on a
+        replica that ignores maxmemory, not while loading)."""
+        if self.loading or (self.repl.masterhost is not None
+                            and self.config.get("replica-ignore-maxmemory") == "yes"):
+            return False
+        return self.host.used_memory() > self.maxmemory
 
     def _disk_config_changed(self, name: str, value: str) -> None:
         if name in ("stop-writes-on-bgsave-error", "save"):
@@ -627,6 +654,14 @@ class Server:
             if err is not None:
                 return self._reject(c, err, redirect=True)
         sc = self.scripting
+        if self.maxmemory and (sc is None or sc.busy_ctx is None):
+            oom = self.out_of_memory()
+            if oom and (cmd.denyoom
+                        or (name == b"exec" and c.multi and any(q[0].denyoom for q in c.multi))
+                        or (c.multi is not None and name not in _OOM_IN_MULTI_OK)):
+                return self._reject(c, "OOM command not allowed when used memory > 'maxmemory'.",
+                                    cmd=cmd)
+            self.oom_at_start = oom
         if sc is not None and sc.busy_ctx is not None and "allow_busy" not in cmd.flags:
             # a script is past busy-reply-threshold (Redis's slowevalerr/slowscripterr)
             from frtrio.scripting.engine import SLOWEVAL, SLOWSCRIPT
@@ -641,10 +676,15 @@ class Server:
             return self._reject(c, self.disk_error, cmd=cmd)
         repl = self.repl
         if repl.masterhost is not None and not c.flags & F.MASTER:
-            if (cmd.is_write and self.config.get("replica-read-only") == "yes"):
+            # (for EXEC: the flags of what it queued, Redis's mstate.cmd_flags)
+            if ((cmd.is_write or (name == b"exec" and c.multi
+                                  and any(q[0].is_write for q in c.multi)))
+                    and self.config.get("replica-read-only") == "yes"):
                 return self._reject(c, "READONLY You can't write against a read only replica.",
                                     cmd=cmd)
-            if (not cmd.stale and not repl.link_up
+            if ((not cmd.stale or (name == b"exec" and c.multi
+                                   and not all(q[0].stale for q in c.multi)))
+                    and not repl.link_up
                     and self.config.get("replica-serve-stale-data") == "no"):
                 return self._reject(c, "MASTERDOWN Link with MASTER is down and "
                                        "replica-serve-stale-data is set to 'no'.", cmd=cmd)
@@ -660,7 +700,7 @@ class Server:
             return self._reject(
                 c,
                 "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
-                "PING / QUIT / RESET are allowed in this context" % cmd.fullname,
+                "PING / QUIT / RESET are allowed in this context" % cmd.fullname, cmd=cmd,
             )
         if c.multi is not None and name not in _TX_CONTROL:
             c.multi.append((cmd, argv))
@@ -681,6 +721,9 @@ class Server:
                 msg[4:] if msg.startswith("ERR ") else msg)
         elif c.multi is not None:
             c.flags |= F.DIRTY_EXEC
+        if cmd is not None and not redirect:
+            # rejectCommand: rejected_calls (a redirect counted it already)
+            self.cmd_stat(cmd.fullname)[2] += 1
         self.count_error(msg)
         c.reply_error(msg)
 
@@ -763,6 +806,13 @@ class Server:
             _log.warning("Latest backlog is: '%s'", repr_bytes(tail))
         self.stats["unexpected_error_replies"] += 1
 
+    def cmd_stat(self, fullname: str) -> list:
+        """INFO commandstats' [calls, usec, rejected_calls, failed_calls]."""
+        st = self.cmdstats.get(fullname)
+        if st is None:
+            st = self.cmdstats[fullname] = [0, 0, 0, 0]
+        return st
+
     def count_error(self, msg: str) -> None:
         """INFO errorstats, as Redis's afterErrorReply: the error code is the
         first word when a space comes within the first 32 bytes of the
@@ -783,15 +833,14 @@ class Server:
                  and not c.flags & F.MASTER)
         if local:
             self._replica_write(True)
+        stats = self.stats
+        # Redis's incrCommandStatsOnError: the command failed if an error
+        # reply was counted since the last (possibly nested) command ended
+        self.prev_err_count = stats["total_error_replies"]
         try:
             r = cmd.handler(c, argv)
         except ErrorReply as e:
             self.count_error(e.message)
-            st = self.cmdstats.get(cmd.fullname)
-            if st is None:
-                st = self.cmdstats[cmd.fullname] = [0, 0, 0, 0]
-            st[0] += 1
-            st[3] += 1
             c.reply_error(e.message)
             r = _NO_REPLY
         except Exception as e:  # noqa: BLE001
@@ -802,11 +851,14 @@ class Server:
             self.count_error(msg)
             c.reply_error(msg)
             r = _NO_REPLY
-        else:
-            st = self.cmdstats.get(cmd.fullname)
-            if st is None:
-                st = self.cmdstats[cmd.fullname] = [0, 0, 0, 0]
-            st[0] += 1
+        st = self.cmdstats.get(cmd.fullname)
+        if st is None:
+            st = self.cmdstats[cmd.fullname] = [0, 0, 0, 0]
+        st[0] += 1
+        total = stats["total_error_replies"]
+        if total > self.prev_err_count:  # (not after CONFIG RESETSTAT zeroed it)
+            st[3] += 1
+        self.prev_err_count = total
         if local:
             self._replica_write(False)
         if self.monitors and not (cmd.admin or cmd.skip_monitor) and not self.loading:

@@ -21,6 +21,7 @@ import errno
 import logging
 import os
 
+from frtrio.core.effects import ReplOnly
 from frtrio.persist.aof_format import encode_command
 from frtrio.persist.aof_load import load_aof
 from frtrio.persist.aof_manifest import Manifest
@@ -199,6 +200,8 @@ class AOF:
                 self.buf_len += len(b)
                 self.last_ts = ts
         for dbid, argv in propagated:
+            if type(argv) is ReplOnly:
+                continue  # (a script's redis.set_repl(REPL_REPLICA))
             if dbid != self.cur_db:
                 b = encode_command([b"SELECT", b"%d" % dbid])
                 buf.append(b)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import attrs
 
+from frtrio.core.effects import AofOnly
+
 from frtrio.replication.backlog import Backlog
 
 CLEARED_ID = "0" * 40
@@ -108,6 +110,8 @@ class ReplState:
         out = []
         sel = self.slaveseldb
         for dbid, argv in entries:
+            if type(argv) is AofOnly:
+                continue  # (a script's redis.set_repl(REPL_AOF))
             if dbid != sel:
                 out.append(select_command(dbid))
                 sel = dbid

@@ -236,6 +236,15 @@ class RealEnv:
             pass
         return stream
 
+    def stop_listening(self, listeners) -> None:
+        """Close listening sockets at once (SHUTDOWN): a client connecting
+        after the SHUTDOWN's connection closed is refused, as when Redis has
+        exited, instead of sitting in the backlog until the node unwinds."""
+        for ln in listeners:
+            sock = getattr(ln, "socket", None)
+            if sock is not None:
+                sock.close()
+
     def freeze(self, seconds: float) -> None:
         """Stop the whole process for a while (DEBUG SLEEP), as Redis does."""
         if seconds > 0:

@@ -56,6 +56,7 @@ class Node:
         self.stopped = trio.Event()
         self.aof = None
         self.listen_addrs: list[tuple[str, int]] = []
+        self._listeners: list = []  # what env.serve started (closed at shutdown)
         self.exit_code = 0
         self.on_shutdown = []  # callables run at shutdown (pidfile removal...)
         self.cron_hooks = []  # callables run from the cron once a second (save points)
@@ -131,11 +132,12 @@ class Node:
                 # may count on the socket file being there already.
                 unix = self.config.get("unixsocket")
                 if unix:
-                    await n.start(self.env.serve_unix, unix,
-                                  int(self.config.get("unixsocketperm") or "0", 8), self._handle_conn)
+                    self._listeners.append(await n.start(
+                        self.env.serve_unix, unix,
+                        int(self.config.get("unixsocketperm") or "0", 8), self._handle_conn))
                     self.on_shutdown.append(self._remove_unix_socket)
                 for host in binds:
-                    await n.start(self.env.serve, host, port, self._handle_conn)
+                    self._listeners += await n.start(self.env.serve, host, port, self._handle_conn)
                     self.listen_addrs.append((host, port))
                 n.start_soon(self._cron)
                 self.replication.start()  # the replicaof directive
@@ -193,6 +195,8 @@ class Node:
         return out or ["0.0.0.0"]
 
     def shutdown(self) -> None:
+        self.env.stop_listening(self._listeners)
+        self._listeners = []
         if self.cancel_scope is not None:
             self.cancel_scope.cancel()
 

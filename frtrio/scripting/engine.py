@@ -18,6 +18,7 @@ import logging
 import lupa.lua51 as _lua
 
 from frtrio.core.client import F as _F
+from frtrio.core.effects import AofOnly, ReplOnly
 from frtrio.protocol.reply import ErrorReply
 from frtrio.scripting.prelude import PRELUDE
 from frtrio.scripting.runner import DONE, SUSPENDED, Runner
@@ -69,7 +70,8 @@ def parse_shebang(body: bytes):
     flags &= ~F_EVAL_COMPAT
     for p in parts[1:]:
         if p.startswith(b"flags="):
-            for f in p[6:].split(b","):
+            # (sdssplitlen of an empty string: no flags at all)
+            for f in (p[6:].split(b",") if len(p) > 6 else ()):
                 for bit, name in FLAG_NAMES:
                     if f == name:
                         flags |= bit
@@ -238,6 +240,98 @@ def _lltoa(v) -> bytes:
     return b"%d" % int(v)
 
 
+class Vm:
+    """One Lua 5.1 state with Redis's additions: the prelude (the ``redis``
+    table, the error handler, the sandbox, the reply encoder), the libraries,
+    and for the FUNCTION state, the library-loading environment."""
+
+    def __init__(self, eng, functions: bool = False):
+        L = _lua.LuaRuntime(encoding=None, unpack_returned_tuples=True,
+                            register_eval=False, register_builtins=False)
+        self.L = L
+        G = L.globals()
+        prims = L.table_from({
+            b"call": eng._lua_call,
+            b"pcall": eng._lua_pcall,
+            b"unwrap": eng._unwrap,
+            b"sha1hex": lambda s: sha1hex(s if isinstance(s, bytes) else b""),
+            b"log": eng._py_log,
+            b"version": REDIS_VERSION.encode(),
+            b"version_num": REDIS_VERSION_NUM,
+            b"running": lambda: eng.ctx is not None,
+            b"setresp": eng._py_setresp,
+            b"set_repl": eng._py_set_repl,
+            b"acl_check": eng._py_acl_check,
+            b"rand": eng._py_rand,
+            b"srand": eng._py_srand,
+            b"hook": eng._py_hook,
+            b"load_expired": lambda: eng.server.unix_us() - eng._load_start_us > 500_000,
+            b"still_killed": lambda: eng._in_script and eng.ctx is not None and eng.ctx.killed,
+            b"lltoa": _lltoa,
+        })
+        for name in (b"python", b"os", b"io", b"package", b"require", b"module", b"dofile",
+                     b"loadfile", b"print"):
+            G[name] = None
+        loader = L.eval("function(src) local f, e = loadstring(src, '=[frtrio]')"
+                        " return f or false, e or false end")
+        chunk, e = loader(PRELUDE.encode())
+        if not chunk:
+            raise RuntimeError("prelude: %r" % e)
+        chunk(prims)
+        F = G[b"__frt"]
+        self.F = F
+        self.encode = F[b"encode"]
+        self.errinfo = F[b"errinfo"]
+        self.run_eval = F[b"run_eval"]
+        self.run_fn = F[b"run_fn"]
+        self.run_load = F[b"run_load"]
+        self.sethook = F[b"sethook"]
+        self.err_table = F[b"err_table"]
+        G[b"__frt"] = None
+        G[b"redis"] = F[b"redis"]
+        G[b"pcall"] = F[b"pcall"]
+        G[b"debug"] = None
+        math = G[b"math"]
+        math[b"random"] = F[b"random"]
+        math[b"randomseed"] = F[b"randomseed"]
+        for name in (b"rawset", b"setmetatable", b"getmetatable", b"next", b"pairs", b"rawget",
+                     b"loadstring"):
+            G[name] = F[name]
+        from frtrio.scripting import libs
+
+        libs.install(eng, self, G)
+        self.compile = F[b"compile"]
+        self.setglobal = L.eval("function(G, k, v) rawset(G, k, v) end")
+        self.G = G
+        self.env = F[b"sandbox"](G, None)
+        F[b"env"] = self.env
+        self.fn_ctx = None
+        self._mem = 0
+        if functions:
+            from frtrio.scripting.prelude import FUNCTION_PRELUDE
+
+            chunk, e = loader(FUNCTION_PRELUDE.encode())
+            if not chunk:
+                raise RuntimeError("function prelude: %r" % e)
+            fprims = L.table_from({b"register": eng._py_register})
+            self.fn_ctx = chunk(fprims, self.env, G[b"redis"])
+
+    def memory(self, eng) -> int:
+        """Bytes the heap uses (the last value seen while a script is
+        suspended: the interpreter is not ours to touch then)."""
+        if eng.busy_ctx is None and not eng.runner.in_worker:
+            self._mem = int(self.L.eval(
+                "(function() collectgarbage('collect') return collectgarbage('count') end)()")
+                            * 1024)
+        return self._mem
+
+    def close(self):
+        self.F = self.G = self.env = self.fn_ctx = None
+        self.encode = self.errinfo = self.run_eval = self.run_fn = self.run_load = None
+        self.sethook = self.err_table = self.compile = self.setglobal = None
+        self.L = None
+
+
 class Scripting:
     """Scripting state of one server."""
 
@@ -257,95 +351,46 @@ class Scripting:
         self._in_script = False
         self._load_start_us = 0
 
-    # --- the interpreter ------------------------------------------------------
+    # --- the interpreters -----------------------------------------------------
 
     def _init_lua(self):
-        L = _lua.LuaRuntime(encoding=None, unpack_returned_tuples=True,
-                            register_eval=False, register_builtins=False)
-        self.L = L
-        G = L.globals()
-        prims = L.table_from({
-            b"call": self._lua_call,
-            b"pcall": self._lua_pcall,
-            b"unwrap": self._unwrap,
-            b"sha1hex": lambda s: sha1hex(s if isinstance(s, bytes) else b""),
-            b"log": self._py_log,
-            b"version": REDIS_VERSION.encode(),
-            b"version_num": REDIS_VERSION_NUM,
-            b"running": lambda: self.ctx is not None,
-            b"setresp": self._py_setresp,
-            b"set_repl": self._py_set_repl,
-            b"acl_check": self._py_acl_check,
-            b"rand": self._py_rand,
-            b"srand": self._py_srand,
-            b"hook": self._py_hook,
-            b"load_expired": lambda: self.server.unix_us() - self._load_start_us > 500_000,
-            b"still_killed": lambda: self._in_script and self.ctx is not None and self.ctx.killed,
-            b"lltoa": _lltoa,
-        })
-        for name in (b"python", b"os", b"io", b"package", b"require", b"module", b"dofile",
-                     b"loadfile", b"print"):
-            G[name] = None
-        loader = L.eval("function(src) local f, e = loadstring(src, '=[frtrio]')"
-                        " return f or false, e or false end")
-        chunk, e = loader(PRELUDE.encode())
-        if not chunk:
-            raise RuntimeError("prelude: %r" % e)
-        chunk(prims)
-        F = G[b"__frt"]
-        self.F = F
-        self._encode = F[b"encode"]
-        self._errinfo = F[b"errinfo"]
-        self._run_eval = F[b"run_eval"]
-        self._run_fn = F[b"run_fn"]
-        self._run_load = F[b"run_load"]
-        self._sethook = F[b"sethook"]
-        self._err_table = F[b"err_table"]
-        G[b"__frt"] = None
-        G[b"redis"] = F[b"redis"]
-        G[b"pcall"] = F[b"pcall"]
-        G[b"debug"] = None
-        math = G[b"math"]
-        math[b"random"] = F[b"random"]
-        math[b"randomseed"] = F[b"randomseed"]
-        for name in (b"rawset", b"setmetatable", b"getmetatable", b"next", b"pairs", b"rawget",
-                     b"loadstring"):
-            G[name] = F[name]
-        from frtrio.scripting import libs
+        # two Lua states, as Redis has: one for EVAL scripts (SCRIPT FLUSH
+        # starts it afresh), one for FUNCTION libraries
+        self.ev = Vm(self)
+        self.fv = None
+        self.vm = self.ev  # the state the running code is in
 
-        libs.install(self, G)
-        self._new_table = L.table
-        self._compile = F[b"compile"]
-        self._setglobal = L.eval("function(G, k, v) rawset(G, k, v) end")
-        self._G = G
-        self.env = F[b"sandbox"](G, None)
-        F[b"env"] = self.env
-        self._fn_ctx = None
+    def fvm(self) -> "Vm":
+        if self.fv is None:
+            self.fv = Vm(self, functions=True)
+        return self.fv
 
     def lua_memory(self) -> int:
-        """Bytes the Lua heap uses (the last value seen while a script is
-        suspended: the interpreter is not ours to touch then)."""
-        if self.busy_ctx is None and not self.runner.in_worker:
-            self._lua_mem = int(self.L.eval(
-                "(function() collectgarbage('collect') return collectgarbage('count') end)()")
-                                * 1024)
-        return getattr(self, "_lua_mem", 0)
+        """Bytes the EVAL state's heap uses (used_memory_lua)."""
+        return self.ev.memory(self)
+
+    def functions_memory(self) -> int:
+        """Bytes the FUNCTION state's heap uses (used_memory_vm_functions)."""
+        return self.fvm().memory(self)
 
     def new_table(self):
-        return self._new_table()
+        return self.vm.L.table()
 
     def table(self, d):
-        return self.L.table_from(d)
+        return self.vm.L.table_from(d)
 
     def err_table(self, msg: bytes):
-        return self._err_table(msg)
+        return self.vm.err_table(msg)
 
     def reset_eval(self):
-        """SCRIPT FLUSH: forget every cached script (Redis also restarts its
-        interpreter; the functions' interpreter is separate there, here the
-        scripts' compiled chunks are simply dropped)."""
+        """SCRIPT FLUSH: forget every cached script and start the EVAL Lua
+        state afresh, as Redis does (its globals, cjson settings...)."""
         self.scripts = {}
-        self.L.execute("collectgarbage()")
+        old = self.ev
+        self.ev = Vm(self)
+        if self.vm is old:
+            self.vm = self.ev
+        old.close()
 
     # --- Python primitives called by the prelude ----------------------------
 
@@ -492,6 +537,9 @@ class Scripting:
             rejected = "Wrong number of args calling Redis command from script"
         elif cmd.noscript and not getattr(srv, "script_disable_deny", False):
             rejected = "This Redis command is not allowed from script"
+        elif (not cmd.stale and srv.repl.masterhost is not None and not srv.repl.link_up
+              and srv.config.get("replica-serve-stale-data") == "no"):
+            rejected = "Can not execute the command on a stale replica"  # scriptVerifyAllowStale
         elif ctx.read_only and (cmd.is_write or cmd.may_replicate):
             rejected = "Write commands are not allowed from read-only scripts."
         elif (cmd.is_write and not ctx.write_dirty and srv.repl.masterhost is not None
@@ -502,9 +550,10 @@ class Scripting:
             rejected = "-" + srv.disk_error  # (a leading '-': the error keeps its code)
         elif cmd.is_write and not ctx.write_dirty and srv.repl.too_few_good:
             rejected = "-NOREPLICAS Not enough good replicas to write."
-        elif cmd.is_write and not ctx.write_dirty and not ctx.allow_oom and cmd.denyoom \
-                and getattr(srv, "oom_at_start", False):
-            rejected = "OOM command not allowed when used memory > 'maxmemory'."
+        elif (cmd.denyoom and not ctx.write_dirty and not ctx.allow_oom and srv.maxmemory
+              and srv.oom_at_start and not ctx.caller.flags & _F.MASTER):
+            # scriptVerifyOOM: only before the script's first write
+            rejected = "-OOM command not allowed when used memory > 'maxmemory'."
         if rejected is None:
             if cmd.is_write:
                 ctx.write_dirty = True
@@ -512,18 +561,26 @@ class Scripting:
         if rejected is not None:
             srv.count_error(rejected[1:] if rejected[:1] == "-" else "ERR " + rejected)
             if cmd is not None:
-                st = srv.cmdstats.get(cmd.fullname)
-                if st is None:
-                    st = srv.cmdstats[cmd.fullname] = [0, 0, 0, 0]
-                st[2] += 1
+                srv.cmd_stat(cmd.fullname)[2] += 1
+            # (incrCommandStatsOnError: this error is the command's, not the script's)
+            srv.prev_err_count = srv.stats["total_error_replies"]
             return rejected
         np = len(srv.propagated)
         sc.flags |= _F.IN_EXEC  # blocking commands answer at once
         srv.call(sc, cmd, argv)
         if sc.blocked is not None and srv.blocking is not None:
             srv.blocking.timeout(sc)
-        if not (ctx.repl_flags & 1) and len(srv.propagated) > np:
-            del srv.propagated[np:]
+        flags = ctx.repl_flags
+        if flags != 3 and len(srv.propagated) > np:
+            # redis.set_repl: to the AOF only, the replicas only, or nowhere
+            prop = srv.propagated
+            if flags == 0:
+                del prop[np:]
+            else:
+                mark = AofOnly if flags == 1 else ReplOnly
+                for i in range(np, len(prop)):
+                    dbid, argv = prop[i]
+                    prop[i] = (dbid, mark(argv))
         return None
 
     def _cluster_check(self, ctx, cmd, argv):
@@ -562,7 +619,8 @@ class Scripting:
         if sha in self.scripts:
             return sha
         flags, shebang_len = parse_shebang(body)
-        fn, e = self._compile(body[shebang_len:], b"@user_script", self.env)
+        ev = self.ev
+        fn, e = ev.compile(body[shebang_len:], b"@user_script", ev.env)
         if not fn:
             raise ErrorReply("ERR Error compiling script (new function): %s"
                              % e.decode("utf-8", "replace"))
@@ -602,7 +660,7 @@ class Scripting:
                     raise ErrorReply("ERR Can not execute a script with write flag using *_ro command.")
                 if repl.masterhost is None and repl.too_few_good:
                     raise ErrorReply("NOREPLICAS Not enough good replicas to write.")
-            if (getattr(srv, "oom_at_start", False)
+            if (srv.oom_at_start and srv.maxmemory
                     and not (flags & (F_ALLOW_OOM | F_NO_WRITES))):
                 raise ErrorReply("OOM allow-oom flag is not set on the script, can not run it when "
                                  "used memory > 'maxmemory'")
@@ -647,6 +705,7 @@ class Scripting:
         srv = self.server
         ctx.prop_first = len(srv.propagated)
         self.ctx = ctx
+        self.vm = self.ev if ctx.eval_mode else self.fvm()
         return self._finish_or_suspend(self.runner.start(lambda: self._body(ctx, fn, keys, args)))
 
     def resume(self):
@@ -674,30 +733,38 @@ class Scripting:
 
     def _body(self, ctx, fn, keys, args):
         """On the worker thread: call the Lua function, encode its result."""
-        L_keys = self.L.table_from(keys)
-        L_args = self.L.table_from(args)
+        vm = self.vm
+        L_keys = vm.L.table_from(keys)
+        L_args = vm.L.table_from(args)
         hook = self.server.config.get_int("busy-reply-threshold") > 0
         if hook:
-            self._sethook(True)
+            vm.sethook(True)
         self._in_script = True
         try:
             if ctx.eval_mode:
-                self._setglobal(self._G, b"KEYS", L_keys)
-                self._setglobal(self._G, b"ARGV", L_args)
-                ok, v = self._run_eval(fn)
+                vm.setglobal(vm.G, b"KEYS", L_keys)
+                vm.setglobal(vm.G, b"ARGV", L_args)
+                ok, v = vm.run_eval(fn)
             else:
-                ok, v = self._run_fn(fn, L_keys, L_args)
+                ok, v = vm.run_fn(fn, L_keys, L_args)
         finally:
             self._in_script = False
             if hook:
-                self._sethook(False)
+                vm.sethook(False)
         caller = ctx.caller
         if ok:
-            data, errs = self._encode(v, caller.resp == 3, ctx.sc.resp)
-            for e in errs.values():
+            data, errs = vm.encode(v, caller.resp == 3, ctx.sc.resp)
+            i = 1
+            while True:
+                e = errs[i]
+                if e is None:
+                    break
                 self.server.count_error(e.decode("latin-1"))
+                i += 1
+            for _ in range(errs[b"ignored"] or 0):
+                self._failed_no_stats(ctx)
             return data
-        msg, source, line, ignore = self._errinfo(v)
+        msg, source, line, ignore = vm.errinfo(v)
         if msg is None:
             text = b"ERR Error running script %s, execution failure" % ctx.funcname
             out = b"-" + text + b"\r\n"
@@ -708,9 +775,19 @@ class Scripting:
             final += b" script: %s, on %s:%s." % (ctx.funcname, source, line)
         if not ignore:
             self.server.count_error(final.decode("latin-1"))
+        else:
+            self._failed_no_stats(ctx)
         if final.startswith(b"-"):
             final = final[1:]
         return b"-" + final + b"\r\n"
+
+    def _failed_no_stats(self, ctx):
+        """An error reply sent without counting it (it was counted when the
+        command inside the script failed): the EVAL/FCALL still failed
+        (afterErrorReply's ERR_REPLY_FLAG_NO_STATS_UPDATE branch)."""
+        name = ctx.argv[0].lower().decode("latin-1") if getattr(ctx, "argv", None) else None
+        if name:
+            self.server.cmd_stat(name)[3] += 1
 
     # --- kill ---------------------------------------------------------------
 
@@ -732,19 +809,6 @@ class Scripting:
         ctx.killed = True
 
     # --- FUNCTION -----------------------------------------------------------
-
-    def _function_ctx(self):
-        if self._fn_ctx is None:
-            from frtrio.scripting.prelude import FUNCTION_PRELUDE
-
-            loader = self.L.eval("function(src) local f, e = loadstring(src, '=[frtrio]')"
-                                 " return f or false, e or false end")
-            chunk, e = loader(FUNCTION_PRELUDE.encode())
-            if not chunk:
-                raise RuntimeError("function prelude: %r" % e)
-            prims = self.L.table_from({b"register": self._py_register})
-            self._fn_ctx = chunk(prims, self.env, self._G[b"redis"])
-        return self._fn_ctx
 
     def _py_register(self, *args):
         lib = self.loading_library
@@ -856,24 +920,27 @@ class Scripting:
         old = self.libraries.get(name)
         if old is not None and not replace:
             raise ErrorReply("ERR Library '%s' already exists" % name.decode("latin-1"))
-        fctx = self._function_ctx()
-        fn, e = self._compile(code[nl:], b"@user_function", fctx[b"env"])
+        fv = self.fvm()
+        fctx = fv.fn_ctx
+        fn, e = fv.compile(code[nl:], b"@user_function", fctx[b"env"])
         if not fn:
             raise ErrorReply("ERR Error compiling function: %s" % e.decode("utf-8", "replace"))
         lib = Library(name, code)
         self.loading_library = lib
         fctx[b"set_loading"](True)
         self._load_start_us = self.server.unix_us()
-        set_hook = self.F[b"set_load_hook"]
+        set_hook = fv.F[b"set_load_hook"]
+        prev_vm, self.vm = self.vm, fv
         set_hook(True)
         try:
-            ok, e = self._run_load(fn)
+            ok, e = fv.run_load(fn)
         finally:
             set_hook(False)
             fctx[b"set_loading"](False)
             self.loading_library = None
+            self.vm = prev_vm
         if not ok:
-            msg, _s, _l, _i = self._errinfo(e)
+            msg, _s, _l, _i = fv.errinfo(e)
             raise ErrorReply("ERR Error registering functions: %s"
                              % (msg or b"").decode("utf-8", "replace"))
         if not lib.functions:

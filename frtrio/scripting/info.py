@@ -16,7 +16,7 @@ def memory_lines(srv) -> list[str]:
     scripts_mem = funcs_mem = 0
     if s is not None:
         vm = s.lua_memory()
-        fvm = vm
+        fvm = s.functions_memory()
         nscripts = len(s.scripts)
         nfuncs = len(s.functions)
         nlibs = len(s.libraries)

@@ -397,7 +397,7 @@ class CJson:
 
     def _object(self, tok):
         self._descend(tok)
-        t = self.s.new_table()
+        t = self.s.L.table()
         tok = self._token()
         if tok[0] == "T_OBJ_END":
             self._depth -= 1
@@ -420,7 +420,7 @@ class CJson:
 
     def _array(self, tok):
         self._descend(tok)
-        t = self.s.new_table()
+        t = self.s.L.table()
         tok = self._token()
         if tok[0] == "T_ARR_END":
             self._depth -= 1
@@ -867,14 +867,14 @@ class MsgPack:
         _fail("Bad data format in input.")
 
     def _arr(self, data, pos, n):
-        t = self.s.new_table()
+        t = self.s.L.table()
         for i in range(1, n + 1):
             v, pos = self._dec(data, pos)
             t[i] = v
         return t, pos
 
     def _map(self, data, pos, n):
-        t = self.s.new_table()
+        t = self.s.L.table()
         for _ in range(n):
             k, pos = self._dec(data, pos)
             v, pos = self._dec(data, pos)
@@ -883,7 +883,7 @@ class MsgPack:
         return t, pos
 
 
-def install(scripting, G) -> None:
+def install(scripting, vm, G) -> None:
     """Put the libraries into the scripts' globals."""
     import sys
 
@@ -891,12 +891,13 @@ def install(scripting, G) -> None:
     # script runs on its own thread with a big stack (runner.py)
     if sys.getrecursionlimit() < 4000:
         sys.setrecursionlimit(4000)
-    L = scripting.L
-    _where[0] = scripting.F[b"where"]
+    L = vm.L
+    # luaL_where of the state running now (scripts and functions have one each)
+    _where[0] = lambda: scripting.vm.F[b"where"]()
     bit = L.table_from(_bit_table())
     G[b"bit"] = bit
 
-    cj = CJson(scripting)
+    cj = CJson(vm)
     cj.null = L.eval("newproxy(false)")
     cj.is_null = L.eval("function(null) return function(v) return rawequal(v, null) end end")(cj.null)
     cjson = L.table_from({
@@ -918,7 +919,7 @@ def install(scripting, G) -> None:
     st = Struct()
     G[b"struct"] = L.table_from({b"pack": st.pack, b"unpack": st.unpack, b"size": st.size})
 
-    mp = MsgPack(scripting)
+    mp = MsgPack(vm)
     G[b"cmsgpack"] = L.table_from({
         b"pack": mp.pack,
         b"unpack": mp.unpack,

@@ -213,7 +213,10 @@ encode = function(v, out, resp3, sresp, errs, depth)
       -- addReplyErrorFormatEx: trailing newlines trimmed, inner ones spaced
       msg = clean((sgsub(msg, '[\r\n]+$', '')))
       out[#out + 1] = '-' .. msg .. '\r\n'
-      if not (_type(ig) == 'boolean' and ig) then errs[#errs + 1] = msg end
+      -- (an error marked ignore_error_stats_update still fails the command:
+      -- afterErrorReply's NO_STATS_UPDATE branch)
+      if not (_type(ig) == 'boolean' and ig) then errs[#errs + 1] = msg
+      else errs.ignored = (errs.ignored or 0) + 1 end
       return
     end
     local ok = _rawget(v, 'ok')

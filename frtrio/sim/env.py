@@ -115,6 +115,9 @@ class SimEnv:
         self.world.net.pause(self.host, until)
         await trio.sleep_until(until)
 
+    def stop_listening(self, listeners) -> None:
+        """(The simulated network: listeners end with the node's scope.)"""
+
     def freeze(self, seconds: float) -> None:
         """Synchronous freeze (the RealEnv interface): the simulator cannot
         stop one node synchronously, so it moves the whole world's clock, as
