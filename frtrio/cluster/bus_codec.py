@@ -53,6 +53,8 @@ MF_FORCEACK = 2
 MF_EXT_DATA = 4
 
 EXT_HOSTNAME = 0
+EXT_INTERNALSECRET = 4  # Redis 8: the cluster-wide secret of internal connections
+INTERNALSECRET_LEN = 40
 
 FLAG_NAMES = (
     (F_MASTER, "master"), (F_SLAVE, "slave"), (F_PFAIL, "fail?"), (F_FAIL, "fail"),
@@ -161,6 +163,12 @@ class Message:
                 return _cstr(payload)
         return None
 
+    def internal_secret(self) -> bytes | None:
+        for t, payload in self.extensions:
+            if t == EXT_INTERNALSECRET and len(payload) >= INTERNALSECRET_LEN:
+                return bytes(payload[:INTERNALSECRET_LEN])
+        return None
+
     def __eq__(self, o):
         if not isinstance(o, Message):
             return False
@@ -168,6 +176,10 @@ class Message:
 
     def __repr__(self):
         return "Message(%s from %s)" % (TYPE_NAMES.get(self.type, self.type), self.sender[:8])
+
+
+def internal_secret_extension(secret: bytes) -> tuple[int, bytes]:
+    return (EXT_INTERNALSECRET, secret + b"\0" * ((8 - len(secret) % 8) % 8))
 
 
 def hostname_extension(hostname: str) -> tuple[int, bytes]:

@@ -9,9 +9,9 @@ extension), FAIL, UPDATE and PUBLISH. A mixin of ``BusCore``
 from __future__ import annotations
 
 from frtrio.cluster import bus_codec as bc
-from frtrio.cluster.bus_types import FAIL, PING, PUBLISH, PUBLISHSHARD, UPDATE
+from frtrio.cluster.bus_types import FAIL, MEET, PING, PONG, PUBLISH, PUBLISHSHARD, UPDATE
 from frtrio.cluster.state import ClusterNode
-from frtrio.core.effects import SendOnLink, SendToNode
+from frtrio.core.effects import Broadcast, SendOnLink, SendToNode
 
 _FLAG_BITS = {name: bit for bit, name in bc.FLAG_NAMES}
 
@@ -59,7 +59,7 @@ class PacketBuilder:
         return bc.Gossip(n.id, n.ping_sent // 1000, n.pong_received // 1000, n.ip, n.port,
                          n.cport, node_flag_bits(n), 0, 0)
 
-    def ping_message(self, type: int) -> bc.Message:
+    def ping_message(self, type: int, to: str | None = None) -> bc.Message:
         """PING/PONG/MEET with gossip: max(3, N/10) random healthy nodes, then
         every PFAIL node; plus the hostname extension when configured."""
         st = self.st
@@ -92,13 +92,23 @@ class PacketBuilder:
         host = self.server.config.get("cluster-announce-hostname")
         if host:
             m.extensions.append(bc.hostname_extension(host))
+        if type == MEET or (to is not None and to in self.secret_peers):
+            # Redis 8's internal secret (atomic slot migration authenticates
+            # with it): in a MEET, and to the peers that sent theirs, so a
+            # Redis 7.0 node, which logs every unknown extension, sees it
+            # once per MEET only
+            m.extensions.append(bc.internal_secret_extension(self.st.internal_secret))
         return m
+
+    def broadcast_pong(self) -> None:
+        """A PONG to every node (an ownership change to announce now)."""
+        self.core.to_bus(Broadcast(self.ping_message(PONG)))
 
     def send_ping(self, n: ClusterNode, type: int, now: int, link=None):
         """A PING/MEET on the node's outbound link (records ping_sent)."""
         if type == PING:
             n.ping_sent = now
-        msg = self.ping_message(type)
+        msg = self.ping_message(type, n.id)
         if link is not None:
             return SendOnLink(link, msg)
         return SendToNode(n.id, msg)

@@ -55,6 +55,10 @@ class ClusterCore:
         self.bus_effects: list = []
         self.save_now_requested = False
         self._last_saved: tuple[str, bool] | None = None  # (text, fsynced) last written
+        state.internal_secret = self.random_id().encode()
+        from frtrio.cluster.migration import Migrations
+
+        self.migrations = Migrations(self)  # atomic slot migration (CLUSTER MIGRATION)
 
     # --- configuration ------------------------------------------------------
 
@@ -273,6 +277,7 @@ class ClusterCore:
         srv = self.server
         st = self.state
         me = st.myself
+        self.migrations.cancel_all("CLUSTER RESET")
         if me.is_replica:
             st.set_master(me, None)
             for db in srv.dbs:
@@ -368,6 +373,7 @@ class ClusterCore:
         offset freezes, record the request (my packets carry PAUSED while it
         lasts) and ping the replica (the election is the replica's job)."""
         self.reset_master_manual_failover()
+        self.migrations.cancel_all("manual failover")
         self.mf_slave = replica
         self.mf_end = now + 5000
         srv = self.server
@@ -390,6 +396,7 @@ class ClusterCore:
 
     def became_replica(self, master) -> None:
         srv = self.server
+        self.migrations.cancel_all("switching to replica")
         self.reset_master_manual_failover()
         if hasattr(srv, "start_replication"):
             srv.start_replication(master)
@@ -426,6 +433,7 @@ class ClusterCore:
             # manualFailoverCheckTimeout, master side
             self.emit("cluster.manual_failover", outcome="timed_out")
             self.reset_master_manual_failover()
+        self.migrations.cron()
         self.update_state()
         if srv.blocking.waiters:
             self.release_blocked_clients()

@@ -80,6 +80,11 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
         self.pfail_nodes = 0
         self.not_claiming = bytearray(CLUSTER_SLOTS // 8)  # owner_not_claiming_slot
         self.stats_pfail_gossip = 0
+        self.secret_peers: set[str] = set()  # nodes that sent the internal secret
+
+    def speaks_asm(self, node_id: str) -> bool:
+        """Can this node serve CLUSTER SYNCSLOTS (it sent the secret)?"""
+        return node_id in self.secret_peers
 
     # --- helpers --------------------------------------------------------------
 
@@ -223,6 +228,14 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
             sender.repl_offset = m.offset
             if self.mf_end:
                 self.paused_master_packet(sender, m)
+        if t in (PING, PONG, MEET):
+            sec = m.internal_secret()
+            if sec is not None:
+                # a Redis 8 / frtrio peer: it gets mine from now on, and
+                # every node adopts the smallest secret it has seen
+                self.secret_peers.add(m.sender)
+                if sec < st.internal_secret:
+                    st.internal_secret = sec
         if t in (PING, MEET):
             cfg = self.server.config
             if (t == MEET or not me.ip) and not cfg.get("cluster-announce-ip"):
@@ -239,7 +252,7 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
                 self._save()
                 self.emit("cluster.membership_changed", outcome="handshake_from_meet", ip=n.ip,
                           port=n.port)
-            eff.append(SendOnLink(link, self.ping_message(PONG)))
+            eff.append(SendOnLink(link, self.ping_message(PONG, m.sender)))
         if t in (PING, PONG, MEET):
             return eff + self._handle_ping_pong(link, m, sender, now)
         if t == FAIL:
@@ -472,6 +485,7 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
         curmaster = me if me.is_master else st.nodes.get(me.master_id or "")
         newmaster = None
         dirty_slots = []
+        lost: set[int] = set()
         migrated = 0
         db0 = self.server.dbs[0]
         changed = False
@@ -493,6 +507,8 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
                     if j in st.importing_from:
                         continue
                     if self.slot_unclaimed(j) or owner.config_epoch < epoch:
+                        if owner is me:
+                            lost.add(j)
                         if owner is me and db0.count_keys_in_slot(j) and sender is not me:
                             dirty_slots.append(j)
                         if owner is not None and owner is curmaster:
@@ -507,6 +523,9 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
             self._save(fsync=True, update=True)
             self.emit("cluster.slot_owner_state_update", outcome="gossip", node=sender.id,
                       config_epoch=epoch)
+        if lost and me.is_master and self.core.migrations.tasks:
+            if self.core.migrations.slots_lost(lost):
+                dirty_slots = []  # the completed migration trimmed them
         cfg = self.server.config
         if (newmaster is not None and curmaster is not None and curmaster.numslots == 0
                 and (cfg.get("cluster-allow-replica-migration") == "yes" or sender_slots == migrated)):

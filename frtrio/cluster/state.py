@@ -152,6 +152,9 @@ class ClusterState:
         self.todo_save = False
         self.todo_fsync = False
         self.todo_update_state = False
+        # Redis 8's cluster-wide secret for internal connections (AUTH
+        # "internal connection"), the smallest any node announced
+        self.internal_secret = b"f" * 40
 
     def bump(self) -> None:
         self.version += 1

@@ -15,6 +15,7 @@ from frtrio.commands import (  # noqa: F401
     keys,
     lcs,
     lists,
+    migration,
     objectcmd,
     persistence,
     pubsub,

@@ -44,7 +44,7 @@ def _implemented(srv):
     """The commands this server serves, under their names after
     rename-command (Redis lists its commands in hash order, random per
     process; frtrio in name order)."""
-    return [cmd for name, cmd in sorted(srv.commands.items())]
+    return [cmd for name, cmd in sorted(srv.commands.items()) if cmd.listed]
 
 
 @command("command")
@@ -59,7 +59,7 @@ def command_help(c, argv):
 
 @command("command|count")
 def command_count(c, argv):
-    return len(c.server.commands)
+    return sum(1 for cmd in c.server.commands.values() if cmd.listed)
 
 
 @command("command|info")
@@ -122,7 +122,7 @@ def command_list(c, argv):
         if pred is None or pred(cmd):
             names.append(cmd.fullname.encode())
         for sub in cmd.subcommands.values():
-            if pred is None or pred(sub):
+            if sub.listed and (pred is None or pred(sub)):
                 names.append(sub.fullname.encode())
     return names
 

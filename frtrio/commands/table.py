@@ -53,6 +53,25 @@ def _load_facts() -> dict[str, list]:
 _FACTS = _load_facts()
 
 
+def _ext(name, arity, flags, cats):
+    return [name, arity, {"set": [{"s": f} for f in flags]}, 0, 0, 0,
+            {"set": [{"s": c} for c in cats]}, {"set": []}, {"set": []}, {"set": []}]
+
+
+# Commands from after Redis 7.0 that frtrio serves for atomic slot migration
+# (Redis 8.4's metadata). They are not listed by COMMAND, COMMAND COUNT or
+# COMMAND LIST, so what a 7.0 client reads of the command table stays 7.0's.
+EXTENSION_FACTS = {
+    "cluster|migration": _ext("cluster|migration", -4, ["admin", "stale", "no_async_loading"],
+                              ["@admin", "@slow", "@dangerous"]),
+    "cluster|syncslots": _ext("cluster|syncslots", -3,
+                              ["admin", "stale", "no_async_loading", "may_replicate"],
+                              ["@admin", "@slow", "@dangerous"]),
+    "trimslots": _ext("trimslots", -5, ["write", "admin", "stale"],
+                      ["@keyspace", "@write", "@slow", "@dangerous"]),
+}
+
+
 class Command:
     __slots__ = (
         "name",
@@ -85,10 +104,12 @@ class Command:
         "asking",
         "has_key_specs",
         "name_bytes",
+        "listed",
     )
 
     def __init__(self, fullname: str, handler: Callable | None):
-        fact = _FACTS.get(fullname)
+        fact = _FACTS.get(fullname) or EXTENSION_FACTS.get(fullname)
+        self.listed = fullname not in EXTENSION_FACTS
         if fact is None:
             raise KeyError(f"no recorded metadata for command {fullname!r}")
         self.fullname = fullname
@@ -139,7 +160,7 @@ class Command:
         """This command's COMMAND INFO entry."""
         f = self.fact
         # Redis: no subcommands -> an empty *set* (RESP3 ~0), else an array
-        subs = [c.info_reply() for c in self.subcommands.values()] or SetReply()
+        subs = [c.info_reply() for c in self.subcommands.values() if c.listed] or SetReply()
         return [f[0].encode(), f[1], _to_reply(f[2]), f[3], f[4], f[5],
                 _to_reply(f[6]), _to_reply(f[7]), _to_reply(f[8]), subs]
 

@@ -308,6 +308,14 @@ PARAMS: list[Param] = [
     # long long
     _P("busy-reply-threshold", "lua-time-limit", "num", 0, 5000, 0, LONG_MAX, ctype="ll"),
     _P("cluster-node-timeout", None, "num", 0, 15000, 0, LLONG_MAX, ctype="ll"),
+    # atomic slot migration (Redis 8.4); hidden: CONFIG GET * stays 7.0's
+    _P("cluster-slot-migration-handoff-max-lag-bytes", None, "num", HIDDEN, 1024 * 1024, 0,
+       LLONG_MAX, ctype="ll", nflags=MEM),
+    _P("cluster-slot-migration-write-pause-timeout", None, "num", HIDDEN, 10000, 0, LLONG_MAX,
+       ctype="ll"),
+    _P("cluster-slot-migration-sync-buffer-drain-timeout", None, "num", HIDDEN, 60000, 0,
+       LLONG_MAX, ctype="ll"),
+    _P("cluster-slot-migration-max-archived-tasks", None, "num", HIDDEN, 32, 1, INT_MAX),
     _P("slowlog-log-slower-than", None, "num", 0, 10000, -1, LLONG_MAX, ctype="ll"),
     _P("latency-monitor-threshold", None, "num", 0, 0, 0, LLONG_MAX, ctype="ll"),
     _P("proto-max-bulk-len", None, "num", 0, 512 * 1024 * 1024, 1024 * 1024, LONG_MAX,

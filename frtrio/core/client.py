@@ -30,6 +30,7 @@ class F:
     DIRTY_EXEC = 1 << 8  # a queued command was refused: EXEC aborts
     IN_EXEC = 1 << 9  # running the queued commands of EXEC
     NO_EVICT = 1 << 10  # CLIENT NO-EVICT on (e)
+    INTERNAL = 1 << 11  # authenticated as "internal connection" (a cluster peer)
 
 
 class Client:

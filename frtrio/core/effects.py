@@ -227,3 +227,13 @@ class ReplOnly(list):
     ``redis.set_repl(redis.REPL_REPLICA)``)."""
 
     __slots__ = ()
+
+
+@attrs.frozen
+class ServeMigration:
+    """This connection is a channel of an atomic slot migration from now on
+    (source side: ``main`` after SYNCSLOTS SYNC, ``rdb`` after RDBCHANNEL)."""
+
+    task: object
+    channel: str
+    snapshot: object = None

@@ -13,7 +13,7 @@ import trio
 
 from frtrio.core.client import F
 from frtrio.commands.dump import waits_for_migrate
-from frtrio.core.effects import RunMigrate, RunScript, ServeReplica, Sleep
+from frtrio.core.effects import RunMigrate, RunScript, ServeMigration, ServeReplica, Sleep
 from frtrio.core.policy import RESOURCE_CLAMP
 from frtrio.protocol.parser import RequestParser
 from frtrio.protocol.reply import encode_error
@@ -232,6 +232,12 @@ class ClientConn:
                             if srv.ready_keys and srv.blocking is not None:
                                 srv.blocking.serve_ready_keys()
                             break
+            elif type(e) is ServeMigration:
+                # a channel of an atomic slot migration from now on
+                from frtrio.runtime.migration import serve_source_channel
+
+                await serve_source_channel(self, e)
+                raise _Disconnected()
             elif type(e) is ServeReplica:
                 # this connection is a replica link from now on
                 from frtrio.runtime.replication import serve_replica

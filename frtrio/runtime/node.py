@@ -170,6 +170,7 @@ class Node:
         self.server.cluster.cron()
         self.bus.tick()
         self.replication.reconcile_cluster()
+        self.flush_effects()
 
     def after_cluster_event(self) -> None:
         """After bus packets or cron changed the cluster state: release
@@ -280,8 +281,12 @@ class Node:
         srv = self.server
         core = srv.cluster
         if core is not None:
+            from frtrio.runtime.migration import MigrationShell
+
             bs.register("cluster_update_state", core.todo_update_state)
             bs.register("cluster_save_config", self._cluster_save_config)
+            self.migration = MigrationShell(self)
+            bs.register("slot_migration", self.migration.duty)
         bs.register("blocked_clients", self._serve_ready_keys)
         def tracking_broadcast():
             if srv.tracking.prefixes:

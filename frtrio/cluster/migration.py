@@ -1,0 +1,672 @@
+"""Atomic slot migration (Redis 8.4's CLUSTER MIGRATION), the pure core.
+
+One task moves a set of slot ranges from one source master to one
+destination master. The operator asks the destination (``CLUSTER MIGRATION
+IMPORT``); the destination runs an *import* task that pulls the slots, the
+source runs the matching *migrate* task. Both sides keep their own record
+under the same 40-hex id, each with its own state machine (the state names
+are Redis's, shown by ``CLUSTER MIGRATION STATUS``).
+
+This module holds the records, the validation and error texts of the
+commands, the allowed transitions (anything else is refused and recorded as
+``cluster.asm_syncslots_state_machine_violation``), the handoff condition,
+the completion rules and the cron. It does no I/O: the Trio shell
+(``frtrio/runtime/migration.py``) owns the connections, one cancel scope per
+task, and tells this core what happened; the core answers with effects
+(``StartImport``, ``StopTask``) in ``Migrations.effects`` and by changing the
+cluster state (slot claim, epoch bump, save, broadcast) through the cluster
+core, as every other cluster decision.
+"""
+
+from __future__ import annotations
+
+from frtrio.cluster.slots import CLUSTER_SLOTS, key_slot
+from frtrio.protocol.parser import string2ll
+from frtrio.protocol.reply import ErrorReply
+
+IMPORT = "import"
+MIGRATE = "migrate"
+
+# import (destination) states, in their usual order
+IMPORT_STATES = ("none", "connecting", "auth-reply", "send-handshake", "handshake-reply",
+                 "send-syncslots", "syncslots-reply", "init-rdbchannel", "accumulate-buffer",
+                 "ready-to-stream", "streaming-buffer", "wait-stream-eof", "takeover",
+                 "completed", "failed", "canceled")
+MIGRATE_STATES = ("wait-rdbchannel", "wait-bgsave-start", "send-bulk-and-stream", "send-stream",
+                  "handoff-prep", "handoff", "stream-eof", "completed", "failed", "canceled")
+TERMINAL = ("completed", "canceled")
+
+
+def _forward(states, upto):
+    """Each state may move to the next ones of the happy path (the shell
+    may pass transient states without stopping)."""
+    out = {}
+    for i, s in enumerate(states[:upto]):
+        out[s] = set(states[i + 1:upto + 1])
+    return out
+
+
+_IMPORT_NEXT = _forward(IMPORT_STATES, IMPORT_STATES.index("completed"))
+_IMPORT_NEXT["send-syncslots"].add("send-syncslots")  # -NOTREADY: parked, re-sent
+_IMPORT_NEXT["failed"] = {"none"}  # the retry
+_MIGRATE_NEXT = _forward(MIGRATE_STATES, MIGRATE_STATES.index("completed"))
+_MIGRATE_NEXT["failed"] = {"wait-rdbchannel"}  # a new SYNC with the same id
+for _m in (_IMPORT_NEXT, _MIGRATE_NEXT):
+    for _s in list(_m):
+        if _s not in TERMINAL:
+            _m[_s] |= {"failed", "canceled"}
+    _m["failed"] |= {"canceled"}
+ALLOWED = {IMPORT: _IMPORT_NEXT, MIGRATE: _MIGRATE_NEXT}
+
+FEEDING = ("send-bulk-and-stream", "send-stream", "handoff-prep")
+CRON_MS = 100
+RETRY_MS = 1000
+
+
+class StateViolation(Exception):
+    pass
+
+
+def format_ranges(ranges) -> str:
+    return " ".join("%d-%d" % r for r in ranges)
+
+
+def normalize(ranges):
+    """Ranges sorted, adjacent ones merged (7000-7005 7006-7010 -> 7000-7010)."""
+    out: list[list[int]] = []
+    for s, e in sorted(ranges):
+        if out and s <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return [tuple(r) for r in out]
+
+
+def parse_ranges(args) -> list[tuple[int, int]]:
+    """Slot range arguments, checked as Redis does (§2.1 #2-#5)."""
+    ranges = []
+    seen = bytearray(CLUSTER_SLOTS)
+    for i in range(0, len(args), 2):
+        pair = []
+        for b in args[i:i + 2]:
+            n = string2ll(b)
+            if n is None or n < 0 or n >= CLUSTER_SLOTS:
+                raise ErrorReply("ERR Invalid or out of range slot")
+            pair.append(n)
+        s, e = pair
+        if s > e:
+            raise ErrorReply("ERR start slot number %d is greater than end slot number %d" % (s, e))
+        for j in range(s, e + 1):
+            if seen[j]:
+                raise ErrorReply("ERR Slot %d specified multiple times" % j)
+            seen[j] = 1
+        ranges.append((s, e))
+    if not 1 <= len(ranges) < CLUSTER_SLOTS:
+        raise ErrorReply("ERR invalid number of slot ranges: %d" % len(ranges))
+    return normalize(ranges)
+
+
+def slots_of(ranges):
+    for s, e in ranges:
+        yield from range(s, e + 1)
+
+
+class Task:
+    __slots__ = ("id", "op", "ranges", "slots", "source", "dest", "state", "rdb_state",
+                 "last_error", "retries", "create_time", "start_time", "end_time",
+                 "paused_time", "source_offset", "dest_offset", "dest_state", "stream",
+                 "cross_slot", "eof_in_buffer", "next_retry", "feed_skip", "applied_time",
+                 "snapshot_start", "last_io", "reported")
+
+    def __init__(self, id: str, op: str, ranges, source: str, dest: str, now: int):
+        self.id = id
+        self.op = op
+        self.ranges = ranges
+        self.slots = frozenset(slots_of(ranges))
+        self.source = source
+        self.dest = dest
+        self.state = "none" if op == IMPORT else "wait-rdbchannel"
+        self.rdb_state = "none"
+        self.last_error = ""
+        self.retries = 0
+        self.create_time = now
+        self.start_time = -1 if op == IMPORT else now
+        self.end_time = -1
+        self.paused_time = 0
+        self.source_offset = 0  # source: bytes of the stream produced
+        self.dest_offset = 0  # bytes of the stream the destination applied
+        self.dest_state = ""
+        self.stream = bytearray()  # source: stream bytes not yet sent
+        self.cross_slot = False
+        self.eof_in_buffer = False
+        self.next_retry = 0
+        self.feed_skip = 0  # propagated entries already in the snapshot
+        self.applied_time = 0
+        self.snapshot_start = 0
+        self.last_io = now
+        self.reported = ""  # the state named in the last event record
+
+    def status(self):
+        pause = self.end_time - self.paused_time if (
+            self.op == MIGRATE and self.state == "completed" and self.paused_time) else 0
+        return [(b"id", self.id.encode()), (b"slots", format_ranges(self.ranges).encode()),
+                (b"source", self.source.encode()), (b"dest", self.dest.encode()),
+                (b"operation", self.op.encode()), (b"state", self.state.encode()),
+                (b"last_error", self.last_error.encode()), (b"retries", self.retries),
+                (b"create_time", self.create_time), (b"start_time", self.start_time),
+                (b"end_time", self.end_time), (b"write_pause_ms", pause)]
+
+
+class StartImport:
+    """Effect: start (or restart) the import task's Trio task."""
+
+    def __init__(self, task):
+        self.task = task
+
+
+class StopTask:
+    """Effect: cancel the task's scope (its connections and children)."""
+
+    def __init__(self, task):
+        self.task = task
+
+
+class Migrations:
+    """The tasks of one node: at most one active, plus an archive."""
+
+    def __init__(self, core):
+        self.core = core  # the cluster core (state, emit, saving, bus)
+        self.tasks: list[Task] = []
+        self.archived: list[Task] = []  # newest first
+        self.effects: list = []
+        self.trims = 0  # slots trimmed (INFO)
+        self.pause_purpose = "asm"
+        self.pause_toggled = False  # the shell wakes paused clients
+        self._cron_ticks = 0
+
+    @property
+    def server(self):
+        return self.core.server
+
+    @property
+    def st(self):
+        return self.core.state
+
+    def now(self) -> int:
+        return self.server.now_ms
+
+    def cfg_int(self, name: str) -> int:
+        return self.server.config.get_int(name)
+
+    def find(self, id: str, archived: bool = False) -> Task | None:
+        for t in self.tasks + (self.archived if archived else []):
+            if t.id == id:
+                return t
+        return None
+
+    def active(self) -> Task | None:
+        return self.tasks[0] if self.tasks else None
+
+    # --- transitions ------------------------------------------------------
+
+    def move(self, t: Task, new: str) -> None:
+        """Change a task's state, refusing what the state machine does not
+        allow (recorded as a violation, the task is left unchanged)."""
+        if new == t.state and new != "send-syncslots":
+            return
+        if new not in ALLOWED[t.op].get(t.state, ()):
+            self.core.emit("cluster.asm_syncslots_state_machine_violation", outcome="refused",
+                           task=t.id, operation=t.op, state=t.state, to=new)
+            raise StateViolation("%s task %s cannot go from %s to %s" % (t.op, t.id, t.state, new))
+        t.state = new
+        self.core.emit("cluster.asm_task_state", outcome=new, task=t.id, operation=t.op)
+
+    def fail(self, t: Task, message: str, rdb_state: str | None = None) -> None:
+        """The failure teardown (§6.1): the task stays active as ``failed``;
+        the destination retries it every second, the source waits."""
+        if t.state in TERMINAL or t.state == "failed":
+            return
+        t.last_error = "%s (state: %s, rdb_channel_state: %s)" % (
+            message, t.state, rdb_state or t.rdb_state)
+        self.move(t, "failed")
+        self._teardown(t)
+        t.next_retry = self.now() + RETRY_MS
+        self.core.emit("cluster.asm_task_failed", outcome="failed", task=t.id, error=message)
+
+    def _teardown(self, t: Task) -> None:
+        self.effects.append(StopTask(t))
+        t.stream = bytearray()
+        if t.op == MIGRATE:
+            self._unpause()
+        elif self.st.myself.is_master:
+            self.trim([s for s in t.slots if self.st.owner(s) is not self.st.myself])
+
+    def cancel(self, t: Task, reason: str) -> None:
+        if t.state in TERMINAL:
+            return
+        if t.state != "failed":
+            t.last_error = "Cancelled due to %s (state: %s, rdb_channel_state: %s)" % (
+                reason, t.state, t.rdb_state)
+            self._teardown(t)
+        else:
+            t.last_error = "Cancelled due to %s (state: %s, rdb_channel_state: %s)" % (
+                reason, t.state, t.rdb_state)
+        self.move(t, "canceled")
+        self._archive(t)
+        self.core.emit("cluster.asm_task_canceled", outcome="canceled", task=t.id, reason=reason)
+
+    def cancel_all(self, reason: str, slots=None, node_id: str | None = None) -> int:
+        n = 0
+        for t in list(self.tasks):
+            if slots is not None and not (t.slots & set(slots)):
+                continue
+            if node_id is not None and node_id not in (t.source, t.dest):
+                continue
+            self.cancel(t, reason)
+            n += 1
+        return n
+
+    def _archive(self, t: Task) -> None:
+        t.end_time = self.now()
+        if t in self.tasks:
+            self.tasks.remove(t)
+        self.archived.insert(0, t)
+        del self.archived[max(1, self.cfg_int("cluster-slot-migration-max-archived-tasks")):]
+
+    # --- the operator's commands -----------------------------------------------
+
+    def _validate(self, ranges, exclude: Task | None = None) -> object:
+        """§2.1 #6-#10 (the same checks run on the source at SYNC)."""
+        st = self.st
+        me = st.myself
+        if not me.is_master:
+            raise ErrorReply("ERR slot migration not allowed on replica.")
+        if st.migrating_to or st.importing_from:
+            raise ErrorReply("ERR all slot states must be STABLE to start a slot migration task.")
+        for t in self.tasks:
+            if t.op == IMPORT and t is not exclude:
+                for s, e in ranges:
+                    if any(j in t.slots for j in range(s, e + 1)):
+                        raise ErrorReply("ERR overlapping import exists for slot range: %d-%d"
+                                         % (s, e))
+        owner = None
+        for j in slots_of(ranges):
+            o = st.owner(j)
+            if o is None:
+                raise ErrorReply("ERR slot has no owner: %d" % j)
+            if owner is None:
+                owner = o
+            elif o is not owner:
+                raise ErrorReply("ERR slots belong to different source nodes")
+        return owner
+
+    def import_cmd(self, args) -> str:
+        ranges = parse_ranges(args)
+        owner = self._validate(ranges)
+        me = self.st.myself
+        if owner is me:
+            raise ErrorReply("ERR this node is already the owner of the slot range")
+        if not self.core.bus_core or not self.core.bus_core.speaks_asm(owner.id):
+            raise ErrorReply("ERR source node %s does not support atomic slot migration "
+                             "(CLUSTER SYNCSLOTS)" % owner.id)
+        if self.tasks:
+            t = self.tasks[0]
+            if t.state != "failed":
+                raise ErrorReply("ERR another ASM task is already in progress")
+            self.cancel(t, "new import requested")
+        t = Task(self.core.random_id(), IMPORT, ranges, owner.id, me.id, self.now())
+        self.tasks.append(t)
+        self.core.emit("cluster.asm_task_created", outcome="import", task=t.id,
+                       slots=format_ranges(ranges), source=owner.id)
+        self.try_start(t)
+        return t.id
+
+    def cancel_cmd(self, argv) -> int:
+        what = argv[3].lower()
+        if what == b"all":
+            if len(argv) != 4:
+                raise ErrorReply("ERR wrong number of arguments for 'cluster|migration' command")
+            return self.cancel_all("user request")
+        if what == b"id":
+            if len(argv) != 5:
+                raise ErrorReply("ERR wrong number of arguments for 'cluster|migration' command")
+            t = self.find(argv[4].decode("latin-1"))
+            if t is None:
+                return 0
+            self.cancel(t, "user request")
+            return 1
+        raise ErrorReply("ERR unknown argument")
+
+    def status_cmd(self, argv):
+        what = argv[3].lower()
+        if what == b"all":
+            if len(argv) != 4:
+                raise ErrorReply("ERR wrong number of arguments for 'cluster|migration' command")
+            return [t.status() for t in self.tasks + self.archived]
+        if what == b"id":
+            if len(argv) != 5:
+                raise ErrorReply("ERR wrong number of arguments for 'cluster|migration' command")
+            t = self.find(argv[4].decode("latin-1"), archived=True)
+            return [] if t is None else [t.status()]
+        raise ErrorReply("ERR unknown argument")
+
+    def setslot_allowed(self, slot: int) -> None:
+        for t in self.tasks:
+            if slot in t.slots:
+                raise ErrorReply(
+                    "ERR Slot %d is currently in an active atomic slot migration. CLUSTER SETSLOT "
+                    "cannot be used at this time. To perform a legacy slot migration instead, "
+                    "first cancel the ongoing task with CLUSTER MIGRATION CANCEL" % slot)
+
+    # --- destination ------------------------------------------------------------
+
+    def try_start(self, t: Task) -> None:
+        """§6.2: (re)start an import if nothing blocks it, re-resolving the
+        source (a failover of the source is followed this way)."""
+        if t.state != "none":
+            return
+        srv = self.server
+        if srv.pause_end_ms > srv.now_ms:
+            return  # server paused: stays in none
+        try:
+            owner = self._validate(t.ranges, exclude=t)
+        except ErrorReply as e:
+            self.cancel(t, e.message[4:] if e.message.startswith("ERR ") else e.message)
+            return
+        if owner is self.st.myself:
+            self.cancel(t, "slots owned by myself now")
+            return
+        if owner.id != t.source:
+            self.core.emit("cluster.asm_task_source_changed", outcome="source node changed",
+                           task=t.id, old=t.source, new=owner.id)
+            t.source = owner.id
+        # stale keys of these slots (an earlier failed import) go first
+        self.trim([s for s in t.slots if self.server.dbs[0].count_keys_in_slot(s)])
+        t.start_time = self.now()
+        t.rdb_state = "none"
+        t.dest_offset = 0
+        t.eof_in_buffer = False
+        t.last_io = self.now()
+        self.move(t, "connecting")
+        self.effects.append(StartImport(t))
+
+    def takeover(self, t: Task) -> None:
+        """STREAM-EOF applied: claim the slots, bump the epoch without
+        consensus, save with fsync, broadcast a PONG; the task completes."""
+        self.move(t, "takeover")
+        st = self.st
+        me = st.myself
+        for j in sorted(t.slots):
+            st.assign_slot(j, me)
+        st.bump_epoch_without_consensus()
+        st.bump()
+        st.todo_save = st.todo_fsync = st.todo_update_state = True
+        self.core.emit("cluster.slot_owner_state_update", outcome="asm_takeover", task=t.id,
+                       slots=format_ranges(t.ranges), config_epoch=me.config_epoch)
+        if self.core.bus_core is not None:
+            self.core.bus_core.broadcast_pong()
+        self.move(t, "completed")
+        t.last_error = ""
+        self._archive(t)
+
+    # --- source -------------------------------------------------------------------
+
+    def sync_cmd(self, task_id: str, args, dest_id: str | None) -> Task:
+        if len(task_id) != 40:
+            raise ErrorReply("ERR Invalid task id")
+        ranges = parse_ranges(args)
+        owner = self._validate(ranges)
+        me = self.st.myself
+        if owner is not me:
+            raise ErrorReply("ERR This node is not the owner of the slots")
+        if dest_id is not None:
+            d = self.st.get(dest_id)
+            if d is None or not d.is_master:
+                raise ErrorReply("ERR Destination node %s is not a master" % dest_id)
+        if self.tasks:
+            t = self.tasks[0]
+            if t.state == "failed" and t.op == MIGRATE:
+                if t.id == task_id and t.ranges == ranges and t.dest == (dest_id or t.dest):
+                    t.retries += 1
+                    t.source_offset = t.dest_offset = 0
+                    t.cross_slot = False
+                    t.last_io = self.now()
+                    t.paused_time = 0
+                    self.move(t, "wait-rdbchannel")
+                    return t
+                self.cancel(t, "new migration requested")
+            elif t.state == "failed":
+                self.cancel(t, "new migration requested")
+            else:
+                raise ErrorReply("ERR Another ASM task is already in progress")
+        t = Task(task_id, MIGRATE, ranges, me.id, dest_id or "", self.now())
+        self.tasks.append(t)
+        self.core.emit("cluster.asm_task_created", outcome="migrate", task=t.id,
+                       slots=format_ranges(ranges), dest=t.dest)
+        return t
+
+    def rdbchannel_cmd(self, task_id: str) -> Task:
+        if len(task_id) != 40:
+            raise ErrorReply("ERR Invalid task id")
+        t = self.active()
+        if t is None or t.op != MIGRATE:
+            raise ErrorReply("ERR No slot migration task in progress")
+        if t.id != task_id or t.state != "wait-rdbchannel":
+            raise ErrorReply("ERR Another migration task is already in progress")
+        self.move(t, "wait-bgsave-start")
+        t.rdb_state = "wait-bgsave-start"
+        return t
+
+    def snapshot_started(self, t: Task) -> None:
+        """The fork point: from now on every write to the slots is streamed."""
+        self.move(t, "send-bulk-and-stream")
+        t.rdb_state = "rdbchannel-transfer"
+        t.snapshot_start = self.now()
+        t.feed_skip = len(self.server.propagated)
+
+    def snapshot_done(self, t: Task) -> None:
+        if t.state == "send-bulk-and-stream":
+            self.move(t, "send-stream")
+        t.rdb_state = "completed"
+        t.last_io = self.now()  # ACKs start only now
+
+    def feed(self, propagated) -> None:
+        """Before-sleep: the writes of this cycle to the moving slots, in
+        order, onto the main channel; a write spanning slots cancels (C15)."""
+        t = self.active()
+        if t is None or t.op != MIGRATE or t.state not in FEEDING or t.cross_slot:
+            return
+        skip = t.feed_skip
+        t.feed_skip = 0
+        cmds = self.server.commands
+        slots = t.slots
+        for i in range(skip, len(propagated)):
+            argv = propagated[i][1]
+            cmd = cmds.get(argv[0].lower())
+            if cmd is None:
+                continue
+            pos = cmd.get_keys(argv)
+            if not pos:
+                continue
+            slot = key_slot(argv[pos[0]])
+            if any(key_slot(argv[p]) != slot for p in pos[1:]):
+                t.cross_slot = True
+                self.core.emit("cluster.asm_crossslot_cancel_violation", outcome="cross_slot",
+                               task=t.id, command=argv[0].decode("latin-1").lower())
+                return
+            if slot in slots:
+                b = bytearray(b"*%d\r\n" % len(argv))
+                for a in argv:
+                    b += b"$%d\r\n" % len(a)
+                    b += a
+                    b += b"\r\n"
+                t.stream += b
+                t.source_offset += len(b)
+
+    def ack(self, t: Task, state: bytes, offset: bytes) -> None:
+        off = string2ll(offset)
+        if off is None or state not in (b"streaming-buffer", b"wait-stream-eof"):
+            return
+        t.last_io = self.now()
+        if off < t.dest_offset:
+            return
+        t.dest_offset = off
+        t.dest_state = state.decode()
+        if state == b"wait-stream-eof" and not t.applied_time:
+            t.applied_time = self.now()
+        if t.state in ("send-bulk-and-stream", "send-stream") and (
+                t.dest_offset + self.cfg_int("cluster-slot-migration-handoff-max-lag-bytes")
+                >= t.source_offset):
+            self.move(t, "handoff-prep")
+            # writes paused node-wide until the destination owns the slots
+            self.server.pause_clients(1 << 62, False, self.pause_purpose)
+            self.pause_toggled = True
+            self.move(t, "handoff")
+            t.paused_time = self.now()
+
+    def stream_eof_sent(self, t: Task) -> None:
+        self.move(t, "stream-eof")
+
+    def _unpause(self) -> None:
+        srv = self.server
+        if self.pause_purpose in srv.pauses:
+            srv.unpause_clients(self.pause_purpose)
+            self.pause_toggled = True
+
+    def slots_lost(self, lost: set) -> bool:
+        """A config update took ``lost`` slots from me (§4.6 step 3). True
+        when that completed my migrate task (its trim replaces the dirty
+        slot deletion)."""
+        for t in list(self.tasks):
+            if not (t.slots & lost):
+                continue
+            if t.op == MIGRATE and t.state == "stream-eof" and t.slots == lost:
+                self.move(t, "completed")
+                t.last_error = ""
+                self._archive(t)
+                self._unpause()
+                self.trim(sorted(t.slots))
+                return True
+            self.cancel(t, "slots configuration updated")
+        return False
+
+    # --- trimming -----------------------------------------------------------------
+
+    def trim(self, slots) -> int:
+        """Delete every key of these (unowned) slots and propagate TRIMSLOTS."""
+        slots = [s for s in slots if self.server.dbs[0].count_keys_in_slot(s)]
+        if not slots:
+            return 0
+        srv = self.server
+        db = srv.dbs[0]
+        n = 0
+        for s in slots:
+            for k in list(db.slot_keys.get(s, ())):
+                db.delete(k)
+                n += 1
+        ranges = normalize((s, s) for s in slots)
+        argv = [b"TRIMSLOTS", b"RANGES", b"%d" % len(ranges)]
+        for s, e in ranges:
+            argv += [b"%d" % s, b"%d" % e]
+        srv.propagate(0, argv)
+        srv.dirty += n
+        self.trims += len(slots)
+        self.core.emit("cluster.asm_trim", outcome="trimmed", slots=format_ranges(ranges), keys=n)
+        return n
+
+    # --- cron (every 100 ms) -----------------------------------------------------------
+
+    def cron(self) -> None:
+        self._cron_ticks += 1
+        now = self.now()
+        rt = self.cfg_int("repl-timeout") * 1000
+        for t in list(self.tasks):
+            if t.op == IMPORT:
+                if t.state == "failed" and now >= t.next_retry:
+                    t.retries += 1
+                    self.move(t, "none")
+                    self.try_start(t)
+                elif t.state == "none":
+                    self.try_start(t)
+                elif t.state in ("wait-stream-eof", "accumulate-buffer") and now - t.last_io > rt:
+                    self.fail(t, ("Main channel" if t.state == "wait-stream-eof" else "RDB channel")
+                              + " - Connection timeout")
+            else:
+                if t.state == "send-stream":
+                    if now - t.last_io > rt:
+                        self.fail(t, "Main channel - Connection timeout")
+                    elif t.applied_time:
+                        floor = self.cfg_int("cluster-slot-migration-sync-buffer-drain-timeout")
+                        lim = max(floor, 2 * (t.applied_time - t.snapshot_start))
+                        if now - t.applied_time > lim:
+                            self.fail(t, "Sync buffer drain timeout")
+                elif t.state in ("handoff", "stream-eof"):
+                    lim = self.cfg_int("cluster-slot-migration-write-pause-timeout")
+                    if now - t.paused_time >= lim:
+                        self.fail(t, "Write pause timeout during slot handoff: destination did "
+                                     "not take ownership within %d ms." % lim)
+
+    def before_sleep(self) -> None:
+        t = self.active()
+        if t is not None and t.op == MIGRATE and t.cross_slot and t.state not in TERMINAL:
+            self.cancel(t, "propagating cross slot command")
+
+    def active_count(self) -> int:
+        return sum(1 for t in self.tasks if t.op == IMPORT or t.state != "failed")
+
+
+def resp(*argv) -> bytes:
+    out = [b"*%d\r\n" % len(argv)]
+    for a in argv:
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class SlotSnapshot:
+    """The moving slots at the fork point, as RESTORE ... ABSTTL commands,
+    a bounded number of keys per step (the copy-on-write protocol of the
+    full-sync snapshot, ``frtrio/replication/snapshot.py``: the engine calls
+    :meth:`preserve` before a command touches a key not yet encoded)."""
+
+    def __init__(self, server, slots):
+        from frtrio.store import rdb as _rdb
+
+        self._rdb = _rdb
+        self.lim = _rdb.Limits.from_config(server.config)
+        db = server.dbs[0]
+        self.pending: dict = {}
+        self.expires: dict = {}
+        data = db.data
+        for s in sorted(slots):
+            for k in db.slot_keys.get(s, ()):
+                self.pending[k] = data[k]
+                e = db.expires.get(k)
+                if e is not None:
+                    self.expires[k] = e
+        self.keys_total = len(self.pending)
+        self.parts: list[bytes] = [resp(b"SELECT", b"0")] if self.pending else []
+        self.preserved = 0
+
+    def _encode(self, key: bytes, v) -> None:
+        payload = self._rdb.dump_payload(v, self.lim)
+        exp = self.expires.get(key, 0)
+        self.parts.append(resp(b"RESTORE", key, b"%d" % exp, payload, b"ABSTTL", b"REPLACE"))
+
+    def preserve(self, key: bytes, value) -> None:
+        if self.pending.get(key) is value:
+            del self.pending[key]
+            self._encode(key, value)
+            self.preserved += 1
+
+    def step(self, budget: int) -> bool:
+        pend = self.pending
+        while pend and budget > 0:
+            k, v = pend.popitem()
+            self._encode(k, v)
+            budget -= 1
+        return not pend
+
+    def take(self) -> bytes:
+        out = b"".join(self.parts)
+        self.parts = []
+        return out
