@@ -92,11 +92,11 @@ class PacketBuilder:
         host = self.server.config.get("cluster-announce-hostname")
         if host:
             m.extensions.append(bc.hostname_extension(host))
-        if type == MEET or (to is not None and to in self.secret_peers):
+        if to is None or to not in self.no_secret_peers:
             # Redis 8's internal secret (atomic slot migration authenticates
-            # with it): in a MEET, and to the peers that sent theirs, so a
-            # Redis 7.0 node, which logs every unknown extension, sees it
-            # once per MEET only
+            # with it), to every node but those whose packets came without
+            # it: a Redis 7.0 node, which logs each unknown extension, sees
+            # it about once per frtrio process
             m.extensions.append(bc.internal_secret_extension(self.st.internal_secret))
         return m
 

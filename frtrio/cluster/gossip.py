@@ -81,6 +81,7 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
         self.not_claiming = bytearray(CLUSTER_SLOTS // 8)  # owner_not_claiming_slot
         self.stats_pfail_gossip = 0
         self.secret_peers: set[str] = set()  # nodes that sent the internal secret
+        self.no_secret_peers: set[str] = set()  # nodes whose packets came without
 
     def speaks_asm(self, node_id: str) -> bool:
         """Can this node serve CLUSTER SYNCSLOTS (it sent the secret)?"""
@@ -231,11 +232,15 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
         if t in (PING, PONG, MEET):
             sec = m.internal_secret()
             if sec is not None:
-                # a Redis 8 / frtrio peer: it gets mine from now on, and
-                # every node adopts the smallest secret it has seen
+                # a Redis 8 / frtrio peer; every node adopts the smallest
+                # secret it has seen
                 self.secret_peers.add(m.sender)
+                self.no_secret_peers.discard(m.sender)
                 if sec < st.internal_secret:
                     st.internal_secret = sec
+            else:
+                self.no_secret_peers.add(m.sender)
+                self.secret_peers.discard(m.sender)
         if t in (PING, MEET):
             cfg = self.server.config
             if (t == MEET or not me.ip) and not cfg.get("cluster-announce-ip"):

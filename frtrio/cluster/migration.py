@@ -38,24 +38,23 @@ TERMINAL = ("completed", "canceled")
 
 
 def _forward(states, upto):
-    """Each state may move to the next ones of the happy path (the shell
-    may pass transient states without stopping)."""
-    out = {}
-    for i, s in enumerate(states[:upto]):
-        out[s] = set(states[i + 1:upto + 1])
-    return out
+    """Each state of the happy path may move to the next one only."""
+    return {s: {states[i + 1]} for i, s in enumerate(states[:upto])}
 
 
 _IMPORT_NEXT = _forward(IMPORT_STATES, IMPORT_STATES.index("completed"))
-_IMPORT_NEXT["send-syncslots"].add("send-syncslots")  # -NOTREADY: parked, re-sent
+_IMPORT_NEXT["syncslots-reply"].add("send-syncslots")  # -NOTREADY: parked, re-sent
+_IMPORT_NEXT["send-syncslots"].add("send-syncslots")
 _IMPORT_NEXT["failed"] = {"none"}  # the retry
 _MIGRATE_NEXT = _forward(MIGRATE_STATES, MIGRATE_STATES.index("completed"))
+_MIGRATE_NEXT["send-bulk-and-stream"].add("handoff-prep")  # caught up before the child ended
 _MIGRATE_NEXT["failed"] = {"wait-rdbchannel"}  # a new SYNC with the same id
 for _m in (_IMPORT_NEXT, _MIGRATE_NEXT):
     for _s in list(_m):
         if _s not in TERMINAL:
             _m[_s] |= {"failed", "canceled"}
     _m["failed"] |= {"canceled"}
+    _m["failed"].discard("failed")
 ALLOWED = {IMPORT: _IMPORT_NEXT, MIGRATE: _MIGRATE_NEXT}
 
 FEEDING = ("send-bulk-and-stream", "send-stream", "handoff-prep")

@@ -212,6 +212,7 @@ def _addslots(c, argv, ranges: bool):
     core = _core(c)
     st = core.state
     slots = _slot_args(st, argv, ranges, False)
+    core.migrations.cancel_all("slots configuration updated", slots=slots)
     for s in slots:
         st.importing_from.pop(s, None)
         st.assign_slot(s, st.myself)
@@ -224,6 +225,7 @@ def _delslots(c, argv, ranges: bool):
     core = _core(c)
     st = core.state
     slots = _slot_args(st, argv, ranges, True)
+    core.migrations.cancel_all("slots configuration updated", slots=slots)
     for s in slots:
         # Redis's clusterUpdateSlots clears an importing mark on DELSLOTS too
         st.importing_from.pop(s, None)
@@ -274,6 +276,7 @@ def cluster_setslot(c, argv):
     if me.is_replica:
         raise err("ERR Please use SETSLOT only with masters.")
     slot = _slot(argv[2])
+    core.migrations.setslot_allowed(slot)
     action = argv[3].lower()
     n = len(argv)
     if action == b"migrating" and n == 5:
@@ -432,6 +435,7 @@ def cluster_forget(c, argv):
     if st.myself.is_replica and st.myself.master_id == n.id:
         raise err("ERR Can't forget my master!")
     st.blacklist[nid] = c.server.now_ms // 1000 + 60
+    core.migrations.cancel_all("node deleted", node_id=nid)
     st.delete_node(n)
     core.to_bus(SweepLinks())
     core.emit("cluster.membership_changed", outcome="forget", node=nid)

@@ -1,0 +1,294 @@
+"""C15: atomic slot migration (Redis 8.4's CLUSTER MIGRATION) between frtrio
+processes, driven as an operator would: IMPORT on the destination, STATUS on
+both sides, CANCEL, with clients writing all along.
+
+Each test asserts what a user sees: every key of the moved slots exactly
+once, on the new owner, with every acknowledged write in it; the slot owned
+by exactly one node in every node's view; the task records with Redis's
+fields and states; the error texts of Redis 8.4.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+
+import pytest
+import redis
+
+from conftest import requires_redis
+from support import REDIS_CLI, ServerProc, wait_for
+
+pytestmark = [requires_redis, pytest.mark.e2e]
+
+ARGS = ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"]
+
+
+def _create(procs):
+    r = subprocess.run([REDIS_CLI, "--cluster", "create"]
+                       + ["127.0.0.1:%d" % p.port for p in procs] + ["--cluster-yes"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    cs = [p.client() for p in procs]
+    wait_for(lambda: all(b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO")
+                         for c in cs), 20, what="cluster ok")
+    # every node knows every other as a Redis 8 / frtrio peer (the secret)
+    wait_for(lambda: len({c.execute_command("CLUSTER", "MYID") for c in cs}) == 3, 5)
+    return cs
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    procs = [ServerProc("frtrio", ARGS).start() for _ in range(3)]
+    try:
+        cs = _create(procs)
+        yield procs, cs
+    finally:
+        for p in procs:
+            p.stop()
+
+
+def owner_port(c, slot: int) -> int:
+    for s, e, master, *_ in c.execute_command("CLUSTER", "SLOTS"):
+        if s <= slot <= e:
+            return master[1]
+    return -1
+
+
+def node_of(procs, cs, slot):
+    port = owner_port(cs[0], slot)
+    i = [p.port for p in procs].index(port)
+    return i
+
+
+def status(c, tid):
+    st = c.execute_command("CLUSTER", "MIGRATION", "STATUS", "ID", tid)
+    return st[0] if st else None
+
+
+def wait_state(c, tid, states=(b"completed", b"canceled"), timeout=20):
+    wait_for(lambda: (status(c, tid) or {}).get(b"state") in states, timeout,
+             what="task %s in %s (now %s)" % (tid, states, status(c, tid)))
+    return status(c, tid)
+
+
+def keys_in(rc, lo, hi, n, prefix="k"):
+    out = []
+    i = 0
+    while len(out) < n:
+        k = "%s%d" % (prefix, i)
+        i += 1
+        if lo <= rc.keyslot(k) <= hi:
+            out.append(k)
+    return out
+
+
+def views_agree(cs, lo, hi, port):
+    return all(owner_port(c, s) == port for c in cs for s in (lo, hi))
+
+
+def test_c15_import_under_writes_moves_every_acked_write(cluster):
+    procs, cs = cluster
+    src = node_of(procs, cs, 0)
+    dst = (src + 1) % 3
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    keys = keys_in(rc, 0, 100, 300)
+    for k in keys:
+        rc.set(k, "v")
+    rc.expire(keys[0], 1000)
+    rc.rpush("{%s}list" % keys[1], *range(600))  # a big value: RESTORE of a quicklist
+    acked: dict = {}
+    stop = threading.Event()
+
+    def writer():
+        n = 0
+        while not stop.is_set():
+            k = keys[n % len(keys)]
+            rc.append(k, "x")  # a redirect or an error here fails the count below
+            acked[k] = acked.get(k, 0) + 1
+            n += 1
+
+    th = threading.Thread(target=writer)
+    th.start()
+    try:
+        time.sleep(0.3)
+        tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", "0", "100")
+        assert len(tid) == 40
+        imp = wait_state(cs[dst], tid)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        th.join()
+    assert imp[b"state"] == b"completed", imp
+    assert imp[b"operation"] == b"import" and imp[b"slots"] == b"0-100"
+    assert imp[b"last_error"] == b"" and imp[b"write_pause_ms"] == 0
+    mig = wait_state(cs[src], tid)
+    assert mig[b"operation"] == b"migrate" and mig[b"state"] == b"completed"
+    assert mig[b"source"] == imp[b"source"] == cs[src].execute_command("CLUSTER", "MYID")
+    assert mig[b"dest"] == imp[b"dest"] == cs[dst].execute_command("CLUSTER", "MYID")
+    assert 0 <= mig[b"write_pause_ms"] < 10000
+    assert list(imp) == [b"id", b"slots", b"source", b"dest", b"operation", b"state",
+                         b"last_error", b"retries", b"create_time", b"start_time", b"end_time",
+                         b"write_pause_ms"]
+    wait_for(lambda: views_agree(cs, 0, 100, procs[dst].port), 10, what="all views agree")
+    assert sum(acked.values()) > 100
+    for k in keys:
+        assert rc.get(k) == b"v" + b"x" * acked.get(k, 0), k
+    assert 990 <= rc.ttl(keys[0]) <= 1000
+    assert rc.lrange("{%s}list" % keys[1], 0, -1) == [b"%d" % i for i in range(600)]
+    # the source trimmed them: each key exists once in the cluster
+    assert cs[src].execute_command("CLUSTER", "COUNTKEYSINSLOT", rc.keyslot(keys[0])) == 0
+
+
+def test_c15_import_validation_errors(cluster):
+    procs, cs = cluster
+    c = cs[0]
+    other = 1
+    mine = [s for s in range(0, 16384, 97) if node_of(procs, cs, s) == 0][0]
+    cases = [
+        (("IMPORT",), "wrong number of arguments"),
+        (("IMPORT", "1"), "wrong number of arguments"),
+        (("IMPORT", "1", "2", "3"), "wrong number of arguments"),
+        (("IMPORT", "a", "2"), "Invalid or out of range slot"),
+        (("IMPORT", "0", "16384"), "Invalid or out of range slot"),
+        (("IMPORT", "10", "5"), "start slot number 10 is greater than end slot number 5"),
+        (("IMPORT", "1", "5", "3", "8"), "Slot 3 specified multiple times"),
+        (("IMPORT", str(mine), str(mine)), "this node is already the owner of the slot range"),
+        (("BOGUS", "1"), "unknown argument"),
+        (("CANCEL", "ID"), "wrong number of arguments"),
+        (("CANCEL", "ALL", "x"), "wrong number of arguments"),
+        (("CANCEL", "WHAT", "x"), "unknown argument"),
+        (("STATUS", "ID"), "wrong number of arguments"),
+        (("STATUS", "NOPE", "x"), "unknown argument"),
+    ]
+    for args, text in cases:
+        with pytest.raises(redis.ResponseError) as e:
+            c.execute_command("CLUSTER", "MIGRATION", *args)
+        assert text in str(e.value), (args, str(e.value))
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+        c.execute_command("CLUSTER", "MIGRATION")
+    # slots of two owners
+    first = {}
+    for sl in range(0, 16384, 13):
+        first.setdefault(node_of(procs, cs, sl), sl)
+    x, y = first[1], first[2]
+    with pytest.raises(redis.ResponseError, match="slots belong to different source nodes"):
+        c.execute_command("CLUSTER", "MIGRATION", "IMPORT", str(x), str(x), str(y), str(y))
+    assert c.execute_command("CLUSTER", "MIGRATION", "CANCEL", "ID", "") == 0
+    assert c.execute_command("CLUSTER", "MIGRATION", "STATUS", "ID", "") == []
+    # legacy migration in progress anywhere on the node blocks IMPORT
+    myid = c.execute_command("CLUSTER", "MYID")
+    otherid = cs[other].execute_command("CLUSTER", "MYID")
+    c.execute_command("CLUSTER", "SETSLOT", str(mine), "MIGRATING", otherid)
+    try:
+        with pytest.raises(redis.ResponseError, match="all slot states must be STABLE"):
+            c.execute_command("CLUSTER", "MIGRATION", "IMPORT", str(x), str(x))
+    finally:
+        c.execute_command("CLUSTER", "SETSLOT", str(mine), "NODE", myid)
+
+
+def test_c15_syncslots_needs_an_internal_connection(cluster):
+    procs, cs = cluster
+    from support import RawConn
+
+    with RawConn(procs[0].port) as rc:
+        rc.send(b"*5\r\n$7\r\nCLUSTER\r\n$9\r\nSYNCSLOTS\r\n$4\r\nCONF\r\n$7\r\nNODE-ID\r\n$1\r\nx\r\n")
+        out, closed = rc.read_until_close()
+        assert out == b"-ERR CLUSTER SYNCSLOTS subcommands are only allowed for internal clients\r\n"
+        assert closed
+    c = cs[0]
+    with pytest.raises(redis.AuthenticationError):
+        c.execute_command("AUTH", "internal connection", "0" * 40)
+
+
+def test_c15_trimslots_errors(cluster):
+    procs, cs = cluster
+    c = cs[0]
+    mine = [s for s in range(0, 16384, 97) if node_of(procs, cs, s) == 0][0]
+    for args, text in [(("TRIMSLOTS", "RANGES", "1"), "wrong number of arguments"),
+                       (("TRIMSLOTS", "RANGES", "2", "100"), "wrong number of arguments"),
+                       (("TRIMSLOTS", "RANGEZ", "1", "1", "2"), "missing ranges argument"),
+                       (("TRIMSLOTS", "RANGES", "2", "1", "2"), "invalid number of ranges"),
+                       (("TRIMSLOTS", "RANGES", "0", "1", "2"), "invalid number of ranges"),
+                       (("TRIMSLOTS", "RANGES", "1", "5", "1"), "greater than end slot"),
+                       (("TRIMSLOTS", "RANGES", "1", str(mine), str(mine)),
+                        "the slot %d is served by this node" % mine)]:
+        with pytest.raises(redis.ResponseError) as e:
+            c.execute_command(*args)
+        assert text in str(e.value), (args, str(e.value))
+    # COMMAND stays Redis 7.0's
+    names = subprocess.run([REDIS_CLI, "-p", str(procs[0].port), "COMMAND", "LIST"],
+                           capture_output=True, text=True, timeout=10).stdout.split()
+    assert "trimslots" not in names and "get" in names
+
+
+def test_c15_cancel_on_the_destination_trims_and_keeps_the_source(cluster):
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo, hi = 3000, 3100
+    src = node_of(procs, cs, lo)
+    dst = (src + 2) % 3
+    keys = keys_in(rc, lo, hi, 2000, prefix="c")
+    pipe = rc.pipeline()
+    for k in keys:
+        pipe.set(k, "x" * 100)
+    pipe.execute()
+    # a slow snapshot (1 ms a key, as the upstream tests slow it): the
+    # cancel comes while it streams
+    cs[src].execute_command("CONFIG", "SET", "rdb-key-save-delay", "1000")
+    try:
+        tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        wait_for(lambda: status(cs[dst], tid)[b"state"] == b"accumulate-buffer", 10)
+        assert rc.get(keys[0]) == b"x" * 100  # still served by the source
+        assert cs[dst].execute_command("CLUSTER", "MIGRATION", "CANCEL", "ID", tid) == 1
+    finally:
+        cs[src].execute_command("CONFIG", "SET", "rdb-key-save-delay", "0")
+    st = wait_state(cs[dst], tid, (b"canceled",))
+    assert st[b"last_error"].startswith(b"Cancelled due to user request (state: "), st
+    assert cs[dst].execute_command("CLUSTER", "MIGRATION", "CANCEL", "ID", tid) == 0
+    # the source: not owner-changed, its task fails when the channel drops
+    wait_for(lambda: (status(cs[src], tid) or {b"state": b"failed"})[b"state"]
+             in (b"failed", b"completed", b"canceled"), 10)
+    cs[src].execute_command("CLUSTER", "MIGRATION", "CANCEL", "ALL")
+    time.sleep(0.5)
+    assert views_agree(cs, lo, hi, procs[src].port)
+    for s in range(lo, hi + 1):
+        assert cs[dst].execute_command("CLUSTER", "COUNTKEYSINSLOT", s) == 0
+    assert all(rc.get(k) == b"x" * 100 for k in keys)
+    # and a new import of the same slots completes
+    tid2 = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+    assert wait_state(cs[dst], tid2)[b"state"] == b"completed"
+    wait_for(lambda: views_agree(cs, lo, hi, procs[dst].port), 10)
+    assert all(rc.get(k) == b"x" * 100 for k in keys)
+    archived = cs[dst].execute_command("CLUSTER", "MIGRATION", "STATUS", "ALL")
+    assert [a[b"id"] for a in archived[:2]] == [tid2, tid]  # newest first
+
+
+def test_c15_mixed_cluster_source_without_syncslots_is_refused():
+    """A redis-server 7.0 source cannot serve SYNCSLOTS: IMPORT fails with
+    a clear error and nothing changes."""
+    procs = [ServerProc("frtrio", ARGS).start(), ServerProc("redis", ARGS).start(),
+             ServerProc("frtrio", ARGS).start()]
+    try:
+        cs = _create(procs)
+        slot = [s for s in range(0, 16384, 11) if owner_port(cs[0], s) == procs[1].port][0]
+        before = cs[0].execute_command("CLUSTER", "NODES")
+        with pytest.raises(redis.ResponseError, match="does not support atomic slot migration"):
+            cs[0].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(slot), str(slot))
+        assert cs[0].execute_command("CLUSTER", "MIGRATION", "STATUS", "ALL") == []
+        assert cs[0].execute_command("CLUSTER", "NODES") == before
+        # between the two frtrio nodes it works in the same cluster
+        slot2 = [s for s in range(0, 16384, 11) if owner_port(cs[0], s) == procs[2].port][0]
+        wait_for(lambda: _try_import(cs[0], slot2), 10, what="import from the frtrio peer")
+    finally:
+        for p in procs:
+            p.stop()
+
+
+def _try_import(c, slot):
+    try:
+        tid = c.execute_command("CLUSTER", "MIGRATION", "IMPORT", str(slot), str(slot))
+    except redis.ResponseError:
+        return False
+    return wait_state(c, tid)[b"state"] == b"completed"
