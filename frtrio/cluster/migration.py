@@ -218,6 +218,7 @@ class Migrations:
                            task=t.id, operation=t.op, state=t.state, to=new)
             raise StateViolation("%s task %s cannot go from %s to %s" % (t.op, t.id, t.state, new))
         t.state = new
+        self.server.dbs[0].expire_hold = self.hidden()
         self.core.emit("cluster.asm_task_state", outcome=new, task=t.id, operation=t.op)
 
     def fail(self, t: Task, message: str, rdb_state: str | None = None) -> None:
@@ -269,6 +270,7 @@ class Migrations:
         t.end_time = self.now()
         if t in self.tasks:
             self.tasks.remove(t)
+        self.server.dbs[0].expire_hold = self.hidden()
         self.archived.insert(0, t)
         del self.archived[max(1, self.cfg_int("cluster-slot-migration-max-archived-tasks")):]
 
@@ -609,6 +611,14 @@ class Migrations:
         t = self.active()
         if t is not None and t.op == MIGRATE and t.cross_slot and t.state not in TERMINAL:
             self.cancel(t, "propagating cross slot command")
+
+    def hidden(self) -> frozenset:
+        """Slots whose keys this node holds but clients must not see: those
+        of an import in progress (§5; INFO keyspace still counts them)."""
+        t = self.active()
+        if t is not None and t.op == IMPORT and t.state not in ("none", "failed"):
+            return t.slots
+        return frozenset()
 
     def active_count(self) -> int:
         return sum(1 for t in self.tasks if t.op == IMPORT or t.state != "failed")

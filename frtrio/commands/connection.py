@@ -430,6 +430,8 @@ def client_pause(c, argv):
     srv = c.server
     srv.pause_clients(srv.now_ms + t, mode_all)
     srv.effects.append(PauseChanged())
+    if srv.cluster is not None and t > 0:
+        srv.cluster.migrations.cancel_all("client pause")
     return OK
 
 

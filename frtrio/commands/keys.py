@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from frtrio.core.client import F
+
 import copy
 import itertools
 from bisect import bisect_left
 
-from frtrio.cluster.slots import CLUSTER_SLOTS
+from frtrio.cluster.slots import CLUSTER_SLOTS, key_slot
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
 from frtrio.commands.util import (
@@ -308,6 +310,15 @@ def cmd_move(c, argv):
 # --- iteration ----------------------------------------------------------------
 
 
+def hidden_slots(srv) -> frozenset:
+    """Slots being imported by atomic slot migration: their keys are not
+    shown to clients (empty outside cluster mode and migrations)."""
+    core = srv.cluster
+    if core is None or not core.migrations.tasks:
+        return frozenset()
+    return core.migrations.hidden()
+
+
 @command("keys")
 def cmd_keys(c, argv):
     db = c.db
@@ -320,11 +331,14 @@ def cmd_keys(c, argv):
             if exp and k in exp and exp[k] <= now:
                 continue
             out.append(k)
-        return out
-    m = compile_pattern(pat).match
-    for k in list(db.data):
-        if m(k) is not None and not (exp and k in exp and exp[k] <= now):
-            out.append(k)
+    else:
+        m = compile_pattern(pat).match
+        for k in list(db.data):
+            if m(k) is not None and not (exp and k in exp and exp[k] <= now):
+                out.append(k)
+    hidden = hidden_slots(c.server)
+    if hidden:
+        out = [k for k in out if key_slot(k) not in hidden]
     return out
 
 
@@ -383,8 +397,10 @@ def cmd_scan(c, argv):
         slots = sorted(si)
         i = bisect_left(slots, cursor)
         n = len(slots)
+        hidden = hidden_slots(c.server)
         while i < n:
-            keys.extend(si[slots[i]])
+            if slots[i] not in hidden:
+                keys.extend(si[slots[i]])
             i += 1
             if len(keys) >= count:
                 break
@@ -411,9 +427,14 @@ def cmd_randomkey(c, argv):
     db = c.db
     now = c.server.now_ms
     rng = c.server.rng
+    hidden = hidden_slots(c.server)
+    if hidden and not any(key_slot(k) not in hidden for k in db.data):
+        return None
     while db.data:
         i = rng.randrange(len(db.data))
         k = next(itertools.islice(db.data, i, None))
+        if hidden and key_slot(k) in hidden:
+            continue
         if db.lookup(k, now) is not None:
             return k
     return None
@@ -421,6 +442,9 @@ def cmd_randomkey(c, argv):
 
 @command("dbsize")
 def cmd_dbsize(c, argv):
+    hidden = hidden_slots(c.server)
+    if hidden:
+        return len(c.db.data) - sum(c.db.count_keys_in_slot(s) for s in hidden)
     return len(c.db.data)
 
 
@@ -435,6 +459,8 @@ def _flush_option(argv):
 def cmd_flushdb(c, argv):
     _flush_option(argv)
     srv = c.server
+    if srv.cluster is not None and not c.flags & F.MASTER:
+        srv.cluster.migrations.cancel_all("dataset flushed")  # (Redis's text unverified)
     srv.touch_all(c.dbid)
     if srv.tracking.tracking_clients:
         srv.tracking.flush()
@@ -448,6 +474,8 @@ def cmd_flushdb(c, argv):
 def cmd_flushall(c, argv):
     _flush_option(argv)
     srv = c.server
+    if srv.cluster is not None and not c.flags & F.MASTER:
+        srv.cluster.migrations.cancel_all("dataset flushed")  # (Redis's text unverified)
     srv.touch_all(None)
     if srv.tracking.tracking_clients:
         srv.tracking.flush()

@@ -39,6 +39,11 @@ class _Failed(Exception):
         self.rdb_state = rdb_state
 
 
+class _Stopped(Exception):
+    """The core ended the task (cancel, failure) while this shell task was
+    about to resume with data already read: nothing more may be applied."""
+
+
 class _Reader:
     """Lines and RESP commands from one stream (with what was read ahead)."""
 
@@ -137,11 +142,13 @@ class MigrationShell:
                     await self._import(t, client, streams)
                 except BaseException as exc:
                     e = _leaf(exc, (_Failed, OSError, trio.BrokenResourceError,
-                                    trio.ClosedResourceError, m.StateViolation))
+                                    trio.ClosedResourceError, m.StateViolation, _Stopped))
                     if e is None:
                         raise
                     srv.now_ms = node.env.unix_ms()
-                    if isinstance(e, _Failed):
+                    if isinstance(e, _Stopped):
+                        pass
+                    elif isinstance(e, _Failed):
                         self.mig.fail(t, e.message, e.rdb_state)
                     elif not isinstance(e, m.StateViolation):
                         # (a violation is recorded by the core; the task stays)
@@ -159,7 +166,14 @@ class MigrationShell:
             self.carry_out()
             node.flush_effects()
 
-    def _exec(self, client, argv) -> None:
+    def _move(self, t, new: str) -> None:
+        if t.state in ("failed", "canceled", "completed"):
+            raise _Stopped()
+        self.mig.move(t, new)
+
+    def _exec(self, client, argv, t) -> None:
+        if t.state in ("failed", "canceled", "completed"):
+            raise _Stopped()
         srv = self.node.server
         srv.execute(client, argv)
         client.out.clear()
@@ -185,39 +199,39 @@ class MigrationShell:
         secret = srv.cluster.state.internal_secret
         main = await self._connect(t, "Main channel", False, streams)
         mr = _Reader(main, "Main channel")
-        mig.move(t, "auth-reply")
+        self._move(t, "auth-reply")
         await main.send_all(m.resp(b"AUTH", b"internal connection", secret))
         ln = await mr.line()
         if ln != b"+OK":
             raise _Failed("Main channel - Failed to sync with source node: Error reply to AUTH "
                           "from the source: %s" % ln.decode("latin-1"))
-        mig.move(t, "send-handshake")
+        self._move(t, "send-handshake")
         await main.send_all(m.resp(b"CLUSTER", b"SYNCSLOTS", b"CONF", b"NODE-ID",
                                    srv.cluster.state.myself.id.encode()))
-        mig.move(t, "handshake-reply")
+        self._move(t, "handshake-reply")
         ln = await mr.line()
         if ln != b"+OK":
             raise _Failed("Main channel - Failed to sync with source node: Error reply to "
                           "CLUSTER SYNCSLOTS CONF from the source: %s" % ln.decode("latin-1"))
         while True:
-            mig.move(t, "send-syncslots")
+            self._move(t, "send-syncslots")
             args = [b"CLUSTER", b"SYNCSLOTS", b"SYNC", t.id.encode()]
             for s, e in t.ranges:
                 args += [b"%d" % s, b"%d" % e]
             await main.send_all(m.resp(*args))
-            mig.move(t, "syncslots-reply")
+            self._move(t, "syncslots-reply")
             ln = await mr.line()
             if ln.startswith(b"-NOTREADY"):
                 log.info("Source node replied to SYNCSLOTS SYNC with -NOTREADY, will retry "
                          "later...")
-                mig.move(t, "send-syncslots")
+                self._move(t, "send-syncslots")
                 await trio.sleep(1.0)
                 continue
             if ln != b"+RDBCHANNELSYNCSLOTS":
                 raise _Failed("Main channel - Failed to sync with source node: Error reply to "
                               "CLUSTER SYNCSLOTS SYNC from the source: %s" % ln.decode("latin-1"))
             break
-        mig.move(t, "init-rdbchannel")
+        self._move(t, "init-rdbchannel")
         t.rdb_state = "connecting"
         rdb = await self._connect(t, "RDB channel", True, streams)
         rr = _Reader(rdb, "RDB channel")
@@ -240,7 +254,7 @@ class MigrationShell:
                           "CLUSTER SYNCSLOTS RDBCHANNEL from the source: %s"
                           % ln.decode("latin-1"))
         t.rdb_state = "rdbchannel-transfer"
-        mig.move(t, "accumulate-buffer")
+        self._move(t, "accumulate-buffer")
         buffer = bytearray()
         failure: list = []
 
@@ -276,7 +290,7 @@ class MigrationShell:
                             break
                         if _is(argv, b"CONF"):
                             continue  # SLOT-INFO: a size hint
-                        self._exec(client, argv)
+                        self._exec(client, argv, t)
                     cmds.clear()
                     node.flush_effects()
                     await trio.sleep(0)
@@ -290,8 +304,8 @@ class MigrationShell:
                 "Main channel - Read error: %s" % failure[0])
         await rdb.aclose()
         t.rdb_state = "completed"
-        mig.move(t, "ready-to-stream")
-        mig.move(t, "streaming-buffer")
+        self._move(t, "ready-to-stream")
+        self._move(t, "streaming-buffer")
         # the replay of what accumulated, then the live stream
         parser = RequestParser(1 << 40)
         parser.feed(bytes(buffer))
@@ -307,7 +321,7 @@ class MigrationShell:
                 if _is(argv, b"STREAM-EOF"):
                     eof = True
                     break
-                self._exec(client, argv)
+                self._exec(client, argv, t)
                 t.dest_offset += len(m.resp(*argv))
             cmds.clear()
             node.flush_effects()
@@ -316,7 +330,7 @@ class MigrationShell:
             await main.send_all(m.resp(b"CLUSTER", b"SYNCSLOTS", b"ACK", b"streaming-buffer",
                                        b"%d" % t.dest_offset))
             await trio.sleep(0)
-        mig.move(t, "wait-stream-eof")
+        self._move(t, "wait-stream-eof")
         t.last_io = env.unix_ms()
         if not eof:
             async with trio.open_nursery() as n:
@@ -335,7 +349,7 @@ class MigrationShell:
                             if _is(argv, b"STREAM-EOF"):
                                 eof = True
                                 break
-                            self._exec(client, argv)
+                            self._exec(client, argv, t)
                             t.dest_offset += len(m.resp(*argv))
                         cmds.clear()
                         node.flush_effects()

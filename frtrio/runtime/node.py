@@ -196,6 +196,11 @@ class Node:
         return out or ["0.0.0.0"]
 
     def shutdown(self) -> None:
+        core = self.server.cluster
+        if core is not None and core.migrations.tasks:
+            for t in list(core.migrations.tasks):
+                core.migrations.cancel(t, "server shutdown")
+                log.warning("Slot migration task %s: %s", t.id, t.last_error)
         self.env.stop_listening(self._listeners)
         self._listeners = []
         if self.cancel_scope is not None:

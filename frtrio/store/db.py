@@ -62,6 +62,7 @@ class Db:
         "on_set_expire",
         "_scan",
         "_scan_pos",
+        "expire_hold",
     )
 
     def __init__(self, id: int):
@@ -87,6 +88,9 @@ class Db:
         self.on_set_expire: Callable | None = None
         self._scan: list | None = None
         self._scan_pos = 0
+        # slots whose keys active expiry leaves alone (keys being imported by
+        # atomic slot migration: their TTLs count once the slots are owned)
+        self.expire_hold: frozenset = frozenset()
 
     def __len__(self) -> int:
         return len(self.data)
@@ -220,9 +224,12 @@ class Db:
             batch = scan[i : i + budget]
             self._scan_pos = i + len(batch)
             expired = 0
+            hold = self.expire_hold
             for k in batch:
                 t = exp.get(k)
                 if t is not None and t <= now_ms:
+                    if hold and key_slot(k) in hold:
+                        continue
                     if self.on_expire is not None:
                         self.on_expire(self, k)
                     self.delete(k)
