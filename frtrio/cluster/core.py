@@ -225,6 +225,10 @@ class ClusterCore:
             return []
         logs = []
         db0 = srv.dbs[0]
+        n = self.migrations.trim_partial_import()  # an import cut by the restart
+        if n:
+            logs.append("Detected keys in slots that do not belong to this node. Trimmed %d keys "
+                        "of an unfinished slot import." % n)
         for slot in sorted(db0.slot_keys):
             if not db0.slot_keys[slot]:
                 continue

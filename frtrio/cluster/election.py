@@ -257,6 +257,8 @@ class ReplicaFailover:
                 st.assign_slot(j, me)
         self._save(fsync=True, update=True)
         self.reset_manual_failover()
+        # my old master's unfinished import: its partial keys go (§6.6)
+        self.core.migrations.trim_partial_import()
         self.emit("cluster.role_changed", outcome="promoted", old_master=old.id,
                   config_epoch=me.config_epoch)
         return [Broadcast(self.ping_message(PONG))]

@@ -83,9 +83,10 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
         self.secret_peers: set[str] = set()  # nodes that sent the internal secret
         self.no_secret_peers: set[str] = set()  # nodes whose packets came without
 
-    def speaks_asm(self, node_id: str) -> bool:
-        """Can this node serve CLUSTER SYNCSLOTS (it sent the secret)?"""
-        return node_id in self.secret_peers
+    def lacks_asm(self, node_id: str) -> bool:
+        """Is this node known not to serve CLUSTER SYNCSLOTS (its packets
+        come without the internal secret: Redis before 8)?"""
+        return node_id in self.no_secret_peers
 
     # --- helpers --------------------------------------------------------------
 

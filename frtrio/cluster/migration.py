@@ -181,6 +181,10 @@ class Migrations:
         self.trims = 0  # slots trimmed (INFO)
         self.pause_purpose = "asm"
         self.pause_toggled = False  # the shell wakes paused clients
+        # the import my master (or the AOF I loaded) had in progress, from
+        # CLUSTER SYNCSLOTS CONF ASM-TASK: its slots' keys are partial until
+        # it completes; a promotion or a restart trims them (§4.7, §6.6)
+        self.master_task: tuple[str, frozenset] | None = None
         self._cron_ticks = 0
 
     @property
@@ -231,6 +235,8 @@ class Migrations:
         self.move(t, "failed")
         self._teardown(t)
         t.next_retry = self.now() + RETRY_MS
+        if t.op == IMPORT:
+            self._mirror(None)
         self.core.emit("cluster.asm_task_failed", outcome="failed", task=t.id, error=message)
 
     def _teardown(self, t: Task) -> None:
@@ -266,8 +272,48 @@ class Migrations:
             n += 1
         return n
 
+    def _mirror(self, t: Task | None) -> None:
+        """Tell my replicas and my AOF about my import (an empty value: it
+        ended), as Redis's CONF ASM-TASK in the replication stream."""
+        if t is None:
+            value = b""
+        else:
+            value = ("%s:%s:%s:%s:%s:%s" % (t.id, t.source, t.dest, t.op, t.state,
+                                            format_ranges(t.ranges))).encode()
+        self.server.propagate(0, [b"CLUSTER", b"SYNCSLOTS", b"CONF", b"ASM-TASK", value])
+
+    def mirror_received(self, value: bytes) -> None:
+        if not value:
+            self.master_task = None
+            return
+        f = value.decode("latin-1").split(":")
+        if len(f) < 6 or f[3] != IMPORT:
+            return
+        ranges = []
+        for r in f[5].split():
+            a, _, b = r.partition("-")
+            ranges.append((int(a), int(b)))
+        self.master_task = (f[0], frozenset(slots_of(ranges)))
+
+    def trim_partial_import(self) -> int:
+        """After a promotion or a restart: the keys an unfinished import of
+        my master (or of myself before the restart) left in slots I do not
+        own are deleted."""
+        mt, self.master_task = self.master_task, None
+        if mt is None:
+            return 0
+        st = self.st
+        slots = [s for s in sorted(mt[1]) if st.owner(s) is not st.myself
+                 and self.server.dbs[0].count_keys_in_slot(s)]
+        n = self.trim(slots)
+        if n:
+            self.core.emit("cluster.asm_trim", outcome="partial_import", task=mt[0], keys=n)
+        return n
+
     def _archive(self, t: Task) -> None:
         t.end_time = self.now()
+        if t.op == IMPORT:
+            self._mirror(None)
         if t in self.tasks:
             self.tasks.remove(t)
         self.server.dbs[0].expire_hold = self.hidden()
@@ -307,7 +353,7 @@ class Migrations:
         me = self.st.myself
         if owner is me:
             raise ErrorReply("ERR this node is already the owner of the slot range")
-        if not self.core.bus_core or not self.core.bus_core.speaks_asm(owner.id):
+        if self.core.bus_core is None or self.core.bus_core.lacks_asm(owner.id):
             raise ErrorReply("ERR source node %s does not support atomic slot migration "
                              "(CLUSTER SYNCSLOTS)" % owner.id)
         if self.tasks:
@@ -389,6 +435,7 @@ class Migrations:
         t.eof_in_buffer = False
         t.last_io = self.now()
         self.move(t, "connecting")
+        self._mirror(t)
         self.effects.append(StartImport(t))
 
     def takeover(self, t: Task) -> None:

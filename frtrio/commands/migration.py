@@ -53,7 +53,7 @@ _DEST: dict[int, str] = {}
 def cluster_syncslots(c, argv):
     mig = _mig(c)
     srv = c.server
-    if not c.flags & (F.INTERNAL | F.MASTER):
+    if not c.flags & (F.INTERNAL | F.MASTER) and not srv.loading:
         c.flags |= F.CLOSE_AFTER_REPLY
         raise err("ERR CLUSTER SYNCSLOTS subcommands are only allowed for internal clients")
     sub = argv[2].upper()
@@ -70,8 +70,12 @@ def cluster_syncslots(c, argv):
                 if srv.cluster.state.get(v) is None:
                     raise err("ERR Node %s not found in cluster" % v)
                 _DEST[c.id] = v
-            elif name in (b"SLOT-INFO", b"CAPA", b"ASM-TASK"):
-                pass  # a size hint / reserved / a replica's mirror of its master's task
+            elif name == b"ASM-TASK":
+                if not (c.flags & F.MASTER or srv.loading):
+                    raise err("ERR CLUSTER SYNCSLOTS CONF ASM-TASK only allowed on replica")
+                mig.mirror_received(value)
+            elif name in (b"SLOT-INFO", b"CAPA"):
+                pass  # a size hint / reserved
             else:
                 raise err("ERR Unknown option %s" % name.decode("latin-1"))
         return OK

@@ -1005,3 +1005,7 @@ def _repl_faults(p):
                             every=(0.2, 0.8), duration=(0.05, 1.0)),
         duration=p["duration"], settle=10.0,
     )
+
+
+# atomic slot migration scenarios (registered on import)
+from frtrio.sim import scenarios_asm  # noqa: E402,F401
