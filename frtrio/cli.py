@@ -547,6 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: frtrio server [redis-server arguments]\n"
               "       frtrio cluster up|status|down|chaos   (local cluster)\n"
+              "       frtrio cluster migrate --slots 0-100 --to HOST:PORT   (atomic slot migration)\n"
               "       frtrio sim list|run|replay|explore|timeline")
         return 0
     if argv[0] == "server":

@@ -9,7 +9,9 @@ REPLICATE its master and waits until every node reports
 create --cluster-replicas R`` does, without needing redis-cli. ``status`` shows each node's view; ``down``
 stops the processes by pid; ``chaos`` kills, restarts and pauses nodes on a
 seeded schedule and prints a timeline of what it did, the cluster's state
-and what a probing client saw, second by second.
+and what a probing client saw, second by second. ``migrate`` moves slots of
+any running frtrio cluster with atomic slot migration (CLUSTER MIGRATION
+IMPORT on the destination) and shows the task's progress until it ends.
 """
 
 from __future__ import annotations
@@ -332,9 +334,88 @@ def cmd_chaos(a) -> int:
     return 0
 
 
+def _call(port: int, *args: str, host: str = "127.0.0.1", timeout: float = 5.0):
+    """One command, its reply parsed (an error reply comes back as a
+    hiredis.ReplyError value)."""
+    import hiredis
+
+    req = b"*%d\r\n" % len(args) + b"".join(
+        b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args)
+    reader = hiredis.Reader()
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(req)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed by %s:%d" % (host, port))
+            reader.feed(chunk)
+            r = reader.gets()
+            if r is not False:
+                return r
+
+
+def _parse_slots(text: str) -> list[str]:
+    out = []
+    for part in text.replace(",", " ").split():
+        a, _, b = part.partition("-")
+        out += [a, b or a]
+    return out
+
+
+def cmd_migrate(a) -> int:
+    """Atomic slot migration on a running cluster: CLUSTER MIGRATION IMPORT
+    on the destination, then its progress until the task ends."""
+    import hiredis
+
+    host, _, port = a.to.rpartition(":")
+    host, port = host or "127.0.0.1", int(port)
+    try:
+        tid = _call(port, "CLUSTER", "MIGRATION", "IMPORT", *_parse_slots(a.slots), host=host)
+    except OSError as e:
+        print("frtrio cluster migrate: cannot reach %s:%d: %s" % (host, port, e))
+        return 1
+    if isinstance(tid, hiredis.ReplyError):
+        print("frtrio cluster migrate: %s" % tid)
+        return 1
+    tid = tid.decode()
+    print("task %s: importing slots %s into %s:%d" % (tid, a.slots, host, port), flush=True)
+    t0 = time.monotonic()
+    last = None
+    while True:
+        st = _call(port, "CLUSTER", "MIGRATION", "STATUS", "ID", tid, host=host)
+        f = dict(zip(st[0][0::2], st[0][1::2])) if st and isinstance(st[0], list) else {}
+        state = f.get(b"state", b"?").decode()
+        keys = 0
+        info = _call(port, "INFO", "keyspace", host=host).decode()
+        for line in info.splitlines():
+            if line.startswith("db0:keys="):
+                keys = int(line.split("=", 1)[1].split(",")[0])
+        now = (state, f.get(b"retries"), f.get(b"last_error"))
+        if now != last or a.verbose:
+            err = f.get(b"last_error") or b""
+            print("  %6.2f s  %-18s keys on destination: %d%s%s" % (
+                time.monotonic() - t0, state, keys,
+                "  retries: %d" % f[b"retries"] if f.get(b"retries") else "",
+                "  (%s)" % err.decode() if err else ""), flush=True)
+            last = now
+        if state in ("completed", "canceled"):
+            return 0 if state == "completed" else 1
+        if time.monotonic() - t0 > a.timeout:
+            _call(port, "CLUSTER", "MIGRATION", "CANCEL", "ID", tid, host=host)
+            print("frtrio cluster migrate: not done in %d s: task cancelled" % a.timeout)
+            return 1
+        time.sleep(0.2)
+
+
 def cluster_main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="frtrio cluster", description="a local frtrio cluster")
     sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("migrate", help="move slots with atomic slot migration")
+    p.add_argument("--slots", required=True,
+                   help="slot ranges for the destination to take, e.g. 0-100,200-300")
+    p.add_argument("--to", required=True, help="the destination master, HOST:PORT")
+    p.add_argument("--timeout", type=int, default=600, help="cancel after this many seconds")
+    p.add_argument("--verbose", action="store_true", help="a progress line every 0.2 s")
     for name in ("up", "status", "down", "chaos"):
         p = sub.add_parser(name)
         p.add_argument("--dir", default="frtrio-cluster", help="where nodes keep their files")
@@ -355,4 +436,5 @@ def cluster_main(argv: list[str]) -> int:
                            metavar=("MIN", "MAX"), help="seconds a node stays down or paused")
             p.add_argument("--max-down", type=int, default=1, help="nodes down at once, at most")
     a = ap.parse_args(argv)
-    return {"up": cmd_up, "status": cmd_status, "down": cmd_down, "chaos": cmd_chaos}[a.cmd](a)
+    return {"up": cmd_up, "status": cmd_status, "down": cmd_down, "chaos": cmd_chaos,
+            "migrate": cmd_migrate}[a.cmd](a)

@@ -292,3 +292,32 @@ def _try_import(c, slot):
     except redis.ResponseError:
         return False
     return wait_state(c, tid)[b"state"] == b"completed"
+
+
+def test_c15_frtrio_cluster_migrate_shows_progress(cluster):
+    import sys
+
+    procs, cs = cluster
+    lo, hi = 9000, 9050
+    src = node_of(procs, cs, lo)
+    dst = (src + 1) % 3
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    keys = keys_in(rc, lo, hi, 200, prefix="m")
+    for k in keys:
+        rc.set(k, k)
+    r = subprocess.run([sys.executable, "-c", "import sys; from frtrio.cli import main; "
+                        "sys.exit(main(sys.argv[1:]))", "cluster", "migrate",
+                        "--slots", "%d-%d" % (lo, hi), "--to", "127.0.0.1:%d" % procs[dst].port],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "importing slots %d-%d" % (lo, hi) in r.stdout
+    assert "completed" in r.stdout.splitlines()[-1]
+    wait_for(lambda: views_agree(cs, lo, hi, procs[dst].port), 10)
+    assert all(rc.get(k) == k.encode() for k in keys)
+    # a refused import: the error, exit status 1
+    r = subprocess.run([sys.executable, "-c", "import sys; from frtrio.cli import main; "
+                        "sys.exit(main(sys.argv[1:]))", "cluster", "migrate",
+                        "--slots", "%d-%d" % (lo, hi), "--to", "127.0.0.1:%d" % procs[dst].port],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "this node is already the owner of the slot range" in r.stdout
