@@ -321,3 +321,94 @@ def test_c15_frtrio_cluster_migrate_shows_progress(cluster):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert "this node is already the owner of the slot range" in r.stdout
+
+
+def _slots_of(procs, cs, i, n=3, start=0):
+    out = []
+    s = start
+    while len(out) < n:
+        if node_of(procs, cs, s) == i:
+            out.append(s)
+        s += 1
+    return out
+
+
+def test_c15_import_ranges_are_sorted_and_merged_and_overlaps_refused(cluster):
+    """Upstream 'IMPORT with unsorted and adjacent ranges' and 'IMPORT not
+    allowed if there is an overlapping import'."""
+    procs, cs = cluster
+    owner = node_of(procs, cs, 12000)
+    dst = (owner + 1) % 3
+    c = cs[dst]
+    c.execute_command("CONFIG", "SET", "cluster-slot-migration-handoff-max-lag-bytes", "0")
+    src = cs[owner]
+    src.execute_command("CONFIG", "SET", "rdb-key-save-delay", "1000000")  # 1 s a key
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    for k in keys_in(rc, 12000, 12060, 20, prefix="o"):
+        rc.set(k, "1")
+    try:
+        tid = c.execute_command("CLUSTER", "MIGRATION", "IMPORT",
+                                "12050", "12051", "12010", "12049", "12000", "12005")
+        assert status(c, tid)[b"slots"] == b"12000-12005 12010-12051"
+        wait_for(lambda: status(c, tid)[b"state"] == b"accumulate-buffer", 10)
+        for a, b in (("12000", "12000"), ("11990", "12001"), ("12051", "12060"),
+                     ("11000", "13000")):
+            with pytest.raises(redis.ResponseError, match="overlapping import exists for slot "
+                                                          "range: %s-%s" % (a, b)):
+                c.execute_command("CLUSTER", "MIGRATION", "IMPORT", a, b)
+        other = [s for s in range(12070, 16384) if node_of(procs, cs, s) == owner][0]
+        with pytest.raises(redis.ResponseError, match="another ASM task is already in progress"):
+            c.execute_command("CLUSTER", "MIGRATION", "IMPORT", str(other), str(other))
+        # CLUSTER SETSLOT on a slot of the task is refused on both sides
+        for node in (c, src):
+            with pytest.raises(redis.ResponseError, match="Slot 12001 is currently in an active "
+                                                          "atomic slot migration"):
+                node.execute_command("CLUSTER", "SETSLOT", "12001", "STABLE")
+        # the importing keys are hidden on the destination meanwhile
+        assert c.execute_command("CLUSTER", "COUNTKEYSINSLOT", "12000") == 0
+        assert c.execute_command("CLUSTER", "GETKEYSINSLOT", "12000", "10") == []
+        assert not [k for k in c.keys("o*")]
+        assert c.dbsize() == 0 or c.dbsize() < int(
+            c.info("keyspace").get("db0", {}).get("keys", 0))
+        assert c.execute_command("CLUSTER", "MIGRATION", "CANCEL", "ALL") == 1
+    finally:
+        src.execute_command("CONFIG", "SET", "rdb-key-save-delay", "0")
+        c.execute_command("CONFIG", "SET", "cluster-slot-migration-handoff-max-lag-bytes", "1mb")
+    wait_for(lambda: status(src, tid) is None or status(src, tid)[b"state"] != b"send-bulk-and-stream", 10)
+    src.execute_command("CLUSTER", "MIGRATION", "CANCEL", "ALL")
+    assert c.execute_command("CLUSTER", "COUNTKEYSINSLOT", "12000") == 0
+    assert c.info("keyspace").get("db0", {}).get("keys", 0) == c.dbsize()
+
+
+@pytest.mark.parametrize("how", ["flushall", "client-pause", "delslotsrange"])
+def test_c15_flush_pause_and_slot_changes_cancel(cluster, how):
+    procs, cs = cluster
+    slot = 14000
+    owner = node_of(procs, cs, slot)
+    dst = (owner + 2) % 3
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    for k in keys_in(rc, slot, slot, 30, prefix=how):
+        rc.set(k, "1")
+    src = cs[owner]
+    src.execute_command("CONFIG", "SET", "rdb-key-save-delay", "100000")
+    try:
+        tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(slot), str(slot))
+        wait_for(lambda: status(cs[dst], tid)[b"state"] == b"accumulate-buffer", 10)
+        if how == "flushall":
+            cs[dst].execute_command("FLUSHALL")
+            st = wait_state(cs[dst], tid, (b"canceled",))
+        elif how == "client-pause":
+            cs[dst].execute_command("CLIENT", "PAUSE", "100", "WRITE")
+            st = wait_state(cs[dst], tid, (b"canceled",))
+            assert b"client pause" in st[b"last_error"]
+        else:
+            src.execute_command("CLUSTER", "DELSLOTSRANGE", str(slot), str(slot))
+            st = wait_state(src, tid, (b"canceled",))
+            assert b"slots configuration updated" in st[b"last_error"]
+            src.execute_command("CLUSTER", "ADDSLOTSRANGE", str(slot), str(slot))
+    finally:
+        src.execute_command("CONFIG", "SET", "rdb-key-save-delay", "0")
+    cs[dst].execute_command("CLUSTER", "MIGRATION", "CANCEL", "ALL")
+    src.execute_command("CLUSTER", "MIGRATION", "CANCEL", "ALL")
+    assert cs[dst].execute_command("CLUSTER", "COUNTKEYSINSLOT", str(slot)) == 0
+    wait_for(lambda: views_agree(cs, slot, slot, procs[owner].port), 10)
