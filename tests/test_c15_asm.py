@@ -412,3 +412,105 @@ def test_c15_flush_pause_and_slot_changes_cancel(cluster, how):
     src.execute_command("CLUSTER", "MIGRATION", "CANCEL", "ALL")
     assert cs[dst].execute_command("CLUSTER", "COUNTKEYSINSLOT", str(slot)) == 0
     wait_for(lambda: views_agree(cs, slot, slot, procs[owner].port), 10)
+
+
+@pytest.fixture(scope="module")
+def ha_cluster():
+    """Three masters with a replica each."""
+    procs = [ServerProc("frtrio", ARGS).start() for _ in range(6)]
+    try:
+        r = subprocess.run([REDIS_CLI, "--cluster", "create"]
+                           + ["127.0.0.1:%d" % p.port for p in procs]
+                           + ["--cluster-replicas", "1", "--cluster-yes"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        cs = [p.client() for p in procs]
+        wait_for(lambda: all(b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO")
+                             for c in cs), 30, what="cluster ok")
+        yield procs, cs
+    finally:
+        for p in procs:
+            p.stop()
+
+
+def _replica_of(procs, cs, master_port):
+    mid = [c for c, p in zip(cs, procs) if p.port == master_port][0].execute_command(
+        "CLUSTER", "MYID").decode()
+    for c, p in zip(cs, procs):
+        if c.execute_command("ROLE")[0] == b"slave" and c.execute_command("CLUSTER", "NODES") \
+                .decode().count("myself,slave %s" % mid):
+            return c, p
+    raise AssertionError("no replica of %d" % master_port)
+
+
+def _by_port(procs, cs, port):
+    return [c for c, p in zip(cs, procs) if p.port == port][0]
+
+
+def _synced(c):
+    i = c.info("replication")
+    return i.get("master_link_status") == "up"
+
+
+def test_c15_failover_of_the_source_is_followed_and_of_the_destination_cleans_up(ha_cluster):
+    procs, cs = ha_cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo, hi = 100, 120
+    keys = keys_in(rc, lo, hi, 40, prefix="f")
+    for k in keys:
+        rc.set(k, k)
+    src_port = owner_port(cs[0], lo)
+    dst_port = [p for p in {owner_port(cs[0], s) for s in (0, 6000, 12000)} if p != src_port][0]
+    src, dst = _by_port(procs, cs, src_port), _by_port(procs, cs, dst_port)
+    src_rep, _ = _replica_of(procs, cs, src_port)
+    wait_for(lambda: _synced(src_rep), 20)
+    wait_for(lambda: src_rep.dbsize() == src.dbsize(), 20)
+    # a slow snapshot on the source only: the failover lands inside the task
+    src.execute_command("CONFIG", "SET", "rdb-key-save-delay", "200000")
+    tid = dst.execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+    wait_for(lambda: status(dst, tid)[b"state"] == b"accumulate-buffer", 10)
+    src_rep.execute_command("CLUSTER", "FAILOVER")
+    wait_for(lambda: src_rep.execute_command("ROLE")[0] == b"master", 20, what="promoted")
+    st = status(src, tid)
+    assert st[b"state"] == b"canceled" and b"failover" in st[b"last_error"], st
+    # the destination retries against the promoted replica and completes
+    st = wait_state(dst, tid, timeout=30)
+    assert st[b"state"] == b"completed" and st[b"retries"] >= 1, st
+    assert st[b"source"] == src_rep.execute_command("CLUSTER", "MYID")
+    src.execute_command("CONFIG", "SET", "rdb-key-save-delay", "0")
+    wait_for(lambda: views_agree(cs, lo, hi, dst_port), 20, what="all views agree")
+    assert all(rc.get(k) == k.encode() for k in keys)
+
+    # now the destination fails over in the middle of an import
+    lo2, hi2 = 3000, 3010
+    keys2 = keys_in(rc, lo2, hi2, 30, prefix="g")
+    for k in keys2:
+        rc.set(k, k)
+    src2 = _by_port(procs, cs, owner_port(cs[0], lo2))
+    assert src2 is not dst
+    dst_rep, _ = _replica_of(procs, cs, dst_port)
+    wait_for(lambda: _synced(dst_rep), 20)
+    src2.execute_command("CONFIG", "SET", "rdb-key-save-delay", "200000")
+    try:
+        tid2 = dst.execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo2), str(hi2))
+        wait_for(lambda: status(dst, tid2)[b"state"] == b"accumulate-buffer", 10)
+        # some keys arrived on the destination and, replicated, on its replica
+        wait_for(lambda: dst_rep.info("keyspace").get("db0", {}).get("keys", 0) > len(keys), 10)
+        dst_rep.execute_command("CLUSTER", "FAILOVER")
+        wait_for(lambda: dst_rep.execute_command("ROLE")[0] == b"master", 20, what="promoted")
+        st = status(dst, tid2)
+        assert st[b"state"] == b"canceled" and b"failover" in st[b"last_error"], st
+    finally:
+        src2.execute_command("CONFIG", "SET", "rdb-key-save-delay", "0")
+    # the promoted replica dropped the partial import; the source kept its data
+    wait_for(lambda: all(dst_rep.execute_command("CLUSTER", "COUNTKEYSINSLOT", s) == 0
+                         for s in range(lo2, hi2 + 1)), 10)
+    assert dst_rep.info("keyspace")["db0"]["keys"] == dst_rep.dbsize()
+    src2.execute_command("CLUSTER", "MIGRATION", "CANCEL", "ALL")
+    assert all(rc.get(k) == k.encode() for k in keys2)
+    # the new master can import them
+    tid3 = dst_rep.execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo2), str(hi2))
+    assert wait_state(dst_rep, tid3, timeout=30)[b"state"] == b"completed"
+    new_port = [p.port for c, p in zip(cs, procs) if c is dst_rep][0]
+    wait_for(lambda: views_agree(cs, lo2, hi2, new_port), 20)
+    assert all(rc.get(k) == k.encode() for k in keys2)
