@@ -443,13 +443,35 @@ def _replica_of(procs, cs, master_port):
     raise AssertionError("no replica of %d" % master_port)
 
 
+def _failover(rep, master, procs, cs):
+    """CLUSTER FAILOVER on the replica, retried (up to three attempts) when
+    an election expires without a majority, as an operator would: about one
+    run in ten of this test needed a second attempt (issue 12 follows it)."""
+    for _attempt in range(3):
+        rep.execute_command("CLUSTER", "FAILOVER")
+        if wait_for(lambda: rep.execute_command("ROLE")[0] == b"master", 12):
+            return
+    raise AssertionError("replica not promoted after three CLUSTER FAILOVER attempts")
+
+
 def _by_port(procs, cs, port):
     return [c for c, p in zip(cs, procs) if p.port == port][0]
 
 
-def _synced(c):
-    i = c.info("replication")
-    return i.get("master_link_status") == "up"
+def _synced(c, master):
+    """The replica's link is up and its master lists it as its replica (a
+    master ignores a manual failover request from a node it does not yet
+    know as its replica, as Redis does)."""
+    if c.info("replication").get("master_link_status") != "up":
+        return False
+    rid = c.execute_command("CLUSTER", "MYID").decode()
+    mid = master.execute_command("CLUSTER", "MYID").decode()
+    # (and the replica's bus link to its master is up: MFSTART travels on it)
+    return any(line.startswith(rid) and (" slave %s " % mid) in line
+               for line in master.execute_command("CLUSTER", "NODES").decode().splitlines()) \
+        and any(line.startswith(mid) and line.endswith(" connected") or
+                line.startswith(mid) and " connected " in line
+                for line in c.execute_command("CLUSTER", "NODES").decode().splitlines())
 
 
 def test_c15_failover_of_the_source_is_followed_and_of_the_destination_cleans_up(ha_cluster):
@@ -463,14 +485,13 @@ def test_c15_failover_of_the_source_is_followed_and_of_the_destination_cleans_up
     dst_port = [p for p in {owner_port(cs[0], s) for s in (0, 6000, 12000)} if p != src_port][0]
     src, dst = _by_port(procs, cs, src_port), _by_port(procs, cs, dst_port)
     src_rep, _ = _replica_of(procs, cs, src_port)
-    wait_for(lambda: _synced(src_rep), 20)
+    wait_for(lambda: _synced(src_rep, src), 20)
     wait_for(lambda: src_rep.dbsize() == src.dbsize(), 20)
     # a slow snapshot on the source only: the failover lands inside the task
     src.execute_command("CONFIG", "SET", "rdb-key-save-delay", "200000")
     tid = dst.execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
     wait_for(lambda: status(dst, tid)[b"state"] == b"accumulate-buffer", 10)
-    src_rep.execute_command("CLUSTER", "FAILOVER")
-    wait_for(lambda: src_rep.execute_command("ROLE")[0] == b"master", 20, what="promoted")
+    _failover(src_rep, src, procs, cs)
     st = status(src, tid)
     assert st[b"state"] == b"canceled" and b"failover" in st[b"last_error"], st
     # the destination retries against the promoted replica and completes
@@ -486,18 +507,18 @@ def test_c15_failover_of_the_source_is_followed_and_of_the_destination_cleans_up
     keys2 = keys_in(rc, lo2, hi2, 30, prefix="g")
     for k in keys2:
         rc.set(k, k)
-    src2 = _by_port(procs, cs, owner_port(cs[0], lo2))
+    port2 = wait_for(lambda: owner_port(cs[0], lo2) if owner_port(cs[0], lo2) > 0 else None, 10)
+    src2 = _by_port(procs, cs, port2)
     assert src2 is not dst
     dst_rep, _ = _replica_of(procs, cs, dst_port)
-    wait_for(lambda: _synced(dst_rep), 20)
+    wait_for(lambda: _synced(dst_rep, dst), 20)
     src2.execute_command("CONFIG", "SET", "rdb-key-save-delay", "200000")
     try:
         tid2 = dst.execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo2), str(hi2))
         wait_for(lambda: status(dst, tid2)[b"state"] == b"accumulate-buffer", 10)
         # some keys arrived on the destination and, replicated, on its replica
         wait_for(lambda: dst_rep.info("keyspace").get("db0", {}).get("keys", 0) > len(keys), 10)
-        dst_rep.execute_command("CLUSTER", "FAILOVER")
-        wait_for(lambda: dst_rep.execute_command("ROLE")[0] == b"master", 20, what="promoted")
+        _failover(dst_rep, dst, procs, cs)
         st = status(dst, tid2)
         assert st[b"state"] == b"canceled" and b"failover" in st[b"last_error"], st
     finally:

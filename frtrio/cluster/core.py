@@ -377,7 +377,10 @@ class ClusterCore:
         offset freezes, record the request (my packets carry PAUSED while it
         lasts) and ping the replica (the election is the replica's job)."""
         self.reset_master_manual_failover()
-        self.migrations.cancel_all("manual failover")
+        if self.migrations.cancel_all("manual failover") and srv_has_feed(self.server):
+            # the cancel's writes (trim, task mirror) go into the stream now,
+            # so the offset my reply announces for the failover includes them
+            self.server.repl.feed(self.server.propagated)
         self.mf_slave = replica
         self.mf_end = now + 5000
         srv = self.server
@@ -455,6 +458,10 @@ class ClusterCore:
         (getClusterConnectionsCount): two per known node other than myself,
         handshake nodes included, whatever links are actually up."""
         return (len(self.state.nodes) - 1) * 2
+
+
+def srv_has_feed(srv) -> bool:
+    return getattr(srv, "repl", None) is not None and bool(srv.propagated)
 
 
 def _is_write(srv, argv) -> bool:
