@@ -249,9 +249,9 @@ def _assert_keys_readonly(p, keys):
 
 def _blocked_reply_on_manual_failover(kind):
     """One master (all slots) and one replica of ``kind``; a client blocked
-    in BLPOP 0 on the master; CLUSTER FAILOVER on the replica. What the
-    blocked client receives, the master's role after, and whether the
-    server then closes the connection."""
+    in BLPOP 0 and one in WAIT 5 0 on the master; CLUSTER FAILOVER on the
+    replica. What each blocked client receives and whether the server then
+    closes its connection, and the old master's role."""
     m, r = _node(kind), _node(kind)
     try:
         m.start()
@@ -267,14 +267,18 @@ def _blocked_reply_on_manual_failover(kind):
         wait_for(lambda: _state_ok(m) and _state_ok(r), what="cluster ok")
         blocked = m.conn()
         blocked.send(b"*3\r\n$5\r\nBLPOP\r\n$4\r\nlist\r\n$1\r\n0\r\n")
-        wait_for(lambda: "blocked_clients:1" in _text(m, "INFO", "clients"), what="blocked")
+        waiter = m.conn()  # WAIT for more replicas than there are
+        assert waiter.cmd("SET", "w", "1") == b"+OK\r\n"
+        waiter.send(b"*3\r\n$4\r\nWAIT\r\n$1\r\n5\r\n$1\r\n0\r\n")
+        wait_for(lambda: "blocked_clients:2" in _text(m, "INFO", "clients"), what="blocked")
         assert _text(r, "CLUSTER", "FAILOVER") == "OK"
-        blocked.sock.settimeout(10)
-        got = blocked.read_reply()
-        demoted = _role(m)[0]
-        after = blocked.read_until_close(timeout=10)
-        blocked.close()
-        return got, demoted, after
+        out = []
+        for conn in (blocked, waiter):
+            conn.sock.settimeout(10)
+            out.append(conn.read_reply())
+            out.append(conn.read_until_close(timeout=10))
+            conn.close()
+        return out[0], out[1], out[2], out[3], _role(m)[0]
     finally:
         r.cleanup()
         m.cleanup()
@@ -283,9 +287,9 @@ def _blocked_reply_on_manual_failover(kind):
 def test_c05_blocked_client_released_when_manual_failover_demotes_master():
     """Redis 7.0 (replicationSetMaster -> disconnectAllBlockedClients):
     -UNBLOCKED ... (master -> replica?), then the connection is closed
-    (CLIENT_CLOSE_AFTER_REPLY)."""
+    (CLIENT_CLOSE_AFTER_REPLY); the same for a client blocked in WAIT."""
     got = {kind: _blocked_reply_on_manual_failover(kind) for kind in ("redis", "frtrio")}
-    assert got["redis"] == (
-        b"-UNBLOCKED force unblock from blocking operation, instance state changed "
-        b"(master -> replica?)\r\n", b"slave", (b"", True))
+    unblocked = (b"-UNBLOCKED force unblock from blocking operation, instance state changed "
+                 b"(master -> replica?)\r\n")
+    assert got["redis"] == (unblocked, (b"", True), unblocked, (b"", True), b"slave")
     assert got["frtrio"] == got["redis"]
