@@ -247,9 +247,9 @@ def _assert_keys_readonly(p, keys):
         c.close()
 
 
-def _blocked_reply_on_manual_failover(kind):
+def _blocked_reply_on_manual_failover(kind, option):
     """One master (all slots) and one replica of ``kind``; a client blocked
-    in BLPOP 0 and one in WAIT 5 0 on the master; CLUSTER FAILOVER on the
+    in BLPOP 0 and one in WAIT 5 0 on the master; CLUSTER FAILOVER [option] on the
     replica. What each blocked client receives and whether the server then
     closes its connection, and the old master's role."""
     m, r = _node(kind), _node(kind)
@@ -271,7 +271,7 @@ def _blocked_reply_on_manual_failover(kind):
         assert waiter.cmd("SET", "w", "1") == b"+OK\r\n"
         waiter.send(b"*3\r\n$4\r\nWAIT\r\n$1\r\n5\r\n$1\r\n0\r\n")
         wait_for(lambda: "blocked_clients:2" in _text(m, "INFO", "clients"), what="blocked")
-        assert _text(r, "CLUSTER", "FAILOVER") == "OK"
+        assert _text(r, "CLUSTER", "FAILOVER", *option) == "OK"
         out = []
         for conn in (blocked, waiter):
             conn.sock.settimeout(10)
@@ -284,11 +284,15 @@ def _blocked_reply_on_manual_failover(kind):
         m.cleanup()
 
 
-def test_c05_blocked_client_released_when_manual_failover_demotes_master():
+@pytest.mark.parametrize("option", [(), ("FORCE",), ("TAKEOVER",)],
+                         ids=["default", "force", "takeover"])
+def test_c05_blocked_client_released_when_manual_failover_demotes_master(option):
     """Redis 7.0 (replicationSetMaster -> disconnectAllBlockedClients):
     -UNBLOCKED ... (master -> replica?), then the connection is closed
-    (CLIENT_CLOSE_AFTER_REPLY); the same for a client blocked in WAIT."""
-    got = {kind: _blocked_reply_on_manual_failover(kind) for kind in ("redis", "frtrio")}
+    (CLIENT_CLOSE_AFTER_REPLY); the same for a client blocked in WAIT. With
+    FORCE and TAKEOVER the master learns it lost its slots to its replica
+    from the bus and takes the same path."""
+    got = {kind: _blocked_reply_on_manual_failover(kind, option) for kind in ("redis", "frtrio")}
     unblocked = (b"-UNBLOCKED force unblock from blocking operation, instance state changed "
                  b"(master -> replica?)\r\n")
     assert got["redis"] == (unblocked, (b"", True), unblocked, (b"", True), b"slave")
