@@ -327,6 +327,48 @@ def test_c12_cron_pings_nodes_whose_pong_is_older_than_half_timeout():
     assert pings and a.ping_sent == 5000
 
 
+def test_c12_dead_node_pfail_cadence_follows_the_keepalive_ping_not_the_failed_connect():
+    """A node killed right after answering a PING: its link breaks and every
+    reconnect is refused. In Redis the refusal is asynchronous (EINPROGRESS,
+    then the connect handler frees the link) and does not touch ping_sent;
+    the cron sees the connecting link as a link, so the keep-alive PING
+    (pong older than node_timeout/2) sets ping_sent, and PFAIL comes
+    node_timeout after that: about 1.5 + 3 s after the last PONG with a
+    3000 ms node timeout, not 3 s after the first refused connect."""
+    from frtrio.core.effects import Connect
+
+    srv, core, bus = make_cluster(my="b", others=("a", "c"), node_timeout=3000)
+    st_ = core.state
+    a, c = st_.nodes[nid("a")], st_.nodes[nid("c")]
+    now = 100_000
+    for n in (a, c):
+        n.pong_received = n.data_received = now
+        n.ping_sent = 0
+    c.link = None  # killed: the link broke at once
+    bus.cron_iteration = 0  # the random PING runs on the tick at now + 1000
+    pfail_at = ping_at = None
+    for t in range(now + 100, now + 6000, 100):
+        for n in (a,):  # a answers everything
+            n.pong_received = n.data_received = t
+            n.ping_sent = 0
+        eff = bus.cron(t)
+        if c.link is None:
+            assert any(isinstance(e, Connect) and e.node_id == c.id for e in eff)
+            assert c.connecting  # Redis: node->link exists while connecting
+            bus.link_failed(c, t + 1)  # refused, before the next tick
+            assert not c.connecting
+        if ping_at is None and c.ping_sent:
+            ping_at = c.ping_sent
+        if pfail_at is None and c.has("fail?"):
+            pfail_at = t
+    assert ping_at is not None and pfail_at is not None
+    # the keep-alive PING at pong + nt/2 at the latest (the 1 s random PING
+    # may pick c earlier), never at the first refused connect
+    assert now + 1000 <= ping_at <= now + 1600
+    assert pfail_at - ping_at > 3000 and pfail_at - ping_at <= 3100
+    assert pfail_at > now + 3100
+
+
 def test_c12_gossip_discovers_new_nodes_but_not_blacklisted_ones():
     srv, core, bus = make_cluster(my="b", others=("a",))
     st_ = core.state

@@ -109,6 +109,24 @@ def test_c11_election_delay_request_majority_and_promotion():
     assert st.check_consistency() == []
 
 
+def test_c11_majority_ack_promotes_in_the_same_before_sleep_round():
+    """Redis's FAILOVER_AUTH_ACK handler flags CLUSTER_TODO_HANDLE_FAILOVER:
+    the vote that completes the majority is acted on before the node
+    sleeps, not at the next cron tick (up to 100 ms later)."""
+    srv, core, bus = replica_of_a()
+    fail_master(core, srv.now_ms)
+    run_until(bus, srv, lambda e: bool(requests(e)))
+    assert bus.before_sleep_failover(srv.now_ms) == []  # nothing asked yet
+    ack_from(bus, core, "b", srv.now_ms)
+    assert bus.todo_failover
+    assert bus.before_sleep_failover(srv.now_ms) == [] and core.state.myself.is_replica
+    ack_from(bus, core, "c", srv.now_ms)
+    eff = bus.before_sleep_failover(srv.now_ms)  # same instant, no cron tick
+    assert core.state.myself.is_master
+    assert any(isinstance(e, Broadcast) and e.msg.type == PONG for e in eff)
+    assert not bus.todo_failover
+
+
 def test_c11_no_failover_without_fail_or_with_replica_no_failover():
     srv, core, bus = replica_of_a()
     for _ in range(50):

@@ -167,15 +167,19 @@ class ReplicaFailover:
 
     def auth_ack(self, sender, m) -> None:
         """A FAILOVER_AUTH_ACK: counted when it comes from a master with
-        slots for the epoch of my request."""
+        slots for the epoch of my request. The election is then checked in
+        this before-sleep round (CLUSTER_TODO_HANDLE_FAILOVER), not at the
+        next cron tick: the vote that makes the majority promotes me at once."""
         if sender.is_master and sender.numslots > 0 and m.current_epoch >= self.failover_auth_epoch:
             self.failover_auth_count += 1
+            self.todo_failover = True
             self.emit("cluster.failover_vote", outcome="ack_counted", node=sender.id,
                       votes=self.failover_auth_count)
 
     def handle_failover(self, now: int) -> list:
         """clusterHandleSlaveFailover, once (from the cron and the
         before-sleep round). Returns bus effects."""
+        self.todo_failover = False  # (a cron run answers a pending before-sleep ask too)
         st = self.st
         me = st.myself
         core = self.core

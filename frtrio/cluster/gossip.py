@@ -160,6 +160,7 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
             return [FreeLink(link)]
         meet = n.has("meet")
         old = n.ping_sent
+        n.connecting = False
         eff = self.send_ping(n, MEET if meet else PING, now, link)
         if old:
             n.ping_sent = old
@@ -167,9 +168,26 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
         return [eff]
 
     def link_failed(self, node: ClusterNode, now: int) -> None:
-        """An outbound connect failed: keep failure detection running."""
-        if node.ping_sent == 0:
-            node.ping_sent = now
+        """An outbound connect failed (refused, unreachable, timed out).
+
+        Redis's non-blocking connect reports these asynchronously (connect()
+        gives EINPROGRESS, the handler frees the link): ping_sent is not
+        touched here. Failure detection still runs because the cron treats a
+        node it is connecting to as linked: its keep-alive PING (pong older
+        than node_timeout/2) and the random PING set ping_sent, as Redis's
+        clusterSendPing does on a link still connecting. (Only a synchronous
+        connect error sets ping_sent at once in Redis; sockets here are never
+        synchronous.)"""
+        node.connecting = False
+
+    def connect_ended(self, node: ClusterNode) -> None:
+        """The shell's connect attempt is over, whatever its outcome."""
+        node.connecting = False
+
+    @staticmethod
+    def _linked(n: ClusterNode) -> bool:
+        """node->link != NULL in Redis: connected, or being connected."""
+        return n.link is not None or n.connecting
 
     # --- receiving ----------------------------------------------------------------
 
@@ -576,6 +594,7 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
                 continue
             if n.link is None:
                 eff.append(Connect(n.id))
+                n.connecting = True
         self.pfail_nodes = pfail
         if self.cron_iteration % 10 == 0:
             rng = self.server.rng
@@ -583,7 +602,7 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
             best = None
             for _ in range(5):
                 n = nodes[rng.randrange(len(nodes))]
-                if n.link is None or n.ping_sent != 0 or n is me or n.has("handshake"):
+                if not self._linked(n) or n.ping_sent != 0 or n is me or n.has("handshake"):
                     continue
                 if best is None or n.pong_received < best.pong_received:
                     best = n
@@ -597,10 +616,12 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
                     and now - n.ping_sent > nt / 2 and now - n.data_received > nt / 2):
                 eff.append(FreeLink(link))
                 self.emit("cluster.link_state", outcome="recycled", node=n.id)
-            if link is not None and n.ping_sent == 0 and now - n.pong_received > nt / 2:
+            if self._linked(n) and n.ping_sent == 0 and now - n.pong_received > nt / 2:
+                # (on a link still connecting only ping_sent changes: the
+                # connect handler sends the PING and keeps this ping_sent)
                 eff.append(self.send_ping(n, PING, now))
                 continue
-            if self.core.mf_slave_is(n):
+            if self._linked(n) and self.core.mf_slave_is(n):
                 eff.append(self.send_ping(n, PING, now))
                 continue
             if n.ping_sent == 0:

@@ -23,7 +23,7 @@ class ClusterNode:
         "ping_sent", "pong_received", "data_received", "config_epoch", "slots",
         "numslots", "replicas", "fail_time", "voted_time", "repl_offset",
         "fail_reports", "ctime", "link", "inbound_link", "orphaned_time",
-        "migrate_to", "_ranges",
+        "migrate_to", "_ranges", "connecting",
     )
 
     def __init__(self, id: str, flags=(), ctime: int = 0):
@@ -48,6 +48,9 @@ class ClusterNode:
         self.fail_reports: dict[str, int] = {}  # reporter id -> time ms
         self.ctime = ctime
         self.link = None  # outbound link object (shell), or None
+        # an outbound connect asked for and not finished: Redis has a link
+        # object (node->link) from the moment it starts connecting
+        self.connecting = False
         self.inbound_link = None
         self.orphaned_time = 0
         self.migrate_to = False

@@ -206,6 +206,7 @@ class BusShell:
                 return
         finally:
             self.connecting.pop(n.id, None)
+            self.bus.connect_ended(n)
         st = core.state
         if st.nodes.get(n.id) is not n or n.link is not None:
             await _aclose(stream)
