@@ -22,6 +22,7 @@ from frtrio.core.effects import AofOnly, ReplOnly
 from frtrio.protocol.reply import ErrorReply
 from frtrio.scripting.prelude import PRELUDE
 from frtrio.scripting.runner import DONE, SUSPENDED, Runner
+from frtrio.scripting.tailcall import keep_frames
 
 _log = logging.getLogger("frtrio")
 
@@ -233,6 +234,12 @@ def _strtod(s: bytes) -> float:
         return 0.0
 
 
+def _unpack(n, t) -> list:
+    """The arguments redis.call got packed in a Lua table (too many for a
+    direct call into Python)."""
+    return [t[i] for i in range(1, int(n) + 1)]
+
+
 def _lltoa(v) -> bytes:
     """(long long) of a Lua number, as C converts it on x86-64."""
     if v != v or v >= 9.223372036854775807e18 or v < -9.223372036854775808e18:
@@ -253,6 +260,8 @@ class Vm:
         prims = L.table_from({
             b"call": eng._lua_call,
             b"pcall": eng._lua_pcall,
+            b"call_packed": lambda n, t: eng._lua_call(*_unpack(n, t)),
+            b"pcall_packed": lambda n, t: eng._lua_pcall(*_unpack(n, t)),
             b"unwrap": eng._unwrap,
             b"sha1hex": lambda s: sha1hex(s if isinstance(s, bytes) else b""),
             b"log": eng._py_log,
@@ -300,7 +309,9 @@ class Vm:
         from frtrio.scripting import libs
 
         libs.install(eng, self, G)
-        self.compile = F[b"compile"]
+        self._compile = F[b"compile"]
+        self._dump = F[b"dump"]
+        self._undump = F[b"undump"]
         self.setglobal = L.eval("function(G, k, v) rawset(G, k, v) end")
         self.G = G
         self.env = F[b"sandbox"](G, None)
@@ -315,6 +326,19 @@ class Vm:
                 raise RuntimeError("function prelude: %r" % e)
             fprims = L.table_from({b"register": eng._py_register})
             self.fn_ctx = chunk(fprims, self.env, G[b"redis"])
+
+    def compile(self, src: bytes, name: bytes, env):
+        """Compile a script or library: (function, False) or (False, error).
+        Tail calls to redis.call / redis.pcall become plain calls
+        (tailcall.py), so the script's frame stays as under Redis."""
+        fn, e = self._compile(src, name, env)
+        if fn:
+            patched = keep_frames(self._dump(fn))
+            if patched is not None:
+                fn2 = self._undump(patched, env)
+                if fn2:
+                    fn = fn2
+        return fn, e
 
     def memory(self, eng) -> int:
         """Bytes the heap uses (the last value seen while a script is

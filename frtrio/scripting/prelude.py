@@ -71,10 +71,24 @@ end
 F.err_table = err_table
 
 local redis = {}
--- Python callables are C functions to Lua: a 'return redis.call(...)' keeps
--- the script's frame, as with Redis's C redis.call
-redis.call = P.call
-redis.pcall = P.pcall
+-- redis.call / redis.pcall: Lua functions in front of the Python callables.
+-- lupa refuses a call to Python with more than ~7990 arguments (its
+-- lua_checkstack counts them against the C stack limit); Redis's C function
+-- takes up to Lua's 8000, so many arguments go packed in a table. A script's
+-- 'return redis.call(...)' is compiled as a plain call (tailcall.py), so its
+-- frame stays for the error handler as under Redis's C redis.call.
+local P_call, P_pcall, P_call_packed, P_pcall_packed = P.call, P.pcall, P.call_packed, P.pcall_packed
+local MANY = 7000
+function redis.call(...)
+  local n = _select('#', ...)
+  if n < MANY then return P_call(...) end
+  return P_call_packed(n, {...})
+end
+function redis.pcall(...)
+  local n = _select('#', ...)
+  if n < MANY then return P_pcall(...) end
+  return P_pcall_packed(n, {...})
+end
 function redis.sha1hex(...)
   if _select('#', ...) ~= 1 then _error(err_table('wrong number of arguments')) end
   local s = ...
@@ -472,6 +486,14 @@ F.compile = function(src, name, env)
   local f, e = _loadstring(src, name)
   if f then _setfenv(f, env) end
   return f or false, e or false
+end
+-- tailcall.py's rewrite of a compiled chunk
+local _dump = string.dump
+F.dump = function(f) return _dump(f) end
+F.undump = function(b, env)
+  local f = _loadstring(b, '=binary')
+  if f then _setfenv(f, env) end
+  return f or false
 end
 """
 
