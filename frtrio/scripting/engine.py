@@ -19,6 +19,7 @@ import lupa.lua51 as _lua
 
 from frtrio.core.client import F as _F
 from frtrio.core.effects import AofOnly, ReplOnly
+from frtrio.protocol.parser import split_args
 from frtrio.protocol.reply import ErrorReply
 from frtrio.scripting.prelude import PRELUDE
 from frtrio.scripting.runner import DONE, SUSPENDED, Runner
@@ -63,7 +64,7 @@ def parse_shebang(body: bytes):
     nl = body.find(b"\n")
     if nl < 0:
         raise ErrorReply("ERR Invalid script shebang")
-    parts = body[:nl].split()
+    parts = split_args(body[:nl])  # sdssplitargs: quotes allowed
     if not parts:
         raise ErrorReply("ERR Invalid engine in script shebang")
     if parts[0] != b"#!lua":
@@ -250,11 +251,19 @@ def _lltoa(v) -> bytes:
 class Vm:
     """One Lua 5.1 state with Redis's additions: the prelude (the ``redis``
     table, the error handler, the sandbox, the reply encoder), the libraries,
-    and for the FUNCTION state, the library-loading environment."""
+    and for the FUNCTION state, the library-loading environment.
+
+    The heap of each state is capped at ``HEAP_LIMIT``: a script that
+    allocates without bound fails with Lua's ``not enough memory`` (Redis
+    has no cap: its Lua takes the host's memory until the kernel's OOM
+    killer stops the process)."""
+
+    HEAP_LIMIT = 1 << 30
 
     def __init__(self, eng, functions: bool = False):
         L = _lua.LuaRuntime(encoding=None, unpack_returned_tuples=True,
-                            register_eval=False, register_builtins=False)
+                            register_eval=False, register_builtins=False,
+                            max_memory=self.HEAP_LIMIT)
         self.L = L
         G = L.globals()
         prims = L.table_from({
@@ -788,6 +797,14 @@ class Scripting:
             for _ in range(errs[b"ignored"] or 0):
                 self._failed_no_stats(ctx)
             return data
+        if isinstance(v, bytes):
+            # an error the handler did not turn into a table (Lua's memory
+            # error, an error in the handler): luaCallFunction's
+            # 'Error running script %s, %.100s' (the C string ends at a NUL)
+            text = b"ERR Error running script %s, %s" % (ctx.funcname, v.split(b"\0", 1)[0][:100])
+            text = text.rstrip(b"\r\n").replace(b"\r", b" ").replace(b"\n", b" ")
+            self.server.count_error(text.decode("latin-1"))
+            return b"-" + text + b"\r\n"
         msg, source, line, ignore = vm.errinfo(v)
         if msg is None:
             text = b"ERR Error running script %s, execution failure" % ctx.funcname
@@ -922,7 +939,7 @@ class Scripting:
         nl = code.find(b"\n")
         if nl < 0:
             raise ErrorReply("ERR Invalid library metadata")
-        parts = code[:nl].split()
+        parts = split_args(code[:nl])  # sdssplitargs: name="x" is name=x
         if not parts:
             raise ErrorReply("ERR Invalid library metadata")
         engine_name = parts[0][2:]

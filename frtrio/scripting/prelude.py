@@ -204,9 +204,19 @@ local function fmtdbl(d)
   return sfmt('%.17g', d)
 end
 
+-- ``s`` is the height of the Lua stack Redis's C encoder would have at this
+-- value (the error handler and the result at the top: 2); it refuses a value
+-- when 4 more slots would pass Lua's C stack limit (lua_checkstack, 8000):
+-- an array element sits 1 slot above its table, a map's key 4 and value 3,
+-- a set's member 3. So a table that contains itself ends where Redis's does.
+local STACK_LIMIT = 8000
 local encode
-encode = function(v, out, resp3, sresp, errs, depth)
-  if depth > 10000 then out[#out + 1] = '-ERR reached lua stack limit\r\n'; return end
+encode = function(v, out, resp3, sresp, errs, s)
+  if s + 4 > STACK_LIMIT then
+    out[#out + 1] = '-ERR reached lua stack limit\r\n'
+    errs[#errs + 1] = 'ERR reached lua stack limit'
+    return
+  end
   local t = _type(v)
   if t == 'string' then
     out[#out + 1] = '$' .. #v .. '\r\n' .. v .. '\r\n'
@@ -270,8 +280,8 @@ encode = function(v, out, resp3, sresp, errs, depth)
       local n = 0
       local k, x = _next(m)
       while k ~= nil do
-        encode(k, out, resp3, sresp, errs, depth + 1)
-        encode(x, out, resp3, sresp, errs, depth + 1)
+        encode(k, out, resp3, sresp, errs, s + 4)
+        encode(x, out, resp3, sresp, errs, s + 3)
         n = n + 1
         k, x = _next(m, k)
       end
@@ -285,7 +295,7 @@ encode = function(v, out, resp3, sresp, errs, depth)
       local n = 0
       local k = _next(st)
       while k ~= nil do
-        encode(k, out, resp3, sresp, errs, depth + 1)
+        encode(k, out, resp3, sresp, errs, s + 3)
         n = n + 1
         k = _next(st, k)
       end
@@ -298,7 +308,7 @@ encode = function(v, out, resp3, sresp, errs, depth)
     while true do
       local x = _rawget(v, j)
       if x == nil then break end
-      encode(x, out, resp3, sresp, errs, depth + 1)
+      encode(x, out, resp3, sresp, errs, s + 1)
       j = j + 1
     end
     out[hdr] = '*' .. (j - 1) .. '\r\n'
@@ -309,7 +319,7 @@ end
 
 function F.encode(v, resp3, sresp)
   local out, errs = {}, {}
-  encode(v, out, resp3, sresp, errs, 0)
+  encode(v, out, resp3, sresp, errs, 2)
   return tconcat(out), errs
 end
 
@@ -334,8 +344,12 @@ function F.errinfo(e)
 end
 
 -- run a compiled script / function under the error handler
+local _collect = collectgarbage
 local function run_result(ok, ...)
   if ok then return true, (...) end
+  -- a string is an error the handler never saw: Lua's 'not enough memory'
+  -- (the heap limit, Vm.HEAP_LIMIT); free the garbage before going on
+  if _type((...)) == 'string' then _collect('collect') end
   return false, (...)
 end
 local _xpcall = xpcall
