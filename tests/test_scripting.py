@@ -920,3 +920,69 @@ def test_exec_of_a_write_script_on_a_readonly_replica():
     r = _exec_on_readonly_replica("redis")
     assert f == r
     assert f[5].startswith(b"-EXECABORT Transaction discarded because of: READONLY")
+
+
+def test_tailcall_rewrite_only_touches_calls_to_x_call():
+    """tailcall.keep_frames (pure): an OP_TAILCALL whose function was read
+    as x.call / x.pcall becomes OP_CALL, in nested functions too; other tail
+    calls stay (endless tail recursion must not overflow the stack); a
+    chunk with nothing to rewrite, or not a Lua 5.1 dump, gives None."""
+    import struct
+
+    import lupa.lua51 as lua
+
+    from frtrio.scripting import tailcall
+
+    L = lua.LuaRuntime(encoding=None)
+    dump = L.eval("function(s) return string.dump(loadstring(s)) end")
+
+    def ops(chunk):
+        # every instruction word of every prototype, in dump order
+        out = []
+
+        def walk(r):
+            r.string()
+            r.int()
+            r.int()
+            r.pos += 4
+            n = r.int()
+            out.extend(x & 0x3F for x in struct.unpack_from("<%dI" % n, r.data, r.pos))
+            r.pos += 4 * n
+            for _ in range(r.int()):
+                t = r.byte()
+                if t == 1:
+                    r.byte()
+                elif t == 3:
+                    r.pos += 8
+                elif t == 4:
+                    r.string()
+            for _ in range(r.int()):
+                walk(r)
+            nl = r.int()
+            r.pos += 4 * nl
+            for _ in range(r.int()):
+                r.string()
+                r.pos += 8
+            for _ in range(r.int()):
+                r.string()
+
+        walk(tailcall._Reader(chunk, len(tailcall.HEADER)))
+        return out
+
+    src = (b"local function f() return redis.pcall('x') end\n"
+           b"local function g(n) return g(n) end\n"
+           b"local r = redis\n"
+           b"if f then return r.call('y', 1) end\n"
+           b"return redis.call('z')")
+    before = ops(dump(src))
+    after = ops(tailcall.keep_frames(dump(src)))
+    assert before.count(tailcall.OP_TAILCALL) == 4
+    assert after.count(tailcall.OP_TAILCALL) == 1  # g's own tail call stays
+    assert after.count(tailcall.OP_CALL) == before.count(tailcall.OP_CALL) + 3
+    assert tailcall.keep_frames(dump(b"local function g() return g() end return 1")) is None
+    assert tailcall.keep_frames(b"not a dump") is None
+    # the rewritten chunk loads and runs with the same results
+    run = L.eval("function(b) return loadstring(b)() end")
+    L.execute("redis = {call = function(...) return select('#', ...), ... end,"
+              " pcall = function() return 'p' end}")
+    assert run(tailcall.keep_frames(dump(b"return redis.call('a', 'b', 'c')"))) == (3, b"a", b"b", b"c")

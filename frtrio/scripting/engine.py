@@ -302,6 +302,7 @@ class Vm:
         self.errinfo = F[b"errinfo"]
         self.run_eval = F[b"run_eval"]
         self.run_fn = F[b"run_fn"]
+        self.exec = F[b"exec"]
         self.run_load = F[b"run_load"]
         self.sethook = F[b"sethook"]
         self.err_table = F[b"err_table"]
@@ -360,7 +361,7 @@ class Vm:
 
     def close(self):
         self.F = self.G = self.env = self.fn_ctx = None
-        self.encode = self.errinfo = self.run_eval = self.run_fn = self.run_load = None
+        self.encode = self.errinfo = self.run_eval = self.run_fn = self.run_load = self.exec = None
         self.sethook = self.err_table = self.compile = self.setglobal = None
         self.L = None
 
@@ -382,6 +383,9 @@ class Scripting:
         self._init_lua()
         self.sc = None
         self._in_script = False
+        # the protocol redis.setresp chose for the running script (one callable:
+        # a new one per run would be a new Lua userdata each time)
+        self._get_sresp = lambda: self.ctx.sc.resp
         self._load_start_us = 0
 
     # --- the interpreters -----------------------------------------------------
@@ -765,38 +769,29 @@ class Scripting:
         return DONE, r
 
     def _body(self, ctx, fn, keys, args):
-        """On the worker thread: call the Lua function, encode its result."""
+        """On the worker thread: call the Lua function, encode its result
+        (one call into Lua: prelude's F.exec)."""
         vm = self.vm
-        L_keys = vm.L.table_from(keys)
-        L_args = vm.L.table_from(args)
+        L = vm.L
         hook = self.server.config.get_int("busy-reply-threshold") > 0
-        if hook:
-            vm.sethook(True)
         self._in_script = True
         try:
-            if ctx.eval_mode:
-                vm.setglobal(vm.G, b"KEYS", L_keys)
-                vm.setglobal(vm.G, b"ARGV", L_args)
-                ok, v = vm.run_eval(fn)
-            else:
-                ok, v = vm.run_fn(fn, L_keys, L_args)
-        finally:
-            self._in_script = False
+            r = vm.exec(ctx.eval_mode, fn, L.table_from(keys), L.table_from(args), hook,
+                        ctx.caller.resp == 3, self._get_sresp)
+        except BaseException:
             if hook:
                 vm.sethook(False)
-        caller = ctx.caller
-        if ok:
-            data, errs = vm.encode(v, caller.resp == 3, ctx.sc.resp)
-            i = 1
-            while True:
-                e = errs[i]
-                if e is None:
-                    break
-                self.server.count_error(e.decode("latin-1"))
-                i += 1
-            for _ in range(errs[b"ignored"] or 0):
+            raise
+        finally:
+            self._in_script = False
+        if r[0]:
+            _ok, data, ignored, nerrs, errs = r
+            for i in range(1, nerrs + 1):
+                self.server.count_error(errs[i].decode("latin-1"))
+            for _ in range(ignored):
                 self._failed_no_stats(ctx)
             return data
+        v = r[1]
         if isinstance(v, bytes):
             # an error the handler did not turn into a table (Lua's memory
             # error, an error in the handler): luaCallFunction's

@@ -386,6 +386,28 @@ function F.sethook(on)
 end
 F.killed_error = function() killed() end
 
+-- one crossing from Python per script run (each costs): set KEYS/ARGV (EVAL)
+-- or pass them (FCALL), the count hook on, the call under the error
+-- handler, the hook off, the reply encoded. Returns true, bytes, ignored
+-- error count, error count, error table; or false, the error value.
+local RG = _G
+function F.exec(eval_mode, f, keys, argv, hook_on, resp3, get_sresp)
+  if hook_on then dbg.sethook(hook, '', 100000) end
+  local ok, v
+  if eval_mode then
+    _rawset(RG, 'KEYS', keys)
+    _rawset(RG, 'ARGV', argv)
+    ok, v = run_result(_xpcall(f, F.errh))
+  else
+    ok, v = run_result(_xpcall(function() return f(keys, argv) end, F.errh))
+  end
+  if hook_on then dbg.sethook() end
+  if not ok then return false, v end
+  -- (the protocol redis.setresp chose, read after the run)
+  local data, errs = F.encode(v, resp3, get_sresp())
+  return true, data, errs.ignored or 0, #errs, errs
+end
+
 -- FUNCTION LOAD's time limit (Redis's luaEngineLoadHook: 500 ms)
 local load_expired = P.load_expired
 function F.set_load_hook(on)
