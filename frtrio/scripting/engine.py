@@ -386,6 +386,8 @@ class Scripting:
         # the protocol redis.setresp chose for the running script (one callable:
         # a new one per run would be a new Lua userdata each time)
         self._get_sresp = lambda: self.ctx.sc.resp
+        self._threshold_raw = None
+        self._threshold_ms = 0
         self._load_start_us = 0
 
     # --- the interpreters -----------------------------------------------------
@@ -768,12 +770,21 @@ class Scripting:
         srv.prevent_propagation = True
         return DONE, r
 
+    def _threshold(self) -> int:
+        """busy-reply-threshold, parsed again only when its text changed."""
+        cfg = self.server.config
+        raw = cfg.values["busy-reply-threshold"]
+        if raw != self._threshold_raw:
+            self._threshold_ms = cfg.get_int("busy-reply-threshold")
+            self._threshold_raw = raw
+        return self._threshold_ms
+
     def _body(self, ctx, fn, keys, args):
         """On the worker thread: call the Lua function, encode its result
         (one call into Lua: prelude's F.exec)."""
         vm = self.vm
         L = vm.L
-        hook = self.server.config.get_int("busy-reply-threshold") > 0
+        hook = self._threshold() > 0
         self._in_script = True
         try:
             r = vm.exec(ctx.eval_mode, fn, L.table_from(keys), L.table_from(args), hook,
