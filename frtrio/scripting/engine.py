@@ -298,10 +298,7 @@ class Vm:
         chunk(prims)
         F = G[b"__frt"]
         self.F = F
-        self.encode = F[b"encode"]
         self.errinfo = F[b"errinfo"]
-        self.run_eval = F[b"run_eval"]
-        self.run_fn = F[b"run_fn"]
         self.exec = F[b"exec"]
         self.run_load = F[b"run_load"]
         self.sethook = F[b"sethook"]
@@ -322,7 +319,6 @@ class Vm:
         self._compile = F[b"compile"]
         self._dump = F[b"dump"]
         self._undump = F[b"undump"]
-        self.setglobal = L.eval("function(G, k, v) rawset(G, k, v) end")
         self.G = G
         self.env = F[b"sandbox"](G, None)
         F[b"env"] = self.env
@@ -361,8 +357,8 @@ class Vm:
 
     def close(self):
         self.F = self.G = self.env = self.fn_ctx = None
-        self.encode = self.errinfo = self.run_eval = self.run_fn = self.run_load = self.exec = None
-        self.sethook = self.err_table = self.compile = self.setglobal = None
+        self.errinfo = self.run_load = self.exec = None
+        self.sethook = self.err_table = self.compile = None
         self.L = None
 
 

@@ -358,12 +358,6 @@ function F.run_load(f)
   if not ok and _type(e) == 'userdata' then e = unwrap(e) end
   return ok, e
 end
-function F.run_eval(f)
-  return run_result(_xpcall(f, F.errh))
-end
-function F.run_fn(f, keys, argv)
-  return run_result(_xpcall(function() return f(keys, argv) end, F.errh))
-end
 
 -- the count hook (Redis's luaMaskCountHook)
 local hook_py = P.hook
