@@ -1,6 +1,7 @@
 """Scripting (EVAL, EVALSHA, SCRIPT, FUNCTION, FCALL): differential tests
 against redis-server 7.0.15 (same scripts to both servers, reply bytes
-compared), redis-py's Lock against frtrio, and effects replication."""
+compared) and effects replication (redis-py's Lock and Script objects:
+test_scripting_clients.py)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,11 @@ CONVERSIONS = [
     (E, "return redis.call('echo', 1e20)", "0"),
     (E, "return string.format('%d', 2^40)", "0"),
     (E, "return table.concat({'a','b'}, '-')", "0"),
+    # more arguments than lupa takes in one call into Python (upstream
+    # 'Script check unpack with massive arguments')
+    (E, "local a = {} for i=1,7999 do a[i] = 1 end return redis.call('lpush', 'ml', unpack(a))", "0"),
+    (E, "local a = {} for i=1,7999 do a[i] = 1 end return redis.pcall('rpush', 'ml', unpack(a))", "0"),
+    (E, "local function f(n) if n == 0 then return 0 end return f(n-1) end return f(100000)", "0"),
 ]
 
 ERRORS = [
@@ -67,6 +73,11 @@ ERRORS = [
     (E, "return redis.call('incr', 'str')", "0"),
     (E, "\nlocal x = 1\nreturn redis.call('incr', 'str')", "0"),
     (E, "return pcall(function() redis.call('nosuch') end)", "0"),
+    # the script's line under a tail call (Redis's redis.call is a C function)
+    (E, "local r = redis return r.call('nosuch')", "0"),
+    (E, "local function g() return redis.call('nosuch') end\nreturn g()", "0"),
+    (E, "local a = {} for i=1,7999 do a[i] = 1 end return redis.call('lpush', 'l', nil, unpack(a))", "0"),
+    (E, "local a = {} for i=1,7999 do a[i] = 'x' end return redis.call('nosuch', unpack(a))", "0"),
     (E, "local ok, e = pcall(function() redis.call('incr', 'str') end); return e", "0"),
     (E, "local ok, e = pcall(function() error('boom') end); return e", "0"),
     (E, "return redis.call('blpop', 'l', 0)", "0"),
@@ -95,6 +106,12 @@ ERRORS = [
     (E, "#!lua", "0"),
     (E, "#!python\nreturn 1", "0"),
     (E, "#!lua name=x\nreturn 1", "0"),
+    # the shebang is split as sdssplitargs does
+    (E, '#!lua flags="no-writes"\nreturn 1', "0"),
+    (E, '#!"lua"\nreturn 1', "0"),
+    (E, '#!lua "flags=no-writes,allow-oom"\nreturn 2', "0"),
+    (E, "#!lua 'flags'\nreturn 1", "0"),
+    (E, '#!lua fl"ags\nreturn 1', "0"),
     (E, "#!lua flags=no-writes,allow-oom\nreturn redis.call('get', 'x')", "0"),
     ("EVAL_RO", "return redis.call('set', 'x', 1)", "0"),
     ("EVAL_RO", "#!lua\nreturn redis.call('get', 'x')", "0"),
@@ -219,35 +236,6 @@ def test_eval_propagates_effects_in_multi_exec(frtrio_proc):
     ]
 
 
-def test_redis_py_lock(frtrio_proc):
-    """redis-py's Lock (Lua scripts for release/extend/reacquire) works."""
-    import redis
-
-    r = frtrio_proc.client()
-    r.flushall()
-    lock = r.lock("resource", timeout=10)
-    assert lock.acquire(blocking=False)
-    other = r.lock("resource", timeout=10)
-    assert not other.acquire(blocking=False)
-    assert lock.owned()
-    assert lock.extend(5)
-    assert 10 < r.pttl("resource") <= 15000
-    assert lock.reacquire()
-    lock.release()
-    assert not lock.owned()
-    with pytest.raises(redis.exceptions.LockError):
-        lock.release()
-    stolen = r.lock("resource", timeout=10)
-    assert stolen.acquire(blocking=False)
-    r.set("resource", "someone-else")
-    with pytest.raises(redis.exceptions.LockNotOwnedError):
-        stolen.release()
-
-    with r.lock("ctx", timeout=5):
-        assert r.exists("ctx")
-    assert not r.exists("ctx")
-
-
 LIB = """#!lua name=mylib
 local function hello(keys, args)
   return 'hello ' .. (args[1] or 'nobody')
@@ -314,7 +302,14 @@ def test_function_load_and_fcall(diff):
         ("FUNCTION", "LOAD", "#!lua name=x\nredis.call('ping')"),
         ("FUNCTION", "LOAD", "#!lua name=x\nerror('boom')"),
         ("FUNCTION", "LOAD", "#!lua name=x\nwhile true do end"),
+        ("FUNCTION", "LOAD", "REPLACE", '#!lua name="q1"\nredis.register_function("q1", function() return 1 end)'),
+        ("FUNCTION", "LOAD", "REPLACE", "#!lua name='q2' x\nreturn 1"),
+        ("FUNCTION", "LOAD", "REPLACE", '#!lua name="q3"o\nreturn 1'),
+        ("FUNCTION", "LOAD", "REPLACE", '#!lua "name=q4"\nredis.register_function("q4", function() return 1 end)'),
+        ("FUNCTION", "LOAD", "REPLACE", '#!lua name="q5\nreturn 1'),
+        ("FCALL", "q1", "0"),
         ("FUNCTION", "FLUSH", "BOGUS"),
+        ("FUNCTION", "Flush", "SYNC", "extra"),
         ("FUNCTION", "FLUSH", "ASYNC"),
         ("FUNCTION", "LIST"),
     ])
@@ -524,6 +519,64 @@ def test_functions_survive_restart_in_rdb_and_aof(tmp_path):
             c.close()
         finally:
             p.cleanup()
+
+
+def test_debug_reload_noflush_and_merge_with_functions(diff):
+    """DEBUG RELOAD empties the libraries with the keys (Redis's emptyData);
+    NOFLUSH without MERGE fails on a library that is still there, MERGE
+    replaces it (upstream functions 'test debug reload different options')."""
+    lib = "#!lua name=rl\nredis.register_function('rl', function() return 'v1' end)"
+    lib2 = "#!lua name=rl2\nredis.register_function('rl2', function() return 'v2' end)"
+    for args in [
+        ("FUNCTION", "FLUSH"),
+        ("FUNCTION", "LOAD", lib),
+        ("DEBUG", "RELOAD"),
+        ("FCALL", "rl", "0"),
+        ("DEBUG", "RELOAD", "NOFLUSH"),
+        ("FUNCTION", "LIST"),
+        ("DEBUG", "RELOAD", "NOFLUSH", "MERGE"),
+        ("FUNCTION", "LIST"),
+        ("FUNCTION", "LOAD", lib2),
+        ("DEBUG", "RELOAD", "NOSAVE", "NOFLUSH", "MERGE"),
+        ("FCALL", "rl", "0"),
+        ("FCALL", "rl2", "0"),
+        ("DEBUG", "RELOAD", "NOSAVE"),
+        ("FCALL", "rl2", "0"),
+        ("FUNCTION", "FLUSH"),
+    ]:
+        diff(*args)
+
+
+def test_full_sync_carries_the_function_libraries():
+    """A full sync gives the replica its master's libraries and drops the
+    ones it had (Redis writes FUNCTION2 records in the sync payload and the
+    replica's emptyData empties its libraries): frtrio master to frtrio and
+    redis-server replicas, redis-server master to a frtrio replica
+    (upstream functions 'test replication to replica on rdb phase')."""
+    from support import ServerProc, wait_for
+
+    lib = "#!lua name=synced\nredis.register_function{function_name='s', callback=function() return 'synced' end, flags={'no-writes'}}"
+    stale = "#!lua name=stale\nredis.register_function('old', function() return 1 end)"
+    for master_kind, replica_kinds in (("frtrio", ("frtrio", "redis")), ("redis", ("frtrio",))):
+        m = ServerProc(master_kind).start()
+        reps = [ServerProc(k).start() for k in replica_kinds]
+        try:
+            mc = m.conn()
+            assert mc.cmd("FUNCTION", "LOAD", lib) == b"$6\r\nsynced\r\n"
+            for rp in reps:
+                rc = rp.conn()
+                assert rc.cmd("FUNCTION", "LOAD", stale) == b"$5\r\nstale\r\n"
+                assert rc.cmd("REPLICAOF", "127.0.0.1", str(m.port)) == b"+OK\r\n"
+                wait_for(lambda: b"master_link_status:up" in rc.cmd("INFO", "replication"),
+                         what="replica in sync")
+                assert rc.cmd("FCALL", "s", "0") == b"$6\r\nsynced\r\n"
+                assert rc.cmd("FCALL", "old", "0") == b"-ERR Function not found\r\n"
+                assert rc.cmd("FUNCTION", "LIST") == mc.cmd("FUNCTION", "LIST")
+                rc.close()
+            mc.close()
+        finally:
+            for p in [m] + reps:
+                p.cleanup()
 
 
 def test_rdb_with_functions_loads_in_redis(tmp_path):
@@ -867,3 +920,69 @@ def test_exec_of_a_write_script_on_a_readonly_replica():
     r = _exec_on_readonly_replica("redis")
     assert f == r
     assert f[5].startswith(b"-EXECABORT Transaction discarded because of: READONLY")
+
+
+def test_tailcall_rewrite_only_touches_calls_to_x_call():
+    """tailcall.keep_frames (pure): an OP_TAILCALL whose function was read
+    as x.call / x.pcall becomes OP_CALL, in nested functions too; other tail
+    calls stay (endless tail recursion must not overflow the stack); a
+    chunk with nothing to rewrite, or not a Lua 5.1 dump, gives None."""
+    import struct
+
+    import lupa.lua51 as lua
+
+    from frtrio.scripting import tailcall
+
+    L = lua.LuaRuntime(encoding=None)
+    dump = L.eval("function(s) return string.dump(loadstring(s)) end")
+
+    def ops(chunk):
+        # every instruction word of every prototype, in dump order
+        out = []
+
+        def walk(r):
+            r.string()
+            r.int()
+            r.int()
+            r.pos += 4
+            n = r.int()
+            out.extend(x & 0x3F for x in struct.unpack_from("<%dI" % n, r.data, r.pos))
+            r.pos += 4 * n
+            for _ in range(r.int()):
+                t = r.byte()
+                if t == 1:
+                    r.byte()
+                elif t == 3:
+                    r.pos += 8
+                elif t == 4:
+                    r.string()
+            for _ in range(r.int()):
+                walk(r)
+            nl = r.int()
+            r.pos += 4 * nl
+            for _ in range(r.int()):
+                r.string()
+                r.pos += 8
+            for _ in range(r.int()):
+                r.string()
+
+        walk(tailcall._Reader(chunk, len(tailcall.HEADER)))
+        return out
+
+    src = (b"local function f() return redis.pcall('x') end\n"
+           b"local function g(n) return g(n) end\n"
+           b"local r = redis\n"
+           b"if f then return r.call('y', 1) end\n"
+           b"return redis.call('z')")
+    before = ops(dump(src))
+    after = ops(tailcall.keep_frames(dump(src)))
+    assert before.count(tailcall.OP_TAILCALL) == 4
+    assert after.count(tailcall.OP_TAILCALL) == 1  # g's own tail call stays
+    assert after.count(tailcall.OP_CALL) == before.count(tailcall.OP_CALL) + 3
+    assert tailcall.keep_frames(dump(b"local function g() return g() end return 1")) is None
+    assert tailcall.keep_frames(b"not a dump") is None
+    # the rewritten chunk loads and runs with the same results
+    run = L.eval("function(b) return loadstring(b)() end")
+    L.execute("redis = {call = function(...) return select('#', ...), ... end,"
+              " pcall = function() return 'p' end}")
+    assert run(tailcall.keep_frames(dump(b"return redis.call('a', 'b', 'c')"))) == (3, b"a", b"b", b"c")

@@ -149,15 +149,18 @@ def cmd_debug(c, argv):
     if sub == b"reload":
         # DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]
         save = flush = True
+        merge = False
         for a in argv[2:]:
             o = _cstr(a).lower()
             if o == b"nosave":
                 save = False
             elif o == b"noflush":
                 flush = False
-            elif o != b"merge":
+            elif o == b"merge":
+                merge = True
+            else:
                 raise err("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
-        c.server.effects.append(DebugReload(c.defer_reply(), save, flush))
+        c.server.effects.append(DebugReload(c.defer_reply(), save, flush, merge))
         return NO_REPLY
     if sub == b"loadaof" and len(argv) == 2:
         if c.server.aof is None:

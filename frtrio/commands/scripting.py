@@ -227,6 +227,9 @@ def cmd_function_delete(c, argv):
 
 @command("function|flush")
 def cmd_function_flush(c, argv):
+    if len(argv) > 3:
+        raise err("ERR unknown subcommand or wrong number of arguments for '%s'. Try FUNCTION HELP."
+                  % argv[1].decode("latin-1")[:128])
     if len(argv) == 3 and argv[2].lower() in (b"sync", b"async"):
         pass
     elif len(argv) != 2:

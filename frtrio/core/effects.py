@@ -75,6 +75,7 @@ class DebugReload:
     reply: object
     save: bool = True
     flush: bool = True
+    merge: bool = False
 
 
 @attrs.frozen

@@ -134,13 +134,16 @@ def _i_am_master(server) -> bool:
 
 
 def load_rdb(data: bytes, server, cfg, preamble: bool = False, aux: dict | None = None,
-             keep_expired: bool | None = None, expired_keys: list | None = None
-             ) -> tuple[int, int, int]:
+             keep_expired: bool | None = None, expired_keys: list | None = None,
+             allow_dup: bool = True) -> tuple[int, int, int]:
     """Load RDB data into the server's dbs. Returns (offset just past the
     checksum, keys loaded, keys expired). ``aux`` collects the AUX fields;
     a replica loads keys already expired (``keep_expired``, by default
     Redis's iAmMaster rule: its master deletes them); a master collects
-    them as (dbid, key) in ``expired_keys``. Raises RdbLoadError."""
+    them as (dbid, key) in ``expired_keys``. ``allow_dup`` False (DEBUG
+    RELOAD NOFLUSH without MERGE): a library or key already present fails
+    the load (Redis refuses the library, and panics on the key). Raises
+    RdbLoadError."""
     if keep_expired is None:
         keep_expired = not _i_am_master(server)
     if data[:5] != b"REDIS":
@@ -199,7 +202,7 @@ def load_rdb(data: bytes, server, cfg, preamble: bool = False, aux: dict | None 
                 raise RdbLoadError("The RDB file holds module data, which frtrio cannot load")
             if t == OP_FUNCTION2:
                 try:
-                    _functions.load_rdb_library(server, r.string())
+                    _functions.load_rdb_library(server, r.string(), allow_dup)
                 except ValueError as e:
                     raise RdbLoadError("Failed loading library: %s" % e) from None
                 continue
@@ -217,6 +220,9 @@ def load_rdb(data: bytes, server, cfg, preamble: bool = False, aux: dict | None 
                 if expired_keys is not None:
                     expired_keys.append((db.id, key))
             else:
+                if not allow_dup and key in db.data:
+                    log.warning("RDB has duplicated key '%s' in DB %d", key.decode("latin-1"), db.id)
+                    raise RdbLoadError("Duplicated key found in RDB file")
                 db.set(key, value)
                 if expire is not None:
                     db.set_expire(key, expire)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import struct
 
 from frtrio.persist import rdbfile as _rf
+from frtrio.scripting import persist as _functions
 from frtrio.store import rdb as _rdb
 
 
@@ -31,8 +32,10 @@ class Snapshot:
                  redis_ver: bytes, ctime_s: int, used_mem: int):
         self.lim = _rf.limits(cfg)
         self.checksum = cfg.get("rdbchecksum") == "yes"
-        self.head = _rf.MAGIC + _rf.aux_records(redis_ver, ctime_s, used_mem,
-                                                (stream_db, replid, offset), False)
+        # the function libraries go after the AUX fields, as in rdbSaveRio
+        self.head = (_rf.MAGIC + _rf.aux_records(redis_ver, ctime_s, used_mem,
+                                                 (stream_db, replid, offset), False)
+                     + _functions.rdb_records(server, self.lim.compress))
         # per db: [dbid, pending {key: value}, expires copy, encoded parts, nkeys]
         self.dbs = []
         for db in server.dbs:

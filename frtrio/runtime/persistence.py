@@ -227,9 +227,11 @@ def attach(node) -> None:
 # --- the commands' persistence effects -------------------------------------------------
 
 
-def debug_reload(node, save: bool = True, flush: bool = True) -> None:
-    """DEBUG RELOAD: save dump.rdb (unless NOSAVE), empty the dataset
-    (unless NOFLUSH), load dump.rdb back."""
+def debug_reload(node, save: bool = True, flush: bool = True, merge: bool = False) -> None:
+    """DEBUG RELOAD: save dump.rdb (unless NOSAVE), empty the dataset and
+    the function libraries (unless NOFLUSH; Redis's emptyData), load
+    dump.rdb back. Without MERGE a library (or key) already there makes
+    the load fail (Redis's RDBFLAGS_ALLOW_DUP)."""
     from frtrio.persist.rdbfile import RdbLoadError, load_rdb
 
     srv = node.server
@@ -242,17 +244,19 @@ def debug_reload(node, save: bool = True, flush: bool = True) -> None:
     path = dump_path(cfg)
     if not node.env.fs.exists(path):
         log.warning("Error loading the RDB dump: %s does not exist", path)
-        raise ErrorReply("ERR Error trying to load the RDB dump, check server logs.")
+        raise ErrorReply("ERR Error trying to load the RDB dump")
     data = node.env.fs.read(path)
     if flush:
         for db in srv.dbs:
             db.clear()
         srv.touch_all(None)
+        if srv.scripting is not None:
+            srv.scripting.flush_functions()
     try:
-        load_rdb(data, srv, cfg)
+        load_rdb(data, srv, cfg, allow_dup=merge)
     except RdbLoadError as e:
         log.warning("Error loading the RDB dump: %s", e)
-        raise ErrorReply("ERR Error trying to load the RDB dump, check server logs.") from None
+        raise ErrorReply("ERR Error trying to load the RDB dump") from None
     log.info("DB reloaded by DEBUG RELOAD")
 
 
@@ -348,7 +352,7 @@ def carry_out(node, e) -> None:
                                  % (getattr(ex, "strerror", None) or ex)) from None
             result = Status(e.reply_ok)
         elif type(e) is DebugReload:
-            debug_reload(node, e.save, e.flush)
+            debug_reload(node, e.save, e.flush, e.merge)
             result = OK
         elif type(e) is DebugLoadAof:
             node.flush_effects()

@@ -598,6 +598,8 @@ class ReplicationShell:
         repl.state.free_backlog()
         for db in srv.dbs:
             db.clear()
+        if srv.scripting is not None:  # Redis's emptyData empties the libraries too
+            srv.scripting.flush_functions()
         log.info("MASTER <-> REPLICA sync: Loading DB in memory")
         srv.now_ms = node.env.unix_ms()
         aux: dict = {}

@@ -19,9 +19,11 @@ import lupa.lua51 as _lua
 
 from frtrio.core.client import F as _F
 from frtrio.core.effects import AofOnly, ReplOnly
+from frtrio.protocol.parser import split_args
 from frtrio.protocol.reply import ErrorReply
 from frtrio.scripting.prelude import PRELUDE
 from frtrio.scripting.runner import DONE, SUSPENDED, Runner
+from frtrio.scripting.tailcall import keep_frames
 
 _log = logging.getLogger("frtrio")
 
@@ -62,7 +64,7 @@ def parse_shebang(body: bytes):
     nl = body.find(b"\n")
     if nl < 0:
         raise ErrorReply("ERR Invalid script shebang")
-    parts = body[:nl].split()
+    parts = split_args(body[:nl])  # sdssplitargs: quotes allowed
     if not parts:
         raise ErrorReply("ERR Invalid engine in script shebang")
     if parts[0] != b"#!lua":
@@ -233,6 +235,12 @@ def _strtod(s: bytes) -> float:
         return 0.0
 
 
+def _unpack(n, t) -> list:
+    """The arguments redis.call got packed in a Lua table (too many for a
+    direct call into Python)."""
+    return [t[i] for i in range(1, int(n) + 1)]
+
+
 def _lltoa(v) -> bytes:
     """(long long) of a Lua number, as C converts it on x86-64."""
     if v != v or v >= 9.223372036854775807e18 or v < -9.223372036854775808e18:
@@ -243,16 +251,26 @@ def _lltoa(v) -> bytes:
 class Vm:
     """One Lua 5.1 state with Redis's additions: the prelude (the ``redis``
     table, the error handler, the sandbox, the reply encoder), the libraries,
-    and for the FUNCTION state, the library-loading environment."""
+    and for the FUNCTION state, the library-loading environment.
+
+    The heap of each state is capped at ``HEAP_LIMIT``: a script that
+    allocates without bound fails with Lua's ``not enough memory`` (Redis
+    has no cap: its Lua takes the host's memory until the kernel's OOM
+    killer stops the process)."""
+
+    HEAP_LIMIT = 1 << 30
 
     def __init__(self, eng, functions: bool = False):
         L = _lua.LuaRuntime(encoding=None, unpack_returned_tuples=True,
-                            register_eval=False, register_builtins=False)
+                            register_eval=False, register_builtins=False,
+                            max_memory=self.HEAP_LIMIT)
         self.L = L
         G = L.globals()
         prims = L.table_from({
             b"call": eng._lua_call,
             b"pcall": eng._lua_pcall,
+            b"call_packed": lambda n, t: eng._lua_call(*_unpack(n, t)),
+            b"pcall_packed": lambda n, t: eng._lua_pcall(*_unpack(n, t)),
             b"unwrap": eng._unwrap,
             b"sha1hex": lambda s: sha1hex(s if isinstance(s, bytes) else b""),
             b"log": eng._py_log,
@@ -280,10 +298,8 @@ class Vm:
         chunk(prims)
         F = G[b"__frt"]
         self.F = F
-        self.encode = F[b"encode"]
         self.errinfo = F[b"errinfo"]
-        self.run_eval = F[b"run_eval"]
-        self.run_fn = F[b"run_fn"]
+        self.exec = F[b"exec"]
         self.run_load = F[b"run_load"]
         self.sethook = F[b"sethook"]
         self.err_table = F[b"err_table"]
@@ -300,8 +316,9 @@ class Vm:
         from frtrio.scripting import libs
 
         libs.install(eng, self, G)
-        self.compile = F[b"compile"]
-        self.setglobal = L.eval("function(G, k, v) rawset(G, k, v) end")
+        self._compile = F[b"compile"]
+        self._dump = F[b"dump"]
+        self._undump = F[b"undump"]
         self.G = G
         self.env = F[b"sandbox"](G, None)
         F[b"env"] = self.env
@@ -316,6 +333,19 @@ class Vm:
             fprims = L.table_from({b"register": eng._py_register})
             self.fn_ctx = chunk(fprims, self.env, G[b"redis"])
 
+    def compile(self, src: bytes, name: bytes, env):
+        """Compile a script or library: (function, False) or (False, error).
+        Tail calls to redis.call / redis.pcall become plain calls
+        (tailcall.py), so the script's frame stays as under Redis."""
+        fn, e = self._compile(src, name, env)
+        if fn:
+            patched = keep_frames(self._dump(fn))
+            if patched is not None:
+                fn2 = self._undump(patched, env)
+                if fn2:
+                    fn = fn2
+        return fn, e
+
     def memory(self, eng) -> int:
         """Bytes the heap uses (the last value seen while a script is
         suspended: the interpreter is not ours to touch then)."""
@@ -327,8 +357,8 @@ class Vm:
 
     def close(self):
         self.F = self.G = self.env = self.fn_ctx = None
-        self.encode = self.errinfo = self.run_eval = self.run_fn = self.run_load = None
-        self.sethook = self.err_table = self.compile = self.setglobal = None
+        self.errinfo = self.run_load = self.exec = None
+        self.sethook = self.err_table = self.compile = None
         self.L = None
 
 
@@ -349,6 +379,11 @@ class Scripting:
         self._init_lua()
         self.sc = None
         self._in_script = False
+        # the protocol redis.setresp chose for the running script (one callable:
+        # a new one per run would be a new Lua userdata each time)
+        self._get_sresp = lambda: self.ctx.sc.resp
+        self._threshold_raw = None
+        self._threshold_ms = 0
         self._load_start_us = 0
 
     # --- the interpreters -----------------------------------------------------
@@ -731,39 +766,47 @@ class Scripting:
         srv.prevent_propagation = True
         return DONE, r
 
+    def _threshold(self) -> int:
+        """busy-reply-threshold, parsed again only when its text changed."""
+        cfg = self.server.config
+        raw = cfg.values["busy-reply-threshold"]
+        if raw != self._threshold_raw:
+            self._threshold_ms = cfg.get_int("busy-reply-threshold")
+            self._threshold_raw = raw
+        return self._threshold_ms
+
     def _body(self, ctx, fn, keys, args):
-        """On the worker thread: call the Lua function, encode its result."""
+        """On the worker thread: call the Lua function, encode its result
+        (one call into Lua: prelude's F.exec)."""
         vm = self.vm
-        L_keys = vm.L.table_from(keys)
-        L_args = vm.L.table_from(args)
-        hook = self.server.config.get_int("busy-reply-threshold") > 0
-        if hook:
-            vm.sethook(True)
+        L = vm.L
+        hook = self._threshold() > 0
         self._in_script = True
         try:
-            if ctx.eval_mode:
-                vm.setglobal(vm.G, b"KEYS", L_keys)
-                vm.setglobal(vm.G, b"ARGV", L_args)
-                ok, v = vm.run_eval(fn)
-            else:
-                ok, v = vm.run_fn(fn, L_keys, L_args)
-        finally:
-            self._in_script = False
+            r = vm.exec(ctx.eval_mode, fn, L.table_from(keys), L.table_from(args), hook,
+                        ctx.caller.resp == 3, self._get_sresp)
+        except BaseException:
             if hook:
                 vm.sethook(False)
-        caller = ctx.caller
-        if ok:
-            data, errs = vm.encode(v, caller.resp == 3, ctx.sc.resp)
-            i = 1
-            while True:
-                e = errs[i]
-                if e is None:
-                    break
-                self.server.count_error(e.decode("latin-1"))
-                i += 1
-            for _ in range(errs[b"ignored"] or 0):
+            raise
+        finally:
+            self._in_script = False
+        if r[0]:
+            _ok, data, ignored, nerrs, errs = r
+            for i in range(1, nerrs + 1):
+                self.server.count_error(errs[i].decode("latin-1"))
+            for _ in range(ignored):
                 self._failed_no_stats(ctx)
             return data
+        v = r[1]
+        if isinstance(v, bytes):
+            # an error the handler did not turn into a table (Lua's memory
+            # error, an error in the handler): luaCallFunction's
+            # 'Error running script %s, %.100s' (the C string ends at a NUL)
+            text = b"ERR Error running script %s, %s" % (ctx.funcname, v.split(b"\0", 1)[0][:100])
+            text = text.rstrip(b"\r\n").replace(b"\r", b" ").replace(b"\n", b" ")
+            self.server.count_error(text.decode("latin-1"))
+            return b"-" + text + b"\r\n"
         msg, source, line, ignore = vm.errinfo(v)
         if msg is None:
             text = b"ERR Error running script %s, execution failure" % ctx.funcname
@@ -898,7 +941,7 @@ class Scripting:
         nl = code.find(b"\n")
         if nl < 0:
             raise ErrorReply("ERR Invalid library metadata")
-        parts = code[:nl].split()
+        parts = split_args(code[:nl])  # sdssplitargs: name="x" is name=x
         if not parts:
             raise ErrorReply("ERR Invalid library metadata")
         engine_name = parts[0][2:]

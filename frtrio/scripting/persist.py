@@ -31,11 +31,12 @@ def rdb_records(server, compress: bool) -> bytes:
                     for lib in s.libraries.values())
 
 
-def load_rdb_library(server, code: bytes) -> None:
+def load_rdb_library(server, code: bytes, replace: bool = True) -> None:
     """A FUNCTION2 record read from an RDB file: load the library (replacing
-    one of the same name). Raises ValueError with Redis's reason."""
+    one of the same name unless ``replace`` is False). Raises ValueError
+    with Redis's reason."""
     try:
-        _scripting(server).load_library(code, True)
+        _scripting(server).load_library(code, replace)
     except ErrorReply as e:
         raise ValueError(e.message) from None
 

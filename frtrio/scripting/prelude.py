@@ -71,10 +71,24 @@ end
 F.err_table = err_table
 
 local redis = {}
--- Python callables are C functions to Lua: a 'return redis.call(...)' keeps
--- the script's frame, as with Redis's C redis.call
-redis.call = P.call
-redis.pcall = P.pcall
+-- redis.call / redis.pcall: Lua functions in front of the Python callables.
+-- lupa refuses a call to Python with more than ~7990 arguments (its
+-- lua_checkstack counts them against the C stack limit); Redis's C function
+-- takes up to Lua's 8000, so many arguments go packed in a table. A script's
+-- 'return redis.call(...)' is compiled as a plain call (tailcall.py), so its
+-- frame stays for the error handler as under Redis's C redis.call.
+local P_call, P_pcall, P_call_packed, P_pcall_packed = P.call, P.pcall, P.call_packed, P.pcall_packed
+local MANY = 7000
+function redis.call(...)
+  local n = _select('#', ...)
+  if n < MANY then return P_call(...) end
+  return P_call_packed(n, {...})
+end
+function redis.pcall(...)
+  local n = _select('#', ...)
+  if n < MANY then return P_pcall(...) end
+  return P_pcall_packed(n, {...})
+end
 function redis.sha1hex(...)
   if _select('#', ...) ~= 1 then _error(err_table('wrong number of arguments')) end
   local s = ...
@@ -190,9 +204,19 @@ local function fmtdbl(d)
   return sfmt('%.17g', d)
 end
 
+-- ``s`` is the height of the Lua stack Redis's C encoder would have at this
+-- value (the error handler and the result at the top: 2); it refuses a value
+-- when 4 more slots would pass Lua's C stack limit (lua_checkstack, 8000):
+-- an array element sits 1 slot above its table, a map's key 4 and value 3,
+-- a set's member 3. So a table that contains itself ends where Redis's does.
+local STACK_LIMIT = 8000
 local encode
-encode = function(v, out, resp3, sresp, errs, depth)
-  if depth > 10000 then out[#out + 1] = '-ERR reached lua stack limit\r\n'; return end
+encode = function(v, out, resp3, sresp, errs, s)
+  if s + 4 > STACK_LIMIT then
+    out[#out + 1] = '-ERR reached lua stack limit\r\n'
+    errs[#errs + 1] = 'ERR reached lua stack limit'
+    return
+  end
   local t = _type(v)
   if t == 'string' then
     out[#out + 1] = '$' .. #v .. '\r\n' .. v .. '\r\n'
@@ -256,8 +280,8 @@ encode = function(v, out, resp3, sresp, errs, depth)
       local n = 0
       local k, x = _next(m)
       while k ~= nil do
-        encode(k, out, resp3, sresp, errs, depth + 1)
-        encode(x, out, resp3, sresp, errs, depth + 1)
+        encode(k, out, resp3, sresp, errs, s + 4)
+        encode(x, out, resp3, sresp, errs, s + 3)
         n = n + 1
         k, x = _next(m, k)
       end
@@ -271,7 +295,7 @@ encode = function(v, out, resp3, sresp, errs, depth)
       local n = 0
       local k = _next(st)
       while k ~= nil do
-        encode(k, out, resp3, sresp, errs, depth + 1)
+        encode(k, out, resp3, sresp, errs, s + 3)
         n = n + 1
         k = _next(st, k)
       end
@@ -284,7 +308,7 @@ encode = function(v, out, resp3, sresp, errs, depth)
     while true do
       local x = _rawget(v, j)
       if x == nil then break end
-      encode(x, out, resp3, sresp, errs, depth + 1)
+      encode(x, out, resp3, sresp, errs, s + 1)
       j = j + 1
     end
     out[hdr] = '*' .. (j - 1) .. '\r\n'
@@ -295,7 +319,7 @@ end
 
 function F.encode(v, resp3, sresp)
   local out, errs = {}, {}
-  encode(v, out, resp3, sresp, errs, 0)
+  encode(v, out, resp3, sresp, errs, 2)
   return tconcat(out), errs
 end
 
@@ -320,8 +344,12 @@ function F.errinfo(e)
 end
 
 -- run a compiled script / function under the error handler
+local _collect = collectgarbage
 local function run_result(ok, ...)
   if ok then return true, (...) end
+  -- a string is an error the handler never saw: Lua's 'not enough memory'
+  -- (the heap limit, Vm.HEAP_LIMIT); free the garbage before going on
+  if _type((...)) == 'string' then _collect('collect') end
   return false, (...)
 end
 local _xpcall = xpcall
@@ -329,12 +357,6 @@ function F.run_load(f)
   local ok, e = _pcall(f)
   if not ok and _type(e) == 'userdata' then e = unwrap(e) end
   return ok, e
-end
-function F.run_eval(f)
-  return run_result(_xpcall(f, F.errh))
-end
-function F.run_fn(f, keys, argv)
-  return run_result(_xpcall(function() return f(keys, argv) end, F.errh))
 end
 
 -- the count hook (Redis's luaMaskCountHook)
@@ -357,6 +379,28 @@ function F.sethook(on)
   if on then dbg.sethook(hook, '', 100000) else dbg.sethook() end
 end
 F.killed_error = function() killed() end
+
+-- one crossing from Python per script run (each costs): set KEYS/ARGV (EVAL)
+-- or pass them (FCALL), the count hook on, the call under the error
+-- handler, the hook off, the reply encoded. Returns true, bytes, ignored
+-- error count, error count, error table; or false, the error value.
+local RG = _G
+function F.exec(eval_mode, f, keys, argv, hook_on, resp3, get_sresp)
+  if hook_on then dbg.sethook(hook, '', 100000) end
+  local ok, v
+  if eval_mode then
+    _rawset(RG, 'KEYS', keys)
+    _rawset(RG, 'ARGV', argv)
+    ok, v = run_result(_xpcall(f, F.errh))
+  else
+    ok, v = run_result(_xpcall(function() return f(keys, argv) end, F.errh))
+  end
+  if hook_on then dbg.sethook() end
+  if not ok then return false, v end
+  -- (the protocol redis.setresp chose, read after the run)
+  local data, errs = F.encode(v, resp3, get_sresp())
+  return true, data, errs.ignored or 0, #errs, errs
+end
 
 -- FUNCTION LOAD's time limit (Redis's luaEngineLoadHook: 500 ms)
 local load_expired = P.load_expired
@@ -472,6 +516,14 @@ F.compile = function(src, name, env)
   local f, e = _loadstring(src, name)
   if f then _setfenv(f, env) end
   return f or false, e or false
+end
+-- tailcall.py's rewrite of a compiled chunk
+local _dump = string.dump
+F.dump = function(f) return _dump(f) end
+F.undump = function(b, env)
+  local f = _loadstring(b, '=binary')
+  if f then _setfenv(f, env) end
+  return f or false
 end
 """
 
