@@ -358,3 +358,23 @@ def run(srv, c, *args) -> bytes:
     """Execute one command for client ``c``; its reply bytes."""
     srv.execute(c, [a if isinstance(a, bytes) else str(a).encode() for a in args])
     return c.take_output()
+
+
+def wait_epochs_agree(clients, timeout: float = 20.0) -> None:
+    """Every node reports the same cluster_current_epoch (gossip has spread
+    it). A replica that starts an election from a stale current epoch asks
+    for votes in an epoch the masters have already passed and is refused,
+    in Redis too; tests wait for this before a CLUSTER FAILOVER, as Redis's
+    own suite waits for a consistent cluster."""
+
+    def epochs():
+        out = set()
+        for c in clients:
+            info = c.execute_command("CLUSTER", "INFO")
+            info = info.decode() if isinstance(info, bytes) else info
+            for line in info.splitlines():
+                if line.startswith("cluster_current_epoch:"):
+                    out.add(line.split(":", 1)[1].strip())
+        return len(out) == 1
+
+    wait_for(epochs, timeout, what="every node on the same current epoch")
