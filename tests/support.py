@@ -378,3 +378,23 @@ def wait_epochs_agree(clients, timeout: float = 20.0) -> None:
         return len(out) == 1
 
     wait_for(epochs, timeout, what="every node on the same current epoch")
+
+
+def wait_roles_agree(clients, timeout: float = 20.0) -> None:
+    """Every node's CLUSTER NODES gives every node the same role and master.
+    A master that still takes a new replica for a master refuses it a
+    failover vote ("it is a master node"), in Redis too."""
+
+    def view(c):
+        text = c.execute_command("CLUSTER", "NODES")
+        text = text.decode() if isinstance(text, bytes) else text
+        out = set()
+        for line in text.splitlines():
+            f = line.split()
+            if len(f) >= 4:
+                role = "slave" if "slave" in f[2] else "master"
+                out.add((f[0], role, f[3]))
+        return out
+
+    wait_for(lambda: len({frozenset(view(c)) for c in clients}) == 1, timeout,
+             what="every node agrees on every node's role")

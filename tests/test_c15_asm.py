@@ -447,9 +447,10 @@ def _failover(rep, master, procs, cs):
     """CLUSTER FAILOVER on the replica, retried (up to three attempts) when
     an election expires without a majority, as an operator would: about one
     run in ten of this test needed a second attempt (issue 12 follows it)."""
-    from support import wait_epochs_agree
+    from support import wait_epochs_agree, wait_roles_agree
 
     wait_epochs_agree(cs)
+    wait_roles_agree(cs)
     for _attempt in range(3):
         rep.execute_command("CLUSTER", "FAILOVER")
         if wait_for(lambda: rep.execute_command("ROLE")[0] == b"master", 12):

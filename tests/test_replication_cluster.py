@@ -129,9 +129,10 @@ def test_manual_failover_old_master_resyncs_partially():
         wait_for(lambda: rep_id.decode() in str(old.execute_command("CLUSTER", "REPLICAS",
                                                                      old_node)),
                  what="the master lists its replica")
-        from support import wait_epochs_agree
+        from support import wait_epochs_agree, wait_roles_agree
 
         wait_epochs_agree(cs)
+        wait_roles_agree(cs)
         assert rep.execute_command("CLUSTER", "FAILOVER") == b"OK"
         try:
             wait_for(lambda: rep.execute_command("ROLE")[0] == b"master", what="promotion")

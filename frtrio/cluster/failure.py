@@ -83,15 +83,27 @@ class FailureDetection:
         master = st.nodes.get(sender.master_id or "")
         if me.is_replica or me.numslots == 0:
             return []
+
+        def denied(why: str) -> list:
+            # Redis logs these as "Failover auth denied to <node>: <why>"
+            self.emit("cluster.failover_vote", outcome="denied", node=sender.id, why=why,
+                      epoch=m.current_epoch)
+            return []
+
         if m.current_epoch < st.current_epoch:
-            return []
+            return denied("reqEpoch (%d) < curEpoch(%d)" % (m.current_epoch, st.current_epoch))
         if st.last_vote_epoch == st.current_epoch:
-            return []
+            return denied("already voted for epoch %d" % st.current_epoch)
         force = bool(m.mflags & bc.MF_FORCEACK)
-        if not sender.is_replica or master is None or (not master.has("fail") and not force):
-            return []
+        if not sender.is_replica:
+            return denied("it is a master node")
+        if master is None:
+            return denied("I don't know its master")
+        if not master.has("fail") and not force:
+            return denied("its master is up")
         if now - master.voted_time < 2 * self.node_timeout():
-            return []
+            return denied("can't vote about this master before %d milliseconds"
+                          % (2 * self.node_timeout() - (now - master.voted_time)))
         for j in range(CLUSTER_SLOTS):
             if not _bitmap_test(m.myslots, j):
                 continue
@@ -100,7 +112,8 @@ class FailureDetection:
                 continue
             if owner.config_epoch <= m.config_epoch:
                 continue
-            return []
+            return denied("slot %d epoch (%d) > reqEpoch (%d)"
+                          % (j, owner.config_epoch, m.config_epoch))
         st.last_vote_epoch = st.current_epoch
         master.voted_time = now
         self._save(fsync=True)
