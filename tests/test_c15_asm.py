@@ -539,3 +539,57 @@ def test_c15_failover_of_the_source_is_followed_and_of_the_destination_cleans_up
     new_port = [p.port for c, p in zip(cs, procs) if c is dst_rep][0]
     wait_for(lambda: views_agree(cs, lo2, hi2, new_port), 20)
     assert all(rc.get(k) == k.encode() for k in keys2)
+
+
+def test_c15_import_of_a_slot_without_owner_is_refused(cluster):
+    """Upstream 'IMPORT not allowed for a slot without an owner'."""
+    procs, cs = cluster
+    slot = 16000
+    owner = node_of(procs, cs, slot)
+    # the owner gives the slot up (DELSLOTS: in its own view it has no owner)
+    cs[owner].execute_command("CLUSTER", "DELSLOTS", str(slot))
+    try:
+        with pytest.raises(redis.ResponseError, match="slot has no owner: %d" % slot):
+            cs[owner].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(slot), str(slot))
+    finally:
+        cs[owner].execute_command("CLUSTER", "ADDSLOTS", str(slot))
+    wait_for(lambda: views_agree(cs, slot, slot, procs[owner].port), 10)
+
+
+def test_c15_two_migrations_in_opposite_directions_under_writes(cluster):
+    """Upstream 'Simple slot migration with write load': A -> B, then B -> A,
+    with a client writing all along: every acknowledged write is there once."""
+    procs, cs = cluster
+    lo, hi = 7000, 7100
+    a = node_of(procs, cs, lo)
+    b = (a + 1) % 3
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    keys = keys_in(rc, lo, hi, 100, prefix="w")
+    acked: dict = {}
+    stop = threading.Event()
+
+    def writer():
+        n = 0
+        while not stop.is_set():
+            k = keys[n % len(keys)]
+            rc.incr(k)
+            acked[k] = acked.get(k, 0) + 1
+            n += 1
+
+    th = threading.Thread(target=writer)
+    th.start()
+    try:
+        time.sleep(0.2)
+        for to in (b, a):
+            tid = cs[to].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+            assert wait_state(cs[to], tid)[b"state"] == b"completed"
+            wait_for(lambda: views_agree(cs, lo, hi, procs[to].port), 10)
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        th.join()
+    assert sum(acked.values()) > 50
+    for k in keys:
+        assert int(rc.get(k) or 0) == acked.get(k, 0), k
+    for s in range(lo, hi + 1):
+        assert cs[b].execute_command("CLUSTER", "COUNTKEYSINSLOT", s) == 0
