@@ -522,6 +522,11 @@ def test_c15_failover_of_the_source_is_followed_and_of_the_destination_cleans_up
         wait_for(lambda: status(dst, tid2)[b"state"] == b"accumulate-buffer", 10)
         # some keys arrived on the destination and, replicated, on its replica
         wait_for(lambda: dst_rep.info("keyspace").get("db0", {}).get("keys", 0) > len(keys), 10)
+        # hidden on the replica too (its master's import is mirrored to it)
+        assert dst_rep.execute_command("READONLY")
+        assert all(dst_rep.execute_command("CLUSTER", "COUNTKEYSINSLOT", s) == 0
+                   for s in range(lo2, hi2 + 1))
+        assert dst_rep.dbsize() < dst_rep.info("keyspace")["db0"]["keys"]
         _failover(dst_rep, dst, procs, cs)
         st = status(dst, tid2)
         assert st[b"state"] == b"canceled" and b"failover" in st[b"last_error"], st

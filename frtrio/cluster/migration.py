@@ -283,6 +283,10 @@ class Migrations:
         self.server.propagate(0, [b"CLUSTER", b"SYNCSLOTS", b"CONF", b"ASM-TASK", value])
 
     def mirror_received(self, value: bytes) -> None:
+        self._mirror_set(value)
+        self.server.dbs[0].expire_hold = self.hidden()
+
+    def _mirror_set(self, value: bytes) -> None:
         if not value:
             self.master_task = None
             return
@@ -300,6 +304,7 @@ class Migrations:
         my master (or of myself before the restart) left in slots I do not
         own are deleted."""
         mt, self.master_task = self.master_task, None
+        self.server.dbs[0].expire_hold = self.hidden()
         if mt is None:
             return 0
         st = self.st
@@ -665,6 +670,8 @@ class Migrations:
         t = self.active()
         if t is not None and t.op == IMPORT and t.state not in ("none", "failed"):
             return t.slots
+        if self.master_task is not None and self.st.myself.is_replica:
+            return self.master_task[1]  # my master's import, mirrored (§4.7)
         return frozenset()
 
     def active_count(self) -> int:

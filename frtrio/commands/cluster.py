@@ -152,7 +152,7 @@ def cluster_countkeysinslot(c, argv):
         raise err(NOT_INT)
     if n < 0 or n >= CLUSTER_SLOTS:
         raise err("ERR Invalid slot")
-    if core.migrations.tasks and n in core.migrations.hidden():
+    if (core.migrations.tasks or core.migrations.master_task) and n in core.migrations.hidden():
         return 0
     return core.keys_in_slot(n)
 
@@ -167,7 +167,8 @@ def cluster_getkeysinslot(c, argv):
     if slot < 0 or slot >= CLUSTER_SLOTS or count < 0:
         raise err("ERR Invalid slot or number of keys")
     d = c.server.dbs[0].slot_keys.get(slot)
-    if not d or (c.server.cluster.migrations.tasks and slot in c.server.cluster.migrations.hidden()):
+    mig = c.server.cluster.migrations
+    if not d or ((mig.tasks or mig.master_task) and slot in mig.hidden()):
         return []
     out = []
     for k in reversed(d):
