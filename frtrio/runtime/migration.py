@@ -179,6 +179,25 @@ class MigrationShell:
         client.out.clear()
         client.out_bytes = 0
 
+    def _apply(self, t, client, cmds: list, stop: bytes, count: bool) -> bool:
+        """Run the parsed commands up to the ``stop`` marker (True if met);
+        ``count``: they are stream bytes the destination has now applied."""
+        node = self.node
+        node.server.now_ms = node.env.unix_ms()
+        met = False
+        for argv in cmds:
+            if _is(argv, stop):
+                met = True
+                break
+            if _is(argv, b"CONF"):
+                continue  # SLOT-INFO: a size hint
+            self._exec(client, argv, t)
+            if count:
+                t.dest_offset += len(m.resp(*argv))
+        cmds.clear()
+        node.flush_effects()
+        return met
+
     async def _connect(self, t, what: str, rd_state: bool, streams: list):
         node = self.node
         src = node.server.cluster.state.get(t.source)
@@ -283,16 +302,7 @@ class MigrationShell:
                         "Main channel - Read error: %s" % failure[0])
                 parser.parse(cmds)
                 if cmds:
-                    srv.now_ms = env.unix_ms()
-                    for argv in cmds:
-                        if _is(argv, b"SNAPSHOT-EOF"):
-                            done = True
-                            break
-                        if _is(argv, b"CONF"):
-                            continue  # SLOT-INFO: a size hint
-                        self._exec(client, argv, t)
-                    cmds.clear()
-                    node.flush_effects()
+                    done = self._apply(t, client, cmds, b"SNAPSHOT-EOF", False)
                     await trio.sleep(0)
                     continue
                 data = await rr.more()
@@ -309,22 +319,14 @@ class MigrationShell:
         # the replay of what accumulated, then the live stream
         parser = RequestParser(1 << 40)
         parser.feed(bytes(buffer))
-        del buffer
+        buffer.clear()  # (the replay works on its own copy)
         cmds = []
         eof = False
         while True:
             parser.parse(cmds)
             if not cmds:
                 break
-            srv.now_ms = env.unix_ms()
-            for i, argv in enumerate(cmds):
-                if _is(argv, b"STREAM-EOF"):
-                    eof = True
-                    break
-                self._exec(client, argv, t)
-                t.dest_offset += len(m.resp(*argv))
-            cmds.clear()
-            node.flush_effects()
+            eof = self._apply(t, client, cmds, b"STREAM-EOF", True)
             if eof:
                 break
             await main.send_all(m.resp(b"CLUSTER", b"SYNCSLOTS", b"ACK", b"streaming-buffer",
@@ -344,15 +346,7 @@ class MigrationShell:
                 while not eof:
                     parser.parse(cmds)
                     if cmds:
-                        srv.now_ms = env.unix_ms()
-                        for argv in cmds:
-                            if _is(argv, b"STREAM-EOF"):
-                                eof = True
-                                break
-                            self._exec(client, argv, t)
-                            t.dest_offset += len(m.resp(*argv))
-                        cmds.clear()
-                        node.flush_effects()
+                        eof = self._apply(t, client, cmds, b"STREAM-EOF", True)
                         continue
                     data = await mr.more()
                     t.last_io = env.unix_ms()

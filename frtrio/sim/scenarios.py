@@ -631,8 +631,12 @@ class ClusterWrites(Workload):
                 continue
             if isinstance(r, int):
                 self.acked[cid].append(seq)
+                self.on_ack(world, cid, r, c)
             break
         await world.sleep(rng.uniform(0.0, 0.05))
+
+    def on_ack(self, world, cid: str, length: int, client) -> None:
+        """An RPUSH was acknowledged with the list's new length (a hook)."""
 
     async def _converged(self, world, limit: float) -> bool:
         deadline = trio.current_time() + limit

@@ -58,33 +58,13 @@ class AsmMigration(ClusterWrites):
         finally:
             setup._drop()
 
-    async def step(self, world, client, rng):
-        cid = client.name
-        if cid not in self.sent:
-            self.sent[cid] = 0
-            self.acked[cid] = []
-        self.sent[cid] += 1
-        seq = self.sent[cid]
-        c = client
-        for _hop in range(5):
-            r = await c.call("RPUSH", "log:" + cid, seq)
-            if isinstance(r, ReplyError) and str(r).startswith(("MOVED", "ASK")):
-                self.redirects += 1
-                target = self._node_at(world, str(r).split()[2])
-                if target is None:
-                    break
-                c = self._client(world, client, target)
-                continue
-            if isinstance(r, int):
-                self.acked[cid].append(seq)
-                last = self.lens.get(cid, 0)
-                if r <= last:
-                    world.violation("sim.key_missing",
-                                    "RPUSH to log:%s answered length %d after %d: the list "
-                                    "went missing or shrank" % (cid, r, last), c.target)
-                self.lens[cid] = r
-            break
-        await world.sleep(rng.uniform(0.0, 0.05))
+    def on_ack(self, world, cid, length, client):
+        last = self.lens.get(cid, 0)
+        if length <= last:
+            world.violation("sim.key_missing",
+                            "RPUSH to log:%s answered length %d after %d: the list went "
+                            "missing or shrank" % (cid, length, last), client.target)
+        self.lens[cid] = length
 
     async def monitor(self, world):
         rng = world.rng("asm")
