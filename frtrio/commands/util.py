@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import ErrorReply
+from frtrio.core.notify import notify as _notify
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 SYNTAX = "ERR syntax error"
@@ -119,3 +120,11 @@ def remove_members(c, key: bytes, coll: dict, members) -> int:
             c.db.delete(key)
         modified(c, key, n)
     return n
+
+
+def ev(c, type_flag: int, event: bytes, key: bytes) -> None:
+    """A keyspace event of the client's db (frtrio/core/notify.py); one
+    attribute test while notifications are off."""
+    srv = c.server
+    if srv.notify_flags & type_flag:
+        _notify(srv, type_flag, event, key, c.db.id)
