@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import ErrorReply
+from frtrio.core.notify import GENERIC
 from frtrio.core.notify import notify as _notify
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -103,9 +104,10 @@ def arg_eq(a: bytes, word: bytes) -> bool:
     return len(a) == len(word) and a.lower() == word
 
 
-def remove_members(c, key: bytes, coll: dict, members) -> int:
+def remove_members(c, key: bytes, coll: dict, members, flag: int, event: bytes) -> int:
     """HDEL / SREM: drop dict keys of a hash or set value; the key goes when
-    the value empties. Returns how many were removed."""
+    the value empties (notified: ``event``, then 'del'). Returns how many
+    were removed."""
     from frtrio.commands.strings import modified
 
     n = 0
@@ -116,8 +118,10 @@ def remove_members(c, key: bytes, coll: dict, members) -> int:
             if not coll:
                 break
     if n:
+        ev(c, flag, event, key)
         if not coll:
             c.db.delete(key)
+            ev(c, GENERIC, b"del", key)
         modified(c, key, n)
     return n
 

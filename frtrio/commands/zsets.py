@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 
+from frtrio.commands.util import ev
+from frtrio.core.notify import GENERIC, ZSET, notify
 from frtrio.core.client import F
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
@@ -188,19 +190,27 @@ def fit_listpack(c, z: ZSetValue) -> None:
             z.to_listpack()
 
 
-def store_zset(c, dst: bytes, z: ZSetValue, dirty: int = 1) -> int:
+def store_zset(c, dst: bytes, z: ZSetValue, event: bytes, dirty: int = 1) -> int:
     """Set dst to z (or delete dst if z is empty); the reply. ``dirty`` is
-    what a write counts (GEO...STORE counts its members, the ZSET stores one)."""
+    what a write counts (GEO...STORE counts its members, the ZSET stores one);
+    ``event`` is the keyspace event of a store ('del' for a deletion)."""
     db = c.db
     if len(z):
         db.set(dst, z)
         modified(c, dst, dirty)
+        ev(c, ZSET, event, dst)
         c.server.signal_key_ready(db, dst)
         return len(z)
     if db.lookup(dst, c.server.now_ms) is not None:
         db.delete(dst)
         modified(c, dst)
+        ev(c, GENERIC, b"del", dst)
     return 0
+
+
+def _ev_db(srv, db, flag: int, event: bytes, key: bytes) -> None:
+    if srv.notify_flags & flag:
+        notify(srv, flag, event, key, db.id)
 
 
 def _is_set(v) -> bool:
@@ -283,6 +293,7 @@ def zadd_generic(c, argv, incr: bool):
     finally:
         if added or updated:
             modified(c, key, added + updated)
+            ev(c, ZSET, b"zincr" if incr else b"zadd", key)
         if added:
             c.server.signal_key_ready(c.db, key)
     if incr:
@@ -314,9 +325,12 @@ def cmd_zrem(c, argv):
         if z.remove(m):
             deleted += 1
             if not len(z):
-                c.db.delete(key)
                 break
     if deleted:
+        ev(c, ZSET, b"zrem", key)
+        if not len(z):
+            c.db.delete(key)
+            ev(c, GENERIC, b"del", key)
         modified(c, key, deleted)
     return deleted
 
@@ -389,6 +403,7 @@ def cmd_zlexcount(c, argv):
 # --- ZRANGE family ------------------------------------------------------------------
 
 RANK, SCORE, LEX = 1, 2, 3
+_ZREMRANGE_EV = {RANK: b"zremrangebyrank", SCORE: b"zremrangebyscore", LEX: b"zremrangebylex"}
 
 
 def _rank_span(llen: int, start: int, end: int):
@@ -492,7 +507,7 @@ def _zrange_generic(c, argv, argc_start: int, store: bool, rangetype=None, direc
             if out.listpack:
                 _grow(out, m, limits)
             out.set(m, s)
-        return store_zset(c, argv[1], out)
+        return store_zset(c, argv[1], out, b"zrangestore")
     return _emit(pairs, withscores, c.resp == 3)
 
 
@@ -556,8 +571,10 @@ def _zremrange(c, argv, rangetype):
         a, b = z.lex_span(*rng)
     deleted = z.delete_span(a, b)
     if deleted:
+        ev(c, ZSET, _ZREMRANGE_EV[rangetype], key)
         if not len(z):
             c.db.delete(key)
+            ev(c, GENERIC, b"del", key)
         modified(c, key, deleted)
     return deleted
 
@@ -601,8 +618,13 @@ def _zpop(c, db, keys, where_max: bool, emitkey: bool, count: int, nested: bool,
     for _ in range(n):
         s, m = z.pop_at(-1 if where_max else 0)
         pairs.append((s, m))
+    srv = c.server
+    if srv.notify_flags:
+        _ev_db(srv, db, ZSET, b"zpopmax" if where_max else b"zpopmin", key)
     if not len(z):
         db.delete(key)
+        if srv.notify_flags:
+            _ev_db(srv, db, GENERIC, b"del", key)
     modified(c, key, n)
     if nested:
         body = [[m, Double(s)] for s, m in pairs]
@@ -822,6 +844,7 @@ def _listpack_score(s: float) -> bytes:
 # --- ZUNION / ZINTER / ZDIFF --------------------------------------------------------------------
 
 UNION, INTER, DIFF = 1, 2, 3
+_SETOP_EV = {UNION: b"zunionstore", INTER: b"zinterstore", DIFF: b"zdiffstore"}
 
 
 def _src_items(v):
@@ -947,7 +970,7 @@ def _setop(c, argv, name: str, dstkey, numidx: int, op: int, card_only: bool = F
         z.set(m, s)
     if dstkey is not None:
         fit_listpack(c, z)
-        return store_zset(c, dstkey, z)
+        return store_zset(c, dstkey, z, _SETOP_EV[op])
     return _emit(z.islice(0, len(z)), withscores, c.resp == 3)
 
 

@@ -384,6 +384,8 @@ class Server:
     def _notify_config_changed(self, name: str, value: str) -> None:
         if name == "notify-keyspace-events":
             self.notify_flags = parse_flags(self.config.get(name))
+            if getattr(self.config, "keyspace_events_new", False):
+                self.notify_flags |= NEW
             hook = self._key_created if self.notify_flags & NEW else None
             for db in self.dbs:
                 db.on_new = hook
