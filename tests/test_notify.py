@@ -241,3 +241,26 @@ def test_notify_multi_exec(diff, watch):
 def test_notify_flushes_and_swapdb_are_silent(diff, watch):
     diff("SET", "a", "1")
     run(diff, watch, "KEA", [("FLUSHDB",), ("SET", "a", "1"), ("FLUSHALL",), ("SWAPDB", "0", "1")])
+
+
+READS = [
+    ("GET", "nokey"), ("MGET", "a", "nokey", "b"), ("EXISTS", "nokey", "a"), ("TYPE", "nokey"),
+    ("STRLEN", "nokey"), ("GETRANGE", "nokey", "0", "1"), ("LRANGE", "nokey", "0", "-1"),
+    ("LLEN", "nokey"), ("LINDEX", "nokey", "0"), ("SMEMBERS", "nokey"), ("SISMEMBER", "nokey", "x"),
+    ("SCARD", "nokey"), ("SINTER", "a", "nokey"), ("HGET", "nokey", "f"), ("HGETALL", "nokey"),
+    ("HLEN", "nokey"), ("ZRANGE", "nokey", "0", "-1"), ("ZSCORE", "nokey", "m"),
+    ("ZCARD", "nokey"), ("XRANGE", "nokey", "-", "+"), ("XLEN", "nokey"), ("TTL", "nokey"),
+    ("PTTL", "nokey"), ("OBJECT", "ENCODING", "nokey"), ("DUMP", "nokey"), ("BITCOUNT", "nokey"),
+    ("GETBIT", "nokey", "1"), ("PFCOUNT", "nokey"), ("SORT", "nokey"), ("SET", "nokey2", "1", "GET"),
+    ("INCR", "nokey3"), ("COPY", "nokey", "x"), ("GETDEL", "nokey"), ("LPOS", "nokey", "a"),
+    ("HRANDFIELD", "nokey"), ("SRANDMEMBER", "nokey"), ("ZRANDMEMBER", "nokey"),
+    ("GEOPOS", "nokey", "m"), ("XINFO", "STREAM", "nokey"), ("TOUCH", "nokey"),
+    ("EXPIRETIME", "nokey"), ("HEXISTS", "nokey", "f"), ("ZRANK", "nokey", "m"),
+    ("SUNION", "nokey"), ("ZUNION", "1", "nokey"), ("LCS", "nokey", "nokey2"),
+]
+
+
+@pytest.mark.parametrize("flags", ["Em", "Km", "KEA"])
+def test_notify_keymiss(diff, watch, flags):
+    diff("SET", "a", "1")
+    run(diff, watch, flags, READS, expect_some=flags != "KEA")

@@ -48,13 +48,9 @@ def limits(srv) -> rdb.Limits:
 
 
 def _lookup_read(c, key: bytes):
-    v = c.db.lookup(key, c.server.now_ms)
-    stats = c.server.stats
-    if v is None:
-        stats["keyspace_misses"] = stats.get("keyspace_misses", 0) + 1
-    else:
-        stats["keyspace_hits"] = stats.get("keyspace_hits", 0) + 1
-    return v
+    from frtrio.commands.util import lookup_read
+
+    return lookup_read(c, key)
 
 
 @command("dump")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import ErrorReply
-from frtrio.core.notify import GENERIC
+from frtrio.core.notify import GENERIC, KEY_MISS
 from frtrio.core.notify import notify as _notify
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -94,6 +94,8 @@ def lookup_read(c, key: bytes):
     st = c.server.stats
     if v is None:
         st["keyspace_misses"] = st.get("keyspace_misses", 0) + 1
+        if c.server.notify_flags & KEY_MISS:
+            _notify(c.server, KEY_MISS, b"keymiss", key, c.db.id)
     else:
         st["keyspace_hits"] = st.get("keyspace_hits", 0) + 1
     return v

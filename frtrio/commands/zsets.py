@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 
-from frtrio.commands.util import ev
+from frtrio.commands.util import ev, lookup_read
 from frtrio.core.notify import GENERIC, ZSET, notify
 from frtrio.core.client import F
 from frtrio.commands.strings import modified
@@ -150,8 +150,14 @@ def _parse_positive(b: bytes, msg: str = "ERR value is out of range, must be pos
 # --- helpers ----------------------------------------------------------------------
 
 
-def _lookup(c, key: bytes, db=None):
-    v = (c.db if db is None else db).lookup(key, c.server.now_ms)
+def _lookup(c, key: bytes, db=None, read: bool = False):
+    """The zset at key or None; WRONGTYPE for another type. ``read``: a read
+    lookup (Redis's lookupKeyRead: counted in keyspace_hits / misses, a
+    miss is a 'keymiss' event)."""
+    if read:
+        v = lookup_read(c, key)
+    else:
+        v = (c.db if db is None else db).lookup(key, c.server.now_ms)
     if v is None or type(v) is ZSetValue:
         return v
     raise wrongtype()
@@ -337,13 +343,13 @@ def cmd_zrem(c, argv):
 
 @command("zcard")
 def cmd_zcard(c, argv):
-    z = _lookup(c, argv[1])
+    z = _lookup(c, argv[1], read=True)
     return 0 if z is None else len(z)
 
 
 @command("zscore")
 def cmd_zscore(c, argv):
-    z = _lookup(c, argv[1])
+    z = _lookup(c, argv[1], read=True)
     if z is None:
         return None
     s = z.scores.get(argv[2])
@@ -352,7 +358,7 @@ def cmd_zscore(c, argv):
 
 @command("zmscore")
 def cmd_zmscore(c, argv):
-    z = _lookup(c, argv[1])
+    z = _lookup(c, argv[1], read=True)
     out = []
     for m in argv[2:]:
         s = None if z is None else z.scores.get(m)
@@ -361,7 +367,7 @@ def cmd_zmscore(c, argv):
 
 
 def _zrank(c, argv, rev: bool):
-    z = _lookup(c, argv[1])
+    z = _lookup(c, argv[1], read=True)
     if z is None:
         return None
     r = z.rank(argv[2])
@@ -383,7 +389,7 @@ def cmd_zrevrank(c, argv):
 @command("zcount")
 def cmd_zcount(c, argv):
     rng = parse_range_score(argv[2], argv[3])
-    z = _lookup(c, argv[1])
+    z = _lookup(c, argv[1], read=True)
     if z is None:
         return 0
     a, b = z.score_span(*rng)
@@ -393,7 +399,7 @@ def cmd_zcount(c, argv):
 @command("zlexcount")
 def cmd_zlexcount(c, argv):
     lo, hi = parse_lex_range(argv[2], argv[3])
-    z = _lookup(c, argv[1])
+    z = _lookup(c, argv[1], read=True)
     if z is None:
         return 0
     a, b = z.lex_span(lo, hi)
@@ -494,7 +500,7 @@ def _zrange_generic(c, argv, argc_start: int, store: bool, rangetype=None, direc
         rng = parse_range_score(argv[minidx], argv[maxidx])
     else:
         rng = parse_lex_range(argv[minidx], argv[maxidx])
-    z = _lookup(c, key)
+    z = _lookup(c, key, read=True)
     if z is None:
         pairs = []
     else:
@@ -766,7 +772,7 @@ def cmd_zrandmember(c, argv):
             withscores = True
             if count < -(LLONG_MAX // 2) or count > LLONG_MAX // 2:
                 raise err("ERR value is out of range")
-        z = _lookup(c, argv[1])
+        z = _lookup(c, argv[1], read=True)
         if z is None or count == 0:
             return []
         size = len(z)
@@ -781,7 +787,7 @@ def cmd_zrandmember(c, argv):
             idx = sorted(rng.sample(range(size), count))
             pairs = [z.at(i) for i in idx]
         return _emit(pairs, withscores, resp3)
-    z = _lookup(c, argv[1])
+    z = _lookup(c, argv[1], read=True)
     if z is None:
         return None
     return z.at(rng.randrange(len(z)))[1]
@@ -793,7 +799,7 @@ def cmd_zrandmember(c, argv):
 @command("zscan")
 def cmd_zscan(c, argv):
     cursor = parse_scan_cursor(argv[2])
-    z = _lookup(c, argv[1])
+    z = _lookup(c, argv[1], read=True)
     if z is None:
         return [b"0", []]
     count = 10
@@ -876,12 +882,10 @@ def _setop(c, argv, name: str, dstkey, numidx: int, op: int, card_only: bool = F
     n = len(argv)
     if setnum > n - (numidx + 1):
         raise syntax_error()
-    now = c.server.now_ms
-    db = c.db
     srcs = []
     j = numidx + 1
     for _ in range(setnum):
-        v = db.lookup(argv[j], now)
+        v = lookup_read(c, argv[j])  # (lookupKeyRead, STORE too)
         if v is not None and type(v) is not ZSetValue and not _is_set(v):
             raise wrongtype()
         srcs.append([v, 1.0])
