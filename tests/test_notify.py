@@ -264,3 +264,57 @@ READS = [
 def test_notify_keymiss(diff, watch, flags):
     diff("SET", "a", "1")
     run(diff, watch, flags, READS, expect_some=flags != "KEA")
+
+
+WRITES_ON_EXPIRED = [
+    ("SET", "k1", "v"), ("MSET", "k2", "v"), ("APPEND", "k3", "x"), ("INCR", "k4"),
+    ("LPUSH", "k5", "x"), ("SADD", "k6", "x"), ("HSET", "k7", "f", "v"), ("ZADD", "k8", "1", "m"),
+    ("XADD", "k9", "1-1", "f", "v"), ("DEL", "k10"), ("RENAME", "src", "k11"),
+    ("SETNX", "k12", "v"), ("GETSET", "k13", "v"), ("SETRANGE", "k14", "1", "x"),
+    ("SETBIT", "k15", "1", "1"), ("PFADD", "k16", "a"), ("EXPIRE", "k17", "100"),
+    ("COPY", "src", "k18"), ("SINTERSTORE", "k19", "src2"), ("LPUSHX", "k20", "x"),
+    ("SET", "k21", "v", "GET"), ("PERSIST", "k22"), ("TYPE", "k23"), ("EXISTS", "k24"),
+]
+
+
+def test_notify_writes_on_expired_keys(diff, watch):
+    """A command that meets a logically expired key: 'expired' first, then
+    what the command does ('new' + its event for a write)."""
+    diff("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+    try:
+        diff("SET", "src", "v")
+        diff("SADD", "src2", "a")
+        for i in range(1, 25):
+            diff("SET", "k%d" % i, "old", "PX", "5")
+        time.sleep(0.05)
+        run(diff, watch, "KEAn", WRITES_ON_EXPIRED)
+    finally:
+        diff("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+
+
+def test_notify_blocked_clients_served(diff, watch, frtrio_proc, redis_proc):
+    """Pops served to blocked clients notify when they are served."""
+    blocked = [frtrio_proc.conn(), redis_proc.conn()]
+    steps = [
+        (("BLPOP", "bl", "0"), ("RPUSH", "bl", "a")),
+        (("BLMOVE", "bl", "bd", "LEFT", "RIGHT", "0"), ("RPUSH", "bl", "a", "b")),
+        (("BZPOPMIN", "bz", "0"), ("ZADD", "bz", "1", "a")),
+        (("BLMPOP", "0", "1", "bl", "RIGHT", "COUNT", "5"), ("LPUSH", "bl", "x")),
+    ]
+    diff("CONFIG", "SET", "notify-keyspace-events", "KEA")
+    diff("XGROUP", "CREATE", "bx", "g", "$", "MKSTREAM")
+    steps.append((("XREADGROUP", "GROUP", "g", "newc", "BLOCK", "0", "STREAMS", "bx", ">"),
+                  ("XADD", "bx", "1-1", "f", "v")))
+    try:
+        for bcmd, wake in steps:
+            for b in blocked:
+                b.send(__import__("support").encode_request(bcmd))
+            time.sleep(0.05)
+            diff(*wake)
+            got = [b.read_reply() for b in blocked]
+            assert got[0] == got[1], got
+        msgs = watch.drain(diff)
+        assert "__keyevent@0__:xgroup-createconsumer bx" in msgs, msgs
+    finally:
+        for b in blocked:
+            b.close()

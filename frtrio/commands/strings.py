@@ -140,8 +140,11 @@ def cmd_set(c, argv):
     if len(argv) == 3:
         # plain SET key value: overwrite whatever is there, drop the TTL
         key = argv[1]
-        c.db.set(key, argv[2])
+        db = c.db
         srv = c.server
+        if db.expires and key in db.expires:
+            db.lookup(key, srv.now_ms)  # (setKey's lookupKeyWrite: an expired key goes first)
+        db.set(key, argv[2])
         srv.dirty += 1
         if srv.watched_keys or srv.tracking.tracking_clients:
             srv.touch_key(c.db, key)
@@ -181,7 +184,10 @@ def cmd_mset(c, argv):
     if len(argv) % 2 == 0:
         raise err("ERR wrong number of arguments for 'mset' command")
     db = c.db
+    now = c.server.now_ms
     for i in range(1, len(argv), 2):
+        if db.expires:
+            db.lookup(argv[i], now)  # (setKey's lookupKeyWrite)
         db.set(argv[i], argv[i + 1])
         modified(c, argv[i])
         ev(c, STRING, b"set", argv[i])
