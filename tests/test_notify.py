@@ -318,3 +318,38 @@ def test_notify_blocked_clients_served(diff, watch, frtrio_proc, redis_proc):
     finally:
         for b in blocked:
             b.close()
+
+
+def test_notify_scripts_and_stream_claims(diff, watch):
+    diff("XGROUP", "CREATE", "cx", "g", "$", "MKSTREAM")
+    diff("XADD", "cx", "1-1", "f", "v")
+    diff("XREADGROUP", "GROUP", "g", "c1", "STREAMS", "cx", ">")
+    run(diff, watch, "KEA", [
+        ("EVAL", "redis.call('set', KEYS[1], 'v'); redis.call('lpush', KEYS[2], 'x');"
+         " return redis.call('lpop', KEYS[2])", "2", "se", "sl"),
+        ("XCLAIM", "cx", "g", "c2", "0", "1-1"), ("XAUTOCLAIM", "cx", "g", "c3", "0", "0"),
+        ("XACK", "cx", "g", "1-1"), ("XGROUP", "DELCONSUMER", "cx", "g", "nope"),
+        ("XGROUP", "DESTROY", "cx", "nope"),
+    ])
+
+
+def test_notify_resp3_subscriber_on_the_same_connection(frtrio_proc, redis_proc, diff):
+    """A RESP3 client subscribed to its own keys gets the push and the reply
+    in Redis 7.0's order."""
+    diff("CONFIG", "SET", "notify-keyspace-events", "KEA")
+    conns = [frtrio_proc.conn(), redis_proc.conn()]
+    try:
+        out = []
+        for c in conns:
+            c.cmd("HELLO", "3")
+            c.cmd("SUBSCRIBE", "__keyspace@0__:r3")
+            got = [c.cmd("SET", "r3", "v")]
+            got.append(c.read_reply())
+            got.append(c.cmd("DEL", "r3"))
+            got.append(c.read_reply())
+            out.append(got)
+        assert out[0] == out[1], out
+    finally:
+        for c in conns:
+            c.close()
+        diff("CONFIG", "SET", "notify-keyspace-events", "")
