@@ -353,3 +353,11 @@ def test_notify_resp3_subscriber_on_the_same_connection(frtrio_proc, redis_proc,
         for c in conns:
             c.close()
         diff("CONFIG", "SET", "notify-keyspace-events", "")
+
+
+def test_notify_new_not_sent_for_keys_loaded_by_debug_reload(diff, watch):
+    """DEBUG RELOAD loads the keys back silently (dbAddRDBLoad); DEBUG
+    POPULATE creates them with dbAdd ('new')."""
+    diff("SET", "a", "1")
+    diff("RPUSH", "l", "x")
+    run(diff, watch, "KEAn", [("DEBUG", "RELOAD"), ("DEBUG", "POPULATE", "3", "p")])

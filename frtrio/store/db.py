@@ -124,8 +124,10 @@ class Db:
     def exists(self, key: bytes, now_ms: int) -> bool:
         return self.lookup(key, now_ms) is not None
 
-    def set(self, key: bytes, value, keep_ttl: bool = False) -> None:
-        """Set key to value; clears the TTL unless keep_ttl."""
+    def set(self, key: bytes, value, keep_ttl: bool = False, new_event: bool = True) -> None:
+        """Set key to value; clears the TTL unless keep_ttl. ``new_event``:
+        a created key is reported to ``on_new`` (not for keys loaded from a
+        snapshot, as Redis's dbAddRDBLoad)."""
         data = self.data
         if key not in data:
             s = key_slot(key)
@@ -134,7 +136,7 @@ class Db:
                 self.slot_keys[s] = {key: None}
             else:
                 d[key] = None
-            if self.on_new is not None:
+            if self.on_new is not None and new_event:
                 self.on_new(self, key)
         elif self.on_overwrite is not None:
             self.on_overwrite(self, key)
