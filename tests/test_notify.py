@@ -361,3 +361,53 @@ def test_notify_new_not_sent_for_keys_loaded_by_debug_reload(diff, watch):
     diff("SET", "a", "1")
     diff("RPUSH", "l", "x")
     run(diff, watch, "KEAn", [("DEBUG", "RELOAD"), ("DEBUG", "POPULATE", "3", "p")])
+
+
+def test_notify_on_replicas(redis_proc):
+    """A redis-server master with a frtrio and a redis-server replica: the
+    replicas notify what their master's stream makes them do, the same
+    messages on both (a key expiring on the master arrives as 'del')."""
+    from support import ServerProc, wait_for
+
+    m = ServerProc("redis").start()
+    reps = []
+    subs = []
+    try:
+        mc = m.conn()
+        for kind in ("frtrio", "redis"):
+            p = ServerProc(kind, ["--replicaof", "127.0.0.1", str(m.port),
+                                  "--notify-keyspace-events", "KEA"]).start()
+            reps.append(p)
+            cl = p.client()
+            wait_for(lambda: cl.info("replication").get("master_link_status") == "up",
+                     what="%s replica link up" % kind)
+        for p in reps:
+            s = p.conn()
+            s.cmd("PSUBSCRIBE", "__key*__:*")
+            subs.append(s)
+        for cmd in [("SET", "a", "1"), ("LPUSH", "l", "x", "y"), ("LPOP", "l", "2"),
+                    ("SADD", "s", "m"), ("HSET", "h", "f", "v"), ("ZADD", "z", "1", "m"),
+                    ("EXPIRE", "a", "100"), ("SET", "e", "v", "PX", "20"), ("DEL", "s"),
+                    ("XADD", "x", "1-1", "f", "v"), ("RENAME", "h", "h2")]:
+            mc.cmd(*cmd)
+        time.sleep(0.3)
+        mc.cmd("GET", "e")  # expired on the master: it propagates DEL e
+        mc.cmd("PUBLISH", _END, "x")
+        got = []
+        for s in subs:
+            msgs = []
+            while True:
+                raw = s.read_reply()
+                if _END.encode() in raw:
+                    break
+                parts = raw.split(b"\r\n")
+                msgs.append((parts[6] + b" " + parts[8]).decode("latin-1"))
+            got.append(msgs)
+        assert got[0] == got[1], got
+        assert "__keyevent@0__:del e" in got[0], got[0]
+    finally:
+        for s in subs:
+            s.close()
+        for p in reps:
+            p.cleanup()
+        m.cleanup()
