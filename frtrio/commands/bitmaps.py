@@ -18,6 +18,8 @@ from frtrio.commands.util import (
     syntax_error,
     wrongtype,
 )
+from frtrio.commands.util import ev
+from frtrio.core.notify import GENERIC, STRING
 from frtrio.protocol.parser import string2ll
 
 BIT_OFFSET_ERR = "ERR bit offset is not an integer or out of range"
@@ -90,6 +92,7 @@ def cmd_setbit(c, argv):
             nb = (v[byte] & ~(1 << shift)) | (on << shift)
             c.db.replace_value(key, v[:byte] + bytes((nb,)) + v[byte + 1:])
             modified(c, key)
+            ev(c, STRING, b"setbit", key)
         return old
     # a new key, or the string grows: always a change
     if v is None:
@@ -97,6 +100,7 @@ def cmd_setbit(c, argv):
     else:
         c.db.replace_value(key, v + bytes(byte - len(v)) + bytes((on << shift,)))
     modified(c, key)
+    ev(c, STRING, b"setbit", key)
     return 0
 
 
@@ -143,9 +147,11 @@ def cmd_bitop(c, argv):
                 r ^= x
         c.db.set(dst, r.to_bytes(maxlen, "big"))
         modified(c, dst)
+        ev(c, STRING, b"set", dst)
     elif c.db.lookup(dst, c.server.now_ms) is not None:
         c.db.delete(dst)
         modified(c, dst)
+        ev(c, GENERIC, b"del", dst)
     return maxlen
 
 
@@ -479,6 +485,7 @@ def _bitfield(c, argv, ro: bool):
             c.db.set(key, bytes(buf))
         if changes:
             modified(c, key, changes)
+            ev(c, STRING, b"setbit", key)
     return out
 
 

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import itertools
 
+from frtrio.commands.util import ev
+from frtrio.core.notify import GENERIC, notify
 from frtrio.core.client import F
 from frtrio.core.effects import RunMigrate
 from frtrio.commands.strings import modified
@@ -46,13 +48,9 @@ def limits(srv) -> rdb.Limits:
 
 
 def _lookup_read(c, key: bytes):
-    v = c.db.lookup(key, c.server.now_ms)
-    stats = c.server.stats
-    if v is None:
-        stats["keyspace_misses"] = stats.get("keyspace_misses", 0) + 1
-    else:
-        stats["keyspace_hits"] = stats.get("keyspace_hits", 0) + 1
-    return v
+    from frtrio.commands.util import lookup_read
+
+    return lookup_read(c, key)
 
 
 @command("dump")
@@ -115,6 +113,7 @@ def _restore(c, argv):
         if deleted:
             srv.propagate(c.dbid, [b"DEL", key])
             modified(c, key)
+            ev(c, GENERIC, b"del", key)
         return OK
     db.set(key, value)
     if ttl:
@@ -125,6 +124,7 @@ def _restore(c, argv):
         out.append(b"ABSTTL")
     srv.propagate(c.dbid, out)
     modified(c, key)
+    ev(c, GENERIC, b"restore", key)
     if type(value) is not bytes and value.type_name in (b"list", b"zset"):
         srv.signal_key_ready(db, key)
     return OK
@@ -320,6 +320,8 @@ class MigrateJob:
                     db.delete(key)
                     srv.dirty += 1
                     srv.touch_key(db, key)
+                    if srv.notify_flags:
+                        notify(srv, GENERIC, b"del", key, db.id)
                     deleted.append(key)
             if deleted:
                 srv.propagate(db.id, [b"DEL"] + deleted)

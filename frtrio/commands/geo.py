@@ -584,7 +584,7 @@ def _georadius(c, argv, src: int, flags: int):
         raise err("ERR the ANY argument requires COUNT argument")
     if z is None:
         if storekey is not None:
-            return store_zset(c, storekey, ZSetValue(listpack=False))
+            return store_zset(c, storekey, ZSetValue(listpack=False), b"del")
         return []
     if count and sort == 0 and not any_:
         sort = 1
@@ -624,7 +624,8 @@ def _georadius(c, argv, src: int, flags: int):
     for d, score, m, _x, _y in found:
         zs.set(m, d / sh.conversion if storedist else score)
     fit_listpack(c, zs)
-    return store_zset(c, storekey, zs, nret)
+    return store_zset(c, storekey, zs,
+                      b"geosearchstore" if flags & _SEARCH else b"georadiusstore", nret)
 
 
 @command("georadius")

@@ -14,6 +14,8 @@ and is propagated as HSET with the final value.
 
 from __future__ import annotations
 
+from frtrio.commands.util import ev
+from frtrio.core.notify import HASH
 from frtrio.commands import ldouble
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
@@ -82,6 +84,7 @@ def _hset(c, argv, name: str):
         h[f] = argv[i + 1]
     _store_new(c, key, h, created)
     modified(c, key, (len(argv) - 2) // 2)
+    ev(c, HASH, b"hset", key)
     return added
 
 
@@ -105,6 +108,7 @@ def cmd_hsetnx(c, argv):
     h[argv[2]] = argv[3]
     _store_new(c, key, h, created)
     modified(c, key)
+    ev(c, HASH, b"hset", key)
     return 1
 
 
@@ -133,7 +137,7 @@ def cmd_hdel(c, argv):
         return 0
     from frtrio.commands.util import remove_members
 
-    return remove_members(c, key, h, argv[2:])
+    return remove_members(c, key, h, argv[2:], HASH, b"hdel")
 
 
 @command("hlen")
@@ -198,6 +202,7 @@ def cmd_hincrby(c, argv):
     h[f] = b"%d" % new
     _store_new(c, key, h, created)
     modified(c, key)
+    ev(c, HASH, b"hincrby", key)
     return new
 
 
@@ -224,6 +229,7 @@ def cmd_hincrbyfloat(c, argv):
     h[f] = b
     _store_new(c, key, h, created)
     modified(c, key)
+    ev(c, HASH, b"hincrbyfloat", key)
     c.server.propagate(c.dbid, [b"HSET", key, f, b])
     return b
 

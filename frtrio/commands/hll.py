@@ -20,6 +20,8 @@ import math
 import struct
 from bisect import bisect_right
 
+from frtrio.commands.util import ev
+from frtrio.core.notify import STRING
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
 from frtrio.commands.util import err, lookup_read, wrongtype
@@ -754,6 +756,7 @@ def cmd_pfadd(c, argv):
         w.invalidate()
         w.store(c, key, created)
         modified(c, key, updated)
+        ev(c, STRING, b"pfadd", key)
         return 1
     if v is not None and w.sp is not None:
         _remember_editor(v, w.sp)
@@ -828,6 +831,7 @@ def cmd_pfmerge(c, argv):
     else:
         c.db.replace_value(key, bytes(w.value()))
     modified(c, key)
+    ev(c, STRING, b"pfadd", key)
     return OK
 
 

@@ -20,6 +20,8 @@ from frtrio.commands.util import (
     parse_int32,
     syntax_error,
 )
+from frtrio.commands.util import ev
+from frtrio.core.notify import GENERIC, notify
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import OK, Status
 from frtrio.store.db import type_name
@@ -40,6 +42,7 @@ def _del(c, argv):
         if db.lookup(k, now) is not None:
             db.delete(k)
             modified(c, k)
+            ev(c, GENERIC, b"del", k)
             n += 1
     return n
 
@@ -120,10 +123,12 @@ def _expire_generic(c, argv, base_ms: int, unit: int, name: str):
     if when <= c.server.now_ms and not c.server.loading:
         db.delete(key)
         modified(c, key)
+        ev(c, GENERIC, b"del", key)
         c.server.propagate(c.dbid, [b"DEL", key])
         return 1
     db.set_expire(key, when)
     modified(c, key)
+    ev(c, GENERIC, b"expire", key)
     c.server.propagate(c.dbid, [b"PEXPIREAT", key, b"%d" % when])
     return 1
 
@@ -190,6 +195,7 @@ def cmd_persist(c, argv):
         return 0
     if db.persist(argv[1]):
         modified(c, argv[1])
+        ev(c, GENERIC, b"persist", argv[1])
         return 1
     return 0
 
@@ -217,6 +223,8 @@ def _rename(c, argv, nx: bool):
         db.set_expire(dst, exp)
     modified(c, src)
     modified(c, dst, 0)
+    ev(c, GENERIC, b"rename_from", src)
+    ev(c, GENERIC, b"rename_to", dst)
     c.server.signal_key_ready(db, dst)
     return 1 if nx else OK
 
@@ -281,6 +289,8 @@ def cmd_copy(c, argv):
     srv.dirty += 1
     srv.touch_key(dstdb, dst)
     srv.signal_key_ready(dstdb, dst)
+    if srv.notify_flags & GENERIC:
+        notify(srv, GENERIC, b"copy_to", dst, dstid)
     return 1
 
 
@@ -304,6 +314,9 @@ def cmd_move(c, argv):
     modified(c, key)
     c.server.touch_key(dst, key)
     c.server.signal_key_ready(dst, key)
+    ev(c, GENERIC, b"move_from", key)
+    if c.server.notify_flags & GENERIC:
+        notify(c.server, GENERIC, b"move_to", key, dst.id)
     return 1
 
 

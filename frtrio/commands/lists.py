@@ -30,12 +30,16 @@ from frtrio.commands.util import (
     syntax_error,
     wrongtype,
 )
+from frtrio.commands.util import ev
+from frtrio.core.notify import GENERIC, LIST, notify
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import OK, ErrorReply, NullArray
 from frtrio.store.db import ListValue
 
 LEFT, RIGHT = 0, 1
 _POS_NAMES = (b"LEFT", b"RIGHT")
+_PUSH_EV = (b"lpush", b"rpush")
+_POP_EV = (b"lpop", b"rpop")
 
 
 # --- helpers ----------------------------------------------------------------
@@ -104,12 +108,21 @@ def _push(v: ListValue, where: int, x: bytes) -> None:
         v.append(x)
 
 
-def _removed(c, db, key: bytes, v: ListValue, n: int) -> None:
-    """Elements were removed from the list at key: delete it when empty,
-    count the change and invalidate WATCH."""
+def _ev(srv, db, event: bytes, key: bytes, flag: int = LIST) -> None:
+    if srv.notify_flags & flag:
+        notify(srv, flag, event, key, db.id)
+
+
+def _removed(c, db, key: bytes, v: ListValue, n: int, event: bytes) -> None:
+    """Elements were removed from the list at key: notify ``event``, delete
+    it when empty (and notify 'del'), count the change and invalidate WATCH."""
+    srv = c.server
+    if srv.notify_flags:
+        _ev(srv, db, event, key)
     if not v:
         db.delete(key)
-    srv = c.server
+        if srv.notify_flags:
+            _ev(srv, db, b"del", key, GENERIC)
     srv.dirty += n
     srv.touch_key(db, key)
 
@@ -142,6 +155,7 @@ def _push_generic(c, argv, where: int, xx: bool):
     else:
         v.extend(argv[2:])
     modified(c, key, len(argv) - 2)
+    _ev(c.server, db, b"lpush" if where == LEFT else b"rpush", key)
     _signal_push(c, db, key)
     return len(v)
 
@@ -181,12 +195,12 @@ def _pop_generic(c, argv, where: int):
         return NullArray if count is not None else None
     if count is None:
         x = _pop(v, where)
-        _removed(c, c.db, key, v, 1)
+        _removed(c, c.db, key, v, 1, _POP_EV[where])
         return x
     if count == 0:
         return []
     out = _pop_range(v, where, count)
-    _removed(c, c.db, key, v, len(out))
+    _removed(c, c.db, key, v, len(out), _POP_EV[where])
     return out
 
 
@@ -276,6 +290,7 @@ def cmd_lset(c, argv):
         raise err("ERR index out of range")
     v[i] = argv[3]
     modified(c, key)
+    ev(c, LIST, b"lset", key)
     return OK
 
 
@@ -301,7 +316,7 @@ def cmd_ltrim(c, argv):
             v.popleft()
         for _ in range(rtrim):
             v.pop()
-    _removed(c, c.db, key, v, ltrim + rtrim)
+    _removed(c, c.db, key, v, ltrim + rtrim, b"ltrim")
     return OK
 
 
@@ -335,7 +350,7 @@ def cmd_lrem(c, argv):
         keep.reverse()
     v.clear()
     v.extend(keep)
-    _removed(c, c.db, key, v, removed)
+    _removed(c, c.db, key, v, removed, b"lrem")
     return removed
 
 
@@ -358,6 +373,7 @@ def cmd_linsert(c, argv):
         return -1
     v.insert(i + 1 if after else i, argv[4])
     modified(c, key)
+    ev(c, LIST, b"linsert", key)
     return len(v)
 
 
@@ -430,6 +446,9 @@ def _move(c, db, src: bytes, dst: bytes, sv: ListValue, wfrom: int, wto: int):
     srv = c.server
     if dst == src:
         _push(sv, wto, x)
+        if srv.notify_flags:
+            _ev(srv, db, _PUSH_EV[wto], dst)
+            _ev(srv, db, _POP_EV[wfrom], src)
     else:
         dv = db.lookup(dst, srv.now_ms)
         if dv is None:
@@ -438,8 +457,13 @@ def _move(c, db, src: bytes, dst: bytes, sv: ListValue, wfrom: int, wto: int):
         _push(dv, wto, x)
         srv.touch_key(db, dst)
         srv.signal_key_ready(db, dst)
+        if srv.notify_flags:
+            _ev(srv, db, _PUSH_EV[wto], dst)
+            _ev(srv, db, _POP_EV[wfrom], src)
         if not sv:
             db.delete(src)
+            if srv.notify_flags:
+                _ev(srv, db, b"del", src, GENERIC)
     srv.touch_key(db, src)
     srv.dirty += 1
     return x
@@ -497,7 +521,7 @@ def _parse_mpop(argv, numkeys_idx: int):
 
 def _mpop_from(c, db, key: bytes, v: ListValue, where: int, count: int):
     out = _pop_range(v, where, count)
-    _removed(c, db, key, v, len(out))
+    _removed(c, db, key, v, len(out), _POP_EV[where])
     c.server.propagate(db.id, [b"LPOP" if where == LEFT else b"RPOP", key, b"%d" % len(out)])
     return [key, out]
 
@@ -531,7 +555,7 @@ def _bpop(c, argv, where: int):
         if not v:
             continue
         x = _pop(v, where)
-        _removed(c, c.db, k, v, 1)
+        _removed(c, c.db, k, v, 1, _POP_EV[where])
         c.server.propagate(c.dbid, [popname, k])
         return [k, x]
     if not may_block(c):
@@ -543,7 +567,7 @@ def _bpop(c, argv, where: int):
         if v is None:
             return None
         x = _pop(v, where)
-        _removed(client, db, key, v, 1)
+        _removed(client, db, key, v, 1, _POP_EV[where])
         client.server.propagate(db.id, [popname, key])
         return [key, x]
 

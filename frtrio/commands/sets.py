@@ -22,6 +22,8 @@ from __future__ import annotations
 import bisect
 import hashlib
 
+from frtrio.commands.util import ev
+from frtrio.core.notify import GENERIC, SET
 from frtrio.core.client import F
 from frtrio.commands.lists import _parse_positive, _parse_range
 from frtrio.commands.strings import modified
@@ -61,7 +63,7 @@ def members(c, s) -> list:
     return o if o is not None else list(s)
 
 
-def _store(c, key: bytes, s) -> None:
+def _store(c, key: bytes, s, event: bytes) -> None:
     """Store a result set at key (replacing any value and TTL), or delete
     key when the result is empty."""
     db = c.db
@@ -71,10 +73,12 @@ def _store(c, key: bytes, s) -> None:
         db.set(key, s)
         srv.dirty += 1
         srv.touch_key(db, key)
+        ev(c, SET, event, key)
     elif db.lookup(key, srv.now_ms) is not None:
         db.delete(key)
         srv.dirty += 1
         srv.touch_key(db, key)
+        ev(c, GENERIC, b"del", key)
 
 
 # --- scanning -------------------------------------------------------------------------
@@ -171,6 +175,7 @@ def cmd_sadd(c, argv):
         c.db.add(key, s)
     if added:
         modified(c, key, added)
+        ev(c, SET, b"sadd", key)
     return added
 
 
@@ -182,7 +187,7 @@ def cmd_srem(c, argv):
         return 0
     from frtrio.commands.util import remove_members
 
-    return remove_members(c, key, s, argv[2:])
+    return remove_members(c, key, s, argv[2:], SET, b"srem")
 
 
 @command("smove")
@@ -201,8 +206,10 @@ def cmd_smove(c, argv):
     if m not in sv:
         return 0
     del sv[m]
+    ev(c, SET, b"srem", src)
     if not sv:
         db.delete(src)
+        ev(c, GENERIC, b"del", src)
     if dv is None:
         dv = SetValue()
         db.add(dst, dv)
@@ -210,6 +217,7 @@ def cmd_smove(c, argv):
     if m not in dv:
         dv[m] = None
         modified(c, dst)
+        ev(c, SET, b"sadd", dst)
     return 1
 
 
@@ -256,7 +264,9 @@ def cmd_spop(c, argv):
         size = len(s)
         if count >= size:
             out = members(c, s)
+            ev(c, SET, b"spop", key)
             c.db.delete(key)
+            ev(c, GENERIC, b"del", key)
             modified(c, key, size)
             srv.propagate(c.dbid, [b"DEL", key])
             return SetReply(out)
@@ -272,14 +282,17 @@ def cmd_spop(c, argv):
         if wrap:
             srv.propagate(c.dbid, [b"EXEC"])
         modified(c, key, count)
+        ev(c, SET, b"spop", key)
         return SetReply(picked)
     s = get_set(c, key)
     if s is None:
         return None
     m = _nth(s, srv.rng.randrange(len(s)))
     del s[m]
+    ev(c, SET, b"spop", key)
     if not s:
         c.db.delete(key)
+        ev(c, GENERIC, b"del", key)
     modified(c, key)
     srv.propagate(c.dbid, [b"SREM", key, m])
     return m
@@ -387,7 +400,7 @@ def cmd_sintercard(c, argv):
 def cmd_sinterstore(c, argv):
     r = _inter(c, argv[2:])
     s = SetValue.fromkeys(r or ())
-    _store(c, argv[1], s)
+    _store(c, argv[1], s, b"sinterstore")
     return len(s)
 
 
@@ -426,7 +439,7 @@ def cmd_sunion(c, argv):
 @command("sunionstore")
 def cmd_sunionstore(c, argv):
     s = _union(c, argv[2:])
-    _store(c, argv[1], s)
+    _store(c, argv[1], s, b"sunionstore")
     return len(s)
 
 
@@ -438,7 +451,7 @@ def cmd_sdiff(c, argv):
 @command("sdiffstore")
 def cmd_sdiffstore(c, argv):
     s = _diff(c, argv[2:])
-    _store(c, argv[1], s)
+    _store(c, argv[1], s, b"sdiffstore")
     return len(s)
 
 

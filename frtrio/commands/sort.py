@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 import re
 
+from frtrio.commands.util import ev
+from frtrio.core.notify import GENERIC, LIST
 from frtrio.commands.pqsort import pqsort
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
@@ -273,10 +275,12 @@ def _sort_generic(c, argv, readonly: bool):
     if outputlen:
         db.set(storekey, res)
         modified(c, storekey, outputlen)
+        ev(c, LIST, b"sortstore", storekey)
         c.server.signal_key_ready(db, storekey)
     elif db.lookup(storekey, c.server.now_ms) is not None:
         db.delete(storekey)
         modified(c, storekey)
+        ev(c, GENERIC, b"del", storekey)
     return outputlen
 
 

@@ -17,6 +17,8 @@ whose group is gone gets ``NOGROUP``.
 
 from __future__ import annotations
 
+from frtrio.commands.util import ev
+from frtrio.core.notify import STREAM, notify
 from frtrio.core.cnum import cstr
 from frtrio.core.client import F
 from frtrio.core.blocking import may_block
@@ -153,13 +155,17 @@ def _lookup_consumer(c, g: Group, name: bytes, refresh: bool = True):
     return cons
 
 
-def _create_consumer(c, g: Group, name: bytes, dirty: bool = True):
+def _create_consumer(c, g: Group, name: bytes, key: bytes, dbid: int):
+    """streamCreateConsumer: None if it exists; counts a change and
+    notifies 'xgroup-createconsumer' on ``key``."""
     if name in g.consumers:
         return None
-    cons = Consumer(name, c.server.now_ms)
+    srv = c.server
+    cons = Consumer(name, srv.now_ms)
     g.consumers[name] = cons
-    if dirty:
-        c.server.dirty += 1
+    srv.dirty += 1
+    if srv.notify_flags & STREAM:
+        notify(srv, STREAM, b"xgroup-createconsumer", key, dbid)
     return cons
 
 
@@ -338,9 +344,11 @@ def cmd_xadd(c, argv):
     mb, me = _node_limits(c)
     s.append(nid, list(flat), mb, me)
     modified(c, key)
+    ev(c, STREAM, b"xadd", key)
     prop = list(argv)
     if a.strategy is not None:
-        _trim(s, a)
+        if _trim(s, a):
+            ev(c, STREAM, b"xtrim", key)
         if a.approx:
             _rewrite_trim(prop, s, a)
     sid = id_str(nid)
@@ -364,6 +372,7 @@ def cmd_xtrim(c, argv):
         if a.approx:
             _rewrite_trim(prop, s, a)
         modified(c, key, deleted)
+        ev(c, STREAM, b"xtrim", key)
         c.server.propagate(c.dbid, prop)
     return deleted
 
@@ -606,7 +615,7 @@ def _xread(c, argv, xreadgroup: bool):
             g = groups[k_i]
             cons = _lookup_consumer(c, g, cname)
             if cons is None:
-                cons = _create_consumer(c, g, cname)
+                cons = _create_consumer(c, g, cname, key, db.id)
                 if noack:
                     srv.propagate(db.id, [b"XGROUP", b"CREATECONSUMER", key, gname, cname])
             if history:
@@ -649,7 +658,7 @@ def _xread(c, argv, xreadgroup: bool):
             if g is not None:
                 cons = _lookup_consumer(client, g, cname)
                 if cons is None:
-                    cons = _create_consumer(client, g, cname)
+                    cons = _create_consumer(client, g, cname, key, db.id)
                     if noack:
                         client.server.propagate(db.id, [b"XGROUP", b"CREATECONSUMER", key, gname, cname])
                 ents = _serve_range(client, db.id, s, key, start, bcount, g, cons, noack, gname)
@@ -721,6 +730,7 @@ def cmd_xdel(c, argv):
         elif first_entry:
             s.first_id = s.first_entry_id()
         modified(c, key, deleted)
+        ev(c, STREAM, b"xdel", key)
     return deleted
 
 
@@ -760,6 +770,7 @@ def cmd_xsetid(c, argv):
     if max_xdel:
         s.max_deleted = max_xdel
     modified(c, argv[1])
+    ev(c, STREAM, b"xsetid", argv[1])
     return OK
 
 
@@ -856,6 +867,7 @@ def _xgroup(c, argv):
             c.db.add(key, s)
         s.groups[grp] = Group(nid, entries_read)
         modified(c, key)
+        ev(c, STREAM, b"xgroup-create", key)
         return OK
     if opt == b"setid" and argc in (5, 7):
         if argv[4] == b"$":
@@ -865,16 +877,18 @@ def _xgroup(c, argv):
         cg.last_id = nid
         cg.entries_read = entries_read
         modified(c, key)
+        ev(c, STREAM, b"xgroup-setid", key)
         return OK
     if opt == b"destroy" and argc == 4:
         if cg is not None:
             del s.groups[grp]
             modified(c, key)
+            ev(c, STREAM, b"xgroup-destroy", key)
             c.server.signal_key_ready(c.db, key)
             return 1
         return 0
     if opt == b"createconsumer" and argc == 5:
-        created = _create_consumer(c, cg, argv[4])
+        created = _create_consumer(c, cg, argv[4], key, c.dbid)
         if created is not None:
             c.server.propagate(c.dbid, list(argv))
         return 1 if created else 0
@@ -887,6 +901,7 @@ def _xgroup(c, argv):
                 cg.pel.pop(i, None)
             del cg.consumers[argv[4]]
             modified(c, key)
+            ev(c, STREAM, b"xgroup-delconsumer", key)
         return pending
     raise _subcmd_syntax(argv)
 
@@ -1068,7 +1083,7 @@ def cmd_xclaim(c, argv):
         if cons is None:
             cons = _lookup_consumer(c, g, argv[3])
             if cons is None:
-                cons = _create_consumer(c, g, argv[3])
+                cons = _create_consumer(c, g, argv[3], argv[1], c.dbid)
         if nack.consumer is not cons and nack.consumer is not None:
             nack.consumer.pel.pop(i, None)
         nack.delivery_time = deliverytime
@@ -1150,7 +1165,7 @@ def cmd_xautoclaim(c, argv):
         if cons is None:
             cons = _lookup_consumer(c, g, argv[3])
             if cons is None:
-                cons = _create_consumer(c, g, argv[3])
+                cons = _create_consumer(c, g, argv[3], argv[1], c.dbid)
         if nack.consumer is not cons and nack.consumer is not None:
             nack.consumer.pel.pop(i, None)
         nack.delivery_time = now

@@ -19,6 +19,8 @@ from frtrio.commands.util import (
     syntax_error,
     wrongtype,
 )
+from frtrio.commands.util import ev
+from frtrio.core.notify import GENERIC, STRING
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import OK
 
@@ -122,6 +124,9 @@ def _set_generic(c, key, val, flags, exp_opt, exp_val, cmdname, argv,
     if when is not None:
         db.set_expire(key, when)
     modified(c, key)
+    ev(c, STRING, b"set", key)
+    if when is not None:
+        ev(c, GENERIC, b"expire", key)
     if when is not None and exp_opt != b"pxat":
         c.server.propagate(c.dbid, [b"SET", key, val, b"PXAT", b"%d" % when])
     elif get:
@@ -135,11 +140,16 @@ def cmd_set(c, argv):
     if len(argv) == 3:
         # plain SET key value: overwrite whatever is there, drop the TTL
         key = argv[1]
-        c.db.set(key, argv[2])
+        db = c.db
         srv = c.server
+        if db.expires and key in db.expires:
+            db.lookup(key, srv.now_ms)  # (setKey's lookupKeyWrite: an expired key goes first)
+        db.set(key, argv[2])
         srv.dirty += 1
         if srv.watched_keys or srv.tracking.tracking_clients:
             srv.touch_key(c.db, key)
+        if srv.notify_flags & STRING:
+            ev(c, STRING, b"set", key)
         return OK
     flags, exp_opt, exp_val = parse_string_options(argv, 3, True)
     return _set_generic(c, argv[1], argv[2], flags, exp_opt, exp_val, "set", argv)
@@ -174,9 +184,13 @@ def cmd_mset(c, argv):
     if len(argv) % 2 == 0:
         raise err("ERR wrong number of arguments for 'mset' command")
     db = c.db
+    now = c.server.now_ms
     for i in range(1, len(argv), 2):
+        if db.expires:
+            db.lookup(argv[i], now)  # (setKey's lookupKeyWrite)
         db.set(argv[i], argv[i + 1])
         modified(c, argv[i])
+        ev(c, STRING, b"set", argv[i])
     return OK
 
 
@@ -192,6 +206,7 @@ def cmd_msetnx(c, argv):
     for i in range(1, len(argv), 2):
         db.set(argv[i], argv[i + 1])
         modified(c, argv[i])
+        ev(c, STRING, b"set", argv[i])
     return 1
 
 
@@ -200,6 +215,7 @@ def cmd_getset(c, argv):
     old = get_string(c, argv[1], True)
     c.db.set(argv[1], argv[2])
     modified(c, argv[1])
+    ev(c, STRING, b"set", argv[1])
     c.server.propagate(c.dbid, [b"SET", argv[1], argv[2]])
     return old
 
@@ -210,6 +226,7 @@ def cmd_getdel(c, argv):
     if old is not None:
         c.db.delete(argv[1])
         modified(c, argv[1])
+        ev(c, GENERIC, b"del", argv[1])
         c.server.propagate(c.dbid, [b"DEL", argv[1]])
     return old
 
@@ -229,14 +246,17 @@ def cmd_getex(c, argv):
         if exp_opt in (b"exat", b"pxat") and when <= c.server.now_ms:
             db.delete(key)
             modified(c, key)
+            ev(c, GENERIC, b"del", key)
             c.server.propagate(c.dbid, [b"DEL", key])
         else:
             db.set_expire(key, when)
             modified(c, key)
+            ev(c, GENERIC, b"expire", key)
             c.server.propagate(c.dbid, [b"PEXPIREAT", key, b"%d" % when])
     elif b"persist" in flags:
         if db.persist(key):
             modified(c, key)
+            ev(c, GENERIC, b"persist", key)
             c.server.propagate(c.dbid, [b"PERSIST", key])
     return v
 
@@ -248,12 +268,14 @@ def cmd_append(c, argv):
     if v is None:
         c.db.set(key, argv[2])
         modified(c, key)
+        ev(c, STRING, b"append", key)
         return len(argv[2])
     if len(v) + len(argv[2]) > c.server.config.get_int("proto-max-bulk-len"):
         raise err("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
     nv = v + argv[2]
     c.db.replace_value(key, nv)
     modified(c, key)
+    ev(c, STRING, b"append", key)
     return len(nv)
 
 
@@ -282,6 +304,7 @@ def _incr(c, key: bytes, delta: int):
     else:
         c.db.replace_value(key, b)
     modified(c, key)
+    ev(c, STRING, b"incrby", key)
     return new
 
 
@@ -328,6 +351,7 @@ def cmd_incrbyfloat(c, argv):
     else:
         c.db.replace_value(key, b)
     modified(c, key)
+    ev(c, STRING, b"incrbyfloat", key)
     c.server.propagate(c.dbid, [b"SET", key, b, b"KEEPTTL"])
     return b
 
@@ -384,6 +408,7 @@ def cmd_setrange(c, argv):
         nv = b"\0" * offset + val
         c.db.set(key, nv)
         modified(c, key)
+        ev(c, STRING, b"setrange", key)
         return len(nv)
     if not val:
         return len(v)
@@ -395,5 +420,6 @@ def cmd_setrange(c, argv):
         nv = v[:offset] + val + v[offset + len(val) :]
     c.db.replace_value(key, nv)
     modified(c, key)
+    ev(c, STRING, b"setrange", key)
     return len(nv)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import ErrorReply
+from frtrio.core.notify import GENERIC, KEY_MISS
+from frtrio.core.notify import notify as _notify
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 SYNTAX = "ERR syntax error"
@@ -92,6 +94,8 @@ def lookup_read(c, key: bytes):
     st = c.server.stats
     if v is None:
         st["keyspace_misses"] = st.get("keyspace_misses", 0) + 1
+        if c.server.notify_flags & KEY_MISS:
+            _notify(c.server, KEY_MISS, b"keymiss", key, c.db.id)
     else:
         st["keyspace_hits"] = st.get("keyspace_hits", 0) + 1
     return v
@@ -102,9 +106,10 @@ def arg_eq(a: bytes, word: bytes) -> bool:
     return len(a) == len(word) and a.lower() == word
 
 
-def remove_members(c, key: bytes, coll: dict, members) -> int:
+def remove_members(c, key: bytes, coll: dict, members, flag: int, event: bytes) -> int:
     """HDEL / SREM: drop dict keys of a hash or set value; the key goes when
-    the value empties. Returns how many were removed."""
+    the value empties (notified: ``event``, then 'del'). Returns how many
+    were removed."""
     from frtrio.commands.strings import modified
 
     n = 0
@@ -115,7 +120,17 @@ def remove_members(c, key: bytes, coll: dict, members) -> int:
             if not coll:
                 break
     if n:
+        ev(c, flag, event, key)
         if not coll:
             c.db.delete(key)
+            ev(c, GENERIC, b"del", key)
         modified(c, key, n)
     return n
+
+
+def ev(c, type_flag: int, event: bytes, key: bytes) -> None:
+    """A keyspace event of the client's db (frtrio/core/notify.py); one
+    attribute test while notifications are off."""
+    srv = c.server
+    if srv.notify_flags & type_flag:
+        _notify(srv, type_flag, event, key, c.db.id)

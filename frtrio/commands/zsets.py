@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 
+from frtrio.commands.util import ev, lookup_read
+from frtrio.core.notify import GENERIC, ZSET, notify
 from frtrio.core.client import F
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
@@ -148,8 +150,14 @@ def _parse_positive(b: bytes, msg: str = "ERR value is out of range, must be pos
 # --- helpers ----------------------------------------------------------------------
 
 
-def _lookup(c, key: bytes, db=None):
-    v = (c.db if db is None else db).lookup(key, c.server.now_ms)
+def _lookup(c, key: bytes, db=None, read: bool = False):
+    """The zset at key or None; WRONGTYPE for another type. ``read``: a read
+    lookup (Redis's lookupKeyRead: counted in keyspace_hits / misses, a
+    miss is a 'keymiss' event)."""
+    if read:
+        v = lookup_read(c, key)
+    else:
+        v = (c.db if db is None else db).lookup(key, c.server.now_ms)
     if v is None or type(v) is ZSetValue:
         return v
     raise wrongtype()
@@ -188,19 +196,27 @@ def fit_listpack(c, z: ZSetValue) -> None:
             z.to_listpack()
 
 
-def store_zset(c, dst: bytes, z: ZSetValue, dirty: int = 1) -> int:
+def store_zset(c, dst: bytes, z: ZSetValue, event: bytes, dirty: int = 1) -> int:
     """Set dst to z (or delete dst if z is empty); the reply. ``dirty`` is
-    what a write counts (GEO...STORE counts its members, the ZSET stores one)."""
+    what a write counts (GEO...STORE counts its members, the ZSET stores one);
+    ``event`` is the keyspace event of a store ('del' for a deletion)."""
     db = c.db
     if len(z):
         db.set(dst, z)
         modified(c, dst, dirty)
+        ev(c, ZSET, event, dst)
         c.server.signal_key_ready(db, dst)
         return len(z)
     if db.lookup(dst, c.server.now_ms) is not None:
         db.delete(dst)
         modified(c, dst)
+        ev(c, GENERIC, b"del", dst)
     return 0
+
+
+def _ev_db(srv, db, flag: int, event: bytes, key: bytes) -> None:
+    if srv.notify_flags & flag:
+        notify(srv, flag, event, key, db.id)
 
 
 def _is_set(v) -> bool:
@@ -283,6 +299,7 @@ def zadd_generic(c, argv, incr: bool):
     finally:
         if added or updated:
             modified(c, key, added + updated)
+            ev(c, ZSET, b"zincr" if incr else b"zadd", key)
         if added:
             c.server.signal_key_ready(c.db, key)
     if incr:
@@ -314,22 +331,25 @@ def cmd_zrem(c, argv):
         if z.remove(m):
             deleted += 1
             if not len(z):
-                c.db.delete(key)
                 break
     if deleted:
+        ev(c, ZSET, b"zrem", key)
+        if not len(z):
+            c.db.delete(key)
+            ev(c, GENERIC, b"del", key)
         modified(c, key, deleted)
     return deleted
 
 
 @command("zcard")
 def cmd_zcard(c, argv):
-    z = _lookup(c, argv[1])
+    z = _lookup(c, argv[1], read=True)
     return 0 if z is None else len(z)
 
 
 @command("zscore")
 def cmd_zscore(c, argv):
-    z = _lookup(c, argv[1])
+    z = _lookup(c, argv[1], read=True)
     if z is None:
         return None
     s = z.scores.get(argv[2])
@@ -338,7 +358,7 @@ def cmd_zscore(c, argv):
 
 @command("zmscore")
 def cmd_zmscore(c, argv):
-    z = _lookup(c, argv[1])
+    z = _lookup(c, argv[1], read=True)
     out = []
     for m in argv[2:]:
         s = None if z is None else z.scores.get(m)
@@ -347,7 +367,7 @@ def cmd_zmscore(c, argv):
 
 
 def _zrank(c, argv, rev: bool):
-    z = _lookup(c, argv[1])
+    z = _lookup(c, argv[1], read=True)
     if z is None:
         return None
     r = z.rank(argv[2])
@@ -369,7 +389,7 @@ def cmd_zrevrank(c, argv):
 @command("zcount")
 def cmd_zcount(c, argv):
     rng = parse_range_score(argv[2], argv[3])
-    z = _lookup(c, argv[1])
+    z = _lookup(c, argv[1], read=True)
     if z is None:
         return 0
     a, b = z.score_span(*rng)
@@ -379,7 +399,7 @@ def cmd_zcount(c, argv):
 @command("zlexcount")
 def cmd_zlexcount(c, argv):
     lo, hi = parse_lex_range(argv[2], argv[3])
-    z = _lookup(c, argv[1])
+    z = _lookup(c, argv[1], read=True)
     if z is None:
         return 0
     a, b = z.lex_span(lo, hi)
@@ -389,6 +409,7 @@ def cmd_zlexcount(c, argv):
 # --- ZRANGE family ------------------------------------------------------------------
 
 RANK, SCORE, LEX = 1, 2, 3
+_ZREMRANGE_EV = {RANK: b"zremrangebyrank", SCORE: b"zremrangebyscore", LEX: b"zremrangebylex"}
 
 
 def _rank_span(llen: int, start: int, end: int):
@@ -479,7 +500,7 @@ def _zrange_generic(c, argv, argc_start: int, store: bool, rangetype=None, direc
         rng = parse_range_score(argv[minidx], argv[maxidx])
     else:
         rng = parse_lex_range(argv[minidx], argv[maxidx])
-    z = _lookup(c, key)
+    z = _lookup(c, key, read=True)
     if z is None:
         pairs = []
     else:
@@ -492,7 +513,7 @@ def _zrange_generic(c, argv, argc_start: int, store: bool, rangetype=None, direc
             if out.listpack:
                 _grow(out, m, limits)
             out.set(m, s)
-        return store_zset(c, argv[1], out)
+        return store_zset(c, argv[1], out, b"zrangestore")
     return _emit(pairs, withscores, c.resp == 3)
 
 
@@ -556,8 +577,10 @@ def _zremrange(c, argv, rangetype):
         a, b = z.lex_span(*rng)
     deleted = z.delete_span(a, b)
     if deleted:
+        ev(c, ZSET, _ZREMRANGE_EV[rangetype], key)
         if not len(z):
             c.db.delete(key)
+            ev(c, GENERIC, b"del", key)
         modified(c, key, deleted)
     return deleted
 
@@ -601,8 +624,13 @@ def _zpop(c, db, keys, where_max: bool, emitkey: bool, count: int, nested: bool,
     for _ in range(n):
         s, m = z.pop_at(-1 if where_max else 0)
         pairs.append((s, m))
+    srv = c.server
+    if srv.notify_flags:
+        _ev_db(srv, db, ZSET, b"zpopmax" if where_max else b"zpopmin", key)
     if not len(z):
         db.delete(key)
+        if srv.notify_flags:
+            _ev_db(srv, db, GENERIC, b"del", key)
     modified(c, key, n)
     if nested:
         body = [[m, Double(s)] for s, m in pairs]
@@ -744,7 +772,7 @@ def cmd_zrandmember(c, argv):
             withscores = True
             if count < -(LLONG_MAX // 2) or count > LLONG_MAX // 2:
                 raise err("ERR value is out of range")
-        z = _lookup(c, argv[1])
+        z = _lookup(c, argv[1], read=True)
         if z is None or count == 0:
             return []
         size = len(z)
@@ -759,7 +787,7 @@ def cmd_zrandmember(c, argv):
             idx = sorted(rng.sample(range(size), count))
             pairs = [z.at(i) for i in idx]
         return _emit(pairs, withscores, resp3)
-    z = _lookup(c, argv[1])
+    z = _lookup(c, argv[1], read=True)
     if z is None:
         return None
     return z.at(rng.randrange(len(z)))[1]
@@ -771,7 +799,7 @@ def cmd_zrandmember(c, argv):
 @command("zscan")
 def cmd_zscan(c, argv):
     cursor = parse_scan_cursor(argv[2])
-    z = _lookup(c, argv[1])
+    z = _lookup(c, argv[1], read=True)
     if z is None:
         return [b"0", []]
     count = 10
@@ -822,6 +850,7 @@ def _listpack_score(s: float) -> bytes:
 # --- ZUNION / ZINTER / ZDIFF --------------------------------------------------------------------
 
 UNION, INTER, DIFF = 1, 2, 3
+_SETOP_EV = {UNION: b"zunionstore", INTER: b"zinterstore", DIFF: b"zdiffstore"}
 
 
 def _src_items(v):
@@ -853,12 +882,10 @@ def _setop(c, argv, name: str, dstkey, numidx: int, op: int, card_only: bool = F
     n = len(argv)
     if setnum > n - (numidx + 1):
         raise syntax_error()
-    now = c.server.now_ms
-    db = c.db
     srcs = []
     j = numidx + 1
     for _ in range(setnum):
-        v = db.lookup(argv[j], now)
+        v = lookup_read(c, argv[j])  # (lookupKeyRead, STORE too)
         if v is not None and type(v) is not ZSetValue and not _is_set(v):
             raise wrongtype()
         srcs.append([v, 1.0])
@@ -947,7 +974,7 @@ def _setop(c, argv, name: str, dstkey, numidx: int, op: int, card_only: bool = F
         z.set(m, s)
     if dstkey is not None:
         fit_listpack(c, z)
-        return store_zset(c, dstkey, z)
+        return store_zset(c, dstkey, z, _SETOP_EV[op])
     return _emit(z.islice(0, len(z)), withscores, c.resp == 3)
 
 

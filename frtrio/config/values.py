@@ -62,6 +62,10 @@ class Config:
     def __init__(self):
         self.values: dict[str, str] = {p.name: DEFAULTS[p.name] for p in PARAMS}
         self.listeners: list = []  # callables (name, value) run after a change
+        # notify-keyspace-events held 'n': CONFIG GET renders all classes as
+        # 'A' and drops the 'n', but the event class stays on (Redis keeps
+        # the flag bits, not the string)
+        self.keyspace_events_new = False
         self.config_file: str | None = None
         # what the config file said beyond parameters
         self.renames: list[tuple[str, str]] = []  # rename-command
@@ -302,6 +306,7 @@ class Config:
             v = keyspace_events_normalize(args[0])
             if v is None:
                 raise ConfigError("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+            self.keyspace_events_new = "n" in args[0]
             return v
         if name == "bind":
             if len(args) > 16:

@@ -33,6 +33,7 @@ from frtrio.protocol.reply import NO_REPLY, OK, QUEUED, ErrorReply
 from frtrio.core.blocking import BlockOn  # noqa: F401  (re-exported)
 from frtrio.core.client import Client
 from frtrio.core.effects import AofOnly, ReplOnly  # noqa: F401  (re-exported)
+from frtrio.core.notify import EXPIRED, NEW, notify, parse_flags
 from frtrio.store.db import Db
 
 _log = logging.getLogger("frtrio")
@@ -197,6 +198,10 @@ class Server:
         self.oom_at_start = False
         self.prev_err_count = 0  # total_error_replies when the last command ended
         config.listeners.append(self._maxmemory_config_changed)
+        # notify-keyspace-events as a bit mask (frtrio/core/notify.py)
+        self.notify_flags = 0
+        self._notify_config_changed("notify-keyspace-events", "")
+        config.listeners.append(self._notify_config_changed)
         # (dbid, key) -> id of the client whose MIGRATE has that key in flight
         self.migrate_inflight: dict = {}
         # CLIENT PAUSE: until when (unix ms; 0 = none), and whether every
@@ -269,6 +274,8 @@ class Server:
         self.expire_props += 1
         lazy = self.config.get("lazyfree-lazy-expire") == "yes"
         self.propagated.append((db.id, [b"UNLINK" if lazy else b"DEL", key]))
+        if self.notify_flags:
+            notify(self, EXPIRED, b"expired", key, db.id)
         return 0
 
     def _replica_write(self, on: bool) -> None:
@@ -373,6 +380,18 @@ class Server:
             self.disk_error = "MISCONF Errors writing to the AOF file: " + self.aof_write_error
         else:
             self.disk_error = None
+
+    def _notify_config_changed(self, name: str, value: str) -> None:
+        if name == "notify-keyspace-events":
+            self.notify_flags = parse_flags(self.config.get(name))
+            if getattr(self.config, "keyspace_events_new", False):
+                self.notify_flags |= NEW
+            hook = self._key_created if self.notify_flags & NEW else None
+            for db in self.dbs:
+                db.on_new = hook
+
+    def _key_created(self, db, key: bytes) -> None:
+        notify(self, NEW, b"new", key, db.id)
 
     def _maxmemory_config_changed(self, name: str, value: str) -> None:
         if name == "maxmemory":

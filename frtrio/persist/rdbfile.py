@@ -223,7 +223,7 @@ def load_rdb(data: bytes, server, cfg, preamble: bool = False, aux: dict | None 
                 if not allow_dup and key in db.data:
                     log.warning("RDB has duplicated key '%s' in DB %d", key.decode("latin-1"), db.id)
                     raise RdbLoadError("Duplicated key found in RDB file")
-                db.set(key, value)
+                db.set(key, value, new_event=False)
                 if expire is not None:
                     db.set_expire(key, expire)
                 loaded += 1

@@ -8,6 +8,7 @@ disconnects. Part of the nursery tree of ``runtime/node.py``.
 from __future__ import annotations
 
 import math
+import threading
 
 import trio
 
@@ -28,7 +29,7 @@ class _Disconnected(Exception):
 class ClientConn:
     """The shell of one client connection."""
 
-    __slots__ = ("node", "c", "stream", "parser", "send_lock", "wake", "scope")
+    __slots__ = ("node", "c", "stream", "parser", "send_lock", "wake", "scope", "_ident", "_token")
 
     def __init__(self, node, c, stream):
         self.node = node
@@ -38,9 +39,17 @@ class ClientConn:
         self.send_lock = trio.Lock()
         self.wake = trio.Event()
         self.scope: trio.CancelScope | None = None
+        # the Trio thread: a script runs its commands on a worker thread
+        # (scripting/runner.py) while this one waits, and a pub/sub message or
+        # keyspace event it publishes must wake writers from the Trio side
+        self._ident = threading.get_ident()
+        self._token = trio.lowlevel.current_trio_token()
         c.notify = self._notify
 
     def _notify(self) -> None:
+        if threading.get_ident() != self._ident:
+            self._token.run_sync_soon(self._notify)
+            return
         self.wake.set()
         if self.c.flags & F.CLOSE_ASAP and not self.c.out and self.scope is not None:
             # killed with nothing left to send (e.g. pub/sub output buffer

@@ -63,6 +63,7 @@ class Db:
         "_scan",
         "_scan_pos",
         "expire_hold",
+        "on_new",
     )
 
     def __init__(self, id: int):
@@ -91,6 +92,9 @@ class Db:
         # slots whose keys active expiry leaves alone (keys being imported by
         # atomic slot migration: their TTLs count once the slots are owned)
         self.expire_hold: frozenset = frozenset()
+        # called with (db, key) when set() creates a key (the 'new'
+        # keyspace event; set only while that event class is on)
+        self.on_new: Callable | None = None
 
     def __len__(self) -> int:
         return len(self.data)
@@ -120,8 +124,10 @@ class Db:
     def exists(self, key: bytes, now_ms: int) -> bool:
         return self.lookup(key, now_ms) is not None
 
-    def set(self, key: bytes, value, keep_ttl: bool = False) -> None:
-        """Set key to value; clears the TTL unless keep_ttl."""
+    def set(self, key: bytes, value, keep_ttl: bool = False, new_event: bool = True) -> None:
+        """Set key to value; clears the TTL unless keep_ttl. ``new_event``:
+        a created key is reported to ``on_new`` (not for keys loaded from a
+        snapshot, as Redis's dbAddRDBLoad)."""
         data = self.data
         if key not in data:
             s = key_slot(key)
@@ -130,6 +136,8 @@ class Db:
                 self.slot_keys[s] = {key: None}
             else:
                 d[key] = None
+            if self.on_new is not None and new_event:
+                self.on_new(self, key)
         elif self.on_overwrite is not None:
             self.on_overwrite(self, key)
         data[key] = value
