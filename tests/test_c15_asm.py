@@ -598,3 +598,29 @@ def test_c15_two_migrations_in_opposite_directions_under_writes(cluster):
         assert int(rc.get(k) or 0) == acked.get(k, 0), k
     for s in range(lo, hi + 1):
         assert cs[b].execute_command("CLUSTER", "COUNTKEYSINSLOT", s) == 0
+
+
+def test_c15_shutdown_cancels_the_task_and_says_so():
+    """Upstream 'Server shutdown can cancel slot migration task': the
+    destination exits cleanly and logs the cancel."""
+    procs = [ServerProc("frtrio", ARGS).start() for _ in range(3)]
+    try:
+        cs = _create(procs)
+        rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+        for k in keys_in(rc, 500, 510, 20, prefix="s"):
+            rc.set(k, "1")
+        src = node_of(procs, cs, 500)
+        dst = (src + 1) % 3
+        cs[src].execute_command("CONFIG", "SET", "rdb-key-save-delay", "1000000")
+        tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", "500", "510")
+        wait_for(lambda: status(cs[dst], tid)[b"state"] == b"accumulate-buffer", 10)
+        try:
+            cs[dst].execute_command("SHUTDOWN", "NOSAVE")
+        except redis.ConnectionError:
+            pass
+        assert procs[dst].proc.wait(15) == 0
+        log = open(procs[dst].log_path).read()
+        assert "Cancelled due to server shutdown" in log
+    finally:
+        for p in procs:
+            p.stop()
