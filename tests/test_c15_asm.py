@@ -241,6 +241,10 @@ def test_c15_cancel_on_the_destination_trims_and_keeps_the_source(cluster):
         tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
         wait_for(lambda: status(cs[dst], tid)[b"state"] == b"accumulate-buffer", 10)
         assert rc.get(keys[0]) == b"x" * 100  # still served by the source
+        # CLIENT LIST flags of Redis 8.4: o = importing (destination), g = migrating (source)
+        flags = lambda c: [x["flags"] for x in c.client_list()]  # noqa: E731
+        assert any("o" in f for f in flags(cs[dst]))
+        assert sum("g" in f for f in flags(cs[src])) == 2  # main and RDB channels
         assert cs[dst].execute_command("CLUSTER", "MIGRATION", "CANCEL", "ID", tid) == 1
     finally:
         cs[src].execute_command("CONFIG", "SET", "rdb-key-save-delay", "0")

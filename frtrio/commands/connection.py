@@ -217,6 +217,10 @@ def client_flags(c) -> str:
         out += "r"
     if f & F.NO_EVICT:
         out += "e"
+    if f & F.MIGRATING:
+        out += "g"  # (Redis 8.4's atomic slot migration flags)
+    if f & F.IMPORTING:
+        out += "o"
     return out or "N"
 
 

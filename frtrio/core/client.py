@@ -31,6 +31,8 @@ class F:
     IN_EXEC = 1 << 9  # running the queued commands of EXEC
     NO_EVICT = 1 << 10  # CLIENT NO-EVICT on (e)
     INTERNAL = 1 << 11  # authenticated as "internal connection" (a cluster peer)
+    MIGRATING = 1 << 12  # a channel of a slot migration, source side (g)
+    IMPORTING = 1 << 13  # applies a slot migration, destination side (o)
 
 
 class Client:

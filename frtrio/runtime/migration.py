@@ -132,7 +132,7 @@ class MigrationShell:
         node = self.node
         srv = node.server
         client = srv.new_client("asm:%s" % t.id[:8], "")
-        client.flags |= F.MASTER
+        client.flags |= F.MASTER | F.IMPORTING
         client.authenticated = True
         client.reply_mode = 1
         streams: list = []
@@ -378,7 +378,7 @@ async def serve_source_channel(conn, eff) -> None:
     if eff.channel == "main":
         shell.scopes[t.id] = scope
     c = conn.c
-    c.flags |= F.SLAVE  # replica-class: never paused, output limits of replicas
+    c.flags |= F.SLAVE | F.MIGRATING  # replica-class: never paused, replica limits
     try:
         with scope:
             try:
