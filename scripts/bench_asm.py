@@ -43,12 +43,18 @@ def tag_for(slot: int) -> str:
 
 def cluster(kind):
     procs = [ServerProc(kind, ARGS).start() for _ in range(3)]
-    r = subprocess.run([REDIS_CLI, "--cluster", "create"] + ["127.0.0.1:%d" % p.port for p in procs]
-                       + ["--cluster-yes"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stdout
-    cs = [p.client() for p in procs]
-    wait_for(lambda: all(b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO") for c in cs),
-             30)
+    try:
+        r = subprocess.run([REDIS_CLI, "--cluster", "create"]
+                           + ["127.0.0.1:%d" % p.port for p in procs] + ["--cluster-yes"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout
+        cs = [p.client() for p in procs]
+        wait_for(lambda: all(b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO")
+                             for c in cs), 30)
+    except BaseException:
+        for p in procs:  # a cluster that did not form is not left running
+            p.stop()
+        raise
     return procs, cs
 
 
