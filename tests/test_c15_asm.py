@@ -88,6 +88,35 @@ def views_agree(cs, lo, hi, port):
     return all(owner_port(c, s) == port for c in cs for s in (lo, hi))
 
 
+class Writer:
+    """A client thread applying ``op(rc, key)`` round-robin over ``keys``
+    until stopped; ``acked`` counts the acknowledged calls per key (an error
+    or a redirect the client cannot follow ends the thread and fails the
+    counts the test compares)."""
+
+    def __init__(self, rc, keys, op):
+        self.rc, self.keys, self.op = rc, keys, op
+        self.acked: dict = {}
+        self.stop = threading.Event()
+        self.th = threading.Thread(target=self.run)
+
+    def run(self):
+        n = 0
+        while not self.stop.is_set():
+            k = self.keys[n % len(self.keys)]
+            self.op(self.rc, k)
+            self.acked[k] = self.acked.get(k, 0) + 1
+            n += 1
+
+    def __enter__(self):
+        self.th.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.th.join()
+
+
 def test_c15_import_under_writes_moves_every_acked_write(cluster):
     procs, cs = cluster
     src = node_of(procs, cs, 0)
@@ -98,28 +127,13 @@ def test_c15_import_under_writes_moves_every_acked_write(cluster):
         rc.set(k, "v")
     rc.expire(keys[0], 1000)
     rc.rpush("{%s}list" % keys[1], *range(600))  # a big value: RESTORE of a quicklist
-    acked: dict = {}
-    stop = threading.Event()
-
-    def writer():
-        n = 0
-        while not stop.is_set():
-            k = keys[n % len(keys)]
-            rc.append(k, "x")  # a redirect or an error here fails the count below
-            acked[k] = acked.get(k, 0) + 1
-            n += 1
-
-    th = threading.Thread(target=writer)
-    th.start()
-    try:
+    with Writer(rc, keys, lambda rc, k: rc.append(k, "x")) as w:
         time.sleep(0.3)
         tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", "0", "100")
         assert len(tid) == 40
         imp = wait_state(cs[dst], tid)
         time.sleep(0.3)
-    finally:
-        stop.set()
-        th.join()
+    acked = w.acked
     assert imp[b"state"] == b"completed", imp
     assert imp[b"operation"] == b"import" and imp[b"slots"] == b"0-100"
     assert imp[b"last_error"] == b"" and imp[b"write_pause_ms"] == 0
@@ -574,29 +588,14 @@ def test_c15_two_migrations_in_opposite_directions_under_writes(cluster):
     b = (a + 1) % 3
     rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
     keys = keys_in(rc, lo, hi, 100, prefix="w")
-    acked: dict = {}
-    stop = threading.Event()
-
-    def writer():
-        n = 0
-        while not stop.is_set():
-            k = keys[n % len(keys)]
-            rc.incr(k)
-            acked[k] = acked.get(k, 0) + 1
-            n += 1
-
-    th = threading.Thread(target=writer)
-    th.start()
-    try:
+    with Writer(rc, keys, lambda rc, k: rc.incr(k)) as w:
         time.sleep(0.2)
         for to in (b, a):
             tid = cs[to].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
             assert wait_state(cs[to], tid)[b"state"] == b"completed"
             wait_for(lambda: views_agree(cs, lo, hi, procs[to].port), 10)
             time.sleep(0.2)
-    finally:
-        stop.set()
-        th.join()
+    acked = w.acked
     assert sum(acked.values()) > 50
     for k in keys:
         assert int(rc.get(k) or 0) == acked.get(k, 0), k

@@ -181,6 +181,7 @@ class Migrations:
         self.trims = 0  # slots trimmed (INFO)
         self.pause_purpose = "asm"
         self.pause_toggled = False  # the shell wakes paused clients
+        self.hidden_slots: frozenset = frozenset()  # kept by _refresh_hidden
         # the import my master (or the AOF I loaded) had in progress, from
         # CLUSTER SYNCSLOTS CONF ASM-TASK: its slots' keys are partial until
         # it completes; a promotion or a restart trims them (§4.7, §6.6)
@@ -222,7 +223,7 @@ class Migrations:
                            task=t.id, operation=t.op, state=t.state, to=new)
             raise StateViolation("%s task %s cannot go from %s to %s" % (t.op, t.id, t.state, new))
         t.state = new
-        self.server.dbs[0].expire_hold = self.hidden()
+        self._refresh_hidden()
         self.core.emit("cluster.asm_task_state", outcome=new, task=t.id, operation=t.op)
 
     def fail(self, t: Task, message: str, rdb_state: str | None = None) -> None:
@@ -284,7 +285,7 @@ class Migrations:
 
     def mirror_received(self, value: bytes) -> None:
         self._mirror_set(value)
-        self.server.dbs[0].expire_hold = self.hidden()
+        self._refresh_hidden()
 
     def _mirror_set(self, value: bytes) -> None:
         if not value:
@@ -304,7 +305,7 @@ class Migrations:
         my master (or of myself before the restart) left in slots I do not
         own are deleted."""
         mt, self.master_task = self.master_task, None
-        self.server.dbs[0].expire_hold = self.hidden()
+        self._refresh_hidden()
         if mt is None:
             return 0
         st = self.st
@@ -321,7 +322,7 @@ class Migrations:
             self._mirror(None)
         if t in self.tasks:
             self.tasks.remove(t)
-        self.server.dbs[0].expire_hold = self.hidden()
+        self._refresh_hidden()
         self.archived.insert(0, t)
         del self.archived[max(1, self.cfg_int("cluster-slot-migration-max-archived-tasks")):]
 
@@ -663,6 +664,11 @@ class Migrations:
         t = self.active()
         if t is not None and t.op == MIGRATE and t.cross_slot and t.state not in TERMINAL:
             self.cancel(t, "propagating cross slot command")
+
+    def _refresh_hidden(self) -> None:
+        """Recompute, on each task or mirror change, the slots clients must
+        not see; active expiry skips the same slots."""
+        self.hidden_slots = self.server.dbs[0].expire_hold = self.hidden()
 
     def hidden(self) -> frozenset:
         """Slots whose keys this node holds but clients must not see: those

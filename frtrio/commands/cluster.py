@@ -152,7 +152,7 @@ def cluster_countkeysinslot(c, argv):
         raise err(NOT_INT)
     if n < 0 or n >= CLUSTER_SLOTS:
         raise err("ERR Invalid slot")
-    if (core.migrations.tasks or core.migrations.master_task) and n in core.migrations.hidden():
+    if n in core.migrations.hidden_slots:
         return 0
     return core.keys_in_slot(n)
 
@@ -167,8 +167,7 @@ def cluster_getkeysinslot(c, argv):
     if slot < 0 or slot >= CLUSTER_SLOTS or count < 0:
         raise err("ERR Invalid slot or number of keys")
     d = c.server.dbs[0].slot_keys.get(slot)
-    mig = c.server.cluster.migrations
-    if not d or ((mig.tasks or mig.master_task) and slot in mig.hidden()):
+    if not d or slot in c.server.cluster.migrations.hidden_slots:
         return []
     out = []
     for k in reversed(d):

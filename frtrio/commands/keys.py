@@ -327,9 +327,7 @@ def hidden_slots(srv) -> frozenset:
     """Slots being imported by atomic slot migration: their keys are not
     shown to clients (empty outside cluster mode and migrations)."""
     core = srv.cluster
-    if core is None or not (core.migrations.tasks or core.migrations.master_task):
-        return frozenset()
-    return core.migrations.hidden()
+    return frozenset() if core is None else core.migrations.hidden_slots
 
 
 @command("keys")
