@@ -184,7 +184,25 @@ def _info_persistence(srv):
         "aof_last_cow_size:0",
         "module_fork_in_progress:0",
         "module_fork_last_cow_size:0",
-    ] + (aof.info_fields() if aof is not None and hasattr(aof, "info_fields") else [])
+    ] + (aof.info_fields() if aof is not None and hasattr(aof, "info_fields") else []) + (
+        _info_loading(srv) if srv.loading else [])
+
+
+def _info_loading(srv):
+    """The progress fields Redis adds while it loads a dataset."""
+    total = srv.loading_total_bytes
+    done = srv.loading_loaded_bytes
+    perc = done / total * 100 if total else 0.0
+    elapsed = srv.now_ms // 1000 - srv.loading_start_s
+    eta = (elapsed * (total - done if total else 1)) // (done + 1) if elapsed > 0 else 1
+    return [
+        "loading_start_time:%d" % srv.loading_start_s,
+        "loading_total_bytes:%d" % total,
+        "loading_rdb_used_mem:0",
+        "loading_loaded_bytes:%d" % done,
+        "loading_loaded_perc:%.2f" % perc,
+        "loading_eta_seconds:%d" % eta,
+    ]
 
 
 def _info_stats(srv):

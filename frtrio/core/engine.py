@@ -179,6 +179,10 @@ class Server:
         self.effects: list = []
         self.ready_keys: dict = {}  # (dbid, key) -> None, for blocked clients
         self.loading = False
+        # progress of a load that serves events meanwhile (INFO persistence)
+        self.loading_start_s = 0
+        self.loading_total_bytes = 0
+        self.loading_loaded_bytes = 0
         self.scan_snapshots: dict = {}  # SSCAN/HSCAN snapshots (commands/sets.py)
         self.aof = None  # the AOF writer, when appendonly is on
         # client-output-buffer-limit (frtrio/core/obuf.py)
@@ -315,6 +319,8 @@ class Server:
         repl = self.repl
         if repl.masterhost is None:
             return repl.state.master_repl_offset
+        if self.loading:
+            return 0  # Redis: no master client and no cached master while it loads
         if repl.master_reploff >= 0:
             return repl.master_reploff
         return repl.cached[1] if repl.cached is not None else 0
@@ -503,6 +509,12 @@ class Server:
     def kill_client(self, c: Client) -> None:
         """Close another client's connection (CLIENT KILL)."""
         c.flags |= F.CLOSE_ASAP
+        if c.flags & F.SLAVE:
+            # Redis frees a replica at once: INFO's connected_slaves drops now
+            r = self.repl.replicas.get(c.id)
+            if r is not None:
+                self.repl.detach(r, self.now_ms)
+                self.repl.refresh_good(self.config, self.now_ms)
         if c.notify is not None:
             c.notify()
 
@@ -721,6 +733,8 @@ class Server:
                 "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / "
                 "PING / QUIT / RESET are allowed in this context" % cmd.fullname, cmd=cmd,
             )
+        if self.loading and not cmd.loading:
+            return self._reject(c, "LOADING Redis is loading the dataset in memory", cmd=cmd)
         if c.multi is not None and name not in _TX_CONTROL:
             c.multi.append((cmd, argv))
             c.reply(QUEUED)

@@ -144,6 +144,22 @@ def load_rdb(data: bytes, server, cfg, preamble: bool = False, aux: dict | None 
     RELOAD NOFLUSH without MERGE): a library or key already present fails
     the load (Redis refuses the library, and panics on the key). Raises
     RdbLoadError."""
+    steps = load_rdb_steps(data, server, cfg, preamble, aux, keep_expired, expired_keys,
+                           allow_dup)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def load_rdb_steps(data: bytes, server, cfg, preamble: bool = False, aux: dict | None = None,
+                   keep_expired: bool | None = None, expired_keys: list | None = None,
+                   allow_dup: bool = True):
+    """``load_rdb`` one key at a time: a generator that yields the payload
+    offset reached after each key and returns load_rdb's result, so a
+    shell can serve events while a big payload loads (Redis's
+    loading-process-events-interval-bytes)."""
     if keep_expired is None:
         keep_expired = not _i_am_master(server)
     if data[:5] != b"REDIS":
@@ -228,6 +244,7 @@ def load_rdb(data: bytes, server, cfg, preamble: bool = False, aux: dict | None 
                     db.set_expire(key, expire)
                 loaded += 1
             expire = None
+            yield r.pos
         if ver >= 5:
             end = r.pos
             stored = int.from_bytes(r.take(8), "little")

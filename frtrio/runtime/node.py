@@ -214,6 +214,9 @@ class Node:
         from frtrio.commands.server import replicas_lagging
 
         srv = self.server
+        if srv.loading:
+            # Redis's prepareForShutdown: a half-loaded dataset is never saved
+            srv.shutdown_requested = "nosave"
         timeout = int(self.config.get("shutdown-timeout") or 0)
         if srv.shutdown_deadline_ms:
             return  # already waiting

@@ -201,7 +201,7 @@ def attach(node) -> None:
 
     if rdb:
         def cron() -> None:
-            if _save_points_due(node):
+            if not srv.loading and _save_points_due(node):
                 srv.rdb_last_try_ms = srv.now_ms
                 try:
                     save_dump(node)

@@ -18,7 +18,7 @@ import logging
 import trio
 
 from frtrio.core.client import F
-from frtrio.persist.rdbfile import RdbLoadError, load_rdb
+from frtrio.persist.rdbfile import RdbLoadError, load_rdb, load_rdb_steps
 from frtrio.protocol.parser import RequestParser
 from frtrio.replication import handshake as hs
 from frtrio.replication.core import FAILOVER_IN_PROGRESS, ONLINE, SEND_BULK, WAIT_BGSAVE
@@ -606,8 +606,8 @@ class ReplicationShell:
         try:
             # (a replica keeps keys that are already expired: its master's
             # DELs remove them)
-            load_rdb(data, srv, cfg, aux=aux, keep_expired=True)
-        except RdbLoadError:
+            await self._load_payload(data, aux)
+        except (RdbLoadError, trio.Cancelled):
             for db in srv.dbs:
                 db.clear()
             raise
@@ -626,6 +626,48 @@ class ReplicationShell:
         log.info("MASTER <-> REPLICA sync: Finished with success")
         if eof and repl.master_psync:
             await self._send(stream, encode_command([b"REPLCONF", b"ACK", b"%d" % offset]))
+
+    async def _load_payload(self, data: bytes, aux: dict) -> None:
+        """Load a full-sync payload, in the 'loading' state as Redis does:
+        every loading-process-events-interval-bytes of payload the node
+        serves what is pending (clients are answered -LOADING, the bus goes
+        on and announces replication offset 0), and ``key-load-delay`` (a
+        test hook: microseconds per key; -N: one in N keys waits 1 us)
+        slows the load down. A payload shorter than the interval loads in
+        one go, as before."""
+        node = self.node
+        srv = node.server
+        cfg = node.config
+        env = node.env
+        delay = cfg.get_int("key-load-delay")
+        interval = max(1, cfg.get_int("loading-process-events-interval-bytes"))
+        if not delay and len(data) <= interval:
+            load_rdb(data, srv, cfg, aux=aux, keep_expired=True)
+            return
+        per_key_s = delay / 1e6 if delay > 0 else 1e-6 / -delay if delay < 0 else 0.0
+        srv.loading = True
+        srv.loading_start_s = env.unix_ms() // 1000
+        srv.loading_total_bytes = len(data)
+        srv.loading_loaded_bytes = 0
+        try:
+            steps = load_rdb_steps(data, srv, cfg, aux=aux, keep_expired=True)
+            mark = interval
+            owed = 0.0
+            while True:
+                try:
+                    pos = next(steps)
+                except StopIteration:
+                    break
+                owed += per_key_s
+                if pos >= mark:
+                    mark = pos + interval
+                    srv.loading_loaded_bytes = pos
+                    await trio.sleep(owed)
+                    owed = 0.0
+                    srv.now_ms = env.unix_ms()
+        finally:
+            srv.loading = False
+            srv.loading_loaded_bytes = 0
 
     def _try_load(self, data: bytes) -> None:
         """Load a payload into a throwaway core; RdbLoadError if it fails."""

@@ -112,7 +112,7 @@ class SimEnv:
             await trio.lowlevel.checkpoint()
             return
         until = trio.current_time() + seconds
-        self.world.net.pause(self.host, until)
+        self.world.net.pause(self.host, until, fault=False)
         await trio.sleep_until(until)
 
     def stop_listening(self, listeners) -> None:

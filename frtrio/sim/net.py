@@ -128,7 +128,7 @@ class SimStream(trio.abc.HalfCloseableStream):
                 now = trio.current_time()
                 pu = net.paused_until.get(self.host)
                 if pu is not None and pu > now:
-                    await trio.sleep_until(pu)
+                    await net.wait_unpaused(self.host)
                     first = False
                     continue
                 chunks = p.chunks
@@ -156,10 +156,7 @@ class SimStream(trio.abc.HalfCloseableStream):
         self._send_busy = True
         try:
             net = self.net
-            pu = net.paused_until.get(self.host)
-            while pu is not None and pu > trio.current_time():
-                await trio.sleep_until(pu)  # a stopped process sends nothing
-                pu = net.paused_until.get(self.host)
+            await net.wait_unpaused(self.host)  # a stopped process sends nothing
             if self.closed:
                 raise trio.ClosedResourceError("this stream was closed")
             if self.eof_sent:
@@ -258,7 +255,7 @@ class _Listener:
             now = trio.current_time()
             pu = net.paused_until.get(self.host)
             if pu is not None and pu > now:
-                await trio.sleep_until(pu)
+                await net.wait_unpaused(self.host)
                 continue
             if self.pending:
                 await trio.lowlevel.checkpoint()
@@ -280,6 +277,7 @@ class SimNet:
         self.latency: dict[tuple[str, str], tuple[float, float]] = {}
         self.cuts: dict[tuple[str, str], None] = {}
         self.paused_until: dict[str, float] = {}
+        self.self_paused: dict[str, float] = {}  # DEBUG SLEEP's share of paused_until
         self.listeners: dict[tuple[str, int], _Listener] = {}
         self.conns: dict[int, SimConnection] = {}
         self.next_conn = 0
@@ -318,6 +316,16 @@ class SimNet:
         for conn in list(self.conns.values()):
             conn.a2b.kick()
             conn.b2a.kick()
+
+    async def wait_unpaused(self, host: str) -> None:
+        """Until ``host`` is no longer paused: its pause ends, or is lifted
+        early (``unpause_all`` when the faults are healed)."""
+        while True:
+            pu = self.paused_until.get(host)
+            if pu is None or pu <= trio.current_time():
+                return
+            with trio.move_on_at(pu):
+                await self._wait_change()
 
     async def _wait_change(self) -> None:
         if self.changed is None:
@@ -389,6 +397,7 @@ class SimNet:
         for key in [k for k in self.listeners if k[0] == host]:
             self.unlisten(self.listeners[key])
         self.paused_until.pop(host, None)
+        self.self_paused.pop(host, None)
         return n
 
     def cut(self, src: str, dst: str) -> None:
@@ -416,10 +425,21 @@ class SimNet:
     def clear_latency(self) -> None:
         self.latency.clear()
 
-    def pause(self, host: str, until: float) -> None:
+    def pause(self, host: str, until: float, fault: bool = True) -> None:
+        """Stop ``host``'s I/O until ``until``: a fault (lifted early by
+        ``unpause_all``) or the node's own doing (DEBUG SLEEP: it lasts)."""
         if self.paused_until.get(host, 0.0) < until:
             self.paused_until[host] = until
+        if not fault and self.self_paused.get(host, 0.0) < until:
+            self.self_paused[host] = until
 
     def unpause_all(self) -> None:
+        """End the faults' pauses (a node's own DEBUG SLEEP goes on)."""
+        now = trio.current_time()
         self.paused_until.clear()
+        for host, until in list(self.self_paused.items()):
+            if until > now:
+                self.paused_until[host] = until
+            else:
+                del self.self_paused[host]
         self._notify_change()

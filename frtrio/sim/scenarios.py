@@ -619,21 +619,50 @@ class ClusterWrites(Workload):
             self.acked[cid] = []
         self.sent[cid] += 1
         seq = self.sent[cid]
-        c = client
+        r, c = await self.call_routed(world, client, "RPUSH", "log:" + cid, seq)
+        if isinstance(r, int):
+            self.acked[cid].append(seq)
+            self.on_ack(world, cid, r, c)
+        await world.sleep(rng.uniform(0.0, 0.05))
+
+    async def call_routed(self, world, base: SimClient, *args, retry=False, timeout=None):
+        """Send a command the way a cluster client does: follow MOVED and
+        ASK (up to 5 hops) with a connection per node from ``base``'s pool.
+        Returns (reply, the client that answered). ``retry``: a checker's
+        call, retried across disconnects. ``timeout``: a client's socket
+        timeout: a call that gets no reply in time drops its connection and
+        answers None (outcome unknown)."""
+        c = base
+        r = None
         for _hop in range(5):
-            r = await c.call("RPUSH", "log:" + cid, seq)
+            if retry:
+                r = await _call_retry(world, c, *args)
+            elif timeout is not None:
+                with trio.move_on_after(timeout) as cs:
+                    r = await c.call(*args)
+                if cs.cancelled_caught:
+                    c._drop()
+                    return None, c
+            else:
+                r = await c.call(*args)
             if isinstance(r, ReplyError) and str(r).startswith(("MOVED", "ASK")):
                 self.redirects += 1
                 target = self._node_at(world, str(r).split()[2])
                 if target is None:
                     break
-                c = self._client(world, client, target)
+                c = self._client(world, base, target)
+                if str(r).startswith("ASK"):
+                    r = (await c.pipeline([("ASKING",), args]))[1]
+                    if not (isinstance(r, ReplyError) and str(r).startswith("MOVED")):
+                        break
                 continue
-            if isinstance(r, int):
-                self.acked[cid].append(seq)
-                self.on_ack(world, cid, r, c)
             break
-        await world.sleep(rng.uniform(0.0, 0.05))
+        return r, c
+
+    def drop_pool(self, base: SimClient) -> None:
+        base._drop()
+        for c in self.pools.pop(base.name, {}).values():
+            c._drop()
 
     def on_ack(self, world, cid: str, length: int, client) -> None:
         """An RPUSH was acknowledged with the list's new length (a hook)."""
@@ -694,27 +723,22 @@ class ClusterWrites(Workload):
         reader = SimClient(world, "checker", names[0])
         try:
             for cid in sorted(self.acked):
-                c = reader
-                vals = None
-                for _hop in range(5):
-                    r = await _call_retry(world, c, "LRANGE", "log:" + cid, 0, -1)
-                    if isinstance(r, ReplyError) and str(r).startswith("MOVED"):
-                        target = self._node_at(world, str(r).split()[2])
-                        c = self._client(world, reader, target)
-                        continue
-                    vals = [int(x) for x in r] if isinstance(r, list) else None
-                    break
+                vals = await self.read_log(world, reader, cid)
                 if vals is None:
                     continue
-                missing = [x for x in self.acked[cid] if x not in set(vals)]
+                have = set(vals)
+                missing = [x for x in self.acked[cid] if x not in have]
                 if missing:
                     world.violation("sim.acknowledged_write_lost",
                                     "%d acknowledged append(s) of %s lost" % (len(missing), cid),
                                     missing=missing[:10])
         finally:
-            reader._drop()
-            for c in self.pools.get(reader.name, {}).values():
-                c._drop()
+            self.drop_pool(reader)
+
+    async def read_log(self, world, reader: SimClient, cid: str) -> list[int] | None:
+        """A client's list as its slot's owner has it (None: no answer)."""
+        r, _ = await self.call_routed(world, reader, "LRANGE", "log:" + cid, 0, -1, retry=True)
+        return [int(x) for x in r] if isinstance(r, list) else None
 
     def summary(self):
         return {"acked": sum(len(v) for v in self.acked.values()),
@@ -1012,4 +1036,4 @@ def _repl_faults(p):
 
 
 # atomic slot migration scenarios (registered on import)
-from frtrio.sim import scenarios_asm  # noqa: E402,F401
+from frtrio.sim import scenarios_asm, scenarios_failover  # noqa: E402,F401

@@ -144,22 +144,12 @@ class AsmMigration(ClusterWrites):
         reader = SimClient(world, "order-checker", names[0])
         try:
             for cid in sorted(self.acked):
-                c = reader
-                for _hop in range(5):
-                    r = await _call_retry(world, c, "LRANGE", "log:" + cid, 0, -1)
-                    if isinstance(r, ReplyError) and str(r).startswith("MOVED"):
-                        c = self._client(world, reader, self._node_at(world, str(r).split()[2]))
-                        continue
-                    if isinstance(r, list):
-                        vals = [int(x) for x in r]
-                        if any(b <= a for a, b in zip(vals, vals[1:])):
-                            world.violation("sim.asm_write_duplicated_or_reordered",
-                                            "log:%s is not strictly increasing" % cid)
-                    break
+                vals = await self.read_log(world, reader, cid)
+                if vals is not None and any(b <= a for a, b in zip(vals, vals[1:])):
+                    world.violation("sim.asm_write_duplicated_or_reordered",
+                                    "log:%s is not strictly increasing" % cid)
         finally:
-            reader._drop()
-            for cc in self.pools.get(reader.name, {}).values():
-                cc._drop()
+            self.drop_pool(reader)
 
     def summary(self):
         out = super().summary()
