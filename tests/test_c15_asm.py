@@ -122,6 +122,9 @@ def test_c15_import_under_writes_moves_every_acked_write(cluster):
     src = node_of(procs, cs, 0)
     dst = (src + 1) % 3
     rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    # a node that never migrated answers CLUSTER INFO and INFO memory as 7.0
+    assert b"slot_migration" not in procs[dst].conn().cmd("CLUSTER", "INFO")
+    assert b"slot_migration" not in procs[dst].conn().cmd("INFO", "memory")
     keys = keys_in(rc, 0, 100, 300)
     for k in keys:
         rc.set(k, "v")
@@ -153,6 +156,16 @@ def test_c15_import_under_writes_moves_every_acked_write(cluster):
     assert rc.lrange("{%s}list" % keys[1], 0, -1) == [b"%d" % i for i in range(600)]
     # the source trimmed them: each key exists once in the cluster
     assert cs[src].execute_command("CLUSTER", "COUNTKEYSINSLOT", rc.keyslot(keys[0])) == 0
+    # Redis 8.4's fields, once ASM was used
+    info = dict(ln.split(":") for ln in
+                cs[src].execute_command("CLUSTER", "INFO").decode().split("\r\n") if ln)
+    assert info["cluster_slot_migration_active_tasks"] == "0"
+    assert info["cluster_slot_migration_stats_active_trim_started"] == "1"
+    assert info["cluster_slot_migration_stats_active_trim_completed"] == "1"
+    mem = cs[dst].info("memory")
+    assert mem["mem_cluster_slot_migration_input_buffer"] == 0
+    assert mem["mem_cluster_slot_migration_input_buffer_peak"] > 0  # the writes kept coming
+    assert cs[src].info("memory")["mem_cluster_slot_migration_output_buffer"] == 0
 
 
 def test_c15_import_validation_errors(cluster):

@@ -179,6 +179,12 @@ class Migrations:
         self.archived: list[Task] = []  # newest first
         self.effects: list = []
         self.trims = 0  # slots trimmed (INFO)
+        # observability (CLUSTER INFO / INFO memory, shown once ASM was used
+        # on this node, so a node that never migrates answers as 7.0 does)
+        self.used = False
+        self.trim_jobs = 0  # trims carried out (each at once: an active trim that completes)
+        self.input_buffer = 0  # destination: live stream bytes buffered during the snapshot
+        self.input_buffer_peak = 0
         self.pause_purpose = "asm"
         self.pause_toggled = False  # the shell wakes paused clients
         self.hidden_slots: frozenset = frozenset()  # kept by _refresh_hidden
@@ -369,6 +375,7 @@ class Migrations:
             self.cancel(t, "new import requested")
         t = Task(self.core.random_id(), IMPORT, ranges, owner.id, me.id, self.now())
         self.tasks.append(t)
+        self.used = True
         self.core.emit("cluster.asm_task_created", outcome="import", task=t.id,
                        slots=format_ranges(ranges), source=owner.id)
         self.try_start(t)
@@ -495,6 +502,7 @@ class Migrations:
                 raise ErrorReply("ERR Another ASM task is already in progress")
         t = Task(task_id, MIGRATE, ranges, me.id, dest_id or "", self.now())
         self.tasks.append(t)
+        self.used = True
         self.core.emit("cluster.asm_task_created", outcome="migrate", task=t.id,
                        slots=format_ranges(ranges), dest=t.dest)
         return t
@@ -604,6 +612,40 @@ class Migrations:
             self.cancel(t, "slots configuration updated")
         return False
 
+    # --- observability ------------------------------------------------------------
+
+    def note_input_buffer(self, size: int) -> None:
+        self.input_buffer = size
+        if size > self.input_buffer_peak:
+            self.input_buffer_peak = size
+
+    def info_lines(self) -> list[str]:
+        """Redis 8.4's CLUSTER INFO fields (once ASM was used here)."""
+        if not self.used:
+            return []
+        active = sum(1 for t in self.tasks if t.op == IMPORT or t.state != "failed")
+        return [
+            "cluster_slot_migration_active_tasks:%d" % active,
+            # frtrio deletes a trimmed slot's keys at once: no job stays queued
+            "cluster_slot_migration_active_trim_running:0",
+            "cluster_slot_migration_active_trim_current_job_keys:0",
+            "cluster_slot_migration_active_trim_current_job_trimmed:0",
+            "cluster_slot_migration_stats_active_trim_started:%d" % self.trim_jobs,
+            "cluster_slot_migration_stats_active_trim_completed:%d" % self.trim_jobs,
+            "cluster_slot_migration_stats_active_trim_cancelled:0",
+        ]
+
+    def memory_lines(self) -> list[str]:
+        """Redis 8.4's INFO memory fields (once ASM was used here)."""
+        if not self.used:
+            return []
+        out = sum(len(t.stream) for t in self.tasks if t.op == MIGRATE)
+        return [
+            "mem_cluster_slot_migration_output_buffer:%d" % out,
+            "mem_cluster_slot_migration_input_buffer:%d" % self.input_buffer,
+            "mem_cluster_slot_migration_input_buffer_peak:%d" % self.input_buffer_peak,
+        ]
+
     # --- trimming -----------------------------------------------------------------
 
     def trim(self, slots) -> int:
@@ -625,6 +667,8 @@ class Migrations:
         srv.propagate(0, argv)
         srv.dirty += n
         self.trims += len(slots)
+        self.trim_jobs += 1
+        self.used = True
         self.core.emit("cluster.asm_trim", outcome="trimmed", slots=format_ranges(ranges), keys=n)
         return n
 

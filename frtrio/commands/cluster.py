@@ -125,7 +125,8 @@ def cluster_info(c, argv):
     core = _core(c)
     from frtrio.cluster.bus_types import TYPE_NAMES
 
-    return Verbatim(("\r\n".join(core.state.info_lines(TYPE_NAMES)) + "\r\n").encode())
+    lines = core.state.info_lines(TYPE_NAMES) + core.migrations.info_lines()
+    return Verbatim(("\r\n".join(lines) + "\r\n").encode())
 
 
 @command("cluster|myid")

@@ -139,6 +139,7 @@ def _info_memory(srv):
         "mem_total_replication_buffers:0",
         "mem_clients_slaves:0",
         "mem_clients_normal:0",
+        *(srv.cluster.migrations.memory_lines() if srv.cluster is not None else ()),
         "mem_cluster_links:0",
         "mem_aof_buffer:0",
         "mem_allocator:libc",
@@ -152,7 +153,7 @@ def _info_persistence(srv):
     aof = srv.aof
     return [
         "loading:%d" % (1 if srv.loading else 0),
-        "async_loading:0",
+        "async_loading:%d" % (1 if srv.async_loading else 0),
         "current_cow_peak:0",
         "current_cow_size:0",
         "current_cow_size_age:0",

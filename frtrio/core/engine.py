@@ -179,6 +179,7 @@ class Server:
         self.effects: list = []
         self.ready_keys: dict = {}  # (dbid, key) -> None, for blocked clients
         self.loading = False
+        self.async_loading = False  # a swapdb full sync arrives; the old data is served
         # progress of a load that serves events meanwhile (INFO persistence)
         self.loading_start_s = 0
         self.loading_total_bytes = 0

@@ -44,6 +44,9 @@ class Snapshot:
         self.keys_total = sum(d[4] for d in self.dbs)
         self.done = not self.dbs
         self.preserved = 0
+        # take(): what was streamed so far
+        self.head_sent = self.db_open = self.eof_sent = False
+        self.cur = 0
 
     def _encode(self, ent, key: bytes, v) -> None:
         parts = ent[3]
@@ -79,6 +82,34 @@ class Snapshot:
                 break
         self.done = all(not ent[1] for ent in self.dbs)
         return self.done
+
+    def take(self) -> bytes:
+        """The payload bytes ready to go out, in order, for a transfer that
+        streams while it is produced (diskless): the head, then db by db
+        (a db is finished once none of its keys is left unencoded; keys
+        preserved by copy-on-write join their db's parts), then the EOF
+        opcode once everything is encoded. Don't mix with payload_parts."""
+        out = []
+        if not self.head_sent:
+            out.append(self.head)
+            self.head_sent = True
+        while self.cur < len(self.dbs):
+            dbid, pend, expires, parts, n = self.dbs[self.cur]
+            if not self.db_open:
+                out.append(bytes((_rf.OP_SELECTDB,)) + _rdb.enc_len(dbid))
+                out.append(bytes((_rf.OP_RESIZEDB,)) + _rdb.enc_len(n)
+                           + _rdb.enc_len(len(expires)))
+                self.db_open = True
+            out.extend(parts)
+            parts.clear()
+            if pend:
+                break
+            self.cur += 1
+            self.db_open = False
+        if self.cur == len(self.dbs) and not self.eof_sent:
+            out.append(bytes((_rf.OP_EOF,)))
+            self.eof_sent = True
+        return b"".join(out)
 
     def payload_parts(self):
         """The RDB payload as a list of byte chunks (call once done)."""

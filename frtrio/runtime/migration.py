@@ -282,9 +282,11 @@ class MigrationShell:
                 task_status.started(cs)
                 buffer.extend(mr.buf)
                 mr.buf.clear()
+                self.mig.note_input_buffer(len(buffer))
                 try:
                     while True:
                         buffer.extend(await mr.more())
+                        self.mig.note_input_buffer(len(buffer))
                         t.last_io = env.unix_ms()
                 except (_Failed, OSError, trio.BrokenResourceError) as e:
                     failure.append(e)
@@ -320,6 +322,7 @@ class MigrationShell:
         parser = RequestParser(1 << 40)
         parser.feed(bytes(buffer))
         buffer.clear()  # (the replay works on its own copy)
+        self.mig.note_input_buffer(0)
         cmds = []
         eof = False
         while True:

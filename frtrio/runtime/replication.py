@@ -97,7 +97,27 @@ async def serve_replica(conn, eff) -> None:
                 srv.now_ms = node.env.unix_ms()
                 snap = start_snapshot(srv, c, r, True)
             await conn._flush()  # +FULLRESYNC / +CONTINUE
-            if snap is not None:
+            if snap is not None and eff.diskless:
+                # EOF framing: the payload streams while it is produced (the
+                # stream then waits for the replica's first ACK, which it
+                # sends once it found the mark and loaded)
+                t0 = node.env.now()
+                keys = snap.keys_total
+                mark = node.env.random_hex(40, "eofmark").encode()
+                r.hold_until_ack = True
+                r.state = SEND_BULK
+                await send(b"$EOF:" + mark + b"\r\n")
+                size = await _stream_payload(node, snap, send)
+                await send(mark)
+                srv.end_snapshot(snap)
+                snap = None
+                log.info("Synchronization with replica %s:%d: %d keys, %d bytes RDB streamed in "
+                         "%.3f s", r.ip, r.port, keys, size, node.env.now() - t0)
+                r.state = ONLINE
+                r.ack_time_ms = node.env.unix_ms()
+                repl.refresh_good(node.config, r.ack_time_ms)
+                log.info("Synchronization with replica %s:%d succeeded", r.ip, r.port)
+            elif snap is not None:
                 t0 = node.env.now()
                 keys = snap.keys_total
                 payload = await _produce(node, snap, send)
@@ -106,17 +126,8 @@ async def serve_replica(conn, eff) -> None:
                 r.state = SEND_BULK
                 log.info("Synchronization with replica %s:%d: %d keys, %d bytes RDB produced in "
                          "%.3f s", r.ip, r.port, keys, len(payload), node.env.now() - t0)
-                if eff.diskless:
-                    # EOF framing: the stream waits for the replica's first
-                    # ACK, which it sends once it found the mark and loaded
-                    mark = node.env.random_hex(40, "eofmark").encode()
-                    r.hold_until_ack = True
-                    await send(b"$EOF:" + mark + b"\r\n")
-                    await send(payload)
-                    await send(mark)
-                else:
-                    await send(b"$%d\r\n" % len(payload))
-                    await send(payload)
+                await send(b"$%d\r\n" % len(payload))
+                await send(payload)
                 del payload
                 r.state = ONLINE
                 r.ack_time_ms = node.env.unix_ms()
@@ -162,6 +173,39 @@ async def _diskless_delay(node, r, send) -> None:
             last_ka = node.env.now()
             await send(b"\n")
         await trio.sleep(0.1)
+
+
+async def _stream_payload(node, snap, send) -> int:
+    """Produce and send the snapshot at once (diskless), a few keys per
+    scheduler turn, with its checksum at the end; ``rdb-key-save-delay``
+    (µs a key, a test hook) slows it down. Returns the payload size."""
+    env = node.env
+    cfg = node.config
+    if _crc64._T64 is None:
+        await env.offload(_crc64._t64)
+    checksum = cfg.get("rdbchecksum") == "yes"
+    crc = size = 0
+    budget = 256
+    while True:
+        delay = cfg.get_int("rdb-key-save-delay")
+        t = env.work_clock()
+        done = snap.step(1 if delay > 0 else budget)
+        dt = env.work_clock() - t
+        if dt < STEP_SECONDS / 2:
+            budget = min(budget * 2, 1 << 16)
+        elif dt > STEP_SECONDS and budget > 16:
+            budget //= 2
+        data = snap.take()
+        if data:
+            if checksum:
+                crc = _crc64.crc64(data, crc)
+            size += len(data)
+            await send(data)
+        if done:
+            break
+        await trio.sleep(delay / 1e6 if delay > 0 else 0)
+    await send(crc.to_bytes(8, "little"))
+    return size + 8
 
 
 async def _produce(node, snap, send) -> bytes:
@@ -580,19 +624,29 @@ class ReplicationShell:
                      "disk")
             mark = hdr.mark
             acc = bytearray()
-            while True:
-                acc += rd.buf
-                rd.buf.clear()
-                repl.transfer_read = len(acc)
-                if len(acc) >= 40 and acc[-40:] == mark:
-                    break
-                await rd._more(what)
+            # swapdb: the old dataset is served until the new one is in
+            # (Redis's async loading; frtrio parses the payload once whole)
+            srv.async_loading = cfg.get("repl-diskless-load") == "swapdb"
+            try:
+                while True:
+                    acc += rd.buf
+                    rd.buf.clear()
+                    repl.transfer_read = len(acc)
+                    if len(acc) >= 40 and acc[-40:] == mark:
+                        break
+                    await rd._more(what)
+            except BaseException:
+                srv.async_loading = False
+                raise
             data = bytes(acc[:-40])
             eof = True
         if eof and cfg.get("repl-diskless-load") == "swapdb":
             # swapdb: the old dataset is given up only for a payload that
             # loads; a broken one leaves it in place (tried on a scratch core)
-            self._try_load(data)
+            try:
+                self._try_load(data)
+            finally:
+                srv.async_loading = False
         log.info("MASTER <-> REPLICA sync: Flushing old data")
         self.drop_replicas()
         repl.state.free_backlog()
