@@ -1271,3 +1271,37 @@ def test_c05_shard_channels_follow_the_slot():
     h.run("PING")
     assert sub.ssubscriptions == {}
     assert sub.take_output() == b"*3\r\n$12\r\nsunsubscribe\r\n$%d\r\n%s\r\n:0\r\n" % (len(KB), KB)
+
+
+_SINGLE_KEY = sorted(n.decode() for n, c in TABLE.items()
+                     if c.single_key and c.handler is not None)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(name=hs.sampled_from(_SINGLE_KEY), slot=hs.integers(0, 16383),
+       migrating=hs.booleans(), importing=hs.booleans(), ok=hs.booleans(),
+       asking=hs.booleans(), readonly=hs.booleans(), replica=hs.booleans())
+def test_c02_route_fast_path_agrees_with_decide(name, slot, migrating, importing, ok, asking,
+                                                readonly, replica):
+    """ClusterCore.route's fast path (one key, a slot owned outright, cluster
+    ok) answers what routing.decide answers, whatever the slot's state."""
+    h = H(me_replica=replica)
+    st = h.st
+    if migrating and st.slots[slot] is st.myself:
+        st.migrating_to[slot] = h.node(ID_B)
+    if importing and st.slots[slot] is not st.myself:
+        st.importing_from[slot] = st.slots[slot] or h.node(ID_B)
+    st.state_ok = ok
+    st.version += 1
+    cmd = TABLE[name.encode()]
+    argv = [name.encode(), key_for(slot)] + [b"1"] * max(0, abs(cmd.arity) - 2)
+    c = h.client()
+    if asking:
+        c.flags |= F.ASKING
+    if readonly:
+        c.flags |= F.READONLY
+    got = h.core.route(c, cmd, argv)
+    r = routing.decide(st, h.core.opts, cmd, argv, asking=asking, readonly=readonly,
+                       db=h.srv.dbs[0], now_ms=h.srv.now_ms)
+    want = None if r.kind == routing.LOCAL else routing.error_text(r, h.core.opts.endpoint_type)
+    assert got == want

@@ -37,6 +37,8 @@ class ClusterCore:
         self.opts = routing.RoutingOptions()
         self.refresh_options()
         self._released_version = -1
+        self._clean: dict[int, bool] = {}  # route()'s fast path, per state version
+        self._clean_version = -1
         self.events = []  # (reason_code, fields) for the event log
         # the bus core (cluster/gossip.py), set when the node has a bus
         self.bus_core = None
@@ -116,6 +118,23 @@ class ClusterCore:
         """None to serve locally, else the error text of the redirect."""
         if c.flags & F.MASTER:
             return None
+        if cmd.single_key and len(argv) > 1:
+            # the fast path: one key, in a slot this node owns with no
+            # migration either way, cluster ok: local, as routing.decide
+            # would say (memoised per slot until the cluster state changes)
+            st = self.state
+            if st.state_ok:
+                if st.version != self._clean_version:
+                    self._clean.clear()
+                    self._clean_version = st.version
+                slot = key_slot(argv[1])
+                clean = self._clean.get(slot)
+                if clean is None:
+                    clean = self._clean[slot] = (
+                        st.slots[slot] is st.myself and slot not in st.migrating_to
+                        and slot not in st.importing_from)
+                if clean:
+                    return None
         is_exec = cmd.fullname == "exec"
         if not is_exec and not cmd.movable and not cmd.has_key_specs:
             return None

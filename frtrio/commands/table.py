@@ -103,6 +103,7 @@ class Command:
         "may_replicate",
         "asking",
         "has_key_specs",
+        "single_key",
         "name_bytes",
         "listed",
     )
@@ -144,6 +145,9 @@ class Command:
         self.flags_from_script = None
         ks = fact[8]
         self.has_key_specs = bool(ks["set"] if isinstance(ks, dict) else ks)
+        # its one key is argv[1] (GET, SET, INCR, LPUSH...): routing's fast path
+        self.single_key = (self.getkeys is None and not self.movable
+                           and self.first == 1 and self.last == 1)
 
     def arity_ok(self, argc: int) -> bool:
         a = self.arity
