@@ -640,3 +640,87 @@ def test_c15_shutdown_cancels_the_task_and_says_so():
     finally:
         for p in procs:
             p.stop()
+
+
+def _slow_snapshot_under_writes(procs, cs, rc, lo, hi, prefix, delay_us=1000):
+    """Keys in lo..hi on their owner and a slow snapshot there (``delay_us``
+    a key): a writer appending to them makes the stream outgrow small
+    buffers."""
+    src = node_of(procs, cs, lo)
+    keys = keys_in(rc, lo, hi, 1500, prefix=prefix)
+    pipe = rc.pipeline()
+    for k in keys:
+        pipe.set(k, "v")
+    pipe.execute()
+    cs[src].execute_command("CONFIG", "SET", "rdb-key-save-delay", str(delay_us))
+    return src, keys
+
+
+def test_c15_source_output_buffer_limit_fails_the_task_then_a_retry_completes(cluster):
+    """Upstream ASM test 23: the destination stops reading (its sync buffer
+    is full), the stream backs up on the source past the replica class's
+    output buffer limit: the source drops the main channel and its task
+    fails in a streaming state; the destination retries and, with the
+    limits lifted, completes. Every acknowledged write is kept."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo, hi = 6000, 6050
+    # (the loopback's socket buffers hold megabytes: the writes are big)
+    src, keys = _slow_snapshot_under_writes(procs, cs, rc, lo, hi, "ob", delay_us=5000)
+    dst = (src + 1) % 3
+    cs[dst].execute_command("CONFIG", "SET", "replica-full-sync-buffer-limit", "16384")
+    cs[src].execute_command("CONFIG", "SET", "client-output-buffer-limit",
+                            "replica 1048576 0 0")
+    try:
+        with Writer(rc, keys, lambda rc, k: rc.append(k, "y" * 4000)) as w:
+            tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+            wait_for(lambda: b"send" in (status(cs[src], tid) or {}).get(b"last_error", b""),
+                     30, what="the source's task to fail on its output buffer limit")
+            err = status(cs[src], tid)[b"last_error"]
+            assert b"output buffer limit" in err and b"stream" in err, err
+            with open(procs[src].log_path) as f:
+                assert "for overcoming of output buffer limits" in f.read()
+            cs[src].execute_command("CONFIG", "SET", "client-output-buffer-limit",
+                                    "replica 0 0 0")
+            cs[src].execute_command("CONFIG", "SET", "rdb-key-save-delay", "0")
+            st = wait_state(cs[dst], tid, timeout=40)
+            time.sleep(0.2)
+        assert st[b"state"] == b"completed" and st[b"retries"] >= 1, st
+    finally:
+        cs[src].execute_command("CONFIG", "SET", "rdb-key-save-delay", "0")
+        cs[src].execute_command("CONFIG", "SET", "client-output-buffer-limit",
+                                "normal 0 0 0 replica 268435456 67108864 60 pubsub 33554432 "
+                                "8388608 60")
+        cs[dst].execute_command("CONFIG", "SET", "replica-full-sync-buffer-limit", "0")
+    wait_for(lambda: views_agree(cs, lo, hi, procs[dst].port), 10)
+    for k in keys:
+        assert rc.get(k) == b"v" + b"y" * 4000 * w.acked.get(k, 0), k
+
+
+def test_c15_destination_sync_buffer_limit_backs_up_without_failing(cluster):
+    """Upstream ASM test 24: the destination's sync buffer reaches
+    replica-full-sync-buffer-limit: it stops reading (and says so in its
+    log), the task does not fail, INFO shows the buffer's peak, and the
+    migration completes with every acknowledged write."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo, hi = 9000, 9050
+    src, keys = _slow_snapshot_under_writes(procs, cs, rc, lo, hi, "sb")
+    dst = (src + 1) % 3
+    cs[dst].execute_command("CONFIG", "SET", "replica-full-sync-buffer-limit", "16384")
+    try:
+        with Writer(rc, keys, lambda rc, k: rc.append(k, "z" * 50)) as w:
+            tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+            wait_for(lambda: "Slots sync buffer limit has been reached"
+                     in open(procs[dst].log_path).read(), 30, what="the limit in the log")
+            cs[src].execute_command("CONFIG", "SET", "rdb-key-save-delay", "0")
+            st = wait_state(cs[dst], tid, timeout=40)
+            time.sleep(0.2)
+        assert st[b"state"] == b"completed" and st[b"retries"] == 0, st
+        assert cs[dst].info("memory")["mem_cluster_slot_migration_input_buffer_peak"] >= 16384
+    finally:
+        cs[src].execute_command("CONFIG", "SET", "rdb-key-save-delay", "0")
+        cs[dst].execute_command("CONFIG", "SET", "replica-full-sync-buffer-limit", "0")
+    wait_for(lambda: views_agree(cs, lo, hi, procs[dst].port), 10)
+    for k in keys:
+        assert rc.get(k) == b"v" + b"z" * 50 * w.acked.get(k, 0), k

@@ -20,9 +20,13 @@ core, as every other cluster decision.
 
 from __future__ import annotations
 
+import logging
+
 from frtrio.cluster.slots import CLUSTER_SLOTS, key_slot
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import ErrorReply
+
+log = logging.getLogger("frtrio")
 
 IMPORT = "import"
 MIGRATE = "migrate"
@@ -249,6 +253,7 @@ class Migrations:
     def _teardown(self, t: Task) -> None:
         self.effects.append(StopTask(t))
         t.stream = bytearray()
+        self.server.obuf.forget_key(("asm", t.id))
         if t.op == MIGRATE:
             self._unpause()
         elif self.st.myself.is_master:
@@ -564,6 +569,15 @@ class Migrations:
                     b += b"\r\n"
                 t.stream += b
                 t.source_offset += len(b)
+                if self.server.obuf.over_used(("asm", t.id), len(t.stream), "replica",
+                                              self.now()):
+                    # the destination does not keep up: the main channel is a
+                    # replica-class client and goes as one (Redis's output
+                    # buffer limits), the task fails
+                    log.warning("Client slot-migration-main-channel task=%s scheduled to be "
+                                "closed ASAP for overcoming of output buffer limits.", t.id)
+                    self.fail(t, "Main channel - Client output buffer limit reached")
+                    return
 
     def ack(self, t: Task, state: bytes, offset: bytes) -> None:
         off = string2ll(offset)

@@ -316,6 +316,10 @@ PARAMS: list[Param] = [
     _P("cluster-slot-migration-sync-buffer-drain-timeout", None, "num", HIDDEN, 60000, 0,
        LLONG_MAX, ctype="ll"),
     _P("cluster-slot-migration-max-archived-tasks", None, "num", HIDDEN, 32, 1, INT_MAX),
+    # Redis 8's bound of a buffered full-sync stream (ASM's sync buffer);
+    # 0: the replica class's hard output buffer limit
+    _P("replica-full-sync-buffer-limit", None, "num", HIDDEN, 0, 0, LLONG_MAX, ctype="ll",
+       nflags=MEM),
     _P("slowlog-log-slower-than", None, "num", 0, 10000, -1, LLONG_MAX, ctype="ll"),
     _P("latency-monitor-threshold", None, "num", 0, 0, 0, LLONG_MAX, ctype="ll"),
     _P("proto-max-bulk-len", None, "num", 0, 512 * 1024 * 1024, 1024 * 1024, LONG_MAX,

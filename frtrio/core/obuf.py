@@ -66,3 +66,7 @@ class OutputLimits:
 
     def forget(self, c) -> None:
         self._soft_since.pop(c.id, None)
+
+    def forget_key(self, key) -> None:
+        """``forget`` for a buffer that is not a client's (``over_used``'s key)."""
+        self._soft_since.pop(key, None)

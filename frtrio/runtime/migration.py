@@ -283,8 +283,17 @@ class MigrationShell:
                 buffer.extend(mr.buf)
                 mr.buf.clear()
                 self.mig.note_input_buffer(len(buffer))
+                limit = (node.config.get_int("replica-full-sync-buffer-limit")
+                         or srv.obuf.limits["replica"][0])
                 try:
                     while True:
+                        if limit and len(buffer) >= limit:
+                            # flow control: stop reading; the stream backs up
+                            # on the source, bounded by its output buffer limit
+                            log.info("Slots sync buffer limit has been reached (%d bytes): "
+                                     "reading paused until the snapshot is applied",
+                                     len(buffer))
+                            await trio.sleep_forever()
                         buffer.extend(await mr.more())
                         self.mig.note_input_buffer(len(buffer))
                         t.last_io = env.unix_ms()
