@@ -724,3 +724,61 @@ def test_c15_destination_sync_buffer_limit_backs_up_without_failing(cluster):
     wait_for(lambda: views_agree(cs, lo, hi, procs[dst].port), 10)
     for k in keys:
         assert rc.get(k) == b"v" + b"z" * 50 * w.acked.get(k, 0), k
+
+
+def test_c15_trim_redirects_blocked_stream_readers_and_touches_watched_keys(cluster):
+    """Upstream ASM tests 45 and 46 (run against frtrio's at-once trim):
+    after a migration, a client of the source blocked in XREADGROUP on a
+    stream of a moved slot gets MOVED, one blocked on another slot keeps
+    waiting; a transaction that WATCHed a key of a moved slot fails (EXEC
+    answers nil), one that watched a key elsewhere runs."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo, hi = 11000, 11010
+    src = node_of(procs, cs, lo)
+    dst = (src + 1) % 3
+    moved = keys_in(rc, lo, hi, 2, prefix="tm")
+    other = next(k for k in keys_in(rc, 0, 16383, 400, prefix="to")
+                 if node_of(procs, cs, rc.keyslot(k)) == src
+                 and not lo <= rc.keyslot(k) <= hi)
+    for k in (moved[0], other):
+        rc.xadd(k, {"f": "v"})
+        rc.xgroup_create(k, "g", id="$")
+    rc.set(moved[1], "w")
+    rc.set("{%s}w" % other, "w")
+    port = procs[src].port
+    blocked = {}
+
+    def reader(key):
+        r = redis.Redis(port=port)
+        try:
+            blocked[key] = r.xreadgroup("g", "c", {key: ">"}, block=0)
+        except redis.ResponseError as e:
+            # (redis-py turns the MOVED reply into a MovedError of "slot host:port")
+            blocked[key] = "%s %s" % (type(e).__name__, e)
+
+    threads = [threading.Thread(target=reader, args=(k,), daemon=True) for k in (moved[0], other)]
+    for t in threads:
+        t.start()
+    w_moved, w_other = redis.Redis(port=port), redis.Redis(port=port)
+    p_moved, p_other = w_moved.pipeline(), w_other.pipeline()
+    p_moved.watch(moved[1])
+    p_other.watch("{%s}w" % other)
+    wait_for(lambda: cs[src].info("clients")["blocked_clients"] == 2, 10, what="two readers blocked")
+    tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+    assert wait_state(cs[dst], tid)[b"state"] == b"completed"
+    wait_for(lambda: moved[0] in blocked, 10, what="the reader of the moved slot released")
+    assert blocked[moved[0]] == "MovedError %d 127.0.0.1:%d" % (rc.keyslot(moved[0]),
+                                                                procs[dst].port), blocked
+    assert other not in blocked  # still waiting
+    p_moved.multi()
+    p_moved.ping()
+    with pytest.raises(redis.WatchError):
+        p_moved.execute()
+    p_other.multi()
+    p_other.ping()
+    assert p_other.execute() == [True]
+    rc.xadd(other, {"f": "again"})  # releases the other reader
+    for t in threads:
+        t.join(10)
+    assert other in blocked and blocked[other][0][0] == other.encode()
