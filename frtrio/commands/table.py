@@ -105,6 +105,10 @@ class Command:
         "has_key_specs",
         "name_bytes",
         "listed",
+        "acl_id",
+        "acl_has_keys",
+        "acl_channels",
+        "categories",
     )
 
     def __init__(self, fullname: str, handler: Callable | None):
@@ -144,6 +148,11 @@ class Command:
         self.flags_from_script = None
         ks = fact[8]
         self.has_key_specs = bool(ks["set"] if isinstance(ks, dict) else ks)
+        # ACL facts (frtrio/core/acl.py fills them in when it builds its universe)
+        self.acl_id = None
+        self.acl_has_keys = False
+        self.acl_channels = None
+        self.categories = frozenset()
 
     def arity_ok(self, argc: int) -> bool:
         a = self.arity
