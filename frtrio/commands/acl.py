@@ -53,9 +53,9 @@ def _kill_pubsub_if_needed(srv, me, new, old) -> None:
             kill = any(not A.check_channel_list(upcoming, ch, False)
                        for ch in list(x.subscriptions) + list(x.ssubscriptions))
         if kill:
-            _close(srv, me, x)
-            if srv.pubsub is not None:
-                srv.pubsub.client_gone(x)
+            # freed at once, as Redis's freeClient (gone from CLIENT LIST)
+            srv.free_client(x)
+            srv.kill_client(x)
 
 
 def _subcommand_error(argv):
@@ -201,8 +201,11 @@ def acl_dryrun(c, argv):
         raise err("ERR User '%s' not found" % _s(argv[2]))
     args = argv[3:]
     cmd = srv.commands.get(args[0].lower())
-    if cmd is not None and cmd.subcommands:
-        cmd = cmd.subcommands.get(args[1].lower()) if len(args) >= 2 else None
+    if cmd is None:
+        # a Redis command frtrio does not serve is still judged
+        cmd = A.universe().standins.get(args[0].lower())
+    if cmd is not None and cmd.subcommands and len(args) >= 2:
+        cmd = cmd.subcommands.get(args[1].lower())
     if cmd is None or cmd.acl_id is None:
         raise err("ERR Command '%s' not found" % _s(args[0]))
     if not cmd.arity_ok(len(args)):

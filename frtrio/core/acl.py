@@ -119,6 +119,7 @@ class Universe:
         self.by_name: dict[bytes, UCmd] = {}
         self.cmds: list[UCmd] = []  # bit -> UCmd
         self.described: list[UCmd] = []  # top-level, listed
+        self.standins: dict = {}  # fullname -> stand-in Command (not served)
         for entry in facts:
             self._add_top(entry, table, True)
         for name, entry in extensions.items():
@@ -165,6 +166,20 @@ class Universe:
             cmd = table.get(fullname.encode())
         elif parent.cmd is not None:
             cmd = parent.cmd.subcommands.get(fullname.split("|")[1].encode())
+        if cmd is None:
+            # a Redis command frtrio does not serve: a handler-less stand-in
+            # from its recorded facts (ACL DRYRUN can still judge it)
+            from frtrio.commands.table import Command
+
+            try:
+                cmd = Command(fullname, None)
+            except KeyError:
+                cmd = None
+            if cmd is not None and parent is not None and parent.cmd is not None:
+                cmd.parent = parent.cmd
+                parent.cmd.subcommands.setdefault(fullname.split("|")[1].encode(), cmd)
+            if cmd is not None:
+                self.standins[fullname.encode()] = cmd
         uc = UCmd(fullname, _cats(entry), parent, listed, cmd)
         uc.acl_id = len(self.cmds)
         self.cmds.append(uc)
@@ -203,6 +218,8 @@ def universe() -> Universe:
             if cmd.acl_id is None:
                 cmd.acl_id = _UNIVERSE.ids[cmd.fullname]
         annotate_table(t.TABLE)
+        for cmd in _UNIVERSE.standins.values():
+            _annotate(cmd)
     return _UNIVERSE
 
 
@@ -563,10 +580,15 @@ def annotate_table(table) -> None:
     from frtrio.commands.keyspec import command_has_keys
 
     for cmd in _all_commands(table):
-        cmd.acl_has_keys = command_has_keys(cmd)
-        cmd.acl_channels = CHANNEL_COMMANDS.get(cmd.fullname)
-        cmd.categories = frozenset(x["s"] for x in (
-            cmd.fact[6]["set"] if isinstance(cmd.fact[6], dict) else cmd.fact[6]))
+        _annotate(cmd)
+
+
+def _annotate(cmd) -> None:
+    from frtrio.commands.keyspec import command_has_keys
+
+    cmd.acl_has_keys = command_has_keys(cmd)
+    cmd.acl_channels = CHANNEL_COMMANDS.get(cmd.fullname)
+    cmd.categories = _cats(cmd.fact)
 
 
 def _all_commands(table):
