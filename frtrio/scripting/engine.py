@@ -498,7 +498,12 @@ class Scripting:
             cmd = cmd.subcommands.get(argv[1].lower())
         if cmd is None:
             return 1, self.err_table(b"Invalid command passed to redis.acl_check_cmd()")
-        return 0, True
+        # the permissions of the client that runs the script
+        ctx = self.ctx
+        user = ctx.caller.auser if ctx is not None and ctx.caller is not None else None
+        if user is None or user.allow_all:
+            return 0, True
+        return 0, user.check_command(cmd, argv)[0] == 0
 
     def _lua_call(self, *args):
         s, v = self._py_call(*args)
