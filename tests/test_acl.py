@@ -1,0 +1,401 @@
+"""ACL, compared with redis-server 7.0.15: the SETUSER rule language, what
+GETUSER / LIST / USERS / CAT / DRYRUN / LOG answer, the error texts, NOPERM
+at the gate, in MULTI/EXEC and in scripts, AUTH / HELLO with users, and an
+end-to-end run with redis-py as a restricted user. Plus a hypothesis fuzz of
+the rule parser (pure, in process).
+
+Both servers are this module's own pair (users do not leak into other
+tests). Redis prints single-command rules in its (random) hash order, so
+rule lists with several single commands are compared as sets of words.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import Diff, requires_redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support import ServerProc
+
+from frtrio.core import acl as A
+
+pytestmark = requires_redis
+
+
+@pytest.fixture(scope="module")
+def pair():
+    f = ServerProc("frtrio").start()
+    r = ServerProc("redis").start()
+    yield f, r
+    f.cleanup()
+    r.cleanup()
+
+
+@pytest.fixture
+def d(pair):
+    dd = Diff(*pair)
+    dd.ports = (pair[0].port, pair[1].port)
+    yield dd
+    dd.close()
+    cleanup = Diff(*pair)
+    users = [u for u in _bulk_list(cleanup.f.cmd("ACL", "USERS")) if u != b"default"]
+    if users:
+        cleanup.both("ACL", "DELUSER", *users)
+    cleanup.both("ACL", "SETUSER", "default", "reset", "on", "nopass", "~*", "&*", "+@all")
+    cleanup.close()
+
+
+def _bulk_list(raw: bytes) -> list[bytes]:
+    parts = raw.split(b"\r\n")
+    return [parts[i] for i in range(2, len(parts), 2)]
+
+
+def _words(raw: bytes) -> list:
+    """A reply with its rule lists as sorted words (hash order in Redis)."""
+    return sorted(raw.replace(b"\r\n", b" ").split(b" "))
+
+
+RULE_CASES = [
+    ["on", ">pw", "~foo*", "+get"],
+    ["on", "nopass", "allkeys", "allchannels", "allcommands"],
+    ["off", "resetpass", "resetkeys", "resetchannels", "nocommands"],
+    ["+@all", "-@dangerous"],
+    ["+@all", "-@dangerous", "+config|get"],
+    ["-@all", "+@read", "-@hash"],
+    ["+@read", "+@write", "-@keyspace"],
+    ["%R~r*", "%W~w*", "%RW~rw*", "~plain"],
+    ["%R~k", "%W~k"],
+    ["&chan*", "&other"],
+    ["+select|0"],
+    ["+client|id", "+client|setname"],
+    ["+@all", "-client|kill"],
+    ["#" + "a" * 64, "!" + "a" * 64],
+    [">one", ">two", "<one"],
+    ["(~x* +get)", "(%R~y* +@read)"],
+    ["(~x*", "+get)", "clearselectors"],
+    ["reset"],
+    ["on", "skip-sanitize-payload"],
+    ["sanitize-payload"],
+    ["+@all", "-@all", "+get"],
+    ["+memory"],
+    ["+memory|doctor"],
+]
+
+
+@pytest.mark.parametrize("rules", RULE_CASES, ids=lambda r: " ".join(r)[:40])
+def test_setuser_rules_give_the_same_getuser_and_list(d, rules):
+    d("ACL", "SETUSER", "u1", *rules)
+    a, b = d.both("ACL", "GETUSER", "u1")
+    assert _words(a) == _words(b)
+    a, b = d.both("ACL", "LIST")
+    assert _words(a) == _words(b)
+    d("ACL", "USERS")
+
+
+ERROR_CASES = [
+    ["+nosuchcommand"],
+    ["-@nosuchcat"],
+    ["~*", "~foo"],
+    ["&*", "&foo"],
+    ["allkeys", "%R~x"],
+    ["#abc"],
+    ["!" + "A" * 64],
+    ["<never"],
+    ["+client|id|x"],
+    ["+config|"],
+    ["+get|x|y"],
+    ["%X~foo"],
+    ["~a b"],
+    ["bogus"],
+    ["(~x", "+get"],
+    ["(bogus)"],
+    ["(+nosuch)"],
+    ["+@all", "+select|0", "+debug|digest"],
+]
+
+
+@pytest.mark.parametrize("rules", ERROR_CASES, ids=lambda r: " ".join(r)[:40])
+def test_setuser_errors_are_redis_texts_and_change_nothing(d, rules):
+    d("ACL", "SETUSER", "u2", "on", ">x")
+    d("ACL", "SETUSER", "u2", *rules)
+    a, b = d.both("ACL", "GETUSER", "u2")
+    assert _words(a) == _words(b)
+
+
+def test_acl_misc_replies(d):
+    d("ACL", "SETUSER", "a b")
+    d("ACL", "DELUSER", "default")
+    d("ACL", "DELUSER", "nosuch", "other")
+    d("ACL", "GETUSER", "nosuch")
+    d("ACL", "WHOAMI")
+    d("ACL", "CAT")
+    for cat in A.CATEGORIES:
+        a, b = d.both("ACL", "CAT", cat)
+        assert _words(a) == _words(b), cat
+    d("ACL", "CAT", "nosuch")
+    d("ACL", "CAT", "a", "b")
+    d("ACL", "GENPASS", "0")
+    d("ACL", "GENPASS", "4097")
+    d("ACL", "GENPASS", "x")
+    a, b = d.both("ACL", "GENPASS", "5")
+    assert len(a) == len(b) == len(b"$2\r\nab\r\n")
+    a, b = d.both("ACL", "GENPASS")
+    assert len(a) == len(b)
+    d("ACL", "HELP")
+    d("ACL", "LOAD")
+    d("ACL", "SAVE")
+    d("ACL", "NOSUCH")
+    d("ACL", "LOG", "x")
+    d("ACL", "LOG", "1", "2")
+
+
+def test_dryrun_answers(d):
+    d("ACL", "SETUSER", "dr", "on", "nopass", "+get", "+set", "%R~r*", "&ch", "+publish")
+    for args in (["get", "rk"], ["get", "wk"], ["set", "rk", "v"], ["hget", "a", "b"],
+                 ["publish", "ch", "m"], ["publish", "other", "m"], ["get"],
+                 ["nosuchcmd"], ["memory", "usage", "rk"], ["client", "id"]):
+        d("ACL", "DRYRUN", "dr", *args)
+    d("ACL", "DRYRUN", "nosuchuser", "get", "x")
+
+
+def _fresh(d: Diff) -> Diff:
+    """A second pair of connections on the same servers."""
+    from support import RawConn
+
+    class _D(Diff):
+        def __init__(self, f, r):
+            self.f = RawConn(f, 10.0)
+            self.r = RawConn(r, 10.0)
+            self.saved_config = {}
+
+    return _D(*d.ports)
+
+
+def test_noperm_texts_at_the_gate_in_multi_and_in_scripts(d):
+    d("ACL", "SETUSER", "np", "on", ">p", "+@all", "-hset", "~k*", "resetchannels", "&c")
+    d("SET", "kx", "1")
+    e = _fresh(d)
+    e("AUTH", "np", "p")
+    e("ACL", "WHOAMI")
+    e("HSET", "k", "f", "v")
+    e("GET", "other")
+    e("MGET", "k1", "other")
+    e("PUBLISH", "nope", "m")
+    e("PUBLISH", "c", "m")
+    e("SUBSCRIBE", "nope")
+    e("PSUBSCRIBE", "c*")
+    # scripts: redis.call is checked against the caller
+    e("EVAL", "return redis.call('hset', KEYS[1], 'f', 'v')", "1", "k1")
+    e("EVAL", "return redis.call('get', 'other')", "0")
+    e("EVAL", "return redis.acl_check_cmd('hset', 'k', 'f', 'v')", "0")
+    e("EVAL", "return redis.acl_check_cmd('get', 'k1')", "0")
+    # MULTI: refused when queued; refused at EXEC when rules changed since
+    e("MULTI")
+    e("HSET", "k", "f", "v")
+    e("GET", "k1")
+    e("EXEC")
+    e("MULTI")
+    e("GET", "k1")
+    e("SET", "k2", "v")
+    d("ACL", "SETUSER", "np", "-get")
+    e("EXEC")
+    e.f.close()
+    e.r.close()
+
+
+def _masked_log(raw: bytes) -> bytes:
+    raw = re.sub(rb"age-seconds\r\n\$\d+\r\n[^\r]*\r\n", b"age-seconds\r\n$?\r\nAGE\r\n", raw)
+    return re.sub(rb"client-info\r\n\$\d+\r\n[^\r]*\r\n", b"client-info\r\n$?\r\nINFO\r\n", raw)
+
+
+def test_acl_log_entries_match_but_age_and_client_info(d):
+    d("ACL", "LOG", "RESET")
+    d("ACL", "SETUSER", "lg", "on", ">p", "+get", "~k*", "&c", "+publish")
+    e = _fresh(d)
+    e("AUTH", "lg", "wrong")
+    e("AUTH", "nosuch", "x")
+    e("AUTH", "lg", "p")
+    e("SET", "k", "v")
+    e("GET", "x")
+    e("GET", "x")
+    e("PUBLISH", "z", "m")
+    e("MULTI")
+    e("GET", "y")
+    e("DISCARD")
+    e("EVAL", "return redis.call('get', 'z')", "0")
+    a, b = d.both("ACL", "LOG")
+    assert _masked_log(a) == _masked_log(b)
+    a, b = d.both("ACL", "LOG", "2")
+    assert _masked_log(a) == _masked_log(b)
+    # client-info names the user and the command, as Redis
+    assert b"user=lg" in a
+    d("CONFIG", "SET", "acllog-max-len", "2")
+    e("GET", "q1")
+    e("GET", "q2")
+    e("GET", "q3")
+    a, b = d.both("ACL", "LOG")
+    assert _masked_log(a) == _masked_log(b)
+    d("CONFIG", "SET", "acllog-max-len", "128")
+    d("ACL", "LOG", "RESET")
+    d("ACL", "LOG")
+    e.f.close()
+    e.r.close()
+
+
+def test_auth_and_hello_flows_with_users(d):
+    d("ACL", "SETUSER", "au", "on", ">secret", "+@all", "~*")
+    d("ACL", "SETUSER", "offu", "off", ">secret", "+@all")
+    e = _fresh(d)
+    e("AUTH", "au", "bad")
+    e("AUTH", "offu", "secret")
+    e("AUTH", "x")  # default is nopass
+    e("AUTH", "a", "b", "c")
+    e("AUTH", "au", "secret")
+    e("ACL", "WHOAMI")
+    a, b = e.both("HELLO", "3", "AUTH", "au", "secret")
+    assert a.replace(b":%d" % 0, b"")[:20] == b[:20]
+    e("HELLO", "2", "AUTH", "au", "nope")
+    e("ACL", "WHOAMI")
+    # the default user with a password: AUTH <pw> is AUTH default <pw>
+    d("ACL", "SETUSER", "default", "resetpass", ">dpw")
+    g = _fresh(d)
+    g("PING")
+    g("AUTH", "dpw")
+    g("ACL", "WHOAMI")
+    g("RESET")
+    g("GET", "x")
+    g("HELLO", "3")
+    g("AUTH", "default", "dpw")
+    # deleting a user closes its connections
+    d("ACL", "DELUSER", "au")
+    for conn in (e.f, e.r):
+        with pytest.raises((ConnectionError, OSError)):
+            conn.cmd("PING")
+            conn.cmd("PING")
+    d("ACL", "SETUSER", "default", "nopass")
+    g.f.close()
+    g.r.close()
+
+
+def test_requirepass_sets_the_default_users_password(d):
+    d("CONFIG", "SET", "requirepass", "rp")
+    a, b = d.both("ACL", "GETUSER", "default")
+    assert _words(a) == _words(b)
+    e = _fresh(d)
+    e("GET", "x")
+    e("AUTH", "rp")
+    d("CONFIG", "SET", "requirepass", "")
+    a, b = d.both("ACL", "LIST")
+    assert a == b
+    e.f.close()
+    e.r.close()
+
+
+def test_client_list_user_field_and_kill_user(d):
+    d("ACL", "SETUSER", "ku", "on", "nopass", "+@all", "~*")
+    e = _fresh(d)
+    e("AUTH", "ku", "x")
+    a = e.f.cmd("CLIENT", "INFO")
+    assert b" user=ku " in a
+    d("CLIENT", "KILL", "USER", "nosuch")
+    d("CLIENT", "KILL", "USER", "ku")
+
+
+def test_pubsub_clients_lose_revoked_channels(d):
+    d("ACL", "SETUSER", "ps", "on", "nopass", "+@all", "resetchannels", "&a", "&b")
+    e = _fresh(d)
+    e("AUTH", "ps", "x")
+    e("SUBSCRIBE", "a")
+    d("ACL", "SETUSER", "ps", "resetchannels", "&a")  # still allowed: kept
+    d("PUBLISH", "a", "hello")
+    assert e.f.read_reply() == e.r.read_reply()
+    d("ACL", "SETUSER", "ps", "resetchannels", "&b")  # revoked: killed
+    for conn in (e.f, e.r):
+        with pytest.raises((ConnectionError, OSError)):
+            conn.cmd("PING")
+
+
+def test_redis_py_end_to_end_as_a_restricted_user(pair):
+    import redis
+
+    f, r = pair
+    out = []
+    for p in (f, r):
+        admin = redis.Redis(port=p.port)
+        admin.acl_setuser("app", enabled=True, passwords=["+apppw"], keys=["app:*"],
+                          commands=["+@read", "+@write", "-flushall"])
+        c = redis.Redis(port=p.port, username="app", password="apppw")
+        res = [c.set("app:1", "v"), c.get("app:1"), c.exists("app:1")]
+        for fn in (lambda: c.get("other"), lambda: c.flushall(), lambda: c.config_get("*")):
+            try:
+                fn()
+                res.append("ok")
+            except redis.exceptions.NoPermissionError as e:
+                res.append(str(e))
+        res.append(sorted(admin.acl_getuser("app")["flags"]))
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis(port=p.port, username="app", password="bad").ping()
+        admin.acl_deluser("app")
+        admin.delete("app:1")
+        out.append(res)
+    assert out[0] == out[1]
+
+
+# --- pure ---------------------------------------------------------------------
+
+_RULE_ATOMS = st.sampled_from([
+    "on", "off", "nopass", "resetpass", "reset", "allkeys", "resetkeys", "allchannels",
+    "resetchannels", "allcommands", "nocommands", "clearselectors", "+@all", "-@all",
+    "+@read", "-@write", "+get", "-set", "+client|id", "-client", "+select|1", "~*", "~a*",
+    "%R~r", "%W~w", "&*", "&c*", ">pw", "<pw", "#" + "b" * 64, "!" + "b" * 64, "(", ")",
+    "(~x +get)", "+nosuch", "%", "%RX~", "&", "~", "+", "-", "+@", "(+@read",
+])
+_RULE = st.one_of(_RULE_ATOMS, st.binary(max_size=12).map(lambda b: b.decode("latin-1")))
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(_RULE, max_size=8))
+def test_fuzz_setuser_never_crashes_and_describe_rebuilds_the_user(rules):
+    acl = A.Acl()
+    args = [r.encode("latin-1") for r in rules]
+    try:
+        u = acl.build_user(None, args)
+    except A.RuleError as e:
+        assert isinstance(e.args[0], str) and e.args[0]
+        return
+    # what LIST shows, replayed as rules, gives the same permissions
+    again = acl.build_user(None, _split_describe(u.describe()))
+    assert again.describe() == u.describe()
+    for a, b in zip(u.selectors, again.selectors):
+        assert a.allowed == b.allowed
+
+
+def _split_describe(text: bytes) -> list[bytes]:
+    out, depth, cur = [], 0, []
+    for w in text.split(b" "):
+        if depth == 0 and w.startswith(b"("):
+            depth = 1
+            cur = [w]
+            if w.endswith(b")"):
+                out.append(w)
+                depth = 0
+            continue
+        if depth:
+            cur.append(w)
+            if w.endswith(b")"):
+                out.append(b" ".join(cur))
+                depth = 0
+            continue
+        out.append(w)
+    return out
+
+
+def test_default_user_allows_all_with_one_attribute():
+    acl = A.Acl()
+    assert acl.default.allow_all
+    acl.default.apply(b"-debug")
+    assert not acl.default.allow_all
+    acl.default.apply(b"+@all")
+    assert acl.default.allow_all
