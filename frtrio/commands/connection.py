@@ -62,6 +62,7 @@ def cmd_auth(c, argv):
             # a cluster peer (atomic slot migration's channels)
             c.authenticated = True
             c.flags |= F.INTERNAL
+            c.server.set_client_user(c, c.server.acl.superuser)  # may do everything
             return OK
     if _authenticate(c, user, pw, argv[0]):
         return OK

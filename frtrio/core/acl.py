@@ -778,6 +778,15 @@ class User:
         return out
 
 
+def superuser() -> User:
+    """Redis's NULL user: the master's stream, the AOF loader, migrations.
+    It can do everything; CLIENT LIST shows it as ``(superuser)``."""
+    u = User(b"(superuser)")
+    for op in (b"+@all", b"~*", b"&*", b"on", b"nopass"):
+        u.apply(op)
+    return u
+
+
 def merge_selector_args(args: list[bytes]):
     """ACLMergeSelectorArguments: join "(a" "b)" into "(a b)". Returns
     (merged, None) or (None, index of the unmatched opening argument)."""
@@ -861,6 +870,7 @@ class Acl:
         self.default = default_user(pubsub_default_all)
         self.users: dict[bytes, User] = {b"default": self.default}
         self.log = AclLog()
+        self.superuser = superuser()
 
     def get_user(self, name: bytes) -> User | None:
         return self.users.get(name)
