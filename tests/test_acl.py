@@ -399,3 +399,53 @@ def test_default_user_allows_all_with_one_attribute():
     assert not acl.default.allow_all
     acl.default.apply(b"+@all")
     assert acl.default.allow_all
+
+
+def test_config_rewrite_writes_every_user_and_a_restart_loads_them(tmp_path):
+    lines = {}
+    for kind in ("frtrio", "redis"):
+        p = ServerProc(kind, config_text="port 0\n").start()
+        try:
+            c = p.conn()
+            assert c.cmd("ACL", "SETUSER", "rw", "on", ">pw", "~k*", "+get") == b"+OK\r\n"
+            assert c.cmd("CONFIG", "REWRITE") == b"+OK\r\n"
+            with open(p.dir + "/server.conf") as f:
+                lines[kind] = sorted(x for x in f.read().splitlines() if x.startswith("user "))
+            c.close()
+            p.stop()
+            p.start()
+            c = p.conn()
+            assert c.cmd("AUTH", "rw", "pw") == b"+OK\r\n"
+            assert c.cmd("GET", "kx") == b"$-1\r\n"
+            c.close()
+        finally:
+            p.cleanup()
+    assert lines["frtrio"] == lines["redis"]
+    assert len(lines["frtrio"]) == 2
+
+
+def test_aclfile_at_startup_save_and_load(tmp_path):
+    out = {}
+    for kind in ("frtrio", "redis"):
+        d = tmp_path / kind
+        d.mkdir()
+        (d / "users.acl").write_text("user alice on >a ~a* +get\nuser default on nopass ~* &* +@all\n")
+        p = ServerProc(kind, args=["--aclfile", str(d / "users.acl")]).start()
+        try:
+            c = p.conn()
+            res = [c.cmd("ACL", "LIST"), c.cmd("ACL", "SETUSER", "bob", "on", ">b", "+@read")]
+            res.append(c.cmd("ACL", "SAVE"))
+            res.append(sorted((d / "users.acl").read_text().splitlines()))
+            (d / "users.acl").write_text("user carol on nopass +@all\nuser bad +nosuchcmd\n")
+            res.append(c.cmd("ACL", "LOAD"))
+            (d / "users.acl").write_text("user carol on nopass +@all\n")
+            res.append(c.cmd("ACL", "LOAD"))
+            res.append(c.cmd("ACL", "USERS"))
+            out[kind] = res
+            c.close()
+        finally:
+            p.cleanup()
+    f, r = out["frtrio"], out["redis"]
+    f[4] = f[4].replace(str(tmp_path / "frtrio").encode(), b"DIR")
+    r[4] = r[4].replace(str(tmp_path / "redis").encode(), b"DIR")
+    assert f == r

@@ -39,7 +39,8 @@ def _authenticate(c, user: bytes, password: bytes, argv0: bytes) -> bool:
         c.authenticated = True
         srv.set_client_user(c, u)
         return True
-    srv.acl_log(c, 3, 1 if c.multi is not None else 0, 0, [argv0], username=user)
+    srv.acl_log(c, 3, 1 if c.multi is not None or c.flags & F.IN_EXEC else 0, 0, [argv0],
+                username=user)
     return False
 
 
