@@ -212,7 +212,8 @@ def _masked_log(raw: bytes) -> bytes:
 
 def test_acl_log_entries_match_but_age_and_client_info(d):
     d("ACL", "LOG", "RESET")
-    d("ACL", "SETUSER", "lg", "on", ">p", "+get", "~k*", "&c", "+publish")
+    d("ACL", "SETUSER", "lg", "on", ">p", "+get", "~k*", "&c", "+publish", "+multi", "+exec",
+      "+discard")
     e = _fresh(d)
     e("AUTH", "lg", "wrong")
     e("AUTH", "nosuch", "x")
@@ -225,6 +226,9 @@ def test_acl_log_entries_match_but_age_and_client_info(d):
     e("GET", "y")
     e("DISCARD")
     e("EVAL", "return redis.call('get', 'z')", "0")
+    e("MULTI")
+    e("AUTH", "lg", "bad")
+    e("EXEC")
     a, b = d.both("ACL", "LOG")
     assert _masked_log(a) == _masked_log(b)
     a, b = d.both("ACL", "LOG", "2")
