@@ -453,3 +453,42 @@ def test_aclfile_at_startup_save_and_load(tmp_path):
     f[4] = f[4].replace(str(tmp_path / "frtrio").encode(), b"DIR")
     r[4] = r[4].replace(str(tmp_path / "redis").encode(), b"DIR")
     assert f == r
+
+
+KEY_CASES = [
+    ["GET", "r1"], ["GET", "w1"], ["GET", "rw1"], ["SET", "r1", "v"], ["SET", "w1", "v"],
+    ["SET", "w1", "v", "GET"], ["SET", "rw1", "v", "GET"], ["APPEND", "w1", "x"],
+    ["COPY", "r1", "w1"], ["COPY", "w1", "r1"], ["COPY", "rw1", "rw2"],
+    ["LMOVE", "r1", "w1", "LEFT", "RIGHT"], ["LMOVE", "rw1", "w1", "LEFT", "RIGHT"],
+    ["SORT", "r1"], ["SORT", "rw1", "STORE", "w1"], ["SORT", "r1", "BY", "x*"],
+    ["SINTERSTORE", "w1", "r1", "r2"], ["SINTERSTORE", "r1", "w1"], ["SUNION", "r1", "w1"],
+    ["DEL", "r1"], ["DEL", "w1"], ["EXISTS", "r1", "w1", "x"], ["TYPE", "w1"],
+    ["EXPIRE", "w1", "100"], ["OBJECT", "ENCODING", "r1"], ["RENAME", "rw1", "w2"],
+    ["BITFIELD", "r1", "GET", "u8", "0"], ["BITFIELD", "r1", "SET", "u8", "0", "1"],
+    ["BITFIELD_RO", "w1", "GET", "u8", "0"], ["XREAD", "STREAMS", "r1", "0"],
+    ["XADD", "w1", "1-1", "f", "v"], ["EVAL", "return 1", "2", "r1", "w1"],
+    ["MSET", "w1", "1", "w2", "2"], ["MSET", "w1", "1", "r2", "2"], ["MGET", "r1", "rw1"],
+    ["GETDEL", "rw1"], ["GETDEL", "w1"], ["PFCOUNT", "r1"], ["PFMERGE", "w1", "r1"],
+    ["ZUNIONSTORE", "w1", "2", "r1", "rw1"], ["ZUNIONSTORE", "w1", "2", "r1", "x1"],
+    ["GET", "s1"], ["SET", "s1", "v"], ["GET", "t1"], ["SET", "t1", "v"],
+    ["PUBLISH", "ch1", "m"], ["PUBLISH", "zz", "m"], ["SPUBLISH", "ch1", "m"],
+    ["FLUSHALL"], ["CONFIG", "GET", "maxmemory"], ["CLIENT", "GETNAME"], ["CLIENT", "KILL", "ID", "0"],
+]
+
+
+@pytest.mark.parametrize("with_selectors", [False, True], ids=["root", "selectors"])
+def test_key_read_write_permissions_and_selectors_match_redis(d, with_selectors):
+    rules = ["on", "nopass", "+@all", "-flushall", "-client|kill", "%R~r*", "%W~w*", "~rw*",
+             "resetchannels", "&ch*"]
+    if with_selectors:
+        rules += ["(~s* +get +set)", "(%R~t* +@read)"]
+    d("ACL", "SETUSER", "kp", *rules)
+    e = _fresh(d)
+    e("AUTH", "kp", "x")
+    for args in KEY_CASES:
+        e(*args)
+        d("ACL", "DRYRUN", "kp", *args)
+    e("SELECT", "0")
+    d("FLUSHALL")
+    e.f.close()
+    e.r.close()
