@@ -339,8 +339,12 @@ def test_redis_py_end_to_end_as_a_restricted_user(pair):
             except redis.exceptions.NoPermissionError as e:
                 res.append(str(e))
         res.append(sorted(admin.acl_getuser("app")["flags"]))
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
         with pytest.raises(redis.exceptions.AuthenticationError):
-            redis.Redis(port=p.port, username="app", password="bad").ping()
+            redis.Redis(port=p.port, username="app", password="bad",
+                        retry=Retry(NoBackoff(), 0)).ping()
         admin.acl_deluser("app")
         admin.delete("app:1")
         out.append(res)
