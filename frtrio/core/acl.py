@@ -387,7 +387,10 @@ class Selector:
         for pat, pflags in self.patterns:
             if pflags & kflags != kflags:
                 continue
-            if _glob(pat, key):
+            m = _MATCHERS.get(pat)
+            if m is None:
+                m = _matcher(pat)
+            if m(key):
                 return True
         return False
 
@@ -414,7 +417,10 @@ class Selector:
                     return DENIED_CMD, 0
         if not self.allkeys and cmd.acl_has_keys:
             if not keycache:
-                keycache.append(_command_keys(cmd, argv))
+                finder = _FINDERS.get(cmd.fullname)
+                if finder is None:
+                    finder = _FINDERS[cmd.fullname] = _key_finder(cmd)
+                keycache.append(finder(argv))
             for pos, kflags in keycache[0]:
                 if not self.check_key(argv[pos], kflags):
                     return DENIED_KEY, pos
@@ -531,6 +537,65 @@ def check_channel_list(patterns, channel: bytes, is_pattern: bool) -> bool:
         elif _glob(p, channel):
             return True
     return False
+
+
+_MATCHERS: dict = {}
+_SPECIAL = frozenset(b"*?[\\")
+
+
+def _matcher(pat: bytes):
+    """A key pattern as a function: equality or a prefix test when the
+    pattern allows, else Redis's glob."""
+    if len(_MATCHERS) > 10000:
+        _MATCHERS.clear()
+    if not any(b in _SPECIAL for b in pat):
+        m = pat.__eq__
+    elif pat.endswith(b"*") and not any(b in _SPECIAL for b in pat[:-1]):
+        prefix = pat[:-1]
+        m = (lambda k: k.startswith(prefix))
+    else:
+        m = (lambda k: _glob(pat, k))
+    _MATCHERS[pat] = m
+    return m
+
+
+_FINDERS: dict = {}
+
+
+def _key_finder(cmd):
+    """argv -> [(position, READ|WRITE)]: the command's keys as Redis's
+    getKeysFromCommandWithSpecs finds them. Commands whose key specs are
+    all index + range get a compiled version; the others go through
+    ``keyspec.command_keys``."""
+    from frtrio.commands.keyspec import _key_specs
+
+    specs = [s for s in _key_specs(cmd) if "not_key" not in s["flags"]]
+    simple = bool(specs) and all(
+        s["begin_search"]["type"] == "index" and s["find_keys"]["type"] == "range"
+        and "incomplete" not in s["flags"] and "variable_flags" not in s["flags"]
+        for s in specs)
+    if not simple or len(specs) != len(_key_specs(cmd)):
+        return lambda argv: _command_keys(cmd, argv)
+    compiled = [(s["begin_search"]["spec"]["index"], s["find_keys"]["spec"]["lastkey"],
+                 s["find_keys"]["spec"]["keystep"], s["find_keys"]["spec"]["limit"],
+                 _key_flags(s["flags"])) for s in specs]
+
+    def find(argv):
+        argc = len(argv)
+        out = []
+        for first, lastkey, step, limit, kf in compiled:
+            if lastkey >= 0:
+                last = first + lastkey
+            elif not limit:
+                last = argc + lastkey
+            else:
+                last = first + ((argc - first) // limit + lastkey)
+            if last >= argc or last < first or first >= argc:
+                return _command_keys(cmd, argv)  # (invalid: the generic way)
+            out.extend((i, kf) for i in range(first, last + 1, step))
+        return out
+
+    return find
 
 
 def _key_flags(flags) -> int:

@@ -363,10 +363,8 @@ class Server:
     def acl_denied(self, c: Client, cmd, argv: list[bytes], context: int) -> tuple[int, int]:
         """Check ``cmd`` for the client's user; a refusal is logged in the
         ACL LOG and returned as (kind, position), else (OK, 0)."""
-        from frtrio.core import acl as _acl
-
         r, pos = c.auser.check_command(cmd, argv)
-        if r != _acl.OK:
+        if r:
             self.acl_log(c, r, context, pos, argv, cmd)
         return r, pos
 
