@@ -496,3 +496,18 @@ def test_key_read_write_permissions_and_selectors_match_redis(d, with_selectors)
     d("FLUSHALL")
     e.f.close()
     e.r.close()
+
+
+def test_compiled_key_finders_agree_with_the_generic_key_extraction():
+    from frtrio.commands.table import TABLE
+
+    A.universe()
+    n = 0
+    for top in TABLE.values():
+        for cmd in [top] + list(top.subcommands.values()):
+            finder = A._key_finder(cmd)
+            for argc in range(1, 9):
+                argv = [cmd.name_bytes] + [b"a%d" % i for i in range(1, argc)]
+                assert finder(argv) == A._command_keys(cmd, argv), (cmd.fullname, argc)
+                n += 1
+    assert n > 2000
