@@ -511,3 +511,45 @@ def test_compiled_key_finders_agree_with_the_generic_key_extraction():
                 assert finder(argv) == A._command_keys(cmd, argv), (cmd.fullname, argc)
                 n += 1
     assert n > 2000
+
+
+@pytest.mark.parametrize("master_kind,replica_kind",
+                         [("frtrio", "frtrio"), ("redis", "frtrio"), ("frtrio", "redis")])
+def test_replica_authenticates_to_its_master_as_a_user(master_kind, replica_kind):
+    """masteruser/masterauth: a replica syncs from a master (frtrio and
+    redis-server either side) whose default user is off, as a user allowed only the
+    replication commands; with a wrong password the link stays down."""
+    import time
+
+    import redis
+
+    m = ServerProc(master_kind).start()
+    rep = None
+    try:
+        admin = redis.Redis(port=m.port)
+        admin.execute_command("ACL", "SETUSER", "repl", "on", ">rpw", "-@all", "+psync",
+                              "+replconf", "+ping", "+sync")
+        admin.execute_command("ACL", "SETUSER", "admin", "on", ">apw", "+@all", "~*", "&*")
+        admin.set("k", "v")
+        admin.execute_command("ACL", "SETUSER", "default", "off")
+        admin.execute_command("AUTH", "admin", "apw")
+        rep = ServerProc(replica_kind, args=["--replicaof", "127.0.0.1", str(m.port),
+                                         "--masteruser", "repl", "--masterauth", "rpw"]).start()
+        rc = redis.Redis(port=rep.port)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if rc.info("replication").get("master_link_status") == "up" and rc.get("k"):
+                break
+            time.sleep(0.05)
+        assert rc.get("k") == b"v"
+        assert b"user=(superuser)" in rc.execute_command("CLIENT", "LIST", "TYPE", "master")
+        rc.config_set("masterauth", "wrong")
+        rc.execute_command("CLIENT", "KILL", "TYPE", "master")
+        time.sleep(0.5)
+        assert rc.info("replication").get("master_link_status") == "down"
+        log = admin.execute_command("ACL", "LOG")
+        assert any(b"repl" in str(e).encode() for e in log)
+    finally:
+        if rep is not None:
+            rep.cleanup()
+        m.cleanup()
