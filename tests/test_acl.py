@@ -553,3 +553,52 @@ def test_replica_authenticates_to_its_master_as_a_user(master_kind, replica_kind
         if rep is not None:
             rep.cleanup()
         m.cleanup()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_RULE, min_size=1, max_size=5))
+def test_fuzz_setuser_through_the_server_gives_ok_or_one_clean_error(rules):
+    """Any rule list gets +OK or a single-line -ERR reply from the server
+    (a newline in a refused rule is not echoed raw)."""
+    import random
+
+    from frtrio.config import Config
+    from frtrio.core.engine import Server
+
+    srv = Server(Config(), random.Random(0))
+    c = srv.new_client("t", "")
+    srv.execute(c, [b"ACL", b"SETUSER", b"fz"] + [r.encode("latin-1") for r in rules])
+    out = c.take_output()
+    assert out == b"+OK\r\n" or (out.startswith(b"-ERR ") and out.count(b"\r\n") == 1
+                                 and out.endswith(b"\r\n")), out
+    srv.execute(c, [b"ACL", b"LIST"])
+    assert c.take_output().startswith(b"*2\r\n" if out == b"+OK\r\n" else b"*1\r\n")
+
+
+def test_acl_pubsub_default_decides_new_users_and_reset(d):
+    d("CONFIG", "SET", "acl-pubsub-default", "allchannels")
+    d("ACL", "SETUSER", "pd1", "on")
+    d("ACL", "SETUSER", "pd2", "&x", "reset")
+    d("ACL", "SETUSER", "pd3", "(+get)")
+    d("ACL", "LIST")
+    d("CONFIG", "SET", "acl-pubsub-default", "resetchannels")
+    d("ACL", "SETUSER", "pd4", "on")
+    d("ACL", "SETUSER", "pd1", "reset")
+    d("ACL", "LIST")
+    d("CONFIG", "GET", "acl-pubsub-default")
+
+
+def test_hello_auth_reply_and_errors(d):
+    d("ACL", "SETUSER", "hu", "on", ">hp", "+@all")
+    e = _fresh(d)
+    a, b = e.both("HELLO", "3", "AUTH", "hu", "hp", "SETNAME", "n1")
+    mask = re.compile(rb"\$2\r\nid\r\n:\d+\r\n")
+    assert mask.sub(b"ID", a) == mask.sub(b"ID", b)
+    e("ACL", "WHOAMI")
+    e("CLIENT", "GETNAME")
+    e("HELLO", "3", "AUTH", "hu")
+    e("HELLO", "3", "AUTH", "hu", "bad")
+    e("HELLO", "2", "AUTH", "nosuch", "x")
+    e("ACL", "WHOAMI")
+    e.f.close()
+    e.r.close()
