@@ -602,3 +602,17 @@ def test_hello_auth_reply_and_errors(d):
     e("ACL", "WHOAMI")
     e.f.close()
     e.r.close()
+
+
+def test_getuser_and_log_in_resp3(d):
+    d("ACL", "SETUSER", "r3", "on", ">p", "~a*", "&c", "+get", "(%R~b* +@read)")
+    e = _fresh(d)
+    a, b = e.both("HELLO", "3")
+    e("ACL", "GETUSER", "r3")
+    e("ACL", "GETUSER", "nosuch")
+    e("AUTH", "r3", "bad")
+    a, b = e.both("ACL", "LOG", "1")
+    mask = re.compile(rb"age-seconds\r\n,[^\r]*\r\n|client-info\r\n\$\d+\r\n[^\r]*\r\n")
+    assert mask.sub(b"X", a) == mask.sub(b"X", b)
+    e.f.close()
+    e.r.close()
