@@ -3,13 +3,12 @@ LOG / DRYRUN / SAVE / LOAD / HELP: the command side of ``frtrio/core/acl.py``.""
 
 from __future__ import annotations
 
-import os
-
 from frtrio.commands.table import command, container
 from frtrio.commands.util import err, parse_int
 from frtrio.core import acl as A
 from frtrio.core.client import F
-from frtrio.protocol.reply import OK, Double, Map, SetReply, Status
+from frtrio.core.effects import AclFile
+from frtrio.protocol.reply import NO_REPLY, OK, Double, Map, SetReply, Status
 
 container("acl")
 
@@ -230,46 +229,38 @@ def _aclfile(srv) -> str:
     return srv.config.get("aclfile") or ""
 
 
-def acl_file_path(srv, name: str) -> str:
-    """The file as the server sees it (relative to its working directory)."""
-    cwd = getattr(srv, "cwd", None) or ""
-    return name if os.path.isabs(name) or not cwd else os.path.join(cwd, name)
-
-
 @command("acl|save")
 def acl_save(c, argv):
     srv = c.server
-    name = _aclfile(srv)
-    if not name:
+    if not _aclfile(srv):
         raise err(_NO_FILE)
-    path = acl_file_path(srv, name)
-    tmp = "%s.tmp-%d-%d" % (path, os.getpid(), srv.now_ms)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(srv.acl.save_text())
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise err("ERR There was an error trying to save the ACLs. Please check the server "
-                  "logs for more information") from None
-    return OK
+    srv.effects.append(AclFile("save", c.defer_reply(), c))
+    return NO_REPLY
 
 
-def load_acl_file(srv, me=None) -> str | None:
-    """ACLLoadFromFile: replace every user with the file's; the clients of
-    the old users (but the default one, changed in place) are disconnected.
-    Returns None, or the errors text (nothing changed then)."""
-    name = _aclfile(srv)
-    path = acl_file_path(srv, name)
-    try:
-        with open(path, "rb") as f:
-            text = f.read()
-    except OSError as e:
-        return "Error loading ACLs, opening file '%s': %s" % (name, e.strerror)
-    users, errors = srv.acl.load_text(text, name)
+@command("acl|load")
+def acl_load(c, argv):
+    srv = c.server
+    if not _aclfile(srv):
+        raise err(_NO_FILE)
+    srv.effects.append(AclFile("load", c.defer_reply(), c))
+    return NO_REPLY
+
+
+SAVE_ERROR = ("ERR There was an error trying to save the ACLs. Please check the server logs "
+              "for more information")
+
+
+def read_error(srv, e: OSError) -> str:
+    return "Error loading ACLs, opening file '%s': %s" % (_aclfile(srv), e.strerror or e)
+
+
+def apply_acl_text(srv, text: bytes, me=None) -> str | None:
+    """ACLLoadFromFile once the file is read: replace every user with the
+    file's; the clients of the old users (but the default one, changed in
+    place) are disconnected. Returns None, or the errors text (nothing
+    changed then)."""
+    users, errors = srv.acl.load_text(text, _aclfile(srv))
     if errors is not None:
         return errors
     acl = srv.acl
@@ -282,17 +273,6 @@ def load_acl_file(srv, me=None) -> str | None:
         if n != b"default":
             _kill_clients_of(srv, me, u)
     return None
-
-
-@command("acl|load")
-def acl_load(c, argv):
-    srv = c.server
-    if not _aclfile(srv):
-        raise err(_NO_FILE)
-    errors = load_acl_file(srv, c)
-    if errors is not None:
-        raise err("ERR " + errors)
-    return OK
 
 
 ACL_HELP = [

@@ -641,9 +641,7 @@ def _command_channels(cmd, argv):
 
 
 def annotate_table(table) -> None:
-    """Give every command its ACL facts (bit, has keys, channels)."""
-    from frtrio.commands.keyspec import command_has_keys
-
+    """Give every command its ACL facts (has keys, channels, categories)."""
     for cmd in _all_commands(table):
         _annotate(cmd)
 

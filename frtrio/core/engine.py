@@ -393,8 +393,8 @@ class Server:
 
     def _load_startup_users(self) -> None:
         """ACLLoadUsersAtStartup: the config file's user directives (the
-        default user is reset first when it is declared), then the aclfile
-        (both were validated by the command line, cli.py)."""
+        default user is reset first when it is declared; validated by the
+        command line, cli.py). The node's shell loads the aclfile."""
         from frtrio.core import acl as _acl
         from frtrio.config import to_bytes
 
@@ -412,12 +412,6 @@ class Server:
                     u.apply(op, acl.pubsub_all)
                 except _acl.RuleError:
                     pass
-        if self.config.get("aclfile"):
-            from frtrio.commands.acl import load_acl_file
-
-            err = load_acl_file(self)
-            if err is not None:
-                _log.warning("Aborting Redis startup because of ACL errors: %s", err)
 
     def _acl_user_lines(self) -> list[str] | None:
         """rewriteConfigUserOption: no lines with an aclfile, else every user."""
