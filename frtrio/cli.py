@@ -246,8 +246,10 @@ def _check_unsupported(cfg: Config) -> None:
         seen.add(name)
         merged, bad = A.merge_selector_args(argv[2:])
         if merged is None:
+            # (Redis reports whatever errno was left behind, which is ENOENT
+            # at that point of its startup, and indexes argv from "user")
             raise FatalConfig("Error in user declaration '%s': %s"
-                              % (argv[bad].decode("latin-1"), "Wrong format"))
+                              % (argv[bad].decode("latin-1"), A.E_NOENT))
         u = A.User(name)
         for j, op in enumerate(merged):
             try:
