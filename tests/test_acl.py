@@ -616,3 +616,16 @@ def test_getuser_and_log_in_resp3(d):
     assert mask.sub(b"X", a) == mask.sub(b"X", b)
     e.f.close()
     e.r.close()
+
+
+def test_standins_for_unserved_commands_never_reach_the_command_table():
+    """Rules may name Redis commands frtrio does not serve (MEMORY...), and
+    DRYRUN judges them, but the gate still answers 'unknown command'."""
+    from frtrio.commands.table import TABLE
+
+    u = A.universe()
+    assert b"memory" in u.standins and b"memory|doctor" in u.standins
+    assert b"memory" not in TABLE
+    for top in TABLE.values():
+        for sub in top.subcommands.values():
+            assert sub.handler is not None or sub.subcommands, sub.fullname

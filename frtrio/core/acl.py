@@ -177,7 +177,10 @@ class Universe:
                 cmd = None
             if cmd is not None and parent is not None and parent.cmd is not None:
                 cmd.parent = parent.cmd
-                parent.cmd.subcommands.setdefault(fullname.split("|")[1].encode(), cmd)
+                if parent.name_bytes in self.standins:
+                    # (never into a command frtrio serves: its gate would
+                    # then find a subcommand without a handler)
+                    parent.cmd.subcommands.setdefault(fullname.split("|")[1].encode(), cmd)
             if cmd is not None:
                 self.standins[fullname.encode()] = cmd
         uc = UCmd(fullname, _cats(entry), parent, listed, cmd)
