@@ -563,6 +563,7 @@ def _matcher(pat: bytes):
 
 
 _FINDERS: dict = {}
+_FLAGS_CACHE: dict = {}
 
 
 def _key_finder(cmd):
@@ -578,6 +579,24 @@ def _key_finder(cmd):
         and "incomplete" not in s["flags"] and "variable_flags" not in s["flags"]
         for s in specs)
     if not simple or len(specs) != len(_key_specs(cmd)):
+        from frtrio.commands.keyspec import getkeys_proc
+
+        proc = getkeys_proc(cmd.fullname)
+        if proc is not None and (not specs or any("variable_flags" in s["flags"]
+                                                   for s in _key_specs(cmd))):
+            # the command's own getkeys procedure decides (SET, BITFIELD...)
+            def by_proc(argv):
+                n = len(argv)
+                out = []
+                for pos, flags in proc(argv):
+                    if 0 < pos < n:
+                        kf = _FLAGS_CACHE.get(flags)
+                        if kf is None:
+                            kf = _FLAGS_CACHE[flags] = _key_flags(flags)
+                        out.append((pos, kf))
+                return out
+
+            return by_proc
         return lambda argv: _command_keys(cmd, argv)
     compiled = [(s["begin_search"]["spec"]["index"], s["find_keys"]["spec"]["lastkey"],
                  s["find_keys"]["spec"]["keystep"], s["find_keys"]["spec"]["limit"],
