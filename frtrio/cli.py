@@ -231,34 +231,59 @@ def configure(argv: list[str], host: Host, stdin=None) -> Config:
 
 
 def _check_unsupported(cfg: Config) -> None:
-    """Directives frtrio cannot honour refuse the start rather than being
-    silently ignored (a module, an ACL user with its own password)."""
-    import hashlib
+    """User directives are checked as Redis's ACLAppendUserForLoading does
+    (the FATAL CONFIG block), then as ACLLoadUsersAtStartup does (users and
+    an aclfile together, unknown commands, a bad aclfile: exit 1); modules
+    are refused."""
+    from frtrio.core import acl as A
 
-    pw = cfg.get("requirepass")
-    pw_hash = hashlib.sha256(to_bytes(pw)).hexdigest() if pw else None
-    benign = {"on", "nopass", "~*", "allkeys", "&*", "allchannels", "+@all", "allcommands",
-              "resetchannels", "sanitize-payload", "skip-sanitize-payload", "resetkeys",
-              "reset", "%rw~*", "%r~*", "%w~*"}
+    seen = set()
     for args in cfg.users:
-        name = args[0]
-        if name != "default":
-            raise FatalConfig(
-                "Error in user declaration '%s': frtrio supports only the default user "
-                "(use requirepass)" % name
-            )
-        for rule in args[1:]:
-            r = rule.lower()
-            if r in benign:
-                continue
-            if rule.startswith(">") and pw and rule[1:] == pw:
-                continue
-            if rule.startswith("#") and pw_hash is not None and r[1:] == pw_hash:
-                continue
-            raise FatalConfig(
-                "Error in user declaration 'default': frtrio does not support the ACL rule "
-                "'%s' (use requirepass)" % rule
-            )
+        argv = [to_bytes("user")] + [to_bytes(a) for a in args]
+        name = argv[1]
+        if name in seen:
+            raise FatalConfig("Error in user declaration '%s': %s" % (args[0], A.E_ALREADY))
+        seen.add(name)
+        merged, bad = A.merge_selector_args(argv[2:])
+        if merged is None:
+            # (Redis reports whatever errno was left behind, which is ENOENT
+            # at that point of its startup, and indexes argv from "user")
+            raise FatalConfig("Error in user declaration '%s': %s"
+                              % (argv[bad].decode("latin-1"), A.E_NOENT))
+        u = A.User(name)
+        for j, op in enumerate(merged):
+            try:
+                u.apply(op)
+            except A.RuleError as e:
+                if e.args[0] != A.E_NOENT:
+                    raise FatalConfig("Error in user declaration '%s': %s"
+                                      % (argv[j].decode("latin-1"), e.args[0])) from None
+    if cfg.users and cfg.get("aclfile"):
+        raise LoadAbort(
+            "Configuring Redis with users defined in redis.conf and at the same setting an ACL "
+            "file path is invalid. This setup is very likely to lead to configuration errors "
+            "and security holes, please define either an ACL file or declare users directly "
+            "in your redis.conf, but not both.")
+    for args in cfg.users:
+        u = A.User(to_bytes(args[0]))
+        for op in A.merge_selector_args([to_bytes(a) for a in args[1:]])[0]:
+            try:
+                u.apply(op)
+            except A.RuleError as e:
+                raise LoadAbort("Error loading ACL rule '%s' for the user named '%s': %s\n"
+                                "Critical error while loading ACLs. Exiting."
+                                % (op.decode("latin-1"), args[0], e.args[0])) from None
+    if cfg.get("aclfile"):
+        name = cfg.get("aclfile")
+        try:
+            with open(name, "rb") as f:
+                text = f.read()
+        except OSError as e:
+            raise LoadAbort("Aborting Redis startup because of ACL errors: Error loading ACLs, "
+                            "opening file '%s': %s" % (name, e.strerror)) from None
+        _, errors = A.Acl().load_text(text, name)
+        if errors is not None:
+            raise LoadAbort("Aborting Redis startup because of ACL errors: " + errors)
     if cfg.module_configs and not cfg.modules:
         raise LoadAbort("Module Configuration detected without loadmodule directive or no "
                         "ApplyConfig call: aborting")

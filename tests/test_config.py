@@ -560,10 +560,10 @@ def test_rewrite_text_pure():
                    'user default on nopass ~* &* +@all\n')
 
 
-def test_unsupported_directives_refuse_to_start(work):
+def test_unsupported_directives_and_bad_users_refuse_to_start(work):
     for args, needle in [
-        (["--user", "alice", "on", ">pw", "~*", "+@all"], "only the default user"),
-        (["--user", "default", "on", ">pw", "~*", "+@all"], "ACL rule"),
+        (["--user", "alice", "on", "#abc", "~*", "+@all"], "Error in user declaration"),
+        (["--user", "alice", "on", "+nosuchcommand"], "Critical error while loading ACLs"),
         (["--loadmodule", "/x.so"], "Module /x.so failed to load"),
     ]:
         rc, out, err, _ = frtrio_outcome(args, work)
@@ -575,6 +575,9 @@ def test_unsupported_directives_refuse_to_start(work):
     h = hashlib.sha256(b"pw").hexdigest()
     rc, out, err, cfg = frtrio_outcome(["--requirepass", "pw", "--user", "default", "on",
                                         "#" + h, "~*", "&*", "+@all"], work)
+    assert rc is None, err
+    # other users are accepted too (ACL)
+    rc, out, err, cfg = frtrio_outcome(["--user", "alice", "on", ">pw", "~*", "+@all"], work)
     assert rc is None, err
 
 

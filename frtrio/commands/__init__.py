@@ -1,6 +1,7 @@
 """Command families. Importing this package registers every command."""
 
 from frtrio.commands import (  # noqa: F401
+    acl,
     bitmaps,
     cluster,
     command,

@@ -30,14 +30,18 @@ def cmd_echo(c, argv):
     return argv[1]
 
 
-def _check_password(c, user: bytes, password: bytes) -> bool:
+def _authenticate(c, user: bytes, password: bytes, argv0: bytes) -> bool:
+    """ACLAuthenticateUser: log the client in as ``user``, or log the
+    refusal in the ACL LOG."""
     srv = c.server
-    req = srv.config.get("requirepass")
-    if user != b"default":
-        return False
-    if not req:
+    u = srv.acl.get_user(user)
+    if u is not None and u.check_password(password):
+        c.authenticated = True
+        srv.set_client_user(c, u)
         return True
-    return password == req.encode("latin-1")
+    srv.acl_log(c, 3, 1 if c.multi is not None or c.flags & F.IN_EXEC else 0, 0, [argv0],
+                username=user)
+    return False
 
 
 @command("auth")
@@ -45,7 +49,7 @@ def cmd_auth(c, argv):
     if len(argv) > 3:
         raise syntax_error()
     if len(argv) == 2:
-        if not c.server.config.get("requirepass"):
+        if c.server.acl.default.nopass:
             raise err(
                 "ERR AUTH <password> called without any password configured for the "
                 "default user. Are you sure your configuration is correct?"
@@ -59,10 +63,9 @@ def cmd_auth(c, argv):
             # a cluster peer (atomic slot migration's channels)
             c.authenticated = True
             c.flags |= F.INTERNAL
+            c.server.set_client_user(c, c.server.acl.superuser)  # may do everything
             return OK
-    if _check_password(c, user, pw):
-        c.authenticated = True
-        c.user = user
+    if _authenticate(c, user, pw, argv[0]):
         return OK
     raise err(WRONGPASS)
 
@@ -109,10 +112,8 @@ def cmd_hello(c, argv):
         else:
             raise err("ERR Syntax error in HELLO option '%s'" % _cstr(argv[i]).decode("latin-1"))
     if auth is not None:
-        if not _check_password(c, auth[0], auth[1]):
+        if not _authenticate(c, auth[0], auth[1], argv[0]):
             raise err(WRONGPASS)
-        c.authenticated = True
-        c.user = auth[0]
     if not c.authenticated:
         raise err("NOAUTH HELLO must be called with the client already authenticated, "
                   "otherwise the HELLO AUTH <user> <pass> option can be used to "
@@ -139,8 +140,8 @@ def cmd_reset(c, argv):
     c.reply_mode = 0  # (CLIENT NO-EVICT survives RESET, as in Redis 7.0)
     if srv.pubsub is not None:
         srv.pubsub.unsubscribe_all(c, notify=False)
+    srv.set_client_user(c, srv.acl.default)
     c.authenticated = not srv.requires_auth()
-    c.user = b"default"
     return Status("RESET")
 
 

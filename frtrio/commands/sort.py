@@ -111,6 +111,19 @@ def _strtod_score(b: bytes):
     return v, True
 
 
+def _full_key_access(c, argv) -> bool:
+    """BY/GET patterns read any key: the user needs a selector that allows
+    this command with read access to every key (Redis's
+    ACLUserCheckCmdWithUnrestrictedKeyAccess)."""
+    u = c.auser
+    if u.allow_all:
+        return True
+    from frtrio.core.acl import READ
+
+    cmd = c.server.commands.get(argv[0].lower())
+    return cmd is not None and u.unrestricted_keys(cmd, argv, READ)
+
+
 def _sort_generic(c, argv, readonly: bool):
     desc = alpha = False
     limit_start, limit_count = 0, -1
@@ -143,10 +156,14 @@ def _sort_generic(c, argv, readonly: bool):
                 dontsort = True
             elif cluster:
                 raise err("ERR BY option of SORT denied in Cluster mode.")
+            elif not _full_key_access(c, argv):
+                raise err("ERR BY option of SORT denied due to insufficient ACL permissions.")
             j += 1
         elif a == b"get" and left >= 1:
             if cluster:
                 raise err("ERR GET option of SORT denied in Cluster mode.")
+            if not _full_key_access(c, argv):
+                raise err("ERR GET option of SORT denied due to insufficient ACL permissions.")
             gets.append(argv[j + 1])
             j += 1
         else:

@@ -106,6 +106,10 @@ class Command:
         "single_key",
         "name_bytes",
         "listed",
+        "acl_id",
+        "acl_has_keys",
+        "acl_channels",
+        "categories",
     )
 
     def __init__(self, fullname: str, handler: Callable | None):
@@ -148,6 +152,11 @@ class Command:
         # its one key is argv[1] (GET, SET, INCR, LPUSH...): routing's fast path
         self.single_key = (self.getkeys is None and not self.movable
                            and self.first == 1 and self.last == 1)
+        # ACL facts (frtrio/core/acl.py fills them in when it builds its universe)
+        self.acl_id = None
+        self.acl_has_keys = False
+        self.acl_channels = None
+        self.categories = frozenset()
 
     def arity_ok(self, argc: int) -> bool:
         a = self.arity

@@ -100,8 +100,19 @@ def cmd_exec(c, argv):
     c.reply(Raw(b"*%d\r\n" % len(queued)))
     call = srv.call
     blocking = srv.blocking
+    check = not c.auser.allow_all
     try:
         for cmd, qargv in queued:
+            if check:
+                kind = srv.acl_denied(c, cmd, qargv, 1)[0]
+                if kind:
+                    # the rules changed since the command was queued
+                    msg = "NOPERM ACLs rules changed between the moment the transaction was " \
+                          "accumulated and the EXEC call. This command is no longer allowed " \
+                          "for the following reason: " + _EXEC_NOPERM[kind]
+                    srv.count_error(msg)
+                    c.reply_error(msg)
+                    continue
             call(c, cmd, qargv)
             if c.blocked is not None and blocking is not None:
                 # a blocking command must answer at once inside EXEC
@@ -115,6 +126,13 @@ def cmd_exec(c, argv):
         prop.insert(first, (prop[first][0], [b"MULTI"]))
         prop.append((prop[-1][0], [b"EXEC"]))
     return NO_REPLY
+
+
+_EXEC_NOPERM = {
+    1: "no permission to execute the command or subcommand",
+    2: "no permission to touch the specified keys",
+    4: "no permission to access one of the channels used as arguments",
+}
 
 
 @command("watch")

@@ -182,24 +182,26 @@ def rewrite_config_text(cfg: Config, old: bytes, cwd: str) -> str:
     st = _RewriteState(old)
     for p in PARAMS:
         _rewrite_param(st, cfg, p, cwd)
-    # users: frtrio knows only the default user; other user lines stay as they are
+    # users (rewriteConfigUserOption): every ACL user, none with an aclfile
     nums = st.option_lines.get("user", [])
-    default_line = _default_user_line(cfg)
-    placed = False
-    keep = []
-    for n in nums:
-        words = split_args(to_bytes(st.lines[n])) or []
-        if len(words) >= 2 and words[1] == b"default":
-            if not placed:
-                st.lines[n] = default_line
-                placed = True
-            else:
-                st.lines[n] = ""
-        else:
-            keep.append(n)
-    st.option_lines["user"] = []
-    if not placed:
-        st.rewrite_line("user", default_line, True)
+    hook = getattr(cfg, "acl_user_lines", None)
+    if hook is not None:
+        for line in hook() or ():
+            st.rewrite_line("user", line, True)
+    else:
+        default_line = _default_user_line(cfg)
+        placed = False
+        for n in nums:
+            words = split_args(to_bytes(st.lines[n])) or []
+            if len(words) >= 2 and words[1] == b"default":
+                if not placed:
+                    st.lines[n] = default_line
+                    placed = True
+                else:
+                    st.lines[n] = ""
+        st.option_lines["user"] = []
+        if not placed:
+            st.rewrite_line("user", default_line, True)
     st.processed.add("user")
     st.processed.add("loadmodule")
     st.remove_orphaned()

@@ -47,6 +47,7 @@ class Client:
         "resp",
         "authenticated",
         "user",
+        "auser",
         "addr",
         "laddr",
         "fd",
@@ -83,7 +84,8 @@ class Client:
         self.db: Db = server.dbs[0]
         self.resp = 2
         self.authenticated = not server.requires_auth()
-        self.user = b"default"
+        self.auser = server.acl.default  # the ACL user (frtrio/core/acl.py)
+        self.user = b"default"  # its name
         self.addr = addr
         self.laddr = laddr
         self.fd = 0

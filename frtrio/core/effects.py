@@ -93,6 +93,18 @@ class RewriteConfig:
 
 
 @attrs.frozen
+class AclFile:
+    """ACL SAVE / ACL LOAD (``op``): the node's shell writes or reads the
+    aclfile, applies a loaded one (``commands/acl.py``) and answers
+    ``reply``; ``client`` sent the command (closed after its reply when
+    LOAD removes its user)."""
+
+    op: str
+    reply: object
+    client: object
+
+
+@attrs.frozen
 class SaveClusterConfig:
     """CLUSTER SAVECONFIG: nodes.conf now, with fsync; the reply says
     whether it worked."""

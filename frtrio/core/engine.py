@@ -173,6 +173,14 @@ class Server:
         self.rdb_saves = 0
         self.rdb_last_save_ok = True
         self.rdb_last_try_ms = 0
+        # users, their permissions and the ACL LOG (frtrio/core/acl.py)
+        from frtrio.core.acl import Acl
+
+        self.acl = Acl(config.get("acl-pubsub-default") == "allchannels")
+        self.acl.set_default_password(config.get("requirepass") or None)
+        self._load_startup_users()
+        config.listeners.append(self._acl_config_changed)
+        config.acl_user_lines = self._acl_user_lines  # CONFIG REWRITE's user lines
         self.run_id = "".join("%x" % rng.randrange(16) for _ in range(40))
         self.listening = []  # (host, port) the shell listens on
         # what commands ask the client's shell to do after them (frtrio/core/effects.py)
@@ -347,7 +355,81 @@ class Server:
     # --- configuration shortcuts --------------------------------------------
 
     def requires_auth(self) -> bool:
-        return bool(self.config.get("requirepass"))
+        """Redis's authRequired for a client that did not authenticate: the
+        default user has a password, or is off."""
+        return not self.acl.default_open()
+
+    # --- ACL -------------------------------------------------------------------
+
+    def _acl_config_changed(self, name: str, value: str) -> None:
+        if name == "requirepass":
+            self.acl.set_default_password(self.config.get("requirepass") or None)
+        elif name == "acl-pubsub-default":
+            self.acl.pubsub_all = self.config.get("acl-pubsub-default") == "allchannels"
+
+    def acl_denied(self, c: Client, cmd, argv: list[bytes], context: int) -> tuple[int, int]:
+        """Check ``cmd`` for the client's user; a refusal is logged in the
+        ACL LOG and returned as (kind, position), else (OK, 0)."""
+        r, pos = c.auser.check_command(cmd, argv)
+        if r:
+            self.acl_log(c, r, context, pos, argv, cmd)
+        return r, pos
+
+    def acl_log(self, c: Client, reason: int, context: int, pos: int, argv, cmd=None,
+                username: bytes | None = None, obj: bytes | None = None) -> None:
+        """addACLLogEntry."""
+        from frtrio.commands.connection import client_info_line
+        from frtrio.core import acl as _acl
+
+        if obj is None:
+            if reason == _acl.DENIED_CMD:
+                obj = cmd.name_bytes
+            elif reason in (_acl.DENIED_KEY, _acl.DENIED_CHANNEL):
+                obj = argv[pos]
+            elif reason == _acl.DENIED_AUTH:
+                obj = argv[0]
+            else:
+                obj = b""
+        real = c
+        if getattr(c, "in_script", False) and self.scripting is not None \
+                and self.scripting.ctx is not None:
+            real = self.scripting.ctx.caller
+        e = _acl.LogEntry(reason, context, obj, username if username is not None else c.user,
+                          self.unix_us() // 1000, client_info_line(real).encode("latin-1"))
+        self.acl.log.add(e, self.config.get_int("acllog-max-len"))
+
+    def _load_startup_users(self) -> None:
+        """ACLLoadUsersAtStartup: the config file's user directives (the
+        default user is reset first when it is declared; validated by the
+        command line, cli.py). The node's shell loads the aclfile."""
+        from frtrio.core import acl as _acl
+        from frtrio.config import to_bytes
+
+        acl = self.acl
+        for args in getattr(self.config, "users", ()):
+            name = to_bytes(args[0])
+            u = acl.get_user(name)
+            if u is None:
+                u = acl.users[name] = _acl.User(name, acl.pubsub_all)
+            else:
+                u.apply(b"reset", acl.pubsub_all)
+            merged = _acl.merge_selector_args([to_bytes(a) for a in args[1:]])[0] or []
+            for op in merged:
+                try:
+                    u.apply(op, acl.pubsub_all)
+                except _acl.RuleError:
+                    pass
+
+    def _acl_user_lines(self) -> list[str] | None:
+        """rewriteConfigUserOption: no lines with an aclfile, else every user."""
+        if self.config.get("aclfile"):
+            return None
+        return ["user " + (u.name + b" " + u.describe()).decode("latin-1")
+                for u in self.acl.sorted_users()]
+
+    def set_client_user(self, c: Client, user) -> None:
+        c.auser = user
+        c.user = user.name
 
     # --- clients ------------------------------------------------------------
 
@@ -670,16 +752,22 @@ class Server:
         c.last_cmd = cmd.name_bytes
         if c.flags & F.MONITOR and (cmd.is_write or cmd.is_readonly or cmd.may_replicate):
             return self._reject(c, "ERR Replica can't interact with the keyspace", cmd=cmd)
+        base = cmd
         if cmd.flags_from_script is not None:
             sflags = cmd.flags_from_script(self, argv)
             if sflags is not None:
                 from frtrio.commands.scripting import ScriptedCommand
 
                 cmd = ScriptedCommand(cmd, sflags)
-        if not c.authenticated and not cmd.no_auth:
+        if not c.authenticated and not cmd.no_auth and not self.acl.default_open():
             return self._reject(c, "NOAUTH Authentication required.", cmd=cmd)
         if c.multi is not None and cmd.no_multi:
             return self._reject(c, "ERR Command not allowed inside a transaction", cmd=cmd)
+        if not c.auser.allow_all:
+            kind = self.acl_denied(c, base, argv, 1 if c.multi is not None else 0)[0]
+            if kind:
+                return self._reject(c, _NOPERM[kind] % base.fullname
+                                    if kind == 1 else _NOPERM[kind], cmd=cmd)
         cluster = self.cluster
         if cluster is not None:
             err = cluster.route(c, cmd, argv)
@@ -932,4 +1020,9 @@ class Server:
 
 
 _NO_REPLY = NO_REPLY
+_NOPERM = {
+    1: "NOPERM this user has no permissions to run the '%s' command",
+    2: "NOPERM this user has no permissions to access one of the keys used as arguments",
+    4: "NOPERM this user has no permissions to access one of the channels used as arguments",
+}
 _OK_BYTES = b"+OK\r\n"

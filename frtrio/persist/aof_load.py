@@ -91,6 +91,7 @@ def _load_file(aof, path: str, name: str, last: bool) -> None:
         raise AOFLoadError("Bad file format reading the append only file %s: the RDB base "
                            "does not start with an RDB signature" % name)
     c = srv.new_client("aof-loader", "")
+    srv.set_client_user(c, srv.acl.superuser)  # Redis's NULL user: may do everything
     srv.stats["total_connections_received"] -= 1
     c.authenticated = True
     valid_up_to = start

@@ -133,6 +133,7 @@ class MigrationShell:
         srv = node.server
         client = srv.new_client("asm:%s" % t.id[:8], "")
         client.flags |= F.MASTER | F.IMPORTING
+        srv.set_client_user(client, srv.acl.superuser)  # Redis's NULL user: may do everything
         client.authenticated = True
         client.reply_mode = 1
         streams: list = []

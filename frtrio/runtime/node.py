@@ -26,7 +26,7 @@ import frtrio.commands  # noqa: F401  (registers all commands)
 from frtrio.core.beforesleep import BeforeSleep
 from frtrio.config import Config
 from frtrio.core.effects import (
-    PERSISTENCE, ApplyConfig, PauseChanged, SaveClusterConfig, SetMaster, UnsetMaster,
+    PERSISTENCE, AclFile, ApplyConfig, PauseChanged, SaveClusterConfig, SetMaster, UnsetMaster,
 )
 from frtrio.core.engine import Server
 from frtrio.core.events import open_node_event_log
@@ -48,6 +48,7 @@ class Node:
         srv.lastsave_ms = srv.now_ms
         srv.unix_us = env.unix_us
         srv.script_can_suspend = True
+        self.load_acl_at_startup()
         if hasattr(env, "host_info"):
             srv.host = env.host_info()
         self.nursery: trio.Nursery | None = None
@@ -356,6 +357,8 @@ class Node:
             result = self.apply_config(e.changes)
             if e.reply is not None:
                 e.reply.fill(result)
+        elif type(e) is AclFile:
+            self.acl_file(e)
         elif type(e) is PauseChanged:
             # clients held by CLIENT PAUSE look again (runtime/client_conn.py)
             self.pause_changed.set()
@@ -365,6 +368,45 @@ class Node:
             persistence.carry_out(self, e)
         else:  # pragma: no cover - a new effect type without a handler
             raise TypeError("no handler for effect %r" % (e,))
+
+    def acl_file(self, e) -> None:
+        """ACL SAVE / ACL LOAD: the aclfile through the Env's files."""
+        from frtrio.commands import acl as _acl
+        from frtrio.protocol.reply import OK, ErrorReply
+
+        srv = self.server
+        name = srv.config.get("aclfile")
+        if e.op == "save":
+            try:
+                self.env.fs.write_atomic(name, srv.acl.save_text(), fsync=False)
+                result = OK
+            except OSError as ex:
+                log.warning("Writing ACL file for ACL SAVE: %s", ex.strerror or ex)
+                result = ErrorReply(_acl.SAVE_ERROR)
+        else:
+            try:
+                errors = _acl.apply_acl_text(srv, self.env.fs.read(name), e.client)
+            except OSError as ex:
+                errors = _acl.read_error(srv, ex)
+            result = OK if errors is None else ErrorReply("ERR " + errors)
+        if e.reply is not None:
+            e.reply.fill(result)
+
+    def load_acl_at_startup(self) -> None:
+        """ACLLoadUsersAtStartup's aclfile part (the command line checked
+        the file already: cli.py)."""
+        from frtrio.commands import acl as _acl
+
+        srv = self.server
+        name = srv.config.get("aclfile")
+        if not name:
+            return
+        try:
+            errors = _acl.apply_acl_text(srv, self.env.fs.read(name))
+        except OSError as ex:
+            errors = _acl.read_error(srv, ex)
+        if errors is not None:
+            log.warning("Aborting Redis startup because of ACL errors: %s", errors)
 
     def apply_config(self, changes):
         """Apply, in order, what a CONFIG SET changed that needs this shell.

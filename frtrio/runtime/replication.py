@@ -523,6 +523,7 @@ class ReplicationShell:
             repl.last_io_ms = env.unix_ms()
             mc = srv.new_client("%s:%d" % (host, port), "")
             mc.flags |= F.MASTER
+            srv.set_client_user(mc, srv.acl.superuser)  # Redis's NULL user: may do everything
             mc.authenticated = True
             mc.reply_mode = 1
             mc.select(repl.master_db)

@@ -498,7 +498,12 @@ class Scripting:
             cmd = cmd.subcommands.get(argv[1].lower())
         if cmd is None:
             return 1, self.err_table(b"Invalid command passed to redis.acl_check_cmd()")
-        return 0, True
+        # the permissions of the client that runs the script
+        ctx = self.ctx
+        user = ctx.caller.auser if ctx is not None and ctx.caller is not None else None
+        if user is None or user.allow_all:
+            return 0, True
+        return 0, user.check_command(cmd, argv)[0] == 0
 
     def _lua_call(self, *args):
         s, v = self._py_call(*args)
@@ -575,6 +580,10 @@ class Scripting:
         elif (not cmd.stale and srv.repl.masterhost is not None and not srv.repl.link_up
               and srv.config.get("replica-serve-stale-data") == "no"):
             rejected = "Can not execute the command on a stale replica"  # scriptVerifyAllowStale
+        elif not sc.auser.allow_all and (acl_kind := srv.acl_denied(sc, cmd, argv, 2)[0]):
+            from frtrio.core.acl import ERROR_FOR  # scriptVerifyACL
+
+            rejected = "The user executing the script " + ERROR_FOR[acl_kind]
         elif ctx.read_only and (cmd.is_write or cmd.may_replicate):
             rejected = "Write commands are not allowed from read-only scripts."
         elif (cmd.is_write and not ctx.write_dirty and srv.repl.masterhost is not None
@@ -723,6 +732,7 @@ class Scripting:
         sc.out.clear()
         sc.out_bytes = 0
         sc.user = c.user
+        sc.auser = c.auser
         sc.multi = None
         ctx.sc = sc
         return ctx
