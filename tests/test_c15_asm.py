@@ -782,3 +782,80 @@ def test_c15_trim_redirects_blocked_stream_readers_and_touches_watched_keys(clus
     for t in threads:
         t.join(10)
     assert other in blocked and blocked[other][0][0] == other.encode()
+
+
+FAILPOINTS = [  # (which side, channel, state): upstream ASM tests 19-22
+    ("dst", "import-main-channel", "connecting"),
+    ("dst", "import-main-channel", "handshake-reply"),
+    ("dst", "import-main-channel", "syncslots-reply"),
+    ("dst", "import-main-channel", "accumulate-buffer"),
+    ("dst", "import-main-channel", "streaming-buffer"),
+    ("dst", "import-main-channel", "wait-stream-eof"),
+    ("dst", "import-rdb-channel", "auth-reply"),
+    ("dst", "import-rdb-channel", "rdbchannel-transfer"),
+    ("src", "migrate-main-channel", "send-bulk-and-stream"),
+    ("src", "migrate-main-channel", "send-stream"),
+    ("src", "migrate-rdb-channel", "send-bulk-and-stream"),
+]
+
+
+@pytest.mark.parametrize("side,channel,state", FAILPOINTS)
+def test_c15_failure_in_each_state_is_reported_and_cleaned_up(cluster, side, channel, state):
+    """DEBUG ASM-FAILPOINT makes the task fail when a channel reaches a
+    state: last_error names the channel and the state; the destination
+    retries; after CANCEL on both sides no partial key is left, the source
+    keeps every key and a new import completes."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo = hi = 15000 + FAILPOINTS.index((side, channel, state))
+    src = node_of(procs, cs, lo)
+    dst = (src + 1) % 3
+    keys = keys_in(rc, lo, hi, 20, prefix="fp")
+    for k in keys:
+        rc.set(k, "v")
+    node = cs[dst] if side == "dst" else cs[src]
+    node.execute_command("DEBUG", "ASM-FAILPOINT", channel, state)
+    try:
+        with Writer(rc, keys, lambda rc, k: rc.append(k, "w")) as w:
+            tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+            wait_for(lambda: b"fail point" in (status(node, tid) or {}).get(b"last_error", b""),
+                     15, what="the fail point to strike")
+            err = status(node, tid)[b"last_error"]
+            assert (b"Main channel" if "main" in channel else b"RDB channel") in err, err
+            assert state.encode() in err, err
+            node.execute_command("DEBUG", "ASM-FAILPOINT", "", "")
+            for c in (cs[dst], cs[src]):
+                c.execute_command("CLUSTER", "MIGRATION", "CANCEL", "ALL")
+            time.sleep(0.3)
+        assert views_agree(cs, lo, hi, procs[src].port)
+        assert cs[dst].execute_command("CLUSTER", "COUNTKEYSINSLOT", lo) == 0
+        for k in keys:
+            assert rc.get(k) == b"v" + b"w" * w.acked.get(k, 0), k
+    finally:
+        node.execute_command("DEBUG", "ASM-FAILPOINT", "", "")
+    tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+    assert wait_state(cs[dst], tid)[b"state"] == b"completed"
+    wait_for(lambda: views_agree(cs, lo, hi, procs[dst].port), 10)
+
+
+def test_c15_source_not_ready_is_retried_until_it_is(cluster):
+    """Upstream ASM test 32: a source that cannot start a migrate task now
+    answers SYNCSLOTS SYNC with -NOTREADY; the destination logs it, retries,
+    and completes once the source is ready."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo = hi = 15500
+    src = node_of(procs, cs, lo)
+    dst = (src + 1) % 3
+    rc.set(keys_in(rc, lo, hi, 1, prefix="nr")[0], "v")
+    cs[src].execute_command("DEBUG", "ASM-FAILPOINT", "migrate-main-channel", "none")
+    try:
+        tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        wait_for(lambda: "replied to SYNCSLOTS SYNC with -NOTREADY, will retry later"
+                 in open(procs[dst].log_path).read(), 10, what="the NOTREADY log line")
+        assert status(cs[dst], tid)[b"state"] in (b"send-syncslots", b"syncslots-reply")
+    finally:
+        cs[src].execute_command("DEBUG", "ASM-FAILPOINT", "", "")
+    assert wait_state(cs[dst], tid)[b"state"] == b"completed"
+    with pytest.raises(redis.ResponseError, match="Unknown channel"):
+        cs[src].execute_command("DEBUG", "ASM-FAILPOINT", "nonsense", "x")

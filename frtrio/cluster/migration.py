@@ -39,6 +39,8 @@ IMPORT_STATES = ("none", "connecting", "auth-reply", "send-handshake", "handshak
 MIGRATE_STATES = ("wait-rdbchannel", "wait-bgsave-start", "send-bulk-and-stream", "send-stream",
                   "handoff-prep", "handoff", "stream-eof", "completed", "failed", "canceled")
 TERMINAL = ("completed", "canceled")
+FAILPOINT_CHANNELS = ("import-main-channel", "import-rdb-channel", "migrate-main-channel",
+                      "migrate-rdb-channel")
 
 
 def _forward(states, upto):
@@ -189,6 +191,7 @@ class Migrations:
         self.trim_jobs = 0  # trims carried out (each at once: an active trim that completes)
         self.input_buffer = 0  # destination: live stream bytes buffered during the snapshot
         self.input_buffer_peak = 0
+        self.failpoint: tuple[str, str] | None = None  # DEBUG ASM-FAILPOINT
         self.pause_purpose = "asm"
         self.pause_toggled = False  # the shell wakes paused clients
         self.hidden_slots: frozenset = frozenset()  # kept by _refresh_hidden
@@ -530,12 +533,14 @@ class Migrations:
         t.rdb_state = "rdbchannel-transfer"
         t.snapshot_start = self.now()
         t.feed_skip = len(self.server.propagated)
+        self._source_failpoint(t)
 
     def snapshot_done(self, t: Task) -> None:
         if t.state == "send-bulk-and-stream":
             self.move(t, "send-stream")
         t.rdb_state = "completed"
         t.last_io = self.now()  # ACKs start only now
+        self._source_failpoint(t)
 
     def feed(self, propagated) -> None:
         """Before-sleep: the writes of this cycle to the moving slots, in
@@ -590,6 +595,8 @@ class Migrations:
         t.dest_state = state.decode()
         if state == b"wait-stream-eof" and not t.applied_time:
             t.applied_time = self.now()
+        if self._source_failpoint(t):
+            return
         if t.state in ("send-bulk-and-stream", "send-stream") and (
                 t.dest_offset + self.cfg_int("cluster-slot-migration-handoff-max-lag-bytes")
                 >= t.source_offset):
@@ -625,6 +632,28 @@ class Migrations:
                 return True
             self.cancel(t, "slots configuration updated")
         return False
+
+    # --- fail points (DEBUG ASM-FAILPOINT) -------------------------------------------
+
+    def set_failpoint(self, channel: str, state: str) -> None:
+        if channel and channel not in FAILPOINT_CHANNELS:
+            raise ErrorReply("ERR Unknown channel %s (one of: %s)"
+                             % (channel, ", ".join(FAILPOINT_CHANNELS)))
+        self.failpoint = (channel, state) if channel else None
+
+    def _source_failpoint(self, t: Task) -> bool:
+        """On the source, fail ``t`` if a fail point names its new state."""
+        fp = self.failpoint
+        if t.op != MIGRATE or fp is None or fp[1] != t.state or not fp[0].startswith("migrate"):
+            return False
+        self.fail(t, "%s - Failed due to fail point"
+                  % ("Main channel" if fp[0] == "migrate-main-channel" else "RDB channel"))
+        return True
+
+    def failpoint_hit(self, t: Task, channel: str, state: str) -> bool:
+        """Should ``t`` fail now that ``channel`` is in ``state``?"""
+        fp = self.failpoint
+        return fp is not None and fp == (channel, state) and t.op == channel.split("-")[0]
 
     # --- observability ------------------------------------------------------------
 

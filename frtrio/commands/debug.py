@@ -224,6 +224,14 @@ def cmd_debug(c, argv):
         if core is not None and core.bus_core is not None:
             core.bus_core.drop_filter = t
         return OK
+    if sub == b"asm-failpoint" and len(argv) == 4:
+        # Redis 8.4's test hook: the slot migration task fails when the
+        # named channel reaches the named state ("" "" clears it)
+        core = c.server.cluster
+        if core is None:
+            raise err("ERR Debug option only available for cluster mode enabled setup!")
+        core.migrations.set_failpoint(argv[2].decode("latin-1"), argv[3].decode("latin-1"))
+        return OK
     if (sub == b"clusterlink" and len(argv) == 5
             and _cstr(argv[2]).lower() == b"kill"):
         core = c.server.cluster

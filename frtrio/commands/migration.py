@@ -82,6 +82,9 @@ def cluster_syncslots(c, argv):
     if sub == b"SYNC":
         if len(argv) < 6 or len(argv) % 2:
             raise _arity("cluster|syncslots")
+        if mig.failpoint == ("migrate-main-channel", "none"):
+            # (DEBUG ASM-FAILPOINT: the source cannot start a task now)
+            raise err("NOTREADY the node cannot start a slot migration task now")
         t = mig.sync_cmd(argv[3].decode("latin-1"), argv[4:], _DEST.pop(c.id, None))
         srv.effects.append(ServeMigration(t, "main"))
         return Raw(b"+RDBCHANNELSYNCSLOTS\r\n")

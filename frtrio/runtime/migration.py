@@ -171,6 +171,16 @@ class MigrationShell:
         if t.state in ("failed", "canceled", "completed"):
             raise _Stopped()
         self.mig.move(t, new)
+        self._failpoint(t, "import-main-channel", new)
+
+    def _rdb(self, t, state: str) -> None:
+        t.rdb_state = state
+        self._failpoint(t, "import-rdb-channel", state)
+
+    def _failpoint(self, t, channel: str, state: str) -> None:
+        if self.mig.failpoint_hit(t, channel, state):
+            raise _Failed("%s - Failed due to fail point" % (
+                "Main channel" if "main" in channel else "RDB channel"))
 
     def _exec(self, client, argv, t) -> None:
         if t.state in ("failed", "canceled", "completed"):
@@ -217,6 +227,7 @@ class MigrationShell:
         mig = self.mig
         env = node.env
         secret = srv.cluster.state.internal_secret
+        self._failpoint(t, "import-main-channel", t.state)
         main = await self._connect(t, "Main channel", False, streams)
         mr = _Reader(main, "Main channel")
         self._move(t, "auth-reply")
@@ -252,18 +263,18 @@ class MigrationShell:
                               "CLUSTER SYNCSLOTS SYNC from the source: %s" % ln.decode("latin-1"))
             break
         self._move(t, "init-rdbchannel")
-        t.rdb_state = "connecting"
+        self._rdb(t, "connecting")
         rdb = await self._connect(t, "RDB channel", True, streams)
         rr = _Reader(rdb, "RDB channel")
-        t.rdb_state = "auth-reply"
+        self._rdb(t, "auth-reply")
         await rdb.send_all(m.resp(b"AUTH", b"internal connection", secret))
         ln = await rr.line()
         if ln != b"+OK":
             raise _Failed("RDB channel - Failed to sync with the source node: Error reply to "
                           "AUTH from source: %s" % ln.decode("latin-1"))
-        t.rdb_state = "rdbchannel-request"
+        self._rdb(t, "rdbchannel-request")
         await rdb.send_all(m.resp(b"CLUSTER", b"SYNCSLOTS", b"RDBCHANNEL", t.id.encode()))
-        t.rdb_state = "rdbchannel-reply"
+        self._rdb(t, "rdbchannel-reply")
         while True:
             ln = await rr.line()
             if ln == b"":
@@ -273,7 +284,7 @@ class MigrationShell:
             raise _Failed("RDB channel - Failed to sync with the source node: Error reply to "
                           "CLUSTER SYNCSLOTS RDBCHANNEL from the source: %s"
                           % ln.decode("latin-1"))
-        t.rdb_state = "rdbchannel-transfer"
+        self._rdb(t, "rdbchannel-transfer")
         self._move(t, "accumulate-buffer")
         buffer = bytearray()
         failure: list = []
@@ -450,6 +461,9 @@ async def _serve_main(conn, t) -> None:
     async with trio.open_nursery() as n:
         n.start_soon(reader)
         while True:
+            if mig.failpoint_hit(t, "migrate-main-channel", t.state):
+                srv.now_ms = node.env.unix_ms()
+                mig.fail(t, "Main channel - Failed due to fail point")
             if t.state in m.TERMINAL or t.state == "failed" or t.state == "stream-eof":
                 if t.state != "stream-eof":
                     n.cancel_scope.cancel()
@@ -478,6 +492,10 @@ async def _serve_rdb(conn, t, snap) -> None:
     env = node.env
     await stream.send_all(b"+SLOTSSNAPSHOT\r\n")
     while True:
+        if mig.failpoint_hit(t, "migrate-rdb-channel", t.state):
+            srv.now_ms = env.unix_ms()
+            mig.fail(t, "RDB channel - Failed due to fail point")
+            return
         # rdb-key-save-delay (µs a key) slows it down, as the tests of
         # Redis do; else a few hundred keys per scheduler turn
         delay = node.config.get_int("rdb-key-save-delay")
