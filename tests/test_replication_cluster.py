@@ -41,8 +41,16 @@ def test_cluster_create_with_replicas_replicates(master_kind, replica_kind):
         wait_for(lambda: all(c.execute_command("CLUSTER", "INFO").find(b"cluster_state:ok") >= 0
                              for c in cs), what="cluster ok")
         # each replica's link is up
-        wait_for(lambda: all(c.info("replication").get("master_link_status") == "up"
-                             for c in cs[3:]), timeout=60, what="replica links up")
+        if not wait_for(lambda: all(c.info("replication").get("master_link_status") == "up"
+                                    for c in cs[3:]), timeout=60):
+            # (rare under heavy load: say what each replica was doing)
+            detail = []
+            for p, c in zip(procs[3:], cs[3:]):
+                info = c.info("replication")
+                with open(p.log_path, errors="replace") as f:
+                    tail = f.read()[-1200:]
+                detail.append("%s %s: %r\n%s" % (p.kind, p.port, info, tail))
+            raise AssertionError("replica links not up in 60 s\n" + "\n".join(detail))
         from redis.cluster import RedisCluster
 
         rc = RedisCluster(host="127.0.0.1", port=masters[0].port)
