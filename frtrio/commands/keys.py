@@ -30,8 +30,8 @@ from frtrio.core.cnum import cstr as _cstr
 from frtrio.core.cnum import scan_cursor
 
 
-def _count_existing(c, keys) -> int:
-    return sum(1 for k in keys if lookup_read(c, k) is not None)
+def _count_existing(c, keys, touch: bool = True) -> int:
+    return sum(1 for k in keys if lookup_read(c, k, touch) is not None)
 
 
 def _del(c, argv):
@@ -59,7 +59,7 @@ def cmd_unlink(c, argv):
 
 @command("exists")
 def cmd_exists(c, argv):
-    return _count_existing(c, argv[1:])
+    return _count_existing(c, argv[1:], False)  # (LOOKUP_NOTOUCH)
 
 
 @command("touch")
@@ -69,7 +69,7 @@ def cmd_touch(c, argv):
 
 @command("type")
 def cmd_type(c, argv):
-    v = lookup_read(c, argv[1])
+    v = lookup_read(c, argv[1], False)  # (LOOKUP_NOTOUCH)
     if v is None:
         return Status("none")
     return Status(type_name(v).decode())
@@ -155,7 +155,7 @@ def cmd_pexpireat(c, argv):
 
 def _ttl(c, key: bytes, ms: bool, absolute: bool):
     db = c.db
-    if lookup_read(c, key) is None:
+    if lookup_read(c, key, False) is None:  # (LOOKUP_NOTOUCH)
         return -2
     when = db.get_expire(key)
     if when is None:
@@ -422,7 +422,7 @@ def cmd_scan(c, argv):
     for k in keys:
         if m is not None and m(k) is None:
             continue
-        v = db.lookup(k, now)
+        v = db.peek(k, now)  # (SCAN touches no access time)
         if v is None:
             continue
         if typ is not None and type_name(v) != typ:
@@ -446,7 +446,7 @@ def cmd_randomkey(c, argv):
         k = next(itertools.islice(db.data, i, None))
         if hidden and key_slot(k) in hidden:
             continue
-        if db.lookup(k, now) is not None:
+        if db.peek(k, now) is not None:
             return k
     return None
 
@@ -520,7 +520,7 @@ def cmd_swapdb(c, argv):
         raise err("ERR DB index is out of range")
     if a != b:
         da, dbb = srv.dbs[a], srv.dbs[b]
-        for attr in ("data", "expires", "slot_keys", "_scan", "_scan_pos"):
+        for attr in ("data", "expires", "slot_keys", "_scan", "_scan_pos", "mem"):
             x, y = getattr(da, attr), getattr(dbb, attr)
             setattr(da, attr, y)
             setattr(dbb, attr, x)

@@ -98,7 +98,7 @@ def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
     lim = limits(cfg)
     enc = rdb_strings.enc_string
     out = [MAGIC]
-    out.append(aux_records(VERSION.encode(), server.now_ms // 1000, server.host.used_memory(),
+    out.append(aux_records(VERSION.encode(), server.now_ms // 1000, server.used_memory(),
                            None if aof_base else save_info(server), aof_base))
     out.append(_functions.rdb_records(server, lim.compress))
     for db in server.dbs:
