@@ -466,11 +466,13 @@ class Server:
         """Evict one key: delete it (tracking invalidated, WATCH touched, by
         no client), count it, notify 'evicted', propagate DEL (UNLINK with
         lazyfree-lazy-eviction)."""
-        if self.tracking.tracking_clients:
-            self.tracking.expiring = key  # (no client did it: NOLOOP never hides it)
-        db.delete(key)
-        if self.tracking.expiring == key:
-            self.tracking.expiring = None
+        tr = self.tracking
+        cur = tr.current
+        tr.current = None  # by no client: NOLOOP never hides it, and the
+        try:  # invalidation precedes the reply of the command about to run
+            db.delete(key)
+        finally:
+            tr.current = cur
         self.stats["evicted_keys"] += 1
         if self.notify_flags:
             notify(self, EVICTED, b"evicted", key, db.id)

@@ -69,6 +69,7 @@ EVICT_FAIL = 2
 BASE_MEMORY = 880 * 1024
 DICT_ENTRY = 24 + 8  # a dictEntry plus its bucket pointer
 OBJ_HEADER = 16  # robj
+SDS_HEADER = 8  # sds header and NUL, with the allocator's rounding on average
 EXPIRE_ENTRY = DICT_ENTRY
 CONTAINER_COST = 96  # a small aggregate value (listpack / quicklist header)
 
@@ -147,24 +148,19 @@ def lfu_touch(value, now_min: int, log_factor: int, decay_time: int, r: float) -
 # --- memory accounting ------------------------------------------------------------
 
 
-def _sds(n: int) -> int:
-    # header + NUL, rounded up to 8 like a small jemalloc size class
-    return (n + 4 + 7) & ~7
-
-
 def value_cost(v) -> int:
+    """A value's bytes: a string its length plus the object and sds headers
+    (the same constant at any length, so that a change of a string's value
+    moves the sum by the change of its length); other types a fixed size."""
     t = type(v)
     if t is bytes or t is bytearray:
-        n = len(v)
-        if n <= 44:
-            return _sds(n) + OBJ_HEADER  # embstr: one allocation
-        return OBJ_HEADER + _sds(n)
+        return OBJ_HEADER + SDS_HEADER + len(v)
     return OBJ_HEADER + CONTAINER_COST
 
 
 def key_cost(key: bytes, v) -> int:
     """What one key costs in the accounting (dict entry, key sds, value)."""
-    return DICT_ENTRY + _sds(len(key)) + value_cost(v)
+    return DICT_ENTRY + SDS_HEADER + len(key) + value_cost(v)
 
 
 def dataset_memory(dbs) -> int:
@@ -278,6 +274,12 @@ def populate(server, pool: EvictionPool, db, pflags: int, clock: int, now_min: i
     rng = server.rng
     volatile = not pflags & F_ALLKEYS
     n = server.config.get_int("maxmemory-samples")
+    d = db.expires if volatile else db.data
+    if len(d) <= n:
+        # (dictGetSomeKeys on a dict this small returns all of it)
+        for key in d:
+            pool.insert(score(server, db, key, pflags, clock, now_min), db.id, key)
+        return
     seen = set()
     for _ in range(n):
         key = random_key(db, rng, volatile)

@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable
 
+from binascii import crc_hqx
+
 from frtrio.cluster.slots import key_slot
 from frtrio.core.evict import key_cost, value_cost
 
@@ -135,7 +137,12 @@ class Db:
         if self.cow is not None:
             self.cow(key, v)
         if self.lfu is None:
-            self.slot_keys[key_slot(key)][key] = self.stamp  # the access time
+            # the access time: one store in the key's slot index entry
+            # (key_slot inlined: this is the hot path)
+            if 123 in key:  # (b"{": a hash tag maybe)
+                self.slot_keys[key_slot(key)][key] = self.stamp
+            else:
+                self.slot_keys[crc_hqx(key, 0) & 16383][key] = self.stamp
         else:
             self.lfu(self, key)
         return v
@@ -187,11 +194,11 @@ class Db:
             if self.on_new is not None and new_event:
                 self.on_new(self, key)
         else:
-            # a new value object: a fresh LRU clock (LFU keeps the counter,
-            # as Redis's dbSetValue)
-            if self.lfu is None:
-                self.slot_keys[key_slot(key)][key] = self.stamp
-            self.mem += value_cost(value) - value_cost(old)
+            # (the access time: the lookup every write makes first stored it)
+            if type(value) is bytes and type(old) is bytes:
+                self.mem += len(value) - len(old)
+            else:
+                self.mem += value_cost(value) - value_cost(old)
             if self.on_overwrite is not None:
                 self.on_overwrite(self, key)
         data[key] = value
@@ -207,7 +214,10 @@ class Db:
         data = self.data
         old = data.get(key)
         if old is not None:
-            self.mem += value_cost(value) - value_cost(old)
+            if type(value) is bytes and type(old) is bytes:
+                self.mem += len(value) - len(old)
+            else:
+                self.mem += value_cost(value) - value_cost(old)
         data[key] = value
 
     def delete(self, key: bytes) -> bool:
