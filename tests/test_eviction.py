@@ -368,3 +368,26 @@ def test_redis_py_fill_memory_under_each_policy(frtrio_proc, policy):
         r.config_set("maxmemory-policy", "noeviction")
         r.flushall()
         r.close()
+
+
+def test_restore_idletime_and_freq_and_rename_keep_access_data_as_redis(diff):
+    diff("SET", "src", "v")
+    payload = diff("DUMP", "src")
+    body = payload.split(b"\r\n", 1)[1][:-2]
+    diff("RESTORE", "idle", "0", body, "IDLETIME", "1000")
+    diff("OBJECT", "IDLETIME", "idle")
+    diff("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu")
+    diff("CONFIG", "SET", "maxmemory", "1gb")
+    diff("CONFIG", "SET", "lfu-log-factor", "0")
+    diff("RESTORE", "freq", "0", body, "FREQ", "100")
+    assert diff("OBJECT", "FREQ", "freq") == b":100\r\n"
+    diff("SET", "src", "v2")  # (an overwrite keeps the counter: a fresh key instead)
+    diff("DEL", "src")
+    diff("SET", "src", "v")
+    for _ in range(7):
+        diff("GET", "src")
+    diff("RENAME", "src", "dst")
+    assert diff("OBJECT", "FREQ", "dst") == b":13\r\n"
+    diff("SELECT", "0")
+    diff("COPY", "dst", "copied")
+    diff("OBJECT", "FREQ", "copied")

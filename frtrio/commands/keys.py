@@ -217,8 +217,10 @@ def _rename(c, argv, nx: bool):
         if nx:
             return 0
         db.delete(dst)
+    access = db.access_value(src)  # (the value object moves: its LRU/LFU data too)
     db.delete(src)
     db.set(dst, v)
+    db.set_access_value(dst, access)
     if exp is not None:
         db.set_expire(dst, exp)
     modified(c, src)
@@ -307,8 +309,10 @@ def cmd_move(c, argv):
     if v is None or dst.lookup(key, now) is not None:
         return 0
     exp = c.db.get_expire(key)
+    access = c.db.access_value(key)
     c.db.delete(key)
     dst.set(key, v)
+    dst.set_access_value(key, access)
     if exp is not None:
         dst.set_expire(key, exp)
     modified(c, key)

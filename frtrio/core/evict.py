@@ -145,6 +145,22 @@ def lfu_touch(value, now_min: int, log_factor: int, decay_time: int, r: float) -
     return (now_min << 8) | counter
 
 
+def restored_access(pflags: int, freq: int, idle_s: int, now_ms: int):
+    """Redis's objectSetLRUOrLFU for RESTORE's FREQ / IDLETIME: the key's
+    access value, or None (the option does not apply to the policy)."""
+    if pflags & F_LFU:
+        if freq >= 0:
+            return (lfu_minutes(now_ms) << 8) | freq
+        return None
+    if idle_s >= 0:
+        clock = lru_clock(now_ms)
+        lru_abs = clock - idle_s
+        if lru_abs < 0:
+            lru_abs = (clock + LRU_CLOCK_MAX // 2) % LRU_CLOCK_MAX
+        return lru_abs
+    return None
+
+
 # --- memory accounting ------------------------------------------------------------
 
 

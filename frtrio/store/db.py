@@ -169,7 +169,9 @@ class Db:
         d = self.slot_keys.get(key_slot(key))
         return d.get(key) if d is not None else None
 
-    def set_access_value(self, key: bytes, value: int) -> None:
+    def set_access_value(self, key: bytes, value: int | None) -> None:
+        if value is None:
+            return
         d = self.slot_keys.get(key_slot(key))
         if d is not None and key in d:
             d[key] = value
