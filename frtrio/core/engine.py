@@ -204,6 +204,7 @@ class Server:
         self.evict_pool = _evict.EvictionPool()
         self.evict_next_db = 0  # the random policies' round-robin db
         self.evict_running = False  # the cron goes on evicting (startEvictionTimeProc)
+        self.clients_mem = 0  # clients' buffers, summed by the cron
         self.lfu_log_factor = config.get_int("lfu-log-factor")
         self.lfu_decay_time = config.get_int("lfu-decay-time")
         self._stamp_sec = -1  # the second Db.stamp was computed for
@@ -378,6 +379,8 @@ class Server:
         if self.pubsub is not None:
             self.pubsub.client_gone(c)
         c.flags |= F.CLOSE_ASAP
+        if self.clients_mem:
+            self.refresh_clients_mem()  # (its buffers are freed now)
 
     def refresh_disk_error(self) -> None:
         """Whether writes are refused for a persistence error, and with which
@@ -445,14 +448,25 @@ class Server:
                                   self.lfu_log_factor, self.lfu_decay_time, self.rng.random())
 
     def used_memory(self) -> int:
-        """INFO's used_memory: the accounted memory (frtrio/core/evict.py)."""
-        return _evict.BASE_MEMORY + _evict.dataset_memory(self.dbs)
+        """INFO's used_memory: the accounted memory (frtrio/core/evict.py):
+        the dataset, plus the normal and pub/sub clients' buffers as the
+        cron last summed them."""
+        return _evict.BASE_MEMORY + _evict.dataset_memory(self.dbs) + self.clients_mem
 
     def counted_memory(self) -> int:
         """The memory the maxmemory decision counts (used_memory less what
         Redis's freeMemoryGetNotCountedMemory leaves out; frtrio's accounting
         holds no replication or AOF buffers)."""
-        return _evict.BASE_MEMORY + _evict.dataset_memory(self.dbs)
+        return _evict.BASE_MEMORY + _evict.dataset_memory(self.dbs) + self.clients_mem
+
+    def refresh_clients_mem(self) -> None:
+        """From the cron: the output and query buffers of the clients that are
+        not replication links (Redis counts them in used_memory)."""
+        n = 0
+        for c in self.clients.values():
+            if not c.flags & (F.MASTER | F.SLAVE):
+                n += c.out_bytes + c.qbuf
+        self.clients_mem = n
 
     def evictions_safe(self) -> bool:
         """Redis's isSafeToPerformEvictions: not while loading, not on a

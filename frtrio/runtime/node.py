@@ -429,6 +429,7 @@ class Node:
                         if n:
                             srv.stats["expired_keys"] += n
             self._client_timeouts()
+            srv.refresh_clients_mem()
             if srv.evict_running:
                 srv.evict_cron()  # (Redis's eviction time event)
             if srv.tracking.table:  # (CONFIG SET tracking-table-max-keys takes effect here)
