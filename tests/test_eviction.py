@@ -391,3 +391,16 @@ def test_restore_idletime_and_freq_and_rename_keep_access_data_as_redis(diff):
     diff("SELECT", "0")
     diff("COPY", "dst", "copied")
     diff("OBJECT", "FREQ", "copied")
+
+
+def test_rdb_keeps_idle_time_and_lfu_counter_across_debug_reload_as_redis(diff):
+    diff("SET", "src", "v")
+    body = diff("DUMP", "src").split(b"\r\n", 1)[1][:-2]
+    diff("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+    diff("RESTORE", "idle", "0", body, "IDLETIME", "500")
+    diff("DEBUG", "RELOAD")
+    assert diff("OBJECT", "IDLETIME", "idle") == b":500\r\n"
+    diff("CONFIG", "SET", "maxmemory-policy", "volatile-lfu")
+    diff("RESTORE", "freq", "0", body, "FREQ", "77")
+    diff("DEBUG", "RELOAD")
+    assert diff("OBJECT", "FREQ", "freq") == b":77\r\n"
