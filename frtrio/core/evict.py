@@ -32,6 +32,8 @@ dict entry, the key's sds and the value object (``key_cost``), kept as a
 running sum per database (``Db.mem``) that moves on every add, overwrite and
 delete; expires cost one dict entry each (``len(db.expires)``). Strings count
 their length; other types a fixed size (their growth in place is not seen).
+The server adds the normal and pub/sub clients' buffers, summed by the cron
+(``Server.refresh_clients_mem``).
 """
 
 from __future__ import annotations
