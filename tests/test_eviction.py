@@ -63,9 +63,11 @@ def test_pool_keeps_the_16_best_candidates_and_pops_the_best():
     idles = [e[0] for e in pool.entries]
     assert len(idles) == evict.EVPOOL_SIZE
     assert idles == sorted(idles) and idles[0] == 40 - evict.EVPOOL_SIZE
+    pool.insert(2, 0, b"worse")  # full: a worse candidate than all is not taken
+    assert b"worse" not in [e[2] for e in pool.entries]
     assert pool.pop_best()[0] == 39
-    pool.insert(1, 0, b"worse")  # worse than everything in a full pool? not full now
-    assert pool.entries[0][2] == b"worse"
+    pool.insert(1, 0, b"worst")  # with room, it goes first (evicted last)
+    assert pool.entries[0][2] == b"worst" and len(pool.entries) == evict.EVPOOL_SIZE
 
 
 def test_tenacity_budget_follows_redis_time_curve():
