@@ -260,8 +260,8 @@ def cmd_debug(c, argv):
 def _debug_object(c, key: bytes):
     """DEBUG OBJECT: the key's internals as Redis prints them. The value is
     read without an expiry check (a logically expired key on a replica is
-    still there); frtrio keeps no per-key access time yet: lru is the clock
-    now and the idle time 0."""
+    still there). lru is the key's 24-bit access data (the LFU value under an
+    LFU policy, read as a clock like Redis does)."""
     from frtrio.commands.objectcmd import encoding_name, refcount
     from frtrio.store import rdb
 
@@ -280,10 +280,16 @@ def _debug_object(c, key: bytes):
         extra = (" ql_nodes:%d ql_avg_node:%.2f ql_listpack_max:%d ql_compressed:%d "
                  "ql_uncompressed_size:%d" % (n, len(v) / n if n else 0.0, fill,
                                               cfg.get_int("list-compress-depth") != 0, size))
-    lru = (c.server.now_ms // 1000) & 0xFFFFFF  # Redis's LRU clock, 1 s resolution
+    from frtrio.core import evict
+
+    clock = evict.lru_clock(c.server.now_ms)
+    lru = c.db.access_value(key)
+    if lru is None:
+        lru = clock
+    idle = evict.idle_ms(clock, lru) // 1000
     return Status("Value at:0x%x refcount:%d encoding:%s serializedlength:%d lru:%d "
-                  "lru_seconds_idle:0%s" % (id(v), refcount(v, cfg), enc, len(body) - 1, lru,
-                                            extra))
+                  "lru_seconds_idle:%d%s" % (id(v), refcount(v, cfg), enc, len(body) - 1, lru,
+                                             idle, extra))
 
 
 def _positive(b: bytes) -> int:

@@ -116,6 +116,10 @@ def _restore(c, argv):
             ev(c, GENERIC, b"del", key)
         return OK
     db.set(key, value)
+    if idle >= 0 or freq >= 0:
+        from frtrio.core.evict import restored_access
+
+        db.set_access_value(key, restored_access(srv.evict_policy, freq, idle, now))
     if ttl:
         db.set_expire(key, ttl)
     out = list(argv)

@@ -101,7 +101,7 @@ def _info_clients(srv):
 def _info_memory(srv):
     h = srv.host
     rss = h.rss()
-    used = h.used_memory()
+    used = srv.used_memory()
     total = h.total_memory()
     maxmem = srv.config.get_int("maxmemory")
     ratio = (rss / used) if used else 0.0

@@ -30,8 +30,8 @@ from frtrio.core.cnum import cstr as _cstr
 from frtrio.core.cnum import scan_cursor
 
 
-def _count_existing(c, keys) -> int:
-    return sum(1 for k in keys if lookup_read(c, k) is not None)
+def _count_existing(c, keys, touch: bool = True) -> int:
+    return sum(1 for k in keys if lookup_read(c, k, touch) is not None)
 
 
 def _del(c, argv):
@@ -59,7 +59,7 @@ def cmd_unlink(c, argv):
 
 @command("exists")
 def cmd_exists(c, argv):
-    return _count_existing(c, argv[1:])
+    return _count_existing(c, argv[1:], False)  # (LOOKUP_NOTOUCH)
 
 
 @command("touch")
@@ -69,7 +69,7 @@ def cmd_touch(c, argv):
 
 @command("type")
 def cmd_type(c, argv):
-    v = lookup_read(c, argv[1])
+    v = lookup_read(c, argv[1], False)  # (LOOKUP_NOTOUCH)
     if v is None:
         return Status("none")
     return Status(type_name(v).decode())
@@ -155,7 +155,7 @@ def cmd_pexpireat(c, argv):
 
 def _ttl(c, key: bytes, ms: bool, absolute: bool):
     db = c.db
-    if lookup_read(c, key) is None:
+    if lookup_read(c, key, False) is None:  # (LOOKUP_NOTOUCH)
         return -2
     when = db.get_expire(key)
     if when is None:
@@ -217,8 +217,10 @@ def _rename(c, argv, nx: bool):
         if nx:
             return 0
         db.delete(dst)
+    access = db.access_value(src)  # (the value object moves: its LRU/LFU data too)
     db.delete(src)
     db.set(dst, v)
+    db.set_access_value(dst, access)
     if exp is not None:
         db.set_expire(dst, exp)
     modified(c, src)
@@ -307,8 +309,10 @@ def cmd_move(c, argv):
     if v is None or dst.lookup(key, now) is not None:
         return 0
     exp = c.db.get_expire(key)
+    access = c.db.access_value(key)
     c.db.delete(key)
     dst.set(key, v)
+    dst.set_access_value(key, access)
     if exp is not None:
         dst.set_expire(key, exp)
     modified(c, key)
@@ -422,7 +426,7 @@ def cmd_scan(c, argv):
     for k in keys:
         if m is not None and m(k) is None:
             continue
-        v = db.lookup(k, now)
+        v = db.peek(k, now)  # (SCAN touches no access time)
         if v is None:
             continue
         if typ is not None and type_name(v) != typ:
@@ -446,7 +450,7 @@ def cmd_randomkey(c, argv):
         k = next(itertools.islice(db.data, i, None))
         if hidden and key_slot(k) in hidden:
             continue
-        if db.lookup(k, now) is not None:
+        if db.peek(k, now) is not None:
             return k
     return None
 
@@ -520,7 +524,7 @@ def cmd_swapdb(c, argv):
         raise err("ERR DB index is out of range")
     if a != b:
         da, dbb = srv.dbs[a], srv.dbs[b]
-        for attr in ("data", "expires", "slot_keys", "_scan", "_scan_pos"):
+        for attr in ("data", "expires", "slot_keys", "_scan", "_scan_pos", "mem"):
             x, y = getattr(da, attr), getattr(dbb, attr)
             setattr(da, attr, y)
             setattr(dbb, attr, x)

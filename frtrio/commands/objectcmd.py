@@ -21,15 +21,17 @@ cases differ.
 REFCOUNT is 2147483647 for the integers 0..9999 Redis shares (unless an LRU or
 LFU maxmemory policy with a maxmemory limit forbids sharing), else 1.
 
-frtrio does not track per-key access times or LFU counters: IDLETIME answers
-0 and FREQ (under an LFU policy) answers the initial counter, 5; the errors
-for the wrong policy are Redis's.
+IDLETIME and FREQ read the key's 24-bit access data (frtrio/core/evict.py):
+the LRU clock of its last access, or its LFU counter decayed to now (FREQ
+stores nothing, as Redis). Each is refused under the other kind of policy
+with Redis's error. OBJECT itself never touches the key.
 """
 
 from __future__ import annotations
 
 from frtrio.commands.table import command
 from frtrio.commands.util import err
+from frtrio.core import evict
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import Status
 
@@ -124,7 +126,7 @@ def _shares_integers(cfg) -> bool:
 
 
 def _lookup(c, key: bytes):
-    return c.db.lookup(key, c.server.now_ms)
+    return c.db.peek(key, c.server.now_ms)  # (LOOKUP_NOTOUCH)
 
 
 @command("object|encoding")
@@ -158,9 +160,12 @@ def object_idletime(c, argv):
     v = _lookup(c, argv[2])
     if v is None:
         return None
-    if _lfu_policy(c.server.config):
+    srv = c.server
+    if _lfu_policy(srv.config):
         raise err(_LFU_SELECTED)
-    return 0
+    lru = c.db.access_value(argv[2])
+    clock = evict.lru_clock(srv.now_ms)
+    return evict.idle_ms(clock, clock if lru is None else lru) // 1000
 
 
 @command("object|freq")
@@ -168,9 +173,14 @@ def object_freq(c, argv):
     v = _lookup(c, argv[2])
     if v is None:
         return None
-    if not _lfu_policy(c.server.config):
+    srv = c.server
+    if not _lfu_policy(srv.config):
         raise err(_LFU_NOT_SELECTED)
-    return LFU_INIT_VAL
+    val = c.db.access_value(argv[2])
+    now_min = evict.lfu_minutes(srv.now_ms)
+    if val is None:
+        val = evict.lfu_init(now_min)
+    return evict.lfu_decr(val, now_min, srv.config.get_int("lfu-decay-time"))
 
 
 @command("object|help")

@@ -198,7 +198,7 @@ def start_snapshot(srv, c, r: Replica, announce: bool) -> Snapshot:
     log.info("Starting BGSAVE for SYNC with target: replicas sockets (frtrio: incremental "
              "point-in-time snapshot)")
     snap = Snapshot(srv, srv.config, st.replid, st.master_repl_offset, stream_db,
-                    VERSION.encode(), srv.now_ms // 1000, srv.host.used_memory())
+                    VERSION.encode(), srv.now_ms // 1000, srv.used_memory())
     srv.start_snapshot(snap)
     r.buffering = True
     return snap

@@ -87,10 +87,11 @@ def protected_action_allowed(c, setting: str) -> bool:
     return setting == "yes" or (setting == "local" and is_local_client(c))
 
 
-def lookup_read(c, key: bytes):
+def lookup_read(c, key: bytes, touch: bool = True):
     """Redis's lookupKeyRead: the value or None, counted in INFO's
-    keyspace_hits / keyspace_misses (write lookups are not counted)."""
-    v = c.db.lookup(key, c.server.now_ms)
+    keyspace_hits / keyspace_misses (write lookups are not counted).
+    ``touch`` False: Redis's LOOKUP_NOTOUCH (the access time stays)."""
+    v = c.db.lookup(key, c.server.now_ms) if touch else c.db.peek(key, c.server.now_ms)
     st = c.server.stats
     if v is None:
         st["keyspace_misses"] = st.get("keyspace_misses", 0) + 1

@@ -33,7 +33,9 @@ from frtrio.protocol.reply import NO_REPLY, OK, QUEUED, ErrorReply
 from frtrio.core.blocking import BlockOn  # noqa: F401  (re-exported)
 from frtrio.core.client import Client
 from frtrio.core.effects import AofOnly, ReplOnly  # noqa: F401  (re-exported)
-from frtrio.core.notify import EXPIRED, NEW, notify, parse_flags
+from frtrio.cluster.slots import key_slot
+from frtrio.core import evict as _evict
+from frtrio.core.notify import EVICTED, EXPIRED, NEW, notify, parse_flags
 from frtrio.store.db import Db
 
 _log = logging.getLogger("frtrio")
@@ -203,13 +205,23 @@ class Server:
         self.aof_write_error: str | None = None  # strerror of the failed AOF write
         config.listeners.append(self._disk_config_changed)
         config.listeners.append(self._repl_config_changed)
-        # maxmemory: over it, commands that may grow memory are refused
-        # (noeviction; eviction policies are not built), and a script knows
+        # maxmemory: over it, keys are evicted by the policy before each
+        # command (frtrio/core/evict.py); when nothing can be evicted,
+        # commands that may grow memory are refused, and a script knows
         # whether the node was out of memory when it started (Redis's
         # pre_command_oom_state)
         self.maxmemory = config.get_int("maxmemory")
         self.oom_at_start = False
         self.prev_err_count = 0  # total_error_replies when the last command ended
+        self.evict_policy = 0  # evict.POLICIES flags of maxmemory-policy
+        self.evict_pool = _evict.EvictionPool()
+        self.evict_next_db = 0  # the random policies' round-robin db
+        self.evict_running = False  # the cron goes on evicting (startEvictionTimeProc)
+        self.clients_mem = 0  # clients' buffers, summed by the cron
+        self.lfu_log_factor = config.get_int("lfu-log-factor")
+        self.lfu_decay_time = config.get_int("lfu-decay-time")
+        self._stamp_sec = -1  # the second Db.stamp was computed for
+        self._maxmemory_config_changed("maxmemory-policy", "")
         config.listeners.append(self._maxmemory_config_changed)
         # notify-keyspace-events as a bit mask (frtrio/core/notify.py)
         self.notify_flags = 0
@@ -456,6 +468,8 @@ class Server:
         if self.pubsub is not None:
             self.pubsub.client_gone(c)
         c.flags |= F.CLOSE_ASAP
+        if self.clients_mem:
+            self.refresh_clients_mem()  # (its buffers are freed now)
 
     def refresh_disk_error(self) -> None:
         """Whether writes are refused for a persistence error, and with which
@@ -485,15 +499,101 @@ class Server:
     def _maxmemory_config_changed(self, name: str, value: str) -> None:
         if name == "maxmemory":
             self.maxmemory = self.config.get_int("maxmemory")
+            if self.maxmemory:
+                self.evict_running = True  # Redis's updateMaxmemory: evict soon
+        elif name == "maxmemory-policy":
+            self.evict_policy = _evict.policy_flags(self.config.get("maxmemory-policy"))
+            self._stamp_sec = -1
+            self.refresh_stamps()
+        elif name == "lfu-log-factor":
+            self.lfu_log_factor = self.config.get_int(name)
+        elif name == "lfu-decay-time":
+            self.lfu_decay_time = self.config.get_int(name)
 
-    def out_of_memory(self) -> bool:
-        """Redis's performEvictions() == EVICT_FAIL under noeviction: used
-        memory over maxmemory, where evicting is safe to consider (not on a
-        replica that ignores maxmemory, not while loading)."""
+    # --- per-key access data and eviction (frtrio/core/evict.py) ---------------
+
+    def refresh_stamps(self) -> None:
+        """Give every Db the access stamp of the current second (called per
+        command: a compare unless the second changed)."""
+        now = self.now_ms
+        sec = now // 1000
+        if sec == self._stamp_sec:
+            return
+        self._stamp_sec = sec
+        stamp = _evict.lru_clock(now)
+        if self.evict_policy & _evict.F_LFU:
+            new, lfu = _evict.lfu_init(_evict.lfu_minutes(now)), self._lfu_access
+        else:
+            new, lfu = stamp, None
+        for db in self.dbs:
+            db.stamp = stamp
+            db.new_stamp = new
+            db.lfu = lfu
+
+    def _lfu_access(self, db: Db, key: bytes) -> None:
+        """An access under an LFU policy (Redis's updateLFU)."""
+        d = db.slot_keys[key_slot(key)]
+        d[key] = _evict.lfu_touch(d.get(key), _evict.lfu_minutes(self.now_ms),
+                                  self.lfu_log_factor, self.lfu_decay_time, self.rng.random())
+
+    def used_memory(self) -> int:
+        """INFO's used_memory: the accounted memory (frtrio/core/evict.py):
+        the dataset, plus the normal and pub/sub clients' buffers as the
+        cron last summed them."""
+        return _evict.BASE_MEMORY + _evict.dataset_memory(self.dbs) + self.clients_mem
+
+    def counted_memory(self) -> int:
+        """The memory the maxmemory decision counts (used_memory less what
+        Redis's freeMemoryGetNotCountedMemory leaves out; frtrio's accounting
+        holds no replication or AOF buffers)."""
+        return _evict.BASE_MEMORY + _evict.dataset_memory(self.dbs) + self.clients_mem
+
+    def refresh_clients_mem(self) -> None:
+        """From the cron: the output and query buffers of the clients that are
+        not replication links (Redis counts them in used_memory)."""
+        n = 0
+        for c in self.clients.values():
+            if not c.flags & (F.MASTER | F.SLAVE):
+                n += c.out_bytes + c.qbuf
+        self.clients_mem = n
+
+    def evictions_safe(self) -> bool:
+        """Redis's isSafeToPerformEvictions: not while loading, not on a
+        replica that ignores maxmemory, not while clients are paused."""
         if self.loading or (self.repl.masterhost is not None
                             and self.config.get("replica-ignore-maxmemory") == "yes"):
             return False
-        return self.host.used_memory() > self.maxmemory
+        return not (self.pause_end_ms and self.pause_end_ms > self.now_ms)
+
+    def evict_key(self, db: Db, key: bytes) -> None:
+        """Evict one key: delete it (tracking invalidated, WATCH touched, by
+        no client), count it, notify 'evicted', propagate DEL (UNLINK with
+        lazyfree-lazy-eviction)."""
+        tr = self.tracking
+        cur = tr.current
+        tr.current = None  # by no client: NOLOOP never hides it, and the
+        try:  # invalidation precedes the reply of the command about to run
+            db.delete(key)
+        finally:
+            tr.current = cur
+        self.stats["evicted_keys"] += 1
+        if self.notify_flags:
+            notify(self, EVICTED, b"evicted", key, db.id)
+        lazy = self.config.get("lazyfree-lazy-eviction") == "yes"
+        self.propagated.append((db.id, [b"UNLINK" if lazy else b"DEL", key]))
+
+    def evict_cron(self) -> None:
+        """The eviction time event: go on while a cycle is unfinished (or
+        maxmemory was just set)."""
+        if self.evict_running:
+            self.evict_running = False
+            if self.maxmemory:
+                _evict.perform_evictions(self)
+
+    def out_of_memory(self) -> bool:
+        """Redis's performEvictions() == EVICT_FAIL: evict by the policy
+        while over maxmemory; True when memory is still over it."""
+        return _evict.perform_evictions(self) == _evict.EVICT_FAIL
 
     def _disk_config_changed(self, name: str, value: str) -> None:
         if name in ("stop-writes-on-bgsave-error", "save"):
@@ -726,6 +826,8 @@ class Server:
         c.last_interaction_ms = self.now_ms
         self.in_master_cmd = bool(c.flags & F.MASTER)
         self.tracking.current = c
+        if self.now_ms // 1000 != self._stamp_sec:
+            self.refresh_stamps()
         name = argv[0].lower()
         cmd = self.commands.get(name)
         if name == b"quit":

@@ -27,6 +27,7 @@ import logging
 import struct
 
 from frtrio.config import VERSION
+from frtrio.core import evict as _evict
 from frtrio.scripting import persist as _functions
 from frtrio.store import rdb as _rdb
 from frtrio.store import crc64, rdb_format, rdb_strings
@@ -98,9 +99,13 @@ def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
     lim = limits(cfg)
     enc = rdb_strings.enc_string
     out = [MAGIC]
-    out.append(aux_records(VERSION.encode(), server.now_ms // 1000, server.host.used_memory(),
+    out.append(aux_records(VERSION.encode(), server.now_ms // 1000, server.used_memory(),
                            None if aof_base else save_info(server), aof_base))
     out.append(_functions.rdb_records(server, lim.compress))
+    pflags = getattr(server, "evict_policy", 0)
+    access = 1 if pflags & _evict.F_LRU else 2 if pflags & _evict.F_LFU else 0
+    clock = _evict.lru_clock(server.now_ms)
+    now_min = _evict.lfu_minutes(server.now_ms)
     for db in server.dbs:
         if not db.data:
             continue
@@ -112,6 +117,17 @@ def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
             exp = expires.get(key)
             if exp is not None:
                 out.append(bytes((OP_EXPIRETIME_MS,)) + struct.pack("<q", exp))
+            if access:
+                # (rdbSaveKeyValuePair: the idle seconds under an LRU
+                # policy, the decayed counter under an LFU one)
+                a = db.access_value(key)
+                if access == 1:
+                    idle = _evict.idle_ms(clock, clock if a is None else a) // 1000
+                    out.append(bytes((OP_IDLE,)) + enc_len(idle))
+                else:
+                    f = _evict.LFU_INIT_VAL if a is None else _evict.lfu_decr(
+                        a, now_min, server.lfu_decay_time)
+                    out.append(bytes((OP_FREQ, f)))
             obj = _rdb.encode_object(v, lim)
             out.append(obj[:1])
             out.append(enc(key, lim.compress))
@@ -162,6 +178,8 @@ def load_rdb_steps(data: bytes, server, cfg, preamble: bool = False, aux: dict |
     loading-process-events-interval-bytes)."""
     if keep_expired is None:
         keep_expired = not _i_am_master(server)
+    if hasattr(server, "refresh_stamps"):
+        server.refresh_stamps()  # (loaded keys are accessed now)
     if data[:5] != b"REDIS":
         raise RdbLoadError("Wrong signature trying to load DB from file")
     try:
@@ -178,6 +196,7 @@ def load_rdb_steps(data: bytes, server, cfg, preamble: bool = False, aux: dict |
     loaded = expired = 0
     now = server.now_ms
     try:
+        lru_idle = lfu_freq = -1
         while True:
             t = r.byte()
             if t == OP_EXPIRETIME_MS:
@@ -187,10 +206,10 @@ def load_rdb_steps(data: bytes, server, cfg, preamble: bool = False, aux: dict |
                 expire = struct.unpack("<i", r.take(4))[0] * 1000
                 continue
             if t == OP_IDLE:
-                r.length()
+                lru_idle = r.plain_length()
                 continue
             if t == OP_FREQ:
-                r.byte()
+                lfu_freq = r.byte()
                 continue
             if t == OP_EOF:
                 break
@@ -240,10 +259,14 @@ def load_rdb_steps(data: bytes, server, cfg, preamble: bool = False, aux: dict |
                     log.warning("RDB has duplicated key '%s' in DB %d", key.decode("latin-1"), db.id)
                     raise RdbLoadError("Duplicated key found in RDB file")
                 db.set(key, value, new_event=False)
+                if lru_idle >= 0 or lfu_freq >= 0:
+                    db.set_access_value(key, _evict.restored_access(
+                        getattr(server, "evict_policy", 0), lfu_freq, lru_idle, server.now_ms))
                 if expire is not None:
                     db.set_expire(key, expire)
                 loaded += 1
             expire = None
+            lru_idle = lfu_freq = -1
             yield r.pos
         if ver >= 5:
             end = r.pos

@@ -474,6 +474,9 @@ class Node:
                         if n:
                             srv.stats["expired_keys"] += n
             self._client_timeouts()
+            srv.refresh_clients_mem()
+            if srv.evict_running:
+                srv.evict_cron()  # (Redis's eviction time event)
             if srv.tracking.table:  # (CONFIG SET tracking-table-max-keys takes effect here)
                 srv.tracking.limit(int(self.config.get("tracking-table-max-keys") or 0))
             if srv.repl.failover_state != "no-failover":

@@ -23,7 +23,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable
 
+from binascii import crc_hqx
+
 from frtrio.cluster.slots import key_slot
+from frtrio.core.evict import key_cost, value_cost
 
 
 class ListValue(deque):
@@ -64,6 +67,10 @@ class Db:
         "_scan_pos",
         "expire_hold",
         "on_new",
+        "stamp",
+        "new_stamp",
+        "lfu",
+        "mem",
     )
 
     def __init__(self, id: int):
@@ -95,6 +102,16 @@ class Db:
         # called with (db, key) when set() creates a key (the 'new'
         # keyspace event; set only while that event class is on)
         self.on_new: Callable | None = None
+        # per-key access data (frtrio/core/evict.py): the 24-bit LRU clock or
+        # LFU value of a key is the value of its entry in slot_keys. ``stamp``:
+        # what an access stores (the current LRU clock, one shared int);
+        # ``new_stamp``: what a new key gets; ``lfu``: under an LFU policy, the
+        # function an access calls instead (it reads and updates the counter)
+        self.stamp = 0
+        self.new_stamp = 0
+        self.lfu: Callable | None = None
+        # the accounted bytes of this db's keys and values (evict.key_cost)
+        self.mem = 0
 
     def __len__(self) -> int:
         return len(self.data)
@@ -119,7 +136,45 @@ class Db:
                 return None
         if self.cow is not None:
             self.cow(key, v)
+        if self.lfu is None:
+            # the access time: one store in the key's slot index entry
+            # (key_slot inlined: this is the hot path)
+            if 123 in key:  # (b"{": a hash tag maybe)
+                self.slot_keys[key_slot(key)][key] = self.stamp
+            else:
+                self.slot_keys[crc_hqx(key, 0) & 16383][key] = self.stamp
+        else:
+            self.lfu(self, key)
         return v
+
+    def peek(self, key: bytes, now_ms: int):
+        """``lookup`` without touching the key's access time (Redis's
+        LOOKUP_NOTOUCH: TYPE, TTL, EXISTS, OBJECT)."""
+        v = self.data.get(key)
+        if v is None:
+            return None
+        if self.expires and key in self.expires and self.expires[key] <= now_ms:
+            act = self.on_expire(self, key) if self.on_expire is not None else 0
+            if act == 0:
+                self.delete(key)
+                return None
+            if act == 1:
+                return None
+        if self.cow is not None:
+            self.cow(key, v)
+        return v
+
+    def access_value(self, key: bytes):
+        """The key's 24-bit LRU clock / LFU value (None: no such key)."""
+        d = self.slot_keys.get(key_slot(key))
+        return d.get(key) if d is not None else None
+
+    def set_access_value(self, key: bytes, value: int | None) -> None:
+        if value is None:
+            return
+        d = self.slot_keys.get(key_slot(key))
+        if d is not None and key in d:
+            d[key] = value
 
     def exists(self, key: bytes, now_ms: int) -> bool:
         return self.lookup(key, now_ms) is not None
@@ -129,17 +184,25 @@ class Db:
         a created key is reported to ``on_new`` (not for keys loaded from a
         snapshot, as Redis's dbAddRDBLoad)."""
         data = self.data
-        if key not in data:
+        old = data.get(key)
+        if old is None:
             s = key_slot(key)
             d = self.slot_keys.get(s)
             if d is None:
-                self.slot_keys[s] = {key: None}
+                self.slot_keys[s] = {key: self.new_stamp}
             else:
-                d[key] = None
+                d[key] = self.new_stamp
+            self.mem += key_cost(key, value)
             if self.on_new is not None and new_event:
                 self.on_new(self, key)
-        elif self.on_overwrite is not None:
-            self.on_overwrite(self, key)
+        else:
+            # (the access time: the lookup every write makes first stored it)
+            if type(value) is bytes and type(old) is bytes:
+                self.mem += len(value) - len(old)
+            else:
+                self.mem += value_cost(value) - value_cost(old)
+            if self.on_overwrite is not None:
+                self.on_overwrite(self, key)
         data[key] = value
         if not keep_ttl and self.expires:
             self.expires.pop(key, None)
@@ -150,13 +213,21 @@ class Db:
 
     def replace_value(self, key: bytes, value) -> None:
         """Replace the value of an existing key, keeping its TTL."""
-        self.data[key] = value
+        data = self.data
+        old = data.get(key)
+        if old is not None:
+            if type(value) is bytes and type(old) is bytes:
+                self.mem += len(value) - len(old)
+            else:
+                self.mem += value_cost(value) - value_cost(old)
+        data[key] = value
 
     def delete(self, key: bytes) -> bool:
         data = self.data
-        if key not in data:
+        v = data.pop(key, None)
+        if v is None:
             return False
-        del data[key]
+        self.mem -= key_cost(key, v)
         if self.expires:
             self.expires.pop(key, None)
         si = self.slot_keys
@@ -187,6 +258,7 @@ class Db:
         self.data.clear()
         self.expires.clear()
         self.slot_keys.clear()
+        self.mem = 0
         if self.on_delete is not None:
             for k in keys:
                 self.on_delete(self, k)
