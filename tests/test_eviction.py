@@ -406,3 +406,36 @@ def test_rdb_keeps_idle_time_and_lfu_counter_across_debug_reload_as_redis(diff):
     diff("RESTORE", "freq", "0", body, "FREQ", "77")
     diff("DEBUG", "RELOAD")
     assert diff("OBJECT", "FREQ", "freq") == b":77\r\n"
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lru", "allkeys-random", "allkeys-lfu"])
+def test_c15_eviction_spares_keys_of_slots_being_imported(policy):
+    """Upstream ASM test 34: on the destination of an atomic slot migration
+    the keys of the importing slots are never evicted (they are not yet the
+    node's to give up); its own keys are, and with only importing keys left
+    a write gets -OOM."""
+    from frtrio.cluster.core import ClusterCore
+    from frtrio.cluster.slots import key_slot
+    from frtrio.cluster.state import ClusterNode, ClusterState
+
+    srv, c = _srv(maxmemory_policy=policy, maxmemory_samples=10, cluster_enabled="yes")
+    me = ClusterNode("a" * 40, ["myself", "master"])
+    st = ClusterState(me)
+    for s in range(16384):
+        st.assign_slot(s, me)
+    st.state_ok = True
+    srv.cluster = ClusterCore(srv, st)
+    importing = [b"imp:{x}:%d" % i for i in range(100)]
+    slot = key_slot(importing[0])
+    own = [k for k in (b"own:%d" % i for i in range(300)) if key_slot(k) != slot][:100]
+    for k in importing + own:
+        ex(srv, c, "SET", k, "x" * 100)
+    srv.cluster.migrations.hidden_slots = frozenset({slot})
+    _limit_after(srv, -50 * evict.key_cost(own[0], b"x" * 100))
+    ex(srv, c, "SET", "new", "x")
+    assert srv.stats["evicted_keys"] >= 50
+    assert all(srv.dbs[0].data.get(k) is not None for k in importing)
+    _limit_after(srv, -10**6)  # more than all own keys together
+    reply = ex(srv, c, "SET", "new2", "x")
+    assert reply.startswith(b"-OOM"), reply
+    assert all(srv.dbs[0].data.get(k) is not None for k in importing)

@@ -40,6 +40,8 @@ from __future__ import annotations
 
 from itertools import islice
 
+from frtrio.cluster.slots import key_slot
+
 LRU_CLOCK_MAX = (1 << 24) - 1
 LRU_CLOCK_RESOLUTION = 1000  # ms
 LFU_INIT_VAL = 5
@@ -287,23 +289,32 @@ def score(server, db, key: bytes, pflags: int, clock: int, now_min: int) -> int:
     return 255 - lfu_decr(v, now_min, cfg.get_int("lfu-decay-time"))
 
 
+def _hidden(server) -> frozenset:
+    """Slots whose keys may not be evicted: those an atomic slot migration
+    is importing here (Redis 8.4 never evicts importing keys)."""
+    core = server.cluster
+    return core.migrations.hidden_slots if core is not None else frozenset()
+
+
 def populate(server, pool: EvictionPool, db, pflags: int, clock: int, now_min: int) -> None:
     """evictionPoolPopulate: sample maxmemory-samples keys of one db."""
     rng = server.rng
     volatile = not pflags & F_ALLKEYS
     n = server.config.get_int("maxmemory-samples")
     d = db.expires if volatile else db.data
+    hidden = _hidden(server)
     if len(d) <= n:
         # (dictGetSomeKeys on a dict this small returns all of it)
         for key in d:
-            pool.insert(score(server, db, key, pflags, clock, now_min), db.id, key)
+            if not hidden or key_slot(key) not in hidden:
+                pool.insert(score(server, db, key, pflags, clock, now_min), db.id, key)
         return
     seen = set()
     for _ in range(n):
         key = random_key(db, rng, volatile)
         if key is None:
             break
-        if key in seen:
+        if key in seen or (hidden and key_slot(key) in hidden):
             continue  # (dictGetSomeKeys never returns one entry twice)
         seen.add(key)
         pool.insert(score(server, db, key, pflags, clock, now_min), db.id, key)
@@ -315,11 +326,15 @@ def pick_key(server, pflags: int):
     volatile = not pflags & F_ALLKEYS
     if pflags & F_RANDOM:
         nd = len(dbs)
+        hidden = _hidden(server)
         for _ in range(nd):
             server.evict_next_db = (server.evict_next_db + 1) % nd
             db = dbs[server.evict_next_db]
             if db.expires if volatile else db.data:
-                return db, random_key(db, server.rng, volatile)
+                for _try in range(16 if hidden else 1):
+                    key = random_key(db, server.rng, volatile)
+                    if not hidden or key_slot(key) not in hidden:
+                        return db, key
         return None
     pool = server.evict_pool
     clock = lru_clock(server.now_ms)
@@ -331,8 +346,8 @@ def pick_key(server, pflags: int):
             if d:
                 populate(server, pool, db, pflags, clock, now_min)
                 total += len(d)
-        if not total:
-            return None
+        if not total or not pool.entries:
+            return None  # (nothing, or only keys being imported)
         while True:
             e = pool.pop_best()
             if e is None:
