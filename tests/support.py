@@ -8,6 +8,7 @@ collide.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -64,6 +65,18 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
+_STARTED: list = []  # every ServerProc started by this process
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    """A test process that ends without its fixtures' teardown (interrupted,
+    or a test that lost track of a server) stops what it started."""
+    for p in _STARTED:
+        if p.proc is not None and p.proc.poll() is None:
+            p.proc.kill()
+
+
 class ServerProc:
     """A frtrio-server or redis-server process."""
 
@@ -97,6 +110,9 @@ class ServerProc:
         return [sys.executable, "-m", "frtrio.cli"] + pre + base + self.args
 
     def start(self, wait: bool = True, timeout: float = 15.0) -> "ServerProc":
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("%s on port %d is already running" % (self.kind, self.port))
+        _STARTED.append(self)
         self.proc = subprocess.Popen(
             self.command(), cwd=self.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
@@ -183,7 +199,8 @@ class ServerProc:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
-        return self.start()
+        # (``with ServerProc(...).start() as p`` must not start a second one)
+        return self if self.proc is not None and self.proc.poll() is None else self.start()
 
     def __exit__(self, *exc):
         self.cleanup()
