@@ -12,6 +12,7 @@ from frtrio.commands import (  # noqa: F401
     hashes,
     hll,
     info,
+    introspection,
     keys,
     lcs,
     lists,

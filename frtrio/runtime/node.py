@@ -47,6 +47,7 @@ class Node:
         srv.start_ms = srv.now_ms
         srv.lastsave_ms = srv.now_ms
         srv.unix_us = env.unix_us
+        srv.clock_ns = getattr(env, "mono_ns", srv.clock_ns)
         srv.script_can_suspend = True
         if hasattr(env, "host_info"):
             srv.host = env.host_info()
@@ -423,11 +424,14 @@ class Node:
             if srv.active_expire_enabled and srv.replica_keys_with_expire:
                 srv.stats["expired_keys"] += srv.expire_replica_keys()
             if srv.active_expire_enabled and srv.repl.masterhost is None:
+                t0 = srv.clock_ns()
                 for db in srv.dbs:
                     if db.expires:
                         n = db.active_expire(srv.now_ms)
                         if n:
                             srv.stats["expired_keys"] += n
+                if srv.latency_ms:  # Redis's activeExpireCycle latency event
+                    srv.latency_sample("expire-cycle", (srv.clock_ns() - t0) // 1000000)
             self._client_timeouts()
             if srv.tracking.table:  # (CONFIG SET tracking-table-max-keys takes effect here)
                 srv.tracking.limit(int(self.config.get("tracking-table-max-keys") or 0))
