@@ -16,6 +16,7 @@ from frtrio.commands import (  # noqa: F401
     keys,
     lcs,
     lists,
+    lolwut,
     migration,
     objectcmd,
     persistence,

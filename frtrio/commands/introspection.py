@@ -419,3 +419,383 @@ def latency_report(srv) -> str:
             if key in advise:
                 report.append(_ADVICE[key])
     return "".join(report)
+
+
+# --- MEMORY ---------------------------------------------------------------------------
+
+container("memory")
+
+_MEMORY_HELP = [
+    "DOCTOR",
+    "    Return memory problems reports.",
+    "MALLOC-STATS",
+    "    Return internal statistics report from the memory allocator.",
+    "PURGE",
+    "    Attempt to purge dirty pages for reclamation by the allocator.",
+    "STATS",
+    "    Return information about the memory usage of the server.",
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by <key> and its value. Nested values are",
+    "    sampled up to <count> times (default: 5, 0 means sample all).",
+]
+
+
+@command("memory|help")
+def memory_help(c, argv):
+    return _help("MEMORY", _MEMORY_HELP)
+
+
+@command("memory|usage")
+def memory_usage(c, argv):
+    from frtrio.commands.objectcmd import encoding_name
+    from frtrio.commands.util import parse_int, syntax_error
+    from frtrio.core import memsize
+
+    samples = 5
+    j = 3
+    while j < len(argv):
+        if argv[j].lower() == b"samples" and j + 1 < len(argv):
+            samples = parse_int(argv[j + 1])
+            if samples < 0:
+                raise syntax_error()
+            if samples == 0:
+                samples = 1 << 62
+            j += 2
+        else:
+            raise syntax_error()
+    srv = c.server
+    key = argv[2]
+    v = c.db.data.get(key)  # (as Redis: the main dict, expired or not)
+    if v is None:
+        return None
+    size = memsize.usage(v, encoding_name(v, srv.config), samples)
+    return size + memsize.key_overhead(key, srv.cluster is not None)
+
+
+def _f32(x: float) -> float:
+    import struct
+
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def _div(a: float, b: float) -> float:
+    """C's float division, where x/0 is inf or nan."""
+    if b == 0:
+        return math.nan if a == 0 else math.inf
+    return a / b
+
+
+def memory_overhead(srv) -> dict:
+    """Redis's getMemoryOverheadData, from the numbers INFO memory shows
+    (so the two always agree) and the keyspace's dict sizes."""
+    from frtrio.commands.info import _info_memory
+    from frtrio.core.memsize import DICT_ENTRY, ROBJ, dict_slots
+
+    info = {}
+    for line in _info_memory(srv):
+        k, _, v = line.partition(":")
+        info[k] = v
+
+    def num(name):
+        try:
+            return int(info.get(name, "0"))
+        except ValueError:
+            return 0
+
+    used = num("used_memory")
+    rss = num("used_memory_rss")
+    mh = dict(
+        total_allocated=used, startup_allocated=num("used_memory_startup"),
+        peak_allocated=max(num("used_memory_peak"), used),
+        repl_backlog=num("mem_replication_backlog"), clients_slaves=num("mem_clients_slaves"),
+        clients_normal=num("mem_clients_normal"), cluster_links=num("mem_cluster_links"),
+        aof_buffer=num("mem_aof_buffer"), lua_caches=num("used_memory_scripts_eval"),
+        functions_caches=num("used_memory_functions"),
+        allocator_allocated=num("allocator_allocated"),
+        allocator_active=num("allocator_active"),
+        allocator_resident=num("allocator_resident"), rss=rss,
+    )
+    total = (mh["startup_allocated"] + mh["repl_backlog"] + mh["clients_slaves"]
+             + mh["clients_normal"] + mh["cluster_links"] + mh["aof_buffer"]
+             + mh["lua_caches"] + mh["functions_caches"])
+    dbs = []
+    keys = 0
+    for db in srv.dbs:
+        n = len(db.data)
+        if not n:
+            continue
+        keys += n
+        main = n * DICT_ENTRY + dict_slots(n) * 8 + n * ROBJ
+        ne = len(db.expires)
+        exp = ne * DICT_ENTRY + dict_slots(ne) * 8
+        s2k = n * 16 if srv.cluster is not None else 0
+        total += main + exp + s2k
+        dbs.append((db.id, main, exp, s2k))
+    mh["dbs"] = dbs
+    mh["total_keys"] = keys
+    mh["overhead_total"] = total
+    mh["dataset"] = max(0, used - total)
+    net = used - mh["startup_allocated"] if used > mh["startup_allocated"] else 1
+    mh["peak_perc"] = _f32(_div(used * 100, mh["peak_allocated"]))
+    mh["dataset_perc"] = _f32(mh["dataset"] * 100 / net)
+    mh["bytes_per_key"] = net // keys if keys else 0
+    a, act, res = mh["allocator_allocated"], mh["allocator_active"], mh["allocator_resident"]
+    mh["allocator_frag"] = _f32(_div(act, a))
+    mh["allocator_frag_bytes"] = act - a
+    mh["allocator_rss"] = _f32(_div(res, act))
+    mh["allocator_rss_bytes"] = res - act
+    mh["rss_extra"] = _f32(_div(rss, res))
+    mh["rss_extra_bytes"] = rss - res
+    mh["total_frag"] = _f32(_div(rss, used))
+    mh["total_frag_bytes"] = rss - used
+    return mh
+
+
+@command("memory|stats")
+def memory_stats(c, argv):
+    from frtrio.protocol.reply import Double
+
+    mh = memory_overhead(c.server)
+    out = [(b"peak.allocated", mh["peak_allocated"]),
+           (b"total.allocated", mh["total_allocated"]),
+           (b"startup.allocated", mh["startup_allocated"]),
+           (b"replication.backlog", mh["repl_backlog"]),
+           (b"clients.slaves", mh["clients_slaves"]),
+           (b"clients.normal", mh["clients_normal"]),
+           (b"cluster.links", mh["cluster_links"]),
+           (b"aof.buffer", mh["aof_buffer"]),
+           (b"lua.caches", mh["lua_caches"]),
+           (b"functions.caches", mh["functions_caches"])]
+    for dbid, main, exp, s2k in mh["dbs"]:
+        out.append((b"db.%d" % dbid, Map([(b"overhead.hashtable.main", main),
+                                          (b"overhead.hashtable.expires", exp),
+                                          (b"overhead.hashtable.slot-to-keys", s2k)])))
+    out += [(b"overhead.total", mh["overhead_total"]),
+            (b"keys.count", mh["total_keys"]),
+            (b"keys.bytes-per-key", mh["bytes_per_key"]),
+            (b"dataset.bytes", mh["dataset"]),
+            (b"dataset.percentage", Double(mh["dataset_perc"])),
+            (b"peak.percentage", Double(mh["peak_perc"])),
+            (b"allocator.allocated", mh["allocator_allocated"]),
+            (b"allocator.active", mh["allocator_active"]),
+            (b"allocator.resident", mh["allocator_resident"]),
+            (b"allocator-fragmentation.ratio", Double(mh["allocator_frag"])),
+            (b"allocator-fragmentation.bytes", mh["allocator_frag_bytes"]),
+            (b"allocator-rss.ratio", Double(mh["allocator_rss"])),
+            (b"allocator-rss.bytes", mh["allocator_rss_bytes"]),
+            (b"rss-overhead.ratio", Double(mh["rss_extra"])),
+            (b"rss-overhead.bytes", mh["rss_extra_bytes"]),
+            (b"fragmentation", Double(mh["total_frag"])),
+            (b"fragmentation.bytes", mh["total_frag_bytes"])]
+    return Map(out)
+
+
+@command("memory|malloc-stats")
+def memory_malloc_stats(c, argv):
+    # (what redis-server built without jemalloc answers)
+    return b"Stats not supported for the current allocator"
+
+
+@command("memory|purge")
+def memory_purge(c, argv):
+    # Redis asks jemalloc to purge dirty pages; a Python process has no
+    # such pages to give back on demand, and without jemalloc Redis answers OK
+    return OK
+
+
+_SAM_OK = ("Hi Sam, I can't find any memory issue in your instance. I can only account for "
+           "what occurs on this base.\n")
+_SAM_EMPTY = ("Hi Sam, this instance is empty or is using very little memory, my issues "
+              "detector can't be used in these conditions. Please, leave for your mission on "
+              "Earth and fill it with some data. The new Sam and I will be back to our "
+              "programming as soon as I finished rebooting.\n")
+_SAM_ISSUES = {
+    "big_peak": " * Peak memory: In the past this instance used more than 150% the memory that "
+    "is currently using. The allocator is normally not able to release memory after a peak, so "
+    "you can expect to see a big fragmentation ratio, however this is actually harmless and is "
+    "only due to the memory peak, and if the Redis instance Resident Set Size (RSS) is currently "
+    "bigger than expected, the memory will be used as soon as you fill the Redis instance with "
+    "more data. If the memory peak was only occasional and you want to try to reclaim memory, "
+    "please try the MEMORY PURGE command, otherwise the only other option is to shutdown and "
+    "restart the instance.\n\n",
+    "high_frag": " * High total RSS: This instance has a memory fragmentation and RSS overhead "
+    "greater than 1.4 (this means that the Resident Set Size of the Redis process is much "
+    "larger than the sum of the logical allocations Redis performed). This problem is usually "
+    "due either to a large peak memory (check if there is a peak memory entry above in the "
+    "report) or may result from a workload that causes the allocator to fragment memory a lot. "
+    "If the problem is a large peak memory, then there is no issue. Otherwise, make sure you "
+    "are using the Jemalloc allocator and not the default libc malloc. Note: The currently used "
+    "allocator is \"libc\".\n\n",
+    "high_alloc_frag": " * High allocator fragmentation: This instance has an allocator "
+    "external fragmentation greater than 1.1. This problem is usually due either to a large "
+    "peak memory (check if there is a peak memory entry above in the report) or may result "
+    "from a workload that causes the allocator to fragment memory a lot. You can try enabling "
+    "'activedefrag' config option.\n\n",
+    "high_alloc_rss": " * High allocator RSS overhead: This instance has an RSS memory overhead "
+    "is greater than 1.1 (this means that the Resident Set Size of the allocator is much larger "
+    "than the sum what the allocator actually holds). This problem is usually due to a large "
+    "peak memory (check if there is a peak memory entry above in the report), you can try the "
+    "MEMORY PURGE command to reclaim it.\n\n",
+    "high_proc_rss": " * High process RSS overhead: This instance has non-allocator RSS memory "
+    "overhead is greater than 1.1 (this means that the Resident Set Size of the Redis process "
+    "is much larger than the RSS the allocator holds). This problem may be due to Lua scripts "
+    "or Modules.\n\n",
+    "big_slave_buf": " * Big replica buffers: The replica output buffers in this instance are "
+    "greater than 10MB for each replica (on average). This likely means that there is some "
+    "replica instance that is struggling receiving data, either because it is too slow or "
+    "because of networking issues. As a result, data piles on the master output buffers. "
+    "Please try to identify what replica is not receiving data correctly and why. You can use "
+    "the INFO output in order to check the replicas delays and the CLIENT LIST command to check "
+    "the output buffers of each replica.\n\n",
+    "big_client_buf": " * Big client buffers: The clients output buffers in this instance are "
+    "greater than 200K per client (on average). This may result from different causes, like "
+    "Pub/Sub clients subscribed to channels bot not receiving data fast enough, so that data "
+    "piles on the Redis instance output buffer, or clients sending commands with large replies "
+    "or very large sequences of commands in the same pipeline. Please use the CLIENT LIST "
+    "command in order to investigate the issue if it causes problems in your instance, or to "
+    "understand better why certain clients are using a big amount of memory.\n\n",
+    "many_scripts": " * Many scripts: There seem to be many cached scripts in this instance "
+    "(more than 1000). This may be because scripts are generated and `EVAL`ed, instead of being "
+    "parameterized (with KEYS and ARGV), `SCRIPT LOAD`ed and `EVALSHA`ed. Unless `SCRIPT FLUSH` "
+    "is called periodically, the scripts' caches may end up consuming most of your memory.\n\n",
+}
+
+
+def memory_doctor_report(srv) -> str:
+    """Redis's getMemoryDoctorReport over memory_overhead's numbers."""
+    mh = memory_overhead(srv)
+    found = []
+    if mh["total_allocated"] < 5 * 1024 * 1024:
+        return _SAM_EMPTY
+    if _div(mh["peak_allocated"], mh["total_allocated"]) > 1.5:
+        found.append("big_peak")
+    if mh["total_frag"] > 1.4 and mh["total_frag_bytes"] > 10 << 20:
+        found.append("high_frag")
+    if mh["allocator_frag"] > 1.1 and mh["allocator_frag_bytes"] > 10 << 20:
+        found.append("high_alloc_frag")
+    if mh["allocator_rss"] > 1.1 and mh["allocator_rss_bytes"] > 10 << 20:
+        found.append("high_alloc_rss")
+    if mh["rss_extra"] > 1.1 and mh["rss_extra_bytes"] > 10 << 20:
+        found.append("high_proc_rss")
+    from frtrio.core.client import F
+
+    nslaves = sum(1 for x in srv.clients.values() if x.flags & F.SLAVE) \
+        if hasattr(F, "SLAVE") else len(getattr(srv.repl, "replicas", ()) or ())
+    nclients = max(1, len(srv.clients) - nslaves)
+    if mh["clients_normal"] // nclients > 1024 * 200:
+        found.append("big_client_buf")
+    if nslaves > 0 and mh["clients_slaves"] > 1024 * 1024 * 10:
+        found.append("big_slave_buf")
+    sc = srv.scripting
+    if sc is not None and len(sc.scripts) > 1000:
+        found.append("many_scripts")
+    if not found:
+        return _SAM_OK
+    order = ["big_peak", "high_frag", "high_alloc_frag", "high_alloc_rss", "high_proc_rss",
+             "big_slave_buf", "big_client_buf", "many_scripts"]
+    return ("Sam, I detected a few issues in this Redis instance memory implants:\n\n"
+            + "".join(_SAM_ISSUES[k] for k in order if k in found)
+            + "I'm here to keep you safe, Sam. I want to help you.\n")
+
+
+@command("memory|doctor")
+def memory_doctor(c, argv):
+    return Verbatim(memory_doctor_report(c.server).encode())
+
+
+# --- MODULE (a server that loads no modules) -------------------------------------------------
+
+container("module")
+
+_MODULE_HELP = [
+    "LIST",
+    "    Return a list of loaded modules.",
+    "LOAD <path> [<arg> ...]",
+    "    Load a module library from <path>, passing to it any optional arguments.",
+    "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+    "    Load a module library from <path>, while passing it module configurations and "
+    "optional arguments.",
+    "UNLOAD <name>",
+    "    Unload a module.",
+]
+
+_MODULE_NOT_ALLOWED = (
+    "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", "
+    "you can run it from a local connection, otherwise you need to set this option in the "
+    "configuration file, and then restart the server.")
+_LOAD_FAILED = "ERR Error loading the extension. Please check the server logs."
+
+
+def _module_allowed(c) -> None:
+    from frtrio.commands.util import protected_action_allowed
+
+    if not protected_action_allowed(c, c.server.config.get("enable-module-command")):
+        raise err(_MODULE_NOT_ALLOWED)
+
+
+@command("module|help")
+def module_help(c, argv):
+    return _help("MODULE", _MODULE_HELP)
+
+
+@command("module|list")
+def module_list(c, argv):
+    return []  # no module is ever loaded
+
+
+def _module_load_fails(path: bytes) -> None:
+    """Log why a module cannot load, as Redis's moduleLoad does, and fail:
+    frtrio has no module API, so even a real module file is refused."""
+    import logging
+    import os
+
+    log = logging.getLogger("frtrio")
+    p = _cstr(path).decode("latin-1")
+    try:
+        st = os.stat(p)
+    except OSError as e:
+        log.warning("Module %s failed to load: %s: cannot open shared object file: %s",
+                    p, p, e.strerror)
+        return
+    if not st.st_mode & 0o111:
+        log.warning("Module %s failed to load: It does not have execute permissions.", p)
+        return
+    log.warning("Module %s failed to load: frtrio cannot load Redis modules", p)
+
+
+@command("module|load")
+def module_load(c, argv):
+    _module_allowed(c)
+    _module_load_fails(argv[2])
+    raise err(_LOAD_FAILED)
+
+
+@command("module|loadex")
+def module_loadex(c, argv):
+    _module_allowed(c)
+    import logging
+
+    log = logging.getLogger("frtrio")
+    args = argv[3:]
+    i = 0
+    while i < len(args):
+        a = args[i].lower()
+        if a == b"config":
+            if i + 2 >= len(args):
+                log.info("CONFIG specified without name value pair")
+                raise err(_LOAD_FAILED)
+            i += 3
+        elif a == b"args":
+            break
+        else:
+            log.info("Syntax Error from arguments to loadex around %s.",
+                     _cstr(args[i]).decode("latin-1"))
+            raise err(_LOAD_FAILED)
+    _module_load_fails(argv[2])
+    raise err(_LOAD_FAILED)
+
+
+@command("module|unload")
+def module_unload(c, argv):
+    _module_allowed(c)
+    raise err("ERR Error unloading module: no such module with that name")
