@@ -16,7 +16,7 @@ def _help(name: str, lines: list[str]) -> list:
     """Redis's addReplyHelp: the header, the lines, then HELP's own."""
     return [Status(x) for x in (
         ["%s <subcommand> [<arg> [value] [opt] ...]. Subcommands are:" % name]
-        + lines + ["HELP", "    Print this help."])]
+        + lines + ["HELP", "    Prints this help."])]
 
 
 def _sub_syntax_error(argv) -> Exception:

@@ -38,14 +38,17 @@ class CRand:
         if seed == 0:
             seed = 1
         r = [0] * 34
+        word = _s32(seed)  # (an int32_t: seeds from 2**31 up are negative)
         r[0] = seed
         for i in range(1, 31):
-            # 16807 * r[i-1] % (2**31 - 1), as glibc computes it (signed)
-            hi, lo = divmod(_s32(r[i - 1]), 127773)
+            # 16807 * word % (2**31 - 1) by Schrage's method, with C's
+            # truncating division
+            hi = _cdiv(word, 127773)
+            lo = word - hi * 127773
             word = 16807 * lo - 2836 * hi
             if word < 0:
                 word += 2147483647
-            r[i] = word
+            r[i] = word & _M32
         for i in range(31, 34):
             r[i] = r[i - 31]
         self.r = r  # the last 34 words
