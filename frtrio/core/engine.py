@@ -259,6 +259,8 @@ class Server:
         self.histograms: dict[str, Histogram] = {}
         self.slowlog_us = _NEVER
         self.latency_ms = 0
+        self.latency_us = _NEVER  # latency_ms in usec (_NEVER: monitor off)
+        self.timing_floor_us = _NEVER  # the lower of the two: below it, nothing to log
         self.latency_tracking = True
         self.latency_percentiles = [50.0, 99.0, 99.9]
         # commands whose time runs on in an effect the shell carries out
@@ -281,8 +283,11 @@ class Server:
                 # Redis trims after every command while the log is on: the
                 # CONFIG SET itself trims it
                 self.slowlog.trim()
+            self.timing_floor_us = min(self.slowlog_us, self.latency_us)
         elif name == "latency-monitor-threshold":
             self.latency_ms = cfg.get_int("latency-monitor-threshold")
+            self.latency_us = self.latency_ms * 1000 if self.latency_ms else _NEVER
+            self.timing_floor_us = min(self.slowlog_us, self.latency_us)
         elif name == "latency-tracking":
             self.latency_tracking = cfg.get("latency-tracking") == "yes"
         elif name == "latency-tracking-info-percentiles":
@@ -294,9 +299,11 @@ class Server:
         if self.latency_ms and ms >= self.latency_ms:
             self.latency.add(event, ms, self.unix_us() // 1000000)
 
-    def _record_timing(self, c: Client, cmd, argv, us: int, blocked) -> None:
+    def _record_timing(self, c: Client, cmd, argv, us: int, blocked,
+                       histogram: bool = True) -> None:
         """What call() does with a command's duration besides commandstats:
-        the latency event, the slow log, the histogram."""
+        the latency event, the slow log, the histogram (the command path
+        does the histogram itself and comes here only past a threshold)."""
         ms = us // 1000
         if self.latency_ms and ms >= self.latency_ms:
             self.latency.add("fast-command" if "fast" in cmd.flags else "command", ms,
@@ -307,11 +314,11 @@ class Server:
         if us >= self.slowlog_us and "skip_slowlog" not in cmd.flags:
             self.slowlog.push(cmd.fullname, argv, us, self.unix_us() // 1000000,
                               c.addr, c.name)
-        if self.latency_tracking:
+        if histogram and self.latency_tracking:
             h = self.histograms.get(cmd.fullname)
             if h is None:
                 h = self.histograms[cmd.fullname] = Histogram()
-            h.record_us(us)
+            h[us] = h.get(us, 0) + 1
 
     def note_unblocked(self, c: Client, b) -> None:
         """A blocked command answered (Redis's updateStatsOnUnblock): its
@@ -984,16 +991,22 @@ class Server:
             st = self.cmdstats[cmd.fullname] = [0, 0, 0, 0]
         st[0] += 1
         if not self.loading:
-            if len(self.effects) != ne and any(getattr(e, "timed", False)
-                                               for e in self.effects[ne:]):
+            if self.effects and len(self.effects) != ne and any(
+                    getattr(e, "timed", False) for e in self.effects[ne:]):
                 # its time runs on in the shell (DEBUG SLEEP...)
                 self.pending_timing.append((c, cmd, argv, t0))
+            elif type(r) is BlockOn:
+                st[1] += us
+                self._record_timing(c, cmd, argv, us, r)
             else:
                 st[1] += us
-                if (us >= self.slowlog_us or self.latency_tracking or self.latency_ms
-                        or type(r) is BlockOn):
-                    self._record_timing(c, cmd, argv, us,
-                                        r if type(r) is BlockOn else None)
+                if self.latency_tracking:  # (inlined: every command comes here)
+                    h = self.histograms.get(cmd.fullname)
+                    if h is None:
+                        h = self.histograms[cmd.fullname] = Histogram()
+                    h[us] = h.get(us, 0) + 1
+                if us >= self.timing_floor_us:
+                    self._record_timing(c, cmd, argv, us, None, False)
         total = stats["total_error_replies"]
         if total > self.prev_err_count:  # (not after CONFIG RESETSTAT zeroed it)
             st[3] += 1

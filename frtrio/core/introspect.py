@@ -299,27 +299,33 @@ def highest_equivalent(v: int) -> int:
     return (sub << b) + (1 << adj) - 1
 
 
-class Histogram:
-    """One command's latency histogram: sparse counters by HdrHistogram
-    index, and the total."""
+class Histogram(dict):
+    """One command's latency histogram. Recording is one dict update on the
+    command path: {microseconds: calls}; the HdrHistogram counters (by
+    bucket index, in nanoseconds) are derived when someone asks."""
 
-    __slots__ = ("counts", "total")
-
-    def __init__(self):
-        self.counts: dict[int, int] = {}
-        self.total = 0
+    __slots__ = ()
 
     def record_us(self, us: int) -> None:
-        v = us * 1000
-        if v < HIST_MIN:
-            v = HIST_MIN
-        elif v > HIST_MAX:
-            v = HIST_MAX
-        b = (v | _SUB_MASK).bit_length() - 8
-        i = ((b + 1) << _SUB_HALF_MAG) + (v >> b) - _SUB_HALF
-        c = self.counts
-        c[i] = c.get(i, 0) + 1
-        self.total += 1
+        self[us] = self.get(us, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.values())
+
+    @property
+    def counts(self) -> dict:
+        out: dict[int, int] = {}
+        for us, n in self.items():
+            v = us * 1000
+            if v < HIST_MIN:
+                v = HIST_MIN
+            elif v > HIST_MAX:
+                v = HIST_MAX
+            b = (v | _SUB_MASK).bit_length() - 8
+            i = ((b + 1) << _SUB_HALF_MAG) + (v >> b) - _SUB_HALF
+            out[i] = out.get(i, 0) + n
+        return out
 
     def value_at_percentile(self, p: float) -> int:
         """hdr_value_at_percentile (ns)."""
@@ -329,8 +335,9 @@ class Histogram:
             want = 1
         acc = 0
         v = 0
-        for i in sorted(self.counts):
-            acc += self.counts[i]
+        counts = self.counts
+        for i in sorted(counts):
+            acc += counts[i]
             if acc >= want:
                 v = _value_at_index(i)
                 break
