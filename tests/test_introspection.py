@@ -466,3 +466,45 @@ def test_command_info_matches_redis(diff):
         for x, y in zip(value(a), value(b)):
             same_info(x, y)
     diff("COMMAND", "GETKEYS", "MEMORY", "USAGE", "key")
+
+
+# --- lazy free --------------------------------------------------------------------------------
+
+
+def _lazy_counts(c):
+    import time
+
+    deadline = time.time() + 5
+    while True:
+        m = c.info("memory")
+        if m["lazyfree_pending_objects"] == 0 or time.time() > deadline:
+            return m["lazyfreed_objects"]
+        time.sleep(0.05)
+
+
+def test_lazyfree_counts_what_redis_frees_in_the_background(pair):
+    steps = [
+        lambda c: c.sadd("big", *range(1000)) and c.unlink("big"),  # 1000 > 64: queued
+        lambda c: c.sadd("small", *range(10)) and c.unlink("small"),  # freed at once
+        lambda c: c.sadd("ints", *range(100)) and c.unlink("ints"),  # an intset: one block
+        lambda c: c.hset("h", mapping={"f%d" % i: i for i in range(200)}) and c.unlink("h"),
+        lambda c: c.rpush("l", *range(100)) and c.unlink("l"),
+        lambda c: c.mset({"k%d" % i: i for i in range(50)}) and c.flushall(asynchronous=True),
+        lambda c: c.sadd("s2", *range(1000)) and c.delete("s2"),  # DEL: synchronous
+    ]
+    for step in steps:
+        counts = []
+        for c in pair:
+            c.config_resetstat()
+            step(c)
+            counts.append(_lazy_counts(c))
+        assert counts[0] == counts[1]
+    for c in pair:
+        c.config_set("lazyfree-lazy-user-del", "yes")
+        try:
+            c.config_resetstat()
+            c.sadd("s3", *range(1000))
+            c.delete("s3")
+        finally:
+            c.config_set("lazyfree-lazy-user-del", "no")
+    assert [_lazy_counts(c) for c in pair] == [1, 1]

@@ -143,8 +143,8 @@ def _info_memory(srv):
         "mem_aof_buffer:0",
         "mem_allocator:libc",
         "active_defrag_running:0",
-        "lazyfree_pending_objects:0",
-        "lazyfreed_objects:0",
+        "lazyfree_pending_objects:%d" % srv.lazyfree.pending,
+        "lazyfreed_objects:%d" % srv.lazyfree.freed,
     ]
 
 

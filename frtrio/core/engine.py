@@ -33,7 +33,7 @@ from frtrio.protocol.reply import NO_REPLY, OK, QUEUED, ErrorReply
 from frtrio.core.blocking import BlockOn  # noqa: F401  (re-exported)
 from frtrio.core.client import Client
 from frtrio.core.effects import AofOnly, ReplOnly  # noqa: F401  (re-exported)
-from frtrio.core.introspect import Histogram, LatencyMonitor, SlowLog, redact
+from frtrio.core.introspect import Histogram, LatencyMonitor, LazyFree, SlowLog, redact
 from frtrio.core.notify import EXPIRED, NEW, notify, parse_flags
 from frtrio.store.db import Db
 
@@ -266,6 +266,7 @@ class Server:
         # commands whose time runs on in an effect the shell carries out
         # (DEBUG SLEEP, MIGRATE, a suspended script): recorded when it ends
         self.pending_timing: list = []
+        self.lazyfree = LazyFree()
         for name in ("slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold",
                      "latency-tracking", "latency-tracking-info-percentiles"):
             self._introspect_config_changed(name, "")

@@ -382,3 +382,76 @@ class Histogram(dict):
             if cum >= total and not counts:
                 break
         return out
+
+
+# --- lazy free ------------------------------------------------------------------------------
+
+LAZYFREE_THRESHOLD = 64
+
+
+def free_effort(v, cfg) -> int:
+    """Redis's lazyfreeGetFreeEffort: how many allocations freeing ``v``
+    takes (1 for a value in one block: a string, an intset, a listpack)."""
+    if type(v) is bytes:
+        return 1
+    tn = v.type_name
+    if tn == b"list":
+        # quicklist nodes of up to 8 KiB: estimated from the first elements
+        n = len(v)
+        if n <= 64:
+            return 1
+        sample = [len(v[i]) + 2 for i in range(0, n, max(1, n // 16))][:16]
+        return max(1, (n * (sum(sample) // len(sample)) + 8191) // 8192)
+    if tn in (b"set", b"hash", b"zset"):
+        from frtrio.commands.objectcmd import encoding_name
+
+        if len(v) <= LAZYFREE_THRESHOLD:
+            return len(v)  # (a small one is freed at once whatever its encoding)
+        if encoding_name(v, cfg) in ("hashtable", "skiplist"):
+            return len(v)
+        return 1
+    if tn == b"stream":
+        effort = len(v.nodes) + 1  # the macro nodes (and the rax's root)
+        if v.groups:
+            first = next(iter(v.groups.values()))
+            effort += len(v.groups) * (1 + len(first.pel))
+        return effort
+    return 1
+
+
+class LazyFree:
+    """Values (and whole keyspaces) that UNLINK, FLUSHALL ASYNC and the
+    lazyfree-lazy-* settings hand over to be freed later, off the command
+    path: the node's cron drops them (Redis's lazyfree background thread).
+    ``pending`` and ``freed`` are INFO's lazyfree_pending_objects and
+    lazyfreed_objects."""
+
+    def __init__(self):
+        self.jobs: list = []  # (what holds the memory, how many objects it counts)
+        self.pending = 0
+        self.freed = 0
+
+    def free_async(self, v, cfg) -> bool:
+        """Redis's freeObjAsync: a value worth it is queued, else it is freed
+        at once (by the caller dropping it). Returns whether it was queued."""
+        if free_effort(v, cfg) > LAZYFREE_THRESHOLD:
+            self.jobs.append((v, 1))
+            self.pending += 1
+            return True
+        return False
+
+    def free_db_async(self, data: dict, expires: dict) -> None:
+        """Redis's emptyDbAsync: the old tables go to the background whole."""
+        self.jobs.append(((data, expires), len(data)))
+        self.pending += len(data)
+
+    def drain(self) -> int:
+        """Free everything queued (the shell calls this from its cron)."""
+        n = 0
+        while self.jobs:
+            job, count = self.jobs.pop()
+            del job
+            self.pending -= count
+            self.freed += count
+            n += count
+        return n

@@ -432,6 +432,8 @@ class Node:
                             srv.stats["expired_keys"] += n
                 if srv.latency_ms:  # Redis's activeExpireCycle latency event
                     srv.latency_sample("expire-cycle", (srv.clock_ns() - t0) // 1000000)
+            if srv.lazyfree.jobs:  # UNLINK / FLUSHALL ASYNC: the background free
+                srv.lazyfree.drain()
             self._client_timeouts()
             if srv.tracking.table:  # (CONFIG SET tracking-table-max-keys takes effect here)
                 srv.tracking.limit(int(self.config.get("tracking-table-max-keys") or 0))
