@@ -93,9 +93,11 @@ class DebugLoadAof:
 
 @attrs.frozen
 class RewriteConfig:
-    """CONFIG REWRITE: the config file rewritten with the live values."""
+    """CONFIG REWRITE: the config file rewritten with the live values
+    (DEBUG CONFIG-REWRITE-FORCE-ALL: every parameter, defaults too)."""
 
     reply: object
+    force_all: bool = False
 
 
 @attrs.frozen
