@@ -190,6 +190,13 @@ def test_slowlog_exec_and_blocked_commands_logged_as_redis(pair, frtrio_proc, re
     fa, ra = ([e[1] for e in entries(c)] for c in pair)
     assert fa == ra
     assert fa[0] == [b"BLPOP", b"bl", b"0"]
+    # a script's commands are logged as the script client's ("?:0", no name)
+    for c in pair:
+        c.slowlog_reset()
+        c.eval("redis.call('set', KEYS[1], 'b') return 1", 1, "sk")
+    fa, ra = ([(e[3], e[4] if e[4] == b"?:0" else b"addr", e[5])
+               for e in c.execute_command("SLOWLOG", "GET")] for c in pair)
+    assert fa == ra and fa[1] == ([b"set", b"sk", b"b"], b"?:0", b"")
 
 
 def test_redaction_rules():
@@ -335,7 +342,8 @@ def _fill(c):
     c.sadd("ss", *["m%d" % i for i in range(200)])
     c.hset("h1", mapping={"a": "1", "b": "2"})
     c.hset("h2", mapping={"f%d" % i: "v%d" % i for i in range(300)})
-    c.zadd("z1", {"a": 1, "b": 2.5, "c": -3})
+    c.zadd("z1", {"a": 1, "b": 2.5, "c": -3, "d": float("inf"), "e": float("-inf"),
+                  "f": 1e300, "g": 2 ** 53})
     c.zadd("z2", {"m%d" % i: i for i in range(300)})
     for i in range(50):
         c.xadd("st", {"f": "v%d" % i})

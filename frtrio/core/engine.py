@@ -314,7 +314,7 @@ class Server:
             return
         if us >= self.slowlog_us and "skip_slowlog" not in cmd.flags:
             self.slowlog.push(cmd.fullname, argv, us, self.unix_us() // 1000000,
-                              c.addr, c.name)
+                              c.addr or "?:0", c.name)  # (a script: no address)
         if histogram and self.latency_tracking:
             h = self.histograms.get(cmd.fullname)
             if h is None:
@@ -337,7 +337,7 @@ class Server:
             h.record_us(us)
         if us >= self.slowlog_us and "skip_slowlog" not in cmd.flags:
             self.slowlog.push(cmd.fullname, argv, us, self.unix_us() // 1000000,
-                              c.addr, c.name)
+                              c.addr or "?:0", c.name)  # (a script: no address)
 
     def finish_pending_timing(self) -> None:
         """The shell carried out the effects of the commands in

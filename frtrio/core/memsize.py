@@ -163,10 +163,17 @@ def intset_bytes(members) -> int:
 
 
 def _score_bytes(score: float) -> bytes:
-    # zsets' listpacks hold scores as Redis's d2string prints them
-    if score == int(score) and abs(score) < 1 << 53:
-        return b"%d" % int(score)
-    return repr(score).encode()
+    """A score as a zset's listpack holds it (Redis's d2string: inf, -inf,
+    integers in the exact range as integers, else %.17g)."""
+    import math
+
+    if math.isinf(score):
+        return b"inf" if score > 0 else b"-inf"
+    if math.isnan(score):
+        return b"nan"
+    if score == int(score) and abs(score) < 1 << 52:
+        return b"-0" if score == 0 and math.copysign(1.0, score) < 0 else b"%d" % int(score)
+    return b"%.17g" % score
 
 
 # --- the estimate ---------------------------------------------------------------------
