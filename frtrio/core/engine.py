@@ -350,11 +350,6 @@ class Server:
             self.cmd_stat(cmd.fullname)[1] += us
             self._record_timing(c, cmd, argv, us, None)
 
-    def monitor_argv(self, cmd, argv):
-        """The arguments MONITOR shows (secrets redacted, as Redis's
-        original_argv after redactClientCommandArgument)."""
-        return redact(cmd.fullname, argv)
-
     # --- replication hooks ----------------------------------------------------
 
     def start_snapshot(self, snap) -> None:
