@@ -132,6 +132,8 @@ def config_resetstat(c, argv):
         srv.stats[k] = 0
     srv.cmdstats.clear()
     srv.errorstats.clear()
+    srv.histograms.clear()  # (Redis's resetCommandTableStats frees them)
+    srv.lazyfree.freed = 0  # (lazyfreeResetStats)
     st = srv.repl.state  # (Redis's resetServerStats: the sync counters too)
     st.sync_full = st.sync_partial_ok = st.sync_partial_err = 0
     return OK

@@ -146,6 +146,14 @@ def cmd_debug(c, argv):
         ms = int(us) // 1000 if us > 0 else 0
         c.server.effects.append(Sleep(ms))
         return OK
+    if sub == b"config-rewrite-force-all" and len(argv) == 2:
+        from frtrio.core.effects import RewriteConfig
+
+        srv = c.server
+        if not srv.config.config_file:
+            raise err("ERR CONFIG-REWRITE-FORCE-ALL failed: No such file or directory")
+        srv.effects.append(RewriteConfig(c.defer_reply(), force_all=True))
+        return NO_REPLY
     if sub == b"reload":
         # DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]
         save = flush = True

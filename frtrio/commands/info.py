@@ -144,8 +144,8 @@ def _info_memory(srv):
         "mem_aof_buffer:0",
         "mem_allocator:libc",
         "active_defrag_running:0",
-        "lazyfree_pending_objects:0",
-        "lazyfreed_objects:0",
+        "lazyfree_pending_objects:%d" % srv.lazyfree.pending,
+        "lazyfreed_objects:%d" % srv.lazyfree.freed,
     ]
 
 
@@ -300,6 +300,28 @@ def _info_errorstats(srv):
     return ["errorstat_%s:count=%d" % (k, v) for k, v in sorted(srv.errorstats.items())]
 
 
+def _percentile_name(p: float) -> str:
+    """Redis's "%f" then trimDoubleString: 50.000000 -> 50, 99.900000 -> 99.9."""
+    s = "%f" % p
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return s
+
+
+def _info_latencystats(srv):
+    out = []
+    hists = srv.histograms
+    if not hists:
+        return out
+    pcts = srv.latency_percentiles
+    for name in sorted(hists):  # (the order of commandstats)
+        h = hists[name]
+        out.append("latency_percentiles_usec_%s:%s" % (name, ",".join(
+            "p%s=%.3f" % (_percentile_name(p), h.value_at_percentile(p) / 1000.0)
+            for p in pcts)))
+    return out
+
+
 def _info_cluster(srv):
     return ["cluster_enabled:%d" % (1 if srv.cluster is not None else 0)]
 
@@ -323,7 +345,7 @@ _INFO_SECTIONS = {
     "module_list": lambda srv: [],
     "commandstats": _info_commandstats,
     "errorstats": _info_errorstats,
-    "latencystats": lambda srv: [],  # frtrio measures no command latencies
+    "latencystats": _info_latencystats,
     "cluster": _info_cluster,
     "keyspace": _info_keyspace,
 }

@@ -34,13 +34,17 @@ def _count_existing(c, keys, touch: bool = True) -> int:
     return sum(1 for k in keys if lookup_read(c, k, touch) is not None)
 
 
-def _del(c, argv):
+def _del(c, argv, lazy: bool = False):
     db = c.db
-    now = c.server.now_ms
+    srv = c.server
+    now = srv.now_ms
     n = 0
     for k in argv[1:]:
-        if db.lookup(k, now) is not None:
+        v = db.lookup(k, now)
+        if v is not None:
             db.delete(k)
+            if lazy:  # a big value is freed later, off the command path
+                srv.lazyfree.free_async(v, srv.config)
             modified(c, k)
             ev(c, GENERIC, b"del", k)
             n += 1
@@ -49,12 +53,12 @@ def _del(c, argv):
 
 @command("del")
 def cmd_del(c, argv):
-    return _del(c, argv)
+    return _del(c, argv, c.server.config.get("lazyfree-lazy-user-del") == "yes")
 
 
 @command("unlink")
 def cmd_unlink(c, argv):
-    return _del(c, argv)
+    return _del(c, argv, True)
 
 
 @command("exists")
@@ -463,23 +467,37 @@ def cmd_dbsize(c, argv):
     return len(c.db.data)
 
 
-def _flush_option(argv):
+def _flush_option(c, argv) -> bool:
+    """FLUSHALL/FLUSHDB [ASYNC|SYNC]: whether to free in the background
+    (without an option: lazyfree-lazy-user-flush)."""
     if len(argv) > 2:
         raise syntax_error()
-    if len(argv) == 2 and _cstr(argv[1]).lower() not in (b"async", b"sync"):
-        raise syntax_error()
+    if len(argv) == 2:
+        o = _cstr(argv[1]).lower()
+        if o not in (b"async", b"sync"):
+            raise syntax_error()
+        return o == b"async"
+    return c.server.config.get("lazyfree-lazy-user-flush") == "yes"
+
+
+def _clear_db(srv, db, lazy: bool) -> int:
+    if lazy and db.data:
+        # the old tables are handed to the background whole (a dict copy
+        # keeps the values alive; freeing them is the cron's job)
+        srv.lazyfree.free_db_async(db.data.copy(), db.expires.copy())
+    return db.clear()
 
 
 @command("flushdb")
 def cmd_flushdb(c, argv):
-    _flush_option(argv)
+    lazy = _flush_option(c, argv)
     srv = c.server
     if srv.cluster is not None and not c.flags & F.MASTER:
         srv.cluster.migrations.cancel_all("dataset flushed")  # (Redis's text unverified)
     srv.touch_all(c.dbid)
     if srv.tracking.tracking_clients:
         srv.tracking.flush()
-    n = c.db.clear()
+    n = _clear_db(srv, c.db, lazy)
     srv.dirty += n + 1
     srv.propagate(c.dbid, [b"FLUSHDB"])
     return OK
@@ -487,7 +505,7 @@ def cmd_flushdb(c, argv):
 
 @command("flushall")
 def cmd_flushall(c, argv):
-    _flush_option(argv)
+    lazy = _flush_option(c, argv)
     srv = c.server
     if srv.cluster is not None and not c.flags & F.MASTER:
         srv.cluster.migrations.cancel_all("dataset flushed")  # (Redis's text unverified)
@@ -496,7 +514,7 @@ def cmd_flushall(c, argv):
         srv.tracking.flush()
     n = 0
     for db in srv.dbs:
-        n += db.clear()
+        n += _clear_db(srv, db, lazy)
     srv.dirty += n + 1
     srv.propagate(c.dbid, [b"FLUSHALL"])
     return OK

@@ -176,7 +176,10 @@ def cmd_script_help(c, argv):
 
 
 def _fcall(c, argv, ro):
-    s = scripting(c.server)
+    srv = c.server
+    if srv.monitors and not srv.loading:
+        srv.feed_monitors(c, argv)  # before the function's own commands, as Redis
+    s = scripting(srv)
     f = s.functions.get(argv[1].lower())
     if f is None:
         raise err("ERR Function not found")

@@ -34,7 +34,8 @@ class BlockOn:
     deadline passes and ``on_timeout`` is answered.
     """
 
-    __slots__ = ("keys", "db", "deadline_ms", "retry", "on_timeout", "argv", "serve_gone")
+    __slots__ = ("keys", "db", "deadline_ms", "retry", "on_timeout", "argv", "serve_gone",
+                 "timing")
 
     def __init__(self, keys, db, deadline_ms, retry, on_timeout=NullArray, argv=None,
                  serve_gone=False):
@@ -46,6 +47,9 @@ class BlockOn:
         self.argv = argv
         # retried even when the key is gone (XREADGROUP: told its stream went away)
         self.serve_gone = serve_gone
+        # (cmd, argv, usec) of the call that blocked: the slow log and the
+        # latency histogram get it when the command is answered
+        self.timing = None
 from frtrio.protocol.reply import ErrorReply
 
 _THOUSAND = Fraction(1000)
@@ -117,9 +121,12 @@ class BlockingRegistry:
 
     def unblock(self, c, reply) -> None:
         """Release ``c``; push ``reply`` to it unless None (client gone)."""
-        if c.blocked is None:
+        b = c.blocked
+        if b is None:
             return
         self._forget(c)
+        if b.timing is not None and reply is not None:
+            self.server.note_unblocked(c, b)
         if reply is not None:
             if isinstance(reply, ErrorReply):
                 self.server.count_error(reply.message)
@@ -134,6 +141,8 @@ class BlockingRegistry:
         if b is None:
             return
         self._forget(c)
+        if b.timing is not None:
+            self.server.note_unblocked(c, b)
         c.reply(b.on_timeout)
         if c.notify is not None:
             c.notify()

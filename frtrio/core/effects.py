@@ -20,6 +20,8 @@ class Sleep:
     """DEBUG SLEEP: pause the whole node for ``ms`` milliseconds (Redis
     blocks its event loop; the simulator pauses only this node)."""
 
+    timed = True  # the command's time runs on until this is carried out
+
     ms: int
 
 
@@ -28,6 +30,8 @@ class RunMigrate:
     """MIGRATE: the network part of the command (connect, send the RESTORE
     payloads, read the replies, then delete the moved keys); the client that
     ran MIGRATE waits for it, the others go on (``runtime/migrate.py``)."""
+
+    timed = True  # the command's time runs on until this is carried out
 
     job: object
 
@@ -38,6 +42,8 @@ class RunScript:
     (frtrio/scripting/runner.py): the client's shell resumes it in slices,
     letting the other clients in between (they get -BUSY), until it ends;
     then the script's reply goes to the client."""
+
+    timed = True  # the command's time runs on until this is carried out
 
     scripting: object
 
@@ -87,9 +93,11 @@ class DebugLoadAof:
 
 @attrs.frozen
 class RewriteConfig:
-    """CONFIG REWRITE: the config file rewritten with the live values."""
+    """CONFIG REWRITE: the config file rewritten with the live values
+    (DEBUG CONFIG-REWRITE-FORCE-ALL: every parameter, defaults too)."""
 
     reply: object
+    force_all: bool = False
 
 
 @attrs.frozen

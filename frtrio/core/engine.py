@@ -35,6 +35,7 @@ from frtrio.core.client import Client
 from frtrio.core.effects import AofOnly, ReplOnly  # noqa: F401  (re-exported)
 from frtrio.cluster.slots import key_slot
 from frtrio.core import evict as _evict
+from frtrio.core.introspect import Histogram, LatencyMonitor, LazyFree, SlowLog, redact
 from frtrio.core.notify import EVICTED, EXPIRED, NEW, notify, parse_flags
 from frtrio.store.db import Db
 
@@ -56,6 +57,13 @@ BGSAVE_ERROR = (
 # Every caught bug in this process, over all Servers (the test suite's
 # in-process engines are checked against it after each test).
 internal_errors_total = 0
+
+# the slow log threshold when it is off (slowlog-log-slower-than < 0)
+_NEVER = 1 << 62
+
+
+def _no_clock() -> int:
+    return 0
 
 
 def _unknown_command_error(argv: list[bytes]) -> str:
@@ -266,6 +274,106 @@ class Server:
         self.tracking = Tracking(self.clients)  # CLIENT TRACKING (client-side caching)
         self.replica_local_write = False
         self.replica_keys_with_expire: dict[int, set] = {}
+        # introspection (frtrio/core/introspect.py): the monotonic clock that
+        # times commands (ns; the node sets the Env's), the slow log, the
+        # latency monitor, per-command histograms, and the thresholds cached
+        # from the config so that the command path only compares numbers
+        self.clock_ns: Callable[[], int] = _no_clock
+        self.slowlog = SlowLog()
+        self.latency = LatencyMonitor()
+        self.histograms: dict[str, Histogram] = {}
+        self.slowlog_us = _NEVER
+        self.latency_ms = 0
+        self.latency_us = _NEVER  # latency_ms in usec (_NEVER: monitor off)
+        self.timing_floor_us = _NEVER  # the lower of the two: below it, nothing to log
+        self.latency_tracking = True
+        self.latency_percentiles = [50.0, 99.0, 99.9]
+        # commands whose time runs on in an effect the shell carries out
+        # (DEBUG SLEEP, MIGRATE, a suspended script): recorded when it ends
+        self.pending_timing: list = []
+        self.lazyfree = LazyFree()
+        for name in ("slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold",
+                     "latency-tracking", "latency-tracking-info-percentiles"):
+            self._introspect_config_changed(name, "")
+        config.listeners.append(self._introspect_config_changed)
+
+    # --- introspection ---------------------------------------------------------
+
+    def _introspect_config_changed(self, name: str, value: str) -> None:
+        cfg = self.config
+        if name == "slowlog-log-slower-than" or name == "slowlog-max-len":
+            v = cfg.get_int("slowlog-log-slower-than")
+            self.slowlog_us = v if v >= 0 else _NEVER
+            self.slowlog.max_len = cfg.get_int("slowlog-max-len")
+            if v >= 0:
+                # Redis trims after every command while the log is on: the
+                # CONFIG SET itself trims it
+                self.slowlog.trim()
+            self.timing_floor_us = min(self.slowlog_us, self.latency_us)
+        elif name == "latency-monitor-threshold":
+            self.latency_ms = cfg.get_int("latency-monitor-threshold")
+            self.latency_us = self.latency_ms * 1000 if self.latency_ms else _NEVER
+            self.timing_floor_us = min(self.slowlog_us, self.latency_us)
+        elif name == "latency-tracking":
+            self.latency_tracking = cfg.get("latency-tracking") == "yes"
+        elif name == "latency-tracking-info-percentiles":
+            self.latency_percentiles = [float(x) for x in
+                                        cfg.get("latency-tracking-info-percentiles").split()]
+
+    def latency_sample(self, event: str, ms: int) -> None:
+        """Redis's latencyAddSampleIfNeeded."""
+        if self.latency_ms and ms >= self.latency_ms:
+            self.latency.add(event, ms, self.unix_us() // 1000000)
+
+    def _record_timing(self, c: Client, cmd, argv, us: int, blocked,
+                       histogram: bool = True) -> None:
+        """What call() does with a command's duration besides commandstats:
+        the latency event, the slow log, the histogram (the command path
+        does the histogram itself and comes here only past a threshold)."""
+        ms = us // 1000
+        if self.latency_ms and ms >= self.latency_ms:
+            self.latency.add("fast-command" if "fast" in cmd.flags else "command", ms,
+                             self.unix_us() // 1000000)
+        if blocked is not None:
+            blocked.timing = (cmd, argv, us)  # (recorded when it is served)
+            return
+        if us >= self.slowlog_us and "skip_slowlog" not in cmd.flags:
+            self.slowlog.push(cmd.fullname, argv, us, self.unix_us() // 1000000,
+                              c.addr or "?:0", c.name)  # (a script: no address)
+        if histogram and self.latency_tracking:
+            h = self.histograms.get(cmd.fullname)
+            if h is None:
+                h = self.histograms[cmd.fullname] = Histogram()
+            h[us] = h.get(us, 0) + 1
+
+    def note_unblocked(self, c: Client, b) -> None:
+        """A blocked command answered (Redis's updateStatsOnUnblock): its
+        slow log entry and histogram sample, timed by its first run."""
+        t = getattr(b, "timing", None)
+        if t is None:
+            return
+        cmd, argv, us = t
+        b.timing = None
+        self.cmd_stat(cmd.fullname)[1] += us
+        if self.latency_tracking:
+            h = self.histograms.get(cmd.fullname)
+            if h is None:
+                h = self.histograms[cmd.fullname] = Histogram()
+            h.record_us(us)
+        if us >= self.slowlog_us and "skip_slowlog" not in cmd.flags:
+            self.slowlog.push(cmd.fullname, argv, us, self.unix_us() // 1000000,
+                              c.addr or "?:0", c.name)  # (a script: no address)
+
+    def finish_pending_timing(self) -> None:
+        """The shell carried out the effects of the commands in
+        ``pending_timing``: their time is now known."""
+        pend = self.pending_timing
+        self.pending_timing = []
+        now = self.clock_ns()
+        for c, cmd, argv, t0 in pend:
+            us = (now - t0) // 1000
+            self.cmd_stat(cmd.fullname)[1] += us
+            self._record_timing(c, cmd, argv, us, None)
 
     # --- replication hooks ----------------------------------------------------
 
@@ -1061,6 +1169,9 @@ class Server:
         # Redis's incrCommandStatsOnError: the command failed if an error
         # reply was counted since the last (possibly nested) command ended
         self.prev_err_count = stats["total_error_replies"]
+        clock = self.clock_ns
+        ne = len(self.effects)
+        t0 = clock()
         try:
             r = cmd.handler(c, argv)
         except ErrorReply as e:
@@ -1075,10 +1186,28 @@ class Server:
             self.count_error(msg)
             c.reply_error(msg)
             r = _NO_REPLY
+        us = (clock() - t0) // 1000
         st = self.cmdstats.get(cmd.fullname)
         if st is None:
             st = self.cmdstats[cmd.fullname] = [0, 0, 0, 0]
         st[0] += 1
+        if not self.loading:
+            if self.effects and len(self.effects) != ne and any(
+                    getattr(e, "timed", False) for e in self.effects[ne:]):
+                # its time runs on in the shell (DEBUG SLEEP...)
+                self.pending_timing.append((c, cmd, argv, t0))
+            elif type(r) is BlockOn:
+                st[1] += us
+                self._record_timing(c, cmd, argv, us, r)
+            else:
+                st[1] += us
+                if self.latency_tracking:  # (inlined: every command comes here)
+                    h = self.histograms.get(cmd.fullname)
+                    if h is None:
+                        h = self.histograms[cmd.fullname] = Histogram()
+                    h[us] = h.get(us, 0) + 1
+                if us >= self.timing_floor_us:
+                    self._record_timing(c, cmd, argv, us, None, False)
         total = stats["total_error_replies"]
         if total > self.prev_err_count:  # (not after CONFIG RESETSTAT zeroed it)
             st[3] += 1
@@ -1086,7 +1215,7 @@ class Server:
         if local:
             self._replica_write(False)
         if self.monitors and not (cmd.admin or cmd.skip_monitor) and not self.loading:
-            self.feed_monitors(c, argv)
+            self.feed_monitors(c, redact(cmd.fullname, argv))
         tracked = self.tracking.tracking_clients
         if r is not _NO_REPLY:
             if (type(r) is bytes or r is OK) and not c.reply_mode:

@@ -204,6 +204,15 @@ class ClientConn:
         srv = node.server
         effects = list(srv.effects)
         srv.effects.clear()
+        try:
+            await self._carry_out(effects)
+        finally:
+            if srv.pending_timing:  # DEBUG SLEEP and the like: their time is known now
+                srv.finish_pending_timing()
+
+    async def _carry_out(self, effects) -> None:
+        node = self.node
+        srv = node.server
         for e in effects:
             if type(e) is RunMigrate:
                 # MIGRATE's network part (runtime/migrate.py): this client

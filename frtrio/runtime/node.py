@@ -47,6 +47,7 @@ class Node:
         srv.start_ms = srv.now_ms
         srv.lastsave_ms = srv.now_ms
         srv.unix_us = env.unix_us
+        srv.clock_ns = getattr(env, "mono_ns", srv.clock_ns)
         srv.script_can_suspend = True
         self.load_acl_at_startup()
         if hasattr(env, "host_info"):
@@ -468,11 +469,16 @@ class Node:
             if srv.active_expire_enabled and srv.replica_keys_with_expire:
                 srv.stats["expired_keys"] += srv.expire_replica_keys()
             if srv.active_expire_enabled and srv.repl.masterhost is None:
+                t0 = srv.clock_ns()
                 for db in srv.dbs:
                     if db.expires:
                         n = db.active_expire(srv.now_ms)
                         if n:
                             srv.stats["expired_keys"] += n
+                if srv.latency_ms:  # Redis's activeExpireCycle latency event
+                    srv.latency_sample("expire-cycle", (srv.clock_ns() - t0) // 1000000)
+            if srv.lazyfree.jobs:  # UNLINK / FLUSHALL ASYNC: the background free
+                srv.lazyfree.drain()
             self._client_timeouts()
             srv.refresh_clients_mem()
             if srv.evict_running:

@@ -294,7 +294,7 @@ def aof_rewrite(node) -> None:
         aof.rewrite()
 
 
-def rewrite_config(cfg) -> None:
+def rewrite_config(cfg, force_all: bool = False) -> None:
     """CONFIG REWRITE: rewrite cfg.config_file in place of the old one (a
     temp file, fsync, rename); ErrorReply with the OS error, as Redis
     answers."""
@@ -307,7 +307,7 @@ def rewrite_config(cfg) -> None:
                 old = f.read()
         except FileNotFoundError:
             old = b""
-        content = rewrite_config_text(cfg, old, os.getcwd())
+        content = rewrite_config_text(cfg, old, os.getcwd(), force_all)
         tmp = "%s.%06d" % (path, os.getpid() % 1000000)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
@@ -326,6 +326,8 @@ def rewrite_config(cfg) -> None:
     except OSError as e:
         msg = os.strerror(e.errno) if e.errno else str(e)
         log.warning("CONFIG REWRITE failed: %s", msg)
+        if force_all:
+            raise ErrorReply("ERR CONFIG-REWRITE-FORCE-ALL failed: %s" % msg) from None
         raise ErrorReply("ERR Rewriting config file: %s" % msg) from None
     log.warning("CONFIG REWRITE executed with success.")
 
@@ -359,7 +361,7 @@ def carry_out(node, e) -> None:
             debug_loadaof(node)
             result = OK
         elif type(e) is RewriteConfig:
-            rewrite_config(node.config)
+            rewrite_config(node.config, e.force_all)
             result = OK
         else:  # pragma: no cover - a new effect type without a handler
             raise TypeError("no handler for effect %r" % (e,))

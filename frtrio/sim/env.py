@@ -48,6 +48,10 @@ class SimEnv:
         # virtual time: work takes none, so chunk sizes depend on the seed only
         return trio.current_time()
 
+    def mono_ns(self) -> int:
+        # virtual time: a command takes none unless it sleeps (DEBUG SLEEP)
+        return int(trio.current_time() * 1e9)
+
     async def offload(self, fn):
         # no threads in a replayable run: inline, then a scheduling point
         r = fn()
