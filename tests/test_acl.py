@@ -624,8 +624,9 @@ def test_standins_for_unserved_commands_never_reach_the_command_table():
     from frtrio.commands.table import TABLE
 
     u = A.universe()
-    assert b"memory" in u.standins and b"memory|doctor" in u.standins
-    assert b"memory" not in TABLE
+    # (every command Redis 7.0 lists is served now but QUIT, which the
+    # reader answers before the table)
+    assert u.standins and all(name.split(b"|")[0] not in TABLE for name in u.standins)
     for top in TABLE.values():
         for sub in top.subcommands.values():
             assert sub.handler is not None or sub.subcommands, sub.fullname
