@@ -130,3 +130,33 @@ def test_restarted_replica_resyncs_partially(mkind, rkind):
     finally:
         r.cleanup()
         m.cleanup()
+
+
+@pytest.mark.parametrize("mkind,rkind", [("frtrio", "frtrio"), ("redis", "frtrio"),
+                                          ("frtrio", "redis")])
+def test_aof_replica_restarted_after_a_full_sync_holds_its_masters_dataset(mkind, rkind):
+    """A replica with appendonly yes starts its AOF anew from what a full
+    sync loaded (Redis's restartAOFAfterSYNC): killed and restarted, it holds
+    the master's keys, not its own old ones (found by the simulator's
+    failover-partitions scenario, seed 1594: an append confirmed by WAIT was
+    lost after the replica that held it was restarted and promoted)."""
+    m = ServerProc(mkind).start()
+    r = ServerProc(rkind, ["--appendonly", "yes", "--appendfsync", "always"]).start()
+    try:
+        mc, rc = m.client(), r.client()
+        rc.set("old", "1")
+        random_load(mc, 300, seed=11)
+        rc.execute_command("REPLICAOF", "127.0.0.1", m.port)
+        wait_for(lambda: _caught_up(mc, rc), 20, what="the replica caught up")
+        random_load(mc, 100, seed=12)  # the stream, after the payload
+        wait_for(lambda: _caught_up(mc, rc), 20, what="the replica caught up again")
+        want = dataset(mc)
+        r.kill9()
+        r.start()
+        rc = r.client()
+        rc.execute_command("REPLICAOF", "NO", "ONE")
+        assert dataset(rc) == want
+        assert not rc.exists("old")
+    finally:
+        m.cleanup()
+        r.cleanup()

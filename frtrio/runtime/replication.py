@@ -674,6 +674,15 @@ class ReplicationShell:
         else:
             repl.master_psync = step.psync
         repl.full_sync_done(replid, offset, int(cfg.get("repl-backlog-size")))
+        aof = node.aof
+        if aof is not None and aof.enabled:
+            # Redis's restartAOFAfterSYNC: the AOF starts anew from the loaded
+            # dataset (else a restart would replay the old history plus the
+            # stream, without what the payload brought)
+            try:
+                aof.rewrite()
+            except OSError as e:
+                log.warning("Failed to rewrite the AOF after a full sync: %s", e)
         try:
             repl.master_db = int(aux.get(b"repl-stream-db", b"0"))
         except ValueError:
@@ -762,6 +771,12 @@ class ReplicationShell:
             if cmds:
                 srv.now_ms = env.unix_ms()
                 for argv in cmds:
+                    if mc.flags & F.CLOSE_ASAP:
+                        # killed (CLIENT KILL TYPE master): Redis frees the
+                        # master client at once, so what it had not read yet
+                        # is never applied, even after a DEBUG SLEEP that ran
+                        # in the same EXEC before this task could notice
+                        raise LinkError("Connection with master lost (client killed).")
                     raw = encode_command(argv)
                     if (len(argv) >= 2 and argv[0].lower() == b"replconf"
                             and argv[1].lower() == b"getack"):
