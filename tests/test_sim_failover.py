@@ -139,6 +139,7 @@ def test_c11_checks_catch_a_replica_that_acknowledges_unapplied_writes():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # (about 20 minutes on two cores)
 def test_c11_explore_2000_seeds_of_failover_under_partitions(capsys):
     t0 = time.perf_counter()
     rc = sim_main(["explore", "--scenario", SCENARIO, "--seeds", "1..2000", "--jobs", "2"])
