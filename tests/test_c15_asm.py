@@ -859,3 +859,45 @@ def test_c15_source_not_ready_is_retried_until_it_is(cluster):
     assert wait_state(cs[dst], tid)[b"state"] == b"completed"
     with pytest.raises(redis.ResponseError, match="Unknown channel"):
         cs[src].execute_command("DEBUG", "ASM-FAILPOINT", "nonsense", "x")
+
+
+def test_c15_destination_restarted_from_its_rdb_mid_import_drops_the_partial_keys():
+    """The unfinished import is saved in the RDB (Redis 8.4's
+    ``cluster-asm-task`` AUX field), as it is in the AOF: a destination
+    killed mid-import and restarted from its RDB deletes the partial keys
+    of slots it does not own, and the source keeps them all."""
+    procs = [ServerProc("frtrio", ARGS).start() for _ in range(3)]
+    try:
+        cs = _create(procs)
+        rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+        lo, hi = 100, 120
+        src = node_of(procs, cs, lo)
+        dst = (src + 1) % 3
+        keys = keys_in(rc, lo, hi, 400, prefix="rdb")
+        pipe = rc.pipeline()
+        for k in keys:
+            pipe.set(k, "v")
+        pipe.execute()
+        cs[src].execute_command("CONFIG", "SET", "rdb-key-save-delay", "5000")
+        tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        # (INFO keyspace counts the hidden keys being imported, as Redis's does)
+        wait_for(lambda: cs[dst].info("keyspace").get("db0", {}).get("keys", 0) >= 20, 20,
+                 what="some keys imported")
+        assert status(cs[dst], tid)[b"state"] == b"accumulate-buffer"
+        cs[dst].execute_command("SAVE")
+        procs[dst].kill9()
+        procs[dst].start()
+        cs[dst] = procs[dst].client()
+        cs[src].execute_command("CONFIG", "SET", "rdb-key-save-delay", "0")
+        wait_for(lambda: "Detected keys in slots that do not belong"
+                 in open(procs[dst].log_path).read(), 10, what="the trim at startup")
+        for s in range(lo, hi + 1):
+            assert cs[dst].execute_command("CLUSTER", "COUNTKEYSINSLOT", s) == 0
+        assert cs[dst].dbsize() == 0
+        wait_for(lambda: (status(cs[src], tid) or {b"state": b"failed"})[b"state"]
+                 != b"send-bulk-and-stream", 20)
+        cs[src].execute_command("CLUSTER", "MIGRATION", "CANCEL", "ALL")
+        assert all(rc.get(k) == b"v" for k in keys)
+    finally:
+        for p in procs:
+            p.stop()

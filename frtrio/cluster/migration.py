@@ -199,6 +199,7 @@ class Migrations:
         # CLUSTER SYNCSLOTS CONF ASM-TASK: its slots' keys are partial until
         # it completes; a promotion or a restart trims them (§4.7, §6.6)
         self.master_task: tuple[str, frozenset] | None = None
+        self.master_task_value = b""  # (as received: what an RDB saves again)
         self._cron_ticks = 0
 
     @property
@@ -287,21 +288,31 @@ class Migrations:
             n += 1
         return n
 
+    @staticmethod
+    def _record(t: Task) -> bytes:
+        return ("%s:%s:%s:%s:%s:%s" % (t.id, t.source, t.dest, t.op, t.state,
+                                       format_ranges(t.ranges))).encode()
+
     def _mirror(self, t: Task | None) -> None:
         """Tell my replicas and my AOF about my import (an empty value: it
         ended), as Redis's CONF ASM-TASK in the replication stream."""
-        if t is None:
-            value = b""
-        else:
-            value = ("%s:%s:%s:%s:%s:%s" % (t.id, t.source, t.dest, t.op, t.state,
-                                            format_ranges(t.ranges))).encode()
+        value = b"" if t is None else self._record(t)
         self.server.propagate(0, [b"CLUSTER", b"SYNCSLOTS", b"CONF", b"ASM-TASK", value])
+
+    def record_value(self) -> bytes:
+        """My unfinished import for an RDB's ``cluster-asm-task`` field: my
+        own active import, else the one mirrored from my master; b"" if none."""
+        for t in self.tasks:
+            if t.op == IMPORT:
+                return self._record(t)
+        return self.master_task_value if self.master_task is not None else b""
 
     def mirror_received(self, value: bytes) -> None:
         self._mirror_set(value)
         self._refresh_hidden()
 
     def _mirror_set(self, value: bytes) -> None:
+        self.master_task_value = value
         if not value:
             self.master_task = None
             return

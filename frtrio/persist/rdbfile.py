@@ -57,10 +57,20 @@ def limits(cfg) -> _rdb.Limits:
     return _rdb.Limits.from_config(cfg)
 
 
-def aux_records(redis_ver: bytes, ctime_s: int, used_mem: int, rsi, aof_base: bool) -> bytes:
+def asm_record(server) -> bytes:
+    """The atomic slot migration import in progress here (or mirrored from
+    my master), as Redis 8.4's ``cluster-asm-task`` AUX field; b"" if none."""
+    core = getattr(server, "cluster", None)
+    return core.migrations.record_value() if core is not None else b""
+
+
+def aux_records(redis_ver: bytes, ctime_s: int, used_mem: int, rsi, aof_base: bool,
+                asm_task: bytes = b"") -> bytes:
     """The AUX fields at the head of an RDB, in Redis's order; ``rsi``
     (stream db, replication id, offset) adds the replication info a node
-    needs to continue a replication history after loading it."""
+    needs to continue a replication history after loading it; ``asm_task``
+    an unfinished slot import (whoever loads it trims its partial keys
+    unless the import completes)."""
     aux = [
         (b"redis-ver", redis_ver),
         (b"redis-bits", b"64"),
@@ -75,6 +85,8 @@ def aux_records(redis_ver: bytes, ctime_s: int, used_mem: int, rsi, aof_base: bo
             (b"repl-offset", b"%d" % offset),
         ]
     aux.append((b"aof-base", b"1" if aof_base else b"0"))
+    if asm_task:
+        aux.append((b"cluster-asm-task", asm_task))
     enc = rdb_strings.enc_string
     return b"".join(bytes((OP_AUX,)) + enc(k, False) + enc(v, False) for k, v in aux)
 
@@ -100,7 +112,8 @@ def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
     enc = rdb_strings.enc_string
     out = [MAGIC]
     out.append(aux_records(VERSION.encode(), server.now_ms // 1000, server.used_memory(),
-                           None if aof_base else save_info(server), aof_base))
+                           None if aof_base else save_info(server), aof_base,
+                           asm_record(server)))
     out.append(_functions.rdb_records(server, lim.compress))
     pflags = getattr(server, "evict_policy", 0)
     access = 1 if pflags & _evict.F_LRU else 2 if pflags & _evict.F_LFU else 0
@@ -230,6 +243,10 @@ def load_rdb_steps(data: bytes, server, cfg, preamble: bool = False, aux: dict |
                 v = r.string()
                 if k == b"redis-ver":
                     log.info("Loading RDB produced by version %s", v.decode("latin-1"))
+                elif k == b"cluster-asm-task" and getattr(server, "cluster", None) is not None:
+                    # an import that was in progress: its partial keys go
+                    # unless it completes (as the AOF's CONF ASM-TASK)
+                    server.cluster.migrations.mirror_received(v)
                 if aux is not None:
                     aux[k] = v
                 continue

@@ -34,7 +34,8 @@ class Snapshot:
         self.checksum = cfg.get("rdbchecksum") == "yes"
         # the function libraries go after the AUX fields, as in rdbSaveRio
         self.head = (_rf.MAGIC + _rf.aux_records(redis_ver, ctime_s, used_mem,
-                                                 (stream_db, replid, offset), False)
+                                                 (stream_db, replid, offset), False,
+                                                 _rf.asm_record(server))
                      + _functions.rdb_records(server, self.lim.compress))
         # per db: [dbid, pending {key: value}, expires copy, encoded parts, nkeys]
         self.dbs = []
