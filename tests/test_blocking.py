@@ -572,3 +572,19 @@ def test_ready_keys_served_in_order_they_became_ready(servers):
         return out
 
     both(servers, scenario)
+
+
+def test_client_unblock_error_counts_a_failed_call_of_the_blocked_command():
+    """Redis's updateStatsOnUnblock (upstream unit/info 'errorstats: blocking
+    commands'): BLPOP released by CLIENT UNBLOCK ... ERROR counts one call,
+    one failed call, and one UNBLOCKED error."""
+    from support import engine, run
+
+    srv = engine()
+    a, b = srv.new_client(), srv.new_client()
+    run(srv, a, "BLPOP", "list1", "0")
+    assert a.blocked is not None
+    assert run(srv, b, "CLIENT", "UNBLOCK", str(a.id), "ERROR") == b":1\r\n"
+    assert a.take_output().startswith(b"-UNBLOCKED")
+    assert srv.cmdstats["blpop"][0] == 1 and srv.cmdstats["blpop"][3] == 1
+    assert srv.errorstats["UNBLOCKED"] == 1

@@ -129,7 +129,12 @@ class BlockingRegistry:
             self.server.note_unblocked(c, b)
         if reply is not None:
             if isinstance(reply, ErrorReply):
-                self.server.count_error(reply.message)
+                srv = self.server
+                srv.count_error(reply.message)
+                # Redis's updateStatsOnUnblock: the blocked command failed
+                cmd = srv.commands.get(bytes(b.argv[0]).lower()) if b.argv else None
+                if cmd is not None:
+                    srv.cmd_stat(cmd.fullname)[3] += 1
             c.reply(reply)
         if c.notify is not None:
             c.notify()
