@@ -76,6 +76,17 @@ def hash_password(pw: bytes) -> bytes:
     return hashlib.sha256(pw).hexdigest().encode()
 
 
+def _rule_hash(op: bytes, plain: bytes) -> bytes:
+    """The SHA-256 hex of a password rule: ``>pass``/``<pass`` (``plain``)
+    hash the text, ``#hash``/``!hash`` give it (64 hex digits or E_BADMSG)."""
+    if op[:1] == plain:
+        return hash_password(op[1:])
+    h = op[1:]
+    if len(h) != 64 or any(b not in _HEX for b in h):
+        raise RuleError(E_BADMSG)
+    return h
+
+
 def _has_spaces(s: bytes) -> bool:
     return any(b in b" \t\n\v\f\r\0" for b in s)
 
@@ -742,22 +753,12 @@ class User:
             self.nopass = False
             self.passwords = []
         elif op[:1] in (b">", b"#"):
-            if op[:1] == b">":
-                h = hash_password(op[1:])
-            else:
-                h = op[1:]
-                if len(h) != 64 or any(b not in _HEX for b in h):
-                    raise RuleError(E_BADMSG)
+            h = _rule_hash(op, b">")
             if h not in self.passwords:
                 self.passwords.append(h)
             self.nopass = False
         elif op[:1] in (b"<", b"!"):
-            if op[:1] == b"<":
-                h = hash_password(op[1:])
-            else:
-                h = op[1:]
-                if len(h) != 64 or any(b not in _HEX for b in h):
-                    raise RuleError(E_BADMSG)
+            h = _rule_hash(op, b"<")
             if h not in self.passwords:
                 raise RuleError(E_NODEV)
             self.passwords.remove(h)
