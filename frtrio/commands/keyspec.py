@@ -192,6 +192,9 @@ def _set_keys(argv):
     return [(1, ("OW", "update"))]
 
 
+_set_keys.positions = (1,)  # always argv[1]: only the key's flags vary (routing's fast path)
+
+
 def _bitfield_keys(argv):
     readonly = True
     i = 2

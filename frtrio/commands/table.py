@@ -150,9 +150,9 @@ class Command:
         ks = fact[8]
         self.has_key_specs = bool(ks["set"] if isinstance(ks, dict) else ks)
         # its one key is argv[1] (GET, SET, INCR, LPUSH...): routing's fast path
-        # (SET's getkeys procedure only varies the key's flags, never its place)
-        self.single_key = ((self.getkeys is None or fullname == "set") and not self.movable
-                           and self.first == 1 and self.last == 1)
+        # (a getkeys procedure may say its positions are fixed: SET's)
+        fixed = self.getkeys is None or getattr(self.getkeys, "positions", None) == (1,)
+        self.single_key = fixed and not self.movable and self.first == 1 and self.last == 1
         # ACL facts (frtrio/core/acl.py fills them in when it builds its universe)
         self.acl_id = None
         self.acl_has_keys = False
