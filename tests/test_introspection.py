@@ -356,10 +356,12 @@ def test_memory_usage_matches_redis_per_encoding(pair):
     for k in exact:
         same(pair, "MEMORY", "USAGE", k)
         same(pair, "MEMORY", "USAGE", k, "SAMPLES", 0)
-    # random skiplist levels and incremental rehashing: close, not equal
+    # random skiplist levels and incremental rehashing: close, not equal (a
+    # rehash Redis's cron has not finished yet keeps a second bucket table,
+    # up to 2 KB for these sizes, at a moment the test does not control)
     for k in ("ss", "z2"):
         a, b = both(pair, "MEMORY", "USAGE", k, "SAMPLES", 0)
-        assert abs(a - b) <= 0.1 * b, (k, a, b)
+        assert abs(a - b) <= 0.1 * b + 2048, (k, a, b)
     same(pair, "MEMORY", "USAGE", "emb", "SAMPLES")
     same(pair, "MEMORY", "USAGE", "emb", "SAMPLES", -1)
     same(pair, "MEMORY", "USAGE", "emb", "SAMPLES", "x")

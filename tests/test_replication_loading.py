@@ -48,8 +48,11 @@ def _observe_load(kind: str) -> dict:
                  == "up", 30, "the load to end")
         seen["after"] = rc.dbsize()
         seen["value"] = rc.get("key:7")
-        mc.execute_command("CLIENT", "KILL", "TYPE", "replica")
-        seen["connected_after_kill"] = mc.info("replication")["connected_slaves"]
+        # (one transaction: the killed replica reconnects within milliseconds)
+        p = mc.pipeline(transaction=True)
+        p.execute_command("CLIENT", "KILL", "TYPE", "replica")
+        p.info("replication")
+        seen["connected_after_kill"] = p.execute()[1]["connected_slaves"]
     return seen
 
 
