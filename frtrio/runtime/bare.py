@@ -1,8 +1,9 @@
 """A bare Trio RESP server: the ceiling for a Python server here.
 
 It has frtrio's connection loop without the engine: the same parser
-(``frtrio.protocol.parser.RequestParser``), ``receive_some(65536)``, parse
-everything buffered, answer every request with ``+OK``, one ``send_all``.
+(``frtrio.protocol.parser.RequestParser``), the same socket I/O
+(``frtrio.runtime.sockio``: one scheduler trip per wait), ``receive_some(65536)``,
+parse everything buffered, answer every request with ``+OK``, one ``send_all``.
 ``scripts/bench`` compares frtrio-server with it: what frtrio spends above
 this is the engine, the reply encoder and the node's bookkeeping.
 
@@ -21,6 +22,7 @@ import sys
 import trio
 
 from frtrio.protocol.parser import RequestParser
+from frtrio.runtime import sockio
 
 RECV_SIZE = 65536
 OK = b"+OK\r\n"
@@ -33,9 +35,10 @@ async def handle(stream: trio.SocketStream) -> None:
         pass
     parser = RequestParser()
     cmds: list = []
+    io = sockio.for_stream(stream)
     try:
         while True:
-            data = await stream.receive_some(RECV_SIZE)
+            data = await io.receive_some(RECV_SIZE)
             if not data:
                 return
             parser.feed(data)
@@ -45,7 +48,7 @@ async def handle(stream: trio.SocketStream) -> None:
             if err is not None:
                 out += b"-ERR " + err.reply_text.encode("latin-1") + b"\r\n"
             if out:
-                await stream.send_all(out)
+                await io.send_all(out)
             if err is not None:
                 return
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):

@@ -18,6 +18,7 @@ from frtrio.core.effects import RunMigrate, RunScript, ServeMigration, ServeRepl
 from frtrio.core.policy import RESOURCE_CLAMP
 from frtrio.protocol.parser import RequestParser
 from frtrio.protocol.reply import encode_error
+from frtrio.runtime import sockio
 
 RECV_SIZE = 65536
 
@@ -29,12 +30,13 @@ class _Disconnected(Exception):
 class ClientConn:
     """The shell of one client connection."""
 
-    __slots__ = ("node", "c", "stream", "parser", "send_lock", "wake", "scope", "_ident", "_token")
+    __slots__ = ("node", "c", "stream", "io", "parser", "send_lock", "wake", "scope", "_ident", "_token")
 
     def __init__(self, node, c, stream):
         self.node = node
         self.c = c
         self.stream = stream
+        self.io = sockio.for_stream(stream)  # receive_some/send_all
         self.parser = RequestParser(node.config.get_int("proto-max-bulk-len"))
         self.send_lock = trio.Lock()
         self.wake = trio.Event()
@@ -82,7 +84,7 @@ class ClientConn:
             if data:
                 c.tot_net_out += len(data)
                 self.node.server.stats["total_net_output_bytes"] += len(data)
-                await self.stream.send_all(data)
+                await self.io.send_all(data)
         finally:
             lock.release()
 
@@ -114,7 +116,7 @@ class ClientConn:
         env = node.env
         c = self.c
         parser = self.parser
-        stream = self.stream
+        stream = self.io
         qlimit = node.config.get_int("client-query-buffer-limit")
         cmds: list = []
         while True:
@@ -285,7 +287,7 @@ class ClientConn:
                 async def watch():
                     nonlocal gone
                     while True:
-                        data = await self.stream.receive_some(RECV_SIZE)
+                        data = await self.io.receive_some(RECV_SIZE)
                         if not data:
                             gone = True
                             n.cancel_scope.cancel()
