@@ -905,3 +905,195 @@ def test_c15_destination_restarted_from_its_rdb_mid_import_drops_the_partial_key
     finally:
         for p in procs:
             p.stop()
+
+
+# --- held fail points (upstream tests 29 and 31) ------------------------------------
+
+
+def _cluster_info(c) -> dict:
+    return dict(ln.split(":", 1) for ln in
+                c.execute_command("CLUSTER", "INFO").decode().split("\r\n") if ln)
+
+
+def test_c15_source_write_pause_times_out_when_the_destination_never_takes_over(cluster):
+    """Upstream 'Source write pause timeout': the destination is held at
+    takeover (DEBUG ASM-FAILPOINT import-main-channel takeover), so the
+    source's writes stay paused until its write pause timeout fails the
+    task; then writes resume there and the slot is still the source's."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo = hi = 13000
+    src = node_of(procs, cs, lo)
+    dst = (src + 1) % 3
+    keys = keys_in(rc, lo, hi, 5, prefix="wp")
+    for k in keys:
+        rc.set(k, "v")
+    cs[src].execute_command("CONFIG", "SET", "cluster-slot-migration-write-pause-timeout", "300")
+    cs[dst].execute_command("DEBUG", "ASM-FAILPOINT", "import-main-channel", "takeover")
+    try:
+        tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        wait_for(lambda: (status(cs[src], tid) or {}).get(b"state") == b"failed", 15,
+                 what="the source's task failed")
+        err = status(cs[src], tid)[b"last_error"]
+        assert err.startswith(b"Write pause timeout during slot handoff: destination did not "
+                              b"take ownership within 300 ms."), err
+        assert status(cs[dst], tid)[b"state"] == b"takeover"  # held: it never claims
+        r = redis.Redis(port=procs[src].port, socket_timeout=5)
+        assert r.set(keys[0], "after")  # writes are no longer paused
+        assert views_agree(cs, lo, hi, procs[src].port)
+    finally:
+        cs[dst].execute_command("DEBUG", "ASM-FAILPOINT", "", "")
+        cs[src].execute_command("CONFIG", "SET", "cluster-slot-migration-write-pause-timeout",
+                                "10000")
+        for c in (cs[dst], cs[src]):
+            c.execute_command("CLUSTER", "MIGRATION", "CANCEL", "ALL")
+    assert status(cs[dst], tid)[b"state"] == b"canceled"
+    assert rc.get(keys[0]) == b"after" and all(rc.get(k) == b"v" for k in keys[1:])
+    wait_for(lambda: cs[dst].execute_command("CLUSTER", "COUNTKEYSINSLOT", lo) == 0
+             and cs[dst].info("keyspace").get("db0", {}).get("keys", 0) == cs[dst].dbsize(), 10,
+             what="the destination's partial keys trimmed")
+
+
+@pytest.mark.slow  # (2-4 s)
+def test_c15_sync_buffer_drain_timeout_when_the_source_never_hands_off(cluster):
+    """Upstream 'Sync buffer drain timeout': held before handoff (DEBUG
+    ASM-FAILPOINT migrate-main-channel handoff-prep), the source never
+    pauses writes; once the destination has applied the snapshot the drain
+    timeout fails the task. With the fail point cleared the destination's
+    retry completes the migration with every write."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo = hi = 13001
+    src = node_of(procs, cs, lo)
+    dst = (src + 1) % 3
+    keys = keys_in(rc, lo, hi, 5, prefix="dt")
+    for k in keys:
+        rc.set(k, "v")
+    cs[src].execute_command("DEBUG", "ASM-FAILPOINT", "migrate-main-channel", "handoff-prep")
+    cs[src].execute_command("CONFIG", "SET", "cluster-slot-migration-sync-buffer-drain-timeout",
+                            "1000")
+    try:
+        with Writer(rc, keys, lambda rc, k: rc.append(k, "w")) as w:
+            tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+            wait_for(lambda: (status(cs[src], tid) or {}).get(b"state") == b"failed", 15,
+                     what="the source's task failed")
+        err = status(cs[src], tid)[b"last_error"]
+        assert err.startswith(b"Sync buffer drain timeout (state: send-stream"), err
+        assert sum(w.acked.values()) > 0
+    finally:
+        cs[src].execute_command("DEBUG", "ASM-FAILPOINT", "", "")
+        cs[src].execute_command("CONFIG", "SET",
+                                "cluster-slot-migration-sync-buffer-drain-timeout", "60000")
+    assert wait_state(cs[dst], tid)[b"state"] == b"completed"
+    wait_for(lambda: views_agree(cs, lo, hi, procs[dst].port), 10)
+    for k in keys:
+        assert rc.get(k) == b"v" + b"w" * w.acked.get(k, 0), k
+
+
+# --- active trim end to end (upstream tests 50, 54, 63) -----------------------------
+
+
+def _fill(rc, keys):
+    pipe = rc.pipeline()
+    for k in keys:
+        pipe.set(k, "v")
+    pipe.execute()
+
+
+@pytest.mark.slow  # (2-4 s)
+def test_c15_active_trim_after_a_migration_counts_every_key(cluster):
+    """Upstream 'Test active trim after a successful migration': with
+    DEBUG ASM-TRIM-METHOD active the source deletes the moved keys from its
+    cron; CLUSTER INFO's trim fields count them exactly."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo, hi = 13010, 13012
+    src = node_of(procs, cs, lo)
+    dst = (src + 1) % 3
+    keys = keys_in(rc, lo, hi, 600, prefix="at")
+    _fill(rc, keys)
+    before = _cluster_info(cs[src])
+    cs[src].execute_command("DEBUG", "ASM-TRIM-METHOD", "active")
+    try:
+        tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        assert wait_state(cs[dst], tid)[b"state"] == b"completed"
+        wait_for(lambda: _cluster_info(cs[src])[
+            "cluster_slot_migration_active_trim_running"] == "0", 10, what="the trim done")
+        i = _cluster_info(cs[src])
+        assert i["cluster_slot_migration_active_trim_current_job_keys"] == "600"
+        assert i["cluster_slot_migration_active_trim_current_job_trimmed"] == "600"
+        for f in ("started", "completed"):
+            name = "cluster_slot_migration_stats_active_trim_" + f
+            assert int(i[name]) == int(before.get(name, "0")) + 1, (name, i, before)
+        for s in range(lo, hi + 1):
+            assert cs[src].execute_command("CLUSTER", "COUNTKEYSINSLOT", s) == 0
+        assert all(rc.get(k) == b"v" for k in keys[:50])
+    finally:
+        cs[src].execute_command("DEBUG", "ASM-TRIM-METHOD", "default")
+
+
+@pytest.mark.slow  # (2-4 s)
+def test_c15_import_does_not_start_while_a_trim_holds_its_slots(cluster):
+    """Upstream 'Test import task does not start if active trim is in
+    progress for the same slots': the source's active trim is scheduled but
+    held (DEBUG ASM-TRIM-METHOD active -1); importing the slots back logs
+    'trim in progress' and waits in state none; once the trim runs the
+    import starts and brings every key back."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo, hi = 13020, 13021
+    src = node_of(procs, cs, lo)
+    dst = (src + 1) % 3
+    keys = keys_in(rc, lo, hi, 200, prefix="it")
+    _fill(rc, keys)
+    cs[src].execute_command("DEBUG", "ASM-TRIM-METHOD", "active", "-1")
+    try:
+        tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        assert wait_state(cs[dst], tid)[b"state"] == b"completed"
+        wait_for(lambda: _cluster_info(cs[src])[
+            "cluster_slot_migration_active_trim_running"] == "1", 10)
+        # the held keys are invisible meanwhile
+        assert cs[src].execute_command("CLUSTER", "COUNTKEYSINSLOT", lo) == 0
+        back = cs[src].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        wait_for(lambda: ("Can not start import task %s due to trim in progress for some of "
+                          "the slots" % back.decode()) in open(procs[src].log_path).read(), 10,
+                 what="the 'trim in progress' log line")
+        time.sleep(0.3)
+        assert status(cs[src], back)[b"state"] == b"none"
+        cs[src].execute_command("DEBUG", "ASM-TRIM-METHOD", "active", "0")
+        assert wait_state(cs[src], back)[b"state"] == b"completed"
+    finally:
+        cs[src].execute_command("DEBUG", "ASM-TRIM-METHOD", "default")
+    assert sum(cs[src].execute_command("CLUSTER", "COUNTKEYSINSLOT", s)
+               for s in (lo, hi)) == 200
+    assert all(rc.get(k) == b"v" for k in keys)
+
+
+def test_c15_client_tracking_makes_the_trim_active_and_invalidates(cluster):
+    """Upstream 'Test active trim is used when client tracking is used': a
+    client tracking a key of the moved slot (its invalidations redirected
+    to a subscriber) makes the source trim actively; the subscriber gets an
+    invalidation for the key."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo = hi = 13030
+    src = node_of(procs, cs, lo)
+    dst = (src + 1) % 3
+    key = keys_in(rc, lo, hi, 1, prefix="tr")[0]
+    rc.set(key, "1")
+    sub = procs[src].conn()
+    sid = int(sub.cmd("CLIENT", "ID")[1:-2])
+    sub.cmd("SUBSCRIBE", "__redis__:invalidate")
+    tr = procs[src].conn()
+    assert tr.cmd("CLIENT", "TRACKING", "ON", "REDIRECT", str(sid)) == b"+OK\r\n"
+    assert tr.cmd("GET", key) == b"$1\r\n1\r\n"
+    before = int(_cluster_info(cs[src]).get("cluster_slot_migration_stats_active_trim_completed",
+                                            "0"))
+    tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+    assert wait_state(cs[dst], tid)[b"state"] == b"completed"
+    wait_for(lambda: int(_cluster_info(cs[src])[
+        "cluster_slot_migration_stats_active_trim_completed"]) == before + 1, 10,
+        what="an active trim")
+    k = key.encode()
+    assert sub.read_reply() == (b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n"
+                                b"*1\r\n$%d\r\n%s\r\n" % (len(k), k))
