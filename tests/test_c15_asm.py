@@ -1097,3 +1097,50 @@ def test_c15_client_tracking_makes_the_trim_active_and_invalidates(cluster):
     k = key.encode()
     assert sub.read_reply() == (b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n"
                                 b"*1\r\n$%d\r\n%s\r\n" % (len(k), k))
+
+
+@pytest.mark.slow  # (a six-node cluster, two migrations)
+def test_c15_replica_trims_after_its_master_and_blocks_its_link_until_done(ha_cluster):
+    """Upstream 'Test bgtrim after a successful migration' (replica side) and
+    'Test importing slots while active-trim is in progress for the same
+    slots on replica': the source's replica trims the moved keys when its
+    master's TRIMSLOTS arrives; when the slots come back while the replica
+    still trims them (its active trim held), the replica's master link
+    waits ('Blocking master client until trim job is done') and resumes
+    once the trim ran; in the end master and replica hold every key once."""
+    procs, cs = ha_cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo, hi = 14000, 14001
+    src_port = owner_port(cs[0], lo)
+    src = _by_port(procs, cs, src_port)
+    dst_port = [p for p in {owner_port(cs[0], s) for s in (0, 6000, 12000)} if p != src_port][0]
+    dst = _by_port(procs, cs, dst_port)
+    rep, rep_proc = _replica_of(procs, cs, src_port)
+    wait_for(lambda: _synced(rep, src), 20, what="the source's replica in sync")
+    keys = keys_in(rc, lo, hi, 300, prefix="rb")
+    _fill(rc, keys)
+    wait_for(lambda: rep.dbsize() == src.dbsize(), 10, what="the replica has the keys")
+    rep.execute_command("DEBUG", "ASM-TRIM-METHOD", "active", "-1")
+    try:
+        tid = dst.execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        assert wait_state(dst, tid)[b"state"] == b"completed"
+        wait_for(lambda: _cluster_info(rep)["cluster_slot_migration_active_trim_running"] == "1",
+                 10, what="the replica's trim held")
+        assert rep.execute_command("CLUSTER", "COUNTKEYSINSLOT", lo) == 0  # invisible
+        # the slots come back to the source while its replica still trims them
+        back = src.execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        wait_for(lambda: "Blocking master client until trim job is done"
+                 in open(rep_proc.log_path).read(), 20, what="the replica's link blocked")
+        rep.execute_command("DEBUG", "ASM-TRIM-METHOD", "active", "0")
+        wait_for(lambda: "Unblocking master client after active trim is completed"
+                 in open(rep_proc.log_path).read(), 20, what="the replica's link unblocked")
+        assert wait_state(src, back)[b"state"] == b"completed"
+    finally:
+        rep.execute_command("DEBUG", "ASM-TRIM-METHOD", "default")
+    assert all(rc.get(k) == b"v" for k in keys)
+    wait_for(lambda: rep.execute_command("CLUSTER", "COUNTKEYSINSLOT", lo)
+             + rep.execute_command("CLUSTER", "COUNTKEYSINSLOT", hi) == 300, 20,
+             what="the replica holds every key again")
+    i = _cluster_info(rep)
+    assert int(i["cluster_slot_migration_stats_active_trim_completed"]) >= 1
+    assert dst.execute_command("CLUSTER", "COUNTKEYSINSLOT", lo) == 0
