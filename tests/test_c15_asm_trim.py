@@ -247,8 +247,9 @@ def test_c15_trim_method_none_keeps_keys_until_switched_back(h):
 
 
 def test_c15_rdb_and_aof_rewrite_skip_slots_being_trimmed(h, caplog):
-    """Upstream tests 55 and 56: a save or an AOF rewrite while an active
-    trim runs leaves out the keys of its slots (and says so)."""
+    """Upstream tests 55 and 56: a save, an AOF rewrite or a full sync's
+    payload made while an active trim runs leaves out the keys of its
+    slots (and says so)."""
     from frtrio.config import Config
     from frtrio.core.engine import Server
     from frtrio.persist.rdbfile import load_rdb, rdb_bytes
@@ -268,6 +269,15 @@ def test_c15_rdb_and_aof_rewrite_skip_slots_being_trimmed(h, caplog):
     text = dataset_as_commands(h.srv)
     assert "AOF rewrite done, 20 keys saved, 30 keys skipped" in caplog.text
     assert text.count(b"\r\nSET\r\n") == 20
+    # a full sync's payload leaves them out too
+    from frtrio.replication.snapshot import Snapshot
+
+    snap = Snapshot(h.srv, h.srv.config, "0" * 40, 0, 0, b"7.0.15", 0, 0)
+    while not snap.step(100):
+        pass
+    fresh2 = Server(Config(), __import__("random").Random(1))
+    load_rdb(b"".join(snap.payload_parts()) + b"\0" * 8, fresh2, fresh2.config)
+    assert sorted(fresh2.dbs[0].data) == sorted(kept)
 
 
 def test_c15_full_sync_cancels_active_trims_and_replica_link_waits(h, caplog):
