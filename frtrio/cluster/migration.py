@@ -310,7 +310,7 @@ class Migrations:
         if t.op == MIGRATE:
             self._unpause()
         elif self.st.myself.is_master:
-            self.trim([s for s in t.slots if self.st.owner(s) is not self.st.myself])
+            self.schedule_trim([s for s in t.slots if self.st.owner(s) is not self.st.myself])
 
     def cancel(self, t: Task, reason: str) -> None:
         if t.state in TERMINAL:
@@ -715,7 +715,7 @@ class Migrations:
                 t.last_error = ""
                 self._archive(t)
                 self._unpause()
-                self.trim(sorted(t.slots))
+                self.schedule_trim(sorted(t.slots))
                 return True
             self.cancel(t, "slots configuration updated")
         return False
@@ -818,10 +818,6 @@ class Migrations:
         self.core.emit("cluster.asm_trim", outcome="scheduled",
                        slots=format_ranges(normalize((s, s) for s in slots)), keys=n)
         return n
-
-    def trim(self, slots) -> int:
-        """(The triggers' name for schedule_trim.)"""
-        return self.schedule_trim(slots)
 
     def trim_paused(self) -> bool:
         """Writes paused (CLIENT PAUSE, a migration's handoff): no trim."""
