@@ -37,7 +37,7 @@ class KeepsPartialImportNode(Node):
     def load(self):
         super().load()
         mig = self.server.cluster.migrations
-        mig.trim = lambda slots: 0
+        mig.schedule_trim = lambda slots: 0
 
 
 class StreamsTwiceNode(Node):
