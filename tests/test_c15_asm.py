@@ -1144,3 +1144,47 @@ def test_c15_replica_trims_after_its_master_and_blocks_its_link_until_done(ha_cl
     i = _cluster_info(rep)
     assert int(i["cluster_slot_migration_stats_active_trim_completed"]) >= 1
     assert dst.execute_command("CLUSTER", "COUNTKEYSINSLOT", lo) == 0
+
+
+@pytest.mark.slow  # (a six-node cluster, a full resync)
+def test_c15_full_resync_of_a_replica_cancels_its_active_trim(ha_cluster):
+    """Upstream 'Test fullsync cancels active trim': the source's replica
+    holds an active trim (DEBUG ASM-TRIM-METHOD active -1) when its master
+    drops it (replica output buffer limit) and it resyncs in full: the trim
+    job is cancelled (CLUSTER INFO counts it) and the replica ends with its
+    master's dataset, without the moved keys."""
+    procs, cs = ha_cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo, hi = 14100, 14101
+    src_port = owner_port(cs[0], lo)
+    src = _by_port(procs, cs, src_port)
+    dst_port = [p for p in {owner_port(cs[0], s) for s in (0, 6000, 12000)} if p != src_port][0]
+    dst = _by_port(procs, cs, dst_port)
+    rep, _ = _replica_of(procs, cs, src_port)
+    wait_for(lambda: _synced(rep, src), 20, what="the source's replica in sync")
+    _fill(rc, keys_in(rc, lo, hi, 300, prefix="fs"))
+    rep.execute_command("DEBUG", "ASM-TRIM-METHOD", "active", "-1")
+    cob = src.config_get("client-output-buffer-limit")["client-output-buffer-limit"]
+    try:
+        tid = dst.execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        assert wait_state(dst, tid)[b"state"] == b"completed"
+        wait_for(lambda: _cluster_info(rep)["cluster_slot_migration_active_trim_running"] == "1",
+                 10, what="the replica's trim held")
+        cancelled = int(_cluster_info(rep)["cluster_slot_migration_stats_active_trim_cancelled"])
+        src.config_set("client-output-buffer-limit", "replica 1024 0 0")
+        other = next(k for k in keys_in(rc, 0, 16383, 2000, prefix="big")
+                     if owner_port(cs[0], rc.keyslot(k)) == src_port)
+        rc.set(other, "x" * 2_000_000)  # (more than the backlog: a full resync)
+        wait_for(lambda: int(_cluster_info(rep)[
+            "cluster_slot_migration_stats_active_trim_cancelled"]) == cancelled + 1, 30,
+            what="the replica's trim cancelled by the full resync")
+        assert _cluster_info(rep)["cluster_slot_migration_active_trim_running"] == "0"
+    finally:
+        src.config_set("client-output-buffer-limit", cob)
+        rep.execute_command("DEBUG", "ASM-TRIM-METHOD", "default")
+    wait_for(lambda: _synced(rep, src) and rep.dbsize() == src.dbsize(), 20,
+             what="the replica has its master's dataset")
+    for s in (lo, hi):
+        assert rep.execute_command("CLUSTER", "COUNTKEYSINSLOT", s) == 0
+    assert rc.get(other) == b"x" * 2_000_000
+    rc.delete(other)
