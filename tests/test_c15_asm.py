@@ -1188,3 +1188,51 @@ def test_c15_full_resync_of_a_replica_cancels_its_active_trim(ha_cluster):
         assert rep.execute_command("CLUSTER", "COUNTKEYSINSLOT", s) == 0
     assert rc.get(other) == b"x" * 2_000_000
     rc.delete(other)
+
+
+@pytest.mark.parametrize("method", ["bg", "active"])
+def test_c15_cancelled_import_trims_its_partial_keys(cluster, method):
+    """Upstream 'Test bgtrim after a failed migration' and 'Test
+    active-trim clears partially imported keys on cancel': an import
+    cancelled mid-snapshot leaves no key on the destination, by the lazy
+    free (bg) or by an active trim that counts them (active); the source
+    keeps them all."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo, hi = (13040, 13041) if method == "bg" else (13042, 13043)
+    src = node_of(procs, cs, lo)
+    dst = (src + 1) % 3
+    keys = keys_in(rc, lo, hi, 200, prefix="cp" + method)
+    _fill(rc, keys)
+    cs[dst].execute_command("DEBUG", "ASM-TRIM-METHOD", method)
+    cs[dst].execute_command("CONFIG", "RESETSTAT")
+    cs[src].execute_command("CONFIG", "SET", "rdb-key-save-delay", "5000")
+    try:
+        tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        wait_for(lambda: cs[dst].info("keyspace").get("db0", {}).get("keys", 0) >= 20, 10,
+                 what="some keys imported")
+        started = int(_cluster_info(cs[dst])["cluster_slot_migration_stats_active_trim_started"])
+        assert cs[dst].execute_command("CLUSTER", "MIGRATION", "CANCEL", "ID", tid) == 1
+        wait_for(lambda: sum(cs[dst].execute_command("CLUSTER", "COUNTKEYSINSLOT", s)
+                             for s in (lo, hi)) == 0
+                 and cs[dst].info("keyspace").get("db0", {}).get("keys", 0)
+                 == cs[dst].dbsize(), 10, what="the partial keys trimmed")
+        i = _cluster_info(cs[dst])
+        if method == "bg":
+            wait_for(lambda: cs[dst].info("memory")["lazyfreed_objects"] > 0
+                     and cs[dst].info("memory")["lazyfree_pending_objects"] == 0, 10,
+                     what="the lazy free ran")
+            assert int(i["cluster_slot_migration_stats_active_trim_started"]) == started
+        else:
+            wait_for(lambda: _cluster_info(cs[dst])[
+                "cluster_slot_migration_active_trim_running"] == "0", 10)
+            i = _cluster_info(cs[dst])
+            assert int(i["cluster_slot_migration_stats_active_trim_started"]) == started + 1
+            assert int(i["cluster_slot_migration_active_trim_current_job_keys"]) > 0
+            assert (i["cluster_slot_migration_active_trim_current_job_trimmed"]
+                    == i["cluster_slot_migration_active_trim_current_job_keys"])
+    finally:
+        cs[dst].execute_command("DEBUG", "ASM-TRIM-METHOD", "default")
+        cs[src].execute_command("CONFIG", "SET", "rdb-key-save-delay", "0")
+    cs[src].execute_command("CLUSTER", "MIGRATION", "CANCEL", "ALL")
+    assert all(rc.get(k) == b"v" for k in keys)
