@@ -731,7 +731,7 @@ def test_c15_destination_sync_buffer_limit_backs_up_without_failing(cluster):
 
 
 def test_c15_trim_redirects_blocked_stream_readers_and_touches_watched_keys(cluster):
-    """Upstream ASM tests 45 and 46 (run against frtrio's at-once trim):
+    """Upstream ASM tests 45 and 46 (the default background trim):
     after a migration, a client of the source blocked in XREADGROUP on a
     stream of a moved slot gets MOVED, one blocked on another slot keeps
     waiting; a transaction that WATCHed a key of a moved slot fails (EXEC
