@@ -160,8 +160,12 @@ def test_c15_import_under_writes_moves_every_acked_write(cluster):
     info = dict(ln.split(":") for ln in
                 cs[src].execute_command("CLUSTER", "INFO").decode().split("\r\n") if ln)
     assert info["cluster_slot_migration_active_tasks"] == "0"
-    assert info["cluster_slot_migration_stats_active_trim_started"] == "1"
-    assert info["cluster_slot_migration_stats_active_trim_completed"] == "1"
+    # no client tracks keys: the trim ran in the background (the lazy free),
+    # not as an active trim
+    assert info["cluster_slot_migration_active_trim_running"] == "0"
+    assert info["cluster_slot_migration_stats_active_trim_started"] == "0"
+    wait_for(lambda: cs[src].info("memory")["lazyfreed_objects"] >= len(keys), 10,
+             what="the background trim freed the moved keys")
     mem = cs[dst].info("memory")
     assert mem["mem_cluster_slot_migration_input_buffer"] == 0  # (the peak: test 24 below)
     assert "mem_cluster_slot_migration_input_buffer_peak" in mem
@@ -727,7 +731,7 @@ def test_c15_destination_sync_buffer_limit_backs_up_without_failing(cluster):
 
 
 def test_c15_trim_redirects_blocked_stream_readers_and_touches_watched_keys(cluster):
-    """Upstream ASM tests 45 and 46 (run against frtrio's at-once trim):
+    """Upstream ASM tests 45 and 46 (the default background trim):
     after a migration, a client of the source blocked in XREADGROUP on a
     stream of a moved slot gets MOVED, one blocked on another slot keeps
     waiting; a transaction that WATCHed a key of a moved slot fails (EXEC
@@ -901,3 +905,335 @@ def test_c15_destination_restarted_from_its_rdb_mid_import_drops_the_partial_key
     finally:
         for p in procs:
             p.stop()
+
+
+# --- held fail points (upstream tests 29 and 31) ------------------------------------
+
+
+def _cluster_info(c) -> dict:
+    return dict(ln.split(":", 1) for ln in
+                c.execute_command("CLUSTER", "INFO").decode().split("\r\n") if ln)
+
+
+def test_c15_source_write_pause_times_out_when_the_destination_never_takes_over(cluster):
+    """Upstream 'Source write pause timeout': the destination is held at
+    takeover (DEBUG ASM-FAILPOINT import-main-channel takeover), so the
+    source's writes stay paused until its write pause timeout fails the
+    task; then writes resume there and the slot is still the source's."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo = hi = 13000
+    src = node_of(procs, cs, lo)
+    dst = (src + 1) % 3
+    keys = keys_in(rc, lo, hi, 5, prefix="wp")
+    for k in keys:
+        rc.set(k, "v")
+    cs[src].execute_command("CONFIG", "SET", "cluster-slot-migration-write-pause-timeout", "300")
+    cs[dst].execute_command("DEBUG", "ASM-FAILPOINT", "import-main-channel", "takeover")
+    try:
+        tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        wait_for(lambda: (status(cs[src], tid) or {}).get(b"state") == b"failed", 15,
+                 what="the source's task failed")
+        err = status(cs[src], tid)[b"last_error"]
+        assert err.startswith(b"Write pause timeout during slot handoff: destination did not "
+                              b"take ownership within 300 ms."), err
+        assert status(cs[dst], tid)[b"state"] == b"takeover"  # held: it never claims
+        r = redis.Redis(port=procs[src].port, socket_timeout=5)
+        assert r.set(keys[0], "after")  # writes are no longer paused
+        assert views_agree(cs, lo, hi, procs[src].port)
+    finally:
+        cs[dst].execute_command("DEBUG", "ASM-FAILPOINT", "", "")
+        cs[src].execute_command("CONFIG", "SET", "cluster-slot-migration-write-pause-timeout",
+                                "10000")
+        for c in (cs[dst], cs[src]):
+            c.execute_command("CLUSTER", "MIGRATION", "CANCEL", "ALL")
+    assert status(cs[dst], tid)[b"state"] == b"canceled"
+    assert rc.get(keys[0]) == b"after" and all(rc.get(k) == b"v" for k in keys[1:])
+    wait_for(lambda: cs[dst].execute_command("CLUSTER", "COUNTKEYSINSLOT", lo) == 0
+             and cs[dst].info("keyspace").get("db0", {}).get("keys", 0) == cs[dst].dbsize(), 10,
+             what="the destination's partial keys trimmed")
+
+
+@pytest.mark.slow  # (2-4 s)
+def test_c15_sync_buffer_drain_timeout_when_the_source_never_hands_off(cluster):
+    """Upstream 'Sync buffer drain timeout': held before handoff (DEBUG
+    ASM-FAILPOINT migrate-main-channel handoff-prep), the source never
+    pauses writes; once the destination has applied the snapshot the drain
+    timeout fails the task. With the fail point cleared the destination's
+    retry completes the migration with every write."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo = hi = 13001
+    src = node_of(procs, cs, lo)
+    dst = (src + 1) % 3
+    keys = keys_in(rc, lo, hi, 5, prefix="dt")
+    for k in keys:
+        rc.set(k, "v")
+    cs[src].execute_command("DEBUG", "ASM-FAILPOINT", "migrate-main-channel", "handoff-prep")
+    cs[src].execute_command("CONFIG", "SET", "cluster-slot-migration-sync-buffer-drain-timeout",
+                            "1000")
+    try:
+        with Writer(rc, keys, lambda rc, k: rc.append(k, "w")) as w:
+            tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+            wait_for(lambda: (status(cs[src], tid) or {}).get(b"state") == b"failed", 15,
+                     what="the source's task failed")
+        err = status(cs[src], tid)[b"last_error"]
+        assert err.startswith(b"Sync buffer drain timeout (state: send-stream"), err
+        assert sum(w.acked.values()) > 0
+    finally:
+        cs[src].execute_command("DEBUG", "ASM-FAILPOINT", "", "")
+        cs[src].execute_command("CONFIG", "SET",
+                                "cluster-slot-migration-sync-buffer-drain-timeout", "60000")
+    assert wait_state(cs[dst], tid)[b"state"] == b"completed"
+    wait_for(lambda: views_agree(cs, lo, hi, procs[dst].port), 10)
+    for k in keys:
+        assert rc.get(k) == b"v" + b"w" * w.acked.get(k, 0), k
+
+
+# --- active trim end to end (upstream tests 50, 54, 63) -----------------------------
+
+
+def _fill(rc, keys):
+    pipe = rc.pipeline()
+    for k in keys:
+        pipe.set(k, "v")
+    pipe.execute()
+
+
+@pytest.mark.slow  # (2-4 s)
+def test_c15_active_trim_after_a_migration_counts_every_key(cluster):
+    """Upstream 'Test active trim after a successful migration': with
+    DEBUG ASM-TRIM-METHOD active the source deletes the moved keys from its
+    cron; CLUSTER INFO's trim fields count them exactly."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo, hi = 13010, 13012
+    src = node_of(procs, cs, lo)
+    dst = (src + 1) % 3
+    keys = keys_in(rc, lo, hi, 600, prefix="at")
+    _fill(rc, keys)
+    before = _cluster_info(cs[src])
+    cs[src].execute_command("DEBUG", "ASM-TRIM-METHOD", "active")
+    try:
+        tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        assert wait_state(cs[dst], tid)[b"state"] == b"completed"
+        wait_for(lambda: _cluster_info(cs[src])[
+            "cluster_slot_migration_active_trim_running"] == "0", 10, what="the trim done")
+        i = _cluster_info(cs[src])
+        assert i["cluster_slot_migration_active_trim_current_job_keys"] == "600"
+        assert i["cluster_slot_migration_active_trim_current_job_trimmed"] == "600"
+        for f in ("started", "completed"):
+            name = "cluster_slot_migration_stats_active_trim_" + f
+            assert int(i[name]) == int(before.get(name, "0")) + 1, (name, i, before)
+        for s in range(lo, hi + 1):
+            assert cs[src].execute_command("CLUSTER", "COUNTKEYSINSLOT", s) == 0
+        assert all(rc.get(k) == b"v" for k in keys[:50])
+    finally:
+        cs[src].execute_command("DEBUG", "ASM-TRIM-METHOD", "default")
+
+
+@pytest.mark.slow  # (2-4 s)
+def test_c15_import_does_not_start_while_a_trim_holds_its_slots(cluster):
+    """Upstream 'Test import task does not start if active trim is in
+    progress for the same slots': the source's active trim is scheduled but
+    held (DEBUG ASM-TRIM-METHOD active -1); importing the slots back logs
+    'trim in progress' and waits in state none; once the trim runs the
+    import starts and brings every key back."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo, hi = 13020, 13021
+    src = node_of(procs, cs, lo)
+    dst = (src + 1) % 3
+    keys = keys_in(rc, lo, hi, 200, prefix="it")
+    _fill(rc, keys)
+    cs[src].execute_command("DEBUG", "ASM-TRIM-METHOD", "active", "-1")
+    try:
+        tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        assert wait_state(cs[dst], tid)[b"state"] == b"completed"
+        wait_for(lambda: _cluster_info(cs[src])[
+            "cluster_slot_migration_active_trim_running"] == "1", 10)
+        # the held keys are invisible meanwhile
+        assert cs[src].execute_command("CLUSTER", "COUNTKEYSINSLOT", lo) == 0
+        back = cs[src].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        wait_for(lambda: ("Can not start import task %s due to trim in progress for some of "
+                          "the slots" % back.decode()) in open(procs[src].log_path).read(), 10,
+                 what="the 'trim in progress' log line")
+        time.sleep(0.3)
+        assert status(cs[src], back)[b"state"] == b"none"
+        cs[src].execute_command("DEBUG", "ASM-TRIM-METHOD", "active", "0")
+        assert wait_state(cs[src], back)[b"state"] == b"completed"
+    finally:
+        cs[src].execute_command("DEBUG", "ASM-TRIM-METHOD", "default")
+    assert sum(cs[src].execute_command("CLUSTER", "COUNTKEYSINSLOT", s)
+               for s in (lo, hi)) == 200
+    assert all(rc.get(k) == b"v" for k in keys)
+
+
+def test_c15_client_tracking_makes_the_trim_active_and_invalidates(cluster):
+    """Upstream 'Test active trim is used when client tracking is used': a
+    client tracking a key of the moved slot (its invalidations redirected
+    to a subscriber) makes the source trim actively; the subscriber gets an
+    invalidation for the key."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo = hi = 13030
+    src = node_of(procs, cs, lo)
+    dst = (src + 1) % 3
+    key = keys_in(rc, lo, hi, 1, prefix="tr")[0]
+    rc.set(key, "1")
+    sub = procs[src].conn()
+    sid = int(sub.cmd("CLIENT", "ID")[1:-2])
+    sub.cmd("SUBSCRIBE", "__redis__:invalidate")
+    tr = procs[src].conn()
+    assert tr.cmd("CLIENT", "TRACKING", "ON", "REDIRECT", str(sid)) == b"+OK\r\n"
+    assert tr.cmd("GET", key) == b"$1\r\n1\r\n"
+    before = int(_cluster_info(cs[src]).get("cluster_slot_migration_stats_active_trim_completed",
+                                            "0"))
+    tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+    assert wait_state(cs[dst], tid)[b"state"] == b"completed"
+    wait_for(lambda: int(_cluster_info(cs[src])[
+        "cluster_slot_migration_stats_active_trim_completed"]) == before + 1, 10,
+        what="an active trim")
+    k = key.encode()
+    assert sub.read_reply() == (b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n"
+                                b"*1\r\n$%d\r\n%s\r\n" % (len(k), k))
+
+
+@pytest.mark.slow  # (a six-node cluster, two migrations)
+def test_c15_replica_trims_after_its_master_and_blocks_its_link_until_done(ha_cluster):
+    """Upstream 'Test bgtrim after a successful migration' (replica side) and
+    'Test importing slots while active-trim is in progress for the same
+    slots on replica': the source's replica trims the moved keys when its
+    master's TRIMSLOTS arrives; when the slots come back while the replica
+    still trims them (its active trim held), the replica's master link
+    waits ('Blocking master client until trim job is done') and resumes
+    once the trim ran; in the end master and replica hold every key once."""
+    procs, cs = ha_cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo, hi = 14000, 14001
+    src_port = owner_port(cs[0], lo)
+    src = _by_port(procs, cs, src_port)
+    dst_port = [p for p in {owner_port(cs[0], s) for s in (0, 6000, 12000)} if p != src_port][0]
+    dst = _by_port(procs, cs, dst_port)
+    rep, rep_proc = _replica_of(procs, cs, src_port)
+    wait_for(lambda: _synced(rep, src), 20, what="the source's replica in sync")
+    keys = keys_in(rc, lo, hi, 300, prefix="rb")
+    _fill(rc, keys)
+    wait_for(lambda: rep.dbsize() == src.dbsize(), 10, what="the replica has the keys")
+    rep.execute_command("DEBUG", "ASM-TRIM-METHOD", "active", "-1")
+    try:
+        tid = dst.execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        assert wait_state(dst, tid)[b"state"] == b"completed"
+        wait_for(lambda: _cluster_info(rep)["cluster_slot_migration_active_trim_running"] == "1",
+                 10, what="the replica's trim held")
+        assert rep.execute_command("CLUSTER", "COUNTKEYSINSLOT", lo) == 0  # invisible
+        # the slots come back to the source while its replica still trims them
+        back = src.execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        wait_for(lambda: "Blocking master client until trim job is done"
+                 in open(rep_proc.log_path).read(), 20, what="the replica's link blocked")
+        rep.execute_command("DEBUG", "ASM-TRIM-METHOD", "active", "0")
+        wait_for(lambda: "Unblocking master client after active trim is completed"
+                 in open(rep_proc.log_path).read(), 20, what="the replica's link unblocked")
+        assert wait_state(src, back)[b"state"] == b"completed"
+    finally:
+        rep.execute_command("DEBUG", "ASM-TRIM-METHOD", "default")
+    assert all(rc.get(k) == b"v" for k in keys)
+    wait_for(lambda: rep.execute_command("CLUSTER", "COUNTKEYSINSLOT", lo)
+             + rep.execute_command("CLUSTER", "COUNTKEYSINSLOT", hi) == 300, 20,
+             what="the replica holds every key again")
+    i = _cluster_info(rep)
+    assert int(i["cluster_slot_migration_stats_active_trim_completed"]) >= 1
+    assert dst.execute_command("CLUSTER", "COUNTKEYSINSLOT", lo) == 0
+
+
+@pytest.mark.slow  # (a six-node cluster, a full resync)
+def test_c15_full_resync_of_a_replica_cancels_its_active_trim(ha_cluster):
+    """Upstream 'Test fullsync cancels active trim': the source's replica
+    holds an active trim (DEBUG ASM-TRIM-METHOD active -1) when its master
+    drops it (replica output buffer limit) and it resyncs in full: the trim
+    job is cancelled (CLUSTER INFO counts it) and the replica ends with its
+    master's dataset, without the moved keys."""
+    procs, cs = ha_cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo, hi = 14100, 14101
+    src_port = owner_port(cs[0], lo)
+    src = _by_port(procs, cs, src_port)
+    dst_port = [p for p in {owner_port(cs[0], s) for s in (0, 6000, 12000)} if p != src_port][0]
+    dst = _by_port(procs, cs, dst_port)
+    rep, _ = _replica_of(procs, cs, src_port)
+    wait_for(lambda: _synced(rep, src), 20, what="the source's replica in sync")
+    _fill(rc, keys_in(rc, lo, hi, 300, prefix="fs"))
+    rep.execute_command("DEBUG", "ASM-TRIM-METHOD", "active", "-1")
+    cob = src.config_get("client-output-buffer-limit")["client-output-buffer-limit"]
+    try:
+        tid = dst.execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        assert wait_state(dst, tid)[b"state"] == b"completed"
+        wait_for(lambda: _cluster_info(rep)["cluster_slot_migration_active_trim_running"] == "1",
+                 10, what="the replica's trim held")
+        cancelled = int(_cluster_info(rep)["cluster_slot_migration_stats_active_trim_cancelled"])
+        src.config_set("client-output-buffer-limit", "replica 1024 0 0")
+        other = next(k for k in keys_in(rc, 0, 16383, 2000, prefix="big")
+                     if owner_port(cs[0], rc.keyslot(k)) == src_port)
+        rc.set(other, "x" * 2_000_000)  # (more than the backlog: a full resync)
+        wait_for(lambda: int(_cluster_info(rep)[
+            "cluster_slot_migration_stats_active_trim_cancelled"]) == cancelled + 1, 30,
+            what="the replica's trim cancelled by the full resync")
+        assert _cluster_info(rep)["cluster_slot_migration_active_trim_running"] == "0"
+    finally:
+        src.config_set("client-output-buffer-limit", cob)
+        rep.execute_command("DEBUG", "ASM-TRIM-METHOD", "default")
+    wait_for(lambda: _synced(rep, src) and rep.dbsize() == src.dbsize(), 20,
+             what="the replica has its master's dataset")
+    for s in (lo, hi):
+        assert rep.execute_command("CLUSTER", "COUNTKEYSINSLOT", s) == 0
+    assert rc.get(other) == b"x" * 2_000_000
+    rc.delete(other)
+
+
+@pytest.mark.parametrize("method", ["bg", "active"])
+def test_c15_cancelled_import_trims_its_partial_keys(cluster, method):
+    """Upstream 'Test bgtrim after a failed migration' and 'Test
+    active-trim clears partially imported keys on cancel': an import
+    cancelled mid-snapshot leaves no key on the destination, by the lazy
+    free (bg) or by an active trim that counts them (active); the source
+    keeps them all."""
+    procs, cs = cluster
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    lo, hi = (13040, 13041) if method == "bg" else (13042, 13043)
+    src = node_of(procs, cs, lo)
+    dst = (src + 1) % 3
+    keys = keys_in(rc, lo, hi, 200, prefix="cp" + method)
+    _fill(rc, keys)
+    cs[dst].execute_command("DEBUG", "ASM-TRIM-METHOD", method)
+    cs[dst].execute_command("CONFIG", "RESETSTAT")
+    cs[src].execute_command("CONFIG", "SET", "rdb-key-save-delay", "5000")
+    try:
+        base = cs[dst].info("keyspace").get("db0", {}).get("keys", 0)
+        tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
+        wait_for(lambda: cs[dst].info("keyspace").get("db0", {}).get("keys", 0) >= base + 20,
+                 10, what="some keys imported")
+        started = int(_cluster_info(cs[dst])["cluster_slot_migration_stats_active_trim_started"])
+        assert cs[dst].execute_command("CLUSTER", "MIGRATION", "CANCEL", "ID", tid) == 1
+        wait_for(lambda: sum(cs[dst].execute_command("CLUSTER", "COUNTKEYSINSLOT", s)
+                             for s in (lo, hi)) == 0
+                 and cs[dst].info("keyspace").get("db0", {}).get("keys", 0)
+                 == cs[dst].dbsize(), 10, what="the partial keys trimmed")
+        i = _cluster_info(cs[dst])
+        if method == "bg":
+            wait_for(lambda: cs[dst].info("memory")["lazyfreed_objects"] > 0
+                     and cs[dst].info("memory")["lazyfree_pending_objects"] == 0, 10,
+                     what="the lazy free ran")
+            assert int(i["cluster_slot_migration_stats_active_trim_started"]) == started
+        else:
+            wait_for(lambda: _cluster_info(cs[dst])[
+                "cluster_slot_migration_active_trim_running"] == "0", 10)
+            i = _cluster_info(cs[dst])
+            assert int(i["cluster_slot_migration_stats_active_trim_started"]) == started + 1
+            assert int(i["cluster_slot_migration_active_trim_current_job_keys"]) > 0
+            assert (i["cluster_slot_migration_active_trim_current_job_trimmed"]
+                    == i["cluster_slot_migration_active_trim_current_job_keys"])
+    finally:
+        cs[dst].execute_command("DEBUG", "ASM-TRIM-METHOD", "default")
+        cs[src].execute_command("CONFIG", "SET", "rdb-key-save-delay", "0")
+    cs[src].execute_command("CLUSTER", "MIGRATION", "CANCEL", "ALL")
+    assert all(rc.get(k) == b"v" for k in keys)

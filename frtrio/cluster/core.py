@@ -244,12 +244,12 @@ class ClusterCore:
             return []
         logs = []
         db0 = srv.dbs[0]
-        n = self.migrations.trim_partial_import()  # an import cut by the restart
-        if n:
-            logs.append("Detected keys in slots that do not belong to this node. Trimmed %d keys "
-                        "of an unfinished slot import." % n)
+        # an import cut by the restart: its keys go in a trim job (it logs
+        # Redis's "Detected keys in slots that do not belong to this node")
+        self.migrations.trim_partial_import()
+        trimming = self.migrations.trimming_slots()
         for slot in sorted(db0.slot_keys):
-            if not db0.slot_keys[slot]:
+            if not db0.slot_keys[slot] or slot in trimming:
                 continue
             owner = st.slots[slot]
             if owner is me or slot in st.importing_from:

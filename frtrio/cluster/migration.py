@@ -149,7 +149,7 @@ class Task:
         self.applied_time = 0
         self.snapshot_start = 0
         self.last_io = now
-        self.reported = ""  # the state named in the last event record
+        self.reported = ""  # a wait already logged ("trim": a trim job holds its slots)
 
     def status(self):
         pause = self.end_time - self.paused_time if (
@@ -176,6 +176,44 @@ class StopTask:
         self.task = task
 
 
+class TrimJob:
+    """An active trim job: its slots and how far the cron got."""
+
+    __slots__ = ("slots", "pos")
+
+    def __init__(self, slots):
+        self.slots = list(slots)
+        self.pos = 0
+
+
+class BackgroundTrim:
+    """A background trim handed to the lazy-free queue (Redis frees the
+    detached slot dictionaries in a thread): until the cron frees it the
+    slots' keys are invisible (the slots are in a trim job)."""
+
+    __slots__ = ("db", "slots", "count", "mig", "done")
+    lazyfree_job = True  # (LazyFree.drain calls free())
+
+    def __init__(self, db, slots, count, mig):
+        self.db = db
+        self.slots = list(slots)
+        self.count = count
+        self.mig = mig
+        self.done = False
+
+    def free(self) -> None:
+        if not self.done:
+            db = self.db
+            sk = db.slot_keys
+            for s in self.slots:
+                d = sk.get(s)
+                while d:
+                    db.delete(next(iter(d)))
+                    d = sk.get(s)
+            self.done = True
+        self.mig.background_trim_done(self)
+
+
 class Migrations:
     """The tasks of one node: at most one active, plus an archive."""
 
@@ -188,7 +226,18 @@ class Migrations:
         # observability (CLUSTER INFO / INFO memory, shown once ASM was used
         # on this node, so a node that never migrates answers as 7.0 does)
         self.used = False
-        self.trim_jobs = 0  # trims carried out (each at once: an active trim that completes)
+        # trim jobs (§6.7): pending (before-sleep starts them), active (the
+        # cron deletes their keys), background (the lazy-free queue has them)
+        self.trim_pending: list[list[int]] = []
+        self.trim_active: list[TrimJob] = []
+        self.trim_bg: list[BackgroundTrim] = []
+        self._trimming: frozenset = frozenset()
+        self.trim_method = "default"  # DEBUG ASM-TRIM-METHOD
+        self.trim_delay = 0
+        self.at_started = self.at_completed = self.at_cancelled = 0
+        self.at_keys = self.at_trimmed = 0
+        self._trim_deferred_logged = False
+        self._trim_blocked_logged = False
         self.input_buffer = 0  # destination: live stream bytes buffered during the snapshot
         self.input_buffer_peak = 0
         self.failpoint: tuple[str, str] | None = None  # DEBUG ASM-FAILPOINT
@@ -261,7 +310,7 @@ class Migrations:
         if t.op == MIGRATE:
             self._unpause()
         elif self.st.myself.is_master:
-            self.trim([s for s in t.slots if self.st.owner(s) is not self.st.myself])
+            self.schedule_trim([s for s in t.slots if self.st.owner(s) is not self.st.myself])
 
     def cancel(self, t: Task, reason: str) -> None:
         if t.state in TERMINAL:
@@ -336,8 +385,11 @@ class Migrations:
         st = self.st
         slots = [s for s in sorted(mt[1]) if st.owner(s) is not st.myself
                  and self.server.dbs[0].count_keys_in_slot(s)]
-        n = self.trim(slots)
+        n = self.schedule_trim(slots)
         if n:
+            log.warning("Detected keys in slots that do not belong to this node. Scheduling trim "
+                        "for %d keys in slots: %s", n,
+                        format_ranges(normalize((s, s) for s in slots)))
             self.core.emit("cluster.asm_trim", outcome="partial_import", task=mt[0], keys=n)
         return n
 
@@ -436,6 +488,9 @@ class Migrations:
                     "ERR Slot %d is currently in an active atomic slot migration. CLUSTER SETSLOT "
                     "cannot be used at this time. To perform a legacy slot migration instead, "
                     "first cancel the ongoing task with CLUSTER MIGRATION CANCEL" % slot)
+        if slot in self._trimming:
+            raise ErrorReply("ERR There is a pending trim job for slot %d. CLUSTER SETSLOT cannot "
+                             "be used at this time. Retry after the trim job is done." % slot)
 
     # --- destination ------------------------------------------------------------
 
@@ -459,8 +514,18 @@ class Migrations:
             self.core.emit("cluster.asm_task_source_changed", outcome="source node changed",
                            task=t.id, old=t.source, new=owner.id)
             t.source = owner.id
-        # stale keys of these slots (an earlier failed import) go first
-        self.trim([s for s in t.slots if self.server.dbs[0].count_keys_in_slot(s)])
+        # stale keys of these slots (an earlier failed import) go first: the
+        # import waits (in none, the cron retries) until no trim job holds
+        # any of its slots
+        self.schedule_trim([s for s in t.slots if self.server.dbs[0].count_keys_in_slot(s)
+                            and self.st.owner(s) is not self.st.myself])
+        if t.slots & self._trimming:
+            if t.reported != "trim":
+                t.reported = "trim"
+                log.warning("Can not start import task %s due to trim in progress for some of "
+                            "the slots", t.id)
+            return
+        t.reported = ""
         t.start_time = self.now()
         t.rdb_state = "none"
         t.dest_offset = 0
@@ -470,10 +535,16 @@ class Migrations:
         self._mirror(t)
         self.effects.append(StartImport(t))
 
-    def takeover(self, t: Task) -> None:
+    def takeover(self, t: Task) -> bool:
         """STREAM-EOF applied: claim the slots, bump the epoch without
-        consensus, save with fsync, broadcast a PONG; the task completes."""
+        consensus, save with fsync, broadcast a PONG; the task completes.
+        Returns False when DEBUG ASM-FAILPOINT import-main-channel takeover
+        holds the task there instead (the source's write pause then times
+        out: upstream test "Source write pause timeout")."""
         self.move(t, "takeover")
+        if self.failpoint == ("import-main-channel", "takeover"):
+            self.core.emit("cluster.asm_task_held", outcome="takeover", task=t.id)
+            return False
         st = self.st
         me = st.myself
         for j in sorted(t.slots):
@@ -488,6 +559,7 @@ class Migrations:
         self.move(t, "completed")
         t.last_error = ""
         self._archive(t)
+        return True
 
     # --- source -------------------------------------------------------------------
 
@@ -611,6 +683,10 @@ class Migrations:
         if t.state in ("send-bulk-and-stream", "send-stream") and (
                 t.dest_offset + self.cfg_int("cluster-slot-migration-handoff-max-lag-bytes")
                 >= t.source_offset):
+            if self.failpoint == ("migrate-main-channel", "handoff-prep"):
+                # (DEBUG ASM-FAILPOINT: never hand off; the drain timeout of
+                # the cron fails the task: upstream "Sync buffer drain timeout")
+                return
             self.move(t, "handoff-prep")
             # writes paused node-wide until the destination owns the slots
             self.server.pause_clients(1 << 62, False, self.pause_purpose)
@@ -639,7 +715,7 @@ class Migrations:
                 t.last_error = ""
                 self._archive(t)
                 self._unpause()
-                self.trim(sorted(t.slots))
+                self.schedule_trim(sorted(t.slots))
                 return True
             self.cancel(t, "slots configuration updated")
         return False
@@ -680,13 +756,12 @@ class Migrations:
         active = sum(1 for t in self.tasks if t.op == IMPORT or t.state != "failed")
         return [
             "cluster_slot_migration_active_tasks:%d" % active,
-            # frtrio deletes a trimmed slot's keys at once: no job stays queued
-            "cluster_slot_migration_active_trim_running:0",
-            "cluster_slot_migration_active_trim_current_job_keys:0",
-            "cluster_slot_migration_active_trim_current_job_trimmed:0",
-            "cluster_slot_migration_stats_active_trim_started:%d" % self.trim_jobs,
-            "cluster_slot_migration_stats_active_trim_completed:%d" % self.trim_jobs,
-            "cluster_slot_migration_stats_active_trim_cancelled:0",
+            "cluster_slot_migration_active_trim_running:%d" % len(self.trim_active),
+            "cluster_slot_migration_active_trim_current_job_keys:%d" % self.at_keys,
+            "cluster_slot_migration_active_trim_current_job_trimmed:%d" % self.at_trimmed,
+            "cluster_slot_migration_stats_active_trim_started:%d" % self.at_started,
+            "cluster_slot_migration_stats_active_trim_completed:%d" % self.at_completed,
+            "cluster_slot_migration_stats_active_trim_cancelled:%d" % self.at_cancelled,
         ]
 
     def memory_lines(self) -> list[str]:
@@ -700,31 +775,254 @@ class Migrations:
             "mem_cluster_slot_migration_input_buffer_peak:%d" % self.input_buffer_peak,
         ]
 
-    # --- trimming -----------------------------------------------------------------
+    # --- trimming (§6.7) ----------------------------------------------------------
+    #
+    # A trim deletes the keys of slots this node does not own. It is asked
+    # for as a *pending job* (schedule_trim: O(slots), the keys become
+    # invisible at once) that before-sleep processes when writes are not
+    # paused (process_pending_trims). Processing picks the method: a
+    # *background* trim hands the slots' keys to the lazy-free queue the cron
+    # drains (Redis frees the detached per-slot dicts in a thread); an
+    # *active* trim (any client tracking keys, or DEBUG ASM-TRIM-METHOD
+    # active) deletes them from the cron, 25% of a cron period at most per
+    # tick, so that every deleted key invalidates its tracked copies. Either
+    # way TRIMSLOTS goes to replicas and the AOF when the job is processed.
 
-    def trim(self, slots) -> int:
-        """Delete every key of these (unowned) slots and propagate TRIMSLOTS."""
-        slots = [s for s in slots if self.server.dbs[0].count_keys_in_slot(s)]
+    def trimming_slots(self) -> frozenset:
+        return self._trimming
+
+    def _refresh_trimming(self) -> None:
+        s: set = set()
+        for slots in self.trim_pending:
+            s.update(slots)
+        for j in self.trim_active:
+            s.update(j.slots)
+        for j in self.trim_bg:
+            if not j.done:
+                s.update(j.slots)
+        self._trimming = frozenset(s)
+        self._refresh_hidden()
+
+    def schedule_trim(self, slots) -> int:
+        """Queue a trim job for the slots of ``slots`` that hold keys and
+        are not in a job already; returns the number of keys it will trim."""
+        db = self.server.dbs[0]
+        tr = self._trimming
+        slots = sorted(s for s in slots if s not in tr and db.count_keys_in_slot(s))
         if not slots:
+            return 0
+        n = sum(db.count_keys_in_slot(s) for s in slots)
+        self.trim_pending.append(slots)
+        self.used = True
+        self._refresh_trimming()
+        self.core.emit("cluster.asm_trim", outcome="scheduled",
+                       slots=format_ranges(normalize((s, s) for s in slots)), keys=n)
+        return n
+
+    def trim_paused(self) -> bool:
+        """Writes paused (CLIENT PAUSE, a migration's handoff): no trim."""
+        srv = self.server
+        return srv.pause_end_ms > srv.now_ms
+
+    def process_pending_trims(self) -> None:
+        """Before-sleep: start the pending jobs (a replica drops them: its
+        master's TRIMSLOTS does the work)."""
+        if not self.trim_pending or self.trim_method == "none":
+            return
+        if not self.st.myself.is_master:
+            for slots in self.trim_pending:
+                log.info("Cancelling the pending trim job for slots: %s",
+                         format_ranges(normalize((s, s) for s in slots)))
+            self.trim_pending = []
+            self._refresh_trimming()
+            return
+        if self.trim_paused():
+            if not self._trim_deferred_logged:
+                self._trim_deferred_logged = True
+                log.info("Trim job is deferred since pause action is in effect.")
+            return
+        self._trim_deferred_logged = False
+        jobs, self.trim_pending = self.trim_pending, []
+        for slots in jobs:
+            ranges = normalize((s, s) for s in slots)
+            self.trim_slots(slots)
+            argv = [b"TRIMSLOTS", b"RANGES", b"%d" % len(ranges)]
+            for s, e in ranges:
+                argv += [b"%d" % s, b"%d" % e]
+            self.server.propagate(0, argv)
+        self._refresh_trimming()
+
+    def trim_slots(self, slots) -> int:
+        """Run a trim now (Redis's asmTrimSlots): active when a client
+        tracks keys or the debug method says so, else in the background."""
+        if self.trim_method == "none":
             return 0
         srv = self.server
         db = srv.dbs[0]
-        n = 0
-        for s in slots:
-            for k in list(db.slot_keys.get(s, ())):
-                db.delete(k)
-                n += 1
-        ranges = normalize((s, s) for s in slots)
-        argv = [b"TRIMSLOTS", b"RANGES", b"%d" % len(ranges)]
-        for s, e in ranges:
-            argv += [b"%d" % s, b"%d" % e]
-        srv.propagate(0, argv)
-        srv.dirty += n
-        self.trims += len(slots)
-        self.trim_jobs += 1
+        slots = sorted(s for s in slots if db.count_keys_in_slot(s))
+        if not slots:
+            return 0
         self.used = True
-        self.core.emit("cluster.asm_trim", outcome="trimmed", slots=format_ranges(ranges), keys=n)
+        self.trims += len(slots)
+        rs = format_ranges(normalize((s, s) for s in slots))
+        if self.trim_method == "active" or (self.trim_method == "default"
+                                            and srv.tracking.tracking_clients):
+            self.trim_active.append(TrimJob(slots))
+            log.info("Active trim scheduled for slots: %s", rs)
+            self.core.emit("cluster.asm_trim", outcome="active_scheduled", slots=rs)
+            if len(self.trim_active) == 1:
+                self._active_start()
+            self._refresh_trimming()
+            return 0
+        n = sum(db.count_keys_in_slot(s) for s in slots)
+        # watchers of the slots' keys see them go now (Redis's flush signal)
+        if srv.watched_keys:
+            sl = set(slots)
+            for dbid, key in list(srv.watched_keys):
+                if dbid == 0 and key_slot(key) in sl:
+                    srv.touch_key(db, key)
+        job = BackgroundTrim(db, slots, n, self)
+        self.trim_bg.append(job)
+        srv.lazyfree.free_job_async(job, n)
+        log.info("Background trim started for slots: %s to trim %d keys.", rs, n)
+        self.core.emit("cluster.asm_trim", outcome="background", slots=rs, keys=n)
+        self._refresh_trimming()
         return n
+
+    def detached_counts(self) -> tuple[int, int]:
+        """(keys, keys with a TTL) a background trim holds until the lazy
+        free runs: INFO keyspace leaves them out, as Redis (which detached
+        them) does."""
+        if not self.trim_bg:
+            return (0, 0)
+        db = self.server.dbs[0]
+        keys = expires = 0
+        for j in self.trim_bg:
+            if j.done:
+                continue
+            for s in j.slots:
+                d = db.slot_keys.get(s)
+                if d:
+                    keys += len(d)
+                    if db.expires:
+                        expires += sum(1 for k in d if k in db.expires)
+        return (keys, expires)
+
+    def background_trim_done(self, job) -> None:
+        if job in self.trim_bg:
+            self.trim_bg.remove(job)
+        self._refresh_trimming()
+
+    def _active_start(self) -> None:
+        j = self.trim_active[0]
+        db = self.server.dbs[0]
+        self.at_started += 1
+        self.at_keys = sum(db.count_keys_in_slot(s) for s in j.slots)
+        self.at_trimmed = 0
+        log.info("Active trim initiated for slots: %s, to trim %d keys.",
+                 format_ranges(normalize((s, s) for s in j.slots)), self.at_keys)
+
+    def _active_end(self) -> None:
+        j = self.trim_active.pop(0)
+        self.at_completed += 1
+        rs = format_ranges(normalize((s, s) for s in j.slots))
+        log.info("Active trim completed for slots: %s, %d keys trimmed.", rs, self.at_trimmed)
+        self.core.emit("cluster.asm_trim", outcome="active_completed", slots=rs,
+                       keys=self.at_trimmed)
+
+    def active_trim_cycle(self, hz: int) -> int:
+        """Cron: delete keys of the current active job for at most 25% of a
+        cron period (the clock is the Env's, read every 32 deletions;
+        DEBUG ASM-TRIM-METHOD active <delay> counts <delay> us a key);
+        not while writes are paused. Returns the keys deleted."""
+        if self.trim_delay < 0 or not self.trim_active:
+            return 0
+        if self.trim_paused():
+            if not self._trim_blocked_logged:
+                self._trim_blocked_logged = True
+                log.info("Active trim cycle is blocked since pause action is in effect.")
+            return 0
+        if self._trim_blocked_logged:
+            log.info("Active trim cycle is unblocked.")
+            self._trim_blocked_logged = False
+        srv = self.server
+        db = srv.dbs[0]
+        clock = srv.clock_ns
+        limit_us = max(1, 1000000 * 25 // max(1, hz) // 100)
+        start = clock()
+        delay = self.trim_delay
+        deleted = 0
+        sk = db.slot_keys
+        while self.trim_active:
+            j = self.trim_active[0]
+            exceeded = False
+            while j.pos < len(j.slots):
+                d = sk.get(j.slots[j.pos])
+                while d:
+                    db.delete(next(iter(d)))  # (tracking invalidation, no event)
+                    deleted += 1
+                    self.at_trimmed += 1
+                    if deleted % 32 == 0 and ((clock() - start) // 1000
+                                              + deleted * delay > limit_us):
+                        exceeded = True
+                        break
+                    d = sk.get(j.slots[j.pos])
+                if exceeded:
+                    break
+                j.pos += 1
+            if exceeded:
+                break
+            self._active_end()
+            if self.trim_active:
+                self._active_start()  # the next job at once
+        self._refresh_trimming()
+        return deleted
+
+    def cancel_trim_jobs(self) -> None:
+        """A full resync replaces the dataset: every trim job goes."""
+        for slots in self.trim_pending:
+            log.info("Cancelling the pending trim job for slots: %s",
+                     format_ranges(normalize((s, s) for s in slots)))
+        self.trim_pending = []
+        if self.trim_active:
+            log.info("Cancelling all active trim jobs")
+            self.at_cancelled += len(self.trim_active)
+            self.trim_active = []
+        for j in self.trim_bg:
+            j.done = True  # (whatever it would free is flushed with the old data)
+        self.trim_bg = []
+        self._refresh_trimming()
+
+    def trim_blocks(self, argv) -> bool:
+        """Replica protection: a command of my master touching keys of a
+        slot I am still trimming must wait (a background trim is simply
+        finished now)."""
+        if not self._trimming:
+            return False
+        cmd = self.server.commands.get(argv[0].lower())
+        if cmd is None:
+            return False
+        pos = cmd.get_keys(argv)
+        if not pos:
+            return False
+        tr = self._trimming
+        hit = {key_slot(argv[p]) for p in pos} & tr
+        if not hit:
+            return False
+        if any(not j.done and hit & set(j.slots) for j in self.trim_bg):
+            self.server.lazyfree.drain()
+        return bool(hit & self._trimming)
+
+    def set_trim_method(self, method: str, delay: int) -> None:
+        """DEBUG ASM-TRIM-METHOD: leaving ``none`` trims every slot that has
+        keys and that I do not own (master only)."""
+        old = self.trim_method
+        self.trim_method = method
+        self.trim_delay = delay
+        if old == "none" and method != "none" and self.st.myself.is_master:
+            st = self.st
+            self.schedule_trim([s for s in sorted(self.server.dbs[0].slot_keys)
+                                if st.owner(s) is not st.myself])
 
     # --- cron (every 100 ms) -----------------------------------------------------------
 
@@ -770,13 +1068,16 @@ class Migrations:
 
     def hidden(self) -> frozenset:
         """Slots whose keys this node holds but clients must not see: those
-        of an import in progress (§5; INFO keyspace still counts them)."""
+        of an import in progress (§5; INFO keyspace still counts them) and
+        those in a trim job (§6.7)."""
         t = self.active()
+        out = self._trimming
         if t is not None and t.op == IMPORT and t.state not in ("none", "failed"):
-            return t.slots
+            return t.slots | out if out else t.slots
         if self.master_task is not None and self.st.myself.is_replica:
-            return self.master_task[1]  # my master's import, mirrored (§4.7)
-        return frozenset()
+            # my master's import, mirrored (§4.7)
+            return self.master_task[1] | out if out else self.master_task[1]
+        return out
 
     def active_count(self) -> int:
         return sum(1 for t in self.tasks if t.op == IMPORT or t.state != "failed")

@@ -11,6 +11,7 @@ from frtrio.commands.table import command
 from frtrio.commands.util import err, parse_int, protected_action_allowed
 from frtrio.core.effects import DebugLoadAof, DebugReload, Sleep
 from frtrio.protocol.reply import NO_REPLY, OK, Raw, Status
+from frtrio.protocol.parser import string2ll
 
 
 def _debug_allowed(c) -> bool:
@@ -239,6 +240,25 @@ def cmd_debug(c, argv):
         if core is None:
             raise err("ERR Debug option only available for cluster mode enabled setup!")
         core.migrations.set_failpoint(argv[2].decode("latin-1"), argv[3].decode("latin-1"))
+        return OK
+    if sub == b"asm-trim-method" and len(argv) in (3, 4):
+        # Redis 8.4's test hook: how atomic slot migration trims (default:
+        # active when a client tracks keys, else background; none: never);
+        # <delay> us counted for each key an active trim deletes (negative:
+        # active trim jobs are scheduled but do not run)
+        core = c.server.cluster
+        if core is None:
+            raise err("ERR Debug option only available for cluster mode enabled setup!")
+        method = _cstr(argv[2]).lower().decode("latin-1")
+        if method not in ("default", "none", "bg", "active"):
+            raise err("ERR Invalid trim method: %s (one of: default, none, bg, active)" % method)
+        delay = 0
+        if len(argv) == 4:
+            d = string2ll(argv[3])
+            if d is None:
+                raise err("ERR value is not an integer or out of range")
+            delay = d
+        core.migrations.set_trim_method(method, delay)
         return OK
     if (sub == b"clusterlink" and len(argv) == 5
             and _cstr(argv[2]).lower() == b"kill"):

@@ -117,5 +117,22 @@ def cmd_trimslots(c, argv):
         for j in m.slots_of(ranges):
             if st.owner(j) is st.myself:
                 raise err("ERR the slot %d is served by this node" % j)
-    mig.trim(list(m.slots_of(ranges)))
+    slots = list(m.slots_of(ranges))
+    srv = c.server
+    if srv.loading:
+        # loading the AOF: at once (a later command of the file may write
+        # the same key again), as Redis does
+        db = srv.dbs[0]
+        for s in slots:
+            d = db.slot_keys.get(s)
+            while d:
+                db.delete(next(iter(d)))
+                d = db.slot_keys.get(s)
+    else:
+        mig.trim_slots(slots)
+    # (forced propagation to replicas and the AOF, whatever it deleted)
+    argv2 = [b"TRIMSLOTS", b"RANGES", b"%d" % len(ranges)]
+    for s, e in ranges:
+        argv2 += [b"%d" % s, b"%d" % e]
+    srv.propagate(0, argv2)
     return OK

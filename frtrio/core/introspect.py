@@ -445,11 +445,19 @@ class LazyFree:
         self.jobs.append(((data, expires), len(data)))
         self.pending += len(data)
 
+    def free_job_async(self, job, count: int) -> None:
+        """A job that frees ``count`` objects itself (``job.free()``): an
+        atomic slot migration's background trim of whole slots."""
+        self.jobs.append((job, count))
+        self.pending += count
+
     def drain(self) -> int:
         """Free everything queued (the shell calls this from its cron)."""
         n = 0
         while self.jobs:
-            job, count = self.jobs.pop()
+            job, count = self.jobs.pop(0)
+            if getattr(type(job), "lazyfree_job", False):
+                job.free()
             del job
             self.pending -= count
             self.freed += count

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import struct
 
+from frtrio.cluster.slots import key_slot
 from frtrio.config import VERSION
 from frtrio.core import evict as _evict
 from frtrio.scripting import persist as _functions
@@ -62,6 +63,13 @@ def asm_record(server) -> bytes:
     my master), as Redis 8.4's ``cluster-asm-task`` AUX field; b"" if none."""
     core = getattr(server, "cluster", None)
     return core.migrations.record_value() if core is not None else b""
+
+
+def trimming_slots(server) -> frozenset:
+    """Slots in an atomic slot migration trim job: their keys are on their
+    way out, and neither an RDB nor an AOF rewrite keeps them (Redis 8.4)."""
+    core = getattr(server, "cluster", None)
+    return core.migrations.trimming_slots() if core is not None else frozenset()
 
 
 def aux_records(redis_ver: bytes, ctime_s: int, used_mem: int, rsi, aof_base: bool,
@@ -119,6 +127,8 @@ def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
     access = 1 if pflags & _evict.F_LRU else 2 if pflags & _evict.F_LFU else 0
     clock = _evict.lru_clock(server.now_ms)
     now_min = _evict.lfu_minutes(server.now_ms)
+    skip = trimming_slots(server)
+    saved = skipped = 0
     for db in server.dbs:
         if not db.data:
             continue
@@ -127,6 +137,10 @@ def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
         out.append(bytes((OP_SELECTDB,)) + enc_len(db.id))
         out.append(bytes((OP_RESIZEDB,)) + enc_len(len(db.data)) + enc_len(len(expires)))
         for key, v in db.data.items():
+            if skip and db.id == 0 and key_slot(key) in skip:
+                skipped += 1  # a slot being trimmed (atomic slot migration)
+                continue
+            saved += 1
             exp = expires.get(key)
             if exp is not None:
                 out.append(bytes((OP_EXPIRETIME_MS,)) + struct.pack("<q", exp))
@@ -148,6 +162,9 @@ def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
     out.append(bytes((OP_EOF,)))
     body = b"".join(out)
     crc = crc64.crc64(body) if cfg.get("rdbchecksum") == "yes" else 0
+    if skipped:
+        log.info("%s done, %d keys saved, %d keys skipped, %d bytes written.",
+                 "AOF rewrite" if aof_base else "BGSAVE", saved, skipped, len(body) + 8)
     return body + crc.to_bytes(8, "little")
 
 

@@ -10,9 +10,14 @@ PEXPIREAT (absolute unix ms), so they survive any restart delay.
 
 from __future__ import annotations
 
+import logging
+
+from frtrio.cluster.slots import key_slot
 from frtrio.persist.aof_format import encode_command
 from frtrio.protocol.reply import format_double
 from frtrio.store.db import type_name
+
+log = logging.getLogger("frtrio.aof")
 
 _BATCH = 64
 
@@ -87,14 +92,26 @@ def dataset_as_commands(server) -> bytes:
     if sc is not None:  # function libraries first, as Redis's rewriteFunctions
         for lib in sc.libraries.values():
             out.append(encode_command([b"FUNCTION", b"LOAD", lib.code]))
+    from frtrio.persist.rdbfile import trimming_slots
+
+    skip = trimming_slots(server)
+    saved = skipped = 0
     for db in server.dbs:
         if not db.data:
             continue
         out.append(encode_command([b"SELECT", b"%d" % db.id]))
         for key, v in db.data.items():
+            if skip and db.id == 0 and key_slot(key) in skip:
+                skipped += 1  # a slot being trimmed (atomic slot migration)
+                continue
+            saved += 1
             for argv in value_commands(key, v):
                 out.append(encode_command(argv))
             exp = db.expires.get(key)
             if exp is not None:
                 out.append(encode_command([b"PEXPIREAT", key, b"%d" % exp]))
-    return b"".join(out)
+    data = b"".join(out)
+    if skipped:
+        log.info("AOF rewrite done, %d keys saved, %d keys skipped, %d bytes written.",
+                 saved, skipped, len(data))
+    return data

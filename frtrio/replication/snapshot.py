@@ -39,9 +39,19 @@ class Snapshot:
                      + _functions.rdb_records(server, self.lim.compress))
         # per db: [dbid, pending {key: value}, expires copy, encoded parts, nkeys]
         self.dbs = []
+        skip = _rf.trimming_slots(server)
         for db in server.dbs:
             if db.data:
-                self.dbs.append([db.id, dict(db.data), dict(db.expires), [], len(db.data)])
+                data = dict(db.data)
+                if skip and db.id == 0:
+                    # keys of slots in an atomic slot migration trim job
+                    # stay out of the payload, as they do of an RDB file
+                    for s in skip:
+                        for k in db.slot_keys.get(s, ()):
+                            data.pop(k, None)
+                    if not data:
+                        continue
+                self.dbs.append([db.id, data, dict(db.expires), [], len(data)])
         self.keys_total = sum(d[4] for d in self.dbs)
         self.done = not self.dbs
         self.preserved = 0

@@ -115,6 +115,8 @@ class MigrationShell:
         if mig.tasks:
             mig.feed(self.node.server.propagated)
             mig.before_sleep()
+        if mig.trim_pending:
+            mig.process_pending_trims()
         if mig.pause_toggled:
             mig.pause_toggled = False
             self.node.pause_changed.set()
@@ -377,7 +379,9 @@ class MigrationShell:
                     parser.feed(data)
                 n.cancel_scope.cancel()
         srv.now_ms = env.unix_ms()
-        mig.takeover(t)
+        if not mig.takeover(t):
+            node.flush_effects()
+            await trio.sleep_forever()  # held by a fail point until cancelled
         log.info("Slot migration %s completed: slots %s imported from %s", t.id,
                  m.format_ranges(t.ranges), t.source)
 

@@ -477,8 +477,11 @@ class Node:
                             srv.stats["expired_keys"] += n
                 if srv.latency_ms:  # Redis's activeExpireCycle latency event
                     srv.latency_sample("expire-cycle", (srv.clock_ns() - t0) // 1000000)
-            if srv.lazyfree.jobs:  # UNLINK / FLUSHALL ASYNC: the background free
+            if srv.lazyfree.jobs:  # UNLINK / FLUSHALL ASYNC, background trims
                 srv.lazyfree.drain()
+            if cluster and srv.cluster.migrations.trim_active:
+                # atomic slot migration's active trim (25% of a cron period)
+                srv.cluster.migrations.active_trim_cycle(hz)
             self._client_timeouts()
             srv.refresh_clients_mem()
             if srv.evict_running:

@@ -649,6 +649,9 @@ class ReplicationShell:
             finally:
                 srv.async_loading = False
         log.info("MASTER <-> REPLICA sync: Flushing old data")
+        if srv.cluster is not None:
+            # the dataset is replaced: its trim jobs have nothing left to do
+            srv.cluster.migrations.cancel_trim_jobs()
         self.drop_replicas()
         repl.state.free_backlog()
         for db in srv.dbs:
@@ -750,6 +753,17 @@ class ReplicationShell:
                         "dataset stays (repl-diskless-load swapdb)")
             raise
 
+    async def _wait_trim(self, argv) -> None:
+        """Replica protection (§6.7): my master writes to a slot I am still
+        trimming (it was migrated away and back quickly); its stream waits
+        until the trim is done, else the trim would delete the new keys."""
+        mig = self.node.server.cluster.migrations
+        log.info("Blocking master client until trim job is done")
+        while mig.trim_blocks(argv):
+            await trio.sleep(0.01)
+        self.node.server.now_ms = self.node.env.unix_ms()
+        log.info("Unblocking master client after active trim is completed")
+
     async def _stream(self, stream, rd: _Lines, mc, timeout: float) -> None:
         node = self.node
         srv = node.server
@@ -784,6 +798,8 @@ class ReplicationShell:
                             await self._send(stream, encode_command(
                                 [b"REPLCONF", b"ACK", b"%d" % repl.master_reploff]))
                     else:
+                        if srv.cluster is not None and srv.cluster.migrations.trim_blocks(argv):
+                            await self._wait_trim(argv)
                         srv.execute(mc, argv)
                         mc.out.clear()
                         mc.out_bytes = 0

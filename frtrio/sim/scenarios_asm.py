@@ -33,9 +33,10 @@ CAUSES = ("none", "cancel-dest", "cancel-source", "client-pause")
 
 
 class AsmMigration(ClusterWrites):
-    def __init__(self, converge_s: float = 30.0, preload: int = 300):
+    def __init__(self, converge_s: float = 30.0, preload: int = 300, trim: str = "default"):
         super().__init__(converge_s)
         self.preload = preload
+        self.trim = trim  # DEBUG ASM-TRIM-METHOD on every node at the start
         self.lens: dict[str, int] = {}
         self.cause = ""
         self.outcome = ""
@@ -72,6 +73,12 @@ class AsmMigration(ClusterWrites):
         names = list(world.nodes)
         src, dst = names[0], names[1]
         hi = 16384 // len(names) - 1
+        if self.trim != "default":
+            # (a node restarted by the nemesis comes back with the default)
+            for name in names:
+                slot = world.nodes[name]
+                if slot.node is not None and slot.up:
+                    slot.node.server.cluster.migrations.set_trim_method(self.trim, 0)
         op = SimClient(world, "operator", dst)
         try:
             if not await world.sleep(rng.uniform(0.05, 0.8)):
@@ -165,11 +172,13 @@ class AsmMigration(ClusterWrites):
     "every acknowledged write must be on the slot's one owner exactly once, no partial "
     "import or task may be left",
     tags=("faults", "cluster", "asm"),
-    nodes=3, clients=2, duration=5.0, key_save_delay=2000, max_lag=64,
+    nodes=3, clients=2, duration=5.0, key_save_delay=2000, max_lag=64, trim="default",
 )
 def _asm(p):
+    if p["trim"] not in ("default", "none", "bg", "active"):
+        raise KeyError("trim must be default, none, bg or active, not %r" % p["trim"])
     return Scenario(
-        workload=AsmMigration(),
+        workload=AsmMigration(trim=p["trim"]),
         nodes=p["nodes"],
         node_config={"cluster-enabled": "yes", "cluster-node-timeout": "1000",
                      "appendonly": "yes", "appendfsync": "always",
