@@ -74,6 +74,10 @@ class Config:
         self.module_configs: dict[str, str] = {}
         self.sentinel_lines: list[str] = []
         self.hz_clamped = False
+        # get_int's parse of each value, keyed by name: (the string parsed,
+        # its number); a value replaced by any path is a new string, so a
+        # stale entry never matches
+        self._ints: dict[str, tuple[str, int]] = {}
 
     # --- access -------------------------------------------------------------------
 
@@ -82,6 +86,15 @@ class Config:
 
     def get_int(self, name: str) -> int:
         v = self.values[canonical(name)]
+        hit = self._ints.get(name)
+        if hit is not None and hit[0] is v:
+            return hit[1]
+        n = self._parse_int(name, v)
+        self._ints[name] = (v, n)
+        return n
+
+    @staticmethod
+    def _parse_int(name: str, v: str) -> int:
         p = BY_NAME.get(canonical(name))
         if p is not None and p.nflags & OCTAL:
             return int(v, 8)
