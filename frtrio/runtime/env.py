@@ -153,6 +153,10 @@ class RealEnv:
     def now(self) -> float:
         return trio.current_time()
 
+    async def sleep_until(self, deadline: float) -> None:
+        """Sleep until ``now()`` reaches ``deadline`` (the node's timers)."""
+        await trio.sleep_until(deadline)
+
     def work_clock(self) -> float:
         """Seconds of real elapsed time, to size chunks of work so that one
         scheduler turn stays short (the simulator's stands still)."""

@@ -453,7 +453,7 @@ class Node:
             next_server += 1.0 / hz
             cluster = self.bus is not None
             wake = min(next_server, next_cluster) if cluster else next_server
-            await trio.sleep_until(wake)
+            await env.sleep_until(wake)
             if srv.cron_paused:  # DEBUG PAUSE-CRON 1
                 continue
             now = env.now()

@@ -10,6 +10,8 @@ import random
 
 import trio
 
+from frtrio.sim import sched
+
 from frtrio.core.engine import HostInfo
 from frtrio.sim.fs import SimFS
 
@@ -40,6 +42,14 @@ class SimEnv:
         self._rngs: dict[str, random.Random] = {}
 
     # --- time -------------------------------------------------------------------
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Sleep until virtual time ``deadline`` on the simulator's clock
+        timer (no cancel scope: see ``sched.park``)."""
+        if deadline <= trio.current_time():
+            await trio.lowlevel.checkpoint()
+            return
+        await sched.park(deadline)
 
     def now(self) -> float:
         return trio.current_time()

@@ -29,36 +29,35 @@ order), never by ``id()``, so iteration order is deterministic.
 from __future__ import annotations
 
 import errno
+import math
 from collections import deque
 
 import trio
+
+from frtrio.sim import sched
 
 FIN = b""
 
 
 class _Pipe:
-    __slots__ = ("src", "dst", "chunks", "ev", "broken", "reader_closed", "last_at")
+    __slots__ = ("src", "dst", "chunks", "waiter", "broken", "reader_closed", "last_at")
 
     def __init__(self, src: str, dst: str):
         self.src = src
         self.dst = dst
         self.chunks: deque = deque()  # [deliver_at, bytes]; b"" = FIN
-        self.ev: trio.Event | None = None
+        self.waiter = None  # the reader parked on this pipe (sched.park)
         self.broken = False
         self.reader_closed = False
         self.last_at = 0.0
 
     def kick(self) -> None:
-        ev = self.ev
-        if ev is not None:
-            self.ev = None
-            ev.set()
+        if self.waiter is not None:
+            sched.wake(self)
 
-    async def wait(self) -> None:
-        ev = self.ev
-        if ev is None:
-            ev = self.ev = trio.Event()
-        await ev.wait()
+    async def wait(self, until: float = math.inf) -> None:
+        """Until something changes on the pipe, or virtual time ``until``."""
+        await sched.park(until, self)
 
 
 class SimConnection:
@@ -139,8 +138,7 @@ class SimStream(trio.abc.HalfCloseableStream):
                         if first:
                             await trio.lowlevel.cancel_shielded_checkpoint()
                         return data
-                    with trio.move_on_at(at):
-                        await p.wait()
+                    await p.wait(at)
                 else:
                     await p.wait()
                 first = False

@@ -17,6 +17,7 @@ and recorded in every replay log.
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 import sys
@@ -87,6 +88,11 @@ class SimClock(trio.abc.Clock):
 
     def __init__(self):
         self._now = 0.0
+        # the simulator's own timers: [at, seq, task, owner] entries in a
+        # heap, served when the clock moves (see ``park``); a fired or
+        # aborted entry has task None
+        self._timers: list = []
+        self._seq = 0
 
     def start_clock(self) -> None:
         pass
@@ -95,15 +101,45 @@ class SimClock(trio.abc.Clock):
         return self._now
 
     def deadline_to_sleep_time(self, deadline: float) -> float:
+        timers = self._timers
+        while timers and timers[0][2] is None:
+            heapq.heappop(timers)
+        if timers and timers[0][0] < deadline:
+            deadline = timers[0][0]
         d = deadline - self._now
         if d <= 0:
+            if timers:
+                self._fire()
             return 0.0
         if deadline == math.inf:
             return 86400.0  # nothing to wait for: deadlocked unless I/O comes
         if _idle_waiters():
             return d
         self._now = deadline
+        if timers:
+            self._fire()
         return 0.0
+
+    def _fire(self) -> None:
+        """Wake the tasks whose timers are due, in (time, registration) order."""
+        timers = self._timers
+        now = self._now
+        while timers and timers[0][0] <= now:
+            e = heapq.heappop(timers)
+            task = e[2]
+            if task is not None:
+                e[2] = None
+                owner = e[3]
+                if owner is not None and owner.waiter is e:
+                    owner.waiter = None
+                trio.lowlevel.reschedule(task)
+
+    def timer(self, at: float, task, owner=None) -> list:
+        self._seq += 1
+        e = [at, self._seq, task, owner]
+        if at != math.inf:
+            heapq.heappush(self._timers, e)
+        return e
 
     def jump(self, seconds: float) -> None:
         if seconds < 0:
@@ -125,3 +161,40 @@ def run(async_fn, *args, seed: int, clock=None,
         clock = SimClock()
     enable(seed)
     return trio.run(async_fn, *args, clock=clock, instruments=list(instruments))
+
+
+async def park(until: float = math.inf, owner=None) -> None:
+    """Block the current task until ``until`` (virtual time) or until
+    ``wake(owner)`` is called, whichever comes first, without a cancel
+    scope: on ``SimClock`` a timed wake-up is a heap entry the clock serves
+    when it moves, not a cancellation (a Trio timer is a cancel-scope
+    deadline whose expiry raises ``Cancelled`` through the task: several
+    times the cost). ``owner`` (an object with a ``waiter`` attribute) lets
+    ``wake`` find the parked task. Cancellation of the task still works."""
+    clock = trio.lowlevel.current_clock()
+    task = trio.lowlevel.current_task()
+    if isinstance(clock, SimClock):
+        e = clock.timer(until, task, owner)
+    else:  # pragma: no cover - the simulator always runs on SimClock
+        raise RuntimeError("park needs the simulator's clock")
+    if owner is not None:
+        owner.waiter = e
+
+    def abort(_raise_cancel):
+        e[2] = None
+        if owner is not None and owner.waiter is e:
+            owner.waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    await trio.lowlevel.wait_task_rescheduled(abort)
+
+
+def wake(owner) -> None:
+    """Wake the task parked on ``owner`` (``park(..., owner=owner)``), if any."""
+    e = owner.waiter
+    if e is not None:
+        owner.waiter = None
+        task = e[2]
+        if task is not None:
+            e[2] = None
+            trio.lowlevel.reschedule(task)

@@ -22,6 +22,7 @@ import trio
 
 from frtrio.config import Config, canonical
 from frtrio.core.events import EventLog, digest
+from frtrio.sim import sched
 from frtrio.sim.env import SimEnv
 from frtrio.sim.fs import CRASH_MODES, SimDisk
 from frtrio.sim.net import SimNet
@@ -112,6 +113,13 @@ class _LogToEvents(logging.Handler):
                             level=record.levelname, message=msg)
 
 
+class _Sleeper:
+    __slots__ = ("waiter",)
+
+    def __init__(self):
+        self.waiter = None
+
+
 class SimWorld:
     def __init__(self, *, seed: int, scenario_id: str = "", mode: str = "strict",
                  replay_cmd: str = "", latency: tuple[float, float] = (0.0, 0.0),
@@ -132,7 +140,9 @@ class SimWorld:
         self.tasks = TaskTracker()
         self.nursery: trio.Nursery | None = None
         self.stopping = False
-        self.stop_event: trio.Event | None = None
+        # tasks in world.sleep, woken early when the run starts stopping
+        self._sleepers: dict[int, _Sleeper] = {}
+        self._sleeper_seq = 0
         self.after_restart: list = []  # async callbacks (world, name)
         self.violations: list[dict] = []
         self.ops = 0
@@ -188,17 +198,19 @@ class SimWorld:
         if self.stopping:
             await trio.lowlevel.checkpoint()
             return False
-        if self.stop_event is None:
-            self.stop_event = trio.Event()
-        with trio.move_on_after(seconds):
-            await self.stop_event.wait()
-            return False
-        return True
+        w = _Sleeper()
+        key = self._sleeper_seq = self._sleeper_seq + 1
+        self._sleepers[key] = w
+        try:
+            await sched.park(trio.current_time() + seconds, w)
+        finally:
+            del self._sleepers[key]
+        return not self.stopping
 
     def begin_stop(self) -> None:
         self.stopping = True
-        if self.stop_event is not None:
-            self.stop_event.set()
+        for w in list(self._sleepers.values()):
+            sched.wake(w)
 
     # --- topology -----------------------------------------------------------------
 
