@@ -469,6 +469,7 @@ def run_server(cfg: Config) -> int:
     env = RealEnv()
     node = Node(cfg, env)
     node.persist_rdb = True  # dump.rdb at start, save points, save at shutdown
+    node.load_serving = True  # a big dump.rdb loads while clients are served
     _register_appliers(node)
     pidfile = cfg.get("pidfile")
     if not pidfile and cfg.get("daemonize") == "yes":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from frtrio.core import client_evict as _cev
+
 from frtrio.core.client import F
 from frtrio.commands.table import command, container
 from frtrio.commands.util import LLONG_MAX, err, parse_int, parse_range, syntax_error
@@ -247,14 +249,14 @@ def client_info_line(c) -> str:
             len(c.multi) if c.multi is not None else -1,
             c.qbuf,
             max(0, 20474 - c.qbuf),
-            0,
-            0,
+            c.argv_mem,
+            _cev.multi_memory(c),
             16384,
             16384,
             0,
             0,
-            c.out_bytes,
-            37000 + c.out_bytes,
+            _cev.obuf_memory(c),
+            _cev.client_memory(c),
             c.last_cmd.decode("latin-1"),
             c.user.decode("latin-1"),
             -1,

@@ -234,7 +234,7 @@ def _info_stats(srv):
         "expired_time_cap_reached_count:0",
         "expire_cycle_cpu_milliseconds:0",
         "evicted_keys:%d" % g("evicted_keys"),
-        "evicted_clients:0",
+        "evicted_clients:%d" % srv.stats.get("evicted_clients", 0),
         "total_eviction_exceeded_time:0",
         "current_eviction_exceeded_time:0",
         "keyspace_hits:%d" % g("keyspace_hits"),

@@ -29,6 +29,8 @@ from typing import Callable
 from frtrio.core.client import F
 from frtrio.commands import table as _table
 from frtrio.core.obuf import OutputLimits
+from frtrio.core import client_evict as _client_evict
+from frtrio.core.client_evict import argv_memory as _argv_memory
 from frtrio.protocol.reply import NO_REPLY, OK, QUEUED, ErrorReply
 from frtrio.core.blocking import BlockOn  # noqa: F401  (re-exported)
 from frtrio.core.client import Client
@@ -206,6 +208,7 @@ class Server:
         self.aof = None  # the AOF writer, when appendonly is on
         # client-output-buffer-limit (frtrio/core/obuf.py)
         self.obuf = OutputLimits(config)
+        self.cev = None  # ClientEviction while maxmemory-clients is on (core/client_evict.py)
         config.listeners.append(self.obuf.on_config)
         # Redis's writeCommandsDeniedByDiskError: the -MISCONF text while
         # writes are refused (refresh_disk_error), from the two sources below
@@ -231,6 +234,8 @@ class Server:
         self._stamp_sec = -1  # the second Db.stamp was computed for
         self._maxmemory_config_changed("maxmemory-policy", "")
         config.listeners.append(self._maxmemory_config_changed)
+        config.listeners.append(self._client_eviction_config)
+        self._client_eviction_config("maxmemory-clients", "")
         # notify-keyspace-events as a bit mask (frtrio/core/notify.py)
         self.notify_flags = 0
         self._notify_config_changed("notify-keyspace-events", "")
@@ -576,6 +581,8 @@ class Server:
         if self.pubsub is not None:
             self.pubsub.client_gone(c)
         c.flags |= F.CLOSE_ASAP
+        if self.cev is not None:
+            self.cev.remove(c)
         if self.clients_mem:
             self.refresh_clients_mem()  # (its buffers are freed now)
 
@@ -800,6 +807,8 @@ class Server:
     def kill_client(self, c: Client) -> None:
         """Close another client's connection (CLIENT KILL)."""
         c.flags |= F.CLOSE_ASAP
+        if self.cev is not None:
+            self.cev.remove(c)
         if c.flags & F.SLAVE:
             # Redis frees a replica at once: INFO's connected_slaves drops now
             r = self.repl.replicas.get(c.id)
@@ -919,6 +928,19 @@ class Server:
 
     def execute(self, c: Client, argv: list[bytes]) -> None:
         """Run one request from client ``c`` and put its reply in ``c.out``."""
+        cev = self.cev
+        if cev is not None:
+            # Redis's processCommand: clients over maxmemory-clients go
+            # before the command runs, this one too (then it does not run)
+            cev.update(c, _argv_memory(argv))
+            if cev.total >= cev.limit:
+                cev.evict()
+                if c.flags & F.CLOSE_ASAP:
+                    return
+            self._execute_cluster(c, argv)
+            if not c.flags & F.CLOSE_ASAP:
+                cev.update(c)
+            return
         if self.cluster is None:
             self._execute(c, argv)
             return
@@ -927,6 +949,35 @@ class Server:
         if c.flags & F.ASKING and c.multi is None and argv[0].lower() != b"asking":
             c.flags &= ~F.ASKING
         self.cluster.after_command()
+
+    def _execute_cluster(self, c: Client, argv: list[bytes]) -> None:
+        self._execute(c, argv)
+        if self.cluster is not None:
+            if c.flags & F.ASKING and c.multi is None and argv[0].lower() != b"asking":
+                c.flags &= ~F.ASKING
+            self.cluster.after_command()
+
+    def client_mem_changed(self, c: Client) -> None:
+        """A client's buffers changed outside a command (a read, a write):
+        recount it and evict over maxmemory-clients (Redis does it after
+        reads and writes, and before sleeping)."""
+        cev = self.cev
+        if cev is not None:
+            cev.update(c)
+            if cev.total >= cev.limit:
+                cev.evict()
+
+    def _client_eviction_config(self, name: str, value: str) -> None:
+        if name not in ("maxmemory-clients", "maxmemory"):
+            return
+        limit = _client_evict.eviction_limit(self.config.get_int("maxmemory-clients"),
+                                             self.config.get_int("maxmemory"))
+        if not limit:
+            self.cev = None
+        elif self.cev is None:
+            self.cev = _client_evict.ClientEviction(self, limit)
+        else:
+            self.cev.limit = limit
 
     def _execute(self, c: Client, argv: list[bytes]) -> None:
         self.stats["total_commands_processed"] += 1

@@ -29,7 +29,8 @@ class _Disconnected(Exception):
 class ClientConn:
     """The shell of one client connection."""
 
-    __slots__ = ("node", "c", "stream", "parser", "send_lock", "wake", "scope", "_ident", "_token")
+    __slots__ = ("node", "c", "stream", "parser", "send_lock", "wake", "scope", "_ident", "_token",
+                 "_try_send")
 
     def __init__(self, node, c, stream):
         self.node = node
@@ -45,6 +46,14 @@ class ClientConn:
         self._ident = threading.get_ident()
         self._token = trio.lowlevel.current_trio_token()
         c.notify = self._notify
+        # a socket's own non-blocking send (None for the simulator's memory
+        # streams): the reader hands replies to the kernel without waiting,
+        # and what the kernel does not take is left to the writer task, so
+        # the reader goes on reading a client that does not read its
+        # replies, as Redis does (their bytes pile up in c.out, where
+        # client-output-buffer-limit and client eviction see them)
+        sock = getattr(getattr(stream, "socket", None), "_sock", None)
+        self._try_send = sock.send if sock is not None else None
 
     def _notify(self) -> None:
         if threading.get_ident() != self._ident:
@@ -78,13 +87,52 @@ class ClientConn:
         else:
             lock.acquire_nowait()  # no extra trip through the scheduler: send_all checkpoints
         try:
-            data = c.take_output()
+            out = c.out
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
             if data:
-                c.tot_net_out += len(data)
-                self.node.server.stats["total_net_output_bytes"] += len(data)
-                await self.stream.send_all(data)
+                # c.out_bytes still counts these bytes until they are sent:
+                # the output buffer limits and client eviction see them
+                n = len(data)
+                c.tot_net_out += n
+                self.node.server.stats["total_net_output_bytes"] += n
+                try:
+                    await self.stream.send_all(data)
+                finally:
+                    c.out_bytes = max(0, c.out_bytes - n)
+                if self.node.server.cev is not None:
+                    self.node.server.client_mem_changed(c)
         finally:
             lock.release()
+
+    def _send_some(self) -> None:
+        """The reader's flush: what the socket takes now, without waiting;
+        the rest goes to the writer task. (The simulator's streams have no
+        such send: the reader flushes them with ``_flush``.)"""
+        c = self.c
+        self.node.flush_effects()
+        out = c.out
+        if not out:
+            return
+        if self.send_lock.locked():
+            self.wake.set()  # the writer is sending: it takes this after
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        try:
+            n = self._try_send(data)
+        except BlockingIOError:
+            n = 0
+        if n:
+            c.tot_net_out += n
+            self.node.server.stats["total_net_output_bytes"] += n
+        if n == len(data):
+            out.clear()
+            c.out_bytes = 0
+            return
+        out.clear()
+        out.append(data[n:])
+        c.out_bytes = len(data) - n
+        self.wake.set()
 
     async def _writer(self) -> None:
         c = self.c
@@ -120,6 +168,15 @@ class ClientConn:
         while True:
             parser.auth_required = not c.authenticated  # Redis's authRequired()
             perr = parser.parse(cmds)
+            if srv.cev is not None:
+                # the query buffer and a half-read request's arguments
+                # count against maxmemory-clients
+                c.qbuf = parser.pending()
+                c.argv_mem = parser.argv_memory()
+                c.qbuf_alloc = parser.query_alloc()
+                srv.client_mem_changed(c)
+                if c.flags & F.CLOSE_ASAP:
+                    return
             was_blocked = False
             if cmds:
                 srv.now_ms = env.unix_ms()
@@ -163,7 +220,10 @@ class ClientConn:
                 srv.count_error(msg)
                 c.out.append(encode_error(msg))
                 c.flags |= F.CLOSE_AFTER_REPLY
-            await self._flush()
+            if self._try_send is None or c.flags & (F.CLOSE_AFTER_REPLY | F.CLOSE_ASAP):
+                await self._flush()
+            else:
+                self._send_some()
             if srv.shutdown_requested is not None and not srv.shutdown_deadline_ms:
                 node.request_shutdown(srv.shutdown_requested)
                 if not srv.shutdown_deadline_ms:
@@ -176,6 +236,8 @@ class ClientConn:
                 continue
             data = await stream.receive_some(RECV_SIZE)
             if not data:
+                if c.out:  # replies still queued for a client that stopped writing
+                    await self._flush_quiet()
                 return
             c.tot_net_in += len(data)
             srv.stats["total_net_input_bytes"] += len(data)
