@@ -187,19 +187,37 @@ def _info_field(raw: bytes, field: bytes) -> bytes:
     raise KeyError(field)
 
 
-@pytest.mark.parametrize("kind", ["frtrio", "redis"])
-def test_flow_clients_served_while_loading_at_startup(kind):
-    """A client connecting while dump.rdb loads (slowed down by
-    key-load-delay) gets -LOADING for GET, loading:1 from INFO, may CONFIG
-    SET loglevel but not dir; once loaded it reads the data."""
-    p = ServerProc(kind).start()
+@pytest.mark.parametrize("kind,persist", [
+    ("frtrio", "rdb"), ("redis", "rdb"),
+    pytest.param("frtrio", "aof", marks=pytest.mark.slow),
+    pytest.param("redis", "aof", marks=pytest.mark.slow),
+])
+def test_flow_clients_served_while_loading_at_startup(kind, persist):
+    """A client connecting while dump.rdb (or the AOF, its base an RDB)
+    loads, slowed down by key-load-delay, gets -LOADING for GET, loading:1
+    from INFO, may CONFIG SET loglevel but not dir; once loaded it reads
+    the data."""
+    args = ["--appendonly", "yes"] if persist == "aof" else []
+    p = ServerProc(kind, args=list(args)).start()
     try:
         with p.conn() as c:
             assert c.cmd("DEBUG", "POPULATE", "1500", "key", "100") == b"+OK\r\n"
-            assert c.cmd("SAVE") == b"+OK\r\n"
+            if persist == "aof":
+                c.cmd("BGREWRITEAOF")
+                deadline = time.monotonic() + 15
+                while _info_field(c.cmd("INFO", "persistence"),
+                                  b"aof_rewrite_in_progress") != b"0" or _info_field(
+                                      c.cmd("INFO", "persistence"),
+                                      b"aof_rewrite_scheduled") != b"0":
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+                assert c.cmd("SET", "after", "rewrite") == b"+OK\r\n"
+            else:
+                assert c.cmd("SAVE") == b"+OK\r\n"
         p.stop()
-        p.args = ["--key-load-delay", "400", "--loading-process-events-interval-bytes", "1024",
-                  "--enable-protected-configs", "yes"]
+        p.args = args + ["--key-load-delay", "400",
+                         "--loading-process-events-interval-bytes", "1024",
+                         "--enable-protected-configs", "yes"]
         p.start(wait=False)
         deadline = time.monotonic() + 15
         while True:
@@ -220,6 +238,6 @@ def test_flow_clients_served_while_loading_at_startup(kind):
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
             assert c.cmd("GET", "key:1").startswith(b"$100\r\nvalue:1\x00")
-            assert c.cmd("DBSIZE") == b":1500\r\n"
+            assert c.cmd("DBSIZE") == (b":1501\r\n" if persist == "aof" else b":1500\r\n")
     finally:
         p.cleanup()

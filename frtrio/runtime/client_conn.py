@@ -234,7 +234,13 @@ class ClientConn:
                 # data read while blocked may hold more commands; an
                 # unauthenticated client's are parsed one at a time
                 continue
-            data = await stream.receive_some(RECV_SIZE)
+            bl = parser._bulklen
+            if bl > RECV_SIZE:
+                # a big argument: read what remains of it at once, as
+                # Redis does (its query buffer is made room for it whole)
+                data = await stream.receive_some(max(RECV_SIZE, bl + 2 - parser.pending()))
+            else:
+                data = await stream.receive_some(RECV_SIZE)
             if not data:
                 if c.out:  # replies still queued for a client that stopped writing
                     await self._flush_quiet()

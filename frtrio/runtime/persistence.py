@@ -26,6 +26,7 @@ import trio
 from frtrio.core.effects import DebugLoadAof, DebugReload, RewriteAof, RewriteConfig, SaveSnapshot
 from frtrio.persist.aof import AOF
 from frtrio.persist.aof_format import AOFLoadError
+from frtrio.persist.aof_load import aof_files_size, load_aof_steps
 from frtrio.persist.rdbfile import RdbLoadError
 from frtrio.protocol.reply import OK, ErrorReply, Status
 
@@ -129,10 +130,12 @@ def dump_load_serves(node) -> bool:
     cfg = node.config
     path = dump_path(cfg)
     fs = node.env.fs
-    if not fs.exists(path):
-        return False
-    return bool(cfg.get_int("key-load-delay")) or (
-        fs.size(path) > max(1, cfg.get_int("loading-process-events-interval-bytes")))
+    return fs.exists(path) and _serves(cfg, fs.size(path))
+
+
+def _serves(cfg, size: int) -> bool:
+    return size > 0 and (bool(cfg.get_int("key-load-delay")) or (
+        size > max(1, cfg.get_int("loading-process-events-interval-bytes"))))
 
 
 async def load_dump_serving(node) -> None:
@@ -287,10 +290,20 @@ def attach(node) -> None:
     rdb = node.persist_rdb
     if cfg.get("appendonly") == "yes":
         aof = AOF(node.env.fs, cfg, srv)
-        aof.load()
-        aof.open_for_append()
-        node.aof = aof
-        srv.aof = aof
+        if getattr(node, "load_serving", False) and _serves(cfg, aof_files_size(aof)):
+
+            async def load_aof_serving(node) -> None:
+                await load_steps_serving(node, load_aof_steps(aof), aof_files_size(aof))
+                aof.open_for_append()
+                node.aof = aof
+                srv.aof = aof
+
+            node.pending_load = load_aof_serving  # run() awaits it, listening
+        else:
+            aof.load()
+            aof.open_for_append()
+            node.aof = aof
+            srv.aof = aof
     elif rdb:
         if getattr(node, "load_serving", False) and dump_load_serves(node):
             node.pending_load = load_dump_serving  # run() awaits it, listening
