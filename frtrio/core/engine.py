@@ -209,6 +209,10 @@ class Server:
         # client-output-buffer-limit (frtrio/core/obuf.py)
         self.obuf = OutputLimits(config)
         self.cev = None  # ClientEviction while maxmemory-clients is on (core/client_evict.py)
+        # DEBUG REPLYBUFFER's settings (frtrio's modelled reply buffer is a
+        # fixed 16 KB: they are kept, not acted on)
+        self.reply_buffer_peak_reset_ms = 5000
+        self.reply_buffer_resizing = True
         config.listeners.append(self.obuf.on_config)
         # Redis's writeCommandsDeniedByDiskError: the -MISCONF text while
         # writes are refused (refresh_disk_error), from the two sources below
@@ -669,7 +673,7 @@ class Server:
         n = 0
         for c in self.clients.values():
             if not c.flags & (F.MASTER | F.SLAVE):
-                n += c.out_bytes + c.qbuf
+                n += c.out_bytes + c.qbuf + c.argv_mem
         self.clients_mem = n
 
     def evictions_safe(self) -> bool:

@@ -60,6 +60,11 @@ class ClientConn:
             self._token.run_sync_soon(self._notify)
             return
         self.wake.set()
+        srv = self.node.server
+        if srv.cev is not None:
+            # a push (invalidation, pub/sub message) grew the output: counted
+            # now, evicted by the next command if over maxmemory-clients
+            srv.cev.update(self.c)
         if self.c.flags & F.CLOSE_ASAP and not self.c.out and self.scope is not None:
             # killed with nothing left to send (e.g. pub/sub output buffer
             # limit): close now, even if a send to a peer that does not read
@@ -168,11 +173,14 @@ class ClientConn:
         while True:
             parser.auth_required = not c.authenticated  # Redis's authRequired()
             perr = parser.parse(cmds)
+            if parser._argc:  # a half-read request: its arguments count as client memory
+                c.argv_mem = parser.argv_memory()
+            elif c.argv_mem:
+                c.argv_mem = 0
             if srv.cev is not None:
                 # the query buffer and a half-read request's arguments
                 # count against maxmemory-clients
                 c.qbuf = parser.pending()
-                c.argv_mem = parser.argv_memory()
                 c.qbuf_alloc = parser.query_alloc()
                 srv.client_mem_changed(c)
                 if c.flags & F.CLOSE_ASAP:
@@ -220,6 +228,11 @@ class ClientConn:
                 srv.count_error(msg)
                 c.out.append(encode_error(msg))
                 c.flags |= F.CLOSE_AFTER_REPLY
+            if c.flags & F.CLOSE_ASAP:
+                # closed (output buffer limit, CLIENT KILL of itself...):
+                # gone from CLIENT LIST now, as Redis frees it before it
+                # serves the next client
+                srv.free_client(c)
             if self._try_send is None or c.flags & (F.CLOSE_AFTER_REPLY | F.CLOSE_ASAP):
                 await self._flush()
             else:
