@@ -284,7 +284,19 @@ def client_getname(c, argv):
 
 @command("client|info")
 def client_info(c, argv):
-    return Verbatim((client_info_line(c) + "\n").encode())
+    return Verbatim(_listing(c, argv, [c]))
+
+
+def _listing(c, argv, clients) -> bytes:
+    """CLIENT LIST / INFO lines; the caller's argv-mem and tot-mem include
+    the arguments of this very command, as on redis-server (its c->argv)."""
+    saved = c.argv_mem
+    if not saved:
+        c.argv_mem = sum(map(len, argv))
+    try:
+        return "".join(client_info_line(x) + "\n" for x in clients).encode()
+    finally:
+        c.argv_mem = saved
 
 
 def _client_type_by_name(name: bytes):
@@ -318,7 +330,7 @@ def client_list(c, argv):
         raise syntax_error()
     else:
         clients = list(srv.clients.values())
-    return Verbatim("".join(client_info_line(x) + "\n" for x in clients).encode())
+    return Verbatim(_listing(c, argv, clients))
 
 
 def _user_exists(srv, name: bytes) -> bool:

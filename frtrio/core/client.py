@@ -109,7 +109,7 @@ class Client:
         self.qbuf = 0
         self.argv_count = 0
         self.argv_mem = 0  # the arguments of a half-read request (CLIENT LIST argv-mem)
-        self.qbuf_alloc = 0  # the query buffer's allocation, when client eviction is on
+        self.qbuf_alloc = 0  # room reserved for a big argument being read (client memory)
         self.tot_net_in = 0
         self.tot_net_out = 0
         self.tot_cmds = 0

@@ -109,21 +109,16 @@ def tracking_memory(c) -> int:
     return (len(prefixes) + 1) * RAX_NODE_COST * 2
 
 
-def client_memory(c, argv_mem: int = 0) -> int:
-    """CLIENT LIST's ``tot-mem`` of client ``c`` (``argv_mem``: the running
-    command's arguments, when it runs)."""
+def client_memory(c, extra: int = 0) -> int:
+    """CLIENT LIST's ``tot-mem`` of client ``c`` (``extra``: the running
+    command's argv array, while it runs)."""
     mem = obuf_memory(c) + querybuf_memory(c) + CLIENT_STRUCT + REPLY_BUFFER
-    mem += (argv_mem or c.argv_mem) + multi_memory(c)
+    mem += c.argv_mem + extra + multi_memory(c)
     if c.subscriptions or c.psubscriptions or c.ssubscriptions:
         mem += pubsub_memory(c)
     if c.tracking is not None:
         mem += tracking_memory(c)
     return mem
-
-
-def argv_memory(argv) -> int:
-    """Redis's argv_len_sum plus the argv array."""
-    return sum(map(len, argv)) + PTR * len(argv)
 
 
 def bucket_of(mem: int) -> int:
@@ -166,20 +161,26 @@ class ClientEviction:
         for c in list(server.clients.values()):
             self.update(c)
 
-    def update(self, c, argv_mem: int = 0) -> None:
-        """Recount client ``c`` (Redis's updateClientMemUsageAndBucket)."""
+    def update(self, c, extra: int = 0, cron: bool = False) -> None:
+        """Recount client ``c`` (Redis's updateClientMemUsageAndBucket; from
+        the cron, ``cron``: clientsCronTrackClientsMemUsage)."""
         cid = c.id
         if not _counted(c) or c.flags & F.CLOSE_ASAP:
             self.remove(c)
             return
-        mem = client_memory(c, argv_mem)
-        self.total += mem - self.mem.get(cid, 0)
-        self.mem[cid] = mem
         old = self.where.get(cid)
         if c.flags & F.NO_EVICT:
+            # out of the buckets; its memory stays in the sum as the cron
+            # last counted it (Redis recounts such clients in its cron only)
             if old is not None:
                 del self.buckets[old][cid]
                 del self.where[cid]
+            if not cron:
+                return
+        mem = client_memory(c, extra)
+        self.total += mem - self.mem.get(cid, 0)
+        self.mem[cid] = mem
+        if c.flags & F.NO_EVICT:
             return
         b = bucket_of(mem)
         if old != b:
@@ -223,4 +224,4 @@ class ClientEviction:
     def refresh_all(self) -> None:
         """From the cron (Redis's clientsCron): every client recounted."""
         for c in list(self.server.clients.values()):
-            self.update(c)
+            self.update(c, cron=True)

@@ -30,7 +30,6 @@ from frtrio.core.client import F
 from frtrio.commands import table as _table
 from frtrio.core.obuf import OutputLimits
 from frtrio.core import client_evict as _client_evict
-from frtrio.core.client_evict import argv_memory as _argv_memory
 from frtrio.protocol.reply import NO_REPLY, OK, QUEUED, ErrorReply
 from frtrio.core.blocking import BlockOn  # noqa: F401  (re-exported)
 from frtrio.core.client import Client
@@ -936,12 +935,16 @@ class Server:
         if cev is not None:
             # Redis's processCommand: clients over maxmemory-clients go
             # before the command runs, this one too (then it does not run)
-            cev.update(c, _argv_memory(argv))
+            # (the running command's arguments are the client's, as Redis's
+            # c->argv: CLIENT LIST's argv-mem shows them)
+            c.argv_mem = sum(map(len, argv))
+            cev.update(c, _client_evict.PTR * len(argv))
             if cev.total >= cev.limit:
                 cev.evict()
                 if c.flags & F.CLOSE_ASAP:
                     return
             self._execute_cluster(c, argv)
+            c.argv_mem = 0
             if not c.flags & F.CLOSE_ASAP:
                 cev.update(c)
             return

@@ -173,15 +173,17 @@ class ClientConn:
         while True:
             parser.auth_required = not c.authenticated  # Redis's authRequired()
             perr = parser.parse(cmds)
-            if parser._argc:  # a half-read request: its arguments count as client memory
+            if parser._argc:
+                # a half-read request: its arguments and the room Redis
+                # would reserve for a big one count as client memory
                 c.argv_mem = parser.argv_memory()
-            elif c.argv_mem:
-                c.argv_mem = 0
+                c.qbuf_alloc = parser.query_alloc()
+            elif c.argv_mem or c.qbuf_alloc:
+                c.argv_mem = c.qbuf_alloc = 0
             if srv.cev is not None:
                 # the query buffer and a half-read request's arguments
                 # count against maxmemory-clients
                 c.qbuf = parser.pending()
-                c.qbuf_alloc = parser.query_alloc()
                 srv.client_mem_changed(c)
                 if c.flags & F.CLOSE_ASAP:
                     return
