@@ -72,6 +72,7 @@ class Node:
         # (-LOADING) in between, as Redis does; the real server sets it
         self.load_serving = False
         self.pending_load = None  # that load, awaited by run()
+        self.on_listening: list = []  # called once the client listeners are open
         self.pause_changed = RepeatedEvent()  # CLIENT PAUSE/UNPAUSE changed
         self.bus = None
         from frtrio.runtime.replication import ReplicationShell
@@ -149,6 +150,8 @@ class Node:
                 for host in binds:
                     self._listeners += await n.start(self.env.serve, host, port, self._handle_conn)
                     self.listen_addrs.append((host, port))
+                for fn in self.on_listening:
+                    fn()
                 if self.pending_load is not None:
                     # clients may connect meanwhile: they are answered -LOADING
                     load, self.pending_load = self.pending_load, None
