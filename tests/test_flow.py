@@ -241,3 +241,31 @@ def test_flow_clients_served_while_loading_at_startup(kind, persist):
             assert c.cmd("DBSIZE") == (b":1501\r\n" if persist == "aof" else b":1500\r\n")
     finally:
         p.cleanup()
+
+
+def test_flow_client_recent_max_input_buffer():
+    """INFO's client_recent_max_input_buffer shows the room reserved for a
+    half-sent 200 KB argument, in redis-server's figure (the allocator's
+    size class, plus the arguments read so far). Fresh servers: the figure
+    is the peak of the last 8 seconds."""
+    seen = []
+    for kind in ("frtrio", "redis"):
+        p = ServerProc(kind).start()
+        try:
+            with p.conn() as conn:
+                s = socket.create_connection(("127.0.0.1", p.port))
+                try:
+                    s.sendall(b"*2\r\n$4\r\nECHO\r\n$200000\r\n" + b"v" * 100_000)
+                    deadline = time.monotonic() + 5
+                    while True:
+                        v = int(_info_field(conn.cmd("INFO", "clients"),
+                                            b"client_recent_max_input_buffer"))
+                        if v >= 200_000 or time.monotonic() > deadline:
+                            break
+                        time.sleep(0.05)
+                    seen.append(v)
+                finally:
+                    s.close()
+        finally:
+            p.cleanup()
+    assert seen[0] == seen[1] == 229396

@@ -121,6 +121,55 @@ def client_memory(c, extra: int = 0) -> int:
     return mem
 
 
+PEAK_SLOTS = 8  # Redis's CLIENTS_PEAK_MEM_USAGE_SLOTS: seconds remembered
+
+
+def input_usage(c) -> int:
+    """What Redis's clientsCronTrackExpansiveClients counts as a client's
+    input memory: the query buffer's allocation (none when empty, as Redis
+    frees an idle client's), the arguments and their array."""
+    mem = querybuf_memory(c) if c.qbuf or c.qbuf_alloc else 0
+    if c.argv_mem:
+        mem += c.argv_mem + 16
+    return mem
+
+
+class PeakTracker:
+    """INFO's client_recent_max_input_buffer / client_recent_max_output_buffer:
+    the largest client input and output memory the cron saw in each of the
+    last 8 seconds."""
+
+    def __init__(self):
+        self.inp = [0] * PEAK_SLOTS
+        self.out = [0] * PEAK_SLOTS
+        self.second = -1
+
+    def sample(self, clients, now_ms: int) -> None:
+        sec = now_ms // 1000
+        slot = sec % PEAK_SLOTS
+        if sec != self.second:
+            # a new second: its slot starts over (and any skipped ones)
+            gap = min(PEAK_SLOTS, sec - self.second) if self.second >= 0 else PEAK_SLOTS
+            for k in range(gap):
+                i = (slot - k) % PEAK_SLOTS
+                self.inp[i] = self.out[i] = 0
+            self.second = sec
+        inp = self.inp[slot]
+        out = self.out[slot]
+        for c in clients:
+            i = input_usage(c)
+            if i > inp:
+                inp = i
+            o = obuf_memory(c)
+            if o > out:
+                out = o
+        self.inp[slot] = inp
+        self.out[slot] = out
+
+    def recent_max(self) -> tuple[int, int]:
+        return max(self.inp), max(self.out)
+
+
 def bucket_of(mem: int) -> int:
     b = mem.bit_length()
     if b > BUCKET_MAX_LOG:

@@ -208,6 +208,7 @@ class Server:
         # client-output-buffer-limit (frtrio/core/obuf.py)
         self.obuf = OutputLimits(config)
         self.cev = None  # ClientEviction while maxmemory-clients is on (core/client_evict.py)
+        self.client_peaks = _client_evict.PeakTracker()  # INFO client_recent_max_*
         # DEBUG REPLYBUFFER's settings (frtrio's modelled reply buffer is a
         # fixed 16 KB: they are kept, not acted on)
         self.reply_buffer_peak_reset_ms = 5000

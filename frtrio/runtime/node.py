@@ -497,6 +497,7 @@ class Node:
                 srv.lazyfree.drain()
             self._client_timeouts()
             srv.refresh_clients_mem()
+            srv.client_peaks.sample(srv.clients.values(), srv.now_ms)
             if srv.cev is not None:  # (Redis's clientsCron recounts every client)
                 srv.cev.refresh_all()
                 if srv.cev.total >= srv.cev.limit:
