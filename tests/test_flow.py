@@ -269,3 +269,45 @@ def test_flow_client_recent_max_input_buffer():
         finally:
             p.cleanup()
     assert seen[0] == seen[1] == 229396
+
+
+def test_flow_eviction_core_order_and_limits():
+    """The pure core (frtrio/core/client_evict.py): the limit (bytes, a
+    percentage of maxmemory, 128 KB at least, 0 off); the largest bucket
+    goes first and, within a bucket, the client that entered it first;
+    no-evict clients stay; eviction stops once the sum is below the limit."""
+    from support import engine, run
+
+    from frtrio.core import client_evict as ce
+
+    assert ce.eviction_limit(0, 10**9) == 0
+    assert ce.eviction_limit(1000, 0) == 128 * 1024
+    assert ce.eviction_limit(-10, 100 * 1024 * 1024) == 10 * 1024 * 1024
+    assert ce.eviction_limit(-10, 0) == 0
+    assert ce.bucket_of(0) == ce.bucket_of(32767) == 0
+    assert ce.bucket_of(32768) == 1
+    assert ce.bucket_of(1 << 40) == ce.NBUCKETS - 1
+
+    srv = engine()
+    ctl = srv.new_client("ctl")
+    run(srv, ctl, "CLIENT", "NO-EVICT", "on")
+    a, b, c, d = (srv.new_client(x) for x in "abcd")
+    # b and c share the 512 KB-1 MB bucket, b entered it first
+    a.qbuf, b.qbuf, c.qbuf, d.qbuf = 300_000, 600_000, 700_000, 900_000
+    d.flags |= ce.F.NO_EVICT
+    assert run(srv, ctl, "CONFIG", "SET", "maxmemory-clients", "2200000") == b"+OK\r\n"
+    # no-evict clients enter the sum when the cron counts them
+    assert srv.cev.total < 2_200_000
+    srv.cev.refresh_all()
+    assert srv.cev.total == 2_793_296  # jemalloc classes of the query buffers + 17,168 each
+    run(srv, ctl, "PING")  # before it runs: b goes (first in the top bucket), then the sum is below
+    assert sorted(x.addr for x in srv.clients.values()) == ["a", "c", "ctl", "d"]
+    assert srv.stats["evicted_clients"] == 1
+    assert srv.cev.total < srv.cev.limit
+    # the no-evict client alone over the limit: nothing else to evict
+    assert run(srv, ctl, "CONFIG", "SET", "maxmemory-clients", "128kb") == b"+OK\r\n"
+    run(srv, ctl, "PING")
+    assert sorted(x.addr for x in srv.clients.values()) == ["ctl", "d"]
+    assert srv.stats["evicted_clients"] == 3
+    run(srv, ctl, "CONFIG", "SET", "maxmemory-clients", "0")
+    assert srv.cev is None
