@@ -1,8 +1,12 @@
 """The shell of one client connection: the reader loop (parse, execute,
-carry out the command's effects, flush), the writer for out-of-band output
-(pub/sub messages, unblocked replies, killed clients), and parking a
-blocked client until the engine unblocks it, its deadline passes or it
-disconnects. Part of the nursery tree of ``runtime/node.py``.
+carry out the command's effects, hand the replies to the socket without
+waiting), the writer for what the socket did not take at once and for
+out-of-band output (pub/sub messages, unblocked replies, killed clients),
+and parking a blocked client until the engine unblocks it, its deadline
+passes or it disconnects. The reader never waits for a client to read its
+replies: like Redis it goes on reading and executing, and the output
+buffer limits and client eviction bound what piles up. Part of the nursery
+tree of ``runtime/node.py``.
 """
 
 from __future__ import annotations
