@@ -8,6 +8,7 @@ from frtrio.core.cnum import cstr as _cstr
 from frtrio.commands.table import command, container
 from frtrio.commands.util import err, protected_action_allowed, syntax_error
 from frtrio.config import IMM, MULTI, PROT, SHELL, ConfigError
+from frtrio.config.params import DENY_LOADING
 from frtrio.core.effects import ApplyConfig, RewriteConfig
 from frtrio.protocol.reply import NO_REPLY, OK, Map, Status
 
@@ -79,6 +80,9 @@ def config_set(c, argv):
             problem = _set_failed(raw, "can't set immutable config")
         elif p.flags & PROT and not _protected_allowed(c):
             problem = _set_failed(raw, "can't set protected config")
+        elif p.flags & DENY_LOADING and c.server.loading:
+            # (Redis answers the loading error in preference to the others)
+            problem = "LOADING Redis is loading the dataset in memory"
         elif raw.lower() in seen:  # name and alias are two entries in Redis
             problem = _set_failed(raw, "duplicate parameter")
         if problem is not None:

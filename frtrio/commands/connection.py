@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from frtrio.core import client_evict as _cev
+
 from frtrio.core.client import F
 from frtrio.commands.table import command, container
 from frtrio.commands.util import LLONG_MAX, err, parse_int, parse_range, syntax_error
@@ -247,14 +249,14 @@ def client_info_line(c) -> str:
             len(c.multi) if c.multi is not None else -1,
             c.qbuf,
             max(0, 20474 - c.qbuf),
-            0,
-            0,
+            c.argv_mem,
+            _cev.multi_memory(c),
             16384,
             16384,
             0,
             0,
-            c.out_bytes,
-            37000 + c.out_bytes,
+            _cev.obuf_memory(c),
+            _cev.client_memory(c),
             c.last_cmd.decode("latin-1"),
             c.user.decode("latin-1"),
             -1,
@@ -282,7 +284,19 @@ def client_getname(c, argv):
 
 @command("client|info")
 def client_info(c, argv):
-    return Verbatim((client_info_line(c) + "\n").encode())
+    return Verbatim(_listing(c, argv, [c]))
+
+
+def _listing(c, argv, clients) -> bytes:
+    """CLIENT LIST / INFO lines; the caller's argv-mem and tot-mem include
+    the arguments of this very command, as on redis-server (its c->argv)."""
+    saved = c.argv_mem
+    if not saved:
+        c.argv_mem = sum(map(len, argv))
+    try:
+        return "".join(client_info_line(x) + "\n" for x in clients).encode()
+    finally:
+        c.argv_mem = saved
 
 
 def _client_type_by_name(name: bytes):
@@ -316,7 +330,7 @@ def client_list(c, argv):
         raise syntax_error()
     else:
         clients = list(srv.clients.values())
-    return Verbatim("".join(client_info_line(x) + "\n" for x in clients).encode())
+    return Verbatim(_listing(c, argv, clients))
 
 
 def _user_exists(srv, name: bytes) -> bool:

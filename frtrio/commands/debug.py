@@ -195,6 +195,26 @@ def cmd_debug(c, argv):
         # stops while this is 1
         c.server.cron_paused = _atoi(argv[2]) != 0
         return OK
+    if sub == b"replybuffer" and len(argv) == 4:
+        # Redis's reply buffer resizing knobs. frtrio models every client's
+        # reply buffer as a fixed 16 KB (rbs=16384 in CLIENT LIST), which is
+        # Redis with resizing off: the values are kept (DEBUG answers as
+        # Redis does) but change nothing (docs/compatibility.md)
+        what = _cstr(argv[2]).lower()
+        if what == b"peak-reset-time":
+            v = _cstr(argv[3]).lower()
+            if v == b"never":
+                c.server.reply_buffer_peak_reset_ms = -1
+            elif v == b"reset":
+                c.server.reply_buffer_peak_reset_ms = 5000
+            else:
+                c.server.reply_buffer_peak_reset_ms = parse_int(argv[3])
+        elif what == b"resizing":
+            c.server.reply_buffer_resizing = _atoi(argv[3]) != 0
+        else:
+            raise err("ERR unknown subcommand or wrong number of arguments for '%s'. "
+                      "Try DEBUG HELP." % _cstr(argv[1]).decode("latin-1")[:128])
+        return OK
     if sub == b"protocol" and len(argv) == 3:
         return _debug_protocol(c, argv[2].lower())
     if sub == b"change-repl-id" and len(argv) == 2:

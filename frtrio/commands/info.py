@@ -83,12 +83,13 @@ def _info_clients(srv):
     blocked = sum(1 for c in srv.clients.values() if c.blocked is not None)
     cl = srv.cluster
     links = cl.link_count() if cl is not None and hasattr(cl, "link_count") else 0
+    peak_in, peak_out = srv.client_peaks.recent_max()
     return [
         "connected_clients:%d" % len(srv.clients),
         "cluster_connections:%d" % links,
         "maxclients:" + srv.config.get("maxclients"),
-        "client_recent_max_input_buffer:0",
-        "client_recent_max_output_buffer:0",
+        "client_recent_max_input_buffer:%d" % peak_in,
+        "client_recent_max_output_buffer:%d" % peak_out,
         "blocked_clients:%d" % blocked,
         "tracking_clients:%d" % srv.tracking.tracking_clients,
         "clients_in_timeout_table:%d" % sum(
@@ -234,7 +235,7 @@ def _info_stats(srv):
         "expired_time_cap_reached_count:0",
         "expire_cycle_cpu_milliseconds:0",
         "evicted_keys:%d" % g("evicted_keys"),
-        "evicted_clients:0",
+        "evicted_clients:%d" % srv.stats.get("evicted_clients", 0),
         "total_eviction_exceeded_time:0",
         "current_eviction_exceeded_time:0",
         "keyspace_hits:%d" % g("keyspace_hits"),

@@ -67,6 +67,8 @@ class Client:
         "ssubscriptions",
         "qbuf",
         "argv_count",
+        "argv_mem",
+        "qbuf_alloc",
         "tot_net_in",
         "tot_net_out",
         "tot_cmds",
@@ -106,6 +108,8 @@ class Client:
         self.ssubscriptions: dict = {}
         self.qbuf = 0
         self.argv_count = 0
+        self.argv_mem = 0  # the arguments of a half-read request (CLIENT LIST argv-mem)
+        self.qbuf_alloc = 0  # room reserved for a big argument being read (client memory)
         self.tot_net_in = 0
         self.tot_net_out = 0
         self.tot_cmds = 0

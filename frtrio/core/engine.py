@@ -29,6 +29,7 @@ from typing import Callable
 from frtrio.core.client import F
 from frtrio.commands import table as _table
 from frtrio.core.obuf import OutputLimits
+from frtrio.core import client_evict as _client_evict
 from frtrio.protocol.reply import NO_REPLY, OK, QUEUED, ErrorReply
 from frtrio.core.blocking import BlockOn  # noqa: F401  (re-exported)
 from frtrio.core.client import Client
@@ -206,6 +207,12 @@ class Server:
         self.aof = None  # the AOF writer, when appendonly is on
         # client-output-buffer-limit (frtrio/core/obuf.py)
         self.obuf = OutputLimits(config)
+        self.cev = None  # ClientEviction while maxmemory-clients is on (core/client_evict.py)
+        self.client_peaks = _client_evict.PeakTracker()  # INFO client_recent_max_*
+        # DEBUG REPLYBUFFER's settings (frtrio's modelled reply buffer is a
+        # fixed 16 KB: they are kept, not acted on)
+        self.reply_buffer_peak_reset_ms = 5000
+        self.reply_buffer_resizing = True
         config.listeners.append(self.obuf.on_config)
         # Redis's writeCommandsDeniedByDiskError: the -MISCONF text while
         # writes are refused (refresh_disk_error), from the two sources below
@@ -231,6 +238,8 @@ class Server:
         self._stamp_sec = -1  # the second Db.stamp was computed for
         self._maxmemory_config_changed("maxmemory-policy", "")
         config.listeners.append(self._maxmemory_config_changed)
+        config.listeners.append(self._client_eviction_config)
+        self._client_eviction_config("maxmemory-clients", "")
         # notify-keyspace-events as a bit mask (frtrio/core/notify.py)
         self.notify_flags = 0
         self._notify_config_changed("notify-keyspace-events", "")
@@ -576,6 +585,8 @@ class Server:
         if self.pubsub is not None:
             self.pubsub.client_gone(c)
         c.flags |= F.CLOSE_ASAP
+        if self.cev is not None:
+            self.cev.remove(c)
         if self.clients_mem:
             self.refresh_clients_mem()  # (its buffers are freed now)
 
@@ -662,7 +673,7 @@ class Server:
         n = 0
         for c in self.clients.values():
             if not c.flags & (F.MASTER | F.SLAVE):
-                n += c.out_bytes + c.qbuf
+                n += c.out_bytes + c.qbuf + c.argv_mem
         self.clients_mem = n
 
     def evictions_safe(self) -> bool:
@@ -800,6 +811,8 @@ class Server:
     def kill_client(self, c: Client) -> None:
         """Close another client's connection (CLIENT KILL)."""
         c.flags |= F.CLOSE_ASAP
+        if self.cev is not None:
+            self.cev.remove(c)
         if c.flags & F.SLAVE:
             # Redis frees a replica at once: INFO's connected_slaves drops now
             r = self.repl.replicas.get(c.id)
@@ -919,6 +932,23 @@ class Server:
 
     def execute(self, c: Client, argv: list[bytes]) -> None:
         """Run one request from client ``c`` and put its reply in ``c.out``."""
+        cev = self.cev
+        if cev is not None:
+            # Redis's processCommand: clients over maxmemory-clients go
+            # before the command runs, this one too (then it does not run)
+            # (the running command's arguments are the client's, as Redis's
+            # c->argv: CLIENT LIST's argv-mem shows them)
+            c.argv_mem = sum(map(len, argv))
+            cev.update(c, _client_evict.PTR * len(argv))
+            if cev.total >= cev.limit:
+                cev.evict()
+                if c.flags & F.CLOSE_ASAP:
+                    return
+            self._execute_cluster(c, argv)
+            c.argv_mem = 0
+            if not c.flags & F.CLOSE_ASAP:
+                cev.update(c)
+            return
         if self.cluster is None:
             self._execute(c, argv)
             return
@@ -927,6 +957,35 @@ class Server:
         if c.flags & F.ASKING and c.multi is None and argv[0].lower() != b"asking":
             c.flags &= ~F.ASKING
         self.cluster.after_command()
+
+    def _execute_cluster(self, c: Client, argv: list[bytes]) -> None:
+        self._execute(c, argv)
+        if self.cluster is not None:
+            if c.flags & F.ASKING and c.multi is None and argv[0].lower() != b"asking":
+                c.flags &= ~F.ASKING
+            self.cluster.after_command()
+
+    def client_mem_changed(self, c: Client) -> None:
+        """A client's buffers changed outside a command (a read, a write):
+        recount it and evict over maxmemory-clients (Redis does it after
+        reads and writes, and before sleeping)."""
+        cev = self.cev
+        if cev is not None:
+            cev.update(c)
+            if cev.total >= cev.limit:
+                cev.evict()
+
+    def _client_eviction_config(self, name: str, value: str) -> None:
+        if name not in ("maxmemory-clients", "maxmemory"):
+            return
+        limit = _client_evict.eviction_limit(self.config.get_int("maxmemory-clients"),
+                                             self.config.get_int("maxmemory"))
+        if not limit:
+            self.cev = None
+        elif self.cev is None:
+            self.cev = _client_evict.ClientEviction(self, limit)
+        else:
+            self.cev.limit = limit
 
     def _execute(self, c: Client, argv: list[bytes]) -> None:
         self.stats["total_commands_processed"] += 1

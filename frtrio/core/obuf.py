@@ -8,10 +8,11 @@ closeClientOnOutputBufferLimitReached does. A limit of 0 is off.
 
 What counts as "pending output" is what the server holds for the client and
 has not yet handed to the socket: here ``Client.out_bytes`` beyond the first
-16 KB, which Redis keeps in a fixed per-client buffer it does not count. (A frtrio
-connection stops reading a client's further commands while its replies cannot
-be sent, so for ordinary request/reply traffic the buffer is bounded by one
-pipelined batch; the limits matter for large replies and for pushes.)
+16 KB, which Redis keeps in a fixed per-client buffer it does not count
+(bytes handed to the writer task but not yet taken by the socket still
+count). A frtrio connection goes on reading and executing a client's
+commands while its replies cannot be sent, as Redis does, so a client that
+pipelines without reading meets these limits like on redis-server.
 """
 
 from __future__ import annotations

@@ -24,6 +24,34 @@ log = logging.getLogger("frtrio.aof")
 
 def load_aof(aof) -> None:
     """Replay the AOF into the server. Raises AOFLoadError on bad data."""
+    for _ in load_aof_steps(aof):
+        pass
+
+
+def aof_files_size(aof) -> int:
+    """The bytes ``load_aof`` will read (the progress INFO shows)."""
+    fs = aof.fs
+    if aof.read_manifest():
+        paths = [aof.file_path(n) for n in aof.manifest.files()]
+    else:
+        paths = [aof.legacy_path]
+    return sum(fs.size(p) for p in paths if fs.exists(p))
+
+
+def _shifted(steps, off: int):
+    """A load generator's offsets, moved by off; returns its result."""
+    while True:
+        try:
+            pos = next(steps)
+        except StopIteration as done:
+            return done.value
+        yield off + pos
+
+
+def load_aof_steps(aof):
+    """``load_aof`` one command (or RDB key) at a time: a generator that
+    yields the offset reached across all the files, so a shell can serve
+    clients while a big AOF loads (runtime/persistence.py)."""
     srv = aof.server
     saved = (dict(srv.stats), {k: list(v) for k, v in srv.cmdstats.items()},
              dict(srv.errorstats))
@@ -33,6 +61,7 @@ def load_aof(aof) -> None:
             names = aof.manifest.files()
             if not names:
                 log.info("The AOF manifest lists no files: starting empty")
+            off = 0
             for idx, name in enumerate(names):
                 last = idx == len(names) - 1
                 path = aof.file_path(name)
@@ -40,13 +69,13 @@ def load_aof(aof) -> None:
                     log.warning("The append log file %s doesn't exist: No such file or "
                                 "directory", name)
                     continue
-                _load_file(aof, path, name, last)
+                off += yield from _shifted(_load_file(aof, path, name, last), off)
                 if idx == 0 and aof.manifest.base and name == aof.manifest.base[0]:
                     log.info("DB loaded from base file %s", name)
                 else:
                     log.info("DB loaded from incr file %s", name)
         elif aof.fs.exists(aof.legacy_path):
-            _load_file(aof, aof.legacy_path, aof.filename, True)
+            yield from _load_file(aof, aof.legacy_path, aof.filename, True)
             _upgrade_legacy(aof)
         else:
             return
@@ -72,17 +101,20 @@ def _upgrade_legacy(aof) -> None:
     log.info("Successfully migrated an old-style AOF into the AOF directory")
 
 
-def _load_file(aof, path: str, name: str, last: bool) -> None:
+def _load_file(aof, path: str, name: str, last: bool):
+    """Load one file: a generator of the offsets reached in it, returning
+    the file's size."""
     srv = aof.server
     data = aof.fs.read(path)
     start = 0
     if data.startswith(b"REDIS"):
         # an RDB base (appendonly.aof.N.base.rdb) or an old RDB preamble:
         # the RDB part, then (for a preamble) AOF commands after it
-        from frtrio.persist.rdbfile import RdbLoadError, load_rdb
+        from frtrio.persist.rdbfile import RdbLoadError, load_rdb_steps
 
         try:
-            start, loaded, _exp = load_rdb(data, srv, aof.config, preamble=True)
+            start, loaded, _exp = yield from load_rdb_steps(data, srv, aof.config,
+                                                            preamble=True)
         except RdbLoadError as e:
             raise AOFLoadError("Error reading the RDB base file %s, AOF loading aborted: %s"
                                % (name, e)) from None
@@ -119,6 +151,7 @@ def _load_file(aof, path: str, name: str, last: bool) -> None:
                     continue
                 _apply(aof, c, argv, name)
                 valid_up_to = end
+                yield end
             if multi is not None:
                 log.warning("Revert incomplete MULTI/EXEC transaction in AOF file %s", name)
                 valid_up_to = valid_before_multi
@@ -147,6 +180,7 @@ def _load_file(aof, path: str, name: str, last: bool) -> None:
             log.warning("AOF %s loaded anyway because aof-load-truncated is enabled", name)
     finally:
         srv.free_client(c)
+    return len(data)
 
 
 def _lookup(aof, argv):

@@ -310,6 +310,24 @@ class RequestParser:
         """Bytes buffered but not yet consumed (Redis's qbuf minus qb_pos)."""
         return len(self.buf) - self.pos
 
+    def argv_memory(self) -> int:
+        """The arguments of a half-read request already taken off the buffer
+        (Redis's argv_len_sum, CLIENT LIST's argv-mem), 0 between requests."""
+        args = self._args
+        if not args or not self._argc:
+            return 0
+        return sum(map(len, args))
+
+    def query_alloc(self) -> int:
+        """What Redis's query buffer would hold allocated now: while a big
+        bulk argument (32 KB or more) is read, room for all of it (Redis
+        allocates the announced length at once), else what is buffered."""
+        pending = len(self.buf) - self.pos
+        bl = self._bulklen
+        if self._argc and bl >= 32 * 1024:
+            return max(pending, bl + 2)
+        return pending
+
     def in_request(self) -> bool:
         """True while a request is partly read."""
         return self._argc > 0 or self.pos < len(self.buf)

@@ -1,8 +1,12 @@
 """The shell of one client connection: the reader loop (parse, execute,
-carry out the command's effects, flush), the writer for out-of-band output
-(pub/sub messages, unblocked replies, killed clients), and parking a
-blocked client until the engine unblocks it, its deadline passes or it
-disconnects. Part of the nursery tree of ``runtime/node.py``.
+carry out the command's effects, hand the replies to the socket without
+waiting), the writer for what the socket did not take at once and for
+out-of-band output (pub/sub messages, unblocked replies, killed clients),
+and parking a blocked client until the engine unblocks it, its deadline
+passes or it disconnects. The reader never waits for a client to read its
+replies: like Redis it goes on reading and executing, and the output
+buffer limits and client eviction bound what piles up. Part of the nursery
+tree of ``runtime/node.py``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ class _Disconnected(Exception):
 class ClientConn:
     """The shell of one client connection."""
 
-    __slots__ = ("node", "c", "stream", "io", "parser", "send_lock", "wake", "scope", "_ident", "_token")
+    __slots__ = ("node", "c", "stream", "io", "parser", "send_lock", "wake", "scope", "_ident",
+                 "_token", "_try_send")
 
     def __init__(self, node, c, stream):
         self.node = node
@@ -47,12 +52,25 @@ class ClientConn:
         self._ident = threading.get_ident()
         self._token = trio.lowlevel.current_trio_token()
         c.notify = self._notify
+        # a socket's own non-blocking send (None for the simulator's memory
+        # streams): the reader hands replies to the kernel without waiting,
+        # and what the kernel does not take is left to the writer task, so
+        # the reader goes on reading a client that does not read its
+        # replies, as Redis does (their bytes pile up in c.out, where
+        # client-output-buffer-limit and client eviction see them)
+        io = self.io
+        self._try_send = io.sock.send if isinstance(io, sockio.ConnIO) else None
 
     def _notify(self) -> None:
         if threading.get_ident() != self._ident:
             self._token.run_sync_soon(self._notify)
             return
         self.wake.set()
+        srv = self.node.server
+        if srv.cev is not None:
+            # a push (invalidation, pub/sub message) grew the output: counted
+            # now, evicted by the next command if over maxmemory-clients
+            srv.cev.update(self.c)
         if self.c.flags & F.CLOSE_ASAP and not self.c.out and self.scope is not None:
             # killed with nothing left to send (e.g. pub/sub output buffer
             # limit): close now, even if a send to a peer that does not read
@@ -80,13 +98,52 @@ class ClientConn:
         else:
             lock.acquire_nowait()  # no extra trip through the scheduler: send_all checkpoints
         try:
-            data = c.take_output()
+            out = c.out
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
             if data:
-                c.tot_net_out += len(data)
-                self.node.server.stats["total_net_output_bytes"] += len(data)
-                await self.io.send_all(data)
+                # c.out_bytes still counts these bytes until they are sent:
+                # the output buffer limits and client eviction see them
+                n = len(data)
+                c.tot_net_out += n
+                self.node.server.stats["total_net_output_bytes"] += n
+                try:
+                    await self.io.send_all(data)
+                finally:
+                    c.out_bytes = max(0, c.out_bytes - n)
+                if self.node.server.cev is not None:
+                    self.node.server.client_mem_changed(c)
         finally:
             lock.release()
+
+    def _send_some(self) -> None:
+        """The reader's flush: what the socket takes now, without waiting;
+        the rest goes to the writer task. (The simulator's streams have no
+        such send: the reader flushes them with ``_flush``.)"""
+        c = self.c
+        self.node.flush_effects()
+        out = c.out
+        if not out:
+            return
+        if self.send_lock.locked():
+            self.wake.set()  # the writer is sending: it takes this after
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        try:
+            n = self._try_send(data)
+        except BlockingIOError:
+            n = 0
+        if n:
+            c.tot_net_out += n
+            self.node.server.stats["total_net_output_bytes"] += n
+        if n == len(data):
+            out.clear()
+            c.out_bytes = 0
+            return
+        out.clear()
+        out.append(data[n:])
+        c.out_bytes = len(data) - n
+        self.wake.set()
 
     async def _writer(self) -> None:
         c = self.c
@@ -122,6 +179,20 @@ class ClientConn:
         while True:
             parser.auth_required = not c.authenticated  # Redis's authRequired()
             perr = parser.parse(cmds)
+            if parser._argc:
+                # a half-read request: its arguments and the room Redis
+                # would reserve for a big one count as client memory
+                c.argv_mem = parser.argv_memory()
+                c.qbuf_alloc = parser.query_alloc()
+            elif c.argv_mem or c.qbuf_alloc:
+                c.argv_mem = c.qbuf_alloc = 0
+            if srv.cev is not None:
+                # the query buffer and a half-read request's arguments
+                # count against maxmemory-clients
+                c.qbuf = parser.pending()
+                srv.client_mem_changed(c)
+                if c.flags & F.CLOSE_ASAP:
+                    return
             was_blocked = False
             if cmds:
                 srv.now_ms = env.unix_ms()
@@ -165,7 +236,15 @@ class ClientConn:
                 srv.count_error(msg)
                 c.out.append(encode_error(msg))
                 c.flags |= F.CLOSE_AFTER_REPLY
-            await self._flush()
+            if c.flags & F.CLOSE_ASAP:
+                # closed (output buffer limit, CLIENT KILL of itself...):
+                # gone from CLIENT LIST now, as Redis frees it before it
+                # serves the next client
+                srv.free_client(c)
+            if self._try_send is None or c.flags & (F.CLOSE_AFTER_REPLY | F.CLOSE_ASAP):
+                await self._flush()
+            else:
+                self._send_some()
             if srv.shutdown_requested is not None and not srv.shutdown_deadline_ms:
                 node.request_shutdown(srv.shutdown_requested)
                 if not srv.shutdown_deadline_ms:
@@ -176,8 +255,16 @@ class ClientConn:
                 # data read while blocked may hold more commands; an
                 # unauthenticated client's are parsed one at a time
                 continue
-            data = await stream.receive_some(RECV_SIZE)
+            bl = parser._bulklen
+            if bl > RECV_SIZE:
+                # a big argument: read what remains of it at once, as
+                # Redis does (its query buffer is made room for it whole)
+                data = await stream.receive_some(max(RECV_SIZE, bl + 2 - parser.pending()))
+            else:
+                data = await stream.receive_some(RECV_SIZE)
             if not data:
+                if c.out:  # replies still queued for a client that stopped writing
+                    await self._flush_quiet()
                 return
             c.tot_net_in += len(data)
             srv.stats["total_net_input_bytes"] += len(data)

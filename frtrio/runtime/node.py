@@ -68,6 +68,11 @@ class Node:
         # the real server loads dump.rdb at start and saves it by save points
         # and at shutdown (the simulator's nodes do not)
         self.persist_rdb = False
+        # a big dump.rdb loads with the listeners open, serving clients
+        # (-LOADING) in between, as Redis does; the real server sets it
+        self.load_serving = False
+        self.pending_load = None  # that load, awaited by run()
+        self.on_listening: list = []  # called once the client listeners are open
         self.pause_changed = RepeatedEvent()  # CLIENT PAUSE/UNPAUSE changed
         self.bus = None
         from frtrio.runtime.replication import ReplicationShell
@@ -90,7 +95,11 @@ class Node:
             self._load_cluster_config()
         from frtrio.runtime.persistence import attach
 
-        attach(self)  # loads the AOF or dump.rdb; save points
+        attach(self)  # loads the AOF or dump.rdb (or leaves it to run()); save points
+        if self.pending_load is None:
+            self._after_load()
+
+    def _after_load(self) -> None:
         self._register_duties()
         if self.server.cluster is not None:
             for line in self.server.cluster.verify_config_with_data():
@@ -141,6 +150,13 @@ class Node:
                 for host in binds:
                     self._listeners += await n.start(self.env.serve, host, port, self._handle_conn)
                     self.listen_addrs.append((host, port))
+                for fn in self.on_listening:
+                    fn()
+                if self.pending_load is not None:
+                    # clients may connect meanwhile: they are answered -LOADING
+                    load, self.pending_load = self.pending_load, None
+                    await load(self)
+                    self._after_load()
                 n.start_soon(self._cron)
                 self.replication.start()  # the replicaof directive
                 if self.server.cluster is not None:
@@ -484,6 +500,11 @@ class Node:
                 srv.cluster.migrations.active_trim_cycle(hz)
             self._client_timeouts()
             srv.refresh_clients_mem()
+            srv.client_peaks.sample(srv.clients.values(), srv.now_ms)
+            if srv.cev is not None:  # (Redis's clientsCron recounts every client)
+                srv.cev.refresh_all()
+                if srv.cev.total >= srv.cev.limit:
+                    srv.cev.evict()
             if srv.evict_running:
                 srv.evict_cron()  # (Redis's eviction time event)
             if srv.tracking.table:  # (CONFIG SET tracking-table-max-keys takes effect here)

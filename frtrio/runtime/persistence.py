@@ -21,9 +21,13 @@ from __future__ import annotations
 import logging
 import os
 
+import trio
+
 from frtrio.core.effects import DebugLoadAof, DebugReload, RewriteAof, RewriteConfig, SaveSnapshot
 from frtrio.persist.aof import AOF
 from frtrio.persist.aof_format import AOFLoadError
+from frtrio.persist.aof_load import aof_files_size, load_aof_steps
+from frtrio.persist.rdbfile import RdbLoadError
 from frtrio.protocol.reply import OK, ErrorReply, Status
 
 log = logging.getLogger("frtrio.aof")
@@ -100,31 +104,125 @@ def save_dump(node) -> None:
 
 
 def load_dump(node) -> None:
-    """At start with appendonly off: load dump.rdb when there is one."""
-    from frtrio.persist.rdbfile import RdbLoadError, load_rdb, repl_info
+    """At start with appendonly off: load dump.rdb when there is one (in one
+    go; ``load_dump_serving`` is the same while serving clients)."""
+    from frtrio.persist.rdbfile import load_rdb
 
+    prep = _dump_to_load(node)
+    if prep is None:
+        return
+    data, master, aux, expired_keys = prep
+    srv = node.server
+    srv.loading = True
+    try:
+        _, loaded, expired = _rdb_or_fatal(lambda: load_rdb(
+            data, srv, node.config, aux=aux, keep_expired=not master,
+            expired_keys=expired_keys))
+    finally:
+        srv.loading = False
+    _dump_loaded(node, master, aux, expired_keys, loaded, expired)
+
+
+def dump_load_serves(node) -> bool:
+    """Should dump.rdb load while the node serves clients? When it is
+    bigger than loading-process-events-interval-bytes or key-load-delay is
+    set, as Redis then answers events in between (-LOADING)."""
+    cfg = node.config
+    path = dump_path(cfg)
+    fs = node.env.fs
+    return fs.exists(path) and _serves(cfg, fs.size(path))
+
+
+def _serves(cfg, size: int) -> bool:
+    return size > 0 and (bool(cfg.get_int("key-load-delay")) or (
+        size > max(1, cfg.get_int("loading-process-events-interval-bytes"))))
+
+
+async def load_dump_serving(node) -> None:
+    """``load_dump`` with the listeners open: clients connecting meanwhile
+    get -LOADING for the commands that are not allowed while loading, and
+    INFO shows loading:1 with the progress (``load_steps_serving``)."""
+    from frtrio.persist.rdbfile import load_rdb_steps
+
+    prep = _dump_to_load(node)
+    if prep is None:
+        return
+    data, master, aux, expired_keys = prep
+    srv = node.server
+    steps = load_rdb_steps(data, srv, node.config, aux=aux, keep_expired=not master,
+                           expired_keys=expired_keys)
+    try:
+        _, loaded, expired = await load_steps_serving(node, steps, len(data))
+    except RdbLoadError as e:
+        raise AOFLoadError("Fatal error loading the DB: %s. Exiting." % e) from None
+    _dump_loaded(node, master, aux, expired_keys, loaded, expired)
+
+
+async def load_steps_serving(node, steps, total: int):
+    """Drive a ``load_rdb_steps`` generator in the loading state, as Redis's
+    rdbLoad does with processEventsWhileBlocked: every
+    loading-process-events-interval-bytes of payload the node lets its other
+    tasks run (clients are answered -LOADING, INFO shows the progress), and
+    ``key-load-delay`` (a test hook: microseconds per key; -N: one in N keys
+    waits 1 us) slows the load down. Returns the generator's result. Used
+    for dump.rdb at startup and for a replica's full sync."""
+    srv = node.server
+    cfg = node.config
+    env = node.env
+    delay = cfg.get_int("key-load-delay")
+    interval = max(1, cfg.get_int("loading-process-events-interval-bytes"))
+    per_key_s = delay / 1e6 if delay > 0 else 1e-6 / -delay if delay < 0 else 0.0
+    srv.loading = True
+    srv.loading_start_s = env.unix_ms() // 1000
+    srv.loading_total_bytes = total
+    srv.loading_loaded_bytes = 0
+    try:
+        mark = interval
+        owed = 0.0
+        while True:
+            try:
+                pos = next(steps)
+            except StopIteration as done:
+                return done.value
+            owed += per_key_s
+            if pos >= mark:
+                mark = pos + interval
+                srv.loading_loaded_bytes = pos
+                await trio.sleep(owed)
+                owed = 0.0
+                srv.now_ms = env.unix_ms()
+    finally:
+        srv.loading = False
+        srv.loading_loaded_bytes = 0
+
+
+def _dump_to_load(node):
+    """dump.rdb's bytes and what loading it needs, or None without one."""
     path = dump_path(node.config)
     fs = node.env.fs
     if not fs.exists(path):
-        return
-    srv = node.server
+        return None
     cfg = node.config
-    core = srv.cluster
+    core = node.server.cluster
     master = not cfg.get("replicaof") and (core is None or not core.state.myself.is_replica)
-    aux: dict = {}
-    expired_keys: list = []
-    srv.loading = True
+    return fs.read(path), master, {}, []
+
+
+def _rdb_or_fatal(load):
     try:
-        _end, loaded, expired = load_rdb(fs.read(path), srv, cfg, aux=aux,
-                                         keep_expired=not master, expired_keys=expired_keys)
+        return load()
     except RdbLoadError as e:
         raise AOFLoadError("Fatal error loading the DB: %s. Exiting." % e) from None
-    finally:
-        srv.loading = False
+
+
+def _dump_loaded(node, master, aux, expired_keys, loaded, expired) -> None:
+    from frtrio.persist.rdbfile import repl_info
+
+    srv = node.server
     srv.dirty = 0
     log.info("Done loading RDB, keys loaded: %d, keys expired: %d.", loaded, expired)
     log.info("DB loaded from disk")
-    restore_replication(srv, cfg, repl_info(aux), master, expired_keys)
+    restore_replication(srv, node.config, repl_info(aux), master, expired_keys)
 
 
 def restore_replication(srv, cfg, rsi, master: bool, expired_keys: list) -> None:
@@ -192,12 +290,25 @@ def attach(node) -> None:
     rdb = node.persist_rdb
     if cfg.get("appendonly") == "yes":
         aof = AOF(node.env.fs, cfg, srv)
-        aof.load()
-        aof.open_for_append()
-        node.aof = aof
-        srv.aof = aof
+        if getattr(node, "load_serving", False) and _serves(cfg, aof_files_size(aof)):
+
+            async def load_aof_serving(node) -> None:
+                await load_steps_serving(node, load_aof_steps(aof), aof_files_size(aof))
+                aof.open_for_append()
+                node.aof = aof
+                srv.aof = aof
+
+            node.pending_load = load_aof_serving  # run() awaits it, listening
+        else:
+            aof.load()
+            aof.open_for_append()
+            node.aof = aof
+            srv.aof = aof
     elif rdb:
-        load_dump(node)
+        if getattr(node, "load_serving", False) and dump_load_serves(node):
+            node.pending_load = load_dump_serving  # run() awaits it, listening
+        else:
+            load_dump(node)
 
     if rdb:
         def cron() -> None:

@@ -702,39 +702,18 @@ class ReplicationShell:
         test hook: microseconds per key; -N: one in N keys waits 1 us)
         slows the load down. A payload shorter than the interval loads in
         one go, as before."""
+        from frtrio.runtime.persistence import load_steps_serving
+
         node = self.node
         srv = node.server
         cfg = node.config
-        env = node.env
         delay = cfg.get_int("key-load-delay")
         interval = max(1, cfg.get_int("loading-process-events-interval-bytes"))
         if not delay and len(data) <= interval:
             load_rdb(data, srv, cfg, aux=aux, keep_expired=True)
             return
-        per_key_s = delay / 1e6 if delay > 0 else 1e-6 / -delay if delay < 0 else 0.0
-        srv.loading = True
-        srv.loading_start_s = env.unix_ms() // 1000
-        srv.loading_total_bytes = len(data)
-        srv.loading_loaded_bytes = 0
-        try:
-            steps = load_rdb_steps(data, srv, cfg, aux=aux, keep_expired=True)
-            mark = interval
-            owed = 0.0
-            while True:
-                try:
-                    pos = next(steps)
-                except StopIteration:
-                    break
-                owed += per_key_s
-                if pos >= mark:
-                    mark = pos + interval
-                    srv.loading_loaded_bytes = pos
-                    await trio.sleep(owed)
-                    owed = 0.0
-                    srv.now_ms = env.unix_ms()
-        finally:
-            srv.loading = False
-            srv.loading_loaded_bytes = 0
+        steps = load_rdb_steps(data, srv, cfg, aux=aux, keep_expired=True)
+        await load_steps_serving(node, steps, len(data))
 
     def _try_load(self, data: bytes) -> None:
         """Load a payload into a throwaway core; RdbLoadError if it fails."""
