@@ -910,6 +910,16 @@ def test_c15_destination_restarted_from_its_rdb_mid_import_drops_the_partial_key
 # --- held fail points (upstream tests 29 and 31) ------------------------------------
 
 
+def _slots_with_keys(procs, cs, lo, hi, n, prefix):
+    """A cluster client, the owner of slots lo..hi (source), the next node
+    (destination) and n keys of those slots, each set to "v"."""
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    src = node_of(procs, cs, lo)
+    keys = keys_in(rc, lo, hi, n, prefix=prefix)
+    _fill(rc, keys)
+    return rc, src, (src + 1) % 3, keys
+
+
 def _cluster_info(c) -> dict:
     return dict(ln.split(":", 1) for ln in
                 c.execute_command("CLUSTER", "INFO").decode().split("\r\n") if ln)
@@ -921,13 +931,8 @@ def test_c15_source_write_pause_times_out_when_the_destination_never_takes_over(
     source's writes stay paused until its write pause timeout fails the
     task; then writes resume there and the slot is still the source's."""
     procs, cs = cluster
-    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
     lo = hi = 13000
-    src = node_of(procs, cs, lo)
-    dst = (src + 1) % 3
-    keys = keys_in(rc, lo, hi, 5, prefix="wp")
-    for k in keys:
-        rc.set(k, "v")
+    rc, src, dst, keys = _slots_with_keys(procs, cs, lo, hi, 5, "wp")
     cs[src].execute_command("CONFIG", "SET", "cluster-slot-migration-write-pause-timeout", "300")
     cs[dst].execute_command("DEBUG", "ASM-FAILPOINT", "import-main-channel", "takeover")
     try:
@@ -962,13 +967,8 @@ def test_c15_sync_buffer_drain_timeout_when_the_source_never_hands_off(cluster):
     timeout fails the task. With the fail point cleared the destination's
     retry completes the migration with every write."""
     procs, cs = cluster
-    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
     lo = hi = 13001
-    src = node_of(procs, cs, lo)
-    dst = (src + 1) % 3
-    keys = keys_in(rc, lo, hi, 5, prefix="dt")
-    for k in keys:
-        rc.set(k, "v")
+    rc, src, dst, keys = _slots_with_keys(procs, cs, lo, hi, 5, "dt")
     cs[src].execute_command("DEBUG", "ASM-FAILPOINT", "migrate-main-channel", "handoff-prep")
     cs[src].execute_command("CONFIG", "SET", "cluster-slot-migration-sync-buffer-drain-timeout",
                             "1000")
@@ -1006,12 +1006,8 @@ def test_c15_active_trim_after_a_migration_counts_every_key(cluster):
     DEBUG ASM-TRIM-METHOD active the source deletes the moved keys from its
     cron; CLUSTER INFO's trim fields count them exactly."""
     procs, cs = cluster
-    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
     lo, hi = 13010, 13012
-    src = node_of(procs, cs, lo)
-    dst = (src + 1) % 3
-    keys = keys_in(rc, lo, hi, 600, prefix="at")
-    _fill(rc, keys)
+    rc, src, dst, keys = _slots_with_keys(procs, cs, lo, hi, 600, "at")
     before = _cluster_info(cs[src])
     cs[src].execute_command("DEBUG", "ASM-TRIM-METHOD", "active")
     try:
@@ -1040,12 +1036,8 @@ def test_c15_import_does_not_start_while_a_trim_holds_its_slots(cluster):
     'trim in progress' and waits in state none; once the trim runs the
     import starts and brings every key back."""
     procs, cs = cluster
-    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
     lo, hi = 13020, 13021
-    src = node_of(procs, cs, lo)
-    dst = (src + 1) % 3
-    keys = keys_in(rc, lo, hi, 200, prefix="it")
-    _fill(rc, keys)
+    rc, src, dst, keys = _slots_with_keys(procs, cs, lo, hi, 200, "it")
     cs[src].execute_command("DEBUG", "ASM-TRIM-METHOD", "active", "-1")
     try:
         tid = cs[dst].execute_command("CLUSTER", "MIGRATION", "IMPORT", str(lo), str(hi))
@@ -1099,6 +1091,20 @@ def test_c15_client_tracking_makes_the_trim_active_and_invalidates(cluster):
                                 b"*1\r\n$%d\r\n%s\r\n" % (len(k), k))
 
 
+def _ha_pair(procs, cs, slot):
+    """In the six-node cluster: a cluster client, the slot's owner (source),
+    another master (destination), the source's replica in sync (client and
+    process) and the source's port."""
+    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
+    src_port = owner_port(cs[0], slot)
+    src = _by_port(procs, cs, src_port)
+    dst_port = [p for p in {owner_port(cs[0], s) for s in (0, 6000, 12000)} if p != src_port][0]
+    dst = _by_port(procs, cs, dst_port)
+    rep, rep_proc = _replica_of(procs, cs, src_port)
+    wait_for(lambda: _synced(rep, src), 20, what="the source's replica in sync")
+    return rc, src, dst, rep, rep_proc, src_port
+
+
 @pytest.mark.slow  # (a six-node cluster, two migrations)
 def test_c15_replica_trims_after_its_master_and_blocks_its_link_until_done(ha_cluster):
     """Upstream 'Test bgtrim after a successful migration' (replica side) and
@@ -1109,14 +1115,8 @@ def test_c15_replica_trims_after_its_master_and_blocks_its_link_until_done(ha_cl
     waits ('Blocking master client until trim job is done') and resumes
     once the trim ran; in the end master and replica hold every key once."""
     procs, cs = ha_cluster
-    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
     lo, hi = 14000, 14001
-    src_port = owner_port(cs[0], lo)
-    src = _by_port(procs, cs, src_port)
-    dst_port = [p for p in {owner_port(cs[0], s) for s in (0, 6000, 12000)} if p != src_port][0]
-    dst = _by_port(procs, cs, dst_port)
-    rep, rep_proc = _replica_of(procs, cs, src_port)
-    wait_for(lambda: _synced(rep, src), 20, what="the source's replica in sync")
+    rc, src, dst, rep, rep_proc, src_port = _ha_pair(procs, cs, lo)
     keys = keys_in(rc, lo, hi, 300, prefix="rb")
     _fill(rc, keys)
     wait_for(lambda: rep.dbsize() == src.dbsize(), 10, what="the replica has the keys")
@@ -1154,14 +1154,8 @@ def test_c15_full_resync_of_a_replica_cancels_its_active_trim(ha_cluster):
     job is cancelled (CLUSTER INFO counts it) and the replica ends with its
     master's dataset, without the moved keys."""
     procs, cs = ha_cluster
-    rc = redis.RedisCluster(host="127.0.0.1", port=procs[0].port)
     lo, hi = 14100, 14101
-    src_port = owner_port(cs[0], lo)
-    src = _by_port(procs, cs, src_port)
-    dst_port = [p for p in {owner_port(cs[0], s) for s in (0, 6000, 12000)} if p != src_port][0]
-    dst = _by_port(procs, cs, dst_port)
-    rep, _ = _replica_of(procs, cs, src_port)
-    wait_for(lambda: _synced(rep, src), 20, what="the source's replica in sync")
+    rc, src, dst, rep, _, src_port = _ha_pair(procs, cs, lo)
     _fill(rc, keys_in(rc, lo, hi, 300, prefix="fs"))
     rep.execute_command("DEBUG", "ASM-TRIM-METHOD", "active", "-1")
     cob = src.config_get("client-output-buffer-limit")["client-output-buffer-limit"]

@@ -952,15 +952,12 @@ class Server:
         if self.cluster is None:
             self._execute(c, argv)
             return
-        self._execute(c, argv)
-        # ASKING is one-shot: cleared after any other command, unless in MULTI
-        if c.flags & F.ASKING and c.multi is None and argv[0].lower() != b"asking":
-            c.flags &= ~F.ASKING
-        self.cluster.after_command()
+        self._execute_cluster(c, argv)
 
     def _execute_cluster(self, c: Client, argv: list[bytes]) -> None:
         self._execute(c, argv)
         if self.cluster is not None:
+            # ASKING is one-shot: cleared after any other command, unless in MULTI
             if c.flags & F.ASKING and c.multi is None and argv[0].lower() != b"asking":
                 c.flags &= ~F.ASKING
             self.cluster.after_command()
