@@ -77,7 +77,7 @@ def dump_path(cfg) -> str:
     return os.path.join(cfg.get("dir") or ".", cfg.get("dbfilename"))
 
 
-def save_dump(node) -> None:
+def save_dump(node, counted: bool = True) -> None:
     """SAVE: the dataset into <dir>/<dbfilename>, atomically. OSError or
     RdbError on failure (the status INFO shows is updated either way)."""
     from frtrio.persist.rdbfile import rdb_bytes
@@ -95,7 +95,8 @@ def save_dump(node) -> None:
     srv.refresh_disk_error()
     srv.lastsave_ms = srv.now_ms
     srv.dirty = 0
-    srv.rdb_saves += 1
+    if counted:
+        srv.rdb_saves += 1
     log.info("DB saved on disk")
 
 
@@ -344,7 +345,7 @@ def carry_out(node, e) -> None:
     try:
         if type(e) is SaveSnapshot:
             try:
-                save_dump(node)
+                save_dump(node, e.counted)
             except ErrorReply:
                 raise
             except Exception:  # noqa: BLE001 - logged by save_dump
