@@ -588,3 +588,24 @@ def test_client_unblock_error_counts_a_failed_call_of_the_blocked_command():
     assert a.take_output().startswith(b"-UNBLOCKED")
     assert srv.cmdstats["blpop"][0] == 1 and srv.cmdstats["blpop"][3] == 1
     assert srv.errorstats["UNBLOCKED"] == 1
+
+
+def test_clients_held_by_client_pause_count_as_blocked(frtrio_proc, redis_proc):
+    """A command held by CLIENT PAUSE WRITE counts in INFO's blocked_clients
+    until the pause ends (Redis blocks it as BLOCKED_POSTPONE; Redis's
+    unit/pause waits for it with wait_for_blocked_clients_count)."""
+    outs = []
+    for p in (frtrio_proc, redis_proc):
+        ctl, a = p.conn(), p.conn()
+        out = [ctl.cmd("CLIENT", "PAUSE", 100000, "WRITE")]
+        a.send(encode_request(("SET", "pausedk", "v")))
+        wait_blocked(ctl, 1)
+        out.append(ctl.cmd("GET", "pausedk"))
+        out.append(ctl.cmd("CLIENT", "UNPAUSE"))
+        out.append(a.read_reply())
+        wait_blocked(ctl, 0)
+        out.append(ctl.cmd("DEL", "pausedk"))
+        outs.append(out)
+        ctl.close()
+        a.close()
+    assert outs[0] == outs[1]

@@ -196,6 +196,7 @@ class Server:
         # what commands ask the client's shell to do after them (frtrio/core/effects.py)
         self.effects: list = []
         self.ready_keys: dict = {}  # (dbid, key) -> None, for blocked clients
+        self.postponed_clients = 0  # held by CLIENT PAUSE (the shell counts them)
         self.loading = False
         self.async_loading = False  # a swapdb full sync arrives; the old data is served
         # progress of a load that serves events meanwhile (INFO persistence)
