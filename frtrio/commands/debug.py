@@ -218,6 +218,9 @@ def cmd_debug(c, argv):
         c.server.propagated.append((c.dbid, list(argv[2:])))
         c.server.repl.wrote(c)
         return OK
+    if sub == b"set-skip-checksum-validation" and len(argv) == 3:
+        c.server.config.skip_checksum_validation = _atoi(argv[2]) != 0
+        return OK
     if sub == b"quicklist-packed-threshold" and len(argv) == 3:
         # a memory value up to 4 GiB - 1 MiB; 0 restores the default (1 GiB)
         sz = memtoull(argv[2])
