@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from support import ServerProc
+from support import ServerProc, parse_reply
 
 
 def parse(buf: bytes, pos: int = 0):
@@ -683,3 +683,21 @@ def test_flushall_with_save_points_saves_and_resets_dirty(diff):
     diff("SET", "fk", "v")
     diff("FLUSHALL")
     assert [a[0] for a in fields()] == ["2", "2"]  # no save points: the flush counts
+
+
+def test_keys_pattern_with_many_stars_is_fast(diff):
+    """A pattern like a*a*...*b against a long run of a's answers at once
+    (a backtracking matcher takes exponential time: Redis's unit/keyspace
+    'Regression for pattern matching long nested loops'); the same
+    patterns in SCAN MATCH too."""
+    diff("SET", "a" * 40, 1)
+    diff("SET", "a" * 39 + "b", 1)
+    start = time.monotonic()
+    for pat in ("a*" * 20 + "b", "a*" * 20 + "a", "*a*a*?" * 5 + "[ab]", "a*" * 30 + "c*"):
+        for args in (("KEYS", pat), ("SCAN", 0, "MATCH", pat, "COUNT", 100)):
+            a, b = diff.both(*args)
+            pa, pb = parse_reply(a), parse_reply(b)
+            if args[0] == "SCAN":
+                pa, pb = pa[1], pb[1]
+            assert sorted(pa) == sorted(pb), (args, a, b)
+    assert time.monotonic() - start < 2.0
