@@ -609,3 +609,33 @@ def test_clients_held_by_client_pause_count_as_blocked(frtrio_proc, redis_proc):
         ctl.close()
         a.close()
     assert outs[0] == outs[1]
+
+
+def test_client_pause_write_holds_may_replicate_commands(frtrio_proc, redis_proc):
+    """CLIENT PAUSE WRITE also holds the commands Redis flags may-replicate
+    without showing it in COMMAND (PFCOUNT, PUBLISH, EVAL without flags),
+    not a script declared no-writes (Redis's unit/pause 'Test special
+    commands are paused by RO', 'Test scripts are blocked by pause RO')."""
+    outs = []
+    for p in (frtrio_proc, redis_proc):
+        ctl = p.conn()
+        ctl.cmd("PFADD", "pause-hll", "x")
+        out = [ctl.cmd("CLIENT", "PAUSE", 100000, "WRITE")]
+        held = []
+        for args in (("PFCOUNT", "pause-hll"), ("PUBLISH", "pch", "m"),
+                     ("EVAL", "return 1", 0)):
+            a = p.conn()
+            a.send(encode_request(args))
+            held.append(a)
+            wait_blocked(ctl, len(held))
+        free = p.conn()
+        out.append(free.cmd("EVAL", "#!lua flags=no-writes\nreturn 2", 0))
+        out.append(free.cmd("GET", "pause-hll")[:1])
+        out.append(info_field(ctl, "blocked_clients"))
+        out.append(ctl.cmd("CLIENT", "UNPAUSE"))
+        out += [a.read_reply() for a in held]
+        out.append(ctl.cmd("DEL", "pause-hll"))
+        outs.append(out)
+        for x in held + [free, ctl]:
+            x.close()
+    assert outs[0] == outs[1]
