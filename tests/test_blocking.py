@@ -639,3 +639,29 @@ def test_client_pause_write_holds_may_replicate_commands(frtrio_proc, redis_proc
         for x in held + [free, ctl]:
             x.close()
     assert outs[0] == outs[1]
+
+
+def test_keys_do_not_expire_while_clients_are_paused(frtrio_proc, redis_proc):
+    """During CLIENT PAUSE WRITE an expired key reads as missing but is not
+    deleted (no active nor lazy expiry: expired_keys stays); after UNPAUSE
+    a lookup expires it (Redis's unit/pause 'Test both active and passive
+    expires are skipped during client pause')."""
+    def expired(conn):
+        raw = conn.cmd("INFO", "stats")
+        return int(raw.split(b"expired_keys:")[1].split(b"\r\n")[0])
+
+    outs = []
+    for p in (frtrio_proc, redis_proc):
+        c = p.conn()
+        base = expired(c)
+        out = [c.cmd("MULTI"), c.cmd("SET", "pe1{t}", "v", "PX", 20),
+               c.cmd("SET", "pe2{t}", "v", "PX", 20), c.cmd("CLIENT", "PAUSE", 50000, "WRITE"),
+               c.cmd("EXEC")]
+        time.sleep(0.3)  # past the TTL, and several active expire cycles
+        out += [c.cmd("GET", "pe1{t}"), c.cmd("EXISTS", "pe2{t}"), expired(c) - base]
+        out.append(c.cmd("CLIENT", "UNPAUSE"))
+        out += [c.cmd("GET", "pe1{t}"), c.cmd("GET", "pe2{t}"), expired(c) - base]
+        outs.append(out)
+        c.close()
+    assert outs[0] == outs[1]
+    assert outs[0][7] == 0 and outs[0][-1] == 2
