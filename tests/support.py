@@ -415,3 +415,48 @@ def wait_roles_agree(clients, timeout: float = 20.0) -> None:
 
     wait_for(lambda: len({frozenset(view(c)) for c in clients}) == 1, timeout,
              what="every node agrees on every node's role")
+
+
+class ReplStream:
+    """What a server propagates to its replicas: a connection that sent
+    SYNC, past the snapshot, reading the commands that follow (PING and
+    SELECT left out). For differential tests of propagation."""
+
+    def __init__(self, port: int, timeout: float = 10.0):
+        self.conn = RawConn(port, timeout)
+        self.conn.send(encode_request(("SYNC",)))
+        c = self.conn
+        while True:  # newlines (keepalives while the snapshot is made), then $<len> or $EOF:<mark>
+            while b"\r\n" not in c.buf:
+                c.buf += c.sock.recv(65536)
+            c.buf = c.buf.lstrip(b"\n")
+            if c.buf.startswith(b"$"):
+                break
+        nl = c.buf.index(b"\r\n")
+        head, c.buf = c.buf[1:nl], c.buf[nl + 2:]
+        if head.startswith(b"EOF:"):
+            mark = head[4:]
+            while mark not in c.buf:
+                c.buf += c.sock.recv(65536)
+            c.buf = c.buf[c.buf.index(mark) + len(mark):]
+        else:
+            n = int(head)
+            while len(c.buf) < n:
+                c.buf += c.sock.recv(65536)
+            c.buf = c.buf[n:]
+
+    def commands_until(self, last: bytes) -> list[list[bytes]]:
+        """The propagated commands up to the first whose name is ``last``
+        (included), lowercased names, PING and SELECT left out."""
+        out = []
+        while True:
+            cmd = parse_reply(self.conn.read_reply())
+            cmd[0] = cmd[0].lower()
+            if cmd[0] in (b"ping", b"select"):
+                continue
+            out.append(cmd)
+            if cmd[0] == last:
+                return out
+
+    def close(self) -> None:
+        self.conn.close()

@@ -761,3 +761,33 @@ def test_history_kept_with_auto_gc_disabled(work):
     again = _engine(dir=work, appendonly="yes")
     AOF(RealFS(), again.config, again).load()
     assert _snapshot(again) == _snapshot(srv)
+
+
+def test_debug_loadaof_with_appendonly_off_loads_the_rewritten_aof():
+    """With appendonly off, BGREWRITEAOF still writes an AOF and DEBUG
+    LOADAOF empties the dataset and loads it, functions included (Redis's
+    unit/aofrw 'AOF rewrite functions'); the replies match redis-server's."""
+    lib = "#!lua name=aoflib\nredis.register_function('aoff', function() return 1 end)"
+    outs = []
+    for kind in ("frtrio", "redis"):
+        p = ServerProc(kind, args=["--aof-use-rdb-preamble", "no"]).start(timeout=20)
+        try:
+            c = p.conn()
+            # (no DEBUG LOADAOF before an AOF exists: redis-server exits there)
+            seq = [c.cmd("SET", "kept", "1")]
+            seq.append(c.cmd("FUNCTION", "LOAD", lib))
+            c.cmd("BGREWRITEAOF")
+            support.wait_for(lambda: b"aof_rewrite_in_progress:0" in c.cmd("INFO", "persistence")
+                             and b"aof_rewrite_scheduled:0" in c.cmd("INFO", "persistence"),
+                             timeout=10, what="rewrite done")
+            seq.append(c.cmd("FUNCTION", "FLUSH"))
+            seq.append(c.cmd("SET", "dropped", "1"))
+            seq.append(c.cmd("DEBUG", "LOADAOF"))
+            seq.append(c.cmd("FCALL", "aoff", 0))
+            seq.append(c.cmd("KEYS", "*"))
+            outs.append(seq)
+            c.close()
+        finally:
+            p.cleanup()
+    assert outs[0] == outs[1]
+    assert outs[0][-1] == b"*1\r\n$4\r\nkept\r\n"

@@ -588,3 +588,80 @@ def test_client_unblock_error_counts_a_failed_call_of_the_blocked_command():
     assert a.take_output().startswith(b"-UNBLOCKED")
     assert srv.cmdstats["blpop"][0] == 1 and srv.cmdstats["blpop"][3] == 1
     assert srv.errorstats["UNBLOCKED"] == 1
+
+
+def test_clients_held_by_client_pause_count_as_blocked(frtrio_proc, redis_proc):
+    """A command held by CLIENT PAUSE WRITE counts in INFO's blocked_clients
+    until the pause ends (Redis blocks it as BLOCKED_POSTPONE; Redis's
+    unit/pause waits for it with wait_for_blocked_clients_count)."""
+    outs = []
+    for p in (frtrio_proc, redis_proc):
+        ctl, a = p.conn(), p.conn()
+        out = [ctl.cmd("CLIENT", "PAUSE", 100000, "WRITE")]
+        a.send(encode_request(("SET", "pausedk", "v")))
+        wait_blocked(ctl, 1)
+        out.append(ctl.cmd("GET", "pausedk"))
+        out.append(ctl.cmd("CLIENT", "UNPAUSE"))
+        out.append(a.read_reply())
+        wait_blocked(ctl, 0)
+        out.append(ctl.cmd("DEL", "pausedk"))
+        outs.append(out)
+        ctl.close()
+        a.close()
+    assert outs[0] == outs[1]
+
+
+def test_client_pause_write_holds_may_replicate_commands(frtrio_proc, redis_proc):
+    """CLIENT PAUSE WRITE also holds the commands Redis flags may-replicate
+    without showing it in COMMAND (PFCOUNT, PUBLISH, EVAL without flags),
+    not a script declared no-writes (Redis's unit/pause 'Test special
+    commands are paused by RO', 'Test scripts are blocked by pause RO')."""
+    outs = []
+    for p in (frtrio_proc, redis_proc):
+        ctl = p.conn()
+        ctl.cmd("PFADD", "pause-hll", "x")
+        out = [ctl.cmd("CLIENT", "PAUSE", 100000, "WRITE")]
+        held = []
+        for args in (("PFCOUNT", "pause-hll"), ("PUBLISH", "pch", "m"),
+                     ("EVAL", "return 1", 0)):
+            a = p.conn()
+            a.send(encode_request(args))
+            held.append(a)
+            wait_blocked(ctl, len(held))
+        free = p.conn()
+        out.append(free.cmd("EVAL", "#!lua flags=no-writes\nreturn 2", 0))
+        out.append(free.cmd("GET", "pause-hll")[:1])
+        out.append(info_field(ctl, "blocked_clients"))
+        out.append(ctl.cmd("CLIENT", "UNPAUSE"))
+        out += [a.read_reply() for a in held]
+        out.append(ctl.cmd("DEL", "pause-hll"))
+        outs.append(out)
+        for x in held + [free, ctl]:
+            x.close()
+    assert outs[0] == outs[1]
+
+
+def test_keys_do_not_expire_while_clients_are_paused(frtrio_proc, redis_proc):
+    """During CLIENT PAUSE WRITE an expired key reads as missing but is not
+    deleted (no active nor lazy expiry: expired_keys stays); after UNPAUSE
+    a lookup expires it (Redis's unit/pause 'Test both active and passive
+    expires are skipped during client pause')."""
+    def expired(conn):
+        raw = conn.cmd("INFO", "stats")
+        return int(raw.split(b"expired_keys:")[1].split(b"\r\n")[0])
+
+    outs = []
+    for p in (frtrio_proc, redis_proc):
+        c = p.conn()
+        base = expired(c)
+        out = [c.cmd("MULTI"), c.cmd("SET", "pe1{t}", "v", "PX", 20),
+               c.cmd("SET", "pe2{t}", "v", "PX", 20), c.cmd("CLIENT", "PAUSE", 50000, "WRITE"),
+               c.cmd("EXEC")]
+        time.sleep(0.3)  # past the TTL, and several active expire cycles
+        out += [c.cmd("GET", "pe1{t}"), c.cmd("EXISTS", "pe2{t}"), expired(c) - base]
+        out.append(c.cmd("CLIENT", "UNPAUSE"))
+        out += [c.cmd("GET", "pe1{t}"), c.cmd("GET", "pe2{t}"), expired(c) - base]
+        outs.append(out)
+        c.close()
+    assert outs[0] == outs[1]
+    assert outs[0][7] == 0 and outs[0][-1] == 2

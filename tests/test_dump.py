@@ -357,3 +357,27 @@ def test_restore_wakes_blocked_clients(frtrio_proc, redis_proc, diff):
         w.close()
         c.close()
     assert got[0] == got[1]
+
+
+def test_debug_set_skip_checksum_validation(diff):
+    """DEBUG SET-SKIP-CHECKSUM-VALIDATION 1: RESTORE and FUNCTION RESTORE
+    take a payload with a wrong CRC64 (the version is still checked); 0
+    restores the check (Redis's integration/corrupt-dump uses it)."""
+    raw = diff("DUMP", "nokey-ck")
+    diff("SET", "ck", "hello")
+    payload = diff.f.cmd("DUMP", "ck")
+    body = payload.split(b"\r\n", 1)[1][:-2]
+    bad = body[:-8] + b"\x00" * 8
+    newer = body[:-10] + b"\xff\x00" + body[-8:]  # an RDB version from the future
+    try:
+        diff("DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "1")
+        diff("RESTORE", "ck2", 0, bad)
+        diff("GET", "ck2")
+        diff("RESTORE", "ck3", 0, newer)
+        diff("FUNCTION", "RESTORE", b"\x00" * 12)
+        diff("DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "0")
+        diff("RESTORE", "ck4", 0, bad)
+        diff("DEBUG", "SET-SKIP-CHECKSUM-VALIDATION")
+    finally:
+        diff("DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "0")
+    assert raw == b"$-1\r\n"

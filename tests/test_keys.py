@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from support import ServerProc
+from support import ServerProc, parse_reply
 
 
 def parse(buf: bytes, pos: int = 0):
@@ -652,3 +652,52 @@ def test_cluster_mode_db_errors(cluster_pair):
     finally:
         f.close()
         r.close()
+
+
+def test_flushall_with_save_points_saves_and_resets_dirty(diff):
+    """With save points configured, FLUSHALL saves the empty dataset at once:
+    rdb_changes_since_last_save is 0 after it (in MULTI/EXEC too), and the
+    save is not counted in rdb_saves (Redis's unit/other 'FLUSHALL should
+    reset the dirty counter to 0 if we enable save')."""
+    def fields():
+        a, b = diff.both("INFO", "persistence")
+        out = []
+        for raw in (a, b):
+            d = dict(ln.split(":", 1) for ln in raw.decode().split("\r\n") if ":" in ln)
+            out.append((d["rdb_changes_since_last_save"], d["rdb_saves"]))
+        return out
+
+    diff("CONFIG", "SET", "save", "3600 1 300 100 60 10000")
+    base = fields()
+    diff("SET", "fk", "v")
+    diff("FLUSHALL")
+    after = fields()
+    assert [a[0] for a in after] == ["0", "0"]
+    assert [int(a[1]) - int(b[1]) for a, b in zip(after, base)] == [0, 0]
+    diff("MULTI")
+    diff("SET", "fk", "v")
+    diff("FLUSHALL")
+    diff("EXEC")
+    assert [a[0] for a in fields()] == ["0", "0"]
+    diff("CONFIG", "SET", "save", "")
+    diff("SET", "fk", "v")
+    diff("FLUSHALL")
+    assert [a[0] for a in fields()] == ["2", "2"]  # no save points: the flush counts
+
+
+def test_keys_pattern_with_many_stars_is_fast(diff):
+    """A pattern like a*a*...*b against a long run of a's answers at once
+    (a backtracking matcher takes exponential time: Redis's unit/keyspace
+    'Regression for pattern matching long nested loops'); the same
+    patterns in SCAN MATCH too."""
+    diff("SET", "a" * 40, 1)
+    diff("SET", "a" * 39 + "b", 1)
+    start = time.monotonic()
+    for pat in ("a*" * 20 + "b", "a*" * 20 + "a", "*a*a*?" * 5 + "[ab]", "a*" * 30 + "c*"):
+        for args in (("KEYS", pat), ("SCAN", 0, "MATCH", pat, "COUNT", 100)):
+            a, b = diff.both(*args)
+            pa, pb = parse_reply(a), parse_reply(b)
+            if args[0] == "SCAN":
+                pa, pb = pa[1], pb[1]
+            assert sorted(pa) == sorted(pb), (args, a, b)
+    assert time.monotonic() - start < 2.0

@@ -380,3 +380,37 @@ def test_random_list_ops(diff, seed):
     f, r = pipeline_both(diff, cmds)
     for cmd, a, b in zip(cmds, f, r):
         assert a == b, (cmd, a, b)
+
+
+def _debug_object_fields(raw: bytes) -> str:
+    # the address and the LRU clock differ between two servers
+    return " ".join(f for f in raw.decode().split() if not f.startswith(("at:", "lru")))
+
+
+def test_debug_quicklist_packed_threshold(diff):
+    """DEBUG QUICKLIST-PACKED-THRESHOLD: the argument's checks, and elements
+    at or over the threshold saved as plain quicklist nodes (DUMP payload,
+    DEBUG OBJECT's node count and size), while commands see the same list
+    (Redis's unit/type/list plain-node tests)."""
+    for arg in ("-1", "4gb", "4095mb", "abc", "1 2", "10kb", "1b", "0"):
+        diff("DEBUG", "QUICKLIST-PACKED-THRESHOLD", arg)
+    diff("DEBUG", "QUICKLIST-PACKED-THRESHOLD")
+    diff("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "1", "2")
+    try:
+        diff("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "5b")
+        diff("RPUSH", "pl", "aa", "bb", "cccccccccc", "dd", "eeeeeeeeeeee", "ff")
+        diff("DUMP", "pl")
+        a, b = diff.both("DEBUG", "OBJECT", "pl")
+        assert _debug_object_fields(a) == _debug_object_fields(b)
+        assert "ql_nodes:5" in a.decode()
+        diff("LSET", "pl", 0, "x" * 50)
+        diff("LSET", "pl", 2, "y")
+        diff("LINSERT", "pl", "BEFORE", "dd", "z" * 20)
+        diff("LRANGE", "pl", 0, -1)
+        diff("LPOP", "pl")
+        diff("LREM", "pl", 0, "dd")
+        diff("LPOS", "pl", "z" * 20)
+        diff("LRANGE", "pl", 0, -1)
+        diff("DEL", "pl")
+    finally:
+        diff("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "0")

@@ -453,3 +453,24 @@ def test_pattern_matching(twins):
         f, r = pub.f.cmd("PUBSUB", "CHANNELS", p), pub.r.cmd("PUBSUB", "CHANNELS", p)
         assert sorted(f.split(b"\r\n")) == sorted(r.split(b"\r\n")), p
         s.close()
+
+
+def test_publish_is_propagated_to_replicas(frtrio_proc, redis_proc):
+    """PUBLISH goes down the replication stream (a replica's subscribers get
+    the message), alone or inside MULTI/EXEC (Redis's unit/multi 'MULTI
+    propagation of PUBLISH')."""
+    import support as _s
+
+    streams = []
+    for p in (frtrio_proc, redis_proc):
+        s = _s.ReplStream(p.port)
+        c = p.conn()
+        for args in (("PUBLISH", "pch", "m1"), ("MULTI",), ("PUBLISH", "pch", "m2"), ("EXEC",),
+                     ("MULTI",), ("SET", "pk", "v"), ("PUBLISH", "pch", "m3"), ("EXEC",),
+                     ("DEL", "pk")):
+            c.cmd(*args)
+        streams.append(s.commands_until(b"del"))
+        s.close()
+        c.close()
+    assert streams[0] == streams[1]
+    assert streams[0][:2] == [[b"publish", b"pch", b"m1"], [b"publish", b"pch", b"m2"]]

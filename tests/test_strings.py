@@ -531,3 +531,26 @@ def test_resp3_string_replies(diff):
 def test_arity_errors(diff, cmd):
     diff(cmd)
     diff(cmd.lower(), "k", "a", "b", "c", "d", "e", "f")
+
+
+def test_set_with_ttl_propagates_as_set_pxat(frtrio_proc, redis_proc):
+    """SET with EX/PX/EXAT/PXAT (PXAT given in lower case, with GET or NX
+    too) and SETEX/PSETEX reach replicas as SET key value PXAT <ms> (Redis's
+    unit/expire 'All TTL in commands are propagated as absolute timestamp
+    in replication stream')."""
+    import support as _s
+
+    streams = []
+    at = 4102444800000  # 2100-01-01
+    for p in (frtrio_proc, redis_proc):
+        s = _s.ReplStream(p.port)
+        c = p.conn()
+        for args in (("SET", "tp1", "v", "pxat", at), ("SET", "tp2", "v", "PXAT", at, "GET"),
+                     ("SET", "tp3", "v", "NX", "pxat", at), ("SET", "tp4", "v", "exat", at // 1000),
+                     ("SET", "tp5", "v", "GET"), ("DEL", "tp1", "tp2", "tp3", "tp4", "tp5")):
+            c.cmd(*args)
+        streams.append(s.commands_until(b"del"))
+        s.close()
+        c.close()
+    assert streams[0] == streams[1]
+    assert streams[0][0] == [b"set", b"tp1", b"v", b"PXAT", b"%d" % at]

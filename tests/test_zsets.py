@@ -965,7 +965,7 @@ def test_propagation():
     _ex(srv, c, "ZADD", "z", 1, "a", 2, "b", 3, "c")
     srv.propagated.clear()
     _ex(srv, c, "ZMPOP", 1, "z", "MAX", "COUNT", 5)
-    assert srv.propagated == [(0, [b"ZPOPMAX", b"z", b"5"])]
+    assert srv.propagated == [(0, [b"ZPOPMAX", b"z", b"3"])]  # the number popped, as Redis
     srv.propagated.clear()
     _ex(srv, c, "ZMPOP", 1, "nokey", "MAX")
     _ex(srv, c, "ZADD", "z", "NX", 1, "a")
@@ -1147,3 +1147,27 @@ def test_random_commands(zd, seed):
             zd(*_random_command(rnd))
         for k in ("r1", "r2", "r3", "lexk"):
             zd("ZRANGE", k, "0", "-1", "WITHSCORES")
+
+
+def test_zmpop_propagates_the_count_popped(frtrio_proc, redis_proc):
+    """ZMPOP/BZMPOP reach replicas as ZPOPMIN/ZPOPMAX with the number of
+    members popped, not the COUNT asked for (Redis's unit/type/zset
+    'ZMPOP propagate as pop with count command to replica')."""
+    streams = []
+    for p in (frtrio_proc, redis_proc):
+        s = support.ReplStream(p.port)
+        c = p.conn()
+        for args in (("DEL", "pz{t}", "pz2{t}"), ("ZADD", "pz{t}", 1, "one", 2, "two", 3, "three"),
+                     ("ZMPOP", 1, "pz{t}", "MIN"), ("ZMPOP", 1, "pz{t}", "MAX", "COUNT", 1),
+                     ("ZMPOP", 2, "pz{t}", "pz2{t}", "MIN", "COUNT", 10),
+                     ("ZMPOP", 2, "pz{t}", "pz2{t}", "MAX", "COUNT", 10),
+                     ("ZADD", "pz2{t}", 1, "one", 2, "two", 3, "three"),
+                     ("BZMPOP", 0, 2, "pz{t}", "pz2{t}", "MAX", "COUNT", 7),
+                     ("SET", "pz-end{t}", "x")):
+            c.cmd(*args)
+        streams.append(s.commands_until(b"set"))
+        s.close()
+        c.close()
+    assert streams[0] == streams[1]
+    assert [b"zpopmin", b"pz{t}", b"1"] in streams[0]
+    assert [b"zpopmax", b"pz2{t}", b"3"] in streams[0]

@@ -27,6 +27,16 @@ def cmd_ping(c, argv):
     return PONG
 
 
+@command("quit")
+def cmd_quit(c, argv):
+    """QUIT: +OK, then the connection closes. The engine answers QUIT before
+    any check (ACL, MULTI queueing, loading), as Redis 7.0's processCommand
+    does; this entry puts QUIT in the command table (COMMAND, COMMAND LIST,
+    ACL categories), and its ``noscript`` flag refuses it in scripts."""
+    c.flags |= F.CLOSE_AFTER_REPLY
+    return OK
+
+
 @command("echo")
 def cmd_echo(c, argv):
     return argv[1]

@@ -5,6 +5,7 @@ that needs the outside world leaves as effects."""
 from __future__ import annotations
 
 from frtrio.core.cnum import atoi as _atoi
+from frtrio.core.cnum import memtoull
 from frtrio.core.cnum import cstr as _cstr
 from frtrio.core.cnum import strtod_prefix
 from frtrio.commands.table import command
@@ -172,8 +173,8 @@ def cmd_debug(c, argv):
         c.server.effects.append(DebugReload(c.defer_reply(), save, flush, merge))
         return NO_REPLY
     if sub == b"loadaof" and len(argv) == 2:
-        if c.server.aof is None:
-            return OK  # appendonly off: nothing to reload (Redis exits when no AOF exists)
+        # (appendonly off: the AOF files on disk are loaded all the same;
+        # with none, nothing changes where Redis exits)
         c.server.effects.append(DebugLoadAof(c.defer_reply()))
         return NO_REPLY
     if sub == b"digest" and len(argv) == 2:
@@ -237,6 +238,16 @@ def cmd_debug(c, argv):
         # commands a replica cannot run)
         c.server.propagated.append((c.dbid, list(argv[2:])))
         c.server.repl.wrote(c)
+        return OK
+    if sub == b"set-skip-checksum-validation" and len(argv) == 3:
+        c.server.config.skip_checksum_validation = _atoi(argv[2]) != 0
+        return OK
+    if sub == b"quicklist-packed-threshold" and len(argv) == 3:
+        # a memory value up to 4 GiB - 1 MiB; 0 restores the default (1 GiB)
+        sz = memtoull(argv[2])
+        if sz is None or sz > (1 << 32) - (1 << 20):
+            raise err("ERR argument must be a memory value bigger than 1 and smaller than 4gb")
+        c.server.config.ql_packed_threshold = sz or 1 << 30
         return OK
     if sub == b"set-active-expire" and len(argv) == 3:
         c.server.active_expire_enabled = _atoi(argv[2]) != 0
@@ -322,9 +333,12 @@ def _debug_object(c, key: bytes):
     extra = ""
     if enc == "quicklist":
         fill = cfg.get_int("list-max-listpack-size")
-        nodes = rdb._quicklist_nodes(list(v), fill)
+        nodes = rdb._quicklist_nodes(list(v), fill, cfg.ql_packed_threshold)
         n = len(nodes)
-        size = sum(7 + sum(len(e) for e in items) for _, items in nodes)
+        # a packed node's listpack (header, entries, end); a plain node's
+        # element as is
+        size = sum(len(items[0]) if kind == rdb.QUICKLIST_NODE_PLAIN
+                   else 7 + sum(len(e) for e in items) for kind, items in nodes)
         extra = (" ql_nodes:%d ql_avg_node:%.2f ql_listpack_max:%d ql_compressed:%d "
                  "ql_uncompressed_size:%d" % (n, len(v) / n if n else 0.0, fill,
                                               cfg.get_int("list-compress-depth") != 0, size))

@@ -98,7 +98,7 @@ def _restore(c, argv):
     if ttl < 0:
         raise err("ERR Invalid TTL value, must be >= 0")
     payload = argv[3]
-    if not rdb.verify_payload(payload):
+    if not rdb.verify_payload(payload, not srv.config.skip_checksum_validation):
         raise err("ERR DUMP payload version or checksum are wrong")
     try:
         value = rdb.load_payload(payload, limits(srv))

@@ -81,6 +81,7 @@ def _info_server(srv):
 
 def _info_clients(srv):
     blocked = sum(1 for c in srv.clients.values() if c.blocked is not None)
+    blocked += srv.postponed_clients
     cl = srv.cluster
     links = cl.link_count() if cl is not None and hasattr(cl, "link_count") else 0
     peak_in, peak_out = srv.client_peaks.recent_max()

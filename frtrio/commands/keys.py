@@ -498,7 +498,7 @@ def cmd_flushdb(c, argv):
     if srv.tracking.tracking_clients:
         srv.tracking.flush()
     n = _clear_db(srv, c.db, lazy)
-    srv.dirty += n + 1
+    srv.dirty += n  # the keys removed (Redis adds nothing for the flush itself)
     srv.propagate(c.dbid, [b"FLUSHDB"])
     return OK
 
@@ -515,8 +515,14 @@ def cmd_flushall(c, argv):
     n = 0
     for db in srv.dbs:
         n += _clear_db(srv, db, lazy)
-    srv.dirty += n + 1
+    srv.dirty += n  # the keys removed (Redis adds nothing for the flush itself)
     srv.propagate(c.dbid, [b"FLUSHALL"])
+    if srv.config.get("save").strip() and not srv.loading:
+        # with save points, Redis saves the empty dataset at once (an RDB
+        # and a dirty counter of 0); its reply is FLUSHALL's +OK whatever
+        from frtrio.core.effects import SaveSnapshot
+
+        srv.effects.append(SaveSnapshot(None, counted=False))
     return OK
 
 

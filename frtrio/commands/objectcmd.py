@@ -34,6 +34,7 @@ from frtrio.commands.util import err
 from frtrio.core import evict
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import Status
+from frtrio.store.db import set_is_ht
 
 SHARED_REFCOUNT = 2147483647
 SHARED_INTEGERS = 10000
@@ -86,6 +87,8 @@ def encoding_name(v, cfg) -> str:
     if tn == b"list":
         return "quicklist"
     if tn == b"set":
+        if set_is_ht(v):
+            return "hashtable"
         if len(v) <= cfg.get_int("set-max-intset-entries"):
             for m in v:
                 if string2ll(m) is None:

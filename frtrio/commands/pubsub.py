@@ -18,6 +18,7 @@ from __future__ import annotations
 from frtrio.core.client import F
 from frtrio.commands.table import command
 from frtrio.commands.util import err
+from frtrio.core.effects import ReplOnly
 from frtrio.protocol.reply import Push, Status
 
 
@@ -116,6 +117,10 @@ def _bus_publish(c, ch: bytes, msg: bytes, shard: bool) -> None:
 def cmd_publish(c, argv):
     n = _ps(c).publish(argv[1], argv[2])
     _bus_publish(c, argv[1], argv[2], False)
+    if c.server.cluster is None:
+        # to the replicas (their subscribers get it), not to the AOF, as
+        # Redis's forceCommandPropagation(PROPAGATE_REPL) outside cluster mode
+        c.server.propagate(c.dbid, ReplOnly([b"PUBLISH", argv[1], argv[2]]))
     return n
 
 

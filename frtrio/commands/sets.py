@@ -31,7 +31,7 @@ from frtrio.commands.table import command
 from frtrio.commands.util import LLONG_MAX, err, lookup_read, parse_int, syntax_error, wrongtype
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import SetReply
-from frtrio.store.db import SetValue
+from frtrio.store.db import SetValue, set_added, set_is_ht
 from frtrio.store.glob import compile_pattern
 
 
@@ -45,7 +45,7 @@ def get_set(c, key: bytes, read: bool = False):
 def _intset_order(c, s):
     """The members sorted numerically if Redis would hold s as an intset,
     else None."""
-    if len(s) > c.server.config.get_int("set-max-intset-entries"):
+    if set_is_ht(s) or len(s) > c.server.config.get_int("set-max-intset-entries"):
         return None
     nums = []
     for m in s:
@@ -174,6 +174,7 @@ def cmd_sadd(c, argv):
     if created:
         c.db.add(key, s)
     if added:
+        set_added(s, argv[2:], c.server.config.get_int("set-max-intset-entries"))
         modified(c, key, added)
         ev(c, SET, b"sadd", key)
     return added
@@ -216,6 +217,7 @@ def cmd_smove(c, argv):
     modified(c, src)
     if m not in dv:
         dv[m] = None
+        set_added(dv, (m,), c.server.config.get_int("set-max-intset-entries"))
         modified(c, dst)
         ev(c, SET, b"sadd", dst)
     return 1

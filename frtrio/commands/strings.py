@@ -127,7 +127,8 @@ def _set_generic(c, key, val, flags, exp_opt, exp_val, cmdname, argv,
     ev(c, STRING, b"set", key)
     if when is not None:
         ev(c, GENERIC, b"expire", key)
-    if when is not None and exp_opt != b"pxat":
+    if when is not None:
+        # always rewritten, PXAT included (NX/XX/GET dropped, "PXAT" in capitals)
         c.server.propagate(c.dbid, [b"SET", key, val, b"PXAT", b"%d" % when])
     elif get:
         # GET does not change what is written; propagate without it

@@ -72,6 +72,12 @@ EXTENSION_FACTS = {
 }
 
 
+# Redis hides CMD_MAY_REPLICATE from COMMAND's flags (so facts.json, a
+# record of COMMAND, does not have it): the commands of 7.0.15 that carry it.
+# CLIENT PAUSE WRITE holds them and read-only scripts may not call them.
+HIDDEN_MAY_REPLICATE = frozenset(["pfcount", "publish", "spublish", "eval", "evalsha", "fcall"])
+
+
 class Command:
     __slots__ = (
         "name",
@@ -141,7 +147,7 @@ class Command:
         self.loading = "loading" in f
         self.admin = "admin" in f
         self.pubsub = "pubsub" in f
-        self.may_replicate = "may_replicate" in f
+        self.may_replicate = "may_replicate" in f or fullname in HIDDEN_MAY_REPLICATE
         self.skip_monitor = "skip_monitor" in f
         self.asking = "asking" in f
         # EVAL*/FCALL*: (server, argv) -> the script's flags or None; the

@@ -743,7 +743,8 @@ def _zmpop_generic(c, argv, numkeys_idx: int, block: bool):
         return _blocking_zpop(c, keys, where_max, argv[1], count, True, argv)
     reply, key = _zpop(c, c.db, keys, where_max, True, count, True, True)
     if key is not None:
-        c.server.propagate(c.dbid, [_pop_name(where_max), key, b"%d" % count])
+        # the count propagated is what was popped (Redis: count > llen ? llen : count)
+        c.server.propagate(c.dbid, [_pop_name(where_max), key, b"%d" % len(reply[1])])
     return reply
 
 

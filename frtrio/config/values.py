@@ -67,6 +67,14 @@ class Config:
         # the flag bits, not the string)
         self.keyspace_events_new = False
         self.config_file: str | None = None
+        # DEBUG QUICKLIST-PACKED-THRESHOLD (not a parameter: Redis keeps it
+        # in quicklist.c): list elements of at least this many bytes get a
+        # quicklist node of their own (a "plain" node) in RDB payloads,
+        # MEMORY USAGE and DEBUG OBJECT
+        self.ql_packed_threshold = 1 << 30
+        # DEBUG SET-SKIP-CHECKSUM-VALIDATION: RESTORE, FUNCTION RESTORE and
+        # RDB loading accept a payload whatever its CRC64 says
+        self.skip_checksum_validation = False
         # what the config file said beyond parameters
         self.renames: list[tuple[str, str]] = []  # rename-command
         self.users: list[list[str]] = []  # user directives (argv after "user")

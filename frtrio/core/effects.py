@@ -62,6 +62,8 @@ class SaveSnapshot:
 
     reply: object
     reply_ok: str | None = None
+    # counted in INFO's rdb_saves (SAVE, BGSAVE); FLUSHALL's save is not
+    counted: bool = True
 
 
 @attrs.frozen

@@ -197,6 +197,7 @@ class Server:
         # what commands ask the client's shell to do after them (frtrio/core/effects.py)
         self.effects: list = []
         self.ready_keys: dict = {}  # (dbid, key) -> None, for blocked clients
+        self.postponed_clients = 0  # held by CLIENT PAUSE (the shell counts them)
         self.loading = False
         self.async_loading = False  # a swapdb full sync arrives; the old data is served
         # progress of a load that serves events meanwhile (INFO persistence)
@@ -411,8 +412,13 @@ class Server:
             # a write on a writable replica deletes the expired key first
             # (Redis's lookupKeyWrite); a replica streams nothing onwards,
             # the DEL only reaches its AOF
+        elif self.paused_now():
+            # clients are paused: the dataset stays as it is, the key only
+            # reads as missing (Redis's expireIfNeeded during a pause)
+            return 1
         if self.tracking.tracking_clients:
             self.tracking.expiring = key  # deleted next, by no client
+        self.stats["expired_keys"] += 1  # (lazy and active expiry alike, as Redis counts)
         self.expire_props += 1
         lazy = self.config.get("lazyfree-lazy-expire") == "yes"
         self.propagated.append((db.id, [b"UNLINK" if lazy else b"DEL", key]))
@@ -682,7 +688,12 @@ class Server:
         if self.loading or (self.repl.masterhost is not None
                             and self.config.get("replica-ignore-maxmemory") == "yes"):
             return False
-        return not (self.pause_end_ms and self.pause_end_ms > self.now_ms)
+        return not self.paused_now()
+
+    def paused_now(self) -> bool:
+        """A CLIENT PAUSE (WRITE or ALL) is in force: no key expires or is
+        evicted meanwhile."""
+        return bool(self.pause_end_ms and self.pause_end_ms > self.now_ms)
 
     def evict_key(self, db: Db, key: bytes) -> None:
         """Evict one key: delete it (tracking invalidated, WATCH touched, by

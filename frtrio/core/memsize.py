@@ -194,7 +194,7 @@ def _sampled(total: int, sizes) -> float:
     return sum(sizes) / len(sizes) * total
 
 
-def list_size(items, samples: int, max_lp: int) -> int:
+def list_size(items, samples: int, max_lp: int, packed_threshold: int = 1 << 30) -> int:
     """A quicklist: listpack nodes of at most ``max_lp`` bytes (the
     list-max-listpack-size limit), sampled node by node."""
     nodes = []
@@ -202,7 +202,7 @@ def list_size(items, samples: int, max_lp: int) -> int:
     count = 0
     for e in items:
         sz = len(e)
-        if sz >= 1 << 30:
+        if sz >= packed_threshold:
             nodes.append(jemalloc_size(sz))  # a plain node
             cur = None
             continue
@@ -228,14 +228,14 @@ def list_size(items, samples: int, max_lp: int) -> int:
 _ZNODE = _expected_znode()
 
 
-def usage(v, encoding: str, samples: int) -> int:
+def usage(v, encoding: str, samples: int, packed_threshold: int = 1 << 30) -> int:
     """objectComputeSize for a frtrio value whose Redis encoding is
     ``encoding`` (OBJECT ENCODING's answer)."""
     if type(v) is bytes:
         return string_size(v, encoding)
     tn = v.type_name
     if tn == b"list":
-        return list_size(v, samples, 8192)
+        return list_size(v, samples, 8192, packed_threshold)
     if tn == b"set":
         if encoding == "intset":
             return ROBJ + jemalloc_size(intset_bytes(list(v)))

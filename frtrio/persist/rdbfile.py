@@ -307,7 +307,8 @@ def load_rdb_steps(data: bytes, server, cfg, preamble: bool = False, aux: dict |
             stored = int.from_bytes(r.take(8), "little")
             if stored == 0:
                 log.warning("RDB file was saved with checksum disabled: no check performed.")
-            elif cfg.get("rdbchecksum") == "yes":
+            elif cfg.get("rdbchecksum") == "yes" and not getattr(
+                    cfg, "skip_checksum_validation", False):
                 actual = crc64.crc64(data[:end])
                 if actual != stored:
                     raise RdbLoadError("Wrong RDB checksum expected: (%x) got (%x). Aborting now."

@@ -279,13 +279,19 @@ class ClientConn:
         node = self.node
         srv = node.server
         env = node.env
-        while True:
-            srv.now_ms = env.unix_ms()
-            if not srv.pause_holds(self.c, argv):
-                return
-            left = max(0.0, (srv.pause_end_ms - srv.now_ms) / 1000.0)
-            with trio.move_on_after(left + 0.001):
-                await node.pause_changed.wait()
+        # counted in INFO's blocked_clients meanwhile (Redis blocks a
+        # postponed client: BLOCKED_POSTPONE)
+        srv.postponed_clients += 1
+        try:
+            while True:
+                srv.now_ms = env.unix_ms()
+                if not srv.pause_holds(self.c, argv):
+                    return
+                left = max(0.0, (srv.pause_end_ms - srv.now_ms) / 1000.0)
+                with trio.move_on_after(left + 0.001):
+                    await node.pause_changed.wait()
+        finally:
+            srv.postponed_clients -= 1
 
     async def _carry_out_effects(self) -> None:
         """What the command just run asked for (frtrio/core/effects.py), in order."""

@@ -484,13 +484,12 @@ class Node:
                 next_server = now  # fell far behind (a pause): do not replay ticks
             if srv.active_expire_enabled and srv.replica_keys_with_expire:
                 srv.stats["expired_keys"] += srv.expire_replica_keys()
-            if srv.active_expire_enabled and srv.repl.masterhost is None:
+            if (srv.active_expire_enabled and srv.repl.masterhost is None
+                    and not srv.paused_now()):
                 t0 = srv.clock_ns()
                 for db in srv.dbs:
                     if db.expires:
-                        n = db.active_expire(srv.now_ms)
-                        if n:
-                            srv.stats["expired_keys"] += n
+                        db.active_expire(srv.now_ms)  # (on_expire counts each key)
                 if srv.latency_ms:  # Redis's activeExpireCycle latency event
                     srv.latency_sample("expire-cycle", (srv.clock_ns() - t0) // 1000000)
             if srv.lazyfree.jobs:  # UNLINK / FLUSHALL ASYNC, background trims

@@ -81,7 +81,7 @@ def dump_path(cfg) -> str:
     return os.path.join(cfg.get("dir") or ".", cfg.get("dbfilename"))
 
 
-def save_dump(node) -> None:
+def save_dump(node, counted: bool = True) -> None:
     """SAVE: the dataset into <dir>/<dbfilename>, atomically. OSError or
     RdbError on failure (the status INFO shows is updated either way)."""
     from frtrio.persist.rdbfile import rdb_bytes
@@ -99,7 +99,8 @@ def save_dump(node) -> None:
     srv.refresh_disk_error()
     srv.lastsave_ms = srv.now_ms
     srv.dirty = 0
-    srv.rdb_saves += 1
+    if counted:
+        srv.rdb_saves += 1
     log.info("DB saved on disk")
 
 
@@ -372,13 +373,19 @@ def debug_reload(node, save: bool = True, flush: bool = True, merge: bool = Fals
 
 
 def debug_loadaof(node) -> None:
-    """DEBUG LOADAOF: flush the AOF, empty the dataset, replay the AOF."""
+    """DEBUG LOADAOF: flush the AOF, empty the dataset, replay the AOF.
+    With appendonly off, the AOF on disk (a BGREWRITEAOF wrote one) is
+    loaded all the same, as Redis does; when there is none, nothing
+    changes (Redis exits)."""
     aof = node.aof
-    if aof is None:
-        return
     srv = node.server
-    aof.write()
-    aof.fsync()
+    if aof is None:
+        probe = AOF(node.env.fs, node.config, srv)
+        if not (probe.fs.exists(probe.manifest_path) or probe.fs.exists(probe.legacy_path)):
+            return
+    else:
+        aof.write()
+        aof.fsync()
     for db in srv.dbs:
         db.clear()
     srv.touch_all(None)
@@ -449,7 +456,7 @@ def carry_out(node, e) -> None:
     try:
         if type(e) is SaveSnapshot:
             try:
-                save_dump(node)
+                save_dump(node, e.counted)
             except ErrorReply:
                 raise
             except Exception:  # noqa: BLE001 - logged by save_dump

@@ -48,7 +48,7 @@ def dump_payload(server) -> bytes:
 
 def restore(server, payload: bytes, policy: bytes) -> None:
     """FUNCTION RESTORE: raises ErrorReply as Redis does."""
-    if not _rdb.verify_payload(payload):
+    if not _rdb.verify_payload(payload, not server.config.skip_checksum_validation):
         raise ErrorReply("ERR DUMP payload version or checksum are wrong")
     r = _rdb.Reader(payload)
     end = len(payload) - 10

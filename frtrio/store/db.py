@@ -27,6 +27,7 @@ from binascii import crc_hqx
 
 from frtrio.cluster.slots import key_slot
 from frtrio.core.evict import key_cost, value_cost
+from frtrio.protocol.parser import string2ll
 
 
 class ListValue(deque):
@@ -40,10 +41,37 @@ class HashValue(dict):
 
 
 class SetValue(dict):
-    """A set: members are the dict's keys (values are None)."""
+    """A set: members are the dict's keys (values are None).
 
-    __slots__ = ()
+    ``ht`` (unset until then): SADD/SMOVE gave it a member that is not an
+    integer, or more members than ``set-max-intset-entries``: Redis converted
+    it to a hash table then, and never converts back, whatever SREM leaves
+    (OBJECT ENCODING and the iteration order follow). Sets built whole
+    (stores, RESTORE) are judged by their content, as Redis builds them."""
+
+    __slots__ = ("ht",)
     type_name = b"set"
+
+
+def set_is_ht(s) -> bool:
+    try:
+        return s.ht
+    except AttributeError:
+        return False
+
+
+def set_added(s, members, limit: int) -> None:
+    """Members were just added to set ``s``: note a conversion to a hash
+    table, as Redis's setTypeAdd makes it."""
+    if set_is_ht(s):
+        return
+    if len(s) > limit:
+        s.ht = True
+        return
+    for m in members:
+        if string2ll(m) is None:
+            s.ht = True
+            return
 
 
 def type_name(v) -> bytes:

@@ -48,8 +48,12 @@ def _literal(ch: int, nocase: bool) -> bytes:
 
 
 @lru_cache(maxsize=512)
-def _regex(pattern: bytes, nocase: bool):
-    out = bytearray()
+def _segments(pattern: bytes, nocase: bool):
+    """The pattern cut at its ``*``s: (segments, starred). Each segment is a
+    list of one-byte regex tokens (a literal, ``?``, a class), so it matches
+    exactly len(segment) bytes; ``starred`` says whether any ``*`` was
+    found."""
+    segs: list[list[bytes]] = [[]]
     i = 0
     n = len(pattern)
     while i < n:
@@ -57,9 +61,9 @@ def _regex(pattern: bytes, nocase: bool):
         if c == 42:  # *
             while i + 1 < n and pattern[i + 1] == 42:
                 i += 1
-            out += b".*"
+            segs.append([])
         elif c == 63:  # ?
-            out += b"."
+            segs[-1].append(b".")
         elif c == 91:  # [
             i += 1
             neg = i < n and pattern[i] == 94
@@ -88,15 +92,56 @@ def _regex(pattern: bytes, nocase: bool):
                 i += 1
             if neg:
                 members = set(_ALL) - members
-            out += _class(members)
+            segs[-1].append(_class(members))
         elif c == 92:  # backslash
             if i + 1 < n:
                 i += 1
-            out += _literal(pattern[i], nocase)
+            segs[-1].append(_literal(pattern[i], nocase))
         else:
-            out += _literal(c, nocase)
+            segs[-1].append(_literal(c, nocase))
         i += 1
-    return re.compile(bytes(out) + b"\\Z", re.DOTALL)
+    return segs, len(segs) > 1
+
+
+def _compile(seg: list[bytes]):
+    return re.compile(b"".join(seg), re.DOTALL)
+
+
+@lru_cache(maxsize=512)
+def _matcher(pattern: bytes, nocase: bool):
+    """A function s -> bool. Without ``*``: one fixed-length regex. With
+    ``*``s: the first segment anchored at the start, the last at the end,
+    and each one between placed leftmost after the previous one (each
+    segment has a fixed length, so the leftmost place is always the best):
+    time linear in the segments, where a backtracking regex would take
+    exponential time on patterns like ``a*a*a*...b`` (Redis's
+    'Regression for pattern matching long nested loops')."""
+    segs, starred = _segments(pattern, nocase)
+    if not starred:
+        whole = re.compile(b"".join(segs[0]) + b"\\Z", re.DOTALL).match
+        return lambda s: whole(s) is not None
+    first, last = segs[0], segs[-1]
+    lf, ll = len(first), len(last)
+    mf = _compile(first).match if first else None
+    ml = _compile(last).match if last else None
+    mids = [(_compile(g).search, len(g)) for g in segs[1:-1] if g]
+
+    def m(s: bytes) -> bool:
+        n = len(s)
+        if lf + ll > n:
+            return False
+        if mf is not None and mf(s) is None:
+            return False
+        pos = lf
+        stop = n - ll  # the middle segments end before the last one starts
+        for search, k in mids:
+            found = search(s, pos, stop)
+            if found is None:
+                return False
+            pos = found.start() + k
+        return ml is None or ml(s, stop) is not None
+
+    return m
 
 
 class Pattern:
@@ -107,12 +152,12 @@ class Pattern:
 
     def __init__(self, pattern: bytes, nocase: bool = False):
         self.pattern = pattern
-        self._m = _regex(pattern, nocase).match
+        self._m = _matcher(pattern, nocase)
 
     def match(self, s: bytes):
         if not s:
             return True if not self.pattern else None
-        return True if self._m(s) is not None else None
+        return True if self._m(s) else None
 
     def __call__(self, s: bytes) -> bool:
         return self.match(s) is not None

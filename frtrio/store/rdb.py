@@ -52,7 +52,7 @@ import math
 
 from frtrio.protocol.parser import string2ll
 from frtrio.store.crc64 import crc64
-from frtrio.store.db import HashValue, ListValue, SetValue
+from frtrio.store.db import HashValue, ListValue, SetValue, set_is_ht
 from frtrio.store.intset import intset_build, intset_members
 from frtrio.store.listpack import lp_build, lp_entries, lp_entry, lp_from_entries, lp_score
 from frtrio.store.rdb_format import (
@@ -93,10 +93,11 @@ class Limits:
     """The configuration that decides which encoding a value is saved in."""
 
     __slots__ = ("compress", "list_fill", "hash_entries", "hash_value", "zset_entries",
-                 "zset_value", "intset_entries")
+                 "zset_value", "intset_entries", "packed_threshold")
 
     def __init__(self, compress=True, list_fill=-2, hash_entries=512, hash_value=64,
-                 zset_entries=128, zset_value=64, intset_entries=512):
+                 zset_entries=128, zset_value=64, intset_entries=512,
+                 packed_threshold=1 << 30):
         self.compress = compress
         self.list_fill = list_fill
         self.hash_entries = hash_entries
@@ -104,6 +105,7 @@ class Limits:
         self.zset_entries = zset_entries
         self.zset_value = zset_value
         self.intset_entries = intset_entries
+        self.packed_threshold = packed_threshold
 
     @classmethod
     def from_config(cls, cfg) -> "Limits":
@@ -116,6 +118,7 @@ class Limits:
             zset_entries=g("zset-max-listpack-entries"),
             zset_value=g("zset-max-listpack-value"),
             intset_entries=g("set-max-intset-entries"),
+            packed_threshold=getattr(cfg, "ql_packed_threshold", _QL_PACKED_THRESHOLD),
         )
 
 
@@ -128,7 +131,8 @@ _QL_PACKED_THRESHOLD = 1 << 30
 _QL_SIZE_ESTIMATE_OVERHEAD = 8
 
 
-def _quicklist_nodes(items, fill: int) -> list[tuple[int, list[bytes]]]:
+def _quicklist_nodes(items, fill: int,
+                     packed_threshold: int = 1 << 30) -> list[tuple[int, list[bytes]]]:
     """Split list elements into quicklist nodes the way Redis 7.0.15 fills
     them when the list is built by RPUSH (an element joins the tail node if
     node size + element length + 8 stays within the limit): (container,
@@ -147,7 +151,7 @@ def _quicklist_nodes(items, fill: int) -> list[tuple[int, list[bytes]]]:
     packed = QUICKLIST_NODE_PACKED
     for e in items:
         sz = len(e)
-        if sz >= _QL_PACKED_THRESHOLD:
+        if sz >= packed_threshold:
             if cur:
                 nodes.append((packed, cur))
                 cur = []
@@ -191,7 +195,7 @@ def encode_object(v, lim: Limits = DEFAULT_LIMITS) -> bytes:
         return bytes((T_STRING,)) + es(v)
     tn = v.type_name
     if tn == b"list":
-        nodes = _quicklist_nodes(v, lim.list_fill)
+        nodes = _quicklist_nodes(v, lim.list_fill, lim.packed_threshold)
         parts = [bytes((T_LIST_QUICKLIST_2,)), enc_len(len(nodes))]
         for container, elems in nodes:
             parts.append(enc_len(container))
@@ -202,7 +206,7 @@ def encode_object(v, lim: Limits = DEFAULT_LIMITS) -> bytes:
         return b"".join(parts)
     if tn == b"set":
         n = len(v)
-        if 0 < n <= lim.intset_entries:
+        if 0 < n <= lim.intset_entries and not set_is_ht(v):
             ints = []
             for m in v:
                 x = string2ll(m)
