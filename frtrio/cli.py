@@ -520,6 +520,9 @@ def run_server(cfg: Config) -> int:
             finally:
                 n.cancel_scope.cancel()
 
+    from frtrio.runtime.env import run_tasks_in_wakeup_order
+
+    run_tasks_in_wakeup_order()  # commands from two clients run in arrival order
     try:
         trio.run(main)
     except KeyboardInterrupt:  # pragma: no cover - a second ^C

@@ -141,6 +141,38 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+class _FirstWokenFirst(random.Random):
+    """Trio's scheduler RNG with its coin always on "reverse the batch"."""
+
+    def random(self) -> float:
+        return 0.0
+
+
+def run_tasks_in_wakeup_order() -> bool:
+    """Make a real server's Trio run ready tasks in the order they woke.
+
+    Trio runs each batch of ready tasks in insertion order or reversed, at
+    random (``trio._core._run._r``), to shake out code that depends on the
+    order. A server must not randomise it: when one client sends a command
+    on a connection and then another on a second connection, redis-server
+    runs them in that order (its event loop takes ready sockets in the
+    order the kernel reports them), and clients and Redis's own tests rely
+    on it. With the coin fixed, a batch runs first-woken first: the order
+    in which the I/O manager saw the sockets become readable.
+
+    Only the ``frtrio-server`` process calls this (before ``trio.run``); the
+    simulator seeds and shuffles the same RNG for its own schedules. Returns
+    False, changing nothing, when Trio has no such RNG."""
+    import trio._core._run as run_mod
+
+    if not isinstance(getattr(run_mod, "_r", None), random.Random):
+        return False
+    if getattr(run_mod, "_ALLOW_DETERMINISTIC_SCHEDULING", False):
+        return False  # (a seeded schedule: the simulator's or a test's)
+    run_mod._r = _FirstWokenFirst()
+    return True
+
+
 class RealEnv:
     """Real time, OS randomness (or a logged seed), real TCP and files."""
 
