@@ -2,6 +2,8 @@
 
 import socket
 
+import pytest
+
 from support import free_port
 
 from frtrio.localcluster import cluster_main
@@ -86,6 +88,7 @@ def test_c12_local_cluster_with_replicas_replicates(tmp_path, capsys):
         assert cluster_main(["down", "--dir", d]) == 0
 
 
+@pytest.mark.slow  # (about 20 s: thirty seconds of chaos on a local cluster)
 def test_c12_cluster_chaos_timeline_and_recovery(tmp_path, capsys):
     """`frtrio cluster chaos`: seeded kills and pauses with a timeline of
     the faults, the cluster state and the probing client's results; the

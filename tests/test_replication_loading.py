@@ -93,6 +93,7 @@ def _shard_health(m, rid: str):
     return None
 
 
+@pytest.mark.slow  # (about 19 s: a six-node cluster and a slowed full sync)
 def test_c06_loading_replica_is_hidden_from_cluster_slots():
     nodes, m, r = _cluster_pair(KEYS)
     try:
