@@ -249,6 +249,7 @@ class Migrations:
         # it completes; a promotion or a restart trims them (§4.7, §6.6)
         self.master_task: tuple[str, frozenset] | None = None
         self.master_task_value = b""  # (as received: what an RDB saves again)
+        self._mirror_clear_pending = False  # (see _mirror_end)
         self._cron_ticks = 0
 
     @property
@@ -300,7 +301,7 @@ class Migrations:
         self._teardown(t)
         t.next_retry = self.now() + RETRY_MS
         if t.op == IMPORT:
-            self._mirror(None)
+            self._mirror_end()
         self.core.emit("cluster.asm_task_failed", outcome="failed", task=t.id, error=message)
 
     def _teardown(self, t: Task) -> None:
@@ -347,6 +348,17 @@ class Migrations:
         ended), as Redis's CONF ASM-TASK in the replication stream."""
         value = b"" if t is None else self._record(t)
         self.server.propagate(0, [b"CLUSTER", b"SYNCSLOTS", b"CONF", b"ASM-TASK", value])
+        self._mirror_clear_pending = False
+
+    def _mirror_end(self) -> None:
+        """My import ended: clear its record for my replicas and my AOF,
+        unless a trim job is still pending (a client pause defers it): then
+        the record stays until that job's TRIMSLOTS is propagated, so a
+        restart from the AOF in between still trims the partial keys."""
+        if self.trim_pending:
+            self._mirror_clear_pending = True
+        else:
+            self._mirror(None)
 
     def record_value(self) -> bytes:
         """My unfinished import for an RDB's ``cluster-asm-task`` field: my
@@ -396,7 +408,7 @@ class Migrations:
     def _archive(self, t: Task) -> None:
         t.end_time = self.now()
         if t.op == IMPORT:
-            self._mirror(None)
+            self._mirror_end()
         if t in self.tasks:
             self.tasks.remove(t)
         self._refresh_hidden()
@@ -850,6 +862,8 @@ class Migrations:
             for s, e in ranges:
                 argv += [b"%d" % s, b"%d" % e]
             self.server.propagate(0, argv)
+        if self._mirror_clear_pending and not any(t.op == IMPORT for t in self.tasks):
+            self._mirror(None)  # (after the TRIMSLOTS: see _mirror_end)
         self._refresh_trimming()
 
     def trim_slots(self, slots) -> int:
