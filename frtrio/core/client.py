@@ -168,12 +168,18 @@ class Client:
         return ReplySlot(self, len(self.out) - 1)
 
     def take_output(self) -> bytes:
+        data = self.pop_output()
+        self.out_bytes = 0
+        return data
+
+    def pop_output(self) -> bytes:
+        """The queued replies as one bytes, the queue emptied; ``out_bytes``
+        is left to the caller (a shell counts bytes until they are sent)."""
         out = self.out
         if not out:
             return b""
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
-        self.out_bytes = 0
         return data
 
     def select(self, dbid: int) -> None:

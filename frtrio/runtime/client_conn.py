@@ -98,9 +98,7 @@ class ClientConn:
         else:
             lock.acquire_nowait()  # no extra trip through the scheduler: send_all checkpoints
         try:
-            out = c.out
-            data = out[0] if len(out) == 1 else b"".join(out)
-            out.clear()
+            data = c.pop_output()
             if data:
                 # c.out_bytes still counts these bytes until they are sent:
                 # the output buffer limits and client eviction see them
@@ -128,7 +126,7 @@ class ClientConn:
         if self.send_lock.locked():
             self.wake.set()  # the writer is sending: it takes this after
             return
-        data = out[0] if len(out) == 1 else b"".join(out)
+        data = c.pop_output()
         try:
             n = self._try_send(data)
         except BlockingIOError:
@@ -137,10 +135,8 @@ class ClientConn:
             c.tot_net_out += n
             self.node.server.stats["total_net_output_bytes"] += n
         if n == len(data):
-            out.clear()
             c.out_bytes = 0
             return
-        out.clear()
         out.append(data[n:])
         c.out_bytes = len(data) - n
         self.wake.set()
