@@ -3,7 +3,7 @@ too), frtrio vs redis-server 7.0, reply bytes compared."""
 
 import pytest
 
-from support import encode_request
+from support import encode_request, wait_for
 
 
 def run(diff, script):
@@ -414,3 +414,31 @@ def test_debug_quicklist_packed_threshold(diff):
         diff("DEL", "pl")
     finally:
         diff("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "0")
+
+
+def test_c05_multi_debug_sleep_blocked_client_sees_key_expired(frtrio_proc, redis_proc):
+    """A transaction pushes to a key a client is blocked on, gives it a
+    100 ms TTL and sleeps 200 ms (DEBUG SLEEP): the blocked client is served
+    after the sleep, finds the key expired and stays blocked, on both
+    servers (upstream unit/type/list 'MULTI + LPUSH + EXPIRE + DEBUG SLEEP on
+    blocked client, key already expired')."""
+    for proc in (frtrio_proc, redis_proc):
+        with proc.conn() as r, proc.conn() as rd:
+            r.cmd("FLUSHALL")
+            assert r.cmd("DEBUG", "SET-ACTIVE-EXPIRE", "0") == b"+OK\r\n"
+            try:
+                cid = int(rd.cmd("CLIENT", "ID")[1:-2])
+                rd.send(encode_request(["BRPOP", "k", "0"]))
+                wait_for(lambda: b"blocked_clients:1" in r.cmd("INFO", "clients"),
+                         timeout=5, what="the client blocks")
+                r.cmd("MULTI")
+                r.cmd("RPUSH", "k", "hello")
+                r.cmd("PEXPIRE", "k", "100")
+                r.cmd("DEBUG", "SLEEP", "0.2")
+                assert r.cmd("EXEC") == b"*3\r\n:1\r\n:1\r\n+OK\r\n", proc.kind
+                assert b"flags=b" in r.cmd("CLIENT", "LIST", "ID", str(cid)), proc.kind
+                assert r.cmd("CLIENT", "UNBLOCK", str(cid)) == b":1\r\n"
+                assert rd.read_reply() == b"*-1\r\n", proc.kind
+                assert r.cmd("EXISTS", "k") == b":0\r\n"
+            finally:
+                r.cmd("DEBUG", "SET-ACTIVE-EXPIRE", "1")

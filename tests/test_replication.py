@@ -735,3 +735,33 @@ def test_replica_offset_moves_past_a_transaction_only_at_exec(kind):
         r.execute_command("REPLICAOF", "NO", "ONE")
         conn2.close()
     srv.close()
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_paused_replica_reads_but_does_not_apply_its_masters_writes(kind):
+    """CLIENT PAUSE WRITE on a replica holds its master's writes like any
+    client's (upstream unit/pause 'Test when replica paused, offset would
+    not grow'): the stream is still read (slave_read_repl_offset), not
+    applied (slave_repl_offset, the key), until CLIENT UNPAUSE; the same for
+    a redis-server replica and an frtrio replica of a redis-server master."""
+    with ServerProc("redis") as m, ServerProc(kind) as s:
+        rm, rs = m.client(), s.client()
+        rs.execute_command("REPLICAOF", "127.0.0.1", str(m.port))
+        wait_for(lambda: link_up(rs), what="link up")
+        rm.set("foo", "bar")
+        old = rm.info("replication")["master_repl_offset"]
+        wait_for(lambda: rs.info("replication")["slave_repl_offset"] == old, what="caught up")
+        rs.execute_command("CLIENT", "PAUSE", "100000", "WRITE")
+        rm.set("foo2", "bar2")
+        now = rm.info("replication")["master_repl_offset"]
+        wait_for(lambda: rs.info("replication")["slave_read_repl_offset"] == now,
+                 what="stream read while paused")
+        time.sleep(0.2)
+        info = rs.info("replication")
+        assert info["slave_repl_offset"] == old
+        assert rs.get("foo2") is None
+        assert rs.info("clients")["blocked_clients"] == 1
+        rs.execute_command("CLIENT", "UNPAUSE")
+        wait_for(lambda: rs.info("replication")["slave_repl_offset"] == now, what="applied")
+        assert rs.get("foo2") == b"bar2"
+        assert rs.info("clients")["blocked_clients"] == 0

@@ -554,3 +554,60 @@ def test_set_with_ttl_propagates_as_set_pxat(frtrio_proc, redis_proc):
         c.close()
     assert streams[0] == streams[1]
     assert streams[0][0] == [b"set", b"tp1", b"v", b"PXAT", b"%d" % at]
+
+
+@pytest.mark.parametrize("script", [
+    # in-place modifications leave a string 'raw' whatever its content
+    [("SET", "k", "1234"), ("SETRANGE", "k", "0", "2")],
+    [("SET", "k", "1234"), ("SETRANGE", "k", "0", "")],
+    [("SET", "k", "1234"), ("SETRANGE", "k", "5", "2")],
+    [("SETRANGE", "k", "0", "12")],
+    [("SET", "k", "12"), ("APPEND", "k", "3")],
+    [("APPEND", "k", "123")],
+    [("SETBIT", "k", "1", "1")],
+    [("SET", "k", "1"), ("SETBIT", "k", "1", "1")],
+    [("SET", "k", "ab"), ("BITFIELD", "k", "SET", "u8", "0", "255")],
+    [("SET", "a", "1"), ("BITOP", "NOT", "k", "a")],
+    [("PFADD", "k", "a")],
+    [("PFADD", "a", "x"), ("PFADD", "b", "y"), ("PFMERGE", "k", "a", "b")],
+    # the mark moves with the value, and goes with any other write
+    [("SET", "k", "12"), ("APPEND", "k", "3"), ("RENAME", "k", "k2"), ("RENAME", "k2", "k")],
+    [("SET", "k", "12"), ("APPEND", "k", "3"), ("COPY", "k", "k2"), ("DEL", "k"),
+     ("RENAME", "k2", "k")],
+    [("SET", "k", "12"), ("APPEND", "k", "3"), ("SWAPDB", "0", "1"), ("SWAPDB", "0", "1")],
+    [("SET", "k", "12"), ("APPEND", "k", "3"), ("EXPIRE", "k", "100"), ("PERSIST", "k")],
+    [("SET", "k", "12"), ("APPEND", "k", "3"), ("SET", "k", "123", "KEEPTTL")],
+    [("SET", "k", "12"), ("APPEND", "k", "3"), ("SET", "k", "123", "NX")],
+    [("SET", "k", "12"), ("SETRANGE", "k", "0", "3"), ("INCR", "k")],
+    [("SET", "k", "12"), ("APPEND", "k", "3"), ("GETSET", "k", "5")],
+    # INCRBYFLOAT's result is text, never an integer encoding
+    [("SET", "k", "12"), ("INCRBYFLOAT", "k", "1")],
+    [("SET", "k", "5"), ("INCRBYFLOAT", "k", "1"), ("APPEND", "k", "1")],
+    [("SET", "k", "12"), ("APPEND", "k", "3"), ("DEBUG", "RELOAD")],
+    [("SET", "k", "32"), ("DEBUG", "RELOAD")],
+])
+def test_c16_string_encoding_follows_history(diff, script):
+    """OBJECT ENCODING of a string depends on how it was written, as in
+    Redis (upstream unit/type/string 'SETRANGE against integer-encoded
+    key')."""
+    for line in script:
+        diff(*line)
+    diff("OBJECT", "ENCODING", "k")
+    diff("GET", "k")
+    diff("FLUSHALL")
+
+
+def test_c16_incr_keeps_debug_object_address(diff):
+    """INCR of an integer past the shared range changes the value in place
+    in Redis: DEBUG OBJECT shows the same address before and after
+    (upstream unit/type/incr 'INCR can modify objects in-place')."""
+    diff("SET", "foo", "20000")
+    diff("INCR", "foo")
+    diff("OBJECT", "REFCOUNT", "foo")
+    before = diff.both("DEBUG", "OBJECT", "foo")
+    diff("INCR", "foo")
+    after = diff.both("DEBUG", "OBJECT", "foo")
+    for b, a in zip(before, after):
+        assert b.split()[1].startswith(b"at:")
+        assert b.split()[1] == a.split()[1]
+    diff("FLUSHALL")

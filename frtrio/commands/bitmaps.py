@@ -71,8 +71,10 @@ def _grow_for_write(c, key: bytes, maxbit: int):
 def _store(c, key: bytes, buf: bytearray, existed: bool, n: int = 1) -> None:
     if existed:
         c.db.replace_value(key, bytes(buf))
+        c.db.mark_raw(key)
     else:
         c.db.set(key, bytes(buf))
+        c.db.mark_raw(key)
     modified(c, key, n)
 
 
@@ -91,14 +93,17 @@ def cmd_setbit(c, argv):
         if old != on:
             nb = (v[byte] & ~(1 << shift)) | (on << shift)
             c.db.replace_value(key, v[:byte] + bytes((nb,)) + v[byte + 1:])
+            c.db.mark_raw(key)
             modified(c, key)
             ev(c, STRING, b"setbit", key)
         return old
     # a new key, or the string grows: always a change
     if v is None:
         c.db.set(key, bytes(byte) + bytes((on << shift,)))
+        c.db.mark_raw(key)
     else:
         c.db.replace_value(key, v + bytes(byte - len(v)) + bytes((on << shift,)))
+        c.db.mark_raw(key)
     modified(c, key)
     ev(c, STRING, b"setbit", key)
     return 0
@@ -146,6 +151,7 @@ def cmd_bitop(c, argv):
             for x in vals[1:]:
                 r ^= x
         c.db.set(dst, r.to_bytes(maxlen, "big"))
+        c.db.mark_raw(dst)
         modified(c, dst)
         ev(c, STRING, b"set", dst)
     elif c.db.lookup(dst, c.server.now_ms) is not None:
@@ -481,8 +487,10 @@ def _bitfield(c, argv, ro: bool):
         # every operation failed)
         if existed:
             c.db.replace_value(key, bytes(buf))
+            c.db.mark_raw(key)
         else:
             c.db.set(key, bytes(buf))
+            c.db.mark_raw(key)
         if changes:
             modified(c, key, changes)
             ev(c, STRING, b"setbit", key)

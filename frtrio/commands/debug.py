@@ -328,7 +328,7 @@ def _debug_object(c, key: bytes):
     if v is None:
         raise err("ERR no such key")
     cfg = c.server.config
-    enc = encoding_name(v, cfg)
+    enc = encoding_name(v, cfg, c.db.str_enc.get(key))
     body = rdb.encode_object(v, rdb.Limits.from_config(cfg))
     extra = ""
     if enc == "quicklist":
@@ -349,8 +349,15 @@ def _debug_object(c, key: bytes):
     if lru is None:
         lru = clock
     idle = evict.idle_ms(clock, lru) // 1000
+    if type(v) is bytes:
+        # a string value is an immutable bytes object, replaced on every
+        # write; Redis changes an integer in place (INCR keeps the address),
+        # so the address shown is the key's: stable while the key lives
+        addr = 0x7F0000000000 | (hash(key) & 0xFFFFFFFF) << 4
+    else:
+        addr = id(v)
     return Status("Value at:0x%x refcount:%d encoding:%s serializedlength:%d lru:%d "
-                  "lru_seconds_idle:%d%s" % (id(v), refcount(v, cfg), enc, len(body) - 1, lru,
+                  "lru_seconds_idle:%d%s" % (addr, refcount(v, cfg), enc, len(body) - 1, lru,
                                              idle, extra))
 
 

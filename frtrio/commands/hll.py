@@ -546,8 +546,10 @@ class HllWork:
         b = bytes(self.value())
         if created:
             c.db.set(key, b)
+            c.db.mark_raw(key)
         else:
             c.db.replace_value(key, b)
+            c.db.mark_raw(key)
         if self.sp is not None:
             _remember_editor(b, self.sp.copy())
 
@@ -788,6 +790,7 @@ def cmd_pfcount(c, argv):
     s = bytearray(v)
     s[8:16] = card.to_bytes(8, "little")
     c.db.replace_value(key, bytes(s))
+    c.db.mark_raw(key)
     modified(c, key)
     # a read-only command that changed the value: Redis propagates it
     c.server.propagate(c.dbid, argv)
@@ -828,8 +831,10 @@ def cmd_pfmerge(c, argv):
     w.invalidate()
     if created:
         c.db.set(key, bytes(w.value()))
+        c.db.mark_raw(key)
     else:
         c.db.replace_value(key, bytes(w.value()))
+        c.db.mark_raw(key)
     modified(c, key)
     ev(c, STRING, b"pfadd", key)
     return OK
@@ -851,6 +856,7 @@ def cmd_pfdebug(c, argv):
             if d is None:
                 raise err(INVALID_HLL_ERR)
             c.db.replace_value(key, bytes(d))
+            c.db.mark_raw(key)
             modified(c, key)
             s = d
         return list(dense_register_list(s))
@@ -867,6 +873,7 @@ def cmd_pfdebug(c, argv):
             if d is None:
                 raise err(INVALID_HLL_ERR)
             c.db.replace_value(key, bytes(d))
+            c.db.mark_raw(key)
             modified(c, key)
             return 1
         return 0

@@ -468,7 +468,7 @@ def memory_usage(c, argv):
     v = c.db.data.get(key)  # (as Redis: the main dict, expired or not)
     if v is None:
         return None
-    size = memsize.usage(v, encoding_name(v, srv.config), samples,
+    size = memsize.usage(v, encoding_name(v, srv.config, c.db.str_enc.get(key)), samples,
                          srv.config.ql_packed_threshold)
     return size + memsize.key_overhead(key, srv.cluster is not None)
 

@@ -222,9 +222,12 @@ def _rename(c, argv, nx: bool):
             return 0
         db.delete(dst)
     access = db.access_value(src)  # (the value object moves: its LRU/LFU data too)
+    enc = db.str_enc.get(src)
     db.delete(src)
     db.set(dst, v)
     db.set_access_value(dst, access)
+    if enc is not None:
+        db.mark_raw(dst, enc)
     if exp is not None:
         db.set_expire(dst, exp)
     modified(c, src)
@@ -289,6 +292,9 @@ def cmd_copy(c, argv):
             return 0
         dstdb.delete(dst)
     dstdb.set(dst, copy_value(v))
+    enc = c.db.str_enc.get(src)
+    if enc is not None:
+        dstdb.mark_raw(dst, enc)
     exp = c.db.get_expire(src)
     if exp is not None:
         dstdb.set_expire(dst, exp)
@@ -314,9 +320,12 @@ def cmd_move(c, argv):
         return 0
     exp = c.db.get_expire(key)
     access = c.db.access_value(key)
+    enc = c.db.str_enc.get(key)
     c.db.delete(key)
     dst.set(key, v)
     dst.set_access_value(key, access)
+    if enc is not None:
+        dst.mark_raw(key, enc)
     if exp is not None:
         dst.set_expire(key, exp)
     modified(c, key)
@@ -548,7 +557,7 @@ def cmd_swapdb(c, argv):
         raise err("ERR DB index is out of range")
     if a != b:
         da, dbb = srv.dbs[a], srv.dbs[b]
-        for attr in ("data", "expires", "slot_keys", "_scan", "_scan_pos", "mem"):
+        for attr in ("data", "expires", "slot_keys", "_scan", "_scan_pos", "mem", "str_enc"):
             x, y = getattr(da, attr), getattr(dbb, attr)
             setattr(da, attr, y)
             setattr(dbb, attr, x)

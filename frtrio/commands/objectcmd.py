@@ -13,10 +13,12 @@ frtrio keeps one representation per type, so ENCODING answers the name Redis
 * sorted sets: what ``store/zset.py`` tracks (it applies Redis's conversion
   rules), ``listpack`` or ``skiplist``.
 
-For the other types Redis decides from history (a hash that once grew past
-the limits stays ``hashtable`` after shrinking, APPEND makes short strings
-``raw``, RESTORE keeps a small hash with long values a listpack); those
-cases differ.
+A string modified in place (APPEND, SETRANGE, SETBIT, BITFIELD, BITOP's
+destination, PFADD...) is ``raw`` whatever its content until the key is
+written otherwise (``Db.mark_raw``), as in Redis. For the other types Redis
+decides from history (a hash that once grew past the limits stays
+``hashtable`` after shrinking, RESTORE keeps a small hash with long values a
+listpack); those cases differ.
 
 REFCOUNT is 2147483647 for the integers 0..9999 Redis shares (unless an LRU or
 LFU maxmemory policy with a maxmemory limit forbids sharing), else 1.
@@ -75,9 +77,14 @@ def _int_string(v: bytes) -> int | None:
     return string2ll(v) if len(v) <= 20 else None
 
 
-def encoding_name(v, cfg) -> str:
-    """The OBJECT ENCODING Redis 7.0 reports for this content."""
+def encoding_name(v, cfg, forced: str | None = None) -> str:
+    """The OBJECT ENCODING Redis 7.0 reports for this content (``forced``:
+    the string's mark in ``Db.str_enc``, if any)."""
     if type(v) is bytes:
+        if forced is not None:
+            if forced == "raw" or len(v) > EMBSTR_LIMIT:
+                return "raw"
+            return "embstr"
         if _int_string(v) is not None:
             return "int"
         return "embstr" if len(v) <= EMBSTR_LIMIT else "raw"
@@ -137,7 +144,7 @@ def object_encoding(c, argv):
     v = _lookup(c, argv[2])
     if v is None:
         return None
-    return encoding_name(v, c.server.config).encode()
+    return encoding_name(v, c.server.config, c.db.str_enc.get(argv[2])).encode()
 
 
 def refcount(v, cfg) -> int:

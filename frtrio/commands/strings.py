@@ -275,6 +275,7 @@ def cmd_append(c, argv):
         raise err("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
     nv = v + argv[2]
     c.db.replace_value(key, nv)
+    c.db.mark_raw(key)
     modified(c, key)
     ev(c, STRING, b"append", key)
     return len(nv)
@@ -351,6 +352,7 @@ def cmd_incrbyfloat(c, argv):
         c.db.set(key, b)
     else:
         c.db.replace_value(key, b)
+    c.db.mark_raw(key, "str")  # Redis makes it from text, never as an integer
     modified(c, key)
     ev(c, STRING, b"incrbyfloat", key)
     c.server.propagate(c.dbid, [b"SET", key, b, b"KEEPTTL"])
@@ -408,6 +410,7 @@ def cmd_setrange(c, argv):
             raise err("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
         nv = b"\0" * offset + val
         c.db.set(key, nv)
+        c.db.mark_raw(key)
         modified(c, key)
         ev(c, STRING, b"setrange", key)
         return len(nv)
@@ -420,6 +423,7 @@ def cmd_setrange(c, argv):
     else:
         nv = v[:offset] + val + v[offset + len(val) :]
     c.db.replace_value(key, nv)
+    c.db.mark_raw(key)
     modified(c, key)
     ev(c, STRING, b"setrange", key)
     return len(nv)

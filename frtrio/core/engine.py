@@ -33,7 +33,7 @@ from frtrio.core import client_evict as _client_evict
 from frtrio.protocol.reply import NO_REPLY, OK, QUEUED, ErrorReply
 from frtrio.core.blocking import BlockOn  # noqa: F401  (re-exported)
 from frtrio.core.client import Client
-from frtrio.core.effects import AofOnly, ReplOnly  # noqa: F401  (re-exported)
+from frtrio.core.effects import AofOnly, ReplOnly, Sleep  # noqa: F401  (AofOnly, ReplOnly re-exported)
 from frtrio.cluster.slots import key_slot
 from frtrio.core import evict as _evict
 from frtrio.core.introspect import Histogram, LatencyMonitor, LazyFree, SlowLog, redact
@@ -1107,6 +1107,12 @@ class Server:
             return
         self.call(c, cmd, argv)
         if self.ready_keys and self.blocking is not None:
+            if self.effects and any(type(e) is Sleep for e in self.effects):
+                # a DEBUG SLEEP inside this EXEC: Redis serves the blocked
+                # clients after the sleep, at the time it ends (a key given a
+                # short TTL in the transaction may have expired by then); the
+                # before-sleep round serves them once the shell has slept
+                return
             self.blocking.serve_ready_keys()
 
     def _reject(self, c: Client, msg: str, redirect: bool = False, cmd=None) -> None:

@@ -743,6 +743,61 @@ class ReplicationShell:
         self.node.server.now_ms = self.node.env.unix_ms()
         log.info("Unblocking master client after active trim is completed")
 
+    def _took(self, data: bytes, parser) -> None:
+        """Bytes read from the master: counted as read (slave_read_repl_offset)
+        and queued for the parser."""
+        if not data:
+            raise LinkError("Connection with master lost.", retry_now=True)
+        srv = self.node.server
+        self.repl.last_io_ms = self.node.env.unix_ms()
+        self.repl.master_read_reploff += len(data)
+        srv.stats["total_net_repl_input_bytes"] = srv.stats.get(
+            "total_net_repl_input_bytes", 0) + len(data)
+        parser.feed(data)
+
+    async def _hold_while_paused(self, stream, parser, mc, argv, timeout: float) -> None:
+        """CLIENT PAUSE holds the master's next command (Redis postpones the
+        master client like any other: a replica paused for writes does not
+        apply them, and its applied offset stays). What the master sends
+        meanwhile is still read, so slave_read_repl_offset moves on."""
+        node = self.node
+        srv = node.server
+        env = node.env
+        failed: list = []
+
+        async def read_meanwhile(scope) -> None:
+            try:
+                while True:
+                    with trio.move_on_after(timeout) as cs:
+                        data = await stream.receive_some(65536)
+                    if cs.cancelled_caught:
+                        raise LinkError("MASTER timeout: no data nor PING received...",
+                                        retry_now=True)
+                    self._took(data, parser)
+            except LinkError as e:
+                failed.append(e)
+                scope.cancel()
+
+        srv.postponed_clients += 1  # (INFO blocked_clients, as Redis counts it)
+        try:
+            async with trio.open_nursery() as n:
+                n.start_soon(read_meanwhile, n.cancel_scope)
+                while True:
+                    srv.now_ms = env.unix_ms()
+                    if not srv.pause_holds(mc, argv) or mc.flags & F.CLOSE_ASAP:
+                        break
+                    left = max(0.0, (srv.pause_end_ms - srv.now_ms) / 1000.0)
+                    with trio.move_on_after(left + 0.001):
+                        await node.pause_changed.wait()
+                n.cancel_scope.cancel()
+        finally:
+            srv.postponed_clients -= 1
+        if failed:
+            raise failed[0]
+        if mc.flags & F.CLOSE_ASAP:
+            raise LinkError("Connection with master lost (client killed).")
+        srv.now_ms = env.unix_ms()
+
     async def _stream(self, stream, rd: _Lines, mc, timeout: float) -> None:
         node = self.node
         srv = node.server
@@ -779,6 +834,8 @@ class ReplicationShell:
                     else:
                         if srv.cluster is not None and srv.cluster.migrations.trim_blocks(argv):
                             await self._wait_trim(argv)
+                        if srv.pause_end_ms and srv.pause_holds(mc, argv):
+                            await self._hold_while_paused(stream, parser, mc, argv, timeout)
                         srv.execute(mc, argv)
                         mc.out.clear()
                         mc.out_bytes = 0
@@ -799,10 +856,4 @@ class ReplicationShell:
                 data = await stream.receive_some(65536)
             if cs.cancelled_caught:
                 raise LinkError("MASTER timeout: no data nor PING received...", retry_now=True)
-            if not data:
-                raise LinkError("Connection with master lost.", retry_now=True)
-            repl.last_io_ms = env.unix_ms()
-            repl.master_read_reploff += len(data)
-            srv.stats["total_net_repl_input_bytes"] = srv.stats.get(
-                "total_net_repl_input_bytes", 0) + len(data)
-            parser.feed(data)
+            self._took(data, parser)

@@ -99,6 +99,7 @@ class Db:
         "new_stamp",
         "lfu",
         "mem",
+        "str_enc",
     )
 
     def __init__(self, id: int):
@@ -140,6 +141,11 @@ class Db:
         self.lfu: Callable | None = None
         # the accounted bytes of this db's keys and values (evict.key_cost)
         self.mem = 0
+        # key -> "raw" or "str": keys whose string Redis would not encode from
+        # its content: "raw" after APPEND, SETRANGE, SETBIT... (modified in
+        # place), "str" (embstr or raw by length, never int) after
+        # INCRBYFLOAT. Any other write of the key forgets it
+        self.str_enc: dict = {}
 
     def __len__(self) -> int:
         return len(self.data)
@@ -234,6 +240,8 @@ class Db:
         data[key] = value
         if not keep_ttl and self.expires:
             self.expires.pop(key, None)
+        if self.str_enc:
+            self.str_enc.pop(key, None)
 
     def add(self, key: bytes, value) -> None:
         """Add a key known to be absent (no TTL)."""
@@ -249,6 +257,14 @@ class Db:
             else:
                 self.mem += value_cost(value) - value_cost(old)
         data[key] = value
+        if self.str_enc:
+            self.str_enc.pop(key, None)
+
+    def mark_raw(self, key: bytes, how: str = "raw") -> None:
+        """The key's string was modified in place (``how`` "raw"), or made
+        by INCRBYFLOAT ("str"): OBJECT ENCODING answers that until the key
+        is written otherwise."""
+        self.str_enc[key] = how
 
     def delete(self, key: bytes) -> bool:
         data = self.data
@@ -265,6 +281,8 @@ class Db:
             d.pop(key, None)
             if not d:
                 del si[s]
+        if self.str_enc:
+            self.str_enc.pop(key, None)
         if self.on_delete is not None:
             self.on_delete(self, key)
         return True
@@ -287,6 +305,7 @@ class Db:
         self.expires.clear()
         self.slot_keys.clear()
         self.mem = 0
+        self.str_enc.clear()
         if self.on_delete is not None:
             for k in keys:
                 self.on_delete(self, k)
