@@ -548,3 +548,99 @@ def test_client_pause_write_and_all_side_by_side(frtrio_proc, redis_proc):
         a.close()
         b.close()
     assert got[0] == got[1]
+
+
+_BUF_FIELDS = ("qbuf", "qbuf-free", "rbs", "rbp", "tot-mem")
+
+
+def _buffers(conn, name: str) -> dict:
+    """The buffer fields of the client named ``name`` in CLIENT LIST."""
+    for line in client_fields(conn.cmd("CLIENT", "LIST")):
+        d = dict(line)
+        if d.get("name") == name:
+            return {k: int(d[k]) for k in _BUF_FIELDS}
+    raise AssertionError("no client named %s" % name)
+
+
+def _side_by_side(procs, name, steps):
+    """Run ``steps`` (functions of (control conn, test conn)) on both
+    servers in lockstep; after each, the buffer fields of the test client."""
+    conns = []
+    for p in procs:
+        ctl, t = p.conn(), p.conn()
+        assert t.cmd("CLIENT", "SETNAME", name) == b"+OK\r\n"
+        conns.append((ctl, t))
+    seen = {p.kind: [] for p in procs}
+    try:
+        for step in steps:
+            for (ctl, t), p in zip(conns, procs):
+                step(ctl, t)
+            for (ctl, t), p in zip(conns, procs):
+                seen[p.kind].append(_buffers(ctl, name))
+    finally:
+        for ctl, t in conns:
+            ctl.cmd("DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "RESET")
+            ctl.close()
+            t.close()
+    return seen
+
+
+@pytest.mark.slow
+def test_c16_reply_and_query_buffer_sizes_side_by_side(frtrio_proc, redis_proc):
+    """CLIENT LIST's buffer fields follow Redis's resizing (upstream
+    unit/replybufsize, unit/querybuf): an idle client's reply buffer
+    shrinks to 1 KB once its peak is reset, a client reading big replies
+    gets it back to 16 KB, doubling per cron run; a 400 KB argument leaves a
+    query buffer the cron trims back to its recent peak. The fields are
+    equal on both servers."""
+    big = b"x" * 32768
+
+    def sleep(s):
+        return lambda ctl, t: time.sleep(s)
+
+    def reset_fast(ctl, t):
+        assert ctl.cmd("DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "100") == b"+OK\r\n"
+        time.sleep(0.4)
+
+    def big_value(ctl, t):
+        ctl.cmd("SET", "bigval", big)
+        assert ctl.cmd("DEBUG", "REPLYBUFFER", "PEAK-RESET-TIME", "NEVER") == b"+OK\r\n"
+
+    def get_big(ctl, t):
+        assert len(t.cmd("GET", "bigval")) > 32768
+        time.sleep(0.15)
+
+    def big_arg(ctl, t):
+        assert t.cmd("SET", "x", b"A" * 400000) == b"+OK\r\n"
+
+    def small_arg(ctl, t):
+        assert t.cmd("SET", "x", "y") == b"+OK\r\n"
+        time.sleep(0.15)
+
+    # (the sleeps let the cron, 10 runs a second, visit the client between
+    # steps: its first visit after the big argument keeps the room, as the
+    # argument was the peak; the next trims it to the new peak, none)
+    steps = ([sleep(0), reset_fast, big_value] + [get_big] * 5
+             + [big_arg, sleep(0.35), small_arg])
+    seen = _side_by_side((frtrio_proc, redis_proc), "bufs", steps)
+    assert seen["frtrio"] == seen["redis"]
+    rbs = [s["rbs"] for s in seen["redis"]]
+    assert rbs[1] == 1024 and rbs[-4] == 16384  # it did shrink, then grow back
+    qfree = [s["qbuf-free"] for s in seen["redis"][-3:]]
+    assert qfree[0] > 400000 and qfree[1] == 0 and 16384 < qfree[2] < 32768
+
+
+@pytest.mark.slow
+def test_c16_idle_query_buffer_freed_side_by_side(frtrio_proc, redis_proc):
+    """A client idle for more than 2 seconds has its query buffer's spare
+    room freed (qbuf + qbuf-free = 0), on both servers alike."""
+    def idle(ctl, t):
+        time.sleep(3.3)
+
+    def ping(ctl, t):
+        assert t.cmd("PING") == b"+PONG\r\n"
+
+    seen = _side_by_side((frtrio_proc, redis_proc), "idle", [ping, idle, ping])
+    assert seen["frtrio"] == seen["redis"]
+    q = [s["qbuf"] + s["qbuf-free"] for s in seen["redis"]]
+    assert q[0] > 16384 and q[1] == 0 and q[2] > 16384

@@ -237,7 +237,7 @@ def client_flags(c) -> str:
     return out or "N"
 
 
-def client_info_line(c) -> str:
+def client_info_line(c, extra: int = 0) -> str:
     now = c.server.now_ms
     return (
         "id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d sub=%d "
@@ -258,15 +258,15 @@ def client_info_line(c) -> str:
             len(c.ssubscriptions),
             len(c.multi) if c.multi is not None else -1,
             c.qbuf,
-            max(0, 20474 - c.qbuf),
+            max(0, c.qb_alloc - c.qbuf),
             c.argv_mem,
             _cev.multi_memory(c),
-            16384,
-            16384,
+            c.rb_size,
+            c.rb_peak,
             0,
             0,
             _cev.obuf_memory(c),
-            _cev.client_memory(c),
+            _cev.client_memory(c, extra),
             c.last_cmd.decode("latin-1"),
             c.user.decode("latin-1"),
             -1,
@@ -304,7 +304,9 @@ def _listing(c, argv, clients) -> bytes:
     if not saved:
         c.argv_mem = sum(map(len, argv))
     try:
-        return "".join(client_info_line(x) + "\n" for x in clients).encode()
+        arr = _cev.PTR * len(argv)  # (its argv array, in its tot-mem)
+        return "".join(client_info_line(x, arr if x is c else 0) + "\n"
+                       for x in clients).encode()
     finally:
         c.argv_mem = saved
 

@@ -197,10 +197,9 @@ def cmd_debug(c, argv):
         c.server.cron_paused = _atoi(argv[2]) != 0
         return OK
     if sub == b"replybuffer" and len(argv) == 4:
-        # Redis's reply buffer resizing knobs. frtrio models every client's
-        # reply buffer as a fixed 16 KB (rbs=16384 in CLIENT LIST), which is
-        # Redis with resizing off: the values are kept (DEBUG answers as
-        # Redis does) but change nothing (docs/compatibility.md)
+        # Redis's reply buffer resizing knobs: how often a client's reply
+        # buffer peak is reset, and resizing on or off (the modelled
+        # buffers of frtrio/core/iobufs.py, CLIENT LIST's rbs and rbp)
         what = _cstr(argv[2]).lower()
         if what == b"peak-reset-time":
             v = _cstr(argv[3]).lower()

@@ -264,8 +264,8 @@ def _info_stats(srv):
         "total_writes_processed:%d" % g("total_writes_processed"),
         "io_threaded_reads_processed:0",
         "io_threaded_writes_processed:0",
-        "reply_buffer_shrinks:0",
-        "reply_buffer_expands:0",
+        "reply_buffer_shrinks:%d" % g("reply_buffer_shrinks"),
+        "reply_buffer_expands:%d" % g("reply_buffer_expands"),
     ]
 
 

@@ -69,6 +69,12 @@ class Client:
         "argv_count",
         "argv_mem",
         "qbuf_alloc",
+        "qb_alloc",
+        "qb_peak",
+        "qb_bulk",
+        "rb_size",
+        "rb_peak",
+        "rb_reset_ms",
         "tot_net_in",
         "tot_net_out",
         "tot_cmds",
@@ -110,6 +116,15 @@ class Client:
         self.argv_count = 0
         self.argv_mem = 0  # the arguments of a half-read request (CLIENT LIST argv-mem)
         self.qbuf_alloc = 0  # room reserved for a big argument being read (client memory)
+        # Redis's buffers as it would size them (frtrio/core/iobufs.py): the
+        # query buffer's room, its recent peak, the bulk argument being read
+        # (-1: none); the reply buffer's size, its peak, when that was reset
+        self.qb_alloc = 0
+        self.qb_peak = 0
+        self.qb_bulk = -1
+        self.rb_size = 16384
+        self.rb_peak = 16384
+        self.rb_reset_ms = 0
         self.tot_net_in = 0
         self.tot_net_out = 0
         self.tot_cmds = 0
@@ -180,6 +195,9 @@ class Client:
             return b""
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
+        n = len(data)
+        if n > self.rb_peak:  # (the most Redis's reply buffer held: iobufs)
+            self.rb_peak = n if n < self.rb_size else self.rb_size
         return data
 
     def select(self, dbid: int) -> None:

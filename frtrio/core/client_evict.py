@@ -26,15 +26,12 @@ from __future__ import annotations
 import logging
 
 from frtrio.core.client import F
-from frtrio.core.memsize import jemalloc_size
+from frtrio.core.memsize import sds_alloc
 
 log = logging.getLogger("frtrio.server")
 
-# Redis's fixed per-client allocations: the client struct and the 16 KB
-# reply buffer (rbs=16384); an idle client's query buffer is a 20 KB sds
-QUERYBUF_IDLE = 20480
-REPLY_BUFFER = 16384
-CLIENT_STRUCT = 784
+# Redis's client struct (its query and reply buffers: frtrio/core/iobufs.py)
+CLIENT_STRUCT = 768  # (jemalloc's size class of struct client)
 PTR = 8
 LIST_NODE = 24
 DICT_ENTRY = 24
@@ -59,18 +56,15 @@ def _dict_slots(n: int) -> int:
 
 def obuf_memory(c) -> int:
     """The output buffer's counted part (CLIENT LIST ``omem``): what does not
-    fit the fixed 16 KB reply buffer."""
-    return max(0, c.out_bytes - REPLY_BUFFER)
+    fit the reply buffer (``rb_size``, frtrio/core/iobufs.py)."""
+    return max(0, c.out_bytes - c.rb_size)
 
 
 def querybuf_memory(c) -> int:
-    """The query buffer's allocation: 20 KB for small requests; for a big
-    argument being read, the room Redis reserves for all of it, in
-    jemalloc's size class."""
-    n = max(c.qbuf, c.qbuf_alloc)
-    if n <= QUERYBUF_IDLE - 6:
-        return QUERYBUF_IDLE
-    return jemalloc_size(n + 3)  # (+ the sds header)
+    """The query buffer's allocation as Redis would have it
+    (frtrio/core/iobufs.py), at least what is buffered or reserved for a
+    big argument being read."""
+    return sds_alloc(max(c.qb_alloc, c.qbuf, c.qbuf_alloc), allow_type5=False)
 
 
 def multi_memory(c) -> int:
@@ -112,7 +106,7 @@ def tracking_memory(c) -> int:
 def client_memory(c, extra: int = 0) -> int:
     """CLIENT LIST's ``tot-mem`` of client ``c`` (``extra``: the running
     command's argv array, while it runs)."""
-    mem = obuf_memory(c) + querybuf_memory(c) + CLIENT_STRUCT + REPLY_BUFFER
+    mem = obuf_memory(c) + querybuf_memory(c) + CLIENT_STRUCT + c.rb_size
     mem += c.argv_mem + extra + multi_memory(c)
     if c.subscriptions or c.psubscriptions or c.ssubscriptions:
         mem += pubsub_memory(c)

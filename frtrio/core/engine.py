@@ -36,6 +36,7 @@ from frtrio.core.client import Client
 from frtrio.core.effects import AofOnly, ReplOnly, Sleep  # noqa: F401  (AofOnly, ReplOnly re-exported)
 from frtrio.cluster.slots import key_slot
 from frtrio.core import evict as _evict
+from frtrio.core import iobufs as _iobufs
 from frtrio.core.introspect import Histogram, LatencyMonitor, LazyFree, SlowLog, redact
 from frtrio.core.notify import EVICTED, EXPIRED, NEW, notify, parse_flags
 from frtrio.store.db import Db
@@ -214,6 +215,7 @@ class Server:
         # fixed 16 KB: they are kept, not acted on)
         self.reply_buffer_peak_reset_ms = 5000
         self.reply_buffer_resizing = True
+        self._buffers_queue: list = []  # clients the buffer cron visits next
         config.listeners.append(self.obuf.on_config)
         # Redis's writeCommandsDeniedByDiskError: the -MISCONF text while
         # writes are refused (refresh_disk_error), from the two sources below
@@ -681,6 +683,33 @@ class Server:
             if not c.flags & (F.MASTER | F.SLAVE):
                 n += c.out_bytes + c.qbuf + c.argv_mem
         self.clients_mem = n
+
+    def resize_client_buffers(self, hz: int) -> None:
+        """From the cron, Redis's clientsCron: resize the modelled query and
+        reply buffers (frtrio/core/iobufs.py) of numclients/hz clients a call
+        (5 at least), in turn, so each is seen about once a second."""
+        q = self._buffers_queue
+        n = len(self.clients)
+        todo = max(n // hz, min(n, 5))
+        clients = self.clients
+        stats = self.stats
+        now = self.now_ms
+        reset = self.reply_buffer_peak_reset_ms
+        resizing = self.reply_buffer_resizing
+        while todo > 0:
+            if not q:
+                q = self._buffers_queue = list(clients.values())
+                q.reverse()
+                if not q:
+                    break
+            c = q.pop()
+            todo -= 1
+            if clients.get(c.id) is not c:
+                continue  # gone meanwhile
+            r = _iobufs.cron(c, now, c.qb_bulk, reset, resizing)
+            if r:
+                k = "reply_buffer_shrinks" if r == 1 else "reply_buffer_expands"
+                stats[k] = stats.get(k, 0) + 1
 
     def evictions_safe(self) -> bool:
         """Redis's isSafeToPerformEvictions: not while loading, not on a

@@ -7,9 +7,9 @@ disconnected (its pending output dropped), as Redis's
 closeClientOnOutputBufferLimitReached does. A limit of 0 is off.
 
 What counts as "pending output" is what the server holds for the client and
-has not yet handed to the socket: here ``Client.out_bytes`` beyond the first
-16 KB, which Redis keeps in a fixed per-client buffer it does not count
-(bytes handed to the writer task but not yet taken by the socket still
+has not yet handed to the socket: here ``Client.out_bytes`` beyond what
+Redis keeps in the client's reply buffer (``Client.rb_size``), which it does
+not count (bytes handed to the writer task but not yet taken by the socket still
 count). A frtrio connection goes on reading and executing a client's
 commands while its replies cannot be sent, as Redis does, so a client that
 pipelines without reading meets these limits like on redis-server.
@@ -17,12 +17,14 @@ pipelines without reading meets these limits like on redis-server.
 
 from __future__ import annotations
 
+from frtrio.core.iobufs import REPLY_MIN
+
 _OFF = float("inf")
 
-# Redis first fills a fixed 16 KB reply buffer per client and only counts
-# what overflows into its reply list (PROTO_REPLY_CHUNK_BYTES): small pending
-# replies never count against the limits.
-STATIC_REPLY_BUFFER = 16 * 1024
+# Redis first fills a client's reply buffer (16 KB, resized by the cron down
+# to 1 KB: frtrio/core/iobufs.py) and only counts what overflows into its
+# reply list: small pending replies never count against the limits.
+STATIC_REPLY_BUFFER = 16 * 1024  # (a replica's: the cron does not grow it back)
 
 
 class OutputLimits:
@@ -39,7 +41,7 @@ class OutputLimits:
     def reload(self) -> None:
         self.limits.update(self.config.output_buffer_limits())
         hard, soft, _ = self.limits["normal"]
-        self.normal_from = min([x for x in (hard, soft) if x] or [_OFF]) + STATIC_REPLY_BUFFER
+        self.normal_from = min([x for x in (hard, soft) if x] or [_OFF]) + REPLY_MIN
 
     def on_config(self, name: str, value: str) -> None:
         if name == "client-output-buffer-limit":
@@ -47,7 +49,7 @@ class OutputLimits:
 
     def over(self, c, cls: str, now_ms: int) -> bool:
         """Is client ``c`` (of class ``cls``) over its limit now?"""
-        return self.over_used(c.id, c.out_bytes - STATIC_REPLY_BUFFER, cls, now_ms)
+        return self.over_used(c.id, c.out_bytes - c.rb_size, cls, now_ms)
 
     def over_used(self, cid: int, used: int, cls: str, now_ms: int) -> bool:
         """Is the client with id ``cid``, holding ``used`` counted bytes of

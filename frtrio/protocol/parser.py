@@ -328,6 +328,15 @@ class RequestParser:
             return max(pending, bl + 2)
         return pending
 
+    def bulk_len(self) -> int:
+        """The length of the bulk argument being read, -1 between arguments
+        (Redis's c->bulklen)."""
+        return self._bulklen if self._argc else -1
+
+    def in_args(self) -> bool:
+        """True while a multibulk request's arguments are partly read."""
+        return self._argc > 0
+
     def in_request(self) -> bool:
         """True while a request is partly read."""
         return self._argc > 0 or self.pos < len(self.buf)

@@ -16,7 +16,9 @@ import threading
 
 import trio
 
+from frtrio.core import iobufs
 from frtrio.core.client import F
+from frtrio.core.iobufs import BIG_ARG, IOBUF_LEN
 from frtrio.commands.dump import waits_for_migrate
 from frtrio.core.effects import RunMigrate, RunScript, ServeMigration, ServeReplica, Sleep
 from frtrio.core.policy import RESOURCE_CLAMP
@@ -175,13 +177,15 @@ class ClientConn:
         while True:
             parser.auth_required = not c.authenticated  # Redis's authRequired()
             perr = parser.parse(cmds)
-            if parser._argc:
+            if parser.in_args():
                 # a half-read request: its arguments and the room Redis
                 # would reserve for a big one count as client memory
                 c.argv_mem = parser.argv_memory()
                 c.qbuf_alloc = parser.query_alloc()
-            elif c.argv_mem or c.qbuf_alloc:
+                c.qb_bulk = parser.bulk_len()
+            elif c.argv_mem or c.qbuf_alloc or c.qb_bulk >= 0:
                 c.argv_mem = c.qbuf_alloc = 0
+                c.qb_bulk = -1
             if srv.cev is not None:
                 # the query buffer and a half-read request's arguments
                 # count against maxmemory-clients
@@ -252,6 +256,9 @@ class ClientConn:
                 # unauthenticated client's are parsed one at a time
                 continue
             bl = parser._bulklen
+            pending = c.qbuf = parser.pending()
+            if c.qb_alloc - pending < IOBUF_LEN or c.qb_bulk >= BIG_ARG:
+                iobufs.before_read(c, pending, c.qb_bulk)  # (Redis's query buffer room)
             if bl > RECV_SIZE:
                 # a big argument: read what remains of it at once, as
                 # Redis does (its query buffer is made room for it whole)
@@ -266,6 +273,8 @@ class ClientConn:
             srv.stats["total_net_input_bytes"] += len(data)
             parser.feed(data)
             c.qbuf = parser.pending()
+            if c.qbuf > c.qb_peak:
+                c.qb_peak = c.qbuf
             if c.qbuf > qlimit:
                 return  # Redis closes a client whose query buffer is too big
 
