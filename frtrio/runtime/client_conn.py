@@ -179,11 +179,16 @@ class ClientConn:
             perr = parser.parse(cmds)
             if parser.in_args():
                 # a half-read request: its arguments and the room Redis
-                # would reserve for a big one count as client memory
+                # would reserve for a big one count as client memory (and
+                # in used_memory at once, as Redis's allocator counts them;
+                # the cron recounts every client)
+                old = c.argv_mem
                 c.argv_mem = parser.argv_memory()
+                srv.clients_mem += c.argv_mem - old
                 c.qbuf_alloc = parser.query_alloc()
                 c.qb_bulk = parser.bulk_len()
             elif c.argv_mem or c.qbuf_alloc or c.qb_bulk >= 0:
+                srv.clients_mem = max(0, srv.clients_mem - c.argv_mem)
                 c.argv_mem = c.qbuf_alloc = 0
                 c.qb_bulk = -1
             if srv.cev is not None:
