@@ -314,3 +314,57 @@ def test_flow_eviction_core_order_and_limits():
     assert srv.stats["evicted_clients"] == 3
     run(srv, ctl, "CONFIG", "SET", "maxmemory-clients", "0")
     assert srv.cev is None
+
+
+def test_flow_transaction_runs_whole_when_its_output_passes_the_limit(frtrio_proc, redis_proc):
+    """A transaction whose replies pass the normal class's hard limit runs
+    to its end, but the client gets nothing of it and is closed (upstream
+    unit/obuf-limits 'Execute transactions completely even if client output
+    buffer limit is enforced')."""
+    for proc in (frtrio_proc, redis_proc):
+        with proc.conn() as r:
+            r.cmd("FLUSHALL")
+            r.cmd("CONFIG", "SET", "client-output-buffer-limit", "normal 100000 0 0")
+            try:
+                for _ in range(150):
+                    r.cmd("LPUSH", "mylist2", "x" * 1000)
+                with proc.conn() as t:
+                    t.cmd("SET", "k1", "v1")
+                    assert t.cmd("MULTI") == b"+OK\r\n"
+                    for args in (("SET", "k2", "v2"), ("GET", "k2"), ("LRANGE", "mylist2", "0", "-1"),
+                                 ("SET", "k3", "v3"), ("DEL", "k1")):
+                        assert t.cmd(*args) == b"+QUEUED\r\n"
+                    t.send(encode_request(["EXEC"]))
+                    assert t.read_until_close(5) == (b"", True), proc.kind
+                assert r.cmd("GET", "k1") == b"$-1\r\n"
+                assert r.cmd("GET", "k3") == b"$2\r\nv3\r\n"
+            finally:
+                r.cmd("CONFIG", "SET", "client-output-buffer-limit", "normal 0 0 0")
+
+
+def test_flow_soft_output_limit_enforced_by_the_cron_without_new_output():
+    """A client that stays over the soft limit is closed once the limit's
+    seconds pass even when nothing more is written to it: the clients cron
+    checks it (upstream unit/obuf-limits 'Client output buffer soft limit is
+    not enforced too early and is enforced when no traffic')."""
+    from support import engine, run
+
+    srv = engine()
+    ctl = srv.new_client("ctl")
+    sub = srv.new_client("sub")
+    run(srv, ctl, "CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 100000 2")
+    run(srv, sub, "SUBSCRIBE", "foo")
+    sub.out.clear()
+    sub.out_bytes = 0
+    for _ in range(120):
+        run(srv, ctl, "PUBLISH", "foo", "x" * 1000)
+    from frtrio.core.client import F
+
+    assert sub.out_bytes > 100000
+    for step in range(40):  # 4 s of cron runs at hz 10, no traffic
+        srv.now_ms += 100
+        srv.resize_client_buffers(10)
+        if step < 15:  # (1.5 s: the soft limit's time is not up)
+            assert not sub.flags & F.CLOSE_ASAP, step
+    assert sub.flags & F.CLOSE_ASAP and sub.out_bytes == 0
+    assert srv.obuf.disconnections == 1

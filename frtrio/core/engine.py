@@ -687,7 +687,8 @@ class Server:
     def resize_client_buffers(self, hz: int) -> None:
         """From the cron, Redis's clientsCron: resize the modelled query and
         reply buffers (frtrio/core/iobufs.py) of numclients/hz clients a call
-        (5 at least), in turn, so each is seen about once a second."""
+        (5 at least), in turn, so each is seen about once a second, and close
+        those whose output stayed over a soft limit too long."""
         q = self._buffers_queue
         n = len(self.clients)
         todo = max(n // hz, min(n, 5))
@@ -710,6 +711,8 @@ class Server:
             if r:
                 k = "reply_buffer_shrinks" if r == 1 else "reply_buffer_expands"
                 stats[k] = stats.get(k, 0) + 1
+            if (c.out_bytes > c.rb_size and not c.flags & (F.CLOSE_ASAP | F.SLAVE | F.MASTER)):
+                self.check_output_limits(c)  # (a soft limit's time may be up)
 
     def evictions_safe(self) -> bool:
         """Redis's isSafeToPerformEvictions: not while loading, not on a
@@ -760,10 +763,22 @@ class Server:
 
     def close_for_output_limits(self, c: Client) -> None:
         """Redis's closeClientOnOutputBufferLimitReached: drop what the client
-        has not read and close it once this command is done."""
+        has not read and close it once this command is done. Nothing more is
+        sent to it (the rest of a transaction runs, its replies dropped)."""
         c.out.clear()
         c.out_bytes = 0
+        c.reply_mode = 1  # (as CLIENT REPLY OFF: Redis adds no reply to a closing client)
         self._close_over_limit(c)
+
+    def check_output_limits(self, c: Client) -> None:
+        """Close a normal or pubsub client over its output buffer limit
+        (after a command, and from the cron: a soft limit's time runs out
+        without new output too)."""
+        if self.obuf.over(c, "pubsub" if c.in_pubsub else "normal", self.now_ms):
+            if c.in_pubsub:
+                self.pubsub.disconnect_for_limits(c)
+            else:
+                self.close_for_output_limits(c)
 
     def _close_over_limit(self, c: Client) -> None:
         """The log line, the stat and the close, for any client class over
@@ -1338,11 +1353,7 @@ class Server:
         if tracked:
             self._after_tracked_command(c, cmd, argv)
         if c.out_bytes >= self.obuf.normal_from and not c.flags & F.CLOSE_ASAP:
-            if self.obuf.over(c, "pubsub" if c.in_pubsub else "normal", self.now_ms):
-                if c.in_pubsub:
-                    self.pubsub.disconnect_for_limits(c)
-                else:
-                    self.close_for_output_limits(c)
+            self.check_output_limits(c)
         if (self.dirty != dirty and cmd.is_write
                 and len(self.propagated) - (self.expire_props - ep) == np
                 and not self.prevent_propagation):
