@@ -59,7 +59,7 @@ Sentinel mode:
 log = logging.getLogger("frtrio")
 
 # Redis's four log levels; notice is Python's INFO
-VERBOSE = 15
+from frtrio.core import VERBOSE  # noqa: E402
 logging.addLevelName(VERBOSE, "VERBOSE")
 _LEVELS = {"debug": logging.DEBUG, "verbose": VERBOSE, "notice": logging.INFO,
            "warning": logging.WARNING}

@@ -381,3 +381,36 @@ def test_debug_set_skip_checksum_validation(diff):
     finally:
         diff("DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "0")
     assert raw == b"$-1\r\n"
+
+
+@pytest.mark.parametrize("payload,reason", [
+    # (a hash ziplist whose entry length is invalid, from upstream
+    # integration/corrupt-dump; a zset ziplist whose entries are cut short)
+    (b"\x0D\x1B\x1B\x00\x00\x00\x16\x00\x00\x00\x04\x00\x00\x02\x61\x00\x04\x02\x62\x00\x04"
+     b"\x14\x63\x00\x04\x02\x64\x00\xFF\x09\x00\xD9\x10\x54\x92\x15\xF5\x5F\x52",
+     b"Hash ziplist integrity check failed."),
+    (b"\x0C\x19\x19\x00\x00\x00\x02\x00\x00\x00\x06\x00\x00\xF1\x02\xF1\x02\x02\x5F\x31\x04"
+     b"\xF2\x02\xF3\x02\xF3\xFF\x09\x00\xC4\xB6\x1A\x9F\x07\x59\x8E\xB5",
+     b"Zset ziplist integrity check failed."),
+])
+def test_c16_restore_of_a_corrupt_payload_is_logged(frtrio_proc, redis_proc, payload, reason):
+    """A RESTORE refused as 'Bad data format' leaves Redis's verbose log line
+    naming what failed ('Internal error in RDB reading offset 0, function at
+    rdb.c:N -> Hash ziplist integrity check failed.'), on both servers."""
+    for proc in (frtrio_proc, redis_proc):
+        with proc.conn() as c:
+            assert c.cmd("CONFIG", "SET", "loglevel", "verbose") == b"+OK\r\n"
+            try:
+                c.cmd("CONFIG", "SET", "sanitize-dump-payload", "yes")
+                c.cmd("DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "1")
+                assert c.cmd("RESTORE", "corrupt", "0", payload, "REPLACE") == \
+                    b"-ERR Bad data format\r\n", proc.kind
+            finally:
+                c.cmd("DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "0")
+                c.cmd("CONFIG", "SET", "sanitize-dump-payload", "no")
+                c.cmd("CONFIG", "SET", "loglevel", "notice")
+        with open(proc.log_path, "rb") as f:
+            lines = [ln for ln in f.read().splitlines() if b"Internal error in RDB" in ln]
+        assert lines, proc.kind
+        assert b"Internal error in RDB reading offset 0, function at rdb.c:" in lines[-1]
+        assert lines[-1].endswith(b"-> " + reason), (proc.kind, lines[-1])

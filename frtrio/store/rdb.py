@@ -324,6 +324,29 @@ def _zset_from_flat(flat: list[bytes], lim: Limits):
     return _make_zset(pairs, len(pairs) <= lim.zset_entries)
 
 
+def _checked(parse, blob: bytes, what: str):
+    """Parse a packed blob (ziplist, listpack, intset, zipmap); a malformed
+    one fails with Redis's words for its kind ("Hash ziplist integrity check
+    failed.")."""
+    try:
+        return parse(blob)
+    except RdbError:
+        raise RdbError("%s integrity check failed." % what) from None
+
+
+def _packed(build, parse, blob: bytes, what: str):
+    """A hash or sorted set stored as one packed blob: Redis's deep check
+    validates the pairs with the blob (an odd count, a duplicate field or a
+    NaN score fail it too); an empty one is reported as such."""
+    flat = _checked(parse, blob, what)
+    if not flat:
+        raise RdbError("Empty keys")
+    try:
+        return build(flat)
+    except RdbError:
+        raise RdbError("%s integrity check failed." % what) from None
+
+
 def decode_object(r: Reader, t: int, lim: Limits = DEFAULT_LIMITS):
     """Read one object of type ``t`` (rdbLoadObject). ``lim`` decides the
     encoding a loaded sorted set gets, as Redis converts after loading."""
@@ -389,32 +412,33 @@ def decode_object(r: Reader, t: int, lim: Limits = DEFAULT_LIMITS):
             if container == QUICKLIST_NODE_PLAIN:
                 lst.append(blob)
             elif t == T_LIST_QUICKLIST:
-                lst.extend(zl_entries(blob))
+                lst.extend(_checked(zl_entries, blob, "Ziplist"))
             else:
-                lst.extend(lp_entries(blob))
+                lst.extend(_checked(lp_entries, blob, "Listpack"))
         if not lst:
             raise RdbError("Empty keys")
         return lst
     if t == T_LIST_ZIPLIST:
-        items = zl_entries(r.string())
+        items = _checked(zl_entries, r.string(), "List ziplist")
         if not items:
             raise RdbError("Empty keys")
         return ListValue(items)
     if t == T_SET_INTSET:
-        members = intset_members(r.string())
+        members = _checked(intset_members, r.string(), "Intset")
         if not members:
             raise RdbError("Empty keys")
         return _unique_dict(SetValue, members, "set members")
     if t == T_HASH_ZIPMAP:
-        return _hash_from_flat(zipmap_entries(r.string()))
+        return _hash_from_flat(_checked(zipmap_entries, r.string(), "Zipmap"))
     if t == T_HASH_ZIPLIST:
-        return _hash_from_flat(zl_entries(r.string()))
+        return _packed(_hash_from_flat, zl_entries, r.string(), "Hash ziplist")
     if t == T_HASH_LISTPACK:
-        return _hash_from_flat(lp_entries(r.string()))
+        return _packed(_hash_from_flat, lp_entries, r.string(), "Hash listpack")
     if t == T_ZSET_ZIPLIST:
-        return _zset_from_flat(zl_entries(r.string()), lim)
+        return _packed(lambda f: _zset_from_flat(f, lim), zl_entries, r.string(), "Zset ziplist")
     if t == T_ZSET_LISTPACK:
-        return _zset_from_flat(lp_entries(r.string()), lim)
+        return _packed(lambda f: _zset_from_flat(f, lim), lp_entries, r.string(),
+                       "Zset listpack")
     if t == T_STREAM_LISTPACKS or t == T_STREAM_LISTPACKS_2:
         from frtrio.store.rdb_stream import decode_stream  # (imports this module)
 

@@ -77,11 +77,14 @@ def _int(b: bytes) -> int:
     try:
         return int(b)
     except ValueError:
-        raise RdbError("Stream integrity check failed") from None
+        raise RdbError("Stream listpack integrity check failed.") from None
 
 
 def _node_from_listpack(master: int, lp: bytes) -> Node:
-    el = lp_entries(lp)
+    try:
+        el = lp_entries(lp)
+    except RdbError:
+        raise RdbError("Stream listpack integrity check failed.") from None
     if not el:
         raise RdbError("Empty listpack inside stream")
     try:
@@ -89,11 +92,11 @@ def _node_from_listpack(master: int, lp: bytes) -> Node:
         deleted = _int(el[1])
         nf = _int(el[2])
         if nf < 0:
-            raise RdbError("Stream integrity check failed")
+            raise RdbError("Stream listpack integrity check failed.")
         mfields = tuple(el[3 : 3 + nf])
         p = 3 + nf
         if _int(el[p]) != 0:
-            raise RdbError("Stream integrity check failed")
+            raise RdbError("Stream listpack integrity check failed.")
         p += 1
         node = Node(master, mfields)
         mms, mseq = master >> 64, master & U64
@@ -113,14 +116,14 @@ def _node_from_listpack(master: int, lp: bytes) -> Node:
             else:
                 n = _int(el[p])
                 if n < 0:
-                    raise RdbError("Stream integrity check failed")
+                    raise RdbError("Stream listpack integrity check failed.")
                 flat = list(el[p + 1 : p + 1 + 2 * n])
                 p += 1 + 2 * n
                 count = 2 * n + 4
             # lp-count (what Redis's deep check verifies): also catches an
             # entry cut short by the end of the listpack
             if _int(el[p]) != count:
-                raise RdbError("Stream integrity check failed")
+                raise RdbError("Stream listpack integrity check failed.")
             p += 1
             i = (ms << 64) | seq
             node.ids.append(i)
@@ -128,11 +131,11 @@ def _node_from_listpack(master: int, lp: bytes) -> Node:
             node.dead.append(bool(flags & FLAG_DELETED))
             node.ebytes += node.entry_size(i, flat)
     except IndexError:
-        raise RdbError("Stream integrity check failed") from None
+        raise RdbError("Stream listpack integrity check failed.") from None
     node.live = sum(1 for d in node.dead if not d)
     node.deleted = len(node.dead) - node.live
     if node.live != live or node.deleted != deleted:
-        raise RdbError("Stream integrity check failed")
+        raise RdbError("Stream listpack integrity check failed.")
     return node
 
 
