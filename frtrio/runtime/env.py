@@ -18,7 +18,8 @@ Interface:
   once, synchronously, so that a command (CONFIG SET port/bind) can answer
   whether it worked; ``serve_listeners(listeners, handler)`` then accepts on
   them until they are closed (``stop_listening``).
-* ``connect(host, port)``: an outbound byte stream.
+* ``connect(host, port, source)``: an outbound byte stream (``source``: the
+  local address to bind, ``bind-source-addr``; the simulator ignores it).
 * ``fs``: files (``read``, ``write_atomic``, ``open_append``...).
 """
 
@@ -312,8 +313,10 @@ class RealEnv:
             n.start_soon(_accept_loop, listener, handler, n, addr)
             task_status.started(listener)
 
-    async def connect(self, host: str, port: int):
-        stream = await trio.open_tcp_stream(host, port)
+    async def connect(self, host: str, port: int, source: str | None = None):
+        """An outbound TCP stream; ``source`` is the local address to bind
+        first (``bind-source-addr``), None the kernel's choice."""
+        stream = await trio.open_tcp_stream(host, port, local_address=source or None)
         try:
             stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
