@@ -244,3 +244,30 @@ def test_bind_source_addr_is_where_a_replica_connects_from():
     finally:
         lst.close()
         p.cleanup()
+
+
+def test_cluster_bus_listener_stays_when_the_port_moves():
+    """Cluster mode: CONFIG SET port moves the client listener only; the
+    bus listener (port + 10000 at start) stays where it was, as in Redis."""
+
+    def script(p):
+        old, new = p.port, free_port()
+        with RawConn(old) as c:
+            r = c.cmd("CONFIG", "SET", "port", str(new))
+        out = [r, accepts(old), accepts(new)]
+        for bus in (old + 10000, new + 10000):
+            with socket.socket() as s:
+                out.append(s.connect_ex(("127.0.0.1", bus)) == 0)
+        return out
+
+    procs = [ServerProc(k, args=["--cluster-enabled", "yes"]) for k in ("frtrio", "redis")]
+    try:
+        for p in procs:
+            p.start(wait=False)
+        for p in procs:
+            p.wait_ready()
+        res = [script(p) for p in procs]
+    finally:
+        for p in procs:
+            p.cleanup()
+    assert res[0] == res[1] == [b"+OK\r\n", False, True, True, False]
