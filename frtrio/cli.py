@@ -408,18 +408,20 @@ def _adjust_open_files_limit(cfg: Config) -> bool:
 
 
 def _listen_check(cfg: Config) -> bool:
-    """Where redis-server would listen, and what frtrio cannot do (unix
-    sockets, TLS): refuse when nothing usable is left."""
+    """Where redis-server would listen, and what frtrio cannot do (TLS):
+    refuse when nothing usable is left (TCP needs a port and a bind address;
+    a unix socket alone will do)."""
     tcp = cfg.get_int("port") != 0 and cfg.get("bind").strip() != ""
-    extra = [n for n in ("unixsocket", "tls-port") if cfg.get(n) not in ("", "0")]
-    if not tcp and not extra:
+    unix = cfg.get("unixsocket") not in (None, "")
+    tls = cfg.get("tls-port") not in ("", "0")
+    if not tcp and not unix and not tls:
         log.warning("Configured to not listen anywhere, exiting.")
         return False
-    for n in extra:
-        log.warning("frtrio does not implement %s (%s %s): ignored",
-                    "unix sockets" if n == "unixsocket" else "TLS", n, cfg.get(n))
-    if not tcp:
-        log.warning("frtrio can only listen on TCP without TLS; set a port. Exiting.")
+    if tls:
+        log.warning("frtrio does not implement TLS (tls-port %s): ignored", cfg.get("tls-port"))
+    if not tcp and not unix:
+        log.warning("frtrio can only listen on TCP or a unix socket without TLS; set a port. "
+                    "Exiting.")
         return False
     return True
 

@@ -258,7 +258,7 @@ PARAMS: list[Param] = [
     _P("shutdown-on-sigterm", None, "flags", MULTI, "default", enum=_ENUM_SHUTDOWN),
     # int
     _P("databases", None, "num", IMM, 16, 1, INT_MAX),
-    _P("port", None, "num", 0, 6379, 0, 65535),
+    _P("port", None, "num", SHELL, 6379, 0, 65535),
     _P("io-threads", None, "num", IMM, 1, 1, 128),
     _P("auto-aof-rewrite-percentage", None, "num", 0, 100, 0, INT_MAX),
     _P("cluster-replica-validity-factor", "cluster-slave-validity-factor", "num", 0, 10, 0, INT_MAX),
@@ -360,7 +360,7 @@ PARAMS: list[Param] = [
        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
     _P("oom-score-adj-values", None, "special", MULTI, "0 200 800"),
     _P("notify-keyspace-events", None, "special", 0, ""),
-    _P("bind", None, "special", MULTI, "* -::*"),
+    _P("bind", None, "special", MULTI | SHELL, "* -::*"),
     _P("replicaof", "slaveof", "special", IMM | MULTI, ""),
     _P("latency-tracking-info-percentiles", None, "special", MULTI, "50 99 99.9"),
 ]

@@ -125,7 +125,8 @@ class SaveClusterConfig:
 @attrs.frozen
 class ApplyConfig:
     """CONFIG SET of parameters whose new value the node's shell applies
-    (flag SHELL: ``dir`` changes the process's directory, ``appendonly``
+    (flag SHELL: ``dir`` changes the process's directory, ``port``/``bind``
+    move the client listeners, ``appendonly``
     opens or closes the AOF, ``loglevel`` the logger). The values are set
     already; ``changes`` is every (name, old value, new value) of that CONFIG
     SET in order, so the shell applies the new values (a later CONFIG SET in

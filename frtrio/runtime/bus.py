@@ -199,7 +199,8 @@ class BusShell:
         try:
             try:
                 with trio.fail_after(max(core.node_timeout(), 1000) / 1000.0):
-                    stream = await self.env.connect(n.ip, n.cport)
+                    stream = await self.env.connect(
+                        n.ip, n.cport, self.node.config.get("bind-source-addr") or None)
             except (OSError, trio.TooSlowError):
                 self.srv.now_ms = self.env.unix_ms()
                 self.bus.link_failed(n, self.srv.now_ms)

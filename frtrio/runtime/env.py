@@ -14,7 +14,12 @@ Interface:
 * ``random_hex(n)``: n random hex digits (node ids, run ids).
 * ``serve(host, port, handler, task_status)``: accept connections and run
   ``handler(stream, peer_addr, local_addr)`` in a task per connection.
-* ``connect(host, port)``: an outbound byte stream.
+* ``listen_tcp(host, port, backlog)`` (RealEnv only): bind and listen at
+  once, synchronously, so that a command (CONFIG SET port/bind) can answer
+  whether it worked; ``serve_listeners(listeners, handler)`` then accepts on
+  them until they are closed (``stop_listening``).
+* ``connect(host, port, source)``: an outbound byte stream (``source``: the
+  local address to bind, ``bind-source-addr``; the simulator ignores it).
 * ``fs``: files (``read``, ``write_atomic``, ``open_append``...).
 """
 
@@ -290,6 +295,46 @@ class RealEnv:
         even a bug in the handler) ends that connection only.
         """
         listeners = await trio.open_tcp_listeners(port, host=host or None, backlog=511)
+        await self.serve_listeners(listeners, handler, task_status=task_status)
+
+    def listen_tcp(self, host: str | None, port: int, backlog: int = 511, *,
+                   ipv6: bool = False) -> trio.SocketListener:
+        """Bind and listen on one address now, without waiting (a plain
+        non-blocking bind + listen, as Redis's anetTcpServer): ``host`` None
+        is the wildcard of the family (``ipv6`` picks it; an address with a
+        colon is IPv6). The first address the name resolves to is used.
+        Raises OSError (``socket.gaierror`` for a name that does not
+        resolve); nothing is left open then."""
+        family = socket.AF_INET6 if ipv6 or (host and ":" in host) else socket.AF_INET
+        infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+        last: OSError | None = None
+        for fam, typ, proto, _, addr in infos:
+            try:
+                sock = socket.socket(fam, typ, proto)
+            except OSError as e:
+                last = e
+                continue
+            try:
+                if fam == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(addr)
+                sock.listen(backlog)
+                sock.setblocking(False)
+                try:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    pass
+            except BaseException:
+                sock.close()
+                raise
+            return trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+        raise last if last is not None else OSError(errno.EADDRNOTAVAIL, "no address to bind")
+
+    async def serve_listeners(self, listeners, handler, *, task_status=trio.TASK_STATUS_IGNORED):
+        """Accept on listeners already open until each is closed; each
+        connection runs in this task's nursery, so closing the listeners
+        (``stop_listening``) stops accepting and leaves the connections be."""
         for ln in listeners:
             try:
                 ln.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -324,8 +369,10 @@ class RealEnv:
             n.start_soon(_accept_loop, listener, handler, n, addr)
             task_status.started(listener)
 
-    async def connect(self, host: str, port: int):
-        stream = await trio.open_tcp_stream(host, port)
+    async def connect(self, host: str, port: int, source: str | None = None):
+        """An outbound TCP stream; ``source`` is the local address to bind
+        first (``bind-source-addr``), None the kernel's choice."""
+        stream = await trio.open_tcp_stream(host, port, local_address=source or None)
         try:
             stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:

@@ -16,6 +16,7 @@ bytes, keeps time and carries out the effects the engine leaves behind.
 
 from __future__ import annotations
 
+import errno
 import logging
 
 import trio
@@ -34,6 +35,10 @@ from frtrio.core.policy import Policy
 from frtrio.runtime.client_conn import ClientConn
 
 log = logging.getLogger("frtrio")
+
+# a bind address of a family this host cannot listen on is skipped (listenToPort)
+_SKIP_FAMILY_ERRNOS = {errno.ENOPROTOOPT, errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT,
+                       errno.EPFNOSUPPORT, errno.EAFNOSUPPORT}
 
 
 class Node:
@@ -59,6 +64,10 @@ class Node:
         self.aof = None
         self.listen_addrs: list[tuple[str, int]] = []
         self._listeners: list = []  # what env.serve started (closed at shutdown)
+        # the client TCP listeners a RealEnv opened synchronously (CONFIG SET
+        # port/bind close and reopen them) and the (port, bind words) they are for
+        self._tcp_listeners: list = []
+        self._tcp_spec: tuple | None = None
         self.exit_code = 0
         self.on_shutdown = []  # callables run at shutdown (pidfile removal...)
         self.cron_hooks = []  # callables run from the cron once a second (save points)
@@ -147,9 +156,17 @@ class Node:
                         self.env.serve_unix, unix,
                         int(self.config.get("unixsocketperm") or "0", 8), self._handle_conn))
                     self.on_shutdown.append(self._remove_unix_socket)
-                for host in binds:
-                    self._listeners += await n.start(self.env.serve, host, port, self._handle_conn)
-                    self.listen_addrs.append((host, port))
+                if hasattr(self.env, "listen_tcp"):
+                    # real sockets: bound synchronously, so CONFIG SET port/bind
+                    # can move them later and answer at once (_apply_listeners)
+                    self._open_tcp(self._tcp_wanted())
+                    for name in ("port", "bind"):
+                        self.config_appliers[name] = (
+                            lambda _value, name=name: self._apply_listeners(name))
+                else:
+                    for host in binds:
+                        self._listeners += await n.start(self.env.serve, host, port, self._handle_conn)
+                        self.listen_addrs.append((host, port))
                 for fn in self.on_listening:
                     fn()
                 if self.pending_load is not None:
@@ -213,14 +230,90 @@ class Node:
             out.append(w)
         return out or ["0.0.0.0"]
 
+    # --- client TCP listeners (RealEnv) ------------------------------------------
+
+    def _tcp_wanted(self) -> tuple:
+        """(port, bind words) the configuration asks the client listeners for."""
+        return (int(self.config.get("port") or 0), tuple(self.config.get("bind").split()))
+
+    def _open_tcp(self, spec: tuple) -> None:
+        """Listen on every bind address at ``spec``'s port and start
+        accepting, as Redis's listenToPort: no port or no bind address means
+        no TCP listener; an optional address (``-`` prefix) that is not
+        available here, or an address family the host lacks, is skipped with
+        a warning; any other failure closes what this call opened and raises
+        the OSError. (An optional IPv6 wildcard is skipped outright, as the
+        simulator's nodes and earlier frtrio did: tests reach nodes on IPv4.)"""
+        port, words = spec
+        opened, addrs = [], []
+        backlog = int(self.config.get("tcp-backlog") or 511)
+        for w in words if port else ():
+            optional = w.startswith("-")
+            addr = w[1:] if optional else w
+            if optional and addr in ("::*", "::"):
+                continue
+            ipv6 = ":" in addr
+            host = None if addr in ("*", "::*") else addr
+            try:
+                opened.append(self.env.listen_tcp(host, port, backlog, ipv6=ipv6))
+            except OSError as e:
+                log.warning("Warning: Could not create server TCP listening socket %s:%d: %s",
+                            addr, port, e.strerror or e)
+                if (optional and e.errno == errno.EADDRNOTAVAIL) or e.errno in _SKIP_FAMILY_ERRNOS:
+                    continue
+                self.env.stop_listening(opened)
+                raise
+            addrs.append((addr, port))
+        self._tcp_listeners = opened
+        self._tcp_spec = spec
+        self.listen_addrs = addrs
+        if opened:
+            self.nursery.start_soon(self.env.serve_listeners, opened, self._handle_conn)
+
+    def _close_tcp(self) -> None:
+        """Stop accepting on the client TCP listeners; the clients they
+        accepted stay connected."""
+        self.env.stop_listening(self._tcp_listeners)
+        self._tcp_listeners = []
+        self._tcp_spec = None
+        self.listen_addrs = []
+
+    def _apply_listeners(self, name: str) -> None:
+        """CONFIG SET port / bind (Redis's changeListenPort and
+        changeBindAddr): when the configured (port, bind) differs from what
+        is listening, close the listeners, then listen anew, synchronously.
+        When that fails the old listeners are opened again and CONFIG SET
+        answers Redis's error (and puts the values back). A CONFIG SET of
+        both runs this twice; the second finds nothing left to do."""
+        from frtrio.config import ConfigError
+
+        want = self._tcp_wanted()
+        if want == self._tcp_spec:
+            return
+        old = self._tcp_spec
+        self._close_tcp()
+        try:
+            self._open_tcp(want)
+        except OSError:
+            if name == "bind":
+                log.warning("Failed to bind")
+            if old is not None:
+                try:
+                    self._open_tcp(old)
+                except OSError as e:
+                    log.warning("Could not listen again on port %d: %s", old[0], e.strerror or e)
+            raise ConfigError("Unable to listen on this port. Check server logs." if name == "port"
+                              else "Failed to bind to specified addresses.", name) from None
+
     def shutdown(self) -> None:
         core = self.server.cluster
         if core is not None and core.migrations.tasks:
             for t in list(core.migrations.tasks):
                 core.migrations.cancel(t, "server shutdown")
                 log.warning("Slot migration task %s: %s", t.id, t.last_error)
-        self.env.stop_listening(self._listeners)
+        self.env.stop_listening(self._listeners + self._tcp_listeners)
         self._listeners = []
+        self._tcp_listeners = []
         if self.cancel_scope is not None:
             self.cancel_scope.cancel()
 
@@ -443,6 +536,8 @@ class Node:
             try:
                 fn(new)
             except ConfigError as ex:
+                log.warning("Failed applying new configuration. Possibly related to new %s "
+                            "setting. Restoring previous settings.", name)
                 undo_config_set(cfg, changes)
                 for done, was in reversed(applied):
                     try:

@@ -473,7 +473,8 @@ class ReplicationShell:
         repl.repl_state = hs.CONNECTING
         log.info("Connecting to MASTER %s:%d", host, port)
         with trio.fail_after(timeout):
-            stream = await env.connect(host, port)
+            # (bind-source-addr: the master sees the replica at that address)
+            stream = await env.connect(host, port, cfg.get("bind-source-addr") or None)
         log.info("MASTER <-> REPLICA sync started")
         mc = None
         try:

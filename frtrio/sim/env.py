@@ -108,7 +108,9 @@ class SimEnv:
         finally:
             net.unlisten(lst)
 
-    async def connect(self, host: str, port: int):
+    async def connect(self, host: str, port: int, source: str | None = None):
+        """(``source``, bind-source-addr, has no meaning on the simulated
+        network: a node's connections come from its host.)"""
         dst = self.world.resolve(host, self.host)
         return await self.world.net.connect(self.host, dst, port, tag=self.node)
 
