@@ -443,7 +443,8 @@ def _daemonize() -> None:
 
 def _register_appliers(node) -> None:
     """How CONFIG SET of process-wide parameters is applied (their ApplyConfig
-    effect): dir (chdir), loglevel. (appendonly: ``runtime.persistence``.)"""
+    effect): dir (chdir), loglevel, oom-score-adj. (appendonly:
+    ``runtime.persistence``.)"""
     cfg = node.config
 
     def apply_dir(value: str) -> None:
@@ -458,6 +459,9 @@ def _register_appliers(node) -> None:
 
     node.config_appliers["dir"] = apply_dir
     node.config_appliers["loglevel"] = apply_loglevel
+    from frtrio.runtime import oom
+
+    oom.install(node)  # oom-score-adj (its own appliers)
 
 
 def run_server(cfg: Config) -> int:

@@ -694,3 +694,41 @@ def test_info_keyspace_hits_misses(diff):
     fa, fb = dict(info_sections(value(a))["Stats"]), dict(info_sections(value(b))["Stats"])
     assert (fa["keyspace_hits"], fa["keyspace_misses"]) == \
         (fb["keyspace_hits"], fb["keyspace_misses"])
+
+
+def test_c16_oom_score_adj_follows_config_and_role(frtrio_proc, redis_proc):
+    """oom-score-adj writes the process's OOM score as Redis does: the class
+    value added to the score it had (relative) or as is (absolute), the
+    replica class while a replica, the old score back when turned off, and
+    nothing written while off (upstream unit/oom-score-adj)."""
+    seen = {}
+    for proc in (frtrio_proc, redis_proc):
+        path = "/proc/%d/oom_score_adj" % proc.proc.pid
+
+        def score():
+            with open(path) as f:
+                return int(f.read())
+
+        with proc.conn() as c:
+            c.cmd("CONFIG", "SET", "oom-score-adj", "no")
+            with open(path, "w") as f:
+                f.write("22\n")
+            got = [score()]
+            assert c.cmd("CONFIG", "SET", "oom-score-adj-values", "9 19 29",
+                         "oom-score-adj", "yes") == b"+OK\r\n"
+            got.append(score())
+            assert c.cmd("CONFIG", "SET", "oom-score-adj", "absolute") == b"+OK\r\n"
+            got.append(score())
+            assert c.cmd("REPLICAOF", "127.0.0.1", "1") == b"+OK\r\n"
+            got.append(score())
+            assert c.cmd("REPLICAOF", "NO", "ONE") == b"+OK\r\n"
+            got.append(score())
+            assert c.cmd("CONFIG", "SET", "oom-score-adj", "no") == b"+OK\r\n"
+            got.append(score())
+            assert c.cmd("CONFIG", "SET", "oom-score-adj-values", "1 2 3") == b"+OK\r\n"
+            got.append(score())
+            c.cmd("CONFIG", "SET", "oom-score-adj-values", "0 200 800")
+            assert c.cmd("CONFIG", "SET", "oom-score-adj-values", "-2001 0 0").startswith(
+                b"-ERR CONFIG SET failed (possibly related to argument 'oom-score-adj-values')")
+        seen[proc.kind] = got
+    assert seen["frtrio"] == seen["redis"] == [22, 31, 9, 19, 9, 22, 22]

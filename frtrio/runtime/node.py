@@ -71,6 +71,7 @@ class Node:
         self.exit_code = 0
         self.on_shutdown = []  # callables run at shutdown (pidfile removal...)
         self.cron_hooks = []  # callables run from the cron once a second (save points)
+        self.on_role_change: list = []  # callables run when this node becomes a replica or master
         # name -> fn(value): how this node applies a parameter flagged SHELL
         # (CONFIG SET's ApplyConfig effect); fn raises ConfigError to refuse
         self.config_appliers: dict = {}

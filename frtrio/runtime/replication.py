@@ -332,6 +332,8 @@ class ReplicationShell:
         self.gen += 1
         self.scope = trio.CancelScope()
         self.node.nursery.start_soon(self._link, host, port, self.gen, self.scope)
+        for fn in self.node.on_role_change:
+            fn()
 
     def unset_master(self, drop_replicas: bool = True) -> None:
         self.target = None
@@ -341,6 +343,8 @@ class ReplicationShell:
         self.gen += 1
         if drop_replicas:
             self.drop_replicas()
+        for fn in self.node.on_role_change:
+            fn()
 
     def failover_tick(self) -> None:
         """Every server cron tick while a standalone FAILOVER runs (Redis
