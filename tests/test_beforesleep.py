@@ -79,7 +79,8 @@ def test_c13_a_cluster_node_runs_state_update_then_save_then_aof(tmp_path):
         node.flush_effects()
         assert node.before_sleep.trace == ["cluster_update_state", "cluster_save_config",
                                            "blocked_clients", "slot_migration",
-                                           "tracking_broadcast", "aof_flush", "replication_feed"]
+                                           "tracking_broadcast", "aof_flush", "replication_feed",
+                                           "free_clients"]
         assert b"0-1" in open(os.path.join(str(tmp_path), "nodes.conf"), "rb").read()
         aof_dir = os.path.join(str(tmp_path), "appendonlydir")
         incr = [f for f in os.listdir(aof_dir) if f.endswith(".incr.aof")]

@@ -38,6 +38,7 @@ ORDER = (
     "tracking_broadcast",  # client-side caching: BCAST invalidations
     "aof_flush",  # write (and, by policy, fsync) the AOF buffer
     "replication_feed",  # the replication stream to replicas
+    "free_clients",  # clients closed by the engine leave CLIENT LIST (freeClientsInAsyncFreeQueue)
 )
 _INDEX = {name: i for i, name in enumerate(ORDER)}
 _MAX_ROUNDS = 4

@@ -216,6 +216,7 @@ class Server:
         self.reply_buffer_peak_reset_ms = 5000
         self.reply_buffer_resizing = True
         self._buffers_queue: list = []  # clients the buffer cron visits next
+        self.to_free: list = []  # clients closed by the engine, freed before sleep
         config.listeners.append(self.obuf.on_config)
         # Redis's writeCommandsDeniedByDiskError: the -MISCONF text while
         # writes are refused (refresh_disk_error), from the two sources below
@@ -598,6 +599,16 @@ class Server:
         if self.clients_mem:
             self.refresh_clients_mem()  # (its buffers are freed now)
 
+    def free_closed(self) -> None:
+        """Before-sleep duty free_clients (Redis's freeClientsInAsyncFreeQueue):
+        the clients the engine closed (CLIENT KILL, an output limit) are
+        forgotten now, before the next command runs, though their shells
+        close the connections a moment later."""
+        if self.to_free:
+            todo, self.to_free = self.to_free, []
+            for c in todo:
+                self.free_client(c)
+
     def refresh_disk_error(self) -> None:
         """Whether writes are refused for a persistence error, and with which
         message: a failed background save while stop-writes-on-bgsave-error
@@ -866,6 +877,8 @@ class Server:
     def kill_client(self, c: Client) -> None:
         """Close another client's connection (CLIENT KILL)."""
         c.flags |= F.CLOSE_ASAP
+        if not c.flags & (F.SLAVE | F.MASTER):
+            self.to_free.append(c)  # gone from CLIENT LIST by the next command (free_closed)
         if self.cev is not None:
             self.cev.remove(c)
         if c.flags & F.SLAVE:

@@ -419,6 +419,7 @@ class Node:
             srv.check_replica_output_limits()
 
         bs.register("replication_feed", feed_replicas)
+        bs.register("free_clients", srv.free_closed)
 
     def _serve_ready_keys(self) -> None:
         srv = self.server
