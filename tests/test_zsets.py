@@ -1224,6 +1224,60 @@ def test_random_commands(zd, seed):
             zd("ZRANGE", k, "0", "-1", "WITHSCORES")
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_conversions_dump_digest(diff, seed):
+    """Zsets of up to 150 members (and members over 64 bytes) crossing the
+    listpack <-> skiplist conversions both ways (ZADD, ZREM, the stores,
+    ZRANGESTORE): after every command the whole zset, OBJECT ENCODING, DUMP
+    and DEBUG DIGEST-VALUE match redis-server's, and MEMORY USAGE and ZSCAN
+    for a listpack (a skiplist's are estimates / hash order). About 10 s."""
+    rnd = random.Random(seed)
+    keys = ["a", "b", "c"]
+
+    def mem():
+        return "m%d" % rnd.randrange(150) if rnd.random() < 0.95 else "x" * rnd.randrange(60, 70)
+
+    def score():
+        return rnd.choice(["0", "-0", "1", "2.5", "-3", "1e10", "inf", "-inf",
+                           str(rnd.randrange(2000)), "%.3f" % rnd.uniform(-5, 5)])
+
+    for _ in range(1500):
+        k = rnd.choice(keys)
+        op = rnd.random()
+        if op < 0.45:
+            args = ["ZADD", k] + sum(([score(), mem()] for _ in range(rnd.randrange(1, 40))), [])
+        elif op < 0.6:
+            args = ["ZREM", k] + [mem() for _ in range(rnd.randrange(1, 30))]
+        elif op < 0.65:
+            args = ["ZREMRANGEBYRANK", k, str(rnd.randrange(-20, 20)), str(rnd.randrange(-20, 20))]
+        elif op < 0.7:
+            args = [rnd.choice(["ZREMRANGEBYSCORE", "ZCOUNT", "ZRANGEBYSCORE"]), k,
+                    rnd.choice(["(", ""]) + score(), rnd.choice(["(", ""]) + score()]
+        elif op < 0.75:
+            args = [rnd.choice(["ZPOPMIN", "ZPOPMAX"]), k, str(rnd.randrange(1, 10))]
+        elif op < 0.8:
+            args = [rnd.choice(["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]), k, "2",
+                    rnd.choice(keys), rnd.choice(keys)]
+        elif op < 0.85:
+            args = ["ZRANGESTORE", k, rnd.choice(keys), str(rnd.randrange(0, 50)),
+                    str(rnd.randrange(0, 200))]
+        elif op < 0.9:
+            args = ["ZINCRBY", k, score(), mem()]
+        elif op < 0.93:
+            args = ["ZRANK", k, mem()]
+        else:
+            args = ["ZRANGE", k, str(rnd.randrange(-30, 30)), str(rnd.randrange(-30, 150)), "WITHSCORES"]
+        diff(*args)
+        diff("ZRANGE", k, "0", "-1", "WITHSCORES")
+        enc = diff("OBJECT", "ENCODING", k)
+        diff("DUMP", k)
+        diff("DEBUG", "DIGEST-VALUE", k)
+        if enc != b"$8\r\nskiplist\r\n":
+            diff("MEMORY", "USAGE", k)
+            diff("ZSCAN", k, "0")
+
+
 def test_zmpop_propagates_the_count_popped(frtrio_proc, redis_proc):
     """ZMPOP/BZMPOP reach replicas as ZPOPMIN/ZPOPMAX with the number of
     members popped, not the COUNT asked for (Redis's unit/type/zset
