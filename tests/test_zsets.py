@@ -14,7 +14,7 @@ import time
 import pytest
 
 from frtrio.protocol.reply import NullArray
-from frtrio.store.zset import ZSetValue
+from frtrio.store.zset import MINUS, PLUS, ZSetValue
 
 import support
 from support import encode_request
@@ -1003,30 +1003,73 @@ def test_engine_timeout_reply():
     assert c.take_output() == b"*-1\r\n"
 
 
-def test_zset_value_model():
-    """ZSetValue against a naive model under random operations."""
+@pytest.mark.parametrize("listpack", [False, True])
+def test_zset_value_model(listpack):
+    """ZSetValue against a naive model under random operations, in both
+    forms (SortedList; compact lists, which also pass through the
+    conversions: to_skiplist and back with to_listpack, as Redis's
+    conversions of a listpack zset)."""
     rnd = random.Random(3)
-    z = ZSetValue(listpack=False)
+    z = ZSetValue(listpack=listpack)
     model: dict = {}
-    for _ in range(3000):
+
+    def norm(s):
+        return 0.0 if z.listpack and s == 0.0 else s
+
+    def order():
+        return sorted(model.items(), key=lambda kv: (kv[1], kv[0]))
+
+    for step in range(3000):
         op = rnd.random()
         m = b"m%d" % rnd.randrange(60)
         if op < 0.6:
-            s = rnd.choice([0.0, -0.0, 1.0, rnd.uniform(-5, 5), float("inf")])
+            s = norm(rnd.choice([0.0, -0.0, 1.0, rnd.uniform(-5, 5), float("inf")]))
             z.set(m, s)
             if m not in model or model[m] != s:
                 model[m] = s
-        else:
+        elif op < 0.9:
             assert z.remove(m) == (model.pop(m, None) is not None)
-        order = sorted(model.items(), key=lambda kv: (kv[1], kv[0]))
+        elif op < 0.93 and model:
+            i = rnd.randrange(len(model))
+            s, pm = z.pop_at(i)
+            assert (pm, s) == order()[i]
+            del model[pm]
+        elif op < 0.95:
+            lo, hi = sorted(rnd.uniform(-6, 6) for _ in range(2))
+            a, b = z.score_span(lo, True, hi, False)
+            gone = [mm for mm, s in order()[a:b]]
+            assert gone == [mm for mm, s in order() if lo < s <= hi]
+            assert z.delete_span(a, b) == len(gone)
+            for mm in gone:
+                del model[mm]
+        if listpack and step % 500 == 250:
+            z.to_skiplist()
+            assert z.sl is not None and z.encoding == b"skiplist"
+        elif listpack and step % 500 == 499:
+            z.to_listpack()
+            assert z.sl is None and z.encoding == b"listpack"
+            model = {k: norm(v) for k, v in model.items()}
+        o = order()
+        assert len(z) == len(model)
         if rnd.random() < 0.05:
-            assert [m for m, _ in z.items()] == [m for m, _ in order]
+            assert list(z.items()) == o
+            assert list(z) == [m for m, _ in o]
+            assert list(z.islice(2, 7)) == [(s, m) for m, s in o[2:7]]
+            assert list(z.islice(2, 7, reverse=True)) == [(s, m) for m, s in o[2:7]][::-1]
+            assert list(z.islice(0, len(o), reverse=True)) == [(s, m) for m, s in o][::-1]
+            if o:
+                assert z.at(-1) == (o[-1][1], o[-1][0])
             lo, hi = sorted(rnd.uniform(-6, 6) for _ in range(2))
             a, b = z.score_span(lo, False, hi, True)
-            assert b - a == sum(1 for _, s in order if lo <= s < hi)
-            if order:
-                mm = order[rnd.randrange(len(order))][0]
-                assert z.rank(mm) == [m for m, _ in order].index(mm)
+            assert b - a == sum(1 for _, s in o if lo <= s < hi)
+            assert all(lo <= s < hi for _m, s in o[a:b])
+            if o:
+                mm = o[rnd.randrange(len(o))][0]
+                assert z.rank(mm) == [m for m, _ in o].index(mm)
+            c = z.copy_value()
+            assert list(c.items()) == o and c.encoding == z.encoding
+            r = ZSetValue.from_items(list(z.items()), listpack=z.listpack)
+            assert list(r.items()) == o and r.encoding == z.encoding
     cursor, seen = 0, set()
     while True:
         cursor, items = z.scan(cursor, 5)
@@ -1034,6 +1077,38 @@ def test_zset_value_model():
         if cursor == 0:
             break
     assert seen == set(model)
+
+
+def test_zset_value_lex_spans():
+    """Lex ranges give the same spans in both forms, with equal scores
+    (binary search) and mixed scores (Redis's listpack walk)."""
+    from frtrio.store.zset import LexBound
+
+    rnd = random.Random(5)
+    names = [b"", b"a", b"ab", b"b", b"ba", b"c", b"\xff"]
+    bounds = [MINUS, PLUS] + [LexBound(v, ex) for v in names for ex in (False, True)]
+    for trial in range(40):
+        pairs = [(m, float(rnd.choice([1, 1, 2]) if trial % 2 else 1)) for m in names
+                 if rnd.random() < 0.8]
+        a = ZSetValue.from_items(pairs, listpack=True)
+        b = ZSetValue.from_items(pairs, listpack=False)
+        assert a.sl is None and b.sl is not None
+        for lo in bounds:
+            for hi in bounds:
+                assert a.lex_span(lo, hi) == b.lex_span(lo, hi)
+                assert a.lex_span_rev(lo, hi) == b.lex_span_rev(lo, hi)
+
+
+def test_zset_value_compact_limit():
+    """A listpack zset beyond COMPACT_MAX members (a raised
+    zset-max-listpack-entries) keeps its encoding in the SortedList form."""
+    from frtrio.store.zset import COMPACT_MAX
+
+    z = ZSetValue(listpack=True)
+    for i in range(COMPACT_MAX + 1):
+        z.set(b"m%05d" % i, float(-i))
+    assert z.sl is not None and z.encoding == b"listpack"
+    assert [m for m, _ in z.items()][:2] == [b"m%05d" % COMPACT_MAX, b"m%05d" % (COMPACT_MAX - 1)]
 
 
 def test_aof_rewrite_items():
@@ -1147,6 +1222,60 @@ def test_random_commands(zd, seed):
             zd(*_random_command(rnd))
         for k in ("r1", "r2", "r3", "lexk"):
             zd("ZRANGE", k, "0", "-1", "WITHSCORES")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_conversions_dump_digest(diff, seed):
+    """Zsets of up to 150 members (and members over 64 bytes) crossing the
+    listpack <-> skiplist conversions both ways (ZADD, ZREM, the stores,
+    ZRANGESTORE): after every command the whole zset, OBJECT ENCODING, DUMP
+    and DEBUG DIGEST-VALUE match redis-server's, and MEMORY USAGE and ZSCAN
+    for a listpack (a skiplist's are estimates / hash order). About 10 s."""
+    rnd = random.Random(seed)
+    keys = ["a", "b", "c"]
+
+    def mem():
+        return "m%d" % rnd.randrange(150) if rnd.random() < 0.95 else "x" * rnd.randrange(60, 70)
+
+    def score():
+        return rnd.choice(["0", "-0", "1", "2.5", "-3", "1e10", "inf", "-inf",
+                           str(rnd.randrange(2000)), "%.3f" % rnd.uniform(-5, 5)])
+
+    for _ in range(1500):
+        k = rnd.choice(keys)
+        op = rnd.random()
+        if op < 0.45:
+            args = ["ZADD", k] + sum(([score(), mem()] for _ in range(rnd.randrange(1, 40))), [])
+        elif op < 0.6:
+            args = ["ZREM", k] + [mem() for _ in range(rnd.randrange(1, 30))]
+        elif op < 0.65:
+            args = ["ZREMRANGEBYRANK", k, str(rnd.randrange(-20, 20)), str(rnd.randrange(-20, 20))]
+        elif op < 0.7:
+            args = [rnd.choice(["ZREMRANGEBYSCORE", "ZCOUNT", "ZRANGEBYSCORE"]), k,
+                    rnd.choice(["(", ""]) + score(), rnd.choice(["(", ""]) + score()]
+        elif op < 0.75:
+            args = [rnd.choice(["ZPOPMIN", "ZPOPMAX"]), k, str(rnd.randrange(1, 10))]
+        elif op < 0.8:
+            args = [rnd.choice(["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]), k, "2",
+                    rnd.choice(keys), rnd.choice(keys)]
+        elif op < 0.85:
+            args = ["ZRANGESTORE", k, rnd.choice(keys), str(rnd.randrange(0, 50)),
+                    str(rnd.randrange(0, 200))]
+        elif op < 0.9:
+            args = ["ZINCRBY", k, score(), mem()]
+        elif op < 0.93:
+            args = ["ZRANK", k, mem()]
+        else:
+            args = ["ZRANGE", k, str(rnd.randrange(-30, 30)), str(rnd.randrange(-30, 150)), "WITHSCORES"]
+        diff(*args)
+        diff("ZRANGE", k, "0", "-1", "WITHSCORES")
+        enc = diff("OBJECT", "ENCODING", k)
+        diff("DUMP", k)
+        diff("DEBUG", "DIGEST-VALUE", k)
+        if enc != b"$8\r\nskiplist\r\n":
+            diff("MEMORY", "USAGE", k)
+            diff("ZSCAN", k, "0")
 
 
 def test_zmpop_propagates_the_count_popped(frtrio_proc, redis_proc):

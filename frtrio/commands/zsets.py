@@ -49,10 +49,18 @@ from frtrio.commands.keys import parse_scan_cursor
 _SPACE = b" \t\n\v\f\r"
 
 
+# Shared score objects for the integers 0..1023 (as Python shares small ints
+# and Redis shares its integer string objects): a zset member with such a
+# score costs no float object of its own (32 bytes each).
+_SMALL_SCORES = [float(i) for i in range(1024)]
+
+
 def parse_score(b: bytes, msg: str = NOT_FLOAT) -> float:
     """Redis's getDoubleFromObject (ZADD scores, ZINCRBY, WEIGHTS)."""
     if b.isdigit() and len(b) < 16:
-        return float(int(b))  # the common case: a small non-negative integer
+        # the common case: a small non-negative integer
+        n = int(b)
+        return _SMALL_SCORES[n] if n < 1024 else float(n)
     v = string2d(b)
     if v is None:
         raise err(msg)
@@ -171,7 +179,7 @@ def _limits(c) -> tuple[int, int]:
 def _grow(z: ZSetValue, member: bytes, limits) -> None:
     """zsetAdd's check before inserting a new member into a listpack."""
     if z.listpack and (len(z) + 1 > limits[0] or len(member) > limits[1]):
-        z.listpack = False
+        z.to_skiplist()
 
 
 def _emit(pairs, withscores: bool, resp3: bool) -> list:
