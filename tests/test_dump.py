@@ -414,3 +414,36 @@ def test_c16_restore_of_a_corrupt_payload_is_logged(frtrio_proc, redis_proc, pay
         assert lines, proc.kind
         assert b"Internal error in RDB reading offset 0, function at rdb.c:" in lines[-1]
         assert lines[-1].endswith(b"-> " + reason), (proc.kind, lines[-1])
+
+
+def test_c16_restore_without_deep_sanitization_skips_the_stream_lp_count(frtrio_proc, redis_proc):
+    """sanitize-dump-payload no: a stream whose entries' lp-count is wrong
+    restores (Redis checks it only when sanitizing deeply); yes: refused.
+    An empty zipmap fails Redis's zipmap check either way (upstream
+    integration/corrupt-dump)."""
+    stream = (
+        b"\x0F\x01\x10\x00\x00\x01\x73\xDE\xDF\x7D\x9B\x00\x00\x00\x00\x00\x00\x00\x00\x40\x42"
+        b"\x42\x00\x00\x00\x18\x00\x03\x01\x00\x01\x02\x01\x84\x69\x74\x65\x6D\x05\x85\x76\x61"
+        b"\x6C\x75\x65\x06\x00\x01\x02\x01\x00\x01\x00\x01\x01\x01\x00\x01\x56\x01\x02\x01\x22"
+        b"\x01\x00\x01\x01\x01\x82\x5F\x31\x03\x05\x01\x02\x01\x2C\x01\x00\x01\x01\x01\x02\x01"
+        b"\x05\x01\xFF\x03\x81\x00\x00\x01\x73\xDE\xDF\x7D\xC7\x00\x01\x07\x6D\x79\x67\x72\x6F"
+        b"\x75\x70\x81\x00\x00\x01\x73\xDE\xDF\x7D\x9B\x00\x01\x00\x00\x01\x73\xDE\xDF\x7D\x9B"
+        b"\x00\x00\x00\x00\x00\x00\x00\x00\xF9\x7D\xDF\xDE\x73\x01\x00\x00\x01\x01\x05\x41\x6C"
+        b"\x69\x63\x65\xEB\x7D\xDF\xDE\x73\x01\x00\x00\x01\x00\x00\x01\x73\xDE\xDF\x7D\x9B\x00"
+        b"\x00\x00\x00\x00\x00\x00\x00\x09\x00\xB2\xA8\xA7\x5F\x1B\x61\x72\xD5")
+    zipmap = b"\x09\x02\x00\xFF\x09\x00\xC0\xF1\xB8\x67\x4C\x16\xAC\xE3"
+    for proc in (frtrio_proc, redis_proc):
+        with proc.conn() as c:
+            c.cmd("DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "1")
+            try:
+                c.cmd("CONFIG", "SET", "sanitize-dump-payload", "no")
+                assert c.cmd("RESTORE", "_stream", "0", stream, "REPLACE") == b"+OK\r\n", proc.kind
+                assert c.cmd("RESTORE", "_hash", "0", zipmap, "REPLACE") == \
+                    b"-ERR Bad data format\r\n", proc.kind
+                c.cmd("CONFIG", "SET", "sanitize-dump-payload", "yes")
+                assert c.cmd("RESTORE", "_stream", "0", stream, "REPLACE") == \
+                    b"-ERR Bad data format\r\n", proc.kind
+            finally:
+                c.cmd("DEL", "_stream")
+                c.cmd("CONFIG", "SET", "sanitize-dump-payload", "no")
+                c.cmd("DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "0")

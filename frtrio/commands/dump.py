@@ -104,8 +104,13 @@ def _restore(c, argv):
     payload = argv[3]
     if not rdb.verify_payload(payload, not srv.config.skip_checksum_validation):
         raise err("ERR DUMP payload version or checksum are wrong")
+    lim = limits(srv)
+    # Redis's deep sanitization: sanitize-dump-payload yes, or clients (not
+    # for its master's stream or the AOF)
+    san = srv.config.get("sanitize-dump-payload")
+    lim.deep = san == "yes" or (san == "clients" and not c.flags & F.MASTER and not srv.loading)
     try:
-        value = rdb.load_payload(payload, limits(srv))
+        value = rdb.load_payload(payload, lim)
     except (rdb_format.RdbError, ValueError, OverflowError, MemoryError) as e:
         # Redis's rdbReportError in a RESTORE: a verbose log line, then the
         # error (its rdb.c line number has no meaning here: 0)

@@ -93,7 +93,7 @@ class Limits:
     """The configuration that decides which encoding a value is saved in."""
 
     __slots__ = ("compress", "list_fill", "hash_entries", "hash_value", "zset_entries",
-                 "zset_value", "intset_entries", "packed_threshold")
+                 "zset_value", "intset_entries", "packed_threshold", "deep")
 
     def __init__(self, compress=True, list_fill=-2, hash_entries=512, hash_value=64,
                  zset_entries=128, zset_value=64, intset_entries=512,
@@ -106,6 +106,9 @@ class Limits:
         self.zset_value = zset_value
         self.intset_entries = intset_entries
         self.packed_threshold = packed_threshold
+        # sanitize-dump-payload's deep checks: a RESTORE without them skips
+        # what Redis checks only then (a stream entry's lp-count)
+        self.deep = True
 
     @classmethod
     def from_config(cls, cfg) -> "Limits":
@@ -429,7 +432,10 @@ def decode_object(r: Reader, t: int, lim: Limits = DEFAULT_LIMITS):
             raise RdbError("Empty keys")
         return _unique_dict(SetValue, members, "set members")
     if t == T_HASH_ZIPMAP:
-        return _hash_from_flat(_checked(zipmap_entries, r.string(), "Zipmap"))
+        flat = _checked(zipmap_entries, r.string(), "Zipmap")
+        if not flat:  # (Redis's zipmap check refuses an empty one)
+            raise RdbError("Zipmap integrity check failed.")
+        return _hash_from_flat(flat)
     if t == T_HASH_ZIPLIST:
         return _packed(_hash_from_flat, zl_entries, r.string(), "Hash ziplist")
     if t == T_HASH_LISTPACK:
@@ -442,7 +448,7 @@ def decode_object(r: Reader, t: int, lim: Limits = DEFAULT_LIMITS):
     if t == T_STREAM_LISTPACKS or t == T_STREAM_LISTPACKS_2:
         from frtrio.store.rdb_stream import decode_stream  # (imports this module)
 
-        return decode_stream(r, t)
+        return decode_stream(r, t, lim.deep)
     raise RdbError("Unknown RDB encoding type %d" % t)
 
 
