@@ -459,9 +459,10 @@ def _register_appliers(node) -> None:
 
     node.config_appliers["dir"] = apply_dir
     node.config_appliers["loglevel"] = apply_loglevel
-    from frtrio.runtime import oom
+    from frtrio.runtime import crash, oom
 
     oom.install(node)  # oom-score-adj (its own appliers)
+    crash.install(node)  # a crash report on fatal signals
 
 
 def run_server(cfg: Config) -> int:

@@ -10,7 +10,7 @@ from frtrio.core.cnum import cstr as _cstr
 from frtrio.core.cnum import strtod_prefix
 from frtrio.commands.table import command
 from frtrio.commands.util import err, parse_int, protected_action_allowed
-from frtrio.core.effects import DebugLoadAof, DebugReload, Sleep
+from frtrio.core.effects import Crash, DebugLoadAof, DebugReload, Sleep
 from frtrio.protocol.reply import NO_REPLY, OK, Raw, Status
 from frtrio.protocol.parser import string2ll
 
@@ -140,6 +140,12 @@ def cmd_debug(c, argv):
     sub = _cstr(argv[1]).lower()
     if sub == b"help" and len(argv) == 2:
         return [Status(x) for x in DEBUG_HELP]
+    if sub in (b"segfault", b"panic", b"assert"):
+        # the process dies, after its crash report (runtime/crash.py)
+        what = {b"segfault": "", b"assert": "1 == 2",
+                b"panic": "DEBUG PANIC called at Unix time %d" % (c.server.now_ms // 1000)}[sub]
+        c.server.effects.append(Crash(sub.decode(), what))
+        return NO_REPLY
     if sub == b"sleep" and len(argv) == 3:
         secs = strtod_prefix(argv[2])
         us = secs * 1000000

@@ -143,6 +143,17 @@ class PauseChanged:
     """CLIENT PAUSE / UNPAUSE: clients held by a pause look again."""
 
 
+@attrs.frozen
+class Crash:
+    """DEBUG SEGFAULT / ASSERT / PANIC: the process writes a crash report to
+    its log and dies as Redis would (``runtime/crash.py``). ``kind`` is
+    "segfault", "assert" or "panic"; ``what`` the assertion or the panic's
+    message."""
+
+    kind: str
+    what: str = ""
+
+
 PERSISTENCE = (SaveSnapshot, RewriteAof, DebugReload, DebugLoadAof, RewriteConfig)
 
 

@@ -388,6 +388,12 @@ class RealEnv:
             if sock is not None:
                 sock.close()
 
+    def crash(self, node, e) -> None:
+        """DEBUG SEGFAULT / ASSERT / PANIC: the crash report, then death."""
+        from frtrio.runtime import crash
+
+        crash.crash(node, e)
+
     def freeze(self, seconds: float) -> None:
         """Stop the whole process for a while (DEBUG SLEEP), as Redis does."""
         if seconds > 0:

@@ -27,7 +27,7 @@ import frtrio.commands  # noqa: F401  (registers all commands)
 from frtrio.core.beforesleep import BeforeSleep
 from frtrio.config import Config
 from frtrio.core.effects import (
-    PERSISTENCE, AclFile, ApplyConfig, PauseChanged, SaveClusterConfig, SetMaster, UnsetMaster,
+    PERSISTENCE, AclFile, ApplyConfig, Crash, PauseChanged, SaveClusterConfig, SetMaster, UnsetMaster,
 )
 from frtrio.core.engine import Server
 from frtrio.core.events import open_node_event_log
@@ -474,6 +474,12 @@ class Node:
         elif type(e) is PauseChanged:
             # clients held by CLIENT PAUSE look again (runtime/client_conn.py)
             self.pause_changed.set()
+        elif type(e) is Crash:
+            crash = getattr(self.env, "crash", None)
+            if crash is None:  # (the simulator's nodes do not die of it)
+                log.warning("DEBUG %s: no crash under this Env", e.kind.upper())
+            else:
+                crash(self, e)
         elif isinstance(e, PERSISTENCE):
             from frtrio.runtime import persistence
 
