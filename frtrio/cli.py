@@ -459,10 +459,11 @@ def _register_appliers(node) -> None:
 
     node.config_appliers["dir"] = apply_dir
     node.config_appliers["loglevel"] = apply_loglevel
-    from frtrio.runtime import crash, oom
+    from frtrio.runtime import crash, oom, proctitle
 
     oom.install(node)  # oom-score-adj (its own appliers)
     crash.install(node)  # a crash report on fatal signals
+    proctitle.install(node)  # the process title (proc-title-template)
 
 
 def run_server(cfg: Config) -> int:

@@ -732,3 +732,24 @@ def test_c16_oom_score_adj_follows_config_and_role(frtrio_proc, redis_proc):
                 b"-ERR CONFIG SET failed (possibly related to argument 'oom-score-adj-values')")
         seen[proc.kind] = got
     assert seen["frtrio"] == seen["redis"] == [22, 31, 9, 19, 9, 22, 22]
+
+
+def test_c16_process_title_follows_the_template(frtrio_proc, redis_proc):
+    """proc-title-template sets the process title as on redis-server
+    (upstream unit/other 'Process title set as expected'): {title} is the
+    program's name, then the listening address and ports."""
+    for proc in (frtrio_proc, redis_proc):
+        with proc.conn() as c:
+            assert c.cmd("CONFIG", "SET", "proc-title-template",
+                         "TEST {title} {listen-addr} {port} {tls-port} {server-mode}") == b"+OK\r\n"
+            try:
+                with open("/proc/%d/cmdline" % proc.proc.pid, "rb") as f:
+                    words = f.read().replace(b"\0", b" ").split()
+                assert words[0] == b"TEST", proc.kind
+                assert words[1].endswith(b"redis-server" if proc.kind == "redis" else b"frtrio-server")
+                assert words[2:] == [b"127.0.0.1:%d" % proc.port, b"%d" % proc.port, b"0"], words
+                assert c.cmd("CONFIG", "SET", "proc-title-template", "{invalid-var}").startswith(
+                    b"-ERR CONFIG SET failed (possibly related to argument 'proc-title-template')"
+                    b" - template format is invalid")
+            finally:
+                c.cmd("CONFIG", "SET", "proc-title-template", "{title} {listen-addr} {server-mode}")

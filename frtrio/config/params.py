@@ -222,7 +222,7 @@ PARAMS: list[Param] = [
     _P("aof_rewrite_cpulist", None, "string", IMM, None, null_if_empty=True),
     _P("bgsave_cpulist", None, "string", IMM, None, null_if_empty=True),
     _P("ignore-warnings", None, "string", 0, ""),
-    _P("proc-title-template", None, "string", 0, "{title} {listen-addr} {server-mode}",
+    _P("proc-title-template", None, "string", SHELL, "{title} {listen-addr} {server-mode}",
        check=_check_proc_title),
     _P("bind-source-addr", None, "string", 0, None, null_if_empty=True),
     _P("logfile", None, "string", IMM, ""),
