@@ -765,3 +765,31 @@ def test_paused_replica_reads_but_does_not_apply_its_masters_writes(kind):
         wait_for(lambda: rs.info("replication")["slave_repl_offset"] == now, what="applied")
         assert rs.get("foo2") == b"bar2"
         assert rs.info("clients")["blocked_clients"] == 0
+
+
+def test_c16_redis_cli_functions_rdb_holds_only_the_functions(frtrio_proc, redis_proc, tmp_path):
+    """redis-cli --functions-rdb (REPLCONF rdb-filter-only functions): the
+    payload holds the function libraries and no key; --rdb holds both. The
+    same on both servers (upstream integration/redis-cli 'Dumping an RDB -
+    functions only: yes')."""
+    import shutil
+    import subprocess
+
+    cli = shutil.which("redis-cli")
+    lib = "#!lua name=fnrdblib\nredis.register_function('fnrdbfunc', function() return 123 end)"
+    for proc in (frtrio_proc, redis_proc):
+        r = proc.client()
+        r.set("fnrdb-key", "v")
+        r.execute_command("FUNCTION", "LOAD", "REPLACE", lib)
+        try:
+            for flag, want_key in (("--functions-rdb", False), ("--rdb", True)):
+                path = tmp_path / ("%s%s.rdb" % (proc.kind, flag))
+                out = subprocess.run([cli, "-p", str(proc.port), flag, str(path)],
+                                     capture_output=True, text=True, timeout=60)
+                assert "Transfer finished with success" in out.stdout + out.stderr, out
+                data = path.read_bytes()
+                assert b"name=fnrdblib" in data, (proc.kind, flag)
+                assert (b"fnrdb-key" in data) == want_key, (proc.kind, flag)
+        finally:
+            r.delete("fnrdb-key")
+            r.execute_command("FUNCTION", "DELETE", "fnrdblib")

@@ -132,6 +132,8 @@ def cmd_replconf(c, argv):
         elif opt == b"rdb-filter-only":
             if val.lower() not in (b"functions", b""):
                 raise err("ERR Unsupported rdb-filter-only option: %s" % val.decode("latin-1"))
+            # redis-cli --functions-rdb: the payload holds the functions only
+            conf["functions_only"] = val.lower() == b"functions"
         else:
             raise err("ERR Unrecognized REPLCONF option: %s" % argv[j].decode("latin-1"))
     return OK
@@ -160,6 +162,7 @@ def _attach(c, presync: bool) -> Replica:
     ip = conf.get("ip") or c.addr.rsplit(":", 1)[0]
     r = Replica(c, ip, conf.get("port", 0), conf.get("eof", False), conf.get("psync2", False),
                 presync, srv.now_ms)
+    r.functions_only = conf.get("functions_only", False)
     repl.attach(r, int(srv.config.get("repl-backlog-size")), _new_replid(srv))
     c.flags |= F.SLAVE
     return r
@@ -198,7 +201,8 @@ def start_snapshot(srv, c, r: Replica, announce: bool) -> Snapshot:
     log.info("Starting BGSAVE for SYNC with target: replicas sockets (frtrio: incremental "
              "point-in-time snapshot)")
     snap = Snapshot(srv, srv.config, st.replid, st.master_repl_offset, stream_db,
-                    VERSION.encode(), srv.now_ms // 1000, srv.used_memory())
+                    VERSION.encode(), srv.now_ms // 1000, srv.used_memory(),
+                    with_keys=not r.functions_only)
     srv.start_snapshot(snap)
     r.buffering = True
     return snap

@@ -26,7 +26,7 @@ class Replica:
 
     __slots__ = ("client", "ip", "port", "state", "ack_off", "ack_time_ms", "capa_eof",
                  "capa_psync2", "presync", "buf", "buf_bytes", "wake", "buffering",
-                 "hold_until_ack", "since_ms")
+                 "hold_until_ack", "since_ms", "functions_only")
 
     def __init__(self, client, ip: str, port: int, capa_eof: bool, capa_psync2: bool,
                  presync: bool, now_ms: int):
@@ -47,6 +47,7 @@ class Replica:
         # replica's first ACK (it finds the mark in the last bytes it read)
         self.hold_until_ack = False
         self.since_ms = now_ms  # when it asked for the sync
+        self.functions_only = False  # REPLCONF rdb-filter-only functions: no keys
 
     def push(self, data: bytes) -> None:
         if self.buffering and data:

@@ -29,7 +29,7 @@ from frtrio.store import rdb as _rdb
 
 class Snapshot:
     def __init__(self, server, cfg, replid: str, offset: int, stream_db: int,
-                 redis_ver: bytes, ctime_s: int, used_mem: int):
+                 redis_ver: bytes, ctime_s: int, used_mem: int, with_keys: bool = True):
         self.lim = _rf.limits(cfg)
         self.checksum = cfg.get("rdbchecksum") == "yes"
         # the function libraries go after the AUX fields, as in rdbSaveRio
@@ -40,7 +40,7 @@ class Snapshot:
         # per db: [dbid, pending {key: value}, expires copy, encoded parts, nkeys]
         self.dbs = []
         skip = _rf.trimming_slots(server)
-        for db in server.dbs:
+        for db in (server.dbs if with_keys else ()):  # (no keys: functions only)
             if db.data:
                 data = dict(db.data)
                 if skip and db.id == 0:
