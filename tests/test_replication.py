@@ -793,3 +793,43 @@ def test_c16_redis_cli_functions_rdb_holds_only_the_functions(frtrio_proc, redis
         finally:
             r.delete("fnrdb-key")
             r.execute_command("FUNCTION", "DELETE", "fnrdblib")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_c16_a_stalled_replicas_buffer_is_used_memory_not_counted_for_eviction(kind):
+    """A replica that stops reading: the stream it has not taken shows in
+    used_memory, mem_clients_slaves and mem_not_counted_for_evict, and does
+    not make keys go under maxmemory (upstream unit/maxmemory 'slave buffer
+    are counted correctly', 'replica buffer don't induce eviction')."""
+    import signal as _signal
+
+    with ServerProc(kind) as m, ServerProc("redis") as s:
+        rm, rs = m.client(), s.client()
+        for i in range(100):
+            rm.setrange("key:%d" % i, 100_000, "asdf")
+        rm.config_set("repl-backlog-size", 10 * 1024)  # (a backlog still growing would count)
+        rm.config_set("client-output-buffer-limit", "replica 100000000 100000000 300")
+        rm.config_set("latency-tracking", "no")
+        rm.config_set("slowlog-log-slower-than", -1)
+        rs.execute_command("REPLICAOF", "127.0.0.1", str(m.port))
+        wait_for(lambda: link_up(rs), what="link up")
+        wait_for(lambda: offsets_equal(rm, rs), what="caught up")
+        info = rm.info("memory")
+        base = info["used_memory"] - info["mem_not_counted_for_evict"]
+        rm.config_set("maxmemory", base + 512 * 1024)  # (room for a 50 KB request; not 10 MB)
+        rm.config_set("maxmemory-policy", "allkeys-random")
+        s.proc.send_signal(_signal.SIGSTOP)
+        try:
+            for _ in range(200):  # (one at a time: a pipeline's query buffer would count)
+                rm.setrange("key:0", 0, "A" * 50_000)
+            info = rm.info("memory")
+            assert info["mem_clients_slaves"] > 2 * 1024 * 1024, info
+            assert info["mem_not_counted_for_evict"] > 2 * 1024 * 1024, info
+            counted = info["used_memory"] - info["mem_not_counted_for_evict"]
+            assert counted < base + 1024 * 1024, (counted, base)
+            assert rm.dbsize() == 100
+            assert rm.info("stats")["evicted_keys"] == 0
+        finally:
+            s.proc.send_signal(_signal.SIGCONT)
+            rm.config_set("maxmemory", 0)

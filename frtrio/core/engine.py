@@ -677,8 +677,26 @@ class Server:
     def used_memory(self) -> int:
         """INFO's used_memory: the accounted memory (frtrio/core/evict.py):
         the dataset, plus the normal and pub/sub clients' buffers as the
-        cron last summed them."""
-        return _evict.BASE_MEMORY + _evict.dataset_memory(self.dbs) + self.clients_mem
+        cron last summed them, plus the replication stream replicas have not
+        taken yet."""
+        return (_evict.BASE_MEMORY + _evict.dataset_memory(self.dbs) + self.clients_mem
+                + self.replication_buffer())
+
+    def replication_buffer(self) -> int:
+        """The stream the slowest replica has not taken yet: Redis's replicas
+        share one buffer, and what it holds beyond the backlog is in
+        used_memory but not counted for eviction (mem_not_counted_for_evict:
+        a stalled replica never makes keys go)."""
+        reps = self.repl.replicas
+        if not reps:
+            return 0
+        return max(r.buf_bytes for r in reps.values())
+
+    def replica_clients_memory(self) -> int:
+        """INFO's mem_clients_slaves: each replica's unsent stream and its
+        connection's buffers."""
+        return sum(r.buf_bytes + _client_evict.client_memory(r.client)
+                   for r in self.repl.replicas.values())
 
     def counted_memory(self) -> int:
         """The memory the maxmemory decision counts (used_memory less what
