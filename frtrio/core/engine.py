@@ -983,8 +983,11 @@ class Server:
 
     def signal_key_ready(self, db: Db, key: bytes) -> None:
         """A list/zset key got elements: blocked clients may be served."""
-        if self.blocking is not None and self.blocking.has_waiters(db.id, key):
-            self.ready_keys[(db.id, key)] = None
+        b = self.blocking
+        if b is not None and b.waiters:  # (every write comes here: no waiters, no tuple)
+            k = (db.id, key)
+            if k in b.waiters:
+                self.ready_keys[k] = None
 
     def watch(self, c: Client, key: bytes) -> None:
         if c.watched is None:
