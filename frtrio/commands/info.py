@@ -3,6 +3,7 @@ from the server's state."""
 
 from __future__ import annotations
 
+from frtrio.core import shutdown as _shutdown
 from frtrio.core.cnum import cstr as _cstr
 from frtrio.commands.table import command
 from frtrio.config import VERSION
@@ -75,6 +76,8 @@ def _info_server(srv):
         "executable:" + h.executable,
         "config_file:" + (srv.config.config_file or ""),
         "io_threads_active:0",
+    ] + ([] if (left := _shutdown.remaining_ms(srv)) is None
+         else ["shutdown_in_milliseconds:%d" % left]) + [
         "frtrio_mode:" + srv.config.get("frtrio-mode"),
     ]
 

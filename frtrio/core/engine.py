@@ -165,9 +165,15 @@ class Server:
         self.cmdstats: dict[str, list] = {}  # fullname -> [calls, usec, rejected, failed]
         self.errorstats: dict[str, int] = {}
         self.lastsave_ms = 0
-        self.shutdown_requested: str | None = None  # "save" | "nosave" | "default"
-        self.shutdown_now = False  # SHUTDOWN NOW: no wait for lagging replicas
-        self.shutdown_deadline_ms = 0  # waiting for replicas until then (0: not waiting)
+        # shutdown (frtrio/core/shutdown.py): a signal's pending request, the
+        # flags of the shutdown under way, its deadline while waiting for
+        # replicas (0: not initiated), the clients blocked in SHUTDOWN
+        self.shutdown_asap = False
+        self.last_sig = ""  # "SIGTERM" | "SIGINT" while shutdown_asap
+        self.shutdown_flags = 0
+        self.shutdown_deadline_ms = 0
+        self.shutdown_blocked: dict = {}  # client id -> client
+        self.shutdown_exiting = False  # set once the shutdown is finished: the process exits
         self.active_expire_enabled = True
         from frtrio.core.blocking import BlockingRegistry
 

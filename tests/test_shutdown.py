@@ -1,0 +1,164 @@
+"""Shutdown: SIGTERM/SIGINT are carried out by the cron (so DEBUG PAUSE-CRON
+holds them and SHUTDOWN ABORT cancels them), the shutdown-on-sig* flags, a
+failed final snapshot keeps the server running; end to end against a real
+frtrio-server and redis-server 7.0.15 side by side, and the pure decisions
+of frtrio/core/shutdown.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from frtrio.core import shutdown as sd
+from tests.support import ServerProc, engine, wait_for
+
+KINDS = ["frtrio", "redis"]
+
+
+def _log(p) -> str:
+    with open(p.log_path, errors="replace") as f:
+        return f.read()
+
+
+def _wait_log(p, text, timeout=10.0):
+    wait_for(lambda: text in _log(p), timeout=timeout, what=text)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sigterm_held_by_pause_cron_then_aborted_then_carried_out(kind):
+    p = ServerProc(kind, ["--shutdown-on-sigterm", "save"]).start()
+    try:
+        c = p.conn()
+        assert c.cmd("SHUTDOWN", "ABORT") == b"-ERR No shutdown in progress.\r\n"
+        assert c.cmd("SET", "k", "v") == b"+OK\r\n"
+        assert c.cmd("DEBUG", "PAUSE-CRON", "1") == b"+OK\r\n"
+        os.kill(p.proc.pid, signal.SIGTERM)
+        _wait_log(p, "Received SIGTERM scheduling shutdown...")
+        time.sleep(0.3)  # several cron periods: the paused cron holds it
+        assert p.proc.poll() is None
+        assert c.cmd("PING") == b"+PONG\r\n"
+        assert c.cmd("SHUTDOWN", "ABORT") == b"+OK\r\n"
+        _wait_log(p, "Shutdown manually aborted.")
+        assert c.cmd("DEBUG", "PAUSE-CRON", "0") == b"+OK\r\n"
+        time.sleep(0.3)
+        assert c.cmd("PING") == b"+PONG\r\n"  # the aborted signal is forgotten
+        assert not os.path.exists(os.path.join(p.dir, "dump.rdb"))
+        # again, with the cron running: it shuts down and saves (shutdown-on-sigterm save)
+        os.kill(p.proc.pid, signal.SIGTERM)
+        assert p.proc.wait(15) == 0
+        log = _log(p)
+        for line in ("User requested shutdown...",
+                     "Saving the final RDB snapshot before exiting.",
+                     "DB saved on disk", "is now ready to exit, bye bye..."):
+            assert line in log, line
+        assert log.index("User requested shutdown...") > log.index("Shutdown manually aborted.")
+        p.start()  # same dir: the snapshot comes back
+        assert p.conn().cmd("GET", "k") == b"$1\r\nv\r\n"
+    finally:
+        p.cleanup()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sigint_nosave_flag_and_second_sigint_exits_at_once(kind):
+    # save points, but shutdown-on-sigint nosave: nothing is written
+    p = ServerProc(kind, ["--save", "900 1", "--shutdown-on-sigint", "nosave"]).start()
+    try:
+        assert p.conn().cmd("SET", "k", "v") == b"+OK\r\n"
+        os.kill(p.proc.pid, signal.SIGINT)
+        assert p.proc.wait(15) == 0
+        assert not os.path.exists(os.path.join(p.dir, "dump.rdb"))
+        assert "Saving the final RDB snapshot" not in _log(p)
+        # a second SIGINT while the first is pending: exit 1 at once
+        p.start()
+        c = p.conn()
+        assert c.cmd("DEBUG", "PAUSE-CRON", "1") == b"+OK\r\n"
+        os.kill(p.proc.pid, signal.SIGINT)
+        # (this log has the first run's line too; a signal sent while the
+        # same one is still pending would be merged with it)
+        wait_for(lambda: _log(p).count("Received SIGINT scheduling shutdown...") == 2,
+                 timeout=10, what="the second run's SIGINT")
+        os.kill(p.proc.pid, signal.SIGINT)
+        assert p.proc.wait(15) == 1
+        assert "You insist... exiting now." in _log(p)
+    finally:
+        p.cleanup()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_failed_final_snapshot_keeps_the_server_running(kind):
+    """dump.rdb is a directory: the snapshot of a signal's or a SHUTDOWN's
+    shutdown fails, the server says so and goes on serving (writes too:
+    a failed shutdown save is not a failed background save); NOSAVE or
+    FORCE get it to exit."""
+    p = ServerProc(kind, ["--save", "900 1"]).start()
+    try:
+        c = p.conn()
+        assert c.cmd("SET", "k", "v") == b"+OK\r\n"
+        os.mkdir(os.path.join(p.dir, "dump.rdb"))
+        os.kill(p.proc.pid, signal.SIGINT)
+        _wait_log(p, "Error trying to save the DB, can't exit.")
+        _wait_log(p, "Errors trying to shut down the server. Check the logs for more information.")
+        assert c.cmd("PING") == b"+PONG\r\n"
+        assert c.cmd("SHUTDOWN") == b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+        assert c.cmd("SET", "k2", "v2") == b"+OK\r\n"
+        assert p.proc.poll() is None
+        c2 = p.conn()
+        c2.send(b"SHUTDOWN FORCE\r\n")
+        assert p.proc.wait(15) == 0
+        assert "Error trying to save the DB. Exit anyway." in _log(p)
+    finally:
+        p.cleanup()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_shutdown_is_refused_in_multi(kind):
+    p = ServerProc(kind).start()
+    try:
+        c = p.conn()
+        assert c.cmd("MULTI") == b"+OK\r\n"
+        assert c.cmd("SHUTDOWN", "NOW") == b"-ERR Command not allowed inside a transaction\r\n"
+        assert c.cmd("EXEC") == (b"-EXECABORT Transaction discarded because of previous "
+                                 b"errors.\r\n")
+        assert c.cmd("PING") == b"+PONG\r\n"
+    finally:
+        p.cleanup()
+
+
+# --- the pure decisions ------------------------------------------------------------
+
+
+def test_core_signal_cron_prepare_abort():
+    srv = engine()
+    cfg = srv.config
+    assert sd.cron_step(srv, cfg, False) is None
+    assert sd.signal_received(srv, "SIGTERM") == ("scheduled",
+                                                  "Received SIGTERM scheduling shutdown...")
+    cfg.set("shutdown-on-sigterm", "nosave now")
+    assert sd.cron_step(srv, cfg, True) == ("prepare", sd.NOSAVE | sd.NOW)
+    assert sd.abort(srv) and not srv.shutdown_asap
+    assert not sd.abort(srv)
+    # SIGINT twice: the second one exits
+    assert sd.signal_received(srv, "SIGINT")[0] == "scheduled"
+    assert sd.signal_received(srv, "SIGINT") == ("exit", "You insist... exiting now.")
+    assert sd.cron_step(srv, cfg, False) == ("prepare", 0)  # shutdown-on-sigint default
+    # a lagging replica and a timeout: the shutdown waits, writes paused
+    assert sd.prepare(srv, 0, 10, True) == "wait"
+    assert sd.initiated(srv) and srv.pause_end_ms
+    assert sd.remaining_ms(srv) == 10000
+    assert sd.prepare(srv, sd.NOW, 10, True) == "busy"  # already initiated
+    assert sd.cron_step(srv, cfg, True) is None  # still lagging, time not up
+    assert sd.cron_step(srv, cfg, False) == ("finish", 0)  # caught up
+    srv.now_ms += 10000
+    assert sd.cron_step(srv, cfg, True) == ("finish", 0)  # time is up
+    assert sd.abort(srv)
+    assert not sd.initiated(srv) and not srv.pause_end_ms and sd.remaining_ms(srv) is None
+    # NOW, no timeout or nobody lagging: finish at once; loading forces NOSAVE
+    assert sd.prepare(srv, sd.NOW, 10, True) == "finish"
+    srv.loading = True
+    assert sd.prepare(srv, sd.SAVE, 0, False) == "finish"
+    assert srv.shutdown_flags == sd.NOSAVE
+    assert sd.save_at_exit(0, True) and not sd.save_at_exit(sd.NOSAVE, True)
+    assert sd.save_at_exit(sd.SAVE, False) and not sd.save_at_exit(0, False)
