@@ -791,3 +791,28 @@ def test_debug_loadaof_with_appendonly_off_loads_the_rewritten_aof():
             p.cleanup()
     assert outs[0] == outs[1]
     assert outs[0][-1] == b"*1\r\n$4\r\nkept\r\n"
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_debug_aof_flush_sleep_delays_the_write_and_the_reply(kind):
+    """DEBUG AOF-FLUSH-SLEEP <us>: the server stops that long before each
+    AOF write of a non-empty buffer; the write's reply leaves after the
+    record is in the file (appendfsync always), a read waits for nobody;
+    0 turns it off. The same on both servers."""
+    with ServerProc(kind, ["--appendonly", "yes", "--appendfsync", "always"]) as p:
+        c = p.conn()
+        assert c.cmd("DEBUG", "AOF-FLUSH-SLEEP", "300000") == b"+OK\r\n"
+        incr = os.path.join(p.dir, "appendonlydir", "appendonly.aof.1.incr.aof")
+        before = os.path.getsize(incr)
+        t0 = time.monotonic()
+        assert c.cmd("SET", "k", "v") == b"+OK\r\n"
+        took = time.monotonic() - t0
+        assert took >= 0.28, took
+        assert os.path.getsize(incr) > before  # written before the reply left
+        t0 = time.monotonic()
+        assert c.cmd("GET", "k") == b"$1\r\nv\r\n"  # nothing to write: no sleep
+        assert time.monotonic() - t0 < 0.2
+        assert c.cmd("DEBUG", "AOF-FLUSH-SLEEP", "0") == b"+OK\r\n"
+        t0 = time.monotonic()
+        assert c.cmd("SET", "k", "w") == b"+OK\r\n"
+        assert time.monotonic() - t0 < 0.2

@@ -13,9 +13,17 @@ import time
 import pytest
 
 from frtrio.core import shutdown as sd
-from tests.support import ServerProc, engine, wait_for
+from support import HAVE_REDIS, ServerProc, engine, wait_for
 
 KINDS = ["frtrio", "redis"]
+# (the end-to-end tests: real processes, redis-server 7.0.15 beside frtrio)
+e2e = [pytest.mark.e2e, pytest.mark.skipif(not HAVE_REDIS, reason="needs redis-server 7.0.15")]
+
+
+def _e2e(fn):
+    for m in e2e:
+        fn = m(fn)
+    return fn
 
 
 def _log(p) -> str:
@@ -27,6 +35,7 @@ def _wait_log(p, text, timeout=10.0):
     wait_for(lambda: text in _log(p), timeout=timeout, what=text)
 
 
+@_e2e
 @pytest.mark.parametrize("kind", KINDS)
 def test_sigterm_held_by_pause_cron_then_aborted_then_carried_out(kind):
     p = ServerProc(kind, ["--shutdown-on-sigterm", "save"]).start()
@@ -61,6 +70,7 @@ def test_sigterm_held_by_pause_cron_then_aborted_then_carried_out(kind):
         p.cleanup()
 
 
+@_e2e
 @pytest.mark.parametrize("kind", KINDS)
 def test_sigint_nosave_flag_and_second_sigint_exits_at_once(kind):
     # save points, but shutdown-on-sigint nosave: nothing is written
@@ -87,6 +97,7 @@ def test_sigint_nosave_flag_and_second_sigint_exits_at_once(kind):
         p.cleanup()
 
 
+@_e2e
 @pytest.mark.parametrize("kind", KINDS)
 def test_failed_final_snapshot_keeps_the_server_running(kind):
     """dump.rdb is a directory: the snapshot of a signal's or a SHUTDOWN's
@@ -113,6 +124,7 @@ def test_failed_final_snapshot_keeps_the_server_running(kind):
         p.cleanup()
 
 
+@_e2e
 @pytest.mark.parametrize("kind", KINDS)
 def test_shutdown_is_refused_in_multi(kind):
     p = ServerProc(kind).start()
@@ -125,6 +137,43 @@ def test_shutdown_is_refused_in_multi(kind):
         assert c.cmd("PING") == b"+PONG\r\n"
     finally:
         p.cleanup()
+
+
+@_e2e
+@pytest.mark.parametrize("kind", KINDS)
+def test_blocked_shutdown_clients_get_an_error_on_abort(kind):
+    """Two SHUTDOWNs wait for a stopped replica: both clients are blocked
+    (the replica is not a connected client), INFO shows the time left;
+    SHUTDOWN ABORT answers both with an error and writes flow again."""
+    m = ServerProc(kind, ["--shutdown-timeout", "30"]).start()
+    s = ServerProc("redis", ["--replicaof", "127.0.0.1", str(m.port)]).start()
+    try:
+        c = m.conn()
+        wait_for(lambda: b"master_link_status:up" in s.conn().cmd("INFO", "replication"),
+                 what="link up")
+        os.kill(s.proc.pid, signal.SIGSTOP)
+        try:
+            assert c.cmd("INCR", "k") == b":1\r\n"
+            rd1, rd2 = m.conn(), m.conn()
+            rd1.send(b"SHUTDOWN\r\n")
+            rd2.send(b"SHUTDOWN\r\n")
+            wait_for(lambda: b"blocked_clients:2" in c.cmd("INFO", "clients"), what="blocked")
+            info = c.cmd("INFO", "clients")
+            assert b"connected_clients:3\r\n" in info
+            left = [ln for ln in c.cmd("INFO", "server").split(b"\r\n")
+                    if ln.startswith(b"shutdown_in_milliseconds:")]
+            assert left and 0 < int(left[0].split(b":")[1]) <= 30000
+            assert c.cmd("SHUTDOWN", "ABORT") == b"+OK\r\n"
+            for rd in (rd1, rd2):
+                assert rd.read_reply() == b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+            assert c.cmd("INCR", "k") == b":2\r\n"
+            assert b"shutdown_in_milliseconds" not in c.cmd("INFO", "server")
+        finally:
+            os.kill(s.proc.pid, signal.SIGCONT)
+        assert "Shutdown manually aborted." in _log(m)
+    finally:
+        s.cleanup()
+        m.cleanup()
 
 
 # --- the pure decisions ------------------------------------------------------------

@@ -4,6 +4,7 @@ from the server's state."""
 from __future__ import annotations
 
 from frtrio.core import shutdown as _shutdown
+from frtrio.core.client import F as _F
 from frtrio.core.cnum import cstr as _cstr
 from frtrio.commands.table import command
 from frtrio.config import VERSION
@@ -89,7 +90,9 @@ def _info_clients(srv):
     links = cl.link_count() if cl is not None and hasattr(cl, "link_count") else 0
     peak_in, peak_out = srv.client_peaks.recent_max()
     return [
-        "connected_clients:%d" % len(srv.clients),
+        # (Redis: its client list minus its replicas)
+        "connected_clients:%d" % (len(srv.clients) - sum(
+            1 for c in srv.clients.values() if c.flags & _F.SLAVE)),
         "cluster_connections:%d" % links,
         "maxclients:" + srv.config.get("maxclients"),
         "client_recent_max_input_buffer:%d" % peak_in,
@@ -101,6 +104,19 @@ def _info_clients(srv):
             if c.blocked is not None and c.blocked.deadline_ms is not None
         ),
     ]
+
+
+def _repl_buffers(srv) -> int:
+    """Redis's repl_buffer_mem: the replication stream's shared buffer,
+    from the oldest byte the backlog or a replica still needs to the end:
+    here the larger of the backlog's history and the stream a replica has
+    not taken yet (a replica that stopped reading makes it grow)."""
+    repl = srv.repl
+    if repl is None:
+        return 0
+    bl = repl.state.backlog
+    pending = max((r.buf_bytes for r in repl.replicas.values()), default=0)
+    return max(bl.histlen if bl is not None else 0, pending)
 
 
 def _info_memory(srv):
@@ -141,7 +157,7 @@ def _info_memory(srv):
         "mem_fragmentation_bytes:%d" % (rss - used),
         "mem_not_counted_for_evict:0",
         "mem_replication_backlog:0",
-        "mem_total_replication_buffers:0",
+        "mem_total_replication_buffers:%d" % _repl_buffers(srv),
         "mem_clients_slaves:0",
         "mem_clients_normal:0",
         *(srv.cluster.migrations.memory_lines() if srv.cluster is not None else ()),

@@ -285,6 +285,7 @@ class Server:
         self.rdb_last_load_keys_expired = 0
         self.monitors: list = []  # MONITOR clients, fed by call()
         self.cron_paused = False  # DEBUG PAUSE-CRON
+        self.aof_flush_sleep_us = 0  # DEBUG AOF-FLUSH-SLEEP
         from frtrio.core.tracking import Tracking
 
         self.tracking = Tracking(self.clients)  # CLIENT TRACKING (client-side caching)

@@ -383,6 +383,11 @@ class Node:
         srv = self.server
         if srv.propagated and self.aof is not None:
             self.aof.feed(srv.propagated)
+            if srv.aof_flush_sleep_us and self.aof.buf:
+                # DEBUG AOF-FLUSH-SLEEP: the whole node stops before the
+                # write, as Redis's usleep in flushAppendOnlyFile (replies
+                # wait for this duty, so none leaves before the record)
+                self.env.freeze(srv.aof_flush_sleep_us / 1e6)
             self.aof.write()
 
     def _cluster_save_config(self) -> None:
