@@ -816,3 +816,66 @@ def test_debug_aof_flush_sleep_delays_the_write_and_the_reply(kind):
         t0 = time.monotonic()
         assert c.cmd("SET", "k", "w") == b"+OK\r\n"
         assert time.monotonic() - t0 < 0.2
+
+
+def test_manifest_refusals_are_redis_log_lines():
+    """Each manifest Redis 7.0 refuses, with the line its log names (the
+    upstream aof-multi-part unit counts these lines)."""
+    from frtrio.persist.aof_format import AOFLoadError
+    from frtrio.persist.aof_manifest import Manifest
+
+    ok = b"file a.aof seq 1 type b\n"
+    cases = [
+        (b"", "Found an empty AOF manifest"),
+        (ok + b"\n", "Invalid AOF manifest file format"),  # a blank line
+        (b"file a.aof seq 1 type b", "The AOF manifest file contains too long line"),
+        (b"file " + b"a" * 1100 + b" seq 1 type b\n",
+         "The AOF manifest file contains too long line"),
+        (b"file a.aof seq 1\n", "Invalid AOF manifest file format"),  # too short
+        (b"file a.aof seq 1 type b x\n", "Invalid AOF manifest file format"),  # odd
+        (b"file a.aof seq 0 type b\n", "Invalid AOF manifest file format"),  # seq 0
+        (b"file a.aof sequence 1 type b\n", "Invalid AOF manifest file format"),
+        (b"file d/a.aof seq 1 type b\n", "File can't be a path, just a filename"),
+        (ok + b"file b.aof seq 2 type b\n", "Found duplicate base file information"),
+        (b"file a.aof seq 2 type i\nfile b.aof seq 2 type i\n",
+         "Found a non-monotonic sequence number"),
+        (b"file a.aof seq 1 type x\n", "Unknown AOF file type"),
+    ]
+    for data, err in cases:
+        with pytest.raises(AOFLoadError) as e:
+            Manifest.parse(data, "m")
+        lines = str(e.value).split("\n")
+        assert lines[0] == "*** FATAL AOF MANIFEST FILE ERROR ***" and lines[-1] == err, data
+    # keys in any case, unknown keys ignored, seq read as atoll, comments skipped
+    m = Manifest.parse(b"# c\nFILE a.aof SEQ 3x TYPE b extra 1\n", "m")
+    assert m.base == ("a.aof", 3)
+    e = pytest.raises(AOFLoadError, Manifest.parse, ok + b"file a seq 1\n", "m").value
+    assert str(e).split("\n")[1:3] == ["Reading the manifest file, at line 2",
+                                       ">>> 'file a seq 1'"]
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_server_refuses_to_start_on_a_bad_manifest_or_a_missing_file(kind, tmp_path):
+    """A manifest with a blank line, or naming a file that is not there:
+    the server exits 1 at start with Redis's log line."""
+    cases = [
+        (b"file appendonly.aof.1.base.aof seq 1 type b\n\n", "Invalid AOF manifest file format"),
+        (b"file appendonly.aof.1.base.aof seq 1 type b\n"
+         b"file appendonly.aof.1.incr.aof seq 1 type i\n",
+         "Unable to obtain the AOF file appendonly.aof.1.incr.aof length. stat: "
+         "No such file or directory"),
+    ]
+    for i, (manifest, line) in enumerate(cases):
+        d = tmp_path / ("c%d" % i)
+        (d / "appendonlydir").mkdir(parents=True)
+        (d / "appendonlydir" / "appendonly.aof.1.base.aof").write_bytes(
+            b"*3\r\n$3\r\nset\r\n$1\r\nk\r\n$1\r\nv\r\n")
+        (d / "appendonlydir" / "appendonly.aof.manifest").write_bytes(manifest)
+        p = ServerProc(kind, ["--appendonly", "yes"], workdir=str(d))
+        try:
+            p.start(wait=False)
+            assert p.proc.wait(15) == 1
+            with open(p.log_path) as f:
+                assert line in f.read()
+        finally:
+            p.stop()

@@ -61,14 +61,16 @@ def load_aof_steps(aof):
             names = aof.manifest.files()
             if not names:
                 log.info("The AOF manifest lists no files: starting empty")
+            for name in names:
+                # Redis sizes every listed file before it loads any: one
+                # that is missing is fatal
+                if not aof.fs.exists(aof.file_path(name)):
+                    raise AOFLoadError("Unable to obtain the AOF file %s length. stat: No such "
+                                       "file or directory" % name)
             off = 0
             for idx, name in enumerate(names):
                 last = idx == len(names) - 1
                 path = aof.file_path(name)
-                if not aof.fs.exists(path):
-                    log.warning("The append log file %s doesn't exist: No such file or "
-                                "directory", name)
-                    continue
                 off += yield from _shifted(_load_file(aof, path, name, last), off)
                 if idx == 0 and aof.manifest.base and name == aof.manifest.base[0]:
                     log.info("DB loaded from base file %s", name)
