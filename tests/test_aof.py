@@ -879,3 +879,27 @@ def test_server_refuses_to_start_on_a_bad_manifest_or_a_missing_file(kind, tmp_p
                 assert line in f.read()
         finally:
             p.stop()
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_server_refuses_to_start_on_an_rdb_with_a_bad_checksum(kind, tmp_path):
+    """dump.rdb whose CRC64 was overwritten: the server exits 1 at start,
+    logging Redis's checksum line and 'RDB CRC error'; the file is kept."""
+    with ServerProc("redis", ["--save", ""]) as src:
+        c = src.conn()
+        assert c.cmd("SET", "k", "v") == b"+OK\r\n"
+        assert c.cmd("SAVE") == b"+OK\r\n"
+        data = open(os.path.join(src.dir, "dump.rdb"), "rb").read()
+    bad = data[:-8] + b"foobar00"
+    (tmp_path / "dump.rdb").write_bytes(bad)
+    p = ServerProc(kind, workdir=str(tmp_path))
+    try:
+        p.start(wait=False)
+        assert p.proc.wait(15) == 1
+        log = open(p.log_path).read()
+        assert "Wrong RDB checksum expected: (%x) but got (%x). Aborting now." % (
+            int.from_bytes(data[-8:], "little"), int.from_bytes(b"foobar00", "little")) in log
+        assert "RDB CRC error" in log
+        assert (tmp_path / "dump.rdb").read_bytes() == bad
+    finally:
+        p.stop()

@@ -160,7 +160,7 @@ async def load_dump_serving(node) -> None:
     try:
         _, loaded, expired = await load_steps_serving(node, steps, len(data))
     except RdbLoadError as e:
-        raise AOFLoadError("Fatal error loading the DB: %s. Exiting." % e) from None
+        raise AOFLoadError(e.fatal_lines()) from None
     _dump_loaded(node, master, aux, expired_keys, loaded, expired)
 
 
@@ -222,7 +222,7 @@ def _rdb_or_fatal(load):
     try:
         return load()
     except RdbLoadError as e:
-        raise AOFLoadError("Fatal error loading the DB: %s. Exiting." % e) from None
+        raise AOFLoadError(e.fatal_lines()) from None
 
 
 def _dump_loaded(node, master, aux, expired_keys, loaded, expired) -> None:
