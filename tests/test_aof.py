@@ -903,3 +903,21 @@ def test_server_refuses_to_start_on_an_rdb_with_a_bad_checksum(kind, tmp_path):
         assert (tmp_path / "dump.rdb").read_bytes() == bad
     finally:
         p.stop()
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_interrupted_upgrade_of_an_old_aof_is_continued(kind, tmp_path):
+    """An old single appendonly.aof in the server dir and a manifest that
+    names it as the base, but the file was not moved yet (an upgrade cut
+    short): the upgrade is finished (the file moves into the AOF dir) and
+    the data loads; as redis-server."""
+    (tmp_path / "appendonly.aof").write_bytes(b"*3\r\n$3\r\nset\r\n$2\r\nk1\r\n$2\r\nv1\r\n")
+    (tmp_path / "appendonlydir").mkdir()
+    (tmp_path / "appendonlydir" / "appendonly.aof.manifest").write_bytes(
+        b"file appendonly.aof seq 1 type b\n")
+    with ServerProc(kind, ["--appendonly", "yes"], workdir=str(tmp_path)) as p:
+        assert p.conn().cmd("GET", "k1") == b"$2\r\nv1\r\n"
+        assert not (tmp_path / "appendonly.aof").exists()
+        assert (tmp_path / "appendonlydir" / "appendonly.aof").exists()
+        assert (tmp_path / "appendonlydir" / "appendonly.aof.manifest").read_bytes() == (
+            b"file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n")
