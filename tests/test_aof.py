@@ -921,3 +921,38 @@ def test_interrupted_upgrade_of_an_old_aof_is_continued(kind, tmp_path):
         assert (tmp_path / "appendonlydir" / "appendonly.aof").exists()
         assert (tmp_path / "appendonlydir" / "appendonly.aof.manifest").read_bytes() == (
             b"file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n")
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_nothing_expires_while_the_aof_loads(kind, tmp_path):
+    """RPUSH, PEXPIREAT in the past, RPUSH again in the AOF: the second
+    RPUSH works on the loaded key (not a fresh one), so once loaded the
+    whole key is expired (upstream 'AOF+EXPIRE: List should be empty')."""
+    (tmp_path / "appendonlydir").mkdir()
+    (tmp_path / "appendonlydir" / "appendonly.aof.1.incr.aof").write_bytes(
+        b"*3\r\n$5\r\nrpush\r\n$4\r\nlist\r\n$3\r\nfoo\r\n"
+        b"*3\r\n$9\r\npexpireat\r\n$4\r\nlist\r\n$4\r\n1000\r\n"
+        b"*3\r\n$5\r\nrpush\r\n$4\r\nlist\r\n$3\r\nbar\r\n")
+    (tmp_path / "appendonlydir" / "appendonly.aof.manifest").write_bytes(
+        b"file appendonly.aof.1.incr.aof seq 1 type i\n")
+    with ServerProc(kind, ["--appendonly", "yes"], workdir=str(tmp_path)) as p:
+        assert p.conn().cmd("LLEN", "list") == b":0\r\n"
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_command_base_starts_with_a_timestamp(kind):
+    """aof-timestamp-enabled with aof-use-rdb-preamble no: BGREWRITEAOF's
+    base starts with a #TS annotation (and loads back)."""
+    with ServerProc(kind, ["--appendonly", "yes", "--aof-timestamp-enabled", "yes",
+                           "--aof-use-rdb-preamble", "no"]) as p:
+        c = p.conn()
+        assert c.cmd("SET", "foo", "bar") == b"+OK\r\n"
+        assert c.cmd("BGREWRITEAOF").startswith(b"+")
+        d = os.path.join(p.dir, "appendonlydir")
+        support.wait_for(lambda: any(n.endswith(".2.base.aof") for n in os.listdir(d)),
+                         what="the new base")
+        base = [n for n in os.listdir(d) if n.endswith(".2.base.aof")][0]
+        with open(os.path.join(d, base), "rb") as f:
+            assert f.readline().startswith(b"#TS:")
+        assert c.cmd("DEBUG", "LOADAOF") == b"+OK\r\n"
+        assert c.cmd("GET", "foo") == b"$3\r\nbar\r\n"

@@ -410,7 +410,12 @@ class Server:
     def _key_expired(self, db, key: bytes) -> int:
         """A key was found expired (Db.on_expire): a master deletes it and
         propagates DEL (UNLINK with lazyfree-lazy-expire); a replica keeps
-        it until its master's DEL arrives, alive for the master's commands."""
+        it until its master's DEL arrives, alive for the master's commands.
+        Nothing expires while a dataset loads (Redis's keyIsExpired): a
+        command of the AOF that touches a key its own PEXPIREAT put in the
+        past works on the whole key, which expires once loading is over."""
+        if self.loading:
+            return 2
         if self.repl.masterhost is not None:
             if self.in_master_cmd:
                 return 2
