@@ -211,3 +211,11 @@ def test_core_signal_cron_prepare_abort():
     assert srv.shutdown_flags == sd.NOSAVE
     assert sd.save_at_exit(0, True) and not sd.save_at_exit(sd.NOSAVE, True)
     assert sd.save_at_exit(sd.SAVE, False) and not sd.save_at_exit(0, False)
+
+
+@_e2e
+@pytest.mark.parametrize("kind", KINDS)
+def test_debug_log_writes_a_log_line(kind):
+    with ServerProc(kind) as p:
+        assert p.conn().cmd("DEBUG", "LOG", "hello there") == b"+OK\r\n"
+        _wait_log(p, "DEBUG LOG: hello there")
