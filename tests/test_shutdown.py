@@ -219,3 +219,27 @@ def test_debug_log_writes_a_log_line(kind):
     with ServerProc(kind) as p:
         assert p.conn().cmd("DEBUG", "LOG", "hello there") == b"+OK\r\n"
         _wait_log(p, "DEBUG LOG: hello there")
+
+
+def test_core_cancel_answers_only_clients_still_blocked_in_shutdown():
+    """SHUTDOWN blocks its client and leaves the Shutdown effect; a cancel
+    answers it with Redis's error, but not a client CLIENT UNBLOCK released
+    that has blocked in something else since."""
+    from frtrio.core.effects import Shutdown
+
+    srv = engine()
+    a = srv.new_client("127.0.0.1:1", "127.0.0.1:6379")
+    b = srv.new_client("127.0.0.1:2", "127.0.0.1:6379")
+    for cl in (a, b):
+        cl.authenticated = True
+        srv.execute(cl, [b"SHUTDOWN", b"NOSAVE"])
+        assert cl.blocked is not None and cl.take_output() == b""
+    assert [e for e in srv.effects if type(e) is Shutdown] == [Shutdown(sd.NOSAVE)] * 2
+    srv.effects.clear()
+    srv.blocking.unblock(b, None)  # (as CLIENT UNBLOCK would)
+    srv.execute(b, [b"BLPOP", b"list", b"0"])
+    assert b.blocked is not None
+    sd.cancel(srv)
+    assert a.blocked is None
+    assert a.take_output() == b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+    assert b.blocked is not None and b.take_output() == b""

@@ -52,9 +52,10 @@ def cmd_shutdown(c, argv):
         logging.getLogger("frtrio").info("Shutdown manually aborted.")
         return OK
     # (SHUTDOWN is refused in MULTI and in scripts: it always blocks here)
-    srv.shutdown_blocked[c.id] = c
+    b = BlockOn([], c.db, None, lambda cl: None, argv=argv)
+    srv.shutdown_blocked[c.id] = (c, b)
     srv.effects.append(Shutdown(flags))
-    return BlockOn([], c.db, None, lambda cl: None, argv=argv)
+    return b
 
 
 def replicas_lagging(srv) -> bool:

@@ -172,7 +172,7 @@ class Server:
         self.last_sig = ""  # "SIGTERM" | "SIGINT" while shutdown_asap
         self.shutdown_flags = 0
         self.shutdown_deadline_ms = 0
-        self.shutdown_blocked: dict = {}  # client id -> client
+        self.shutdown_blocked: dict = {}  # client id -> (client, its BlockOn)
         self.shutdown_exiting = False  # set once the shutdown is finished: the process exits
         self.active_expire_enabled = True
         from frtrio.core.blocking import BlockingRegistry

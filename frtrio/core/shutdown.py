@@ -121,8 +121,10 @@ def cancel(srv) -> None:
     srv.shutdown_deadline_ms = 0
     srv.last_sig = ""
     waiting, srv.shutdown_blocked = srv.shutdown_blocked, {}
-    for c in waiting.values():
-        if c.blocked is not None and srv.blocking is not None:
+    for c, b in waiting.values():
+        # (only while still blocked in that SHUTDOWN: CLIENT UNBLOCK may
+        # have released it, and it may be blocked in something else since)
+        if c.blocked is b and srv.blocking is not None:
             srv.blocking.unblock(c, ErrorReply(BLOCKED_ERROR))
     srv.unpause_clients("shutdown")
     srv.effects.append(PauseChanged())
