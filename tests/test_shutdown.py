@@ -243,3 +243,37 @@ def test_core_cancel_answers_only_clients_still_blocked_in_shutdown():
     assert a.blocked is None
     assert a.take_output() == b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
     assert b.blocked is not None and b.take_output() == b""
+
+
+@_e2e
+@pytest.mark.parametrize("kind", KINDS)
+def test_sigterm_while_loading_stops_without_saving(kind, tmp_path):
+    """SIGTERM while dump.rdb loads (slowed by key-load-delay): the server
+    says so, stops without saving the half-loaded dataset (dump.rdb is left
+    as it was, save points or not) and exits 0."""
+    with ServerProc("redis", ["--save", ""]) as src:
+        c = src.conn()
+        assert c.cmd("DEBUG", "POPULATE", "2000", "key", "100") == b"+OK\r\n"
+        assert c.cmd("SAVE") == b"+OK\r\n"
+        data = open(os.path.join(src.dir, "dump.rdb"), "rb").read()
+    (tmp_path / "dump.rdb").write_bytes(data)
+    p = ServerProc(kind, ["--save", "900 1", "--key-load-delay", "2000",
+                          "--loading-process-events-interval-bytes", "1024"],
+                   workdir=str(tmp_path))
+    try:
+        p.start(wait=False)
+        def loading():
+            try:
+                return b"loading:1" in p.conn().cmd("INFO", "persistence")
+            except OSError:  # not listening yet
+                return False
+
+        wait_for(loading, timeout=10, what="loading")
+        os.kill(p.proc.pid, signal.SIGTERM)
+        assert p.proc.wait(15) == 0
+        log = _log(p)
+        assert "Received shutdown signal during loading, scheduling shutdown." in log
+        assert "Saving the final RDB snapshot" not in log
+        assert (tmp_path / "dump.rdb").read_bytes() == data
+    finally:
+        p.stop()
