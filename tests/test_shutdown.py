@@ -282,3 +282,42 @@ def test_sigterm_while_loading_stops_without_saving(kind, tmp_path):
         assert (tmp_path / "dump.rdb").read_bytes() == data
     finally:
         p.stop()
+
+
+@_e2e
+@pytest.mark.parametrize("kind", KINDS)
+def test_sigterm_with_force_flag_exits_though_the_snapshot_fails(kind):
+    p = ServerProc(kind, ["--save", "900 1", "--shutdown-on-sigterm", "force"]).start()
+    try:
+        assert p.conn().cmd("SET", "k", "v") == b"+OK\r\n"
+        os.mkdir(os.path.join(p.dir, "dump.rdb"))
+        os.kill(p.proc.pid, signal.SIGTERM)
+        assert p.proc.wait(15) == 0
+        log = _log(p)
+        assert "Error trying to save the DB. Exit anyway." in log
+        assert "can't exit" not in log
+    finally:
+        p.cleanup()
+
+
+@_e2e
+@pytest.mark.parametrize("kind", KINDS)
+def test_sigterm_with_now_flag_does_not_wait_for_a_lagging_replica(kind):
+    m = ServerProc(kind, ["--shutdown-timeout", "30", "--shutdown-on-sigterm", "now"]).start()
+    s = ServerProc("redis", ["--replicaof", "127.0.0.1", str(m.port)]).start()
+    try:
+        wait_for(lambda: b"master_link_status:up" in s.conn().cmd("INFO", "replication"),
+                 what="link up")
+        os.kill(s.proc.pid, signal.SIGSTOP)
+        try:
+            assert m.conn().cmd("INCR", "k") == b":1\r\n"
+            os.kill(m.proc.pid, signal.SIGTERM)
+            assert m.proc.wait(10) == 0
+        finally:
+            os.kill(s.proc.pid, signal.SIGCONT)
+        log = _log(m)
+        assert "Waiting for replicas before shutting down." not in log
+        assert "0 of 1 replicas are in sync when shutting down." in log
+    finally:
+        s.cleanup()
+        m.cleanup()
