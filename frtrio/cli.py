@@ -10,7 +10,7 @@ FILE ERROR block, line number and reason. ``frtrio`` is the tool for the rest
 Process duties live here too: logging in Redis's format (``logfile``,
 ``loglevel``), ``daemonize yes`` (fork, setsid, stdio to /dev/null),
 ``pidfile`` (written once listening, removed at exit), SIGTERM/SIGINT
-(flush the AOF and exit 0).
+(the handler sets a flag; the node's cron carries out the shutdown).
 """
 
 from __future__ import annotations
@@ -488,6 +488,7 @@ def run_server(cfg: Config) -> int:
 
     def remove_pidfile():
         if pid_written:
+            log.info("Removing the pid file.")
             _remove(pidfile)
             pid_written.clear()
 
@@ -495,20 +496,6 @@ def run_server(cfg: Config) -> int:
 
     async def main():
         async with trio.open_nursery() as n:
-
-            async def signals():
-                with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as it:
-                    async for sig in it:
-                        name = "SIGTERM" if sig == signal.SIGTERM else "SIGINT"
-                        log.warning("Received %s scheduling shutdown...", name)
-                        log.warning("User requested shutdown...")
-                        flags = cfg.get("shutdown-on-" + name.lower()).split()
-                        mode = ("nosave" if "nosave" in flags else
-                                "save" if "save" in flags else "default")
-                        if node.server.shutdown_requested is None:
-                            node.server.shutdown_requested = mode
-                        node.request_shutdown(mode)
-                        return
 
             async def when_ready():
                 await node.ready.wait()
@@ -521,7 +508,6 @@ def run_server(cfg: Config) -> int:
                         log.warning("Failed to write PID file: %s", e.strerror)
                 log.info("Ready to accept connections")
 
-            n.start_soon(signals)
             n.start_soon(when_ready)
             try:
                 await node.run()
@@ -531,6 +517,7 @@ def run_server(cfg: Config) -> int:
     from frtrio.runtime.env import run_tasks_in_wakeup_order
 
     run_tasks_in_wakeup_order()  # commands from two clients run in arrival order
+    old_handlers = _install_signal_handlers(node)
     try:
         trio.run(main)
     except KeyboardInterrupt:  # pragma: no cover - a second ^C
@@ -550,8 +537,33 @@ def run_server(cfg: Config) -> int:
             log.warning("%s", msg)
             sys.stderr.write(msg + "\n")
         return 1
+    finally:
+        for sig, h in old_handlers.items():
+            signal.signal(sig, h)
     log.warning("Redis is now ready to exit, bye bye...")
     return node.exit_code
+
+
+def _install_signal_handlers(node) -> dict:
+    """SIGTERM and SIGINT as Redis's sigShutdownHandler: the handler only
+    logs and sets the flag the node's cron acts on (frtrio/core/shutdown.py),
+    so DEBUG PAUSE-CRON holds the shutdown and SHUTDOWN ABORT can cancel it.
+    A second SIGINT while one is pending exits at once with code 1 (a save
+    under way leaves no temp file behind). Python runs the handler in the
+    main thread between two bytecodes, so it also comes through during a
+    synchronous save. Returns the handlers it replaced."""
+    from frtrio.core import shutdown as _sd
+    from frtrio.runtime.persistence import dump_path
+
+    def handler(signum, frame):
+        name = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}.get(signum, "")
+        action, msg = _sd.signal_received(node.server, name)
+        log.warning("%s", msg)
+        if action == "exit":
+            _remove("%s.tmp-%d" % (dump_path(node.config), os.getpid()))
+            os._exit(1)
+
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
 
 
 def _first_error(e: BaseException, types) -> BaseException | None:

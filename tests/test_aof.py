@@ -791,3 +791,168 @@ def test_debug_loadaof_with_appendonly_off_loads_the_rewritten_aof():
             p.cleanup()
     assert outs[0] == outs[1]
     assert outs[0][-1] == b"*1\r\n$4\r\nkept\r\n"
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_debug_aof_flush_sleep_delays_the_write_and_the_reply(kind):
+    """DEBUG AOF-FLUSH-SLEEP <us>: the server stops that long before each
+    AOF write of a non-empty buffer; the write's reply leaves after the
+    record is in the file (appendfsync always), a read waits for nobody;
+    0 turns it off. The same on both servers."""
+    with ServerProc(kind, ["--appendonly", "yes", "--appendfsync", "always"]) as p:
+        c = p.conn()
+        assert c.cmd("DEBUG", "AOF-FLUSH-SLEEP", "300000") == b"+OK\r\n"
+        incr = os.path.join(p.dir, "appendonlydir", "appendonly.aof.1.incr.aof")
+        before = os.path.getsize(incr)
+        t0 = time.monotonic()
+        assert c.cmd("SET", "k", "v") == b"+OK\r\n"
+        took = time.monotonic() - t0
+        assert took >= 0.28, took
+        assert os.path.getsize(incr) > before  # written before the reply left
+        t0 = time.monotonic()
+        assert c.cmd("GET", "k") == b"$1\r\nv\r\n"  # nothing to write: no sleep
+        assert time.monotonic() - t0 < 0.2
+        assert c.cmd("DEBUG", "AOF-FLUSH-SLEEP", "0") == b"+OK\r\n"
+        t0 = time.monotonic()
+        assert c.cmd("SET", "k", "w") == b"+OK\r\n"
+        assert time.monotonic() - t0 < 0.2
+
+
+def test_manifest_refusals_are_redis_log_lines():
+    """Each manifest Redis 7.0 refuses, with the line its log names (the
+    upstream aof-multi-part unit counts these lines)."""
+    from frtrio.persist.aof_format import AOFLoadError
+    from frtrio.persist.aof_manifest import Manifest
+
+    ok = b"file a.aof seq 1 type b\n"
+    cases = [
+        (b"", "Found an empty AOF manifest"),
+        (ok + b"\n", "Invalid AOF manifest file format"),  # a blank line
+        (b"file a.aof seq 1 type b", "The AOF manifest file contains too long line"),
+        (b"file " + b"a" * 1100 + b" seq 1 type b\n",
+         "The AOF manifest file contains too long line"),
+        (b"file a.aof seq 1\n", "Invalid AOF manifest file format"),  # too short
+        (b"file a.aof seq 1 type b x\n", "Invalid AOF manifest file format"),  # odd
+        (b"file a.aof seq 0 type b\n", "Invalid AOF manifest file format"),  # seq 0
+        (b"file a.aof sequence 1 type b\n", "Invalid AOF manifest file format"),
+        (b"file d/a.aof seq 1 type b\n", "File can't be a path, just a filename"),
+        (ok + b"file b.aof seq 2 type b\n", "Found duplicate base file information"),
+        (b"file a.aof seq 2 type i\nfile b.aof seq 2 type i\n",
+         "Found a non-monotonic sequence number"),
+        (b"file a.aof seq 1 type x\n", "Unknown AOF file type"),
+    ]
+    for data, err in cases:
+        with pytest.raises(AOFLoadError) as e:
+            Manifest.parse(data, "m")
+        lines = str(e.value).split("\n")
+        assert lines[0] == "*** FATAL AOF MANIFEST FILE ERROR ***" and lines[-1] == err, data
+    # keys in any case, unknown keys ignored, seq read as atoll, comments skipped
+    m = Manifest.parse(b"# c\nFILE a.aof SEQ 3x TYPE b extra 1\n", "m")
+    assert m.base == ("a.aof", 3)
+    e = pytest.raises(AOFLoadError, Manifest.parse, ok + b"file a seq 1\n", "m").value
+    assert str(e).split("\n")[1:3] == ["Reading the manifest file, at line 2",
+                                       ">>> 'file a seq 1'"]
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_server_refuses_to_start_on_a_bad_manifest_or_a_missing_file(kind, tmp_path):
+    """A manifest with a blank line, or naming a file that is not there:
+    the server exits 1 at start with Redis's log line."""
+    cases = [
+        (b"file appendonly.aof.1.base.aof seq 1 type b\n\n", "Invalid AOF manifest file format"),
+        (b"file appendonly.aof.1.base.aof seq 1 type b\n"
+         b"file appendonly.aof.1.incr.aof seq 1 type i\n",
+         "Unable to obtain the AOF file appendonly.aof.1.incr.aof length. stat: "
+         "No such file or directory"),
+    ]
+    for i, (manifest, line) in enumerate(cases):
+        d = tmp_path / ("c%d" % i)
+        (d / "appendonlydir").mkdir(parents=True)
+        (d / "appendonlydir" / "appendonly.aof.1.base.aof").write_bytes(
+            b"*3\r\n$3\r\nset\r\n$1\r\nk\r\n$1\r\nv\r\n")
+        (d / "appendonlydir" / "appendonly.aof.manifest").write_bytes(manifest)
+        p = ServerProc(kind, ["--appendonly", "yes"], workdir=str(d))
+        try:
+            p.start(wait=False)
+            assert p.proc.wait(15) == 1
+            with open(p.log_path) as f:
+                assert line in f.read()
+        finally:
+            p.stop()
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_server_refuses_to_start_on_an_rdb_with_a_bad_checksum(kind, tmp_path):
+    """dump.rdb whose CRC64 was overwritten: the server exits 1 at start,
+    logging Redis's checksum line and 'RDB CRC error'; the file is kept."""
+    with ServerProc("redis", ["--save", ""]) as src:
+        c = src.conn()
+        assert c.cmd("SET", "k", "v") == b"+OK\r\n"
+        assert c.cmd("SAVE") == b"+OK\r\n"
+        data = open(os.path.join(src.dir, "dump.rdb"), "rb").read()
+    bad = data[:-8] + b"foobar00"
+    (tmp_path / "dump.rdb").write_bytes(bad)
+    p = ServerProc(kind, workdir=str(tmp_path))
+    try:
+        p.start(wait=False)
+        assert p.proc.wait(15) == 1
+        log = open(p.log_path).read()
+        assert "Wrong RDB checksum expected: (%x) but got (%x). Aborting now." % (
+            int.from_bytes(data[-8:], "little"), int.from_bytes(b"foobar00", "little")) in log
+        assert "RDB CRC error" in log
+        assert (tmp_path / "dump.rdb").read_bytes() == bad
+    finally:
+        p.stop()
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_interrupted_upgrade_of_an_old_aof_is_continued(kind, tmp_path):
+    """An old single appendonly.aof in the server dir and a manifest that
+    names it as the base, but the file was not moved yet (an upgrade cut
+    short): the upgrade is finished (the file moves into the AOF dir) and
+    the data loads; as redis-server."""
+    (tmp_path / "appendonly.aof").write_bytes(b"*3\r\n$3\r\nset\r\n$2\r\nk1\r\n$2\r\nv1\r\n")
+    (tmp_path / "appendonlydir").mkdir()
+    (tmp_path / "appendonlydir" / "appendonly.aof.manifest").write_bytes(
+        b"file appendonly.aof seq 1 type b\n")
+    with ServerProc(kind, ["--appendonly", "yes"], workdir=str(tmp_path)) as p:
+        assert p.conn().cmd("GET", "k1") == b"$2\r\nv1\r\n"
+        assert not (tmp_path / "appendonly.aof").exists()
+        assert (tmp_path / "appendonlydir" / "appendonly.aof").exists()
+        assert (tmp_path / "appendonlydir" / "appendonly.aof.manifest").read_bytes() == (
+            b"file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n")
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_nothing_expires_while_the_aof_loads(kind, tmp_path):
+    """RPUSH, PEXPIREAT in the past, RPUSH again in the AOF: the second
+    RPUSH works on the loaded key (not a fresh one), so once loaded the
+    whole key is expired (upstream 'AOF+EXPIRE: List should be empty')."""
+    (tmp_path / "appendonlydir").mkdir()
+    (tmp_path / "appendonlydir" / "appendonly.aof.1.incr.aof").write_bytes(
+        b"*3\r\n$5\r\nrpush\r\n$4\r\nlist\r\n$3\r\nfoo\r\n"
+        b"*3\r\n$9\r\npexpireat\r\n$4\r\nlist\r\n$4\r\n1000\r\n"
+        b"*3\r\n$5\r\nrpush\r\n$4\r\nlist\r\n$3\r\nbar\r\n")
+    (tmp_path / "appendonlydir" / "appendonly.aof.manifest").write_bytes(
+        b"file appendonly.aof.1.incr.aof seq 1 type i\n")
+    with ServerProc(kind, ["--appendonly", "yes"], workdir=str(tmp_path)) as p:
+        assert p.conn().cmd("LLEN", "list") == b":0\r\n"
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_command_base_starts_with_a_timestamp(kind):
+    """aof-timestamp-enabled with aof-use-rdb-preamble no: BGREWRITEAOF's
+    base starts with a #TS annotation (and loads back)."""
+    with ServerProc(kind, ["--appendonly", "yes", "--aof-timestamp-enabled", "yes",
+                           "--aof-use-rdb-preamble", "no"]) as p:
+        c = p.conn()
+        assert c.cmd("SET", "foo", "bar") == b"+OK\r\n"
+        assert c.cmd("BGREWRITEAOF").startswith(b"+")
+        d = os.path.join(p.dir, "appendonlydir")
+        support.wait_for(lambda: any(n.endswith(".2.base.aof") for n in os.listdir(d)),
+                         what="the new base")
+        base = [n for n in os.listdir(d) if n.endswith(".2.base.aof")][0]
+        with open(os.path.join(d, base), "rb") as f:
+            assert f.readline().startswith(b"#TS:")
+        assert c.cmd("DEBUG", "LOADAOF") == b"+OK\r\n"
+        assert c.cmd("GET", "foo") == b"$3\r\nbar\r\n"

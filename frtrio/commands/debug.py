@@ -197,6 +197,19 @@ def cmd_debug(c, argv):
             out.append(Status(value_digest(v, k in db.expires).hex() if v is not None
                               else "0" * 40))
         return out
+    if sub == b"log" and len(argv) == 3:
+        # a line in the server's log (test suites mark their steps with it)
+        import logging
+
+        logging.getLogger("frtrio").warning(
+            "DEBUG LOG: %s", _cstr(argv[2]).decode("utf-8", "replace"))
+        return OK
+    if sub == b"aof-flush-sleep" and len(argv) == 3:
+        # microseconds the node stops before each AOF write of a non-empty
+        # buffer (the before-sleep duty, runtime/node.py): a test hook that
+        # makes the AOF lag behind the replies' computation, as in Redis
+        c.server.aof_flush_sleep_us = _atoi(argv[2])
+        return OK
     if sub == b"pause-cron" and len(argv) == 3:
         # the node's cron (expiry, timeouts, replication and cluster crons)
         # stops while this is 1

@@ -3,6 +3,8 @@ from the server's state."""
 
 from __future__ import annotations
 
+from frtrio.core import shutdown as _shutdown
+from frtrio.core.client import F as _F
 from frtrio.core.cnum import cstr as _cstr
 from frtrio.commands.table import command
 from frtrio.config import VERSION
@@ -75,6 +77,8 @@ def _info_server(srv):
         "executable:" + h.executable,
         "config_file:" + (srv.config.config_file or ""),
         "io_threads_active:0",
+    ] + ([] if (left := _shutdown.remaining_ms(srv)) is None
+         else ["shutdown_in_milliseconds:%d" % left]) + [
         "frtrio_mode:" + srv.config.get("frtrio-mode"),
     ]
 
@@ -86,7 +90,9 @@ def _info_clients(srv):
     links = cl.link_count() if cl is not None and hasattr(cl, "link_count") else 0
     peak_in, peak_out = srv.client_peaks.recent_max()
     return [
-        "connected_clients:%d" % len(srv.clients),
+        # (Redis: its client list minus its replicas)
+        "connected_clients:%d" % (len(srv.clients) - sum(
+            1 for c in srv.clients.values() if c.flags & _F.SLAVE)),
         "cluster_connections:%d" % links,
         "maxclients:" + srv.config.get("maxclients"),
         "client_recent_max_input_buffer:%d" % peak_in,
@@ -98,6 +104,19 @@ def _info_clients(srv):
             if c.blocked is not None and c.blocked.deadline_ms is not None
         ),
     ]
+
+
+def _repl_buffers(srv) -> int:
+    """Redis's repl_buffer_mem: the replication stream's shared buffer,
+    from the oldest byte the backlog or a replica still needs to the end:
+    here the larger of the backlog's history and the stream a replica has
+    not taken yet (a replica that stopped reading makes it grow)."""
+    repl = srv.repl
+    if repl is None:
+        return 0
+    bl = repl.state.backlog
+    pending = max((r.buf_bytes for r in repl.replicas.values()), default=0)
+    return max(bl.histlen if bl is not None else 0, pending)
 
 
 def _info_memory(srv):
@@ -138,7 +157,7 @@ def _info_memory(srv):
         "mem_fragmentation_bytes:%d" % (rss - used),
         "mem_not_counted_for_evict:%d" % srv.replication_buffer(),
         "mem_replication_backlog:0",
-        "mem_total_replication_buffers:%d" % srv.replication_buffer(),
+        "mem_total_replication_buffers:%d" % _repl_buffers(srv),
         "mem_clients_slaves:%d" % srv.replica_clients_memory(),
         "mem_clients_normal:0",
         *(srv.cluster.migrations.memory_lines() if srv.cluster is not None else ()),

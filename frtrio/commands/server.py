@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from frtrio.core.blocking import BlockOn
 from frtrio.core.client import F
 from frtrio.commands.table import command
 from frtrio.commands.util import LLONG_MAX, err, parse_int, syntax_error
 from frtrio.protocol.parser import string2ll
-from frtrio.core.effects import PauseChanged
+from frtrio.core import shutdown as _sd
+from frtrio.core.effects import Shutdown
 from frtrio.protocol.reply import NO_REPLY, OK
 
 
@@ -20,51 +23,39 @@ def cmd_time(c, argv):
 
 @command("shutdown")
 def cmd_shutdown(c, argv):
-    """SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] | SHUTDOWN ABORT. The node's
-    shell carries it out: without NOW it first lets lagging replicas catch
-    up (shutdown-timeout), which ABORT can interrupt."""
-    mode = "default"
-    now = abort = False
-    save = nosave = force = False
+    """SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] | SHUTDOWN ABORT. The client
+    blocks; the node's shell prepares the shutdown (``Shutdown`` effect):
+    without NOW it first lets lagging replicas catch up (shutdown-timeout),
+    which ABORT can interrupt. The decisions: frtrio/core/shutdown.py."""
+    flags = 0
+    abort = False
     for a in argv[1:]:
         la = a.lower()
         if la == b"nosave":
-            nosave = True
+            flags |= _sd.NOSAVE
         elif la == b"save":
-            save = True
+            flags |= _sd.SAVE
         elif la == b"now":
-            now = True
+            flags |= _sd.NOW
         elif la == b"force":
-            force = True
+            flags |= _sd.FORCE
         elif la == b"abort":
             abort = True
         else:
             raise syntax_error()
-    if (abort and (save or nosave or now or force)) or (save and nosave):
+    if (abort and flags) or (flags & _sd.NOSAVE and flags & _sd.SAVE):
         raise syntax_error()
     srv = c.server
     if abort:
-        if not srv.shutdown_deadline_ms:
+        if not _sd.abort(srv):
             raise err("ERR No shutdown in progress.")
-        cancel_shutdown(srv)
+        logging.getLogger("frtrio").info("Shutdown manually aborted.")
         return OK
-    mode = "nosave" if nosave else "save" if save else "default"
-    srv.shutdown_requested = mode
-    srv.shutdown_now = now
-    c.flags |= F.CLOSE_AFTER_REPLY
-    return NO_REPLY
-
-
-def cancel_shutdown(srv) -> None:
-    """SHUTDOWN ABORT while waiting for replicas: the node keeps running."""
-    import logging
-
-    srv.shutdown_deadline_ms = 0
-    srv.shutdown_requested = None
-    srv.shutdown_now = False
-    srv.unpause_clients("shutdown")
-    srv.effects.append(PauseChanged())
-    logging.getLogger("frtrio").info("Shutdown manually aborted.")
+    # (SHUTDOWN is refused in MULTI and in scripts: it always blocks here)
+    b = BlockOn([], c.db, None, lambda cl: None, argv=argv)
+    srv.shutdown_blocked[c.id] = (c, b)
+    srv.effects.append(Shutdown(flags))
+    return b
 
 
 def replicas_lagging(srv) -> bool:

@@ -154,6 +154,16 @@ class Crash:
     what: str = ""
 
 
+@attrs.frozen
+class Shutdown:
+    """SHUTDOWN: prepare (and maybe finish) the shutdown with these flags
+    (frtrio/core/shutdown.py); the client that sent it is blocked until the
+    shutdown fails or is aborted (then it gets an error) or the process
+    exits."""
+
+    flags: int
+
+
 PERSISTENCE = (SaveSnapshot, RewriteAof, DebugReload, DebugLoadAof, RewriteConfig)
 
 

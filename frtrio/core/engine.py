@@ -166,9 +166,15 @@ class Server:
         self.cmdstats: dict[str, list] = {}  # fullname -> [calls, usec, rejected, failed]
         self.errorstats: dict[str, int] = {}
         self.lastsave_ms = 0
-        self.shutdown_requested: str | None = None  # "save" | "nosave" | "default"
-        self.shutdown_now = False  # SHUTDOWN NOW: no wait for lagging replicas
-        self.shutdown_deadline_ms = 0  # waiting for replicas until then (0: not waiting)
+        # shutdown (frtrio/core/shutdown.py): a signal's pending request, the
+        # flags of the shutdown under way, its deadline while waiting for
+        # replicas (0: not initiated), the clients blocked in SHUTDOWN
+        self.shutdown_asap = False
+        self.last_sig = ""  # "SIGTERM" | "SIGINT" while shutdown_asap
+        self.shutdown_flags = 0
+        self.shutdown_deadline_ms = 0
+        self.shutdown_blocked: dict = {}  # client id -> (client, its BlockOn)
+        self.shutdown_exiting = False  # set once the shutdown is finished: the process exits
         self.active_expire_enabled = True
         from frtrio.core.blocking import BlockingRegistry
 
@@ -282,6 +288,7 @@ class Server:
         self.rdb_last_load_keys_expired = 0
         self.monitors: list = []  # MONITOR clients, fed by call()
         self.cron_paused = False  # DEBUG PAUSE-CRON
+        self.aof_flush_sleep_us = 0  # DEBUG AOF-FLUSH-SLEEP
         from frtrio.core.tracking import Tracking
 
         self.tracking = Tracking(self.clients)  # CLIENT TRACKING (client-side caching)
@@ -406,7 +413,12 @@ class Server:
     def _key_expired(self, db, key: bytes) -> int:
         """A key was found expired (Db.on_expire): a master deletes it and
         propagates DEL (UNLINK with lazyfree-lazy-expire); a replica keeps
-        it until its master's DEL arrives, alive for the master's commands."""
+        it until its master's DEL arrives, alive for the master's commands.
+        Nothing expires while a dataset loads (Redis's keyIsExpired): a
+        command of the AOF that touches a key its own PEXPIREAT put in the
+        past works on the whole key, which expires once loading is over."""
+        if self.loading:
+            return 2
         if self.repl.masterhost is not None:
             if self.in_master_cmd:
                 return 2

@@ -125,7 +125,12 @@ class AOF:
             return "rdb", rdb_bytes(self.server, self.config, aof_base=True)
         from frtrio.persist.rewrite import dataset_as_commands
 
-        return "aof", dataset_as_commands(self.server)
+        data = dataset_as_commands(self.server)
+        if self.config.get("aof-timestamp-enabled") == "yes":
+            # a command base starts with the time of the rewrite (Redis's
+            # rewriteAppendOnlyFileRio)
+            data = b"#TS:%d\r\n" % (self.server.now_ms // 1000) + data
+        return "aof", data
 
     def _gc_history(self) -> None:
         m = self.manifest

@@ -57,26 +57,29 @@ def load_aof_steps(aof):
              dict(srv.errorstats))
     srv.loading = True
     try:
-        if aof.read_manifest():
+        has_manifest = aof.read_manifest()
+        if aof.fs.exists(aof.legacy_path) and _needs_upgrade(aof, has_manifest):
+            _upgrade_prepare(aof)
+            has_manifest = True
+        if has_manifest:
             names = aof.manifest.files()
             if not names:
                 log.info("The AOF manifest lists no files: starting empty")
+            for name in names:
+                # Redis sizes every listed file before it loads any: one
+                # that is missing is fatal
+                if not aof.fs.exists(aof.file_path(name)):
+                    raise AOFLoadError("Unable to obtain the AOF file %s length. stat: No such "
+                                       "file or directory" % name)
             off = 0
             for idx, name in enumerate(names):
                 last = idx == len(names) - 1
                 path = aof.file_path(name)
-                if not aof.fs.exists(path):
-                    log.warning("The append log file %s doesn't exist: No such file or "
-                                "directory", name)
-                    continue
                 off += yield from _shifted(_load_file(aof, path, name, last), off)
                 if idx == 0 and aof.manifest.base and name == aof.manifest.base[0]:
                     log.info("DB loaded from base file %s", name)
                 else:
                     log.info("DB loaded from incr file %s", name)
-        elif aof.fs.exists(aof.legacy_path):
-            yield from _load_file(aof, aof.legacy_path, aof.filename, True)
-            _upgrade_legacy(aof)
         else:
             return
         log.info("DB loaded from append only file: %d commands", aof.loaded_commands)
@@ -89,16 +92,32 @@ def load_aof_steps(aof):
             cur.update(old)
 
 
-def _upgrade_legacy(aof) -> None:
-    """A pre-7.0 single AOF becomes the base of a new manifest."""
+def _needs_upgrade(aof, has_manifest: bool) -> bool:
+    """Redis's three cases for a pre-7.0 ``<dir>/<appendfilename>``: no AOF
+    directory; no manifest (or one that lists nothing); or a manifest that
+    lists only that file as its base while the directory does not hold it
+    (an upgrade interrupted before the file was moved)."""
+    if not aof.fs.exists(aof.dirpath) or not has_manifest:
+        return True
+    m = aof.manifest
+    if m.base is None and not m.incrs:
+        return True
+    return (m.base is not None and not m.incrs and m.base[0] == aof.filename
+            and not aof.fs.exists(aof.file_path(aof.filename)))
+
+
+def _upgrade_prepare(aof) -> None:
+    """Redis's aofUpgradePrepare: the old single AOF becomes the base of a
+    manifest in the AOF directory (manifest first, then the file moves in),
+    and is loaded from there."""
     aof.fs.makedirs(aof.dirpath)
-    data = aof.fs.read(aof.legacy_path)
-    aof.fs.write_atomic(aof.file_path(aof.filename), data)
     aof.manifest = Manifest()
     aof.manifest.base = (aof.filename, 1)
     aof.write_manifest()
+    aof.fs.write_atomic(aof.file_path(aof.filename), aof.fs.read(aof.legacy_path))
     aof.fs.remove(aof.legacy_path)
-    log.info("Successfully migrated an old-style AOF into the AOF directory")
+    log.info("Successfully migrated an old-style AOF file (%s) into the AOF directory (%s).",
+             aof.filename, aof.config.get("appenddirname"))
 
 
 def _load_file(aof, path: str, name: str, last: bool):

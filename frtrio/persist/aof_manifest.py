@@ -56,40 +56,93 @@ class Manifest:
 
     @classmethod
     def parse(cls, data: bytes, path: str) -> "Manifest":
+        """Read a manifest as Redis 7.0's aofLoadManifestFromFile does: lines
+        of at most 1024 bytes, each ending in a newline; ``#`` lines are
+        comments; a blank line, fewer than 6 words, an odd count, a missing
+        (or zero) file/seq/type, a path for a name are invalid; keys are
+        case-insensitive and unknown ones ignored; the seq is read as atoll.
+        Any error is an AOFLoadError whose lines are Redis's log lines."""
         m = cls()
-        bad = "Invalid AOF manifest file format (%s)" % path
-        last_incr = 0
-        for raw in data.split(b"\n"):
-            line = raw.strip(b" \t\r\n")
-            if not line or line[:1] == b"#":
+        maxseq = 0
+        pos = 0
+        linenum = 0
+        end = len(data)
+        while True:
+            if pos >= end:
+                if linenum == 0:
+                    raise _fatal("Found an empty AOF manifest")
+                break
+            nl = data.find(b"\n", pos, pos + MANIFEST_MAX_LINE)
+            stop = nl + 1 if nl >= 0 else min(end, pos + MANIFEST_MAX_LINE)
+            chunk = data[pos:stop]
+            pos = stop
+            linenum += 1
+            if chunk[:1] == b"#":
                 continue
+            if nl < 0:
+                raise _fatal("The AOF manifest file contains too long line")
+            line = chunk.strip(b" \t\r\n")
+            bad = _fatal("Invalid AOF manifest file format", linenum, line)
+            if not line:
+                raise bad
             words = split_args(line)
-            if not words or len(words) % 2:
-                raise AOFLoadError(bad)
-            kv = {}
+            if not words or len(words) < 6 or len(words) % 2:
+                raise bad
+            fname = None
+            seq = 0
+            typ = b""
             for k, v in zip(words[0::2], words[1::2]):
-                kv[k.decode("latin-1")] = v
-            if "file" not in kv or "seq" not in kv or "type" not in kv:
-                raise AOFLoadError(bad)
-            fname = kv["file"].decode("utf-8", "surrogateescape")
-            if "/" in fname:
-                raise AOFLoadError(bad)
-            try:
-                seq = int(kv["seq"])
-            except ValueError:
-                raise AOFLoadError(bad) from None
-            typ = kv["type"]
+                k = k.lower()
+                if k == b"file":
+                    fname = v.decode("utf-8", "surrogateescape")
+                    if "/" in fname:
+                        raise _fatal("File can't be a path, just a filename", linenum, line)
+                elif k == b"seq":
+                    seq = _atoll(v)
+                elif k == b"type":
+                    typ = v[:1]
+            if fname is None or not seq or not typ or typ == b"\0":
+                raise bad
             if typ == b"b":
                 if m.base is not None:
-                    raise AOFLoadError("Found duplicate base file information (%s)" % path)
+                    raise _fatal("Found duplicate base file information", linenum, line)
                 m.base = (fname, seq)
             elif typ == b"h":
                 m.history.append((fname, seq))
             elif typ == b"i":
-                if seq <= last_incr:
-                    raise AOFLoadError("Found a non-monotonic sequence number (%s)" % path)
-                last_incr = seq
+                if seq <= maxseq:
+                    raise _fatal("Found a non-monotonic sequence number", linenum, line)
+                maxseq = seq
                 m.incrs.append((fname, seq))
             else:
-                raise AOFLoadError("Unknown AOF file type (%s)" % path)
+                raise _fatal("Unknown AOF file type", linenum, line)
         return m
+
+
+MANIFEST_MAX_LINE = 1024
+
+
+def _fatal(err: str, linenum: int = 0, line: bytes | None = None) -> AOFLoadError:
+    """Redis's log lines for a manifest it refuses (then it exits 1)."""
+    lines = ["*** FATAL AOF MANIFEST FILE ERROR ***"]
+    if line is not None:
+        lines.append("Reading the manifest file, at line %d" % linenum)
+        lines.append(">>> '%s'" % line.decode("utf-8", "backslashreplace"))
+    lines.append(err)
+    return AOFLoadError("\n".join(lines))
+
+
+def _atoll(b: bytes) -> int:
+    """C's atoll: leading blanks, a sign, digits; 0 when there are none."""
+    s = b.lstrip(b" \t\n\v\f\r")
+    sign = 1
+    if s[:1] in (b"+", b"-"):
+        sign = -1 if s[:1] == b"-" else 1
+        s = s[1:]
+    n = 0
+    for ch in s:
+        if not 48 <= ch <= 57:
+            break
+        n = n * 10 + ch - 48
+    n *= sign
+    return max(-(1 << 63), min((1 << 63) - 1, n))

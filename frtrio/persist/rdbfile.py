@@ -51,7 +51,18 @@ OP_EOF = 0xFF
 
 
 class RdbLoadError(Exception):
-    """The RDB data cannot be loaded; the server must not start."""
+    """The RDB data cannot be loaded; the server must not start. ``report``
+    is the line Redis's rdbReportCorruptRDB logs after the message, if any."""
+
+    def __init__(self, msg: str, report: str | None = None):
+        super().__init__(msg)
+        self.report = report
+
+    def fatal_lines(self) -> str:
+        """What the server logs before it exits at start."""
+        if self.report is not None:
+            return "%s\n%s" % (self, self.report)
+        return "Fatal error loading the DB: %s. Exiting." % self
 
 
 def limits(cfg) -> _rdb.Limits:
@@ -311,8 +322,11 @@ def load_rdb_steps(data: bytes, server, cfg, preamble: bool = False, aux: dict |
                     cfg, "skip_checksum_validation", False):
                 actual = crc64.crc64(data[:end])
                 if actual != stored:
-                    raise RdbLoadError("Wrong RDB checksum expected: (%x) got (%x). Aborting now."
-                                       % (stored, actual))
+                    raise RdbLoadError(
+                        "Wrong RDB checksum expected: (%x) but got (%x). Aborting now."
+                        % (actual, stored),
+                        "Internal error in RDB reading offset 0, function at rdb.c:3217 -> "
+                        "RDB CRC error")
     except rdb_format.RdbError:
         raise RdbLoadError("Short read or OOM loading DB. Unrecoverable error, aborting now.") \
             from None

@@ -250,10 +250,8 @@ class ClientConn:
                 await self._flush()
             else:
                 self._send_some()
-            if srv.shutdown_requested is not None and not srv.shutdown_deadline_ms:
-                node.request_shutdown(srv.shutdown_requested)
-                if not srv.shutdown_deadline_ms:
-                    return  # stopping now (else: waiting for replicas, others go on)
+            if srv.shutdown_exiting:
+                return  # the node is stopping (SHUTDOWN, or a signal's shutdown)
             if c.flags & (F.CLOSE_AFTER_REPLY | F.CLOSE_ASAP):
                 return
             if (was_blocked or parser.paused) and perr is None:
@@ -345,7 +343,7 @@ class ClientConn:
                         # (trio's clock: virtual in the simulator; env.pause
                         # would freeze the whole process like DEBUG SLEEP)
                         await trio.sleep(0.001)
-                        if srv.shutdown_requested is not None:
+                        if srv.shutdown_exiting:
                             # SHUTDOWN NOSAVE while busy: the process exits
                             # with the script left suspended
                             raise _Disconnected()

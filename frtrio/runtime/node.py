@@ -27,8 +27,10 @@ import frtrio.commands  # noqa: F401  (registers all commands)
 from frtrio.core.beforesleep import BeforeSleep
 from frtrio.config import Config
 from frtrio.core.effects import (
-    PERSISTENCE, AclFile, ApplyConfig, Crash, PauseChanged, SaveClusterConfig, SetMaster, UnsetMaster,
+    PERSISTENCE, AclFile, ApplyConfig, Crash, PauseChanged, SaveClusterConfig, SetMaster,
+    Shutdown, UnsetMaster,
 )
+from frtrio.core import shutdown as _sd
 from frtrio.core.engine import Server
 from frtrio.core.events import open_node_event_log
 from frtrio.core.policy import Policy
@@ -70,6 +72,9 @@ class Node:
         self._tcp_spec: tuple | None = None
         self.exit_code = 0
         self.on_shutdown = []  # callables run at shutdown (pidfile removal...)
+        # the final snapshot of a shutdown: fn(flags) -> False when it failed
+        # (runtime/persistence.py sets it for the real server)
+        self.final_save = None
         self.cron_hooks = []  # callables run from the cron once a second (save points)
         self.on_role_change: list = []  # callables run when this node becomes a replica or master
         # name -> fn(value): how this node applies a parameter flagged SHELL
@@ -142,7 +147,6 @@ class Node:
         self.on_shutdown.append(self.cluster_file.close)
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        self.load()
         try:
             async with trio.open_nursery() as n:
                 self.nursery = n
@@ -170,6 +174,12 @@ class Node:
                         self.listen_addrs.append((host, port))
                 for fn in self.on_listening:
                     fn()
+                # the data once the listeners are open and the banner is out,
+                # as Redis (initServer, the logo, then the manifest and the
+                # load): a manifest or RDB it refuses is logged after the PID
+                # line the test harness waits for. A load done in one go
+                # leaves connections in the backlog until it is over.
+                self.load()
                 if self.pending_load is not None:
                     # clients may connect meanwhile: they are answered -LOADING
                     load, self.pending_load = self.pending_load, None
@@ -318,47 +328,60 @@ class Node:
         if self.cancel_scope is not None:
             self.cancel_scope.cancel()
 
-    def request_shutdown(self, mode: str) -> None:
-        """SHUTDOWN [SAVE|NOSAVE] or a signal: stop serving, flush, exit.
-        Without NOW, lagging replicas first get up to shutdown-timeout
-        seconds to acknowledge the whole stream (writes paused, GETACK
-        sent), as Redis's prepareForShutdown; SHUTDOWN ABORT ends the wait."""
+    def request_shutdown(self, flags: int) -> bool:
+        """Prepare a shutdown (SHUTDOWN, or a signal from the cron; Redis's
+        prepareForShutdown): finish it at once, or, when a replica lags and
+        shutdown-timeout allows, start waiting for it (the cron finishes
+        it). True when the node is stopping."""
         from frtrio.commands.server import replicas_lagging
 
         srv = self.server
-        if srv.loading:
-            # Redis's prepareForShutdown: a half-loaded dataset is never saved
-            srv.shutdown_requested = "nosave"
-        timeout = int(self.config.get("shutdown-timeout") or 0)
-        if srv.shutdown_deadline_ms:
-            return  # already waiting
-        if srv.shutdown_now or not timeout or not replicas_lagging(srv) or self.nursery is None:
-            self._finish_shutdown()
-            return
         srv.now_ms = self.env.unix_ms()
-        srv.shutdown_deadline_ms = srv.now_ms + timeout * 1000
-        if not srv.pause_end_ms:
-            srv.repl.getack_wanted = True
-        srv.pause_clients(1 << 62, False, "shutdown")
-        self.pause_changed.set()
-        log.info("Waiting for replicas before shutting down.")
-        self.flush_effects()  # the GETACK goes out now
-        self.nursery.start_soon(self._shutdown_wait)
+        timeout = int(self.config.get("shutdown-timeout") or 0)
+        lagging = replicas_lagging(srv) and self.nursery is not None
+        if srv.shutdown_deadline_ms:
+            return False  # already waiting for replicas (Redis: C_ERR, nothing logged)
+        log.warning("User requested shutdown...")
+        step = _sd.prepare(srv, flags, timeout, lagging)
+        if step == "wait":
+            self.pause_changed.set()
+            log.info("Waiting for replicas before shutting down.")
+            self._carry_out_pending()
+            self.flush_effects()  # the GETACK goes out now
+            return False
+        return self._finish_shutdown()
 
-    async def _shutdown_wait(self) -> None:
+    def shutdown_tick(self) -> bool:
+        """serverCron's shutdown duty: act on a signal received since the
+        last tick, or finish a shutdown waiting for replicas once they have
+        caught up or its time is up. True when the node is stopping."""
         from frtrio.commands.server import replicas_lagging
 
         srv = self.server
-        while srv.shutdown_deadline_ms:
-            srv.now_ms = self.env.unix_ms()
-            if srv.now_ms >= srv.shutdown_deadline_ms or not replicas_lagging(srv):
-                self._finish_shutdown()
-                return
-            await trio.sleep(0.01)
-        # (SHUTDOWN ABORT: the node keeps running; writes were unpaused)
+        if not srv.shutdown_asap and not srv.shutdown_deadline_ms:
+            return False
+        srv.now_ms = self.env.unix_ms()
+        step = _sd.cron_step(srv, self.config, replicas_lagging(srv))
+        if step is None:
+            return False
+        what, flags = step
+        if what == "prepare":
+            if self.request_shutdown(flags):
+                return True
+            if srv.shutdown_asap and not srv.shutdown_deadline_ms and srv.loading:
+                log.warning("SIGTERM received but errors trying to shut down the server, "
+                            "check the logs for more information")
+                srv.shutdown_asap = False
+                srv.last_sig = ""
+            return False
+        return self._finish_shutdown()
 
-    def _finish_shutdown(self) -> None:
-        """Redis's finishShutdown: report lagging replicas, then stop."""
+    def _finish_shutdown(self) -> bool:
+        """Redis's finishShutdown: report lagging replicas, flush and fsync
+        the AOF, the final snapshot; then stop. When the snapshot fails
+        (without FORCE) the shutdown is cancelled instead: the clients
+        blocked in SHUTDOWN get an error and the node goes on. True when
+        the node is stopping."""
         srv = self.server
         repl = srv.repl
         off = repl.state.master_repl_offset
@@ -372,7 +395,37 @@ class Node:
                             "state=%s.", r.ip, r.port, off - r.ack_off, lag, r.state)
         if n:
             log.info("%d of %d replicas are in sync when shutting down.", n - lagging, n)
+        flags = srv.shutdown_flags
+        if self.aof is not None:
+            log.info("Calling fsync() on the AOF file.")
+            try:
+                self.flush_effects()
+                self.aof.write()
+                self.aof.fsync()
+            except OSError as e:
+                log.warning("Fail to fsync the AOF file: %s.", e.strerror or e)
+        if self.final_save is not None and not self.final_save(flags):
+            if flags & _sd.FORCE:
+                log.warning("Error trying to save the DB. Exit anyway.")
+            else:
+                log.warning("Error trying to save the DB, can't exit.")
+                log.warning("Errors trying to shut down the server. "
+                            "Check the logs for more information.")
+                _sd.cancel(srv)
+                self.pause_changed.set()
+                self._carry_out_pending()
+                return False
+        srv.shutdown_exiting = True
         self.shutdown()
+        return True
+
+    def _carry_out_pending(self) -> None:
+        """Effects a core function left outside a command (PauseChanged)."""
+        srv = self.server
+        effects = list(srv.effects)
+        srv.effects.clear()
+        for e in effects:
+            self.carry_out(e)
 
     def _final_flush(self) -> None:
         if self.aof is not None:
@@ -430,6 +483,11 @@ class Node:
         srv = self.server
         if srv.propagated and self.aof is not None:
             self.aof.feed(srv.propagated)
+            if srv.aof_flush_sleep_us and self.aof.buf:
+                # DEBUG AOF-FLUSH-SLEEP: the whole node stops before the
+                # write, as Redis's usleep in flushAppendOnlyFile (replies
+                # wait for this duty, so none leaves before the record)
+                self.env.freeze(srv.aof_flush_sleep_us / 1e6)
             self.aof.write()
 
     def _cluster_save_config(self) -> None:
@@ -471,6 +529,8 @@ class Node:
                 e.reply.fill(result)
         elif type(e) is AclFile:
             self.acl_file(e)
+        elif type(e) is Shutdown:
+            self.request_shutdown(e.flags)  # (a failure unblocks its client with an error)
         elif type(e) is PauseChanged:
             # clients held by CLIENT PAUSE look again (runtime/client_conn.py)
             self.pause_changed.set()
@@ -575,6 +635,8 @@ class Node:
             await env.sleep_until(wake)
             if srv.cron_paused:  # DEBUG PAUSE-CRON 1
                 continue
+            if self.shutdown_tick():  # a signal's shutdown, or replicas caught up
+                return
             now = env.now()
             srv.now_ms = env.unix_ms()
             if cluster and now >= next_cluster - 1e-9:

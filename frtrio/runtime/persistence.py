@@ -23,6 +23,7 @@ import os
 
 import trio
 
+from frtrio.core.shutdown import save_at_exit
 from frtrio.core.effects import DebugLoadAof, DebugReload, RewriteAof, RewriteConfig, SaveSnapshot
 from frtrio.persist.aof import AOF
 from frtrio.persist.aof_format import AOFLoadError
@@ -81,9 +82,12 @@ def dump_path(cfg) -> str:
     return os.path.join(cfg.get("dir") or ".", cfg.get("dbfilename"))
 
 
-def save_dump(node, counted: bool = True) -> None:
+def save_dump(node, counted: bool = True, status: bool = True) -> None:
     """SAVE: the dataset into <dir>/<dbfilename>, atomically. OSError or
-    RdbError on failure (the status INFO shows is updated either way)."""
+    RdbError on failure (the status INFO shows is updated either way,
+    except for a failed shutdown snapshot (``status`` False): Redis's
+    foreground save at shutdown leaves the last background save's status,
+    so a failed one does not make the node refuse writes)."""
     from frtrio.persist.rdbfile import rdb_bytes
 
     srv = node.server
@@ -91,8 +95,9 @@ def save_dump(node, counted: bool = True) -> None:
         data = rdb_bytes(srv, node.config)
         node.env.fs.write_atomic(dump_path(node.config), data)
     except Exception as e:
-        srv.rdb_last_save_ok = False
-        srv.refresh_disk_error()
+        if status:
+            srv.rdb_last_save_ok = False
+            srv.refresh_disk_error()
         log.warning("Failed saving the DB: %s", getattr(e, "strerror", None) or e)
         raise
     srv.rdb_last_save_ok = True
@@ -155,7 +160,7 @@ async def load_dump_serving(node) -> None:
     try:
         _, loaded, expired = await load_steps_serving(node, steps, len(data))
     except RdbLoadError as e:
-        raise AOFLoadError("Fatal error loading the DB: %s. Exiting." % e) from None
+        raise AOFLoadError(e.fatal_lines()) from None
     _dump_loaded(node, master, aux, expired_keys, loaded, expired)
 
 
@@ -192,6 +197,10 @@ async def load_steps_serving(node, steps, total: int):
                 await trio.sleep(owed)
                 owed = 0.0
                 srv.now_ms = env.unix_ms()
+                if srv.shutdown_asap and node.shutdown_tick():
+                    # a signal while loading (Redis's whileBlockedCron): stop
+                    # without saving the half-loaded dataset
+                    await trio.lowlevel.checkpoint()
     finally:
         srv.loading = False
         srv.loading_loaded_bytes = 0
@@ -213,7 +222,7 @@ def _rdb_or_fatal(load):
     try:
         return load()
     except RdbLoadError as e:
-        raise AOFLoadError("Fatal error loading the DB: %s. Exiting." % e) from None
+        raise AOFLoadError(e.fatal_lines()) from None
 
 
 def _dump_loaded(node, master, aux, expired_keys, loaded, expired) -> None:
@@ -284,8 +293,9 @@ def attach(node) -> None:
       the simulator): dump.rdb is loaded when present;
     * CONFIG SET appendonly switches the AOF;
     * with ``node.persist_rdb``: save points checked from the node's cron
-      (``node.cron_hooks``), and the final RDB snapshot at shutdown when save
-      points are configured (or SHUTDOWN SAVE), skipped for SHUTDOWN NOSAVE."""
+      (``node.cron_hooks``), and the final RDB snapshot of a shutdown
+      (``node.final_save``) when save points are configured (or SHUTDOWN
+      SAVE), skipped for SHUTDOWN NOSAVE."""
     srv = node.server
     cfg = node.config
     rdb = node.persist_rdb
@@ -320,18 +330,18 @@ def attach(node) -> None:
                 except Exception:  # noqa: BLE001 - logged; retried later
                     pass
 
-        def at_shutdown() -> None:
-            mode = srv.shutdown_requested or "default"
-            if mode == "nosave" or (mode != "save" and not cfg.save_params()):
-                return
-            log.warning("Saving the final RDB snapshot before exiting.")
+        def final_save(flags: int) -> bool:
+            if not save_at_exit(flags, bool(cfg.save_params())):
+                return True
+            log.info("Saving the final RDB snapshot before exiting.")
             try:
-                save_dump(node)
-            except Exception:  # noqa: BLE001
-                log.warning("Error trying to save the DB, can't save at exit.")
+                save_dump(node, status=False)
+            except Exception:  # noqa: BLE001 - logged by save_dump
+                return False
+            return True
 
         node.cron_hooks.append(cron)
-        node.on_shutdown.insert(0, at_shutdown)
+        node.final_save = final_save
 
     node.config_appliers["appendonly"] = lambda value: set_appendonly(node, value == "yes")
 
