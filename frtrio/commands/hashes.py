@@ -28,10 +28,11 @@ from frtrio.commands.util import (
     lookup_read,
     parse_int,
     syntax_error,
+    too_many_for_output_limit,
     wrongtype,
 )
 from frtrio.protocol.parser import string2ll
-from frtrio.protocol.reply import OK, Map
+from frtrio.protocol.reply import NO_REPLY, OK, Map
 from frtrio.store.db import HashValue
 
 
@@ -296,6 +297,8 @@ def _hrandfield_count(c, key: bytes, n: int, withvalues: bool):
 
     if n < 0 or count == 1:
         # with repetitions, in random order
+        if too_many_for_output_limit(c, count, 12 if withvalues else 6):
+            return NO_REPLY
         keys = list(h)
         out = []
         for _ in range(count):

@@ -28,9 +28,10 @@ from frtrio.core.client import F
 from frtrio.commands.lists import _parse_positive, _parse_range
 from frtrio.commands.strings import modified
 from frtrio.commands.table import command
-from frtrio.commands.util import LLONG_MAX, err, lookup_read, parse_int, syntax_error, wrongtype
+from frtrio.commands.util import (LLONG_MAX, err, lookup_read, parse_int, syntax_error,
+                                  too_many_for_output_limit, wrongtype)
 from frtrio.protocol.parser import string2ll
-from frtrio.protocol.reply import SetReply
+from frtrio.protocol.reply import NO_REPLY, SetReply
 from frtrio.store.db import SetValue, set_added, set_is_ht
 from frtrio.store.glob import compile_pattern
 
@@ -321,6 +322,8 @@ def cmd_srandmember(c, argv):
             return []
         size = len(s)
         if n < 0 or count == 1:
+            if too_many_for_output_limit(c, count, 6):
+                return NO_REPLY
             keys = list(s)
             return [keys[rng.randrange(size)] for _ in range(count)]
         if count >= size:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import ErrorReply
+from frtrio.core.client import F
 from frtrio.core.notify import GENERIC, KEY_MISS
 from frtrio.core.notify import notify as _notify
 
@@ -135,3 +136,21 @@ def ev(c, type_flag: int, event: bytes, key: bytes) -> None:
     srv = c.server
     if srv.notify_flags & type_flag:
         _notify(srv, type_flag, event, key, c.db.id)
+
+
+def too_many_for_output_limit(c, count: int, min_bytes: int) -> bool:
+    """A reply of ``count`` random picks (SRANDMEMBER, HRANDFIELD and
+    ZRANDMEMBER with a negative count), each at least ``min_bytes``, that
+    cannot fit under the client's hard output limit: Redis would stop
+    building it once the limit closed the client; frtrio closes the client
+    without building it (the reply is never sent either way). True when the
+    client was closed so; a reply that may fit is built and the limit is
+    checked after the command as usual."""
+    srv = c.server
+    hard = srv.obuf.limits["pubsub" if c.in_pubsub else "normal"][0]
+    if not hard or count * min_bytes <= hard + c.rb_size - c.out_bytes:
+        return False
+    if srv.clients.get(c.id) is not c or c.flags & (F.MASTER | F.SLAVE):
+        return False  # (a script's client, a replication link: never closed for it)
+    srv.close_for_output_limits(c)
+    return True

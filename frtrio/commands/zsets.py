@@ -32,13 +32,14 @@ from frtrio.commands.util import (
     LLONG_MAX,
     NOT_FLOAT,
     NOT_INT,
+    too_many_for_output_limit,
     err,
     parse_int,
     syntax_error,
     wrongtype,
 )
 from frtrio.protocol.parser import string2ll
-from frtrio.protocol.reply import Double, NullArray, format_double
+from frtrio.protocol.reply import NO_REPLY, Double, NullArray, format_double
 from frtrio.store.glob import compile_pattern
 from frtrio.store.zset import MINUS, PLUS, LexBound, ZSetValue
 from frtrio.core.cnum import cstr, string2d, strtod
@@ -788,6 +789,8 @@ def cmd_zrandmember(c, argv):
         resp3 = c.resp == 3
         if count < 0 or count == 1:
             count = abs(count)
+            if too_many_for_output_limit(c, count, 12 if withscores else 6):
+                return NO_REPLY
             pairs = [z.at(rng.randrange(size)) for _ in range(count)]
         elif count >= size:
             # the whole zset, walked as Redis's zset iterator does: backwards
