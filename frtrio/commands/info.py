@@ -159,7 +159,7 @@ def _info_memory(srv):
         "mem_replication_backlog:0",
         "mem_total_replication_buffers:%d" % _repl_buffers(srv),
         "mem_clients_slaves:%d" % srv.replica_clients_memory(),
-        "mem_clients_normal:0",
+        "mem_clients_normal:%d" % srv.clients_mem,
         *(srv.cluster.migrations.memory_lines() if srv.cluster is not None else ()),
         "mem_cluster_links:0",
         "mem_aof_buffer:0",

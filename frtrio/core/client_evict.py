@@ -54,10 +54,25 @@ def _dict_slots(n: int) -> int:
     return s
 
 
+# Redis's reply list: what overflows the reply buffer goes into nodes of 16 KB
+# asked for (jemalloc's 20 KB class): each has this much room and counts for
+# its room plus its header and list node (CLIENT LIST omem, the limits)
+REPLY_NODE_ROOM = 20464
+REPLY_NODE_COST = 20504
+
+
+def reply_list_memory(n: int) -> int:
+    """What ``n`` bytes of replies beyond the reply buffer count for."""
+    if n <= 0:
+        return 0
+    return -(-n // REPLY_NODE_ROOM) * REPLY_NODE_COST
+
+
 def obuf_memory(c) -> int:
     """The output buffer's counted part (CLIENT LIST ``omem``): what does not
-    fit the reply buffer (``rb_size``, frtrio/core/iobufs.py)."""
-    return max(0, c.out_bytes - c.rb_size)
+    fit the reply buffer (``rb_size``, frtrio/core/iobufs.py), in reply
+    list nodes."""
+    return reply_list_memory(c.out_bytes - c.rb_size)
 
 
 def querybuf_memory(c) -> int:

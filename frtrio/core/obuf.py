@@ -17,6 +17,7 @@ pipelines without reading meets these limits like on redis-server.
 
 from __future__ import annotations
 
+from frtrio.core.client_evict import REPLY_NODE_COST, obuf_memory
 from frtrio.core.iobufs import REPLY_MIN
 
 _OFF = float("inf")
@@ -41,7 +42,10 @@ class OutputLimits:
     def reload(self) -> None:
         self.limits.update(self.config.output_buffer_limits())
         hard, soft, _ = self.limits["normal"]
-        self.normal_from = min([x for x in (hard, soft) if x] or [_OFF]) + REPLY_MIN
+        # (counted in reply list nodes: a node's cost can pass the limit
+        # with fewer bytes than the limit pending)
+        self.normal_from = max(REPLY_MIN, min([x for x in (hard, soft) if x] or [_OFF])
+                               - REPLY_NODE_COST)
 
     def on_config(self, name: str, value: str) -> None:
         if name == "client-output-buffer-limit":
@@ -49,7 +53,7 @@ class OutputLimits:
 
     def over(self, c, cls: str, now_ms: int) -> bool:
         """Is client ``c`` (of class ``cls``) over its limit now?"""
-        return self.over_used(c.id, c.out_bytes - c.rb_size, cls, now_ms)
+        return self.over_used(c.id, obuf_memory(c), cls, now_ms)
 
     def over_used(self, cid: int, used: int, cls: str, now_ms: int) -> bool:
         """Is the client with id ``cid``, holding ``used`` counted bytes of
