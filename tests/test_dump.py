@@ -447,3 +447,46 @@ def test_c16_restore_without_deep_sanitization_skips_the_stream_lp_count(frtrio_
                 c.cmd("DEL", "_stream")
                 c.cmd("CONFIG", "SET", "sanitize-dump-payload", "no")
                 c.cmd("DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "0")
+
+
+def _rdb_file(records: bytes) -> bytes:
+    # version 10, db 0, the records, EOF, a zero checksum (not checked)
+    return b"REDIS0010" + b"\xfe\x00" + records + b"\xff" + b"\x00" * 8
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_c16_rdb_load_skips_empty_keys_and_refuses_a_corrupt_value(kind, tmp_path):
+    """Loading dump.rdb at start: an empty aggregate (old Redis versions
+    could save one) is skipped with Redis's log lines; a corrupt packed
+    value stops the server with Redis's report and exit code 1 (upstream
+    integration/corrupt-dump 'load corrupted rdb with empty keys', 'load
+    corrupted rdb with no CRC')."""
+    from support import ServerProc
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    # an empty set 'set' (type 2, no member) and a string 'k'
+    (empty / "dump.rdb").write_bytes(_rdb_file(b"\x02\x03set\x00" + b"\x00\x01k\x01v"))
+    p = ServerProc(kind, workdir=str(empty)).start()
+    try:
+        with p.conn() as c:
+            assert c.cmd("DBSIZE") == b":1\r\n"
+            assert c.cmd("GET", "k") == b"$1\r\nv\r\n"
+        log = open(p.log_path, "rb").read()
+        assert b"rdbLoadObject skipping empty key: set" in log
+        assert b"keys loaded: 1, keys expired: 0, empty keys skipped: 1." in log
+    finally:
+        p.cleanup()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    # a hash ziplist (type 13) whose ziplist header lies about its length
+    zl = b"\x0e\x00\x00\x00\x0a\x00\x00\x00\x01\x00\x00\x02a\x00\xff"
+    (bad / "dump.rdb").write_bytes(_rdb_file(b"\x0d\x01h" + bytes([len(zl)]) + zl))
+    p = ServerProc(kind, workdir=str(bad)).start(wait=False)
+    try:
+        assert p.proc.wait(20) == 1
+        log = open(p.log_path, "rb").read()
+        assert log.count(b"Terminating server after rdb file reading failure.") == 1
+        assert b"Hash ziplist integrity check failed." in log, log[-2000:]
+    finally:
+        p.cleanup()

@@ -59,9 +59,11 @@ class RdbLoadError(Exception):
         self.report = report
 
     def fatal_lines(self) -> str:
-        """What the server logs before it exits at start."""
+        """What the server logs before it exits at start (a corrupt file:
+        Redis's report line, then the check of the file, then the end)."""
         if self.report is not None:
-            return "%s\n%s" % (self, self.report)
+            return "%s\n%s\nTerminating server after rdb file reading failure." % (
+                self, self.report)
         return "Fatal error loading the DB: %s. Exiting." % self
 
 
@@ -234,7 +236,7 @@ def load_rdb_steps(data: bytes, server, cfg, preamble: bool = False, aux: dict |
     r.pos = 9
     db = server.dbs[0]
     expire = None
-    loaded = expired = 0
+    loaded = expired = skipped = 0
     now = server.now_ms
     try:
         lru_idle = lfu_freq = -1
@@ -290,11 +292,26 @@ def load_rdb_steps(data: bytes, server, cfg, preamble: bool = False, aux: dict |
                 raise RdbLoadError("The RDB file holds functions in the pre-7.0 format, which "
                                    "frtrio cannot load")
             key = r.string()
+            at = r.pos
             try:
                 value = _rdb.decode_object(r, t, lim)
             except rdb_format.RdbError as e:
-                raise RdbLoadError("Can't load the value of key '%s': %s"
-                                   % (key.decode("latin-1")[:100], e)) from None
+                if str(e) == "Empty keys":
+                    # an empty aggregate (an old Redis bug could save them):
+                    # skipped, as Redis does, with its log line
+                    skipped += 1
+                    if skipped <= 10:
+                        log.warning("rdbLoadObject skipping empty key: %s", key.decode("latin-1"))
+                    expire = None
+                    lru_idle = lfu_freq = -1
+                    yield r.pos
+                    continue
+                name = key.decode("latin-1")[:100]
+                raise RdbLoadError(
+                    "Can't load the value of key '%s': %s" % (name, e),
+                    "Internal error in RDB reading offset 0, function at rdb.c:0 -> %s\n"
+                    "[offset %d] RDB check: the value of key '%s' (type %d) is refused: %s"
+                    % (e, at, name, t, e)) from None
             if expire is not None and not preamble and not keep_expired and expire < now:
                 expired += 1
                 if expired_keys is not None:
@@ -332,6 +349,7 @@ def load_rdb_steps(data: bytes, server, cfg, preamble: bool = False, aux: dict |
             from None
     server.rdb_last_load_keys_loaded = loaded
     server.rdb_last_load_keys_expired = expired
+    server.rdb_last_load_empty_skipped = skipped
     return r.pos, loaded, expired
 
 

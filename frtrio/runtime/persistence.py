@@ -230,7 +230,12 @@ def _dump_loaded(node, master, aux, expired_keys, loaded, expired) -> None:
 
     srv = node.server
     srv.dirty = 0
-    log.info("Done loading RDB, keys loaded: %d, keys expired: %d.", loaded, expired)
+    skipped = getattr(node.server, "rdb_last_load_empty_skipped", 0)
+    if skipped:
+        log.info("Done loading RDB, keys loaded: %d, keys expired: %d, empty keys skipped: %d.",
+                 loaded, expired, skipped)
+    else:
+        log.info("Done loading RDB, keys loaded: %d, keys expired: %d.", loaded, expired)
     log.info("DB loaded from disk")
     restore_replication(srv, node.config, repl_info(aux), master, expired_keys)
 
