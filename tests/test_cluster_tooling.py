@@ -620,6 +620,7 @@ def _flags(p, nid) -> str:
     return nodes_view(p).get(nid, ("", ""))[1]
 
 
+@pytest.mark.slow  # (11 s: the default run is at its 10-minute budget)
 def test_c12_dropped_pongs_make_a_live_peer_pfail_after_the_node_timeout(mixed):
     """DEBUG DROP-CLUSTER-PACKET-FILTER 1 (PONG) on an frtrio node and on a
     redis-server node. Each stops getting answers to its pings; since each

@@ -630,6 +630,7 @@ BGSAVE_MISCONF = (
     b"RDB error.\r\n")
 
 
+@pytest.mark.slow  # (9 s each: the default run is at its 10-minute budget)
 @BOTH
 def test_full_disk_failed_snapshot_refuses_writes_until_a_save_succeeds(kind):
     """RDB persistence (save points) on a full disk: the failed snapshot makes

@@ -30,6 +30,7 @@ def _free_ports(n: int = 3) -> int:
     raise RuntimeError("no %d consecutive free ports" % n)
 
 
+@pytest.mark.slow  # (13 s: the default run is at its 10-minute budget)
 def test_c14_local_cluster_up_status_down(tmp_path, capsys):
     d = str(tmp_path / "c")
     base = _free_ports(3)
@@ -46,6 +47,7 @@ def test_c14_local_cluster_up_status_down(tmp_path, capsys):
     assert "3 nodes stopped" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # (17 s: the default run is at its 10-minute budget)
 def test_c12_local_cluster_with_replicas_replicates(tmp_path, capsys):
     """`frtrio cluster up --replicas 1`: three masters, each with a replica
     that holds its master's data (READONLY reads on the replica)."""
