@@ -11,6 +11,7 @@ files waiting to be deleted)::
 from __future__ import annotations
 
 from frtrio.config import repr_bytes
+from frtrio.core.cnum import strtol
 from frtrio.persist.aof_format import AOFLoadError
 from frtrio.protocol.parser import split_args
 
@@ -98,7 +99,7 @@ class Manifest:
                     if "/" in fname:
                         raise _fatal("File can't be a path, just a filename", linenum, line)
                 elif k == b"seq":
-                    seq = _atoll(v)
+                    seq = strtol(v)  # (C's atoll)
                 elif k == b"type":
                     typ = v[:1]
             if fname is None or not seq or not typ or typ == b"\0":
@@ -132,17 +133,3 @@ def _fatal(err: str, linenum: int = 0, line: bytes | None = None) -> AOFLoadErro
     return AOFLoadError("\n".join(lines))
 
 
-def _atoll(b: bytes) -> int:
-    """C's atoll: leading blanks, a sign, digits; 0 when there are none."""
-    s = b.lstrip(b" \t\n\v\f\r")
-    sign = 1
-    if s[:1] in (b"+", b"-"):
-        sign = -1 if s[:1] == b"-" else 1
-        s = s[1:]
-    n = 0
-    for ch in s:
-        if not 48 <= ch <= 57:
-            break
-        n = n * 10 + ch - 48
-    n *= sign
-    return max(-(1 << 63), min((1 << 63) - 1, n))
