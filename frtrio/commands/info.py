@@ -115,8 +115,7 @@ def _repl_buffers(srv) -> int:
     if repl is None:
         return 0
     bl = repl.state.backlog
-    pending = max((r.buf_bytes for r in repl.replicas.values()), default=0)
-    return max(bl.histlen if bl is not None else 0, pending)
+    return max(bl.histlen if bl is not None else 0, srv.replication_buffer())
 
 
 def _info_memory(srv):
