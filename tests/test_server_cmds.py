@@ -612,6 +612,127 @@ def test_command_list(diff):
         diff("COMMAND", "LIST", *args)
 
 
+# --- COMMAND DOCS: Redis's facts, frtrio's prose ---------------------------------------------
+
+_BARE_FORMULA = re.compile(rb"O\([^\s]*\)")  # "O(1)", "O(log(N))": a formula, not prose
+
+
+def _pairs(v):
+    """The (key, value) pairs of a map reply in either protocol."""
+    if isinstance(v, tuple) and v[0] == "map":
+        return list(v[1])
+    assert isinstance(v, list) and len(v) % 2 == 0, v
+    return list(zip(v[::2], v[1::2]))
+
+
+def _docs_facts(reply: bytes, prose: dict, prefix=b""):
+    """A COMMAND DOCS reply as (name, facts) pairs: prose blanked (collected
+    into ``prose``), subcommands sorted by name (Redis lists them in hash
+    order). Field order, reply types and every other value are kept."""
+    return [(name, _doc_facts(name, doc, prose)) for name, doc in _pairs(value(reply))]
+
+
+def _doc_facts(name, doc, prose):
+    out = []
+    for k, v in _pairs(doc):
+        if k in (b"summary", b"complexity"):
+            prose[name, k] = v
+            v = b""
+        elif k == b"history":
+            items = v[1] if isinstance(v, tuple) else v
+            for i, (ver, text) in enumerate(items):
+                prose[name, b"history", i] = text
+            blank = [[ver, b""] for ver, _ in items]
+            v = (v[0], blank) if isinstance(v, tuple) else blank
+        elif k == b"subcommands":
+            tag = v[0] if isinstance(v, tuple) else None
+            v = (tag, sorted((n, _doc_facts(n, d, prose)) for n, d in _pairs(v)))
+        out.append((k, v))
+    return out
+
+
+def _check_prose(ours: dict, theirs: dict):
+    """Every prose field Redis has, frtrio has too (and no other), non-empty
+    and in its own words; a bare complexity formula may be the same."""
+    assert set(ours) == set(theirs)
+    for key, text in ours.items():
+        assert isinstance(text, bytes) and text.strip(), key
+        if key[1] == b"complexity" and _BARE_FORMULA.fullmatch(text):
+            continue
+        assert text != theirs[key], key
+
+
+def test_command_docs_facts_match_redis(diff):
+    names = _frtrio_commands(diff)
+    assert len(names) == 366  # every command and subcommand of 7.0.15
+    for proto in (2, 3):
+        _hello(diff, proto)
+        # no names: every command, its subcommands nested
+        a, b = diff.both("COMMAND", "DOCS")
+        pa, pb = {}, {}
+        fa, fb = dict(_docs_facts(a, pa)), dict(_docs_facts(b, pb))
+        assert len(fa) == 240 and fa == fb
+        _check_prose(pa, pb)
+        assert len(pa) > 700  # summaries, complexities and history texts
+        # every name on its own line of the reply, subcommands included
+        a, b = diff.both("COMMAND", "DOCS", *names)
+        pa, pb = {}, {}
+        fa, fb = _docs_facts(a, pa), _docs_facts(b, pb)
+        assert [n for n, _ in fa] == names and fa == fb
+        _check_prose(pa, pb)
+    _hello(diff, 2)
+
+
+def test_command_docs_lookup(diff):
+    for proto in (2, 3):
+        _hello(diff, proto)
+        for args in (("nosuch",), ("nosuch", "get|x", "config|nosuch", "config|get|x", "|"),
+                     ("GET", "nosuch", "get"), ("CONFIG|GET",), ("config",), ("Client|Kill", "x"),
+                     ("brpoplpush", "debug", "georadius")):
+            a, b = diff.both("COMMAND", "DOCS", *args)
+            pa, pb = {}, {}
+            assert _docs_facts(a, pa) == _docs_facts(b, pb), args
+            _check_prose(pa, pb)
+        diff("COMMAND", "DOCS", "nosuch")  # an empty map, not an error
+    _hello(diff, 2)
+    doc = dict(_docs_facts(diff.f.cmd("COMMAND", "DOCS", "getset"), {}))[b"getset"]
+    assert dict(doc)[b"doc_flags"] == [("+", b"deprecated")]
+    assert dict(doc)[b"replaced_by"] == b"`SET` with the `!GET` argument"
+
+
+@pytest.mark.skipif(REDIS_CLI is None, reason="redis-cli not installed")
+def test_command_docs_drive_redis_cli_help(diff, frtrio_proc, redis_proc):
+    """redis-cli 7.0 builds `help` from COMMAND DOCS: the argument synopsis,
+    since and group lines are Redis's, the summary line frtrio's own."""
+    def helps(proc, *topic):
+        out = subprocess.run([REDIS_CLI, "-p", str(proc.port), "help", *topic],
+                             capture_output=True, timeout=10).stdout
+        summaries = [x for x in out.split(b"\n") if b"summary:" in x]
+        rest = [x for x in out.split(b"\n") if b"summary:" not in x]
+        return rest, summaries
+
+    for topic in (("set",), ("client", "kill"), ("@sorted-set",), ("@stream",), ("@server",), ("@cluster",)):
+        fr, fs = helps(frtrio_proc, *topic)
+        rr, rs = helps(redis_proc, *topic)
+        assert fr == rr, topic
+        assert len(fs) == len(rs) > 0 and fs != rs, topic
+    rest, summaries = helps(frtrio_proc, "set")
+    assert b"[NX|XX] [GET] [EX seconds|PX milliseconds" in rest[1]
+    assert b"Stores a string at a key" in summaries[0]
+
+
+def test_command_docs_file_in_step_with_prose():
+    """frtrio/commands/docs.json is the prose file joined with the recorded
+    facts (scripts/gen_command_docs.py --check, no server needed)."""
+    import os
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, os.path.join(root, "scripts", "gen_command_docs.py"),
+                          "--check"], capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+
+
 _GETKEYS_CASES = [
     ("get", "k"), ("set", "k", "v"), ("set", "k", "v", "GET"), ("mset", "a", "1", "b", "2"),
     ("mget", "a", "b", "c"), ("del", "a", "b"), ("rename", "a", "b"), ("copy", "a", "b"),

@@ -4,6 +4,9 @@ positions come from frtrio.commands.keyspec, the path routing uses too."""
 
 from __future__ import annotations
 
+import json
+import os
+
 from frtrio.core.cnum import cstr as _cstr
 from frtrio.commands import table as _table
 from frtrio.commands.keyspec import command_has_keys, command_keys
@@ -127,10 +130,74 @@ def command_list(c, argv):
     return names
 
 
+# COMMAND DOCS: docs.json, built by scripts/gen_command_docs.py -- Redis
+# 7.0.15's documentation facts (since, group, flags, history versions, the
+# argument tree) with frtrio's own prose (summary, complexity, history text).
+# Loaded on first use: most servers never answer COMMAND DOCS.
+
+_DOCS_PATH = os.path.join(os.path.dirname(__file__), "docs.json")
+_DOCS: dict | None = None  # fullname -> its doc's (key, value) pairs, subcommands left out
+_DOC_REPLIES: dict = {}  # fullname -> its reply fields, built once (reply values are not mutated)
+
+
+def _load_docs() -> dict:
+    global _DOCS
+    if _DOCS is None:
+        with open(_DOCS_PATH, encoding="utf-8") as f:
+            data = json.load(f)
+        docs = {}
+
+        def add(name, doc):
+            pairs = []
+            for k, v in doc["map"]:
+                if k == "subcommands":
+                    for sub, sdoc in v["map"]:
+                        add(sub, sdoc)
+                else:
+                    pairs.append((k, v))
+            docs[name] = pairs
+
+        for name, doc in data:
+            add(name, doc)
+        _DOCS = docs
+    return _DOCS
+
+
+def _docs_reply(cmd):
+    """A command's COMMAND DOCS entry (None: no documentation recorded, as for
+    the commands from after 7.0 that COMMAND does not list)."""
+    fields = _DOC_REPLIES.get(cmd.fullname)
+    if fields is None:
+        pairs = _load_docs().get(cmd.fullname)
+        if pairs is None:
+            return None
+        fields = _DOC_REPLIES[cmd.fullname] = [(k.encode(), _table._to_reply(v)) for k, v in pairs]
+    subs = []
+    for sub in cmd.subcommands.values():
+        if sub.listed:
+            d = _docs_reply(sub)
+            if d is not None:
+                subs.append((sub.fullname.encode(), d))
+    if subs:
+        return Map(fields + [(b"subcommands", Map(subs))])
+    return Map(fields)
+
+
 @command("command|docs")
 def command_docs(c, argv):
-    # command documentation is free text frtrio does not carry
-    return Map([])
+    """Redis's commandDocsCommand: every command, or the ones named (names
+    not found are left out, no error)."""
+    if len(argv) == 2:
+        cmds = _implemented(c.server)
+    else:
+        cmds = [cmd for cmd in (_find(name, c.server.commands) for name in argv[2:])
+                if cmd is not None]
+    out = []
+    for cmd in cmds:
+        d = _docs_reply(cmd)
+        if d is not None:
+            out.append((cmd.fullname.encode(), d))
+    return Map(out)
 
 
 # --- COMMAND GETKEYS / GETKEYSANDFLAGS ---------------------------------------------
