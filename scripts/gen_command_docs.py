@@ -17,6 +17,9 @@ Usage:
   scripts/gen_command_docs.py PORT > frtrio/commands/docs.json
   scripts/gen_command_docs.py --check    (docs.json is the facts it holds
                                           joined with the prose file)
+  scripts/gen_command_docs.py --update   (rewrite docs.json from the facts it
+                                          holds and the prose file: after
+                                          editing the prose, no server needed)
 
 The output has the JSON form of facts.json (``{"map": [[k, v]...]}``,
 ``{"set": [...]}``, ``{"s": status}``): a list of [name, doc] sorted by name,
@@ -127,12 +130,19 @@ def read_prose():
 
 
 def main():
-    if sys.argv[1:] == ["--check"]:
+    if sys.argv[1:] in (["--check"], ["--update"]):
         with open(DOCS_PATH, encoding="utf-8") as f:
             text = f.read()
-        if dumps(build(json.loads(text), read_prose())) != text:
-            raise SystemExit("docs.json is not the prose file joined with its facts: regenerate it")
-        print("docs.json is up to date")
+        new = dumps(build(json.loads(text), read_prose()))
+        if sys.argv[1] == "--update":
+            with open(DOCS_PATH, "w", encoding="utf-8") as f:
+                f.write(new)
+            print("docs.json rewritten with the prose file")
+        elif new != text:
+            raise SystemExit("docs.json is not the prose file joined with its facts: "
+                             "run scripts/gen_command_docs.py --update")
+        else:
+            print("docs.json is up to date")
         return
     port = int(sys.argv[1])
     s = socket.create_connection(("127.0.0.1", port))

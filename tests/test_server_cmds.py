@@ -733,6 +733,43 @@ def test_command_docs_file_in_step_with_prose():
     assert out.returncode == 0, out.stderr
 
 
+def test_command_docs_generator_refuses_prose_that_does_not_fit():
+    """The generator stops on prose for a command Redis lacks, a missing
+    command, a history entry of another version, or a complexity where
+    Redis documents none."""
+    import importlib.util
+    import json
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(
+        "gen_command_docs", os.path.join(root, "scripts", "gen_command_docs.py"))
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    with open(os.path.join(root, "frtrio", "commands", "docs.json")) as f:
+        facts = json.load(f)
+    prose = gen.read_prose()
+    assert gen.dumps(gen.build(facts, prose)) == gen.dumps(facts)
+    bad = []
+    p = dict(prose)
+    p["nosuch"] = {"summary": "x", "complexity": "O(1)", "history": []}
+    bad.append(p)
+    p = dict(prose)
+    del p["config|get"]
+    bad.append(p)
+    p = dict(prose)
+    p["set"] = dict(p["set"], history=[("6.0.0", "x")] + p["set"]["history"][1:])
+    bad.append(p)
+    p = dict(prose)
+    p["lolwut"] = dict(p["lolwut"], complexity="O(1)")
+    bad.append(p)
+    for p in bad:
+        with pytest.raises(SystemExit):
+            gen.build(facts, p)
+    with pytest.raises(SystemExit):
+        gen.parse_prose("get | only a summary\n")
+
+
 _GETKEYS_CASES = [
     ("get", "k"), ("set", "k", "v"), ("set", "k", "v", "GET"), ("mset", "a", "1", "b", "2"),
     ("mget", "a", "b", "c"), ("del", "a", "b"), ("rename", "a", "b"), ("copy", "a", "b"),
