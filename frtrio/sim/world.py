@@ -151,6 +151,7 @@ class SimWorld:
         self.faults = 0
         self.log_ops = log_ops
         self.end_time = 0.0
+        self.phase_marks: dict = {}  # (process CPU s, ops, virtual s) by phase; never logged
         self._hasher = hashlib.sha256()
         self._file = log_file
         self.lines: list[str] | None = [] if keep_lines else None
