@@ -133,7 +133,7 @@ class SimWorld:
 
         self.clock = SimClock()
         self._rngs: dict[str, random.Random] = {}
-        self.net = SimNet(self.rng("net"), latency=latency)
+        self.net = SimNet(self.rng("net"), latency=latency, clock=self.clock)
         self.disks: dict[str, SimDisk] = {}
         self.nodes: dict[str, NodeSlot] = {}
         self.client_hosts: dict[str, None] = {}
@@ -203,7 +203,7 @@ class SimWorld:
         key = self._sleeper_seq = self._sleeper_seq + 1
         self._sleepers[key] = w
         try:
-            await sched.park(trio.current_time() + seconds, w)
+            await sched.park(self.clock._now + seconds, w, self.clock)
         finally:
             del self._sleepers[key]
         return not self.stopping
