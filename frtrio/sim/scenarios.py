@@ -812,9 +812,24 @@ class ClusterLoad(ClusterWrites):
         self.owner: list = []  # slot -> node name (the clients' shared slot map)
 
     async def prepare(self, world):
-        await super().prepare(world)
+        # formed as ClusterWrites does, with a distinct configEpoch per master
+        # (as redis-cli --cluster create does): no collisions left to resolve
         names = list(world.nodes)
+        setup = {n: SimClient(world, "setup@" + n, n) for n in names}
         step = 16384 // len(names)
+        for i, n in enumerate(names):
+            hi = 16383 if i == len(names) - 1 else (i + 1) * step - 1
+            await _call_retry(world, setup[n], "CLUSTER", "ADDSLOTSRANGE", i * step, hi)
+            await _call_retry(world, setup[n], "CLUSTER", "SET-CONFIG-EPOCH", i + 1)
+        for n in names[1:]:
+            await _call_retry(world, setup[names[0]], "CLUSTER", "MEET", world.nodes[n].host,
+                              world.nodes[n].port)
+        if await self._converged(world, 30.0):
+            self.formed_at = trio.current_time()
+        else:
+            world.violation("sim.cluster_not_converged", "cluster did not form in 30 s")
+        for c in setup.values():
+            c._drop()
         self.owner = [names[min(s // step, len(names) - 1)] for s in range(16384)]
 
     async def step(self, world, client, rng):
