@@ -21,6 +21,9 @@
     cluster-idle), one process, seeds 1..N, with
     their default parameters; also whether every run held its invariants.
 
+(c) the floor: the simulator's own cost per request (network, timers,
+    Trio's run loop) with a bare echo task instead of a node.
+
 CPU time is this process's (time.process_time), which other jobs on the
 machine disturb less than wall time; both are printed.
 """
@@ -95,6 +98,56 @@ def seeded(name: str, params: dict, n: int) -> str:
             % (name, _p(params), n, n / cpu, cpu / n, virtual / n, virtual / cpu, n / wall, bad))
 
 
+def floor(requests: int = 20000, clients: int = 600) -> str:
+    """The simulator's own cost per request, without a node or a workload:
+    ``clients`` tasks on the simulated network, each parking a think time
+    (0.5-1.5 virtual s), sending a PING and reading the reply, which a bare
+    echo task sends back with ``try_send`` as the node does: three timed
+    wake-ups per request, the part of a request the node cannot change."""
+    import random
+
+    import trio
+
+    from frtrio.sim import sched
+    from frtrio.sim.net import SimNet
+
+    done = [0]
+
+    async def main():
+        clock = trio.lowlevel.current_clock()
+        net = SimNet(random.Random(1), latency=(0.0002, 0.001), clock=clock)
+        lst = net.listen("h", 1, "bench")
+        rng = random.Random(2)
+        async with trio.open_nursery() as n:
+            async def serve(s):
+                while await s.receive_some(65536):
+                    s.try_send(b"+PONG\r\n")
+
+            async def accept():
+                while True:
+                    conn = await lst.accept(net)
+                    n.start_soon(serve, conn.server)
+
+            async def client(i):
+                s = await net.connect("c%d" % i, "h", 1)
+                while done[0] < requests:
+                    await sched.park(clock._now + rng.uniform(0.5, 1.5), None, clock)
+                    s.send_nowait(b"*1\r\n$4\r\nPING\r\n")
+                    await s.receive_some(65536)
+                    done[0] += 1
+                n.cancel_scope.cancel()
+
+            n.start_soon(accept)
+            for i in range(clients):
+                n.start_soon(client, i)
+
+    c0 = time.process_time()
+    sched.run(main, seed=1)
+    cpu = time.process_time() - c0
+    return ("sim floor        %d clients, %d requests (network + timers + scheduler, no node): "
+            "%.1f us CPU/request" % (clients, done[0], cpu / done[0] * 1e6))
+
+
 def _p(params: dict) -> str:
     return "".join("%s=%s " % kv for kv in sorted(params.items()))
 
@@ -121,6 +174,7 @@ def main() -> int:
         time.strftime("%Y-%m-%dT%H:%M:%S"), git, *sys.version_info[:3],
         " ".join("%.2f" % x for x in os.getloadavg())))
     if not a.seeds_only:
+        print(floor(), flush=True)
         for name, params in BUSY:
             p = dict(params, duration=str(a.duration))
             print(busy(name, p, a.seed, a.short), flush=True)
