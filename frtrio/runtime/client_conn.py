@@ -54,9 +54,10 @@ class ClientConn:
         self._ident = threading.get_ident()
         self._token = trio.lowlevel.current_trio_token()
         c.notify = self._notify
-        # a socket's own non-blocking send (the simulator's streams have
-        # one too; None for other streams): the reader hands replies to the kernel without waiting,
-        # and what the kernel does not take is left to the writer task, so
+        # a socket's own non-blocking send (the simulator's streams have one
+        # too; None for other streams): the reader hands replies to the
+        # kernel without waiting, and what it does not take is left to the
+        # writer task, so
         # the reader goes on reading a client that does not read its
         # replies, as Redis does (their bytes pile up in c.out, where
         # client-output-buffer-limit and client eviction see them)
