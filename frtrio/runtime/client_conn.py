@@ -57,9 +57,8 @@ class ClientConn:
         # a socket's own non-blocking send (the simulator's streams have one
         # too; None for other streams): the reader hands replies to the
         # kernel without waiting, and what it does not take is left to the
-        # writer task, so
-        # the reader goes on reading a client that does not read its
-        # replies, as Redis does (their bytes pile up in c.out, where
+        # writer task, so the reader goes on reading a client that does not
+        # read its replies, as Redis does (their bytes pile up in c.out, where
         # client-output-buffer-limit and client eviction see them)
         io = self.io
         self._try_send = (io.sock.send if isinstance(io, sockio.ConnIO)
