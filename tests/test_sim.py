@@ -76,6 +76,21 @@ def test_cluster_scenario_converges_after_faults():
     assert r.faults > 0
 
 
+def test_cluster_load_scenario_routes_by_slot_and_stays_converged():
+    """The busy-cluster benchmark, small: clients reach every master through
+    their slot map (no MOVED once formed), the cluster stays converged with
+    distinct configEpochs, and a seed names one run."""
+    a = run_scenario("cluster-load", 5, {"clients": 10, "duration": 3.0, "log_ops": True},
+                     keep_lines=True)
+    assert a.ok, [v["detail"].get("message") for v in a.violations]
+    assert a.ops > 100 and a.op_errors == 0 and a.summary["redirects"] == 0
+    b = run_scenario("cluster-load", 5, {"clients": 10, "duration": 3.0, "log_ops": True},
+                     keep_lines=True)
+    assert a.lines == b.lines
+    start, end = a.phase_marks["load_start"], a.phase_marks["load_end"]
+    assert end[2] - start[2] == 3.0 and end[1] - start[1] > 100
+
+
 def test_scenarios_have_unique_names_and_descriptions():
     names = [s.name for s in all_scenarios()]
     assert len(names) == len(set(names)) >= 6

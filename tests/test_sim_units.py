@@ -364,3 +364,71 @@ def test_simenv_time_and_clock_jumps():
         assert env.now() == 1.5
 
     w.run(main)
+
+
+# --- the request path's shortcuts (issue 15) ------------------------------------------------
+
+
+def test_reader_wakes_once_at_the_delivery_time():
+    """A chunk in flight does not wake the parked reader to park it again:
+    it wakes once, at the chunk's delivery time, and gets the bytes."""
+    async def main():
+        net = _net((0.004, 0.004))
+        async with trio.open_nursery() as n:
+            lst = net.listen("h1", 1, "srv")
+            c = await net.connect("c1", "h1", 1)
+            conn = await lst.accept(net)
+            got = []
+
+            async def reader():
+                got.append((await conn.server.receive_some(), trio.current_time()))
+
+            n.start_soon(reader)
+            await trio.testing.wait_all_tasks_blocked()
+            t0 = trio.current_time()
+            steps = []
+
+            class Count(trio.abc.Instrument):
+                def before_task_step(self, task):
+                    if task.name.endswith("reader"):
+                        steps.append(trio.current_time())
+
+            inst = Count()
+            trio.lowlevel.add_instrument(inst)
+            assert c.send_nowait(b"hi")
+            await trio.sleep(0.01)
+            trio.lowlevel.remove_instrument(inst)
+            assert got == [(b"hi", t0 + 0.004)]
+            assert steps == [t0 + 0.004]  # one step: no early wake-up
+            n.cancel_scope.cancel()
+
+    sched.run(main, seed=1)
+
+
+def test_send_nowait_and_try_send_behave_as_a_socket_send():
+    async def main():
+        net = _net()
+        lst = net.listen("h1", 1, "srv")
+        c = await net.connect("c1", "h1", 1)
+        conn = await lst.accept(net)
+        assert c.send_nowait(b"ab") and conn.server.try_send(b"xyz") == 3
+        assert await conn.server.receive_some() == b"ab"
+        assert await c.receive_some() == b"xyz"
+        # a paused host's send would wait: refused, nothing queued
+        net.pause("c1", trio.current_time() + 1.0)
+        assert c.send_nowait(b"late") is False
+        net.pause("h1", trio.current_time() + 1.0)
+        with pytest.raises(BlockingIOError):
+            conn.server.try_send(b"late")
+        net.unpause_all()
+        assert not conn.a2b.chunks and not conn.b2a.chunks
+        net.reset(conn)
+        with pytest.raises(trio.BrokenResourceError):
+            c.send_nowait(b"x")
+        with pytest.raises(trio.BrokenResourceError):
+            conn.server.try_send(b"x")
+        c.close_now()
+        with pytest.raises(trio.ClosedResourceError):
+            c.send_nowait(b"x")
+
+    sched.run(main, seed=1)

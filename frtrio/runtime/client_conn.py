@@ -54,14 +54,15 @@ class ClientConn:
         self._ident = threading.get_ident()
         self._token = trio.lowlevel.current_trio_token()
         c.notify = self._notify
-        # a socket's own non-blocking send (None for the simulator's memory
-        # streams): the reader hands replies to the kernel without waiting,
-        # and what the kernel does not take is left to the writer task, so
-        # the reader goes on reading a client that does not read its
-        # replies, as Redis does (their bytes pile up in c.out, where
+        # a socket's own non-blocking send (the simulator's streams have one
+        # too; None for other streams): the reader hands replies to the
+        # kernel without waiting, and what it does not take is left to the
+        # writer task, so the reader goes on reading a client that does not
+        # read its replies, as Redis does (their bytes pile up in c.out, where
         # client-output-buffer-limit and client eviction see them)
         io = self.io
-        self._try_send = io.sock.send if isinstance(io, sockio.ConnIO) else None
+        self._try_send = (io.sock.send if isinstance(io, sockio.ConnIO)
+                          else getattr(io, "try_send", None))  # (the simulator's streams)
 
     def _notify(self) -> None:
         if threading.get_ident() != self._ident:
@@ -118,8 +119,8 @@ class ClientConn:
 
     def _send_some(self) -> None:
         """The reader's flush: what the socket takes now, without waiting;
-        the rest goes to the writer task. (The simulator's streams have no
-        such send: the reader flushes them with ``_flush``.)"""
+        the rest goes to the writer task. (The simulator's streams have
+        such a send too: ``SimStream.try_send``.)"""
         c = self.c
         self.node.flush_effects()
         out = c.out

@@ -76,8 +76,29 @@ class SimClient:
             reader.feed(data)
 
     async def call(self, *args):
-        """Send one command and return its reply (a ReplyError for -ERR)."""
-        return (await self.pipeline([args]))[0]
+        """Send one command and return its reply (a ReplyError for -ERR).
+        (``pipeline`` of one command, without its lists.)"""
+        world = self.world
+        argv = [a if type(a) is bytes else _b(a) for a in args]
+        if self.stream is None:
+            await self.connect()
+        t0 = trio.current_time()
+        self.pending = (argv, t0)
+        self.calls += 1
+        try:
+            try:
+                data = encode_command(argv)
+                if not self.stream.send_nowait(data):
+                    await self.stream.send_all(data)
+                r = await self._read()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, Disconnected):
+                self._drop()
+                world.note_op(self, argv, None, "disconnected", t0)
+                raise Disconnected("connection lost") from None
+        finally:
+            self.pending = None
+        world.note_op(self, argv, r, "error" if isinstance(r, ReplyError) else "ok", t0)
+        return r
 
     async def pipeline(self, cmds):
         """Send several commands in one write; return their replies."""
@@ -91,7 +112,9 @@ class SimClient:
         replies = []
         try:
             try:
-                await self.stream.send_all(b"".join(encode_command(a) for a in argvs))
+                data = b"".join(encode_command(a) for a in argvs)
+                if not self.stream.send_nowait(data):
+                    await self.stream.send_all(data)
                 for _ in argvs:
                     replies.append(await self._read())
             except (trio.BrokenResourceError, trio.ClosedResourceError, Disconnected):

@@ -55,9 +55,9 @@ class _Pipe:
         if self.waiter is not None:
             sched.wake(self)
 
-    async def wait(self, until: float = math.inf) -> None:
+    async def wait(self, until: float = math.inf, clock=None) -> None:
         """Until something changes on the pipe, or virtual time ``until``."""
-        await sched.park(until, self)
+        await sched.park(until, self, clock)
 
 
 class SimConnection:
@@ -118,13 +118,14 @@ class SimStream(trio.abc.HalfCloseableStream):
         try:
             p = self.inp
             net = self.net
+            clock = net.clock
             first = True
             while True:
                 if self.closed:
                     raise trio.ClosedResourceError("this stream was closed")
                 if p.broken:
                     raise trio.BrokenResourceError("connection reset by peer")
-                now = trio.current_time()
+                now = clock._now if clock is not None else trio.current_time()
                 pu = net.paused_until.get(self.host)
                 if pu is not None and pu > now:
                     await net.wait_unpaused(self.host)
@@ -138,9 +139,9 @@ class SimStream(trio.abc.HalfCloseableStream):
                         if first:
                             await trio.lowlevel.cancel_shielded_checkpoint()
                         return data
-                    await p.wait(at)
+                    await p.wait(at, clock)
                 else:
-                    await p.wait()
+                    await p.wait(math.inf, clock)
                 first = False
         finally:
             self._recv_busy = False
@@ -167,6 +168,53 @@ class SimStream(trio.abc.HalfCloseableStream):
             await trio.lowlevel.cancel_shielded_checkpoint()
         finally:
             self._send_busy = False
+
+    def send_nowait(self, data) -> bool:
+        """``send_all`` without its schedule point, for the simulator's own
+        clients (node code uses ``send_all``, which yields as a socket send
+        does): True once the bytes are queued; False when the stream would
+        make the sender wait (its host is paused, another task is sending):
+        then call ``send_all``. Raises as ``send_all`` does otherwise."""
+        if self.closed:
+            raise trio.ClosedResourceError("this stream was closed")
+        if self._send_busy:
+            return False
+        net = self.net
+        pu = net.paused_until.get(self.host)
+        if pu is not None and pu > trio.current_time():
+            return False
+        if self.eof_sent:
+            raise trio.ClosedResourceError("can't send data after sending EOF")
+        p = self.out
+        if p.broken or p.reader_closed:
+            raise trio.BrokenResourceError("connection reset by peer")
+        if data:
+            net._push(p, bytes(data))
+        return True
+
+    def try_send(self, data) -> int:
+        """A non-blocking socket's ``send``, for the node's reply path
+        (``runtime/client_conn.py`` hands replies to a real socket the same
+        way, without a schedule point): queues all of ``data`` and returns
+        its length; raises ``BlockingIOError`` when the host is paused (the
+        caller leaves the bytes to its writer task, whose ``send_all``
+        waits), the errors of ``send_all`` otherwise."""
+        if self.closed:
+            raise trio.ClosedResourceError("this stream was closed")
+        if self._send_busy:
+            raise BlockingIOError(errno.EAGAIN, "another task is sending on this stream")
+        net = self.net
+        pu = net.paused_until.get(self.host)
+        if pu is not None and pu > trio.current_time():
+            raise BlockingIOError(errno.EAGAIN, "the host is paused")
+        if self.eof_sent:
+            raise trio.ClosedResourceError("can't send data after sending EOF")
+        p = self.out
+        if p.broken or p.reader_closed:
+            raise trio.BrokenResourceError("connection reset by peer")
+        if data:
+            net._push(p, bytes(data))
+        return len(data)
 
     async def wait_send_all_might_not_block(self) -> None:
         await trio.lowlevel.checkpoint()
@@ -269,8 +317,11 @@ class _Listener:
 
 class SimNet:
     def __init__(self, rng, *, latency: tuple[float, float] = (0.0, 0.0),
-                 connect_timeout: float = 3.0):
+                 connect_timeout: float = 3.0, clock=None):
         self.rng = rng  # draws latencies; seeded by the world
+        # the run's SimClock, if known: its time is read directly (the same
+        # value as trio.current_time(), without the run-context lookup)
+        self.clock = clock
         self.default_latency = latency
         self.latency: dict[tuple[str, str], tuple[float, float]] = {}
         self.cuts: dict[tuple[str, str], None] = {}
@@ -296,7 +347,8 @@ class SimNet:
         return lo + (hi - lo) * self.rng.random()
 
     def _push(self, p: _Pipe, data: bytes) -> None:
-        now = trio.current_time()
+        clock = self.clock
+        now = clock._now if clock is not None else trio.current_time()
         at = now + self._delay(p.src, p.dst)
         if at < p.last_at:
             at = p.last_at
@@ -304,7 +356,13 @@ class SimNet:
         p.chunks.append([at, data])
         self.bytes_sent += len(data)
         self.chunks_sent += 1
-        p.kick()
+        if p.waiter is not None:
+            if at > now and not self.cuts:
+                # the reader could only park again until the chunk is due:
+                # let it sleep until then instead of waking it twice
+                sched.wake_at(p, at, clock)
+            else:
+                sched.wake(p)
 
     def _notify_change(self) -> None:
         ev = self.changed

@@ -191,6 +191,7 @@ class RunResult:
     replay_cmd: str
     lines: list | None = None
     summary: dict = field(default_factory=dict)
+    phase_marks: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -231,7 +232,7 @@ def run_scenario(name: str, seed: int, params: dict | None = None, *,
         fingerprint=world.fingerprint(), events=world.log.count,
         virtual_s=world.end_time, wall_s=wall, ops=world.ops, op_errors=world.op_errors,
         disconnects=world.disconnects, faults=world.faults, replay_cmd=replay,
-        lines=world.lines, summary=sc.workload.summary(),
+        lines=world.lines, summary=sc.workload.summary(), phase_marks=world.phase_marks,
     )
 
 
@@ -278,6 +279,9 @@ async def _main(world: SimWorld, sc: Scenario, sdef: ScenarioDef, resolved: dict
         sc.workload.setup(world, sc)
         await _guard(world, "prepare", sc.workload.prepare, world)
         log.emit("sim.prepared", "", outcome="info")
+        # CPU and op counts at the start and end of the load phase, for the
+        # speed benchmark (scripts/bench_sim.py); never logged
+        world.phase_marks["load_start"] = (time.process_time(), world.ops, trio.current_time())
         clients = []
         for nname in list(world.nodes):
             for i in range(sc.clients_per_node):
@@ -308,6 +312,7 @@ async def _main(world: SimWorld, sc: Scenario, sdef: ScenarioDef, resolved: dict
             wl.start_soon(_guard, world, "monitor", sc.workload.monitor, world)
             await trio.sleep(sc.duration)
             log.emit("sim.stop_requested", "", outcome="info", ops=world.ops)
+            world.phase_marks["load_end"] = (time.process_time(), world.ops, trio.current_time())
             world.begin_stop()
             # the nemesis reverts its current fault and returns; then end them all
             await nemesis_done.wait()

@@ -797,6 +797,83 @@ def _cluster_idle(p):
     )
 
 
+class ClusterLoad(ClusterWrites):
+    """SET/GET on random keys against a formed cluster, with think time: the
+    busy-cluster speed benchmark (issue 15). Clients route the way a cluster
+    client does: a slot map (filled from the slot ranges the cluster was
+    formed with, corrected by MOVED) picks the node, and each client opens a
+    connection to every master before its first command and keeps them.
+    Checks: the cluster stays converged."""
+
+    def __init__(self, keys: int = 1000, think: tuple = (0.5, 1.5), value_size: int = 16):
+        super().__init__()
+        self.keys = keys
+        self.think = think
+        self.value = b"v" * value_size
+        self.owner: list = []  # slot -> node name (the clients' shared slot map)
+
+    async def prepare(self, world):
+        # formed as ClusterWrites does, with a distinct configEpoch per master
+        # (as redis-cli --cluster create does): no collisions left to resolve
+        names = list(world.nodes)
+        setup = {n: SimClient(world, "setup@" + n, n) for n in names}
+        step = 16384 // len(names)
+        for i, n in enumerate(names):
+            hi = 16383 if i == len(names) - 1 else (i + 1) * step - 1
+            await _call_retry(world, setup[n], "CLUSTER", "ADDSLOTSRANGE", i * step, hi)
+            await _call_retry(world, setup[n], "CLUSTER", "SET-CONFIG-EPOCH", i + 1)
+        for n in names[1:]:
+            await _call_retry(world, setup[names[0]], "CLUSTER", "MEET", world.nodes[n].host,
+                              world.nodes[n].port)
+        if await self._converged(world, 30.0):
+            self.formed_at = trio.current_time()
+        else:
+            world.violation("sim.cluster_not_converged", "cluster did not form in 30 s")
+        for c in setup.values():
+            c._drop()
+        self.owner = [names[min(s // step, len(names) - 1)] for s in range(16384)]
+
+    async def step(self, world, client, rng):
+        from frtrio.cluster.slots import key_slot
+
+        if client.calls == 0 and self.owner:
+            # a cluster client opens a connection to every master first (so
+            # the steady state has no connects left in it)
+            for n in dict.fromkeys(self.owner):
+                c = self._client(world, client, n)
+                if c.stream is None:
+                    await c.connect()
+        k = b"key:%d" % rng.randrange(self.keys)
+        slot = key_slot(k)
+        c = self._client(world, client, self.owner[slot]) if self.owner else client
+        if rng.random() < 0.5:
+            r, c = await self.call_routed(world, c, "SET", k, self.value)
+        else:
+            r, c = await self.call_routed(world, c, "GET", k)
+        if self.owner and c.target != self.owner[slot] and not isinstance(r, ReplyError):
+            self.owner[slot] = c.target  # learned from MOVED
+        await world.sleep(rng.uniform(*self.think))
+
+
+@scenario(
+    "cluster-load",
+    "N cluster masters (bus and all), M clients per node doing SET/GET at about 1/think "
+    "ops/s each, routed by slot; no faults; the cluster must stay converged (the busy "
+    "cluster speed benchmark)",
+    tags=("bench", "cluster"),
+    nodes=6, clients=100, duration=10.0, think=1.0, keys=1000, log_ops=False,
+)
+def _cluster_load(p):
+    t = p["think"]
+    return Scenario(
+        workload=ClusterLoad(keys=p["keys"], think=(t / 2, t * 1.5)),
+        nodes=p["nodes"],
+        node_config={"cluster-enabled": "yes", "cluster-node-timeout": "15000"},
+        clients_per_node=p["clients"],
+        duration=p["duration"], settle=2.0, log_ops=p["log_ops"],
+    )
+
+
 class ClusterFailover(ClusterWrites):
     """Masters with one replica each (CLUSTER REPLICATE); a master is killed
     and kept down past the node timeout: its replica must win the election

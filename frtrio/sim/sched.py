@@ -163,20 +163,20 @@ def run(async_fn, *args, seed: int, clock=None,
     return trio.run(async_fn, *args, clock=clock, instruments=list(instruments))
 
 
-async def park(until: float = math.inf, owner=None) -> None:
+async def park(until: float = math.inf, owner=None, clock=None) -> None:
     """Block the current task until ``until`` (virtual time) or until
     ``wake(owner)`` is called, whichever comes first, without a cancel
     scope: on ``SimClock`` a timed wake-up is a heap entry the clock serves
     when it moves, not a cancellation (a Trio timer is a cancel-scope
     deadline whose expiry raises ``Cancelled`` through the task: several
     times the cost). ``owner`` (an object with a ``waiter`` attribute) lets
-    ``wake`` find the parked task. Cancellation of the task still works."""
-    clock = trio.lowlevel.current_clock()
-    task = trio.lowlevel.current_task()
-    if isinstance(clock, SimClock):
-        e = clock.timer(until, task, owner)
-    else:  # pragma: no cover - the simulator always runs on SimClock
-        raise RuntimeError("park needs the simulator's clock")
+    ``wake`` find the parked task. Cancellation of the task still works.
+    ``clock``: the run's SimClock, when the caller has it at hand."""
+    if clock is None:
+        clock = trio.lowlevel.current_clock()
+        if not isinstance(clock, SimClock):  # pragma: no cover - the simulator always runs on SimClock
+            raise RuntimeError("park needs the simulator's clock")
+    e = clock.timer(until, _current_task(), owner)
     if owner is not None:
         owner.waiter = e
 
@@ -186,7 +186,28 @@ async def park(until: float = math.inf, owner=None) -> None:
             owner.waiter = None
         return trio.lowlevel.Abort.SUCCEEDED
 
-    await trio.lowlevel.wait_task_rescheduled(abort)
+    await _wait_task_rescheduled(abort)
+
+
+_current_task = trio.lowlevel.current_task
+_wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
+_reschedule = trio.lowlevel.reschedule
+
+
+def wake_at(owner, at: float, clock=None) -> None:
+    """The task parked on ``owner`` without a time limit wakes at virtual
+    time ``at`` instead of now (a parked task with a time limit, or none,
+    is left alone). Used when something arrives that will only be usable at
+    ``at`` (a network chunk in flight): waking the reader now would only see
+    it park again until then."""
+    e = owner.waiter
+    if e is not None and e[0] == math.inf and e[2] is not None:
+        if clock is None:
+            clock = trio.lowlevel.current_clock()
+        clock._seq += 1
+        e[0] = at
+        e[1] = clock._seq
+        heapq.heappush(clock._timers, e)
 
 
 def wake(owner) -> None:
@@ -197,4 +218,4 @@ def wake(owner) -> None:
         task = e[2]
         if task is not None:
             e[2] = None
-            trio.lowlevel.reschedule(task)
+            _reschedule(task)

@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Speed of the simulator (issue 15): busy clusters and seeds per second.
+
+    PYTHONPATH=$PWD python3 scripts/bench_sim.py                 # everything below
+    PYTHONPATH=$PWD python3 scripts/bench_sim.py --busy-only --duration 60 --short 20
+    PYTHONPATH=$PWD python3 scripts/bench_sim.py --seeds 5 --scenarios cluster-faults,asm-faults
+
+(a) the busy scenarios, one seed each: ``cluster-load`` (6 cluster masters,
+    100 clients per node, each doing about 1 op/s of SET/GET routed by slot)
+    and ``standalone-load`` (the same load on 6 standalone nodes), each with a
+    30 and a 10 virtual s load phase. Reported
+    for the load phase only (after the cluster formed, until the clients are
+    told to stop): virtual seconds per CPU second of this process ("x real
+    time") and CPU microseconds per request (everything the run did in that
+    phase, nodes' crons and bus included, divided by the requests made); and
+    the steady state: the difference of the two runs, which leaves out the
+    first seconds, when every client opens its connections (a cluster client
+    one per node it talks to).
+(b) seeds per second for the cluster scenarios of ``frtrio sim list``
+    (cluster-faults, cluster-failover, failover-partitions, asm-faults,
+    cluster-idle), one process, seeds 1..N, with
+    their default parameters; also whether every run held its invariants.
+
+(c) the floor: the simulator's own cost per request (network, timers,
+    Trio's run loop) with a bare echo task instead of a node.
+
+CPU time is this process's (time.process_time), which other jobs on the
+machine disturb less than wall time; both are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+BUSY = [("cluster-load", {}), ("standalone-load", {})]
+SEEDED = [
+    ("cluster-faults", {}),
+    ("cluster-failover", {}),
+    ("failover-partitions", {}),
+    ("asm-faults", {}),
+    ("cluster-idle", {}),
+]
+
+
+def _load_phase(name: str, params: dict, seed: int):
+    from frtrio.sim.scenario import run_scenario
+
+    c0 = time.process_time()
+    r = run_scenario(name, seed, params)
+    cpu = time.process_time() - c0
+    (c_a, ops_a, v_a), (c_b, ops_b, v_b) = r.phase_marks["load_start"], r.phase_marks["load_end"]
+    return r, cpu, v_b - v_a, ops_b - ops_a, c_b - c_a
+
+
+def busy(name: str, params: dict, seed: int, short: float | None) -> str:
+    """One run with the given load phase; with ``short``, a second run whose
+    load phase is ``short`` virtual seconds, and the steady state from the
+    difference (the first seconds of a run open every client's connections:
+    a cluster client one per node)."""
+    r, cpu, vs, ops, load_cpu = _load_phase(name, params, seed)
+    out = ("%-16s seed %d %s: load phase %.1f virtual s, %d requests, %.2f CPU s -> %.1fx real "
+           "time, %.0f us CPU/request; whole run %.1f virtual s in %.2f CPU s (%.2f wall s), %s, "
+           "fingerprint %s" % (name, seed, _p(params), vs, ops, load_cpu,
+                               vs / load_cpu if load_cpu else 0.0,
+                               load_cpu / ops * 1e6 if ops else 0.0, r.virtual_s, cpu, r.wall_s,
+                               "ok" if r.ok else "VIOLATION " + r.violations[0]["reason_code"],
+                               r.fingerprint[:16]))
+    if short:
+        p2 = dict(params, duration=str(short))
+        _r2, _cpu2, vs2, ops2, load_cpu2 = _load_phase(name, p2, seed)
+        dv, dops, dcpu = vs - vs2, ops - ops2, load_cpu - load_cpu2
+        if dops > 0 and dcpu > 0:
+            out += ("\n%-16s   steady state (load phase %.0f s minus %.0f s): %d requests in %.2f "
+                    "CPU s -> %.1fx real time, %.0f us CPU/request"
+                    % ("", vs, vs2, dops, dcpu, dv / dcpu, dcpu / dops * 1e6))
+    return out
+
+
+def seeded(name: str, params: dict, n: int) -> str:
+    from frtrio.sim.scenario import run_scenario
+
+    c0 = time.process_time()
+    w0 = time.perf_counter()
+    bad = 0
+    virtual = 0.0
+    for seed in range(1, n + 1):
+        r = run_scenario(name, seed, params, log_ops=None)
+        bad += not r.ok
+        virtual += r.virtual_s
+    cpu = time.process_time() - c0
+    wall = time.perf_counter() - w0
+    return ("%-20s %s%d seeds: %.3f seeds/CPU s (%.2f CPU s/seed, %.1f virtual s/seed, "
+            "%.1fx real time), %.3f seeds/wall s, %d violating"
+            % (name, _p(params), n, n / cpu, cpu / n, virtual / n, virtual / cpu, n / wall, bad))
+
+
+def floor(requests: int = 20000, clients: int = 600) -> str:
+    """The simulator's own cost per request, without a node or a workload:
+    ``clients`` tasks on the simulated network, each parking a think time
+    (0.5-1.5 virtual s), sending a PING and reading the reply, which a bare
+    echo task sends back with ``try_send`` as the node does: three timed
+    wake-ups per request, the part of a request the node cannot change."""
+    import random
+
+    import trio
+
+    from frtrio.sim import sched
+    from frtrio.sim.net import SimNet
+
+    done = [0]
+
+    async def main():
+        clock = trio.lowlevel.current_clock()
+        net = SimNet(random.Random(1), latency=(0.0002, 0.001), clock=clock)
+        lst = net.listen("h", 1, "bench")
+        rng = random.Random(2)
+        async with trio.open_nursery() as n:
+            async def serve(s):
+                while await s.receive_some(65536):
+                    s.try_send(b"+PONG\r\n")
+
+            async def accept():
+                while True:
+                    conn = await lst.accept(net)
+                    n.start_soon(serve, conn.server)
+
+            async def client(i):
+                s = await net.connect("c%d" % i, "h", 1)
+                while done[0] < requests:
+                    await sched.park(clock._now + rng.uniform(0.5, 1.5), None, clock)
+                    s.send_nowait(b"*1\r\n$4\r\nPING\r\n")
+                    await s.receive_some(65536)
+                    done[0] += 1
+                n.cancel_scope.cancel()
+
+            n.start_soon(accept)
+            for i in range(clients):
+                n.start_soon(client, i)
+
+    c0 = time.process_time()
+    sched.run(main, seed=1)
+    cpu = time.process_time() - c0
+    return ("sim floor        %d clients, %d requests (network + timers + scheduler, no node): "
+            "%.1f us CPU/request" % (clients, done[0], cpu / done[0] * 1e6))
+
+
+def _p(params: dict) -> str:
+    return "".join("%s=%s " % kv for kv in sorted(params.items()))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=float, default=30.0,
+                    help="load phase of the busy scenarios (virtual s; default 30)")
+    ap.add_argument("--short", type=float, default=10.0,
+                    help="load phase of the second busy run (steady state = the difference; 0: none)")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the busy runs")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds per cluster scenario (1..N)")
+    ap.add_argument("--scenarios", default=None,
+                    help="comma list of scenarios for (b) (default: the cluster ones)")
+    ap.add_argument("--busy-only", action="store_true")
+    ap.add_argument("--seeds-only", action="store_true")
+    a = ap.parse_args()
+    try:
+        git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    except OSError:
+        git = "?"
+    print("# %s  git %s  python %d.%d.%d  load %s" % (
+        time.strftime("%Y-%m-%dT%H:%M:%S"), git, *sys.version_info[:3],
+        " ".join("%.2f" % x for x in os.getloadavg())))
+    if not a.seeds_only:
+        print(floor(), flush=True)
+        for name, params in BUSY:
+            p = dict(params, duration=str(a.duration))
+            print(busy(name, p, a.seed, a.short), flush=True)
+    if not a.busy_only:
+        todo = SEEDED
+        if a.scenarios:
+            want = a.scenarios.split(",")
+            todo = [(n, p) for n, p in SEEDED if n in want] + [
+                (n, {}) for n in want if n not in dict(SEEDED)]
+        for name, params in todo:
+            print(seeded(name, params, a.seeds), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
