@@ -31,7 +31,13 @@ that cheaply, so it counts what the dataset would cost Redis: per key a
 dict entry, the key's sds and the value object (``key_cost``), kept as a
 running sum per database (``Db.mem``) that moves on every add, overwrite and
 delete; expires cost one dict entry each (``len(db.expires)``). Strings count
-their length; other types a fixed size (their growth in place is not seen).
+their length. An aggregate (list, hash, set, zset, stream) counts a header
+plus a fixed cost per element (``AGG_ELEM``: one ``len()``, so it stays O(1)
+whatever the size); it grows in place, so what it was last charged is kept
+per key (``Db.agg``) and recharged after each write of the key
+(``Db.recharge``, from the commands' ``modified``): deleting, overwriting,
+expiring, evicting or flushing the key takes back exactly what was charged,
+and the sum never drifts.
 The server adds the normal and pub/sub clients' buffers, summed by the cron
 (``Server.refresh_clients_mem``).
 """
@@ -76,6 +82,13 @@ OBJ_HEADER = 16  # robj
 SDS_HEADER = 8  # sds header and NUL, with the allocator's rounding on average
 EXPIRE_ENTRY = DICT_ENTRY
 CONTAINER_COST = 96  # a small aggregate value (listpack / quicklist header)
+# the modelled bytes per element of an aggregate, by type name: roughly what
+# Redis 7.0 spends on a short element in its hashtable / skiplist / quicklist
+# encodings (a dictEntry, its bucket and the element's sds; for a hash field
+# and value; for a zset the skiplist node too). A model: MEMORY USAGE
+# (frtrio/core/memsize.py) estimates one value closer, at O(samples) cost.
+AGG_HEADER = OBJ_HEADER + CONTAINER_COST
+AGG_ELEM = {b"set": 48, b"hash": 80, b"list": 16, b"zset": 96, b"stream": 32}
 
 
 def policy_flags(name: str) -> int:
@@ -171,11 +184,20 @@ def restored_access(pflags: int, freq: int, idle_s: int, now_ms: int):
 def value_cost(v) -> int:
     """A value's bytes: a string its length plus the object and sds headers
     (the same constant at any length, so that a change of a string's value
-    moves the sum by the change of its length); other types a fixed size."""
+    moves the sum by the change of its length); an aggregate a header plus
+    a fixed cost per element (O(1): ``len`` of the container)."""
     t = type(v)
     if t is bytes or t is bytearray:
         return OBJ_HEADER + SDS_HEADER + len(v)
-    return OBJ_HEADER + CONTAINER_COST
+    per = _PER_CLASS.get(t)
+    if per is None:
+        per = _PER_CLASS[t] = AGG_ELEM.get(getattr(t, "type_name", None), 0)
+    if per:
+        return AGG_HEADER + per * len(v)
+    return AGG_HEADER
+
+
+_PER_CLASS: dict = {}  # value class -> its AGG_ELEM (filled on first sight)
 
 
 def key_cost(key: bytes, v) -> int:

@@ -26,7 +26,7 @@ from typing import Callable
 from binascii import crc_hqx
 
 from frtrio.cluster.slots import key_slot
-from frtrio.core.evict import key_cost, value_cost
+from frtrio.core.evict import DICT_ENTRY, SDS_HEADER, key_cost, value_cost
 from frtrio.protocol.parser import string2ll
 
 
@@ -99,6 +99,7 @@ class Db:
         "new_stamp",
         "lfu",
         "mem",
+        "agg",
         "str_enc",
     )
 
@@ -141,6 +142,10 @@ class Db:
         self.lfu: Callable | None = None
         # the accounted bytes of this db's keys and values (evict.key_cost)
         self.mem = 0
+        # key -> the value_cost ``mem`` holds for it, for values that are not
+        # bytes (aggregates grow in place: ``recharge`` moves it after a write,
+        # and a delete takes back exactly this)
+        self.agg: dict[bytes, int] = {}
         # key -> "raw" or "str": keys whose string Redis would not encode from
         # its content: "raw" after APPEND, SETRANGE, SETBIT... (modified in
         # place), "str" (embstr or raw by length, never int) after
@@ -226,7 +231,12 @@ class Db:
                 self.slot_keys[s] = {key: self.new_stamp}
             else:
                 d[key] = self.new_stamp
-            self.mem += key_cost(key, value)
+            if type(value) is bytes:
+                self.mem += key_cost(key, value)
+            else:
+                vc = value_cost(value)
+                self.agg[key] = vc
+                self.mem += DICT_ENTRY + SDS_HEADER + len(key) + vc
             if self.on_new is not None and new_event:
                 self.on_new(self, key)
         else:
@@ -234,7 +244,7 @@ class Db:
             if type(value) is bytes and type(old) is bytes:
                 self.mem += len(value) - len(old)
             else:
-                self.mem += value_cost(value) - value_cost(old)
+                self._recost(key, old, value)
             if self.on_overwrite is not None:
                 self.on_overwrite(self, key)
         data[key] = value
@@ -255,10 +265,36 @@ class Db:
             if type(value) is bytes and type(old) is bytes:
                 self.mem += len(value) - len(old)
             else:
-                self.mem += value_cost(value) - value_cost(old)
+                self._recost(key, old, value)
         data[key] = value
         if self.str_enc:
             self.str_enc.pop(key, None)
+
+    def _recost(self, key: bytes, old, value) -> None:
+        """``key``'s value goes from ``old`` to ``value`` (one of them not
+        bytes): take back what ``old`` was charged, charge ``value``."""
+        agg = self.agg
+        was = agg.pop(key, None) if type(old) is not bytes else None
+        if was is None:
+            was = value_cost(old)
+        vc = value_cost(value)
+        if type(value) is not bytes:
+            agg[key] = vc
+        self.mem += vc - was
+
+    def recharge(self, key: bytes) -> None:
+        """After a write of ``key``: charge its aggregate value at its present
+        size (O(1)); a no-op for strings and absent keys."""
+        was = self.agg.get(key)
+        if was is None:
+            return
+        v = self.data.get(key)
+        if v is None:
+            return
+        vc = value_cost(v)
+        if vc != was:
+            self.agg[key] = vc
+            self.mem += vc - was
 
     def mark_raw(self, key: bytes, how: str = "raw") -> None:
         """The key's string was modified in place (``how`` "raw"), or made
@@ -271,7 +307,13 @@ class Db:
         v = data.pop(key, None)
         if v is None:
             return False
-        self.mem -= key_cost(key, v)
+        if type(v) is bytes:
+            self.mem -= key_cost(key, v)
+        else:
+            was = self.agg.pop(key, None)
+            if was is None:
+                was = value_cost(v)
+            self.mem -= DICT_ENTRY + SDS_HEADER + len(key) + was
         if self.expires:
             self.expires.pop(key, None)
         si = self.slot_keys
@@ -305,6 +347,7 @@ class Db:
         self.expires.clear()
         self.slot_keys.clear()
         self.mem = 0
+        self.agg.clear()
         self.str_enc.clear()
         if self.on_delete is not None:
             for k in keys:
