@@ -27,11 +27,10 @@ subcommands sorted by name.
 """
 import json
 import os
-import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gen_command_facts import read_reply  # noqa: E402
+from gen_command_facts import ask_resp3  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROSE_PATH = os.path.join(HERE, "command_docs_prose.txt")
@@ -144,13 +143,7 @@ def main():
         else:
             print("docs.json is up to date")
         return
-    port = int(sys.argv[1])
-    s = socket.create_connection(("127.0.0.1", port))
-    f = s.makefile("rb")
-    s.sendall(b"HELLO 3\r\n")
-    read_reply(f)
-    s.sendall(b"COMMAND DOCS\r\n")
-    facts = read_reply(f)["map"]
+    facts = ask_resp3(int(sys.argv[1]), b"COMMAND DOCS")["map"]
     sys.stdout.write(dumps(build(facts, read_prose())))
 
 

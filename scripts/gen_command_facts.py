@@ -48,14 +48,19 @@ def strip_notes(v):
     return v
 
 
+def ask_resp3(port: int, request: bytes):
+    """One inline request to the redis-server on 127.0.0.1:port, answered in
+    RESP3 (HELLO 3 first): its parsed reply."""
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        f = s.makefile("rb")
+        s.sendall(b"HELLO 3\r\n")
+        read_reply(f)
+        s.sendall(request + b"\r\n")
+        return read_reply(f)
+
+
 def main():
-    port = int(sys.argv[1])
-    s = socket.create_connection(("127.0.0.1", port))
-    f = s.makefile("rb")
-    s.sendall(b"HELLO 3\r\n")
-    read_reply(f)
-    s.sendall(b"COMMAND\r\n")
-    cmds = read_reply(f)
+    cmds = ask_resp3(int(sys.argv[1]), b"COMMAND")
     cmds = sorted(cmds, key=lambda c: c[0])
     json.dump([strip_notes(c) for c in cmds], sys.stdout, separators=(",", ":"))
     sys.stdout.write("\n")

@@ -156,15 +156,7 @@ class SimStream(trio.abc.HalfCloseableStream):
         try:
             net = self.net
             await net.wait_unpaused(self.host)  # a stopped process sends nothing
-            if self.closed:
-                raise trio.ClosedResourceError("this stream was closed")
-            if self.eof_sent:
-                raise trio.ClosedResourceError("can't send data after sending EOF")
-            p = self.out
-            if p.broken or p.reader_closed:
-                raise trio.BrokenResourceError("connection reset by peer")
-            if data:
-                net._push(p, bytes(data))
+            self._push_checked(data)
             await trio.lowlevel.cancel_shielded_checkpoint()
         finally:
             self._send_busy = False
@@ -175,21 +167,10 @@ class SimStream(trio.abc.HalfCloseableStream):
         does): True once the bytes are queued; False when the stream would
         make the sender wait (its host is paused, another task is sending):
         then call ``send_all``. Raises as ``send_all`` does otherwise."""
-        if self.closed:
-            raise trio.ClosedResourceError("this stream was closed")
-        if self._send_busy:
+        try:
+            self.try_send(data)
+        except BlockingIOError:
             return False
-        net = self.net
-        pu = net.paused_until.get(self.host)
-        if pu is not None and pu > trio.current_time():
-            return False
-        if self.eof_sent:
-            raise trio.ClosedResourceError("can't send data after sending EOF")
-        p = self.out
-        if p.broken or p.reader_closed:
-            raise trio.BrokenResourceError("connection reset by peer")
-        if data:
-            net._push(p, bytes(data))
         return True
 
     def try_send(self, data) -> int:
@@ -207,14 +188,21 @@ class SimStream(trio.abc.HalfCloseableStream):
         pu = net.paused_until.get(self.host)
         if pu is not None and pu > trio.current_time():
             raise BlockingIOError(errno.EAGAIN, "the host is paused")
+        self._push_checked(data)
+        return len(data)
+
+    def _push_checked(self, data) -> None:
+        """Queue ``data`` toward the peer, or raise as a socket send does on
+        a closed, half-closed or reset connection."""
+        if self.closed:
+            raise trio.ClosedResourceError("this stream was closed")
         if self.eof_sent:
             raise trio.ClosedResourceError("can't send data after sending EOF")
         p = self.out
         if p.broken or p.reader_closed:
             raise trio.BrokenResourceError("connection reset by peer")
         if data:
-            net._push(p, bytes(data))
-        return len(data)
+            self.net._push(p, bytes(data))
 
     async def wait_send_all_might_not_block(self) -> None:
         await trio.lowlevel.checkpoint()
