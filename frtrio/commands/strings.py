@@ -20,7 +20,6 @@ from frtrio.commands.util import (
     wrongtype,
 )
 from frtrio.commands.util import ev
-from frtrio.core.evict import _PER_CLASS, AGG_HEADER, value_cost
 from frtrio.core.notify import GENERIC, STRING
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import OK
@@ -40,18 +39,7 @@ def get_string(c, key: bytes, read: bool = False):
 def modified(c, key: bytes, n: int = 1) -> None:
     srv = c.server
     srv.dirty += n
-    db = c.db
-    was = db.agg.get(key)
-    if was is not None:
-        # an aggregate written in place: charge its new size (Db.recharge,
-        # inlined: every write of a list, hash, set, zset or stream is here)
-        v = db.data.get(key)
-        if v is not None:
-            per = _PER_CLASS.get(type(v))
-            vc = AGG_HEADER + per * len(v) if per else value_cost(v)
-            if vc != was:
-                db.agg[key] = vc
-                db.mem += vc - was
+    c.db.recharge(key)  # an aggregate written in place: charged at its new size
     if srv.watched_keys or srv.tracking.tracking_clients:
         srv.touch_key(c.db, key)
 

@@ -202,7 +202,12 @@ _PER_CLASS: dict = {}  # value class -> its AGG_ELEM (filled on first sight)
 
 def key_cost(key: bytes, v) -> int:
     """What one key costs in the accounting (dict entry, key sds, value)."""
-    return DICT_ENTRY + SDS_HEADER + len(key) + value_cost(v)
+    return key_overhead(key) + value_cost(v)
+
+
+def key_overhead(key: bytes) -> int:
+    """A key's cost without its value: the dict entry and the key's sds."""
+    return DICT_ENTRY + SDS_HEADER + len(key)
 
 
 def dataset_memory(dbs) -> int:

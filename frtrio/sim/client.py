@@ -76,34 +76,13 @@ class SimClient:
             reader.feed(data)
 
     async def call(self, *args):
-        """Send one command and return its reply (a ReplyError for -ERR).
-        (``pipeline`` of one command, without its lists.)"""
-        world = self.world
-        argv = [a if type(a) is bytes else _b(a) for a in args]
-        if self.stream is None:
-            await self.connect()
-        t0 = trio.current_time()
-        self.pending = (argv, t0)
-        self.calls += 1
-        try:
-            try:
-                data = encode_command(argv)
-                if not self.stream.send_nowait(data):
-                    await self.stream.send_all(data)
-                r = await self._read()
-            except (trio.BrokenResourceError, trio.ClosedResourceError, Disconnected):
-                self._drop()
-                world.note_op(self, argv, None, "disconnected", t0)
-                raise Disconnected("connection lost") from None
-        finally:
-            self.pending = None
-        world.note_op(self, argv, r, "error" if isinstance(r, ReplyError) else "ok", t0)
-        return r
+        """Send one command and return its reply (a ReplyError for -ERR)."""
+        return (await self.pipeline([args]))[0]
 
     async def pipeline(self, cmds):
         """Send several commands in one write; return their replies."""
         world = self.world
-        argvs = [[_b(a) for a in cmd] for cmd in cmds]
+        argvs = [[a if type(a) is bytes else _b(a) for a in cmd] for cmd in cmds]
         if self.stream is None:
             await self.connect()
         t0 = trio.current_time()

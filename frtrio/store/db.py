@@ -26,7 +26,7 @@ from typing import Callable
 from binascii import crc_hqx
 
 from frtrio.cluster.slots import key_slot
-from frtrio.core.evict import DICT_ENTRY, SDS_HEADER, key_cost, value_cost
+from frtrio.core.evict import key_cost, key_overhead, value_cost
 from frtrio.protocol.parser import string2ll
 
 
@@ -236,7 +236,7 @@ class Db:
             else:
                 vc = value_cost(value)
                 self.agg[key] = vc
-                self.mem += DICT_ENTRY + SDS_HEADER + len(key) + vc
+                self.mem += key_overhead(key) + vc
             if self.on_new is not None and new_event:
                 self.on_new(self, key)
         else:
@@ -273,14 +273,17 @@ class Db:
     def _recost(self, key: bytes, old, value) -> None:
         """``key``'s value goes from ``old`` to ``value`` (one of them not
         bytes): take back what ``old`` was charged, charge ``value``."""
-        agg = self.agg
-        was = agg.pop(key, None) if type(old) is not bytes else None
-        if was is None:
-            was = value_cost(old)
+        was = self._charged(key, old)
         vc = value_cost(value)
         if type(value) is not bytes:
-            agg[key] = vc
+            self.agg[key] = vc
         self.mem += vc - was
+
+    def _charged(self, key: bytes, v) -> int:
+        """What ``mem`` holds for ``key``'s value ``v``, forgotten: an
+        aggregate's last charge (``agg``), a string's present cost."""
+        was = self.agg.pop(key, None) if type(v) is not bytes else None
+        return value_cost(v) if was is None else was
 
     def recharge(self, key: bytes) -> None:
         """After a write of ``key``: charge its aggregate value at its present
@@ -307,13 +310,7 @@ class Db:
         v = data.pop(key, None)
         if v is None:
             return False
-        if type(v) is bytes:
-            self.mem -= key_cost(key, v)
-        else:
-            was = self.agg.pop(key, None)
-            if was is None:
-                was = value_cost(v)
-            self.mem -= DICT_ENTRY + SDS_HEADER + len(key) + was
+        self.mem -= key_overhead(key) + self._charged(key, v)
         if self.expires:
             self.expires.pop(key, None)
         si = self.slot_keys
