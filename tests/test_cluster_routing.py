@@ -705,3 +705,80 @@ def test_c03_all_outcomes_reachable():
     assert seen == {LOCAL, MOVED, ASK, TRYAGAIN, CROSSSLOT, DOWN_STATE, DOWN_RO_STATE,
                     DOWN_UNBOUND}
     assert routing.ERR_CROSSSLOT.startswith("CROSSSLOT ")
+
+
+# --- I01: the node's routing gate (ClusterCore.route, with its memoised fast
+# path for keys in clean own slots) says what decide says -------------------
+
+_GATE_CMDS = [
+    ("get", 1), ("set", 2), ("incr", 1), ("mset", -2), ("mget", -1), ("del", -1),
+    ("exists", -1), ("rename", 2), ("ping", 0), ("dbsize", 0), ("eval", -3),
+    ("zunionstore", -4), ("spublish", 2), ("sunionstore", -2), ("xread", -5),
+]
+
+
+@given(
+    mig=hs.sets(hs.sampled_from([SLOT_A, SLOT_A + 1, SLOT_B]), max_size=2),
+    imp=hs.sets(hs.sampled_from([SLOT_A + 2, SLOT_B + 1]), max_size=2),
+    ok=hs.booleans(),
+    asking=hs.booleans(),
+    calls=hs.lists(hs.tuples(hs.integers(0, len(_GATE_CMDS) - 1),
+                             hs.lists(hs.sampled_from(
+                                 [SLOT_A, SLOT_A + 1, SLOT_A + 2, SLOT_B, SLOT_B + 1, SLOT_C,
+                                  SLOT_FREE, -1]), min_size=1, max_size=4)),
+                   min_size=1, max_size=12),
+)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_i01_route_gate_agrees_with_decide(mig, imp, ok, asking, calls):
+    import support
+    from frtrio.cluster.core import ClusterCore
+    from frtrio.core.client import F
+
+    st = make_state()
+    srv = support.engine({"cluster-enabled": "yes"}, now_ms=1000)
+    core = ClusterCore(srv, st)
+    srv.cluster = core
+    b = st.nodes[ID_B]
+    for s in mig:
+        st.migrating_to[s] = b
+    for s in imp:
+        st.importing_from[s] = b
+    st.state_ok = ok
+    st.bump()
+    c = srv.new_client()
+    if asking:
+        c.flags |= F.ASKING
+    for i, (ci, slots) in enumerate(calls):
+        name, nargs = _GATE_CMDS[ci]
+        keys = [b"{%s}x" % key_for(s) if s >= 0 else b"{%s}y" % key_for(SLOT_A) for s in slots]
+        if name in ("get", "incr"):
+            args = [keys[0]]
+        elif name == "set":
+            args = [keys[0], b"v"]
+        elif name == "rename":
+            args = [keys[0], keys[-1]]
+        elif name == "mset":
+            args = [x for k in keys for x in (k, b"v")]
+        elif name in ("ping", "dbsize"):
+            args = []
+        elif name == "eval":
+            args = [b"return 1", b"%d" % len(keys)] + keys
+        elif name == "zunionstore":
+            args = [keys[0], b"%d" % len(keys)] + keys
+        elif name == "spublish":
+            args = [keys[0], b"msg"]
+        elif name == "xread":
+            args = [b"STREAMS"] + keys + [b"0"] * len(keys)
+        else:
+            args = keys
+        argv = [name.encode()] + args
+        command = srv.commands[name.encode()]
+        want = decide(st, OPTS, command, argv, asking=asking, readonly=False,
+                      db=srv.dbs[0], now_ms=1000)
+        got = core.route(c, command, argv)
+        assert got == (None if want.kind == LOCAL else text(want)), (name, slots)
+        if i == len(calls) // 2:
+            # a state change midway: the memo must be dropped
+            if st.migrating_to.pop(SLOT_A, None) is None:
+                st.migrating_to[SLOT_A] = b
+            st.bump()

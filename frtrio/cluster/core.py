@@ -13,6 +13,8 @@ startup reconciliation and the todo flags for the shell.
 
 from __future__ import annotations
 
+from binascii import crc_hqx
+
 from frtrio.core.client import F
 from frtrio.cluster import routing
 from frtrio.cluster.slots import CLUSTER_SLOTS, key_slot
@@ -37,7 +39,10 @@ class ClusterCore:
         self.opts = routing.RoutingOptions()
         self.refresh_options()
         self._released_version = -1
-        self._clean: dict[int, bool] = {}  # route()'s fast path, per state version
+        # route()'s fast path: per slot 0 unknown, 1 local, 2 ask routing.decide
+        self._clean = bytearray(CLUSTER_SLOTS)
+        # the EXEC command: routing.decide judges the keys of its queue
+        self._exec = getattr(server, "commands", {}).get(b"exec")
         self._clean_version = -1
         self.events = []  # (reason_code, fields) for the event log
         # the bus core (cluster/gossip.py), set when the node has a bus
@@ -116,25 +121,39 @@ class ClusterCore:
 
     def route(self, c, cmd, argv) -> str | None:
         """None to serve locally, else the error text of the redirect."""
+        st = self.state
+        if st.state_ok and cmd is not self._exec:
+            # the fast path: every key in one slot this node owns with no
+            # migration either way, cluster ok: local, as routing.decide
+            # would say (a slot's verdict is memoised until the cluster
+            # state changes; key_slot inlined for keys without a "{")
+            if st.version != self._clean_version:
+                self._clean = bytearray(CLUSTER_SLOTS)
+                self._clean_version = st.version
+            clean = self._clean
+            if cmd.single_key:
+                if len(argv) > 1:
+                    key = argv[1]
+                    slot = key_slot(key) if 123 in key else crc_hqx(key, 0) & 16383
+                    v = clean[slot] or self._judge(slot)
+                    if v == 1:
+                        return None
+            elif cmd.movable or cmd.has_key_specs:
+                slot = -1
+                for pos in cmd.get_keys(argv):
+                    key = argv[pos]
+                    s = key_slot(key) if 123 in key else crc_hqx(key, 0) & 16383
+                    if s != slot:
+                        if slot >= 0:
+                            break  # CROSSSLOT: routing.decide says it
+                        slot = s
+                else:
+                    if slot < 0 or (clean[slot] or self._judge(slot)) == 1:
+                        return None  # (no keys at all: local too)
+            else:
+                return None
         if c.flags & F.MASTER:
             return None
-        if cmd.single_key and len(argv) > 1:
-            # the fast path: one key, in a slot this node owns with no
-            # migration either way, cluster ok: local, as routing.decide
-            # would say (memoised per slot until the cluster state changes)
-            st = self.state
-            if st.state_ok:
-                if st.version != self._clean_version:
-                    self._clean.clear()
-                    self._clean_version = st.version
-                slot = key_slot(argv[1])
-                clean = self._clean.get(slot)
-                if clean is None:
-                    clean = self._clean[slot] = (
-                        st.slots[slot] is st.myself and slot not in st.migrating_to
-                        and slot not in st.importing_from)
-                if clean:
-                    return None
         is_exec = cmd.fullname == "exec"
         if not is_exec and not cmd.movable and not cmd.has_key_specs:
             return None
@@ -161,6 +180,15 @@ class ClusterCore:
         self.emit("cluster.redirect", outcome=err.split(" ", 1)[0], slot=r.slot,
                   command=cmd.fullname)
         return err
+
+    def _judge(self, slot: int) -> int:
+        """route()'s memo of one slot: 1 when this node owns it and it is
+        not migrating or importing, else 2."""
+        st = self.state
+        v = self._clean[slot] = (
+            1 if (st.slots[slot] is st.myself and slot not in st.migrating_to
+                  and slot not in st.importing_from) else 2)
+        return v
 
     # --- serving --------------------------------------------------------------
 

@@ -1057,11 +1057,13 @@ class Server:
 
     def _execute_cluster(self, c: Client, argv: list[bytes]) -> None:
         self._execute(c, argv)
-        if self.cluster is not None:
+        cluster = self.cluster
+        if cluster is not None:
             # ASKING is one-shot: cleared after any other command, unless in MULTI
-            if c.flags & F.ASKING and c.multi is None and argv[0].lower() != b"asking":
-                c.flags &= ~F.ASKING
-            self.cluster.after_command()
+            if c.flags & _ASKING and c.multi is None and argv[0].lower() != b"asking":
+                c.flags &= ~_ASKING
+            if cluster.state.version != cluster._released_version:
+                cluster.after_command()  # (the cluster state changed)
 
     def client_mem_changed(self, c: Client) -> None:
         """A client's buffers changed outside a command (a read, a write):
@@ -1416,3 +1418,4 @@ _NOPERM = {
     4: "NOPERM this user has no permissions to access one of the channels used as arguments",
 }
 _OK_BYTES = b"+OK\r\n"
+_ASKING = F.ASKING
