@@ -184,3 +184,24 @@ def test_snapshot_is_point_in_time_under_in_place_changes():
     assert c2.take_output() == b"*2\r\n$1\r\na\r\n$1\r\nb\r\n"
     assert fresh.dbs[2].data[b"in2"] == b"x"
     assert b"repl-id" in data and R.encode() in data
+
+
+def test_promoted_replica_keeps_its_backlog_for_repl_backlog_ttl():
+    """A replica's backlog survives its promotion for repl-backlog-ttl
+    seconds counted from the promotion (Redis's replicationUnsetMaster sets
+    repl_no_slaves_since), so the old master can resync partially; it used
+    to be freed at the next replication cron when the node had never had a
+    replica of its own (the ttl was counted from the node's start)."""
+    from frtrio.replication.core import Replication
+
+    cfg = Config()
+    repl = Replication("a" * 40, 0)
+    repl.masterhost, repl.masterport = "127.0.0.1", 7000
+    repl.state.create_backlog(1 << 20)
+    t = 10_000_000  # a node up for almost three hours
+    repl.unset_master("b" * 40, t)
+    assert repl.state.replid2 == "a" * 40
+    ttl_ms = int(cfg.get("repl-backlog-ttl")) * 1000
+    assert not repl.backlog_expired(cfg, t + 1000)
+    assert not repl.backlog_expired(cfg, t + ttl_ms)
+    assert repl.backlog_expired(cfg, t + ttl_ms + 1)

@@ -62,7 +62,7 @@ def unset_master(srv) -> str:
     a new replication id; returns the shiftReplicationId log line."""
     if srv.cluster is None:
         srv.config.values["replicaof"] = ""  # CONFIG GET/REWRITE show the role
-    return srv.repl.unset_master(_new_replid(srv))
+    return srv.repl.unset_master(_new_replid(srv), srv.now_ms)
 
 
 def set_master(srv, host: str, port: int, effect: bool = True) -> None:

@@ -120,9 +120,13 @@ class Replication:
         self.down_since_s = 0
         self.last_io_ms = 0
 
-    def unset_master(self, new_replid: str) -> str:
-        """REPLICAOF NO ONE (spec §5.4); returns the shiftReplicationId log."""
+    def unset_master(self, new_replid: str, now_ms: int) -> str:
+        """REPLICAOF NO ONE (spec §5.4); returns the shiftReplicationId log.
+        The time without replicas that repl-backlog-ttl measures starts now
+        (as Redis's replicationUnsetMaster): a promoted replica keeps the
+        backlog its own replicas, the old master first, resync from."""
         line = self.state.shift_replid(new_replid)
+        self.no_replicas_since_ms = now_ms
         self.masterhost = None
         self.masterport = 0
         self.repl_state = hs.NONE

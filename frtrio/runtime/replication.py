@@ -402,7 +402,8 @@ class ReplicationShell:
         cur = (repl.masterhost, repl.masterport) if repl.masterhost is not None else None
         if want is None:
             if cur is not None:
-                log.info("%s", repl.unset_master(self.node.env.random_hex(40, "replid")))
+                log.info("%s", repl.unset_master(self.node.env.random_hex(40, "replid"),
+                                                 self.node.env.unix_ms()))
                 log.info("MASTER MODE enabled (cluster promotion)")
             self.unset_master()
             return
