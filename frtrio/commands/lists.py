@@ -1,9 +1,10 @@
 """List commands, blocking list commands and CLIENT UNBLOCK (Redis 7.0).
 
-Lists are ``ListValue`` deques; a list that becomes empty is deleted. The
-order in which arguments are validated and keys looked up follows Redis's
-t_list.c, since it decides which error a bad request gets (e.g. ``LRANGE``
-parses its indexes before it looks at the key, ``LINDEX`` after).
+Lists are ``ListValue`` chunk chains (``store.quicklist``); a list that
+becomes empty is deleted. The order in which arguments are validated and
+keys looked up follows Redis's t_list.c, since it decides which error a bad
+request gets (e.g. ``LRANGE`` parses its indexes before it looks at the
+key, ``LINDEX`` after).
 
 Blocking commands first try to answer at once. If they cannot (and the
 client is not inside EXEC) they return ``engine.BlockOn`` with a ``retry``
@@ -15,7 +16,6 @@ AOF (``BLPOP`` -> ``LPOP key``, ``BLMPOP`` -> ``LPOP key count``, ``BLMOVE`` ->
 
 from __future__ import annotations
 
-from itertools import islice
 
 from frtrio.core.blocking import may_block, parse_timeout
 from frtrio.commands.strings import modified
@@ -264,13 +264,7 @@ def cmd_lrange(c, argv):
     if r is None:
         return []
     s, e = r
-    n = len(v)
-    if s > n // 2:
-        # walk from the tail for ranges near the end
-        out = list(islice(reversed(v), n - 1 - e, n - s))
-        out.reverse()
-        return out
-    return list(islice(v, s, e + 1))
+    return v.range(s, e + 1)
 
 
 # --- modify -----------------------------------------------------------------
@@ -309,13 +303,7 @@ def cmd_ltrim(c, argv):
     else:
         s, e = r
         ltrim, rtrim = s, n - e - 1
-    if ltrim == n:
-        v.clear()
-    else:
-        for _ in range(ltrim):
-            v.popleft()
-        for _ in range(rtrim):
-            v.pop()
+    v.trim(ltrim, rtrim)
     _removed(c, c.db, key, v, ltrim + rtrim, b"ltrim")
     return OK
 

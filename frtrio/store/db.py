@@ -3,7 +3,7 @@
 Keys are ``bytes``. Values are Python objects whose type names the Redis type:
 
 * ``bytes``              -> string
-* ``ListValue`` (deque)  -> list
+* ``ListValue`` (store.quicklist: chunks, packed between the ends) -> list
 * ``HashValue`` (dict)   -> hash
 * ``SetValue`` (dict of member -> None, insertion-ordered so that iteration
   never depends on PYTHONHASHSEED) -> set
@@ -20,7 +20,6 @@ Redis's guarantee (a key present for the whole iteration is returned).
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Callable
 
 from binascii import crc_hqx
@@ -28,11 +27,7 @@ from binascii import crc_hqx
 from frtrio.cluster.slots import key_slot
 from frtrio.core.evict import key_cost, key_overhead, value_cost
 from frtrio.protocol.parser import string2ll
-
-
-class ListValue(deque):
-    __slots__ = ()
-    type_name = b"list"
+from frtrio.store.quicklist import ListValue  # noqa: F401  (the list type)
 
 
 class HashValue(dict):
