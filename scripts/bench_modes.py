@@ -176,6 +176,9 @@ def idle(Server, a, workdir: str, kinds: list[str]) -> list[str]:
 # --- memory ---------------------------------------------------------------------------
 
 # (name, how many keys, elements per key, the commands that build key i)
+BIG_MIN = 100000
+
+
 def _mem_cases(count: int):
     def s(i):
         return [[b"SET", b"key:%010d" % i, b"value:%06d" % i]]
@@ -201,16 +204,19 @@ def _mem_cases(count: int):
         return build
 
     small = max(1, count // 10)
+    # big aggregates: at least 100000 elements, or a packed list's second
+    # batch (about 2 MB) fits in the allocator space the first one freed
+    big_n = max(count, BIG_MIN)
     return [
         ("string (per key)", count, 1, s),
         ("hash of 10 small fields (per key)", small, 10, agg(b"HSET", 10, "field")),
         ("set of 10 members (per key)", small, 10, agg(b"SADD", 10, None)),
         ("zset of 10 members (per key)", small, 10, agg(b"ZADD", 10, "score")),
         ("list of 10 elements (per key)", small, 10, agg(b"RPUSH", 10, None)),
-        ("big hash (per field)", count, 1, big(b"HSET", "field")),
-        ("big set (per member)", count, 1, big(b"SADD", None)),
-        ("big zset (per member)", count, 1, big(b"ZADD", "score")),
-        ("big list (per element)", count, 1, big(b"RPUSH", None)),
+        ("big hash (per field)", big_n, 1, big(b"HSET", "field")),
+        ("big set (per member)", big_n, 1, big(b"SADD", None)),
+        ("big zset (per member)", big_n, 1, big(b"ZADD", "score")),
+        ("big list (per element)", big_n, 1, big(b"RPUSH", None)),
     ]
 
 
@@ -281,7 +287,7 @@ def memory(Server, a, workdir: str, kinds: list[str]) -> list[str]:
     head = ["value"] + [f"bytes {k}" for k in kinds] + (["frtrio/redis"] if len(kinds) == 2 else [])
     return [f"# resident memory (VmRSS) grown per key, or per element of one aggregate, by a second "
             f"batch of {a.memory} strings / {max(1, a.memory // 10)} small aggregates / "
-            f"{a.memory} elements of one aggregate, loaded after a first batch of as many; "
+            f"{max(a.memory, BIG_MIN)} elements of one aggregate, loaded after a first batch of as many; "
             "fresh server each"] + table(head, rows)
 
 
