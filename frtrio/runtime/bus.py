@@ -20,6 +20,7 @@ from frtrio.cluster import bus_codec as bc
 from frtrio.cluster import bus_policy
 from frtrio.core.policy import RESOURCE_CLAMP
 from frtrio.cluster.gossip import BusCore
+from frtrio.runtime import sockio
 from frtrio.core.effects import Broadcast, Connect, Deliver, FreeLink, SendOnLink, SendToNode, SweepLinks
 
 log = logging.getLogger("frtrio.cluster")
@@ -27,7 +28,7 @@ log = logging.getLogger("frtrio.cluster")
 
 class Link:
     __slots__ = ("node", "inbound", "ctime", "local_ip", "peer_ip", "out", "out_bytes",
-                 "wake", "scope", "closed", "stream")
+                 "wake", "scope", "closed", "stream", "io", "sock", "sending")
 
     def __init__(self, inbound: bool, node=None, ctime: int = 0):
         self.node = node
@@ -41,10 +42,30 @@ class Link:
         self.scope: trio.CancelScope | None = None
         self.closed = False
         self.stream = None
+        self.io = None  # what the reader and writer use (runtime/sockio.py)
+        # the raw socket of a real link: a packet goes out at once when
+        # nothing is queued before it (no writer wake-up, no extra trip
+        # through the scheduler); None for the simulator's streams
+        self.sock = None
+        self.sending = False  # the writer is in a send (bytes of it may be unsent)
+
+    def attach(self, stream) -> None:
+        self.stream = stream
+        self.io = sockio.for_stream(stream)
+        if type(self.io) is sockio.ConnIO:
+            self.sock = self.io.sock
 
     def send(self, data: bytes) -> None:
         if self.closed:
             return
+        if self.sock is not None and not self.out and not self.sending:
+            try:
+                n = self.sock.send(data)
+            except OSError:  # (would block, or a broken link: the writer meets it)
+                n = 0
+            if n == len(data):
+                return
+            data = data[n:]
         self.out.append(data)
         self.out_bytes += len(data)
         self.wake.set()
@@ -77,6 +98,7 @@ class BusShell:
         self.outbound: list[Link] = []
         self.inbound: list[Link] = []
         self.nursery: trio.Nursery | None = None
+        self._swept_version = -1  # the node table's version at the last _sweep
 
     def flush_core_effects(self) -> None:
         if self.core.bus_effects:
@@ -91,13 +113,14 @@ class BusShell:
             task_status.started()
 
     def tick(self) -> None:
-        """The bus part of clusterCron (every 100 ms)."""
+        """The bus part of clusterCron (every 100 ms); the node's cron
+        carries out the before-sleep round after it (Node._cluster_cron)."""
         if self.nursery is None:
             return
-        self._sweep()
+        if self.core.state.version != self._swept_version:
+            self._sweep()  # (only a change of the node table leaves links to free)
         self._free_links_over_sendbuf_limit()
         self._execute(self.bus.cron(self.srv.now_ms))
-        self.node.after_cluster_event()
 
     def _free_links_over_sendbuf_limit(self) -> None:
         """cluster-link-sendbuf-limit: a link whose unsent output passed the
@@ -124,6 +147,7 @@ class BusShell:
         both: a packet on an inbound link of a forgotten node must not be
         taken as coming from that node)."""
         st = self.core.state
+        self._swept_version = st.version
         for ln in list(self.outbound):
             n = ln.node
             if ln.closed:
@@ -214,7 +238,7 @@ class BusShell:
             return
         self.srv.now_ms = self.env.unix_ms()
         link = Link(inbound=False, node=n, ctime=self.srv.now_ms)
-        link.stream = stream
+        link.attach(stream)
         try:
             link.local_ip = _host(self.env.local_address(stream)) if hasattr(self.env, "local_address") else ""
         except OSError:
@@ -239,7 +263,7 @@ class BusShell:
         if self.srv.loading and self.core.state.myself.is_master:
             return
         link = Link(inbound=True, ctime=self.env.unix_ms())
-        link.stream = stream
+        link.attach(stream)
         link.peer_ip = _host(peer)
         link.local_ip = _host(local)
         self.inbound.append(link)
@@ -266,7 +290,9 @@ class BusShell:
             link.closed = True
 
     async def _writer(self, link: Link) -> None:
-        stream = link.stream
+        """What Link.send could not hand to the socket at once (or all of
+        it, on the simulator's streams), in order."""
+        io = link.io
         while True:
             if not link.out:
                 await link.wake.wait()
@@ -275,10 +301,12 @@ class BusShell:
             data = b"".join(link.out)
             link.out.clear()
             link.out_bytes = 0
-            await stream.send_all(data)
+            link.sending = True
+            await io.send_all(data)
+            link.sending = False
 
     async def _reader(self, link: Link) -> None:
-        stream = link.stream
+        stream = link.io
         buf = bytearray()
         core = self.core
         while True:

@@ -211,12 +211,18 @@ class Node:
             await nursery.start(self.bus.run, host, cport)
         del me
 
-    def _cluster_cron(self) -> None:
-        """clusterCron (every 100 ms, whatever hz is; driven by _cron)."""
-        self.server.cluster.cron()
+    def _cluster_cron(self, flush: bool = True) -> None:
+        """clusterCron (every 100 ms, whatever hz is; driven by _cron).
+        ``flush`` False: serverCron runs on the same wake-up and its
+        before-sleep round follows (one round for both, as Redis's
+        beforeSleep after all the time events of a loop iteration)."""
+        core = self.server.cluster
+        core.cron()
         self.bus.tick()
+        core.after_command()
         self.replication.reconcile_cluster()
-        self.flush_effects()
+        if flush:
+            self.flush_effects()
 
     def after_cluster_event(self) -> None:
         """After bus packets or cron changed the cluster state: release
@@ -635,14 +641,15 @@ class Node:
             await env.sleep_until(wake)
             if srv.cron_paused:  # DEBUG PAUSE-CRON 1
                 continue
-            if self.shutdown_tick():  # a signal's shutdown, or replicas caught up
-                return
+            if (srv.shutdown_asap or srv.shutdown_deadline_ms) and self.shutdown_tick():
+                return  # a signal's shutdown, or replicas caught up
             now = env.now()
             srv.now_ms = env.unix_ms()
+            server_due = now >= next_server - 1e-9
             if cluster and now >= next_cluster - 1e-9:
                 next_cluster = max(next_cluster + 0.1, now)
-                self._cluster_cron()
-            if now < next_server - 1e-9:
+                self._cluster_cron(flush=not server_due)
+            if not server_due:
                 next_server -= 1.0 / hz  # this wake-up was only for the cluster cron
                 continue
             if next_server < now - 1.0:
