@@ -21,6 +21,7 @@ Redis's guarantee (a key present for the whole iteration is returned).
 from __future__ import annotations
 
 from collections import deque
+from marshal import dumps as _dumps, loads as _loads
 from typing import Callable
 
 from binascii import crc_hqx
@@ -28,6 +29,7 @@ from binascii import crc_hqx
 from frtrio.cluster.slots import key_slot
 from frtrio.core.evict import key_cost, key_overhead, value_cost
 from frtrio.protocol.parser import string2ll
+from frtrio.store.zset import ZSetValue
 
 
 class ListValue(deque):
@@ -74,6 +76,107 @@ def set_added(s, members, limit: int) -> None:
             return
 
 
+# --- small aggregates at rest: packed ---------------------------------------------
+#
+# A small hash, list or (listpack) zset that no command used for a while is
+# kept in ``Db.data`` as one immutable bytes object (marshal of its
+# elements, in order), as Redis keeps it in one listpack: 10 short fields
+# cost one buffer instead of a dict and 20 bytes objects. ``Db.lookup`` and
+# ``Db.peek`` turn it back into the ordinary value (and put that in
+# ``data``) before a command sees it; the server cron packs again the keys
+# that were unpacked or written at least one cron period ago and are still
+# small (``Db.pack_idle``). Code that reads ``Db.data`` directly (RDB, AOF
+# rewrite, DEBUG DIGEST, snapshots) goes through ``unpacked``. Packing
+# changes nothing a client sees: order, encoding, accounting (``Db.agg``
+# keeps the charge of the value it was packed from) stay the same.
+
+PACK_MAX_LEN = 128  # elements (Redis's default *-max-listpack-entries)
+PACK_MAX_BYTES = 16384  # the packed form's size
+
+
+class PackedHash(bytes):
+    """A HashValue at rest: marshal of the dict (insertion order kept)."""
+
+    __slots__ = ()
+    type_name = b"hash"
+
+
+class PackedList(bytes):
+    """A ListValue at rest: marshal of the tuple of its elements."""
+
+    __slots__ = ()
+    type_name = b"list"
+
+
+class PackedZSet(bytes):
+    """A compact, listpack-encoded ZSetValue at rest: marshal of its
+    (members, scores) lists in order (integral scores as ints)."""
+
+    __slots__ = ()
+    type_name = b"zset"
+
+
+def _unpack_hash(p) -> HashValue:
+    return HashValue(_loads(p))
+
+
+def _unpack_list(p) -> ListValue:
+    return ListValue(_loads(p))
+
+
+def _unpack_zset(p) -> ZSetValue:
+    ms, ss = _loads(p)
+    return ZSetValue.from_sorted_lists(ms, list(map(float, ss)))
+
+
+def _small_int(s: float):
+    """A score as marshal writes it shortest: a nonzero integral score as an
+    int (5 bytes instead of 9; ``float`` gives it back exactly)."""
+    return int(s) if s.is_integer() and s and -2147483648.0 < s < 2147483648.0 else s
+
+
+_UNPACK = {PackedHash: _unpack_hash, PackedList: _unpack_list, PackedZSet: _unpack_zset}
+
+
+def unpacked(v):
+    """``v`` as a value (a packed one unpacked: a new object, not stored)."""
+    u = _UNPACK.get(type(v))
+    return v if u is None else u(v)
+
+
+def is_packed(v) -> bool:
+    return type(v) in _UNPACK
+
+
+def pack(v):
+    """The packed form of a small hash, list or listpack zset, or None."""
+    t = type(v)
+    try:
+        if t is HashValue:
+            if len(v) > PACK_MAX_LEN:
+                return None
+            b = _dumps(dict(v), 2)
+            cls = PackedHash
+        elif t is ListValue:
+            if len(v) > PACK_MAX_LEN:
+                return None
+            b = _dumps(tuple(v), 2)
+            cls = PackedList
+        elif t is ZSetValue:
+            if (not v.listpack or v.sl is not None or v._ms is None
+                    or v._hidx is not None or len(v) > PACK_MAX_LEN):
+                return None
+            b = _dumps((v._ms, list(map(_small_int, v._ss))), 2)
+            cls = PackedZSet
+        else:
+            return None
+    except ValueError:  # (an element marshal cannot write: stays as it is)
+        return None
+    if len(b) > PACK_MAX_BYTES:
+        return None
+    return cls(b)
+
+
 def type_name(v) -> bytes:
     if type(v) is bytes:
         return b"string"
@@ -101,6 +204,8 @@ class Db:
         "mem",
         "agg",
         "str_enc",
+        "unpacked",
+        "unpacked_old",
     )
 
     def __init__(self, id: int):
@@ -151,6 +256,11 @@ class Db:
         # place), "str" (embstr or raw by length, never int) after
         # INCRBYFLOAT. Any other write of the key forgets it
         self.str_enc: dict = {}
+        # keys whose aggregate was unpacked by a lookup or written by set()
+        # in this cron period (``unpacked``) and the one before
+        # (``unpacked_old``): ``pack_idle`` packs the older ones
+        self.unpacked: dict = {}
+        self.unpacked_old: dict = {}
 
     def __len__(self) -> int:
         return len(self.data)
@@ -175,6 +285,9 @@ class Db:
                 return None
         if self.cow is not None:
             self.cow(key, v)
+        if type(v) in _UNPACK:
+            v = self.data[key] = _UNPACK[type(v)](v)
+            self.unpacked[key] = None
         if self.lfu is None:
             # the access time: one store in the key's slot index entry
             # (key_slot inlined: this is the hot path)
@@ -201,6 +314,9 @@ class Db:
                 return None
         if self.cow is not None:
             self.cow(key, v)
+        if type(v) in _UNPACK:
+            v = self.data[key] = _UNPACK[type(v)](v)
+            self.unpacked[key] = None
         return v
 
     def access_value(self, key: bytes):
@@ -237,6 +353,7 @@ class Db:
                 vc = value_cost(value)
                 self.agg[key] = vc
                 self.mem += key_overhead(key) + vc
+                self.unpacked[key] = None
             if self.on_new is not None and new_event:
                 self.on_new(self, key)
         else:
@@ -277,6 +394,7 @@ class Db:
         vc = value_cost(value)
         if type(value) is not bytes:
             self.agg[key] = vc
+            self.unpacked[key] = None
         self.mem += vc - was
 
     def _charged(self, key: bytes, v) -> int:
@@ -292,12 +410,42 @@ class Db:
         if was is None:
             return
         v = self.data.get(key)
-        if v is None:
+        if v is None or type(v) in _UNPACK:  # (packed: unchanged since its charge)
             return
         vc = value_cost(v)
         if vc != was:
             self.agg[key] = vc
             self.mem += vc - was
+
+    def pack_idle(self) -> int:
+        """The server cron's step (once per period): pack the small
+        aggregates unpacked or written before the last period and not
+        since (a key a command keeps using stays unpacked); returns how many
+        were packed."""
+        old = self.unpacked_old
+        new = self.unpacked_old = self.unpacked
+        self.unpacked = {}
+        n = 0
+        data = self.data
+        for k in old:
+            if k in new:
+                continue
+            v = data.get(k)
+            if v is None or type(v) is bytes:
+                continue
+            p = pack(v)
+            if p is not None:
+                data[k] = p
+                n += 1
+        return n
+
+    def pack_all(self) -> int:
+        """Pack every small aggregate now (tests, DEBUG)."""
+        self.unpacked_old.update(self.unpacked)
+        self.unpacked = {}
+        n = self.pack_idle()
+        self.unpacked_old = {}
+        return n
 
     def mark_raw(self, key: bytes, how: str = "raw") -> None:
         """The key's string was modified in place (``how`` "raw"), or made
@@ -346,6 +494,8 @@ class Db:
         self.mem = 0
         self.agg.clear()
         self.str_enc.clear()
+        self.unpacked.clear()
+        self.unpacked_old.clear()
         if self.on_delete is not None:
             for k in keys:
                 self.on_delete(self, k)
