@@ -256,9 +256,10 @@ class Db:
         # place), "str" (embstr or raw by length, never int) after
         # INCRBYFLOAT. Any other write of the key forgets it
         self.str_enc: dict = {}
-        # keys whose aggregate was unpacked by a lookup or written by set()
-        # in this cron period (``unpacked``) and the one before
-        # (``unpacked_old``): ``pack_idle`` packs the older ones
+        # keys whose aggregate a lookup used (unpacking it if packed) or set()
+        # wrote in this cron period (``unpacked``) and the one before
+        # (``unpacked_old``): ``pack_idle`` packs the older ones not used
+        # since
         self.unpacked: dict = {}
         self.unpacked_old: dict = {}
 
@@ -285,8 +286,10 @@ class Db:
                 return None
         if self.cow is not None:
             self.cow(key, v)
-        if type(v) in _UNPACK:
-            v = self.data[key] = _UNPACK[type(v)](v)
+        if type(v) is not bytes:  # (an aggregate: used in this period)
+            u = _UNPACK.get(type(v))
+            if u is not None:
+                v = self.data[key] = u(v)
             self.unpacked[key] = None
         if self.lfu is None:
             # the access time: one store in the key's slot index entry
@@ -314,8 +317,10 @@ class Db:
                 return None
         if self.cow is not None:
             self.cow(key, v)
-        if type(v) in _UNPACK:
-            v = self.data[key] = _UNPACK[type(v)](v)
+        if type(v) is not bytes:  # (an aggregate: used in this period)
+            u = _UNPACK.get(type(v))
+            if u is not None:
+                v = self.data[key] = u(v)
             self.unpacked[key] = None
         return v
 
