@@ -127,6 +127,15 @@ def test_packing_changes_nothing_a_client_sees():
     _consistent(srv)
 
 
+def test_scan_reads_types_without_unpacking():
+    srv, c = _srv()
+    _fill(srv, c)
+    srv.dbs[0].pack_all()
+    assert ex(srv, c, "SCAN", "0", "TYPE", "zset", "COUNT", "100").endswith(b"*3\r\n$2\r\nzi\r\n$1\r\nz\r\n$4\r\nskip\r\n")
+    assert ex(srv, c, "SCAN", "0", "TYPE", "list", "COUNT", "100").endswith(b"$1\r\nl\r\n")
+    assert type(srv.dbs[0].data[b"h"]) is PackedHash and type(srv.dbs[0].data[b"z"]) is PackedZSet
+
+
 def test_swapdb_and_flush_keep_the_pending_keys_right():
     srv, c = _srv()
     ex(srv, c, "HSET", "h", "a", "1")

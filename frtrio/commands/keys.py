@@ -439,7 +439,7 @@ def cmd_scan(c, argv):
     for k in keys:
         if m is not None and m(k) is None:
             continue
-        v = db.peek(k, now)  # (SCAN touches no access time)
+        v = db.peek(k, now, False)  # (SCAN touches no access time, unpacks nothing)
         if v is None:
             continue
         if typ is not None and type_name(v) != typ:

@@ -302,9 +302,11 @@ class Db:
             self.lfu(self, key)
         return v
 
-    def peek(self, key: bytes, now_ms: int):
+    def peek(self, key: bytes, now_ms: int, unpack: bool = True):
         """``lookup`` without touching the key's access time (Redis's
-        LOOKUP_NOTOUCH: TYPE, TTL, EXISTS, OBJECT)."""
+        LOOKUP_NOTOUCH: TYPE, TTL, EXISTS, OBJECT). ``unpack`` False: a
+        packed value is returned as it is (for a caller that only needs
+        the key's existence and ``type_name``: SCAN)."""
         v = self.data.get(key)
         if v is None:
             return None
@@ -317,7 +319,7 @@ class Db:
                 return None
         if self.cow is not None:
             self.cow(key, v)
-        if type(v) is not bytes:  # (an aggregate: used in this period)
+        if type(v) is not bytes and unpack:  # (an aggregate: used in this period)
             u = _UNPACK.get(type(v))
             if u is not None:
                 v = self.data[key] = u(v)
