@@ -55,12 +55,16 @@ def _observe(srv, c):
 
 
 def _consistent(srv):
+    """Every key is charged at its present size; packed keys have no agg
+    entry and cost what their unpacked value costs."""
     for db in srv.dbs:
         total = 0
         for k, v in db.data.items():
-            total += evict.key_cost(k, unpacked(v))
-            if type(v) is not bytes:
-                assert db.agg[k] == evict.value_cost(unpacked(v)), k
+            total += evict.key_cost(k, v)
+            assert evict.value_cost(v) == evict.value_cost(unpacked(v)), k
+            if type(v) is not bytes and not is_packed(v):
+                assert db.agg[k] == evict.value_cost(v), k
+        assert set(db.agg) == {k for k, v in db.data.items() if type(v) is not bytes and not is_packed(v)}
         assert db.mem == total
 
 

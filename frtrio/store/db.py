@@ -87,28 +87,41 @@ def set_added(s, members, limit: int) -> None:
 # that were unpacked or written at least one cron period ago and are still
 # small (``Db.pack_idle``). Code that reads ``Db.data`` directly (RDB, AOF
 # rewrite, DEBUG DIGEST, snapshots) goes through ``unpacked``. Packing
-# changes nothing a client sees: order, encoding, accounting (``Db.agg``
-# keeps the charge of the value it was packed from) stay the same.
+# changes nothing a client sees: order, encoding, accounting (a packed
+# value's ``len`` is its element count, so ``value_cost`` charges it as the
+# value it was packed from; it has no ``Db.agg`` entry while packed) stay
+# the same.
 
 PACK_MAX_LEN = 128  # elements (Redis's default *-max-listpack-entries)
 PACK_MAX_BYTES = 16384  # the packed form's size
 
 
-class PackedHash(bytes):
+class _Packed(bytes):
+    """A packed value: one byte, the number of elements (its ``len``, so
+    that ``evict.value_cost`` charges it as the value it stands for: a
+    packed key needs no ``Db.agg`` entry), then the marshal data."""
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        return self[0]
+
+
+class PackedHash(_Packed):
     """A HashValue at rest: marshal of the dict (insertion order kept)."""
 
     __slots__ = ()
     type_name = b"hash"
 
 
-class PackedList(bytes):
+class PackedList(_Packed):
     """A ListValue at rest: marshal of the tuple of its elements."""
 
     __slots__ = ()
     type_name = b"list"
 
 
-class PackedZSet(bytes):
+class PackedZSet(_Packed):
     """A compact, listpack-encoded ZSetValue at rest: marshal of its
     (members, scores) lists in order (integral scores as ints)."""
 
@@ -117,15 +130,15 @@ class PackedZSet(bytes):
 
 
 def _unpack_hash(p) -> HashValue:
-    return HashValue(_loads(p))
+    return HashValue(_loads(p[1:]))
 
 
 def _unpack_list(p) -> ListValue:
-    return ListValue(_loads(p))
+    return ListValue(_loads(p[1:]))
 
 
 def _unpack_zset(p) -> ZSetValue:
-    ms, ss = _loads(p)
+    ms, ss = _loads(p[1:])
     return ZSetValue.from_sorted_lists(ms, list(map(float, ss)))
 
 
@@ -174,7 +187,7 @@ def pack(v):
         return None
     if len(b) > PACK_MAX_BYTES:
         return None
-    return cls(b)
+    return cls(bytes((len(v),)) + b)
 
 
 def type_name(v) -> bytes:
@@ -249,7 +262,8 @@ class Db:
         self.mem = 0
         # key -> the value_cost ``mem`` holds for it, for values that are not
         # bytes (aggregates grow in place: ``recharge`` moves it after a write,
-        # and a delete takes back exactly this)
+        # and a delete takes back exactly this); not for packed values (they
+        # never change: their charge is their value_cost)
         self.agg: dict[bytes, int] = {}
         # key -> "raw" or "str": keys whose string Redis would not encode from
         # its content: "raw" after APPEND, SETRANGE, SETBIT... (modified in
@@ -289,6 +303,7 @@ class Db:
         if type(v) is not bytes:  # (an aggregate: used in this period)
             u = _UNPACK.get(type(v))
             if u is not None:
+                self.agg[key] = value_cost(v)  # (its charge: the packed value's len)
                 v = self.data[key] = u(v)
             self.unpacked[key] = None
         if self.lfu is None:
@@ -322,6 +337,7 @@ class Db:
         if type(v) is not bytes and unpack:  # (an aggregate: used in this period)
             u = _UNPACK.get(type(v))
             if u is not None:
+                self.agg[key] = value_cost(v)  # (its charge: the packed value's len)
                 v = self.data[key] = u(v)
             self.unpacked[key] = None
         return v
@@ -434,6 +450,7 @@ class Db:
         self.unpacked = {}
         n = 0
         data = self.data
+        agg = self.agg
         for k in old:
             if k in new:
                 continue
@@ -443,7 +460,17 @@ class Db:
             p = pack(v)
             if p is not None:
                 data[k] = p
+                # (a packed key's charge is its value_cost, no agg entry;
+                # a charge a write left stale is made right here)
+                vc = value_cost(p)
+                was = agg.pop(k, vc)
+                if was != vc:
+                    self.mem += vc - was
                 n += 1
+        if n and n * 2 > len(agg):
+            # most of agg's entries went: a compact copy (a dict's table
+            # never shrinks on deletes; O(1) per entry packed)
+            self.agg = dict(agg)
         return n
 
     def pack_all(self) -> int:
