@@ -161,6 +161,29 @@ def test_values_marshal_cannot_write_stay_unpacked():
     assert pack(ListValue([b"x" * 20000])) is None  # the packed form would be > 16 KiB
 
 
+@pytest.mark.parametrize("scores", [
+    [float(i) for i in range(10)], [0.0, 300.0, -40000.0], [5e5, -5e5, 7.0],
+    [0.0, 1.0, -3.0, 2.5, 1e300, float("inf"), float("-inf"), 3e9, -7.0, 0.1],
+])
+@pytest.mark.parametrize("mlen", [1, 15, 255, 256])
+def test_zset_packed_forms_round_trip(scores, mlen):
+    import math
+
+    from frtrio.store.db import pack
+
+    z = ZSetValue()
+    for i, s in enumerate(scores):
+        z.set((b"%d:" % i).ljust(mlen, b"m"), s)
+    p = pack(z)
+    assert type(p) is PackedZSet and len(p) == len(z)
+    assert p[1] == (0 if mlen >= 256 else p[1]) and (mlen >= 256) == (p[1] == 0)
+    u = unpacked(p)
+    assert list(u.items()) == list(z.items()) and u.scores == z.scores
+    assert all(type(s) is float for s in u._ss) and u._ms == z._ms
+    assert [math.copysign(1.0, s) for s in u._ss] == [math.copysign(1.0, s) for s in z._ss]
+    assert evict.value_cost(p) == evict.value_cost(z)
+
+
 # --- differential: the hash, list and zset scripts with everything packed --------------
 
 

@@ -20,8 +20,10 @@ Redis's guarantee (a key present for the whole iteration is returned).
 
 from __future__ import annotations
 
+from array import array as _array
 from collections import deque
 from marshal import dumps as _dumps, loads as _loads
+from math import copysign as _copysign
 from typing import Callable
 
 from binascii import crc_hqx
@@ -97,9 +99,9 @@ PACK_MAX_BYTES = 16384  # the packed form's size
 
 
 class _Packed(bytes):
-    """A packed value: one byte, the number of elements (its ``len``, so
-    that ``evict.value_cost`` charges it as the value it stands for: a
-    packed key needs no ``Db.agg`` entry), then the marshal data."""
+    """A packed value. Byte 0: the number of elements (its ``len``, so that
+    ``evict.value_cost`` charges it as the value it stands for: a packed key
+    needs no ``Db.agg`` entry); then the value's data."""
 
     __slots__ = ()
 
@@ -108,22 +110,29 @@ class _Packed(bytes):
 
 
 class PackedHash(_Packed):
-    """A HashValue at rest: marshal of the dict (insertion order kept)."""
+    """A HashValue at rest: the ``marshal`` data of the dict (insertion
+    order kept)."""
 
     __slots__ = ()
     type_name = b"hash"
 
 
 class PackedList(_Packed):
-    """A ListValue at rest: marshal of the tuple of its elements."""
+    """A ListValue at rest: the ``marshal`` data of the tuple of its
+    elements."""
 
     __slots__ = ()
     type_name = b"list"
 
 
 class PackedZSet(_Packed):
-    """A compact, listpack-encoded ZSetValue at rest: marshal of its
-    (members, scores) lists in order (integral scores as ints)."""
+    """A compact, listpack-encoded ZSetValue at rest, members in order. Byte
+    1: the typecode of the scores' ``array`` (b, h, i: all scores integral;
+    d) when every member is shorter than 256 bytes, then the members'
+    lengths (one byte each), the scores, the members one after the other
+    (about what a listpack holds: 10 members cost 170 bytes where marshal
+    of the two lists took 290); else 0 and the ``marshal`` data of the
+    (members, scores) lists."""
 
     __slots__ = ()
     type_name = b"zset"
@@ -138,14 +147,52 @@ def _unpack_list(p) -> ListValue:
 
 
 def _unpack_zset(p) -> ZSetValue:
-    ms, ss = _loads(p[1:])
-    return ZSetValue.from_sorted_lists(ms, list(map(float, ss)))
+    tc = p[1]
+    if not tc:
+        ms, ss = _loads(p[2:])
+        return ZSetValue.from_sorted_lists(ms, list(map(float, ss)))
+    n = p[0]
+    a = 2 + n
+    b = a + n * _ITEMSIZE[tc]
+    sc = _array(chr(tc), p[a:b])
+    ss = sc.tolist() if tc == 100 else list(map(float, sc))  # (100: "d")
+    ms = []
+    ap = ms.append
+    for ln in p[2:a]:
+        e = b + ln
+        ap(p[b:e])
+        b = e
+    return ZSetValue.from_sorted_lists(ms, ss)
+
+
+_ITEMSIZE = {ord(tc): _array(tc).itemsize for tc in "bhid"}
 
 
 def _small_int(s: float):
-    """A score as marshal writes it shortest: a nonzero integral score as an
-    int (5 bytes instead of 9; ``float`` gives it back exactly)."""
-    return int(s) if s.is_integer() and s and -2147483648.0 < s < 2147483648.0 else s
+    """An integral score as an int (``float`` gives it back exactly; not
+    -0.0), else the score."""
+    if s.is_integer() and -2147483648.0 < s < 2147483648.0 and (s or _copysign(1.0, s) > 0):
+        return int(s)
+    return s
+
+
+def _pack_zset(v) -> bytes:
+    n = len(v)
+    ms = v._ms
+    try:
+        lens = bytes(map(len, ms))
+        data = b"".join(ms)
+    except (ValueError, TypeError):  # (a member of 256 bytes or more)
+        return b"%c\0%s" % (n, _dumps((ms, list(map(_small_int, v._ss))), 2))
+    ints = list(map(_small_int, v._ss))
+    if all(type(x) is int for x in ints):
+        lo, hi = min(ints), max(ints)
+        tc = "b" if -128 <= lo and hi < 128 else "h" if -32768 <= lo and hi < 32768 else "i"
+        sb = _array(tc, ints).tobytes()
+    else:
+        tc = "d"
+        sb = _array(tc, v._ss).tobytes()
+    return b"%c%c%s%s%s" % (n, ord(tc), lens, sb, data)
 
 
 _UNPACK = {PackedHash: _unpack_hash, PackedList: _unpack_list, PackedZSet: _unpack_zset}
@@ -164,30 +211,28 @@ def is_packed(v) -> bool:
 def pack(v):
     """The packed form of a small hash, list or listpack zset, or None."""
     t = type(v)
+    n = len(v)
+    if n > PACK_MAX_LEN:
+        return None
     try:
         if t is HashValue:
-            if len(v) > PACK_MAX_LEN:
-                return None
-            b = _dumps(dict(v), 2)
             cls = PackedHash
+            b = b"%c%s" % (n, _dumps(dict(v), 2))
         elif t is ListValue:
-            if len(v) > PACK_MAX_LEN:
-                return None
-            b = _dumps(tuple(v), 2)
             cls = PackedList
+            b = b"%c%s" % (n, _dumps(tuple(v), 2))
         elif t is ZSetValue:
-            if (not v.listpack or v.sl is not None or v._ms is None
-                    or v._hidx is not None or len(v) > PACK_MAX_LEN):
+            if not v.listpack or v.sl is not None or v._ms is None or v._hidx is not None:
                 return None
-            b = _dumps((v._ms, list(map(_small_int, v._ss))), 2)
             cls = PackedZSet
+            b = _pack_zset(v)
         else:
             return None
     except ValueError:  # (an element marshal cannot write: stays as it is)
         return None
     if len(b) > PACK_MAX_BYTES:
         return None
-    return cls(bytes((len(v),)) + b)
+    return cls(b)
 
 
 def type_name(v) -> bytes:
