@@ -380,7 +380,7 @@ def _debug_object(c, key: bytes):
         # so the address shown is the key's: stable while the key lives
         addr = 0x7F0000000000 | (hash(key) & 0xFFFFFFFF) << 4
     else:
-        addr = id(v)
+        addr = id(c.db.data.get(key))  # (the stored object: a packed one is not v)
     return Status("Value at:0x%x refcount:%d encoding:%s serializedlength:%d lru:%d "
                   "lru_seconds_idle:%d%s" % (addr, refcount(v, cfg), enc, len(body) - 1, lru,
                                              idle, extra))
