@@ -12,7 +12,10 @@ allocator space a fresh process starts with.
 ``Server.execute`` (best of 7 rounds). Compare two trees by running the
 script with each on PYTHONPATH, alternately.
 
-    PYTHONPATH=. python3 scripts/bench_small_values.py [--cpu] [--memory] [-n 20000] [--top 6]
+``--packing``: the command-path cost of keeping small aggregates packed
+(hot keys, the first command on a packed key, the cron's packing).
+
+    PYTHONPATH=. python3 scripts/bench_small_values.py [--cpu] [--memory] [--packing] [-n 20000] [--top 6]
 """
 
 from __future__ import annotations
@@ -73,6 +76,10 @@ def memory(count: int, top: int) -> None:
         # (what a server's before-sleep round would have handed on and dropped)
         srv.propagated.clear()
         srv.repl.woff_pending.clear()
+        # (two cron periods: small aggregates left alone are packed at rest)
+        if hasattr(srv, "pack_small_values"):
+            srv.pack_small_values()
+            srv.pack_small_values()
         gc.collect()
         s1 = tracemalloc.take_snapshot()
         tracemalloc.stop()
@@ -144,16 +151,83 @@ def cpu() -> None:
         print(f"{k:45s} {v:9.0f} ns")
 
 
+def packing() -> None:
+    """What keeping small aggregates packed costs on the command path (run
+    it with each tree on PYTHONPATH, alternately; the older tree has no
+    packing): commands on hot keys (never packed: used in every cron
+    period), the first command on a packed key (unpacked by its lookup),
+    and the cron's packing of a key."""
+    res = {}
+    srv = engine()
+    c = srv.new_client("bench", "")
+
+    def ex(*argv):
+        srv.execute(c, list(argv))
+        c.take_output()
+
+    n = 2000
+    h10 = [x for j in range(10) for x in (b"field:%08d" % j, b"v%06d" % j)]
+    z10 = [x for j in range(10) for x in (b"%d" % j, b"member:%08d" % j)]
+    l10 = [b"member:%08d" % j for j in range(10)]
+    for i in range(n):
+        ex(b"HSET", b"h%d" % i, *h10)
+        ex(b"ZADD", b"z%d" % i, *z10)
+        ex(b"RPUSH", b"l%d" % i, *l10)
+    ex(b"SET", b"s", b"v")
+    srv.propagated.clear()
+    srv.repl.woff_pending.clear()
+    res["engine GET (string)"] = best(lambda: ex(b"GET", b"s"), 100000)
+    res["engine HSET existing field (hot)"] = best(lambda: ex(b"HSET", b"h1", b"field:00000003", b"x"), 50000)
+    res["engine HGET (hot)"] = best(lambda: ex(b"HGET", b"h1", b"field:00000003"), 50000)
+    res["engine LPUSH+RPOP (hot, 10)"] = best(
+        lambda: (ex(b"LPUSH", b"l1", b"x"), ex(b"RPOP", b"l1")), 50000) / 2
+    res["engine ZADD existing member (hot)"] = best(
+        lambda: ex(b"ZADD", b"z1", b"3", b"member:00000003"), 50000)
+    srv.propagated.clear()
+    srv.repl.woff_pending.clear()
+    packs = hasattr(srv, "pack_small_values")
+    for name, cmd, pre in (("HGET", [b"HGET", None, b"field:00000003"], b"h"),
+                           ("HSET", [b"HSET", None, b"field:00000003", b"y"], b"h"),
+                           ("LINDEX", [b"LINDEX", None, b"3"], b"l"),
+                           ("ZSCORE", [b"ZSCORE", None, b"member:00000003"], b"z"),
+                           ("ZADD", [b"ZADD", None, b"4", b"member:00000003"], b"z")):
+        times = []
+        pack_ns = []
+        for _ in range(5):
+            if packs:
+                t0 = timeit.default_timer()
+                k = srv.pack_small_values() + srv.pack_small_values()
+                if k:
+                    pack_ns.append((timeit.default_timer() - t0) / k * 1e9)
+            keys = [pre + b"%d" % i for i in range(n)]
+            t0 = timeit.default_timer()
+            for key in keys:
+                cmd[1] = key
+                ex(*cmd)
+            times.append((timeit.default_timer() - t0) / n * 1e9)
+            srv.propagated.clear()
+            srv.repl.woff_pending.clear()
+        res[f"engine {name} on {n} keys, each once (cold: packed)"] = min(times)
+        if pack_ns:
+            res[f"  cron: pack one key ({pre.decode()} after {name})"] = min(pack_ns)
+    for k, v in res.items():
+        print(f"{k:52s} {v:9.0f} ns")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cpu", action="store_true", help="the zset call timings (the default)")
     ap.add_argument("--memory", action="store_true", help="bytes per key, by tracemalloc")
     ap.add_argument("-n", type=int, default=20000, help="strings to load (aggregates: n/10)")
     ap.add_argument("--top", type=int, default=6, help="allocation sites shown per value")
+    ap.add_argument("--packing", action="store_true",
+                    help="the command-path cost of packed small aggregates (hot and cold keys)")
     a = ap.parse_args()
     if a.memory:
         memory(a.n, a.top)
-    if a.cpu or not a.memory:
+    if a.packing:
+        packing()
+    if a.cpu or not (a.memory or a.packing):
         cpu()
 
 

@@ -25,6 +25,7 @@ import logging
 from frtrio.cluster.slots import CLUSTER_SLOTS, key_slot
 from frtrio.protocol.parser import string2ll
 from frtrio.protocol.reply import ErrorReply
+from frtrio.store.db import unpacked
 
 log = logging.getLogger("frtrio")
 
@@ -1130,7 +1131,7 @@ class SlotSnapshot:
         self.preserved = 0
 
     def _encode(self, key: bytes, v) -> None:
-        payload = self._rdb.dump_payload(v, self.lim)
+        payload = self._rdb.dump_payload(unpacked(v), self.lim)
         exp = self.expires.get(key, 0)
         self.parts.append(resp(b"RESTORE", key, b"%d" % exp, payload, b"ABSTTL", b"REPLACE"))
 

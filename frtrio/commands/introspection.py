@@ -10,6 +10,7 @@ from frtrio.commands.table import command, container
 from frtrio.commands.util import err, parse_range
 from frtrio.core.cnum import cstr as _cstr
 from frtrio.protocol.reply import OK, Map, Status, Verbatim
+from frtrio.store.db import unpacked
 
 
 def _help(name: str, lines: list[str]) -> list:
@@ -465,7 +466,7 @@ def memory_usage(c, argv):
             raise syntax_error()
     srv = c.server
     key = argv[2]
-    v = c.db.data.get(key)  # (as Redis: the main dict, expired or not)
+    v = unpacked(c.db.data.get(key))  # (as Redis: the main dict, expired or not)
     if v is None:
         return None
     size = memsize.usage(v, encoding_name(v, srv.config, c.db.str_enc.get(key)), samples,

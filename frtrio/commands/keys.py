@@ -439,7 +439,7 @@ def cmd_scan(c, argv):
     for k in keys:
         if m is not None and m(k) is None:
             continue
-        v = db.peek(k, now)  # (SCAN touches no access time)
+        v = db.peek(k, now, False)  # (SCAN touches no access time, unpacks nothing)
         if v is None:
             continue
         if typ is not None and type_name(v) != typ:
@@ -557,7 +557,8 @@ def cmd_swapdb(c, argv):
         raise err("ERR DB index is out of range")
     if a != b:
         da, dbb = srv.dbs[a], srv.dbs[b]
-        for attr in ("data", "expires", "slot_keys", "_scan", "_scan_pos", "mem", "agg", "str_enc"):
+        for attr in ("data", "expires", "slot_keys", "_scan", "_scan_pos", "mem", "agg", "str_enc",
+                     "unpacked", "unpacked_old"):
             x, y = getattr(da, attr), getattr(dbb, attr)
             setattr(da, attr, y)
             setattr(dbb, attr, x)

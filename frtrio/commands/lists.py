@@ -123,6 +123,8 @@ def _removed(c, db, key: bytes, v: ListValue, n: int, event: bytes) -> None:
         db.delete(key)
         if srv.notify_flags:
             _ev(srv, db, b"del", key, GENERIC)
+    else:
+        db.recharge(key)  # (charged at its new size: used_memory drifted up after pops)
     srv.dirty += n
     srv.touch_key(db, key)
 
@@ -452,6 +454,8 @@ def _move(c, db, src: bytes, dst: bytes, sv: ListValue, wfrom: int, wto: int):
             db.delete(src)
             if srv.notify_flags:
                 _ev(srv, db, b"del", src, GENERIC)
+    db.recharge(src)  # (both charged at their new sizes)
+    db.recharge(dst)
     srv.touch_key(db, src)
     srv.dirty += 1
     return x

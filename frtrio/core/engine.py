@@ -716,6 +716,16 @@ class Server:
         holds no replication or AOF buffers)."""
         return _evict.BASE_MEMORY + _evict.dataset_memory(self.dbs) + self.clients_mem
 
+    def pack_small_values(self) -> int:
+        """From the cron (once per period): small aggregates that no command
+        used since the period before go back to their packed form
+        (``store.db.pack``). Returns how many were packed."""
+        n = 0
+        for db in self.dbs:
+            if db.unpacked_old or db.unpacked:
+                n += db.pack_idle()
+        return n
+
     def refresh_clients_mem(self) -> None:
         """From the cron: the output and query buffers of the clients that are
         not replication links (Redis counts them in used_memory)."""

@@ -192,12 +192,22 @@ def value_cost(v) -> int:
     per = _PER_CLASS.get(t)
     if per is None:
         per = _PER_CLASS[t] = AGG_ELEM.get(getattr(t, "type_name", None), 0)
-    if per:
-        return AGG_HEADER + per * len(v)
-    return AGG_HEADER
+        if per not in _COSTS:
+            _COSTS[per] = [AGG_HEADER + per * n for n in range(_SHARED_COSTS)]
+    if not per:
+        return AGG_HEADER
+    n = len(v)
+    if n < _SHARED_COSTS:
+        return _COSTS[per][n]
+    return AGG_HEADER + per * n
 
 
 _PER_CLASS: dict = {}  # value class -> its AGG_ELEM (filled on first sight)
+# AGG_ELEM -> the costs of 0.._SHARED_COSTS-1 elements: one int object each,
+# shared by every small aggregate's entry in Db.agg (a fresh int above 256
+# is 32 bytes per key)
+_SHARED_COSTS = 256
+_COSTS: dict = {}
 
 
 def key_cost(key: bytes, v) -> int:

@@ -32,6 +32,7 @@ from frtrio.core import evict as _evict
 from frtrio.scripting import persist as _functions
 from frtrio.store import rdb as _rdb
 from frtrio.store import crc64, rdb_format, rdb_strings
+from frtrio.store.db import unpacked
 
 log = logging.getLogger("frtrio.rdb")
 
@@ -168,7 +169,7 @@ def rdb_bytes(server, cfg, aof_base: bool = False) -> bytes:
                     f = _evict.LFU_INIT_VAL if a is None else _evict.lfu_decr(
                         a, now_min, server.lfu_decay_time)
                     out.append(bytes((OP_FREQ, f)))
-            obj = _rdb.encode_object(v, lim)
+            obj = _rdb.encode_object(unpacked(v), lim)
             out.append(obj[:1])
             out.append(enc(key, lim.compress))
             out.append(obj[1:])

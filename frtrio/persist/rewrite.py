@@ -15,7 +15,7 @@ import logging
 from frtrio.cluster.slots import key_slot
 from frtrio.persist.aof_format import encode_command
 from frtrio.protocol.reply import format_double
-from frtrio.store.db import type_name
+from frtrio.store.db import type_name, unpacked
 
 log = logging.getLogger("frtrio.aof")
 
@@ -105,7 +105,7 @@ def dataset_as_commands(server) -> bytes:
                 skipped += 1  # a slot being trimmed (atomic slot migration)
                 continue
             saved += 1
-            for argv in value_commands(key, v):
+            for argv in value_commands(key, unpacked(v)):
                 out.append(encode_command(argv))
             exp = db.expires.get(key)
             if exp is not None:

@@ -25,6 +25,7 @@ import struct
 from frtrio.persist import rdbfile as _rf
 from frtrio.scripting import persist as _functions
 from frtrio.store import rdb as _rdb
+from frtrio.store.db import unpacked
 
 
 class Snapshot:
@@ -64,7 +65,7 @@ class Snapshot:
         exp = ent[2].get(key)
         if exp is not None:
             parts.append(bytes((_rf.OP_EXPIRETIME_MS,)) + struct.pack("<q", exp))
-        obj = _rdb.encode_object(v, self.lim)
+        obj = _rdb.encode_object(unpacked(v), self.lim)
         parts.append(obj[:1])
         parts.append(_rdb.enc_string(key, self.lim.compress))
         parts.append(obj[1:])

@@ -666,6 +666,7 @@ class Node:
                     srv.latency_sample("expire-cycle", (srv.clock_ns() - t0) // 1000000)
             if srv.lazyfree.jobs:  # UNLINK / FLUSHALL ASYNC, background trims
                 srv.lazyfree.drain()
+            srv.pack_small_values()
             if cluster and srv.cluster.migrations.trim_active:
                 # atomic slot migration's active trim (25% of a cron period)
                 srv.cluster.migrations.active_trim_cycle(hz)

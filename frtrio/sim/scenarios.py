@@ -12,6 +12,7 @@ import trio
 from frtrio.sim.client import Disconnected, ReplyError, SimClient
 from frtrio.sim.faults import RandomFaults
 from frtrio.sim.scenario import Scenario, Workload, scenario
+from frtrio.store.db import unpacked
 
 
 def _has(cmd: bytes) -> bool:
@@ -340,7 +341,7 @@ class BlockedClients(Workload):
                 if reg is None:
                     continue
                 for (dbid, key), w in list(reg.waiters.items()):
-                    v = srv.dbs[dbid].data.get(key)
+                    v = unpacked(srv.dbs[dbid].data.get(key))
                     if v is not None and w and not isinstance(v, bytes) and len(v) > 0:
                         world.violation("sim.missed_wakeup",
                                         "key %s has %d element(s) and %d blocked client(s)"
@@ -995,7 +996,7 @@ class ReplicatedLog(Workload):
         if not slot.up or slot.node is None:
             return False
         srv = slot.node.server
-        v = srv.dbs[0].data.get(key)
+        v = unpacked(srv.dbs[0].data.get(key))
         return v is not None and seq in list(v)
 
     async def step(self, world, client, rng):

@@ -20,6 +20,9 @@ Redis's guarantee (a key present for the whole iteration is returned).
 
 from __future__ import annotations
 
+from array import array as _array
+from marshal import dumps as _dumps, loads as _loads
+from math import copysign as _copysign
 from typing import Callable
 
 from binascii import crc_hqx
@@ -28,6 +31,7 @@ from frtrio.cluster.slots import key_slot
 from frtrio.core.evict import key_cost, key_overhead, value_cost
 from frtrio.protocol.parser import string2ll
 from frtrio.store.quicklist import ListValue  # noqa: F401  (the list type)
+from frtrio.store.zset import ZSetValue
 
 
 class HashValue(dict):
@@ -69,6 +73,163 @@ def set_added(s, members, limit: int) -> None:
             return
 
 
+# --- small aggregates at rest: packed ---------------------------------------------
+#
+# A small hash, list or (listpack) zset that no command used for a while is
+# kept in ``Db.data`` as one immutable bytes object (marshal of its
+# elements, in order), as Redis keeps it in one listpack: 10 short fields
+# cost one buffer instead of a dict and 20 bytes objects. ``Db.lookup`` and
+# ``Db.peek`` turn it back into the ordinary value (and put that in
+# ``data``) before a command sees it; the server cron packs again the keys
+# that were unpacked or written at least one cron period ago and are still
+# small (``Db.pack_idle``). Code that reads ``Db.data`` directly (RDB, AOF
+# rewrite, DEBUG DIGEST, snapshots) goes through ``unpacked``. Packing
+# changes nothing a client sees: order, encoding, accounting (a packed
+# value's ``len`` is its element count, so ``value_cost`` charges it as the
+# value it was packed from; it has no ``Db.agg`` entry while packed) stay
+# the same.
+
+PACK_MAX_LEN = 128  # elements (Redis's default *-max-listpack-entries)
+PACK_MAX_BYTES = 16384  # the packed form's size
+
+
+class _Packed(bytes):
+    """A packed value. Byte 0: the number of elements (its ``len``, so that
+    ``evict.value_cost`` charges it as the value it stands for: a packed key
+    needs no ``Db.agg`` entry); then the value's data."""
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        return self[0]
+
+
+class PackedHash(_Packed):
+    """A HashValue at rest: the ``marshal`` data of the dict (insertion
+    order kept)."""
+
+    __slots__ = ()
+    type_name = b"hash"
+
+
+class PackedList(_Packed):
+    """A ListValue at rest: the ``marshal`` data of the tuple of its
+    elements."""
+
+    __slots__ = ()
+    type_name = b"list"
+
+
+class PackedZSet(_Packed):
+    """A compact, listpack-encoded ZSetValue at rest, members in order. Byte
+    1: the typecode of the scores' ``array`` (b, h, i: all scores integral;
+    d) when every member is shorter than 256 bytes, then the members'
+    lengths (one byte each), the scores, the members one after the other
+    (about what a listpack holds: 10 members cost 170 bytes where marshal
+    of the two lists took 290); else 0 and the ``marshal`` data of the
+    (members, scores) lists."""
+
+    __slots__ = ()
+    type_name = b"zset"
+
+
+def _unpack_hash(p) -> HashValue:
+    return HashValue(_loads(p[1:]))
+
+
+def _unpack_list(p) -> ListValue:
+    return ListValue(_loads(p[1:]))
+
+
+def _unpack_zset(p) -> ZSetValue:
+    tc = p[1]
+    if not tc:
+        ms, ss = _loads(p[2:])
+        return ZSetValue.from_sorted_lists(ms, list(map(float, ss)))
+    n = p[0]
+    a = 2 + n
+    b = a + n * _ITEMSIZE[tc]
+    sc = _array(chr(tc), p[a:b])
+    ss = sc.tolist() if tc == 100 else list(map(float, sc))  # (100: "d")
+    ms = []
+    ap = ms.append
+    for ln in p[2:a]:
+        e = b + ln
+        ap(p[b:e])
+        b = e
+    return ZSetValue.from_sorted_lists(ms, ss)
+
+
+_ITEMSIZE = {ord(tc): _array(tc).itemsize for tc in "bhid"}
+
+
+def _small_int(s: float):
+    """An integral score as an int (``float`` gives it back exactly; not
+    -0.0), else the score."""
+    if s.is_integer() and -2147483648.0 < s < 2147483648.0 and (s or _copysign(1.0, s) > 0):
+        return int(s)
+    return s
+
+
+def _pack_zset(v) -> bytes:
+    n = len(v)
+    ms = v._ms
+    try:
+        lens = bytes(map(len, ms))
+        data = b"".join(ms)
+    except (ValueError, TypeError):  # (a member of 256 bytes or more)
+        return b"%c\0%s" % (n, _dumps((ms, list(map(_small_int, v._ss))), 2))
+    ints = list(map(_small_int, v._ss))
+    if all(type(x) is int for x in ints):
+        lo, hi = min(ints), max(ints)
+        tc = "b" if -128 <= lo and hi < 128 else "h" if -32768 <= lo and hi < 32768 else "i"
+        sb = _array(tc, ints).tobytes()
+    else:
+        tc = "d"
+        sb = _array(tc, v._ss).tobytes()
+    return b"%c%c%s%s%s" % (n, ord(tc), lens, sb, data)
+
+
+_UNPACK = {PackedHash: _unpack_hash, PackedList: _unpack_list, PackedZSet: _unpack_zset}
+
+
+def unpacked(v):
+    """``v`` as a value (a packed one unpacked: a new object, not stored)."""
+    u = _UNPACK.get(type(v))
+    return v if u is None else u(v)
+
+
+def is_packed(v) -> bool:
+    return type(v) in _UNPACK
+
+
+def pack(v):
+    """The packed form of a small hash, list or listpack zset, or None."""
+    t = type(v)
+    n = len(v)
+    if n > PACK_MAX_LEN:
+        return None
+    try:
+        if t is HashValue:
+            cls = PackedHash
+            b = b"%c%s" % (n, _dumps(dict(v), 2))
+        elif t is ListValue:
+            cls = PackedList
+            b = b"%c%s" % (n, _dumps(tuple(v), 2))
+        elif t is ZSetValue:
+            if not v.listpack or v.sl is not None or v._ms is None or v._hidx is not None:
+                return None
+            cls = PackedZSet
+            b = _pack_zset(v)
+        else:
+            return None
+    except ValueError:  # (an element marshal cannot write: stays as it is)
+        return None
+    if len(b) > PACK_MAX_BYTES:
+        return None
+    return cls(b)
+
+
 def type_name(v) -> bytes:
     if type(v) is bytes:
         return b"string"
@@ -96,6 +257,8 @@ class Db:
         "mem",
         "agg",
         "str_enc",
+        "unpacked",
+        "unpacked_old",
     )
 
     def __init__(self, id: int):
@@ -139,13 +302,20 @@ class Db:
         self.mem = 0
         # key -> the value_cost ``mem`` holds for it, for values that are not
         # bytes (aggregates grow in place: ``recharge`` moves it after a write,
-        # and a delete takes back exactly this)
+        # and a delete takes back exactly this); not for packed values (they
+        # never change: their charge is their value_cost)
         self.agg: dict[bytes, int] = {}
         # key -> "raw" or "str": keys whose string Redis would not encode from
         # its content: "raw" after APPEND, SETRANGE, SETBIT... (modified in
         # place), "str" (embstr or raw by length, never int) after
         # INCRBYFLOAT. Any other write of the key forgets it
         self.str_enc: dict = {}
+        # keys whose aggregate a lookup used (unpacking it if packed) or set()
+        # wrote in this cron period (``unpacked``) and the one before
+        # (``unpacked_old``): ``pack_idle`` packs the older ones not used
+        # since
+        self.unpacked: dict = {}
+        self.unpacked_old: dict = {}
 
     def __len__(self) -> int:
         return len(self.data)
@@ -170,6 +340,12 @@ class Db:
                 return None
         if self.cow is not None:
             self.cow(key, v)
+        if type(v) is not bytes:  # (an aggregate: used in this period)
+            u = _UNPACK.get(type(v))
+            if u is not None:
+                self.agg[key] = value_cost(v)  # (its charge: the packed value's len)
+                v = self.data[key] = u(v)
+            self.unpacked[key] = None
         if self.lfu is None:
             # the access time: one store in the key's slot index entry
             # (key_slot inlined: this is the hot path)
@@ -181,9 +357,11 @@ class Db:
             self.lfu(self, key)
         return v
 
-    def peek(self, key: bytes, now_ms: int):
+    def peek(self, key: bytes, now_ms: int, unpack: bool = True):
         """``lookup`` without touching the key's access time (Redis's
-        LOOKUP_NOTOUCH: TYPE, TTL, EXISTS, OBJECT)."""
+        LOOKUP_NOTOUCH: TYPE, TTL, EXISTS, OBJECT). ``unpack`` False: a
+        packed value is returned as it is (for a caller that only needs
+        the key's existence and ``type_name``: SCAN)."""
         v = self.data.get(key)
         if v is None:
             return None
@@ -196,6 +374,12 @@ class Db:
                 return None
         if self.cow is not None:
             self.cow(key, v)
+        if type(v) is not bytes and unpack:  # (an aggregate: used in this period)
+            u = _UNPACK.get(type(v))
+            if u is not None:
+                self.agg[key] = value_cost(v)  # (its charge: the packed value's len)
+                v = self.data[key] = u(v)
+            self.unpacked[key] = None
         return v
 
     def access_value(self, key: bytes):
@@ -232,6 +416,7 @@ class Db:
                 vc = value_cost(value)
                 self.agg[key] = vc
                 self.mem += key_overhead(key) + vc
+                self.unpacked[key] = None
             if self.on_new is not None and new_event:
                 self.on_new(self, key)
         else:
@@ -272,6 +457,7 @@ class Db:
         vc = value_cost(value)
         if type(value) is not bytes:
             self.agg[key] = vc
+            self.unpacked[key] = None
         self.mem += vc - was
 
     def _charged(self, key: bytes, v) -> int:
@@ -287,12 +473,53 @@ class Db:
         if was is None:
             return
         v = self.data.get(key)
-        if v is None:
+        if v is None or type(v) in _UNPACK:  # (packed: unchanged since its charge)
             return
         vc = value_cost(v)
         if vc != was:
             self.agg[key] = vc
             self.mem += vc - was
+
+    def pack_idle(self) -> int:
+        """The server cron's step (once per period): pack the small
+        aggregates unpacked or written before the last period and not
+        since (a key a command keeps using stays unpacked); returns how many
+        were packed."""
+        old = self.unpacked_old
+        new = self.unpacked_old = self.unpacked
+        self.unpacked = {}
+        n = 0
+        data = self.data
+        agg = self.agg
+        for k in old:
+            if k in new:
+                continue
+            v = data.get(k)
+            if v is None or type(v) is bytes:
+                continue
+            p = pack(v)
+            if p is not None:
+                data[k] = p
+                # (a packed key's charge is its value_cost, no agg entry;
+                # a charge a write left stale is made right here)
+                vc = value_cost(p)
+                was = agg.pop(k, vc)
+                if was != vc:
+                    self.mem += vc - was
+                n += 1
+        if n and n * 2 > len(agg):
+            # most of agg's entries went: a compact copy (a dict's table
+            # never shrinks on deletes; O(1) per entry packed)
+            self.agg = dict(agg)
+        return n
+
+    def pack_all(self) -> int:
+        """Pack every small aggregate now (tests, DEBUG)."""
+        self.unpacked_old.update(self.unpacked)
+        self.unpacked = {}
+        n = self.pack_idle()
+        self.unpacked_old = {}
+        return n
 
     def mark_raw(self, key: bytes, how: str = "raw") -> None:
         """The key's string was modified in place (``how`` "raw"), or made
@@ -341,6 +568,8 @@ class Db:
         self.mem = 0
         self.agg.clear()
         self.str_enc.clear()
+        self.unpacked.clear()
+        self.unpacked_old.clear()
         if self.on_delete is not None:
             for k in keys:
                 self.on_delete(self, k)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import struct
 
+from frtrio.store.db import unpacked
 from frtrio.store.stream import U64
 
 _TYPES = {b"list": 1, b"set": 2, b"zset": 3, b"hash": 4, b"stream": 6}
@@ -98,6 +99,6 @@ def dataset_digest(dbs) -> str:
         for k, v in db.data.items():
             d = bytearray(20)
             _mix(d, k)
-            _object_into(d, v, k in exp)
+            _object_into(d, unpacked(v), k in exp)
             _xor(final, bytes(d))
     return final.hex()

@@ -162,6 +162,18 @@ class ZSetValue:
             z._ms = z._ss = None
         return z
 
+    @classmethod
+    def from_sorted_lists(cls, ms: list, ss: list) -> "ZSetValue":
+        """The compact listpack form back from its two lists (members and
+        scores in order, as ``store.db.pack`` saved them)."""
+        z = cls.__new__(cls)
+        z.scores = dict(zip(ms, ss))
+        z.listpack = True
+        z._hidx = z.sl = None
+        z._ms = ms
+        z._ss = ss
+        return z
+
     def copy_value(self) -> "ZSetValue":
         z = ZSetValue(self.listpack)
         z.scores = dict(self.scores)
