@@ -61,6 +61,19 @@ class SetGet(Workload):
         if self.think[1] > 0:
             await world.sleep(rng.uniform(*self.think))
 
+    # the same step without a task (scenario._Driven)
+
+    def fast_begin(self, world, client, rng):
+        if client.stream is None or self.think[1] <= 0:
+            return None
+        k = b"key:%d" % rng.randrange(self.keys)
+        if rng.random() < 0.5:
+            return client, [[b"SET", k, b"v" * self.value_size]], None
+        return client, [[b"GET", k]], None
+
+    def fast_end(self, world, client, rng, conn, argvs, replies, token):
+        return rng.uniform(*self.think)
+
 
 @scenario("smoke", "one node, two clients doing SET/GET, no faults", clients=2, duration=1.0)
 def _smoke(p):
@@ -629,17 +642,22 @@ class ClusterWrites(Workload):
             self.on_ack(world, cid, r, c)
         await world.sleep(rng.uniform(0.0, 0.05))
 
-    async def call_routed(self, world, base: SimClient, *args, retry=False, timeout=None):
+    async def call_routed(self, world, base: SimClient, *args, retry=False, timeout=None,
+                          answered=None):
         """Send a command the way a cluster client does: follow MOVED and
         ASK (up to 5 hops) with a connection per node from ``base``'s pool.
         Returns (reply, the client that answered). ``retry``: a checker's
         call, retried across disconnects. ``timeout``: a client's socket
         timeout: a call that gets no reply in time drops its connection and
-        answers None (outcome unknown)."""
+        answers None (outcome unknown). ``answered``: (reply, client) of
+        the first hop, made already."""
         c = base
         r = None
         for _hop in range(5):
-            if retry:
+            if answered is not None:
+                r, c = answered
+                answered = None
+            elif retry:
                 r = await _call_retry(world, c, *args)
             elif timeout is not None:
                 with trio.move_on_after(timeout) as cs:
@@ -815,6 +833,7 @@ class ClusterLoad(ClusterWrites):
         self.think = think
         self.value = b"v" * value_size
         self.owner: list = []  # slot -> node name (the clients' shared slot map)
+        self.conns: dict[str, dict] = {}  # client -> its connection per master
 
     # a distinct configEpoch per master (as redis-cli --cluster create
     # gives): no collisions left to resolve in a short run
@@ -829,13 +848,15 @@ class ClusterLoad(ClusterWrites):
     async def step(self, world, client, rng):
         from frtrio.cluster.slots import key_slot
 
-        if client.calls == 0 and self.owner:
+        if self.owner and client.name not in self.conns:
             # a cluster client opens a connection to every master first (so
             # the steady state has no connects left in it)
+            conns = {}
             for n in dict.fromkeys(self.owner):
-                c = self._client(world, client, n)
+                c = conns[n] = self._client(world, client, n)
                 if c.stream is None:
                     await c.connect()
+            self.conns[client.name] = conns
         k = b"key:%d" % rng.randrange(self.keys)
         slot = key_slot(k)
         c = self._client(world, client, self.owner[slot]) if self.owner else client
@@ -844,6 +865,39 @@ class ClusterLoad(ClusterWrites):
         else:
             r, c = await self.call_routed(world, c, "GET", k)
         if self.owner and c.target != self.owner[slot] and not isinstance(r, ReplyError):
+            self.owner[slot] = c.target  # learned from MOVED
+        await world.sleep(rng.uniform(*self.think))
+
+    # the same step without a task (scenario._Driven)
+
+    def fast_begin(self, world, client, rng):
+        conns = self.conns.get(client.name)
+        if conns is None:
+            return None
+        for c in conns.values():
+            if c.stream is None:
+                return None  # (the step reconnects)
+        from frtrio.cluster.slots import key_slot
+
+        k = b"key:%d" % rng.randrange(self.keys)
+        slot = key_slot(k)
+        c = conns.get(self.owner[slot]) or self._client(world, client, self.owner[slot])
+        if rng.random() < 0.5:
+            return c, [[b"SET", k, self.value]], slot
+        return c, [[b"GET", k]], slot
+
+    def fast_end(self, world, client, rng, conn, argvs, replies, slot):
+        r = replies[0]
+        if isinstance(r, ReplyError):
+            if str(r).startswith(("MOVED", "ASK")):
+                return None  # fast_finish follows it
+        elif conn.target != self.owner[slot]:
+            self.owner[slot] = conn.target
+        return rng.uniform(*self.think)
+
+    async def fast_finish(self, world, client, rng, conn, argvs, replies, slot):
+        r, c = await self.call_routed(world, conn, *argvs[0], answered=(replies[0], conn))
+        if c.target != self.owner[slot] and not isinstance(r, ReplyError):
             self.owner[slot] = c.target  # learned from MOVED
         await world.sleep(rng.uniform(*self.think))
 
