@@ -761,15 +761,16 @@ class Server:
             if r:
                 k = "reply_buffer_shrinks" if r == 1 else "reply_buffer_expands"
                 stats[k] = stats.get(k, 0) + 1
-            peaks.see(c)
-            if c.flags & (F.MASTER | F.SLAVE):
-                m = 0
-            else:
-                m = c.out_bytes + c.qbuf + c.argv_mem
+            out = c.out_bytes
+            qbuf = c.qbuf
+            if qbuf or c.qbuf_alloc or c.argv_mem or out > c.rb_size:
+                peaks.see(c)  # (an idle client's input and output count for 0)
+            flags = c.flags
+            m = 0 if flags & (F.MASTER | F.SLAVE) else out + qbuf + c.argv_mem
             if m != c.mem_counted:
                 self.clients_mem += m - c.mem_counted
                 c.mem_counted = m
-            if (c.out_bytes > c.rb_size and not c.flags & (F.CLOSE_ASAP | F.SLAVE | F.MASTER)):
+            if out > c.rb_size and not flags & (F.CLOSE_ASAP | F.SLAVE | F.MASTER):
                 self.check_output_limits(c)  # (a soft limit's time may be up)
 
     def evictions_safe(self) -> bool:

@@ -446,7 +446,11 @@ class SimNet:
             raise OSError(errno.ETIMEDOUT, "Connection timed out")
         rtt = self._delay(src, dst) + self._delay(dst, src)
         if rtt > 0:
-            await trio.sleep(rtt)
+            clock = self.clock
+            if clock is not None:
+                await sched.park(clock._now + rtt, None, clock)  # (no cancel scope)
+            else:
+                await trio.sleep(rtt)
         else:
             await trio.lowlevel.checkpoint()
         lst = self.listeners.get((dst, port))

@@ -220,6 +220,7 @@ class RunResult:
     lines: list | None = None
     summary: dict = field(default_factory=dict)
     phase_marks: dict = field(default_factory=dict)
+    driven_to_task: int = 0  # steps clients driven from the clock handed to a task
 
     @property
     def ok(self) -> bool:
@@ -261,6 +262,7 @@ def run_scenario(name: str, seed: int, params: dict | None = None, *,
         virtual_s=world.end_time, wall_s=wall, ops=world.ops, op_errors=world.op_errors,
         disconnects=world.disconnects, faults=world.faults, replay_cmd=replay,
         lines=world.lines, summary=sc.workload.summary(), phase_marks=world.phase_marks,
+        driven_to_task=world.driven_to_task,
     )
 
 
@@ -409,6 +411,7 @@ class _Driven:
 
     def _to_task(self, first) -> None:
         self._leave()
+        self.world.driven_to_task += 1
         self.nursery.start_soon(_client_loop, self.world, self.sc, self.client, self.rng,
                                 self.done, self.nursery, first)
 

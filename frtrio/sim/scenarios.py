@@ -85,14 +85,14 @@ def _smoke(p):
     "standalone-load",
     "N standalone nodes, M clients each, SET/GET with think time, no faults (the speed benchmark)",
     tags=("bench",),
-    nodes=6, clients=100, duration=10.0, think=1.0, keys=1000, log_ops=False,
+    nodes=6, clients=100, duration=10.0, think=1.0, keys=1000, log_ops=False, driven=True,
 )
 def _load(p):
     t = p["think"]
     return Scenario(
         workload=SetGet(keys=p["keys"], think=(t / 2, t * 1.5)),
         nodes=p["nodes"], clients_per_node=p["clients"], duration=p["duration"], settle=2.0,
-        log_ops=p["log_ops"],
+        log_ops=p["log_ops"], driven_clients=p["driven"],
     )
 
 
@@ -908,7 +908,7 @@ class ClusterLoad(ClusterWrites):
     "ops/s each, routed by slot; no faults; the cluster must stay converged (the busy "
     "cluster speed benchmark)",
     tags=("bench", "cluster"),
-    nodes=6, clients=100, duration=10.0, think=1.0, keys=1000, log_ops=False,
+    nodes=6, clients=100, duration=10.0, think=1.0, keys=1000, log_ops=False, driven=True,
 )
 def _cluster_load(p):
     t = p["think"]
@@ -917,7 +917,7 @@ def _cluster_load(p):
         nodes=p["nodes"],
         node_config={"cluster-enabled": "yes", "cluster-node-timeout": "15000"},
         clients_per_node=p["clients"],
-        duration=p["duration"], settle=2.0, log_ops=p["log_ops"],
+        duration=p["duration"], settle=2.0, log_ops=p["log_ops"], driven_clients=p["driven"],
     )
 
 

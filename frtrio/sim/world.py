@@ -151,6 +151,7 @@ class SimWorld:
         # order they left their tasks; woken as the sleepers are
         self.driven: dict[int, object] = {}
         self._driven_seq = 0
+        self.driven_to_task = 0  # steps a driven client handed back to a task (not logged)
         self.after_restart: list = []  # async callbacks (world, name)
         self.violations: list[dict] = []
         self.ops = 0
