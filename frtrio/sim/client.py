@@ -151,7 +151,10 @@ class SimClient:
         except (BlockingIOError, trio.BrokenResourceError, trio.ClosedResourceError):
             return False
         self._nowait = (argvs, self._begin(argvs), [], on_done)
-        self._poll()
+        if s.inp.chunks or self.reader.has_data():
+            self._poll()
+        else:
+            s.arm_receive(self._poll)  # (nothing can be there before the reply)
         return True
 
     def _poll(self) -> None:
