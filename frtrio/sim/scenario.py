@@ -285,9 +285,11 @@ async def _client_loop(world, sc: Scenario, client: SimClient, rng, done, nurser
     (a step ``_Driven`` handed back: a coroutine, or BACKOFF)."""
     handed_over = False
     try:
-        while not world.stopping:
+        while first is not None or not world.stopping:
             try:
                 if first is not None:
+                    # (the rest of a step runs even if the run is stopping,
+                    # as a step in a task would go on)
                     f, first = first, None
                     if f is BACKOFF:
                         raise Disconnected("connection lost")
@@ -305,6 +307,8 @@ async def _client_loop(world, sc: Scenario, client: SimClient, rng, done, nurser
         world.violation("sim.workload_error", "client %s: %s: %s"
                         % (client.name, type(e).__name__, e), client.target, client=client.name)
     finally:
+        if first is not None and first is not BACKOFF:
+            first.close()  # (cancelled before it could run)
         if not handed_over:
             client._drop()
             done()
