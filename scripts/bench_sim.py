@@ -4,6 +4,7 @@
     PYTHONPATH=$PWD python3 scripts/bench_sim.py                 # everything below
     PYTHONPATH=$PWD python3 scripts/bench_sim.py --busy-only --duration 60 --short 20
     PYTHONPATH=$PWD python3 scripts/bench_sim.py --seeds 5 --scenarios cluster-faults,asm-faults
+    PYTHONPATH=$PWD python3 scripts/bench_sim.py --busy-only --param driven=no   # client tasks
 
 (a) the busy scenarios, one seed each: ``cluster-load`` (6 cluster masters,
     100 clients per node, each doing about 1 op/s of SET/GET routed by slot)
@@ -22,7 +23,9 @@
     their default parameters; also whether every run held its invariants.
 
 (c) the floor: the simulator's own cost per request (network, timers,
-    Trio's run loop) with a bare echo task instead of a node.
+    Trio's run loop) with a bare echo task instead of a node, with client
+    tasks and with clients driven from the clock (as the busy scenarios'
+    clients are unless ``--param driven=no``).
 
 CPU time is this process's (time.process_time), which other jobs on the
 machine disturb less than wall time; both are printed.
@@ -98,12 +101,16 @@ def seeded(name: str, params: dict, n: int) -> str:
             % (name, _p(params), n, n / cpu, cpu / n, virtual / n, virtual / cpu, n / wall, bad))
 
 
-def floor(requests: int = 20000, clients: int = 600) -> str:
+def floor(requests: int = 20000, clients: int = 600, driven: bool = False) -> str:
     """The simulator's own cost per request, without a node or a workload:
-    ``clients`` tasks on the simulated network, each parking a think time
+    ``clients`` clients on the simulated network, each waiting a think time
     (0.5-1.5 virtual s), sending a PING and reading the reply, which a bare
-    echo task sends back with ``try_send`` as the node does: three timed
-    wake-ups per request, the part of a request the node cannot change."""
+    echo task sends back with ``try_send`` as the node does. As tasks: three
+    timed wake-ups per request; ``driven``: clients driven from the clock
+    as the scenarios' are (``SimClient.call_nowait``: callbacks, no task),
+    one task wake-up per request (the echo task's): the part of a request
+    the node cannot change."""
+    import math
     import random
 
     import trio
@@ -137,15 +144,42 @@ def floor(requests: int = 20000, clients: int = 600) -> str:
                     done[0] += 1
                 n.cancel_scope.cancel()
 
+            class Driven:
+                __slots__ = ("s", "waiter")
+
+                def __init__(self, s):
+                    self.s = s
+                    self.waiter = None
+
+                def think(self):
+                    if done[0] >= requests:
+                        n.cancel_scope.cancel()
+                        return
+                    self.s.try_send(b"*1\r\n$4\r\nPING\r\n")
+                    self.s.arm_receive(self.reply)
+
+                def reply(self):
+                    if not self.s.receive_nowait(65536):
+                        self.s.arm_receive(self.reply)
+                        return
+                    done[0] += 1
+                    sched.arm(self, self.think, clock._now + rng.uniform(0.5, 1.5), clock)
+
             n.start_soon(accept)
+            if driven:
+                for i in range(clients):
+                    d = Driven(await net.connect("c%d" % i, "h", 1))
+                    sched.arm(d, d.think, clock._now + rng.uniform(0.5, 1.5), clock)
+                await trio.sleep(math.inf)
             for i in range(clients):
                 n.start_soon(client, i)
 
     c0 = time.process_time()
     sched.run(main, seed=1)
     cpu = time.process_time() - c0
-    return ("sim floor        %d clients, %d requests (network + timers + scheduler, no node): "
-            "%.1f us CPU/request" % (clients, done[0], cpu / done[0] * 1e6))
+    return ("sim floor        %d %s, %d requests (network + timers + scheduler, no node): "
+            "%.1f us CPU/request" % (clients, "clients driven from the clock" if driven
+                                     else "client tasks", done[0], cpu / done[0] * 1e6))
 
 
 def _p(params: dict) -> str:
@@ -162,6 +196,8 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=3, help="seeds per cluster scenario (1..N)")
     ap.add_argument("--scenarios", default=None,
                     help="comma list of scenarios for (b) (default: the cluster ones)")
+    ap.add_argument("--param", action="append", default=[], metavar="K=V",
+                    help="a parameter of the busy scenarios (e.g. driven=no: client tasks)")
     ap.add_argument("--busy-only", action="store_true")
     ap.add_argument("--seeds-only", action="store_true")
     a = ap.parse_args()
@@ -175,8 +211,10 @@ def main() -> int:
         " ".join("%.2f" % x for x in os.getloadavg())))
     if not a.seeds_only:
         print(floor(), flush=True)
+        print(floor(driven=True), flush=True)
+        extra = dict(kv.split("=", 1) for kv in a.param)
         for name, params in BUSY:
-            p = dict(params, duration=str(a.duration))
+            p = dict(params, duration=str(a.duration), **extra)
             print(busy(name, p, a.seed, a.short), flush=True)
     if not a.busy_only:
         todo = SEEDED

@@ -68,6 +68,7 @@ class Client:
         "qbuf",
         "argv_count",
         "argv_mem",
+        "mem_counted",
         "qbuf_alloc",
         "qb_alloc",
         "qb_peak",
@@ -115,6 +116,7 @@ class Client:
         self.qbuf = 0
         self.argv_count = 0
         self.argv_mem = 0  # the arguments of a half-read request (CLIENT LIST argv-mem)
+        self.mem_counted = 0  # its share of Server.clients_mem (the cron's last count)
         self.qbuf_alloc = 0  # room reserved for a big argument being read (client memory)
         # Redis's buffers as it would size them (frtrio/core/iobufs.py): the
         # query buffer's room, its recent peak, the bulk argument being read

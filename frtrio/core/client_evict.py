@@ -146,34 +146,41 @@ def input_usage(c) -> int:
 class PeakTracker:
     """INFO's client_recent_max_input_buffer / client_recent_max_output_buffer:
     the largest client input and output memory the cron saw in each of the
-    last 8 seconds."""
+    last 8 seconds (it sees numclients/hz clients a tick, as Redis does)."""
 
     def __init__(self):
         self.inp = [0] * PEAK_SLOTS
         self.out = [0] * PEAK_SLOTS
         self.second = -1
+        self.slot = 0
 
-    def sample(self, clients, now_ms: int) -> None:
+    def tick(self, now_ms: int) -> None:
+        """A cron call: the slot of the current second (a new second's slot
+        starts over, and so do any skipped ones)."""
         sec = now_ms // 1000
-        slot = sec % PEAK_SLOTS
         if sec != self.second:
-            # a new second: its slot starts over (and any skipped ones)
+            slot = sec % PEAK_SLOTS
             gap = min(PEAK_SLOTS, sec - self.second) if self.second >= 0 else PEAK_SLOTS
             for k in range(gap):
                 i = (slot - k) % PEAK_SLOTS
                 self.inp[i] = self.out[i] = 0
             self.second = sec
-        inp = self.inp[slot]
-        out = self.out[slot]
+            self.slot = slot
+
+    def see(self, c) -> None:
+        """A client the cron visits (Redis's clientsCronTrackExpansiveClients)."""
+        i = input_usage(c)
+        if i > self.inp[self.slot]:
+            self.inp[self.slot] = i
+        o = obuf_memory(c)
+        if o > self.out[self.slot]:
+            self.out[self.slot] = o
+
+    def sample(self, clients, now_ms: int) -> None:
+        """``tick`` and every client in ``clients`` seen."""
+        self.tick(now_ms)
         for c in clients:
-            i = input_usage(c)
-            if i > inp:
-                inp = i
-            o = obuf_memory(c)
-            if o > out:
-                out = o
-        self.inp[slot] = inp
-        self.out[slot] = out
+            self.see(c)
 
     def recent_max(self) -> tuple[int, int]:
         return max(self.inp), max(self.out)

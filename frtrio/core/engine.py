@@ -242,7 +242,7 @@ class Server:
         self.evict_pool = _evict.EvictionPool()
         self.evict_next_db = 0  # the random policies' round-robin db
         self.evict_running = False  # the cron goes on evicting (startEvictionTimeProc)
-        self.clients_mem = 0  # clients' buffers, summed by the cron
+        self.clients_mem = 0  # clients' buffers: the sum of their mem_counted (the cron's)
         self.lfu_log_factor = config.get_int("lfu-log-factor")
         self.lfu_decay_time = config.get_int("lfu-decay-time")
         self._stamp_sec = -1  # the second Db.stamp was computed for
@@ -608,8 +608,9 @@ class Server:
         c.flags |= F.CLOSE_ASAP
         if self.cev is not None:
             self.cev.remove(c)
-        if self.clients_mem:
-            self.refresh_clients_mem()  # (its buffers are freed now)
+        if c.mem_counted:  # (its buffers are freed now)
+            self.clients_mem -= c.mem_counted
+            c.mem_counted = 0
 
     def free_closed(self) -> None:
         """Before-sleep duty free_clients (Redis's freeClientsInAsyncFreeQueue):
@@ -727,19 +728,25 @@ class Server:
         return n
 
     def refresh_clients_mem(self) -> None:
-        """From the cron: the output and query buffers of the clients that are
-        not replication links (Redis counts them in used_memory)."""
+        """Recount what every client's buffers add to used_memory now (the
+        cron recounts numclients/hz clients a tick: ``resize_client_buffers``)."""
         n = 0
         for c in self.clients.values():
-            if not c.flags & (F.MASTER | F.SLAVE):
-                n += c.out_bytes + c.qbuf + c.argv_mem
+            m = 0 if c.flags & (F.MASTER | F.SLAVE) else c.out_bytes + c.qbuf + c.argv_mem
+            c.mem_counted = m
+            n += m
         self.clients_mem = n
 
     def resize_client_buffers(self, hz: int) -> None:
-        """From the cron, Redis's clientsCron: resize the modelled query and
-        reply buffers (frtrio/core/iobufs.py) of numclients/hz clients a call
-        (5 at least), in turn, so each is seen about once a second, and close
-        those whose output stayed over a soft limit too long."""
+        """From the cron, Redis's clientsCron: numclients/hz clients a call
+        (5 at least), in turn, so each is seen about once a second: resize
+        their modelled query and reply buffers (frtrio/core/iobufs.py),
+        close those whose output stayed over a soft limit too long, note
+        their input and output memory for INFO's client_recent_max_*
+        (clientsCronTrackExpansiveClients) and recount what their buffers
+        add to used_memory and mem_clients_normal (``clients_mem``, as
+        clientsCronTrackClientsMemUsage: each client's share is kept in
+        ``c.mem_counted`` until its next visit or its end)."""
         q = self._buffers_queue
         n = len(self.clients)
         todo = max(n // hz, min(n, 5))
@@ -748,6 +755,8 @@ class Server:
         now = self.now_ms
         reset = self.reply_buffer_peak_reset_ms
         resizing = self.reply_buffer_resizing
+        peaks = self.client_peaks
+        peaks.tick(now)
         while todo > 0:
             if not q:
                 q = self._buffers_queue = list(clients.values())
@@ -762,7 +771,16 @@ class Server:
             if r:
                 k = "reply_buffer_shrinks" if r == 1 else "reply_buffer_expands"
                 stats[k] = stats.get(k, 0) + 1
-            if (c.out_bytes > c.rb_size and not c.flags & (F.CLOSE_ASAP | F.SLAVE | F.MASTER)):
+            out = c.out_bytes
+            qbuf = c.qbuf
+            if qbuf or c.qbuf_alloc or c.argv_mem or out > c.rb_size:
+                peaks.see(c)  # (an idle client's input and output count for 0)
+            flags = c.flags
+            m = 0 if flags & (F.MASTER | F.SLAVE) else out + qbuf + c.argv_mem
+            if m != c.mem_counted:
+                self.clients_mem += m - c.mem_counted
+                c.mem_counted = m
+            if out > c.rb_size and not flags & (F.CLOSE_ASAP | F.SLAVE | F.MASTER):
                 self.check_output_limits(c)  # (a soft limit's time may be up)
 
     def evictions_safe(self) -> bool:

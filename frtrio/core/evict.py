@@ -38,8 +38,8 @@ per key (``Db.agg``) and recharged after each write of the key
 (``Db.recharge``, from the commands' ``modified``): deleting, overwriting,
 expiring, evicting or flushing the key takes back exactly what was charged,
 and the sum never drifts.
-The server adds the normal and pub/sub clients' buffers, summed by the cron
-(``Server.refresh_clients_mem``).
+The server adds the normal and pub/sub clients' buffers, recounted by the
+cron numclients/hz clients a tick (``Server.resize_client_buffers``).
 """
 
 from __future__ import annotations

@@ -186,10 +186,12 @@ class ClientConn:
                 old = c.argv_mem
                 c.argv_mem = parser.argv_memory()
                 srv.clients_mem += c.argv_mem - old
+                c.mem_counted += c.argv_mem - old
                 c.qbuf_alloc = parser.query_alloc()
                 c.qb_bulk = parser.bulk_len()
             elif c.argv_mem or c.qbuf_alloc or c.qb_bulk >= 0:
-                srv.clients_mem = max(0, srv.clients_mem - c.argv_mem)
+                srv.clients_mem -= c.argv_mem
+                c.mem_counted -= c.argv_mem
                 c.argv_mem = c.qbuf_alloc = 0
                 c.qb_bulk = -1
             if srv.cev is not None:

@@ -671,9 +671,7 @@ class Node:
                 # atomic slot migration's active trim (25% of a cron period)
                 srv.cluster.migrations.active_trim_cycle(hz)
             self._client_timeouts()
-            srv.resize_client_buffers(hz)
-            srv.refresh_clients_mem()
-            srv.client_peaks.sample(srv.clients.values(), srv.now_ms)
+            srv.resize_client_buffers(hz)  # (and client memory: numclients/hz a tick)
             if srv.cev is not None:  # (Redis's clientsCron recounts every client)
                 srv.cev.refresh_all()
                 if srv.cev.total >= srv.cev.limit:

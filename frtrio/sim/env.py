@@ -40,6 +40,11 @@ class SimEnv:
         self.seed = world.seed
         self.fs = SimFS(world.disk(node))
         self._rngs: dict[str, random.Random] = {}
+        # the run's clock, read directly (trio.current_time() is the same
+        # value behind a run-context lookup), and the node's slot (its wall
+        # clock offset: clock jumps)
+        self._clock = world.clock
+        self._slot = world.nodes.get(node)
 
     # --- time -------------------------------------------------------------------
 
@@ -52,15 +57,15 @@ class SimEnv:
         await sched.park(deadline)
 
     def now(self) -> float:
-        return trio.current_time()
+        return self._clock._now
 
     def work_clock(self) -> float:
         # virtual time: work takes none, so chunk sizes depend on the seed only
-        return trio.current_time()
+        return self._clock._now
 
     def mono_ns(self) -> int:
         # virtual time: a command takes none unless it sleeps (DEBUG SLEEP)
-        return int(trio.current_time() * 1e9)
+        return int(self._clock._now * 1e9)
 
     async def offload(self, fn):
         # no threads in a replayable run: inline, then a scheduling point
@@ -69,10 +74,13 @@ class SimEnv:
         return r
 
     def unix_ms(self) -> int:
-        return self.world.unix_us(self.node) // 1000
+        return self.unix_us() // 1000
 
     def unix_us(self) -> int:
-        return self.world.unix_us(self.node)
+        slot = self._slot
+        if slot is None:
+            return self.world.unix_us(self.node)
+        return self.world.epoch_us + int(round(self._clock._now * 1_000_000)) + slot.clock_offset_us
 
     # --- randomness ---------------------------------------------------------------
 

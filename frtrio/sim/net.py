@@ -146,6 +146,44 @@ class SimStream(trio.abc.HalfCloseableStream):
         finally:
             self._recv_busy = False
 
+    def receive_nowait(self, max_bytes: int | None = None):
+        """``receive_some`` without waiting, for a client driven from the
+        clock (``frtrio/sim/client.py``): the bytes due now (``b""`` at end
+        of stream), or None when nothing is due yet (``arm_receive`` then
+        calls back when something may be). Raises ``BlockingIOError`` when
+        only a task can wait for the bytes (the host is paused, the path
+        is cut, another task is receiving), else as ``receive_some``."""
+        if self.closed:
+            raise trio.ClosedResourceError("this stream was closed")
+        if self._recv_busy:
+            raise BlockingIOError(errno.EAGAIN, "another task is receiving on this stream")
+        p = self.inp
+        if p.broken:
+            raise trio.BrokenResourceError("connection reset by peer")
+        net = self.net
+        clock = net.clock
+        now = clock._now if clock is not None else trio.current_time()
+        pu = net.paused_until.get(self.host)
+        if pu is not None and pu > now:
+            raise BlockingIOError(errno.EAGAIN, "the host is paused")
+        chunks = p.chunks
+        if not chunks:
+            return None
+        if net.cuts and (p.src, p.dst) in net.cuts:
+            raise BlockingIOError(errno.EAGAIN, "the path is cut")
+        if chunks[0][0] <= now:
+            return _take(chunks, now, max_bytes)
+        return None
+
+    def arm_receive(self, fn) -> None:
+        """Call ``fn()`` from the clock when ``receive_nowait`` may have
+        something: at the next queued chunk's delivery time, or when a chunk
+        arrives, the connection breaks or the network changes."""
+        p = self.inp
+        chunks = p.chunks
+        sched.arm(p, fn, chunks[0][0] if chunks else math.inf,
+                  self.net.clock or trio.lowlevel.current_clock())
+
     async def send_all(self, data) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
         if self.closed:
@@ -408,7 +446,11 @@ class SimNet:
             raise OSError(errno.ETIMEDOUT, "Connection timed out")
         rtt = self._delay(src, dst) + self._delay(dst, src)
         if rtt > 0:
-            await trio.sleep(rtt)
+            clock = self.clock
+            if clock is not None:
+                await sched.park(clock._now + rtt, None, clock)  # (no cancel scope)
+            else:
+                await trio.sleep(rtt)
         else:
             await trio.lowlevel.checkpoint()
         lst = self.listeners.get((dst, port))

@@ -62,6 +62,19 @@ class SetGet(Workload):
         if self.think[1] > 0:
             await world.sleep(rng.uniform(*self.think))
 
+    # the same step without a task (scenario._Driven)
+
+    def fast_begin(self, world, client, rng):
+        if client.stream is None or self.think[1] <= 0:
+            return None
+        k = b"key:%d" % rng.randrange(self.keys)
+        if rng.random() < 0.5:
+            return client, [[b"SET", k, b"v" * self.value_size]], None
+        return client, [[b"GET", k]], None
+
+    def fast_end(self, world, client, rng, conn, argvs, replies, token):
+        return rng.uniform(*self.think)
+
 
 @scenario("smoke", "one node, two clients doing SET/GET, no faults", clients=2, duration=1.0)
 def _smoke(p):
@@ -73,14 +86,14 @@ def _smoke(p):
     "standalone-load",
     "N standalone nodes, M clients each, SET/GET with think time, no faults (the speed benchmark)",
     tags=("bench",),
-    nodes=6, clients=100, duration=10.0, think=1.0, keys=1000, log_ops=False,
+    nodes=6, clients=100, duration=10.0, think=1.0, keys=1000, log_ops=False, driven=True,
 )
 def _load(p):
     t = p["think"]
     return Scenario(
         workload=SetGet(keys=p["keys"], think=(t / 2, t * 1.5)),
         nodes=p["nodes"], clients_per_node=p["clients"], duration=p["duration"], settle=2.0,
-        log_ops=p["log_ops"],
+        log_ops=p["log_ops"], driven_clients=p["driven"],
     )
 
 
@@ -630,17 +643,52 @@ class ClusterWrites(Workload):
             self.on_ack(world, cid, r, c)
         await world.sleep(rng.uniform(0.0, 0.05))
 
-    async def call_routed(self, world, base: SimClient, *args, retry=False, timeout=None):
+    # the same step without a task (scenario._Driven), unless a subclass
+    # has a step of its own
+
+    def fast_begin(self, world, client, rng):
+        if client.stream is None or type(self).step is not ClusterWrites.step:
+            return None
+        cid = client.name
+        if cid not in self.sent:
+            self.sent[cid] = 0
+            self.acked[cid] = []
+        self.sent[cid] += 1
+        seq = self.sent[cid]
+        return client, [[b"RPUSH", ("log:" + cid).encode(), b"%d" % seq]], seq
+
+    def fast_end(self, world, client, rng, conn, argvs, replies, seq):
+        r = replies[0]
+        if isinstance(r, ReplyError) and str(r).startswith(("MOVED", "ASK")):
+            return None  # fast_finish follows it
+        if isinstance(r, int):
+            self.acked[client.name].append(seq)
+            self.on_ack(world, client.name, r, conn)
+        return rng.uniform(0.0, 0.05)
+
+    async def fast_finish(self, world, client, rng, conn, argvs, replies, seq):
+        r, c = await self.call_routed(world, client, *argvs[0], answered=(replies[0], conn))
+        if isinstance(r, int):
+            self.acked[client.name].append(seq)
+            self.on_ack(world, client.name, r, c)
+        await world.sleep(rng.uniform(0.0, 0.05))
+
+    async def call_routed(self, world, base: SimClient, *args, retry=False, timeout=None,
+                          answered=None):
         """Send a command the way a cluster client does: follow MOVED and
         ASK (up to 5 hops) with a connection per node from ``base``'s pool.
         Returns (reply, the client that answered). ``retry``: a checker's
         call, retried across disconnects. ``timeout``: a client's socket
         timeout: a call that gets no reply in time drops its connection and
-        answers None (outcome unknown)."""
+        answers None (outcome unknown). ``answered``: (reply, client) of
+        the first hop, made already."""
         c = base
         r = None
         for _hop in range(5):
-            if retry:
+            if answered is not None:
+                r, c = answered
+                answered = None
+            elif retry:
                 r = await _call_retry(world, c, *args)
             elif timeout is not None:
                 with trio.move_on_after(timeout) as cs:
@@ -816,6 +864,7 @@ class ClusterLoad(ClusterWrites):
         self.think = think
         self.value = b"v" * value_size
         self.owner: list = []  # slot -> node name (the clients' shared slot map)
+        self.conns: dict[str, dict] = {}  # client -> its connection per master
 
     # a distinct configEpoch per master (as redis-cli --cluster create
     # gives): no collisions left to resolve in a short run
@@ -830,13 +879,15 @@ class ClusterLoad(ClusterWrites):
     async def step(self, world, client, rng):
         from frtrio.cluster.slots import key_slot
 
-        if client.calls == 0 and self.owner:
+        if self.owner and client.name not in self.conns:
             # a cluster client opens a connection to every master first (so
             # the steady state has no connects left in it)
+            conns = {}
             for n in dict.fromkeys(self.owner):
-                c = self._client(world, client, n)
+                c = conns[n] = self._client(world, client, n)
                 if c.stream is None:
                     await c.connect()
+            self.conns[client.name] = conns
         k = b"key:%d" % rng.randrange(self.keys)
         slot = key_slot(k)
         c = self._client(world, client, self.owner[slot]) if self.owner else client
@@ -848,6 +899,39 @@ class ClusterLoad(ClusterWrites):
             self.owner[slot] = c.target  # learned from MOVED
         await world.sleep(rng.uniform(*self.think))
 
+    # the same step without a task (scenario._Driven)
+
+    def fast_begin(self, world, client, rng):
+        conns = self.conns.get(client.name)
+        if conns is None:
+            return None
+        for c in conns.values():
+            if c.stream is None:
+                return None  # (the step reconnects)
+        from frtrio.cluster.slots import key_slot
+
+        k = b"key:%d" % rng.randrange(self.keys)
+        slot = key_slot(k)
+        c = conns.get(self.owner[slot]) or self._client(world, client, self.owner[slot])
+        if rng.random() < 0.5:
+            return c, [[b"SET", k, self.value]], slot
+        return c, [[b"GET", k]], slot
+
+    def fast_end(self, world, client, rng, conn, argvs, replies, slot):
+        r = replies[0]
+        if isinstance(r, ReplyError):
+            if str(r).startswith(("MOVED", "ASK")):
+                return None  # fast_finish follows it
+        elif conn.target != self.owner[slot]:
+            self.owner[slot] = conn.target
+        return rng.uniform(*self.think)
+
+    async def fast_finish(self, world, client, rng, conn, argvs, replies, slot):
+        r, c = await self.call_routed(world, conn, *argvs[0], answered=(replies[0], conn))
+        if c.target != self.owner[slot] and not isinstance(r, ReplyError):
+            self.owner[slot] = c.target  # learned from MOVED
+        await world.sleep(rng.uniform(*self.think))
+
 
 @scenario(
     "cluster-load",
@@ -855,7 +939,7 @@ class ClusterLoad(ClusterWrites):
     "ops/s each, routed by slot; no faults; the cluster must stay converged (the busy "
     "cluster speed benchmark)",
     tags=("bench", "cluster"),
-    nodes=6, clients=100, duration=10.0, think=1.0, keys=1000, log_ops=False,
+    nodes=6, clients=100, duration=10.0, think=1.0, keys=1000, log_ops=False, driven=True,
 )
 def _cluster_load(p):
     t = p["think"]
@@ -864,7 +948,7 @@ def _cluster_load(p):
         nodes=p["nodes"],
         node_config={"cluster-enabled": "yes", "cluster-node-timeout": "15000"},
         clients_per_node=p["clients"],
-        duration=p["duration"], settle=2.0, log_ops=p["log_ops"],
+        duration=p["duration"], settle=2.0, log_ops=p["log_ops"], driven_clients=p["driven"],
     )
 
 

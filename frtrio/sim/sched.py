@@ -90,9 +90,11 @@ class SimClock(trio.abc.Clock):
         self._now = 0.0
         # the simulator's own timers: [at, seq, task, owner] entries in a
         # heap, served when the clock moves (see ``park``); a fired or
-        # aborted entry has task None
+        # aborted entry has task None. Instead of a task an entry may hold a
+        # callback (``arm``): it is called from the clock, outside any task
         self._timers: list = []
         self._seq = 0
+        self._runq = None  # the run loop's queue of runnable tasks (first use)
 
     def start_clock(self) -> None:
         pass
@@ -102,26 +104,41 @@ class SimClock(trio.abc.Clock):
 
     def deadline_to_sleep_time(self, deadline: float) -> float:
         timers = self._timers
-        while timers and timers[0][2] is None:
-            heapq.heappop(timers)
-        if timers and timers[0][0] < deadline:
-            deadline = timers[0][0]
-        d = deadline - self._now
-        if d <= 0:
+        runq = self._runq
+        if runq is None:
+            runq = self._runq = _runner_runq()
+        while True:
+            while timers and timers[0][2] is None:
+                heapq.heappop(timers)
+            if timers and timers[0][0] < deadline:
+                at = timers[0][0]
+                if at > self._now:
+                    if _idle_waiters():
+                        return at - self._now
+                    self._now = at
+                self._fire()
+                if runq:
+                    return 0.0
+                # only clock callbacks ran (the simulator's clients): serve
+                # the next timer without a trip through Trio's run loop
+                continue
+            d = deadline - self._now
+            if d <= 0:
+                if timers:
+                    self._fire()
+                return 0.0
+            if deadline == math.inf:
+                return 86400.0  # nothing to wait for: deadlocked unless I/O comes
+            if _idle_waiters():
+                return d
+            self._now = deadline
             if timers:
                 self._fire()
             return 0.0
-        if deadline == math.inf:
-            return 86400.0  # nothing to wait for: deadlocked unless I/O comes
-        if _idle_waiters():
-            return d
-        self._now = deadline
-        if timers:
-            self._fire()
-        return 0.0
 
     def _fire(self) -> None:
-        """Wake the tasks whose timers are due, in (time, registration) order."""
+        """Serve the timers that are due, in (time, registration) order: wake
+        their tasks, call their callbacks."""
         timers = self._timers
         now = self._now
         while timers and timers[0][0] <= now:
@@ -132,7 +149,10 @@ class SimClock(trio.abc.Clock):
                 owner = e[3]
                 if owner is not None and owner.waiter is e:
                     owner.waiter = None
-                trio.lowlevel.reschedule(task)
+                if type(task) is _Task:
+                    _reschedule(task)
+                else:
+                    task()
 
     def timer(self, at: float, task, owner=None) -> list:
         self._seq += 1
@@ -145,6 +165,10 @@ class SimClock(trio.abc.Clock):
         if seconds < 0:
             raise ValueError("time can't go backwards")
         self._now += seconds
+
+
+def _runner_runq():
+    return trio._core._run.GLOBAL_RUN_CONTEXT.runner.runq
 
 
 def _idle_waiters() -> bool:
@@ -192,6 +216,30 @@ async def park(until: float = math.inf, owner=None, clock=None) -> None:
 _current_task = trio.lowlevel.current_task
 _wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
 _reschedule = trio.lowlevel.reschedule
+_Task = trio.lowlevel.Task
+
+
+def arm(owner, fn, at: float, clock: SimClock) -> list:
+    """Call ``fn()`` from the clock at virtual time ``at`` (``math.inf``:
+    only when ``wake``/``wake_at`` asks), with ``owner.waiter`` as ``park``
+    sets it: what wakes a parked task on ``owner`` calls ``fn`` instead. The
+    callback runs outside any task, between two steps of Trio's run loop,
+    in (time, registration) order with the other timers: it must not
+    block, and must not raise (an exception would end the run); it may
+    send, arm again, reschedule tasks or spawn them. Used by the
+    simulator's own clients (``frtrio/sim/client.py``), which need no task
+    between two requests."""
+    e = clock.timer(at, fn, owner)
+    owner.waiter = e
+    return e
+
+
+def disarm(owner) -> None:
+    """Forget the callback armed on ``owner``, if any (it will not be called)."""
+    e = owner.waiter
+    if e is not None and type(e[2]) is not _Task:
+        e[2] = None
+        owner.waiter = None
 
 
 def wake_at(owner, at: float, clock=None) -> None:
@@ -211,11 +259,26 @@ def wake_at(owner, at: float, clock=None) -> None:
 
 
 def wake(owner) -> None:
-    """Wake the task parked on ``owner`` (``park(..., owner=owner)``), if any."""
+    """Wake the task parked on ``owner`` (``park(..., owner=owner)``), if
+    any; a callback armed on ``owner`` (``arm``) is called from the clock
+    at the current virtual time, after the running task's step."""
     e = owner.waiter
     if e is not None:
-        owner.waiter = None
         task = e[2]
-        if task is not None:
+        if task is None:
+            owner.waiter = None
+        elif type(task) is _Task:
+            owner.waiter = None
             e[2] = None
             _reschedule(task)
+        else:
+            clock = trio.lowlevel.current_clock()
+            now = clock._now
+            if e[0] == math.inf:
+                clock._seq += 1
+                e[0] = now
+                e[1] = clock._seq
+                heapq.heappush(clock._timers, e)
+            elif e[0] > now:
+                e[2] = None
+                owner.waiter = clock.timer(now, task, owner)

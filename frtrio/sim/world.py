@@ -147,6 +147,11 @@ class SimWorld:
         # tasks in world.sleep, woken early when the run starts stopping
         self._sleepers: dict[int, _Sleeper] = {}
         self._sleeper_seq = 0
+        # clients between steps without a task (scenario._Driven), in the
+        # order they left their tasks; woken as the sleepers are
+        self.driven: dict[int, object] = {}
+        self._driven_seq = 0
+        self.driven_to_task = 0  # steps a driven client handed back to a task (not logged)
         self.after_restart: list = []  # async callbacks (world, name)
         self.violations: list[dict] = []
         self.ops = 0
@@ -216,6 +221,8 @@ class SimWorld:
         self.stopping = True
         for w in list(self._sleepers.values()):
             sched.wake(w)
+        for d in list(self.driven.values()):
+            sched.wake(d)
 
     # --- topology -----------------------------------------------------------------
 
