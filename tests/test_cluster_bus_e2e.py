@@ -125,6 +125,7 @@ def test_c12_killed_node_flagged_fail_within_twice_node_timeout_and_cleared_on_r
         back.stop()
 
 
+@pytest.mark.slow  # (about 11 s: in CI's slow target)
 def test_c09_c12_mixed_cluster_of_redis_and_frtrio_nodes():
     procs = start_nodes(["frtrio", "redis", "frtrio", "redis", "frtrio", "redis"])
     try:

@@ -406,6 +406,7 @@ def knows(p, nid) -> bool:
     return nid in nodes_view(p)
 
 
+@pytest.mark.slow  # (about 15 s: in CI's slow target)
 def test_c14_add_node_rebalance_then_del_node_and_forget_blacklist(trio3):
     procs = list(trio3)
     settle(procs)

@@ -644,3 +644,22 @@ def test_c16_idle_query_buffer_freed_side_by_side(frtrio_proc, redis_proc):
     assert seen["frtrio"] == seen["redis"]
     q = [s["qbuf"] + s["qbuf-free"] for s in seen["redis"]]
     assert q[0] > 16384 and q[1] == 0 and q[2] > 16384
+
+
+def test_c16_new_client_keeps_its_reply_buffer_peak_until_the_reset_period():
+    """Redis starts a client's reply-buffer peak period at its creation
+    (buf_peak_last_reset_time): CLIENT LIST shows rbp=16384 for a new client
+    until 5 s have passed, even if the cron visits it at once. frtrio's
+    period used to start at 0, so the first visit reset it (a flake of the
+    side-by-side test above when the cron came between PING and CLIENT LIST)."""
+    import support
+
+    srv = support.engine(None, now_ms=10_000_000)
+    c = srv.new_client("127.0.0.1:1", "")
+    assert c.rb_peak == 16384
+    srv.now_ms += 100
+    srv.resize_client_buffers(10)  # the cron's visit (at least 5 clients a tick)
+    assert c.rb_peak == 16384
+    srv.now_ms += 5000
+    srv.resize_client_buffers(10)
+    assert c.rb_peak == 0  # nothing waiting to be written: the new peak period starts empty

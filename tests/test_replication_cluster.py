@@ -29,7 +29,10 @@ def create(masters, replicas):
 
 
 @pytest.mark.parametrize("master_kind,replica_kind",
-                         [("frtrio", "frtrio"), ("frtrio", "redis"), ("redis", "frtrio")])
+                         [("frtrio", "frtrio"),
+                          # (the mixed pairs, 6-10 s each, run in CI's slow target)
+                          pytest.param("frtrio", "redis", marks=pytest.mark.slow),
+                          pytest.param("redis", "frtrio", marks=pytest.mark.slow)])
 def test_cluster_create_with_replicas_replicates(master_kind, replica_kind):
     procs = [node(master_kind) for _ in range(3)] + [node(replica_kind) for _ in range(3)]
     try:

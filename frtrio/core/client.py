@@ -126,7 +126,9 @@ class Client:
         self.qb_bulk = -1
         self.rb_size = 16384
         self.rb_peak = 16384
-        self.rb_reset_ms = 0
+        # (Redis's buf_peak_last_reset_time starts at the client's creation:
+        # the peak of a new client is not reset at the cron's first visit)
+        self.rb_reset_ms = server.now_ms
         self.tot_net_in = 0
         self.tot_net_out = 0
         self.tot_cmds = 0
