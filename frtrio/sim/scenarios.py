@@ -630,13 +630,17 @@ class ClusterWrites(Workload):
                 return s.name
         return None
 
-    async def step(self, world, client, rng):
-        cid = client.name
+    def _next_seq(self, cid: str) -> int:
+        """The next sequence number client ``cid`` writes (from 1)."""
         if cid not in self.sent:
             self.sent[cid] = 0
             self.acked[cid] = []
         self.sent[cid] += 1
-        seq = self.sent[cid]
+        return self.sent[cid]
+
+    async def step(self, world, client, rng):
+        cid = client.name
+        seq = self._next_seq(cid)
         r, c = await self.call_routed(world, client, "RPUSH", "log:" + cid, seq)
         if isinstance(r, int):
             self.acked[cid].append(seq)
@@ -650,11 +654,7 @@ class ClusterWrites(Workload):
         if client.stream is None or type(self).step is not ClusterWrites.step:
             return None
         cid = client.name
-        if cid not in self.sent:
-            self.sent[cid] = 0
-            self.acked[cid] = []
-        self.sent[cid] += 1
-        seq = self.sent[cid]
+        seq = self._next_seq(cid)
         return client, [[b"RPUSH", ("log:" + cid).encode(), b"%d" % seq]], seq
 
     def fast_end(self, world, client, rng, conn, argvs, replies, seq):
