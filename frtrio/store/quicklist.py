@@ -119,10 +119,7 @@ class ListValue:
         if not self._len:
             raise IndexError("pop from an empty list")
         chunks = self._chunks
-        t = chunks[-1]
-        if not t:  # (only when the list is one empty chunk... or after trims)
-            chunks.pop()
-            t = chunks[-1] = list(_items(chunks[-1]))
+        t = chunks[-1]  # (an end chunk is never empty while the list is not)
         x = t.pop()
         self._len -= 1
         if not t and len(chunks) > 1:
@@ -137,9 +134,6 @@ class ListValue:
             raise IndexError("pop from an empty list")
         chunks = self._chunks
         h = chunks[0]
-        if not h:
-            del chunks[0]
-            h = chunks[0] = list(_items(chunks[0]))
         x = h.pop(0)
         self._len -= 1
         if not h and len(chunks) > 1:
