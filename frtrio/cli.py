@@ -552,6 +552,8 @@ def _install_signal_handlers(node) -> dict:
     under way leaves no temp file behind). Python runs the handler in the
     main thread between two bytecodes, so it also comes through during a
     synchronous save. Returns the handlers it replaced."""
+    import trio
+
     from frtrio.core import shutdown as _sd
     from frtrio.runtime.persistence import dump_path
 
@@ -559,6 +561,11 @@ def _install_signal_handlers(node) -> dict:
         name = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}.get(signum, "")
         action, msg = _sd.signal_received(node.server, name)
         log.warning("%s", msg)
+        if node.trio_token is not None:  # (an idle node's cron may sleep past its next tick)
+            try:
+                node.trio_token.run_sync_soon(node.cron_poke)
+            except trio.RunFinishedError:
+                pass
         if action == "exit":
             _remove("%s.tmp-%d" % (dump_path(node.config), os.getpid()))
             os._exit(1)

@@ -445,3 +445,83 @@ def test_c10_meet_from_unknown_sender_creates_handshake_node_and_pongs():
     assert any(isinstance(e, SendOnLink) and e.msg.type == PONG for e in effects)
     hs = [n for n in core.state.nodes.values() if n.has("handshake")]
     assert len(hs) == 1 and (hs[0].ip, hs[0].port) == ("127.0.0.9", 7777)
+
+
+# --- the cron's empty ticks (an idle node sleeps through them: issue 15) -------------------
+
+
+def _calm_tick(bus, t):
+    """One clusterCron tick at t that is not the random-PING tick: its
+    effects, and whether any node's flags changed."""
+    st_ = bus.st
+    before = {n.id: dict(n.flags) for n in st_.nodes.values()}
+    bus.cron_iteration = 0
+    eff = bus.cron(t)
+    changed = any(dict(n.flags) != before.get(n.id) for n in st_.nodes.values())
+    return eff, changed
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nt=st.integers(500, 20000),
+       peers=st.lists(st.tuples(st.integers(0, 30000), st.integers(0, 30000), st.integers(0, 30000),
+                                st.integers(0, 30000), st.booleans()), min_size=1, max_size=5))
+def test_c12_quiet_until_is_the_first_ms_a_cron_tick_has_work(nt, peers):
+    """``BusCore.quiet_until`` (what lets an idle node's cron sleep through
+    ticks): a tick 1 ms before it does nothing, not even a flag change; a
+    tick at it acts (a PING, a link recycled or a PFAIL mark)."""
+    names = "acdefg"[:len(peers)]
+    srv, core, bus = make_cluster(my="b", others=tuple(names), node_timeout=nt)
+    now = 40_000
+    for name, (pong_ago, ping_ago, data_ago, link_age, pending) in zip(names, peers):
+        n = core.state.nodes[nid(name)]
+        n.pong_received = now - pong_ago
+        n.data_received = now - data_ago
+        n.ping_sent = now - ping_ago if pending else 0
+        n.link.ctime = now - link_age
+    due = core.quiet_until(now)
+    assert due is not None and due >= now
+    if due > now:
+        eff, changed = _calm_tick(bus, due - 1)
+        assert eff == [] and not changed, (due, eff)
+    eff, changed = _calm_tick(bus, due)
+    assert eff or changed
+
+
+def test_c12_quiet_until_none_while_something_is_under_way():
+    """Every tick may have work (None) while a link is down or connecting,
+    a peer is suspected or in handshake, the state is not ok or an update
+    is pending, a manual failover or a slot migration runs, or myself is a
+    replica; a node with no address is left out as clusterCron does; with
+    no other node, nothing is due."""
+    def fresh():
+        srv, core, bus = make_cluster(my="b", others=("a", "c"), node_timeout=2000)
+        for n in core.state.nodes.values():
+            n.pong_received = n.data_received = 10_000
+        return core, core.state.nodes[nid("a")]
+
+    core, a = fresh()
+    assert core.quiet_until(10_000) == 10_000 + 1001  # (the PING of no PONG for nt/2)
+    for spoil in (lambda c, a: setattr(a, "link", None),
+                  lambda c, a: setattr(a, "connecting", True),
+                  lambda c, a: a.set_flag("fail?"),
+                  lambda c, a: a.set_flag("fail"),
+                  lambda c, a: a.set_flag("handshake"),
+                  lambda c, a: a.set_flag("meet"),
+                  lambda c, a: setattr(c.state, "state_ok", False),
+                  lambda c, a: setattr(c.state, "todo_update_state", True),
+                  lambda c, a: setattr(c.bus_core, "mf_end", 20_000),
+                  lambda c, a: setattr(c, "mf_slave", a),
+                  lambda c, a: c.migrations.tasks.append(object()),
+                  lambda c, a: (c.state.myself.flags.pop("master"), c.state.myself.set_flag("slave"))):
+        core, a = fresh()
+        spoil(core, a)
+        assert core.quiet_until(10_000) is None
+    core, a = fresh()
+    a.set_flag("noaddr")
+    a.link = None
+    assert core.quiet_until(10_000) == 10_000 + 1001  # (c's PING)
+    core, a = fresh()
+    core.state.blacklist[nid("z")] = 10  # (unix seconds: goes at the first tick of second 11)
+    assert core.quiet_until(10_000) == 11_000
+    srv, core, bus = make_cluster(my="b", others=(), node_timeout=2000)
+    assert core.quiet_until(10_000) == float("inf")

@@ -125,3 +125,42 @@ def test_bus_link_without_a_socket_queues_for_the_writer():
     assert link.sock is None
     link.send(b"x")
     assert link.out == [b"x"] and link.wake.is_set()
+
+
+async def test_sleep_with_owner_ends_early_on_wake_and_heap_stays_consistent(autojump_clock):
+    """The node cron's long sleep (an idle node sleeps through empty
+    ticks): ``wake(owner)`` ends it at once; a wake with nobody asleep is
+    False; Trio's count of live deadlines is back where it was."""
+    from frtrio.runtime.node import _Sleeper
+
+    env = RealEnv()
+    owner = _Sleeper()
+    dl = _deadlines()
+    active = dl._active
+    t0 = trio.current_time()
+    woke = []
+
+    async def waker():
+        await trio.sleep(0.3)
+        woke.append(env.wake(owner))
+
+    async with trio.open_nursery() as n:
+        n.start_soon(waker)
+        await env.sleep_until(t0 + 10.0, owner)
+        assert abs(trio.current_time() - (t0 + 0.3)) < 1e-6
+    assert woke == [True] and owner.waiter is None
+    assert env.wake(owner) is False
+    assert dl._active == active
+    await env.sleep_until(trio.current_time() + 1.0, owner)  # (a plain timed sleep still)
+    assert owner.waiter is None and dl._active == active
+
+
+def test_ticks_to_keeps_the_cron_grid():
+    from frtrio.runtime.node import _ticks_to
+
+    assert _ticks_to(5.0, 5.0, 0.1) == 0
+    assert _ticks_to(4.9, 5.0, 0.1) == 0
+    assert _ticks_to(5.05, 5.0, 0.1) == 1
+    assert _ticks_to(5.1, 5.0, 0.1) == 1
+    assert _ticks_to(5.1001, 5.0, 0.1) == 2
+    assert _ticks_to(6.0, 5.0, 0.1) == 10

@@ -492,6 +492,23 @@ class ClusterCore:
         if srv.blocking.waiters:
             self.release_blocked_clients()
 
+    def quiet_until(self, now: int) -> float | None:
+        """The earliest unix ms (``math.inf``: none) at which clusterCron (this :meth:`cron` and
+        the bus core's) could have work, for a node whose cron sleeps
+        through empty ticks; None: every tick may have work (the state is
+        not ok or an update is pending, a manual failover or a slot
+        migration is under way, or the bus core says so)."""
+        st = self.state
+        if (not st.state_ok or st.todo_update_state or self.mf_slave is not None
+                or self.migrations.tasks or self.migrations.trim_active or self.bus_core is None):
+            return None
+        due = self.bus_core.quiet_until(now)
+        if due is None:
+            return None
+        if st.blacklist:  # (an entry goes in the first tick of the second after its expiry)
+            due = min(due, (min(st.blacklist.values()) + 1) * 1000)
+        return due
+
     # --- helpers for the CLUSTER command ------------------------------------------
 
     def myself(self) -> ClusterNode:

@@ -21,6 +21,8 @@ server's seeded RNG. Facts: ``spec/cluster-bus.md`` §7-§10 and
 
 from __future__ import annotations
 
+import math
+
 from frtrio.cluster import bus_codec as bc
 from frtrio.cluster import bus_policy
 from frtrio.cluster.bus_types import (
@@ -640,6 +642,59 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
         if update or not st.state_ok:
             st.todo_update_state = True
         return eff
+
+    # flags of another node that leave clusterCron nothing to do about it
+    _CALM_FLAGS = frozenset(("master", "slave", "nofailover"))
+
+    def quiet_until(self, now: int) -> float | None:
+        """For the node's cron, which sleeps through ticks that have no
+        work: the earliest unix ms at which a tick of :meth:`cron` could do
+        more than count itself (send a PING, recycle a link, mark a PFAIL),
+        or None when every tick may have work (a link down or connecting, a
+        node in handshake or suspected, a manual failover, myself a
+        replica). Time-driven conditions only: the random PING of every
+        tenth tick is the caller's to schedule (``math.inf``: nothing else
+        is due, ever) (``ticks_to_random_ping``),
+        and anything an event changes (a packet, a link) is checked again
+        after it. A node with the ``noaddr`` flag is skipped here as in
+        :meth:`cron`."""
+        st = self.st
+        me = st.myself
+        if not me.is_master or self.mf_end or self.core.mf_slave is not None:
+            return None
+        nt = self.node_timeout()
+        half = nt // 2 + 1  # (the first ms of "now - t > nt / 2", for odd nt too)
+        calm = self._CALM_FLAGS
+        due = math.inf  # (no other node: nothing time-driven at all)
+        for n in st.nodes.values():
+            if n is me:
+                continue
+            fl = n.flags
+            if "noaddr" in fl:
+                continue
+            link = n.link
+            if link is None or n.connecting or not calm.issuperset(fl):
+                return None
+            if n.ping_sent == 0:
+                d = n.pong_received + half  # the PING of "no PONG for half the node timeout"
+            else:
+                # the PFAIL mark (no PONG and no data for the node timeout), or
+                # before it the link's recycling (half of it, on an old link)
+                d = min(max(n.ping_sent, n.data_received) + nt + 1,
+                        max(link.ctime + nt + 1, n.ping_sent + half, n.data_received + half))
+            if d < due:
+                due = d
+        return now if due < now else due
+
+    def ticks_to_random_ping(self) -> int:
+        """How many cron ticks from the last one to the next tick that
+        PINGs a random node (every tenth)."""
+        return 10 - self.cron_iteration % 10
+
+    def skip_ticks(self, n: int) -> None:
+        """The cron slept through ``n`` ticks that had nothing to do: they
+        still count, so the random PING keeps its once-a-second cadence."""
+        self.cron_iteration += n
 
     def before_sleep_manual_failover(self, now: int) -> None:
         """Before-sleep duty cluster_manual_failover (Redis's

@@ -717,6 +717,28 @@ class Server:
         holds no replication or AOF buffers)."""
         return _evict.BASE_MEMORY + _evict.dataset_memory(self.dbs) + self.clients_mem
 
+    def cron_idle(self) -> bool:
+        """Would serverCron's per-tick work find nothing to do, now and on
+        every tick until something happens (a connection, a signal)? True
+        for a node with no clients at all (so no commands, blocked clients,
+        client buffers or timeouts), no replication link either way, no keys
+        that expire, no background job (lazy free, eviction, packing of
+        small values), no pause and no shutdown pending. The node's cron
+        then sleeps through the ticks up to its once-a-second duties (and,
+        in cluster mode, up to what clusterCron has due)."""
+        if (self.clients or self.replica_keys_with_expire or self.lazyfree.jobs
+                or self.evict_running or self.tracking.table or self.loading
+                or self.pause_end_ms or self.shutdown_asap or self.shutdown_deadline_ms
+                or self.cron_paused):
+            return False
+        repl = self.repl
+        if repl.masterhost is not None or repl.replicas or repl.failover_state != "no-failover":
+            return False
+        for db in self.dbs:
+            if db.expires or db.unpacked or db.unpacked_old:
+                return False
+        return True
+
     def pack_small_values(self) -> int:
         """From the cron (once per period): small aggregates that no command
         used since the period before go back to their packed form

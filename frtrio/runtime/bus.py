@@ -122,6 +122,20 @@ class BusShell:
         self._free_links_over_sendbuf_limit()
         self._execute(self.bus.cron(self.srv.now_ms))
 
+    def quiet(self) -> bool:
+        """Would :meth:`tick`'s shell part find nothing to do (no sweep
+        pending, no connection being made, no output waiting on a link)?
+        Part of the node cron's judgement of empty ticks (Node._quiet_until)."""
+        if self.nursery is None or self.connecting or self.core.state.version != self._swept_version:
+            return False
+        for ln in self.outbound:
+            if ln.out_bytes:
+                return False
+        for ln in self.inbound:
+            if ln.out_bytes:
+                return False
+        return True
+
     def _free_links_over_sendbuf_limit(self) -> None:
         """cluster-link-sendbuf-limit: a link whose unsent output passed the
         limit (a peer that stopped reading) is freed, as Redis's clusterCron
@@ -256,6 +270,7 @@ class BusShell:
             if link in self.outbound:
                 self.outbound.remove(link)
             core.emit("cluster.link_state", outcome="disconnected", node=n.id, direction="to")
+            self.node.cron_poke()  # (the cron reconnects it on its next tick)
             with trio.CancelScope(shield=True):
                 await _aclose(stream)
 

@@ -211,7 +211,7 @@ def _deadlines():
     return d if hasattr(d, "add") and hasattr(d, "_active") else None
 
 
-async def _wake_at(deadline: float) -> None:
+async def _wake_at(deadline: float, owner=None) -> None:
     """``trio.sleep_until`` without its cancel scope. Trio wakes a timed
     sleeper by cancelling the sleep's scope, which costs an idle node about
     as much as the rest of its cron tick (measured: a bare Trio loop ticking
@@ -225,12 +225,30 @@ async def _wake_at(deadline: float) -> None:
         return
     w = _Wake(deadline, trio.lowlevel.current_task(), dl)
     dl.add(deadline, w)
+    if owner is not None:
+        owner.waiter = w
 
     def abort(_raise_cancel):
         w.drop()
         return trio.lowlevel.Abort.SUCCEEDED
 
-    await trio.lowlevel.wait_task_rescheduled(abort)
+    try:
+        await trio.lowlevel.wait_task_rescheduled(abort)
+    finally:
+        if owner is not None and owner.waiter is w:
+            owner.waiter = None
+
+
+def _wake_now(owner) -> bool:
+    """Wake the task sleeping in ``_wake_at(..., owner)`` before its
+    deadline; False if none is (it woke already, or never slept)."""
+    w = owner.waiter
+    if w is None or w._registered_deadline == math.inf:
+        return False  # (an entry the run loop served is stale: its task is runnable)
+    owner.waiter = None
+    w.drop()
+    trio.lowlevel.reschedule(w.task)
+    return True
 
 
 class RealEnv:
@@ -245,10 +263,21 @@ class RealEnv:
     def now(self) -> float:
         return trio.current_time()
 
-    async def sleep_until(self, deadline: float) -> None:
+    async def sleep_until(self, deadline: float, owner=None) -> None:
         """Sleep until ``now()`` reaches ``deadline`` (the node's cron):
-        a plain wake-up at the deadline (``_wake_at``), not a cancellation."""
-        await _wake_at(deadline)
+        a plain wake-up at the deadline (``_wake_at``), not a cancellation.
+        With an ``owner`` (an object with a ``waiter`` attribute),
+        ``wake(owner)`` ends the sleep early."""
+        await _wake_at(deadline, owner)
+
+    # whether ``wake`` can end a sleep early here (Trio's deadline heap was
+    # found): the node's cron sleeps through ticks with no work only then
+    can_wake = property(lambda self: _deadlines() is not None)
+
+    @staticmethod
+    def wake(owner) -> bool:
+        """End the sleep of the task in ``sleep_until(..., owner)`` now."""
+        return _wake_now(owner)
 
     def work_clock(self) -> float:
         """Seconds of real elapsed time, to size chunks of work so that one

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 
 import trio
 from trio_util import RepeatedEvent
@@ -41,6 +42,23 @@ log = logging.getLogger("frtrio")
 # a bind address of a family this host cannot listen on is skipped (listenToPort)
 _SKIP_FAMILY_ERRNOS = {errno.ENOPROTOOPT, errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT,
                        errno.EPFNOSUPPORT, errno.EAFNOSUPPORT}
+
+
+class _Sleeper:
+    """What ``Env.wake`` finds the cron's sleep by."""
+
+    __slots__ = ("waiter",)
+
+    def __init__(self):
+        self.waiter = None
+
+
+def _ticks_to(t: float, nxt: float, period: float) -> int:
+    """How many periods from the tick at ``nxt`` to the first tick at or
+    after ``t`` (0 if ``nxt`` is already there)."""
+    if t <= nxt + 1e-6:
+        return 0
+    return math.ceil((t - nxt) / period - 1e-6)
 
 
 class Node:
@@ -90,6 +108,15 @@ class Node:
         self.on_listening: list = []  # called once the client listeners are open
         self.pause_changed = RepeatedEvent()  # CLIENT PAUSE/UNPAUSE changed
         self.bus = None
+        # the cron's sleep through ticks with nothing to do (_cron): the
+        # tick it sleeps to (None: not in such a sleep), what it needs to
+        # judge again (cron_poke), what ends the sleep early, and the run's
+        # token (a signal handler pokes through it)
+        self._quiet_wake: float | None = None
+        self._quiet_ctx: tuple = ()
+        self._cron_sleep = _Sleeper()
+        self.cron_wakeups = 0  # (how often the cron woke: tests and benchmarks)
+        self.trio_token = None
         from frtrio.runtime.replication import ReplicationShell
 
         self.replication = ReplicationShell(self)  # master link, replica links
@@ -147,6 +174,7 @@ class Node:
         self.on_shutdown.append(self.cluster_file.close)
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        self.trio_token = trio.lowlevel.current_trio_token()
         try:
             async with trio.open_nursery() as n:
                 self.nursery = n
@@ -231,6 +259,8 @@ class Node:
         core.after_command()
         self.replication.reconcile_cluster()
         self.flush_effects()
+        if self._quiet_wake is not None:
+            self.cron_poke()
 
     def _bind_addresses(self) -> list[str]:
         words = self.config.get("bind").split()
@@ -624,21 +654,82 @@ class Node:
 
     # --- cron -------------------------------------------------------------------
 
+    def _quiet_until(self, last_fsync: float, next_cluster: float) -> float | None:
+        """When the cron next has work (``env.now()`` time), for a node whose
+        ticks until then would find none; None: it may have work on every
+        tick. What is due by time: the once-a-second duties, and in cluster
+        mode what clusterCron has due (a PING, a PFAIL mark, a link to
+        recycle) and its random PING of every tenth tick. Everything else
+        the cron does needs clients, replication links, keys with a TTL or a
+        background job, which ``Server.cron_idle`` rules out; and what could
+        bring work sooner (a connection, a signal, a cluster packet or a
+        link that dropped) calls ``cron_poke``."""
+        srv = self.server
+        if not srv.cron_idle():
+            return None
+        env = self.env
+        q = last_fsync + 1.0
+        bus = self.bus
+        if bus is not None:
+            if not bus.quiet():
+                return None
+            now_ms = env.unix_ms()
+            due = srv.cluster.quiet_until(now_ms)
+            if due is None:
+                return None
+            now = env.now()
+            if due - now_ms < (q - now) * 1000:
+                q = now + (due - now_ms) / 1000
+            q = min(q, next_cluster + (bus.bus.ticks_to_random_ping() - 1) * 0.1)
+        return q
+
+    def cron_poke(self) -> None:
+        """Something happened that may give the cron work before the tick
+        it sleeps to (a connection, a signal, a cluster packet or a link
+        that changed): end its sleep if so; it then judges again."""
+        t = self._quiet_wake
+        if t is None:
+            return
+        q = self._quiet_until(*self._quiet_ctx)
+        if q is None or q < t - 1e-6:
+            self._quiet_wake = None
+            self.env.wake(self._cron_sleep)
+
     async def _cron(self) -> None:
         """One ticker for serverCron (every 1/hz s) and, in cluster mode,
         clusterCron (every 100 ms): with the default hz both run on the same
-        wake-up, which halves the timer wake-ups of a cluster node."""
+        wake-up, which halves the timer wake-ups of a cluster node.
+
+        A node with no clients and nothing under way sleeps through the
+        ticks that would find no work (``_quiet_until``), as if they had
+        run: they stay on the same grid of times, and clusterCron's tick
+        count moves on (its random PING stays once a second). Every duty
+        still runs on the tick it would have run on in Redis's loop."""
         srv = self.server
         env = self.env
         last_fsync = env.now()
         next_server = env.now()
         next_cluster = env.now() + 0.1
+        can_sleep_long = getattr(env, "can_wake", False)
         while True:
             hz = max(1, min(500, int(self.config.get("hz") or 10)))
-            next_server += 1.0 / hz
+            period = 1.0 / hz
+            next_server += period
             cluster = self.bus is not None
             wake = min(next_server, next_cluster) if cluster else next_server
-            await env.sleep_until(wake)
+            q = self._quiet_until(last_fsync, next_cluster) if can_sleep_long else None
+            if q is not None and q > wake + 1e-6:
+                wake = await self._sleep_quietly(q, next_server, period, next_cluster if cluster else None,
+                                                 (last_fsync, next_cluster))
+                n = _ticks_to(wake, next_server, period)
+                next_server += n * period
+                if cluster:
+                    n = _ticks_to(wake, next_cluster, 0.1)
+                    next_cluster += n * 0.1
+                    self.bus.bus.skip_ticks(n)
+            else:
+                await env.sleep_until(wake)
+            self.cron_wakeups += 1
             if srv.cron_paused:  # DEBUG PAUSE-CRON 1
                 continue
             if (srv.shutdown_asap or srv.shutdown_deadline_ms) and self.shutdown_tick():
@@ -683,13 +774,35 @@ class Node:
             if srv.repl.failover_state != "no-failover":
                 self.replication.failover_tick()
             self.flush_effects()
-            if env.now() - last_fsync >= 1.0:
-                last_fsync = env.now()
+            if env.now() - last_fsync >= 1.0 - 1e-6:
+                last_fsync = next_server  # (the tick's own time: every hz-th tick, no drift)
                 if self.aof is not None:
                     self.aof.everysec()
                 self.replication.cron()
                 for fn in self.cron_hooks:
                     fn()
+
+    async def _sleep_quietly(self, q: float, next_server: float, period: float,
+                             next_cluster: float | None, ctx: tuple) -> float:
+        """Sleep to the first tick (of either grid) at or after ``q``, or,
+        when ``cron_poke`` ends the sleep early, to the first tick at or
+        after the time then due. Returns the tick's time."""
+        env = self.env
+        while True:
+            t = next_server + _ticks_to(q, next_server, period) * period
+            if next_cluster is not None:
+                t = min(t, next_cluster + _ticks_to(q, next_cluster, 0.1) * 0.1)
+            self._quiet_wake = t
+            self._quiet_ctx = ctx
+            try:
+                await env.sleep_until(t, self._cron_sleep)
+            finally:
+                self._quiet_wake = None
+            now = env.now()
+            if now >= t - 1e-6:
+                return t
+            q2 = self._quiet_until(*ctx)  # (poked)
+            q = now if q2 is None else max(now, q2)
 
     def _client_timeouts(self) -> None:
         srv = self.server
@@ -720,6 +833,8 @@ class Node:
             await _send_and_close(stream, _DENIED)
             return
         c = srv.new_client(peer, local)
+        if self._quiet_wake is not None:
+            self.cron_poke()  # (a client: the cron ticks again)
         conn = ClientConn(self, c, stream)
         try:
             await conn.run()

@@ -48,13 +48,24 @@ class SimEnv:
 
     # --- time -------------------------------------------------------------------
 
-    async def sleep_until(self, deadline: float) -> None:
+    async def sleep_until(self, deadline: float, owner=None) -> None:
         """Sleep until virtual time ``deadline`` on the simulator's clock
-        timer (no cancel scope: see ``sched.park``)."""
-        if deadline <= trio.current_time():
+        timer (no cancel scope: see ``sched.park``); with an ``owner``,
+        ``wake(owner)`` ends the sleep early."""
+        if deadline <= self._clock._now:
             await trio.lowlevel.checkpoint()
             return
-        await sched.park(deadline)
+        await sched.park(deadline, owner, self._clock)
+
+    can_wake = True
+
+    @staticmethod
+    def wake(owner) -> bool:
+        """End the sleep of the task in ``sleep_until(..., owner)`` now."""
+        if owner.waiter is None:
+            return False
+        sched.wake(owner)
+        return True
 
     def now(self) -> float:
         return self._clock._now

@@ -850,6 +850,28 @@ def _cluster_idle(p):
     )
 
 
+@scenario(
+    "cluster-idle-faults",
+    "three cluster masters with no clients at all (their crons sleep through empty ticks) "
+    "while nodes are partitioned, paused, killed and restarted from nodes.conf; the cluster "
+    "must detect the faults and converge again",
+    tags=("faults", "cluster"),
+    nodes=3, duration=8.0, node_timeout=1000,
+)
+def _cluster_idle_faults(p):
+    return Scenario(
+        workload=ClusterIdle(),
+        nodes=p["nodes"],
+        node_config={"cluster-enabled": "yes",
+                     "cluster-node-timeout": str(p["node_timeout"])},
+        clients_per_node=0,
+        faults=RandomFaults({"partition": 2, "drop_node": 1, "pause": 1, "kill": 1},
+                            every=(0.3, 1.5), duration=(0.2, 2.5),
+                            crash_modes=("lose", "keep")),
+        duration=p["duration"], settle=10.0,
+    )
+
+
 class ClusterLoad(ClusterWrites):
     """SET/GET on random keys against a formed cluster, with think time: the
     busy-cluster speed benchmark (issue 15). Clients route the way a cluster
