@@ -7,10 +7,11 @@ every data type."""
 from __future__ import annotations
 
 import random
+import threading
 import time
 
 import pytest
-from support import HAVE_REDIS, ServerProc, wait_for
+from support import HAVE_REDIS, ServerProc, encode_request, wait_for
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not HAVE_REDIS, reason="needs redis-server 7.0.15")]
@@ -835,3 +836,43 @@ def test_c16_a_stalled_replicas_buffer_is_used_memory_not_counted_for_eviction(k
         finally:
             s.proc.send_signal(_signal.SIGCONT)
             rm.config_set("maxmemory", 0)
+
+
+@pytest.mark.parametrize("kind", ["frtrio", "redis"])
+def test_c11_link_killed_before_a_debug_sleep_is_down_since_the_kill(kind):
+    """A replica kills its master link and sleeps in the same EXEC (upstream
+    cluster 06-slave-stop-cond's trick) while its master, paused, keeps the
+    replica from reconnecting. The link counts as down since the kill, not
+    since the replica woke: what the election's data age reads. The
+    master's writes reach the replica right up to the sleep, so its stream
+    task may meet the killed client first (that race once lost
+    the kill's time, and a stale replica won its election)."""
+    with ServerProc("redis", ["--repl-ping-replica-period", "1"]) as m, ServerProc(kind) as s:
+        rs = s.client()
+        s.conn().cmd("REPLICAOF", "127.0.0.1", str(m.port))
+        wait_for(lambda: link_up(rs), what="link up")
+        c = s.conn()
+        stop = threading.Event()
+
+        def writes():  # (the replica's stream task always has data to read)
+            w = m.conn()
+            while not stop.is_set():
+                w.cmd("SET", "k", "v" * 100)
+
+        t = threading.Thread(target=writes)
+        t.start()
+        try:
+            time.sleep(0.3)
+            for args in (("MULTI",), ("CLIENT", "KILL", "TYPE", "master"), ("DEBUG", "SLEEP", "3")):
+                c.cmd(*args)
+            c.send(encode_request(("EXEC",)))
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            t.join()
+        m.conn().cmd("CLIENT", "PAUSE", "20000")
+        assert c.read_reply() == b"*2\r\n:1\r\n+OK\r\n"
+        time.sleep(0.5)
+        info = rs.info("replication")
+        assert info["master_link_status"] == "down"
+        assert info["master_link_down_since_seconds"] >= 3, info

@@ -564,6 +564,10 @@ class ReplicationShell:
             if failure:
                 e = failure[0]
                 if isinstance(e, LinkError):
+                    if killed_at and e.at_s is None:
+                        # (the stream task met the kill first: the link was
+                        # still lost at the kill, not when that task ran)
+                        e.at_s = killed_at[0]
                     raise e
                 raise LinkError("Connection with master lost: %s" % e, retry_now=True)
             log.info("Connection with master lost (client killed).")
