@@ -723,6 +723,7 @@ class Node:
                                                  (last_fsync, next_cluster))
                 n = _ticks_to(wake, next_server, period)
                 next_server += n * period
+                srv.cron_skipped(n, hz)
                 if cluster:
                     n = _ticks_to(wake, next_cluster, 0.1)
                     next_cluster += n * 0.1
@@ -745,6 +746,7 @@ class Node:
                 continue
             if next_server < now - 1.0:
                 next_server = now  # fell far behind (a pause): do not replay ticks
+            srv.cron_tick(hz)
             if srv.active_expire_enabled and srv.replica_keys_with_expire:
                 srv.stats["expired_keys"] += srv.expire_replica_keys()
             if (srv.active_expire_enabled and srv.repl.masterhost is None
