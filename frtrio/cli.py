@@ -532,8 +532,8 @@ def run_server(cfg: Config) -> int:
                 log.warning("%s", line)
             sys.stderr.write("%s\n" % first)
         else:
-            msg = "Failed listening on port %s (tcp), aborting: %s" % (
-                cfg.get("port"), first.strerror or first)
+            port, kind = getattr(first, "listen_port", (cfg.get("port"), "TCP"))
+            msg = "Failed listening on port %s (%s), aborting." % (port, kind)
             log.warning("%s", msg)
             sys.stderr.write(msg + "\n")
         return 1

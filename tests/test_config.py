@@ -653,3 +653,33 @@ def test_config_set_applied_by_the_shell_is_all_or_nothing(tmp_path):
     assert replies["frtrio"] == replies["redis"]
     assert replies["frtrio"][0].startswith(b"-ERR CONFIG SET failed (possibly related to argument 'dir')")
     assert replies["frtrio"][1] == b"*2\r\n$17\r\nmaxmemory-clients\r\n$1\r\n0\r\n"
+
+
+@pytest.mark.parametrize("cluster", [False, True], ids=["client-port", "bus-port"])
+def test_listen_failure_logs_and_exit_match_redis(cluster, work):
+    """A port already taken: the same warning (Redis's anetTcpServer words)
+    and the same "Failed listening on port P (TCP|cluster), aborting.", the
+    bus port named when it is the bus port; exit code 1."""
+    import socket
+    import sys
+
+    port = free_port()
+    taken = port + 10000 if cluster else port
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", taken))
+    holder.listen()
+    try:
+        out = {}
+        for kind, exe in (("frtrio", [sys.executable, "-m", "frtrio.cli"]), ("redis", [REDIS_SERVER])):
+            args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", work]
+            if cluster:
+                args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes-%s.conf" % kind]
+            p = subprocess.run(exe + args, capture_output=True, timeout=30, cwd=work)
+            lines = [LOG_PREFIX.sub(b"", ln) for ln in p.stdout.splitlines()]
+            out[kind] = (p.returncode, [ln for ln in lines if b"listening" in ln.lower()])
+    finally:
+        holder.close()
+    assert out["frtrio"] == out["redis"], out
+    assert out["redis"][1][-1] == b"Failed listening on port %d (%s), aborting." % (
+        taken, b"cluster" if cluster else b"TCP")

@@ -5,6 +5,8 @@ are not (timestamps, durations, client ports, allocator numbers)."""
 
 from __future__ import annotations
 
+import time
+
 import ctypes
 import ctypes.util
 import re
@@ -522,3 +524,52 @@ def test_lazyfree_counts_what_redis_frees_in_the_background(pair):
         finally:
             c.config_set("lazyfree-lazy-user-del", "no")
     assert [_lazy_counts(c) for c in pair] == [1, 1]
+
+
+def _stat(conn, name: str) -> str:
+    info = conn.cmd("INFO", "stats").decode()
+    return info.split(name + ":")[1].split("\r\n")[0]
+
+
+def test_info_instantaneous_rates_follow_the_load_like_redis(diff):
+    """INFO's instantaneous_ops_per_sec / _input_kbps / _output_kbps: the
+    mean of the last 16 samples taken every 100 ms (Redis's
+    trackInstantaneousMetric). Under a steady load both servers show about
+    the rate the client measured; 1.8 s after it ends both show 0 again."""
+    for conn in (diff.f, diff.r):
+        n = 0
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.7:
+            conn.cmd("PING")
+            n += 1
+        measured = n / (time.monotonic() - t0)
+        ops = int(_stat(conn, "instantaneous_ops_per_sec"))
+        assert 0.5 * measured < ops < 1.5 * measured, (conn, ops, measured)
+        # (PING in: 14 bytes; +PONG out: 7 bytes)
+        assert 0.5 * measured * 14 / 1024 < float(_stat(conn, "instantaneous_input_kbps")) \
+            < 1.5 * measured * 14 / 1024
+        assert 0.5 * measured * 7 / 1024 < float(_stat(conn, "instantaneous_output_kbps")) \
+            < 1.5 * measured * 7 / 1024
+    time.sleep(1.8)
+    for conn in (diff.f, diff.r):
+        assert _stat(conn, "instantaneous_ops_per_sec") == "0"
+        assert _stat(conn, "instantaneous_input_kbps") == "0.00"
+        assert _stat(conn, "instantaneous_output_kbps") == "0.00"
+        assert _stat(conn, "instantaneous_input_repl_kbps") == "0.00"
+
+
+def test_instantaneous_metric_samples_as_redis():
+    from frtrio.core.instmetric import COMMANDS, SAMPLES, InstMetrics
+
+    m = InstMetrics(0)
+    for i in range(1, SAMPLES + 1):  # 50 commands every 100 ms: 500 a second
+        m.track(i * 100, (i * 50, 0, 0, 0, 0))
+    assert m.get(COMMANDS) == 500
+    m.track(SAMPLES * 100 + 300, (SAMPLES * 50 + 1, 0, 0, 0, 0))  # 1 in 300 ms: 3 (C division)
+    assert m.samples[COMMANDS][0] == 3
+    assert m.get(COMMANDS) == (500 * 15 + 3) // SAMPLES
+    m.skipped(20)  # (an idle cron's sleep: rates of 0, at most a window's worth)
+    assert m.get(COMMANDS) == 0
+    m.track(SAMPLES * 100 + 300, (0, 0, 0, 0, 0))  # (no time passed: 0, not a division by 0)
+    m.reset(5000)
+    assert m.get(COMMANDS) == 0 and m.last_count == [0] * 5 and m.last_time == [5000] * 5

@@ -140,6 +140,7 @@ def config_resetstat(c, argv):
     srv.lazyfree.freed = 0  # (lazyfreeResetStats)
     st = srv.repl.state  # (Redis's resetServerStats: the sync counters too)
     st.sync_full = st.sync_partial_ok = st.sync_partial_err = 0
+    srv.inst.reset(srv.now_ms)
     return OK
 
 

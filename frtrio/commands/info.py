@@ -6,6 +6,7 @@ from __future__ import annotations
 from frtrio.core import shutdown as _shutdown
 from frtrio.core.client import F as _F
 from frtrio.core.cnum import cstr as _cstr
+from frtrio.core.instmetric import COMMANDS, NET_INPUT, NET_INPUT_REPL, NET_OUTPUT, NET_OUTPUT_REPL
 from frtrio.commands.table import command
 from frtrio.config import VERSION
 from frtrio.protocol.reply import Verbatim
@@ -233,18 +234,19 @@ def _info_stats(srv):
     def g(name):
         return s.get(name, 0)
 
+    inst = srv.inst
     return [
         "total_connections_received:%d" % g("total_connections_received"),
         "total_commands_processed:%d" % g("total_commands_processed"),
-        "instantaneous_ops_per_sec:0",
+        "instantaneous_ops_per_sec:%d" % inst.get(COMMANDS),
         "total_net_input_bytes:%d" % g("total_net_input_bytes"),
         "total_net_output_bytes:%d" % g("total_net_output_bytes"),
         "total_net_repl_input_bytes:0",
         "total_net_repl_output_bytes:0",
-        "instantaneous_input_kbps:0.00",
-        "instantaneous_output_kbps:0.00",
-        "instantaneous_input_repl_kbps:0.00",
-        "instantaneous_output_repl_kbps:0.00",
+        "instantaneous_input_kbps:%.2f" % (inst.get(NET_INPUT) / 1024),
+        "instantaneous_output_kbps:%.2f" % (inst.get(NET_OUTPUT) / 1024),
+        "instantaneous_input_repl_kbps:%.2f" % (inst.get(NET_INPUT_REPL) / 1024),
+        "instantaneous_output_repl_kbps:%.2f" % (inst.get(NET_OUTPUT_REPL) / 1024),
         "rejected_connections:%d" % g("rejected_connections"),
         "sync_full:%d" % srv.repl.state.sync_full,
         "sync_partial_ok:%d" % srv.repl.state.sync_partial_ok,

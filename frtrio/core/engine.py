@@ -29,6 +29,7 @@ from typing import Callable
 from frtrio.core.client import F
 from frtrio.commands import table as _table
 from frtrio.core.obuf import OutputLimits
+from frtrio.core.instmetric import InstMetrics
 from frtrio.core import client_evict as _client_evict
 from frtrio.protocol.reply import NO_REPLY, OK, QUEUED, ErrorReply
 from frtrio.core.blocking import BlockOn  # noqa: F401  (re-exported)
@@ -288,6 +289,10 @@ class Server:
         self.rdb_last_load_keys_expired = 0
         self.monitors: list = []  # MONITOR clients, fed by call()
         self.cron_paused = False  # DEBUG PAUSE-CRON
+        # INFO's instantaneous_* rates (frtrio/core/instmetric.py), sampled
+        # by the server cron every 100 ms; cronloops counts its ticks
+        self.inst = InstMetrics(0)
+        self.cronloops = 0
         self.aof_flush_sleep_us = 0  # DEBUG AOF-FLUSH-SLEEP
         from frtrio.core.tracking import Tracking
 
@@ -716,6 +721,26 @@ class Server:
         Redis's freeMemoryGetNotCountedMemory leaves out; frtrio's accounting
         holds no replication or AOF buffers)."""
         return _evict.BASE_MEMORY + _evict.dataset_memory(self.dbs) + self.clients_mem
+
+    def cron_tick(self, hz: int) -> None:
+        """Count a server cron tick; on the ticks of every 100 ms (Redis's
+        run_with_period(100), at any hz) sample the instantaneous rates."""
+        period = 1000 // hz
+        if period >= 100 or self.cronloops % (100 // period) == 0:
+            s = self.stats
+            self.inst.track(self.now_ms, (s["total_commands_processed"], s["total_net_input_bytes"],
+                                          s["total_net_output_bytes"], 0, 0))
+        self.cronloops += 1
+
+    def cron_skipped(self, n: int, hz: int) -> None:
+        """``n`` server cron ticks slept through (``cron_idle``: no counter
+        moved): counted, and their samples are rates of 0."""
+        period = 1000 // hz
+        every = 1 if period >= 100 else 100 // period
+        samples = sum(1 for i in range(self.cronloops, self.cronloops + n) if i % every == 0) \
+            if every > 1 else n
+        self.inst.skipped(samples)
+        self.cronloops += n
 
     def cron_idle(self) -> bool:
         """Would serverCron's per-tick work find nothing to do, now and on

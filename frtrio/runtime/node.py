@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import logging
 import math
+import os
 
 import trio
 from trio_util import RepeatedEvent
@@ -42,6 +43,11 @@ log = logging.getLogger("frtrio")
 # a bind address of a family this host cannot listen on is skipped (listenToPort)
 _SKIP_FAMILY_ERRNOS = {errno.ENOPROTOOPT, errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT,
                        errno.EPFNOSUPPORT, errno.EAFNOSUPPORT}
+
+
+def _bind_error(e: OSError) -> str:
+    """A listener's failure as Redis's anetTcpServer words it."""
+    return "bind: " + os.strerror(e.errno) if e.errno else str(e)
 
 
 class _Sleeper:
@@ -236,7 +242,14 @@ class Node:
         me = self.server.cluster.state.myself
         cport = int(self.config.get("cluster-port") or 0) or int(self.config.get("port")) + 10000
         for host in binds:
-            await nursery.start(self.bus.run, host, cport)
+            try:
+                await nursery.start(self.bus.run, host, cport)
+            except* OSError as group:
+                for e in group.exceptions:
+                    log.warning("Warning: Could not create server TCP listening socket %s:%d: %s",
+                                host, cport, _bind_error(e))
+                    e.listen_port = (cport, "cluster")  # (the exit message: Redis's clusterInit)
+                raise
         del me
 
     def _cluster_cron(self, flush: bool = True) -> None:
@@ -305,7 +318,7 @@ class Node:
                 opened.append(self.env.listen_tcp(host, port, backlog, ipv6=ipv6))
             except OSError as e:
                 log.warning("Warning: Could not create server TCP listening socket %s:%d: %s",
-                            addr, port, e.strerror or e)
+                            addr, port, _bind_error(e))
                 if (optional and e.errno == errno.EADDRNOTAVAIL) or e.errno in _SKIP_FAMILY_ERRNOS:
                     continue
                 self.env.stop_listening(opened)
@@ -723,6 +736,7 @@ class Node:
                                                  (last_fsync, next_cluster))
                 n = _ticks_to(wake, next_server, period)
                 next_server += n * period
+                srv.cron_skipped(n, hz)
                 if cluster:
                     n = _ticks_to(wake, next_cluster, 0.1)
                     next_cluster += n * 0.1
@@ -745,6 +759,7 @@ class Node:
                 continue
             if next_server < now - 1.0:
                 next_server = now  # fell far behind (a pause): do not replay ticks
+            srv.cron_tick(hz)
             if srv.active_expire_enabled and srv.replica_keys_with_expire:
                 srv.stats["expired_keys"] += srv.expire_replica_keys()
             if (srv.active_expire_enabled and srv.repl.masterhost is None
