@@ -15,7 +15,7 @@ import trio
 from frtrio.runtime.node import Node
 from frtrio.sim import scenario as scn
 from frtrio.sim.client import SimClient
-from frtrio.sim.scenarios import ClusterIdle
+from frtrio.sim.scenarios import idle_cluster
 
 NT = 3000  # cluster-node-timeout (ms)
 DOWN = 2.5 * NT / 1000  # how long n3 stays down (s)
@@ -106,10 +106,7 @@ class _Client:
 
 def _register(monkeypatch, key, plan, duration, nt=NT):
     def make(p):
-        return scn.Scenario(
-            workload=ClusterIdle(), nodes=3,
-            node_config={"cluster-enabled": "yes", "cluster-node-timeout": str(nt)},
-            clients_per_node=0, faults=plan(key), duration=duration, settle=5.0)
+        return idle_cluster(3, nt, duration, plan(key), settle=5.0)
 
     scn.all_scenarios()  # (the library first: this entry is this test's only)
     monkeypatch.setitem(scn.SCENARIOS, key, scn.ScenarioDef(key, "test", {"mode": "strict"}, make))

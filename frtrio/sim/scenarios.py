@@ -840,13 +840,17 @@ class ClusterIdle(ClusterWrites):
     nodes=6, duration=60.0, node_timeout=15000,
 )
 def _cluster_idle(p):
+    return idle_cluster(p["nodes"], p["node_timeout"], p["duration"])
+
+
+def idle_cluster(nodes: int, node_timeout: int, duration: float, faults=None,
+                 settle: float = 1.0) -> Scenario:
+    """A formed cluster of masters with no clients (ClusterIdle)."""
     return Scenario(
         workload=ClusterIdle(),
-        nodes=p["nodes"],
-        node_config={"cluster-enabled": "yes",
-                     "cluster-node-timeout": str(p["node_timeout"])},
-        clients_per_node=0,
-        duration=p["duration"], settle=1.0,
+        nodes=nodes,
+        node_config={"cluster-enabled": "yes", "cluster-node-timeout": str(node_timeout)},
+        clients_per_node=0, faults=faults, duration=duration, settle=settle,
     )
 
 
@@ -859,17 +863,9 @@ def _cluster_idle(p):
     nodes=3, duration=8.0, node_timeout=1000,
 )
 def _cluster_idle_faults(p):
-    return Scenario(
-        workload=ClusterIdle(),
-        nodes=p["nodes"],
-        node_config={"cluster-enabled": "yes",
-                     "cluster-node-timeout": str(p["node_timeout"])},
-        clients_per_node=0,
-        faults=RandomFaults({"partition": 2, "drop_node": 1, "pause": 1, "kill": 1},
-                            every=(0.3, 1.5), duration=(0.2, 2.5),
-                            crash_modes=("lose", "keep")),
-        duration=p["duration"], settle=10.0,
-    )
+    faults = RandomFaults({"partition": 2, "drop_node": 1, "pause": 1, "kill": 1},
+                          every=(0.3, 1.5), duration=(0.2, 2.5), crash_modes=("lose", "keep"))
+    return idle_cluster(p["nodes"], p["node_timeout"], p["duration"], faults, settle=10.0)
 
 
 class ClusterLoad(ClusterWrites):
