@@ -573,3 +573,28 @@ def test_instantaneous_metric_samples_as_redis():
     m.track(SAMPLES * 100 + 300, (0, 0, 0, 0, 0))  # (no time passed: 0, not a division by 0)
     m.reset(5000)
     assert m.get(COMMANDS) == 0 and m.last_count == [0] * 5 and m.last_time == [5000] * 5
+
+
+def test_instantaneous_samples_every_100ms_at_any_hz():
+    """run_with_period(100): at hz 100 one sample every tenth tick; ticks an
+    idle cron slept through count, and their 100 ms marks give rates of 0."""
+    import random
+
+    from frtrio.config import Config
+    from frtrio.core.engine import Server
+    from frtrio.core.instmetric import COMMANDS
+
+    srv = Server(Config(), random.Random(1))
+    srv.now_ms = 1000
+    for _ in range(20):
+        srv.now_ms += 10
+        srv.stats["total_commands_processed"] += 5
+        srv.cron_tick(100)
+    assert srv.inst.idx[COMMANDS] == 2 and srv.cronloops == 20
+    assert srv.inst.samples[COMMANDS][1] == 500  # (50 commands in 100 ms)
+    srv.cron_skipped(25, 100)  # ticks 20..44: the marks at 20, 30, 40
+    assert srv.inst.idx[COMMANDS] == 5 and srv.cronloops == 45
+    assert srv.inst.samples[COMMANDS][2:5] == [0, 0, 0]
+    srv.cron_tick(10)  # (hz 10: every tick)
+    srv.cron_tick(10)
+    assert srv.inst.idx[COMMANDS] == 7

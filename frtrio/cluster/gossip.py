@@ -649,15 +649,14 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
     def quiet_until(self, now: int) -> float | None:
         """For the node's cron, which sleeps through ticks that have no
         work: the earliest unix ms at which a tick of :meth:`cron` could do
-        more than count itself (send a PING, recycle a link, mark a PFAIL),
-        or None when every tick may have work (a link down or connecting, a
-        node in handshake or suspected, a manual failover, myself a
-        replica). Time-driven conditions only: the random PING of every
-        tenth tick is the caller's to schedule (``math.inf``: nothing else
-        is due, ever) (``ticks_to_random_ping``),
-        and anything an event changes (a packet, a link) is checked again
-        after it. A node with the ``noaddr`` flag is skipped here as in
-        :meth:`cron`."""
+        more than count itself (send a PING, recycle a link, mark a PFAIL);
+        ``math.inf`` when nothing is ever due (no other node); None when
+        every tick may have work (a link down or connecting, a node in
+        handshake or suspected, a manual failover, myself a replica).
+        Time-driven conditions only: the random PING of every tenth tick is
+        the caller's to schedule (:meth:`ticks_to_random_ping`), and what an
+        event changes (a packet, a link) is judged again after it. A node
+        with the ``noaddr`` flag is skipped here as in :meth:`cron`."""
         st = self.st
         me = st.myself
         if not me.is_master or self.mf_end or self.core.mf_slave is not None:

@@ -722,11 +722,17 @@ class Server:
         holds no replication or AOF buffers)."""
         return _evict.BASE_MEMORY + _evict.dataset_memory(self.dbs) + self.clients_mem
 
-    def cron_tick(self, hz: int) -> None:
-        """Count a server cron tick; on the ticks of every 100 ms (Redis's
-        run_with_period(100), at any hz) sample the instantaneous rates."""
+    @staticmethod
+    def _every_100ms(hz: int) -> int:
+        """Every how many server cron ticks 100 ms pass (Redis's
+        run_with_period(100): every tick at hz 10 or less)."""
         period = 1000 // hz
-        if period >= 100 or self.cronloops % (100 // period) == 0:
+        return 1 if period >= 100 else 100 // period
+
+    def cron_tick(self, hz: int) -> None:
+        """Count a server cron tick; on the ticks of every 100 ms sample the
+        instantaneous rates."""
+        if self.cronloops % self._every_100ms(hz) == 0:
             s = self.stats
             self.inst.track(self.now_ms, (s["total_commands_processed"], s["total_net_input_bytes"],
                                           s["total_net_output_bytes"], 0, 0))
@@ -735,11 +741,9 @@ class Server:
     def cron_skipped(self, n: int, hz: int) -> None:
         """``n`` server cron ticks slept through (``cron_idle``: no counter
         moved): counted, and their samples are rates of 0."""
-        period = 1000 // hz
-        every = 1 if period >= 100 else 100 // period
-        samples = sum(1 for i in range(self.cronloops, self.cronloops + n) if i % every == 0) \
-            if every > 1 else n
-        self.inst.skipped(samples)
+        every = self._every_100ms(hz)
+        first = self.cronloops
+        self.inst.skipped(sum(1 for i in range(first, first + n) if i % every == 0))
         self.cronloops += n
 
     def cron_idle(self) -> bool:
