@@ -34,6 +34,7 @@ SDS_MAX_PREALLOC = 1 << 20
 REPLY_CHUNK = 16384  # PROTO_REPLY_CHUNK_BYTES: a new client's reply buffer
 REPLY_MIN = 1024  # PROTO_REPLY_MIN_BYTES
 IDLE_FREE_S = 2  # an idle query buffer's spare room is freed after this
+SPARE_KEPT = 4096  # the cron leaves a query buffer's spare room alone up to this
 
 
 def sds_room(n: int) -> int:
@@ -69,7 +70,7 @@ def cron(c, now_ms: int, bulk: int, peak_reset_ms: int, resizing: bool) -> int:
     2 if it grew, else 0 (INFO's reply_buffer_shrinks / _expands)."""
     qbuf = c.qbuf
     alloc = c.qb_alloc
-    if alloc - qbuf > 4096:
+    if alloc - qbuf > SPARE_KEPT:
         if (now_ms - c.last_interaction_ms) // 1000 > IDLE_FREE_S:
             c.qb_alloc = qbuf
         elif alloc > RESIZE_THRESHOLD and alloc // 2 > c.qb_peak:

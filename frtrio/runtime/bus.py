@@ -90,10 +90,8 @@ class BusShell:
         # what commands asked of the bus (PUBLISH, CLUSTER FORGET/SETSLOT,
         # DEBUG CLUSTERLINK KILL) goes out in the before-sleep round
         node.before_sleep.register("cluster_broadcast", self.flush_core_effects)
-        node.before_sleep.register(
-            "cluster_manual_failover", lambda: self.bus.before_sleep_manual_failover(self.srv.now_ms))
-        node.before_sleep.register(
-            "cluster_failover", lambda: self._execute(self.bus.before_sleep_failover(self.srv.now_ms)))
+        node.before_sleep.register("cluster_manual_failover", self._manual_failover_duty)
+        node.before_sleep.register("cluster_failover", self._failover_duty)
         self.connecting: dict[str, None] = {}
         self.outbound: list[Link] = []
         self.inbound: list[Link] = []
@@ -103,6 +101,17 @@ class BusShell:
     def flush_core_effects(self) -> None:
         if self.core.bus_effects:
             self._execute(self.core.take_bus_effects())
+
+    # (the before-sleep round runs before every reply: a duty with nothing
+    # to do returns after one test)
+
+    def _manual_failover_duty(self) -> None:
+        if self.bus.mf_end:
+            self.bus.before_sleep_manual_failover(self.srv.now_ms)
+
+    def _failover_duty(self) -> None:
+        if self.bus.todo_failover:
+            self._execute(self.bus.before_sleep_failover(self.srv.now_ms))
 
     # --- lifecycle --------------------------------------------------------------------
 

@@ -111,7 +111,7 @@ class MigrationShell:
     def duty(self) -> None:
         """Before-sleep slot ``slot_migration``: this cycle's writes onto the
         stream, the deferred cross-slot cancel, then the core's effects."""
-        mig = self.mig
+        mig = self.node.server.cluster.migrations
         if mig.tasks:
             mig.feed(self.node.server.propagated)
             mig.before_sleep()

@@ -517,8 +517,11 @@ class Node:
         bs.register("tracking_broadcast", tracking_broadcast)
         bs.register("aof_flush", self._aof_flush)
         def feed_replicas():
-            srv.repl.feed(srv.propagated)
-            srv.check_replica_output_limits()
+            repl = srv.repl
+            if srv.propagated or repl.fed or repl.getack_wanted or repl.woff_pending:
+                repl.feed(srv.propagated)  # (else it would do nothing)
+            if repl.replicas:
+                srv.check_replica_output_limits()
 
         bs.register("replication_feed", feed_replicas)
         bs.register("free_clients", srv.free_closed)
@@ -542,6 +545,8 @@ class Node:
     def _cluster_save_config(self) -> None:
         """Before-sleep duty: nodes.conf when the cluster core asked for it
         (an OSError stops the node, as Redis's clusterSaveConfigOrDie)."""
+        if not self.server.cluster.state.todo_save:
+            return  # (nothing asked for: the usual case, before every reply)
         try:
             self._write_cluster_config(self.server.cluster.take_config_to_save())
         except OSError as e:

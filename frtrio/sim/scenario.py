@@ -73,8 +73,10 @@ class Workload:
     def fast_begin(self, world, client: SimClient, rng):
         """The next step's request, if it can be made without a task:
         (the SimClient to send on, the commands (lists of bytes), a token
-        for ``fast_end``). None (before drawing anything from ``rng``): run
-        the step as a task (``step``)."""
+        for ``fast_end``). None: run the step as a task (``step``), which
+        must then make the draws from ``rng`` the fast path would have (a
+        workload that drew before finding it cannot go on keeps the draw for
+        its step: ClusterLoad.drawn)."""
         return None
 
     def fast_end(self, world, client: SimClient, rng, conn: SimClient, argvs, replies, token):

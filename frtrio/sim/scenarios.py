@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import trio
 
+from frtrio.cluster.slots import key_slot
 from frtrio.sim.client import Disconnected, ReplyError, SimClient
 from frtrio.sim.faults import RandomFaults
 from frtrio.sim.scenario import Scenario, Workload, scenario
@@ -756,8 +757,6 @@ class ClusterWrites(Workload):
                     epochs[n.config_epoch] = n.id
         # I02/I07: no node holds keys of slots it does not serve (a replica
         # holds its master's keys: replication)
-        from frtrio.cluster.slots import key_slot
-
         for s in world.live_nodes():
             st = states[s.name]
             me = st.myself
@@ -883,6 +882,7 @@ class ClusterLoad(ClusterWrites):
         self.value = b"v" * value_size
         self.owner: list = []  # slot -> node name (the clients' shared slot map)
         self.conns: dict[str, dict] = {}  # client -> its connection per master
+        self.drawn: dict[str, tuple] = {}  # client -> a draw fast_begin left to step
 
     # a distinct configEpoch per master (as redis-cli --cluster create
     # gives): no collisions left to resolve in a short run
@@ -894,9 +894,16 @@ class ClusterLoad(ClusterWrites):
         step = 16384 // len(names)
         self.owner = [names[min(s // step, len(names) - 1)] for s in range(16384)]
 
-    async def step(self, world, client, rng):
-        from frtrio.cluster.slots import key_slot
+    def _draw(self, client, rng) -> tuple:
+        """The next request's key, its slot and whether it is a SET: what
+        ``fast_begin`` drew for a step it handed to ``step``, else drawn now."""
+        d = self.drawn.pop(client.name, None) if self.drawn else None
+        if d is None:
+            k = b"key:%d" % rng.randrange(self.keys)
+            d = (k, key_slot(k), rng.random() < 0.5)
+        return d
 
+    async def step(self, world, client, rng):
         if self.owner and client.name not in self.conns:
             # a cluster client opens a connection to every master first (so
             # the steady state has no connects left in it)
@@ -906,10 +913,9 @@ class ClusterLoad(ClusterWrites):
                 if c.stream is None:
                     await c.connect()
             self.conns[client.name] = conns
-        k = b"key:%d" % rng.randrange(self.keys)
-        slot = key_slot(k)
+        k, slot, is_set = self._draw(client, rng)
         c = self._client(world, client, self.owner[slot]) if self.owner else client
-        if rng.random() < 0.5:
+        if is_set:
             r, c = await self.call_routed(world, c, "SET", k, self.value)
         else:
             r, c = await self.call_routed(world, c, "GET", k)
@@ -923,15 +929,14 @@ class ClusterLoad(ClusterWrites):
         conns = self.conns.get(client.name)
         if conns is None:
             return None
-        for c in conns.values():
-            if c.stream is None:
-                return None  # (the step reconnects)
-        from frtrio.cluster.slots import key_slot
-
-        k = b"key:%d" % rng.randrange(self.keys)
-        slot = key_slot(k)
-        c = conns.get(self.owner[slot]) or self._client(world, client, self.owner[slot])
-        if rng.random() < 0.5:
+        d = self._draw(client, rng)
+        k, slot, is_set = d
+        owner = self.owner[slot]
+        c = conns.get(owner) or self._client(world, client, owner)
+        if c.stream is None:
+            self.drawn[client.name] = d  # the step reconnects, with this draw
+            return None
+        if is_set:
             return c, [[b"SET", k, self.value]], slot
         return c, [[b"GET", k]], slot
 

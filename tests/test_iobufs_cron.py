@@ -1,0 +1,119 @@
+"""The clients cron's buffer visit (Redis's clientsCron resizing the query
+and reply buffers, recounting client memory): the shortcut it takes for a
+quiet client must leave every client exactly as the full visit does
+(issue 15: a busy cluster node has hundreds of connections, most of them
+quiet at any moment, and visits each once a second)."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings, strategies as st
+
+from frtrio.config import Config
+from frtrio.core import iobufs
+from frtrio.core.client import F
+from frtrio.core.engine import Server
+
+FIELDS = ("qbuf", "qbuf_alloc", "argv_mem", "out_bytes", "qb_alloc", "qb_peak", "qb_bulk",
+          "rb_size", "rb_peak", "rb_reset_ms", "mem_counted", "last_interaction_ms")
+
+# values around every threshold the visit compares against
+_SIZES = [0, 1, 5, 40, 511, 512, 1023, 1024, 1025, 1535, 1536, 2047, 2048, 4095, 4096, 4097,
+          16384, 20000, 32768, 32769, 40000, 70000]
+_TIMES = [0, 1, 999, 1000, 2999, 3000, 3001, 4999, 5000, 5001, 10000]
+CHOICES = {
+    "qbuf": [0, 0, 0, 10],
+    "qbuf_alloc": [0, 0, 0, 40000],
+    "argv_mem": [0, 0, 0, 64],
+    "out_bytes": [0, 0, 0, 5, 2000, 20000],
+    "qb_alloc": _SIZES,
+    "qb_peak": _SIZES,
+    "qb_bulk": [-1, -1, 0, 100, 40000],
+    "rb_size": [1024, 1024, 1536, 2048, 4096, 16384],
+    "rb_peak": _SIZES,
+    "rb_reset_ago": _TIMES,
+    "mem_counted": [0, 0, 5, 100],
+    "idle_ms": _TIMES,
+    "flags": [0, 0, 0, F.MASTER, F.SLAVE],
+}
+client_state = st.fixed_dictionaries({k: st.sampled_from(v) for k, v in CHOICES.items()})
+
+
+def _server(states, resizing, reset):
+    srv = Server(Config(), random.Random(1))
+    srv.now_ms = 1_000_000
+    srv.reply_buffer_resizing = resizing
+    srv.reply_buffer_peak_reset_ms = reset
+    for s in states:
+        c = srv.new_client("10.0.0.1:1000", "")
+        for k in FIELDS:
+            if k in s:
+                setattr(c, k, s[k])
+        c.rb_reset_ms = srv.now_ms - s["rb_reset_ago"]
+        c.last_interaction_ms = srv.now_ms - s["idle_ms"]
+        c.flags |= s["flags"]
+        srv.clients_mem += c.mem_counted
+    return srv
+
+
+def _snapshot(srv):
+    return ([tuple(getattr(c, k) for k in FIELDS) for c in srv.clients.values()],
+            srv.clients_mem, dict(srv.stats), srv.client_peaks.inp[:], srv.client_peaks.out[:])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(client_state, min_size=1, max_size=12), st.booleans(),
+       st.sampled_from([-1, 0, 5000]))
+def test_c16_a_quiet_clients_cron_visit_is_the_full_visit(states, resizing, reset):
+    assert _same_visit(states, resizing, reset)
+
+
+def _same_visit(states, resizing, reset):
+    fast = _server(states, resizing, reset)
+    full = _server(states, resizing, reset)
+    fast.resize_client_buffers(1)  # hz 1: every client in one call
+    full.client_peaks.tick(full.now_ms)
+    for c in list(full.clients.values()):
+        full._visit_buffers(c, full.now_ms, reset, resizing, full.client_peaks)
+    return _snapshot(fast) == _snapshot(full)
+
+
+def test_c16_quiet_visit_sweep_of_the_thresholds():
+    """The same, over many single-client states drawn around every
+    threshold, with the quiet-looking fields most often at rest (the
+    shortcut's edges: a reply peak equal to the size, an idle time of
+    exactly 3 s, room of exactly 4096 bytes)."""
+    rng = random.Random(15)
+    quiet = {"qbuf": 0, "qbuf_alloc": 0, "argv_mem": 0, "out_bytes": 0, "qb_bulk": -1}
+    for i in range(2500):
+        s = {k: rng.choice(v) for k, v in CHOICES.items()}
+        if i % 4:
+            s.update(quiet)
+        for resizing in (True, False):
+            for reset in (-1, 5000):
+                assert _same_visit([s], resizing, reset), (s, resizing, reset)
+
+
+def test_c16_the_shortcut_is_taken_for_an_idle_client_and_frees_its_room_on_time():
+    """A client that made one request: the cron first keeps its query
+    buffer's room (idle 2 s), frees it once idle for more than 2 s, and
+    resets its reply buffer's peak after 5 s, as Redis does."""
+    srv = Server(Config(), random.Random(1))
+    srv.now_ms = 1_000_000
+    c = srv.new_client("10.0.0.1:1000", "")
+    c.qb_alloc = iobufs.sds_room(16384 + 30)
+    c.qb_peak = 30
+    c.rb_size = 1024
+    c.rb_peak = 5
+    c.last_interaction_ms = srv.now_ms
+    c.rb_reset_ms = srv.now_ms
+    srv.now_ms += 2500
+    srv.resize_client_buffers(1)
+    assert c.qb_alloc > 16384 and c.qb_peak == 0 and c.rb_peak == 5
+    srv.now_ms += 1000
+    srv.resize_client_buffers(1)
+    assert c.qb_alloc == 0 and c.rb_peak == 5
+    srv.now_ms += 2000
+    srv.resize_client_buffers(1)
+    assert c.rb_peak == 0 and c.rb_reset_ms == srv.now_ms and c.rb_size == 1024
