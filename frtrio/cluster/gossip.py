@@ -583,12 +583,14 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
         handshake_ttl = max(nt, 1000)
         pfail = 0
         me = st.myself
+        # (flags tested inline in the two walks: this runs ten times a second)
         for n in list(st.nodes.values()):
-            if n is me or n.has("noaddr"):
+            fl = n.flags
+            if n is me or "noaddr" in fl:
                 continue
-            if n.has("fail?"):
+            if "fail?" in fl:
                 pfail += 1
-            if n.has("handshake") and now - n.ctime > handshake_ttl:
+            if "handshake" in fl and now - n.ctime > handshake_ttl:
                 if n.link is not None:
                     eff.append(FreeLink(n.link))
                 st.delete_node(n)
@@ -611,7 +613,8 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
             if best is not None:
                 eff.append(self.send_ping(best, PING, now))
         for n in list(st.nodes.values()):
-            if n is me or n.has("noaddr") or n.has("handshake"):
+            fl = n.flags
+            if n is me or "noaddr" in fl or "handshake" in fl:
                 continue
             link = n.link
             if (link is not None and now - link.ctime > nt and n.ping_sent
@@ -629,7 +632,7 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
             if n.ping_sent == 0:
                 continue
             delay = min(now - n.ping_sent, now - n.data_received)
-            if delay > nt and not n.has("fail?") and not n.has("fail"):
+            if delay > nt and "fail?" not in fl and "fail" not in fl:
                 n.set_flag("fail?")
                 update = True
                 self.emit("cluster.node_pfail", node=n.id, delay_ms=delay)

@@ -300,17 +300,19 @@ class ClusterState:
             for n in self.nodes.values():
                 if n.numslots:
                     assigned += n.numslots
-                    if n.has("fail"):
+                    if "fail" in n.flags:
                         new_ok = False
             if assigned != CLUSTER_SLOTS:
                 new_ok = False
         size = 0
         reachable = 0
-        for n in self.nodes.values():
-            if n.is_master and n.numslots:
-                size += 1
-                if not (n.has("fail") or n.has("fail?")):
-                    reachable += 1
+        for n in self.nodes.values():  # (flags tested inline: every cron tick comes here)
+            if n.numslots:
+                fl = n.flags
+                if "master" in fl:
+                    size += 1
+                    if not ("fail" in fl or "fail?" in fl):
+                        reachable += 1
         self.size = size
         quorum = size // 2 + 1
         if reachable < quorum:
