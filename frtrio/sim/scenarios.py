@@ -883,6 +883,7 @@ class ClusterLoad(ClusterWrites):
         self.owner: list = []  # slot -> node name (the clients' shared slot map)
         self.conns: dict[str, dict] = {}  # client -> its connection per master
         self.drawn: dict[str, tuple] = {}  # client -> a draw fast_begin left to step
+        self.owner_names: list | None = None  # the distinct nodes of owner (memo)
 
     # a distinct configEpoch per master (as redis-cli --cluster create
     # gives): no collisions left to resolve in a short run
@@ -893,6 +894,7 @@ class ClusterLoad(ClusterWrites):
         names = list(world.nodes)
         step = 16384 // len(names)
         self.owner = [names[min(s // step, len(names) - 1)] for s in range(16384)]
+        self.owner_names = None
 
     def _draw(self, client, rng) -> tuple:
         """The next request's key, its slot and whether it is a SET: what
@@ -908,7 +910,7 @@ class ClusterLoad(ClusterWrites):
             # a cluster client opens a connection to every master first (so
             # the steady state has no connects left in it)
             conns = {}
-            for n in dict.fromkeys(self.owner):
+            for n in self._masters():
                 c = conns[n] = self._client(world, client, n)
                 if c.stream is None:
                     await c.connect()
@@ -920,8 +922,19 @@ class ClusterLoad(ClusterWrites):
         else:
             r, c = await self.call_routed(world, c, "GET", k)
         if self.owner and c.target != self.owner[slot] and not isinstance(r, ReplyError):
-            self.owner[slot] = c.target  # learned from MOVED
+            self._learn(slot, c.target)  # from MOVED
         await world.sleep(rng.uniform(*self.think))
+
+    def _learn(self, slot: int, node: str) -> None:
+        self.owner[slot] = node
+        self.owner_names = None
+
+    def _masters(self) -> list:
+        """The nodes the slot map names, in order of first slot (what a
+        client connects to first; kept until the map changes)."""
+        if self.owner_names is None:
+            self.owner_names = list(dict.fromkeys(self.owner))
+        return self.owner_names
 
     # the same step without a task (scenario._Driven)
 
@@ -946,13 +959,13 @@ class ClusterLoad(ClusterWrites):
             if str(r).startswith(("MOVED", "ASK")):
                 return None  # fast_finish follows it
         elif conn.target != self.owner[slot]:
-            self.owner[slot] = conn.target
+            self._learn(slot, conn.target)
         return rng.uniform(*self.think)
 
     async def fast_finish(self, world, client, rng, conn, argvs, replies, slot):
         r, c = await self.call_routed(world, conn, *argvs[0], answered=(replies[0], conn))
         if c.target != self.owner[slot] and not isinstance(r, ReplyError):
-            self.owner[slot] = c.target  # learned from MOVED
+            self._learn(slot, c.target)  # from MOVED
         await world.sleep(rng.uniform(*self.think))
 
 
