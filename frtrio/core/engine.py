@@ -748,7 +748,8 @@ class Server:
         moved): counted, and their samples are rates of 0."""
         every = self._every_100ms(hz)
         first = self.cronloops
-        self.inst.skipped(sum(1 for i in range(first, first + n) if i % every == 0))
+        # (the loops first .. first+n-1 that are multiples of every)
+        self.inst.skipped((first + n - 1) // every - (first - 1) // every if n > 0 else 0)
         self.cronloops += n
 
     def cron_idle(self) -> bool:

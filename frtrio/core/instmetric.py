@@ -15,9 +15,9 @@ COMMANDS, NET_INPUT, NET_OUTPUT, NET_INPUT_REPL, NET_OUTPUT_REPL = range(5)
 
 
 def _div(a: int, b: int) -> int:
-    """C's integer division (towards zero)."""
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b > 0) else -q
+    """C's integer division (towards zero) by a positive ``b``: a counter
+    that went back (CONFIG RESETSTAT) gives a negative ``a``."""
+    return a // b if a >= 0 else -(-a // b)
 
 
 class InstMetrics:
