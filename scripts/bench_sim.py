@@ -5,6 +5,7 @@
     PYTHONPATH=$PWD python3 scripts/bench_sim.py --busy-only --duration 60 --short 20
     PYTHONPATH=$PWD python3 scripts/bench_sim.py --seeds 5 --scenarios cluster-faults,asm-faults
     PYTHONPATH=$PWD python3 scripts/bench_sim.py --busy-only --param driven=no   # client tasks
+    PYTHONPATH=$PWD python3 scripts/bench_sim.py --instructions cluster-load     # (d): valgrind
 
 (a) the busy scenarios, one seed each: ``cluster-load`` (6 cluster masters,
     100 clients per node, each doing about 1 op/s of SET/GET routed by slot)
@@ -29,6 +30,17 @@
 
 CPU time is this process's (time.process_time), which other jobs on the
 machine disturb less than wall time; both are printed.
+
+(d) ``--instructions``: machine instructions per steady-state request of a
+    busy scenario, counted by valgrind's cachegrind (needs ``valgrind``;
+    about a minute and a half on two cores): the load phase of ``--short``
+    virtual s and of twice that, run side by side, their difference divided
+    by the difference of their requests. A run is a function of its seed,
+    so the count repeats to a few parts in ten thousand whatever else the
+    machine does: the way to compare two versions of the code on a shared
+    machine, where CPU seconds vary by 20 % from one run to the next. It
+    counts instructions, not time: cache misses, which a cold request has
+    many of, are not in it.
 """
 
 from __future__ import annotations
@@ -182,6 +194,45 @@ def floor(requests: int = 20000, clients: int = 600, driven: bool = False) -> st
                                      else "client tasks", done[0], cpu / done[0] * 1e6))
 
 
+def _one_run(name: str, seed: int, params: dict) -> None:
+    """(--instructions' child) One run; prints its load-phase requests."""
+    from frtrio.sim.scenario import run_scenario
+
+    r = run_scenario(name, seed, params)
+    print("requests %d" % (r.phase_marks["load_end"][1] - r.phase_marks["load_start"][1]))
+
+
+def instructions(name: str, params: dict, seed: int, short: float) -> str:
+    """Instructions per steady-state request (cachegrind; see (d))."""
+    import re
+    import shutil
+
+    vg = shutil.which("valgrind")
+    if vg is None:
+        return "%-16s instructions: valgrind is not installed" % name
+    procs = []
+    for d in (short, 2 * short):
+        p = dict(params, duration=str(d))
+        cmd = [vg, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+               sys.executable, os.path.abspath(__file__), "--one-run", name, "--seed", str(seed)]
+        cmd += ["--param=%s=%s" % kv for kv in p.items()]
+        env = dict(os.environ, PYTHONHASHSEED="0")
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, env=env))
+    got = []
+    for pr in procs:
+        out, err = pr.communicate()
+        m = re.search(r"requests (\d+)", out)
+        i = re.search(r"I\s+refs:\s+([\d,]+)", err)
+        if pr.returncode or not m or not i:
+            return "%-16s instructions: a run failed:\n%s" % (name, (out + err)[-2000:])
+        got.append((int(m.group(1)), int(i.group(1).replace(",", ""))))
+    (n1, i1), (n2, i2) = got
+    return ("%-16s seed %d %s: %.0f instructions per steady-state request (load phase %g s "
+            "minus %g s: %d requests)" % (name, seed, _p(params), (i2 - i1) / (n2 - n1),
+                                          2 * short, short, n2 - n1))
+
+
 def _p(params: dict) -> str:
     return "".join("%s=%s " % kv for kv in sorted(params.items()))
 
@@ -200,7 +251,18 @@ def main() -> int:
                     help="a parameter of the busy scenarios (e.g. driven=no: client tasks)")
     ap.add_argument("--busy-only", action="store_true")
     ap.add_argument("--seeds-only", action="store_true")
+    ap.add_argument("--instructions", metavar="SCENARIO", default=None,
+                    help="instructions per steady-state request of a busy scenario "
+                         "(cachegrind; --short sets the shorter load phase, default 10 s)")
+    ap.add_argument("--one-run", metavar="SCENARIO", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    extra = dict(kv.split("=", 1) for kv in a.param)
+    if a.one_run:
+        _one_run(a.one_run, a.seed, extra)
+        return 0
+    if a.instructions:
+        print(instructions(a.instructions, extra, a.seed, a.short or 10.0), flush=True)
+        return 0
     try:
         git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
@@ -212,7 +274,6 @@ def main() -> int:
     if not a.seeds_only:
         print(floor(), flush=True)
         print(floor(driven=True), flush=True)
-        extra = dict(kv.split("=", 1) for kv in a.param)
         for name, params in BUSY:
             p = dict(params, duration=str(a.duration), **extra)
             print(busy(name, p, a.seed, a.short), flush=True)

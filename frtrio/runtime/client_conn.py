@@ -178,7 +178,7 @@ class ClientConn:
         while True:
             parser.auth_required = not c.authenticated  # Redis's authRequired()
             perr = parser.parse(cmds)
-            if parser.in_args():
+            if parser._argc:  # (parser.in_args(), inlined: once per read)
                 # a half-read request: its arguments and the room Redis
                 # would reserve for a big one count as client memory (and
                 # in used_memory at once, as Redis's allocator counts them;
@@ -262,7 +262,7 @@ class ClientConn:
                 # unauthenticated client's are parsed one at a time
                 continue
             bl = parser._bulklen
-            pending = c.qbuf = parser.pending()
+            pending = c.qbuf = len(parser.buf) - parser.pos  # (parser.pending())
             if c.qb_alloc - pending < IOBUF_LEN or c.qb_bulk >= BIG_ARG:
                 iobufs.before_read(c, pending, c.qb_bulk)  # (Redis's query buffer room)
             if bl > RECV_SIZE:
@@ -278,10 +278,10 @@ class ClientConn:
             c.tot_net_in += len(data)
             srv.stats["total_net_input_bytes"] += len(data)
             parser.feed(data)
-            c.qbuf = parser.pending()
-            if c.qbuf > c.qb_peak:
-                c.qb_peak = c.qbuf
-            if c.qbuf > qlimit:
+            qbuf = c.qbuf = len(parser.buf) - parser.pos  # (parser.pending())
+            if qbuf > c.qb_peak:
+                c.qb_peak = qbuf
+            if qbuf > qlimit:
                 return  # Redis closes a client whose query buffer is too big
 
     async def _wait_unpaused(self, argv) -> None:
