@@ -1305,3 +1305,30 @@ def test_c02_route_fast_path_agrees_with_decide(name, slot, migrating, importing
                        db=h.srv.dbs[0], now_ms=h.srv.now_ms)
     want = None if r.kind == routing.LOCAL else routing.error_text(r, h.core.opts.endpoint_type)
     assert got == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(hs.lists(hs.tuples(hs.integers(0, 3), hs.lists(hs.integers(0, 63), max_size=20)),
+                max_size=12))
+def test_c14_assign_slots_binds_as_assign_slot_one_by_one(batches):
+    """The bulk binding (ADDSLOTS, nodes.conf, a PONG's claims) leaves the
+    owner table, every node's bitmap and count as binding each slot in turn
+    would, and moves the version exactly when something changed."""
+    def fresh():
+        nodes = [ClusterNode("%040d" % i, flags=("master",)) for i in range(4)]
+        st = ClusterState(nodes[0])
+        for n in nodes[1:]:
+            st.add_node(n)
+        return st, nodes
+
+    one, one_nodes = fresh()
+    bulk, bulk_nodes = fresh()
+    for who, slots in batches:
+        v = bulk.version
+        changed = sum(one.assign_slot(s, one_nodes[who]) for s in slots)
+        n = bulk.assign_slots(slots, bulk_nodes[who])
+        assert n == changed and (bulk.version != v) == bool(changed)
+    assert [x.id if x else None for x in one.slots] == [x.id if x else None for x in bulk.slots]
+    for a, b in zip(one_nodes, bulk_nodes):
+        assert (bytes(a.slots), a.numslots) == (bytes(b.slots), b.numslots)
+    assert bulk.check_consistency() == []

@@ -70,6 +70,8 @@ def _flags_from_bits(bits: int) -> list[str]:
     return out
 
 
+_BITS = tuple(1 << k for k in range(8))  # a bitmap byte's bits, slot order
+
 class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
     def __init__(self, core):
         self.core = core
@@ -518,33 +520,42 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
         sender_slots = sum(_POPCOUNT[b] for b in slots)
         nc = self.not_claiming
         have = sender.slots
+        table = st.slots
+        importing = st.importing_from
+        won: list[int] = []  # slots the sender takes
         for i in range(CLUSTER_SLOTS // 8):
             # a byte where the sender already holds exactly what it claims,
             # and none of that is marked not-claiming, changes nothing
             claimed = slots[i]
             if claimed == have[i] and not (nc[i] & claimed):
                 continue
-            for j in range(i << 3, (i << 3) + 8):
-                if claimed & (1 << (j & 7)):
-                    owner = st.slots[j]
+            # (slot_unclaimed and _set_not_claiming inlined on this byte's
+            # bit: a new cluster's first PONGs bring thousands of slots)
+            j = i << 3
+            for bit in _BITS:
+                if claimed & bit:
+                    owner = table[j]
                     if owner is sender:
-                        self._set_not_claiming(j, False)
-                        continue
-                    if j in st.importing_from:
-                        continue
-                    if self.slot_unclaimed(j) or owner.config_epoch < epoch:
+                        nc[i] &= ~bit & 0xFF
+                    elif j in importing:
+                        pass
+                    elif owner is None or nc[i] & bit or owner.config_epoch < epoch:
                         if owner is me:
                             lost.add(j)
-                        if owner is me and db0.count_keys_in_slot(j) and sender is not me:
-                            dirty_slots.append(j)
+                            if db0.count_keys_in_slot(j) and sender is not me:
+                                dirty_slots.append(j)
                         if owner is not None and owner is curmaster:
                             newmaster = sender
                             migrated += 1
-                        st.assign_slot(j, sender)
-                        self._set_not_claiming(j, False)
-                        changed = True
-                elif st.slots[j] is sender:
-                    self._set_not_claiming(j, True)
+                        won.append(j)
+                        nc[i] &= ~bit & 0xFF
+                elif table[j] is sender:
+                    nc[i] |= bit
+                j += 1
+        if won:
+            # (bound after the walk: no slot's verdict reads another's owner)
+            st.assign_slots(won, sender)
+            changed = True
         if changed:
             self._save(fsync=True, update=True)
             self.emit("cluster.slot_owner_state_update", outcome="gossip", node=sender.id,

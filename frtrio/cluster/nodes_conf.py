@@ -161,8 +161,16 @@ def parse(text: str, now_ms: int) -> ClusterState:
     for n, mid in masters_of:
         st.set_master(n, st.nodes.get(mid) or _placeholder(st, mid, now_ms))
         n.config_epoch = 0  # a replica with a known master takes its master's
-    for s, n in slot_claims:
-        st.assign_slot(s, n)
+    run: list[int] = []
+    run_node = None
+    for s, n in slot_claims:  # (a run of claims by one node binds at once)
+        if run_node is not n:
+            if run:
+                st.assign_slots(run, run_node)
+            run, run_node = [], n
+        run.append(s)
+    if run:
+        st.assign_slots(run, run_node)
     for s, nid in migrating:
         st.migrating_to[s] = st.nodes.get(nid) or _placeholder(st, nid, now_ms)
     for s, nid in importing:

@@ -233,6 +233,29 @@ class ClusterState:
         self.bump()
         return True
 
+    def assign_slots(self, slots, node: ClusterNode) -> int:
+        """``assign_slot`` for many slots at once (CLUSTER ADDSLOTS, a
+        nodes.conf, a PONG claiming slots): the same bindings, the bit
+        arithmetic inline and one version bump. Returns how many changed."""
+        table = self.slots
+        bm = node.slots
+        n = 0
+        for slot in slots:
+            old = table[slot]
+            if old is node:
+                continue
+            if old is not None:
+                old._clear_bit(slot)
+            i, b = slot >> 3, 1 << (slot & 7)
+            if not bm[i] & b:  # (node._set_bit, inlined)
+                bm[i] |= b
+                node.numslots += 1
+            table[slot] = node
+            n += 1
+        if n:
+            self.bump()
+        return n
+
     def unassign_slot(self, slot: int) -> bool:
         old = self.slots[slot]
         if old is None:

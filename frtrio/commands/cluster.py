@@ -218,7 +218,7 @@ def _addslots(c, argv, ranges: bool):
     core.migrations.cancel_all("slots configuration updated", slots=slots)
     for s in slots:
         st.importing_from.pop(s, None)
-        st.assign_slot(s, st.myself)
+    st.assign_slots(slots, st.myself)
     _changed(core)
     core.emit("cluster.slot_owner_state_update", outcome="addslots", count=len(slots))
     return OK
