@@ -16,6 +16,17 @@ from frtrio.sim.scenario import Scenario, Workload, scenario
 from frtrio.store.db import unpacked
 
 
+def _owner_ids(st) -> tuple:
+    """A node's slot map as the owners' ids ("" for none), slot by slot
+    (the walk in C: the convergence checks compare it ten times a second)."""
+    ids = {id(n): n.id for n in st.nodes.values()}
+    ids[id(None)] = ""
+    t = tuple(map(ids.get, map(id, st.slots)))
+    if None in t:  # a slot bound to a node the table no longer lists
+        t = tuple(n.id if n else "" for n in st.slots)
+    return t
+
+
 def _has(cmd: bytes) -> bool:
     import frtrio.commands  # noqa: F401
     from frtrio.commands import table
@@ -726,7 +737,7 @@ class ClusterWrites(Workload):
         while trio.current_time() < deadline:
             states = [_cluster_state(s) for s in world.live_nodes()]
             if states and all(st is not None and st.state_ok for st in states):
-                maps = {tuple(n.id if n else "" for n in st.slots) for st in states}
+                maps = {_owner_ids(st) for st in states}
                 if len(maps) == 1:
                     return True
             await trio.sleep(0.1)
