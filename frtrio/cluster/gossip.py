@@ -71,6 +71,7 @@ def _flags_from_bits(bits: int) -> list[str]:
 
 
 _BITS = tuple(1 << k for k in range(8))  # a bitmap byte's bits, slot order
+_NO_OWNERS = [None] * 8  # eight slots of the owner table that nobody serves
 
 class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
     def __init__(self, core):
@@ -532,6 +533,12 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
             # (slot_unclaimed and _set_not_claiming inlined on this byte's
             # bit: a new cluster's first PONGs bring thousands of slots)
             j = i << 3
+            if not importing and table[j:j + 8] == _NO_OWNERS:
+                # eight slots nobody serves: the sender takes what it claims
+                won.extend(range(j, j + 8) if claimed == 0xFF
+                           else [j + k for k in range(8) if claimed & _BITS[k]])
+                nc[i] &= ~claimed & 0xFF
+                continue
             for bit in _BITS:
                 if claimed & bit:
                     owner = table[j]
