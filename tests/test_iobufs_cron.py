@@ -62,7 +62,7 @@ def _snapshot(srv):
             srv.clients_mem, dict(srv.stats), srv.client_peaks.inp[:], srv.client_peaks.out[:])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(client_state, min_size=1, max_size=12), st.booleans(),
        st.sampled_from([-1, 0, 5000]))
 def test_c16_a_quiet_clients_cron_visit_is_the_full_visit(states, resizing, reset):
@@ -86,7 +86,7 @@ def test_c16_quiet_visit_sweep_of_the_thresholds():
     exactly 3 s, room of exactly 4096 bytes)."""
     rng = random.Random(15)
     quiet = {"qbuf": 0, "qbuf_alloc": 0, "argv_mem": 0, "out_bytes": 0, "qb_bulk": -1}
-    for i in range(2500):
+    for i in range(1200):
         s = {k: rng.choice(v) for k, v in CHOICES.items()}
         if i % 4:
             s.update(quiet)
