@@ -73,6 +73,7 @@ def _flags_from_bits(bits: int) -> list[str]:
 _BITS = tuple(1 << k for k in range(8))  # a bitmap byte's bits, slot order
 _NO_OWNERS = [None] * 8  # eight slots of the owner table that nobody serves
 
+
 class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
     def __init__(self, core):
         self.core = core
@@ -116,12 +117,6 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
 
     def slot_unclaimed(self, j: int) -> bool:
         return self.st.slots[j] is None or _bitmap_test(self.not_claiming, j)
-
-    def _set_not_claiming(self, j: int, on: bool) -> None:
-        if on:
-            self.not_claiming[j >> 3] |= 1 << (j & 7)
-        else:
-            self.not_claiming[j >> 3] &= ~(1 << (j & 7)) & 0xFF
 
     # --- requests from commands (CLUSTER, PUBLISH, DEBUG) --------------------------
 
@@ -530,8 +525,9 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
             claimed = slots[i]
             if claimed == have[i] and not (nc[i] & claimed):
                 continue
-            # (slot_unclaimed and _set_not_claiming inlined on this byte's
-            # bit: a new cluster's first PONGs bring thousands of slots)
+            # (slot_unclaimed inlined, and the not-claiming bits set on
+            # this byte directly: a new cluster's first PONGs bring
+            # thousands of slots)
             j = i << 3
             if not importing and table[j:j + 8] == _NO_OWNERS:
                 # eight slots nobody serves: the sender takes what it claims
