@@ -223,15 +223,7 @@ class ClusterState:
 
     def assign_slot(self, slot: int, node: ClusterNode) -> bool:
         """Bind slot to node (unbinding it from its previous owner)."""
-        old = self.slots[slot]
-        if old is node:
-            return False
-        if old is not None:
-            old._clear_bit(slot)
-        node._set_bit(slot)
-        self.slots[slot] = node
-        self.bump()
-        return True
+        return self.assign_slots((slot,), node) == 1
 
     def assign_slots(self, slots, node: ClusterNode) -> int:
         """``assign_slot`` for many slots at once (CLUSTER ADDSLOTS, a

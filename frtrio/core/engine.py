@@ -837,7 +837,7 @@ class Server:
                     # filled. So only the peaks move (the query buffer's
                     # to 0; the reply buffer's to 0 when its reset is due)
                     # and its share of client memory is 0 (tested equal to
-                    # _visit_buffers in tests/test_iobufs.py)
+                    # _visit_buffers in tests/test_iobufs_cron.py)
                     c.qb_peak = 0
                     if resizing and reset >= 0 and now - c.rb_reset_ms >= reset:
                         c.rb_peak = 0
