@@ -1307,13 +1307,19 @@ def test_c02_route_fast_path_agrees_with_decide(name, slot, migrating, importing
     assert got == want
 
 
-@settings(max_examples=60, deadline=None)
-@given(hs.lists(hs.tuples(hs.integers(0, 3), hs.lists(hs.integers(0, 63), max_size=20)),
+_RUNS = hs.builds(lambda a, k: list(range(a, min(a + k, CLUSTER_SLOTS))),
+                  hs.sampled_from([0, 1, 5, 7, 8, 13, 16, 40, 16370]), hs.integers(0, 40))
+
+
+@settings(max_examples=100, deadline=None)
+@given(hs.lists(hs.tuples(hs.integers(0, 3),
+                          hs.one_of(hs.lists(hs.integers(0, 63), max_size=20), _RUNS)),
                 max_size=12))
 def test_c14_assign_slots_binds_as_assign_slot_one_by_one(batches):
     """The bulk binding (ADDSLOTS, nodes.conf, a PONG's claims) leaves the
     owner table, every node's bitmap and count as binding each slot in turn
-    would, and moves the version exactly when something changed."""
+    would, and moves the version exactly when something changed. Runs of
+    consecutive slots, some of them unowned (bound in slices), some not."""
     def fresh():
         nodes = [ClusterNode("%040d" % i, flags=("master",)) for i in range(4)]
         st = ClusterState(nodes[0])

@@ -42,7 +42,7 @@ def parse(text: str, now_ms: int) -> ClusterState:
     myself: ClusterNode | None = None
     current_epoch = 0
     last_vote_epoch = 0
-    slot_claims: list[tuple[int, ClusterNode]] = []
+    slot_claims: list[tuple[int, int, ClusterNode]] = []  # (first, last, node)
     migrating: list[tuple[int, str]] = []
     importing: list[tuple[int, str]] = []
     masters_of: list[tuple[ClusterNode, str]] = []
@@ -147,8 +147,7 @@ def parse(text: str, now_ms: int) -> ClusterState:
                 sa = sb = _int(w)
             if sa is None or sb is None or not (0 <= sa <= sb < CLUSTER_SLOTS):
                 raise NodesConfError(lineno, line, "slot out of range")
-            for s in range(sa, sb + 1):
-                slot_claims.append((s, n))
+            slot_claims.append((sa, sb, n))
     if myself is None:
         raise NodesConfError(0, "", "no line with the myself flag")
     st = ClusterState(myself)
@@ -163,12 +162,12 @@ def parse(text: str, now_ms: int) -> ClusterState:
         n.config_epoch = 0  # a replica with a known master takes its master's
     run: list[int] = []
     run_node = None
-    for s, n in slot_claims:  # (a run of claims by one node binds at once)
+    for sa, sb, n in slot_claims:  # (a run of claims by one node binds at once)
         if run_node is not n:
             if run:
                 st.assign_slots(run, run_node)
             run, run_node = [], n
-        run.append(s)
+        run.extend(range(sa, sb + 1))
     if run:
         st.assign_slots(run, run_node)
     for s, nid in migrating:

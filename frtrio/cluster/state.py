@@ -231,6 +231,24 @@ class ClusterState:
         arithmetic inline and one version bump. Returns how many changed."""
         table = self.slots
         bm = node.slots
+        if type(slots) is not list:
+            slots = list(slots)
+        k = len(slots)
+        if k > 8:
+            a = slots[0]
+            if (a + k <= CLUSTER_SLOTS and table[a:a + k].count(None) == k
+                    and slots == list(range(a, a + k))):
+                # a run of slots nobody serves (a new cluster's ADDSLOTS,
+                # its first PONGs, a nodes.conf): every one is bound, the
+                # table and the bitmap in slices
+                table[a:a + k] = [node] * k
+                i0, i1 = a >> 3, (a + k - 1) >> 3
+                was = int.from_bytes(bm[i0:i1 + 1], "little")
+                now = was | (((1 << k) - 1) << (a & 7))
+                node.numslots += (now ^ was).bit_count()
+                bm[i0:i1 + 1] = now.to_bytes(i1 - i0 + 1, "little")
+                self.bump()
+                return k
         n = 0
         for slot in slots:
             old = table[slot]
