@@ -74,6 +74,22 @@ _BITS = tuple(1 << k for k in range(8))  # a bitmap byte's bits, slot order
 _NO_OWNERS = [None] * 8  # eight slots of the owner table that nobody serves
 
 
+def _changed_bytes(claims: bytes, have, nc):
+    """The bitmap bytes of a slot claim that can change something: all but
+    those where the sender already holds exactly what it claims and none of
+    it is marked not-claiming. Compared 64 bytes at a time in C (the claims
+    of a settled cluster match almost everywhere)."""
+    for a in range(0, CLUSTER_SLOTS // 8, 64):
+        b = a + 64
+        if claims[a:b] == have[a:b] and nc[a:b].count(0) == 64:
+            continue
+        for i in range(a, b):
+            claimed = claims[i]
+            if claimed != have[i] or nc[i] & claimed:
+                yield i
+
+
+
 class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
     def __init__(self, core):
         self.core = core
@@ -519,12 +535,8 @@ class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
         table = st.slots
         importing = st.importing_from
         won: list[int] = []  # slots the sender takes
-        for i in range(CLUSTER_SLOTS // 8):
-            # a byte where the sender already holds exactly what it claims,
-            # and none of that is marked not-claiming, changes nothing
+        for i in _changed_bytes(slots, have, nc):
             claimed = slots[i]
-            if claimed == have[i] and not (nc[i] & claimed):
-                continue
             # (slot_unclaimed inlined, and the not-claiming bits set on
             # this byte directly: a new cluster's first PONGs bring
             # thousands of slots)
