@@ -256,9 +256,7 @@ class ReplicaFailover:
         if me.is_master or old is None:
             return []
         st.set_master(me, None)  # the replication shell promotes the node
-        for j, owner in enumerate(st.slots):
-            if owner is old:
-                st.assign_slot(j, me)
+        st.assign_slots([j for j, owner in enumerate(st.slots) if owner is old], me)
         self._save(fsync=True, update=True)
         self.reset_manual_failover()
         # my old master's unfinished import: its partial keys go (§6.6)

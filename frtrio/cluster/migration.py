@@ -560,8 +560,7 @@ class Migrations:
             return False
         st = self.st
         me = st.myself
-        for j in sorted(t.slots):
-            st.assign_slot(j, me)
+        st.assign_slots(sorted(t.slots), me)
         st.bump_epoch_without_consensus()
         st.bump()
         st.todo_save = st.todo_fsync = st.todo_update_state = True

@@ -236,15 +236,24 @@ class ClusterState:
         k = len(slots)
         if k > 8:
             a = slots[0]
-            if (a + k <= CLUSTER_SLOTS and table[a:a + k].count(None) == k
+            prev = table[a] if a < CLUSTER_SLOTS else node
+            if (prev is not node and a + k <= CLUSTER_SLOTS and table[a:a + k].count(prev) == k
                     and slots == list(range(a, a + k))):
-                # a run of slots nobody serves (a new cluster's ADDSLOTS,
-                # its first PONGs, a nodes.conf): every one is bound, the
-                # table and the bitmap in slices
+                # a run of slots with one owner, or none (a new cluster's
+                # ADDSLOTS, its first PONGs, a nodes.conf; a failover's
+                # takeover): every one is bound, the table and the two
+                # bitmaps in slices
                 table[a:a + k] = [node] * k
                 i0, i1 = a >> 3, (a + k - 1) >> 3
+                mask = ((1 << k) - 1) << (a & 7)
+                if prev is not None:
+                    pm = prev.slots
+                    was = int.from_bytes(pm[i0:i1 + 1], "little")
+                    now = was & ~mask
+                    prev.numslots -= (was ^ now).bit_count()
+                    pm[i0:i1 + 1] = now.to_bytes(i1 - i0 + 1, "little")
                 was = int.from_bytes(bm[i0:i1 + 1], "little")
-                now = was | (((1 << k) - 1) << (a & 7))
+                now = was | mask
                 node.numslots += (now ^ was).bit_count()
                 bm[i0:i1 + 1] = now.to_bytes(i1 - i0 + 1, "little")
                 self.bump()
