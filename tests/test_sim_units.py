@@ -432,3 +432,32 @@ def test_send_nowait_and_try_send_behave_as_a_socket_send():
             c.send_nowait(b"x")
 
     sched.run(main, seed=1)
+
+
+def test_c14_convergence_check_compares_whole_slot_maps():
+    """The fault scenarios' convergence check (``_owner_ids``) tells two
+    nodes' slot maps apart when one slot differs, and not when they agree
+    (each node has its own node objects, with the same ids)."""
+    from frtrio.cluster.state import ClusterNode, ClusterState
+    from frtrio.sim.scenarios import _owner_ids
+
+    def view(moves=()):
+        nodes = [ClusterNode("%040d" % i, flags=("master",)) for i in range(3)]
+        st = ClusterState(nodes[0])
+        for n in nodes[1:]:
+            st.add_node(n)
+        st.assign_slots(range(0, 5000), nodes[0])
+        st.assign_slots(range(5000, 16000), nodes[1])
+        for slot, who in moves:
+            st.assign_slot(slot, nodes[who]) if who is not None else st.unassign_slot(slot)
+        return st, nodes
+
+    a, _ = view()
+    assert _owner_ids(a) == _owner_ids(view()[0])
+    for moves in ([(0, 1)], [(4999, 1)], [(5000, 0)], [(16383, 2)], [(100, None)], [(7, 2), (8, 0)]):
+        assert _owner_ids(view(moves)[0]) != _owner_ids(a), moves
+    # a slot bound to a node the table no longer lists still counts by its id
+    b, nodes = view([(16001, 2)])
+    del b.nodes[nodes[2].id]
+    assert _owner_ids(b) == _owner_ids(view([(16001, 2)])[0])
+    assert len(_owner_ids(a)) == 3 and sum(k for _, k in _owner_ids(a)) == 16384

@@ -7,6 +7,8 @@ nodes' data against it during and after the run.
 
 from __future__ import annotations
 
+from itertools import groupby
+
 import trio
 
 from frtrio.cluster.slots import key_slot
@@ -17,14 +19,16 @@ from frtrio.store.db import unpacked
 
 
 def _owner_ids(st) -> tuple:
-    """A node's slot map as the owners' ids ("" for none), slot by slot
-    (the walk in C: the convergence checks compare it ten times a second)."""
+    """A node's slot map as runs of one owner: (owner id or "" for none,
+    number of slots), in slot order. Two maps are equal exactly when their
+    runs are (the walk in C, by groupby: the convergence checks compare the
+    maps of every node)."""
     ids = {id(n): n.id for n in st.nodes.values()}
     ids[id(None)] = ""
-    t = tuple(map(ids.get, map(id, st.slots)))
-    if None in t:  # a slot bound to a node the table no longer lists
-        t = tuple(n.id if n else "" for n in st.slots)
-    return t
+    runs = tuple((ids.get(id(owner)), len(list(g))) for owner, g in groupby(st.slots))
+    if any(i is None for i, _ in runs):  # a slot bound to a node the table no longer lists
+        runs = tuple((owner.id if owner else "", len(list(g))) for owner, g in groupby(st.slots))
+    return runs
 
 
 def _has(cmd: bytes) -> bool:
