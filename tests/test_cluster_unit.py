@@ -1356,3 +1356,20 @@ def test_c14_claim_walk_skips_exactly_the_bytes_that_change_nothing(diffs):
         claims[i], have[i], nc[i] = c, h, n
     want = [i for i in range(2048) if claims[i] != have[i] or nc[i] & claims[i]]
     assert list(_changed_bytes(bytes(claims), have, nc)) == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(hs.lists(hs.tuples(hs.integers(0, 2047), _BYTE, _BYTE), max_size=12), hs.booleans())
+def test_c14_claimed_slots_missing_from_a_bitmap_in_slot_order(diffs, same):
+    """The slots a PONG claims that the sender's bitmap here lacks (found by
+    comparing the bitmaps as integers) are those a bit-by-bit walk finds."""
+    from frtrio.cluster.gossip import _set_bits_not_in
+
+    claims, have = bytearray(2048), bytearray(2048)
+    for i, c, h in diffs:
+        claims[i], have[i] = c, h
+    if same:
+        have = bytearray(claims)
+    want = [j for j in range(CLUSTER_SLOTS)
+            if claims[j >> 3] >> (j & 7) & 1 and not have[j >> 3] >> (j & 7) & 1]
+    assert list(_set_bits_not_in(bytes(claims), have)) == want
