@@ -1156,17 +1156,6 @@ class Server:
                 cev.evict()
                 if c.flags & F.CLOSE_ASAP:
                     return
-            self._execute_cluster(c, argv)
-            c.argv_mem = 0
-            if not c.flags & F.CLOSE_ASAP:
-                cev.update(c)
-            return
-        if self.cluster is None:
-            self._execute(c, argv)
-            return
-        self._execute_cluster(c, argv)
-
-    def _execute_cluster(self, c: Client, argv: list[bytes]) -> None:
         self._execute(c, argv)
         cluster = self.cluster
         if cluster is not None:
@@ -1175,6 +1164,10 @@ class Server:
                 c.flags &= ~_ASKING
             if cluster.state.version != cluster._released_version:
                 cluster.after_command()  # (the cluster state changed)
+        if cev is not None:
+            c.argv_mem = 0
+            if not c.flags & F.CLOSE_ASAP:
+                cev.update(c)
 
     def client_mem_changed(self, c: Client) -> None:
         """A client's buffers changed outside a command (a read, a write):
@@ -1202,7 +1195,7 @@ class Server:
         self.stats["total_commands_processed"] += 1
         c.tot_cmds += 1
         c.last_interaction_ms = self.now_ms
-        self.in_master_cmd = bool(c.flags & F.MASTER)
+        self.in_master_cmd = c.flags & _MASTER != 0
         self.tracking.current = c
         if self.now_ms // 1000 != self._stamp_sec:
             self.refresh_stamps()
@@ -1293,8 +1286,8 @@ class Server:
                 or (name == b"exec" and c.multi and any(q[0].is_write for q in c.multi))):
             return self._reject(c, "NOREPLICAS Not enough good replicas to write.", cmd=cmd)
         if (
-            c.resp == 2
-            and (c.subscriptions or c.psubscriptions or c.ssubscriptions)  # in_pubsub
+            (c.subscriptions or c.psubscriptions or c.ssubscriptions)  # in_pubsub
+            and c.resp == 2
             and name not in PUBSUB_ALLOWED
         ):
             return self._reject(
@@ -1519,7 +1512,7 @@ class Server:
             # the command changed data and did not propagate something else
             self.propagated.append((dbid, argv))
         if len(self.propagated) != np:
-            self.repl.wrote(c)
+            self.repl.woff_pending.append(c)  # (repl.wrote, inlined: its WAIT target moves)
 
 
 _NO_REPLY = NO_REPLY
@@ -1530,3 +1523,4 @@ _NOPERM = {
 }
 _OK_BYTES = b"+OK\r\n"
 _ASKING = F.ASKING
+_MASTER = F.MASTER
