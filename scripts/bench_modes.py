@@ -136,6 +136,89 @@ def cluster_benchmark(Server, a, workdir: str, kinds: list[str], tests, depths) 
             f"us/req = CPU of all the cluster's nodes per request"] + table(head, rows)
 
 
+# --- instructions per request -----------------------------------------------------------
+
+
+def _instructions(Server, kind: str, workdir: str, extra: list[str], cluster: bool, test: str,
+                  n: int, clients: int, pipeline: int, timeout: float) -> int:
+    """Instructions a server process executes in all, from start to stop,
+    under valgrind's cachegrind, having served ``redis-benchmark -t test
+    -n n`` (``n`` 0: none). Repeatable where seconds are not."""
+    class Counted(Server):
+        def command(self):
+            return ["valgrind", "--tool=cachegrind", "--cache-sim=no",
+                    "--cachegrind-out-file=/dev/null"] + super().command()
+
+    srv = Counted(kind, os.path.join(workdir, "%s-%s-%d-%d" % (kind, test, pipeline, n)),
+                  extra + (["--cluster-enabled", "yes"] if cluster and kind != "bare" else []))
+    if cluster:
+        srv.port = cluster_port()
+    srv.start()
+    try:
+        srv.wait_ready(timeout=180)
+        if cluster and kind != "bare":
+            _cli(srv.port, "CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+            deadline = time.monotonic() + 120
+            while "cluster_state:ok" not in _cli(srv.port, "CLUSTER", "INFO"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{kind} under valgrind did not reach cluster_state:ok")
+                time.sleep(0.2)
+        if n:
+            r = subprocess.run(["redis-benchmark", "-p", str(srv.port), "-t", test, "-n", str(n),
+                                "-c", str(clients), "-P", str(pipeline), "-q"],
+                               capture_output=True, text=True, timeout=timeout)
+            if r.returncode != 0:
+                raise RuntimeError(f"redis-benchmark {test} on {kind}: {r.stderr[-300:]}")
+    finally:
+        p = srv.proc
+        p.send_signal(15)  # SIGTERM: valgrind writes its count as the process ends
+        try:
+            p.wait(120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(10)
+    with open(os.path.join(srv.dir, "stderr.log"), errors="replace") as f:
+        for line in f:
+            if "I   refs:" in line or "I refs:" in line:
+                return int(line.split(":", 1)[1].strip().replace(",", ""))
+    raise RuntimeError(f"no instruction count from valgrind for {kind}; see {srv.dir}")
+
+
+def instructions(Server, a, workdir: str, kinds: list[str], tests, depths) -> list[str]:
+    """Instructions per request: each server runs twice under cachegrind,
+    serving n/3 and then n requests (everything else equal); the
+    difference divided by the difference in requests leaves out start-up
+    and shutdown. Columns: per server, and frtrio/bare and frtrio/redis as
+    ratios of instructions per request."""
+    if not shutil.which("valgrind"):
+        raise RuntimeError("valgrind is not installed")
+    n2 = a.requests
+    n1 = n2 // 3
+    res = {}
+    for p in depths:
+        for t in tests:
+            for k in kinds:
+                extra = a.frtrio_args.split() if k == "frtrio" else []
+                i1 = _instructions(Server, k, workdir, extra, a.cluster, t, n1, a.clients, p,
+                                   a.timeout)
+                i2 = _instructions(Server, k, workdir, extra, a.cluster, t, n2, a.clients, p,
+                                   a.timeout)
+                res[(t, p, k)] = (i2 - i1) / (n2 - n1)
+                print(f"  {t:>6} P={p:<3} {k:>6}: {res[(t, p, k)]:>10,.0f} instructions/request",
+                      flush=True)
+    ratios = [(x, y) for x, y in (("frtrio", "bare"), ("frtrio", "redis")) if x in kinds and y in kinds]
+    head = ["test", "P"] + kinds + [f"{x}/{y}" for x, y in ratios]
+    rows = []
+    for p in depths:
+        for t in tests:
+            row = [t, str(p)] + [f"{res[(t, p, k)]:,.0f}" for k in kinds]
+            row += [f"{res[(t, p, x)] / res[(t, p, y)]:.2f}" for x, y in ratios]
+            rows.append(row)
+    mode = "cluster-enabled nodes owning every slot" if a.cluster else "standalone"
+    return [f"# instructions per request (valgrind cachegrind), {mode}: redis-benchmark -t TEST "
+            f"-c {a.clients} -P P, -n {n2} minus -n {n1}"] + table(head, rows)
+
+
 # --- idle CPU -------------------------------------------------------------------------
 
 
