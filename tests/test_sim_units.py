@@ -460,4 +460,11 @@ def test_c14_convergence_check_compares_whole_slot_maps():
     b, nodes = view([(16001, 2)])
     del b.nodes[nodes[2].id]
     assert _owner_ids(b) == _owner_ids(view([(16001, 2)])[0])
+    # two node objects of one id (an old one still bound, a new one listed)
+    # side by side: one run, as in a map where one object holds them all
+    c, nodes = view()
+    twin = ClusterNode(nodes[1].id, flags=("master",))
+    c.nodes[twin.id] = twin
+    c.assign_slots(range(16000, 16100), twin)
+    assert _owner_ids(c) == _owner_ids(view([(s, 1) for s in range(16000, 16100)])[0])
     assert len(_owner_ids(a)) == 3 and sum(k for _, k in _owner_ids(a)) == 16384

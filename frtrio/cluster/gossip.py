@@ -88,7 +88,6 @@ def _changed_bytes(claims: bytes, have, nc):
                 yield i
 
 
-
 class BusCore(PacketBuilder, FailureDetection, ReplicaFailover):
     def __init__(self, core):
         self.core = core

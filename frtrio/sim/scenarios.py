@@ -20,15 +20,19 @@ from frtrio.store.db import unpacked
 
 def _owner_ids(st) -> tuple:
     """A node's slot map as runs of one owner: (owner id or "" for none,
-    number of slots), in slot order. Two maps are equal exactly when their
-    runs are (the walk in C, by groupby: the convergence checks compare the
-    maps of every node)."""
-    ids = {id(n): n.id for n in st.nodes.values()}
-    ids[id(None)] = ""
-    runs = tuple((ids.get(id(owner)), len(list(g))) for owner, g in groupby(st.slots))
-    if any(i is None for i, _ in runs):  # a slot bound to a node the table no longer lists
-        runs = tuple((owner.id if owner else "", len(list(g))) for owner, g in groupby(st.slots))
-    return runs
+    number of slots), in slot order, adjacent runs always of different
+    owners, so two maps are equal exactly when their runs are
+    (``itertools.groupby`` walks the table in C: the convergence checks
+    compare the maps of every node)."""
+    runs: list[tuple[str, int]] = []
+    for owner, g in groupby(st.slots):
+        i = "" if owner is None else owner.id
+        k = len(list(g))
+        if runs and runs[-1][0] == i:  # (two node objects of one id)
+            runs[-1] = (i, runs[-1][1] + k)
+        else:
+            runs.append((i, k))
+    return tuple(runs)
 
 
 def _has(cmd: bytes) -> bool:
