@@ -179,7 +179,7 @@ def _instructions(Server, kind: str, workdir: str, extra: list[str], cluster: bo
             p.wait(10)
     with open(os.path.join(srv.dir, "stderr.log"), errors="replace") as f:
         for line in f:
-            if "I   refs:" in line or "I refs:" in line:
+            if "I   refs:" in line:  # (valgrind's summary: "==pid== I   refs:  1,234")
                 return int(line.split(":", 1)[1].strip().replace(",", ""))
     raise RuntimeError(f"no instruction count from valgrind for {kind}; see {srv.dir}")
 
