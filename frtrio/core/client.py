@@ -68,6 +68,7 @@ class Client:
         "qbuf",
         "argv_count",
         "argv_mem",
+        "argv_arr",
         "mem_counted",
         "qbuf_alloc",
         "qb_alloc",
@@ -116,6 +117,7 @@ class Client:
         self.qbuf = 0
         self.argv_count = 0
         self.argv_mem = 0  # the arguments of a half-read request (CLIENT LIST argv-mem)
+        self.argv_arr = 0  # ...and their pointer array (counted in tot-mem, not argv-mem)
         self.mem_counted = 0  # its share of Server.clients_mem (the cron's last count)
         self.qbuf_alloc = 0  # room reserved for a big argument being read (client memory)
         # Redis's buffers as it would size them (frtrio/core/iobufs.py): the
@@ -126,9 +128,11 @@ class Client:
         self.qb_bulk = -1
         self.rb_size = 16384
         self.rb_peak = 16384
-        # (Redis's buf_peak_last_reset_time starts at the client's creation:
-        # the peak of a new client is not reset at the cron's first visit)
-        self.rb_reset_ms = server.now_ms
+        # (Redis 7.0 starts buf_peak_last_reset_time at the creation's unix
+        # time in seconds, which its cron compares with milliseconds: the
+        # cron's first visit resets a new client's peak, the next shrinks
+        # its reply buffer to 1 KB; measured on redis-server 7.0.15)
+        self.rb_reset_ms = server.now_ms // 1000
         self.tot_net_in = 0
         self.tot_net_out = 0
         self.tot_cmds = 0

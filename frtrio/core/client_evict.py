@@ -122,7 +122,7 @@ def client_memory(c, extra: int = 0) -> int:
     """CLIENT LIST's ``tot-mem`` of client ``c`` (``extra``: the running
     command's argv array, while it runs)."""
     mem = obuf_memory(c) + querybuf_memory(c) + CLIENT_STRUCT + c.rb_size
-    mem += c.argv_mem + extra + multi_memory(c)
+    mem += c.argv_mem + c.argv_arr + extra + multi_memory(c)
     if c.subscriptions or c.psubscriptions or c.ssubscriptions:
         mem += pubsub_memory(c)
     if c.tracking is not None:

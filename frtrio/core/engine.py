@@ -823,7 +823,7 @@ class Server:
             todo -= 1
             if clients.get(c.id) is not c:
                 continue  # gone meanwhile
-            if (not (c.qbuf or c.out_bytes or c.argv_mem or c.qbuf_alloc) and c.qb_bulk < 0
+            if (not (c.qbuf or c.out_bytes or c.argv_mem or c.argv_arr or c.qbuf_alloc) and c.qb_bulk < 0
                     and c.rb_peak < c.rb_size < _QUIET_RB):
                 alloc = c.qb_alloc
                 if alloc <= _iobufs.SPARE_KEPT or (

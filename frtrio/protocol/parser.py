@@ -318,6 +318,11 @@ class RequestParser:
             return 0
         return sum(map(len, args))
 
+    def argv_count(self) -> int:
+        """How many arguments of a half-read request are already taken off
+        the buffer (Redis's c->argc while it reads), 0 between requests."""
+        return len(self._args) if self._argc else 0
+
     def query_alloc(self) -> int:
         """What Redis's query buffer would hold allocated now: while a big
         bulk argument (32 KB or more) is read, room for all of it (Redis

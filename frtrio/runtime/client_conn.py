@@ -18,6 +18,7 @@ import trio
 
 from frtrio.core import iobufs
 from frtrio.core.client import F
+from frtrio.core.client_evict import PTR
 from frtrio.core.iobufs import BIG_ARG, IOBUF_LEN
 from frtrio.commands.dump import waits_for_migrate
 from frtrio.core.effects import RunMigrate, RunScript, ServeMigration, ServeReplica, Sleep
@@ -183,16 +184,18 @@ class ClientConn:
                 # would reserve for a big one count as client memory (and
                 # in used_memory at once, as Redis's allocator counts them;
                 # the cron recounts every client)
-                old = c.argv_mem
+                old = c.argv_mem + c.argv_arr
                 c.argv_mem = parser.argv_memory()
-                srv.clients_mem += c.argv_mem - old
-                c.mem_counted += c.argv_mem - old
+                c.argv_arr = PTR * parser.argv_count()
+                d = c.argv_mem + c.argv_arr - old
+                srv.clients_mem += d
+                c.mem_counted += d
                 c.qbuf_alloc = parser.query_alloc()
                 c.qb_bulk = parser.bulk_len()
-            elif c.argv_mem or c.qbuf_alloc or c.qb_bulk >= 0:
-                srv.clients_mem -= c.argv_mem
-                c.mem_counted -= c.argv_mem
-                c.argv_mem = c.qbuf_alloc = 0
+            elif c.argv_mem or c.argv_arr or c.qbuf_alloc or c.qb_bulk >= 0:
+                srv.clients_mem -= c.argv_mem + c.argv_arr
+                c.mem_counted -= c.argv_mem + c.argv_arr
+                c.argv_mem = c.argv_arr = c.qbuf_alloc = 0
                 c.qb_bulk = -1
             if srv.cev is not None:
                 # the query buffer and a half-read request's arguments
@@ -275,6 +278,11 @@ class ClientConn:
                 if c.out:  # replies still queued for a client that stopped writing
                     await self._flush_quiet()
                 return
+            if c.qb_bulk >= BIG_ARG:
+                # Redis makes room as it reads: a cron that trimmed the
+                # buffer to the argument's length while this task waited
+                # is undone by the read that brings the rest
+                iobufs.before_read(c, pending, c.qb_bulk)
             c.tot_net_in += len(data)
             srv.stats["total_net_input_bytes"] += len(data)
             parser.feed(data)
