@@ -184,17 +184,16 @@ class ClientConn:
                 # would reserve for a big one count as client memory (and
                 # in used_memory at once, as Redis's allocator counts them;
                 # the cron recounts every client)
-                old = c.argv_mem + c.argv_arr
+                old = c.argv_mem
                 c.argv_mem = parser.argv_memory()
-                c.argv_arr = PTR * parser.argv_count()
-                d = c.argv_mem + c.argv_arr - old
-                srv.clients_mem += d
-                c.mem_counted += d
+                c.argv_arr = PTR * parser.argv_count()  # (in tot-mem only)
+                srv.clients_mem += c.argv_mem - old
+                c.mem_counted += c.argv_mem - old
                 c.qbuf_alloc = parser.query_alloc()
                 c.qb_bulk = parser.bulk_len()
             elif c.argv_mem or c.argv_arr or c.qbuf_alloc or c.qb_bulk >= 0:
-                srv.clients_mem -= c.argv_mem + c.argv_arr
-                c.mem_counted -= c.argv_mem + c.argv_arr
+                srv.clients_mem -= c.argv_mem
+                c.mem_counted -= c.argv_mem
                 c.argv_mem = c.argv_arr = c.qbuf_alloc = 0
                 c.qb_bulk = -1
             if srv.cev is not None:
