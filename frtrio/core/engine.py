@@ -826,18 +826,20 @@ class Server:
             if (not (c.qbuf or c.out_bytes or c.argv_mem or c.argv_arr or c.qbuf_alloc) and c.qb_bulk < 0
                     and c.rb_peak < c.rb_size < _QUIET_RB):
                 alloc = c.qb_alloc
-                if alloc <= _iobufs.SPARE_KEPT or (
-                        now - c.last_interaction_ms < _QUIET_IDLE_MS
-                        and (alloc <= _iobufs.RESIZE_THRESHOLD or alloc // 2 <= c.qb_peak)):
+                idle = now - c.last_interaction_ms >= _QUIET_IDLE_MS
+                if idle or alloc <= _iobufs.RESIZE_THRESHOLD or alloc // 2 <= c.qb_peak:
                     # a quiet client (most of them, in a busy cluster with
                     # many connections): the visit's outcome without its
-                    # arithmetic. Nothing is buffered, and neither buffer
-                    # is resized: the query buffer's room is kept, the
-                    # reply buffer is too small to shrink and was not
-                    # filled. So only the peaks move (the query buffer's
-                    # to 0; the reply buffer's to 0 when its reset is due)
-                    # and its share of client memory is 0 (tested equal to
-                    # _visit_buffers in tests/test_iobufs_cron.py)
+                    # arithmetic. Nothing is buffered, and the reply buffer
+                    # is too small to shrink and was not filled: the query
+                    # buffer's room is freed if the client was idle for
+                    # more than 2 s, else kept (not trimmed); the peaks move
+                    # (the query buffer's to 0; the reply buffer's to 0
+                    # when its reset is due) and its share of client memory
+                    # is 0 (tested equal to _visit_buffers in
+                    # tests/test_iobufs_cron.py)
+                    if idle and alloc > _iobufs.SPARE_KEPT:
+                        c.qb_alloc = 0
                     c.qb_peak = 0
                     if resizing and reset >= 0 and now - c.rb_reset_ms >= reset:
                         c.rb_peak = 0
