@@ -354,8 +354,7 @@ def make_bus(my="b", others=("a", "c"), mode="strict"):
             state.add_node(n)
         n.config_epoch = i + 1
         hi = 16383 if i == len(names) - 1 else (i + 1) * per - 1
-        for s in range(i * per, hi + 1):
-            state.assign_slot(s, n)
+        state.assign_slots(range(i * per, hi + 1), n)
     state.current_epoch = len(names)
     state.state_ok = True
     state.size = len(names)

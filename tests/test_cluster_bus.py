@@ -74,8 +74,7 @@ def make_cluster(my="b", others=("a", "c"), node_timeout=3000, slots_each=True):
         n.config_epoch = i + 1
         if slots_each:
             hi = 16383 if i == len(names) - 1 else (i + 1) * per - 1
-            for s in range(i * per, hi + 1):
-                state.assign_slot(s, n)
+            state.assign_slots(range(i * per, hi + 1), n)
     state.current_epoch = len(names)
     state.state_ok = True
     state.size = len(names)

@@ -104,12 +104,9 @@ def _build_state(myself_is_replica: bool) -> ClusterState:
     for n in (a, b, c, r, x):
         st.add_node(n)
     st.set_master(r, b)
-    for s in range(0, 5461):
-        st.assign_slot(s, a)
-    for s in range(5461, 10923):
-        st.assign_slot(s, b)
-    for s in range(10923, 16383):
-        st.assign_slot(s, c)
+    st.assign_slots(range(0, 5461), a)
+    st.assign_slots(range(5461, 10923), b)
+    st.assign_slots(range(10923, 16383), c)
     st.state_ok = True
     assert st.check_consistency() == []
     return st

@@ -94,12 +94,11 @@ class H:
             st.set_master(r, b)
             b.config_epoch, c.config_epoch, a.config_epoch, x.config_epoch = 2, 3, 1, 4
             st.current_epoch = 4
-            for s in range(0, 5461):
-                st.assign_slot(s, a)
-            for s in range(5461, 10923):
-                st.assign_slot(s, b)
-            for s in range(10923, 16383):
-                st.assign_slot(s, c)
+            # (in three runs: the bulk binding is tested equal to binding
+            # slot by slot, test_c14_assign_slots_binds_as_assign_slot_one_by_one)
+            st.assign_slots(range(0, 5461), a)
+            st.assign_slots(range(5461, 10923), b)
+            st.assign_slots(range(10923, 16383), c)
             st.state_ok = True
         st.first_update_call = T0 - 10_000  # past the startup hold
         self.st = st
