@@ -235,12 +235,17 @@ def _is_set(v) -> bool:
 # --- ZADD / ZINCRBY ----------------------------------------------------------------
 
 
+_ZADD_FLAGS = frozenset((b"nx", b"xx", b"ch", b"incr", b"gt", b"lt"))
+
+
 def zadd_generic(c, argv, incr: bool):
     nx = xx = gt = lt = ch = False
     i = 2
     n = len(argv)
     while i < n:
         o = argv[i].lower()
+        if o not in _ZADD_FLAGS:
+            break  # (the first score)
         if o == b"nx":
             nx = True
         elif o == b"xx":
@@ -251,10 +256,8 @@ def zadd_generic(c, argv, incr: bool):
             incr = True
         elif o == b"gt":
             gt = True
-        elif o == b"lt":
-            lt = True
         else:
-            break
+            lt = True
         i += 1
     elements = n - i
     if elements % 2 or not elements:
@@ -276,7 +279,7 @@ def zadd_generic(c, argv, incr: bool):
         z = ZSetValue(listpack=not (limits[0] == 0 or limits[1] < len(argv[i + 1])))
         c.db.set(key, z)
     else:
-        limits = _limits(c) if z.listpack else None
+        limits = None  # (read when a new member goes into a listpack: _grow)
     added = updated = processed = 0
     newscore = None
     try:
