@@ -1489,16 +1489,19 @@ class Server:
             self.feed_monitors(c, redact(cmd.fullname, argv))
         tracked = self.tracking.tracking_clients
         if r is not _NO_REPLY:
-            if (type(r) is bytes or r is OK) and not c.reply_mode:
+            t = type(r)
+            if (r is OK or t is bytes or t is int) and not c.reply_mode:
                 # the common replies, without the generic encoder's dispatch
                 if r is OK:
                     b = _OK_BYTES
+                elif t is int:
+                    b = _SMALL_INT[r] if 0 <= r < 1024 else b":%d\r\n" % r
                 else:
                     n = len(r)
                     b = (b"$%d\r\n" % n) + r + b"\r\n"
                 c.out.append(b)
                 c.out_bytes += len(b)
-            elif type(r) is BlockOn:
+            elif t is BlockOn:
                 if self.blocking is None:
                     raise RuntimeError("blocking command without a registry")
                 self.blocking.block(c, r)
@@ -1524,5 +1527,6 @@ _NOPERM = {
     4: "NOPERM this user has no permissions to access one of the channels used as arguments",
 }
 _OK_BYTES = b"+OK\r\n"
+_SMALL_INT = [b":%d\r\n" % i for i in range(1024)]
 _ASKING = F.ASKING
 _MASTER = F.MASTER
