@@ -120,6 +120,48 @@ def test_c16_the_shortcut_is_taken_for_an_idle_client_and_frees_its_room_on_time
     assert c.rb_peak == 0 and c.rb_reset_ms == srv.now_ms and c.rb_size == 1024
 
 
+def test_c16_the_cron_visits_clients_in_redis_rotation():
+    """The clients cron visits numclients/hz clients a call (5 at least) in
+    turn, the rotation taken from a snapshot of the clients (newest last)
+    and renewed when it runs out; a client freed meanwhile uses up its turn
+    unvisited. The visits (every client made busy so each takes the full
+    visit) come in the order of that rule, written out plainly here, while
+    clients come and go between calls."""
+    rng = random.Random(16)
+    srv = Server(Config(), random.Random(1))
+    srv.now_ms = 1_000_000
+    seen: list = []
+    srv._visit_buffers = lambda c, *a: seen.append(c.id)
+    queue: list = []
+    want: list = []
+    for step in range(400):
+        op = rng.random()
+        if op < 0.3 or not srv.clients:
+            for _ in range(rng.randrange(1, 4)):
+                c = srv.new_client("10.0.0.1:%d" % step, "")
+                c.out_bytes = 1  # (not quiet: the full visit)
+        elif op < 0.5:
+            srv.free_client(rng.choice(list(srv.clients.values())))
+        else:
+            hz = rng.choice([1, 3, 10, 50])
+            clients = srv.clients
+            n = len(clients)
+            todo = max(n // hz, min(n, 5))
+            while todo > 0:
+                if not queue:
+                    queue = list(clients.values())[::-1]
+                    if not queue:
+                        break
+                c = queue.pop()
+                todo -= 1
+                if clients.get(c.id) is c:
+                    want.append(c.id)
+            srv.now_ms += 100
+            srv.resize_client_buffers(hz)
+            assert seen == want
+    assert len(want) > 500
+
+
 # --- a cron visit while a big argument is half read (simulator) -------------------
 
 _HALF_SEEN: list = []

@@ -813,42 +813,51 @@ class Server:
         resizing = self.reply_buffer_resizing
         peaks = self.client_peaks
         peaks.tick(now)
+        due = resizing and reset >= 0  # (the reply buffer's peak period runs)
+        spare = _iobufs.SPARE_KEPT
+        small = _iobufs.RESIZE_THRESHOLD
         while todo > 0:
             if not q:
                 q = self._buffers_queue = list(clients.values())
                 q.reverse()
                 if not q:
                     break
-            c = q.pop()
-            todo -= 1
-            if clients.get(c.id) is not c:
-                continue  # gone meanwhile
-            if (not (c.qbuf or c.out_bytes or c.argv_mem or c.argv_arr or c.qbuf_alloc) and c.qb_bulk < 0
-                    and c.rb_peak < c.rb_size < _QUIET_RB):
-                alloc = c.qb_alloc
-                idle = now - c.last_interaction_ms >= _QUIET_IDLE_MS
-                if idle or alloc <= _iobufs.RESIZE_THRESHOLD or alloc // 2 <= c.qb_peak:
-                    # a quiet client (most of them, in a busy cluster with
-                    # many connections): the visit's outcome without its
-                    # arithmetic. Nothing is buffered, and the reply buffer
-                    # is too small to shrink and was not filled: the query
-                    # buffer's room is freed if the client was idle for
-                    # more than 2 s, else kept (not trimmed); the peaks move
-                    # (the query buffer's to 0; the reply buffer's to 0
-                    # when its reset is due) and its share of client memory
-                    # is 0 (tested equal to _visit_buffers in
-                    # tests/test_iobufs_cron.py)
-                    if idle and alloc > _iobufs.SPARE_KEPT:
-                        c.qb_alloc = 0
-                    c.qb_peak = 0
-                    if resizing and reset >= 0 and now - c.rb_reset_ms >= reset:
-                        c.rb_peak = 0
-                        c.rb_reset_ms = now
-                    if c.mem_counted:
-                        self.clients_mem -= c.mem_counted
-                        c.mem_counted = 0
+            # the rotation's next clients: the queue's last ``todo``, last
+            # first (one slice instead of a pop each)
+            k = todo if todo < len(q) else len(q)
+            batch = q[-k:]
+            del q[-k:]
+            todo -= k
+            for c in reversed(batch):
+                if clients.get(c.id) is not c:
+                    continue  # gone meanwhile
+                if (c.qbuf or c.out_bytes or c.argv_mem or c.argv_arr or c.qbuf_alloc
+                        or c.qb_bulk >= 0 or not c.rb_peak < c.rb_size < _QUIET_RB):
+                    self._visit_buffers(c, now, reset, resizing, peaks)
                     continue
-            self._visit_buffers(c, now, reset, resizing, peaks)
+                # a quiet client (most of them, in a busy cluster with many
+                # connections): the visit's outcome without its arithmetic.
+                # Nothing is buffered, and the reply buffer is too small to
+                # shrink and was not filled: the query buffer's room is
+                # freed if the client was idle for more than 2 s, else kept
+                # unless the trim applies (then the full visit); the peaks
+                # move (the query buffer's to 0; the reply buffer's to 0
+                # when its reset is due) and its share of client memory is 0
+                # (tested equal to _visit_buffers in tests/test_iobufs_cron.py)
+                alloc = c.qb_alloc
+                if alloc > spare:
+                    if now - c.last_interaction_ms >= _QUIET_IDLE_MS:
+                        c.qb_alloc = 0
+                    elif alloc > small and alloc // 2 > c.qb_peak:
+                        self._visit_buffers(c, now, reset, resizing, peaks)
+                        continue
+                c.qb_peak = 0
+                if due and now - c.rb_reset_ms >= reset:
+                    c.rb_peak = 0
+                    c.rb_reset_ms = now
+                if c.mem_counted:
+                    self.clients_mem -= c.mem_counted
+                    c.mem_counted = 0
 
     def _visit_buffers(self, c, now: int, reset: int, resizing: bool, peaks) -> None:
         """One client's clientsCron visit (``resize_client_buffers``)."""
