@@ -562,6 +562,20 @@ def _buffers(conn, name: str) -> dict:
     raise AssertionError("no client named %s" % name)
 
 
+@pytest.fixture(scope="module")
+def buf_pair(redis_proc):
+    """A frtrio and a redis-server of their own for the buffer tests below:
+    the clients cron visits numclients/hz clients a tick (5 at least), so
+    on the session's servers, with connections other tests left open, a
+    client may wait up to a second for its first visit (``redis_proc``:
+    skipped or failed as the session's servers are when redis-server is
+    missing)."""
+    procs = (ServerProc("frtrio").start(), ServerProc("redis").start())
+    yield procs
+    for p in procs:
+        p.cleanup()
+
+
 def _side_by_side(procs, name, steps):
     """Run ``steps`` (functions of (control conn, test conn)) on both
     servers in lockstep; after each, the buffer fields of the test client."""
@@ -590,7 +604,7 @@ def _side_by_side(procs, name, steps):
 
 
 @pytest.mark.slow
-def test_c16_reply_and_query_buffer_sizes_side_by_side(frtrio_proc, redis_proc):
+def test_c16_reply_and_query_buffer_sizes_side_by_side(buf_pair):
     """CLIENT LIST's buffer fields follow Redis's resizing (upstream
     unit/replybufsize, unit/querybuf): an idle client's reply buffer
     shrinks to 1 KB once its peak is reset, a client reading big replies
@@ -626,7 +640,7 @@ def test_c16_reply_and_query_buffer_sizes_side_by_side(frtrio_proc, redis_proc):
     # argument was the peak; the next trims it to the new peak, none)
     steps = ([sleep(0), reset_fast, big_value] + [get_big] * 5
              + [big_arg, sleep(0.35), small_arg])
-    seen = _side_by_side((frtrio_proc, redis_proc), "bufs", steps)
+    seen = _side_by_side(buf_pair, "bufs", steps)
     assert seen["frtrio"] == seen["redis"]
     rbs = [s["rbs"] for s in seen["redis"]]
     assert rbs[1] == 1024 and rbs[-4] == 16384  # it did shrink, then grow back
@@ -634,7 +648,7 @@ def test_c16_reply_and_query_buffer_sizes_side_by_side(frtrio_proc, redis_proc):
     assert qfree[0] > 400000 and qfree[1] == 0 and 16384 < qfree[2] < 32768
 
 
-def test_c16_cron_during_a_big_argument_side_by_side(frtrio_proc, redis_proc):
+def test_c16_cron_during_a_big_argument_side_by_side(buf_pair):
     """A cron run while a 400 KB argument is half read trims the query
     buffer to the argument's length; the read that brings the rest makes
     room again, so when the command is done the buffer has the room Redis
@@ -654,14 +668,14 @@ def test_c16_cron_during_a_big_argument_side_by_side(frtrio_proc, redis_proc):
         t.send(req[half:])
         assert t.read_reply() == b"+OK\r\n"
 
-    seen = _side_by_side((frtrio_proc, redis_proc), "halfbig", [first_part, rest])
+    seen = _side_by_side(buf_pair, "halfbig", [first_part, rest])
     assert seen["frtrio"] == seen["redis"]
     # mid-argument: trimmed to the argument; after it: room for another
     assert [s["qbuf-free"] for s in seen["redis"]] == [400000 - 100000, 458742]
 
 
 @pytest.mark.slow
-def test_c16_idle_query_buffer_freed_side_by_side(frtrio_proc, redis_proc):
+def test_c16_idle_query_buffer_freed_side_by_side(buf_pair):
     """A client idle for more than 2 seconds has its query buffer's spare
     room freed (qbuf + qbuf-free = 0), on both servers alike."""
     def idle(ctl, t):
@@ -670,7 +684,7 @@ def test_c16_idle_query_buffer_freed_side_by_side(frtrio_proc, redis_proc):
     def ping(ctl, t):
         assert t.cmd("PING") == b"+PONG\r\n"
 
-    seen = _side_by_side((frtrio_proc, redis_proc), "idle", [ping, idle, ping])
+    seen = _side_by_side(buf_pair, "idle", [ping, idle, ping])
     assert seen["frtrio"] == seen["redis"]
     q = [s["qbuf"] + s["qbuf-free"] for s in seen["redis"]]
     assert q[0] > 16384 and q[1] == 0 and q[2] > 16384
