@@ -665,3 +665,34 @@ def test_keys_do_not_expire_while_clients_are_paused(frtrio_proc, redis_proc):
         c.close()
     assert outs[0] == outs[1]
     assert outs[0][7] == 0 and outs[0][-1] == 2
+
+
+def test_engine_an_overwrite_signals_a_waited_key_and_the_hook_follows_the_waiters():
+    """An overwrite of a key some client waits on marks the key ready, as
+    Redis's setKey signals it (an XREAD waiting on a stream that a SET
+    replaces is looked at again). Db.set reports overwrites only while a
+    client waits on some key (one call less per SET otherwise): the hook
+    is on from the first waiter to the last, a keyless block (WAIT) never
+    turns it on."""
+    srv = make_server()
+    a, b, w = srv.new_client(), srv.new_client(), srv.new_client()
+    assert all(db.on_overwrite is None for db in srv.dbs)
+    ex(srv, w, "XADD", "s", "1-1", "f", "v")
+    ex(srv, w, "SET", "plain", "1")
+    ex(srv, a, "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+    assert a.blocked is not None
+    assert all(db.on_overwrite is not None for db in srv.dbs)
+    ex(srv, b, "BLPOP", "l1", "l2", "0")
+    srv.ready_keys.clear()
+    srv.dbs[0].set(b"plain", b"2")  # nobody waits on it
+    assert not srv.ready_keys
+    srv.dbs[0].set(b"s", b"now a string")
+    assert (0, b"s") in srv.ready_keys
+    srv.ready_keys.clear()
+    srv.free_client(a)
+    assert srv.dbs[0].on_overwrite is not None  # b still waits
+    srv.free_client(b)
+    assert not srv.blocking.waiters
+    assert all(db.on_overwrite is None for db in srv.dbs)
+    ex(srv, w, "WAIT", "1", "0")
+    assert w.blocked is not None and srv.dbs[0].on_overwrite is None

@@ -103,6 +103,9 @@ class BlockingRegistry:
         c.blocked = b
         if not b.keys:
             self.keyless[c.id] = c
+            return
+        if not self.waiters:
+            self.server.overwrites_signalled(True)  # (the first waiter)
         for k in b.keys:
             self.waiters.setdefault((b.db.id, k), {})[c.id] = c
 
@@ -117,6 +120,8 @@ class BlockingRegistry:
                 w.pop(c.id, None)
                 if not w:
                     del self.waiters[(b.db.id, k)]
+                    if not self.waiters:
+                        self.server.overwrites_signalled(False)  # (the last one)
         c.blocked = None
 
     def unblock(self, c, reply) -> None:

@@ -131,7 +131,7 @@ class Server:
         self.dbs = [Db(i) for i in range(n)]
         for db in self.dbs:
             db.on_delete = self._key_deleted
-            db.on_overwrite = self.signal_key_ready
+            # (on_overwrite: set while a client waits on a key, overwrites_signalled)
             db.on_expire = self._key_expired
         self.clients: dict[int, Client] = {}
         self.next_client_id = 1
@@ -1114,6 +1114,15 @@ class Server:
                         w[k] = True
                     continue
                 c.flags |= F.DIRTY_CAS
+
+    def overwrites_signalled(self, on: bool) -> None:
+        """Whether ``Db.set`` reports an overwritten key (``signal_key_ready``):
+        only while some client waits on a key (the blocking registry turns it
+        on with its first waiter and off with its last); any other overwrite
+        would find nobody to serve, at the cost of a call per SET."""
+        fn = self.signal_key_ready if on else None
+        for db in self.dbs:
+            db.on_overwrite = fn
 
     def signal_key_ready(self, db: Db, key: bytes) -> None:
         """A list/zset key got elements: blocked clients may be served."""
