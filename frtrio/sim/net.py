@@ -223,9 +223,10 @@ class SimStream(trio.abc.HalfCloseableStream):
         if self._send_busy:
             raise BlockingIOError(errno.EAGAIN, "another task is sending on this stream")
         net = self.net
-        pu = net.paused_until.get(self.host)
-        if pu is not None and pu > trio.current_time():
-            raise BlockingIOError(errno.EAGAIN, "the host is paused")
+        if net.paused_until:
+            pu = net.paused_until.get(self.host)
+            if pu is not None and pu > trio.current_time():
+                raise BlockingIOError(errno.EAGAIN, "the host is paused")
         self._push_checked(data)
         return len(data)
 
@@ -365,7 +366,9 @@ class SimNet:
     # --- delivery -------------------------------------------------------------
 
     def _delay(self, src: str, dst: str) -> float:
-        lo, hi = self.latency.get((src, dst), self.default_latency)
+        # (no per-link latency in most runs: no key tuple to build)
+        lo, hi = self.latency.get((src, dst), self.default_latency) if self.latency \
+            else self.default_latency
         if hi <= 0:
             return 0.0
         if hi <= lo:
