@@ -191,7 +191,7 @@ class ClientConn:
                 c.mem_counted += c.argv_mem - old
                 c.qbuf_alloc = parser.query_alloc()
                 c.qb_bulk = parser.bulk_len()
-            elif c.argv_mem or c.argv_arr or c.qbuf_alloc or c.qb_bulk >= 0:
+            elif c.argv_arr or c.qbuf_alloc or c.qb_bulk >= 0:  # (argv_mem > 0 means argv_arr > 0)
                 srv.clients_mem -= c.argv_mem
                 c.mem_counted -= c.argv_mem
                 c.argv_mem = c.argv_arr = c.qbuf_alloc = 0
