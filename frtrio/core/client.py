@@ -66,7 +66,6 @@ class Client:
         "psubscriptions",
         "ssubscriptions",
         "qbuf",
-        "argv_count",
         "argv_mem",
         "argv_arr",
         "mem_counted",
@@ -115,7 +114,6 @@ class Client:
         self.psubscriptions: dict = {}
         self.ssubscriptions: dict = {}
         self.qbuf = 0
-        self.argv_count = 0
         self.argv_mem = 0  # the arguments of a half-read request (CLIENT LIST argv-mem)
         self.argv_arr = 0  # ...and their pointer array (counted in tot-mem, not argv-mem)
         self.mem_counted = 0  # its share of Server.clients_mem (the cron's last count)
