@@ -690,6 +690,31 @@ def test_c16_idle_query_buffer_freed_side_by_side(buf_pair):
     assert q[0] > 16384 and q[1] == 0 and q[2] > 16384
 
 
+@pytest.mark.slow
+def test_c16_query_buffer_room_is_made_as_the_client_reads_side_by_side(buf_pair):
+    """Redis makes query-buffer room when it reads: a client that has sent
+    nothing has an empty buffer's room (qbuf-free=4), and a client idle for
+    more than 2 s, whose room the cron freed, gets room again with the read
+    of its next command, so its own CLIENT INFO shows it. frtrio used to
+    make the room before waiting for data (qbuf-free=20474 for a silent
+    client, 0 in the idle client's own CLIENT INFO)."""
+    got = {}
+    for p in buf_pair:
+        ctl, t = p.conn(), p.conn()
+        try:
+            time.sleep(0.3)  # (the cron's first visits)
+            silent = [dict(line) for line in client_fields(ctl.cmd("CLIENT", "LIST"))
+                      if dict(line).get("cmd") == "NULL"]
+            time.sleep(3.3)
+            own = dict(client_fields(t.cmd("CLIENT", "INFO"))[0])
+            got[p.kind] = ([x["qbuf-free"] for x in silent], own["qbuf"], own["qbuf-free"])
+        finally:
+            ctl.close()
+            t.close()
+    assert got["frtrio"] == got["redis"]
+    assert got["redis"][0] == ["4"] and int(got["redis"][2]) > 16384
+
+
 def test_c16_new_client_peak_is_reset_at_the_crons_first_visit():
     """Redis 7.0 sets a new client's buf_peak_last_reset_time to the unix
     time in seconds and its cron compares it with milliseconds, so the

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+from frtrio.core.iobufs import sds_room
 from frtrio.protocol.reply import ErrorReply, encode, encode_error
 
 if TYPE_CHECKING:
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from frtrio.core.engine import Server
     from frtrio.store.db import Db
 
+
+_EMPTY_QB = sds_room(0)  # the room of an sds made empty to be appended to (type 8)
 
 class F:
     """Client flag bits (``Client.flags``), named after Redis's CLIENT_*
@@ -121,7 +124,7 @@ class Client:
         # Redis's buffers as it would size them (frtrio/core/iobufs.py): the
         # query buffer's room, its recent peak, the bulk argument being read
         # (-1: none); the reply buffer's size, its peak, when that was reset
-        self.qb_alloc = 0
+        self.qb_alloc = _EMPTY_QB  # (Redis's sdsempty() query buffer: 4 bytes of room)
         self.qb_peak = 0
         self.qb_bulk = -1
         self.rb_size = 16384

@@ -265,8 +265,10 @@ class ClientConn:
                 continue
             bl = parser._bulklen
             pending = c.qbuf = len(parser.buf) - parser.pos  # (parser.pending())
-            if c.qb_alloc - pending < IOBUF_LEN or c.qb_bulk >= BIG_ARG:
-                iobufs.before_read(c, pending, c.qb_bulk)  # (Redis's query buffer room)
+            if c.qb_bulk >= BIG_ARG:
+                # a big argument's header was parsed: Redis makes room for all
+                # of it at once (processMultibulkBuffer's hint), before it reads
+                iobufs.before_read(c, pending, c.qb_bulk)
             if bl > RECV_SIZE:
                 # a big argument: read what remains of it at once, as
                 # Redis does (its query buffer is made room for it whole)
@@ -277,10 +279,10 @@ class ClientConn:
                 if c.out:  # replies still queued for a client that stopped writing
                     await self._flush_quiet()
                 return
-            if c.qb_bulk >= BIG_ARG:
-                # Redis makes room as it reads: a cron that trimmed the
-                # buffer to the argument's length while this task waited
-                # is undone by the read that brings the rest
+            if c.qb_alloc - pending < IOBUF_LEN or c.qb_bulk >= BIG_ARG:
+                # the room Redis's readQueryFromClient makes as it reads (so a
+                # cron that trimmed or freed the buffer while this task waited
+                # is undone by the read, as on redis-server)
                 iobufs.before_read(c, pending, c.qb_bulk)
             c.tot_net_in += len(data)
             srv.stats["total_net_input_bytes"] += len(data)
