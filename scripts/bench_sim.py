@@ -6,6 +6,7 @@
     PYTHONPATH=$PWD python3 scripts/bench_sim.py --seeds 5 --scenarios cluster-faults,asm-faults
     PYTHONPATH=$PWD python3 scripts/bench_sim.py --busy-only --param driven=no   # client tasks
     PYTHONPATH=$PWD python3 scripts/bench_sim.py --instructions cluster-load     # (d): valgrind
+    PYTHONPATH=$PWD python3 scripts/bench_sim.py --instructions cluster-load --annotate 30
 
 (a) the busy scenarios, one seed each: ``cluster-load`` (6 cluster masters,
     100 clients per node, each doing about 1 op/s of SET/GET routed by slot)
@@ -202,18 +203,23 @@ def _one_run(name: str, seed: int, params: dict) -> None:
     print("requests %d" % (r.phase_marks["load_end"][1] - r.phase_marks["load_start"][1]))
 
 
-def instructions(name: str, params: dict, seed: int, short: float) -> str:
-    """Instructions per steady-state request (cachegrind; see (d))."""
+def instructions(name: str, params: dict, seed: int, short: float, annotate: int = 0) -> str:
+    """Instructions per steady-state request (cachegrind; see (d)); with
+    ``annotate``, also the C functions that executed most of them (the
+    interpreter's own, the allocator's, the C extensions'...)."""
     import re
     import shutil
+    import tempfile
 
     vg = shutil.which("valgrind")
     if vg is None:
         return "%-16s instructions: valgrind is not installed" % name
+    tmp = tempfile.mkdtemp(prefix="bench-sim-cg-")
+    outs = [os.path.join(tmp, "cg.%d" % i) if annotate else "/dev/null" for i in (1, 2)]
     procs = []
-    for d in (short, 2 * short):
+    for d, out_file in zip((short, 2 * short), outs):
         p = dict(params, duration=str(d))
-        cmd = [vg, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+        cmd = [vg, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=" + out_file,
                sys.executable, os.path.abspath(__file__), "--one-run", name, "--seed", str(seed)]
         cmd += ["--param=%s=%s" % kv for kv in p.items()]
         env = dict(os.environ, PYTHONHASHSEED="0")
@@ -228,9 +234,38 @@ def instructions(name: str, params: dict, seed: int, short: float) -> str:
             return "%-16s instructions: a run failed:\n%s" % (name, (out + err)[-2000:])
         got.append((int(m.group(1)), int(i.group(1).replace(",", ""))))
     (n1, i1), (n2, i2) = got
-    return ("%-16s seed %d %s: %.0f instructions per steady-state request (load phase %g s "
+    line = ("%-16s seed %d %s: %.0f instructions per steady-state request (load phase %g s "
             "minus %g s: %d requests)" % (name, seed, _p(params), (i2 - i1) / (n2 - n1),
                                           2 * short, short, n2 - n1))
+    if annotate:
+        line += "\n" + _top_functions(outs, n2 - n1, annotate)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return line
+
+
+def _top_functions(outs: list, requests: int, n: int) -> str:
+    """The ``n`` C functions with the most instructions per steady-state
+    request: the longer run's cachegrind counts minus the shorter's
+    (``cg_diff``, then ``cg_annotate``'s function table)."""
+    import re
+
+    diff = outs[1] + ".diff"
+    with open(diff, "w") as f:
+        r = subprocess.run(["cg_diff", outs[0], outs[1]], stdout=f, stderr=subprocess.PIPE,
+                           text=True)
+    if r.returncode:
+        return "  (cg_diff failed: %s)" % r.stderr.strip()[-300:]
+    table = subprocess.run(["cg_annotate", "--auto=no", diff], capture_output=True,
+                           text=True).stdout
+    rows = []
+    for ln in table.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(\S+):(\S+)", ln)
+        if m and m.group(3) != "PROGRAM":
+            where = m.group(3).rsplit("/", 2)
+            rows.append("  %8.0f %5s%%  %s (%s)" % (
+                int(m.group(1).replace(",", "")) / requests, m.group(2), m.group(4),
+                "/".join(where[-2:])))
+    return "\n".join(rows[:n]) or "  (cg_annotate printed no function table)"
 
 
 def _p(params: dict) -> str:
@@ -254,6 +289,9 @@ def main() -> int:
     ap.add_argument("--instructions", metavar="SCENARIO", default=None,
                     help="instructions per steady-state request of a busy scenario "
                          "(cachegrind; --short sets the shorter load phase, default 10 s)")
+    ap.add_argument("--annotate", type=int, default=0, metavar="N",
+                    help="with --instructions: the N C functions that executed the most "
+                         "instructions per steady-state request (cg_diff, cg_annotate)")
     ap.add_argument("--one-run", metavar="SCENARIO", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     extra = dict(kv.split("=", 1) for kv in a.param)
@@ -261,7 +299,8 @@ def main() -> int:
         _one_run(a.one_run, a.seed, extra)
         return 0
     if a.instructions:
-        print(instructions(a.instructions, extra, a.seed, a.short or 10.0), flush=True)
+        print(instructions(a.instructions, extra, a.seed, a.short or 10.0, a.annotate),
+              flush=True)
         return 0
     try:
         git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
