@@ -10,7 +10,9 @@
 
 (a) the busy scenarios, one seed each: ``cluster-load`` (6 cluster masters,
     100 clients per node, each doing about 1 op/s of SET/GET routed by slot)
-    and ``standalone-load`` (the same load on 6 standalone nodes), each with a
+    and ``standalone-load`` (the same load on 6 standalone nodes; both serve
+    clients and nodes' connections from the clock unless ``--param
+    driven=no`` / ``--param driven_nodes=no``), each with a
     30 and a 10 virtual s load phase. Reported
     for the load phase only (after the cluster formed, until the clients are
     told to stop): virtual seconds per CPU second of this process ("x real
@@ -26,8 +28,10 @@
 
 (c) the floor: the simulator's own cost per request (network, timers,
     Trio's run loop) with a bare echo task instead of a node, with client
-    tasks and with clients driven from the clock (as the busy scenarios'
-    clients are unless ``--param driven=no``).
+    tasks, with clients driven from the clock (as the busy scenarios'
+    clients are unless ``--param driven=no``), and with the echo also served
+    from the clock (as the busy scenarios' nodes are unless ``--param
+    driven_nodes=no``).
 
 CPU time is this process's (time.process_time), which other jobs on the
 machine disturb less than wall time; both are printed.
@@ -63,8 +67,14 @@ SEEDED = [
 
 
 def _load_phase(name: str, params: dict, seed: int):
+    import gc
+
     from frtrio.sim.scenario import run_scenario
 
+    # the worlds of earlier runs are cyclic garbage until a full collection
+    # (about 130 000 objects each for cluster-load): collected now, not in
+    # the middle of the run being measured, whose time it would add to
+    gc.collect()
     c0 = time.process_time()
     r = run_scenario(name, seed, params)
     cpu = time.process_time() - c0
@@ -114,15 +124,18 @@ def seeded(name: str, params: dict, n: int) -> str:
             % (name, _p(params), n, n / cpu, cpu / n, virtual / n, virtual / cpu, n / wall, bad))
 
 
-def floor(requests: int = 20000, clients: int = 600, driven: bool = False) -> str:
+def floor(requests: int = 20000, clients: int = 600, driven: bool = False,
+          served: bool = False) -> str:
     """The simulator's own cost per request, without a node or a workload:
     ``clients`` clients on the simulated network, each waiting a think time
     (0.5-1.5 virtual s), sending a PING and reading the reply, which a bare
     echo task sends back with ``try_send`` as the node does. As tasks: three
     timed wake-ups per request; ``driven``: clients driven from the clock
     as the scenarios' are (``SimClient.call_nowait``: callbacks, no task),
-    one task wake-up per request (the echo task's): the part of a request
-    the node cannot change."""
+    one task wake-up per request (the echo task's); ``served`` too: the
+    echo loop is a generator fed from the clock (``serve_from_clock``, as
+    the busy scenarios' nodes are), no task wake-up at all. The part of a
+    request the node cannot change."""
     import math
     import random
 
@@ -140,6 +153,18 @@ def floor(requests: int = 20000, clients: int = 600, driven: bool = False) -> st
         rng = random.Random(2)
         async with trio.open_nursery() as n:
             async def serve(s):
+                if served:
+                    def echo():
+                        while (yield 65536):
+                            s.try_send(b"+PONG\r\n")
+
+                    steps = echo()
+                    req = next(steps)
+                    while True:
+                        req = await s.serve_from_clock(steps, req)
+                        if req is None:
+                            return
+                        req = steps.send(await s.receive_some(req))  # (not in this bench)
                 while await s.receive_some(65536):
                     s.try_send(b"+PONG\r\n")
 
@@ -190,9 +215,10 @@ def floor(requests: int = 20000, clients: int = 600, driven: bool = False) -> st
     c0 = time.process_time()
     sched.run(main, seed=1)
     cpu = time.process_time() - c0
+    how = ("clients and the echo served from the clock" if served
+           else "clients driven from the clock" if driven else "client tasks")
     return ("sim floor        %d %s, %d requests (network + timers + scheduler, no node): "
-            "%.1f us CPU/request" % (clients, "clients driven from the clock" if driven
-                                     else "client tasks", done[0], cpu / done[0] * 1e6))
+            "%.1f us CPU/request" % (clients, how, done[0], cpu / done[0] * 1e6))
 
 
 def _one_run(name: str, seed: int, params: dict) -> None:
@@ -313,6 +339,7 @@ def main() -> int:
     if not a.seeds_only:
         print(floor(), flush=True)
         print(floor(driven=True), flush=True)
+        print(floor(driven=True, served=True), flush=True)
         for name, params in BUSY:
             p = dict(params, duration=str(a.duration), **extra)
             print(busy(name, p, a.seed, a.short), flush=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import threading
+from functools import partial
 
 import trio
 
@@ -38,7 +39,7 @@ class ClientConn:
     """The shell of one client connection."""
 
     __slots__ = ("node", "c", "stream", "io", "parser", "send_lock", "wake", "scope", "_ident",
-                 "_token", "_try_send")
+                 "_token", "_try_send", "_serve")
 
     def __init__(self, node, c, stream):
         self.node = node
@@ -64,6 +65,10 @@ class ClientConn:
         io = self.io
         self._try_send = (io.sock.send if isinstance(io, sockio.ConnIO)
                           else getattr(io, "try_send", None))  # (the simulator's streams)
+        # a simulated node whose world serves connections from the clock
+        # (``frtrio/sim``: SimStream.serve_from_clock); None for real ones
+        self._serve = (getattr(io, "serve_from_clock", None)
+                       if getattr(node.env, "conns_from_clock", False) else None)
 
     def _notify(self) -> None:
         if threading.get_ident() != self._ident:
@@ -168,12 +173,45 @@ class ClientConn:
             pass
 
     async def _reader(self) -> None:
+        """The reader: ``_steps`` does the work and asks for what it waits
+        on, this carries the waits out. A simulated node may serve its
+        connections from the simulator's clock (``serve_from_clock``):
+        then the bytes of each request are fed to ``_steps`` from the clock,
+        without a trip through Trio's scheduler, until it asks for
+        anything else than bytes; this task does the rest."""
+        steps = self._steps()
+        send = steps.send
+        serve = self._serve
+        io = self.io
+        try:
+            req = next(steps)
+            if serve is None:
+                while True:
+                    req = send(await (io.receive_some(req) if type(req) is int else req()))
+            while True:
+                if type(req) is not int:
+                    req = send(await req())
+                    continue
+                req = await serve(steps, req)
+                if req is None:
+                    return  # (_steps returned)
+                if type(req) is int:  # only a task can read these bytes
+                    req = send(await io.receive_some(req))
+        except StopIteration:
+            return  # (the coroutines awaited here cannot raise it: PEP 479)
+        finally:
+            steps.close()
+
+    def _steps(self):
+        """The reader loop (parse, execute, carry out effects, hand the
+        replies to the socket, read), as a generator: it yields an int for
+        bytes to read (at most that many; the bytes are sent back) and an
+        async callable for anything else to wait for (``_reader``)."""
         node = self.node
         srv = node.server
         env = node.env
         c = self.c
         parser = self.parser
-        stream = self.io
         qlimit = node.config.get_int("client-query-buffer-limit")
         cmds: list = []
         while True:
@@ -214,27 +252,27 @@ class ClientConn:
                         # MIGRATE: run after it, as on redis-server
                         from frtrio.runtime import migrate as _migrate
 
-                        await self._flush()
-                        await _migrate.wait_keys_free(node, c, argv)
+                        yield self._flush
+                        yield partial(_migrate.wait_keys_free, node, c, argv)
                         srv.now_ms = env.unix_ms()
                     if srv.pause_end_ms and srv.pause_holds(c, argv):
-                        await self._flush()
-                        await self._wait_unpaused(argv)
+                        yield self._flush
+                        yield partial(self._wait_unpaused, argv)
                     execute(c, argv)
                     if srv.effects:
-                        await self._carry_out_effects()
+                        yield self._carry_out_effects
                     if clamp:  # hardened ResourceClamp: long pipelines yield
                         clamp -= 1
                         if not clamp:
                             if node.policy.allow(RESOURCE_CLAMP, what="reader-batch"):
-                                await self._flush()
-                                await trio.lowlevel.checkpoint()
+                                yield self._flush
+                                yield trio.lowlevel.checkpoint
                                 srv.now_ms = env.unix_ms()
                             clamp = node.policy.batch_clamp()
                     if c.blocked is not None:
                         was_blocked = True
-                        await self._flush()
-                        await self._wait_unblocked()
+                        yield self._flush
+                        yield self._wait_unblocked
                         srv.now_ms = env.unix_ms()
                     if c.flags & (F.CLOSE_AFTER_REPLY | F.CLOSE_ASAP):
                         break
@@ -252,7 +290,7 @@ class ClientConn:
                 # serves the next client
                 srv.free_client(c)
             if self._try_send is None or c.flags & (F.CLOSE_AFTER_REPLY | F.CLOSE_ASAP):
-                await self._flush()
+                yield self._flush
             else:
                 self._send_some()
             if srv.shutdown_exiting:
@@ -272,12 +310,12 @@ class ClientConn:
             if bl > RECV_SIZE:
                 # a big argument: read what remains of it at once, as
                 # Redis does (its query buffer is made room for it whole)
-                data = await stream.receive_some(max(RECV_SIZE, bl + 2 - parser.pending()))
+                data = yield max(RECV_SIZE, bl + 2 - parser.pending())
             else:
-                data = await stream.receive_some(RECV_SIZE)
+                data = yield RECV_SIZE
             if not data:
                 if c.out:  # replies still queued for a client that stopped writing
-                    await self._flush_quiet()
+                    yield self._flush_quiet
                 return
             if c.qb_alloc - pending < IOBUF_LEN or c.qb_bulk >= BIG_ARG:
                 # the room Redis's readQueryFromClient makes as it reads (so a

@@ -254,6 +254,8 @@ def _wake_now(owner) -> bool:
 class RealEnv:
     """Real time, OS randomness (or a logged seed), real TCP and files."""
 
+    conns_from_clock = False  # (only a simulated node's connections can be)
+
     def __init__(self, seed: int | None = None):
         self.seed = seed
         self._sys = random.SystemRandom() if seed is None else None

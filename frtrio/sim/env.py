@@ -45,6 +45,9 @@ class SimEnv:
         # clock offset: clock jumps)
         self._clock = world.clock
         self._slot = world.nodes.get(node)
+        # serve the node's client connections from the clock between two
+        # requests (runtime/client_conn.py, SimStream.serve_from_clock)
+        self.conns_from_clock = world.conns_from_clock
 
     # --- time -------------------------------------------------------------------
 

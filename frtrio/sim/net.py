@@ -184,6 +184,62 @@ class SimStream(trio.abc.HalfCloseableStream):
         sched.arm(p, fn, chunks[0][0] if chunks else math.inf,
                   self.net.clock or trio.lowlevel.current_clock())
 
+    async def serve_from_clock(self, steps, n: int):
+        """A node's reader served from the clock (``runtime/client_conn.py``
+        ``ClientConn._reader``, when the world sets ``conns_from_clock``):
+        park the calling task; whenever bytes are due, take at most ``n``
+        of them (``receive_nowait``) and send them into the generator
+        ``steps`` from a clock callback, for as long as it asks for more
+        bytes (an int, the new ``n``). Returns, to the task, the first
+        other thing it asks for (an async callable), or ``n`` when only a
+        task can read the bytes (the host is paused, the path is cut, the
+        connection broke or closed: the task's own ``receive_some`` then
+        waits or raises as usual), or None when ``steps`` returned. What
+        ``steps`` raises is raised here. A request costs no trip through
+        Trio's scheduler this way: the reader's work runs between two steps
+        of Trio's run loop, as the simulator's own clients do."""
+        clock = self.net.clock or trio.lowlevel.current_clock()
+        box = _Served(n)
+        inp = self.inp
+        # from the clock, the generator runs in its task's context (the
+        # node it belongs to: its log lines, the tasks it starts)
+        run_in_task_context = trio.lowlevel.current_task().context.run
+        send = steps.send
+
+        def on_clock(in_task=False):
+            while True:
+                try:
+                    data = self.receive_nowait(box.n)
+                except (BlockingIOError, trio.BrokenResourceError, trio.ClosedResourceError):
+                    box.req = box.n  # (the task reads)
+                    break
+                if data is None:
+                    self.arm_receive(on_clock)
+                    return
+                try:
+                    req = send(data) if in_task else run_in_task_context(send, data)
+                except StopIteration:
+                    box.req = None
+                    break
+                except BaseException as e:  # noqa: BLE001 - raised in the task instead
+                    box.exc = e
+                    break
+                if type(req) is not int:
+                    box.req = req
+                    break
+                box.n = req  # (more may be due already)
+            sched.wake(box)
+
+        on_clock(True)
+        if box.req is _Served.NONE and box.exc is None:
+            try:
+                await sched.park(math.inf, box, clock)
+            finally:
+                sched.disarm(inp)
+        if box.exc is not None:
+            raise box.exc
+        return box.req
+
     async def send_all(self, data) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
         if self.closed:
@@ -275,6 +331,20 @@ class SimStream(trio.abc.HalfCloseableStream):
         self.conn.open_ends -= 1
         if self.conn.open_ends <= 0:
             self.net.conns.pop(self.conn.id, None)
+
+
+class _Served:
+    """``SimStream.serve_from_clock``'s state: the task parked on it
+    (``waiter``), the byte count asked for, and the outcome for the task."""
+
+    __slots__ = ("n", "req", "exc", "waiter")
+    NONE = object()
+
+    def __init__(self, n: int):
+        self.n = n
+        self.req = _Served.NONE
+        self.exc = None
+        self.waiter = None
 
 
 def _take(chunks: deque, now: float, max_bytes: int | None) -> bytes:

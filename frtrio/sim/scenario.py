@@ -119,6 +119,10 @@ class Scenario:
     # clients without a task between requests where the workload can
     # (Workload.fast_begin): the same kind of run, cheaper to simulate
     driven_clients: bool = True
+    # the nodes' client connections served from the clock between two
+    # requests (SimStream.serve_from_clock): no trip through Trio's
+    # scheduler per request; the node's reader code is the same
+    driven_nodes: bool = False
 
 
 @dataclass
@@ -249,6 +253,7 @@ def run_scenario(name: str, seed: int, params: dict | None = None, *,
         log_file=log_file, keep_lines=keep_lines,
         log_ops=sc.log_ops if log_ops is None else log_ops,
     )
+    world.conns_from_clock = sc.driven_nodes
     for i in range(sc.nodes):
         nname = "n%d" % (i + 1)
         cfg = dict(sc.node_config)

@@ -107,13 +107,14 @@ def _smoke(p):
     "N standalone nodes, M clients each, SET/GET with think time, no faults (the speed benchmark)",
     tags=("bench",),
     nodes=6, clients=100, duration=10.0, think=1.0, keys=1000, log_ops=False, driven=True,
+    driven_nodes=True,
 )
 def _load(p):
     t = p["think"]
     return Scenario(
         workload=SetGet(keys=p["keys"], think=(t / 2, t * 1.5)),
         nodes=p["nodes"], clients_per_node=p["clients"], duration=p["duration"], settle=2.0,
-        log_ops=p["log_ops"], driven_clients=p["driven"],
+        log_ops=p["log_ops"], driven_clients=p["driven"], driven_nodes=p["driven_nodes"],
     )
 
 
@@ -995,6 +996,7 @@ class ClusterLoad(ClusterWrites):
     "cluster speed benchmark)",
     tags=("bench", "cluster"),
     nodes=6, clients=100, duration=10.0, think=1.0, keys=1000, log_ops=False, driven=True,
+    driven_nodes=True,
 )
 def _cluster_load(p):
     t = p["think"]
@@ -1004,6 +1006,7 @@ def _cluster_load(p):
         node_config={"cluster-enabled": "yes", "cluster-node-timeout": "15000"},
         clients_per_node=p["clients"],
         duration=p["duration"], settle=2.0, log_ops=p["log_ops"], driven_clients=p["driven"],
+        driven_nodes=p["driven_nodes"],
     )
 
 

@@ -159,6 +159,7 @@ class SimWorld:
         self.disconnects = 0
         self.faults = 0
         self.log_ops = log_ops
+        self.conns_from_clock = False  # (Scenario.driven_nodes)
         self.end_time = 0.0
         self.phase_marks: dict = {}  # (process CPU s, ops, virtual s) by phase; never logged
         self._hasher = hashlib.sha256()
