@@ -237,19 +237,17 @@ def _every_path(monkeypatch, driven_nodes: bool):
                         node_config={"enable-debug-command": "yes"},
                         driven_nodes=driven_nodes)
 
+    # calls ("bytes": the reader asked for bytes), and what each returned
     kinds = {"bytes": 0, "wait": 0, "read": 0, "end": 0}
     real = SimStream.serve_from_clock
 
     async def counted(self, steps, n):
+        kinds["bytes"] += 1
         got = await real(self, steps, n)
         kinds["end" if got is None else "read" if type(got) is int else "wait"] += 1
         return got
 
-    def send_counted(self, steps, n):
-        kinds["bytes"] += 1
-        return counted(self, steps, n)
-
-    monkeypatch.setattr(SimStream, "serve_from_clock", send_counted)
+    monkeypatch.setattr(SimStream, "serve_from_clock", counted)
     scn.all_scenarios()
     monkeypatch.setitem(scn.SCENARIOS, "every-path",
                         scn.ScenarioDef("every-path", "test", {"mode": "strict"}, make))

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 _EMPTY_QB = sds_room(0)  # the room of an sds made empty to be appended to (type 8)
 
+
 class F:
     """Client flag bits (``Client.flags``), named after Redis's CLIENT_*
     flags; CLIENT LIST shows them as letters (commands/connection.py)."""
